@@ -1,0 +1,128 @@
+"""Build the runtime router (ladder, policy, gates, pins, telemetry) from a config.
+
+The one place where config names become objects, so a bad reference is reported
+once, with its key path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from . import config as C
+from .classifiers import Classifier, LLMClassifier, Rule, RulesClassifier, TrainedClassifier
+from .engine import Observer, RetrySettings, Router
+from .errors import ConfigError
+from .gates import (AllOf, AnyOf, ConfidenceGate, Gate, JsonSchemaGate, PydanticGate, RegexGate, RuleGate,
+                    SelfGradeGate, import_object)
+from .pinning import MemoryPinStore, PinStore, RedisPinStore
+from .policies import CascadePolicy, ClassifierPolicy, ConfidencePolicy, Policy
+from .tiers import Ladder
+
+__all__ = ["build_router", "build_gate", "build_gates", "build_policy", "build_classifier", "build_pin_store"]
+
+
+def build_gate(cfg: Any, ladder: Ladder, path: str = "gates") -> Gate:
+    try:
+        return _build_gate(cfg, ladder, path)
+    except ConfigError as exc:
+        if exc.path.startswith(path):
+            raise
+        raise ConfigError(str(exc).split(": ", 1)[-1], path=f"{path}.{exc.path}" if exc.path else path) from None
+
+
+def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
+    if isinstance(cfg, C.JsonSchemaGateConfig):
+        return JsonSchemaGate(cfg.json_schema, source=cfg.source)
+    if isinstance(cfg, C.PydanticGateConfig):
+        model = import_object(cfg.model, path="model")
+        if not hasattr(model, "model_validate"):
+            raise ConfigError(f"{cfg.model!r} is not a pydantic model", path="model")
+        return PydanticGate(model, source=cfg.source)
+    if isinstance(cfg, C.RegexGateConfig):
+        return RegexGate(cfg.pattern, must_match=cfg.must_match, ignore_case=cfg.ignore_case)
+    if isinstance(cfg, C.RuleGateConfig):
+        fn = import_object(cfg.function, path="function")
+        if not callable(fn):
+            raise ConfigError(f"{cfg.function!r} is not callable", path="function")
+        return RuleGate(fn)
+    if isinstance(cfg, C.SelfGradeGateConfig):
+        return SelfGradeGate(cfg.grader_tier or ladder.cheapest.name, threshold=cfg.threshold, prompt=cfg.prompt)
+    if isinstance(cfg, C.ConfidenceGateConfig):
+        return ConfidenceGate(threshold=cfg.threshold, signal=cfg.signal, sentinels=cfg.sentinels,
+                              missing=cfg.missing)
+    if isinstance(cfg, C.VerifierGateConfig):
+        from .learned import VerifierGate
+
+        return VerifierGate(cfg.path, threshold=cfg.threshold)
+    if isinstance(cfg, C.AllGateConfig):
+        return AllOf([build_gate(g, ladder, f"{path}.gates[{i}]") for i, g in enumerate(cfg.gates)])
+    if isinstance(cfg, C.AnyGateConfig):
+        return AnyOf([build_gate(g, ladder, f"{path}.gates[{i}]") for i, g in enumerate(cfg.gates)])
+    raise ConfigError(f"unknown gate {cfg!r}", path=path)
+
+
+def build_gates(cfgs: Sequence[Any], ladder: Ladder, path: str = "gates") -> list[Gate]:
+    return [build_gate(g, ladder, f"{path}[{i}]") for i, g in enumerate(cfgs)]
+
+
+def build_classifier(cfg: C.ClassifierConfig) -> Classifier:
+    if cfg.kind == "rules":
+        return RulesClassifier([Rule(r.tier, r.keywords, r.min_chars, r.max_chars) for r in cfg.rules],
+                               cfg.default_tier)
+    if cfg.kind == "trained":
+        assert cfg.path is not None
+        return TrainedClassifier(cfg.path, cfg.threshold)
+    return LLMClassifier(cfg.llm_tier, cfg.prompt)
+
+
+def build_policy(cfg: C.PolicyConfig) -> Policy:
+    classifier = build_classifier(cfg.classifier) if cfg.classifier else None
+    if cfg.kind == "classifier":
+        if classifier is None:
+            raise ConfigError("a classifier policy needs 'classifier'", path="policy.classifier")
+        return ClassifierPolicy(classifier, cfg.max_escalations)
+    if cfg.kind == "confidence":
+        gate_cfg = cfg.confidence or C.ConfidenceGateConfig(kind="confidence")
+        gate = ConfidenceGate(threshold=gate_cfg.threshold, signal=gate_cfg.signal, sentinels=gate_cfg.sentinels,
+                              missing=gate_cfg.missing)
+        return ConfidencePolicy(gate, cfg.max_escalations, classifier, cfg.start_tier)
+    return CascadePolicy(cfg.max_escalations, classifier, cfg.start_tier)
+
+
+def build_pin_store(cfg: C.PinningConfig) -> PinStore | None:
+    if not cfg.enabled:
+        return None
+    if cfg.backend == "redis":
+        if not cfg.redis_url:
+            raise ConfigError("a redis pin store needs 'redis_url'", path="pinning.redis_url")
+        return RedisPinStore(cfg.redis_url, cfg.ttl_s, cfg.key_prefix)
+    return MemoryPinStore(cfg.max_sessions, cfg.ttl_s)
+
+
+def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pin_store: PinStore | None = None,
+                 telemetry: bool = True, **kwargs: Any) -> Router:
+    """A ``Router`` from a ``RouterConfig`` (or a dict / YAML path).
+
+    ``observers`` replaces the telemetry built from ``config.telemetry``; pass
+    ``telemetry=False`` for none.
+    """
+    config = C.load_config(config)
+    ladder = Ladder.from_config(config)
+    gates = build_gates(config.gates, ladder)
+    tier_gates = {t.name: build_gates(t.gates, ladder, f"tiers[{i}].gates")
+                  for i, t in enumerate(config.tiers) if t.gates is not None}
+    r = config.retry
+    if observers is None:
+        observers = []
+        if telemetry:
+            from .telemetry import build_observers
+
+            observers = build_observers(config, ladder)
+    return Router(
+        ladder, build_policy(config.policy), gates, tier_gates=tier_gates, on_exhausted=config.on_exhausted,
+        retry=RetrySettings(r.max_retries, r.backoff_s, r.max_backoff_s, tuple(r.retry_on), r.on_exhausted),
+        pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
+        observers=observers,
+        allow_tier_request=config.access.allow_tier_request or (),
+        on_forbidden=config.access.on_forbidden, **kwargs,
+    )

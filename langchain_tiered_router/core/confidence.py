@@ -1,0 +1,72 @@
+"""Read a model's own signal of doubt from its answer.
+
+Three signals, each returning a confidence in [0, 1] or ``None`` when absent:
+a self-rating written in the answer ("Confidence: 0.4", "confidence 40%"), an
+abstention sentinel ("[[ESCALATE]]", "I don't know") which means 0, and the mean
+token probability exp(mean logprob) where the model returns logprobs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Iterable, Sequence
+
+from .types import TierAnswer
+
+__all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence"]
+
+_RATING = re.compile(
+    r"confidence\s*(?:level|score)?\s*[:=\-]?\s*(?:is\s*)?(?P<value>\d{1,3}(?:\.\d+)?|\.\d+)\s*(?P<unit>%|/\s*10|/\s*100)?",
+    re.IGNORECASE)
+
+
+def self_rating(text: str) -> float | None:
+    """The last self-rating in the text, scaled to [0, 1]."""
+    matches = list(_RATING.finditer(text))
+    if not matches:
+        return None
+    m = matches[-1]
+    value = float(m.group("value"))
+    unit = (m.group("unit") or "").replace(" ", "")
+    if unit == "%" or unit == "/100":
+        value /= 100
+    elif unit == "/10":
+        value /= 10
+    elif value > 1:
+        value = value / 10 if value <= 10 else value / 100
+    return max(0.0, min(1.0, value))
+
+
+def sentinel(text: str, sentinels: Iterable[str]) -> float | None:
+    """0 when the answer abstains with one of the sentinels, else ``None``."""
+    lowered = text.lower()
+    return 0.0 if any(s.lower() in lowered for s in sentinels if s) else None
+
+
+def logprob_confidence(logprobs: Sequence[float] | None) -> float | None:
+    """exp(mean logprob): the geometric-mean probability of the answer's tokens."""
+    if not logprobs:
+        return None
+    return math.exp(sum(logprobs) / len(logprobs))
+
+
+def answer_confidence(answer: TierAnswer, signal: str = "any",
+                      sentinels: Iterable[str] = ("[[ESCALATE]]",)) -> tuple[float | None, str]:
+    """The answer's confidence by ``signal`` (``any`` takes the lowest found) and its source."""
+    found: list[tuple[float, str]] = []
+    if signal in ("any", "sentinel"):
+        value = sentinel(answer.text, sentinels)
+        if value is not None:
+            found.append((value, "sentinel"))
+    if signal in ("any", "self_rating"):
+        value = self_rating(answer.text)
+        if value is not None:
+            found.append((value, "self_rating"))
+    if signal in ("any", "logprobs"):
+        value = logprob_confidence(answer.logprobs)
+        if value is not None:
+            found.append((value, "logprobs"))
+    if not found:
+        return None, "none"
+    return min(found)

@@ -1,0 +1,124 @@
+"""Every error the router raises, under one base.
+
+    RouterError
+    ├── ConfigError              a router config that cannot be used (carries the key path)
+    ├── UnknownTierError         a tier name that the ladder does not have
+    ├── PricingError             a model id with no price and no override
+    ├── TierCallError            one call to one tier failed (carries tier and model id)
+    │   ├── TransportError       throttled, 5xx, timeout, cut stream: the call never answered
+    │   └── MalformedReplyError  the tier answered, but not in a shape we can read
+    ├── GateFailed               a quality gate rejected an answer (never raised to users alone)
+    ├── TierNotAllowedError      a caller asked for a tier its key may not use
+    └── LadderExhaustedError     every allowed attempt failed; an ExceptionGroup of them all
+
+Errors about one call carry ``tier`` and ``model_id`` so a log line or a human
+queue can tell which rung failed without parsing the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+__all__ = [
+    "RouterError",
+    "ConfigError",
+    "UnknownTierError",
+    "PricingError",
+    "TierCallError",
+    "TransportError",
+    "MalformedReplyError",
+    "GateFailed",
+    "TierNotAllowedError",
+    "LadderExhaustedError",
+]
+
+
+class RouterError(Exception):
+    """Base of every error raised by langchain-tiered-router."""
+
+
+class ConfigError(RouterError):
+    """A router config that cannot be used; ``path`` names the key (``policy.kind``)."""
+
+    def __init__(self, message: str, *, path: str = "", source: str | None = None):
+        self.path = path
+        self.source = source
+        where = f"{source}: " if source else ""
+        at = f"{path}: " if path else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+class UnknownTierError(ConfigError):
+    """A tier name that the ladder does not have."""
+
+
+class PricingError(ConfigError):
+    """A model id that the cost map does not price and no override prices."""
+
+
+class TierCallError(RouterError):
+    """One call to one tier failed."""
+
+    def __init__(self, message: str, *, tier: str, model_id: str, cause: BaseException | None = None):
+        self.tier = tier
+        self.model_id = model_id
+        self.cause = cause
+        super().__init__(f"[{tier} / {model_id}] {message}")
+
+
+class TransportError(TierCallError):
+    """The tier never answered: throttling, a 5xx, a timeout, a stream cut short.
+
+    ``kind`` is one of ``throttled``, ``server_error``, ``timeout``, ``stream_cut``,
+    ``connection``, ``other``; the retry policy reads it.
+    """
+
+    def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "other",
+                 cause: BaseException | None = None):
+        self.kind = kind
+        super().__init__(message, tier=tier, model_id=model_id, cause=cause)
+
+
+class MalformedReplyError(TierCallError):
+    """The tier answered with a body we cannot read."""
+
+
+class GateFailed(RouterError):
+    """A quality gate rejected one tier's answer."""
+
+    def __init__(self, reason: str, *, tier: str, model_id: str, gate: str = ""):
+        self.reason = reason
+        self.tier = tier
+        self.model_id = model_id
+        self.gate = gate
+        super().__init__(f"[{tier} / {model_id}] gate {gate or '?'} failed: {reason}")
+
+
+class TierNotAllowedError(RouterError):
+    """A caller asked for a tier that its key or team may not request."""
+
+    def __init__(self, message: str, *, tier: str, caller: str | None = None):
+        self.tier = tier
+        self.caller = caller
+        super().__init__(message)
+
+
+class LadderExhaustedError(RouterError, ExceptionGroup):
+    """Every attempt failed and the config says ``on_exhausted: raise``.
+
+    It is an ``ExceptionGroup`` holding one exception per attempt (``GateFailed`` or a
+    ``TierCallError``), so ``except*`` works, and carries the routing ``result``
+    (attempts, costs) for a human queue.
+    """
+
+    def __new__(cls, message: str, exceptions: Sequence[Exception], result: Any = None):
+        self = super().__new__(cls, message, list(exceptions))
+        self.result = result
+        return self
+
+    def __init__(self, message: str, exceptions: Sequence[Exception], result: Any = None):
+        super().__init__(message, list(exceptions))
+        self.result = result
+
+    def derive(self, excs: Sequence[Exception]) -> "LadderExhaustedError":
+        return LadderExhaustedError(self.message, excs, self.result)

@@ -1,0 +1,82 @@
+"""Session pinning: a conversation stays on the tier it started on.
+
+Bedrock's prompt cache is per model, so moving a conversation between tiers throws
+its warm cache away. The store maps session id -> tier name. ``MemoryPinStore`` is an
+in-process LRU with a TTL; ``RedisPinStore`` shares pins across proxy replicas.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+
+__all__ = ["PinStore", "MemoryPinStore", "RedisPinStore"]
+
+
+class PinStore(ABC):
+    @abstractmethod
+    def get(self, session_id: str) -> str | None:
+        ...
+
+    @abstractmethod
+    def set(self, session_id: str, tier: str) -> None:
+        ...
+
+
+class MemoryPinStore(PinStore):
+    """Thread-safe LRU with a time to live."""
+
+    def __init__(self, max_sessions: int = 10_000, ttl_s: float = 3600, clock=time.monotonic):
+        self.max_sessions = max_sessions
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._pins: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str) -> str | None:
+        with self._lock:
+            item = self._pins.get(session_id)
+            if item is None:
+                return None
+            tier, expires = item
+            if expires < self._clock():
+                del self._pins[session_id]
+                return None
+            self._pins.move_to_end(session_id)
+            return tier
+
+    def set(self, session_id: str, tier: str) -> None:
+        with self._lock:
+            self._pins[session_id] = (tier, self._clock() + self.ttl_s)
+            self._pins.move_to_end(session_id)
+            while len(self._pins) > self.max_sessions:
+                self._pins.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._pins)
+
+
+class RedisPinStore(PinStore):
+    """Pins in Redis (``SET key tier EX ttl``), shared by every replica."""
+
+    def __init__(self, url: str, ttl_s: float = 3600, key_prefix: str = "tiered-router:pin:", client=None):
+        if client is None:
+            try:
+                import redis
+            except ImportError as exc:  # pragma: no cover - depends on the extra
+                raise ImportError("RedisPinStore needs redis: pip install 'langchain-tiered-router[redis]'") from exc
+            client = redis.Redis.from_url(url, decode_responses=True)
+        self.client = client
+        self.ttl_s = int(max(1, ttl_s))
+        self.key_prefix = key_prefix
+
+    def get(self, session_id: str) -> str | None:
+        value = self.client.get(self.key_prefix + session_id)
+        if isinstance(value, bytes):
+            value = value.decode()
+        return value
+
+    def set(self, session_id: str, tier: str) -> None:
+        self.client.set(self.key_prefix + session_id, tier, ex=self.ttl_s)

@@ -1,0 +1,90 @@
+"""Policies decide where a request starts and what, beyond the gates, escalates it.
+
+A policy reads one ``RouteRequest`` and the ladder and returns a ``TierChoice``; the
+engine then walks up the ladder while gates fail, at most ``max_escalations`` times.
+The three kinds blend: a cascade or a confidence policy may take a classifier to pick
+its starting rung, so a classifier serves the bulk and gates catch the borderline.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+from .classifiers import Classifier, TierChoice
+from .gates import ConfidenceGate, Gate
+from .tiers import Ladder
+from .types import RouteRequest, TierAnswer
+
+__all__ = ["Policy", "CascadePolicy", "ClassifierPolicy", "ConfidencePolicy"]
+
+AskFn = Callable[[str, str, str], TierAnswer]
+
+
+class Policy(ABC):
+    """Where to start; ``extra_gates`` are gates the policy itself brings."""
+
+    name: str = "policy"
+
+    def __init__(self, max_escalations: int = 2):
+        self.max_escalations = max_escalations
+
+    @abstractmethod
+    def choose_start(self, request: RouteRequest, ladder: Ladder, ask: AskFn | None) -> TierChoice:
+        ...
+
+    def extra_gates(self) -> list[Gate]:
+        return []
+
+    @property
+    def calls_model_to_start(self) -> bool:
+        """True when choosing the start costs a model call (an LLM classifier)."""
+        return False
+
+
+class _StartsWithClassifier(Policy):
+    def __init__(self, max_escalations: int = 2, classifier: Classifier | None = None,
+                 start_tier: str | None = None):
+        super().__init__(max_escalations)
+        self.classifier = classifier
+        self.start_tier = start_tier
+
+    def choose_start(self, request, ladder, ask=None) -> TierChoice:
+        if self.classifier is not None:
+            return self.classifier.classify(request, ladder, ask)
+        tier = self.start_tier or ladder.cheapest.name
+        return TierChoice(tier, "cascade: start at the cheapest tier" if tier == ladder.cheapest.name
+                          else f"configured start tier {tier!r}")
+
+    @property
+    def calls_model_to_start(self) -> bool:
+        return self.classifier is not None and self.classifier.name == "llm"
+
+
+class CascadePolicy(_StartsWithClassifier):
+    """Start cheap (or where a classifier says), escalate when a gate fails."""
+
+    name = "cascade"
+
+
+class ClassifierPolicy(_StartsWithClassifier):
+    """Serve the tier the classifier predicts; configured gates still escalate."""
+
+    name = "classifier"
+
+    def __init__(self, classifier: Classifier, max_escalations: int = 2):
+        super().__init__(max_escalations, classifier)
+
+
+class ConfidencePolicy(_StartsWithClassifier):
+    """Escalate when the answer signals doubt (self-rating, sentinel, logprobs)."""
+
+    name = "confidence"
+
+    def __init__(self, gate: ConfidenceGate | None = None, max_escalations: int = 2,
+                 classifier: Classifier | None = None, start_tier: str | None = None):
+        super().__init__(max_escalations, classifier, start_tier)
+        self.gate = gate or ConfidenceGate()
+
+    def extra_gates(self) -> list[Gate]:
+        return [self.gate]

@@ -1,0 +1,132 @@
+"""Prices per tier, from LiteLLM's bundled cost map with per-tier overrides.
+
+The core does not import LiteLLM (importing it costs seconds and pulls in half of
+PyPI); it reads the JSON cost map that the installed ``litellm`` wheel ships, found
+with ``importlib.util.find_spec`` so the package's ``__init__`` never runs. Nothing is
+fetched from the network. Money is ``Decimal``; an unknown price is ``None``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Mapping
+
+__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "MTOK"]
+
+MTOK = Decimal(1_000_000)
+_COST_MAP_FILE = "model_prices_and_context_window_backup.json"
+# Bedrock ids come with a region / inference-profile prefix that the map may not list.
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one model call; cache counts are part of no other count."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens. A ``None`` rate is unknown, never free."""
+
+    input_per_mtok: Decimal | None
+    output_per_mtok: Decimal | None
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
+    source: str = "override"
+
+    @property
+    def known(self) -> bool:
+        return self.input_per_mtok is not None and self.output_per_mtok is not None
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        """Cost of one call; ``None`` when a needed rate is unknown.
+
+        Cache reads and writes fall back to the input rate when the map has no
+        cache rate (Bedrock bills them at most at that rate for models without one).
+        """
+        if not self.known:
+            return None
+        assert self.input_per_mtok is not None and self.output_per_mtok is not None
+        read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
+        write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
+        total = (
+            usage.input_tokens * self.input_per_mtok
+            + usage.output_tokens * self.output_per_mtok
+            + usage.cache_read_tokens * read
+            + usage.cache_write_tokens * write
+        )
+        return total / MTOK
+
+
+def _litellm_cost_map_path() -> Path | None:
+    override = os.environ.get("TIERED_ROUTER_COST_MAP")
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / _COST_MAP_FILE
+    return path if path.exists() else None
+
+
+@functools.lru_cache(maxsize=1)
+def load_cost_map() -> Mapping[str, dict]:
+    """LiteLLM's bundled cost map as a dict (empty when LiteLLM is not installed)."""
+    path = _litellm_cost_map_path()
+    if path is None:
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _per_mtok(entry: dict, key: str) -> Decimal | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    # str() first: Decimal(3e-06) would carry the binary float's noise.
+    return (Decimal(str(value)) * MTOK).normalize()
+
+
+def _candidates(model_id: str) -> list[str]:
+    names = [model_id, f"bedrock/{model_id}", f"bedrock/converse/{model_id}"]
+    bare = model_id.split("/")[-1]
+    for prefix in _PROFILE_PREFIXES:
+        if bare.startswith(prefix):
+            names.append(bare[len(prefix):])
+    names.append(bare)
+    return names
+
+
+def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None) -> Price | None:
+    """The cost map's price for a Bedrock model id, or ``None`` when it has none."""
+    table = load_cost_map() if cost_map is None else cost_map
+    for name in _candidates(model_id):
+        entry = table.get(name)
+        if entry and entry.get("input_cost_per_token") is not None:
+            return Price(
+                input_per_mtok=_per_mtok(entry, "input_cost_per_token"),
+                output_per_mtok=_per_mtok(entry, "output_cost_per_token"),
+                cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost"),
+                cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost"),
+                source=f"litellm:{name}",
+            )
+    return None

@@ -1,0 +1,89 @@
+"""The tier ladder at run time: named rungs, cheapest first, each with its price."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterator, Sequence
+
+from .config import RouterConfig, TierConfig
+from .errors import UnknownTierError
+from .pricing import Price, Usage
+
+__all__ = ["Tier", "Ladder"]
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    model_id: str
+    price: Price | None
+    index: int = 0
+    provider: str | None = None
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        return self.price.cost(usage) if self.price else None
+
+
+class Ladder(Sequence[Tier]):
+    """Ordered tiers plus the baseline (the counterfactual tier)."""
+
+    def __init__(self, tiers: Sequence[Tier], baseline: str | None = None):
+        if not tiers:
+            raise UnknownTierError("the ladder is empty", path="tiers")
+        self._tiers = [Tier(t.name, t.model_id, t.price, i, t.provider, t.params) for i, t in enumerate(tiers)]
+        self._by_name = {t.name: t for t in self._tiers}
+        self.baseline = self[baseline] if baseline else self._tiers[-1]
+
+    @classmethod
+    def from_config(cls, config: RouterConfig) -> "Ladder":
+        return cls([_tier_from_config(config, t) for t in config.tiers], config.baseline_name)
+
+    def __getitem__(self, key):  # type: ignore[override]
+        if isinstance(key, str):
+            try:
+                return self._by_name[key]
+            except KeyError:
+                raise UnknownTierError(
+                    f"unknown tier {key!r}; the ladder has {', '.join(self.names)}") from None
+        return self._tiers[key]
+
+    def __len__(self) -> int:
+        return len(self._tiers)
+
+    def __iter__(self) -> Iterator[Tier]:
+        return iter(self._tiers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self._tiers]
+
+    @property
+    def cheapest(self) -> Tier:
+        return self._tiers[0]
+
+    @property
+    def top(self) -> Tier:
+        return self._tiers[-1]
+
+    def above(self, tier: Tier) -> Tier | None:
+        return self._tiers[tier.index + 1] if tier.index + 1 < len(self._tiers) else None
+
+    def by_model_id(self, model_id: str) -> Tier | None:
+        for tier in self._tiers:
+            if tier.model_id == model_id:
+                return tier
+        return None
+
+
+def _tier_from_config(config: RouterConfig, tc: TierConfig) -> Tier:
+    params: dict[str, Any] = dict(tc.model_kwargs)
+    if tc.max_tokens is not None:
+        params["max_tokens"] = tc.max_tokens
+    if tc.temperature is not None:
+        params["temperature"] = tc.temperature
+    return Tier(tc.name, tc.model_id, config.price_of(tc), provider=tc.provider, params=params)

@@ -1,0 +1,224 @@
+"""The small value types every part of the router passes around."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from .pricing import Usage
+
+__all__ = ["RouteRequest", "TierAnswer", "GateVerdict", "Attempt", "AuxCall", "RoutingResult", "sum_costs"]
+
+
+@dataclass
+class RouteRequest:
+    """One request to route, as the core sees it.
+
+    ``text`` is what classifiers and graders read (the conversation flattened);
+    ``payload`` is the integration's own request (LangChain messages, a LiteLLM body)
+    that only its backend understands.
+    """
+
+    text: str
+    payload: Any = None
+    session_id: str | None = None
+    requested_tier: str | None = None
+    caller: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    gates: list[Any] = field(default_factory=list)  # per-request gates, e.g. a structured-output schema
+
+
+@dataclass
+class TierAnswer:
+    """What one tier answered."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model_id: str | None = None  # the model that really answered (prompt routers pick one)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "args", "id"}]
+    logprobs: list[float] | None = None
+    stop_reason: str | None = None
+    raw: Any = None  # the integration's own reply object (AIMessage, ModelResponse)
+
+
+@dataclass
+class GateVerdict:
+    passed: bool
+    reason: str = ""
+    gate: str = ""
+    score: float | None = None
+
+
+@dataclass
+class AuxCall:
+    """A model call made for routing itself: an LLM classifier, a self-grade, a judge."""
+
+    purpose: str
+    tier: str
+    model_id: str
+    usage: Usage
+    cost_usd: Decimal | None
+    latency_ms: float
+
+
+@dataclass
+class Attempt:
+    """One try of one tier. ``outcome`` tells quality escalations from transport ones."""
+
+    tier: str
+    model_id: str
+    outcome: Literal["served", "gate_failed", "transport_error", "malformed", "error"] = "served"
+    answer: TierAnswer | None = None
+    verdict: GateVerdict | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: Decimal | None = Decimal(0)
+    latency_ms: float = 0.0
+    retries: int = 0
+    retried_on: list[str] = field(default_factory=list)  # transport error kinds retried past
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def gate_passed(self) -> bool | None:
+        return None if self.verdict is None else self.verdict.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tier": self.tier,
+            "model_id": self.model_id,
+            "outcome": self.outcome,
+            "gate_passed": self.gate_passed,
+            "gate_reason": self.verdict.reason if self.verdict else None,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cache_read_tokens": self.usage.cache_read_tokens,
+            "cache_write_tokens": self.usage.cache_write_tokens,
+            "cost_usd": _money(self.cost_usd),
+            "latency_ms": round(self.latency_ms, 3),
+            "retries": self.retries,
+            "retried_on": list(self.retried_on),
+            "error": self.error,
+            "error_kind": self.error_kind,
+        }
+
+
+def sum_costs(costs) -> Decimal | None:
+    """Sum that stays unknown (``None``) when any part is unknown."""
+    total = Decimal(0)
+    for cost in costs:
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
+def _money(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass
+class RoutingResult:
+    """Everything that happened for one request: the product's unit of telemetry."""
+
+    request_id: str
+    policy: str
+    baseline_tier: str
+    baseline_model_id: str
+    start_tier: str
+    start_reason: str
+    attempts: list[Attempt] = field(default_factory=list)
+    aux_calls: list[AuxCall] = field(default_factory=list)
+    served: Attempt | None = None
+    flagged: bool = False
+    flag_reason: str | None = None
+    session_id: str | None = None
+    started_at: float = field(default_factory=time.time)
+    latency_ms: float = 0.0
+    baseline_cost_usd: Decimal | None = None
+    error: str | None = None  # set when the request ended without an answer
+
+    @property
+    def tier(self) -> str | None:
+        return self.served.tier if self.served else None
+
+    @property
+    def model_id(self) -> str | None:
+        if self.served is None:
+            return None
+        return (self.served.answer.model_id if self.served.answer and self.served.answer.model_id
+                else self.served.model_id)
+
+    @property
+    def answer(self) -> TierAnswer | None:
+        return self.served.answer if self.served else None
+
+    @property
+    def escalated(self) -> bool:
+        return len({a.tier for a in self.attempts}) > 1 or (
+            bool(self.attempts) and self.attempts[-1].tier != self.start_tier)
+
+    @property
+    def quality_escalations(self) -> int:
+        return sum(1 for a in self.attempts if a.outcome in ("gate_failed", "malformed"))
+
+    @property
+    def transport_escalations(self) -> int:
+        tiers = [a.tier for a in self.attempts]
+        return sum(1 for i, a in enumerate(self.attempts[:-1])
+                   if a.outcome == "transport_error" and tiers[i + 1] != a.tier)
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """Every call made for this request: each attempt and each routing call."""
+        return sum_costs([a.cost_usd for a in self.attempts] + [c.cost_usd for c in self.aux_calls])
+
+    @property
+    def savings_usd(self) -> Decimal | None:
+        cost = self.cost_usd
+        if cost is None or self.baseline_cost_usd is None:
+            return None
+        return self.baseline_cost_usd - cost
+
+    @property
+    def total_usage(self) -> Usage:
+        total = Usage()
+        for item in [*self.attempts, *self.aux_calls]:
+            total = total + item.usage
+        return total
+
+    def to_metadata(self) -> dict[str, Any]:
+        """JSON-friendly summary, as put in ``response_metadata["routing"]``."""
+        total = self.total_usage
+        return {
+            "request_id": self.request_id,
+            "tier": self.tier,
+            "model_id": self.model_id,
+            "policy": self.policy,
+            "start_tier": self.start_tier,
+            "start_reason": self.start_reason,
+            "escalated": self.escalated,
+            "quality_escalations": self.quality_escalations,
+            "transport_escalations": self.transport_escalations,
+            "flagged": self.flagged,
+            "flag_reason": self.flag_reason,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "aux_calls": [
+                {"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
+                 "input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens,
+                 "cost_usd": _money(c.cost_usd), "latency_ms": round(c.latency_ms, 3)}
+                for c in self.aux_calls
+            ],
+            "cost_usd": _money(self.cost_usd),
+            "baseline_tier": self.baseline_tier,
+            "baseline_cost_usd": _money(self.baseline_cost_usd),
+            "savings_usd": _money(self.savings_usd),
+            "total_input_tokens": total.input_tokens,
+            "total_output_tokens": total.output_tokens,
+            "latency_ms": round(self.latency_ms, 3),
+            "session_id": self.session_id,
+        }
