@@ -145,7 +145,7 @@ class Router:
         if request.requested_tier and self._may_request(request):
             choice = TierChoice(self.ladder[request.requested_tier].name, "requested by the caller")
         else:
-            pinned = self.pin_store.get(request.session_id) if (self.pin_store and request.session_id) else None
+            pinned = self.pin_store.get(request.session_id) if (self.pin_store is not None and request.session_id) else None
             if pinned in self.ladder:
                 choice = TierChoice(pinned, f"pinned by session {request.session_id}")
             else:
@@ -243,7 +243,7 @@ class Router:
             else:
                 result.error = last.error or (last.verdict.reason if last.verdict else "failed")
         self._set_baseline_cost(result)
-        if result.served is not None and self.pin_store and request.session_id:
+        if result.served is not None and self.pin_store is not None and request.session_id:
             try:
                 if self.pin_store.get(request.session_id) != result.served.tier:
                     self.pin_store.set(request.session_id, result.served.tier)

@@ -1,0 +1,27 @@
+"""One-line failures for the CLI: a reason on stderr and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Iterator
+
+import typer
+
+from ..core.errors import RouterError
+
+__all__ = ["fail", "one_line_errors"]
+
+
+def fail(message: str, code: int = 2) -> "typer.Exit":
+    print(f"tiered-router: error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn expected errors (bad config, missing file, bad data) into a one-line exit 2."""
+    try:
+        yield
+    except (RouterError, OSError, ValueError) as exc:
+        raise fail(str(exc) or type(exc).__name__) from None

@@ -1,0 +1,35 @@
+"""Shared test set-up: no real AWS, no network beyond loopback, the shared data path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Fake credentials: botocore signs with them, the emulator ignores them, and the
+# cassette tests check that none of them is ever written down.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",
+    "AWS_SECRET_ACCESS_KEY": "fake-secret-access-key-for-tests",
+    "AWS_SESSION_TOKEN": "fake-session-token-for-tests",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+})
+for _var in ("AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"):
+    os.environ.pop(_var, None)
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` beside the repo (override with TIERED_ROUTER_SHARED_DATA)."""
+    return Path(os.environ.get("TIERED_ROUTER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not (path / "routellm").is_dir():
+        pytest.fail(f"shared data not found at {path}; set TIERED_ROUTER_SHARED_DATA")
+    return path

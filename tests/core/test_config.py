@@ -1,0 +1,82 @@
+"""The router config: typed, round-trips to YAML, and names the bad key's path."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import yaml
+
+from langchain_tiered_router.core import ConfigError, PricingError, Router, RouterConfig, UnknownTierError
+from langchain_tiered_router.core.config import load_config
+
+
+def test_round_trips_through_yaml(base_config, tmp_path):
+    base_config["policy"] = {"kind": "cascade", "max_escalations": 1,
+                             "classifier": {"kind": "rules", "rules": [{"tier": "frontier", "keywords": ["prove"]}]}}
+    base_config["tiers"][2]["price"] = {"input_per_mtok": "3.0", "output_per_mtok": "15.0"}
+    config = RouterConfig.from_dict(base_config)
+    path = tmp_path / "router.yaml"
+    config.to_yaml(path)
+    again = RouterConfig.from_yaml(path)
+    assert again == config
+    assert again.tiers[2].price.output_per_mtok == Decimal("15.0")
+    assert yaml.safe_load(path.read_text())["gates"][0]["schema"]["required"] == ["total"]
+
+
+@pytest.mark.parametrize("mutate, error, path", [
+    (lambda d: d.update(bogus=1), ConfigError, "bogus"),
+    (lambda d: d["policy"].update(kind="magic"), ConfigError, "policy.kind"),
+    (lambda d: d.update(baseline="huge"), UnknownTierError, "baseline"),
+    (lambda d: d["tiers"][1].update(model_id="acme.unknown-model-v9"), PricingError, "tiers[1].model_id"),
+    (lambda d: d.update(tiers=[]), ConfigError, "tiers"),
+    (lambda d: d["tiers"].append(dict(d["tiers"][0])), ConfigError, "tiers"),
+    (lambda d: d["gates"][0].update(schema="not a mapping"), ConfigError, "gates[0].schema"),
+    (lambda d: d["gates"].append({"kind": "self_grade", "grader_tier": "nope"}), UnknownTierError,
+     "gates[1].grader_tier"),
+    (lambda d: d["policy"].update(max_escalations=-1), ConfigError, "policy.max_escalations"),
+    (lambda d: d["tiers"][0].update(price={"input_per_mtok": "x", "output_per_mtok": 1}), ConfigError,
+     "tiers[0].price.input_per_mtok"),
+])
+def test_bad_config_names_the_key(base_config, mutate, error, path):
+    base_config.setdefault("policy", {"kind": "cascade"})
+    mutate(base_config)
+    with pytest.raises(error) as info:
+        RouterConfig.from_dict(base_config, source="router.yaml")
+    assert info.value.path == path
+    assert str(info.value).startswith(f"router.yaml: {path}: ")
+
+
+def test_unknown_price_is_fine_with_an_override(base_config):
+    base_config["tiers"][1] = {"name": "mid", "model_id": "acme.unknown-model-v9",
+                               "price": {"input_per_mtok": 1, "output_per_mtok": 2}}
+    config = RouterConfig.from_dict(base_config)
+    assert config.price_of(config.tiers[1]).input_per_mtok == Decimal(1)
+
+
+def test_bad_json_schema_is_a_config_error_with_its_path(base_config):
+    base_config["gates"] = [{"kind": "json_schema", "schema": {"type": "objekt"}}]
+    with pytest.raises(ConfigError) as info:
+        Router.from_config(base_config, telemetry=False)
+    assert info.value.path.startswith("gates[0]")
+    assert "not a valid JSON schema" in str(info.value)
+
+
+def test_unimportable_rule_is_a_config_error(base_config):
+    base_config["gates"] = [{"kind": "rule", "function": "no_such_module:check"}]
+    with pytest.raises(ConfigError) as info:
+        Router.from_config(base_config, telemetry=False)
+    assert info.value.path == "gates[0].function"
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tiers: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(scalar)

@@ -1,0 +1,228 @@
+"""The escalation loop through the core alone, with a scripted backend."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from langchain_tiered_router.core import (GateFailed, LadderExhaustedError, RouteRequest, Router, TierNotAllowedError,
+                                          TransportError, Usage)
+from langchain_tiered_router.core.errors import MalformedReplyError
+from langchain_tiered_router.core.pricing import lookup_price
+from langchain_tiered_router.core.testing import ScriptedBackend
+
+MICRO, PRO, SONNET = (lookup_price(m) for m in ("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0",
+                                               "anthropic.claude-sonnet-4-5-20250929-v1:0"))
+
+
+def answer(text: str, inp: int = 100, out: int = 20):
+    from langchain_tiered_router.core import TierAnswer
+
+    return TierAnswer(text=text, usage=Usage(inp, out))
+
+
+def router(config: dict, records: list | None = None) -> Router:
+    observers = [lambda result, request, backend: records.append(result)] if records is not None else []
+    return Router.from_config(config, observers=observers, sleep=lambda s: None)
+
+
+def test_json_escalation_cheap_mid_frontier_pays_every_attempt(base_config):
+    records: list = []
+    backend = ScriptedBackend({"cheap": answer('{"total": "twelve"}'), "mid": answer("Total is 12"),
+                               "frontier": answer('{"total": 12.5}', out=30)})
+    result = router(base_config, records).route(RouteRequest("Extract the invoice total"), backend)
+    assert result.tier == "frontier" and result.escalated and not result.flagged
+    assert [a.outcome for a in result.attempts] == ["gate_failed", "gate_failed", "served"]
+    assert "schema violation at total" in result.attempts[0].verdict.reason
+    assert result.attempts[1].verdict.reason == "no JSON value in the answer"
+    expected = MICRO.cost(Usage(100, 20)) + PRO.cost(Usage(100, 20)) + SONNET.cost(Usage(100, 30))
+    assert result.cost_usd == expected
+    assert result.baseline_cost_usd == SONNET.cost(Usage(100, 30))
+    assert result.savings_usd == -(MICRO.cost(Usage(100, 20)) + PRO.cost(Usage(100, 20)))
+    assert result.quality_escalations == 2 and result.transport_escalations == 0
+    assert records == [result]
+
+
+def test_cheap_answer_that_passes_is_served_and_saves(base_config):
+    backend = ScriptedBackend({"cheap": answer('{"total": 3}')})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    assert result.tier == "cheap" and not result.escalated
+    assert result.cost_usd == Decimal("0.0000063")  # 100 * 0.035e-6 + 20 * 0.14e-6
+    assert result.baseline_cost_usd == Decimal("0.0006")  # 100 * 3e-6 + 20 * 15e-6
+    assert backend.calls == [("cheap", "x")]
+
+
+def test_max_escalations_caps_depth_and_flags(base_config):
+    base_config["policy"] = {"kind": "cascade", "max_escalations": 1}
+    backend = ScriptedBackend({"*": answer("no json")})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    assert [a.tier for a in result.attempts] == ["cheap", "mid"]
+    assert result.flagged and result.tier == "mid"
+    assert "no tier passed the gates" in result.flag_reason
+
+
+def test_raise_terminal_holds_every_attempt(base_config):
+    base_config["on_exhausted"] = "raise"
+    records: list = []
+    with pytest.raises(LadderExhaustedError) as info:
+        router(base_config, records).route(RouteRequest("x"), ScriptedBackend({"*": answer("no json")}))
+    assert [type(e) for e in info.value.exceptions] == [GateFailed] * 3
+    assert [e.tier for e in info.value.exceptions] == ["cheap", "mid", "frontier"]
+    assert len(records) == 1 and records[0].served is None and records[0].error
+
+
+def test_a_gate_that_throws_fails_with_its_reason_and_escalates(base_config):
+    base_config["gates"] = [{"kind": "rule", "function": "tests.core.rules:explode_on_cheap"}]
+    backend = ScriptedBackend({"cheap": answer("cheap says"), "mid": answer("mid says")})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    assert result.tier == "mid"
+    assert result.attempts[0].verdict.reason == "gate raised RuntimeError: rule blew up on 'cheap says'"
+
+
+def test_throttling_retries_then_escalates_as_transport(base_config):
+    throttle = TransportError("ThrottlingException", tier="cheap", model_id="m", kind="throttled")
+    backend = ScriptedBackend({"cheap": [throttle, throttle, throttle, answer('{"total": 1}')],
+                               "mid": answer('{"total": 2}')})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    assert result.tier == "mid"
+    cheap = result.attempts[0]
+    assert (cheap.outcome, cheap.retries, cheap.retried_on) == ("transport_error", 2, ["throttled", "throttled"])
+    assert result.transport_escalations == 1 and result.quality_escalations == 0
+    assert [c[0] for c in backend.calls] == ["cheap", "cheap", "cheap", "mid"]
+
+
+def test_transport_retry_recovers_on_the_same_tier(base_config):
+    throttle = TransportError("503", tier="cheap", model_id="m", kind="server_error")
+    backend = ScriptedBackend({"cheap": [throttle, answer('{"total": 1}')]})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    assert result.tier == "cheap" and result.attempts[0].retries == 1 and not result.escalated
+
+
+def test_transport_raise_config_does_not_escalate(base_config):
+    base_config["retry"] = {"max_retries": 0, "on_exhausted": "raise"}
+    backend = ScriptedBackend({"cheap": TransportError("timeout", tier="cheap", model_id="m", kind="timeout")})
+    with pytest.raises(LadderExhaustedError) as info:
+        router(base_config).route(RouteRequest("x"), backend)
+    assert isinstance(info.value.exceptions[0], TransportError)
+    assert info.value.exceptions[0].kind == "timeout"
+
+
+def test_malformed_reply_escalates(base_config):
+    backend = ScriptedBackend({"cheap": MalformedReplyError("bad body", tier="cheap", model_id="m"),
+                               "mid": answer('{"total": 2}')})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    assert result.tier == "mid" and result.attempts[0].outcome == "malformed"
+
+
+def test_unexpected_backend_error_is_recorded_and_raised(base_config):
+    records: list = []
+    backend = ScriptedBackend({"cheap": KeyError("boom")})
+    with pytest.raises(LadderExhaustedError) as info:
+        router(base_config, records).route(RouteRequest("x"), backend)
+    assert isinstance(info.value.exceptions[0].cause, KeyError)
+    assert records[0].attempts[0].outcome == "error"
+
+
+def test_classifier_policy_starts_at_the_predicted_tier(base_config):
+    base_config["gates"] = []
+    base_config["policy"] = {"kind": "classifier", "classifier": {
+        "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["prove"]}, {"tier": "mid", "min_chars": 40}]}}
+    r = router(base_config)
+    backend = ScriptedBackend({})
+    assert r.route(RouteRequest("Prove that sqrt 2 is irrational"), backend).tier == "frontier"
+    assert r.route(RouteRequest("x" * 50), backend).tier == "mid"
+    short = r.route(RouteRequest("hi"), backend)
+    assert short.tier == "cheap" and short.start_reason == "rules: no rule matched"
+    assert r.streams_through(RouteRequest("hi"))
+
+
+def test_llm_classifier_pays_its_own_call(base_config):
+    base_config["gates"] = []
+    base_config["policy"] = {"kind": "classifier", "classifier": {"kind": "llm"}}
+    backend = ScriptedBackend({"cheap": lambda req: answer("mid", 50, 1) if "TIER:" in req.text else answer("c"),
+                               "mid": answer("the mid answer")})
+    result = router(base_config).route(RouteRequest("hard question"), backend)
+    assert result.tier == "mid" and result.start_reason == "llm: said 'mid'"
+    assert [c.purpose for c in result.aux_calls] == ["classifier"]
+    assert result.cost_usd == MICRO.cost(Usage(50, 1)) + PRO.cost(Usage(100, 20))
+
+
+def test_confidence_policy_escalates_on_doubt(base_config):
+    base_config["gates"] = []
+    base_config["policy"] = {"kind": "confidence", "confidence": {"kind": "confidence", "threshold": 0.6}}
+    backend = ScriptedBackend({"cheap": answer("42. Confidence: 0.3"), "mid": answer("[[ESCALATE]]"),
+                               "frontier": answer("42. Confidence: 90%")})
+    result = router(base_config).route(RouteRequest("q"), backend)
+    assert result.tier == "frontier"
+    assert result.attempts[0].verdict.reason == "self_rating confidence 0.30 < 0.60"
+    assert result.attempts[1].verdict.reason == "sentinel confidence 0.00 < 0.60"
+
+
+def test_self_grade_gate_is_priced_as_an_aux_call(base_config):
+    base_config["gates"] = [{"kind": "self_grade", "threshold": 7}]
+    def cheap(req):
+        return answer("3", 80, 1) if "SCORE:" in req.text else answer("a weak answer")
+    backend = ScriptedBackend({"cheap": cheap, "mid": answer("a strong answer")})
+    # the grader scores 3 for every answer: cheap and mid fail, frontier too, flagged
+    result = router(base_config).route(RouteRequest("q"), backend)
+    assert [c.purpose for c in result.aux_calls] == ["self_grade"] * 3
+    assert result.flagged
+    assert result.attempts[0].verdict.reason == "grade 3 < 7"
+
+
+def test_session_pinning_keeps_a_conversation_on_its_tier(base_config):
+    r = router(base_config)
+    backend = ScriptedBackend({"cheap": answer("no json"), "mid": answer('{"total": 1}'), "frontier": answer("x")})
+    first = r.route(RouteRequest("turn 1", session_id="s1"), backend)
+    assert first.tier == "mid"
+    backend.script["cheap"] = answer('{"total": 2}')
+    second = r.route(RouteRequest("turn 2", session_id="s1"), backend)
+    assert second.start_tier == "mid" and second.start_reason == "pinned by session s1"
+    assert r.route(RouteRequest("other", session_id="s2"), backend).tier == "cheap"
+
+
+def test_requested_tier_needs_permission(base_config):
+    base_config["access"] = {"allow_tier_request": ["team-a"], "on_forbidden": "reject"}
+    records: list = []
+    r = router(base_config, records)
+    backend = ScriptedBackend({"*": answer('{"total": 1}')})
+    assert r.route(RouteRequest("x", requested_tier="frontier", caller="team-a"), backend).tier == "frontier"
+    with pytest.raises(TierNotAllowedError):
+        r.route(RouteRequest("x", requested_tier="frontier", caller="team-b"), backend)
+    assert records[-1].error.startswith("TierNotAllowedError")
+    base_config["access"]["on_forbidden"] = "ignore"
+    ignored = router(base_config).route(RouteRequest("x", requested_tier="frontier", caller="team-b"), backend)
+    assert ignored.tier == "cheap"
+
+
+def test_async_route_matches_sync(base_config):
+    backend = ScriptedBackend({"cheap": answer("no"), "mid": answer('{"total": 1}')})
+    result = asyncio.run(router(base_config).aroute(RouteRequest("x"), backend))
+    assert result.tier == "mid" and result.cost_usd == MICRO.cost(Usage(100, 20)) + PRO.cost(Usage(100, 20))
+
+
+def test_gates_compose_with_and_or():
+    from langchain_tiered_router.core import GateState, JsonSchemaGate, RegexGate, TierAnswer
+    from langchain_tiered_router.core.tiers import Tier
+
+    tier = Tier("cheap", "m", None)
+    both = JsonSchemaGate({"type": "object"}) & RegexGate("total")
+    either = RegexGate("^no$") | RegexGate("total")
+    state = GateState(RouteRequest("q"), TierAnswer('{"total": 1}'), tier)
+    assert both.judge(state).passed and either.judge(state).passed
+    bad = GateState(RouteRequest("q"), TierAnswer("[1]"), tier)
+    assert not both.judge(bad).passed
+    verdict = either.judge(bad)
+    assert not verdict.passed and "pattern not found" in verdict.reason
+
+
+def test_observer_failure_never_fails_the_request(base_config, caplog):
+    def broken(result, request, backend):
+        raise RuntimeError("sink down")
+
+    r = Router.from_config(base_config, observers=[broken])
+    result = r.route(RouteRequest("x"), ScriptedBackend({"*": answer('{"total": 1}')}))
+    assert result.tier == "cheap"
+    assert "routing observer" in caplog.text
