@@ -1,1 +1,51 @@
-"""langchain-tiered-router: send each Bedrock request to the cheapest tier that clears your bar."""
+"""langchain-tiered-router: send each Bedrock request to the cheapest tier that clears your bar.
+
+Names are loaded on first use, so ``import langchain_tiered_router.core`` stays free of
+LangChain and LiteLLM, and the LangChain names cost nothing until you touch them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # LangChain integration
+    "TieredChatBedrock": "langchain_tiered_router.langchain",
+    # core
+    "Router": "langchain_tiered_router.core",
+    "RouterConfig": "langchain_tiered_router.core",
+    "RouteRequest": "langchain_tiered_router.core",
+    "RoutingResult": "langchain_tiered_router.core",
+    "Gate": "langchain_tiered_router.core",
+    "JsonSchemaGate": "langchain_tiered_router.core",
+    "PydanticGate": "langchain_tiered_router.core",
+    "RegexGate": "langchain_tiered_router.core",
+    "RuleGate": "langchain_tiered_router.core",
+    "SelfGradeGate": "langchain_tiered_router.core",
+    "ConfidenceGate": "langchain_tiered_router.core",
+    "RouterError": "langchain_tiered_router.core",
+    "ConfigError": "langchain_tiered_router.core",
+    "LadderExhaustedError": "langchain_tiered_router.core",
+    "TierNotAllowedError": "langchain_tiered_router.core",
+    "TransportError": "langchain_tiered_router.core",
+    # the local Bedrock-wire emulator
+    "BedrockEmulator": "langchain_tiered_router.emulator",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langchain_tiered_router' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,6 +16,13 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="Route Bedrock requests to the cheapest tier that clears your quality bar.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
+
+
+@app.callback()
+def _root() -> None:
+    """Route Bedrock requests to the cheapest tier that clears your quality bar."""
+
+
 _COMMAND_MODULES = ("demo", "report", "evaluate", "emulator")
 
 for _name in _COMMAND_MODULES:

@@ -9,6 +9,8 @@
     │   └── MalformedReplyError  the tier answered, but not in a shape we can read
     ├── GateFailed               a quality gate rejected an answer (never raised to users alone)
     ├── TierNotAllowedError      a caller asked for a tier its key may not use
+    ├── TelemetryError           a telemetry store that cannot be read (missing DB, bad file)
+    ├── EmulatorError            (emulator/_errors.py) the local Bedrock emulator cannot do it
     └── LadderExhaustedError     every allowed attempt failed; an ExceptionGroup of them all
 
 Errors about one call carry ``tier`` and ``model_id`` so a log line or a human
@@ -29,6 +31,7 @@ __all__ = [
     "MalformedReplyError",
     "GateFailed",
     "TierNotAllowedError",
+    "TelemetryError",
     "LadderExhaustedError",
 ]
 
@@ -101,6 +104,10 @@ class TierNotAllowedError(RouterError):
         self.tier = tier
         self.caller = caller
         super().__init__(message)
+
+
+class TelemetryError(RouterError):
+    """A telemetry store or file that cannot be read (missing database, bad line)."""
 
 
 class LadderExhaustedError(RouterError, ExceptionGroup):

@@ -1,0 +1,24 @@
+"""``python -m langchain_tiered_router.emulator --script FILE``: serve until SIGINT/SIGTERM.
+
+Prints the endpoint URL on one line once the emulator listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ._emulator import serve_forever
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m langchain_tiered_router.emulator",
+                                     description="A local Amazon Bedrock Runtime emulator.")
+    parser.add_argument("--script", help="YAML or JSON script of answers (default: answer 'OK')")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    args = parser.parse_args(argv)
+    serve_forever(args.script, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

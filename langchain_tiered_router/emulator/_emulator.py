@@ -1,0 +1,174 @@
+"""``BedrockEmulator``: a local Bedrock Runtime endpoint for tests and demos.
+
+Start it, point a real botocore client at ``emu.url`` with any credentials, and it
+answers Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream and
+CountTokens from a script, with faults injected on demand and every request logged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ._errors import EmulatorStateError
+from ._faults import Fault, FaultBook
+from ._http import EmulatorHTTPServer
+from ._script import EmulatorScript
+from ._service import BedrockService, EmulatorRequest
+
+__all__ = ["BedrockEmulator", "serve_forever"]
+
+ScriptLike = EmulatorScript | Mapping[str, Any] | str | os.PathLike[str] | None
+
+
+def _as_script(script: ScriptLike) -> EmulatorScript:
+    if isinstance(script, EmulatorScript):
+        return script
+    if script is None or isinstance(script, Mapping):
+        return EmulatorScript.from_dict(script)
+    return EmulatorScript.from_file(script)
+
+
+class BedrockEmulator:
+    """A Bedrock Runtime emulator on ``host:port`` (port 0 picks a free one).
+
+    Use it as a context manager, or call ``start()``/``stop()`` (both idempotent).
+    ``inject``/``clear_faults`` and ``requests``/``calls_for`` are safe from any thread.
+    """
+
+    def __init__(self, script: ScriptLike = None, *, host: str = "127.0.0.1", port: int = 0,
+                 region: str = "us-east-1"):
+        self.script = _as_script(script)
+        self.host = host
+        self.region = region
+        self._port = port
+        self._faults = FaultBook()
+        self._requests: list[EmulatorRequest] = []
+        self._lock = threading.Lock()
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self) -> "BedrockEmulator":
+        with self._lock:
+            if self._server is not None:
+                return self
+            service = BedrockService(self.script, self._faults, self._record)
+            try:
+                server = EmulatorHTTPServer((self.host, self._port), service)
+            except OSError as exc:
+                raise EmulatorStateError(f"cannot listen on {self.host}:{self._port}: {exc}") from exc
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                      name=f"bedrock-emulator:{server.server_address[1]}", daemon=True)
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.drop_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> "BedrockEmulator":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def port(self) -> int:
+        server = self._server
+        if server is None:
+            raise EmulatorStateError("the emulator is not running; call start() first")
+        return int(server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``, the ``endpoint_url`` for a bedrock-runtime client."""
+        return f"http://{self.host}:{self.port}"
+
+    def client(self, **config: Any) -> Any:
+        """A real boto3 ``bedrock-runtime`` client for this emulator, with fake credentials.
+
+        Keyword arguments go to ``botocore.config.Config`` (``read_timeout``, ``retries``...).
+        """
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("bedrock-runtime", endpoint_url=self.url, region_name=self.region,
+                            aws_access_key_id="test", aws_secret_access_key="test",
+                            config=Config(**config) if config else None)
+
+    # faults ----------------------------------------------------------------------------
+    def inject(self, fault: str, model_id: str | None = None, times: int | None = 1, **params: Any) -> Fault:
+        """Make the next ``times`` matching calls fail with ``fault`` (see ``Fault``)."""
+        made = Fault.make(fault, model_id, times, **params)
+        self._faults.add(made)
+        return made
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> list[Fault]:
+        return self._faults.pending()
+
+    # request log -----------------------------------------------------------------------
+    def _record(self, request: EmulatorRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    @property
+    def requests(self) -> list[EmulatorRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def calls_for(self, model_id: str) -> list[EmulatorRequest]:
+        """Requests whose path named ``model_id``."""
+        return [request for request in self.requests if request.model_id == model_id]
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+
+def _print_line(text: str) -> None:
+    print(text, flush=True)
+
+
+def serve_forever(script_path: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
+                  *, announce: Callable[[str], None] = _print_line) -> None:
+    """Run an emulator until SIGINT or SIGTERM; ``announce`` gets its URL once it listens."""
+    done = threading.Event()
+    emulator = BedrockEmulator(Path(script_path) if script_path else None, host=host, port=port)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        with emulator:
+            announce(emulator.url)
+            while not done.wait(0.5):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        sys.stdout.flush()

@@ -1,0 +1,116 @@
+"""Faults to inject into the next calls, and the book that hands them out.
+
+=====================  ==================================================================
+kind                   what the client sees
+=====================  ==================================================================
+throttle               HTTP 429 ``ThrottlingException``
+server_error           HTTP 500 ``InternalServerException``
+service_unavailable    HTTP 503 ``ServiceUnavailableException``
+model_not_ready        HTTP 429 ``ModelNotReadyException``
+model_timeout          HTTP 408 ``ModelTimeoutException``
+slow                   the normal reply, after ``seconds`` (default 2.0): a read timeout
+malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_json"``) or
+                       lacks the output (``mode="missing_output"``); on a stream, a frame
+                       with a bad checksum
+stream_cut             streams only: the connection closes after ``after_events``
+                       (default 2) events, before ``messageStop``
+stream_error           streams only: an ``exception`` frame (``exception``, default
+                       ``modelStreamErrorException``) after ``after_events`` (default 1)
+=====================  ==================================================================
+
+Error kinds take an optional ``message``. A fault with ``model_id=None`` hits any model;
+``times=None`` keeps it until ``clear``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, get_args
+
+from ._errors import FaultSpecError
+
+__all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES"]
+
+FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
+                    "slow", "malformed", "stream_cut", "stream_error"]
+
+ERROR_CODES: dict[str, str] = {
+    "throttle": "ThrottlingException",
+    "server_error": "InternalServerException",
+    "service_unavailable": "ServiceUnavailableException",
+    "model_not_ready": "ModelNotReadyException",
+    "model_timeout": "ModelTimeoutException",
+}
+
+_PARAMS: dict[str, dict[str, Any]] = {
+    **{kind: {"message": None} for kind in ERROR_CODES},
+    "slow": {"seconds": 2.0},
+    "malformed": {"mode": "invalid_json"},
+    "stream_cut": {"after_events": 2},
+    "stream_error": {"after_events": 1, "exception": "modelStreamErrorException", "message": None},
+}
+_STREAM_ONLY = {"stream_cut", "stream_error"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault; ``params`` holds its settings with defaults filled in."""
+
+    kind: FaultKind
+    model_id: str | None = None
+    times: int | None = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, kind: str, model_id: str | None = None, times: int | None = 1, **params: Any) -> "Fault":
+        """A checked fault: unknown kinds or parameters raise ``FaultSpecError``."""
+        if kind not in get_args(FaultKind):
+            raise FaultSpecError(f"unknown fault {kind!r}; known: {', '.join(get_args(FaultKind))}")
+        unknown = set(params) - set(_PARAMS[kind])
+        if unknown:
+            raise FaultSpecError(f"fault {kind!r} takes no parameter {sorted(unknown)}; "
+                                 f"it takes {sorted(_PARAMS[kind])}")
+        if times is not None and times < 1:
+            raise FaultSpecError("times must be at least 1 (or None for every call)")
+        if kind == "malformed" and params.get("mode", "invalid_json") not in ("invalid_json", "missing_output"):
+            raise FaultSpecError("malformed mode is 'invalid_json' or 'missing_output'")
+        return cls(kind, model_id, times, {**_PARAMS[kind], **params})  # type: ignore[arg-type]
+
+    def applies_to(self, streaming: bool, model_ids: tuple[str, ...]) -> bool:
+        if self.kind in _STREAM_ONLY and not streaming:
+            return False
+        return self.model_id is None or self.model_id in model_ids
+
+
+class FaultBook:
+    """Pending faults, consumed in the order they were injected; thread-safe."""
+
+    def __init__(self) -> None:
+        self._pending: list[list[Any]] = []  # [fault, remaining or None]
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._pending.append([fault, fault.times])
+
+    def take(self, streaming: bool, *model_ids: str) -> Fault | None:
+        """The first pending fault for this call, counting one use of it."""
+        with self._lock:
+            for entry in self._pending:
+                fault, remaining = entry
+                if fault.applies_to(streaming, model_ids):
+                    if remaining is not None:
+                        entry[1] = remaining - 1
+                        if entry[1] <= 0:
+                            self._pending.remove(entry)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return [entry[0] for entry in self._pending]

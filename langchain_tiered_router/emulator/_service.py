@@ -1,0 +1,189 @@
+"""The request pipeline: raw HTTP request in, Bedrock-shaped ``Reply`` out.
+
+Kept apart from the HTTP server so that every step (path, body, routing, faults,
+answer, wire shape) is plain Python; the server only moves bytes. Nothing a client
+sends can make it raise: failures become a ``ValidationException`` reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple
+from urllib.parse import unquote
+
+from ._answer import Answer, Responder
+from ._conversation import Conversation, parse_converse_request
+from ._converse_shapes import converse_body, converse_stream_events
+from ._eventstream import corrupt_frame, event_frame, exception_frame
+from ._faults import ERROR_CODES, Fault, FaultBook
+from ._invoke_families import family_for
+from ._routing import body_model_id, route
+from ._script import EmulatorScript
+from ._wire_errors import WireError, stream_member_name
+
+__all__ = ["BedrockService", "EmulatorRequest", "Reply", "error_reply"]
+
+logger = logging.getLogger(__name__)
+
+_OPERATIONS = {
+    "converse": "Converse",
+    "converse-stream": "ConverseStream",
+    "invoke": "InvokeModel",
+    "invoke-with-response-stream": "InvokeModelWithResponseStream",
+    "count-tokens": "CountTokens",
+}
+_STREAMING = {"ConverseStream", "InvokeModelWithResponseStream"}
+_EVENTSTREAM = "application/vnd.amazon.eventstream"
+_DEFAULT_MESSAGES = {
+    "ThrottlingException": "Too many requests, please wait before trying again.",
+    "InternalServerException": "The server encountered an internal error while processing the request.",
+    "ServiceUnavailableException": "Bedrock is unable to process your request.",
+    "ModelNotReadyException": "Model is not ready to serve inference requests.",
+    "ModelTimeoutException": "Model has timed out in processing the request. Try your request again.",
+    "modelStreamErrorException": "The model stream failed while generating the response.",
+}
+
+
+class EmulatorRequest(NamedTuple):
+    """One request as received: operation name, model id (decoded), JSON body, headers."""
+
+    operation: str
+    model_id: str
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Reply:
+    """What to send back. ``frames`` set means an event stream, sent chunked."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    frames: list[bytes] | None = None
+    cut_after: int | None = None  # close the connection after this many frames
+    delay: float = 0.0
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def error_reply(error: WireError) -> Reply:
+    headers = {"Content-Type": "application/json",
+               "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+    return Reply(error.status, headers, _json_bytes({"message": error.message}))
+
+
+class BedrockService:
+    """Answers Bedrock Runtime requests from a script, with injected faults."""
+
+    def __init__(self, script: EmulatorScript, faults: FaultBook, record: Callable[[EmulatorRequest], None]):
+        self.script = script
+        self.faults = faults
+        self.responder = Responder(script)
+        self._record = record
+
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        started = time.monotonic()
+        try:
+            reply = self._handle(method, raw_path, headers, body, started)
+        except WireError as error:
+            reply = error_reply(error)
+        except Exception as exc:  # a request the emulator cannot read must not kill it
+            logger.debug("emulator refused a request", exc_info=True)
+            reply = error_reply(WireError.validation(f"Malformed input request: {type(exc).__name__}: {exc}"))
+        reply.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
+        return reply
+
+    def _handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes,
+                started: float) -> Reply:
+        parts = raw_path.split("?", 1)[0].split("/")
+        if len(parts) != 4 or parts[1] != "model" or parts[3] not in _OPERATIONS or method != "POST":
+            raise WireError("UnknownOperationException", f"Unknown operation {method} {raw_path}")
+        operation, model_id = _OPERATIONS[parts[3]], unquote(parts[2])
+        try:
+            parsed: Any = json.loads(body.decode("utf-8")) if body else {}
+        except (UnicodeDecodeError, ValueError):
+            parsed = body.decode("utf-8", "replace")
+        self._record(EmulatorRequest(operation, model_id, parsed,
+                                     {k.lower(): v for k, v in headers.items()}))
+        if not isinstance(parsed, dict):
+            raise WireError.validation("Malformed input request, please reformat your input and try again.")
+        if operation == "CountTokens":
+            return self._count_tokens(model_id, parsed)
+        conv = self._conversation(operation, model_id, parsed)
+        chosen = route(self.script, model_id, conv.last_user_text)
+        fault = self.faults.take(operation in _STREAMING, model_id, chosen.model_id)
+        if fault is not None and fault.kind in ERROR_CODES:
+            code = ERROR_CODES[fault.kind]
+            raise WireError(code, fault.params.get("message") or _DEFAULT_MESSAGES[code])
+        answer = self.responder.answer(conv, chosen)
+        latency_ms = max(1, int((time.monotonic() - started) * 1000))
+        reply = self._reply(operation, model_id, answer, latency_ms)
+        return self._apply_fault(reply, fault, operation) if fault is not None else reply
+
+    def _conversation(self, operation: str, model_id: str, body: dict[str, Any]) -> Conversation:
+        if operation in ("Converse", "ConverseStream"):
+            return parse_converse_request(body)
+        return family_for(body_model_id(self.script, model_id)).parse(body)
+
+    def _reply(self, operation: str, model_id: str, answer: Answer, latency_ms: int) -> Reply:
+        if operation == "Converse":
+            return Reply(200, {"Content-Type": "application/json"}, _json_bytes(converse_body(answer, latency_ms)))
+        if operation == "ConverseStream":
+            frames = [event_frame(kind, payload) for kind, payload in converse_stream_events(answer, latency_ms)]
+            return Reply(200, {"Content-Type": _EVENTSTREAM}, frames=frames)
+        family = family_for(body_model_id(self.script, model_id))
+        if operation == "InvokeModel":
+            headers = {"Content-Type": "application/json",
+                       "X-Amzn-Bedrock-Invocation-Latency": str(latency_ms),
+                       "X-Amzn-Bedrock-Input-Token-Count": str(answer.usage.input_tokens),
+                       "X-Amzn-Bedrock-Output-Token-Count": str(answer.usage.output_tokens)}
+            if answer.usage.cache_read is not None:
+                headers["X-Amzn-Bedrock-Cache-Read-Input-Token-Count"] = str(answer.usage.cache_read)
+                headers["X-Amzn-Bedrock-Cache-Write-Input-Token-Count"] = str(answer.usage.cache_write or 0)
+            return Reply(200, headers, _json_bytes(family.render(answer, latency_ms)))
+        frames = [event_frame("chunk", {"bytes": base64.b64encode(_json_bytes(chunk)).decode("ascii")})
+                  for chunk in family.stream(answer, latency_ms)]
+        return Reply(200, {"Content-Type": _EVENTSTREAM, "X-Amzn-Bedrock-Content-Type": "application/json"},
+                     frames=frames)
+
+    def _apply_fault(self, reply: Reply, fault: Fault, operation: str) -> Reply:
+        params = fault.params
+        if fault.kind == "slow":
+            reply.delay = float(params["seconds"])
+        elif fault.kind == "malformed" and reply.frames is not None:
+            index = min(1, len(reply.frames) - 1)
+            reply.frames = reply.frames[:index] + [corrupt_frame(reply.frames[index])]
+        elif fault.kind == "malformed" and params["mode"] == "missing_output":
+            reply.body = _json_bytes({"stopReason": "end_turn"} if operation == "Converse" else {})
+        elif fault.kind == "malformed":
+            reply.body = reply.body[: max(1, len(reply.body) // 2)]  # JSON cut in half
+        elif fault.kind == "stream_cut" and reply.frames is not None:
+            reply.cut_after = int(params["after_events"])
+        elif fault.kind == "stream_error" and reply.frames is not None:
+            member = stream_member_name(str(params["exception"]))
+            message = params.get("message") or _DEFAULT_MESSAGES.get(member, "The stream failed.")
+            extra: dict[str, Any] = {}
+            if member == "modelStreamErrorException":
+                extra = {"originalStatusCode": 500, "originalMessage": message}
+            reply.frames = reply.frames[: int(params["after_events"])] + [exception_frame(member, message, **extra)]
+        return reply
+
+    def _count_tokens(self, model_id: str, body: dict[str, Any]) -> Reply:
+        given = body.get("input") or {}
+        if "converse" in given:
+            conv = parse_converse_request({**given["converse"]})
+        elif "invokeModel" in given:
+            raw = base64.b64decode(given["invokeModel"]["body"])
+            conv = family_for(body_model_id(self.script, model_id)).parse(json.loads(raw))
+        else:
+            raise WireError.validation("input must hold 'converse' or 'invokeModel'.")
+        tokens = max(1, -(-conv.input_chars // 4))
+        return Reply(200, {"Content-Type": "application/json"}, _json_bytes({"inputTokens": tokens}))
