@@ -1,0 +1,94 @@
+"""The core ``Backend`` that answers a tier by calling a ``litellm.Router``.
+
+Each tier is a model group of the router (by default the group is named like the
+tier), so every call the core makes - attempts, classifier and grader calls - goes
+through LiteLLM's own retries, fallbacks, deployment rate limits and logging.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from langchain_tiered_router.core import Backend, ConfigError, RouteRequest, TierAnswer
+from langchain_tiered_router.core.tiers import Tier
+
+from ._convert import answer_from_response, transport_error_from_litellm
+
+__all__ = ["LiteLLMRouterBackend", "ChatPayload"]
+
+# The OpenAI chat parameters forwarded to a tier; everything else in a proxy body
+# (auth metadata, logging objects, the proxy's own bookkeeping) stays behind.
+_CHAT_PARAMS = frozenset({
+    "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
+    "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "seed", "tools",
+    "tool_choice", "parallel_tool_calls", "reasoning_effort", "thinking", "timeout", "extra_headers",
+})
+
+
+class ChatPayload(dict):
+    """``RouteRequest.payload`` for this backend: ``messages`` plus the client's
+    parameters (``temperature``, ``tools``, ``response_format`` ...)."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> "ChatPayload":
+        params = {k: v for k, v in body.items() if k in _CHAT_PARAMS and v is not None}
+        return cls(messages=list(body.get("messages") or []), params=params)
+
+
+class LiteLLMRouterBackend(Backend):
+    """Calls ``router.acompletion(model=<tier's group>, ...)``.
+
+    ``router`` is a ``litellm.Router`` or a function returning one (the proxy builds
+    its router after the callbacks are loaded). ``groups`` maps tier name -> model
+    group where they differ. Tier parameters from the router YAML (``max_tokens``,
+    ``temperature``, ``model_kwargs``) are defaults the client's own parameters
+    override.
+    """
+
+    def __init__(self, router: Any | Callable[[], Any], groups: Mapping[str, str] | None = None):
+        self._router = router
+        self.groups = dict(groups or {})
+
+    @property
+    def router(self) -> Any:
+        router = self._router if hasattr(self._router, "acompletion") else self._router()
+        if router is None:
+            raise ConfigError("no litellm router: the LiteLLM proxy has not loaded its model_list yet")
+        return router
+
+    def group(self, tier: Tier) -> str:
+        return self.groups.get(tier.name, tier.name)
+
+    def _kwargs(self, tier: Tier, request: RouteRequest) -> dict[str, Any]:
+        payload = request.payload if isinstance(request.payload, Mapping) else {}
+        messages = payload.get("messages") or [{"role": "user", "content": request.text}]
+        kwargs: dict[str, Any] = {**tier.params, **dict(payload.get("params") or {})}
+        # Tag the call so LiteLLM's logs and callbacks can join it to the routed request;
+        # the caller's key is deliberately absent: the routed request bills it once.
+        kwargs["metadata"] = {"tiered_router": {"request_id": request.request_id, "tier": tier.name,
+                                                "role": request.metadata.get("call_role", "attempt")}}
+        return {"model": self.group(tier), "messages": messages, **kwargs}
+
+    def _error(self, exc: Exception, tier: Tier) -> Exception:
+        mapped = transport_error_from_litellm(exc, tier=tier.name, model_id=tier.model_id)
+        return mapped if mapped is not None else exc
+
+    def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        try:
+            response = self.router.completion(**self._kwargs(tier, request))
+        except Exception as exc:  # noqa: BLE001 - mapped to the core's errors
+            raise self._error(exc, tier) from exc
+        return answer_from_response(response, tier=tier.name, model_id=tier.model_id)
+
+    async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        try:
+            response = await self.router.acompletion(**self._kwargs(tier, request))
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, tier) from exc
+        return answer_from_response(response, tier=tier.name, model_id=tier.model_id)
+
+    def ask(self, tier: Tier, prompt: str) -> TierAnswer:
+        return self.call(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"}))
+
+    async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
+        return await self.acall(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"}))

@@ -1,0 +1,130 @@
+"""Translate between LiteLLM's OpenAI-shaped objects and the core's value types.
+
+Pure functions, no I/O: a chat request becomes the text classifiers and graders
+read, a ``ModelResponse`` becomes a ``TierAnswer``, a LiteLLM exception becomes
+the core's ``TransportError`` / ``MalformedReplyError`` so the engine's retry and
+escalation rules apply to calls made through LiteLLM exactly as to direct ones.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage
+
+__all__ = ["messages_text", "answer_from_response", "usage_from_litellm", "transport_error_from_litellm"]
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # OpenAI content parts
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return str(content)
+
+
+def messages_text(messages: Iterable[Mapping[str, Any]]) -> str:
+    """The conversation as classifiers and graders read it.
+
+    One turn is its text alone, so keyword rules see what the user wrote; a longer
+    conversation is ``role: text`` lines. System prompts are left out: they are the
+    same for every request of an app and would make every request look alike.
+    """
+    turns = [(m.get("role", "user"), _content_text(m.get("content"))) for m in messages
+             if m.get("role") != "system"]
+    if len(turns) == 1:
+        return turns[0][1]
+    return "\n".join(f"{role}: {text}" for role, text in turns)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def usage_from_litellm(usage: Any) -> Usage:
+    """LiteLLM counts cached tokens inside ``prompt_tokens``; the core keeps them apart
+    (as Bedrock does), so each token is priced once at its own rate."""
+    if usage is None:
+        return Usage()
+    prompt = int(_get(usage, "prompt_tokens", 0) or 0)
+    completion = int(_get(usage, "completion_tokens", 0) or 0)
+    details = _get(usage, "prompt_tokens_details")
+    read = int(_get(usage, "cache_read_input_tokens", 0) or _get(details, "cached_tokens", 0) or 0)
+    write = int(_get(usage, "cache_creation_input_tokens", 0) or _get(details, "cache_creation_tokens", 0) or 0)
+    return Usage(max(0, prompt - read - write), completion, read, write)
+
+
+def _tool_calls(message: Any) -> list[dict[str, Any]]:
+    calls = []
+    for call in _get(message, "tool_calls") or []:
+        fn = _get(call, "function")
+        raw = _get(fn, "arguments") or "{}"
+        try:
+            args = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except (ValueError, TypeError):
+            args = {"__raw__": raw}  # a gate reading tool args will reject it, as it should
+        calls.append({"name": _get(fn, "name"), "args": args, "id": _get(call, "id")})
+    return calls
+
+
+def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnswer:
+    """A ``TierAnswer`` whose ``raw`` is the LiteLLM response, served as is if it passes."""
+    choices = _get(response, "choices") or []
+    if not choices:
+        raise MalformedReplyError("the reply has no choices", tier=tier, model_id=model_id)
+    choice = choices[0]
+    message = _get(choice, "message")
+    logprobs = None
+    content_lp = _get(_get(choice, "logprobs"), "content")
+    if content_lp:
+        logprobs = [float(_get(t, "logprob")) for t in content_lp if _get(t, "logprob") is not None]
+    return TierAnswer(
+        text=_content_text(_get(message, "content")),
+        usage=usage_from_litellm(_get(response, "usage")),
+        model_id=model_id,
+        tool_calls=_tool_calls(message),
+        logprobs=logprobs,
+        stop_reason=_get(choice, "finish_reason"),
+        raw=response,
+    )
+
+
+# LiteLLM exception class name -> the core's transport error kind. Read by name so this
+# module does not depend on where LiteLLM defines each class.
+_KINDS = {
+    "RateLimitError": "throttled",
+    "Timeout": "timeout",
+    "APITimeoutError": "timeout",
+    "ServiceUnavailableError": "server_error",
+    "InternalServerError": "server_error",
+    "APIConnectionError": "connection",
+    "MidStreamFallbackError": "stream_cut",
+}
+_MALFORMED_HINTS = ("json", "decode", "parse", "unexpected", "malformed", "invalid response")
+
+
+def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
+                                 ) -> TransportError | MalformedReplyError | None:
+    """The core error for a failed LiteLLM call, or ``None`` when it is the caller's
+    fault (bad request, auth, context window) and must not be retried or escalated."""
+    for cls in type(exc).__mro__:
+        kind = _KINDS.get(cls.__name__)
+        if kind is None:
+            continue
+        if kind == "connection" and any(h in str(exc).lower() for h in _MALFORMED_HINTS):
+            # LiteLLM reports a reply it could not read as a connection error.
+            return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id)
+        return TransportError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status == 429:
+        return TransportError(str(exc), tier=tier, model_id=model_id, kind="throttled", cause=exc)
+    if isinstance(status, int) and status >= 500:
+        return TransportError(str(exc), tier=tier, model_id=model_id, kind="server_error", cause=exc)
+    return None

@@ -1,0 +1,102 @@
+"""Fixtures for the LiteLLM tests: the emulator, router YAMLs, and a real proxy per module."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import yaml
+
+from langchain_tiered_router.emulator import BedrockEmulator
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the cost map in tests
+
+CHEAP, MID, FRONTIER = "amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"
+LADDER = [{"name": "cheap", "model_id": CHEAP}, {"name": "mid", "model_id": MID},
+          {"name": "frontier", "model_id": FRONTIER}]
+INVOICE_SCHEMA = {"type": "object", "required": ["total"], "properties": {"total": {"type": "number"}}}
+
+# cheap cannot write JSON; mid can, except for "hard" invoices; nobody can do "impossible" ones.
+SCRIPT = {
+    "models": {
+        CHEAP: {"rules": [{"match": "invoice", "answer": "The total is twelve."},
+                          {"match": "hello", "answer": "hi from cheap"},
+                          {"match": "capital", "answer": "I don't know"}],
+                "default": "cheap answer"},
+        MID: {"rules": [{"match": "impossible", "answer": "no idea"},
+                        {"match": "hard invoice", "answer": '{"total": "twelve"}'},
+                        {"match": "invoice", "answer": '{"total": 12}'}],
+              "default": "mid answer"},
+        FRONTIER: {"rules": [{"match": "impossible", "answer": "still no idea"},
+                             {"match": "invoice", "answer": '{"total": 12.5}'}],
+                   "default": "frontier answer"},
+    },
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The proxy, the emulator and redis listen on 127.0.0.1: let these tests open sockets."""
+    here = str(Path(__file__).parent)
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.enable_socket)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[BedrockEmulator]:
+    with BedrockEmulator(SCRIPT) as emu:
+        yield emu
+
+
+@pytest.fixture(autouse=True)
+def _fresh_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").clear_faults()
+
+
+def deployment(name: str, model_id: str, emulator_url: str) -> dict[str, Any]:
+    return {"model_name": name, "litellm_params": {
+        "model": f"bedrock/converse/{model_id}", "aws_region_name": "us-east-1",
+        "aws_bedrock_runtime_endpoint": emulator_url,
+        "aws_access_key_id": "AKIAFAKEFAKEFAKEFAKE", "aws_secret_access_key": "fake-secret"}}
+
+
+def tier_deployments(emulator_url: str) -> list[dict[str, Any]]:
+    return [deployment(t["name"], t["model_id"], emulator_url) for t in LADDER]
+
+
+def router_yaml(path: Path, **overrides: Any) -> Path:
+    config: dict[str, Any] = {"tiers": copy.deepcopy(LADDER), "retry": {"max_retries": 1, "backoff_s": 0.01}}
+    config.update(overrides)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def read_jsonl(path: Path, expected: int, timeout_s: float = 10) -> list[dict[str, Any]]:
+    """The telemetry rows, waiting until at least ``expected`` are there."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def rows_for() -> Callable[[Path, str], dict[str, Any]]:
+    def find(path: Path, request_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for row in read_jsonl(path, 0, 0):
+                if row["request_id"] == request_id:
+                    return row
+            time.sleep(0.05)
+        raise AssertionError(f"no telemetry row for {request_id} in {path}")
+
+    return find

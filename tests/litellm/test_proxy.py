@@ -1,0 +1,274 @@
+"""The hook in a real LiteLLM proxy process, its Bedrock tiers answered by the emulator.
+
+One proxy per module serves three tiered models, each with its own router YAML:
+``tiered`` (a JSON cascade, flagged when exhausted, tier requests for ops-team only),
+``tiered-fast`` (a keyword classifier, no gate: streams pass straight through),
+``tiered-strict`` (the JSON cascade, raising when exhausted, forbidden asks ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import openai
+import pytest
+
+from langchain_tiered_router.core import lookup_price
+from langchain_tiered_router.core.pricing import Usage
+
+from ._proc import litellm_proxy
+from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, router_yaml, tier_deployments
+
+pytestmark = pytest.mark.proxy
+
+JSON_GATE = [{"kind": "json_schema", "schema": INVOICE_SCHEMA}]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("proxy")
+    jsonl, db = work / "telemetry.jsonl", work / "telemetry.db"
+    sinks = [{"kind": "jsonl", "path": str(jsonl)}, {"kind": "sqlite", "path": str(db), "flush_interval_s": 0.05}]
+    cascade = router_yaml(work / "cascade.yaml", gates=JSON_GATE, on_exhausted="flag",
+                          access={"allow_tier_request": ["ops-team"], "on_forbidden": "reject"},
+                          telemetry={"sinks": sinks})
+    fast = router_yaml(work / "fast.yaml",
+                       policy={"kind": "classifier", "classifier": {
+                           "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["refactor"]}],
+                           "default_tier": "cheap"}},
+                       access={"allow_tier_request": ["*"]}, telemetry={"sinks": sinks[:1]})
+    strict = router_yaml(work / "strict.yaml", gates=JSON_GATE, on_exhausted="raise",
+                         access={"allow_tier_request": [], "on_forbidden": "ignore"},
+                         telemetry={"sinks": sinks[:1]})
+    config = {
+        "model_list": tier_deployments(emulator.url) + [
+            {"model_name": name, "litellm_params": {"model": f"tiered_router/{name}", "tiered_router_config": str(p)}}
+            for name, p in (("tiered", cascade), ("tiered-fast", fast), ("tiered-strict", strict))],
+        "litellm_settings": {
+            "callbacks": ["litellm_hooks.proxy_handler_instance", "tests.litellm.payload_logger.instance"],
+            "custom_provider_map": [{"provider": "tiered_router",
+                                     "custom_handler": "litellm_hooks.tiered_router_provider"}],
+        },
+        "router_settings": {"num_retries": 0, "disable_cooldowns": True},
+        "general_settings": {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"},
+    }
+    payloads = work / "payloads.jsonl"
+    with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads)}) as proxy:
+        print(f"\nLiteLLM proxy started in {proxy['start_s']:.1f}s")
+        yield {**proxy, "jsonl": jsonl, "db": db, "work": work, "payloads": payloads}
+
+
+@pytest.fixture(scope="module")
+def ops(setup) -> openai.OpenAI:
+    return openai.OpenAI(base_url=setup["url"], api_key="sk-ops", max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def app(setup) -> openai.OpenAI:
+    return openai.OpenAI(base_url=setup["url"], api_key="sk-app", max_retries=0, timeout=60)
+
+
+def ask(client: openai.OpenAI, text: str, model: str = "tiered", **kwargs: Any):
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": text}], **kwargs)
+    return raw.parse(), raw.headers
+
+
+def test_cascade_escalates_past_invalid_json(setup, ops, emulator, rows_for):
+    emulator.clear_requests()
+    response, headers = ask(ops, "extract the invoice total")
+    assert json.loads(response.choices[0].message.content) == {"total": 12}
+    assert headers["x-tiered-router-tier"] == "mid"
+    assert headers["x-tiered-router-escalated"] == "true"
+    assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+    routing = response.model_extra["tiered_router"]
+    assert routing["tier"] == "mid" and routing["quality_escalations"] == 1
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["integration"] == "litellm" and row["tier"] == "mid" and row["start_tier"] == "cheap"
+    assert [a["outcome"] for a in row["attempts"]] == ["gate_failed", "served"]
+    # Every attempt is priced from the token counts the emulator reported, at the cost map's rates.
+    cheap_usage, mid_usage = (Usage(a["input_tokens"], a["output_tokens"]) for a in row["attempts"])
+    assert cheap_usage.input_tokens > 0 and mid_usage.output_tokens > 0
+    cost = lookup_price(CHEAP).cost(cheap_usage) + lookup_price(MID).cost(mid_usage)
+    assert Decimal(row["cost_usd"]) == cost
+    assert Decimal(row["baseline_cost_usd"]) == lookup_price(FRONTIER).cost(mid_usage)
+    assert Decimal(row["savings_usd"]) == Decimal(row["baseline_cost_usd"]) - cost
+    assert headers["x-tiered-router-cost-usd"] == row["cost_usd"]
+
+
+def _payloads(setup, request_id: str, expected: int = 1) -> list[dict[str, Any]]:
+    """LiteLLM's standard logging payloads of the call that served routed request ``request_id``."""
+    deadline = time.monotonic() + 10
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        lines = setup["payloads"].read_text().splitlines() if setup["payloads"].exists() else []
+        found = [p for p in map(json.loads, lines)
+                 if ((p.get("spend_logs_metadata") or {}).get("tiered_router") or {}).get("request_id") == request_id]
+        if len(found) >= expected:
+            break
+        time.sleep(0.05)
+    return found
+
+
+def test_routing_fields_reach_litellm_logging_and_spend(setup, ops):
+    response, headers = ask(ops, "extract the invoice total")
+    (payload,) = _payloads(setup, headers["x-tiered-router-request-id"])
+    routing = payload["spend_logs_metadata"]["tiered_router"]
+    assert payload["model_group"] == "tiered"
+    assert routing["tier"] == "mid" and routing["escalated"] is True
+    assert [a["tier"] for a in routing["attempts"]] == ["cheap", "mid"]
+    # LiteLLM bills the routed request at its whole cost: the gate-failed attempt included.
+    assert Decimal(str(payload["response_cost"])) == Decimal(routing["cost_usd"]).quantize(
+        Decimal(str(payload["response_cost"])))
+
+
+def test_sqlite_sink_gets_the_same_row(setup, ops):
+    _, headers = ask(ops, "another invoice please")
+    request_id = headers["x-tiered-router-request-id"]
+    deadline = time.monotonic() + 10
+    row = None
+    while row is None and time.monotonic() < deadline:
+        if setup["db"].exists():
+            with sqlite3.connect(setup["db"]) as conn:
+                conn.row_factory = sqlite3.Row
+                try:
+                    row = conn.execute("SELECT * FROM routing_records WHERE request_id = ?", (request_id,)).fetchone()
+                except sqlite3.OperationalError:
+                    row = None
+        time.sleep(0.1)
+    assert row is not None, "no SQLite row"
+    assert row["tier"] == "mid" and row["integration"] == "litellm"
+    assert Decimal(str(row["baseline_cost_usd"])) > Decimal(str(row["cost_usd"]))
+
+
+def test_flagged_when_no_tier_passes(setup, ops, rows_for):
+    response, headers = ask(ops, "an impossible invoice")
+    assert headers["x-tiered-router-flagged"] == "true"
+    assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:gate_failed,frontier:gate_failed"
+    assert response.choices[0].message.content == "still no idea"  # the last answer, served flagged
+    routing = response.model_extra["tiered_router"]
+    assert routing["flagged"] is True and "no tier passed" in routing["flag_reason"]
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["flagged"] is True and row["tier"] == "frontier" and len(row["attempts"]) == 3
+
+
+def test_exhausted_ladder_is_an_error_response_under_raise(setup, ops):
+    with pytest.raises(openai.APIStatusError) as info:
+        ask(ops, "an impossible invoice", model="tiered-strict")
+    assert info.value.status_code == 502
+    body = json.dumps(info.value.body)
+    assert "ladder_exhausted" in body and "frontier" in body
+
+
+def test_classifier_stream_goes_straight_through(setup, ops, emulator, rows_for):
+    emulator.clear_requests()
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-fast", messages=[{"role": "user", "content": "please refactor this"}], stream=True)
+    assert raw.headers["x-tiered-router-tier"] == "frontier"
+    assert raw.headers["x-tiered-router-streamed-through"] == "true"
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "frontier answer"
+    assert not any(c.usage for c in chunks)  # the client did not ask for the usage chunk
+    assert [(r.operation, r.model_id) for r in emulator.requests] == [("ConverseStream", FRONTIER)]
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    assert row["tier"] == "frontier" and row["start_reason"].startswith("rules[0]")
+    assert row["output_tokens"] > 0
+    assert Decimal(row["cost_usd"]) == Decimal(row["baseline_cost_usd"]) > 0  # frontier is the baseline
+    # LiteLLM logs the stream as a call to the frontier group, carrying the routing decision.
+    (payload,) = _payloads(setup, raw.headers["x-tiered-router-request-id"])
+    assert payload["model_group"] == "frontier"
+    routing = payload["spend_logs_metadata"]["tiered_router"]
+    assert routing["streamed_through"] is True and routing["tier"] == "frontier" and routing["cost_usd"] is None
+    assert Decimal(str(payload["response_cost"])) == pytest.approx(Decimal(row["cost_usd"]))
+
+
+def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator):
+    emulator.clear_requests()
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered", messages=[{"role": "user", "content": "stream the invoice total"}], stream=True,
+        stream_options={"include_usage": True})
+    assert raw.headers["x-tiered-router-tier"] == "mid"
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert json.loads(text) == {"total": 12}
+    assert [r.operation for r in emulator.requests] == ["Converse", "Converse"]  # buffered, non-streaming calls
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for):
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=2)  # max_retries 1: two throttles exhaust cheap
+    response, headers = ask(ops, "say hello", model="tiered-fast")
+    assert response.choices[0].message.content == "mid answer"
+    assert headers["x-tiered-router-attempts"] == "cheap:transport_error,mid:served"
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["transport_escalations"] == 1 and row["quality_escalations"] == 0
+    assert row["attempts"][0]["retried_on"] == ["throttled"] and row["attempts"][0]["error_kind"] == "throttled"
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
+
+
+def test_forbidden_tier_request_is_refused(setup, app, emulator):
+    emulator.clear_requests()
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        ask(app, "extract the invoice total", extra_headers={"x-tiered-router-tier": "frontier"})
+    assert "tier_not_allowed" in json.dumps(info.value.body) and "app" in json.dumps(info.value.body)
+    assert emulator.requests == []  # refused before any model was called
+
+
+def test_allowed_team_may_ask_for_a_tier(setup, ops, emulator):
+    emulator.clear_requests()
+    response, headers = ask(ops, "extract the invoice total", extra_headers={"x-tiered-router-tier": "frontier"})
+    assert headers["x-tiered-router-tier"] == "frontier" and headers["x-tiered-router-escalated"] == "false"
+    assert response.model_extra["tiered_router"]["start_reason"] == "requested by the caller"
+    assert [r.model_id for r in emulator.requests] == [FRONTIER]
+
+
+def test_forbidden_tier_request_is_ignored_when_configured(setup, app, rows_for):
+    response, headers = ask(app, "extract the invoice total", model="tiered-strict",
+                            extra_body={"metadata": {"tier": "frontier"}})
+    assert headers["x-tiered-router-start-tier"] == "cheap" and headers["x-tiered-router-tier"] == "mid"
+    assert response.model_extra["tiered_router"]["ignored_tier_request"] == "frontier"
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["metadata"]["ignored_tier_request"] == "frontier" and row["metadata"]["key_alias"] == "app-key"
+
+
+def test_session_stays_on_its_tier(setup, ops, emulator):
+    session = {"x-session-id": "chat-42"}
+    _, first = ask(ops, "extract the invoice total", extra_headers=session)
+    assert first["x-tiered-router-tier"] == "mid"
+    emulator.clear_requests()
+    _, second = ask(ops, "and the invoice date?", extra_headers=session)
+    assert second["x-tiered-router-start-tier"] == "mid"
+    assert [r.model_id for r in emulator.requests] == [MID]  # cheap skipped: pinned
+
+
+def test_plain_models_are_untouched(setup, ops):
+    response, headers = ask(ops, "say hello", model="cheap")
+    assert response.choices[0].message.content == "hi from cheap"
+    assert "x-tiered-router-tier" not in headers
+
+
+def test_cut_stream_is_recorded_as_a_transport_error(setup, ops, emulator):
+    emulator.inject("stream_cut", model_id=FRONTIER, times=1, after_events=2)
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-fast", messages=[{"role": "user", "content": "refactor it again"}], stream=True)
+    request_id = raw.headers["x-tiered-router-request-id"]
+    with pytest.raises(Exception):
+        list(raw.parse())
+    deadline = time.monotonic() + 10
+    row = None
+    while row is None and time.monotonic() < deadline:
+        rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
+        row = next((r for r in rows if r["request_id"] == request_id), None)
+        time.sleep(0.05)
+    assert row is not None and row["tier"] is None
+    assert row["attempts"][0]["outcome"] == "transport_error" and row["error"]
+    assert row["attempts"][0]["error_kind"] == "stream_cut"

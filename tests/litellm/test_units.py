@@ -1,0 +1,122 @@
+"""The hook's pure parts: conversions, error mapping, the route table, the public surface,
+the example configs, and the direction of imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import httpx
+import litellm
+import pytest
+import yaml
+
+import litellm_hooks
+from langchain_tiered_router.core import MalformedReplyError, TransportError, load_config
+from litellm_hooks._backend import ChatPayload
+from litellm_hooks._convert import messages_text, transport_error_from_litellm, usage_from_litellm
+from litellm_hooks._routes import RouteEntry, RouteTable
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_public_surface_is_pinned():
+    assert sorted(litellm_hooks.__all__) == sorted([
+        "TieredRouterHook", "TieredRouterProvider", "TieredLiteLLMRouter", "LiteLLMRouterBackend", "ChatPayload",
+        "routing_headers", "routing_summary", "proxy_handler_instance", "tiered_router_provider",
+        "CONFIG_ENV", "PROVIDER"])
+    assert isinstance(litellm_hooks.proxy_handler_instance, litellm_hooks.TieredRouterHook)
+    # LiteLLM runs a pre-call hook only when the class itself defines it.
+    assert "async_pre_call_hook" in vars(litellm_hooks.TieredRouterHook)
+
+
+def test_core_never_imports_the_litellm_integration():
+    core = REPO / "langchain_tiered_router" / "core"
+    for path in core.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(("litellm", "litellm_hooks")), f"{path} imports {name}"
+
+
+def test_messages_text_reads_what_the_user_wrote():
+    assert messages_text([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]) == "hi"
+    parts = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}]}]
+    assert messages_text(parts) == "a"
+    convo = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]
+    assert messages_text(convo) == "user: q1\nassistant: a1\nuser: q2"
+
+
+def test_usage_keeps_cached_tokens_apart():
+    usage = litellm.Usage(prompt_tokens=100, completion_tokens=7, cache_read_input_tokens=60,
+                          cache_creation_input_tokens=10)
+    got = usage_from_litellm(usage)
+    assert (got.input_tokens, got.output_tokens, got.cache_read_tokens, got.cache_write_tokens) == (30, 7, 60, 10)
+
+
+def _exc(cls, **kwargs):
+    return cls(message="boom", llm_provider="bedrock", model="m", **kwargs)
+
+
+@pytest.mark.parametrize("exc, kind", [
+    (_exc(litellm.RateLimitError), "throttled"),
+    (_exc(litellm.ServiceUnavailableError), "server_error"),
+    (_exc(litellm.InternalServerError), "server_error"),
+    (_exc(litellm.Timeout), "timeout"),
+])
+def test_litellm_errors_become_transport_errors(exc, kind):
+    mapped = transport_error_from_litellm(exc, tier="cheap", model_id="m")
+    assert isinstance(mapped, TransportError) and mapped.kind == kind and mapped.tier == "cheap"
+
+
+def test_caller_errors_are_not_retried():
+    bad = litellm.BadRequestError(message="context too long", model="m", llm_provider="bedrock")
+    assert transport_error_from_litellm(bad, tier="cheap", model_id="m") is None
+
+
+def test_an_unreadable_reply_is_malformed():
+    exc = litellm.APIConnectionError(message="Unable to parse JSON response", llm_provider="bedrock", model="m",
+                                     request=httpx.Request("POST", "http://x"))
+    assert isinstance(transport_error_from_litellm(exc, tier="mid", model_id="m"), MalformedReplyError)
+
+
+def test_payload_keeps_chat_parameters_only():
+    body = {"model": "tiered", "messages": [{"role": "user", "content": "x"}], "temperature": 0.2,
+            "tools": [{"type": "function"}], "metadata": {"user_api_key": "secret"}, "litellm_call_id": "1",
+            "proxy_server_request": {"headers": {}}, "stream": True}
+    assert ChatPayload.from_body(body) == {"messages": body["messages"],
+                                           "params": {"temperature": 0.2, "tools": [{"type": "function"}]}}
+
+
+def test_route_table_entry_goes_when_the_last_reader_is_done():
+    table = RouteTable()
+    table.put("r1", RouteEntry("cfg"))
+    assert table.release("r1") is not None and table.get("r1") is not None
+    assert table.release("r1") is not None and table.get("r1") is None
+    assert table.release("r1") is None
+
+
+def test_example_configs_agree():
+    proxy = yaml.safe_load((REPO / "examples" / "litellm_config.yaml").read_text())
+    names = {m["model_name"] for m in proxy["model_list"]}
+    tiered = next(m for m in proxy["model_list"] if m["litellm_params"]["model"].startswith("tiered_router/"))
+    router = load_config(REPO / "examples" / tiered["litellm_params"]["tiered_router_config"])
+    assert set(router.tier_names) <= names
+    for tier in router.tiers:
+        deployment = next(m for m in proxy["model_list"] if m["model_name"] == tier.name)
+        assert deployment["litellm_params"]["model"].endswith(tier.model_id)
+    callback = proxy["litellm_settings"]["callbacks"]
+    assert getattr(litellm_hooks, callback.split(".")[-1]) is litellm_hooks.proxy_handler_instance
+    (provider,) = proxy["litellm_settings"]["custom_provider_map"]
+    assert provider["provider"] == litellm_hooks.PROVIDER
+    assert getattr(litellm_hooks, provider["custom_handler"].split(".")[-1]) is litellm_hooks.tiered_router_provider
+
+
+async def test_provider_refuses_a_request_nobody_routed():
+    from litellm.llms.custom_llm import CustomLLMError
+
+    with pytest.raises(CustomLLMError) as info:
+        await litellm_hooks.TieredRouterProvider(RouteTable()).acompletion(
+            model="tiered", messages=[], litellm_params={"metadata": {}})
+    assert "litellm_hooks.proxy_handler_instance" in str(info.value.message)
