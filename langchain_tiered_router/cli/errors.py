@@ -14,6 +14,7 @@ __all__ = ["fail", "one_line_errors"]
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
+    message = " ".join(message.split())  # one line, even for a YAML parser's multi-line message
     print(f"tiered-router: error: {message}", file=sys.stderr)
     return typer.Exit(code)
 

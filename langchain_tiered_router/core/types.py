@@ -221,4 +221,8 @@ class RoutingResult:
             "total_output_tokens": total.output_tokens,
             "latency_ms": round(self.latency_ms, 3),
             "session_id": self.session_id,
+            # for telemetry written from this dict (LangChain callback, LiteLLM hook)
+            "baseline_model_id": self.baseline_model_id,
+            "started_at": self.started_at,
+            "error": self.error if self.served is None else None,
         }

@@ -1,10 +1,30 @@
-"""Telemetry: the per-request record, its sinks, shadow sampling and the report."""
+"""Telemetry: the per-request record, its sinks, shadow sampling and the report.
+
+Nothing here installs a logging handler or starts a thread at import; the SQLite
+writer starts on the first record, OpenTelemetry and matplotlib load on first use.
+"""
 
 from __future__ import annotations
 
-from .record import RoutingRecord, record_from_result
+from .comparators import (Comparator, ExactComparator, JsonFieldsComparator, LLMJudgeComparator, NumericComparator,
+                          build_comparator)
+from .drift import DriftReport, check_drift
+from .record import RoutingRecord, record_from_metadata, record_from_result
+from .recorder import Recorder, build_recorder
+from .shadow import ShadowSampler
+from .sinks import JsonlSink, LoggingSink, MemorySink, Sink, SinkSet, build_sink, build_sinks
+from .sqlite import SqliteSink
+from .store import Label, load_records, write_labels
+from .summary import Parity, Summary, summarize
 
-__all__ = ["RoutingRecord", "record_from_result", "build_observers"]
+__all__ = [
+    "RoutingRecord", "record_from_result", "record_from_metadata", "build_observers",
+    "Recorder", "build_recorder", "ShadowSampler",
+    "Sink", "SinkSet", "SqliteSink", "JsonlSink", "LoggingSink", "MemorySink", "OTelSink", "build_sink", "build_sinks",
+    "Comparator", "ExactComparator", "JsonFieldsComparator", "NumericComparator", "LLMJudgeComparator",
+    "build_comparator",
+    "Label", "load_records", "write_labels", "Summary", "Parity", "summarize", "DriftReport", "check_drift",
+]
 
 
 def build_observers(config, ladder):
@@ -12,3 +32,11 @@ def build_observers(config, ladder):
     from .recorder import build_recorder_observers
 
     return build_recorder_observers(config, ladder)
+
+
+def __getattr__(name: str):
+    if name == "OTelSink":  # the OpenTelemetry API loads only when asked for
+        from .otel import OTelSink
+
+        return OTelSink
+    raise AttributeError(name)

@@ -7,13 +7,15 @@ kept as ``Decimal`` here and written as text by sinks that can, so sums stay exa
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from ..types import RouteRequest, RoutingResult
 
-__all__ = ["RoutingRecord", "record_from_result"]
+__all__ = ["RoutingRecord", "record_from_result", "record_from_metadata", "MONEY_FIELDS"]
+
+MONEY_FIELDS = ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd")
 
 
 @dataclass
@@ -50,6 +52,15 @@ class RoutingRecord:
     shadow_score: float | None = None  # filled later for shadow-sampled requests
     shadow_cost_usd: Decimal | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Shadow sampling: "done", "failed", "skipped_busy" or "cancelled" (None: not sampled).
+    shadow_status: str | None = None
+    shadow_comparator: str | None = None
+    shadow_answer_text: str | None = None  # only with store_text
+    shadow_error: str | None = None
+
+    @property
+    def shadowed(self) -> bool:
+        return self.shadow_status == "done" and self.shadow_score is not None
 
     @property
     def time_iso(self) -> str:
@@ -58,14 +69,15 @@ class RoutingRecord:
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON types; money as strings so no precision is lost."""
         out = asdict(self)
-        for key in ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd"):
+        for key in MONEY_FIELDS:
             out[key] = None if out[key] is None else str(out[key])
         return out
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "RoutingRecord":
-        data = dict(data)
-        for key in ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd"):
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}  # newer writers may add fields
+        for key in MONEY_FIELDS:
             if data.get(key) is not None:
                 data[key] = Decimal(str(data[key]))
         return cls(**data)
@@ -107,4 +119,52 @@ def record_from_result(result: RoutingResult, request: RouteRequest, *, integrat
         prompt_text=request.text if store_text else None,
         answer_text=(answer.text if answer else None) if store_text else None,
         metadata={k: v for k, v in request.metadata.items() if isinstance(v, (str, int, float, bool))},
+    )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def record_from_metadata(meta: dict[str, Any], *, integration: str, ts: float | None = None,
+                         prompt_text: str | None = None, answer_text: str | None = None,
+                         metadata: dict[str, Any] | None = None) -> RoutingRecord:
+    """A record from ``RoutingResult.to_metadata()`` (``response_metadata["routing"]``).
+
+    Used where only the JSON summary travels: the LangChain callback handler and the
+    LiteLLM hook. Money went through float in that dict; ``str`` keeps what it printed.
+    """
+    calls = list(meta.get("attempts") or []) + list(meta.get("aux_calls") or [])
+    started = ts if ts is not None else meta.get("started_at")
+    return RoutingRecord(
+        request_id=str(meta["request_id"]),
+        ts=float(started) if started is not None else _dt.datetime.now(_dt.timezone.utc).timestamp(),
+        session_id=meta.get("session_id"),
+        policy=str(meta.get("policy") or ""),
+        integration=integration,
+        start_tier=str(meta.get("start_tier") or ""),
+        start_reason=str(meta.get("start_reason") or ""),
+        tier=meta.get("tier"),
+        model_id=meta.get("model_id"),
+        escalated=bool(meta.get("escalated")),
+        quality_escalations=int(meta.get("quality_escalations") or 0),
+        transport_escalations=int(meta.get("transport_escalations") or 0),
+        flagged=bool(meta.get("flagged")),
+        flag_reason=meta.get("flag_reason"),
+        error=meta.get("error"),
+        attempts=list(meta.get("attempts") or []),
+        aux_calls=list(meta.get("aux_calls") or []),
+        input_tokens=int(meta.get("total_input_tokens") or sum(c.get("input_tokens") or 0 for c in calls)),
+        output_tokens=int(meta.get("total_output_tokens") or sum(c.get("output_tokens") or 0 for c in calls)),
+        cache_read_tokens=sum(c.get("cache_read_tokens") or 0 for c in calls),
+        cache_write_tokens=sum(c.get("cache_write_tokens") or 0 for c in calls),
+        cost_usd=_decimal(meta.get("cost_usd")),
+        baseline_tier=str(meta.get("baseline_tier") or ""),
+        baseline_model_id=str(meta.get("baseline_model_id") or ""),
+        baseline_cost_usd=_decimal(meta.get("baseline_cost_usd")),
+        savings_usd=_decimal(meta.get("savings_usd")),
+        latency_ms=float(meta.get("latency_ms") or 0.0),
+        prompt_text=prompt_text,
+        answer_text=answer_text,
+        metadata=dict(metadata or {}),
     )

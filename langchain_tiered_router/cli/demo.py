@@ -1,0 +1,88 @@
+"""``tiered-router demo``: route a workload offline through the emulator and report.
+
+Default: the bundled workload (300 requests whose per-tier answers are scripted,
+not real model outputs) on the bundled three-tier cascade. ``--replay FILE`` serves
+recorded real answers instead: a RouteLLM responses CSV (two tiers, the replay
+router config) or a recorded-outcomes JSONL. ``--live`` sends the prompts to real
+Bedrock (needs AWS credentials).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import fail, one_line_errors
+
+__all__ = ["register"]
+
+
+def _check_credentials() -> None:
+    import boto3
+
+    if boto3.Session().get_credentials() is None:
+        raise fail("--live needs AWS credentials (none found in the environment, config files or instance role)")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def demo(
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Route only the first N requests."),
+        db: Path = typer.Option(Path("tiered_router_demo.db"), "--db", help="SQLite telemetry DB to write."),
+        replay: Optional[Path] = typer.Option(
+            None, "--replay", help="Serve recorded answers: a RouteLLM responses CSV or a recorded-outcomes JSONL."),
+        config: Optional[Path] = typer.Option(None, "--config", help="Router YAML (default: the bundled one)."),
+        live: bool = typer.Option(False, "--live", help="Use real Amazon Bedrock instead of the emulator."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """Offline demo: emulated Bedrock, cascade with gates, SQLite telemetry, savings-at-parity report."""
+        import json
+
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from ..core.config import RouterConfig
+        from ..demo.runner import bundled_config_path, replay_config_path, run_demo
+        from ..demo.workload import bundled_workload_path, load_items
+        from .report import render
+
+        if live:
+            _check_credentials()
+        console = Console(stderr=as_json)
+        with one_line_errors():
+            source = replay or bundled_workload_path()
+            items = load_items(source)
+            if limit is not None:
+                items = items[:limit]
+            if config is not None:
+                config_path = config
+            elif replay is not None and replay.suffix.lower() == ".csv":
+                config_path = replay_config_path()
+            else:
+                config_path = bundled_config_path()
+            base = RouterConfig.from_yaml(config_path)
+            with Progress(TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=True) as progress:
+                task = progress.add_task("routing", total=len(items))
+                run = run_demo(items, base, db=db, live=live,
+                               on_progress=lambda n: progress.update(task, completed=n))
+        if as_json:
+            out = run.summary.to_dict()
+            out.update({"via": run.via, "db": str(run.db), "source": str(source), "failures": run.failures})
+            typer.echo(json.dumps(out, indent=2, default=str))
+        else:
+            where = "real Amazon Bedrock" if live else "the local Bedrock emulator"
+            answers = ("recorded real model answers" if replay else
+                       "scripted answers (the bundled workload: not real model outputs)")
+            if replay is not None and replay.suffix.lower() == ".csv":
+                answers += " (prompts RouteLLM lists as contaminated left out)"
+            console.print(f"routed {len(items)} requests from {source.name} through {run.via} against {where}, "
+                          f"serving {answers}, in {run.seconds:.1f} s; telemetry in {db}")
+            render(run.summary, console=console)
+            for failure in run.failures[:5]:
+                console.print(f"[yellow]failed:[/yellow] {failure}")
+            console.print(f"again, from the DB: tiered-router report --db {db}")
+        if len(run.failures) == len(items):
+            raise fail(f"every request failed; the first: {run.failures[0]}")

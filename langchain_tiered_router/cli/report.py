@@ -1,0 +1,133 @@
+"""``tiered-router report``: savings at parity, per-tier table, drift alarms.
+
+Exit codes: 0 fine, 2 bad input (one line on stderr), 3 a drift alarm fired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ..core.errors import TelemetryError
+from .errors import fail, one_line_errors
+
+__all__ = ["register", "render", "parse_since", "DRIFT_EXIT_CODE"]
+
+DRIFT_EXIT_CODE = 3
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """Unix time from ``24h`` / ``7d`` (ago), an ISO date or datetime (UTC if no zone)."""
+    from ..core.telemetry.drift import parse_duration
+
+    seconds = parse_duration(text)
+    if seconds is not None:
+        return (time.time() if now is None else now) - seconds
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TelemetryError(f"bad --since {text!r}: use a duration (24h, 7d) or an ISO date (2026-11-28)") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def _money(value: Any) -> str:
+    return "unknown" if value is None else f"${float(value):,.4f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def render(summary: Any, drift: Any = None, console: Any = None) -> None:
+    """Print a summary (and drift checks) with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    console.print(f"[bold]{summary.headline()}[/bold]")
+    console.print(f"requests: {summary.requests} ({summary.priced} priced, {summary.unpriced} with an unknown cost "
+                  f"left out of savings)   escalation rate: {_pct(summary.escalation_rate)}   "
+                  f"flagged: {summary.flagged}   errors: {summary.errors}")
+    console.print(f"cost: {_money(summary.actual_cost_usd)} routed vs {_money(summary.baseline_cost_usd)} if every "
+                  f"request had gone to the baseline tier; routing calls {_money(summary.routing_cost_usd)} "
+                  f"(included); shadow calls {_money(summary.shadow_cost_usd)} (measurement, not included)")
+    for parity in ([summary.parity] if summary.parity else []) + summary.parity_alternatives:
+        extra = ""
+        if parity.source == "shadow":
+            d = parity.detail
+            extra = (f"; agreement of lower-tier answers with the baseline {d['agreement'] * 100:.1f} % "
+                     f"[{d['agreement_low'] * 100:.1f}, {d['agreement_high'] * 100:.1f}], "
+                     f"{d['share_served_below_baseline'] * 100:.1f} % served below the baseline")
+        elif parity.source == "labels":
+            d = parity.detail
+            extra = (f"; served quality {d['served_quality'] * 100:.1f} % vs baseline "
+                     f"{d['baseline_quality'] * 100:.1f} % on the same requests")
+        console.print(f"parity ({parity.source}): {parity.value * 100:.1f} % "
+                      f"[95 % CI {parity.low * 100:.1f}-{parity.high * 100:.1f}] by {parity.method}, "
+                      f"n={parity.n}{extra}")
+    if summary.shadow:
+        console.print("shadow samples: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.shadow.items())))
+    table = Table(title="per tier")
+    for column in ("tier", "served", "attempts", "input tok", "output tok", "cost", "gate pass"):
+        table.add_column(column, justify="left" if column == "tier" else "right")
+    for t in summary.tiers:
+        table.add_row(t.tier, str(t.served), str(t.attempts), f"{t.input_tokens:,}", f"{t.output_tokens:,}",
+                      _money(t.cost_usd), _pct(t.gate_pass_rate))
+    console.print(table)
+    if drift is not None:
+        dtable = Table(title=f"drift: last {drift.window} ({drift.n_recent}) vs before ({drift.n_reference}), "
+                             f"alpha {drift.alpha}")
+        for column in ("metric", "test", "reference", "recent", "p", "alarm"):
+            dtable.add_column(column)
+        for c in drift.checks:
+            p = "-" if c.p_value is None else f"{c.p_value:.3g}"
+            dtable.add_row(c.metric, c.test, str(c.reference), str(c.recent), p,
+                           "[red]ALARM[/red]" if c.alarm else (c.note or "ok"))
+        console.print(dtable)
+        if drift.alarm:
+            console.print("[red bold]drift alarm:[/red bold] "
+                          + ", ".join(c.metric for c in drift.checks if c.alarm))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(
+        db: Path = typer.Option(Path("tiered_router.db"), "--db", help="SQLite telemetry DB (or a JSONL sink file)."),
+        since: Optional[str] = typer.Option(None, "--since", help="Only records after: 24h, 7d, or an ISO date."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG (cumulative cost, cost per tier)."),
+        drift_window: Optional[str] = typer.Option(
+            None, "--drift-window", help="Compare the last window (1h, 7d, or a count such as 500) with before."),
+        alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the drift tests."),
+    ) -> None:
+        """Savings at quality parity, escalation, per-tier use and drift, from recorded telemetry."""
+        from ..core.telemetry import check_drift, load_records, summarize
+
+        with one_line_errors():
+            start = parse_since(since) if since else None
+            records, labels = load_records(db, since=start)
+            if not records:
+                raise fail(f"no routing records in {db}" + (f" since {since}" if since else ""))
+            summary = summarize(records, labels)
+            drift = check_drift(records, drift_window, alpha=alpha) if drift_window else None
+            if plot is not None:
+                from ..core.telemetry.plot import plot_report
+
+                plot_report(records, summary, plot)
+        if as_json:
+            out = summary.to_dict()
+            out["drift"] = drift.to_dict() if drift else None
+            typer.echo(json.dumps(out, indent=2, default=str))
+        else:
+            render(summary, drift)
+            if plot is not None:
+                typer.echo(f"wrote {plot}")
+        if drift is not None and drift.alarm:
+            raise typer.Exit(DRIFT_EXIT_CODE)

@@ -1,0 +1,169 @@
+"""Scoring a served answer against the baseline tier's answer to the same request.
+
+A comparator returns a score in [0, 1]: 1 means the cheaper answer is as good as the
+baseline's (the baseline is the reference). ``exact``, ``numeric`` and ``llm_judge``
+give 0 or 1 (the report then uses a Wilson interval); ``json_fields`` gives the
+share of fields that agree, a graded score (the report bootstraps its interval).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Sequence
+
+from ..errors import ConfigError
+from ..types import TierAnswer
+
+__all__ = ["Comparator", "ExactComparator", "JsonFieldsComparator", "NumericComparator", "LLMJudgeComparator",
+           "build_comparator", "final_number", "parse_json_answer"]
+
+Judge = Callable[[str], TierAnswer]  # asks the judge tier one prompt (cost is counted by the caller)
+
+
+class Comparator(ABC):
+    name = "comparator"
+    binary = True
+
+    @abstractmethod
+    def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
+        """How well ``served`` matches ``baseline`` (the reference), in [0, 1]."""
+
+
+def parse_json_answer(text: str) -> Any:
+    """The JSON value in an answer: the whole text, a fenced block, or the first {...}."""
+    text = text.strip()
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
+    candidates = [text] + ([fenced.group(1)] if fenced else [])
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start:end + 1])
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
+    raise ValueError("no JSON in the answer")
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().strip(".").casefold()
+
+
+class ExactComparator(Comparator):
+    """Equal after trimming, case-folding and collapsing spaces; JSON compared as data."""
+
+    name = "exact"
+
+    def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
+        try:
+            return float(parse_json_answer(served) == parse_json_answer(baseline))
+        except ValueError:
+            return float(_normal(served) == _normal(baseline))
+
+
+class JsonFieldsComparator(Comparator):
+    """Share of ``fields`` (default: the baseline's top-level keys) with equal values."""
+
+    name = "json_fields"
+    binary = False
+
+    def __init__(self, fields: Sequence[str] = ()):
+        self.fields = list(fields)
+
+    def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
+        try:
+            reference = parse_json_answer(baseline)
+        except ValueError:
+            return 0.0  # nothing to compare with: counted as a miss, not dropped
+        try:
+            candidate = parse_json_answer(served)
+        except ValueError:
+            return 0.0
+        if not isinstance(reference, dict) or not isinstance(candidate, dict):
+            return float(reference == candidate)
+        keys = self.fields or sorted(reference)
+        if not keys:
+            return float(candidate == reference)
+        same = sum(1 for k in keys if _loose(candidate.get(k)) == _loose(reference.get(k)))
+        return same / len(keys)
+
+
+def _loose(value: Any) -> Any:
+    return _normal(value) if isinstance(value, str) else value
+
+
+_FINAL_PATTERNS = (r"####\s*([-+]?\$?[\d,]*\.?\d+)", r"answer(?: is|:)\s*\**\s*\$?([-+]?[\d,]*\.?\d+)")
+
+
+def final_number(text: str) -> float | None:
+    """The final numeric answer: after ``####`` or "answer is/:" if present, else the last number."""
+    for pattern in _FINAL_PATTERNS:
+        hits = re.findall(pattern, text, re.I)
+        if hits:
+            return _to_float(hits[-1])
+    numbers = re.findall(r"[-+]?\d[\d,]*\.?\d*", text)
+    return _to_float(numbers[-1]) if numbers else None
+
+
+def _to_float(token: str) -> float | None:
+    try:
+        return float(token.replace(",", "").replace("$", "").rstrip("."))
+    except ValueError:
+        return None
+
+
+class NumericComparator(Comparator):
+    """The final numbers agree within ``tolerance`` (absolute, or relative for large values)."""
+
+    name = "numeric"
+
+    def __init__(self, tolerance: float = 1e-6):
+        self.tolerance = tolerance
+
+    def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
+        a, b = final_number(served), final_number(baseline)
+        if a is None or b is None:
+            return 0.0
+        return float(abs(a - b) <= self.tolerance * max(1.0, abs(b)))
+
+
+JUDGE_PROMPT = """You compare two answers to the same question.
+Question: {question}
+Reference answer: {baseline}
+Candidate answer: {served}
+Is the candidate as correct and complete as the reference? Reply with one line: SCORE: <0-10>."""
+
+
+class LLMJudgeComparator(Comparator):
+    """Asks the judge tier for a 0-10 grade; >= ``threshold`` counts as parity."""
+
+    name = "llm_judge"
+
+    def __init__(self, judge_tier: str, threshold: float = 7.0, prompt: str = JUDGE_PROMPT):
+        self.judge_tier = judge_tier
+        self.threshold = threshold
+        self.prompt = prompt
+
+    def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
+        if judge is None:
+            raise ValueError("the llm_judge comparator needs a backend to ask")
+        reply = judge(self.prompt.format(question=question, baseline=baseline, served=served)).text
+        match = re.search(r"SCORE:\s*(\d+(?:\.\d+)?)", reply, re.I) or re.search(r"(\d+(?:\.\d+)?)", reply)
+        if match is None:
+            raise ValueError(f"the judge gave no score: {reply[:80]!r}")
+        return float(float(match.group(1)) >= self.threshold)
+
+
+def build_comparator(cfg: Any, default_judge_tier: str) -> Comparator:
+    """A comparator from a ``ComparatorConfig``."""
+    if cfg.kind == "exact":
+        return ExactComparator()
+    if cfg.kind == "json_fields":
+        return JsonFieldsComparator(cfg.fields)
+    if cfg.kind == "numeric":
+        return NumericComparator(cfg.tolerance)
+    if cfg.kind == "llm_judge":
+        return LLMJudgeComparator(cfg.judge_tier or default_judge_tier)
+    raise ConfigError(f"unknown comparator {cfg.kind!r}", path="telemetry.shadow.comparator.kind")

@@ -1,0 +1,60 @@
+"""A PNG of the report: cumulative cost against the baseline, and cost per tier.
+
+matplotlib is optional (``pip install 'langchain-tiered-router[plot]'``) and is
+imported only here, with the non-interactive Agg backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import TelemetryError
+from .record import RoutingRecord
+from .summary import Summary
+
+__all__ = ["plot_report"]
+
+
+def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | Path) -> Path:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise TelemetryError("--plot needs matplotlib: pip install 'langchain-tiered-router[plot]'") from None
+    priced = [r for r in records if r.cost_usd is not None and r.baseline_cost_usd is not None]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    actual = baseline = 0.0
+    xs, ys_actual, ys_base = [], [], []
+    for i, r in enumerate(priced, start=1):
+        actual += float(r.cost_usd)  # type: ignore[arg-type]
+        baseline += float(r.baseline_cost_usd)  # type: ignore[arg-type]
+        xs.append(i)
+        ys_actual.append(actual)
+        ys_base.append(baseline)
+    left.plot(xs, ys_base, label=f"baseline ({priced[-1].baseline_tier if priced else '?'}) on every request")
+    left.plot(xs, ys_actual, label="routed (all attempts and routing calls)")
+    left.set_xlabel("requests, in time order")
+    left.set_ylabel("cumulative cost (USD)")
+    left.set_title(summary.headline().split(" (")[0], fontsize=9)
+    left.legend(fontsize=8)
+    names = [t.tier for t in summary.tiers]
+    costs = [float(t.cost_usd) if t.cost_usd is not None else 0.0 for t in summary.tiers]
+    served = [t.served for t in summary.tiers]
+    bars = right.bar(names, costs, color="tab:blue")
+    for bar, n in zip(bars, served):
+        right.annotate(f"{n} served", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                       va="bottom", fontsize=8)
+    right.set_ylabel("cost of attempts (USD)")
+    right.set_title("cost per tier", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    try:
+        fig.savefig(out, dpi=110)
+    except OSError as exc:
+        raise TelemetryError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return out

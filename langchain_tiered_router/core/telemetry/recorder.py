@@ -1,0 +1,96 @@
+"""The observer that turns each ``RoutingResult`` into a record and sends it to the sinks.
+
+The engine calls it after every request, success or failure. It never raises into
+the request (the engine also guards it) and never waits on a sink or a shadow call.
+Recorders still open at interpreter exit are closed (shadows finished, sinks
+drained) by an ``atexit`` hook registered when the first recorder is made.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from typing import Any, Sequence
+
+from ..backends import Backend
+from ..types import RouteRequest, RoutingResult
+from .comparators import build_comparator
+from .record import RoutingRecord, record_from_result
+from .shadow import ShadowSampler
+from .sinks import Sink, SinkSet, build_sinks
+
+__all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all"]
+
+_recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _close_all() -> None:
+    for recorder in list(_recorders):
+        recorder.close()
+
+
+def flush_all(timeout: float | None = 60) -> None:
+    """Flush every live recorder (shadows finished, sinks drained), e.g. before reading the DB."""
+    for recorder in list(_recorders):
+        recorder.flush(timeout)
+
+
+class Recorder:
+    """``observer(result, request, backend)``: record, maybe shadow, write."""
+
+    def __init__(self, sinks: Sink | Sequence[Sink], *, store_text: bool = False,
+                 shadow: ShadowSampler | None = None):
+        self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet([sinks] if isinstance(sinks, Sink) else sinks)
+        self.store_text = store_text
+        self.shadow = shadow
+        global _atexit_registered
+        with _lock:
+            _recorders.add(self)
+            if not _atexit_registered:
+                atexit.register(_close_all)  # runs before the SQLite writers' hook (LIFO)
+                _atexit_registered = True
+
+    def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
+        integration = str(request.metadata.get("integration") or "core")
+        record = record_from_result(result, request, integration=integration, store_text=self.store_text)
+        if self.shadow is not None and self.shadow.wants(result):
+            self.shadow.submit(record, result, request, backend, self.write)
+        else:
+            self.write(record)
+
+    def write(self, record: RoutingRecord) -> None:
+        self.sinks.write(record)
+
+    def flush(self, timeout: float | None = 60) -> None:
+        if self.shadow is not None:
+            self.shadow.flush(timeout)
+        self.sinks.flush()
+
+    def close(self) -> None:
+        if self.shadow is not None:
+            self.shadow.close()
+        self.sinks.close()
+
+
+def build_recorder(config: Any, ladder: Any, *, sinks: Sequence[Sink] | None = None) -> Recorder:
+    """A recorder for ``config.telemetry`` (``sinks`` replaces the configured ones)."""
+    tel = config.telemetry
+    shadow = None
+    if tel.shadow.fraction > 0:
+        comparator = build_comparator(tel.shadow.comparator, ladder.baseline.name)
+        shadow = ShadowSampler(ladder, comparator, fraction=tel.shadow.fraction, seed=tel.shadow.seed,
+                               max_in_flight=tel.shadow.max_in_flight, store_text=tel.store_text,
+                               judge_tier=tel.shadow.comparator.judge_tier)
+    return Recorder(SinkSet(list(sinks)) if sinks is not None else build_sinks(tel.sinks),
+                    store_text=tel.store_text, shadow=shadow)
+
+
+def build_recorder_observers(config: Any, ladder: Any) -> list[Recorder]:
+    """What ``build_router`` installs: one recorder, or none when nothing would be recorded."""
+    tel = config.telemetry
+    if not tel.sinks:
+        return []
+    return [build_recorder(config, ladder)]

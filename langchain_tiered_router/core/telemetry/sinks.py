@@ -1,0 +1,152 @@
+"""Where records go: one small base (``Sink.write``) and the simple sinks.
+
+A sink that raises must not fail the request nor drop the record quietly:
+``SinkSet`` catches the error, logs it with the record as JSON (so it can be
+replayed from the log) and carries on with the other sinks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..errors import ConfigError
+from .record import RoutingRecord
+
+__all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink", "build_sink", "build_sinks"]
+
+log = logging.getLogger("langchain_tiered_router.telemetry")
+
+
+class Sink(ABC):
+    """A destination for routing records. ``write`` must be safe from many threads."""
+
+    @abstractmethod
+    def write(self, record: RoutingRecord) -> None:
+        """Record one request (may buffer; ``flush`` makes it durable)."""
+
+    def flush(self) -> None:
+        """Make every record written so far durable."""
+
+    def close(self) -> None:
+        self.flush()
+
+
+class SinkSet(Sink):
+    """Fans a record out to several sinks; one sink's failure is logged, never raised."""
+
+    def __init__(self, sinks: Sequence[Sink]):
+        self.sinks = list(sinks)
+        self.failures = 0
+
+    def write(self, record: RoutingRecord) -> None:
+        for sink in self.sinks:
+            try:
+                sink.write(record)
+            except Exception:  # noqa: BLE001 - telemetry never fails a request
+                self.failures += 1
+                log.exception("telemetry sink %s failed; the record follows so it is not lost: %s",
+                              type(sink).__name__, json.dumps(record.to_json_dict(), default=str))
+
+    def flush(self) -> None:
+        self._each("flush")
+
+    def close(self) -> None:
+        self._each("close")
+
+    def _each(self, method: str) -> None:
+        for sink in self.sinks:
+            try:
+                getattr(sink, method)()
+            except Exception:  # noqa: BLE001
+                self.failures += 1
+                log.exception("telemetry sink %s failed to %s", type(sink).__name__, method)
+
+
+class MemorySink(Sink):
+    """Keeps records in a list: for tests and for the demo's own bookkeeping."""
+
+    def __init__(self) -> None:
+        self.records: list[RoutingRecord] = []
+        self._lock = threading.Lock()
+
+    def write(self, record: RoutingRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+
+
+class JsonlSink(Sink):
+    """One JSON object per line, appended under a lock; money as strings."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fh: Any = None
+
+    def write(self, record: RoutingRecord) -> None:
+        line = json.dumps(record.to_json_dict(), ensure_ascii=False, default=str)
+        with self._lock:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+class LoggingSink(Sink):
+    """One log line per request, on the configured logger and level (no handler installed)."""
+
+    def __init__(self, logger: str = "langchain_tiered_router.telemetry", level: str | int = "INFO"):
+        self.logger = logging.getLogger(logger)
+        self.level = level if isinstance(level, int) else logging.getLevelName(level.upper())
+        if not isinstance(self.level, int):
+            raise ConfigError(f"unknown logging level {level!r}", path="level")
+
+    def write(self, record: RoutingRecord) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self.logger.log(
+            self.level,
+            "routed %s tier=%s model=%s escalated=%s flagged=%s cost_usd=%s baseline_cost_usd=%s shadow_score=%s",
+            record.request_id, record.tier, record.model_id, record.escalated, record.flagged,
+            record.cost_usd, record.baseline_cost_usd, record.shadow_score,
+            extra={"routing_record": record.to_json_dict()},
+        )
+
+
+def build_sink(cfg: Any) -> Sink:
+    """A sink from one ``SinkConfig``."""
+    if cfg.kind == "sqlite":
+        from .sqlite import SqliteSink
+
+        return SqliteSink.shared(cfg.path, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s)
+    if cfg.kind == "jsonl":
+        return JsonlSink(cfg.path)
+    if cfg.kind == "otel":
+        from .otel import OTelSink
+
+        return OTelSink()
+    if cfg.kind == "logging":
+        return LoggingSink(cfg.logger, cfg.level)
+    raise ConfigError(f"unknown sink kind {cfg.kind!r}", path="telemetry.sinks")
+
+
+def build_sinks(cfgs: Iterable[Any]) -> SinkSet:
+    sinks = []
+    for i, cfg in enumerate(cfgs):
+        try:
+            sinks.append(build_sink(cfg))
+        except ConfigError as exc:
+            path = f"telemetry.sinks[{i}].{exc.path}".rstrip(".")
+            raise ConfigError(str(exc).split(": ", 1)[-1], path=path) from None
+    return SinkSet(sinks)

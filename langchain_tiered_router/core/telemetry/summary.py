@@ -1,0 +1,234 @@
+"""Savings at parity: the numbers the report prints, computed from records.
+
+Savings % = 1 - sum(actual cost) / sum(baseline cost), over requests where both
+are known (unknown is never counted as 0; those requests are counted apart). The
+actual cost includes every attempt of an escalated request and every routing call;
+shadow calls are a cost of measurement and are reported separately.
+
+Parity is the served answers' quality relative to what the baseline would have
+answered on the same requests. From recorded labels (served and baseline scores per
+request): sum(served) / sum(baseline), with a paired bootstrap interval. From shadow
+samples (lower-tier answers scored against the baseline's): the agreement rate a
+(Wilson interval for 0/1 scores, bootstrap for graded), then
+parity = share served by the baseline + share served lower x a.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, Sequence
+
+from .record import RoutingRecord
+from .stats import bootstrap_mean, bootstrap_ratio, wilson
+from .store import Label
+
+__all__ = ["Parity", "TierRow", "Summary", "summarize"]
+
+
+@dataclass
+class Parity:
+    value: float
+    low: float
+    high: float
+    method: str
+    source: str  # "labels" or "shadow"
+    n: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TierRow:
+    tier: str
+    served: int = 0
+    attempts: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal | None = Decimal(0)
+    judged: int = 0
+    gate_passed: int = 0
+
+    @property
+    def gate_pass_rate(self) -> float | None:
+        return self.gate_passed / self.judged if self.judged else None
+
+
+@dataclass
+class Summary:
+    requests: int
+    first_ts: float | None
+    last_ts: float | None
+    priced: int  # requests with both costs known
+    unpriced: int
+    actual_cost_usd: Decimal
+    baseline_cost_usd: Decimal
+    savings_pct: float | None
+    routing_cost_usd: Decimal | None  # aux calls (classifiers, self-grades), part of actual
+    shadow_cost_usd: Decimal | None
+    escalated: int
+    flagged: int
+    errors: int
+    tiers: list[TierRow]
+    parity: Parity | None
+    parity_alternatives: list[Parity]
+    shadow: dict[str, Any]
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self.escalated / self.requests if self.requests else None
+
+    def headline(self) -> str:
+        if self.savings_pct is None:
+            return "savings unknown (no request with a known cost)"
+        cheaper = f"{self.savings_pct * 100:.1f} % cheaper"
+        if self.parity is None:
+            return f"{cheaper}; quality parity not measured (enable telemetry.shadow or add labels)"
+        p = self.parity
+        return (f"{cheaper} at {p.value * 100:.1f} % quality parity "
+                f"(95 % CI {p.low * 100:.1f}-{p.high * 100:.1f} %, {p.method}, n={p.n})")
+
+    def to_dict(self) -> dict[str, Any]:
+        def money(v: Decimal | None) -> str | None:
+            return None if v is None else str(v)
+
+        return {
+            "headline": self.headline(),
+            "requests": self.requests,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "priced_requests": self.priced,
+            "unpriced_requests": self.unpriced,
+            "actual_cost_usd": money(self.actual_cost_usd),
+            "baseline_cost_usd": money(self.baseline_cost_usd),
+            "savings_pct": None if self.savings_pct is None else round(self.savings_pct * 100, 4),
+            "routing_cost_usd": money(self.routing_cost_usd),
+            "shadow_cost_usd": money(self.shadow_cost_usd),
+            "escalated": self.escalated,
+            "escalation_rate": self.escalation_rate,
+            "flagged": self.flagged,
+            "errors": self.errors,
+            "tiers": [{**{k: v for k, v in asdict(t).items() if k != "cost_usd"}, "cost_usd": money(t.cost_usd),
+                       "gate_pass_rate": t.gate_pass_rate} for t in self.tiers],
+            "parity": None if self.parity is None else asdict(self.parity),
+            "parity_alternatives": [asdict(p) for p in self.parity_alternatives],
+            "shadow": self.shadow,
+        }
+
+
+def _add(total: Decimal | None, value: Any) -> Decimal | None:
+    if total is None or value is None:
+        return None
+    return total + Decimal(str(value))
+
+
+def _tier_rows(records: Sequence[RoutingRecord], order: Sequence[str]) -> list[TierRow]:
+    rows: dict[str, TierRow] = {}
+
+    def row(name: str) -> TierRow:
+        return rows.setdefault(name, TierRow(name))
+
+    for record in records:
+        if record.tier:
+            row(record.tier).served += 1
+        for attempt in record.attempts:
+            r = row(attempt["tier"])
+            r.attempts += 1
+            r.input_tokens += attempt.get("input_tokens") or 0
+            r.output_tokens += attempt.get("output_tokens") or 0
+            r.cost_usd = _add(r.cost_usd, attempt.get("cost_usd"))
+            if attempt.get("gate_passed") is not None:
+                r.judged += 1
+                r.gate_passed += bool(attempt["gate_passed"])
+    known = [n for n in order if n in rows]
+    return [rows[n] for n in known] + [rows[n] for n in sorted(rows) if n not in known]
+
+
+def _labels_parity(records: Sequence[RoutingRecord], labels: dict[str, Label]) -> Parity | None:
+    pairs = [(labels[r.request_id].served_score, labels[r.request_id].baseline_score)
+             for r in records if r.request_id in labels and r.tier is not None]
+    if not pairs or sum(b for _, b in pairs) <= 0:
+        return None
+    served, base = [a for a, _ in pairs], [b for _, b in pairs]
+    low, high = bootstrap_ratio(served, base)
+    return Parity(sum(served) / sum(base), low, high, "paired bootstrap, 2,000 resamples", "labels", len(pairs),
+                  {"served_quality": sum(served) / len(pairs), "baseline_quality": sum(base) / len(pairs)})
+
+
+def _shadow_parity(records: Sequence[RoutingRecord]) -> Parity | None:
+    served = [r for r in records if r.tier is not None]
+    scores = [float(r.shadow_score) for r in served if r.shadowed]
+    if not served or not scores:
+        return None
+    baseline_tier = served[-1].baseline_tier
+    lower = sum(1 for r in served if r.tier != baseline_tier) / len(served)
+    agreement = sum(scores) / len(scores)
+    if all(s in (0.0, 1.0) for s in scores):
+        a_low, a_high = wilson(sum(scores), len(scores))
+        method = "Wilson interval on binary shadow scores"
+    else:
+        a_low, a_high = bootstrap_mean(scores)
+        method = "bootstrap (2,000 resamples) on graded shadow scores"
+
+    def lift(a: float) -> float:
+        return (1 - lower) + lower * a
+
+    return Parity(lift(agreement), lift(a_low), lift(a_high), method, "shadow", len(scores),
+                  {"agreement": agreement, "agreement_low": a_low, "agreement_high": a_high,
+                   "share_served_below_baseline": lower})
+
+
+def summarize(records: Sequence[RoutingRecord], labels: dict[str, Label] | None = None,
+              tier_order: Sequence[str] = ()) -> Summary:
+    """The report's numbers. Labels, when present, give the headline parity."""
+    labels = labels or {}
+    actual = baseline = Decimal(0)
+    priced = 0
+    routing: Decimal | None = Decimal(0)
+    shadow_cost: Decimal | None = Decimal(0)
+    for r in records:
+        if r.cost_usd is not None and r.baseline_cost_usd is not None:
+            priced += 1
+            actual += r.cost_usd
+            baseline += r.baseline_cost_usd
+        for call in r.aux_calls:
+            routing = _add(routing, call.get("cost_usd"))
+        if r.shadow_cost_usd is not None:
+            shadow_cost = _add(shadow_cost, r.shadow_cost_usd)
+        elif r.shadow_status == "done":
+            shadow_cost = None  # a shadow answered at an unknown price
+    order = list(tier_order) or _ladder_order(records)
+    candidates = [p for p in (_labels_parity(records, labels), _shadow_parity(records)) if p is not None]
+    shadow_states: dict[str, int] = defaultdict(int)
+    for r in records:
+        if r.shadow_status:
+            shadow_states[r.shadow_status] += 1
+    return Summary(
+        requests=len(records),
+        first_ts=records[0].ts if records else None,
+        last_ts=records[-1].ts if records else None,
+        priced=priced, unpriced=len(records) - priced,
+        actual_cost_usd=actual, baseline_cost_usd=baseline,
+        savings_pct=float(1 - actual / baseline) if baseline > 0 else None,
+        routing_cost_usd=routing, shadow_cost_usd=shadow_cost,
+        escalated=sum(r.escalated for r in records),
+        flagged=sum(r.flagged for r in records),
+        errors=sum(1 for r in records if r.tier is None),
+        tiers=_tier_rows(records, order),
+        parity=candidates[0] if candidates else None,
+        parity_alternatives=candidates[1:],
+        shadow=dict(shadow_states),
+    )
+
+
+def _ladder_order(records: Sequence[RoutingRecord]) -> list[str]:
+    """Tier order as seen in attempts (cheap first, as escalation climbs)."""
+    before: dict[str, set[str]] = defaultdict(set)
+    names: list[str] = []
+    for r in records:
+        tiers = [a["tier"] for a in r.attempts]
+        for i, t in enumerate(tiers):
+            if t not in names:
+                names.append(t)
+            before[t].update(tiers[:i])
+    return sorted(names, key=lambda n: (len(before[n]), names.index(n)))

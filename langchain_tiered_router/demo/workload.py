@@ -1,0 +1,176 @@
+"""Demo workloads in the recorded-outcomes format, and the readers of real recordings.
+
+The recorded-outcomes format (JSONL, one request per line)::
+
+    {"id": "...", "prompt": "...", "kind": "...",
+     "outcomes": {"<tier>": {"response": "...", "correct": true, "input_tokens": 12, "output_tokens": 30}}}
+
+(``score`` in [0, 1] may stand for ``correct``; token counts are optional). The
+emulator replays ``response`` per tier; the demo uses ``correct``/``score`` as the
+quality label of whichever tier served.
+
+``routellm_items`` reads RouteLLM's recorded GSM8K/MMLU CSVs (a prompt column, one
+bool column per model and, for GSM8K, ``<model>_response`` texts).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..core.errors import TelemetryError
+
+__all__ = ["Outcome", "Item", "load_items", "recorded_items", "routellm_items", "write_items",
+           "bundled_workload_path", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
+
+ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+ROUTELLM_FRONTIER = "gpt-4-1106-preview"
+
+
+@dataclass
+class Outcome:
+    response: str
+    score: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"response": self.response}
+        if self.score is not None and self.score in (0.0, 1.0):
+            out["correct"] = bool(self.score)
+        elif self.score is not None:
+            out["score"] = self.score
+        if self.input_tokens is not None:
+            out["input_tokens"] = self.input_tokens
+        if self.output_tokens is not None:
+            out["output_tokens"] = self.output_tokens
+        return out
+
+
+@dataclass
+class Item:
+    id: str
+    prompt: str
+    outcomes: dict[str, Outcome]
+    kind: str = ""
+    difficulty: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "prompt": self.prompt}
+        if self.kind:
+            out["kind"] = self.kind
+        if self.difficulty:
+            out["difficulty"] = self.difficulty
+        out["outcomes"] = {k: v.to_dict() for k, v in self.outcomes.items()}
+        return out
+
+
+def bundled_workload_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "data" / "demo" / "workload.jsonl"
+
+
+def _score(raw: dict[str, Any]) -> float | None:
+    if "score" in raw and raw["score"] is not None:
+        return float(raw["score"])
+    if "correct" in raw and raw["correct"] is not None:
+        return float(bool(raw["correct"]))
+    return None
+
+
+def recorded_items(path: str | Path) -> list[Item]:
+    """Read a recorded-outcomes JSONL file; a bad line is reported with its number."""
+    path = Path(path)
+    items = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise TelemetryError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            outcomes = {str(k): Outcome(str(v["response"]), _score(v), v.get("input_tokens"), v.get("output_tokens"))
+                        for k, v in raw["outcomes"].items()}
+            items.append(Item(str(raw.get("id", number)), str(raw["prompt"]), outcomes, raw.get("kind", ""),
+                              raw.get("difficulty", "")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise TelemetryError(f"{path}:{number}: not a recorded-outcomes record ({exc!r})") from None
+    if not items:
+        raise TelemetryError(f"{path} holds no records")
+    return items
+
+
+def routellm_items(path: str | Path, *, cheap: str = ROUTELLM_CHEAP, frontier: str = ROUTELLM_FRONTIER,
+                   tiers: tuple[str, str] = ("cheap", "frontier"), exclude_contaminated: bool = True) -> list[Item]:
+    """RouteLLM's recorded responses as items with two tiers (no response text: empty).
+
+    Prompts listed in a ``contaminated_prompts.jsonl`` beside the CSV (``eval_prompt``)
+    are left out, as the RouteLLM authors do (they overlap their router's training data).
+    """
+    path = Path(path)
+    csv.field_size_limit(10_000_000)
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = reader.fieldnames or []
+            missing = [c for c in ("prompt", cheap, frontier) if c not in columns]
+            if missing:
+                raise TelemetryError(f"{path}: not a RouteLLM responses CSV (missing column {missing[0]!r})")
+            rows = list(reader)
+    except OSError as exc:
+        raise TelemetryError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except csv.Error as exc:
+        raise TelemetryError(f"{path}: bad CSV ({exc})") from None
+    skip = _contaminated(path) if exclude_contaminated else set()
+    items = []
+    for i, row in enumerate(rows, start=1):
+        if row["prompt"] in skip:
+            continue
+        outcomes = {}
+        for tier, model in zip(tiers, (cheap, frontier)):
+            outcomes[tier] = Outcome(row.get(f"{model}_response") or "", _bool(row[model], path, i))
+        items.append(Item(f"{path.stem}-{i}", row["prompt"], outcomes, kind=path.stem))
+    return items
+
+
+def _contaminated(csv_path: Path) -> set[str]:
+    listing = csv_path.parent / "contaminated_prompts.jsonl"
+    if not listing.exists():
+        return set()
+    try:
+        lines = listing.read_text(encoding="utf-8").splitlines()
+        return {json.loads(line)["eval_prompt"] for line in lines if line.strip()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TelemetryError(f"{listing}: cannot read the contaminated prompts ({exc})") from None
+
+
+def _bool(value: str, path: Path, row: int) -> float:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "1.0"):
+        return 1.0
+    if text in ("false", "0", "0.0"):
+        return 0.0
+    raise TelemetryError(f"{path}: row {row}: expected True/False, got {value!r}")
+
+
+def load_items(path: str | Path) -> list[Item]:
+    """A ``.csv`` (RouteLLM) or recorded-outcomes JSONL file."""
+    path = Path(path)
+    if not path.exists():
+        raise TelemetryError(f"no such file: {path}")
+    if path.suffix.lower() == ".csv":
+        return routellm_items(path)
+    return recorded_items(path)
+
+
+def write_items(items: Iterable[Item], path: str | Path) -> Path:
+    path = Path(path)
+    with open(path, "w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,111 @@
+"""A LangChain callback handler that records routed requests from any chain.
+
+Pass it in ``callbacks=[...]``. It reads ``response_metadata["routing"]`` from each
+``TieredChatBedrock`` generation in ``on_llm_end`` and writes the same record the
+core observer writes. ``on_llm_end`` carries no metadata or prompt, so what is
+needed from the start (time, prompt text, session id) is kept by ``run_id``.
+Generations without routing metadata (other chat models) are ignored. A failure
+here is logged, never raised into the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Sequence
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from ..core.telemetry.record import RoutingRecord, record_from_metadata
+from ..core.telemetry.sinks import Sink, SinkSet, build_sinks
+
+__all__ = ["TieredRouterCallbackHandler"]
+
+log = logging.getLogger("langchain_tiered_router.telemetry")
+
+
+def _message_text(message: Any) -> str:
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content)
+
+
+class TieredRouterCallbackHandler(BaseCallbackHandler):
+    """Writes one ``RoutingRecord`` per routed generation to ``sinks``."""
+
+    raise_error = False
+
+    def __init__(self, sinks: Sink | Sequence[Sink], *, store_text: bool = False):
+        self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet([sinks] if isinstance(sinks, Sink) else sinks)
+        self.store_text = store_text
+        self._runs: dict[UUID, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Any) -> "TieredRouterCallbackHandler":
+        """Sinks and ``store_text`` from a router config's ``telemetry`` section (dict, path or object)."""
+        from ..core.config import load_config
+
+        tel = load_config(config).telemetry
+        return cls(build_sinks(tel.sinks), store_text=tel.store_text)
+
+    # -- start: remember what on_llm_end will not be told ----------------------------
+
+    def _start(self, run_id: UUID, prompt: str, metadata: dict[str, Any] | None) -> None:
+        scalars = {k: v for k, v in (metadata or {}).items() if isinstance(v, (str, int, float, bool))}
+        with self._lock:
+            self._runs[run_id] = {"ts": time.time(), "prompt": prompt if self.store_text else None,
+                                  "metadata": scalars}
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
+                            metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        prompt = "\n".join(_message_text(m) for m in (messages[0] if messages else []))
+        self._start(run_id, prompt, metadata)
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
+                     metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._start(run_id, prompts[0] if prompts else "", metadata)
+
+    # -- end: write the record ----------------------------------------------------------
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
+        try:
+            for generations in response.generations:
+                for generation in generations:
+                    message = getattr(generation, "message", None)
+                    meta = (getattr(message, "response_metadata", None) or {}).get("routing") or \
+                        (generation.generation_info or {}).get("routing")
+                    if not meta:
+                        continue
+                    answer = _message_text(message) if (self.store_text and message is not None) else None
+                    self.sinks.write(self._record(meta, start, answer))
+        except Exception:  # noqa: BLE001 - telemetry never fails the chain
+            log.exception("recording routed generation of run %s failed", run_id)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        with self._lock:
+            start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
+        result = getattr(error, "result", None)  # LadderExhaustedError carries the routing result
+        if result is None or not hasattr(result, "to_metadata"):
+            return
+        try:
+            self.sinks.write(self._record(result.to_metadata(), start, None))
+        except Exception:  # noqa: BLE001
+            log.exception("recording failed routed run %s failed", run_id)
+
+    def _record(self, meta: dict[str, Any], start: dict[str, Any], answer: str | None) -> RoutingRecord:
+        return record_from_metadata(meta, integration="langchain", ts=meta.get("started_at") or start["ts"],
+                                    prompt_text=start["prompt"], answer_text=answer, metadata=start["metadata"])
+
+    def flush(self) -> None:
+        self.sinks.flush()
+
+    def close(self) -> None:
+        self.sinks.close()

@@ -1,0 +1,127 @@
+"""The LangChain callback handler records routed generations from any chain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+
+from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.errors import LadderExhaustedError
+from langchain_tiered_router.core.telemetry import MemorySink
+from langchain_tiered_router.core.testing import ScriptedBackend
+from langchain_tiered_router.core.types import RouteRequest
+from langchain_tiered_router.langchain.callbacks import TieredRouterCallbackHandler
+
+from .conftest import answer
+
+
+class _RoutedChat(BaseChatModel):
+    """A chat model that routes with the core and reports routing the way TieredChatBedrock does."""
+
+    router: Any
+    backend: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "routed-test"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        text = "\n".join(str(m.content) for m in messages)
+        result = self.router.route(RouteRequest(text=text, metadata={"integration": "langchain"}), self.backend)
+        message = AIMessage(content=result.answer.text, response_metadata={"routing": result.to_metadata()})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _model(priced_config, on_exhausted="flag") -> _RoutedChat:
+    priced_config["on_exhausted"] = on_exhausted
+    backend = ScriptedBackend({"cheap": lambda r: answer("ok" if "easy" in r.text else "no", 40, 8),
+                               "mid": answer("no", 40, 9), "frontier": lambda r: answer(
+                                   "no" if "impossible" in r.text else "ok", 40, 10)})
+    return _RoutedChat(router=build_router(priced_config, telemetry=False), backend=backend)
+
+
+def test_handler_in_a_chain_writes_the_routing_record(priced_config):
+    sink = MemorySink()
+    handler = TieredRouterCallbackHandler(sink, store_text=True)
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | _model(priced_config) | RunnableLambda(
+        lambda m: m.content)
+    assert chain.invoke({"q": "easy one"}, config={"callbacks": [handler], "metadata": {"team": "a"}}) == "ok"
+    assert chain.invoke({"q": "hard one"}, config={"callbacks": [handler]}) == "ok"
+    easy, hard = sink.records
+    assert (easy.tier, easy.escalated, easy.integration) == ("cheap", False, "langchain")
+    assert (hard.tier, hard.escalated, [a["tier"] for a in hard.attempts]) == ("frontier", True,
+                                                                               ["cheap", "mid", "frontier"])
+    assert hard.cost_usd is not None and hard.baseline_model_id == "test.frontier-v1"
+    assert easy.prompt_text == "easy one" and easy.answer_text == "ok"
+    assert easy.metadata.get("team") == "a"
+    assert handler._runs == {}  # nothing left behind per run
+
+
+async def test_handler_works_on_the_async_path_and_ignores_unrouted_models(priced_config):
+    sink = MemorySink()
+    handler = TieredRouterCallbackHandler(sink)
+    model = _model(priced_config)
+    await model.ainvoke("easy", config={"callbacks": [handler]})
+    plain = RunnableLambda(lambda x: AIMessage(content="not routed"))
+    plain.invoke("x", config={"callbacks": [handler]})
+    assert len(sink.records) == 1 and sink.records[0].prompt_text is None
+
+
+def test_a_failed_routed_call_is_recorded_from_the_error(priced_config):
+    sink = MemorySink()
+    handler = TieredRouterCallbackHandler(sink)
+    model = _model(priced_config, on_exhausted="raise")
+    try:
+        model.invoke("impossible", config={"callbacks": [handler]})
+    except LadderExhaustedError:
+        pass
+    else:
+        raise AssertionError("expected the ladder to be exhausted")
+    (record,) = sink.records
+    assert record.tier is None and record.error and len(record.attempts) == 3
+
+
+def test_handler_from_config_uses_the_configured_sinks(priced_config, tmp_path):
+    from langchain_tiered_router.core.telemetry import load_records
+
+    priced_config["telemetry"]["sinks"] = [{"kind": "jsonl", "path": str(tmp_path / "cb.jsonl")}]
+    handler = TieredRouterCallbackHandler.from_config(priced_config)
+    _model(priced_config).invoke("easy", config={"callbacks": [handler]})
+    handler.close()
+    records, _ = load_records(tmp_path / "cb.jsonl")
+    assert [r.tier for r in records] == ["cheap"]
+
+
+def test_handler_with_tiered_chat_bedrock_on_the_emulator_and_no_duplicate_rows(priced_config, tmp_path):
+    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    script = {"models": {"test.cheap-v1": {"rules": [{"match": "easy", "answer": "ok cheap"}], "default": "no"},
+                         "test.mid-v1": {"default": "ok mid"}}}
+    db = tmp_path / "lc.db"
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": str(db)}]
+    with BedrockEmulator(script) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config)
+        handler = TieredRouterCallbackHandler.from_config(priced_config)  # the same DB as the router's own sink
+        memory = MemorySink()
+        handler.sinks.sinks.append(memory)
+        replies = [model.invoke(q, config={"callbacks": [handler]}) for q in ("easy one", "hard one")]
+    handler.flush()
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+
+    flush_all()
+    for reply, record in zip(replies, memory.records):
+        routing = reply.response_metadata["routing"]
+        assert record.request_id == routing["request_id"] and record.tier == routing["tier"]
+        assert record.cost_usd is not None and record.cost_usd == Decimal(str(routing["cost_usd"]))
+    assert [r.tier for r in memory.records] == ["cheap", "mid"]
+    rows, _ = load_records(db)
+    assert sorted(r.request_id for r in rows) == sorted(r.request_id for r in memory.records)  # one row each

@@ -1,0 +1,164 @@
+"""Shadow sampling in the background, its cost kept apart, and the comparators."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+
+from langchain_tiered_router.core.telemetry import (ExactComparator, JsonFieldsComparator, LLMJudgeComparator,
+                                                    MemorySink, NumericComparator, build_recorder)
+from langchain_tiered_router.core.config import RouterConfig
+from langchain_tiered_router.core.testing import ScriptedBackend
+from langchain_tiered_router.core.tiers import Ladder
+from langchain_tiered_router.core.types import RouteRequest
+
+from .conftest import FnBackend, answer, cost
+
+
+def _router_with_shadow(make_router, priced_config, comparator=None, **shadow):
+    priced_config["telemetry"]["shadow"] = {"fraction": 1.0, "seed": 3, **shadow,
+                                            **({"comparator": comparator} if comparator else {})}
+    config = RouterConfig.from_dict(priced_config)
+    memory = MemorySink()
+    recorder = build_recorder(config, Ladder.from_config(config), sinks=[memory])
+    return make_router(priced_config, observers=[recorder]), recorder, memory
+
+
+def test_every_lower_tier_answer_is_shadowed_and_scored_and_the_shadow_cost_is_apart(make_router, priced_config):
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+    backend = ScriptedBackend({
+        "cheap": lambda r: answer("ok 42" if r.text != "hard" else "no", 100, 10),
+        "mid": answer("ok 41", 100, 20),
+        "frontier": lambda r: answer("OK   42" if r.text == "easy" else "ok 41", 100, 30),
+    })
+    for text in ("easy", "other", "hard"):
+        router.route(RouteRequest(text=text, request_id=text), backend)
+    recorder.flush()
+    by_id = {r.request_id: r for r in memory.records}
+    assert set(by_id) == {"easy", "other", "hard"}
+    assert (by_id["easy"].shadow_status, by_id["easy"].shadow_score) == ("done", 1.0)  # case and spaces ignored
+    assert (by_id["other"].shadow_status, by_id["other"].shadow_score) == ("done", 0.0)
+    assert by_id["hard"].tier == "mid" and by_id["hard"].shadow_score == 1.0
+    for record in by_id.values():
+        assert record.shadow_cost_usd == cost("frontier", 100, 30)  # the baseline's call, priced as the baseline
+        assert record.cost_usd not in (None, Decimal(0))
+        assert record.cost_usd < record.shadow_cost_usd  # measurement is not part of serving
+    assert [t for t, _ in backend.calls].count("frontier") == 3
+
+
+def test_answers_served_by_the_baseline_are_not_shadowed(make_router, priced_config):
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+    backend = ScriptedBackend({"cheap": answer("no", 1, 1), "mid": answer("no", 1, 1),
+                               "frontier": answer("ok", 1, 1)})
+    router.route(RouteRequest(text="q"), backend)
+    recorder.flush()
+    assert memory.records[0].tier == "frontier" and memory.records[0].shadow_status is None
+    assert [t for t, _ in backend.calls] == ["cheap", "mid", "frontier"]
+
+
+def test_the_user_never_waits_for_the_shadow(make_router, priced_config):
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+    release = threading.Event()
+
+    def slow_frontier(request):
+        release.wait(10)
+        return answer("ok", 5, 5)
+
+    backend = FnBackend(lambda tier, r: slow_frontier(r) if tier == "frontier" else answer("ok", 5, 5))
+    started = time.perf_counter()
+    result = router.route(RouteRequest(text="q", request_id="fast"), backend)
+    assert result.tier == "cheap" and time.perf_counter() - started < 1.0
+    assert memory.records == []  # written once, complete, when the shadow is scored
+    release.set()
+    recorder.flush()
+    assert [(r.request_id, r.shadow_status) for r in memory.records] == [("fast", "done")]
+
+
+def test_a_full_pool_skips_the_sample_but_keeps_the_record(make_router, priced_config):
+    router, recorder, memory = _router_with_shadow(make_router, priced_config, max_in_flight=1)
+    recorder.shadow._slots = threading.BoundedSemaphore(1)  # no backlog
+    release = threading.Event()
+    backend = FnBackend(lambda tier, r: (tier != "frontier" or release.wait(10), answer("ok", 5, 5))[1])
+    started = time.perf_counter()
+    for i in range(5):
+        router.route(RouteRequest(text=str(i), request_id=str(i)), backend)
+    assert time.perf_counter() - started < 1.0
+    assert sorted(r.shadow_status for r in memory.records) == ["skipped_busy"] * 4
+    release.set()
+    recorder.flush()
+    assert sorted(r.shadow_status for r in memory.records) == ["done"] + ["skipped_busy"] * 4
+    assert len({r.request_id for r in memory.records}) == 5
+
+
+def test_a_failed_shadow_is_recorded_not_raised(make_router, priced_config):
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+    backend = ScriptedBackend({"cheap": answer("ok", 5, 5), "frontier": RuntimeError("baseline down")})
+    assert router.route(RouteRequest(text="q"), backend).tier == "cheap"
+    recorder.flush()
+    (record,) = memory.records
+    assert record.shadow_status == "failed" and "baseline down" in record.shadow_error
+    assert record.shadow_score is None and record.shadow_cost_usd is None
+
+
+def test_sampling_fraction_is_honoured_and_seeded(make_router, priced_config):
+    picks = []
+    for _ in range(2):
+        router, recorder, memory = _router_with_shadow(make_router, priced_config)
+        recorder.shadow.fraction = 0.3
+        backend = ScriptedBackend({"*": answer("ok", 1, 1)})
+        for i in range(400):
+            router.route(RouteRequest(text=str(i), request_id=f"{i:04d}"), backend)
+        recorder.flush()
+        picks.append(sorted(r.request_id for r in memory.records if r.shadow_status == "done"))
+    assert picks[0] == picks[1]
+    assert 90 <= len(picks[0]) <= 150  # 120 expected; a 3-sigma band
+
+
+def test_llm_judge_asks_the_judge_tier_and_its_cost_counts_as_shadow_cost(make_router, priced_config):
+    router, recorder, memory = _router_with_shadow(make_router, priced_config,
+                                                   comparator={"kind": "llm_judge", "judge_tier": "mid"})
+    backend = ScriptedBackend({"cheap": answer("ok cheap", 10, 10), "frontier": answer("ok frontier", 10, 10),
+                               "mid": answer("SCORE: 8", 50, 5)})
+    router.route(RouteRequest(text="q"), backend)
+    recorder.flush()
+    (record,) = memory.records
+    assert record.shadow_comparator == "llm_judge" and record.shadow_score == 1.0
+    assert record.shadow_cost_usd == cost("frontier", 10, 10) + cost("mid", 50, 5)
+    judge_prompt = [text for tier, text in backend.calls if tier == "mid"][0]
+    assert "ok cheap" in judge_prompt and "ok frontier" in judge_prompt
+
+
+@pytest.mark.parametrize("served, baseline, expected", [
+    ("Positive", "positive.", 1.0),
+    ('{"a": 1, "b": "x"}', '```json\n{"b": "x", "a": 1}\n```', 1.0),
+    ("42", "43", 0.0),
+])
+def test_exact_comparator(served, baseline, expected):
+    assert ExactComparator().score(served, baseline) == expected
+
+
+def test_json_fields_comparator_gives_a_graded_share():
+    c = JsonFieldsComparator()
+    assert c.score('{"name": "Ana", "city": "Lyon", "age": 4}', '{"name": "ana", "city": "Porto", "age": 4}') == \
+        pytest.approx(2 / 3)
+    assert JsonFieldsComparator(["age"]).score('{"age": 4, "x": 1}', '{"age": 4, "x": 2}') == 1.0
+    assert c.score("not json", '{"a": 1}') == 0.0
+
+
+def test_numeric_comparator_reads_final_answers():
+    c = NumericComparator(tolerance=1e-6)
+    assert c.score("9 * 2 = 18\n#### 18", "So she makes $18 every day.") == 1.0
+    assert c.score("The answer is 1,250.", "Answer: 1250") == 1.0
+    assert c.score("#### 17", "Answer: 18") == 0.0
+    assert c.score("no number", "18") == 0.0
+
+
+def test_llm_judge_without_a_score_is_an_error():
+    from langchain_tiered_router.core.types import TierAnswer
+
+    with pytest.raises(ValueError):
+        LLMJudgeComparator("mid").score("a", "b", "q", judge=lambda p: TierAnswer(text="looks fine"))
+    assert LLMJudgeComparator("mid").score("a", "b", "q", judge=lambda p: TierAnswer(text="SCORE: 3")) == 0.0

@@ -1,0 +1,179 @@
+"""Sinks: SQLite under load from threads and tasks, flush at exit, failures, JSONL, logging, OTel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from langchain_tiered_router.core.telemetry import (JsonlSink, MemorySink, Recorder, Sink, SqliteSink, build_sinks,
+                                                    load_records)
+from langchain_tiered_router.core.testing import ScriptedBackend
+from langchain_tiered_router.core.types import RouteRequest
+
+REPO = Path(__file__).resolve().parents[2]
+N = 2000
+
+
+def _backend() -> ScriptedBackend:
+    return ScriptedBackend({"cheap": lambda r: "ok" if int(r.text) % 3 else "no", "*": "ok"})
+
+
+def _rows(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT request_id FROM routing_records")]
+
+
+def test_2000_requests_from_32_threads_give_exactly_2000_records(make_router, priced_config, tmp_path):
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": str(tmp_path / "t.db"), "batch_size": 50,
+                                            "flush_interval_s": 0.05}]
+    router = make_router(priced_config, observers=None)
+    backend = _backend()
+    with ThreadPoolExecutor(32) as pool:
+        ids = list(pool.map(lambda i: router.route(RouteRequest(text=str(i)), backend).request_id, range(N)))
+    router.observers[0].flush()
+    rows = _rows(tmp_path / "t.db")
+    assert len(rows) == N and set(rows) == set(ids)
+    records, _ = load_records(tmp_path / "t.db")
+    assert sum(r.escalated for r in records) == len([i for i in range(N) if i % 3 == 0])
+
+
+async def test_2000_requests_from_asyncio_tasks_give_exactly_2000_records(make_router, priced_config, tmp_path):
+    sink = SqliteSink(tmp_path / "a.db", batch_size=64, flush_interval_s=0.05)
+    router = make_router(priced_config, observers=[Recorder([sink])])
+    backend = _backend()
+    results = await asyncio.gather(*(router.aroute(RouteRequest(text=str(i)), backend) for i in range(N)))
+    sink.flush()
+    rows = _rows(tmp_path / "a.db")
+    assert len(rows) == N and set(rows) == {r.request_id for r in results}
+    assert sink.written == N and sink.failed == 0
+
+
+def test_a_duplicate_request_id_is_kept_once(tmp_path, make_router, priced_config):
+    sink, memory = SqliteSink(tmp_path / "d.db"), MemorySink()
+    make_router(priced_config, observers=[Recorder([memory])]).route(RouteRequest(text="1", request_id="same"),
+                                                                     _backend())
+    for _ in range(3):
+        sink.write(memory.records[0])
+    sink.close()
+    assert _rows(tmp_path / "d.db") == ["same"]
+
+
+def test_the_writer_flushes_at_interpreter_exit(tmp_path):
+    """No flush, no close: the atexit hook must drain the queue (interval far too long to fire)."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(REPO)!r})
+from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.testing import ScriptedBackend
+from langchain_tiered_router.core.types import RouteRequest
+config = {{"tiers": [{{"name": "only", "model_id": "x", "price": {{"input_per_mtok": 1, "output_per_mtok": 1}}}}],
+          "telemetry": {{"sinks": [{{"kind": "sqlite", "path": {str(tmp_path / 'exit.db')!r},
+                                     "batch_size": 100000, "flush_interval_s": 3600}}]}}}}
+router = build_router(config)
+for i in range(500):
+    router.route(RouteRequest(text=str(i)), ScriptedBackend({{"*": "ok"}}))
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, cwd=tmp_path)
+    assert len(_rows(tmp_path / "exit.db")) == 500
+
+
+class _Broken(Sink):
+    def write(self, record):
+        raise OSError("disk on fire")
+
+
+def test_a_failing_sink_fails_neither_the_request_nor_the_other_sinks_and_is_logged(make_router, priced_config,
+                                                                                    caplog):
+    memory = MemorySink()
+    router = make_router(priced_config, observers=[Recorder([_Broken(), memory])])
+    with caplog.at_level(logging.ERROR, logger="langchain_tiered_router.telemetry"):
+        result = router.route(RouteRequest(text="1", request_id="keep-me"), _backend())
+    assert result.tier == "cheap"
+    assert [r.request_id for r in memory.records] == ["keep-me"]
+    logged = [r for r in caplog.records if "disk on fire" in (r.exc_text or "")]
+    assert logged and "keep-me" in logged[0].getMessage()  # the record itself is in the log line
+
+
+def test_jsonl_sink_round_trips_exact_money(make_router, priced_config, tmp_path):
+    path = tmp_path / "r.jsonl"
+    memory = MemorySink()
+    recorder = Recorder([JsonlSink(path), memory])
+    router = make_router(priced_config, observers=[recorder])
+    for i in range(5):
+        router.route(RouteRequest(text=str(i)), _backend())
+    recorder.close()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 5 and isinstance(json.loads(lines[0])["cost_usd"], str)
+    loaded, _ = load_records(path)
+    assert sorted((r.request_id, r.cost_usd, r.baseline_cost_usd) for r in loaded) == \
+        sorted((r.request_id, r.cost_usd, r.baseline_cost_usd) for r in memory.records)
+
+
+def test_logging_sink_uses_the_configured_logger_and_level(make_router, priced_config, caplog):
+    sinks = build_sinks([type("C", (), {"kind": "logging", "logger": "my.audit", "level": "WARNING"})()])
+    router = make_router(priced_config, observers=[Recorder(sinks)])
+    with caplog.at_level(logging.WARNING, logger="my.audit"):
+        router.route(RouteRequest(text="1", request_id="logged-1"), _backend())
+    (entry,) = [r for r in caplog.records if r.name == "my.audit"]
+    assert entry.levelno == logging.WARNING and "logged-1" in entry.getMessage()
+    assert entry.routing_record["request_id"] == "logged-1"
+
+
+def test_the_library_installs_no_logging_handler():
+    code = ("import logging, langchain_tiered_router.core.telemetry as t; "
+            "print(logging.getLogger('langchain_tiered_router.telemetry').handlers, "
+            "logging.getLogger('langchain_tiered_router').handlers, logging.getLogger().handlers)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.stdout.strip() == "[] [] []"
+
+
+def test_otel_spans_follow_the_genai_conventions(make_router, priced_config):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from langchain_tiered_router.core.telemetry.otel import OTelSink
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    router = make_router(priced_config, observers=[Recorder([OTelSink(tracer_provider=provider)])])
+    router.route(RouteRequest(text="0", request_id="esc"), _backend())  # 0 % 3 == 0: cheap fails, mid serves
+    spans = exporter.get_finished_spans()
+    parents = [s for s in spans if s.parent is None]
+    children = [s for s in spans if s.parent is not None]
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    a = parent.attributes
+    assert a["gen_ai.system"] == "aws.bedrock" and a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.request.model"] == "test.cheap-v1" and a["gen_ai.response.model"] == "test.mid-v1"
+    assert a["tiered_router.request_id"] == "esc" and a["tiered_router.escalated"] is True
+    assert a["tiered_router.tier"] == "mid" and a["tiered_router.baseline_tier"] == "frontier"
+    assert a["gen_ai.usage.input_tokens"] == 2 and a["gen_ai.usage.output_tokens"] == 2
+    assert all(c.parent.span_id == parent.context.span_id for c in children)
+    assert [c.attributes["tiered_router.tier"] for c in sorted(children, key=lambda c: c.start_time)] == \
+        ["cheap", "mid"]
+    assert [c.attributes["tiered_router.gate_passed"] for c in sorted(children, key=lambda c: c.start_time)] == \
+        [False, True]
+    assert parent.start_time <= min(c.start_time for c in children)
+
+
+def test_sink_config_errors_name_the_key():
+    from langchain_tiered_router.core.config import RouterConfig
+    from langchain_tiered_router.core.errors import ConfigError
+
+    cfg = RouterConfig.from_dict({"tiers": [{"name": "a", "model_id": "x", "price": {"input_per_mtok": 1,
+                                                                                       "output_per_mtok": 1}}],
+                                  "telemetry": {"sinks": [{"kind": "logging", "level": "LOUD"}]}})
+    with pytest.raises(ConfigError, match=r"telemetry\.sinks\[0\]\.level"):
+        build_sinks(cfg.telemetry.sinks)
