@@ -14,6 +14,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     # LangChain integration
     "TieredChatBedrock": "langchain_tiered_router.langchain",
+    "GateOutputParser": "langchain_tiered_router.langchain",
+    "with_tier_fallbacks": "langchain_tiered_router.langchain",
+    "TieredRouterCallbackHandler": "langchain_tiered_router.langchain",
     # core
     "Router": "langchain_tiered_router.core",
     "RouterConfig": "langchain_tiered_router.core",

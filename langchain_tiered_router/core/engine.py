@@ -399,10 +399,16 @@ class Router:
         return StartedRoute(request, result, tier, started)
 
     def finish(self, route: StartedRoute, backend: Backend, answer: TierAnswer | None = None,
-               error: BaseException | None = None, latency_ms: float = 0.0) -> RoutingResult:
-        """Record a call the integration made itself (a stream passed straight through)."""
+               error: BaseException | None = None, latency_ms: float = 0.0, *,
+               retried_on: Sequence[str] = ()) -> RoutingResult:
+        """Record a call the integration made itself (a stream passed straight through).
+
+        ``retried_on`` lists the transport error kinds the integration retried past
+        on this tier before it answered or gave up.
+        """
         tier, result = route.tier, route.result
-        attempt = Attempt(tier=tier.name, model_id=tier.model_id, latency_ms=latency_ms)
+        attempt = Attempt(tier=tier.name, model_id=tier.model_id, latency_ms=latency_ms,
+                          retries=len(retried_on), retried_on=list(retried_on))
         if answer is not None:
             attempt.answer, attempt.usage, attempt.cost_usd = answer, answer.usage, self._price(tier, answer)
             attempt.verdict = GateVerdict(True, "no gate (streamed through)", "")

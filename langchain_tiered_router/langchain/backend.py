@@ -1,0 +1,215 @@
+"""The core ``Backend`` for LangChain: one ``ChatBedrockConverse`` per tier.
+
+Tier models are called through their ``_generate`` / ``_stream`` hooks, not
+``invoke``: the routed call is already one LLM run with the served usage, and a
+nested LLM run per attempt would be counted twice by usage callbacks. Attempts show
+up as child chain runs instead (``_runs.py``). botocore failures become the core's
+``TransportError`` (retried, then escalated) or ``MalformedReplyError``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, AsyncIterator, Iterator, Mapping
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGenerationChunk
+
+from ..core.backends import Backend, classify_transport_error
+from ..core.errors import MalformedReplyError, TierCallError, TransportError
+from ..core.tiers import Tier
+from ..core.types import RouteRequest, TierAnswer
+from ._convert import merge_chunks, message_chunk, strip_model_name, to_answer
+from ._runs import AttemptRuns, end_run
+
+__all__ = ["LangChainBackend", "map_error"]
+
+# botocore / parsing failures that mean "the tier answered, but not readably".
+_MALFORMED_NAMES = {"ResponseParserError", "ChecksumMismatch", "InvalidHeadersError", "InvalidPayloadLengthError",
+                    "DuplicateHeader", "InvalidHeaderValue", "ParserError", "JSONDecodeError"}
+_MALFORMED_MESSAGES = ("No 'output' key", "Received unsupported stream event")
+
+
+def map_error(exc: BaseException, tier: Tier) -> BaseException:
+    """The core error for a failed tier call, or ``exc`` itself when it is neither."""
+    if isinstance(exc, TierCallError):
+        return exc
+    if isinstance(exc, ConnectionError) and "messageStop" in str(exc):
+        # langchain-aws's words for a stream that ended before messageStop
+        return TransportError(str(exc), tier=tier.name, model_id=tier.model_id, kind="stream_cut", cause=exc)
+    if isinstance(exc, ValueError) and str(exc).startswith("Received AWS exception"):
+        # an exception event inside a ConverseStream (modelStreamErrorException...)
+        return TransportError(str(exc).splitlines()[0], tier=tier.name, model_id=tier.model_id,
+                              kind="server_error", cause=exc)
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        if candidate is None:
+            continue
+        transport = classify_transport_error(candidate, tier=tier.name, model_id=tier.model_id)
+        if transport is not None:
+            return transport
+    if (isinstance(exc, (KeyError, json.JSONDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
+            or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
+        return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
+    return exc
+
+
+class LangChainBackend(Backend):
+    """Answers one routed request: its messages, stop words and bound kwargs (tools).
+
+    ``stream=True`` reads each attempt through ConverseStream into a buffer, so a
+    cut stream is a transport error the engine retries; ``chunks_of`` returns the
+    buffered chunks of an answer for re-emission. ``runs`` opens the attempt runs.
+    """
+
+    def __init__(self, models: Mapping[str, Any], *, stop: list[str] | None = None,
+                 kwargs: Mapping[str, Any] | None = None, stream: bool = False, runs: AttemptRuns | None = None):
+        self.models = models
+        self.stop = stop
+        self.kwargs = dict(kwargs or {})
+        self.stream = stream
+        self.runs = runs
+        self._chunks: dict[int, list[ChatGenerationChunk]] = {}
+
+    # -- per-tier kwargs ---------------------------------------------------------------
+
+    def tier_kwargs(self, tier: Tier) -> dict[str, Any]:
+        """Bound kwargs for one tier: ``tool_choice`` resolved against its capabilities."""
+        kwargs = dict(self.kwargs)
+        choice = kwargs.pop("tool_choice", None)
+        if choice and kwargs.get("tools"):
+            try:
+                kwargs["tool_choice"] = self.models[tier.name]._resolve_tool_choice(choice)
+            except ValueError as exc:
+                # this tier cannot force a tool; a structured-output gate still checks the reply
+                warnings.warn(f"tier {tier.name}: {exc}; calling it without tool_choice", RuntimeWarning,
+                              stacklevel=2)
+        return kwargs
+
+    def _messages(self, request: RouteRequest) -> list[BaseMessage]:
+        return list(request.payload) if request.payload is not None else [HumanMessage(request.text)]
+
+    # -- one tier, one answer ----------------------------------------------------------
+
+    def can_stream(self, tier: Tier, kwargs: Mapping[str, Any]) -> bool:
+        """Whether the tier's model streams this call (langchain-aws turns ConverseStream
+        off for some models, or for tool calls on some)."""
+        disabled = self.models[tier.name].disable_streaming
+        return not (disabled is True or (disabled == "tool_calling" and kwargs.get("tools")))
+
+    def stream_tier(self, tier: Tier, request: RouteRequest) -> Iterator[ChatGenerationChunk]:
+        """The tier's ConverseStream chunks, errors mapped; no run is opened here."""
+        model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
+        if not self.can_stream(tier, kwargs):
+            yield message_chunk(as_ai_message(self._generate(tier, self._messages(request), kwargs)))
+            return
+        try:
+            for chunk in model._stream(self._messages(request), stop=self.stop, **kwargs):
+                yield strip_model_name(chunk)
+        except Exception as exc:
+            mapped = map_error(exc, tier)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def astream_tier(self, tier: Tier, request: RouteRequest) -> AsyncIterator[ChatGenerationChunk]:
+        model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
+        if not self.can_stream(tier, kwargs):
+            yield message_chunk(as_ai_message(await self._agenerate(tier, self._messages(request), kwargs)))
+            return
+        try:
+            async for chunk in model._astream(self._messages(request), stop=self.stop, **kwargs):
+                yield strip_model_name(chunk)
+        except Exception as exc:
+            mapped = map_error(exc, tier)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def answer_from_chunks(self, tier: Tier, chunks: list[ChatGenerationChunk]) -> TierAnswer:
+        try:
+            answer = to_answer(merge_chunks(chunks), tier.model_id)
+        except (KeyError, ValueError) as exc:
+            raise MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id,
+                                      cause=exc) from exc
+        self._chunks[id(answer)] = chunks
+        return answer
+
+    def chunks_of(self, answer: TierAnswer) -> list[ChatGenerationChunk] | None:
+        return self._chunks.get(id(answer))
+
+    def _generate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
+        model = self.models[tier.name]
+        try:
+            message = model._generate(messages, stop=self.stop, **kwargs).generations[0].message
+            return to_answer(message, tier.model_id)
+        except Exception as exc:
+            mapped = map_error(exc, tier)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def _agenerate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
+        model = self.models[tier.name]
+        try:
+            result = await model._agenerate(messages, stop=self.stop, **kwargs)
+            return to_answer(result.generations[0].message, tier.model_id)
+        except Exception as exc:
+            mapped = map_error(exc, tier)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        if self.stream:
+            return self.answer_from_chunks(tier, list(self.stream_tier(tier, request)))
+        return self._generate(tier, self._messages(request), self.tier_kwargs(tier))
+
+    async def _acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        if self.stream:
+            return self.answer_from_chunks(tier, [c async for c in self.astream_tier(tier, request)])
+        return await self._agenerate(tier, self._messages(request), self.tier_kwargs(tier))
+
+    # -- the Backend interface -----------------------------------------------------------
+
+    def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        run = self.runs.start(tier) if self.runs else None
+        try:
+            answer = self._call(tier, request)
+        except BaseException as exc:
+            end_run(run, error=exc)
+            raise
+        end_run(run, answer)
+        return answer
+
+    async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        run = await self.runs.astart(tier) if self.runs else None
+        try:
+            answer = await self._acall(tier, request)
+        except BaseException as exc:
+            await _maybe_await(end_run(run, error=exc))
+            raise
+        await _maybe_await(end_run(run, answer))
+        return answer
+
+    def ask(self, tier: Tier, prompt: str) -> TierAnswer:
+        """Routing's own one-turn call (LLM classifier, self-grade): no tools, no stop words."""
+        return self._generate(tier, [HumanMessage(prompt)], {})
+
+    async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
+        return await self._agenerate(tier, [HumanMessage(prompt)], {})
+
+    def detach(self) -> None:
+        """Stop opening runs: calls made after the request (shadow samples) have no parent."""
+        self.runs = None
+
+
+async def _maybe_await(value: Any) -> None:
+    if hasattr(value, "__await__"):
+        await value
+
+
+def as_ai_message(answer: TierAnswer) -> AIMessage:
+    raw = answer.raw
+    return raw if isinstance(raw, AIMessage) else AIMessage(content=answer.text)
+

@@ -1,0 +1,406 @@
+"""``TieredChatBedrock``: a LangChain chat model that routes each call up a tier ladder.
+
+It drops in where ``ChatBedrockConverse`` stood (``prompt | llm | parser``). One
+``Router`` (the core) decides; one ``ChatBedrockConverse`` per tier answers, all on one
+shared boto3 client. The reply is the served tier's message, with
+``response_metadata["routing"]`` saying which tier answered and why, and what every
+attempt and the baseline tier cost.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterator, Sequence
+
+from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForLLMRun, CallbackManager,
+                                      CallbackManagerForLLMRun)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough, ensure_config
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+
+from ..core.config import RouterConfig, load_config
+from ..core.engine import Router
+from ..core.errors import ConfigError
+from ..core.gates import Gate, JsonSchemaGate, PydanticGate
+from ..core.build import build_router
+from ..core.tiers import Tier
+from ..core.types import RouteRequest, RoutingResult
+from ._convert import request_text
+from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
+from ._streaming import apass_through, pass_through, replay, served_metadata
+from .backend import LangChainBackend, as_ai_message
+
+__all__ = ["TieredChatBedrock"]
+
+GATES_KWARG = "tiered_gates"  # bound by with_structured_output; never sent to Bedrock
+
+
+class TieredChatBedrock(BaseChatModel):
+    """Routes each request to the cheapest Bedrock tier that clears the gates.
+
+    Per-call options: ``session_id=`` (or ``config={"metadata": {"session_id": ...}}``)
+    keeps a conversation on one tier; ``tier=`` (or metadata ``requested_tier``) asks
+    for a tier by name, ``model=`` for a tier by model id, both subject to the
+    config's ``access`` rules; metadata ``caller`` names who asks.
+    """
+
+    config: RouterConfig
+    """The router config: a ``RouterConfig``, a dict, or a path to a YAML file."""
+    client: Any = Field(default=None, exclude=True)
+    """A boto3 ``bedrock-runtime`` client shared by every tier (made from the config if unset)."""
+    bedrock_client: Any = Field(default=None, exclude=True)
+    """A boto3 ``bedrock`` control-plane client, shared likewise (inference-profile lookups)."""
+    temperature: float | None = None
+    """Default temperature of every tier; a tier's own ``temperature`` wins."""
+    max_tokens: int | None = None
+    """Default output cap of every tier; a tier's own ``max_tokens`` wins."""
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    """Default stop sequences of every tier."""
+    timeout: float | None = None
+    """Read timeout (seconds) of the shared client, when it is made here."""
+    max_retries: int = 0
+    """botocore's own retries on the shared client. 0 by default: the router retries
+    (``config.retry``) and records each retry; botocore retrying too would hide them."""
+    api_key: SecretStr | None = Field(default=None, alias="bedrock_api_key")
+    """A Bedrock API key (bearer token) instead of AWS credentials."""
+    telemetry: bool = True
+    """Record each request to the config's telemetry sinks."""
+    streaming: bool = False
+    """Use the streaming path for ``invoke`` too (answers arrive through ConverseStream)."""
+    built: Any = Field(default=None, exclude=True, repr=False)
+    """Internal: the router built from ``config``. LangChain rebuilds a model from its
+    fields (``configurable_fields``); carrying the router over keeps its session pins
+    and telemetry writers instead of starting new ones per call."""
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True, extra="forbid")
+
+    _router: Router = PrivateAttr()
+    _models: dict[str, Any] = PrivateAttr()
+
+    # -- building ------------------------------------------------------------------------
+
+    @field_validator("config", mode="before")
+    @classmethod
+    def _load_config(cls, value: Any) -> RouterConfig:
+        return load_config(value)  # ConfigError (with its key path) propagates as itself
+
+    @model_validator(mode="after")
+    def _build(self) -> "TieredChatBedrock":
+        # Runs again when LangChain rebuilds the model from its fields
+        # (``configurable_fields``): the clients are fields, so they are reused.
+        if self.client is None:
+            self.client = self._make_client("bedrock-runtime")
+        if self.bedrock_client is None:
+            self.bedrock_client = self._make_client("bedrock")
+        built = self.built
+        if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
+            self.built = built = _Built(self.config, self.telemetry, build_router(self.config, telemetry=self.telemetry))
+        self._router = built.router
+        self._models = {tier.name: self._tier_model(i, tier) for i, tier in enumerate(self._router.ladder)}
+        return self
+
+    def _make_client(self, service: str) -> Any:
+        from botocore.config import Config as BotocoreConfig
+        from langchain_aws.utils import create_aws_client
+
+        settings: dict[str, Any] = {"retries": {"total_max_attempts": 1 + self.max_retries, "mode": "standard"}}
+        if self.timeout is not None:
+            settings["read_timeout"] = self.timeout
+        return create_aws_client(service, region_name=self.config.region_name, endpoint_url=self.config.endpoint_url,
+                                 config=BotocoreConfig(**settings), api_key=self.api_key)
+
+    def _tier_model(self, index: int, tier: Tier) -> Any:
+        from langchain_aws import ChatBedrockConverse
+
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens,
+                                  "stop_sequences": self.stop}
+        params = {k: v for k, v in params.items() if v is not None}
+        params.update(tier.params)  # the tier's own settings win
+        if tier.provider:
+            params["provider"] = tier.provider
+        try:
+            return ChatBedrockConverse(model=tier.model_id, client=self.client, bedrock_client=self.bedrock_client,
+                                       region_name=self.config.region_name, **params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            own = key in ("provider", "max_tokens", "temperature", "model", "model_id")
+            raise ConfigError(err["msg"], path=f"tiers[{index}].{key}" if own else f"tiers[{index}].model_kwargs.{key}"
+                              ) from None
+
+    @classmethod
+    def from_config(cls, path: str | Path | dict | RouterConfig, **kwargs: Any) -> "TieredChatBedrock":
+        """A model from a YAML file (or a dict / ``RouterConfig``); ``kwargs`` set other fields."""
+        return cls(config=path, **kwargs)
+
+    @property
+    def router(self) -> Router:
+        return self._router
+
+    @property
+    def tier_models(self) -> dict[str, Any]:
+        """The ``ChatBedrockConverse`` of each tier, by tier name, cheapest first."""
+        return dict(self._models)
+
+    # -- LangChain identity ------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "tiered-chat-bedrock"
+
+    @property
+    def model_name(self) -> str:
+        """The ladder as one name, ``tiered:<cheapest>><...>><top>``, for traces."""
+        return "tiered:" + ">".join(t.model_id for t in self._router.ladder)
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"tiers": {t.name: t.model_id for t in self._router.ladder},
+                "baseline": self._router.ladder.baseline.name, "policy": self._router.policy.name,
+                "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop or self.stop, **kwargs)
+        params["ls_provider"] = "amazon_bedrock"
+        if not isinstance(kwargs.get("model"), str):
+            params["ls_model_name"] = self.model_name
+        return params
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _tier_for_model(self, model: str) -> str:
+        ladder = self._router.ladder
+        if model in ladder:
+            return model
+        tier = ladder.by_model_id(model)
+        if tier is None:
+            raise ConfigError(f"model {model!r} is neither a tier name nor a tier's model id; "
+                              f"the ladder has {', '.join(t.model_id for t in ladder)}", path="model")
+        return tier.name
+
+    def _request(self, messages: list[BaseMessage], kwargs: dict[str, Any], metadata: dict[str, Any]
+                 ) -> tuple[RouteRequest, dict[str, Any]]:
+        kwargs = dict(kwargs)
+        gates = list(kwargs.pop(GATES_KWARG, None) or [])
+        kwargs.pop("stream", None)
+        requested = kwargs.pop("tier", None) or metadata.get("requested_tier")
+        model = kwargs.pop("model", None)
+        if model:
+            requested = self._tier_for_model(model)
+        request = RouteRequest(
+            text=request_text(messages), payload=messages,
+            session_id=kwargs.pop("session_id", None) or metadata.get("session_id"),
+            requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"), gates=gates,
+            metadata={"integration": "langchain"})
+        return request, kwargs
+
+    def _backend(self, stop: list[str] | None, kwargs: dict[str, Any], *, stream: bool,
+                 runs: AttemptRuns | None) -> LangChainBackend:
+        return LangChainBackend(self._models, stop=stop, kwargs=kwargs, stream=stream, runs=runs)
+
+    @staticmethod
+    def _runs(run_manager: Any) -> AttemptRuns:
+        if run_manager is not None:
+            cls = AsyncCallbackManager if isinstance(run_manager, AsyncCallbackManagerForLLMRun) else CallbackManager
+            manager = child_manager(cls, run_manager.run_id, run_manager.inheritable_handlers,
+                                    run_manager.inheritable_tags, run_manager.inheritable_metadata)
+            return AttemptRuns(manager, dict(run_manager.metadata or {}))
+        return ATTEMPT_RUNS.get() or AttemptRuns()
+
+    # -- the answer ---------------------------------------------------------------------
+
+    def _routed_message(self, result: RoutingResult) -> AIMessage:
+        assert result.served is not None and result.served.answer is not None
+        raw = as_ai_message(result.served.answer)
+        meta = {k: v for k, v in raw.response_metadata.items() if k != "model_name"}
+        meta.update(served_metadata(result))
+        return AIMessage(content=raw.content, tool_calls=raw.tool_calls, invalid_tool_calls=raw.invalid_tool_calls,
+                         usage_metadata=raw.usage_metadata, additional_kwargs=raw.additional_kwargs,
+                         response_metadata=meta)
+
+    # -- sync paths ---------------------------------------------------------------------
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        runs = self._runs(run_manager)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        backend = self._backend(stop, call_kwargs, stream=False, runs=runs)
+        try:
+            result = self._router.route(request, backend)
+        finally:
+            backend.detach()
+        return ChatResult(generations=[ChatGeneration(message=self._routed_message(result))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        runs = self._runs(run_manager)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        backend = self._backend(stop, call_kwargs, stream=True, runs=runs)
+        try:
+            if self._router.streams_through(request):
+                yield from pass_through(self._router, request, backend)
+            else:
+                # Gates need the whole answer: buffer each attempt, then emit the served one.
+                yield from replay(self._router.route(request, backend), backend)
+        finally:
+            backend.detach()
+
+    def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                             run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        # LangChain calls ``_stream`` without the run manager: hand it over by context.
+        token = ATTEMPT_RUNS.set(self._runs(run_manager) if run_manager else None)
+        try:
+            return super()._generate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            ATTEMPT_RUNS.reset(token)
+
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
+        config = ensure_config(config)
+        config["run_id"] = run_id = config.get("run_id") or uuid.uuid4()
+        runs = AttemptRuns(self._child_manager(CallbackManager, config, run_id), dict(config.get("metadata") or {}))
+        inner = super().stream(input, config, stop=stop, **kwargs)
+        try:
+            while True:
+                token = ATTEMPT_RUNS.set(runs)
+                try:
+                    chunk = next(inner)
+                except StopIteration:
+                    return
+                finally:
+                    ATTEMPT_RUNS.reset(token)
+                yield chunk
+        finally:
+            inner.close()
+
+    def _child_manager(self, cls: type, config: RunnableConfig, run_id: uuid.UUID) -> Any:
+        """What ``run_manager.get_child()`` of the coming LLM run will be: the parent of
+        attempt runs when LangChain does not pass its run manager down."""
+        configured = cls.configure(config.get("callbacks"), self.callbacks, self.verbose, config.get("tags"),
+                                   self.tags, config.get("metadata"), self.metadata)
+        return child_manager(cls, run_id, configured.inheritable_handlers, configured.inheritable_tags,
+                             configured.inheritable_metadata)
+
+    # -- async paths --------------------------------------------------------------------
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        runs = self._runs(run_manager)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        backend = self._backend(stop, call_kwargs, stream=False, runs=runs)
+        try:
+            result = await self._router.aroute(request, backend)
+        finally:
+            backend.detach()
+        return ChatResult(generations=[ChatGeneration(message=self._routed_message(result))])
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
+                       ) -> AsyncIterator[ChatGenerationChunk]:
+        runs = self._runs(run_manager)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        backend = self._backend(stop, call_kwargs, stream=True, runs=runs)
+        try:
+            if self._router.streams_through(request):
+                async for chunk in apass_through(self._router, request, backend):
+                    yield chunk
+            else:
+                for chunk in replay(await self._router.aroute(request, backend), backend):
+                    yield chunk
+        finally:
+            backend.detach()
+
+    async def _agenerate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                                    run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
+                                    ) -> ChatResult:
+        token = ATTEMPT_RUNS.set(self._runs(run_manager) if run_manager else None)
+        try:
+            return await super()._agenerate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+        finally:
+            ATTEMPT_RUNS.reset(token)
+
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        config = ensure_config(config)
+        config["run_id"] = run_id = config.get("run_id") or uuid.uuid4()
+        runs = AttemptRuns(self._child_manager(AsyncCallbackManager, config, run_id),
+                           dict(config.get("metadata") or {}))
+        inner = super().astream(input, config, stop=stop, **kwargs)
+        try:
+            while True:
+                token = ATTEMPT_RUNS.set(runs)
+                try:
+                    chunk = await inner.__anext__()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    ATTEMPT_RUNS.reset(token)
+                yield chunk
+        finally:
+            await inner.aclose()
+
+    # -- tools and structured output -------------------------------------------------------
+
+    def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], *,
+                   tool_choice: dict | str | None = None, strict: bool | None = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools for every tier (OpenAI tool format; Bedrock ``toolSpec`` dicts kept).
+
+        ``tool_choice`` (``"auto"``, ``"any"``, a tool name) is resolved per tier at call
+        time, against what that tier's model supports.
+        """
+        formatted = [t if isinstance(t, dict) and "toolSpec" in t else convert_to_openai_tool(t, strict=strict)
+                     for t in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,
+                               method: str = "function_calling", strict: bool | None = None,
+                               **kwargs: Any) -> Runnable[LanguageModelInput, dict | Any]:
+        """Structured output by forced tool call, with the schema also applied as a gate.
+
+        The gate (``PydanticGate`` / ``JsonSchemaGate`` on the tool-call arguments) makes
+        a tier whose arguments do not fit the schema escalate. ``method`` is accepted for
+        compatibility; every method uses tool calling, which every tier supports.
+        """
+        if kwargs:
+            raise ValueError(f"Received unsupported arguments {kwargs}")
+        tool = convert_to_openai_tool(schema, strict=strict)
+        name = tool["function"]["name"]
+        llm = self.bind_tools([schema], tool_choice=name, strict=strict,
+                              ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
+                              **{GATES_KWARG: [schema_gate(schema, tool)]})
+        parser: Runnable
+        if isinstance(schema, type) and is_basemodel_subclass(schema):
+            parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
+        else:
+            parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+        if include_raw:
+            parser_assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
+            parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
+            return RunnableMap(raw=llm) | parser_assign.with_fallbacks([parser_none], exception_key="parsing_error")
+        return llm | parser
+
+
+@dataclass(frozen=True)
+class _Built:
+    config: RouterConfig
+    telemetry: bool
+    router: Router
+
+
+def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> Gate:
+    """The gate for a structured-output schema, judged on the first tool call's arguments."""
+    if isinstance(schema, type) and hasattr(schema, "model_validate"):
+        return PydanticGate(schema, source="tool_args")
+    tool = tool or convert_to_openai_tool(schema)
+    return JsonSchemaGate(tool["function"]["parameters"], source="tool_args",
+                          name=f"json_schema:{tool['function']['name']}")

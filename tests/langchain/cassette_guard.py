@@ -1,0 +1,63 @@
+"""Read every stored cassette and find credentials, however the values were encoded.
+
+botocore sends header values as bytes, so vcrpy writes them as ``!!binary`` (base64):
+a plain grep for ``Authorization`` or an access key id misses them. This decodes
+every string and bytes value (and base64 text) before looking.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+FAKE_SECRETS = ("fake-secret-access-key-for-tests", "fake-session-token-for-tests")
+PATTERNS = [
+    re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"AWS4-HMAC-SHA256\s+Credential=", re.IGNORECASE),
+    re.compile(r"Credential=[A-Z0-9]{16,}/", re.IGNORECASE),
+    re.compile(r"x-amz-security-token", re.IGNORECASE),
+    re.compile(r"^authorization$", re.IGNORECASE),
+    *[re.compile(re.escape(secret)) for secret in FAKE_SECRETS],
+]
+_B64 = re.compile(r"^[A-Za-z0-9+/=\s]{16,}$")
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _texts(item)
+    elif isinstance(value, bytes):
+        yield value.decode("utf-8", errors="replace")
+        yield value.decode("latin-1")
+    elif isinstance(value, str):
+        yield value
+        if _B64.match(value):
+            try:
+                yield base64.b64decode(value, validate=False).decode("utf-8", errors="replace")
+            except (binascii.Error, ValueError):
+                pass
+
+
+def leaks_in(path: Path) -> list[str]:
+    """Every credential-looking value in one cassette file (raw text and decoded values)."""
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    found = [f"{path.name}: raw text matches {p.pattern}" for p in PATTERNS[:3] + PATTERNS[5:] if p.search(raw)]
+    data = yaml.safe_load(raw) if path.suffix in (".yaml", ".yml") else __import__("json").loads(raw)
+    for text in _texts(data):
+        for pattern in PATTERNS:
+            if pattern.search(text):
+                found.append(f"{path.name}: {pattern.pattern} in {text[:60]!r}")
+    return found
+
+
+def cassette_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file())

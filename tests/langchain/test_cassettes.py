@@ -1,0 +1,151 @@
+"""Recorded Bedrock traffic, replayed with no emulator and no network.
+
+Replay is the default (``record_mode="none"``): a request not in the cassette fails,
+and every test checks ``cassette.all_played``. ``TIERED_ROUTER_RECORD=1`` re-records
+from a local emulator; with ``TIERED_ROUTER_REAL_BEDROCK=1`` as well it records from
+real Bedrock with the AWS profile named by ``TIERED_ROUTER_AWS_PROFILE`` into
+``cassettes/langchain/real_bedrock/`` (replay those with ``TIERED_ROUTER_REAL_BEDROCK=1``;
+exact-text assertions are then skipped, since real models answer in their own words). Requests match on method, path, query
+and body, never host or port (the emulator's port changes each run). Credentials are
+filtered from every request before it is written, and ``test_no_cassette_leaks``
+reads every cassette back to prove it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import vcr
+
+from langchain_tiered_router.core import LadderExhaustedError
+from langchain_tiered_router.emulator import BedrockEmulator
+from langchain_tiered_router.langchain import TieredChatBedrock
+
+from .cassette_guard import cassette_files, leaks_in
+from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_JSON, INVOICE_SCHEMA, MID, SCRIPT, config
+
+RECORD = os.environ.get("TIERED_ROUTER_RECORD") == "1"
+REAL = os.environ.get("TIERED_ROUTER_REAL_BEDROCK") == "1"
+# Real Bedrock needs real credentials: the suite's conftest replaces AWS_* variables with
+# fakes, so a named profile is read instead (an explicit profile ignores those variables).
+REAL_PROFILE = os.environ.get("TIERED_ROUTER_AWS_PROFILE")
+# Newer Claude models are served on demand only through an inference profile.
+REAL_FRONTIER = f"us.{FRONTIER}"
+pytestmark = [pytest.mark.enable_socket] if REAL and RECORD else []
+
+REPO = Path(__file__).resolve().parents[2]
+# Real recordings live apart, so the emulator's (exact-text) cassettes stay the default.
+CASSETTES = REPO / "cassettes" / "langchain" / ("real_bedrock" if REAL else "")
+NOWHERE = "http://127.0.0.1:9"  # replay: nothing listens here; vcrpy answers
+
+SECRET_HEADERS = ["authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
+                  "amz-sdk-invocation-id", "amz-sdk-request", "x-amzn-bedrock-api-key", "cookie"]
+
+
+def _scrub_request(request: Any) -> Any:
+    """Drop credential-bearing headers whatever their case, str or bytes."""
+    for name in list(request.headers):
+        key = name.decode() if isinstance(name, bytes) else str(name)
+        if key.lower() in SECRET_HEADERS:
+            del request.headers[name]
+    return request
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response.get("headers") or {}
+    for name in list(headers):
+        if str(name).lower() in ("set-cookie",):
+            del headers[name]
+    return response
+
+
+def recorder() -> vcr.VCR:
+    return vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="all" if RECORD else "none",
+                   match_on=["method", "path", "query", "body"], filter_headers=SECRET_HEADERS,
+                   before_record_request=_scrub_request, before_record_response=_scrub_response,
+                   decode_compressed_response=True)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str | None]:
+    """Where the recorded calls go: an emulator (recording), real Bedrock, or nowhere."""
+    if RECORD and not REAL:
+        with BedrockEmulator(SCRIPT) as emu:
+            yield emu.url
+    else:
+        yield None if REAL else NOWHERE
+
+
+def model(endpoint: str | None, **overrides: Any) -> TieredChatBedrock:
+    cfg = config(endpoint or "", **overrides)
+    if endpoint is None:  # real Bedrock
+        cfg.pop("endpoint_url")
+        cfg["tiers"][-1]["model_id"] = REAL_FRONTIER
+    client = None
+    if REAL and RECORD:
+        import boto3
+
+        if not REAL_PROFILE:
+            pytest.fail("recording from real Bedrock needs TIERED_ROUTER_AWS_PROFILE (an AWS profile name)")
+        client = boto3.Session(profile_name=REAL_PROFILE, region_name=cfg.get("region_name", "us-east-1")).client(
+            "bedrock-runtime")
+    return TieredChatBedrock(config=cfg, telemetry=False, client=client)
+
+
+def test_replayed_json_escalation(endpoint) -> None:
+    llm = model(endpoint, gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}])
+    with recorder().use_cassette("json_escalation.yaml") as cassette:
+        message = llm.invoke(INVOICE)
+    assert RECORD or (cassette.all_played and cassette.play_count == len(cassette) == 3)
+    if not REAL:
+        assert message.content == INVOICE_JSON
+        assert [a["model_id"] for a in message.response_metadata["routing"]["attempts"]] == [CHEAP, MID, FRONTIER]
+        assert message.response_metadata["routing"]["cost_usd"] == 0.000221175
+
+
+def test_replayed_classifier_stream(endpoint) -> None:
+    llm = model(endpoint, policy={"kind": "classifier", "classifier": {
+        "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["prove"]}]}})
+    with recorder().use_cassette("classifier_stream.yaml") as cassette:
+        chunks = list(llm.stream("Please prove it"))
+    assert RECORD or (cassette.all_played and len(cassette) == 1)
+    texts = [c.text for c in chunks if c.text]
+    if not REAL:
+        assert "".join(texts) == SCRIPT["models"][FRONTIER]["default"]
+        assert len(texts) > 3
+    assert [c.response_metadata["routing"]["tier"] for c in chunks if "routing" in c.response_metadata] == ["frontier"]
+
+
+def test_replay_fails_on_an_unrecorded_request() -> None:
+    if RECORD:
+        pytest.skip("recording")
+    llm = model(NOWHERE)
+    with recorder().use_cassette("json_escalation.yaml"):
+        with pytest.raises(LadderExhaustedError) as info:
+            llm.invoke("a question nobody recorded")
+    (error,) = info.value.exceptions  # not a transport error: no retry, no escalation
+    assert "Can't overwrite existing cassette" in str(error)
+
+
+def test_no_cassette_leaks() -> None:
+    """Every cassette in the repo (all folders), every header decoded: no credentials."""
+    files = cassette_files(REPO / "cassettes")
+    assert {p.name for p in files} >= {"json_escalation.yaml", "classifier_stream.yaml"}
+    leaks = [leak for path in files for leak in leaks_in(path)]
+    assert leaks == []
+
+
+def test_leak_guard_sees_base64_headers(tmp_path) -> None:
+    """The guard itself: a cassette with a bytes Authorization header is caught."""
+    import yaml
+
+    leaked = {"interactions": [{"request": {"headers": {
+        "Authorization": [b"AWS4-HMAC-SHA256 Credential=AKIAFAKEFAKEFAKEFAKE/20260101/us-east-1/bedrock/aws4_request"],
+        "X-Amz-Security-Token": [b"fake-session-token-for-tests"]}, "body": None}}]}
+    path = tmp_path / "leaky.yaml"
+    path.write_text(yaml.dump(leaked))
+    assert "!!binary" in path.read_text() and "AKIA" not in path.read_text()  # a grep would miss it
+    assert len(leaks_in(path)) >= 3

@@ -1,0 +1,216 @@
+"""The chat model as LangChain sees it: callbacks, usage counting, building, rebuilding."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+import yaml
+from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import ConfigurableField
+
+from langchain_tiered_router.core import ConfigError
+from langchain_tiered_router.langchain import TieredChatBedrock
+
+from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_JSON, INVOICE_SCHEMA, MID, config, tokens
+
+JSON_GATE = [{"kind": "json_schema", "schema": INVOICE_SCHEMA}]
+
+
+class Recorder(BaseCallbackHandler):
+    """Keeps chain runs (tier attempts) and LLM runs, with parents and metadata."""
+
+    def __init__(self) -> None:
+        self.chains: list[dict[str, Any]] = []
+        self.llm_runs: list[UUID] = []
+        self.ended: dict[UUID, Any] = {}
+        self.errored: dict[UUID, BaseException] = {}
+
+    def on_chat_model_start(self, serialized, messages, *, run_id, **kwargs) -> None:
+        self.llm_runs.append(run_id)
+
+    def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, metadata=None, name=None,
+                       **kwargs) -> None:
+        self.chains.append({"run_id": run_id, "parent": parent_run_id, "name": name, "metadata": metadata or {}})
+
+    def on_chain_end(self, outputs, *, run_id, **kwargs) -> None:
+        self.ended[run_id] = outputs
+
+    def on_chain_error(self, error, *, run_id, **kwargs) -> None:
+        self.errored[run_id] = error
+
+    def attempts(self) -> list[tuple[str, str, str]]:
+        return [(c["name"], c["metadata"].get("tier"), c["metadata"].get("model_id")) for c in self.chains
+                if (c["name"] or "").startswith("tier:")]
+
+
+EXPECTED_ATTEMPTS = [("tier:cheap", "cheap", CHEAP), ("tier:mid", "mid", MID), ("tier:frontier", "frontier", FRONTIER)]
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream", "invoke_streaming"])
+def test_callbacks_see_each_attempt_under_the_model_run(routed, mode) -> None:
+    llm = routed(gates=JSON_GATE)
+    if mode == "invoke_streaming":
+        llm = llm.model_copy(update={"streaming": True})
+    rec = Recorder()
+    if mode == "stream":
+        text = "".join(c.text for c in llm.stream(INVOICE, config={"callbacks": [rec]}))
+    else:
+        text = llm.invoke(INVOICE, config={"callbacks": [rec]}).text
+    assert text == INVOICE_JSON
+    assert rec.attempts() == EXPECTED_ATTEMPTS
+    (llm_run,) = rec.llm_runs  # one LLM run: the routed call, none per attempt
+    assert all(c["parent"] == llm_run for c in rec.chains)
+    assert [rec.ended[c["run_id"]]["output_tokens"] for c in rec.chains] == [
+        tokens("Sure! The total is twelve fifty."), tokens('{"total": "twelve fifty", "currency": "EUR"}'),
+        tokens(INVOICE_JSON)]
+
+
+async def test_async_callbacks_see_each_attempt(routed) -> None:
+    llm = routed(gates=JSON_GATE)
+    rec = Recorder()
+    await llm.ainvoke(INVOICE, config={"callbacks": [rec]})
+    assert rec.attempts() == EXPECTED_ATTEMPTS
+    rec2 = Recorder()
+    [c async for c in llm.astream(INVOICE, config={"callbacks": [rec2]})]
+    assert rec2.attempts() == EXPECTED_ATTEMPTS and len(rec2.llm_runs) == 1
+
+
+def test_failed_attempt_run_ends_in_error(routed, emulator) -> None:
+    emulator.inject("throttle", model_id=CHEAP, times=2)
+    rec = Recorder()
+    routed().invoke("hello", config={"callbacks": [rec]})
+    names = [c["name"] for c in rec.chains]
+    assert names == ["tier:cheap", "tier:cheap", "tier:mid"]
+    assert [type(rec.errored.get(c["run_id"])).__name__ for c in rec.chains] == [
+        "TransportError", "TransportError", "NoneType"]
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_usage_callback_counts_the_served_attempt_once(routed, mode) -> None:
+    llm = routed(gates=JSON_GATE)
+    handler = UsageMetadataCallbackHandler()
+    if mode == "stream":
+        list(llm.stream(INVOICE, config={"callbacks": [handler]}))
+    else:
+        llm.invoke(INVOICE, config={"callbacks": [handler]})
+    usage = handler.usage_metadata
+    assert list(usage) == [FRONTIER]
+    assert usage[FRONTIER]["input_tokens"] == tokens(INVOICE)
+    assert usage[FRONTIER]["output_tokens"] == tokens(INVOICE_JSON)
+
+
+def test_chain_with_prompt_and_parser(routed) -> None:
+    chain = ChatPromptTemplate.from_messages([("system", "Answer in JSON."), ("human", "{q}")]) \
+        | routed(gates=JSON_GATE) | StrOutputParser()
+    assert chain.invoke({"q": INVOICE}) == INVOICE_JSON
+
+
+def test_from_config_yaml_and_identity(tmp_path, emulator) -> None:
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump(config(emulator.url)))
+    llm = TieredChatBedrock.from_config(path, telemetry=False)
+    assert llm._llm_type == "tiered-chat-bedrock"
+    assert llm._identifying_params["tiers"] == {"cheap": CHEAP, "mid": MID, "frontier": FRONTIER}
+    assert llm.invoke("hello").content == "I am the cheap model."
+    # every tier shares the one client
+    assert {id(m.client) for m in llm.tier_models.values()} == {id(llm.client)}
+    assert llm.client.meta.endpoint_url == emulator.url
+
+
+def test_tier_params_reach_the_tier_models(emulator) -> None:
+    cfg = config(emulator.url)
+    cfg["tiers"][1].update({"max_tokens": 64, "temperature": 0.2, "model_kwargs": {"top_p": 0.5}})
+    llm = TieredChatBedrock(config=cfg, telemetry=False, max_tokens=16)
+    mid, cheap = llm.tier_models["mid"], llm.tier_models["cheap"]
+    assert (mid.max_tokens, mid.temperature, mid.top_p) == (64, 0.2, 0.5)
+    assert cheap.max_tokens == 16
+
+
+def test_bad_config_is_a_config_error_with_its_key_path(emulator) -> None:
+    cfg = config(emulator.url)
+    cfg["tiers"][0]["price"] = {"input_per_mtok": "x", "output_per_mtok": 1}
+    with pytest.raises(ConfigError) as info:
+        TieredChatBedrock(config=cfg, telemetry=False)
+    assert info.value.path == "tiers[0].price.input_per_mtok"
+    cfg = config(emulator.url)
+    cfg["tiers"][2]["model_kwargs"] = {"top_p": "high"}
+    with pytest.raises(ConfigError) as info:
+        TieredChatBedrock(config=cfg, telemetry=False)
+    assert info.value.path == "tiers[2].model_kwargs.top_p"
+    with pytest.raises(ConfigError):
+        TieredChatBedrock.from_config("/nonexistent/router.yaml")
+
+
+def test_configurable_fields_survive_the_rebuild(routed) -> None:
+    llm = routed().configurable_fields(max_tokens=ConfigurableField(id="max_tokens"))
+    message = llm.invoke("hello", config={"configurable": {"max_tokens": 2}})
+    # the rebuilt model capped output at 2 tokens (8 chars on the emulator)
+    assert message.content == "I am the"
+    assert message.response_metadata["routing"]["tier"] == "cheap"
+    assert llm.invoke("hello").content == "I am the cheap model."
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_routing_metadata_feeds_the_telemetry_callback(routed, mode) -> None:
+    from langchain_tiered_router.core.telemetry import MemorySink
+    from langchain_tiered_router.langchain import TieredRouterCallbackHandler
+
+    sink = MemorySink()
+    handler = TieredRouterCallbackHandler(sink)
+    llm = routed(gates=JSON_GATE)
+    run_config = {"callbacks": [handler], "metadata": {"session_id": "tel-1"}}
+    if mode == "stream":
+        list(llm.stream(INVOICE, config=run_config))
+    else:
+        llm.invoke(INVOICE, config=run_config)
+    (record,) = sink.records
+    result = routed.last
+    assert (record.tier, record.model_id, record.session_id) == ("frontier", FRONTIER, "tel-1")
+    assert [a["tier"] for a in record.attempts] == ["cheap", "mid", "frontier"]
+    assert record.cost_usd == result.cost_usd and record.baseline_cost_usd == result.baseline_cost_usd
+
+
+def test_rebuilt_model_keeps_the_router_and_its_pins(routed) -> None:
+    base = routed(gates=JSON_GATE)
+    llm = base.configurable_fields(max_tokens=ConfigurableField(id="max_tokens"))
+    assert base.invoke(INVOICE, session_id="keep").response_metadata["routing"]["tier"] == "frontier"
+    again = llm.invoke("hello", session_id="keep", config={"configurable": {"max_tokens": 50}})
+    assert again.response_metadata["routing"]["start_reason"] == "pinned by session keep"
+    fields = {k: v for k, v in base.__dict__.items() if k in TieredChatBedrock.model_fields}
+    assert TieredChatBedrock(**fields).router is base.router
+    changed = TieredChatBedrock(**{**fields, "config": base.config.model_copy()})
+    assert changed.router is not base.router  # another config object: another router
+
+
+def test_streamed_chain_sees_attempts_under_the_model_run(routed) -> None:
+    rec = Recorder()
+    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | routed(gates=JSON_GATE) | StrOutputParser()
+    assert "".join(chain.stream({"q": INVOICE}, config={"callbacks": [rec]})) == INVOICE_JSON
+    (llm_run,) = rec.llm_runs
+    attempts = [c for c in rec.chains if (c["name"] or "").startswith("tier:")]
+    assert [(c["name"], c["parent"]) for c in attempts] == [(name, llm_run) for name, _, _ in EXPECTED_ATTEMPTS]
+
+
+def test_configured_sqlite_sink_gets_one_langchain_record_per_request(emulator, tmp_path) -> None:
+    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+
+    from .scripts import config
+
+    db = tmp_path / "t.db"
+    llm = TieredChatBedrock(config=config(emulator.url, gates=[{"kind": "regex", "pattern": "^NEVER$"}],
+                                          telemetry={"sinks": [{"kind": "sqlite", "path": str(db)}]}))
+    message = llm.invoke("hello")
+    flush_all()
+    records, _labels = load_records(db)
+    assert len(records) == 1
+    record = records[0]
+    routing = message.response_metadata["routing"]
+    assert (record.request_id, record.integration, record.tier, record.flagged) == (
+        routing["request_id"], "langchain", "frontier", True)
+    assert [a["tier"] for a in record.attempts] == ["cheap", "mid", "frontier"]
+    assert float(record.cost_usd) == routing["cost_usd"] and record.prompt_text is None

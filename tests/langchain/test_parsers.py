@@ -1,0 +1,68 @@
+"""Gates as output parsers, and chain-level escalation with ``with_fallbacks``."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.exceptions import OutputParserException
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration
+from langchain_core.prompts import ChatPromptTemplate
+from pydantic import BaseModel
+
+from langchain_tiered_router.core import JsonSchemaGate, PydanticGate, RegexGate
+from langchain_tiered_router.langchain import GateOutputParser, escalation_chain, with_tier_fallbacks
+
+from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_SCHEMA, MID
+
+
+class Invoice(BaseModel):
+    total: float
+    currency: str
+
+
+def test_gate_parser_returns_value_or_raises() -> None:
+    parser = GateOutputParser(JsonSchemaGate(INVOICE_SCHEMA))
+    assert parser.parse('Here: {"total": 3, "currency": "USD"}') == {"total": 3, "currency": "USD"}
+    with pytest.raises(OutputParserException, match="schema violation at total"):
+        parser.parse('{"total": "three", "currency": "USD"}')
+    assert GateOutputParser(PydanticGate(Invoice)).parse('{"total": 3, "currency": "USD"}') == Invoice(
+        total=3, currency="USD")
+    assert GateOutputParser(RegexGate("USD")).parse("3 USD") == "3 USD"
+    with pytest.raises(OutputParserException, match="pattern not found"):
+        GateOutputParser(RegexGate("USD")).parse("3 EUR")
+
+
+def test_gate_parser_reads_tool_call_arguments() -> None:
+    parser = GateOutputParser(PydanticGate(Invoice, source="tool_args"))
+    message = AIMessage(content="", tool_calls=[{"name": "Invoice", "args": {"total": 1, "currency": "EUR"},
+                                                "id": "t1"}])
+    assert parser.parse_result([ChatGeneration(message=message)]) == Invoice(total=1, currency="EUR")
+    with pytest.raises(OutputParserException, match="no tool call"):
+        parser.parse_result([ChatGeneration(message=AIMessage(content="{}"))])
+
+
+PROMPT = ChatPromptTemplate.from_messages([("human", "{q}")])
+
+
+def test_with_tier_fallbacks_escalates_chain_on_parser_failure(routed, emulator) -> None:
+    llm = routed()
+    chain = with_tier_fallbacks(PROMPT, GateOutputParser(JsonSchemaGate(INVOICE_SCHEMA)), llm)
+    emulator.clear_requests()
+    assert chain.invoke({"q": INVOICE}) == {"total": 12.5, "currency": "EUR"}
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID, FRONTIER]
+
+
+def test_with_tier_fallbacks_raises_the_first_error_when_all_fail(routed) -> None:
+    chain = with_tier_fallbacks(PROMPT, GateOutputParser(RegexGate("^NEVER$")), routed())
+    with pytest.raises(OutputParserException) as info:
+        chain.invoke({"q": "hello"})
+    assert info.value.llm_output == "I am the cheap model."  # the first tier's failure, not the last
+
+
+def test_escalation_chain_falls_back_on_transport_errors(routed, emulator) -> None:
+    llm = routed()
+    emulator.inject("throttle", model_id=CHEAP, times=1)
+    chain = escalation_chain(lambda model: PROMPT | model, list(llm.tier_models.values()))
+    assert chain.invoke({"q": "hello"}).content == "I am the mid model, a little slower and a lot more careful."
+    with pytest.raises(ValueError):
+        escalation_chain(lambda m: m, [])

@@ -1,0 +1,372 @@
+"""End to end through real botocore against the emulator: escalation, costs, terminals,
+transport faults, streaming, classifier and confidence routes, tools, pinning, async."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from langchain_core.messages import HumanMessage
+from langchain_core.tools import tool
+from pydantic import BaseModel
+
+from langchain_tiered_router.core import GateFailed, LadderExhaustedError, TierNotAllowedError, TransportError
+
+from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_JSON, INVOICE_SCHEMA, MID, ROUTER_ARN, cost, tokens
+
+JSON_GATE = [{"kind": "json_schema", "schema": INVOICE_SCHEMA}]
+CHEAP_TEXT = "Sure! The total is twelve fifty."
+MID_TEXT = '{"total": "twelve fifty", "currency": "EUR"}'
+
+
+def merged(chunks):
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full = full + chunk
+    return full
+
+
+def test_json_escalates_cheap_mid_frontier_with_exact_costs(routed) -> None:
+    llm = routed(gates=JSON_GATE)
+    message = llm.invoke(INVOICE)
+
+    assert message.content == INVOICE_JSON
+    routing = message.response_metadata["routing"]
+    assert routing["tier"] == "frontier" and routing["model_id"] == FRONTIER
+    assert message.response_metadata["model_name"] == FRONTIER == message.response_metadata["model_id"]
+    assert routing["escalated"] is True and routing["flagged"] is False
+    assert routing["quality_escalations"] == 2 and routing["transport_escalations"] == 0
+    n_in = tokens(INVOICE)
+    outs = {CHEAP: tokens(CHEAP_TEXT), MID: tokens(MID_TEXT), FRONTIER: tokens(INVOICE_JSON)}
+    assert [(a["tier"], a["model_id"], a["gate_passed"], a["input_tokens"], a["output_tokens"])
+            for a in routing["attempts"]] == [
+        ("cheap", CHEAP, False, n_in, outs[CHEAP]), ("mid", MID, False, n_in, outs[MID]),
+        ("frontier", FRONTIER, True, n_in, outs[FRONTIER])]
+    assert routing["attempts"][0]["gate_reason"] == "no JSON value in the answer"
+    assert routing["attempts"][1]["gate_reason"] == "schema violation at total: 'twelve fifty' is not of type 'number'"
+
+    costs = {m: cost(m, n_in, outs[m]) for m in outs}
+    result = routed.last
+    assert [a.cost_usd for a in result.attempts] == [costs[CHEAP], costs[MID], costs[FRONTIER]]
+    assert result.cost_usd == costs[CHEAP] + costs[MID] + costs[FRONTIER] == Decimal("0.000221175")
+    assert result.baseline_cost_usd == costs[FRONTIER] == Decimal("0.000174")
+    assert routing["cost_usd"] == float(result.cost_usd) and routing["baseline_cost_usd"] == float(costs[FRONTIER])
+    # usage_metadata is the served attempt's only; totals of all attempts are in routing
+    assert message.usage_metadata["input_tokens"] == n_in
+    assert message.usage_metadata["output_tokens"] == outs[FRONTIER]
+    assert routing["total_output_tokens"] == sum(outs.values())
+
+
+def test_cheap_tier_serves_when_its_answer_passes(routed) -> None:
+    plain = routed().invoke("hello there")
+    assert plain.content == "I am the cheap model."
+    assert plain.response_metadata["routing"]["escalated"] is False
+    assert plain.response_metadata["routing"]["baseline_cost_usd"] == float(
+        cost(FRONTIER, tokens("hello there"), tokens("I am the cheap model.")))
+
+
+def test_flagged_terminal_serves_last_answer(routed) -> None:
+    llm = routed(gates=[{"kind": "regex", "pattern": "^NEVER$"}])
+    message = llm.invoke("hello")
+    routing = message.response_metadata["routing"]
+    assert routing["flagged"] is True and routing["tier"] == "frontier"
+    assert routing["flag_reason"] == "no tier passed the gates; serving frontier's answer (pattern not found)"
+    assert [a["outcome"] for a in routing["attempts"]] == ["gate_failed"] * 3
+    assert message.content.startswith("I am the frontier model")
+
+
+def test_raise_terminal_is_a_group_with_one_error_per_attempt(routed) -> None:
+    llm = routed(gates=[{"kind": "regex", "pattern": "^NEVER$"}], on_exhausted="raise")
+    with pytest.raises(LadderExhaustedError) as info:
+        llm.invoke("hello")
+    group = info.value
+    assert [type(e) for e in group.exceptions] == [GateFailed, GateFailed, GateFailed]
+    assert [e.tier for e in group.exceptions] == ["cheap", "mid", "frontier"]
+    assert group.result.flagged is False and len(group.result.attempts) == 3
+
+
+def exploding_rule(question: str, answer: str) -> bool:
+    raise RuntimeError("rule service down")
+
+
+def test_gate_that_raises_fails_with_reason_and_escalates(routed) -> None:
+    llm = routed(gates=[{"kind": "rule", "function": f"{__name__}:exploding_rule"}], on_exhausted="raise")
+    with pytest.raises(LadderExhaustedError) as info:
+        llm.invoke("hello")
+    reasons = [a.verdict.reason for a in info.value.result.attempts]
+    assert reasons == ["gate raised RuntimeError: rule service down"] * 3
+
+
+def test_throttled_tier_is_retried_then_escalated(routed, emulator) -> None:
+    llm = routed()
+    emulator.inject("throttle", model_id=CHEAP, times=2)  # max_retries 1: two tries, both throttled
+    message = llm.invoke("hello")
+    assert message.content == "I am the mid model, a little slower and a lot more careful."
+    routing = message.response_metadata["routing"]
+    first, second = routing["attempts"]
+    assert (first["tier"], first["outcome"], first["error_kind"], first["retries"], first["retried_on"]) == (
+        "cheap", "transport_error", "throttled", 1, ["throttled"])
+    assert first["cost_usd"] == 0 and first["gate_passed"] is None
+    assert (second["tier"], second["outcome"]) == ("mid", "served")
+    assert routing["transport_escalations"] == 1 and routing["quality_escalations"] == 0
+    assert len(emulator.calls_for(CHEAP)) >= 2
+
+
+def test_throttle_once_is_retried_on_the_same_tier(routed, emulator) -> None:
+    emulator.inject("throttle", model_id=CHEAP, times=1)
+    routing = routed().invoke("hello").response_metadata["routing"]
+    assert [(a["tier"], a["outcome"], a["retries"]) for a in routing["attempts"]] == [("cheap", "served", 1)]
+
+
+def test_stream_cut_before_output_is_retried_in_gated_stream(routed, emulator) -> None:
+    llm = routed(gates=JSON_GATE)
+    emulator.inject("stream_cut", model_id=FRONTIER, times=1, after_events=3)
+    chunks = list(llm.stream(INVOICE))
+    full = merged(chunks)
+    assert full.text == INVOICE_JSON
+    attempts = full.response_metadata["routing"]["attempts"]
+    assert [(a["tier"], a["retries"], a["retried_on"]) for a in attempts] == [
+        ("cheap", 0, []), ("mid", 0, []), ("frontier", 1, ["stream_cut"])]
+    assert sum(1 for c in chunks if "routing" in c.response_metadata) == 1
+
+
+def test_stream_cut_after_output_in_pass_through_raises(routed, emulator) -> None:
+    llm = routed()
+    emulator.inject("stream_cut", model_id=CHEAP, times=None, after_events=2)
+    seen = []
+    with pytest.raises(LadderExhaustedError) as info:
+        for chunk in llm.stream("hello"):
+            seen.append(chunk)
+    assert merged(seen).text == "I am the "  # the part that was streamed before the cut
+    (error,) = info.value.exceptions
+    assert isinstance(error, TransportError) and error.kind == "stream_cut"
+    assert info.value.result.attempts[0].outcome == "transport_error"
+    assert "after output was streamed" in str(info.value)
+
+
+def test_stream_cut_before_output_in_pass_through_is_retried(routed, emulator) -> None:
+    emulator.inject("stream_cut", model_id=CHEAP, times=1, after_events=1)
+    full = merged(list(routed().stream("hello")))
+    assert full.text == "I am the cheap model."
+    assert full.response_metadata["routing"]["attempts"][0]["retried_on"] == ["stream_cut"]
+
+
+CLASSIFIER = {"kind": "classifier", "classifier": {"kind": "rules", "rules": [
+    {"tier": "frontier", "keywords": ["prove"]}, {"tier": "mid", "min_chars": 40}], "default_tier": "cheap"}}
+
+
+def test_classifier_route_streams_straight_through_token_by_token(routed, emulator) -> None:
+    llm = routed(policy=CLASSIFIER)
+    assert llm.router.streams_through(llm._request([HumanMessage("prove it")], {}, {})[0])
+    chunks = list(llm.stream("Please prove it"))
+    texts = [c.text for c in chunks if c.text]
+    assert len(texts) > 3  # several deltas, not one buffered block
+    full = merged(chunks)
+    assert full.text == "I am the frontier model, and I weigh every word of your question with care."
+    routing = full.response_metadata["routing"]
+    assert (routing["tier"], routing["start_reason"]) == ("frontier", "rules[0]: keyword 'prove'")
+    assert routing["attempts"][0]["gate_reason"] == "no gate (streamed through)"
+    assert full.response_metadata["model_name"] == FRONTIER
+    assert full.usage_metadata["output_tokens"] == tokens(full.text)
+    assert sum(1 for c in chunks if "routing" in c.response_metadata) == 1
+    assert routed(policy=CLASSIFIER).invoke("hi").response_metadata["routing"]["tier"] == "cheap"
+
+
+def test_confidence_route_escalates_on_self_rating_and_sentinel(routed) -> None:
+    llm = routed(policy={"kind": "confidence", "confidence": {"kind": "confidence", "threshold": 0.7}})
+    message = llm.invoke("What is the capital of France?")
+    assert message.content == "Paris. Confidence: 0.9"
+    first = message.response_metadata["routing"]["attempts"][0]
+    assert first["gate_reason"] == "self_rating confidence 0.30 < 0.70"
+    sentinel = llm.invoke("escalate-me please").response_metadata["routing"]
+    assert [a["tier"] for a in sentinel["attempts"]] == ["cheap", "mid"]
+    assert sentinel["attempts"][0]["gate_reason"] == "sentinel confidence 0.00 < 0.70"
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"Sunny in {city}."
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+def test_tools_routed_and_invalid_args_escalate(routed) -> None:
+    gate = [{"kind": "json_schema", "source": "tool_args", "schema": {
+        "type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}]
+    llm = routed(gates=gate).bind_tools([get_weather])
+    message = llm.invoke("What's the weather like?")
+    assert message.tool_calls[0]["name"] == "get_weather" and message.tool_calls[0]["args"] == {"city": "Paris"}
+    routing = message.response_metadata["routing"]
+    assert [a["tier"] for a in routing["attempts"]] == ["cheap", "mid"]
+    assert routing["attempts"][0]["gate_reason"] == "schema violation at city: 7 is not of type 'string'"
+    follow = llm.invoke([HumanMessage("What's the weather like?"), message, get_weather.invoke(message.tool_calls[0])])
+    assert "Sunny in Paris." in follow.text
+
+
+@pytest.mark.parametrize("schema", [Person, Person.model_json_schema()], ids=["pydantic", "json_schema"])
+def test_structured_output_schema_is_a_gate(routed, schema) -> None:
+    llm = routed().with_structured_output(schema, include_raw=True)
+    out = llm.invoke("'Grace' is 85")
+    parsed = out["parsed"]
+    assert (parsed if isinstance(parsed, dict) else parsed.model_dump()) == {"name": "Grace", "age": 85}
+    attempts = out["raw"].response_metadata["routing"]["attempts"]
+    assert [a["tier"] for a in attempts] == ["cheap", "mid"]
+    assert attempts[0]["gate_passed"] is False and "age" in attempts[0]["gate_reason"]
+
+
+def test_structured_output_typed_dict_streamed(routed) -> None:
+    from typing_extensions import TypedDict
+
+    class PersonDict(TypedDict):
+        name: str
+        age: int
+
+    chunks = list(routed().with_structured_output(PersonDict).stream("'Grace' is 85"))
+    assert chunks[-1] == {"name": "Grace", "age": 85}
+
+
+def test_session_pinning_keeps_a_conversation_on_one_tier(routed) -> None:
+    llm = routed(gates=JSON_GATE)
+    first = llm.invoke(INVOICE, config={"metadata": {"session_id": "s-1"}})
+    assert first.response_metadata["routing"]["tier"] == "frontier"
+    again = llm.invoke("hello", config={"metadata": {"session_id": "s-1"}})
+    routing = again.response_metadata["routing"]
+    assert routing["start_reason"] == "pinned by session s-1" and routing["tier"] == "frontier"
+    by_kwarg = llm.invoke("hello", session_id="s-1").response_metadata["routing"]
+    assert by_kwarg["start_tier"] == "frontier"
+    other = llm.invoke("hello", session_id="s-2").response_metadata["routing"]
+    assert other["start_tier"] == "cheap"
+
+
+def test_requested_tier_and_model_override(routed) -> None:
+    with pytest.raises(TierNotAllowedError):
+        routed().invoke("hello", tier="mid")  # the config's access list is empty by default
+    llm = routed(access={"allow_tier_request": ["*"]})
+    assert llm.invoke("hello", tier="mid").response_metadata["routing"]["tier"] == "mid"
+    message = llm.invoke("hello", model=FRONTIER)
+    assert message.response_metadata["model_name"] == FRONTIER
+    assert message.response_metadata["routing"]["start_reason"] == "requested by the caller"
+
+
+async def test_async_paths(routed) -> None:
+    llm = routed(gates=JSON_GATE)
+    message = await llm.ainvoke(INVOICE)
+    assert message.content == INVOICE_JSON and message.response_metadata["routing"]["tier"] == "frontier"
+    chunks = [c async for c in llm.astream(INVOICE)]
+    assert merged(chunks).text == INVOICE_JSON
+    assert sum(1 for c in chunks if "routing" in c.response_metadata) == 1
+    outs = await llm.abatch([INVOICE, "hello"])
+    assert [m.response_metadata["routing"]["tier"] for m in outs] == ["frontier", "frontier"]
+    through = routed(policy=CLASSIFIER)
+    streamed = [c async for c in through.astream("prove it")]
+    assert len([c for c in streamed if c.text]) > 3
+    assert merged(streamed).response_metadata["routing"]["tier"] == "frontier"
+
+
+def test_batch_and_invoke_with_streaming_flag_run_gates(routed) -> None:
+    llm = routed(gates=JSON_GATE)
+    outs = llm.batch([INVOICE, INVOICE])
+    assert [m.content for m in outs] == [INVOICE_JSON, INVOICE_JSON]
+    streaming = routed(gates=JSON_GATE).model_copy(update={"streaming": True})
+    message = streaming.invoke(INVOICE)  # goes through _stream: gates must still run
+    assert message.text == INVOICE_JSON
+    assert [a["tier"] for a in message.response_metadata["routing"]["attempts"]] == ["cheap", "mid", "frontier"]
+
+
+def test_server_error_on_every_tier_raises_group_of_transport_errors(routed, emulator) -> None:
+    emulator.inject("server_error", times=None)
+    with pytest.raises(LadderExhaustedError) as info:
+        routed().invoke("hello")
+    assert [(type(e), e.kind, e.tier) for e in info.value.exceptions] == [
+        (TransportError, "server_error", "cheap"), (TransportError, "server_error", "mid"),
+        (TransportError, "server_error", "frontier")]
+
+
+@pytest.mark.parametrize("mode", ["missing_output", "invalid_json"])
+def test_malformed_reply_escalates(routed, emulator, mode) -> None:
+    emulator.inject("malformed", model_id=CHEAP, times=1, mode=mode)
+    routing = routed().invoke("hello").response_metadata["routing"]
+    assert [(a["tier"], a["outcome"]) for a in routing["attempts"]] == [("cheap", "malformed"), ("mid", "served")]
+
+
+def test_self_grade_gate_calls_are_priced_as_aux_calls(routed) -> None:
+    llm = routed(gates=[{"kind": "self_grade", "threshold": 7}])
+    message = llm.invoke("hello")
+    routing = message.response_metadata["routing"]
+    assert routing["tier"] == "mid"
+    assert [a["gate_reason"] for a in routing["attempts"]] == ["grade 3 < 7", "grade 9 >= 7"]
+    aux = routed.last.aux_calls
+    assert [(c.purpose, c.tier, c.model_id, c.usage.output_tokens) for c in aux] == [
+        ("self_grade", "cheap", CHEAP, 1), ("self_grade", "cheap", CHEAP, 1)]
+    assert [c.cost_usd for c in aux] == [cost(CHEAP, c.usage.input_tokens, 1) for c in aux]
+    result = routed.last
+    assert result.cost_usd == sum(a.cost_usd for a in result.attempts) + sum(c.cost_usd for c in aux)
+
+
+def test_llm_classifier_asks_the_cheap_tier(routed) -> None:
+    llm = routed(policy={"kind": "cascade", "classifier": {"kind": "llm"}})
+    routing = llm.invoke("a hard question").response_metadata["routing"]
+    assert (routing["start_tier"], routing["start_reason"], routing["tier"]) == ("mid", "llm: said 'mid'", "mid")
+    assert [(c["purpose"], c["tier"]) for c in routing["aux_calls"]] == [("classifier", "cheap")]
+    easy = llm.invoke("hello").response_metadata["routing"]
+    assert easy["start_tier"] == "cheap"
+
+
+def test_tier_that_cannot_stream_is_called_whole_on_the_stream_path(routed) -> None:
+    llm = routed(gates=JSON_GATE)
+    llm.tier_models["frontier"].disable_streaming = True
+    chunks = list(llm.stream(INVOICE))
+    assert merged(chunks).text == INVOICE_JSON
+    assert len([c for c in chunks if c.text]) == 1
+
+
+def test_prompt_router_tier_reports_and_prices_the_invoked_model(routed) -> None:
+    llm = routed(tiers=[{"name": "router", "model_id": ROUTER_ARN, "provider": "amazon",
+                         "price": {"input_per_mtok": 1, "output_per_mtok": 1}},
+                        {"name": "frontier", "model_id": FRONTIER}])
+    assert llm.tier_models["router"].provider == "amazon"
+    message = llm.invoke("hello")
+    assert message.content == "I am the cheap model."
+    assert message.response_metadata["model_name"] == CHEAP
+    routing = message.response_metadata["routing"]
+    assert (routing["tier"], routing["model_id"]) == ("router", CHEAP)
+    # priced at the model the router invoked (cost map), not the tier's override
+    assert routed.last.attempts[0].cost_usd == cost(CHEAP, tokens("hello"), tokens("I am the cheap model."))
+    streamed = merged(list(llm.stream("hello")))
+    assert streamed.response_metadata["model_name"] == CHEAP
+
+
+def test_consumer_closing_a_pass_through_stream_still_records_the_route(routed) -> None:
+    llm = routed()
+    stream = llm.stream("hello")
+    first = next(c for c in stream if c.text)
+    stream.close()
+    assert first.text == "I am the "
+    result = routed.last
+    assert result.served is None and result.attempts[0].error == "RuntimeError: stream closed by the consumer"
+
+
+def test_stream_error_event_is_a_transport_error_and_retried(routed, emulator) -> None:
+    emulator.inject("stream_error", model_id=FRONTIER, times=1, after_events=1)
+    full = merged(list(routed(gates=JSON_GATE).stream(INVOICE)))
+    assert full.text == INVOICE_JSON
+    frontier = full.response_metadata["routing"]["attempts"][-1]
+    assert (frontier["tier"], frontier["outcome"], frontier["retries"]) == ("frontier", "served", 1)
+    assert frontier["retried_on"] == ["stream_cut"]  # botocore's EventStreamError
+
+
+def test_read_timeout_of_the_shared_client_is_a_timeout_error(emulator) -> None:
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    from .scripts import config
+
+    llm = TieredChatBedrock(config=config(emulator.url, retry={"max_retries": 0, "backoff_s": 0}),
+                            telemetry=False, timeout=0.2)
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=0.6)
+    routing = llm.invoke("hello").response_metadata["routing"]
+    assert [(a["tier"], a["outcome"], a["error_kind"]) for a in routing["attempts"]] == [
+        ("cheap", "transport_error", "timeout"), ("mid", "served", None)]
