@@ -1,0 +1,66 @@
+"""Quickstart: a cheap -> mid -> frontier cascade with a JSON gate, offline.
+
+Runs against the local Bedrock-wire emulator (scripted answers: the cheap tier
+answers in prose, the mid tier with a wrong type, the frontier with valid JSON), so it
+needs no AWS account. With credentials, drop the emulator and ``endpoint_url``.
+
+    python examples/quickstart.py
+"""
+
+from __future__ import annotations
+
+import json
+
+from langchain_core.output_parsers import JsonOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+
+from langchain_tiered_router import BedrockEmulator, TieredChatBedrock
+
+CHEAP, MID, FRONTIER = ("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0",
+                        "anthropic.claude-sonnet-4-5-20250929-v1:0")
+
+SCRIPT = {"models": {
+    CHEAP: {"rules": [{"match": "total 3 USD", "answer": '{"total": 3, "currency": "USD"}'},
+                      {"match": "invoice", "answer": "The total is twelve fifty."}]},
+    MID: {"rules": [{"match": "invoice", "answer": '{"total": "twelve fifty", "currency": "EUR"}'}]},
+    FRONTIER: {"rules": [{"match": "invoice", "answer": '{"total": 12.5, "currency": "EUR"}'}]},
+}}
+
+ROUTER = {
+    "tiers": [{"name": "cheap", "model_id": CHEAP}, {"name": "mid", "model_id": MID},
+              {"name": "frontier", "model_id": FRONTIER}],
+    "policy": {"kind": "cascade", "max_escalations": 2},
+    "gates": [{"kind": "json_schema", "schema": {
+        "type": "object", "required": ["total", "currency"],
+        "properties": {"total": {"type": "number"}, "currency": {"type": "string"}}}}],
+    "on_exhausted": "flag",
+    "telemetry": {"sinks": [{"kind": "jsonl", "path": "quickstart_telemetry.jsonl"}]},
+}
+
+
+def main() -> dict:
+    with BedrockEmulator(SCRIPT) as emulator:
+        # emulator.client() is a boto3 bedrock-runtime client on the emulator, with fake keys
+        llm = TieredChatBedrock(config=ROUTER, client=emulator.client())
+        prompt = ChatPromptTemplate.from_messages([("human", "Extract the invoice fields as JSON: {text}")])
+        chain = prompt | llm
+        message = chain.invoke({"text": "total 12.50 EUR"})
+        routing = message.response_metadata["routing"]
+        fields = JsonOutputParser().invoke(message)
+        summary = {
+            "answer": fields,
+            "tier": routing["tier"],
+            "attempts": [(a["tier"], a["gate_passed"], a["gate_reason"]) for a in routing["attempts"]],
+            "cost_usd": routing["cost_usd"],
+            "baseline_cost_usd": routing["baseline_cost_usd"],
+        }
+        easy = chain.invoke({"text": "total 3 USD"})  # the cheap tier gets this one right
+        summary["easy_tier"] = easy.response_metadata["routing"]["tier"]
+        summary["easy_cost_usd"] = easy.response_metadata["routing"]["cost_usd"]
+        summary["easy_baseline_cost_usd"] = easy.response_metadata["routing"]["baseline_cost_usd"]
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
