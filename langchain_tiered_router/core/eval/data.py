@@ -1,0 +1,203 @@
+"""Labelled eval data: the recorded-outcomes JSONL format and RouteLLM's recordings.
+
+Recorded outcomes, one JSON object per line::
+
+    {"id": "q-17", "prompt": "text", "messages": [{"role": "user", "content": "..."}],
+     "outcomes": {"cheap":    {"correct": true, "response": "...", "input_tokens": 120, "output_tokens": 80},
+                  "frontier": {"score": 0.4}}}
+
+Outcome keys are tier names of the router config; ``score`` in [0, 1] may stand for
+``correct``. Missing token counts are estimated as ceil(characters / 4) (of the prompt,
+of the response) and each item says so. RouteLLM's CSVs are read directly, with the
+prompts its authors list as contaminated left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from ..errors import RouterError
+
+__all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_eval_data",
+           "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
+
+ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+ROUTELLM_FRONTIER = "gpt-4-1106-preview"
+MMLU_OUTPUT_TOKENS = 1  # MMLU recordings hold no answer text: the answer is one choice letter
+
+
+class EvalDataError(RouterError):
+    """Eval data that cannot be used; the message names the file and line."""
+
+
+def estimate_tokens(text: str) -> int:
+    """ceil(characters / 4), at least 1: the documented estimate when no count exists."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+@dataclass
+class Outcome:
+    score: float  # 1.0 correct, 0.0 wrong, or a graded score in [0, 1]
+    response: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    estimated_tokens: bool = False
+
+
+@dataclass
+class EvalItem:
+    id: str
+    prompt: str
+    outcomes: dict[str, Outcome]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _outcome(raw: Any, prompt: str, where: str, tier: str) -> Outcome:
+    if not isinstance(raw, dict):
+        raise EvalDataError(f"{where}: outcome {tier!r} is not an object")
+    if "score" in raw and raw["score"] is not None:
+        score = float(raw["score"])
+        if not 0 <= score <= 1:
+            raise EvalDataError(f"{where}: outcome {tier!r} score {score} is outside [0, 1]")
+    elif "correct" in raw and isinstance(raw["correct"], bool):
+        score = float(raw["correct"])
+    else:
+        raise EvalDataError(f"{where}: outcome {tier!r} has neither 'correct' (bool) nor 'score'")
+    response = raw.get("response")
+    estimated = raw.get("input_tokens") is None or raw.get("output_tokens") is None
+    inp = raw.get("input_tokens")
+    out = raw.get("output_tokens")
+    return Outcome(
+        score=score, response=response,
+        input_tokens=int(inp) if inp is not None else estimate_tokens(prompt),
+        output_tokens=int(out) if out is not None else (estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS),
+        estimated_tokens=estimated)
+
+
+def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None) -> list[EvalItem]:
+    """Read a recorded-outcomes JSONL file; every bad line is an error naming it.
+
+    With ``tiers``, an outcome for an unknown tier and a missing outcome are errors.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    items: list[EvalItem] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            raw = json.loads(line)
+        except ValueError as exc:
+            raise EvalDataError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("outcomes"), dict):
+            raise EvalDataError(f"{where}: expected an object with 'outcomes'")
+        messages = raw.get("messages") or []
+        prompt = raw.get("prompt")
+        if prompt is None and messages:
+            prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        if not isinstance(prompt, str):
+            raise EvalDataError(f"{where}: missing 'prompt'")
+        outcomes = {str(t): _outcome(o, prompt, where, str(t)) for t, o in raw["outcomes"].items()}
+        if tiers is not None:
+            unknown = sorted(set(outcomes) - set(tiers))
+            if unknown:
+                raise EvalDataError(f"{where}: unknown tier {unknown[0]!r}; the router has {', '.join(tiers)}")
+        items.append(EvalItem(str(raw.get("id", number)), prompt, outcomes, list(messages)))
+    if not items:
+        raise EvalDataError(f"{path} holds no records")
+    return items
+
+
+def _contaminated(folder: Path) -> set[str]:
+    listing = folder / "contaminated_prompts.jsonl"
+    if not listing.exists():
+        return set()
+    return {json.loads(line)["eval_prompt"] for line in listing.read_text(encoding="utf-8").splitlines()
+            if line.strip()}
+
+
+def _truth(value: str, where: str) -> float:
+    text = value.strip().lower()
+    if text in ("true", "1", "1.0"):
+        return 1.0
+    if text in ("false", "0", "0.0"):
+        return 0.0
+    raise EvalDataError(f"{where}: expected True/False, got {value!r}")
+
+
+def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier: str = "frontier",
+                  drop_contaminated: bool = True) -> list[EvalItem]:
+    """RouteLLM's GSM8K CSV, one MMLU CSV, or a folder of them (``mmlu/responses``).
+
+    Their Mixtral answers become ``cheap_tier``'s outcomes, GPT-4's ``frontier_tier``'s.
+    Token counts are estimated (ceil(chars / 4)); MMLU has no answer text, so its
+    output is counted as one token (a choice letter).
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.csv")) or sorted((path / "responses").glob("*.csv"))
+    else:
+        files = [path]
+    if not files:
+        raise EvalDataError(f"no RouteLLM CSV under {path}")
+    csv.field_size_limit(10_000_000)
+    items: list[EvalItem] = []
+    for file in files:
+        folder = file.parent.parent if file.parent.name == "responses" else file.parent
+        skip = _contaminated(folder) if drop_contaminated else set()
+        try:
+            with open(file, encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh)
+                missing = [c for c in ("prompt", ROUTELLM_CHEAP, ROUTELLM_FRONTIER) if c not in (reader.fieldnames or [])]
+                if missing:
+                    raise EvalDataError(f"{file}: not a RouteLLM responses CSV (no column {missing[0]!r})")
+                for row_no, row in enumerate(reader, start=2):
+                    prompt = row["prompt"]
+                    if prompt in skip:
+                        continue
+                    outcomes = {}
+                    for tier, model in ((cheap_tier, ROUTELLM_CHEAP), (frontier_tier, ROUTELLM_FRONTIER)):
+                        response = row.get(f"{model}_response")
+                        outcomes[tier] = Outcome(
+                            _truth(row[model], f"{file}:{row_no}"), response, estimate_tokens(prompt),
+                            estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS, True)
+                    items.append(EvalItem(f"{file.stem}:{row_no}", prompt, outcomes))
+        except OSError as exc:
+            raise EvalDataError(f"cannot read {file}: {exc.strerror or exc}") from None
+    return items
+
+
+def load_eval_data(path: str | Path, fmt: str, tiers: Sequence[str], *, cheap_tier: str, baseline_tier: str
+                   ) -> list[EvalItem]:
+    """Either format, checked against the router's tiers: every item needs the cheapest
+    and the baseline tier's outcome (the ones every policy can serve)."""
+    if fmt == "routellm":
+        items = load_routellm(path, cheap_tier=cheap_tier, frontier_tier=baseline_tier)
+    elif fmt == "jsonl":
+        items = load_outcomes(path, tiers)
+    else:
+        raise EvalDataError(f"unknown data format {fmt!r}; use jsonl or routellm")
+    for item in items:
+        for needed in (cheap_tier, baseline_tier):
+            if needed not in item.outcomes:
+                raise EvalDataError(f"{path}: item {item.id!r} has no outcome for tier {needed!r}")
+    return items
+
+
+def split_by_hash(items: Iterable[EvalItem], fraction: float) -> tuple[list[EvalItem], list[EvalItem]]:
+    """Deterministic split by sha256 of the prompt: (calibration, test)."""
+    cal, test = [], []
+    for item in items:
+        bucket = int.from_bytes(hashlib.sha256(item.prompt.encode("utf-8")).digest()[:8], "big") / 2 ** 64
+        (cal if bucket < fraction else test).append(item)
+    return cal, test

@@ -1,0 +1,98 @@
+"""The eval data formats, their one-line errors, and the eval / calibrate CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_tiered_router.cli import app
+from langchain_tiered_router.core.eval.data import EvalDataError, load_outcomes, load_routellm, split_by_hash
+
+REPO = Path(__file__).resolve().parents[2]
+ROUTER = REPO / "examples" / "eval" / "routellm_router.yaml"
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+GOOD = {"id": "a", "prompt": "2+2?", "outcomes": {"cheap": {"correct": True, "response": "4"},
+                                                   "frontier": {"score": 1.0, "input_tokens": 5, "output_tokens": 2}}}
+
+
+def test_recorded_outcomes_and_token_estimates(tmp_path):
+    items = load_outcomes(write_jsonl(tmp_path / "d.jsonl", [GOOD]), ["cheap", "frontier"])
+    cheap, frontier = items[0].outcomes["cheap"], items[0].outcomes["frontier"]
+    assert (cheap.score, cheap.input_tokens, cheap.output_tokens, cheap.estimated_tokens) == (1.0, 1, 1, True)
+    assert (frontier.input_tokens, frontier.output_tokens, frontier.estimated_tokens) == (5, 2, False)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("{not json", "d.jsonl:2: not valid JSON"),
+    (json.dumps({**GOOD, "outcomes": {"huge": {"correct": True}}}), "d.jsonl:2: unknown tier 'huge'"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"response": "x"}}}), "d.jsonl:2: outcome 'cheap' has neither"),
+    (json.dumps({"outcomes": {}}), "d.jsonl:2: missing 'prompt'"),
+])
+def test_bad_lines_name_their_line(tmp_path, line, message):
+    path = write_jsonl(tmp_path / "d.jsonl", [GOOD, line])
+    with pytest.raises(EvalDataError) as info:
+        load_outcomes(path, ["cheap", "frontier"])
+    assert message in str(info.value)
+
+
+def test_cli_reports_a_missing_outcome_in_one_line(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [GOOD, {"id": "b", "prompt": "x", "outcomes": {"cheap": {"correct": 1 == 1}}}])
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(path), "--split", "0.5"])
+    assert result.exit_code == 2
+    assert "item 'b' has no outcome for tier 'frontier'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_routellm_reader_drops_contaminated_prompts(shared_data):
+    items = load_routellm(shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv")
+    assert len(items) == 1307  # 1,319 less the 12 contaminated, as the data README says
+    assert abs(sum(i.outcomes["cheap"].score for i in items) / len(items) - 0.637) < 0.001
+    cal, test = split_by_hash(items, 0.5)
+    assert len(cal) + len(test) == 1307 and split_by_hash(items, 0.5)[0] == cal
+
+
+@pytest.fixture(scope="module")
+def gsm8k_slice(tmp_path_factory, shared_data) -> Path:
+    source = shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv"
+    target = tmp_path_factory.mktemp("slice") / "gsm8k_slice.csv"
+    csv.field_size_limit(10_000_000)
+    with open(source, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    with open(target, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows[:401])
+    return target
+
+
+def test_eval_cli_on_a_gsm8k_slice_writes_every_field(gsm8k_slice, tmp_path):
+    out, plot = tmp_path / "out.json", tmp_path / "pareto.png"
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(gsm8k_slice), "--format",
+                                      "routellm", "--split", "0.5", "--policy", "verifier", "--target-parity",
+                                      "0.95", "--json", str(out), "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    for key in ("n", "policy", "threshold", "savings", "parity", "quality", "baseline_quality", "tier_share",
+                "random_savings", "oracle_savings", "apgr", "cpt50", "cpt80", "parity_ci", "token_estimate"):
+        assert key in data, key
+    assert data["policy"] == "verifier" and 150 < data["n"] < 250
+    assert data["parity"] == pytest.approx(data["quality"] / data["baseline_quality"])
+    assert data["parity_ci"]["low"] <= data["parity"] <= data["parity_ci"]["high"]
+    assert sum(data["tier_share"].values()) == pytest.approx(1.0)
+    assert "ceil(characters / 4)" in data["token_estimate"]
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert "cheaper at" in result.output
+
+
+def test_eval_cli_needs_separate_calibration_data(gsm8k_slice):
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(gsm8k_slice), "--format",
+                                      "routellm"])
+    assert result.exit_code == 2 and "--calibrate-on FILE or --split" in result.output
