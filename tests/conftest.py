@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -33,3 +34,11 @@ def shared_data() -> Path:
     if not (path / "routellm").is_dir():
         pytest.fail(f"shared data not found at {path}; set TIERED_ROUTER_SHARED_DATA")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A fault injected into a module's shared emulator never leaks into the next test."""
+    yield
+    if "emulator" in request.fixturenames:
+        request.getfixturevalue("emulator").clear_faults()

@@ -13,10 +13,8 @@ the runtime loads with numpy and scores in well under a millisecond on a CPU.
 
 from __future__ import annotations
 
-import ast
 import json
 import math
-import operator
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .arithmetic import evaluate_arithmetic
 from .errors import ConfigError
 from .gates import Gate, GateState
 from .types import GateVerdict
@@ -101,31 +100,8 @@ def _num(text: str) -> float:
         return math.nan
 
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 _ANNOTATED = re.compile(r"<<([^=<>]+)=([^<>]+)>>")
 _INLINE = re.compile(r"((?:-?\d[\d,]*(?:\.\d+)?\s*[-+*/x]\s*)+-?\d[\d,]*(?:\.\d+)?)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)")
-
-
-def _arith(expr: str) -> float | None:
-    """Evaluate + - * / arithmetic only; None for anything else."""
-    try:
-        node = ast.parse(expr.replace(",", "").replace("x", "*").replace("$", ""), mode="eval").body
-    except SyntaxError:
-        return None
-
-    def walk(n: ast.AST) -> float:
-        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
-            return float(n.value)
-        if isinstance(n, ast.BinOp) and type(n.op) in _OPS:
-            return _OPS[type(n.op)](walk(n.left), walk(n.right))
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
-            return -walk(n.operand)
-        raise ValueError("not arithmetic")
-
-    try:
-        return walk(node)
-    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
-        return None
 
 
 def _check_calculations(answer: str) -> tuple[int, int, float | None]:
@@ -133,7 +109,7 @@ def _check_calculations(answer: str) -> tuple[int, int, float | None]:
     checked = wrong = 0
     last = None
     for expr, claimed in _ANNOTATED.findall(answer) + _INLINE.findall(answer):
-        value, said = _arith(expr), _num(claimed.strip().lstrip("$"))
+        value, said = evaluate_arithmetic(expr), _num(claimed.strip().lstrip("$"))
         if value is None or math.isnan(said):
             continue
         checked += 1

@@ -10,10 +10,9 @@ be arithmetically right, and the last one must equal the final answer. Both are 
 
 from __future__ import annotations
 
-import ast
-import operator
 import re
 
+from ..core.arithmetic import evaluate_arithmetic
 from ..core.telemetry.comparators import final_number, parse_json_answer
 
 __all__ = ["check_task", "check_gsm8k"]
@@ -45,31 +44,6 @@ def check_task(question: str, answer: str) -> tuple[bool, str]:
     return True, "no check for this task"
 
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-
-
-def _evaluate(expr: str) -> float | None:
-    """Arithmetic only (+ - * / and parentheses); None for anything else."""
-    try:
-        node = ast.parse(expr.replace("x", "*").replace(",", ""), mode="eval").body
-    except SyntaxError:
-        return None
-
-    def walk(n: ast.AST) -> float:
-        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
-            return float(n.value)
-        if isinstance(n, ast.BinOp) and type(n.op) in _OPS:
-            return _OPS[type(n.op)](walk(n.left), walk(n.right))
-        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
-            return -walk(n.operand)
-        raise ValueError("not arithmetic")
-
-    try:
-        return walk(node)
-    except (ValueError, ZeroDivisionError, TypeError):
-        return None
-
-
 def check_gsm8k(question: str, answer: str) -> tuple[bool, str]:
     """GSM8K answers are whole numbers reached by the last calculation shown."""
     final = final_number(answer)
@@ -79,8 +53,8 @@ def check_gsm8k(question: str, answer: str) -> tuple[bool, str]:
         return False, "final answer is not a whole number"
     results = []
     for expr, value in re.findall(r"<<([^=<>]+)=([^<>]+)>>", answer):
-        computed = _evaluate(expr)
-        claimed = _evaluate(value.strip().rstrip(".").lstrip("$"))
+        computed = evaluate_arithmetic(expr)
+        claimed = evaluate_arithmetic(value.strip().rstrip(".").lstrip("$"))
         claimed = final_number(value) if claimed is None else claimed
         if computed is None or claimed is None:
             continue

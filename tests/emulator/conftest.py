@@ -27,11 +27,6 @@ def emulator() -> Iterator[BedrockEmulator]:
         yield emu
 
 
-@pytest.fixture(autouse=True)
-def _fresh_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if "emulator" in request.fixturenames:
-        request.getfixturevalue("emulator").clear_faults()
 
 
 @pytest.fixture(scope="module")
