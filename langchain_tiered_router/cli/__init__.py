@@ -6,10 +6,9 @@ the CLI loads no command's heavy dependencies until that command runs.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import typer
+
+from . import demo, emulator, evaluate, report
 
 __all__ = ["app", "main"]
 
@@ -23,11 +22,9 @@ def _root() -> None:
     """Route Bedrock requests to the cheapest tier that clears your quality bar."""
 
 
-_COMMAND_MODULES = ("demo", "report", "evaluate", "emulator")
-
-for _name in _COMMAND_MODULES:
-    if importlib.util.find_spec(f"{__name__}.{_name}") is not None:
-        importlib.import_module(f"{__name__}.{_name}").register(app)
+# Each module imports only typer at the top; its command's own imports run when it runs.
+for _module in (demo, report, evaluate, emulator):
+    _module.register(app)
 
 
 def main() -> None:
