@@ -12,7 +12,8 @@ from .errors import fail, one_line_errors
 
 __all__ = ["register"]
 
-_POLICIES = ("classifier", "verifier", "blend", "config")
+_POLICIES = ("classifier", "verifier", "cascade", "blend", "confidence", "config")
+_ALIASES = {"cascade": "verifier"}  # the learned cascade: cheap first, a trained verifier escalates
 
 
 def _load(config_path: Path, data: Path, fmt: str):
@@ -119,10 +120,18 @@ def eval_command(
 
     if policy not in _POLICIES:
         raise fail(f"unknown policy {policy!r}; choose one of {', '.join(_POLICIES)}")
+    policy = _ALIASES.get(policy, policy)
     with one_line_errors():
         cfg, ladder, cheap, strong, items = _load(config, data, fmt)
         estimated = any(o.estimated_tokens for i in items for o in i.outcomes.values())
-        if policy == "config":
+        if policy == "confidence":
+            # the answer's own doubt (self-rating, sentinel) decides, read from the recorded responses
+            from ..core.config import ConfidenceGateConfig, PolicyConfig
+
+            conf = cfg.policy.confidence or ConfidenceGateConfig(kind="confidence")
+            cfg = cfg.model_copy(update={"policy": PolicyConfig(kind="confidence", confidence=conf,
+                                                                max_escalations=cfg.policy.max_escalations)})
+        if policy in ("config", "confidence"):
             with Progress(transient=True) as bar:
                 bar.add_task(f"routing {len(items)} requests through the engine", total=None)
                 result = evaluate_config(cfg, items)
@@ -145,7 +154,7 @@ def eval_command(
                                     if estimated else "token counts from the data")
         if plot is not None:
             if "_curve" not in result:
-                raise ValueError("--plot draws a threshold sweep; --policy config has none")
+                raise ValueError(f"--plot draws a threshold sweep; --policy {policy} has none")
             _plot(result, plot)
         _print_table(result)
         if json_out is not None:

@@ -96,3 +96,22 @@ def test_eval_cli_needs_separate_calibration_data(gsm8k_slice):
     result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(gsm8k_slice), "--format",
                                       "routellm"])
     assert result.exit_code == 2 and "--calibrate-on FILE or --split" in result.output
+
+
+def test_confidence_policy_reads_the_answers_own_doubt(tmp_path):
+    rows = [{"id": str(i), "prompt": f"q{i}", "outcomes": {
+        "cheap": {"correct": i % 2 == 0, "response": "42. Confidence: 0.9" if i % 2 == 0 else "41. Confidence: 0.2",
+                  "input_tokens": 100, "output_tokens": 10},
+        "frontier": {"correct": True, "response": "42", "input_tokens": 100, "output_tokens": 10}}}
+        for i in range(10)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(path), "--policy", "confidence",
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    # the five doubtful cheap answers escalate (paying both tiers); the five confident ones are served cheap
+    assert data["policy"] == "config:confidence" and data["parity"] == 1.0
+    assert data["tier_share"] == {"cheap": 0.5, "frontier": 0.5}
+    cheap_cost, frontier_cost = 100 * 0.45e-6 + 10 * 0.7e-6, 100 * 10e-6 + 10 * 30e-6
+    assert data["savings"] == pytest.approx(1 - (10 * cheap_cost + 5 * frontier_cost) / (10 * frontier_cost))
