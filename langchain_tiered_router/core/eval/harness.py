@@ -21,7 +21,7 @@ from ..tiers import Ladder
 from .data import EvalItem
 from .metrics import (TierTable, apgr, bootstrap_counts, bootstrap_parity_ci, cpt, curve_auc, oracle_point,
                       random_savings_at, score_curve)
-from .routers import ROUTERS, BlendRouter, Choices, LearnedRouter
+from .routers import ROUTERS, Choices, LearnedRouter
 from .replay import ReplayBackend
 
 __all__ = ["tier_table", "Calibration", "calibrate", "evaluate_router", "evaluate_config", "CALIBRATION_METHOD"]
@@ -43,12 +43,6 @@ def tier_table(items: Sequence[EvalItem], ladder: Ladder, cheap: str, strong: st
     return TierTable(np.array([i.outcomes[cheap].score for i in items]),
                      np.array([i.outcomes[strong].score for i in items]),
                      np.array([cost(cheap, i) for i in items]), np.array([cost(strong, i) for i in items]))
-
-
-def _choices(router: LearnedRouter, items: Sequence[EvalItem], table: TierTable) -> Choices:
-    if isinstance(router, BlendRouter):
-        return router.blend_choices(items, table)
-    return router.choices(table)
 
 
 def _sweep(choices: Choices, scores: np.ndarray):
@@ -77,9 +71,7 @@ def calibrate(router_name: str, items: Sequence[EvalItem], ladder: Ladder, cheap
     table = tier_table(items, ladder, cheap, strong)
     progress("cross-validating")
     oof = router.cv_scores(items)
-    choices = _choices(router, items, table) if not isinstance(router, BlendRouter) else Choices(
-        table.c_cheap, np.where(router._cv_direct, table.c_strong, table.c_cheap + table.c_strong),
-        table.q_cheap, table.q_strong)
+    choices = router.choices(items, table, out_of_fold=True)
     order, cost = _sweep(choices, oof)
     counts = bootstrap_counts(len(items), resamples, seed)
     base = counts @ table.q_strong
@@ -117,7 +109,7 @@ def evaluate_router(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder,
     started = time.perf_counter()
     scores = router.scores(items)
     decide_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
-    choices = _choices(router, items, table)
+    choices = router.choices(items, table)
     strong_mask = scores > cal.threshold
     served_q = np.where(strong_mask, choices.q1, choices.q0)
     cost = np.where(strong_mask, choices.cost1, choices.cost0)
@@ -129,9 +121,7 @@ def evaluate_router(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder,
     curve_scores = scores
     _, curve = score_curve(table, curve_scores, cascade=router.cascade)
     oracle = oracle_point(table)
-    paid_cheap = ~strong_mask | router.cascade
-    if isinstance(router, BlendRouter):
-        paid_cheap = ~(strong_mask & router._direct(items))
+    paid_cheap = router.pays_cheap(items, strong_mask)
     return {
         "n": len(items),
         "policy": router.name,

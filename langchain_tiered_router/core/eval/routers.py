@@ -52,9 +52,15 @@ class LearnedRouter(ABC):
     def scores(self, items: Sequence[EvalItem]) -> np.ndarray:
         ...
 
-    def choices(self, table: TierTable) -> Choices:
+    def choices(self, items: Sequence[EvalItem], table: TierTable, *, out_of_fold: bool = False) -> Choices:
+        """What serving cheap (0) or strong (1) costs per item; ``out_of_fold`` uses the
+        decisions of the cross-validation models rather than the final one's."""
         extra = table.c_cheap if self.cascade else 0.0
         return Choices(table.c_cheap, table.c_strong + extra, table.q_cheap, table.q_strong)
+
+    def pays_cheap(self, items: Sequence[EvalItem], to_strong: np.ndarray) -> np.ndarray:
+        """Which requests call the cheap tier when ``to_strong`` go up."""
+        return np.ones(len(items), dtype=bool) if self.cascade else ~to_strong
 
     def cv_scores(self, items: Sequence[EvalItem], k: int = 5) -> np.ndarray:
         """Out-of-fold scores: each item scored by a model that never saw it. The fold
@@ -154,13 +160,13 @@ class BlendRouter(LearnedRouter):
         direct = self._direct(items)
         return np.where(direct, 2.0, self.verifier.scores(items))  # direct ones rank first
 
-    def choices(self, table: TierTable) -> Choices:
-        raise TypeError("BlendRouter.choices needs the items; use blend_choices")
-
-    def blend_choices(self, items, table: TierTable) -> Choices:
-        direct = self._direct(items)
+    def choices(self, items, table: TierTable, *, out_of_fold: bool = False) -> Choices:
+        direct = self._cv_direct if out_of_fold else self._direct(items)
         cost1 = np.where(direct, table.c_strong, table.c_cheap + table.c_strong)
         return Choices(table.c_cheap, cost1, table.q_cheap, table.q_strong)
+
+    def pays_cheap(self, items, to_strong):
+        return ~(to_strong & self._direct(items))
 
     def cv_scores(self, items, k: int = 5):
         folds = folds_of(items, k)
