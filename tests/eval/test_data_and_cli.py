@@ -115,3 +115,12 @@ def test_confidence_policy_reads_the_answers_own_doubt(tmp_path):
     assert data["tier_share"] == {"cheap": 0.5, "frontier": 0.5}
     cheap_cost, frontier_cost = 100 * 0.45e-6 + 10 * 0.7e-6, 100 * 10e-6 + 10 * 30e-6
     assert data["savings"] == pytest.approx(1 - (10 * cheap_cost + 5 * frontier_cost) / (10 * frontier_cost))
+
+
+def test_mt_bench_items_are_graded_per_question_and_turn(shared_data):
+    items = load_routellm(shared_data / "routellm" / "mt_bench")
+    assert len(items) == 144  # 80 questions less 8 contaminated, two turns each
+    assert all(0.1 <= o.score <= 1.0 for i in items for o in i.outcomes.values())
+    second = next(i for i in items if i.id.endswith(":2"))
+    first = next(i for i in items if i.id == second.id[:-1] + "1")
+    assert second.prompt.startswith(first.prompt) and len(second.prompt) > len(first.prompt)

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import RouterError
 
-__all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_eval_data",
+__all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
 
 ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -135,15 +135,53 @@ def _truth(value: str, where: str) -> float:
     raise EvalDataError(f"{where}: expected True/False, got {value!r}")
 
 
+def load_mt_bench(folder: Path, *, cheap_tier: str = "cheap", frontier_tier: str = "frontier",
+                  drop_contaminated: bool = True) -> list[EvalItem]:
+    """MT-Bench: one item per (question, turn); GPT-4's 1-10 grade / 10 is the score.
+
+    The second turn's prompt is both user turns; the answer is the judged conversation's
+    last assistant block. Questions whose first turn is listed as contaminated are dropped.
+    """
+    questions = {}
+    for line in (folder / "question.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            q = json.loads(line)
+            questions[q["question_id"]] = q
+    skip = _contaminated(folder) if drop_contaminated else set()
+    models = {ROUTELLM_CHEAP: cheap_tier, ROUTELLM_FRONTIER: frontier_tier}
+    grades: dict[tuple[int, int], dict[str, Outcome]] = {}
+    for number, line in enumerate((folder / "judgements.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        j = json.loads(line)
+        tier = models.get(j.get("model"))
+        q = questions.get(j.get("question_id"))
+        if tier is None or q is None or q["turns"][0].strip() in skip:
+            continue
+        turn = int(j["turn"])
+        prompt = "\n\n".join(q["turns"][:turn])
+        answer = str(j.get("user_prompt", "")).rsplit("### Assistant A:", 1)[-1].split("<|The End of", 1)[0].strip()
+        if not 1 <= float(j["score"]) <= 10:
+            raise EvalDataError(f"{folder / 'judgements.jsonl'}:{number}: score {j['score']} is not 1-10")
+        grades.setdefault((q["question_id"], turn), {})[tier] = Outcome(
+            float(j["score"]) / 10, answer, estimate_tokens(prompt), estimate_tokens(answer), True)
+    return [EvalItem(f"mt_bench:{qid}:{turn}", "\n\n".join(questions[qid]["turns"][:turn]), outcomes)
+            for (qid, turn), outcomes in sorted(grades.items()) if len(outcomes) == 2]
+
+
 def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier: str = "frontier",
                   drop_contaminated: bool = True) -> list[EvalItem]:
-    """RouteLLM's GSM8K CSV, one MMLU CSV, or a folder of them (``mmlu/responses``).
+    """RouteLLM's GSM8K CSV, one MMLU CSV, a folder of them (``mmlu/responses``), or the
+    ``mt_bench`` folder.
 
     Their Mixtral answers become ``cheap_tier``'s outcomes, GPT-4's ``frontier_tier``'s.
     Token counts are estimated (ceil(chars / 4)); MMLU has no answer text, so its
     output is counted as one token (a choice letter).
     """
     path = Path(path)
+    if path.is_dir() and (path / "judgements.jsonl").exists():
+        return load_mt_bench(path, cheap_tier=cheap_tier, frontier_tier=frontier_tier,
+                             drop_contaminated=drop_contaminated)
     if path.is_dir():
         files = sorted(path.glob("*.csv")) or sorted((path / "responses").glob("*.csv"))
     else:
