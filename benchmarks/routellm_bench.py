@@ -23,8 +23,8 @@ import numpy as np
 from langchain_tiered_router.core.config import load_config
 from langchain_tiered_router.core.eval.data import load_routellm, split_by_hash
 from langchain_tiered_router.core.eval.harness import calibrate, evaluate_config, evaluate_router, tier_table
-from langchain_tiered_router.core.eval.metrics import (apgr, bootstrap_parity_ci, cpt, oracle_point,
-                                                       random_savings_at, score_curve)
+from langchain_tiered_router.core.eval.metrics import (bootstrap_parity_ci, oracle_point,
+                                                       random_savings_at)
 from langchain_tiered_router.core.eval.routers import LearnedRouter
 from langchain_tiered_router.core.tiers import Ladder
 

@@ -13,7 +13,6 @@ import json
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 import jsonschema

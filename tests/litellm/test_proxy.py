@@ -12,10 +12,8 @@ import json
 import sqlite3
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Iterator
 
-import httpx
 import openai
 import pytest
 

@@ -20,7 +20,7 @@ from ..pricing import Usage
 from ..tiers import Ladder
 from .data import EvalItem
 from .metrics import (TierTable, apgr, bootstrap_counts, bootstrap_parity_ci, cpt, curve_auc, oracle_point,
-                      random_savings_at, score_curve)
+                      parity_lower_bounds, random_savings_at, score_curve)
 from .routers import ROUTERS, Choices, LearnedRouter
 from .replay import ReplayBackend
 
@@ -74,15 +74,7 @@ def calibrate(router_name: str, items: Sequence[EvalItem], ladder: Ladder, cheap
     choices = router.choices(items, table, out_of_fold=True)
     order, cost = _sweep(choices, oof)
     counts = bootstrap_counts(len(items), resamples, seed)
-    base = counts @ table.q_strong
-    gains = counts[:, order] * (choices.q1 - choices.q0)[order]
-    start = counts @ choices.q0
-    sums = np.concatenate([start[:, None], start[:, None] + np.cumsum(gains, axis=1)], axis=1)
-    ratios = sums / np.maximum(base[:, None], 1e-12)
-    centre = ratios.mean(axis=0)
-    # the unseen data's parity differs from the calibration data's by two samples' noise,
-    # not one: widen the one-sided 95 % bound by sqrt(2)
-    lower = centre - np.sqrt(2) * (centre - np.quantile(ratios, 0.05, axis=0))
+    lower = parity_lower_bounds(choices.q0, choices.q1, table.q_strong, order, counts)
     sorted_scores = oof[order]
     # a threshold can only fall between two different scores: tied items go together
     cut = np.concatenate([[True], sorted_scores[:-1] > sorted_scores[1:], [True]])

@@ -16,12 +16,11 @@ are ratios, and a sweep over thousands of thresholds wants arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 
 __all__ = ["TierTable", "Point", "Curve", "summarize_run", "score_curve", "random_curve", "oracle_point",
-           "apgr", "cpt", "curve_auc", "bootstrap_parity_ci", "random_savings_at"]
+           "apgr", "cpt", "curve_auc", "bootstrap_parity_ci", "bootstrap_counts", "parity_lower_bounds",
+           "random_savings_at"]
 
 
 @dataclass
@@ -169,17 +168,18 @@ def bootstrap_counts(n: int, resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
 
 
-def parity_lower_bounds(table: TierTable, order: np.ndarray, counts: np.ndarray, level: float = 0.95
-                        ) -> np.ndarray:
-    """One-sided lower bound of parity at every k of a score curve (k = 0..n)."""
-    base = counts @ table.q_strong  # (B,)
-    start = counts @ table.q_cheap
-    gains = counts[:, order] * (table.q_strong - table.q_cheap)[order]  # (B, n)
+def parity_lower_bounds(q0: np.ndarray, q1: np.ndarray, q_base: np.ndarray, order: np.ndarray,
+                        counts: np.ndarray, *, level: float = 0.95, widen: float = 2 ** 0.5) -> np.ndarray:
+    """A one-sided lower bound of parity at every k of a sweep (the k first in ``order``
+    take quality ``q1``, the rest ``q0``), from bootstrap ``counts``.
+
+    ``widen`` stretches the bound away from the bootstrap mean: sqrt(2) covers the
+    noise of an unseen sample as well as that of the calibration sample.
+    """
+    base = counts @ q_base
+    start = counts @ q0
+    gains = counts[:, order] * (q1 - q0)[order]
     sums = np.concatenate([start[:, None], start[:, None] + np.cumsum(gains, axis=1)], axis=1)
     ratios = sums / np.maximum(base[:, None], 1e-12)
-    return np.quantile(ratios, 1 - level, axis=0)
-
-
-def share_of(tiers: Sequence[str], served: Sequence[str]) -> dict[str, float]:
-    n = max(1, len(served))
-    return {t: sum(1 for s in served if s == t) / n for t in tiers}
+    centre = ratios.mean(axis=0)
+    return centre - widen * (centre - np.quantile(ratios, 1 - level, axis=0))
