@@ -24,10 +24,7 @@ from typing import Any, Iterable
 from ..core.errors import TelemetryError
 
 __all__ = ["Outcome", "Item", "load_items", "recorded_items", "routellm_items", "write_items",
-           "bundled_workload_path", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
-
-ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-ROUTELLM_FRONTIER = "gpt-4-1106-preview"
+           "bundled_workload_path"]
 
 
 @dataclass
@@ -105,57 +102,23 @@ def recorded_items(path: str | Path) -> list[Item]:
     return items
 
 
-def routellm_items(path: str | Path, *, cheap: str = ROUTELLM_CHEAP, frontier: str = ROUTELLM_FRONTIER,
-                   tiers: tuple[str, str] = ("cheap", "frontier"), exclude_contaminated: bool = True) -> list[Item]:
-    """RouteLLM's recorded responses as items with two tiers (no response text: empty).
+def routellm_items(path: str | Path, *, tiers: tuple[str, str] = ("cheap", "frontier"),
+                   exclude_contaminated: bool = True) -> list[Item]:
+    """RouteLLM's recorded responses as demo items with two tiers, read by the eval
+    harness's reader (contaminated prompts left out, as the RouteLLM authors do)."""
+    from ..core.eval.data import EvalDataError, load_routellm
 
-    Prompts listed in a ``contaminated_prompts.jsonl`` beside the CSV (``eval_prompt``)
-    are left out, as the RouteLLM authors do (they overlap their router's training data).
-    """
-    path = Path(path)
-    csv.field_size_limit(10_000_000)
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            columns = reader.fieldnames or []
-            missing = [c for c in ("prompt", cheap, frontier) if c not in columns]
-            if missing:
-                raise TelemetryError(f"{path}: not a RouteLLM responses CSV (missing column {missing[0]!r})")
-            rows = list(reader)
-    except OSError as exc:
-        raise TelemetryError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except csv.Error as exc:
-        raise TelemetryError(f"{path}: bad CSV ({exc})") from None
-    skip = _contaminated(path) if exclude_contaminated else set()
-    items = []
-    for i, row in enumerate(rows, start=1):
-        if row["prompt"] in skip:
-            continue
-        outcomes = {}
-        for tier, model in zip(tiers, (cheap, frontier)):
-            outcomes[tier] = Outcome(row.get(f"{model}_response") or "", _bool(row[model], path, i))
-        items.append(Item(f"{path.stem}-{i}", row["prompt"], outcomes, kind=path.stem))
-    return items
-
-
-def _contaminated(csv_path: Path) -> set[str]:
-    listing = csv_path.parent / "contaminated_prompts.jsonl"
-    if not listing.exists():
-        return set()
-    try:
-        lines = listing.read_text(encoding="utf-8").splitlines()
-        return {json.loads(line)["eval_prompt"] for line in lines if line.strip()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TelemetryError(f"{listing}: cannot read the contaminated prompts ({exc})") from None
-
-
-def _bool(value: str, path: Path, row: int) -> float:
-    text = str(value).strip().lower()
-    if text in ("true", "1", "1.0"):
-        return 1.0
-    if text in ("false", "0", "0.0"):
-        return 0.0
-    raise TelemetryError(f"{path}: row {row}: expected True/False, got {value!r}")
+        records = load_routellm(path, cheap_tier=tiers[0], frontier_tier=tiers[1],
+                                drop_contaminated=exclude_contaminated)
+    except EvalDataError as exc:
+        raise TelemetryError(str(exc)) from None
+    except (OSError, csv.Error) as exc:
+        raise TelemetryError(f"cannot read {path}: {exc}") from None
+    stem = Path(path).stem
+    return [Item(f"{stem}-{n}", r.prompt, {t: Outcome(o.response or "", o.score) for t, o in r.outcomes.items()},
+                 kind=stem)
+            for n, r in enumerate(records, start=1)]
 
 
 def load_items(path: str | Path) -> list[Item]:

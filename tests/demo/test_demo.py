@@ -124,7 +124,8 @@ def test_demo_bad_input_is_one_line(tmp_path):
     assert "bad.jsonl:1" in _one_line(runner.invoke(app, ["demo", "--replay", str(bad)]))
     csv = tmp_path / "bad.csv"
     csv.write_text("prompt,other\nx,y\n")
-    assert "missing column" in _one_line(runner.invoke(app, ["demo", "--replay", str(csv)]))
+    assert "not a RouteLLM responses CSV (no column 'mistralai/Mixtral-8x7B-Instruct-v0.1')" in _one_line(
+        runner.invoke(app, ["demo", "--replay", str(csv)]))
     cfg = tmp_path / "router.yaml"
     cfg.write_text("tiers: [}\n")
     assert "not valid YAML" in _one_line(runner.invoke(app, ["demo", "--config", str(cfg)]))
