@@ -21,11 +21,11 @@ from unittest.mock import MagicMock
 import numpy as np
 
 from langchain_tiered_router.core.config import load_config
-from langchain_tiered_router.core.eval.data import load_routellm, split_by_hash
-from langchain_tiered_router.core.eval.harness import calibrate, evaluate_config, evaluate_router, tier_table
-from langchain_tiered_router.core.eval.metrics import (bootstrap_parity_ci, oracle_point,
+from langchain_tiered_router.analysis.eval.data import load_routellm, split_by_hash
+from langchain_tiered_router.analysis.eval.harness import calibrate, evaluate_config, evaluate_router, tier_table
+from langchain_tiered_router.analysis.eval.metrics import (bootstrap_parity_ci, oracle_point,
                                                        random_savings_at)
-from langchain_tiered_router.core.eval.routers import LearnedRouter
+from langchain_tiered_router.analysis.eval.routers import LearnedRouter
 from langchain_tiered_router.core.tiers import Ladder
 
 HERE = Path(__file__).resolve().parent
@@ -80,7 +80,7 @@ def run(data_dir: Path, target: float) -> dict:
     ladder = Ladder.from_config(config)
     cheap, strong = ladder.cheapest.name, ladder.baseline.name
     out: dict = {"target_parity": target, "datasets": {}}
-    from langchain_tiered_router.core.eval import routers as R
+    from langchain_tiered_router.analysis.eval import routers as R
 
     R.ROUTERS["litellm_complexity"] = LiteLLMComplexity
     for name, path, routers in (("gsm8k", data_dir / "gsm8k" / "gsm8k_responses.csv",

@@ -18,7 +18,7 @@ _ALIASES = {"cascade": "verifier"}  # the learned cascade: cheap first, a traine
 
 def _load(config_path: Path, data: Path, fmt: str):
     from ..core.config import load_config
-    from ..core.eval.data import load_eval_data
+    from ..analysis.eval.data import load_eval_data
     from ..core.tiers import Ladder
 
     config = load_config(config_path)
@@ -31,7 +31,7 @@ def _load(config_path: Path, data: Path, fmt: str):
 
 
 def _split(items, cal_items, split: Optional[float]):
-    from ..core.eval.data import split_by_hash
+    from ..analysis.eval.data import split_by_hash
 
     if cal_items is not None:
         return cal_items, items
@@ -75,7 +75,7 @@ def _plot(result: dict[str, Any], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ValueError("--plot needs matplotlib: pip install 'langchain-tiered-router[plot]'") from None
-    from ..core.eval.metrics import oracle_point, random_curve
+    from ..analysis.eval.metrics import oracle_point, random_curve
 
     table, curve = result["_table"], result["_curve"]
     base_cost, base_q = table.c_strong.sum(), table.q_strong.mean()
@@ -115,8 +115,8 @@ def eval_command(
     """Train and calibrate a router on calibration data, then measure it on test data."""
     from rich.progress import Progress
 
-    from ..core.eval.data import load_eval_data
-    from ..core.eval.harness import calibrate, evaluate_config, evaluate_router
+    from ..analysis.eval.data import load_eval_data
+    from ..analysis.eval.harness import calibrate, evaluate_config, evaluate_router
 
     if policy not in _POLICIES:
         raise fail(f"unknown policy {policy!r}; choose one of {', '.join(_POLICIES)}")
@@ -170,7 +170,7 @@ def calibrate_command(
     out: Path = typer.Option(Path("router_model.npz"), "--out", help="Model file to write."),
 ) -> None:
     """Train and calibrate a router on your data and write the file a router config points to."""
-    from ..core.eval.harness import calibrate
+    from ..analysis.eval.harness import calibrate
     from ..core.learned import save_router_model
 
     if policy not in ("classifier", "verifier", "blend"):

@@ -106,7 +106,7 @@ def routellm_items(path: str | Path, *, tiers: tuple[str, str] = ("cheap", "fron
                    exclude_contaminated: bool = True) -> list[Item]:
     """RouteLLM's recorded responses as demo items with two tiers, read by the eval
     harness's reader (contaminated prompts left out, as the RouteLLM authors do)."""
-    from ..core.eval.data import EvalDataError, load_routellm
+    from ..analysis.eval.data import EvalDataError, load_routellm
 
     try:
         records = load_routellm(path, cheap_tier=tiers[0], frontier_tier=tiers[1],

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.core import RouteRequest, Router
 from langchain_tiered_router.core.config import load_config
-from langchain_tiered_router.core.eval.data import EvalItem, Outcome, split_by_hash
-from langchain_tiered_router.core.eval.harness import calibrate, evaluate_router
+from langchain_tiered_router.analysis.eval.data import EvalItem, Outcome, split_by_hash
+from langchain_tiered_router.analysis.eval.harness import calibrate, evaluate_router
 from langchain_tiered_router.core.learned import load_router_model
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.tiers import Ladder

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from langchain_tiered_router.cli import app
-from langchain_tiered_router.core.eval.data import EvalDataError, load_outcomes, load_routellm, split_by_hash
+from langchain_tiered_router.analysis.eval.data import EvalDataError, load_outcomes, load_routellm, split_by_hash
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTER = REPO / "examples" / "eval" / "routellm_router.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from langchain_tiered_router.core.eval.metrics import (TierTable, apgr, cpt, oracle_point, random_savings_at,
+from langchain_tiered_router.analysis.eval.metrics import (TierTable, apgr, cpt, oracle_point, random_savings_at,
                                                        score_curve, summarize_run)
 
 # four requests: cheap right on 0 and 1; strong right on 0, 2, 3

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..learned import RouterModel, Scorer, train_scorer
+from ...core.learned import RouterModel, Scorer, train_scorer
 from .data import EvalItem
 from .metrics import TierTable
 

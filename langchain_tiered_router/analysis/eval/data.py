@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..errors import RouterError
+from ...core.errors import RouterError
 
 __all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]

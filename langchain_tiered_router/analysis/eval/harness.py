@@ -15,9 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..config import RouterConfig
-from ..pricing import Usage
-from ..tiers import Ladder
+from ...core.config import RouterConfig
+from ...core.pricing import Usage
+from ...core.tiers import Ladder
 from .data import EvalItem
 from .metrics import (TierTable, apgr, bootstrap_counts, bootstrap_parity_ci, cpt, curve_auc, oracle_point,
                       parity_lower_bounds, random_savings_at, score_curve)
@@ -155,8 +155,8 @@ def _best_savings_at(table: TierTable, curve, target: float) -> float | None:
 def evaluate_config(config: RouterConfig, items: Sequence[EvalItem]) -> dict[str, Any]:
     """The router config as written (policy, gates, classifier), run through the real
     engine on recorded answers: the served tier's recorded score is the quality."""
-    from ..build import build_router
-    from ..types import RouteRequest
+    from ...core.build import build_router
+    from ...core.types import RouteRequest
 
     router = build_router(config, telemetry=False)
     backend = ReplayBackend()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..backends import Backend
-from ..errors import TierCallError
-from ..pricing import Usage
-from ..tiers import Tier
-from ..types import RouteRequest, TierAnswer
+from ...core.backends import Backend
+from ...core.errors import TierCallError
+from ...core.pricing import Usage
+from ...core.tiers import Tier
+from ...core.types import RouteRequest, TierAnswer
 from .data import EvalItem
 
 __all__ = ["ReplayBackend"]
