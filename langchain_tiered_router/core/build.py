@@ -51,9 +51,19 @@ def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
         return ConfidenceGate(threshold=cfg.threshold, signal=cfg.signal, sentinels=cfg.sentinels,
                               missing=cfg.missing)
     if isinstance(cfg, C.VerifierGateConfig):
-        from .learned import VerifierGate
+        from .learned_policy import LearnedEscalationGate
+        from .model_file import load_routing_model
 
-        return VerifierGate(cfg.path, threshold=cfg.threshold)
+        model = load_routing_model(cfg.path)
+        if not model.stay:
+            raise ConfigError(f"{cfg.path} holds a {model.strategy} model with no cascade heads; "
+                              "calibrate with --policy cascade or blend", path="path")
+        model.check_ladder(ladder)
+        return LearnedEscalationGate(model, cfg.threshold, name=f"verifier:{cfg.path.rsplit('/', 1)[-1]}")
+    if isinstance(cfg, C.ConsistencyGateConfig):
+        from .learned_policy import ConsistencyGate
+
+        return ConsistencyGate(ladder[cfg.tier].name)
     if isinstance(cfg, C.AllGateConfig):
         return AllOf([build_gate(g, ladder, f"{path}.gates[{i}]") for i, g in enumerate(cfg.gates)])
     if isinstance(cfg, C.AnyGateConfig):
@@ -75,7 +85,16 @@ def build_classifier(cfg: C.ClassifierConfig) -> Classifier:
     return LLMClassifier(cfg.llm_tier, cfg.prompt)
 
 
-def build_policy(cfg: C.PolicyConfig) -> Policy:
+def build_policy(cfg: C.PolicyConfig, ladder: Ladder | None = None) -> Policy:
+    if cfg.kind == "auto":
+        from .learned_policy import LearnedPolicy
+
+        if ladder is None or cfg.path is None:
+            raise ConfigError("an auto policy needs 'path' and the ladder", path="policy.path")
+        try:
+            return LearnedPolicy.from_file(cfg.path, ladder, cfg.max_escalations)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), path="policy.path") from None
     classifier = build_classifier(cfg.classifier) if cfg.classifier else None
     if cfg.kind == "classifier":
         if classifier is None:
@@ -119,7 +138,7 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
 
             observers = build_observers(config, ladder)
     return Router(
-        ladder, build_policy(config.policy), gates, tier_gates=tier_gates, on_exhausted=config.on_exhausted,
+        ladder, build_policy(config.policy, ladder), gates, tier_gates=tier_gates, on_exhausted=config.on_exhausted,
         retry=RetrySettings(r.max_retries, r.backoff_s, r.max_backoff_s, tuple(r.retry_on), r.on_exhausted),
         pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
         observers=observers,

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .errors import ConfigError
 from .tiers import Ladder
 from .types import RouteRequest, TierAnswer
 
@@ -76,7 +77,10 @@ class RulesClassifier(Classifier):
 
 
 class TrainedClassifier(Classifier):
-    """A model file from ``tiered-router calibrate``; loaded once, on first use."""
+    """A model file from ``tiered-router calibrate``; loaded once, on first use.
+
+    ``threshold`` overrides the calibrated exchange rate lambda (quality per unit of
+    predicted cost): lower starts more requests on stronger tiers."""
 
     name = "trained"
 
@@ -88,14 +92,19 @@ class TrainedClassifier(Classifier):
     @property
     def model(self):
         if self._model is None:
-            from .learned import load_router_model
+            from .model_file import load_routing_model
 
-            self._model = load_router_model(self.path)
+            model = load_routing_model(self.path)
+            if not model.quality:
+                raise ConfigError(f"{self.path} holds a {model.strategy} model, which cannot pick a start tier; "
+                                  "use it with policy: {kind: auto, path: ...}")
+            self._model = model
         return self._model
 
     def classify(self, request, ladder, ask=None) -> TierChoice:
-        tier, score = self.model.choose_tier(request.text, ladder.names, threshold=self.threshold)
-        return TierChoice(tier, f"trained: p(needs stronger tier)={score:.3f}", score)
+        self.model.check_ladder(ladder)
+        tier, reason, score = self.model.choose_start(request.text, ladder, self.threshold)
+        return TierChoice(tier, reason, score)
 
 
 _LLM_PROMPT = (

@@ -97,11 +97,20 @@ class ConfidenceGateConfig(_Strict):
 
 
 class VerifierGateConfig(_Strict):
-    """A trained cascade verifier (``tiered-router calibrate``): P(answer is right)."""
+    """A trained cascade (a model file from ``tiered-router calibrate --policy cascade``):
+    escalates when the predicted quality gained one tier up is worth its predicted cost."""
 
     kind: Literal["verifier"]
     path: str
-    threshold: float | None = None  # default: the calibrated threshold stored in the file
+    threshold: float | None = None  # overrides the calibrated exchange rate lambda stored in the file
+
+
+class ConsistencyGateConfig(_Strict):
+    """Ask ``tier`` the same request for a second opinion (a priced call) and pass when
+    both replies reach the same final answer; put it on a tier other than ``tier``."""
+
+    kind: Literal["consistency"]
+    tier: str
 
 
 class AllGateConfig(_Strict):
@@ -120,7 +129,8 @@ class AnyGateConfig(_Strict):
 
 GateConfig = Annotated[
     Union[JsonSchemaGateConfig, PydanticGateConfig, RegexGateConfig, RuleGateConfig,
-          SelfGradeGateConfig, ConfidenceGateConfig, VerifierGateConfig, AllGateConfig, AnyGateConfig],
+          SelfGradeGateConfig, ConfidenceGateConfig, VerifierGateConfig, ConsistencyGateConfig, AllGateConfig,
+          AnyGateConfig],
     Field(discriminator="kind"),
 ]
 AllGateConfig.model_rebuild()
@@ -163,7 +173,7 @@ class ClassifierConfig(_Strict):
     rules: list[RuleConfig] = Field(default_factory=list)
     default_tier: str | None = None
     path: str | None = None
-    threshold: float | None = None  # trained: overrides the calibrated threshold
+    threshold: float | None = None  # trained: overrides the calibrated exchange rate lambda
     llm_tier: str | None = None
     prompt: str | None = None
 
@@ -171,9 +181,12 @@ class ClassifierConfig(_Strict):
 class PolicyConfig(_Strict):
     """``cascade`` starts cheap (or where ``classifier`` says) and escalates on a failed
     gate; ``classifier`` serves the predicted tier (gates, if any, still escalate);
-    ``confidence`` escalates when the answer's own confidence is below ``threshold``."""
+    ``confidence`` escalates when the answer's own confidence is below ``threshold``;
+    ``auto`` serves the strategy ``tiered-router calibrate`` chose, from the model file
+    at ``path`` (configured gates still apply on top)."""
 
-    kind: Literal["cascade", "classifier", "confidence"] = "cascade"
+    kind: Literal["cascade", "classifier", "confidence", "auto"] = "cascade"
+    path: str | None = None  # auto: the model file written by `tiered-router calibrate`
     max_escalations: int = Field(2, ge=0)
     classifier: ClassifierConfig | None = None
     start_tier: str | None = None
@@ -334,9 +347,14 @@ class RouterConfig(_Strict):
                 need(rule.tier, f"policy.classifier.rules[{i}].tier")
             if c.kind == "trained" and not c.path:
                 raise ConfigError("a trained classifier needs 'path'", path="policy.classifier.path", source=source)
+        if self.policy.kind == "auto" and not self.policy.path:
+            raise ConfigError("an auto policy needs 'path' (a model file from tiered-router calibrate)",
+                              path="policy.path", source=source)
         for path, gate in _walk_gates(self):
             if isinstance(gate, SelfGradeGateConfig):
                 need(gate.grader_tier, f"{path}.grader_tier")
+            if isinstance(gate, ConsistencyGateConfig):
+                need(gate.tier, f"{path}.tier")
         need(self.telemetry.shadow.comparator.judge_tier, "telemetry.shadow.comparator.judge_tier")
         for i, tier in enumerate(self.tiers):
             if self.price_of(tier) is None:
@@ -369,7 +387,7 @@ def _format_loc(loc: tuple) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in {"json_schema", "pydantic", "regex", "rule", "self_grade", "confidence",
-                      "verifier", "all", "any"} and out.endswith("]"):
+                      "verifier", "consistency", "all", "any"} and out.endswith("]"):
             continue  # pydantic's discriminator tag is not a key in the file
         else:
             out += f".{part}" if out else str(part)

@@ -123,7 +123,7 @@ class Router:
 
     def gates_for(self, tier: Tier, request: RouteRequest) -> Gate | None:
         gates = list(self.tier_gates.get(tier.name, self.gates))
-        gates += self.policy.extra_gates() + list(request.gates)
+        gates += self.policy.extra_gates(tier) + list(request.gates)
         if not gates:
             return None
         return gates[0] if len(gates) == 1 else AllOf(gates)
@@ -220,7 +220,9 @@ class Router:
             if gate is None:
                 attempt.verdict = GateVerdict(True, "no gate", "")
             else:
-                attempt.verdict = yield _Judge(gate, GateState(request, attempt.answer, tier))
+                previous = [(self.ladder[a.tier].index, a.answer) for a in result.attempts[:-1] if a.answer is not None]
+                attempt.verdict = yield _Judge(gate, GateState(request, attempt.answer, tier, previous=previous,
+                                                               ladder=self.ladder))
             if attempt.verdict.passed:
                 result.served = attempt
                 break
@@ -282,15 +284,16 @@ class Router:
                                         self._price(tier, answer), (time.perf_counter() - started) * 1000))
 
     def _ask_fn(self, backend: Backend, result: RoutingResult):
-        def ask(purpose: str, tier_name: str, prompt: str) -> TierAnswer:
+        def ask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
             tier, started = self.ladder[tier_name], time.perf_counter()
-            answer = backend.ask(tier, prompt)
+            answer = backend.call(tier, prompt) if isinstance(prompt, RouteRequest) else backend.ask(tier, prompt)
             self._aux(result, purpose, tier, answer, started)
             return answer
 
-        async def aask(purpose: str, tier_name: str, prompt: str) -> TierAnswer:
+        async def aask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
             tier, started = self.ladder[tier_name], time.perf_counter()
-            answer = await backend.aask(tier, prompt)
+            answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
+                      else await backend.aask(tier, prompt))
             self._aux(result, purpose, tier, answer, started)
             return answer
 

@@ -28,8 +28,9 @@ __all__ = [
     "import_object",
 ]
 
-AskFn = Callable[[str, str, str], TierAnswer]  # (purpose, tier name, prompt) -> answer
-AAskFn = Callable[[str, str, str], Awaitable[TierAnswer]]
+# (purpose, tier name, prompt or the whole request) -> answer
+AskFn = Callable[[str, str, "str | RouteRequest"], TierAnswer]
+AAskFn = Callable[[str, str, "str | RouteRequest"], Awaitable[TierAnswer]]
 
 
 @dataclass
@@ -46,6 +47,8 @@ class GateState:
     ask: AskFn | None = None
     aask: AAskFn | None = None
     aux_calls: list[AuxCall] = field(default_factory=list)
+    previous: list[tuple[int, TierAnswer]] = field(default_factory=list)  # (tier index, answer) of earlier attempts
+    ladder: Any = None  # the engine's Ladder, for gates that price the tiers above
 
     @property
     def question(self) -> str:

@@ -13,7 +13,7 @@ from typing import Callable
 
 from .classifiers import Classifier, TierChoice
 from .gates import ConfidenceGate, Gate
-from .tiers import Ladder
+from .tiers import Ladder, Tier
 from .types import RouteRequest, TierAnswer
 
 __all__ = ["Policy", "CascadePolicy", "ClassifierPolicy", "ConfidencePolicy"]
@@ -33,7 +33,8 @@ class Policy(ABC):
     def choose_start(self, request: RouteRequest, ladder: Ladder, ask: AskFn | None) -> TierChoice:
         ...
 
-    def extra_gates(self) -> list[Gate]:
+    def extra_gates(self, tier: Tier | None = None) -> list[Gate]:
+        """Gates the policy brings for answers of ``tier``."""
         return []
 
     @property
@@ -86,5 +87,5 @@ class ConfidencePolicy(_StartsWithClassifier):
         super().__init__(max_escalations, classifier, start_tier)
         self.gate = gate or ConfidenceGate()
 
-    def extra_gates(self) -> list[Gate]:
+    def extra_gates(self, tier: Tier | None = None) -> list[Gate]:
         return [self.gate]

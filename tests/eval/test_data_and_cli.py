@@ -80,16 +80,21 @@ def test_eval_cli_on_a_gsm8k_slice_writes_every_field(gsm8k_slice, tmp_path):
                                       "0.95", "--json", str(out), "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    for key in ("n", "policy", "threshold", "savings", "parity", "quality", "baseline_quality", "tier_share",
-                "random_savings", "oracle_savings", "apgr", "cpt50", "cpt80", "parity_ci", "token_estimate"):
+    for key in ("n", "policy", "param", "savings", "parity", "quality", "baseline_quality", "tier_share",
+                "random_savings", "oracle_savings", "headroom_recovered", "curve_savings_at_target", "parity_ci",
+                "token_estimate", "calibration", "candidates"):
         assert key in data, key
-    assert data["policy"] == "verifier" and 150 < data["n"] < 250
+    assert data["policy"] in ("cascade", "baseline") and 150 < data["n"] < 250
+    assert set(data["candidates"]) == {"baseline", "cascade"}
+    assert data["candidates"]["cascade"]["curve_savings_at_target"] is not None
+    assert data["savings"] >= 0
     assert data["parity"] == pytest.approx(data["quality"] / data["baseline_quality"])
     assert data["parity_ci"]["low"] <= data["parity"] <= data["parity_ci"]["high"]
     assert sum(data["tier_share"].values()) == pytest.approx(1.0)
     assert "ceil(characters / 4)" in data["token_estimate"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    assert "cheaper at" in result.output
+    assert "cheaper at" in result.output and "headroom:" in result.output and "promise:" in result.output
+    assert f"wrote the results to {out}" in result.output and f"wrote the plot to {plot}" in result.output
 
 
 def test_eval_cli_needs_separate_calibration_data(gsm8k_slice):
@@ -98,20 +103,21 @@ def test_eval_cli_needs_separate_calibration_data(gsm8k_slice):
     assert result.exit_code == 2 and "--calibrate-on FILE or --split" in result.output
 
 
-def test_confidence_policy_reads_the_answers_own_doubt(tmp_path):
-    rows = [{"id": str(i), "prompt": f"q{i}", "outcomes": {
-        "cheap": {"correct": i % 2 == 0, "response": "42. Confidence: 0.9" if i % 2 == 0 else "41. Confidence: 0.2",
-                  "input_tokens": 100, "output_tokens": 10},
-        "frontier": {"correct": True, "response": "42", "input_tokens": 100, "output_tokens": 10}}}
-        for i in range(10)]
-    path = write_jsonl(tmp_path / "d.jsonl", rows)
+def test_confidence_policy_calibrates_a_threshold_on_the_answers_own_doubt(tmp_path):
+    def rows(start, n):
+        return [{"id": str(i), "prompt": f"q{i}", "outcomes": {
+            "cheap": {"correct": i % 2 == 0, "response": "42. Confidence: 0.9" if i % 2 == 0 else "41. Confidence: 0.2",
+                      "input_tokens": 100, "output_tokens": 10},
+            "frontier": {"correct": True, "response": "42", "input_tokens": 100, "output_tokens": 10}}}
+            for i in range(start, start + n)]
+    cal, test = write_jsonl(tmp_path / "cal.jsonl", rows(0, 40)), write_jsonl(tmp_path / "test.jsonl", rows(40, 10))
     out = tmp_path / "out.json"
-    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(path), "--policy", "confidence",
-                                      "--json", str(out)])
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(test), "--calibrate-on", str(cal),
+                                      "--policy", "confidence", "--json", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     # the five doubtful cheap answers escalate (paying both tiers); the five confident ones are served cheap
-    assert data["policy"] == "config:confidence" and data["parity"] == 1.0
+    assert data["policy"] == "confidence" and data["param"] == 0.9 and data["parity"] == 1.0
     assert data["tier_share"] == {"cheap": 0.5, "frontier": 0.5}
     cheap_cost, frontier_cost = 100 * 0.45e-6 + 10 * 0.7e-6, 100 * 10e-6 + 10 * 30e-6
     assert data["savings"] == pytest.approx(1 - (10 * cheap_cost + 5 * frontier_cost) / (10 * frontier_cost))

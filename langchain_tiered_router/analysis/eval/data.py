@@ -215,18 +215,20 @@ def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier:
     return items
 
 
-def load_eval_data(path: str | Path, fmt: str, tiers: Sequence[str], *, cheap_tier: str, baseline_tier: str
-                   ) -> list[EvalItem]:
+def load_eval_data(path: str | Path, fmt: str, tiers: Sequence[str], *, cheap_tier: str, baseline_tier: str,
+                   all_tiers: bool = False) -> list[EvalItem]:
     """Either format, checked against the router's tiers: every item needs the cheapest
-    and the baseline tier's outcome (the ones every policy can serve)."""
+    and the baseline tier's outcome, and with ``all_tiers`` every tier's (a router that
+    may serve any tier is measured on all of them)."""
     if fmt == "routellm":
         items = load_routellm(path, cheap_tier=cheap_tier, frontier_tier=baseline_tier)
     elif fmt == "jsonl":
         items = load_outcomes(path, tiers)
     else:
         raise EvalDataError(f"unknown data format {fmt!r}; use jsonl or routellm")
+    needs = list(tiers) if all_tiers and fmt == "jsonl" else [cheap_tier, baseline_tier]
     for item in items:
-        for needed in (cheap_tier, baseline_tier):
+        for needed in needs:
             if needed not in item.outcomes:
                 raise EvalDataError(f"{path}: item {item.id!r} has no outcome for tier {needed!r}")
     return items

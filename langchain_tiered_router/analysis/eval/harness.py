@@ -1,15 +1,14 @@
-"""Evaluate a router on labelled data: train and calibrate on one part, test on another.
+"""Measure a calibrated router on test items it never saw, with the fixed metric.
 
-``calibrate`` picks the threshold on out-of-fold scores of the calibration data so
-that a one-sided 95 % bootstrap lower bound of parity meets the target: the promise is
-made on a pessimistic estimate, so it holds on unseen data with margin. ``evaluate``
-then measures the final model on the test data with the fixed metric.
+The shipped model (the averaged fold heads) predicts on the test items; each strategy
+replays its calibrated operating point there. Beside the headline ("X % cheaper at Y %
+parity") the result says how much of the oracle's headroom over a random mix the router
+recovered, so a user sees at once whether routing works on their data.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
@@ -18,143 +17,124 @@ import numpy as np
 from ...core.config import RouterConfig
 from ...core.pricing import Usage
 from ...core.tiers import Ladder
+from .calibration import Calibration, Candidate, ladder_table
 from .data import EvalItem
-from .metrics import (TierTable, apgr, bootstrap_counts, bootstrap_parity_ci, cpt, curve_auc, oracle_point,
-                      parity_lower_bounds, random_savings_at, score_curve)
-from .routers import ROUTERS, Choices, LearnedRouter
+from .metrics import (LadderTable, apgr, best_savings_at, bootstrap_parity_ci, cpt, curve_auc, headroom_recovered,
+                      oracle_point, point_of, random_savings_at, summarize_run)
 from .replay import ReplayBackend
+from .strategies import RecordedSignals
+from .training import Predictions, TrainingData, predict
 
-__all__ = ["tier_table", "Calibration", "calibrate", "evaluate_router", "evaluate_config", "CALIBRATION_METHOD"]
+__all__ = ["evaluate", "evaluate_config", "reference_points"]
 
-CALIBRATION_METHOD = ("threshold chosen on 5-fold out-of-fold scores of the calibration data (the final model "
-                      "averages the 5 fold models, so its scores share their scale) so that a one-sided 95 % paired-bootstrap lower bound of parity (1,000 resamples), widened by "
-                      "sqrt(2) for the noise of the unseen sample, meets the target")
-
-
-def tier_table(items: Sequence[EvalItem], ladder: Ladder, cheap: str, strong: str) -> TierTable:
-    """Scores and per-request costs (priced as ``Decimal``, held as float) of two tiers."""
-    def cost(tier: str, item: EvalItem) -> float:
-        o = item.outcomes[tier]
-        value = ladder[tier].cost(Usage(o.input_tokens, o.output_tokens))
-        if value is None:
-            raise ValueError(f"tier {tier!r} has no price; set price: in the router config")
-        return float(value)
-
-    return TierTable(np.array([i.outcomes[cheap].score for i in items]),
-                     np.array([i.outcomes[strong].score for i in items]),
-                     np.array([cost(cheap, i) for i in items]), np.array([cost(strong, i) for i in items]))
+CI_METHOD = "paired percentile bootstrap over test items, 2,000 resamples"
 
 
-def _sweep(choices: Choices, scores: np.ndarray):
-    order = np.argsort(-scores, kind="stable")
-    cost = choices.cost0.sum() + np.concatenate([[0.0], np.cumsum((choices.cost1 - choices.cost0)[order])])
-    return order, cost
-
-
-@dataclass
-class Calibration:
-    router: LearnedRouter
-    threshold: float
-    cal_parity_lower_bound: float
-    cal_savings: float
-    target_parity: float
-    met: bool
-    method: str = CALIBRATION_METHOD
-
-
-def calibrate(router_name: str, items: Sequence[EvalItem], ladder: Ladder, cheap: str, strong: str,
-              target_parity: float, *, resamples: int = 1000, seed: int = 0,
-              progress: Callable[[str], None] = lambda _: None) -> Calibration:
-    router = ROUTERS[router_name](cheap, strong)
-    if router.needs_answers and any(not i.outcomes[cheap].response for i in items):
-        raise ValueError(f"the {router_name} router needs the cheap tier's answer text, which this data lacks")
-    table = tier_table(items, ladder, cheap, strong)
-    progress("cross-validating")
-    oof = router.cv_scores(items)
-    choices = router.choices(items, table, out_of_fold=True)
-    order, cost = _sweep(choices, oof)
-    counts = bootstrap_counts(len(items), resamples, seed)
-    lower = parity_lower_bounds(choices.q0, choices.q1, table.q_strong, order, counts)
-    sorted_scores = oof[order]
-    # a threshold can only fall between two different scores: tied items go together
-    cut = np.concatenate([[True], sorted_scores[:-1] > sorted_scores[1:], [True]])
-    ok = np.flatnonzero((lower >= target_parity) & cut)
-    met = ok.size > 0
-    k = int(ok[np.argmin(cost[ok])]) if met else len(items)
-    if k == 0:
-        threshold = float(sorted_scores[0]) + 1e-9 if len(items) else 1.0
-    elif k >= len(items):
-        threshold = -1.0  # everything to the strong tier
-    else:
-        threshold = float((sorted_scores[k - 1] + sorted_scores[k]) / 2)
-    progress("averaging the fold models into the final one")
-    router.average_folds()
-    return Calibration(router, threshold, float(lower[k]), float(1 - cost[k] / table.c_strong.sum()),
-                       target_parity, met)
-
-
-def evaluate_router(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, cheap: str, strong: str,
-                    *, seed: int = 0) -> dict[str, Any]:
-    """The fixed metric of a calibrated router on test items."""
-    router = cal.router
-    table = tier_table(items, ladder, cheap, strong)
-    started = time.perf_counter()
-    scores = router.scores(items)
-    decide_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
-    choices = router.choices(items, table)
-    strong_mask = scores > cal.threshold
-    served_q = np.where(strong_mask, choices.q1, choices.q0)
-    cost = np.where(strong_mask, choices.cost1, choices.cost0)
-    base_q = table.q_strong
-    quality, baseline_quality = float(served_q.mean()), float(base_q.mean())
-    parity = quality / baseline_quality
-    savings = float(1 - cost.sum() / table.c_strong.sum())
-    lo, hi = bootstrap_parity_ci(served_q, base_q, seed=seed)
-    curve_scores = scores
-    _, curve = score_curve(table, curve_scores, cascade=router.cascade)
+def reference_points(table: LadderTable, parity: float, target: float) -> dict[str, Any]:
+    """The random mix (at ``parity`` and at ``target``) and the one-call oracle."""
     oracle = oracle_point(table)
-    paid_cheap = router.pays_cheap(items, strong_mask)
-    return {
-        "n": len(items),
-        "policy": router.name,
-        "threshold": cal.threshold,
-        "savings": savings,
-        "parity": parity,
-        "quality": quality,
-        "baseline_quality": baseline_quality,
-        "tier_share": {cheap: float(1 - strong_mask.mean()), strong: float(strong_mask.mean())},
-        "escalation_rate": float(strong_mask.mean()) if router.cascade else 0.0,
-        "cheap_calls_share": float(np.mean(paid_cheap)),
-        "random_savings": random_savings_at(table, parity),
-        "oracle_savings": oracle.savings(table),
-        "oracle_parity": oracle.parity(table),
-        "apgr": apgr(table, curve),
-        "cpt50": cpt(table, curve, 0.5),
-        "cpt80": cpt(table, curve, 0.8),
-        "auc": curve_auc(table, curve),
-        # read off the test curve, as RouteLLM reports its numbers: not a held-out promise
-        "curve_savings_at_target": _best_savings_at(table, curve, cal.target_parity),
-        "parity_ci": {"low": lo, "high": hi, "level": 0.95,
-                      "method": "paired percentile bootstrap over test items, 2,000 resamples"},
+    return {"random_savings": random_savings_at(table, parity),
+            "random_savings_at_target": random_savings_at(table, target),
+            "oracle_savings": oracle.savings(table), "oracle_parity": oracle.parity(table)}
+
+
+def _shares(table: LadderTable, served: np.ndarray) -> dict[str, float]:
+    return {name: float(np.mean(served == k)) for k, name in enumerate(table.names)}
+
+
+def _test_predictions(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder,
+                      progress: Callable[[str, float], None]) -> Predictions | None:
+    if not cal.heads.quality:
+        return None
+    cascade = bool(cal.heads.stay)
+    total = len(items) * (1 + (2 * len(ladder) - 3 if cascade else 0))
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if done[0] % 50 == 0:
+            progress(f"reading features of {len(items)} test requests", 0.9 * done[0] / max(1, total))
+
+    data = TrainingData.build(items, ladder.names, cal.spec, with_answers=cascade, progress=tick)
+    return predict(cal.heads, data, np.arange(len(items)), ladder, cal.cost_scale)
+
+
+def _candidate_result(cand: Candidate, preds, table: LadderTable, signals, target: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"strategy": cand.name, "certified_points": cand.certified,
+                           "points": int(len(cand.params)), "param": cand.param,
+                           "calibration": {**cand.cal, "savings_lower_bound": cand.savings_lb}}
+    # every operating point on the test data, certified or not: the curve a perfect
+    # calibration could pick from (RouteLLM's way of reporting)
+    curve = [point_of(table, *cand.strategy.simulate(preds, table, signals, p)) for p in cand.params]
+    out["curve_savings_at_target"] = best_savings_at(table, curve, target)
+    out["_curve"] = curve
+    if cand.chosen is not None:
+        served, cost = cand.strategy.simulate(preds, table, signals, cand.params[cand.chosen])
+        out.update(summarize_run(table, served, cost))
+        out["tier_share"] = _shares(table, served)
+    return out
+
+
+def evaluate(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, *, seed: int = 0,
+             progress: Callable[[str, float], None] = lambda msg, frac: None) -> dict[str, Any]:
+    """Every candidate on the test items, the chosen one as the headline."""
+    table = ladder_table(items, ladder)
+    signals = RecordedSignals.read(items, ladder.names)
+    started = time.perf_counter()
+    preds = _test_predictions(cal, items, ladder, progress)
+    featurise_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
+    progress("replaying the operating points", 0.95)
+    results = {cand.name: _candidate_result(cand, preds, table, signals, cal.target_parity)
+               for cand in cal.candidates}
+    chosen = results[cal.chosen.name]
+    served, cost = cal.chosen.strategy.simulate(preds, table, signals, cal.chosen.params[cal.chosen.chosen or 0])
+    served_q = table.served_quality(served)
+    lo, hi = bootstrap_parity_ci(served_q, table.q_base, seed=seed)
+    refs = reference_points(table, chosen["parity"], cal.target_parity)
+    curve = chosen.get("_curve") if len(chosen.get("_curve") or []) > 1 else []
+    out: dict[str, Any] = {
+        "n": table.n, "policy": cal.chosen.name, "param": cal.chosen.param,
+        "savings": chosen["savings"], "parity": chosen["parity"], "quality": chosen["quality"],
+        "baseline_quality": chosen["baseline_quality"], "tier_share": chosen["tier_share"],
+        "calls_share": {name: float(np.mean(_called(cal, preds, table, signals, k))) for k, name in enumerate(table.names)},
+        **refs,
+        "headroom_recovered": headroom_recovered(chosen["savings"], refs["random_savings"], refs["oracle_savings"]),
+        "curve_savings_at_target": chosen.get("curve_savings_at_target"),
+        "apgr": apgr(table, curve) if curve else None, "cpt50": cpt(table, curve, 0.5) if curve else None,
+        "cpt80": cpt(table, curve, 0.8) if curve else None, "auc": curve_auc(table, curve) if curve else None,
+        "parity_ci": {"low": lo, "high": hi, "level": 0.95, "method": CI_METHOD},
         "target_parity": cal.target_parity,
-        "calibration": {"method": cal.method, "met": cal.met, "parity_lower_bound": cal.cal_parity_lower_bound,
-                        "savings": cal.cal_savings},
-        "decision_ms_mean": decide_ms,
-        "cost_usd": float(cost.sum()),
-        "baseline_cost_usd": float(table.c_strong.sum()),
-        "_curve": curve,
-        "_table": table,
+        "calibration": {"guarantee": cal.guarantee(), "bound": cal.bound, "delta": cal.delta,
+                        "strategies_tried": cal.tested, "regularisation_c": cal.c, "notes": list(cal.notes),
+                        "chosen": {**cal.chosen.cal, "savings_lower_bound": cal.chosen.savings_lb}},
+        "candidates": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in results.items()},
+        "featurise_ms_mean": featurise_ms,
+        "cost_usd": chosen["cost_usd"], "baseline_cost_usd": chosen["baseline_cost_usd"],
+        "_curve": curve, "_table": table,
+        "_curves": {k: v["_curve"] for k, v in results.items() if len(v.get("_curve") or []) > 1},
     }
+    return out
 
 
-def _best_savings_at(table: TierTable, curve, target: float) -> float | None:
-    ok = [p.savings(table) for p in curve.points if p.parity(table) >= target]
-    return float(max(ok)) if ok else None
+def _called(cal: Calibration, preds, table: LadderTable, signals, k: int) -> np.ndarray:
+    """Which requests called tier ``k`` (a cascade calls every tier it climbs through)."""
+    cand = cal.chosen
+    served, _ = cand.strategy.simulate(preds, table, signals, cand.params[cand.chosen or 0])
+    name = cand.name
+    if name == "consistency":
+        return (served >= k) if k >= 2 else np.ones(table.n, bool)
+    if name in ("cascade", "confidence"):
+        return served >= k
+    if name == "blend":
+        start = np.argmax(preds.quality - (cand.param or 0.0) * preds.cost, axis=1)
+        return (start <= k) & (served >= k)
+    return served == k
 
 
 def evaluate_config(config: RouterConfig, items: Sequence[EvalItem]) -> dict[str, Any]:
-    """The router config as written (policy, gates, classifier), run through the real
-    engine on recorded answers: the served tier's recorded score is the quality."""
+    """The router config as written (policy, gates, classifier, trained model), run
+    through the real engine on recorded answers: the served tier's recorded score is the
+    quality, every call's recorded tokens the cost."""
     from ...core.build import build_router
     from ...core.types import RouteRequest
 
@@ -173,11 +153,15 @@ def evaluate_config(config: RouterConfig, items: Sequence[EvalItem]) -> dict[str
     sq, bq = np.array(served_q), np.array(base_q)
     lo, hi = bootstrap_parity_ci(sq, bq)
     share = {t: served.count(t) / len(served) for t in router.ladder.names}
-    return {"n": len(items), "policy": f"config:{router.policy.name}", "threshold": None,
-            "savings": float(1 - sum(costs) / sum(base_costs)), "quality": float(sq.mean()),
-            "baseline_quality": float(bq.mean()), "parity": float(sq.mean() / bq.mean()), "tier_share": share,
-            "parity_ci": {"low": lo, "high": hi, "level": 0.95,
-                          "method": "paired percentile bootstrap over test items, 2,000 resamples"},
+    savings = float(1 - sum(costs) / sum(base_costs))
+    parity = float(sq.mean() / bq.mean())
+    table = ladder_table(items, router.ladder)
+    refs = reference_points(table, parity, parity)
+    return {"n": len(items), "policy": f"config:{router.policy.name}", "param": None,
+            "savings": savings, "quality": float(sq.mean()), "baseline_quality": float(bq.mean()),
+            "parity": parity, "tier_share": share, "served": served,
+            "random_savings": refs["random_savings"], "oracle_savings": refs["oracle_savings"],
+            "oracle_parity": refs["oracle_parity"],
+            "headroom_recovered": headroom_recovered(savings, refs["random_savings"], refs["oracle_savings"]),
+            "parity_ci": {"low": lo, "high": hi, "level": 0.95, "method": CI_METHOD},
             "cost_usd": sum(costs), "baseline_cost_usd": sum(base_costs)}
-
-

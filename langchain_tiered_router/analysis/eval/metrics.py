@@ -5,147 +5,169 @@ cost of a request  = every model call made for it (an escalated cascade pays eac
 baseline cost      = the baseline tier alone on the same request
 savings            = 1 - sum(cost) / sum(baseline cost)
 quality            = mean score of the answer served;  parity = quality / baseline quality
-PGR(x)             = (quality - q_cheap) / (q_strong - q_cheap) at x = share of calls to the
-                     strong tier; APGR = area under PGR(x) for x in [0, 1]; CPT(p) = the least
-                     x with PGR >= p (RouteLLM's definitions, Ong et al. 2024)
+random mix         = the cheapest random blend of tiers (each request sent to tier k with
+                     probability p_k) whose expected quality reaches a parity
+oracle             = one call per request, to the cheapest tier whose answer scores at
+                     least the baseline's (parity >= 1)
+headroom recovered = (savings - random mix's at the same parity) / (oracle's - random mix's)
+PGR(x)             = (quality - q_cheapest) / (q_baseline - q_cheapest) at x = share of
+                     requests served by the baseline; APGR = area under PGR(x) for x in [0, 1];
+                     CPT(p) = the least x with PGR >= p (RouteLLM's definitions, Ong et al. 2024)
 
 Costs are summed from per-call ``Decimal`` prices and held as floats here: the metrics
-are ratios, and a sweep over thousands of thresholds wants arrays.
+are ratios, and a sweep over thousands of operating points wants arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
+
 import numpy as np
 
-__all__ = ["TierTable", "Point", "Curve", "summarize_run", "score_curve", "random_curve", "oracle_point",
-           "apgr", "cpt", "curve_auc", "bootstrap_parity_ci", "bootstrap_counts", "parity_lower_bounds",
-           "random_savings_at"]
+__all__ = ["LadderTable", "Point", "summarize_run", "random_savings_at", "oracle_point", "headroom_recovered",
+           "pgr", "apgr", "cpt", "curve_auc", "best_savings_at", "bootstrap_parity_ci"]
 
 
 @dataclass
-class TierTable:
-    """Per item: score and cost of the cheap and the strong (baseline) tier."""
+class LadderTable:
+    """Per item and tier (cheapest first): the recorded score and the cost of calling it."""
 
-    q_cheap: np.ndarray
-    q_strong: np.ndarray
-    c_cheap: np.ndarray
-    c_strong: np.ndarray
+    names: list[str]
+    q: np.ndarray  # (n, K) scores in [0, 1]
+    c: np.ndarray  # (n, K) USD
+    base: int  # index of the baseline tier
 
     @property
     def n(self) -> int:
-        return len(self.q_cheap)
+        return int(self.q.shape[0])
 
-    def subset(self, idx: np.ndarray) -> "TierTable":
-        return TierTable(self.q_cheap[idx], self.q_strong[idx], self.c_cheap[idx], self.c_strong[idx])
+    @property
+    def k(self) -> int:
+        return int(self.q.shape[1])
+
+    @property
+    def q_base(self) -> np.ndarray:
+        return self.q[:, self.base]
+
+    @property
+    def c_base(self) -> np.ndarray:
+        return self.c[:, self.base]
+
+    def subset(self, idx: np.ndarray) -> "LadderTable":
+        return LadderTable(self.names, self.q[idx], self.c[idx], self.base)
+
+    def served_quality(self, served: np.ndarray) -> np.ndarray:
+        return self.q[np.arange(self.n), served]
 
 
 @dataclass
 class Point:
-    strong_share: float  # share of requests that reached the strong tier
+    """One operating point: the share served by the baseline tier, quality, total cost."""
+
+    base_share: float
     quality: float
-    cost: float  # total
+    cost: float
 
-    def parity(self, table: TierTable) -> float:
-        return self.quality / table.q_strong.mean()
+    def parity(self, table: LadderTable) -> float:
+        return self.quality / table.q_base.mean()
 
-    def savings(self, table: TierTable) -> float:
-        return 1 - self.cost / table.c_strong.sum()
-
-
-@dataclass
-class Curve:
-    points: list[Point]
+    def savings(self, table: LadderTable) -> float:
+        return 1 - self.cost / table.c_base.sum()
 
 
-def summarize_run(table: TierTable, served_strong: np.ndarray, paid_cheap: np.ndarray,
-                  extra_cost: np.ndarray | None = None) -> dict[str, float]:
-    """Savings, quality and parity of one concrete set of routing decisions."""
-    quality = np.where(served_strong, table.q_strong, table.q_cheap)
-    cost = np.where(paid_cheap, table.c_cheap, 0.0) + np.where(served_strong, table.c_strong, 0.0)
-    if extra_cost is not None:
-        cost = cost + extra_cost
-    base_q = table.q_strong.mean()
+def summarize_run(table: LadderTable, served: np.ndarray, cost: np.ndarray) -> dict[str, float]:
+    """Savings, quality and parity of concrete routing decisions (``served`` tier index and
+    ``cost`` paid per request)."""
+    quality = table.served_quality(served)
+    base_q = table.q_base.mean()
     return {
         "n": int(table.n),
         "quality": float(quality.mean()),
         "baseline_quality": float(base_q),
         "parity": float(quality.mean() / base_q) if base_q else float("nan"),
-        "savings": float(1 - cost.sum() / table.c_strong.sum()),
-        "strong_share": float(served_strong.mean()),
+        "savings": float(1 - cost.sum() / table.c_base.sum()),
         "cost_usd": float(cost.sum()),
-        "baseline_cost_usd": float(table.c_strong.sum()),
+        "baseline_cost_usd": float(table.c_base.sum()),
     }
 
 
-def score_curve(table: TierTable, scores: np.ndarray, *, cascade: bool) -> tuple[np.ndarray, Curve]:
-    """Every operating point of a scoring router: the k highest scores go to the strong
-    tier, k = 0..n. A cascade pays the cheap call on every request; a classifier only
-    where it serves cheap. Returns the order (highest score first) and the curve."""
-    order = np.argsort(-scores, kind="stable")
-    d_quality = (table.q_strong - table.q_cheap)[order]
-    quality = (table.q_cheap.sum() + np.concatenate([[0.0], np.cumsum(d_quality)])) / table.n
-    if cascade:
-        cost = table.c_cheap.sum() + np.concatenate([[0.0], np.cumsum(table.c_strong[order])])
-    else:
-        cost = table.c_cheap.sum() + np.concatenate([[0.0], np.cumsum((table.c_strong - table.c_cheap)[order])])
-    share = np.arange(table.n + 1) / table.n
-    return order, Curve([Point(float(s), float(q), float(c)) for s, q, c in zip(share, quality, cost)])
+def point_of(table: LadderTable, served: np.ndarray, cost: np.ndarray) -> Point:
+    return Point(float(np.mean(served == table.base)), float(table.served_quality(served).mean()), float(cost.sum()))
 
 
-def random_curve(table: TierTable, steps: int = 101) -> Curve:
-    """The random mix: each request goes to the strong tier with probability x."""
-    qc, qs = table.q_cheap.mean(), table.q_strong.mean()
-    cc, cs = table.c_cheap.sum(), table.c_strong.sum()
-    return Curve([Point(x, (1 - x) * qc + x * qs, (1 - x) * cc + x * cs) for x in np.linspace(0, 1, steps)])
+def random_savings_at(table: LadderTable, parity: float) -> float:
+    """Savings of the cheapest random blend of tiers whose expected parity reaches ``parity``.
+
+    Blending two tiers traces a segment between their (cost, quality) points; the best
+    blend at a quality lies on the lower hull of those points, so checking every pair is
+    exact. If no blend reaches the parity, it is the all-baseline mix (savings 0)."""
+    q, c = table.q.mean(axis=0), table.c.sum(axis=0)
+    target = parity * q[table.base]
+    best = c[table.base]
+    for a in range(table.k):
+        for b in range(table.k):
+            if q[a] >= target:
+                best = min(best, c[a])
+            elif q[b] > q[a] and q[b] >= target:
+                x = (target - q[a]) / (q[b] - q[a])  # share sent to b
+                best = min(best, (1 - x) * c[a] + x * c[b])
+    return float(1 - best / table.c_base.sum())
 
 
-def random_savings_at(table: TierTable, parity: float) -> float:
-    """Savings of the random mix that reaches ``parity`` in expectation."""
-    qc, qs = table.q_cheap.mean(), table.q_strong.mean()
-    target = parity * qs
-    x = 1.0 if qs == qc else float(np.clip((target - qc) / (qs - qc), 0, 1))
-    cost = (1 - x) * table.c_cheap.sum() + x * table.c_strong.sum()
-    return float(1 - cost / table.c_strong.sum())
+def oracle_served(table: LadderTable) -> np.ndarray:
+    """Per request, the cheapest tier whose score is at least the baseline's."""
+    return np.argmax(table.q >= table.q_base[:, None] - 1e-12, axis=1)
 
 
-def oracle_point(table: TierTable) -> Point:
-    """Serve cheap exactly when its answer is at least as good as the strong one's."""
-    strong = table.q_strong > table.q_cheap
-    quality = np.where(strong, table.q_strong, table.q_cheap).mean()
-    cost = np.where(strong, table.c_strong, table.c_cheap).sum()
-    return Point(float(strong.mean()), float(quality), float(cost))
+def oracle_point(table: LadderTable) -> Point:
+    served = oracle_served(table)
+    return point_of(table, served, table.c[np.arange(table.n), served])
 
 
-def _pgr(table: TierTable, quality: np.ndarray) -> np.ndarray:
-    qc, qs = table.q_cheap.mean(), table.q_strong.mean()
-    return (quality - qc) / (qs - qc) if qs != qc else np.zeros_like(quality)
+def headroom_recovered(savings: float, random_savings: float, oracle_savings: float) -> float | None:
+    """The share of the oracle's extra savings (over the random mix) that a router found."""
+    room = oracle_savings - random_savings
+    return None if room <= 1e-9 else float((savings - random_savings) / room)
 
 
-def apgr(table: TierTable, curve: Curve) -> float:
-    x = np.array([p.strong_share for p in curve.points])
-    pgr = _pgr(table, np.array([p.quality for p in curve.points]))
-    order = np.argsort(x, kind="stable")
-    return float(np.trapezoid(pgr[order], x[order]))
+def pgr(table: LadderTable, quality: float) -> float:
+    qc, qs = table.q[:, 0].mean(), table.q_base.mean()
+    return float((quality - qc) / (qs - qc)) if qs != qc else 0.0
 
 
-def cpt(table: TierTable, curve: Curve, pgr_target: float) -> float | None:
-    """Least share of strong calls at which PGR reaches ``pgr_target`` (None if never)."""
-    x = np.array([p.strong_share for p in curve.points])
-    pgr = _pgr(table, np.array([p.quality for p in curve.points]))
-    hit = x[pgr >= pgr_target - 1e-12]
-    return float(hit.min()) if hit.size else None
+def apgr(table: LadderTable, points: Sequence[Point]) -> float:
+    """Area under PGR against the baseline share, the curve closed at x = 0 and x = 1 by
+    the all-cheapest and all-baseline points (RouteLLM's convention)."""
+    xs = [0.0, 1.0] + [p.base_share for p in points]
+    ys = [0.0, 1.0] + [pgr(table, p.quality) for p in points]
+    order = np.argsort(xs, kind="stable")
+    x, y = np.array(xs)[order], np.array(ys)[order]
+    return float(np.trapezoid(y, x))
 
 
-def curve_auc(table: TierTable, curve: Curve) -> float:
+def cpt(table: LadderTable, points: Sequence[Point], target: float) -> float | None:
+    """The least baseline share at which PGR reaches ``target`` (None if never)."""
+    hits = [p.base_share for p in points if pgr(table, p.quality) >= target - 1e-12]
+    return float(min(hits)) if hits else None
+
+
+def curve_auc(table: LadderTable, points: Sequence[Point]) -> float:
     """Area under parity vs. cost (as a share of the all-baseline cost), on [0, 1]."""
-    pts = sorted(curve.points, key=lambda p: p.cost)
-    x = np.array([p.cost for p in pts]) / table.c_strong.sum()
-    y = np.array([p.quality for p in pts]) / table.q_strong.mean()
+    pts = sorted(points, key=lambda p: p.cost)
+    x = np.array([p.cost for p in pts]) / table.c_base.sum()
+    y = np.array([p.quality for p in pts]) / table.q_base.mean()
     x = np.concatenate([[0.0], x, [max(1.0, x[-1])]])
     y = np.concatenate([[y[0]], y, [y[-1]]])
     keep = x <= 1.0
     return float(np.trapezoid(y[keep], x[keep]))
+
+
+def best_savings_at(table: LadderTable, points: Sequence[Point], parity: float) -> float | None:
+    """The most any point on a curve saves at ``parity`` or better (read off the curve,
+    the way RouteLLM reports its numbers; not a held-out promise)."""
+    ok = [p.savings(table) for p in points if p.parity(table) >= parity]
+    return float(max(ok)) if ok else None
 
 
 def bootstrap_parity_ci(served_quality: np.ndarray, baseline_quality: np.ndarray, *, resamples: int = 2000,
@@ -160,26 +182,3 @@ def bootstrap_parity_ci(served_quality: np.ndarray, baseline_quality: np.ndarray
     r = np.concatenate(ratios)
     alpha = (1 - level) / 2
     return float(np.quantile(r, alpha)), float(np.quantile(r, 1 - alpha))
-
-
-def bootstrap_counts(n: int, resamples: int, seed: int) -> np.ndarray:
-    """How often each item appears in each resample (resamples x n), for fast sweeps."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
-
-
-def parity_lower_bounds(q0: np.ndarray, q1: np.ndarray, q_base: np.ndarray, order: np.ndarray,
-                        counts: np.ndarray, *, level: float = 0.95, widen: float = 2 ** 0.5) -> np.ndarray:
-    """A one-sided lower bound of parity at every k of a sweep (the k first in ``order``
-    take quality ``q1``, the rest ``q0``), from bootstrap ``counts``.
-
-    ``widen`` stretches the bound away from the bootstrap mean: sqrt(2) covers the
-    noise of an unseen sample as well as that of the calibration sample.
-    """
-    base = counts @ q_base
-    start = counts @ q0
-    gains = counts[:, order] * (q1 - q0)[order]
-    sums = np.concatenate([start[:, None], start[:, None] + np.cumsum(gains, axis=1)], axis=1)
-    ratios = sums / np.maximum(base[:, None], 1e-12)
-    centre = ratios.mean(axis=0)
-    return centre - widen * (centre - np.quantile(ratios, 1 - level, axis=0))

@@ -1,0 +1,205 @@
+"""Calibrate routing strategies to a parity target and keep the one that saves most.
+
+1. Features of every calibration item, heads fitted per fold, out-of-fold predictions.
+2. For each strategy, its operating points (safest first) replayed on those predictions;
+   Learn-then-Test certifies the longest prefix whose parity promise holds, each test at
+   ``delta / m`` (Bonferroni over the m strategies tried, so the promise survives
+   picking the best of them).
+3. Among certified points, the one with the best lower bound on savings; a strategy
+   whose bound is not above zero is never shipped: "no routing" (every request on the
+   baseline tier, savings 0, parity 1) is the fallback, and the output says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ...core.features import FeatureSpec
+from ...core.learned import RoutingModel
+from ...core.pricing import Usage
+from ...core.tiers import Ladder
+from .bounds import fixed_sequence, reject, savings_lower_bound
+from .data import EvalItem
+from .metrics import LadderTable, summarize_run
+from .strategies import RecordedSignals, Strategy, strategies_for
+from .training import Heads, Predictions, TrainingData, crossfit, select_c
+
+__all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "guarantee_text"]
+
+# Every single-tier route is the classifier's own end point (lambda -> inf serves the
+# cheapest tier), so it needs no test of its own; each strategy tested costs the
+# promise a share of delta (Bonferroni), so auto tries the ones that can win.
+AUTO = ("baseline", "classifier", "cascade", "blend", "confidence")
+POLICIES = {"auto": AUTO, "classifier": ("baseline", "classifier"), "cascade": ("baseline", "cascade"),
+            "blend": ("baseline", "blend"), "confidence": ("baseline", "confidence"),
+            "consistency": ("baseline", "consistency"), "tiers": ("baseline", "tiers")}
+
+
+def ladder_table(items: Sequence[EvalItem], ladder: Ladder) -> LadderTable:
+    """Scores and per-request costs (priced as ``Decimal``, held as float) of every tier."""
+    names = ladder.names
+    q = np.array([[i.outcomes[t].score for t in names] for i in items], dtype=np.float64)
+    c = np.zeros(q.shape)
+    for k, tier in enumerate(ladder):
+        for n, item in enumerate(items):
+            o = item.outcomes[tier.name]
+            cost = tier.cost(Usage(o.input_tokens, o.output_tokens))
+            if cost is None:
+                raise ValueError(f"tier {tier.name!r} has no price; set price: in the router config")
+            c[n, k] = float(cost)
+    return LadderTable(names, q, c, ladder.baseline.index)
+
+
+@dataclass
+class Candidate:
+    """One strategy's calibration: every operating point tried and the one kept."""
+
+    strategy: Strategy
+    params: np.ndarray
+    certified: int  # how many leading operating points passed
+    chosen: int | None  # index into params, None when nothing was certified
+    cal: dict[str, float] = field(default_factory=dict)  # OOF metrics at the chosen point
+    savings_lb: float = float("-inf")
+
+    @property
+    def name(self) -> str:
+        return self.strategy.name
+
+    @property
+    def param(self) -> float | None:
+        return None if self.chosen is None else float(self.params[self.chosen])
+
+
+@dataclass
+class Calibration:
+    target_parity: float
+    delta: float
+    bound: str
+    candidates: list[Candidate]
+    chosen: Candidate
+    model: RoutingModel
+    notes: list[str]
+    tested: int  # m, the strategies whose points were tested
+    c: dict[str, float] | None
+    heads: Heads = field(repr=False, default_factory=Heads)
+    spec: FeatureSpec = field(default_factory=FeatureSpec)
+    cost_scale: float = 1.0
+
+    @property
+    def routes(self) -> bool:
+        """False when the calibration fell back to "no routing"."""
+        return self.chosen.name != "baseline"
+
+    def guarantee(self) -> str:
+        return guarantee_text(self.target_parity, self.delta, self.bound, self.tested)
+
+
+def guarantee_text(target: float, delta: float, bound: str, tested: int) -> str:
+    how = {"wsr": "betting (WSR) test, valid at any sample size", "clt": "one-sided normal bound"}[bound]
+    return (f"with probability >= {1 - delta:.0%} over the calibration sample, expected parity on traffic like it "
+            f"is >= {target:.2f} (Learn-then-Test: {how}, fixed sequence over each strategy's operating points, "
+            f"Bonferroni over {tested} strategies tried; decisions cross-fitted over 5 folds, the shipped model "
+            f"averages the fold models)")
+
+
+def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: FeatureSpec, cost_scale: float,
+                    max_escalations: int, meta: dict[str, Any]) -> RoutingModel:
+    s = candidate.strategy
+    model = RoutingModel("baseline", ladder.names, ladder.baseline.name, spec, cost_scale=cost_scale,
+                         max_escalations=max_escalations, meta=meta)
+    if s.name == "baseline":
+        return model
+    if s.name.startswith("all:"):
+        model.strategy, model.start_tier = "tier", s.name[4:]
+        return model
+    model.strategy = s.name
+    if s.name == "confidence":
+        model.threshold = candidate.param
+        return model
+    if s.name == "consistency":
+        return model
+    model.lam = float(candidate.param or 0.0)
+    model.quality, model.out_tokens = dict(heads.quality), dict(heads.out_tokens)
+    if s.name in ("cascade", "blend"):
+        model.stay, model.up = dict(heads.stay), dict(heads.up)
+    return model
+
+
+def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *, policy: str = "auto",
+              delta: float = 0.05, bound: str = "clt", spec: FeatureSpec | None = None,
+              max_escalations: int | None = None, c: dict[str, float] | float | None = None,
+              progress: Callable[[str, float], None] = lambda msg, frac: None) -> Calibration:
+    """Fit, certify and choose; ``progress(message, fraction done)`` reports as it goes."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    spec = spec or FeatureSpec()
+    max_escalations = len(ladder) - 1 if max_escalations is None else max_escalations
+    table = ladder_table(items, ladder)
+    signals = RecordedSignals.read(items, ladder.names)
+    has_answers = all(i.outcomes[t].response for i in items for t in ladder.names[:-1])
+    strategies, notes = strategies_for(POLICIES[policy], table, signals, has_answers=has_answers,
+                                       max_escalations=max_escalations)
+    learned = [s for s in strategies if s.learned]
+    cascade = any(s.needs_answers and s.learned for s in strategies)
+    cost_scale = float(table.c_base.mean())
+
+    total = len(items) * (1 + (2 * len(ladder) - 3 if cascade else 0))
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if done[0] % 50 == 0 or done[0] == total:
+            progress(f"reading features of {len(items)} requests", 0.4 * done[0] / max(1, total))
+
+    heads, preds = Heads(), None
+    data = None
+    if learned:
+        data = TrainingData.build(items, ladder.names, spec, with_answers=cascade, progress=tick)
+        if c is None:
+            progress("choosing the regularisation", 0.42)
+            c = select_c(data)
+        elif not isinstance(c, dict):
+            c = {"prompt": float(c), "answer": float(c)}
+        folds_done = [0]
+
+        def fold_progress(msg: str) -> None:
+            progress(msg, 0.45 + 0.45 * folds_done[0] / 5)
+            folds_done[0] += 1
+
+        preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, progress=fold_progress)
+    progress("certifying operating points", 0.92)
+    tested = [s for s in strategies if s.name != "baseline"]
+    per_test = delta / max(1, len(tested))
+    candidates = []
+    for s in strategies:
+        params = s.params()
+        runs = [s.simulate(preds, table, signals, p) for p in params]
+        if s.name == "baseline":
+            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *runs[0]), 0.0))
+            continue
+        losses = np.stack([target_parity * table.q_base - table.served_quality(served) for served, _ in runs])
+        certified = fixed_sequence(reject(losses, per_test, bound, high=max(target_parity, 1e-9)))
+        bounds = [savings_lower_bound(runs[g][1], table.c_base, per_test) for g in range(certified)]
+        chosen = int(np.argmax(bounds)) if bounds else None
+        cand = Candidate(s, params, certified, chosen)
+        if chosen is not None:
+            cand.cal = summarize_run(table, *runs[chosen])
+            cand.savings_lb = bounds[chosen]
+        candidates.append(cand)
+    viable = [cand for cand in candidates if cand.chosen is not None and cand.name != "baseline"
+              and cand.savings_lb > 0]
+    baseline = next(cand for cand in candidates if cand.name == "baseline")
+    best = max(viable, key=lambda cand: cand.savings_lb) if viable else baseline
+    if not viable:
+        notes.append(f"nothing saves at parity {target_parity:.2f} with confidence on this data: "
+                     "every request stays on the baseline tier (savings 0 %, parity 100 %)")
+    meta = {"target_parity": target_parity, "delta": delta, "bound": bound, "n": len(items), "c": c,
+            "strategies_tried": [cand.name for cand in candidates], "guarantee":
+                guarantee_text(target_parity, delta, bound, len(tested))}
+    model = _strategy_model(best, heads, ladder, spec, cost_scale, max_escalations, meta)
+    progress("done", 1.0)
+    return Calibration(target_parity, delta, bound, candidates, best, model, notes, len(tested), c, heads,
+                       spec, cost_scale)

@@ -1,0 +1,242 @@
+"""Routing strategies replayed on recorded outcomes: what each would serve and pay.
+
+Each strategy is a family of operating points, ordered from the safest (most quality)
+to the riskiest (least cost), and ``simulate`` turns predictions plus one parameter
+into the tier served and the cost paid for every item. The simulation is the run-time
+decision rule of ``core.learned.RoutingModel`` (or of the gate the strategy becomes),
+applied to recorded answers, and a cascade pays every tier it calls.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ...core.answers import agree
+from ...core.confidence import answer_confidence
+from ...core.types import TierAnswer
+from .data import EvalItem
+from .metrics import LadderTable
+from .training import Predictions
+
+__all__ = ["Strategy", "FixedTier", "ClassifierStrategy", "CascadeStrategy", "BlendStrategy",
+           "ConfidenceStrategy", "ConsistencyStrategy", "RecordedSignals", "LAMBDAS", "strategies_for"]
+
+# lambda: quality per unit of cost (one mean baseline request). Negative values lean to
+# the stronger tier (at -inf everything goes up: the safe end of the sequence), 0 is
+# predicted quality first, large values save at any price in quality.
+_POSITIVE = np.geomspace(1e-4, 1e3, 106)
+LAMBDAS = np.concatenate([-_POSITIVE[::-1], [0.0], _POSITIVE])
+
+
+@dataclass
+class RecordedSignals:
+    """Facts read off the recorded answers (no learning): self-reported confidence per
+    tier (NaN when the answer gives none) and whether the two cheapest tiers agree."""
+
+    confidence: np.ndarray  # (n, K)
+    agree01: np.ndarray | None  # (n,) or None for a one-tier ladder
+
+    @classmethod
+    def read(cls, items: Sequence[EvalItem], tiers: Sequence[str]) -> "RecordedSignals":
+        conf = np.full((len(items), len(tiers)), np.nan)
+        for i, item in enumerate(items):
+            for k, tier in enumerate(tiers):
+                text = item.outcomes[tier].response
+                if text:
+                    value, _ = answer_confidence(TierAnswer(text))
+                    conf[i, k] = np.nan if value is None else value
+        agreement = None
+        if len(tiers) >= 3 and all(i.outcomes[tiers[0]].response for i in items):
+            agreement = np.array([agree(i.outcomes[tiers[0]].response, i.outcomes[tiers[1]].response) for i in items])
+        return cls(conf, agreement)
+
+
+class Strategy(ABC):
+    """A family of operating points; ``params`` runs from the safest to the riskiest."""
+
+    name: str = "strategy"
+    needs_answers: bool = False  # replaying it needs the lower tiers' answer texts
+    learned: bool = True  # uses trained heads
+
+    def __init__(self, max_escalations: int):
+        self.max_escalations = max_escalations
+
+    @abstractmethod
+    def params(self) -> np.ndarray:
+        ...
+
+    @abstractmethod
+    def simulate(self, preds: Predictions, table: LadderTable, signals: RecordedSignals, param: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """(tier index served, cost paid) per item."""
+
+
+class FixedTier(Strategy):
+    """Everything on one tier: "no routing" when it is the baseline."""
+
+    learned = False
+
+    def __init__(self, max_escalations: int, tier: int, tier_name: str, baseline: bool):
+        super().__init__(max_escalations)
+        self.tier = tier
+        self.name = "baseline" if baseline else f"all:{tier_name}"
+
+    def params(self):
+        return np.array([0.0])
+
+    def simulate(self, preds, table, signals, param):
+        served = np.full(table.n, self.tier)
+        return served, table.c[:, self.tier].copy()
+
+
+class ClassifierStrategy(Strategy):
+    """One call: the tier maximising predicted quality - lambda * predicted cost."""
+
+    name = "classifier"
+
+    def params(self):
+        return LAMBDAS
+
+    def start(self, preds: Predictions, lam: float) -> np.ndarray:
+        return np.argmax(preds.quality - lam * preds.cost, axis=1)
+
+    def simulate(self, preds, table, signals, param):
+        served = self.start(preds, param)
+        return served, table.c[np.arange(table.n), served]
+
+
+def _climb(start: np.ndarray, go_up, table: LadderTable, max_escalations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Walk up from ``start`` while ``go_up(tier, has_previous, rows)`` says so; pay every call."""
+    rows = np.arange(table.n)
+    tier = start.copy()
+    cost = table.c[rows, tier].copy()
+    steps = np.zeros(table.n, dtype=int)
+    for _ in range(table.k - 1):
+        active = (tier < table.k - 1) & (steps < max_escalations)
+        if not active.any():
+            break
+        up = np.zeros(table.n, dtype=bool)
+        for j in np.unique(tier[active]):
+            for has_previous in (False, True):
+                sel = active & (tier == j) & ((tier > start) == has_previous)
+                if sel.any():
+                    up[sel] = go_up(int(j), has_previous, np.flatnonzero(sel))
+        tier = tier + up
+        steps = steps + up
+        cost = cost + np.where(up, table.c[rows, np.minimum(tier, table.k - 1)], 0.0)
+    return tier, cost
+
+
+class CascadeStrategy(Strategy):
+    """Start at the cheapest tier; after each answer, go up one tier when the predicted
+    quality gained is worth lambda times the next tier's predicted cost."""
+
+    name = "cascade"
+    needs_answers = True
+
+    def params(self):
+        return LAMBDAS
+
+    def _go_up(self, preds: Predictions, lam: float):
+        def go(j: int, has_previous: bool, rows: np.ndarray) -> np.ndarray:
+            key = (j, has_previous and j > 0)
+            return (preds.up[key][rows] - preds.stay[key][rows]) > lam * preds.cost[rows, j + 1]
+        return go
+
+    def starts(self, preds: Predictions, table: LadderTable, lam: float) -> np.ndarray:
+        return np.zeros(table.n, dtype=int)
+
+    def simulate(self, preds, table, signals, param):
+        return _climb(self.starts(preds, table, param), self._go_up(preds, param), table, self.max_escalations)
+
+
+class BlendStrategy(CascadeStrategy):
+    """The classifier picks the start tier (skipping cheap calls that would be wasted),
+    the cascade rule judges each answer from there; one lambda for both."""
+
+    name = "blend"
+
+    def starts(self, preds, table, lam):
+        return np.argmax(preds.quality - lam * preds.cost, axis=1)
+
+
+class ConfidenceStrategy(Strategy):
+    """Escalate while the answer's own confidence (self-rating, abstention sentinel) is
+    below a threshold; an answer that states none passes."""
+
+    name = "confidence"
+    needs_answers = True
+    learned = False
+
+    def __init__(self, max_escalations: int, signals: RecordedSignals):
+        super().__init__(max_escalations)
+        found = signals.confidence[~np.isnan(signals.confidence)]
+        self._params = np.concatenate([[1.01], np.unique(found)[::-1]]) if found.size else np.array([])
+
+    def params(self):
+        return self._params
+
+    def simulate(self, preds, table, signals, param):
+        def go(j, has_previous, rows):
+            conf = signals.confidence[rows, j]
+            return ~np.isnan(conf) & (conf < param)
+        return _climb(np.zeros(table.n, dtype=int), go, table, self.max_escalations)
+
+
+class ConsistencyStrategy(Strategy):
+    """Ask the two cheapest tiers; serve the second's answer when their final answers
+    agree, else go up. At run time: start on the second tier with a consistency gate
+    that asks the cheapest for a second opinion (priced like any call)."""
+
+    name = "consistency"
+    needs_answers = True
+    learned = False
+
+    def params(self):
+        return np.array([0.0])
+
+    def simulate(self, preds, table, signals, param):
+        rows = np.arange(table.n)
+        agreed = signals.agree01 if signals.agree01 is not None else np.zeros(table.n, bool)
+        up = ~agreed & (self.max_escalations >= 1)
+        served = np.where(up, 2, 1)
+        cost = table.c[:, 0] + table.c[:, 1] + np.where(up, table.c[rows, 2], 0.0)
+        return served, cost
+
+
+def strategies_for(names: Sequence[str], table: LadderTable, signals: RecordedSignals, *, has_answers: bool,
+                   max_escalations: int) -> tuple[list[Strategy], list[str]]:
+    """The strategies to try, and a note for each one the data cannot support."""
+    notes: list[str] = []
+    out: list[Strategy] = []
+    for name in names:
+        if name == "baseline":
+            out.append(FixedTier(max_escalations, table.base, table.names[table.base], True))
+        elif name == "tiers":
+            out += [FixedTier(max_escalations, k, table.names[k], False) for k in range(table.k) if k != table.base]
+        elif name in ("cascade", "blend", "confidence", "consistency") and not has_answers:
+            notes.append(f"{name}: needs the lower tiers' answer texts, which this data lacks")
+        elif name == "classifier":
+            out.append(ClassifierStrategy(max_escalations))
+        elif name == "cascade":
+            out.append(CascadeStrategy(max_escalations))
+        elif name == "blend":
+            out.append(BlendStrategy(max_escalations))
+        elif name == "confidence":
+            strategy = ConfidenceStrategy(max_escalations, signals)
+            if strategy.params().size:
+                out.append(strategy)
+            else:
+                notes.append("confidence: no answer states a confidence or abstains")
+        elif name == "consistency":
+            if table.k >= 3 and table.base == table.k - 1 and signals.agree01 is not None:
+                out.append(ConsistencyStrategy(max_escalations))
+            else:
+                notes.append("consistency: needs three tiers, the top one the baseline")
+        else:
+            raise ValueError(f"unknown strategy {name!r}")
+    return out, notes

@@ -1,0 +1,125 @@
+"""How ``tiered-router eval`` shows its result: a table a reader understands without the
+README, the headline, the honesty line (headroom recovered), and a self-explaining plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["print_result", "plot_result", "public", "pct"]
+
+_LABELS = {"random_savings": "random mix at the same parity", "oracle_savings": "oracle (one call, perfect)",
+           "apgr": "APGR (area under PGR curve)", "cpt50": "baseline share to recover 50 % of the gap",
+           "cpt80": "baseline share to recover 80 % of the gap",
+           "curve_savings_at_target": "best on the test curve at the target (not a promise)"}
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _savings_phrase(savings: float) -> str:
+    return f"{pct(savings)} cheaper" if savings >= 0 else f"{pct(-savings)} MORE expensive"
+
+
+def public(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if not k.startswith("_")}
+
+
+def print_result(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{result['policy']} on {result['n']} test requests")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    ci = result["parity_ci"]
+    rows = [("savings", pct(result["savings"])),
+            ("quality parity (95 % CI)", f"{pct(result['parity'])} ({pct(ci['low'])} - {pct(ci['high'])})"),
+            ("quality / baseline quality", f"{pct(result['quality'])} / {pct(result['baseline_quality'])}")]
+    for key in ("random_savings", "oracle_savings", "curve_savings_at_target", "cpt50", "cpt80"):
+        if result.get(key) is not None:
+            rows.append((_LABELS[key], pct(result[key])))
+    if result.get("apgr") is not None:
+        rows.append((_LABELS["apgr"], f"{result['apgr']:.3f}"))
+    rows.append(("served by tier", ", ".join(f"{k} {pct(v)}" for k, v in result["tier_share"].items())))
+    if result.get("calls_share"):
+        rows.append(("requests calling each tier", ", ".join(f"{k} {pct(v)}" for k, v in result["calls_share"].items())))
+    if result.get("param") is not None:
+        rows.append(("operating point (lambda or threshold)", f"{result['param']:.4g}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    candidates = result.get("candidates") or {}
+    if len(candidates) > 1:
+        cand = Table(title="strategies tried (calibration data, cross-fitted; test data)")
+        for col in ("strategy", "certified points", "cal savings (lower bound)", "cal parity", "test savings",
+                    "test parity"):
+            cand.add_column(col, justify="left" if col == "strategy" else "right")
+        for name, c in candidates.items():
+            cal = c.get("calibration", {})
+            lb = cal.get("savings_lower_bound")
+            cand.add_row(name + (" (chosen)" if name == result["policy"] else ""),
+                         f"{c.get('certified_points', 0)} / {c.get('points', 0)}",
+                         "-" if "savings" not in cal else f"{pct(cal['savings'])} ({pct(lb)})",
+                         pct(cal.get("parity")), pct(c.get("savings")), pct(c.get("parity")))
+        console.print(cand)
+    for note in (result.get("calibration") or {}).get("notes", []):
+        console.print(f"note: {note}")
+    console.print(f"{_savings_phrase(result['savings'])} at {pct(result['parity'])} quality parity "
+                  f"(95 % CI {pct(ci['low'])} - {pct(ci['high'])}, {ci['method']})")
+    recovered = result.get("headroom_recovered")
+    if recovered is None:
+        console.print(f"headroom: the oracle saves no more than a random mix here ({pct(result['oracle_savings'])} "
+                      f"vs {pct(result['random_savings'])}): routing has little to find on this data")
+    else:
+        console.print(f"headroom: the oracle would save {pct(result['oracle_savings'])}, a random mix at this parity "
+                      f"{pct(result['random_savings'])}; this router recovered {pct(recovered)} of the difference")
+    guarantee = (result.get("calibration") or {}).get("guarantee")
+    if guarantee:
+        console.print(f"promise: {guarantee}")
+    if result.get("token_estimate"):
+        console.print(f"tokens: {result['token_estimate']}")
+
+
+def plot_result(result: dict[str, Any], path: Path) -> Path:
+    """Parity against cost for every operating point of the chosen strategy, with the
+    random mix, the oracle, the target and the calibrated point, labelled in the figure."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'langchain-tiered-router[plot]'") from None
+    from ..analysis.eval.metrics import oracle_point, random_savings_at
+
+    table, curves = result["_table"], result.get("_curves") or {}
+    if not curves:
+        raise ValueError(f"--plot draws each strategy's operating points; {result['policy']} has none")
+    base_cost, base_q = table.c_base.sum(), table.q_base.mean()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in curves.items():
+        pts = sorted(curve, key=lambda p: p.cost)
+        ax.plot([p.cost / base_cost for p in pts], [p.quality / base_q for p in pts], ".-", ms=2, lw=1,
+                label=f"{name}: every operating point (test data)")
+    parities = [0.5 + i / 100 for i in range(0, 61)]
+    ax.plot([1 - random_savings_at(table, p) for p in parities], parities, "--", color="grey",
+            label="random mix of tiers")
+    oracle = oracle_point(table)
+    ax.scatter([oracle.cost / base_cost], [oracle.quality / base_q], marker="*", s=160, color="gold",
+               edgecolor="black", zorder=5, label="oracle (one call, perfect)")
+    ax.scatter([1 - result["savings"]], [result["parity"]], color="red", zorder=6,
+               label=f"calibrated: {pct(result['savings'])} cheaper at {pct(result['parity'])} parity")
+    ax.axhline(result["target_parity"], color="black", lw=0.8, ls=":", label=f"target parity {result['target_parity']:.2f}")
+    ax.axvline(1.0, color="black", lw=0.5)
+    ax.text(1.0, ax.get_ylim()[0], " baseline tier alone", fontsize=8, va="bottom")
+    ax.set_xlabel("cost relative to sending every request to the baseline tier (> 1: costs more)")
+    ax.set_ylabel("quality parity (quality / baseline quality)")
+    ax.set_title(f"{result['policy']} on {result['n']} held-out requests")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,74 @@
+"""Read the final answer out of a model's reply, so two replies can be compared.
+
+Models end their work in a few common shapes: a JSON ``"answer"`` field, a LaTeX
+``\\boxed{...}``, GSM8K's ``#### 42``, an "Answer: ..." line, or simply a last number.
+``final_answer`` takes the last of the most explicit shape present and normalises it
+(spacing, ``$``, thousands separators, numbers as floats), so ``agree`` can tell whether
+two tiers (or two samples) reached the same result. It reads the text only: no task
+knowledge, no grader.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["final_answer", "agree", "normalise_answer"]
+
+_JSON_QUOTED = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_JSON_BARE = re.compile(r'"answer"\s*:\s*([^,}\n"][^,}\n]*)')
+_HASHES = re.compile(r"####\s*(.+)")
+_SAID = re.compile(r"(?:final answer|answer)\s*(?:is|:)\s*(.+)", re.IGNORECASE)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_FRAC = re.compile(r"\\[dt]frac")
+_MAX_CHARS = 60_000  # the end of a reply holds its answer; a looping reply is cut here
+
+
+def normalise_answer(raw: str) -> str:
+    text = raw.strip().strip(".").replace("$", "").replace("\\!", "").replace(",", "")
+    text = _FRAC.sub(r"\\frac", "".join(text.split())).lower()
+    try:
+        return repr(float(text))
+    except ValueError:
+        return text
+
+
+def _boxed(text: str) -> str | None:
+    start = text.rfind("\\boxed{")
+    if start < 0:
+        return None
+    i, depth = start + len("\\boxed{"), 1
+    while i < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return text[start + len("\\boxed{"): i - 1] if depth == 0 else None
+
+
+def final_answer(text: str | None) -> str | None:
+    """The reply's final answer, normalised; ``None`` when the reply has none."""
+    if not text:
+        return None
+    text = text[-_MAX_CHARS:]
+    for pattern in (_JSON_QUOTED, _JSON_BARE):
+        hits = pattern.findall(text)
+        if hits:
+            return normalise_answer(hits[-1])
+    boxed = _boxed(text)
+    if boxed is not None:
+        return normalise_answer(boxed)
+    for pattern in (_HASHES, _SAID):
+        hits = pattern.findall(text)
+        if hits:
+            value = hits[-1][:80]
+            numbers = _NUMBER.findall(value)
+            return normalise_answer(numbers[0] if numbers and pattern is _SAID else value)
+    numbers = _NUMBER.findall(text)
+    if numbers:
+        return normalise_answer(numbers[-1])
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return normalise_answer(lines[-1][:80]) if lines else None
+
+
+def agree(a: str | None, b: str | None) -> bool:
+    """Both replies have a final answer and it is the same."""
+    fa, fb = final_answer(a), final_answer(b)
+    return fa is not None and fa == fb

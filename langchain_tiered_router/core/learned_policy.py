@@ -1,0 +1,151 @@
+"""Run a trained routing model in the engine: a start-tier classifier, an escalation
+gate, and ``policy: {kind: auto}``, which serves whatever strategy ``calibrate`` chose.
+
+The gates a strategy brings are scoped to the tiers they judge: the learned escalation
+gate and the confidence gate sit below the top tier (there is nowhere to escalate from
+the top, so they must not flag its answers), the consistency gate on the second tier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .answers import agree
+from .classifiers import Classifier, TierChoice
+from .confidence import answer_confidence
+from .errors import ConfigError
+from .gates import Gate, GateState
+from .learned import RoutingModel
+from .model_file import load_routing_model
+from .policies import Policy
+from .tiers import Ladder, Tier
+from .types import GateVerdict, RouteRequest, TierAnswer
+
+__all__ = ["LearnedStart", "LearnedEscalationGate", "ConsistencyGate", "ScopedConfidenceGate", "LearnedPolicy",
+           "previous_answer"]
+
+
+def previous_answer(state: GateState) -> TierAnswer | None:
+    """The answer of the tier just below, when this request climbed from it."""
+    below = state.tier.index - 1
+    for tier_name, answer in reversed(state.previous):
+        if tier_name == below:
+            return answer
+    return None
+
+
+class LearnedStart(Classifier):
+    """The tier with the best predicted quality for its predicted cost."""
+
+    name = "trained"
+
+    def __init__(self, model: RoutingModel, lam: float | None = None):
+        self.model = model
+        self.lam = lam
+
+    def classify(self, request: RouteRequest, ladder: Ladder, ask=None) -> TierChoice:
+        tier, reason, score = self.model.choose_start(request.text, ladder, self.lam)
+        return TierChoice(tier, reason, score)
+
+
+class LearnedEscalationGate(Gate):
+    """Passes an answer unless going one tier up is predicted to be worth its cost."""
+
+    def __init__(self, model: RoutingModel, lam: float | None = None, name: str = "trained_escalation"):
+        self.model = model
+        self.lam = lam
+        self.name = name
+
+    def judge(self, state: GateState) -> GateVerdict:
+        ladder = state.ladder
+        if ladder is None:
+            raise RuntimeError("the trained escalation gate needs the engine's ladder")
+        previous = previous_answer(state)
+        escalate, reason, q_here = self.model.should_escalate(
+            state.tier.name, state.question, state.answer.text, ladder=ladder, logprobs=state.answer.logprobs,
+            previous=previous.text if previous is not None else None, lam=self.lam)
+        return self._verdict(not escalate, reason, q_here)
+
+
+class ScopedConfidenceGate(Gate):
+    """The answer's own confidence (self-rating, abstention) below ``threshold`` fails."""
+
+    def __init__(self, threshold: float, name: str = "confidence"):
+        self.threshold = threshold
+        self.name = name
+
+    def judge(self, state: GateState) -> GateVerdict:
+        value, source = answer_confidence(state.answer)
+        if value is None:
+            return self._verdict(True, "no confidence signal (passes)")
+        passed = value >= self.threshold
+        return self._verdict(passed, f"{source} confidence {value:.2f} {'>=' if passed else '<'} "
+                                     f"{self.threshold:.2f}", value)
+
+
+class ConsistencyGate(Gate):
+    """Asks ``tier`` the same request for a second opinion (a priced routing call) and
+    passes when both replies reach the same final answer (``core.answers``)."""
+
+    def __init__(self, tier: str, *, name: str | None = None):
+        self.tier = tier
+        self.name = name or f"consistency:{tier}"
+
+    def _verdict_for(self, state: GateState, other: TierAnswer) -> GateVerdict:
+        same = agree(state.answer.text, other.text)
+        return self._verdict(same, f"final answer {'agrees' if same else 'differs'} with {self.tier}'s")
+
+    def judge(self, state: GateState) -> GateVerdict:
+        if state.ask is None:
+            raise RuntimeError("the consistency gate needs the engine's ask function")
+        return self._verdict_for(state, state.ask("consistency", self.tier, state.request))
+
+    async def ajudge(self, state: GateState) -> GateVerdict:
+        if state.aask is None:
+            return await super().ajudge(state)
+        return self._verdict_for(state, await state.aask("consistency", self.tier, state.request))
+
+
+class LearnedPolicy(Policy):
+    """``policy: {kind: auto, path: model.npz}``: the strategy ``calibrate`` chose."""
+
+    def __init__(self, model: RoutingModel, max_escalations: int = 2):
+        super().__init__(max_escalations)
+        self.model = model
+        self.name = f"auto:{model.strategy}"
+        self._start = LearnedStart(model) if model.uses_classifier else None
+        self._escalate = LearnedEscalationGate(model) if model.uses_cascade else None
+        self._confidence = (ScopedConfidenceGate(model.threshold) if model.strategy == "confidence"
+                            and model.threshold is not None else None)
+        self._consistency = ConsistencyGate(model.tiers[0]) if model.strategy == "consistency" else None
+
+    @classmethod
+    def from_file(cls, path: str | Path, ladder: Ladder, max_escalations: int = 2) -> "LearnedPolicy":
+        model = load_routing_model(path)
+        model.check_ladder(ladder)
+        return cls(model, max_escalations)
+
+    def choose_start(self, request, ladder, ask=None) -> TierChoice:
+        m = self.model
+        if self._start is not None:
+            return self._start.classify(request, ladder)
+        if m.strategy == "baseline":
+            return TierChoice(ladder.baseline.name, "auto: no strategy saved money at the target; baseline tier")
+        if m.strategy == "tier":
+            return TierChoice(str(m.start_tier), f"auto: every request on {m.start_tier}")
+        if m.strategy == "consistency":
+            return TierChoice(ladder[1].name, f"auto: consistency check against {ladder[0].name}")
+        return TierChoice(ladder.cheapest.name, f"auto: {m.strategy} from the cheapest tier")
+
+    def extra_gates(self, tier: Tier | None = None) -> list[Gate]:
+        if tier is None:
+            raise ConfigError("the auto policy's gates depend on the tier")
+        if tier.index >= len(self.model.tiers) - 1:
+            return []
+        if self._escalate is not None:
+            return [self._escalate]
+        if self._confidence is not None:
+            return [self._confidence]
+        if self._consistency is not None and tier.index == 1:
+            return [self._consistency]
+        return []
