@@ -4,7 +4,8 @@ A job goes Submitted -> Validating -> Scheduled -> InProgress -> Completed (or
 PartiallyCompleted, or Failed), one step per tick of a worker thread (``step_s``), as
 ``GetModelInvocationJob`` shows it on Bedrock. A stop request moves a running job to
 Stopping, and at the next tick to Stopped. ``hold()`` keeps jobs InProgress until
-``release()``, so a test can kill a client while its jobs run and resume it later.
+``release()`` (per model, or all), so a test can kill a client while its jobs run and
+resume it later.
 
 What a job does with its records (read S3, answer, write S3) is the processor's job
 (``_job_records.JobProcessor``); this module only keeps time and state.
@@ -149,8 +150,7 @@ class JobBook:
         self._check_model = check_model
         self._jobs: dict[str, InvocationJob] = {}
         self._lock = threading.Lock()
-        self._released = threading.Event()
-        self._released.set()
+        self._held: set[str | None] = set()  # model ids held; None holds every model
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -232,17 +232,27 @@ class JobBook:
 
     def close(self) -> None:
         self._stopping.set()
-        self._released.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def hold(self) -> None:
-        """Keep every job InProgress (jobs not yet there still move up to it) until ``release``."""
-        self._released.clear()
+    def hold(self, model_id: str | None = None) -> None:
+        """Keep jobs (of ``model_id``, or every job) InProgress until ``release``; jobs not
+        yet there still move up to it."""
+        with self._lock:
+            self._held.add(model_id)
 
-    def release(self) -> None:
-        self._released.set()
+    def release(self, model_id: str | None = None) -> None:
+        """Let held jobs finish (``model_id=None`` releases every hold)."""
+        with self._lock:
+            if model_id is None:
+                self._held.clear()
+            else:
+                self._held.discard(model_id)
+
+    def _is_held(self, job: InvocationJob) -> bool:
+        with self._lock:
+            return None in self._held or job.model_id in self._held
 
     def _run(self) -> None:
         while not self._stopping.wait(self.step_s):
@@ -273,7 +283,7 @@ class JobBook:
                     else:
                         self._move(job, "Scheduled")
             return
-        if status == "InProgress" and self._released.is_set():
+        if status == "InProgress" and not self._is_held(job):
             result = self.processor.run(job)
             with self._lock:
                 if job.status == "InProgress":
