@@ -11,7 +11,7 @@ every record is one telemetry record (``integration: batch``)::
     summary = run_batch("router.yaml", "records.jsonl", "results.jsonl",
                         bucket="s3://my-bucket/batch", role_arn="arn:aws:iam::123456789012:role/bedrock-batch")
 
-The CLI is ``tiered-router batch run | resume | status``. This package imports boto3
+The CLI is ``tiered-router batch run | resume | status | stop``. This package imports boto3
 only when a run starts; the core never imports it.
 """
 
@@ -26,7 +26,7 @@ from .runner import BatchClients, BatchRunner
 from .summary import BatchSummary
 
 __all__ = [
-    "run_batch", "resume_batch", "batch_status", "BatchRunner", "BatchClients", "BatchSummary",
+    "run_batch", "resume_batch", "batch_status", "stop_batch", "BatchRunner", "BatchClients", "BatchSummary",
     "BatchError", "BatchExhaustedError", "BatchInputError", "BatchJobError", "BatchSettingsError",
     "BatchStateError",
 ]
@@ -68,3 +68,25 @@ def batch_status(state_path: str | Path) -> BatchSummary:
     pricing = BatchPricing(config, ladder, resolve_settings(config).discount)
     return summarize_run(state, state_path=state_path, ladder_order=ladder.names,
                          baseline=lambda r: baseline_costs(pricing, r))
+
+
+def stop_batch(state_path: str | Path, *, clients: BatchClients | None = None) -> list[str]:
+    """Stop the run's jobs still running (``StopModelInvocationJob``); returns their names.
+
+    The runner (or ``resume_batch``) then ends the records those jobs did not process.
+    """
+    from ..core.config import RouterConfig
+    from .jobs import JobControl
+    from .runner import resolve_settings
+    from .state import RunState
+
+    state = RunState.load(state_path)
+    config = RouterConfig.from_dict(state.config, source=str(state_path))
+    clients = clients or BatchClients.from_config(config, resolve_settings(config))
+    control = JobControl(clients.bedrock)
+    stopped = []
+    for job in state.jobs:
+        if job.status == "submitted" and job.arn and not control.describe(job.arn).terminal:
+            control.stop(job.arn)
+            stopped.append(job.name)
+    return stopped

@@ -105,7 +105,8 @@ class BatchClients:
             bedrock=boto3.client("bedrock", region_name=region, config=retries,
                                  endpoint_url=settings.endpoint_url or config.endpoint_url),
             runtime=boto3.client("bedrock-runtime", region_name=region, endpoint_url=config.endpoint_url,
-                                 config=Config(retries={"mode": "standard", "max_attempts": 1 + config.retry.max_retries})),
+                                 config=Config(retries={"mode": "standard",
+                                                        "max_attempts": 1 + config.retry.max_retries})),
             s3=boto3.client("s3", region_name=region, endpoint_url=settings.s3_endpoint_url, config=s3_config),
         )
 
@@ -251,6 +252,8 @@ class BatchRunner:
                 r.status, r.job, r.since = "in_job", name, now
         rest = group[at:]
         self._save()
+        log.info("wave %d, tier %s: %d records in %d jobs, %d left below the job minimum", wave, tier, at,
+                 len(sizes), len(rest))
         if rest:
             if self.settings.on_demand_below_min:
                 self._on_demand(tier, rest)

@@ -143,6 +143,29 @@ def test_a_stopped_job_ends_its_records(tmp_path, workload, s3_url, bucket):
     assert summary.served == 333 and _telemetry_rows(tmp_path) == 500
 
 
+def test_batch_stop_stops_a_runs_jobs(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.jobs.hold(CHEAP)
+        config = router_config(emu.url, s3_url, tmp_path)
+        done: dict = {}
+        worker = threading.Thread(target=lambda: done.update(
+            summary=run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while len([j for j in emu.jobs.list() if j.status == "InProgress"]) < 3:
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.02)
+        stopped = CliRunner().invoke(app, ["batch", "stop", "--state", str(tmp_path / "out.jsonl.state.json")])
+        worker.join(60)
+        stops = [r for r in emu.requests if r.operation == "StopModelInvocationJob"]
+    assert stopped.exit_code == 0 and stopped.stdout.startswith("stopped 3 job(s)"), stopped.output
+    assert len(stops) == 3
+    summary = done["summary"]
+    assert summary.job_states == {"Stopped": 3} and (summary.failed, summary.served) == (500, 0)
+    assert _telemetry_rows(tmp_path) == 500
+
+
 def test_on_exhausted_flag_serves_the_strongest_answer_marked(tmp_path, workload, s3_url, bucket):
     records, replay = workload
     with _emulator(replay, s3_url) as emu:

@@ -109,3 +109,23 @@ def test_job_names_are_names_bedrock_accepts():
 
     name = job_name("0123456789ab", "a tier_with spaces and a very long name", 12, 3)
     assert len(name) <= 63 and re.fullmatch(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}", name)
+
+
+def test_a_self_grade_gate_calls_its_grader_on_demand_and_prices_it(tmp_path, s3_url, bucket):
+    records, replay = write_workload(tmp_path, n=120)
+    emulator_script = script(replay)
+    emulator_script["models"][CHEAP]["rules"] = [{"match": "strict grader", "answer": "8"}]
+    with BedrockEmulator(emulator_script, s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        config = router_config(emu.url, s3_url, tmp_path)
+        config["gates"] = [{"kind": "self_grade", "grader_tier": "cheap", "threshold": 7}]
+        summary = run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)
+        graded = [r for r in emu.requests if r.operation == "InvokeModel"]
+    assert summary.served_by_tier == {"cheap": 120} and len(graded) == 120  # one grader call per answer
+    lines = read_jsonl(tmp_path / "telemetry.jsonl")
+    aux = [call for line in lines for call in line["aux_calls"]]
+    assert len(aux) == 120 and {c["purpose"] for c in aux} == {"self_grade"}
+    for call in aux:  # the grader ran live: on-demand prices
+        assert Decimal(str(call["cost_usd"])) == call_cost("cheap", "on_demand", call["input_tokens"],
+                                                           call["output_tokens"])
+    routed = sum(Decimal(line["cost_usd"]) for line in lines)
+    assert routed == summary.cost_usd == 120 * call_cost("cheap") + sum(Decimal(str(c["cost_usd"])) for c in aux)
