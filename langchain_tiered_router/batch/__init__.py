@@ -20,10 +20,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..core.config import RouterConfig
+from ..core.tiers import Ladder
 from .errors import (BatchError, BatchExhaustedError, BatchInputError, BatchJobError, BatchSettingsError,
                      BatchStateError)
-from .runner import BatchClients, BatchRunner
-from .summary import BatchSummary
+from .jobs import JobControl
+from .pricing import BatchPricing
+from .runner import BatchRunner
+from .settings import BatchClients, resolve_settings
+from .state import RunState
+from .summary import BatchSummary, summarize_run
+from .telemetry import baseline_costs
 
 __all__ = [
     "run_batch", "resume_batch", "batch_status", "stop_batch", "BatchRunner", "BatchClients", "BatchSummary",
@@ -54,14 +61,6 @@ def resume_batch(state_path: str | Path, *, config: Any = None, clients: BatchCl
 
 def batch_status(state_path: str | Path) -> BatchSummary:
     """Where a run stands, read from its state file alone (no AWS call)."""
-    from ..core.config import RouterConfig
-    from ..core.tiers import Ladder
-    from .pricing import BatchPricing
-    from .runner import resolve_settings
-    from .state import RunState
-    from .summary import summarize_run
-    from .telemetry import baseline_costs
-
     state = RunState.load(state_path)
     config = RouterConfig.from_dict(state.config, source=str(state_path))
     ladder = Ladder.from_config(config)
@@ -75,11 +74,6 @@ def stop_batch(state_path: str | Path, *, clients: BatchClients | None = None) -
 
     The runner (or ``resume_batch``) then ends the records those jobs did not process.
     """
-    from ..core.config import RouterConfig
-    from .jobs import JobControl
-    from .runner import resolve_settings
-    from .state import RunState
-
     state = RunState.load(state_path)
     config = RouterConfig.from_dict(state.config, source=str(state_path))
     clients = clients or BatchClients.from_config(config, resolve_settings(config))

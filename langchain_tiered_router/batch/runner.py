@@ -21,16 +21,11 @@ runner died, polling its jobs instead of creating them again.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
-import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-
-from pydantic import ValidationError
 
 from ..core.build import build_router
 from ..core.config import BatchConfig, RouterConfig, load_config
@@ -40,7 +35,7 @@ from ..core.errors import (GateFailed, LadderExhaustedError, MalformedReplyError
 from ..core.pinning import MemoryPinStore
 from .cascade import Cascade, error_kind_for_code
 from .errors import BatchExhaustedError, BatchJobError, BatchSettingsError, BatchStateError
-from .formats import model_input, parse_output, supports
+from .formats import model_input, parse_output
 from .inputs import file_digest, read_records
 from .jobs import RETRYABLE_CREATE_ERRORS, JobControl, JobInfo
 from .on_demand import OnDemandBackend
@@ -48,76 +43,14 @@ from .planning import job_name, split_sizes
 from .pricing import BatchPricing
 from .results import write_results
 from .s3 import S3Store, parse_s3_uri
+from .settings import BatchClients, check_formats, config_digest, resolve_settings
 from .state import JobState, RecordState, RunState
 from .summary import BatchSummary, summarize_run
 from .telemetry import baseline_costs, emit, request_id_for, routing_result
 
-__all__ = ["BatchClients", "BatchRunner", "resolve_settings", "config_digest"]
+__all__ = ["BatchRunner"]
 
 log = logging.getLogger("langchain_tiered_router.batch")
-
-# Keys that do not change how records are routed: a resumed run may change them.
-_FREE_KEYS = ("endpoint_url", "region_name", "telemetry", "access", "pinning")
-_FREE_BATCH_KEYS = ("endpoint_url", "s3_endpoint_url", "poll_interval_s", "max_concurrent_jobs", "bucket",
-                    "role_arn")
-
-
-def config_digest(config: RouterConfig) -> str:
-    """A digest of what decides routing (ladder, policy, gates, prices, batch limits)."""
-    data = config.model_dump(mode="json", by_alias=True)
-    for key in _FREE_KEYS:
-        data.pop(key, None)
-    for key in _FREE_BATCH_KEYS:
-        (data.get("batch") or {}).pop(key, None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
-def resolve_settings(config: RouterConfig, **overrides: Any) -> BatchConfig:
-    """``config.batch`` with the given overrides (``None`` left out), validated again."""
-    data = (config.batch or BatchConfig()).model_dump(mode="json")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return BatchConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise BatchSettingsError(err["msg"], path=f"batch.{loc}" if loc else "batch") from None
-
-
-@dataclass
-class BatchClients:
-    """Real boto3 clients: ``bedrock`` (jobs), ``bedrock-runtime`` (on-demand) and ``s3``."""
-
-    bedrock: Any
-    runtime: Any
-    s3: Any
-
-    @classmethod
-    def from_config(cls, config: RouterConfig, settings: BatchConfig) -> "BatchClients":
-        import boto3
-        from botocore.config import Config
-
-        retries = Config(retries={"mode": "standard", "max_attempts": 5})
-        s3_config = Config(retries={"mode": "standard", "max_attempts": 5},
-                           s3={"addressing_style": "path"} if settings.s3_endpoint_url else {})
-        region = config.region_name
-        return cls(
-            bedrock=boto3.client("bedrock", region_name=region, config=retries,
-                                 endpoint_url=settings.endpoint_url or config.endpoint_url),
-            runtime=boto3.client("bedrock-runtime", region_name=region, endpoint_url=config.endpoint_url,
-                                 config=Config(retries={"mode": "standard",
-                                                        "max_attempts": 1 + config.retry.max_retries})),
-            s3=boto3.client("s3", region_name=region, endpoint_url=settings.s3_endpoint_url, config=s3_config),
-        )
-
-
-def _check_formats(config: RouterConfig, settings: BatchConfig) -> None:
-    for i, tier in enumerate(config.tiers):
-        if not supports(tier.model_id, settings.invocation_type):
-            raise BatchSettingsError(
-                f"no batch record format for model id {tier.model_id!r}; set batch.invocation_type: Converse",
-                path=f"tiers[{i}].model_id")
-
 
 class BatchRunner:
     """Runs (or resumes) one batch run; ``run()`` returns its ``BatchSummary``."""
@@ -125,7 +58,7 @@ class BatchRunner:
     def __init__(self, config: RouterConfig, state: RunState, state_path: str | Path, settings: BatchConfig, *,
                  clients: BatchClients | None = None, router: Router | None = None,
                  sleep: Callable[[float], None] = time.sleep):
-        _check_formats(config, settings)
+        check_formats(config, settings)
         self.config = config
         self.state = state
         self.state_path = Path(state_path)
@@ -159,11 +92,12 @@ class BatchRunner:
             log.info("resuming batch run %s from %s", state.run_id, state_path)
             return cls(config, state, state_path, settings, clients=clients)
         if not settings.bucket:
-            raise BatchSettingsError("a batch run needs an S3 bucket (--bucket s3://bucket/prefix)", path="batch.bucket")
+            raise BatchSettingsError("a batch run needs an S3 bucket (--bucket s3://bucket/prefix)",
+                                     path="batch.bucket")
         if not settings.role_arn:
             raise BatchSettingsError("a batch run needs the IAM role Bedrock assumes (--role-arn)",
                                      path="batch.role_arn")
-        _check_formats(config, settings)
+        check_formats(config, settings)
         records = read_records(input_path)
         bucket_name, prefix = parse_s3_uri(settings.bucket)
         run_id = secrets.token_hex(6)
@@ -348,10 +282,13 @@ class BatchRunner:
                                         f"tiered-router batch resume --state {self.state_path}",
                                         job=job.name, tier=job.tier) from exc
                 info = JobInfo(job.arn, "Failed", "the job is gone (ResourceNotFoundException)")
+            changed = job.bedrock_status != info.status
             job.bedrock_status = info.status
             if info.terminal:
                 self._ingest(job, info)
                 moved = True
+            elif changed:
+                self._save()  # so ``batch status`` shows where the job is
         return moved
 
     def _ingest(self, job: JobState, info: JobInfo) -> None:

@@ -39,7 +39,8 @@ def _batch_demo(items, base, db: Path, source: Path, replayed: bool, as_json: bo
         out.update({"via": "batch", "db": str(run.db), "source": str(source), "batch": run.batch.to_dict()})
         typer.echo(json.dumps(out, indent=2, default=str))
         return
-    answers = "recorded real model answers" if replayed else "scripted answers (the bundled workload: not real model outputs)"
+    answers = ("recorded real model answers" if replayed
+               else "scripted answers (the bundled workload: not real model outputs)")
     console.print(f"routed {len(items)} records from {source.name} as Bedrock batch jobs (the local emulator's "
                   f"control plane, S3 on a local moto server), serving {answers}, in {run.seconds:.1f} s; "
                   f"telemetry in {db}")

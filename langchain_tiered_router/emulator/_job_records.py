@@ -193,20 +193,18 @@ class JobProcessor:
                             "errorMessage": fault.params.get("message") or "An internal error occurred."}
             result.errors += 1
             return out
+        converse = job.invocation_type == "Converse"
         try:
+            family = None if converse else family_for(body_model_id(self.script, job.model_id))
             body = record["modelInput"]
-            if job.invocation_type == "Converse":
-                conv = parse_converse_request(body)
-            else:
-                family = family_for(body_model_id(self.script, job.model_id))
-                conv = family.parse(body)
+            conv = parse_converse_request(body) if family is None else family.parse(body)
             answer = self.responder.answer(conv, route(self.script, job.model_id, conv.last_user_text))
         except WireError as exc:
             out["error"] = {"errorCode": exc.status, "errorMessage": exc.message}
             result.errors += 1
             return out
         latency_ms = 1
-        out["modelOutput"] = (converse_body(answer, latency_ms) if job.invocation_type == "Converse"
+        out["modelOutput"] = (converse_body(answer, latency_ms) if family is None
                               else family.render(answer, latency_ms))
         result.success += 1
         result.input_tokens += answer.usage.input_tokens

@@ -58,8 +58,9 @@ def test_demo_batch_prints_the_report(tmp_path):
 
 def test_public_surface_and_no_heavy_imports():
     assert set(batch.__all__) == {
-        "run_batch", "resume_batch", "batch_status", "stop_batch", "BatchRunner", "BatchClients", "BatchSummary", "BatchError",
-        "BatchExhaustedError", "BatchInputError", "BatchJobError", "BatchSettingsError", "BatchStateError"}
+        "run_batch", "resume_batch", "batch_status", "stop_batch", "BatchRunner", "BatchClients", "BatchSummary",
+        "BatchError", "BatchExhaustedError", "BatchInputError", "BatchJobError", "BatchSettingsError",
+        "BatchStateError"}
     assert all(hasattr(batch, name) for name in batch.__all__)
     from langchain_tiered_router.core.errors import ConfigError, RouterError
 

@@ -37,7 +37,8 @@ def test_a_classifier_picks_each_records_start_tier(tmp_path, s3_url, bucket):
     assert (results["doc-100"]["start_tier"], results["doc-099"]["start_tier"]) == ("mid", "cheap")
     assert summary.cost_usd == (99 * call_cost("cheap", "on_demand") + 425 * call_cost("mid")
                                 + 25 * call_cost("frontier", "on_demand"))
-    record = next(r for r in read_jsonl(tmp_path / "telemetry.jsonl") if r["request_id"] == results["doc-100"]["request_id"])
+    lines = read_jsonl(tmp_path / "telemetry.jsonl")
+    record = next(r for r in lines if r["request_id"] == results["doc-100"]["request_id"])
     assert record["policy"] == "classifier" and record["start_reason"].startswith("rules[0]: length")
 
 
