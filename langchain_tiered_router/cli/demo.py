@@ -4,7 +4,8 @@ Default: the bundled workload (300 requests whose per-tier answers are scripted,
 not real model outputs) on the bundled three-tier cascade. ``--replay FILE`` serves
 recorded real answers instead: a RouteLLM responses CSV (two tiers, the replay
 router config) or a recorded-outcomes JSONL. ``--live`` sends the prompts to real
-Bedrock (needs AWS credentials).
+Bedrock (needs AWS credentials). ``--batch`` sends them as Bedrock batch jobs instead,
+offline: the emulator's batch control plane and moto's S3 server.
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ def _check_credentials() -> None:
         raise fail("--live needs AWS credentials (none found in the environment, config files or instance role)")
 
 
+def _batch_demo(items, base, db: Path, source: Path, replayed: bool, as_json: bool, console) -> None:
+    import json
+
+    from ..demo.batch import run_batch_demo
+    from .report import render
+
+    run = run_batch_demo(items, base, db=db)
+    if as_json:
+        out = run.summary.to_dict()
+        out.update({"via": "batch", "db": str(run.db), "source": str(source), "batch": run.batch.to_dict()})
+        typer.echo(json.dumps(out, indent=2, default=str))
+        return
+    answers = ("recorded real model answers" if replayed
+               else "scripted answers (the bundled workload: not real model outputs)")
+    console.print(f"routed {len(items)} records from {source.name} as Bedrock batch jobs (the local emulator's "
+                  f"control plane, S3 on a local moto server), serving {answers}, in {run.seconds:.1f} s; "
+                  f"telemetry in {db}")
+    for line in run.batch.lines():
+        console.print(line)
+    render(run.summary, console=console)
+    console.print(f"again, from the DB: tiered-router report --db {db}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -35,6 +59,7 @@ def register(app: typer.Typer) -> None:
             None, "--replay", help="Serve recorded answers: a RouteLLM responses CSV or a recorded-outcomes JSONL."),
         config: Optional[Path] = typer.Option(None, "--config", help="Router YAML (default: the bundled one)."),
         live: bool = typer.Option(False, "--live", help="Use real Amazon Bedrock instead of the emulator."),
+        batch: bool = typer.Option(False, "--batch", help="Route as Bedrock batch jobs (emulator + moto S3)."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
         """Offline demo: emulated Bedrock, cascade with gates, SQLite telemetry, savings-at-parity report."""
@@ -48,6 +73,8 @@ def register(app: typer.Typer) -> None:
         from ..demo.workload import bundled_workload_path, load_items
         from .report import render
 
+        if live and batch:
+            raise fail("--batch runs offline; against real Bedrock use tiered-router batch run")
         if live:
             _check_credentials()
         console = Console(stderr=as_json)
@@ -60,9 +87,16 @@ def register(app: typer.Typer) -> None:
                 config_path = config
             elif replay is not None and replay.suffix.lower() == ".csv":
                 config_path = replay_config_path()
+            elif batch:
+                from ..demo.batch import batch_config_path
+
+                config_path = batch_config_path()
             else:
                 config_path = bundled_config_path()
             base = RouterConfig.from_yaml(config_path)
+            if batch:
+                _batch_demo(items, base, db, source, replay is not None, as_json, console)
+                return
             with Progress(TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           console=console, transient=True) as progress:
                 task = progress.add_task("routing", total=len(items))

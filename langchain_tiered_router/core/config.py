@@ -20,7 +20,7 @@ from .pricing import Price, lookup_price
 __all__ = [
     "RouterConfig", "TierConfig", "PriceOverride", "PolicyConfig", "ClassifierConfig",
     "RetryConfig", "PinningConfig", "TelemetryConfig", "SinkConfig", "ShadowConfig",
-    "ComparatorConfig", "AccessConfig", "GateConfig", "load_config",
+    "ComparatorConfig", "AccessConfig", "BatchConfig", "GateConfig", "load_config",
 ]
 
 
@@ -258,6 +258,37 @@ class AccessConfig(_Strict):
     on_forbidden: Literal["reject", "ignore"] = "reject"
 
 
+class BatchConfig(_Strict):
+    """Bedrock batch inference (``tiered-router batch run``); read only by ``langchain_tiered_router.batch``.
+
+    Records go to Bedrock as model invocation jobs, one wave per tier; a tier's group
+    smaller than ``min_records_per_job`` (Bedrock's quota: 100 by default) goes
+    on-demand when ``on_demand_below_min`` is on, else its records end unserved there.
+    """
+
+    bucket: str | None = Field(None, pattern=r"^s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](/.*)?$")
+    role_arn: str | None = Field(None, pattern=r"^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+$")
+    min_records_per_job: int = Field(100, ge=1)
+    max_records_per_job: int = Field(50_000, ge=1)
+    max_concurrent_jobs: int = Field(10, ge=1)
+    poll_interval_s: float = Field(60.0, gt=0)
+    on_demand_below_min: bool = True
+    discount: Decimal = Field(Decimal("0.5"), ge=0, lt=1)  # off on-demand, where the cost map has no batch price
+    invocation_type: Literal["InvokeModel", "Converse"] = "InvokeModel"
+    timeout_hours: int | None = Field(None, ge=24, le=168)
+    max_resubmits: int = Field(2, ge=0)  # a record a failed or partial job never processed
+    endpoint_url: str | None = None  # the bedrock control plane; default: the top-level endpoint_url
+    s3_endpoint_url: str | None = None
+
+    @field_validator("max_records_per_job")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: Any) -> int:
+        low = info.data.get("min_records_per_job")
+        if low is not None and value < low:
+            raise ValueError(f"must be at least min_records_per_job ({low})")
+        return value
+
+
 class RouterConfig(_Strict):
     """The whole router: ladder, policy, gates, terminal behaviour, transport, telemetry."""
 
@@ -272,6 +303,7 @@ class RouterConfig(_Strict):
     pinning: PinningConfig = Field(default_factory=PinningConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     access: AccessConfig = Field(default_factory=AccessConfig)
+    batch: BatchConfig | None = None
 
     @field_validator("tiers")
     @classmethod

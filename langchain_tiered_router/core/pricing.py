@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "MTOK"]
+__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "MTOK"]
 
 MTOK = Decimal(1_000_000)
 _COST_MAP_FILE = "model_prices_and_context_window_backup.json"
@@ -128,5 +128,22 @@ def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None) -> P
                 cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost"),
                 cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost"),
                 source=f"litellm:{name}",
+            )
+    return None
+
+
+def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None) -> Price | None:
+    """The cost map's batch-inference price (``*_batches`` keys), or ``None`` when it has none."""
+    table = load_cost_map() if cost_map is None else cost_map
+    for name in _candidates(model_id):
+        entry = table.get(name)
+        if entry and entry.get("input_cost_per_token_batches") is not None \
+                and entry.get("output_cost_per_token_batches") is not None:
+            return Price(
+                input_per_mtok=_per_mtok(entry, "input_cost_per_token_batches"),
+                output_per_mtok=_per_mtok(entry, "output_cost_per_token_batches"),
+                cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost_batches"),
+                cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost_batches"),
+                source=f"litellm-batch:{name}",
             )
     return None

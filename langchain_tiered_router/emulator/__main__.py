@@ -16,8 +16,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--script", help="YAML or JSON script of answers (default: answer 'OK')")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--s3-endpoint-url", default=None,
+                        help="S3 API that batch inference jobs read and write (e.g. a moto server)")
     args = parser.parse_args(argv)
-    serve_forever(args.script, args.host, args.port)
+    serve_forever(args.script, args.host, args.port, s3_endpoint_url=args.s3_endpoint_url)
 
 
 if __name__ == "__main__":

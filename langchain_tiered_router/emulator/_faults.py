@@ -16,10 +16,16 @@ stream_cut             streams only: the connection closes after ``after_events`
                        (default 2) events, before ``messageStop``
 stream_error           streams only: an ``exception`` frame (``exception``, default
                        ``modelStreamErrorException``) after ``after_events`` (default 1)
+job_failed             batch jobs only: the job ends ``Failed`` with ``message``, no output
+job_partial            batch jobs only: the job ends ``PartiallyCompleted``; every
+                       ``unprocessed_every``-th record (default 4) is left out of the output
+record_error           batch jobs only: the job completes, but every ``every``-th record
+                       (default 5) carries an ``error`` object (``code``, default 500)
 =====================  ==================================================================
 
 Error kinds take an optional ``message``. A fault with ``model_id=None`` hits any model;
-``times=None`` keeps it until ``clear``.
+``times=None`` keeps it until ``clear``. A batch-job fault is taken once per job (not per
+record) and never by a runtime call; runtime faults never touch batch jobs.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from typing import Any, Literal, Mapping, get_args
 
 from ._errors import FaultSpecError
 
-__all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES"]
+__all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
 FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
-                    "slow", "malformed", "stream_cut", "stream_error"]
+                    "slow", "malformed", "stream_cut", "stream_error", "job_failed", "job_partial", "record_error"]
 
 ERROR_CODES: dict[str, str] = {
     "throttle": "ThrottlingException",
@@ -49,8 +55,12 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "malformed": {"mode": "invalid_json"},
     "stream_cut": {"after_events": 2},
     "stream_error": {"after_events": 1, "exception": "modelStreamErrorException", "message": None},
+    "job_failed": {"message": None},
+    "job_partial": {"unprocessed_every": 4},
+    "record_error": {"every": 5, "code": 500, "message": None},
 }
 _STREAM_ONLY = {"stream_cut", "stream_error"}
+JOB_ONLY = frozenset({"job_failed", "job_partial", "record_error"})
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,14 @@ class Fault:
             raise FaultSpecError("times must be at least 1 (or None for every call)")
         if kind == "malformed" and params.get("mode", "invalid_json") not in ("invalid_json", "missing_output"):
             raise FaultSpecError("malformed mode is 'invalid_json' or 'missing_output'")
+        for key in ("unprocessed_every", "every"):
+            if key in params and (not isinstance(params[key], int) or params[key] < 1):
+                raise FaultSpecError(f"{key} must be a whole number of at least 1")
         return cls(kind, model_id, times, {**_PARAMS[kind], **params})  # type: ignore[arg-type]
 
-    def applies_to(self, streaming: bool, model_ids: tuple[str, ...]) -> bool:
+    def applies_to(self, streaming: bool, model_ids: tuple[str, ...], job: bool = False) -> bool:
+        if (self.kind in JOB_ONLY) != job:
+            return False
         if self.kind in _STREAM_ONLY and not streaming:
             return False
         return self.model_id is None or self.model_id in model_ids
@@ -94,12 +109,12 @@ class FaultBook:
         with self._lock:
             self._pending.append([fault, fault.times])
 
-    def take(self, streaming: bool, *model_ids: str) -> Fault | None:
-        """The first pending fault for this call, counting one use of it."""
+    def take(self, streaming: bool, *model_ids: str, job: bool = False) -> Fault | None:
+        """The first pending fault for this call (or, with ``job``, this batch job), counting one use."""
         with self._lock:
             for entry in self._pending:
                 fault, remaining = entry
-                if fault.applies_to(streaming, model_ids):
+                if fault.applies_to(streaming, model_ids, job):
                     if remaining is not None:
                         entry[1] = remaining - 1
                         if entry[1] <= 0:

@@ -9,7 +9,7 @@
 - ``amazon.titan-text*``: ``inputText`` in, ``results: [{outputText, ...}]`` out.
 
 The prompt families send one templated string; the user's own words are taken from
-the last ``[INST]`` / Llama 3 user header / ``Human:`` turn for rules and replay.
+the last ``[INST]`` / Llama 3 user header / ``Human:`` / ``User:`` turn for rules and replay.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ _USER_TURN_PATTERNS = (
     re.compile(r"<\|start_header_id\|>user<\|end_header_id\|>\s*(.*?)\s*<\|eot_id\|>", re.S),
     re.compile(r"\[INST\]\s*(?:<<SYS>>.*?<</SYS>>\s*)?(.*?)\s*\[/INST\]", re.S),
     re.compile(r"Human:\s*(.*?)\s*(?=\n\nAssistant:|$)", re.S),
+    re.compile(r"User:\s*(.*?)\s*(?=\nBot:|$)", re.S),  # Titan's conversation format
 )
 
 

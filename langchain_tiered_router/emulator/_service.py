@@ -2,7 +2,8 @@
 
 Kept apart from the HTTP server so that every step (path, body, routing, faults,
 answer, wire shape) is plain Python; the server only moves bytes. Nothing a client
-sends can make it raise: failures become a ``ValidationException`` reply.
+sends can make it raise: failures become a ``ValidationException`` reply. Paths under
+``/model-invocation-job`` go to the batch-inference control plane (``_control_plane``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 from urllib.parse import unquote
 
 from ._answer import Answer, Responder
+from ._control_plane import CONTROL_PLANE_PREFIX, ControlPlane, operation_of
 from ._conversation import Conversation, parse_converse_request
 from ._converse_shapes import converse_body, converse_stream_events
 from ._eventstream import corrupt_frame, event_frame, exception_frame
@@ -83,10 +85,12 @@ def error_reply(error: WireError) -> Reply:
 class BedrockService:
     """Answers Bedrock Runtime requests from a script, with injected faults."""
 
-    def __init__(self, script: EmulatorScript, faults: FaultBook, record: Callable[[EmulatorRequest], None]):
+    def __init__(self, script: EmulatorScript, faults: FaultBook, record: Callable[[EmulatorRequest], None],
+                 *, responder: Responder | None = None, control_plane: ControlPlane | None = None):
         self.script = script
         self.faults = faults
-        self.responder = Responder(script)
+        self.responder = responder or Responder(script)
+        self.control_plane = control_plane
         self._record = record
 
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -103,6 +107,8 @@ class BedrockService:
 
     def _handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes,
                 started: float) -> Reply:
+        if raw_path.startswith(CONTROL_PLANE_PREFIX):
+            return self._control(method, raw_path, headers, body)
         parts = raw_path.split("?", 1)[0].split("/")
         if len(parts) != 4 or parts[1] != "model" or parts[3] not in _OPERATIONS or method != "POST":
             raise WireError("UnknownOperationException", f"Unknown operation {method} {raw_path}")
@@ -127,6 +133,21 @@ class BedrockService:
         latency_ms = max(1, int((time.monotonic() - started) * 1000))
         reply = self._reply(operation, model_id, answer, latency_ms)
         return self._apply_fault(reply, fault, operation) if fault is not None else reply
+
+    def _control(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """The batch-inference control plane (``bedrock`` client), when the emulator has one."""
+        if self.control_plane is None:
+            raise WireError("UnknownOperationException", f"Unknown operation {method} {raw_path}")
+        try:
+            parsed: Any = json.loads(body.decode("utf-8")) if body else {}
+        except (UnicodeDecodeError, ValueError):
+            raise WireError.validation("The request body is not valid JSON.") from None
+        operation, identifier = operation_of(method, raw_path.split("?", 1)[0])
+        model_id = str(parsed.get("modelId", "")) if isinstance(parsed, dict) else ""
+        self._record(EmulatorRequest(operation, model_id or identifier or "", parsed,
+                                     {k.lower(): v for k, v in headers.items()}))
+        _, data = self.control_plane.handle(method, raw_path, parsed)
+        return Reply(200, {"Content-Type": "application/json"}, _json_bytes(data))
 
     def _conversation(self, operation: str, model_id: str, body: dict[str, Any]) -> Conversation:
         if operation in ("Converse", "ConverseStream"):

@@ -1,0 +1,137 @@
+"""A batch run in numbers, from its state file: records, jobs per tier, costs at batch rates.
+
+Savings are given twice: against the baseline tier at the batch rate (what routing
+saves within batch) and against the baseline tier at the on-demand rate (what
+routing plus batch save against sending everything to the baseline live).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .state import RunState
+
+__all__ = ["BatchSummary", "summarize_run"]
+
+
+def _pct(saved: Decimal | None, base: Decimal | None) -> float | None:
+    if saved is None or base is None or base <= 0:
+        return None
+    return float(1 - saved / base)
+
+
+@dataclass
+class BatchSummary:
+    run_id: str
+    state_path: str
+    out_path: str
+    finished: bool
+    records: int
+    served: int
+    flagged: int
+    failed: int
+    pending: int
+    served_by_tier: dict[str, int]
+    jobs_by_tier: dict[str, int]
+    job_states: dict[str, int]
+    on_demand_by_tier: dict[str, int]
+    cost_usd: Decimal | None
+    baseline_cost_usd: Decimal | None
+    baseline_cost_on_demand_usd: Decimal | None
+    seconds: float | None = None
+    unpriced: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def savings_pct(self) -> float | None:
+        """1 - routed cost / baseline at the batch rate."""
+        return _pct(self.cost_usd, self.baseline_cost_usd)
+
+    @property
+    def savings_vs_on_demand_pct(self) -> float | None:
+        """1 - routed cost / baseline at the on-demand rate."""
+        return _pct(self.cost_usd, self.baseline_cost_on_demand_usd)
+
+    def to_dict(self) -> dict[str, Any]:
+        def money(v: Decimal | None) -> str | None:
+            return None if v is None else str(v)
+
+        def pct(v: float | None) -> float | None:
+            return None if v is None else round(v * 100, 4)
+
+        return {
+            "run_id": self.run_id, "state": self.state_path, "out": self.out_path, "finished": self.finished,
+            "records": self.records, "served": self.served, "flagged": self.flagged, "failed": self.failed,
+            "pending": self.pending, "served_by_tier": self.served_by_tier, "jobs_by_tier": self.jobs_by_tier,
+            "job_states": self.job_states, "on_demand_by_tier": self.on_demand_by_tier,
+            "cost_usd": money(self.cost_usd), "baseline_cost_usd": money(self.baseline_cost_usd),
+            "baseline_cost_on_demand_usd": money(self.baseline_cost_on_demand_usd),
+            "savings_pct": pct(self.savings_pct), "savings_vs_on_demand_pct": pct(self.savings_vs_on_demand_pct),
+            "unpriced": self.unpriced, "seconds": self.seconds, **self.extra,
+        }
+
+    def lines(self) -> list[str]:
+        """The summary as a few lines of text, for the CLI."""
+        def money(v: Decimal | None) -> str:
+            return "unknown" if v is None else f"${float(v):,.4f}"
+
+        def pct(v: float | None) -> str:
+            return "n/a" if v is None else f"{v * 100:.1f} %"
+
+        jobs = ", ".join(f"{t} {n}" for t, n in self.jobs_by_tier.items()) or "none"
+        demand = ", ".join(f"{t} {n}" for t, n in self.on_demand_by_tier.items() if n) or "none"
+        served = ", ".join(f"{t} {n}" for t, n in self.served_by_tier.items()) or "none"
+        state = "finished" if self.finished else f"{self.pending} records still in progress"
+        return [
+            f"batch run {self.run_id}: {self.records} records, {state}; served {self.served} "
+            f"({self.flagged} flagged), failed {self.failed}",
+            f"served by tier: {served}",
+            f"jobs by tier: {jobs}; records sent on-demand (below the job minimum): {demand}",
+            f"cost at batch prices {money(self.cost_usd)} vs baseline tier {money(self.baseline_cost_usd)} at the "
+            f"batch rate ({pct(self.savings_pct)} cheaper) and {money(self.baseline_cost_on_demand_usd)} at the "
+            f"on-demand rate ({pct(self.savings_vs_on_demand_pct)} cheaper)",
+        ]
+
+
+def _add(total: Decimal | None, value: str | Decimal | None) -> Decimal | None:
+    if total is None or value is None:
+        return None
+    return total + Decimal(value)
+
+
+def summarize_run(state: RunState, *, state_path: str | Path = "", ladder_order: list[str] | None = None,
+                  baseline: Any = None) -> BatchSummary:
+    """Numbers of one run; ``baseline(record) -> (batch, on_demand)`` prices the counterfactual."""
+    order = ladder_order or [t["name"] for t in state.config.get("tiers", [])]
+    done = [r for r in state.records if r.status == "done"]
+    served = [r for r in done if r.served is not None]
+    by_tier = Counter(r.attempts[r.served].tier for r in served if r.served is not None)
+    jobs = Counter(j.tier for j in state.jobs)
+    cost: Decimal | None = Decimal(0)
+    base: Decimal | None = Decimal(0)
+    base_od: Decimal | None = Decimal(0)
+    unpriced = 0
+    for r in done:
+        record_cost: Decimal | None = Decimal(0)
+        for value in [a.cost_usd for a in r.attempts] + [x.cost_usd for x in r.aux]:
+            record_cost = _add(record_cost, value)
+        b, b_od = baseline(r) if baseline is not None else (None, None)
+        if record_cost is None or b is None or b_od is None:
+            unpriced += 1
+            continue
+        cost = _add(cost, record_cost)
+        base = _add(base, b)
+        base_od = _add(base_od, b_od)
+    return BatchSummary(
+        run_id=state.run_id, state_path=str(state_path), out_path=state.out_path, finished=state.finished,
+        records=len(state.records), served=len(served), flagged=sum(r.flagged for r in done),
+        failed=len(done) - len(served), pending=len(state.records) - len(done),
+        served_by_tier={t: by_tier[t] for t in order if by_tier[t]},
+        jobs_by_tier={t: jobs[t] for t in order if jobs[t]},
+        job_states=dict(Counter(j.bedrock_status or j.status for j in state.jobs)),
+        on_demand_by_tier={t: state.on_demand.get(t, 0) for t in order if state.on_demand.get(t)},
+        cost_usd=cost, baseline_cost_usd=base, baseline_cost_on_demand_usd=base_od, unpriced=unpriced)

@@ -1,0 +1,91 @@
+"""Bad input to ``tiered-router batch``: one line on stderr naming the file line or the key path."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_tiered_router.core.config import RouterConfig
+from langchain_tiered_router.core.errors import ConfigError
+
+from .workload import router_config, write_config, write_workload
+
+runner = CliRunner()
+
+
+def _one_line(result) -> str:
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tiered-router: error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture
+def setup(tmp_path):
+    records, _ = write_workload(tmp_path, n=5)
+    config = write_config(tmp_path / "router.yaml", router_config("http://127.0.0.1:9", "http://127.0.0.1:9", tmp_path))
+    return tmp_path, records, config
+
+
+def _run(config, records, out, *extra):
+    return runner.invoke(app_(), ["batch", "run", "--config", str(config), "--input", str(records),
+                                  "--out", str(out), *extra])
+
+
+def app_():
+    from langchain_tiered_router.cli import app
+
+    return app
+
+
+def test_missing_or_bad_bucket(setup):
+    folder, records, config = setup
+    assert "batch.bucket: a batch run needs an S3 bucket" in _one_line(_run(config, records, folder / "o.jsonl"))
+    assert "batch.bucket: String should match pattern" in _one_line(
+        _run(config, records, folder / "o.jsonl", "--bucket", "http://not-s3"))
+
+
+def test_bad_records_file(setup):
+    folder, _, config = setup
+    bad = folder / "bad.jsonl"
+    bad.write_text('{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": \n')
+    assert "bad.jsonl:2: not JSON" in _one_line(_run(config, bad, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
+    bad.write_text('{"id": "a", "prompt": "hi"}\n{"id": "a", "prompt": "again"}\n')
+    assert "bad.jsonl:2: id 'a' already used on line 1" in _one_line(
+        _run(config, bad, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
+    bad.write_text('{"id": "a", "messages": [{"role": "assistant", "content": "hi"}]}\n')
+    assert "the first message must be the user's" in _one_line(
+        _run(config, bad, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
+
+
+def test_a_model_without_a_batch_record_format(setup):
+    folder, records, _ = setup
+    data = router_config("http://127.0.0.1:9", "http://127.0.0.1:9", folder)
+    data["tiers"][0] = {"name": "cheap", "model_id": "cohere.command-r-v1:0",
+                        "price": {"input_per_mtok": 0.5, "output_per_mtok": 1.5}}
+    config = write_config(folder / "cohere.yaml", data)
+    line = _one_line(_run(config, records, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
+    assert "tiers[0].model_id: no batch record format for model id 'cohere.command-r-v1:0'" in line
+    assert "batch.invocation_type: Converse" in line
+
+
+def test_batch_settings_are_checked_with_their_key_path():
+    base = {"tiers": [{"name": "a", "model_id": "amazon.nova-micro-v1:0"}]}
+    with pytest.raises(ConfigError, match=r"batch\.min_records_per_job: Input should be greater than or equal to 1"):
+        RouterConfig.from_dict({**base, "batch": {"min_records_per_job": 0}})
+    with pytest.raises(ConfigError, match=r"batch\.max_records_per_job: .*at least min_records_per_job \(100\)"):
+        RouterConfig.from_dict({**base, "batch": {"max_records_per_job": 10}})
+    with pytest.raises(ConfigError, match=r"batch\.role_arn"):
+        RouterConfig.from_dict({**base, "batch": {"role_arn": "bedrock-role"}})
+    with pytest.raises(ConfigError, match=r"batch\.polling: Extra inputs are not permitted"):
+        RouterConfig.from_dict({**base, "batch": {"polling": 3}})
+    config = RouterConfig.from_dict({**base, "batch": {"bucket": "s3://bkt/p", "discount": "0.4"}})
+    assert RouterConfig.from_dict(__import__("yaml").safe_load(config.to_yaml())) == config
+
+
+def test_resume_and_status_without_a_state_file(tmp_path):
+    assert "no state file at" in _one_line(runner.invoke(app_(), ["batch", "resume", "--state",
+                                                                    str(tmp_path / "none.json")]))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert "is not valid JSON" in _one_line(runner.invoke(app_(), ["batch", "status", "--state", str(broken)]))

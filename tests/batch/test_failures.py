@@ -1,0 +1,199 @@
+"""Jobs that fail, jobs that partly fail, records that fail, jobs stopped, and ``on_exhausted``."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_tiered_router.batch import BatchExhaustedError, run_batch
+from langchain_tiered_router.cli import app
+from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError
+from langchain_tiered_router.emulator import BedrockEmulator
+
+from .workload import CHEAP, MID, call_cost, read_jsonl, router_config, script, write_config, write_workload
+
+ROUTED = Decimal("0.19475")  # the undisturbed run: see test_run.test_costs_at_batch_prices_checked_by_hand
+
+
+@pytest.fixture
+def workload(tmp_path: Path) -> tuple[Path, Path]:
+    return write_workload(tmp_path)
+
+
+def _emulator(replay: Path, s3_url: str) -> BedrockEmulator:
+    return BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01)
+
+
+def _results(tmp_path: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
+
+
+def _telemetry_rows(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "telemetry.db") as db:
+        return db.execute("SELECT count(DISTINCT request_id) FROM routing_records").fetchone()[0]
+
+
+def test_a_failed_job_is_resubmitted_and_not_billed(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.inject("job_failed", model_id=CHEAP, times=1, message="Internal error (injected)")
+        summary = run_batch(router_config(emu.url, s3_url, tmp_path), records, tmp_path / "out.jsonl", bucket=bucket)
+        jobs = emu.jobs.list(ascending=True)
+    assert [(j.model_id, j.status) for j in jobs] == [
+        (CHEAP, "Failed"), (CHEAP, "Completed"), (CHEAP, "Completed"), (CHEAP, "Completed"), (MID, "Completed")]
+    assert jobs[0].message == "Internal error (injected)" and jobs[3].result.total == 167  # the resubmission
+    assert summary.jobs_by_tier == {"cheap": 4, "mid": 1} and summary.job_states == {"Failed": 1, "Completed": 4}
+    assert (summary.served, summary.failed) == (500, 0)
+    assert summary.cost_usd == ROUTED  # the failed job processed nothing, so billed nothing
+    results = _results(tmp_path)
+    first = results["doc-001"]["attempts"][0]
+    assert (first["retries"], first["outcome"], first["mode"]) == (1, "served", "batch")
+    assert results["doc-168"]["attempts"][0]["retries"] == 0  # in the second job, never failed
+    assert _telemetry_rows(tmp_path) == 500
+
+
+def test_a_job_that_keeps_failing_escalates_its_records(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.inject("job_failed", model_id=MID, times=None)
+        config = router_config(emu.url, s3_url, tmp_path, max_resubmits=1)
+        summary = run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)
+    # mid's job failed, was resubmitted once, failed again: its 125 records count a transport
+    # error and go up (retry.on_exhausted: escalate), enough of them for a frontier job.
+    assert summary.jobs_by_tier == {"cheap": 3, "mid": 2, "frontier": 1}
+    assert summary.served_by_tier == {"cheap": 375, "frontier": 125}
+    assert summary.cost_usd == 500 * call_cost("cheap") + 125 * call_cost("frontier")
+    row = _results(tmp_path)["doc-004"]
+    assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == [
+        ("cheap", "gate_failed"), ("mid", "transport_error"), ("frontier", "served")]
+    assert row["attempts"][1]["retries"] == 1 and "without this record" in row["attempts"][1]["error"]
+    lines = {r["request_id"]: r for r in read_jsonl(tmp_path / "telemetry.jsonl")}
+    record = lines[row["request_id"]]
+    assert record["attempts"][1]["error_kind"] == "job_failed" and record["transport_escalations"] == 1
+
+
+def test_a_partly_completed_job_resends_what_it_left_out(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.inject("job_partial", model_id=CHEAP, times=1, unprocessed_every=4)
+        summary = run_batch(router_config(emu.url, s3_url, tmp_path), records, tmp_path / "out.jsonl", bucket=bucket)
+        jobs = emu.jobs.list(ascending=True)
+    # The first cheap job (records 1-167) left out every 4th: 41 records, too few for a job,
+    # so they went on-demand, at the on-demand price.
+    assert jobs[0].status == "PartiallyCompleted" and jobs[0].result.processed == 126
+    assert summary.on_demand_by_tier == {"cheap": 41, "frontier": 25}
+    assert summary.jobs_by_tier == {"cheap": 3, "mid": 1}
+    expected = (459 * call_cost("cheap") + 41 * call_cost("cheap", "on_demand") + 125 * call_cost("mid")
+                + 25 * call_cost("frontier", "on_demand"))
+    assert summary.cost_usd == expected
+    row = _results(tmp_path)["doc-004"]
+    assert [(a["tier"], a["mode"], a["retries"]) for a in row["attempts"]] == [
+        ("cheap", "on_demand", 1), ("mid", "batch", 0)]
+    assert (summary.served, _telemetry_rows(tmp_path)) == (500, 500)
+
+
+def test_failed_records_are_retried_or_end_with_their_error(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.inject("record_error", model_id=CHEAP, times=1, every=5, code=400, message="Malformed input request")
+        emu.inject("record_error", model_id=CHEAP, times=1, every=5, code=429, message="Too many tokens")
+        summary = run_batch(router_config(emu.url, s3_url, tmp_path), records, tmp_path / "out.jsonl", bucket=bucket)
+    results = _results(tmp_path)
+    refused = results["doc-005"]  # 5th record of the first job: a 400 ends it, as a refused call ends a route
+    assert (refused["status"], refused["tier"]) == ("failed", None)
+    assert refused["error"] == "400: Malformed input request"
+    throttled = results["doc-172"]  # 5th record of the second job: retried once (retry.max_retries: 1)
+    assert throttled["status"] == "served" and throttled["attempts"][0]["retries"] == 1
+    assert throttled["attempts"][0]["mode"] == "on_demand"
+    assert (summary.failed, summary.served) == (33, 467)
+    assert summary.on_demand_by_tier["cheap"] == 33
+    with sqlite3.connect(tmp_path / "telemetry.db") as db:
+        unserved = db.execute("SELECT count(*) FROM routing_records WHERE tier IS NULL AND error LIKE '400:%'"
+                              ).fetchone()[0]
+    assert unserved == 33 and _telemetry_rows(tmp_path) == 500  # no record lost from telemetry
+
+
+def test_a_stopped_job_ends_its_records(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.jobs.hold(CHEAP)
+        config = router_config(emu.url, s3_url, tmp_path)
+        done: dict = {}
+        worker = threading.Thread(target=lambda: done.update(
+            summary=run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while len([j for j in emu.jobs.list() if j.status == "InProgress"]) < 3:
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.02)
+        first = emu.jobs.list(ascending=True)[0]
+        emu.bedrock_client().stop_model_invocation_job(jobIdentifier=first.arn)
+        emu.jobs.release(CHEAP)
+        worker.join(60)
+    summary = done["summary"]
+    assert summary.job_states.get("Stopped") == 1 and summary.failed == 167
+    row = _results(tmp_path)["doc-001"]
+    assert row["status"] == "failed" and "Stopped" in row["error"]
+    assert summary.served == 333 and _telemetry_rows(tmp_path) == 500
+
+
+def test_batch_stop_stops_a_runs_jobs(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.jobs.hold(CHEAP)
+        config = router_config(emu.url, s3_url, tmp_path)
+        done: dict = {}
+        worker = threading.Thread(target=lambda: done.update(
+            summary=run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while len([j for j in emu.jobs.list() if j.status == "InProgress"]) < 3:
+            assert time.monotonic() < deadline and worker.is_alive()
+            time.sleep(0.02)
+        stopped = CliRunner().invoke(app, ["batch", "stop", "--state", str(tmp_path / "out.jsonl.state.json")])
+        worker.join(60)
+        stops = [r for r in emu.requests if r.operation == "StopModelInvocationJob"]
+    assert stopped.exit_code == 0 and stopped.stdout.startswith("stopped 3 job(s)"), stopped.output
+    assert len(stops) == 3
+    summary = done["summary"]
+    assert summary.job_states == {"Stopped": 3} and (summary.failed, summary.served) == (500, 0)
+    assert _telemetry_rows(tmp_path) == 500
+
+
+def test_on_exhausted_flag_serves_the_strongest_answer_marked(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        config = router_config(emu.url, s3_url, tmp_path)
+        config["policy"]["max_escalations"] = 1  # cheap -> mid only
+        summary = run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)
+    row = _results(tmp_path)["doc-020"]
+    assert (row["status"], row["tier"], row["answer"], row["flagged"]) == ("flagged", "mid", "I don't know", True)
+    assert (summary.flagged, summary.served) == (25, 500)
+
+
+def test_on_exhausted_raise_raises_after_writing_everything(tmp_path, workload, s3_url, bucket):
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        config = router_config(emu.url, s3_url, tmp_path)
+        config["policy"]["max_escalations"] = 1
+        config["on_exhausted"] = "raise"
+        with pytest.raises(BatchExhaustedError) as caught:
+            run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)
+        assert len(caught.value.exceptions) == 25
+        one = caught.value.exceptions[0]
+        assert isinstance(one, LadderExhaustedError) and [type(e) for e in one.exceptions] == [GateFailed, GateFailed]
+        assert caught.value.run.failed == 25
+        row = _results(tmp_path)["doc-020"]
+        assert (row["status"], row["exhausted"], row["answer"]) == ("failed", True, None)
+        assert _telemetry_rows(tmp_path) == 500
+        # the CLI says so in one line and exits 4; the run is finished, so it is not routed again
+        cli = CliRunner().invoke(app, ["batch", "run", "--config", str(write_config(tmp_path / "r.yaml", config)),
+                                       "--input", str(records), "--bucket", bucket, "--out",
+                                       str(tmp_path / "out.jsonl")])
+    assert cli.exit_code == 4 and "25 of 500 records found no acceptable answer" in cli.stderr

@@ -1,0 +1,105 @@
+"""A runner killed with SIGKILL mid-run is resumed: no job created twice, no record counted twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from langchain_tiered_router.cli import app
+from langchain_tiered_router.emulator import BedrockEmulator
+
+from .workload import MID, read_jsonl, router_config, script, write_config, write_workload
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _state(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _wait_for(proc: subprocess.Popen, path: Path, ready, what: str) -> dict:
+    deadline = time.monotonic() + 120
+    while True:
+        state = _state(path)
+        if state and ready(state):
+            return state
+        if proc.poll() is not None:
+            raise AssertionError(f"the runner exited ({proc.returncode}) before {what}: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_killed_runner_resumes_without_resubmitting_or_double_counting(tmp_path, s3_url, bucket):
+    records, replay = write_workload(tmp_path)
+    state_path, out = tmp_path / "run.state.json", tmp_path / "out.jsonl"
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        emu.jobs.hold(MID)  # the mid job runs until released: the runner dies while it waits
+        config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
+             "--input", str(records), "--bucket", bucket, "--out", str(out), "--state", str(state_path)],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        try:
+            before = _wait_for(proc, state_path,
+                               lambda s: any(j["tier"] == "mid" and j["status"] == "submitted" for j in s["jobs"]),
+                               "the mid job was submitted")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == -signal.SIGKILL
+        # killed mid-run: the cheap wave is judged and recorded, the mid job runs, nothing is written out
+        done = [r for r in before["records"] if r["status"] == "done"]
+        assert len(done) == 375 and all(r["recorded"] for r in done) and not out.exists()
+        assert len(read_jsonl(tmp_path / "telemetry.jsonl")) == 375
+        mid_job = next(j for j in before["jobs"] if j["tier"] == "mid")
+        assert emu.jobs.get(mid_job["arn"]).status == "InProgress"
+
+        emu.jobs.release(MID)
+        resumed = CliRunner().invoke(app, ["batch", "resume", "--state", str(state_path), "--json"])
+        assert resumed.exit_code == 0, resumed.output
+        creates = [r.body["jobName"] for r in emu.requests if r.operation == "CreateModelInvocationJob"]
+        jobs = emu.jobs.list(ascending=True)
+
+    summary = json.loads(resumed.stdout)
+    assert len(creates) == len(set(creates)) == len(jobs) == 4  # 3 cheap + 1 mid: none created twice
+    assert summary["jobs_by_tier"] == {"cheap": 3, "mid": 1} and summary["finished"]
+    assert summary["served_by_tier"] == {"cheap": 375, "mid": 100, "frontier": 25}
+    assert Decimal(summary["cost_usd"]) == Decimal("0.19475")  # as if never interrupted
+    results = read_jsonl(out)
+    assert [r["id"] for r in results] == [f"doc-{i:03d}" for i in range(1, 501)]
+    lines = read_jsonl(tmp_path / "telemetry.jsonl")  # append-only: a record written twice would show
+    assert len(lines) == 500 and len({line["request_id"] for line in lines}) == 500
+    with sqlite3.connect(tmp_path / "telemetry.db") as db:
+        assert db.execute("SELECT count(*) FROM routing_records").fetchone()[0] == 500
+    assert sum(Decimal(r["cost_usd"]) for r in results) == Decimal("0.19475")
+
+
+def test_run_again_on_a_finished_state_changes_nothing_and_another_input_is_refused(tmp_path, s3_url, bucket):
+    records, replay = write_workload(tmp_path, n=120)
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
+        args = ["batch", "run", "--config", str(config), "--input", str(records), "--bucket", bucket,
+                "--out", str(tmp_path / "out.jsonl")]
+        first = CliRunner().invoke(app, args + ["--json"])
+        again = CliRunner().invoke(app, args + ["--json"])
+        assert first.exit_code == again.exit_code == 0, again.output
+        assert json.loads(first.stdout)["run_id"] == json.loads(again.stdout)["run_id"]
+        assert len([r for r in emu.requests if r.operation == "CreateModelInvocationJob"]) == 1
+        other = tmp_path / "other.jsonl"
+        other.write_text(records.read_text().replace("Q001", "Q999"))
+        refused = CliRunner().invoke(app, ["batch", "run", "--config", str(config), "--input", str(other),
+                                           "--bucket", bucket, "--out", str(tmp_path / "out.jsonl")])
+    assert refused.exit_code == 2 and "another input or router config" in refused.stderr
+    assert len(read_jsonl(tmp_path / "telemetry.jsonl")) == 120
