@@ -101,7 +101,10 @@ class Cascade:
         if gate is None:
             attempt.gate_passed, attempt.gate_reason, attempt.gate = True, "no gate", ""
         else:
-            verdict = safe_judge(gate, GateState(request, answer, tier, ask=self._ask(record)))
+            previous = [(self.ladder[a.tier].index, TierAnswer(a.text, tool_calls=list(a.tool_calls)))
+                        for a in record.attempts[:-1] if a.text is not None]
+            verdict = safe_judge(gate, GateState(request, answer, tier, ask=self._ask(record), previous=previous,
+                                                 ladder=self.ladder))
             attempt.gate_passed, attempt.gate_reason = verdict.passed, verdict.reason
             attempt.gate, attempt.gate_score = verdict.gate, verdict.score
         if attempt.gate_passed:
