@@ -24,7 +24,7 @@ from ...core.tiers import Ladder
 from .bounds import fixed_sequence, reject, savings_lower_bound
 from .data import EvalItem
 from .metrics import LadderTable, summarize_run
-from .strategies import RecordedSignals, Strategy, strategies_for
+from .strategies import RecordedSignals, ScoreStrategy, Strategy, strategies_for
 from .training import Heads, Predictions, TrainingData, crossfit, select_c
 
 __all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "guarantee_text"]
@@ -35,7 +35,7 @@ __all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POL
 AUTO = ("baseline", "classifier", "cascade", "blend", "confidence")
 POLICIES = {"auto": AUTO, "classifier": ("baseline", "classifier"), "cascade": ("baseline", "cascade"),
             "blend": ("baseline", "blend"), "confidence": ("baseline", "confidence"),
-            "consistency": ("baseline", "consistency"), "tiers": ("baseline", "tiers")}
+            "consistency": ("baseline", "consistency"), "tiers": ("baseline", "tiers"), "none": ("baseline",)}
 
 
 def ladder_table(items: Sequence[EvalItem], ladder: Ladder) -> LadderTable:
@@ -110,8 +110,8 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
     s = candidate.strategy
     model = RoutingModel("baseline", ladder.names, ladder.baseline.name, spec, cost_scale=cost_scale,
                          max_escalations=max_escalations, meta=meta)
-    if s.name == "baseline":
-        return model
+    if s.name == "baseline" or isinstance(s, ScoreStrategy):
+        return model  # an outside router is measured here, never shipped in our model file
     if s.name.startswith("all:"):
         model.strategy, model.start_tier = "tier", s.name[4:]
         return model
@@ -131,8 +131,11 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
 def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *, policy: str = "auto",
               delta: float = 0.05, bound: str = "clt", spec: FeatureSpec | None = None,
               max_escalations: int | None = None, c: dict[str, float] | float | None = None,
+              data: TrainingData | None = None, bonferroni: bool = True, extra: Sequence[Strategy] = (),
               progress: Callable[[str, float], None] = lambda msg, frac: None) -> Calibration:
-    """Fit, certify and choose; ``progress(message, fraction done)`` reports as it goes."""
+    """Fit, certify and choose; ``progress(message, fraction done)`` reports as it goes.
+
+    ``data``: the features of exactly ``items``, when already read (benchmarks reuse them)."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
     spec = spec or FeatureSpec()
@@ -142,6 +145,7 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
     has_answers = all(i.outcomes[t].response for i in items for t in ladder.names[:-1])
     strategies, notes = strategies_for(POLICIES[policy], table, signals, has_answers=has_answers,
                                        max_escalations=max_escalations)
+    strategies += list(extra)  # outside routers, calibrated and measured like ours
     learned = [s for s in strategies if s.learned]
     cascade = any(s.needs_answers and s.learned for s in strategies)
     cost_scale = float(table.c_base.mean())
@@ -155,9 +159,9 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
             progress(f"reading features of {len(items)} requests", 0.4 * done[0] / max(1, total))
 
     heads, preds = Heads(), None
-    data = None
     if learned:
-        data = TrainingData.build(items, ladder.names, spec, with_answers=cascade, progress=tick)
+        if data is None or data.spec != spec or (cascade and not data.has_answers):
+            data = TrainingData.build(items, ladder.names, spec, with_answers=cascade, progress=tick)
         if c is None:
             progress("choosing the regularisation", 0.42)
             c = select_c(data)
@@ -172,7 +176,9 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, progress=fold_progress)
     progress("certifying operating points", 0.92)
     tested = [s for s in strategies if s.name != "baseline"]
-    per_test = delta / max(1, len(tested))
+    # Bonferroni: every strategy's points are tested at delta / m, so picking the best of
+    # them keeps the promise at delta (``bonferroni=False`` exists to measure its price)
+    per_test = delta / max(1, len(tested)) if bonferroni else delta
     candidates = []
     for s in strategies:
         params = s.params()

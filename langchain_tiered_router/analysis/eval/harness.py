@@ -43,10 +43,12 @@ def _shares(table: LadderTable, served: np.ndarray) -> dict[str, float]:
 
 
 def _test_predictions(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder,
-                      progress: Callable[[str, float], None]) -> Predictions | None:
+                      progress: Callable[[str, float], None], data: TrainingData | None) -> Predictions | None:
     if not cal.heads.quality:
         return None
     cascade = bool(cal.heads.stay)
+    if data is not None and data.spec == cal.spec and (data.has_answers or not cascade):
+        return predict(cal.heads, data, np.arange(len(items)), ladder, cal.cost_scale)
     total = len(items) * (1 + (2 * len(ladder) - 3 if cascade else 0))
     done = [0]
 
@@ -76,12 +78,14 @@ def _candidate_result(cand: Candidate, preds, table: LadderTable, signals, targe
 
 
 def evaluate(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, *, seed: int = 0,
+             data: TrainingData | None = None,
              progress: Callable[[str, float], None] = lambda msg, frac: None) -> dict[str, Any]:
-    """Every candidate on the test items, the chosen one as the headline."""
+    """Every candidate on the test items, the chosen one as the headline (``data``: the
+    test items' features, when already read)."""
     table = ladder_table(items, ladder)
     signals = RecordedSignals.read(items, ladder.names)
     started = time.perf_counter()
-    preds = _test_predictions(cal, items, ladder, progress)
+    preds = _test_predictions(cal, items, ladder, progress, data)
     featurise_ms = (time.perf_counter() - started) * 1000 / max(1, len(items))
     progress("replaying the operating points", 0.95)
     results = {cand.name: _candidate_result(cand, preds, table, signals, cal.target_parity)

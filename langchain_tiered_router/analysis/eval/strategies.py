@@ -23,7 +23,8 @@ from .metrics import LadderTable
 from .training import Predictions
 
 __all__ = ["Strategy", "FixedTier", "ClassifierStrategy", "CascadeStrategy", "BlendStrategy",
-           "ConfidenceStrategy", "ConsistencyStrategy", "RecordedSignals", "LAMBDAS", "strategies_for"]
+           "ConfidenceStrategy", "ConsistencyStrategy", "ScoreStrategy", "RecordedSignals", "LAMBDAS",
+           "strategies_for"]
 
 # lambda: quality per unit of cost (one mean baseline request). Negative values lean to
 # the stronger tier (at -inf everything goes up: the safe end of the sequence), 0 is
@@ -206,6 +207,27 @@ class ConsistencyStrategy(Strategy):
         served = np.where(up, 2, 1)
         cost = table.c[:, 0] + table.c[:, 1] + np.where(up, table.c[rows, 2], 0.0)
         return served, cost
+
+
+class ScoreStrategy(Strategy):
+    """Any outside router that scores a request before the call (say LiteLLM's complexity
+    router): above a threshold it goes to the baseline tier, else to the cheapest. Lets a
+    peer be calibrated and measured exactly like ours."""
+
+    learned = False
+
+    def __init__(self, max_escalations: int, name: str, scores: np.ndarray):
+        super().__init__(max_escalations)
+        self.name = name
+        self.scores = np.asarray(scores, dtype=float)
+
+    def params(self):
+        # the lowest threshold sends everything up (safest), the highest nothing
+        return np.concatenate([[-np.inf], np.unique(self.scores)])
+
+    def simulate(self, preds, table, signals, param):
+        served = np.where(self.scores > param, table.base, 0)
+        return served, table.c[np.arange(table.n), served]
 
 
 def strategies_for(names: Sequence[str], table: LadderTable, signals: RecordedSignals, *, has_answers: bool,

@@ -151,6 +151,22 @@ class TrainingData:
     def n(self) -> int:
         return self.q.shape[0]
 
+    @property
+    def has_answers(self) -> bool:
+        return bool(self.answers)
+
+    def subset(self, idx: np.ndarray) -> "TrainingData":
+        """The rows of ``idx``, standardised on those rows alone (as a calibration on
+        them would be): features are read once, then shared by many splits."""
+        data = TrainingData(self.spec, self.tiers, self.prompts.take(idx),
+                            {k: m.take(idx) for k, m in self.answers.items()}, self.q[idx], self.out_tokens[idx],
+                            [self.prompt_texts[i] for i in idx])
+        data.std_prompt = _standardiser(data.prompts.dense, self.spec.dense_layout(with_answer=False))
+        if data.answers:
+            data.std_answer = _standardiser(np.concatenate([m.dense for m in data.answers.values()]),
+                                            self.spec.dense_layout(with_answer=True))
+        return data
+
     def work_units(self, n_items: int, with_answers: bool) -> int:
         k = len(self.tiers)
         return n_items * (1 + (2 * k - 3 if with_answers and k > 1 else 0))
