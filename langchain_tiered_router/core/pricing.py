@@ -11,18 +11,25 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "MTOK"]
+__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "estimate_tokens", "MTOK"]
 
 MTOK = Decimal(1_000_000)
 _COST_MAP_FILE = "model_prices_and_context_window_backup.json"
 # Bedrock ids come with a region / inference-profile prefix that the map may not list.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+
+
+def estimate_tokens(text: str) -> int:
+    """ceil(characters / 4), at least 1: the one estimate used wherever no tokenizer count
+    exists (the emulator, scripted backends, a stream cut before the tier reported usage)."""
+    return max(1, math.ceil(len(text) / 4))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -213,4 +214,4 @@ def test_configured_sqlite_sink_gets_one_langchain_record_per_request(emulator, 
     assert (record.request_id, record.integration, record.tier, record.flagged) == (
         routing["request_id"], "langchain", "frontier", True)
     assert [a["tier"] for a in record.attempts] == ["cheap", "mid", "frontier"]
-    assert float(record.cost_usd) == routing["cost_usd"] and record.prompt_text is None
+    assert record.cost_usd == Decimal(routing["cost_usd"]) and record.prompt_text is None

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.errors import LadderExhaustedError
-from langchain_tiered_router.core.telemetry import MemorySink
+from langchain_tiered_router.core.telemetry import MemorySink, routing_dict
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
 from langchain_tiered_router.langchain.callbacks import TieredRouterCallbackHandler
@@ -34,7 +34,7 @@ class _RoutedChat(BaseChatModel):
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         text = "\n".join(str(m.content) for m in messages)
         result = self.router.route(RouteRequest(text=text, metadata={"integration": "langchain"}), self.backend)
-        message = AIMessage(content=result.answer.text, response_metadata={"routing": result.to_metadata()})
+        message = AIMessage(content=result.answer.text, response_metadata={"routing": routing_dict(result)})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 

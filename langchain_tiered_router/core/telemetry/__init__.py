@@ -9,7 +9,7 @@ from __future__ import annotations
 from .comparators import (Comparator, ExactComparator, JsonFieldsComparator, LLMJudgeComparator, NumericComparator,
                           build_comparator)
 from .drift import DriftReport, check_drift
-from .record import RoutingRecord, record_from_metadata, record_from_result
+from .record import RoutingRecord, record_from_result, routing_dict
 from .recorder import Recorder, build_recorder
 from .shadow import ShadowSampler
 from .sinks import JsonlSink, LoggingSink, MemorySink, Sink, SinkSet, build_sink, build_sinks
@@ -18,7 +18,7 @@ from .store import Label, load_records, write_labels
 from .summary import Parity, Summary, summarize
 
 __all__ = [
-    "RoutingRecord", "record_from_result", "record_from_metadata", "build_observers",
+    "RoutingRecord", "record_from_result", "routing_dict", "build_observers",
     "Recorder", "build_recorder", "ShadowSampler",
     "Sink", "SinkSet", "SqliteSink", "JsonlSink", "LoggingSink", "MemorySink", "OTelSink", "build_sink", "build_sinks",
     "Comparator", "ExactComparator", "JsonFieldsComparator", "NumericComparator", "LLMJudgeComparator",

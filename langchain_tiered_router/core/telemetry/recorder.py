@@ -54,8 +54,7 @@ class Recorder:
                 _atexit_registered = True
 
     def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
-        integration = str(request.metadata.get("integration") or "core")
-        record = record_from_result(result, request, integration=integration, store_text=self.store_text)
+        record = record_from_result(result, request, store_text=self.store_text)
         if self.shadow is not None and self.shadow.wants(result):
             self.shadow.submit(record, result, request, backend, self.write)
         else:
