@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import jsonschema
 
-from .config import ConfidenceGateConfig
+from .config import ConfidenceGateConfig, SelfGradeGateConfig
 from .confidence import answer_confidence
 from .errors import ConfigError
 from .json_answer import extract_json, structured_value
@@ -263,7 +263,8 @@ class SelfGradeGate(Gate):
     The grader's call is a real model call: it is priced and recorded with the request.
     """
 
-    def __init__(self, grader_tier: str, *, threshold: float = 7.0, prompt: str | None = None):
+    def __init__(self, grader_tier: str, *, threshold: float = SelfGradeGateConfig.model_fields["threshold"].default,
+                 prompt: str | None = None):
         self.grader_tier = grader_tier
         self.threshold = threshold
         self.prompt = prompt or _GRADE_PROMPT

@@ -22,8 +22,8 @@ from ..core.config import RouterConfig
 from ..core.errors import ConfigError
 from ..core.telemetry.record import routing_dict
 from ..core.telemetry.recorder import flush_all
-from ..core.telemetry.store import Label, load_records, write_labels
-from ..core.telemetry.summary import Summary, summarize
+from ..analysis.report.store import Label, load_records, write_labels
+from ..analysis.report.summary import Summary, summarize
 from .workload import Item, write_items
 
 __all__ = ["DemoRun", "run_demo", "demo_config", "emulator_script", "bundled_config_path", "replay_config_path"]

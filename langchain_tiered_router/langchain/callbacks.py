@@ -20,7 +20,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from ..core.telemetry.record import RoutingRecord, record_from_result
-from ..core.telemetry.sinks import Sink, SinkSet, build_sinks
+from ..core.telemetry.build import build_sinks
+from ..core.telemetry.sinks import Sink, SinkSet
 
 __all__ = ["TieredRouterCallbackHandler"]
 

@@ -81,3 +81,16 @@ def test_missing_and_broken_files(tmp_path):
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(scalar)
+
+
+def test_runtime_defaults_are_the_config_models_defaults(base_config):
+    """One place for defaults: objects built in code equal those built from an empty YAML section."""
+    from langchain_tiered_router.core.config import ConfidenceGateConfig, RetryConfig
+    from langchain_tiered_router.core.policies import ConfidencePolicy
+
+    base_config["policy"] = {"kind": "confidence"}
+    built = build_router(base_config, telemetry=False)
+    in_code = ConfidencePolicy().gate
+    assert vars(built.policy.gate) == vars(in_code)
+    assert in_code.sentinels == ConfidenceGateConfig(kind="confidence").sentinels
+    assert built.retry == RetryConfig()

@@ -197,7 +197,7 @@ def test_streamed_chain_sees_attempts_under_the_model_run(routed) -> None:
 
 
 def test_configured_sqlite_sink_gets_one_langchain_record_per_request(emulator, tmp_path) -> None:
-    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.analysis.report import load_records
     from langchain_tiered_router.core.telemetry.recorder import flush_all
 
     from .scripts import config

@@ -88,7 +88,7 @@ def test_a_failed_routed_call_is_recorded_from_the_error(priced_config):
 
 
 def test_handler_from_config_uses_the_configured_sinks(priced_config, tmp_path):
-    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.analysis.report import load_records
 
     priced_config["telemetry"]["sinks"] = [{"kind": "jsonl", "path": str(tmp_path / "cb.jsonl")}]
     handler = TieredRouterCallbackHandler.from_config(priced_config)
@@ -99,7 +99,7 @@ def test_handler_from_config_uses_the_configured_sinks(priced_config, tmp_path):
 
 
 def test_handler_with_tiered_chat_bedrock_on_the_emulator_and_no_duplicate_rows(priced_config, tmp_path):
-    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.analysis.report import load_records
     from langchain_tiered_router.emulator import BedrockEmulator
     from langchain_tiered_router.langchain import TieredChatBedrock
 

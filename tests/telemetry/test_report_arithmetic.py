@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from langchain_tiered_router.core.telemetry import (Label, MemorySink, Recorder, SqliteSink, load_records,
-                                                    RoutingRecord, routing_dict, summarize)
+from langchain_tiered_router.analysis.report import Label, load_records, summarize
+from langchain_tiered_router.core.telemetry import MemorySink, Recorder, RoutingRecord, SqliteSink, routing_dict
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
 

@@ -20,7 +20,17 @@ import numpy as np
 
 __all__ = ["TierTable", "Point", "Curve", "summarize_run", "score_curve", "random_curve", "oracle_point",
            "apgr", "cpt", "curve_auc", "bootstrap_parity_ci", "bootstrap_counts", "parity_lower_bounds",
-           "random_savings_at"]
+           "random_savings_at", "savings", "parity"]
+
+
+def savings(cost: float, baseline_cost: float) -> float:
+    """1 - sum(cost) / sum(baseline cost): the savings figure of the harness and the report."""
+    return float(1 - cost / baseline_cost)
+
+
+def parity(quality: float, baseline_quality: float) -> float:
+    """quality of the served answers / quality of the baseline's answers on the same requests."""
+    return float(quality / baseline_quality)
 
 
 @dataclass

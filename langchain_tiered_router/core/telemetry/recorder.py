@@ -18,7 +18,8 @@ from ..types import RouteRequest, RoutingResult
 from .comparators import build_comparator
 from .record import RoutingRecord, record_from_result
 from .shadow import ShadowSampler
-from .sinks import Sink, SinkSet, build_sinks
+from .build import build_sinks
+from .sinks import Sink, SinkSet
 
 __all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all"]
 
