@@ -114,7 +114,8 @@ def answer_from_chunks(chunks: Iterable[Any], *, tier: str, model_id: str) -> Ti
             if _get(delta, "content"):
                 texts.append(_get(delta, "content"))
             for call in _get(delta, "tool_calls") or []:
-                slot = calls.setdefault(int(_get(call, "index", len(calls)) or 0), {"id": None, "name": None, "args": ""})
+                index = int(_get(call, "index", len(calls)) or 0)
+                slot = calls.setdefault(index, {"id": None, "name": None, "args": ""})
                 fn = _get(call, "function")
                 slot["id"] = slot["id"] or _get(call, "id")
                 slot["name"] = slot["name"] or _get(fn, "name")

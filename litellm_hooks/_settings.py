@@ -20,7 +20,7 @@ from langchain_tiered_router.core.build import build_router
 
 from ._backend import LiteLLMRouterBackend
 
-__all__ = ["PROVIDER", "CONFIG_ENV", "tiered_config_source", "provider_config_source", "tiered_source_for",
+__all__ = ["PROVIDER", "CONFIG_ENV", "tiered_config_source", "provider_config_source",
            "RouterSet", "check_tiers_against", "model_names", "deployments", "proxy_llm_router"]
 
 log = logging.getLogger("litellm_hooks")
@@ -83,17 +83,6 @@ def deployments(llm_router: Any, model_name: str) -> list[Mapping[str, Any]]:
     registry = getattr(llm_router, "registry", None)
     found = registry().deployments(model_name) if registry else llm_router.get_model_list(model_name=model_name)
     return list(found or [])
-
-
-def tiered_source_for(llm_router: Any, model: Any) -> str | None:
-    """The router YAML of proxy model ``model``, or ``None`` when it is not tiered."""
-    if llm_router is None or not isinstance(model, str):
-        return None
-    for deployment in deployments(llm_router, model):
-        source = tiered_config_source(deployment.get("litellm_params"))
-        if source:
-            return source
-    return None
 
 
 def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:

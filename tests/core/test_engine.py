@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from langchain_tiered_router.core import (GateFailed, LadderExhaustedError, RouteRequest, TierNotAllowedError,
+from langchain_tiered_router.core import (GateFailed, LadderExhaustedError, RouteRequest, Router, TierNotAllowedError,
                                           TransportError, Usage)
 from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.errors import MalformedReplyError, TierCallError

@@ -312,3 +312,21 @@ def test_one_conversation_gets_the_same_tier_through_langchain_and_the_proxy(set
     assert invoked == streamed[0].response_metadata["routing"]["tier"] == proxied == expected
     assert proxied_stream.headers["x-tiered-router-tier"] == expected
     assert raw.parse().model_extra["tiered_router"]["tier"] == expected
+
+
+def test_a_stream_escalates_before_its_first_chunk_unseen(setup, ops, emulator, rows_for):
+    """The streamed path has the engine's retries and escalation: the client sees mid's
+    stream only, and the one record holds cheap's throttled tries."""
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=2)  # max_retries 1: two throttles exhaust cheap
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-fast", messages=[{"role": "user", "content": "say hello"}], stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "mid answer"
+    assert raw.headers["x-tiered-router-tier"] == "mid" and raw.headers["x-tiered-router-escalated"] == "true"
+    assert [(r.operation, r.model_id) for r in emulator.requests] == [
+        ("ConverseStream", CHEAP), ("ConverseStream", CHEAP), ("ConverseStream", MID)]
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
+        ("cheap", "transport_error", ["throttled"]), ("mid", "served", [])]
+    assert row["transport_escalations"] == 1 and Decimal(row["cost_usd"]) > 0
