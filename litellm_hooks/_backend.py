@@ -17,7 +17,8 @@ from langchain_tiered_router.core.backends import estimated_answer
 from langchain_tiered_router.core.errors import TransportError
 from langchain_tiered_router.core.tiers import Tier
 
-from ._convert import answer_from_chunks, answer_from_response, chunk_has_output, transport_error_from_litellm
+from ._convert import (answer_from_chunks, answer_from_response, chunk_has_output, content_text,
+                       transport_error_from_litellm)
 
 __all__ = ["LiteLLMRouterBackend", "LiteLLMTierStream", "ChatPayload"]
 
@@ -145,4 +146,6 @@ class LiteLLMTierStream(TierStream):
         answer = answer_from_chunks(chunks, tier=self.tier.name, model_id=self.tier.model_id)
         if complete or answer.usage.output_tokens:
             return answer
-        return estimated_answer(answer.text, self.request.text, self.tier.model_id)
+        payload = self.request.payload if isinstance(self.request.payload, Mapping) else {}
+        prompt = "\n".join(content_text(m.get("content")) for m in payload.get("messages") or []) or self.request.text
+        return estimated_answer(answer.text, prompt, self.tier.model_id)

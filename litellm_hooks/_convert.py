@@ -14,11 +14,11 @@ from typing import Any, Iterable, Mapping
 
 from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage, request_text
 
-__all__ = ["messages_text", "answer_from_response", "answer_from_chunks", "chunk_has_output", "usage_from_litellm",
-           "transport_error_from_litellm"]
+__all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
+           "usage_from_litellm", "transport_error_from_litellm"]
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
@@ -30,7 +30,7 @@ def _content_text(content: Any) -> str:
 
 def messages_text(messages: Iterable[Mapping[str, Any]]) -> str:
     """The conversation as classifiers and graders read it: the core decides (``request_text``)."""
-    return request_text((str(m.get("role", "user")), _content_text(m.get("content"))) for m in messages)
+    return request_text((str(m.get("role", "user")), content_text(m.get("content"))) for m in messages)
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -79,7 +79,7 @@ def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnsw
     if content_lp:
         logprobs = [float(_get(t, "logprob")) for t in content_lp if _get(t, "logprob") is not None]
     return TierAnswer(
-        text=_content_text(_get(message, "content")),
+        text=content_text(_get(message, "content")),
         usage=usage_from_litellm(_get(response, "usage")),
         model_id=model_id,
         tool_calls=_tool_calls(message),

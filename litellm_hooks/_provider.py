@@ -80,7 +80,7 @@ class TieredRouterProvider(CustomLLM):
         try:
             result = await router.aroute(request, backend)
         except (TierNotAllowedError, LadderExhaustedError) as exc:
-            raise _http_error(exc) from None
+            raise self._failed(exc, metadata) from None
         _attach(logging_obj, result)
         summary = self._publish(result, metadata)
         raw = result.answer.raw  # type: ignore[union-attr]
@@ -106,10 +106,17 @@ class TieredRouterProvider(CustomLLM):
                 for generic in generic_chunks(chunk):
                     yield generic
         except (TierNotAllowedError, LadderExhaustedError) as exc:
-            raise _http_error(exc) from None
+            raise self._failed(exc, metadata) from None
         finally:
             await routed.aclose()
         yield finish_chunk(routed.result, self._publish(routed.result, metadata))
+
+    def _failed(self, exc: Exception, metadata: dict) -> CustomLLMError:
+        """The HTTP error for a refused or exhausted route; LiteLLM's failure log gets the record too."""
+        result = getattr(exc, "result", None)
+        if isinstance(result, RoutingResult):
+            self._publish(result, metadata)
+        return _http_error(exc)
 
     def completion(self, *args: Any, **kwargs: Any) -> Any:
         raise CustomLLMError(status_code=500, message="the tiered_router provider is async only (the proxy)")

@@ -143,6 +143,9 @@ def test_stream_cut_after_output_in_pass_through_raises(routed, emulator) -> Non
     assert isinstance(error, TransportError) and error.kind == "stream_cut"
     assert info.value.result.attempts[0].outcome == "transport_error"
     assert "after output was streamed" in str(info.value)
+    cut = info.value.result.attempts[0]  # billed for what it sent: priced on estimated tokens
+    assert cut.emitted and cut.usage_estimated and cut.usage.output_tokens == tokens("I am the ")
+    assert cut.cost_usd == cost(CHEAP, cut.usage.input_tokens, tokens("I am the ")) > 0
 
 
 def test_stream_cut_before_output_in_pass_through_is_retried(routed, emulator) -> None:

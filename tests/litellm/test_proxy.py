@@ -271,6 +271,9 @@ def test_cut_stream_is_recorded_as_a_transport_error(setup, ops, emulator):
     assert row is not None and row["tier"] is None
     assert row["attempts"][0]["outcome"] == "transport_error" and row["error"]
     assert row["attempts"][0]["error_kind"] == "stream_cut"
+    # output had reached the client: no retry, and the tokens sent are priced (estimated)
+    cut = row["attempts"][0]
+    assert cut["emitted"] and cut["usage_estimated"] and Decimal(cut["cost_usd"]) > 0 and len(row["attempts"]) == 1
 
 
 # One conversation, two integrations: the keyword is in an earlier turn only, or in the
