@@ -14,7 +14,8 @@ import json
 from langchain_core.output_parsers import JsonOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_tiered_router import BedrockEmulator, TieredChatBedrock
+from langchain_tiered_router import TieredChatBedrock
+from langchain_tiered_router.testing import BedrockEmulator
 
 CHEAP, MID, FRONTIER = ("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0",
                         "anthropic.claude-sonnet-4-5-20250929-v1:0")

@@ -1,7 +1,9 @@
 """langchain-tiered-router: send each Bedrock request to the cheapest tier that clears your bar.
 
 Names are loaded on first use, so ``import langchain_tiered_router.core`` stays free of
-LangChain and LiteLLM, and the LangChain names cost nothing until you touch them.
+LangChain and LiteLLM, and the LangChain names cost nothing until you touch them; without
+the ``langchain`` extra they raise an ``ImportError`` that names it. Test doubles (the
+local Bedrock emulator, a scripted backend) are in ``langchain_tiered_router.testing``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ _EXPORTS = {
     "LadderExhaustedError": "langchain_tiered_router.core",
     "TierNotAllowedError": "langchain_tiered_router.core",
     "TransportError": "langchain_tiered_router.core",
-    # the local Bedrock-wire emulator
-    "BedrockEmulator": "langchain_tiered_router.emulator",
 }
 
 __all__ = sorted(_EXPORTS)

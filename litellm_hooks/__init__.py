@@ -1,5 +1,5 @@
 """LiteLLM integration of langchain-tiered-router: the same router YAML, in a LiteLLM
-proxy (a callback plus a provider, named in the proxy's config.yaml) or around a
+proxy (a provider that routes, plus a callback for the response headers) or around a
 plain ``litellm.Router`` (``TieredLiteLLMRouter``).
 
 Proxy config::
@@ -12,16 +12,15 @@ Proxy config::
       custom_provider_map:
         - {provider: tiered_router, custom_handler: litellm_hooks.tiered_router_provider}
 
-The two instances below hold no config until the first request (nothing is read
-at import); importing this package imports LiteLLM, whose integration it is.
+Names load on first use: ``TieredLiteLLMRouter`` needs the ``litellm`` extra, the proxy
+pieces (``proxy_handler_instance``, ``tiered_router_provider``) the ``proxy`` extra; a
+missing one is an ``ImportError`` naming the extra. Nothing is read at import.
 """
 
-from ._backend import ChatPayload, LiteLLMRouterBackend
-from ._hook import TieredRouterHook
-from ._provider import TieredRouterProvider
-from ._response import routing_headers, routing_summary
-from ._router import TieredLiteLLMRouter
-from ._settings import CONFIG_ENV, PROVIDER
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "TieredRouterHook", "TieredRouterProvider", "TieredLiteLLMRouter", "LiteLLMRouterBackend", "ChatPayload",
@@ -29,6 +28,35 @@ __all__ = [
     "CONFIG_ENV", "PROVIDER",
 ]
 
-# The names LiteLLM's config.yaml points at (LiteLLM's documented pattern).
-proxy_handler_instance = TieredRouterHook()
-tiered_router_provider = TieredRouterProvider()
+_EXPORTS = {
+    "TieredRouterHook": ("._hook", "proxy"), "TieredRouterProvider": ("._provider", "proxy"),
+    "TieredLiteLLMRouter": ("._router", "litellm"), "LiteLLMRouterBackend": ("._backend", "litellm"),
+    "ChatPayload": ("._backend", "litellm"), "routing_headers": ("._response", "litellm"),
+    "routing_summary": ("._response", "litellm"), "CONFIG_ENV": ("._settings", "litellm"),
+    "PROVIDER": ("._settings", "litellm"),
+}
+_INSTANCES = {"proxy_handler_instance": "TieredRouterHook", "tiered_router_provider": "TieredRouterProvider"}
+
+
+def _load(module: str, extra: str) -> Any:
+    try:
+        return importlib.import_module(module, __name__)
+    except ImportError as exc:
+        raise ImportError(f"litellm_hooks needs the {extra!r} extra: pip install 'langchain-tiered-router[{extra}]' "
+                          f"({exc})") from exc
+
+
+def __getattr__(name: str) -> Any:
+    # The names LiteLLM's config.yaml points at (its documented pattern): one instance each.
+    if name in _INSTANCES:
+        value = __getattr__(_INSTANCES[name])()
+    elif name in _EXPORTS:
+        value = getattr(_load(*_EXPORTS[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

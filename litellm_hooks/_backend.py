@@ -3,18 +3,24 @@
 Each tier is a model group of the router (by default the group is named like the
 tier), so every call the core makes - attempts, classifier and grader calls - goes
 through LiteLLM's own retries, fallbacks, deployment rate limits and logging.
+
+A streamed request's live attempt (no gate on its tier) streams from the tier group
+(``LiteLLMTierStream``); an attempt a gate must judge whole is one plain call.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
-from langchain_tiered_router.core import Backend, ConfigError, RouteRequest, TierAnswer
+from langchain_tiered_router.core import Backend, ConfigError, RouteRequest, TierAnswer, TierStream
+from langchain_tiered_router.core.backends import estimated_answer
+from langchain_tiered_router.core.errors import TransportError
 from langchain_tiered_router.core.tiers import Tier
 
-from ._convert import answer_from_response, transport_error_from_litellm
+from ._convert import (answer_from_chunks, answer_from_response, chunk_has_output, content_text,
+                       transport_error_from_litellm)
 
-__all__ = ["LiteLLMRouterBackend", "ChatPayload"]
+__all__ = ["LiteLLMRouterBackend", "LiteLLMTierStream", "ChatPayload"]
 
 # The OpenAI chat parameters forwarded to a tier; everything else in a proxy body
 # (auth metadata, logging objects, the proxy's own bookkeeping) stays behind.
@@ -87,8 +93,59 @@ class LiteLLMRouterBackend(Backend):
             raise self._error(exc, tier) from exc
         return answer_from_response(response, tier=tier.name, model_id=tier.model_id)
 
+    def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> TierStream:
+        return LiteLLMTierStream(self, tier, request) if live else super().stream(tier, request, live=live)
+
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
         return self.call(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"}))
 
     async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
         return await self.acall(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"}))
+
+
+class LiteLLMTierStream(TierStream):
+    """One attempt streamed from the tier's model group (usage asked for, for pricing)."""
+
+    def __init__(self, backend: LiteLLMRouterBackend, tier: Tier, request: RouteRequest):
+        self.backend, self.tier, self.request = backend, tier, request
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs = self.backend._kwargs(self.tier, self.request)
+        kwargs.update(stream=True, stream_options={"include_usage": True})
+        return kwargs
+
+    def _error(self, exc: Exception, sent: bool) -> Exception:
+        mapped = self.backend._error(exc, self.tier)
+        if sent and mapped is not exc:  # a stream that broke after it began was cut, whatever LiteLLM calls it
+            return TransportError(str(exc), tier=self.tier.name, model_id=self.tier.model_id, kind="stream_cut",
+                                  cause=exc)
+        return mapped
+
+    def chunks(self) -> Iterator[Any]:
+        sent = False
+        try:
+            for chunk in self.backend.router.completion(**self._kwargs()):
+                sent = sent or chunk_has_output(chunk)
+                yield chunk
+        except Exception as exc:  # noqa: BLE001 - mapped to the core's errors
+            raise self._error(exc, sent) from exc
+
+    async def achunks(self) -> AsyncIterator[Any]:
+        sent = False
+        try:
+            async for chunk in await self.backend.router.acompletion(**self._kwargs()):
+                sent = sent or chunk_has_output(chunk)
+                yield chunk
+        except Exception as exc:  # noqa: BLE001
+            raise self._error(exc, sent) from exc
+
+    def has_output(self, chunk: Any) -> bool:
+        return chunk_has_output(chunk)
+
+    def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
+        answer = answer_from_chunks(chunks, tier=self.tier.name, model_id=self.tier.model_id)
+        if complete or answer.usage.output_tokens:
+            return answer
+        payload = self.request.payload if isinstance(self.request.payload, Mapping) else {}
+        prompt = "\n".join(content_text(m.get("content")) for m in payload.get("messages") or []) or self.request.text
+        return estimated_answer(answer.text, prompt, self.tier.model_id)

@@ -1,7 +1,8 @@
 """Translate between LiteLLM's OpenAI-shaped objects and the core's value types.
 
 Pure functions, no I/O: a chat request becomes the text classifiers and graders
-read, a ``ModelResponse`` becomes a ``TierAnswer``, a LiteLLM exception becomes
+read (decided by the core's ``request_text``), a ``ModelResponse`` or a stream's
+chunks become a ``TierAnswer``, a LiteLLM exception becomes
 the core's ``TransportError`` / ``MalformedReplyError`` so the engine's retry and
 escalation rules apply to calls made through LiteLLM exactly as to direct ones.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage
+from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage, request_text
 
-__all__ = ["messages_text", "answer_from_response", "usage_from_litellm", "transport_error_from_litellm"]
+__all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
+           "usage_from_litellm", "transport_error_from_litellm"]
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
@@ -27,17 +29,8 @@ def _content_text(content: Any) -> str:
 
 
 def messages_text(messages: Iterable[Mapping[str, Any]]) -> str:
-    """The conversation as classifiers and graders read it.
-
-    One turn is its text alone, so keyword rules see what the user wrote; a longer
-    conversation is ``role: text`` lines. System prompts are left out: they are the
-    same for every request of an app and would make every request look alike.
-    """
-    turns = [(m.get("role", "user"), _content_text(m.get("content"))) for m in messages
-             if m.get("role") != "system"]
-    if len(turns) == 1:
-        return turns[0][1]
-    return "\n".join(f"{role}: {text}" for role, text in turns)
+    """The conversation as classifiers and graders read it: the core decides (``request_text``)."""
+    return request_text((str(m.get("role", "user")), content_text(m.get("content"))) for m in messages)
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -86,7 +79,7 @@ def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnsw
     if content_lp:
         logprobs = [float(_get(t, "logprob")) for t in content_lp if _get(t, "logprob") is not None]
     return TierAnswer(
-        text=_content_text(_get(message, "content")),
+        text=content_text(_get(message, "content")),
         usage=usage_from_litellm(_get(response, "usage")),
         model_id=model_id,
         tool_calls=_tool_calls(message),
@@ -94,6 +87,48 @@ def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnsw
         stop_reason=_get(choice, "finish_reason"),
         raw=response,
     )
+
+
+def _delta(chunk: Any) -> Any:
+    choices = _get(chunk, "choices") or []
+    return _get(choices[0], "delta") if choices else None
+
+
+def chunk_has_output(chunk: Any) -> bool:
+    delta = _delta(chunk)
+    return bool(_get(delta, "content") or _get(delta, "tool_calls"))
+
+
+def answer_from_chunks(chunks: Iterable[Any], *, tier: str, model_id: str) -> TierAnswer:
+    """A streamed answer: its text, tool calls (argument pieces joined by index), the
+    usage chunk's counts and the finish reason; ``chunks`` keeps the chunks for replay."""
+    chunks = list(chunks)
+    texts: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    usage, finish = None, None
+    for chunk in chunks:
+        usage = _get(chunk, "usage") or usage
+        for choice in _get(chunk, "choices") or []:
+            finish = _get(choice, "finish_reason") or finish
+            delta = _get(choice, "delta")
+            if _get(delta, "content"):
+                texts.append(_get(delta, "content"))
+            for call in _get(delta, "tool_calls") or []:
+                index = int(_get(call, "index", len(calls)) or 0)
+                slot = calls.setdefault(index, {"id": None, "name": None, "args": ""})
+                fn = _get(call, "function")
+                slot["id"] = slot["id"] or _get(call, "id")
+                slot["name"] = slot["name"] or _get(fn, "name")
+                slot["args"] += _get(fn, "arguments") or ""
+    tool_calls = []
+    for slot in (calls[i] for i in sorted(calls)):
+        try:
+            args = json.loads(slot["args"] or "{}")
+        except ValueError:
+            args = {"__raw__": slot["args"]}
+        tool_calls.append({"name": slot["name"], "args": args, "id": slot["id"]})
+    return TierAnswer(text="".join(texts), usage=usage_from_litellm(usage), model_id=model_id, tool_calls=tool_calls,
+                      stop_reason=finish, chunks=chunks)
 
 
 # LiteLLM exception class name -> the core's transport error kind. Read by name so this

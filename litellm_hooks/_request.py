@@ -1,11 +1,13 @@
-"""Build the core's ``RouteRequest`` from a proxy request: who asks, which session,
-which tier they ask for.
+"""Build the core's ``RouteRequest`` from what the proxy hands the ``tiered_router``
+provider: the messages, the chat parameters, and the call's metadata (who asks, which
+session, which tier they ask for).
 
 A client names its session with the ``x-session-id`` header or
 ``metadata.session_id``, and asks for a tier with the ``x-tiered-router-tier``
 header or ``metadata.tier``. The caller identities checked against
 ``access.allow_tier_request`` are the key alias, the team id and alias, and the
-user id of the proxy key, in that order.
+user id of the proxy key, in that order (the proxy puts them in the call's metadata
+as ``user_api_key_alias``, ``user_api_key_team_id``, ...).
 """
 
 from __future__ import annotations
@@ -17,31 +19,23 @@ from langchain_tiered_router.core import JsonSchemaGate, RouteRequest
 from ._backend import ChatPayload
 from ._convert import messages_text
 
-__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "caller_identities", "route_request_from_proxy",
+__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "caller_identities", "route_request_from_call",
            "route_request_from_messages", "response_format_gates"]
 
 SESSION_HEADERS = ("x-session-id", "x-tiered-router-session")
 TIER_HEADERS = ("x-tiered-router-tier",)
 
 
-def _headers(data: Mapping[str, Any]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    sources = [(data.get("proxy_server_request") or {}).get("headers"),
-               (data.get("metadata") or {}).get("headers")]
-    for headers in sources:
-        if isinstance(headers, Mapping):
-            for key, value in headers.items():
-                found.setdefault(str(key).lower(), str(value))
-    return found
+_IDENTITY_KEYS = ("user_api_key_alias", "user_api_key_team_id", "user_api_key_team_alias", "user_api_key_user_id")
 
 
-def caller_identities(user_api_key_dict: Any) -> list[str]:
-    ids = []
-    for attr in ("key_alias", "team_id", "team_alias", "user_id"):
-        value = getattr(user_api_key_dict, attr, None)
-        if value:
-            ids.append(str(value))
-    return ids
+def _headers(metadata: Mapping[str, Any]) -> dict[str, str]:
+    headers = metadata.get("headers")
+    return {str(k).lower(): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {}
+
+
+def caller_identities(metadata: Mapping[str, Any]) -> list[str]:
+    return [str(metadata[key]) for key in _IDENTITY_KEYS if metadata.get(key)]
 
 
 def _pick_caller(identities: Sequence[str], allowed: Sequence[str]) -> str | None:
@@ -72,18 +66,19 @@ def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: M
                         metadata={"integration": "litellm", **dict(metadata or {})})
 
 
-def route_request_from_proxy(data: Mapping[str, Any], user_api_key_dict: Any, allowed: Sequence[str]) -> RouteRequest:
-    headers = _headers(data)
-    meta = data.get("metadata") or {}
+def route_request_from_call(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
+                            metadata: Mapping[str, Any] | None, allowed: Sequence[str]) -> RouteRequest:
+    """The request as the ``tiered_router`` provider receives it from the proxy."""
+    metadata = metadata or {}
+    headers = _headers(metadata)
     # The client's own metadata: the proxy nests what the client sent under "requester_metadata".
-    client_meta = meta.get("requester_metadata") if isinstance(meta.get("requester_metadata"), Mapping) else meta
+    client_meta = metadata.get("requester_metadata")
+    client_meta = client_meta if isinstance(client_meta, Mapping) else metadata
     session = next((headers[h] for h in SESSION_HEADERS if headers.get(h)), None) or client_meta.get("session_id")
     tier = next((headers[h] for h in TIER_HEADERS if headers.get(h)), None) or client_meta.get("tier")
-    identities = caller_identities(user_api_key_dict)
-    extra = {"key_alias": getattr(user_api_key_dict, "key_alias", None),
-             "team_id": getattr(user_api_key_dict, "team_id", None),
-             "proxy_model": data.get("model")}
+    extra = {"key_alias": metadata.get("user_api_key_alias"), "team_id": metadata.get("user_api_key_team_id"),
+             "proxy_model": metadata.get("model_group")}
     return route_request_from_messages(
-        data.get("messages") or [], data, session_id=str(session) if session else None,
-        tier=str(tier) if tier else None, caller=_pick_caller(identities, allowed),
+        messages, params, session_id=str(session) if session else None, tier=str(tier) if tier else None,
+        caller=_pick_caller(caller_identities(metadata), allowed),
         metadata={k: v for k, v in extra.items() if v})

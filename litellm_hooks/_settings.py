@@ -20,8 +20,8 @@ from langchain_tiered_router.core.build import build_router
 
 from ._backend import LiteLLMRouterBackend
 
-__all__ = ["PROVIDER", "CONFIG_ENV", "tiered_config_source", "tiered_source_for", "RouterSet", "check_tiers_against",
-           "model_names", "deployments"]
+__all__ = ["PROVIDER", "CONFIG_ENV", "tiered_config_source", "provider_config_source",
+           "RouterSet", "check_tiers_against", "model_names", "deployments", "proxy_llm_router"]
 
 log = logging.getLogger("litellm_hooks")
 
@@ -40,6 +40,20 @@ def tiered_config_source(litellm_params: Mapping[str, Any] | None) -> str | None
         raise ConfigError(f"model {model!r} needs litellm_params.tiered_router_config or ${CONFIG_ENV}",
                           path="litellm_params.tiered_router_config")
     return str(_resolve(Path(source).expanduser()))
+
+
+def provider_config_source(model: str, params: Mapping[str, Any]) -> str:
+    """The router YAML of a call the ``tiered_router`` provider receives: the deployment's
+    ``tiered_router_config`` (LiteLLM passes it among the call's parameters), else the env."""
+    return str(tiered_config_source({**params, "model": f"{PROVIDER}/{model}"}))
+
+
+def proxy_llm_router() -> Any:
+    """The proxy's ``llm_router``, read at call time: the proxy builds it after loading
+    the callbacks and providers, and rebuilds it when models change."""
+    from litellm.proxy import proxy_server
+
+    return proxy_server.llm_router
 
 
 def _resolve(path: Path) -> Path:
@@ -69,17 +83,6 @@ def deployments(llm_router: Any, model_name: str) -> list[Mapping[str, Any]]:
     registry = getattr(llm_router, "registry", None)
     found = registry().deployments(model_name) if registry else llm_router.get_model_list(model_name=model_name)
     return list(found or [])
-
-
-def tiered_source_for(llm_router: Any, model: Any) -> str | None:
-    """The router YAML of proxy model ``model``, or ``None`` when it is not tiered."""
-    if llm_router is None or not isinstance(model, str):
-        return None
-    for deployment in deployments(llm_router, model):
-        source = tiered_config_source(deployment.get("litellm_params"))
-        if source:
-            return source
-    return None
 
 
 def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:

@@ -23,7 +23,7 @@ DRIFT_EXIT_CODE = 3
 
 def parse_since(text: str, now: float | None = None) -> float:
     """Unix time from ``24h`` / ``7d`` (ago), an ISO date or datetime (UTC if no zone)."""
-    from ..core.telemetry.drift import parse_duration
+    from ..analysis.report.drift import parse_duration
 
     seconds = parse_duration(text)
     if seconds is not None:
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the drift tests."),
     ) -> None:
         """Savings at quality parity, escalation, per-tier use and drift, from recorded telemetry."""
-        from ..core.telemetry import check_drift, load_records, summarize
+        from ..analysis.report import check_drift, load_records, summarize
 
         with one_line_errors():
             start = parse_since(since) if since else None
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
             summary = summarize(records, labels)
             drift = check_drift(records, drift_window, alpha=alpha) if drift_window else None
             if plot is not None:
-                from ..core.telemetry.plot import plot_report
+                from ..analysis.report.plot import plot_report
 
                 plot_report(records, summary, plot)
         if as_json:

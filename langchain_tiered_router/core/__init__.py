@@ -3,29 +3,30 @@
 Imports neither LangChain nor LiteLLM (a test checks it); both integrations sit on it.
 """
 
-from .backends import Backend
+from .backends import Backend, TierStream
 from .classifiers import Classifier, LLMClassifier, RulesClassifier, TierChoice, TrainedClassifier
 from .config import RouterConfig, load_config
-from .engine import Router, StartedRoute
+from .engine import AsyncRoutedStream, RoutedStream, Router
 from .errors import (ConfigError, GateFailed, LadderExhaustedError, MalformedReplyError, PricingError, RouterError,
                      TierCallError, TierNotAllowedError, TransportError, UnknownTierError)
 from .gates import (AllOf, AnyOf, ConfidenceGate, Gate, GateState, JsonSchemaGate, PydanticGate, RegexGate, RuleGate,
                     SelfGradeGate)
 from .pinning import MemoryPinStore, PinStore, RedisPinStore
 from .policies import CascadePolicy, ClassifierPolicy, ConfidencePolicy, Policy
-from .pricing import Price, Usage, lookup_price
+from .conversation import request_text
+from .pricing import Price, Usage, estimate_tokens, lookup_price
 from .tiers import Ladder, Tier
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
 
 __all__ = [
-    "Backend", "Classifier", "LLMClassifier", "RulesClassifier", "TierChoice", "TrainedClassifier",
-    "RouterConfig", "load_config", "Router", "StartedRoute",
+    "Backend", "TierStream", "Classifier", "LLMClassifier", "RulesClassifier", "TierChoice", "TrainedClassifier",
+    "RouterConfig", "load_config", "Router", "RoutedStream", "AsyncRoutedStream",
     "ConfigError", "GateFailed", "LadderExhaustedError", "MalformedReplyError", "PricingError", "RouterError",
     "TierCallError", "TierNotAllowedError", "TransportError", "UnknownTierError",
     "AllOf", "AnyOf", "ConfidenceGate", "Gate", "GateState", "JsonSchemaGate", "PydanticGate", "RegexGate",
     "RuleGate", "SelfGradeGate",
     "MemoryPinStore", "PinStore", "RedisPinStore",
     "CascadePolicy", "ClassifierPolicy", "ConfidencePolicy", "Policy",
-    "Price", "Usage", "lookup_price", "Ladder", "Tier",
+    "Price", "Usage", "estimate_tokens", "lookup_price", "request_text", "Ladder", "Tier",
     "Attempt", "AuxCall", "GateVerdict", "RouteRequest", "RoutingResult", "TierAnswer",
 ]

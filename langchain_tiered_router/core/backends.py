@@ -4,19 +4,79 @@ The core never talks to Bedrock, LangChain or LiteLLM itself: ``TieredChatBedroc
 passes a backend that invokes its per-tier ``ChatBedrockConverse``, the LiteLLM hook
 one that calls the proxy's router, the eval harness one that replays recorded answers.
 Backends raise ``TransportError`` (retried, then escalated by config) or
-``MalformedReplyError`` (escalated) so the engine can tell them from a bad answer.
+``MalformedReplyError`` (escalated) so the engine can tell them from a bad answer;
+anything else is a bug and propagates.
+
+A streamed request asks the backend for a ``TierStream`` per attempt instead: the
+engine reads its chunks (integration objects it never looks inside), forwards them to
+the caller when no gate needs the whole answer, and asks the stream for the answer at
+the end, or for what was sent so far when the stream broke.
 """
 
 from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from typing import Any, AsyncIterator, Iterator
 
 from .errors import TransportError
+from .pricing import Usage, estimate_tokens
 from .tiers import Tier
 from .types import RouteRequest, TierAnswer
 
-__all__ = ["Backend", "classify_transport_error"]
+__all__ = ["Backend", "TierStream", "WholeAnswerStream", "estimated_answer", "classify_transport_error"]
+
+
+class TierStream(ABC):
+    """One tier's answer as it streams. ``chunks``/``achunks`` yield the integration's
+    chunks; ``answer`` reads the answer out of the chunks received."""
+
+    @abstractmethod
+    def chunks(self) -> Iterator[Any]:
+        ...
+
+    @abstractmethod
+    def achunks(self) -> AsyncIterator[Any]:
+        ...
+
+    def has_output(self, chunk: Any) -> bool:
+        """Whether the chunk carries output (text, a tool call) rather than metadata only;
+        metadata chunks are held back until output starts, so a retry stays invisible."""
+        return True
+
+    @abstractmethod
+    def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
+        """The answer in ``chunks``. ``complete=False``: the stream broke; return what was
+        sent, with usage estimated (``usage_estimated``) when the tier reported none."""
+
+
+class WholeAnswerStream(TierStream):
+    """A tier answered whole (``Backend.call``), as a stream of one chunk: the answer."""
+
+    def __init__(self, backend: "Backend", tier: Tier, request: RouteRequest):
+        self.backend, self.tier, self.request = backend, tier, request
+
+    def chunks(self) -> Iterator[Any]:
+        yield self.backend.call(self.tier, self.request)
+
+    async def achunks(self) -> AsyncIterator[Any]:
+        yield await self.backend.acall(self.tier, self.request)
+
+    def has_output(self, chunk: Any) -> bool:
+        return bool(chunk.text or chunk.tool_calls)
+
+    def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
+        if chunks:
+            answer = chunks[-1]
+            answer.chunks = [answer]
+            return answer
+        return estimated_answer("", self.request.text, self.tier.model_id)
+
+
+def estimated_answer(text: str, prompt: str, model_id: str) -> TierAnswer:
+    """What a broken stream had sent, priced on estimated tokens (ceil(chars / 4))."""
+    return TierAnswer(text=text, usage=Usage(estimate_tokens(prompt), estimate_tokens(text) if text else 0),
+                      model_id=model_id, usage_estimated=True)
 
 
 class Backend(ABC):
@@ -26,6 +86,11 @@ class Backend(ABC):
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         return await asyncio.to_thread(self.call, tier, request)
+
+    def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> TierStream:
+        """The tier's answer as a stream. ``live``: its chunks go to the caller as they
+        arrive; otherwise they are buffered for a gate, and a backend may answer whole."""
+        return WholeAnswerStream(self, tier, request)
 
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
         """A one-turn text call, for routing's own calls (LLM classifier, self-grade)."""

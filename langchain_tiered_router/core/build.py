@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from . import config as C
 from .classifiers import Classifier, LLMClassifier, Rule, RulesClassifier, TrainedClassifier
-from .engine import Observer, RetrySettings, Router
+from .engine import Observer, Router
 from .errors import ConfigError
 from .gates import (AllOf, AnyOf, ConfidenceGate, Gate, JsonSchemaGate, PydanticGate, RegexGate, RuleGate,
                     SelfGradeGate, import_object)
@@ -48,8 +48,7 @@ def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
     if isinstance(cfg, C.SelfGradeGateConfig):
         return SelfGradeGate(cfg.grader_tier or ladder.cheapest.name, threshold=cfg.threshold, prompt=cfg.prompt)
     if isinstance(cfg, C.ConfidenceGateConfig):
-        return ConfidenceGate(threshold=cfg.threshold, signal=cfg.signal, sentinels=cfg.sentinels,
-                              missing=cfg.missing)
+        return ConfidenceGate.from_config(cfg)
     if isinstance(cfg, C.VerifierGateConfig):
         from .learned_policy import LearnedEscalationGate
         from .model_file import load_routing_model
@@ -101,9 +100,7 @@ def build_policy(cfg: C.PolicyConfig, ladder: Ladder | None = None) -> Policy:
             raise ConfigError("a classifier policy needs 'classifier'", path="policy.classifier")
         return ClassifierPolicy(classifier, cfg.max_escalations)
     if cfg.kind == "confidence":
-        gate_cfg = cfg.confidence or C.ConfidenceGateConfig(kind="confidence")
-        gate = ConfidenceGate(threshold=gate_cfg.threshold, signal=gate_cfg.signal, sentinels=gate_cfg.sentinels,
-                              missing=gate_cfg.missing)
+        gate = ConfidenceGate.from_config(cfg.confidence or C.ConfidenceGateConfig(kind="confidence"))
         return ConfidencePolicy(gate, cfg.max_escalations, classifier, cfg.start_tier)
     return CascadePolicy(cfg.max_escalations, classifier, cfg.start_tier)
 
@@ -130,7 +127,6 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
     gates = build_gates(config.gates, ladder)
     tier_gates = {t.name: build_gates(t.gates, ladder, f"tiers[{i}].gates")
                   for i, t in enumerate(config.tiers) if t.gates is not None}
-    r = config.retry
     if observers is None:
         observers = []
         if telemetry:
@@ -139,7 +135,7 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
             observers = build_observers(config, ladder)
     return Router(
         ladder, build_policy(config.policy, ladder), gates, tier_gates=tier_gates, on_exhausted=config.on_exhausted,
-        retry=RetrySettings(r.max_retries, r.backoff_s, r.max_backoff_s, tuple(r.retry_on), r.on_exhausted),
+        retry=config.retry,
         pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
         observers=observers,
         allow_tier_request=config.access.allow_tier_request or (),

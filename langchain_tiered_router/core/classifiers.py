@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 from .errors import ConfigError
 from .tiers import Ladder
-from .types import RouteRequest, TierAnswer
+from .types import AskFn, RouteRequest
 
 __all__ = ["TierChoice", "Classifier", "RulesClassifier", "Rule", "TrainedClassifier", "LLMClassifier"]
 
@@ -32,8 +32,7 @@ class Classifier(ABC):
     name: str = "classifier"
 
     @abstractmethod
-    def classify(self, request: RouteRequest, ladder: Ladder, ask: Callable[[str, str, str], TierAnswer] | None
-                 ) -> TierChoice:
+    def classify(self, request: RouteRequest, ladder: Ladder, ask: AskFn | None) -> TierChoice:
         ...
 
 

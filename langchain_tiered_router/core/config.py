@@ -204,6 +204,10 @@ class RetryConfig(_Strict):
         default_factory=lambda: ["throttled", "server_error", "timeout", "stream_cut", "connection"])
     on_exhausted: Literal["escalate", "raise"] = "escalate"
 
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based): exponential, capped."""
+        return min(self.max_backoff_s, self.backoff_s * (2 ** (retry - 1)))
+
 
 class PinningConfig(_Strict):
     """Keep a conversation on one tier so Bedrock prompt caches stay warm."""

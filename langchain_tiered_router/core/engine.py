@@ -1,10 +1,18 @@
 """The router engine: choose a start tier, call, judge, escalate, finish, record.
 
-The escalation loop is written once, as a generator that yields effects (call a
-tier, judge an answer, sleep) and receives their results; ``route`` drives it with
-blocking calls and ``aroute`` with awaits. Whatever happens, the finished
+The escalation loop is written once, as a generator that yields effects (choose the
+start, call a tier, judge an answer, sleep) and receives their results. Four drivers
+carry the effects out: ``route`` with blocking calls, ``aroute`` with awaits, and
+``stream`` / ``astream``, which read each tier's answer as a stream and pass its
+chunks on to the caller while no gate needs the whole answer. A streamed attempt is
+the same effect as a called one; its state knows whether output has already gone to
+the caller, so retries, escalation before the first chunk, pricing (a stream cut
+after some output included) and the record exist once, for every integration.
+
+Only a failed tier call (``TierCallError``) is an attempt failure; anything else is a
+bug and propagates, after the attempt is recorded. Whatever happens, the finished
 ``RoutingResult`` reaches every observer (telemetry sinks, the shadow sampler) before
-the caller sees the answer or the exception.
+the caller sees the exception, or the rest of the answer.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Sequence
+from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
-from .backends import Backend
+from .backends import Backend, TierStream
 from .classifiers import TierChoice
-from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, TierCallError,
-                     TierNotAllowedError, TransportError)
+from .config import RetryConfig
+from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, TierCallError, TierNotAllowedError,
+                     TransportError)
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore
 from .policies import Policy
@@ -26,34 +35,21 @@ from .pricing import Usage, lookup_price
 from .tiers import Ladder, Tier
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
 
-__all__ = ["Router", "RetrySettings", "Observer", "StartedRoute"]
+__all__ = ["Router", "Observer", "RoutedStream", "AsyncRoutedStream"]
 
 log = logging.getLogger("langchain_tiered_router")
 
 Observer = Callable[[RoutingResult, RouteRequest, Backend], None]
 
 
-@dataclass
-class RetrySettings:
-    max_retries: int = 2
-    backoff_s: float = 0.2
-    max_backoff_s: float = 5.0
-    retry_on: Sequence[str] = ("throttled", "server_error", "timeout", "stream_cut", "connection")
-    on_exhausted: str = "escalate"  # or "raise"
-
-    def delay(self, retry: int) -> float:
-        return min(self.max_backoff_s, self.backoff_s * (2 ** (retry - 1)))
+class _ConsumerClosed(RuntimeError):
+    """Thrown into the loop when the caller stops reading a stream: the attempt and the
+    route are recorded, then the close goes on."""
 
 
-@dataclass
-class StartedRoute:
-    """A route whose start tier is chosen but whose call the integration makes itself
-    (a classifier-only stream, passed straight through)."""
-
-    request: RouteRequest
-    result: RoutingResult
-    tier: Tier
-    started: float
+def _error_text(exc: BaseException) -> str:
+    name = "RuntimeError" if isinstance(exc, _ConsumerClosed) else type(exc).__name__
+    return f"{name}: {exc}"
 
 
 # Effects the loop yields; the drivers carry them out.
@@ -61,6 +57,10 @@ class StartedRoute:
 class _Call:
     tier: Tier
     request: RouteRequest
+    stream: bool = False  # read through ``Backend.stream``
+    live: bool = False  # the chunks go to the caller as they arrive (no gate on this tier)
+    emitted: bool = False  # set by the driver: output of this call reached the caller
+    partial: TierAnswer | None = None  # set by the driver when a stream broke after output
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Router:
         *,
         tier_gates: dict[str, Sequence[Gate]] | None = None,
         on_exhausted: str = "flag",
-        retry: RetrySettings | None = None,
+        retry: RetryConfig | None = None,
         pin_store: PinStore | None = None,
         observers: Sequence[Observer] = (),
         allow_tier_request: Sequence[str] = ("*",),
@@ -105,7 +105,7 @@ class Router:
         self.gates = list(gates)
         self.tier_gates = {k: list(v) for k, v in (tier_gates or {}).items()}
         self.on_exhausted = on_exhausted
-        self.retry = retry or RetrySettings()
+        self.retry = retry or RetryConfig()
         self.pin_store = pin_store
         self.observers = list(observers)
         self.allow_tier_request = set(allow_tier_request)
@@ -115,7 +115,11 @@ class Router:
 
     @classmethod
     def from_config(cls, config, **overrides) -> "Router":
-        from .build import build_router
+        """Kept for callers of the old name; ``core.build.build_router`` is the one builder.
+
+        The import is local: ``build`` imports this module, not the other way round.
+        """
+        from .build import build_router  # noqa: PLC0415
 
         return build_router(config, **overrides)
 
@@ -129,8 +133,11 @@ class Router:
         return gates[0] if len(gates) == 1 else AllOf(gates)
 
     def streams_through(self, request: RouteRequest) -> bool:
-        """True when no gate needs the whole answer, so a stream can pass straight through."""
+        """True when no gate needs the whole answer, so every tier's stream passes straight through."""
         return all(self.gates_for(t, request) is None for t in self.ladder)
+
+    def _retryable(self, exc: TransportError, retries: int) -> bool:
+        return exc.kind in self.retry.retry_on and retries < self.retry.max_retries
 
     # -- the loop, once ------------------------------------------------------------
 
@@ -138,7 +145,7 @@ class Router:
         base = self.ladder.baseline
         return RoutingResult(request_id=request.request_id, policy=self.policy.name, baseline_tier=base.name,
                              baseline_model_id=base.model_id, start_tier="", start_reason="",
-                             session_id=request.session_id)
+                             session_id=request.session_id, request=request)
 
     def _choose_start(self, request: RouteRequest, result: RoutingResult) -> Generator[Any, Any, Tier]:
         choice: TierChoice
@@ -165,32 +172,55 @@ class Router:
         request.metadata["ignored_tier_request"] = request.requested_tier
         return False
 
-    def _attempt(self, tier: Tier, request: RouteRequest) -> Generator[Any, Any, Attempt]:
+    def _attempt(self, tier: Tier, request: RouteRequest, result: RoutingResult, streaming: bool
+                 ) -> Generator[Any, Any, Attempt]:
         attempt = Attempt(tier=tier.name, model_id=tier.model_id)
+        live = streaming and self.gates_for(tier, request) is None
         started = time.perf_counter()
-        while True:
-            try:
-                answer = yield _Call(tier, request)
-            except TransportError as exc:
-                if exc.kind in self.retry.retry_on and attempt.retries < self.retry.max_retries:
-                    attempt.retries += 1
-                    attempt.retried_on.append(exc.kind)
-                    yield _Sleep(self.retry.delay(attempt.retries))
-                    continue
-                attempt.outcome, attempt.error, attempt.error_kind = "transport_error", str(exc), exc.kind
-            except MalformedReplyError as exc:
-                attempt.outcome, attempt.error, attempt.error_kind = "malformed", str(exc), "malformed"
-            except Exception as exc:  # noqa: BLE001 - recorded, then raised in the group
-                cause = exc.cause if isinstance(exc, TierCallError) and exc.cause else exc
-                attempt.outcome, attempt.error_kind = "error", type(cause).__name__
-                attempt.error = str(exc) if isinstance(exc, TierCallError) else f"{type(exc).__name__}: {exc}"
-                attempt.exception = exc
-            else:
-                attempt.answer = answer
-                attempt.usage = answer.usage
-                attempt.cost_usd = self._price(tier, answer)
+        result.current_tier = tier.name
+        try:
+            while True:
+                call = _Call(tier, request, stream=streaming, live=live)
+                try:
+                    answer = yield call
+                except TransportError as exc:
+                    if not call.emitted and self._retryable(exc, attempt.retries):
+                        attempt.retries += 1
+                        attempt.retried_on.append(exc.kind)
+                        yield _Sleep(self.retry.delay(attempt.retries))
+                        continue
+                    attempt.outcome, attempt.error, attempt.error_kind = "transport_error", str(exc), exc.kind
+                    self._charge_partial(attempt, tier, call)
+                except MalformedReplyError as exc:
+                    attempt.outcome, attempt.error, attempt.error_kind = "malformed", str(exc), "malformed"
+                    self._charge_partial(attempt, tier, call)
+                except TierCallError as exc:  # a tier call failed in a way no retry mends
+                    cause = exc.cause or exc
+                    attempt.outcome, attempt.error, attempt.error_kind = "error", str(exc), type(cause).__name__
+                    attempt.exception = exc
+                    self._charge_partial(attempt, tier, call)
+                else:
+                    attempt.answer, attempt.usage = answer, answer.usage
+                    attempt.usage_estimated = answer.usage_estimated
+                    attempt.cost_usd = self._price(tier, answer)
+                    attempt.emitted = call.emitted
+                return attempt
+        except BaseException as exc:  # not an attempt failure: recorded, then it propagates
+            attempt.outcome, attempt.error, attempt.error_kind = "error", _error_text(exc), type(exc).__name__
+            attempt.exception = exc if isinstance(exc, Exception) else None
+            raise
+        finally:
             attempt.latency_ms = (time.perf_counter() - started) * 1000
-            return attempt
+            result.attempts.append(attempt)
+            result.current_tier = None
+
+    def _charge_partial(self, attempt: Attempt, tier: Tier, call: _Call) -> None:
+        """A stream that broke after output reached the caller was billed for what it sent."""
+        attempt.emitted = call.emitted
+        if call.partial is not None:
+            attempt.usage = call.partial.usage
+            attempt.usage_estimated = call.partial.usage_estimated
+            attempt.cost_usd = self._price(tier, call.partial)
 
     def _price(self, tier: Tier, answer: TierAnswer):
         if answer.model_id and answer.model_id != tier.model_id:
@@ -199,15 +229,18 @@ class Router:
                 return price.cost(answer.usage)
         return tier.cost(answer.usage)
 
-    def _steps(self, request: RouteRequest, result: RoutingResult, start: Tier | None = None
+    def _steps(self, request: RouteRequest, result: RoutingResult, streaming: bool = False
                ) -> Generator[Any, Any, RoutingResult]:
-        tier = start if start is not None else (yield from self._choose_start(request, result))
+        tier = yield from self._choose_start(request, result)
         quality_steps = 0
         while True:
-            attempt = yield from self._attempt(tier, request)
-            result.attempts.append(attempt)
+            attempt = yield from self._attempt(tier, request, result, streaming)
             above = self.ladder.above(tier)
             if attempt.answer is None:
+                if attempt.emitted:
+                    result.error = (f"tier {tier.name} failed after output was streamed; it cannot be retried: "
+                                    f"{attempt.error}")
+                    break
                 if attempt.outcome == "transport_error" and self.retry.on_exhausted == "escalate" and above:
                     tier = above
                     continue
@@ -218,7 +251,7 @@ class Router:
                 break
             gate = self.gates_for(tier, request)
             if gate is None:
-                attempt.verdict = GateVerdict(True, "no gate", "")
+                attempt.verdict = GateVerdict(True, "no gate (streamed through)" if attempt.emitted else "no gate", "")
             else:
                 previous = [(self.ladder[a.tier].index, a.answer) for a in result.attempts[:-1] if a.answer is not None]
                 attempt.verdict = yield _Judge(gate, GateState(request, attempt.answer, tier, previous=previous,
@@ -237,13 +270,17 @@ class Router:
         if result.served is None:
             answered = [a for a in result.attempts if a.answer is not None]
             last = result.attempts[-1]
-            if answered and self.on_exhausted == "flag":
+            if answered and self.on_exhausted == "flag" and not last.emitted:
                 result.served = answered[-1]
                 result.flagged = True
-                result.flag_reason = (f"no tier passed the gates; serving {answered[-1].tier}'s answer "
-                                      f"({answered[-1].verdict.reason if answered[-1].verdict else ''})")
+                reason = answered[-1].verdict.reason if answered[-1].verdict else ""
+                if last.answer is None:  # the ladder ended on a failed call, not on a gate
+                    log.warning("request %s: tier %s failed (%s); serving %s's gate-failed answer, flagged",
+                                request.request_id, last.tier, last.error, answered[-1].tier)
+                    reason = f"{reason}; then tier {last.tier} failed: {last.error}"
+                result.flag_reason = f"no tier passed the gates; serving {answered[-1].tier}'s answer ({reason})"
             else:
-                result.error = last.error or (last.verdict.reason if last.verdict else "failed")
+                result.error = result.error or last.error or (last.verdict.reason if last.verdict else "failed")
         self._set_baseline_cost(result)
         if result.served is not None and self.pin_store is not None and request.session_id:
             try:
@@ -277,43 +314,68 @@ class Router:
         return LadderExhaustedError(f"no tier produced an acceptable answer ({tiers}): {result.error}",
                                     errors, result)
 
-    # -- routing calls (aux): priced and recorded ------------------------------------
+    # -- routing's own calls: priced, recorded, retried like tier calls ---------------------
 
-    def _aux(self, result: RoutingResult, purpose: str, tier: Tier, answer: TierAnswer, started: float) -> None:
+    def _aux(self, result: RoutingResult, purpose: str, tier: Tier, answer: TierAnswer, started: float,
+             retries: int) -> None:
         result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
-                                        self._price(tier, answer), (time.perf_counter() - started) * 1000))
+                                        self._price(tier, answer), (time.perf_counter() - started) * 1000,
+                                        retries))
 
-    def _ask_fn(self, backend: Backend, result: RoutingResult):
+    def _ask_fns(self, backend: Backend, result: RoutingResult):
+        """``ask``/``aask`` for classifiers and graders: the same retry policy as a tier call."""
+
         def ask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
-            tier, started = self.ladder[tier_name], time.perf_counter()
-            answer = backend.call(tier, prompt) if isinstance(prompt, RouteRequest) else backend.ask(tier, prompt)
-            self._aux(result, purpose, tier, answer, started)
+            tier, started, retries = self.ladder[tier_name], time.perf_counter(), 0
+            while True:
+                try:
+                    answer = (backend.call(tier, prompt) if isinstance(prompt, RouteRequest)
+                              else backend.ask(tier, prompt))
+                    break
+                except TransportError as exc:
+                    if not self._retryable(exc, retries):
+                        raise
+                    retries += 1
+                    self._sleep(self.retry.delay(retries))
+            self._aux(result, purpose, tier, answer, started, retries)
             return answer
 
         async def aask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
-            tier, started = self.ladder[tier_name], time.perf_counter()
-            answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
-                      else await backend.aask(tier, prompt))
-            self._aux(result, purpose, tier, answer, started)
+            tier, started, retries = self.ladder[tier_name], time.perf_counter(), 0
+            while True:
+                try:
+                    answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
+                              else await backend.aask(tier, prompt))
+                    break
+                except TransportError as exc:
+                    if not self._retryable(exc, retries):
+                        raise
+                    retries += 1
+                    await self._asleep(self.retry.delay(retries))
+            self._aux(result, purpose, tier, answer, started, retries)
             return answer
 
         return ask, aask
 
-    # -- drivers -----------------------------------------------------------------
+    # -- drivers: sync ------------------------------------------------------------------
 
-    def _drive(self, steps: Generator, backend: Backend, result: RoutingResult):
-        ask, aask = self._ask_fn(backend, result)
+    def _run(self, steps: Generator, backend: Backend, result: RoutingResult) -> Generator[Any, None, None]:
+        """Carry out the effects; yields the chunks of live streams as they arrive."""
+        ask, aask = self._ask_fns(backend, result)
         value: Any = None
         error: BaseException | None = None
         while True:
             try:
                 effect = steps.throw(error) if error is not None else steps.send(value)
-            except StopIteration as stop:
-                return stop.value
+            except StopIteration:
+                return
             value, error = None, None
             try:
                 if isinstance(effect, _Call):
-                    value = backend.call(effect.tier, effect.request)
+                    if effect.stream:
+                        value = yield from self._read(effect, backend)
+                    else:
+                        value = backend.call(effect.tier, effect.request)
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
                     value = safe_judge(effect.gate, effect.state)
@@ -321,22 +383,122 @@ class Router:
                     value = self.policy.choose_start(effect.request, self.ladder, ask)
                 elif isinstance(effect, _Sleep):
                     self._sleep(effect.seconds)
-            except Exception as exc:  # noqa: BLE001 - handed back to the loop
+            except GeneratorExit:
+                error = _ConsumerClosed("stream closed by the consumer")
+            except Exception as exc:  # noqa: BLE001 - handed back to the loop, which decides
                 error = exc
 
-    async def _adrive(self, steps: Generator, backend: Backend, result: RoutingResult):
-        ask, aask = self._ask_fn(backend, result)
+    def _read(self, call: _Call, backend: Backend) -> Generator[Any, None, TierAnswer]:
+        stream = backend.stream(call.tier, call.request, live=call.live)
+        chunks: list[Any] = []
+        held: list[Any] = []
+        source = stream.chunks()
+        try:
+            for chunk in source:
+                chunks.append(chunk)
+                if call.live:
+                    for out in self._pass(call, stream, chunk, held):
+                        yield out
+            return self._answer(stream, chunks)
+        except TierCallError:
+            call.partial = stream.answer(chunks, complete=False) if call.emitted else None
+            raise
+        finally:
+            source.close()
+
+    @staticmethod
+    def _pass(call: _Call, stream: TierStream, chunk: Any, held: list[Any]) -> list[Any]:
+        """What to send on now: nothing while only metadata has come (a retry stays
+        invisible), then the held chunks and every chunk after them."""
+        if not call.emitted and not stream.has_output(chunk):
+            held.append(chunk)
+            return []
+        out = [*held, chunk] if not call.emitted else [chunk]
+        held.clear()
+        call.emitted = True
+        return out
+
+    @staticmethod
+    def _answer(stream: TierStream, chunks: list[Any]) -> TierAnswer:
+        answer = stream.answer(chunks)
+        if answer.chunks is None:
+            answer.chunks = chunks
+        return answer
+
+    def _lifecycle(self, request: RouteRequest, backend: Backend, result: RoutingResult, streaming: bool
+                   ) -> Generator[Any, None, None]:
+        started = time.perf_counter()
+        try:
+            yield from self._run(self._steps(request, result, streaming), backend, result)
+        except _ConsumerClosed as exc:
+            result.error = result.error or _error_text(exc)
+            raise GeneratorExit from None
+        except BaseException as exc:
+            result.error = result.error or _error_text(exc)
+            raise
+        finally:
+            self._close(result, request, backend, started)
+
+    def route(self, request: RouteRequest, backend: Backend) -> RoutingResult:
+        """Route one request; raises ``LadderExhaustedError`` when nothing can be served."""
+        result = self._new_result(request)
+        for _ in self._lifecycle(request, backend, result, streaming=False):
+            pass
+        return self._outcome(result)
+
+    def stream(self, request: RouteRequest, backend: Backend) -> "RoutedStream":
+        """Route one request, reading each attempt as a stream (``Backend.stream``).
+
+        Iterate it for the served answer's chunks: straight from the tier while no gate
+        needs the whole answer, else the served attempt's chunks once it passed.
+        ``.result`` is the routing, complete once the iteration ends.
+        """
+        result = self._new_result(request)
+        return RoutedStream(result, self._streamed(request, backend, result))
+
+    def _streamed(self, request: RouteRequest, backend: Backend, result: RoutingResult) -> Iterator[Any]:
+        yield from self._lifecycle(request, backend, result, streaming=True)
+        self._outcome(result)
+        yield from self._replay(result)
+
+    @staticmethod
+    def _replay(result: RoutingResult) -> list[Any]:
+        """The served answer's chunks, unless they went to the caller live."""
+        served = result.served
+        if served is None or served.emitted or served.answer is None:
+            return []
+        return list(served.answer.chunks or [served.answer])
+
+    # -- drivers: async -----------------------------------------------------------------
+
+    async def _arun(self, steps: Generator, backend: Backend, result: RoutingResult) -> AsyncIterator[Any]:
+        ask, aask = self._ask_fns(backend, result)
         value: Any = None
         error: BaseException | None = None
+        interrupted: BaseException | None = None
         while True:
             try:
                 effect = steps.throw(error) if error is not None else steps.send(value)
-            except StopIteration as stop:
-                return stop.value
+            except StopIteration:
+                return
+            except _ConsumerClosed:
+                if interrupted is not None:
+                    raise interrupted from None
+                raise
             value, error = None, None
             try:
                 if isinstance(effect, _Call):
-                    value = await backend.acall(effect.tier, effect.request)
+                    if effect.stream:
+                        out: list[Any] = []
+                        reader = self._aread(effect, backend, out)
+                        try:
+                            async for chunk in reader:
+                                yield chunk
+                        finally:
+                            await reader.aclose()  # type: ignore[attr-defined]
+                        value = out[0]
+                    else:
+                        value = await backend.acall(effect.tier, effect.request)
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
                     value = await safe_ajudge(effect.gate, effect.state)
@@ -347,83 +509,72 @@ class Router:
                         value = self.policy.choose_start(effect.request, self.ladder, ask)
                 elif isinstance(effect, _Sleep):
                     await self._asleep(effect.seconds)
+            except (GeneratorExit, asyncio.CancelledError) as exc:
+                interrupted = exc
+                error = _ConsumerClosed(f"stream closed by the consumer ({type(exc).__name__})"
+                                        if isinstance(exc, asyncio.CancelledError) else "stream closed by the consumer")
             except Exception as exc:  # noqa: BLE001
                 error = exc
 
-    def route(self, request: RouteRequest, backend: Backend) -> RoutingResult:
-        """Route one request; raises ``LadderExhaustedError`` when nothing can be served."""
-        result, started = self._new_result(request), time.perf_counter()
+    async def _aread(self, call: _Call, backend: Backend, out: list[Any]) -> AsyncIterator[Any]:
+        stream = backend.stream(call.tier, call.request, live=call.live)
+        chunks: list[Any] = []
+        held: list[Any] = []
+        source = stream.achunks()
         try:
-            self._drive(self._steps(request, result), backend, result)
+            async for chunk in source:
+                chunks.append(chunk)
+                if call.live:
+                    for item in self._pass(call, stream, chunk, held):
+                        yield item
+            out.append(self._answer(stream, chunks))
+        except TierCallError:
+            call.partial = stream.answer(chunks, complete=False) if call.emitted else None
+            raise
+        finally:
+            await source.aclose()  # type: ignore[attr-defined]
+
+    async def _alifecycle(self, request: RouteRequest, backend: Backend, result: RoutingResult, streaming: bool
+                          ) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        run = self._arun(self._steps(request, result, streaming), backend, result)
+        try:
+            async for chunk in run:
+                yield chunk
+        except GeneratorExit:
+            await run.aclose()  # type: ignore[attr-defined]  # records the interrupted attempt
+            result.error = result.error or "RuntimeError: stream closed by the consumer"
+            raise
         except BaseException as exc:
-            result.error = result.error or f"{type(exc).__name__}: {exc}"
+            result.error = result.error or _error_text(exc)
             raise
         finally:
             self._close(result, request, backend, started)
-        return self._outcome(result)
 
     async def aroute(self, request: RouteRequest, backend: Backend) -> RoutingResult:
-        result, started = self._new_result(request), time.perf_counter()
-        try:
-            await self._adrive(self._steps(request, result), backend, result)
-        except BaseException as exc:
-            result.error = result.error or f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            self._close(result, request, backend, started)
+        result = self._new_result(request)
+        async for _ in self._alifecycle(request, backend, result, streaming=False):
+            pass
         return self._outcome(result)
+
+    def astream(self, request: RouteRequest, backend: Backend) -> "AsyncRoutedStream":
+        result = self._new_result(request)
+        return AsyncRoutedStream(result, self._astreamed(request, backend, result))
+
+    async def _astreamed(self, request: RouteRequest, backend: Backend, result: RoutingResult) -> AsyncIterator[Any]:
+        lifecycle = self._alifecycle(request, backend, result, streaming=True)
+        try:
+            async for chunk in lifecycle:
+                yield chunk
+        finally:
+            await lifecycle.aclose()  # type: ignore[attr-defined]
+        self._outcome(result)
+        for chunk in self._replay(result):
+            yield chunk
 
     def _outcome(self, result: RoutingResult) -> RoutingResult:
         if result.served is None:
             raise self._exhausted_error(result)
-        return result
-
-    # -- streaming straight through ---------------------------------------------------
-
-    def begin(self, request: RouteRequest, backend: Backend) -> StartedRoute:
-        """Choose the start tier only; the caller streams from it and calls ``finish``."""
-        result, started = self._new_result(request), time.perf_counter()
-        try:
-            tier = self._drive(self._choose_start(request, result), backend, result)
-        except BaseException as exc:
-            result.error = f"{type(exc).__name__}: {exc}"
-            self._close(result, request, backend, started)
-            raise
-        return StartedRoute(request, result, tier, started)
-
-    async def abegin(self, request: RouteRequest, backend: Backend) -> StartedRoute:
-        result, started = self._new_result(request), time.perf_counter()
-        try:
-            tier = await self._adrive(self._choose_start(request, result), backend, result)
-        except BaseException as exc:
-            result.error = f"{type(exc).__name__}: {exc}"
-            self._close(result, request, backend, started)
-            raise
-        return StartedRoute(request, result, tier, started)
-
-    def finish(self, route: StartedRoute, backend: Backend, answer: TierAnswer | None = None,
-               error: BaseException | None = None, latency_ms: float = 0.0, *,
-               retried_on: Sequence[str] = ()) -> RoutingResult:
-        """Record a call the integration made itself (a stream passed straight through).
-
-        ``retried_on`` lists the transport error kinds the integration retried past
-        on this tier before it answered or gave up.
-        """
-        tier, result = route.tier, route.result
-        attempt = Attempt(tier=tier.name, model_id=tier.model_id, latency_ms=latency_ms,
-                          retries=len(retried_on), retried_on=list(retried_on))
-        if answer is not None:
-            attempt.answer, attempt.usage, attempt.cost_usd = answer, answer.usage, self._price(tier, answer)
-            attempt.verdict = GateVerdict(True, "no gate (streamed through)", "")
-        else:
-            kind = getattr(error, "kind", None)
-            attempt.outcome = "transport_error" if isinstance(error, TransportError) else "error"
-            attempt.error, attempt.error_kind = f"{type(error).__name__}: {error}", kind or type(error).__name__
-        result.attempts.append(attempt)
-        if answer is not None:
-            result.served = attempt
-        self._finish(route.request, result)
-        self._close(result, route.request, backend, route.started)
         return result
 
     # -- telemetry ---------------------------------------------------------------
@@ -442,3 +593,30 @@ class Router:
         self.observers.append(observer)
 
 
+class RoutedStream:
+    """A routed request read as a stream: iterate for the served answer's chunks;
+    ``result`` is the routing so far (complete when the iteration has ended)."""
+
+    def __init__(self, result: RoutingResult, chunks: Iterator[Any]):
+        self.result = result
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._chunks.close()  # type: ignore[attr-defined]
+
+
+class AsyncRoutedStream:
+    """The async ``RoutedStream``."""
+
+    def __init__(self, result: RoutingResult, chunks: AsyncIterator[Any]):
+        self.result = result
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()  # type: ignore[attr-defined]

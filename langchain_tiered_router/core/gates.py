@@ -2,25 +2,30 @@
 
 A gate is one small object with one method, ``judge(state) -> GateVerdict``. Gates
 combine with ``&`` and ``|``. A gate that raises is a failed gate whose reason names
-the exception (``safe_judge``), never a crashed request.
+the exception (``safe_judge``), never a crashed request; since that is a bug in the
+gate, it is also logged (with its traceback, once per gate object and exception type) and
+counted (``GateVerdict.error``, ``RoutingResult.gate_errors``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-import json
+import logging
 import re
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import jsonschema
 
+from .config import ConfidenceGateConfig, SelfGradeGateConfig
 from .confidence import answer_confidence
 from .errors import ConfigError
+from .json_answer import extract_json, structured_value
 from .tiers import Tier
-from .types import AuxCall, GateVerdict, RouteRequest, TierAnswer
+from .types import AAskFn, AskFn, AuxCall, GateVerdict, RouteRequest, TierAnswer
 
 __all__ = [
     "GateState", "Gate", "AllOf", "AnyOf", "JsonSchemaGate", "PydanticGate", "RegexGate",
@@ -28,9 +33,7 @@ __all__ = [
     "import_object",
 ]
 
-# (purpose, tier name, prompt or the whole request) -> answer
-AskFn = Callable[[str, str, "str | RouteRequest"], TierAnswer]
-AAskFn = Callable[[str, str, "str | RouteRequest"], Awaitable[TierAnswer]]
+log = logging.getLogger("langchain_tiered_router")
 
 
 @dataclass
@@ -80,8 +83,19 @@ class Gate(ABC):
         return f"<{type(self).__name__} {self.name}>"
 
 
+_logged_lock = threading.Lock()
+
+
 def _exception_verdict(gate: Gate, exc: BaseException) -> GateVerdict:
-    return GateVerdict(False, f"gate raised {type(exc).__name__}: {exc}", gate.name)
+    error = f"{type(exc).__name__}: {exc}"
+    with _logged_lock:
+        seen = gate.__dict__.setdefault("_raised", set())  # per gate object: a new router logs anew
+        first = type(exc).__name__ not in seen
+        seen.add(type(exc).__name__)
+    if first:  # a bug in a gate: its traceback once, the count on every record
+        log.error("gate %s raised %s; it fails the answer (counted as gate_errors)", gate.name, error,
+                  exc_info=exc)
+    return GateVerdict(False, f"gate raised {error}", gate.name, error=error)
 
 
 def safe_judge(gate: Gate, state: GateState) -> GateVerdict:
@@ -153,39 +167,6 @@ class AnyOf(Gate):
 
 # ---- structural gates ----------------------------------------------------------------
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in an answer: the whole text, a fenced block, or the first {...}/[...]."""
-    text = text.strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    for block in _FENCE.findall(text):
-        try:
-            return json.loads(block.strip())
-        except ValueError:
-            continue
-    decoder = json.JSONDecoder()
-    for i, ch in enumerate(text):
-        if ch in "{[":
-            try:
-                return decoder.raw_decode(text[i:])[0]
-            except ValueError:
-                continue
-    raise ValueError("no JSON value in the answer")
-
-
-def _structured_value(answer: TierAnswer, source: str) -> Any:
-    if source == "tool_args" or (source == "auto" and answer.tool_calls):
-        if not answer.tool_calls:
-            raise ValueError("the answer has no tool call")
-        return answer.tool_calls[0].get("args", {})
-    return extract_json(answer.text)
-
-
 class JsonSchemaGate(Gate):
     """The answer (or its first tool call's arguments) must validate against a JSON schema."""
 
@@ -201,7 +182,7 @@ class JsonSchemaGate(Gate):
 
     def judge(self, state: GateState) -> GateVerdict:
         try:
-            value = _structured_value(state.answer, self.source)
+            value = structured_value(state.answer, self.source)
         except ValueError as exc:
             return self._verdict(False, str(exc))
         errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
@@ -222,7 +203,7 @@ class PydanticGate(Gate):
 
     def judge(self, state: GateState) -> GateVerdict:
         try:
-            value = _structured_value(state.answer, self.source)
+            value = structured_value(state.answer, self.source)
         except ValueError as exc:
             return self._verdict(False, str(exc))
         from pydantic import ValidationError
@@ -284,7 +265,8 @@ class SelfGradeGate(Gate):
     The grader's call is a real model call: it is priced and recorded with the request.
     """
 
-    def __init__(self, grader_tier: str, *, threshold: float = 7.0, prompt: str | None = None):
+    def __init__(self, grader_tier: str, *, threshold: float = SelfGradeGateConfig.model_fields["threshold"].default,
+                 prompt: str | None = None):
         self.grader_tier = grader_tier
         self.threshold = threshold
         self.prompt = prompt or _GRADE_PROMPT
@@ -312,16 +294,23 @@ class SelfGradeGate(Gate):
         return self._score(await state.aask("self_grade", self.grader_tier, self._prompt(state)))
 
 
+_CONFIDENCE = ConfidenceGateConfig(kind="confidence")  # the defaults live in the config model
+
+
 class ConfidenceGate(Gate):
     """Fails when the answer's own confidence is below ``threshold``."""
 
-    def __init__(self, *, threshold: float = 0.7, signal: str = "any",
-                 sentinels: Sequence[str] = ("[[ESCALATE]]",), missing: str = "pass"):
+    def __init__(self, *, threshold: float = _CONFIDENCE.threshold, signal: str = _CONFIDENCE.signal,
+                 sentinels: Sequence[str] = tuple(_CONFIDENCE.sentinels), missing: str = _CONFIDENCE.missing):
         self.threshold = threshold
         self.signal = signal
         self.sentinels = list(sentinels)
         self.missing = missing
         self.name = f"confidence:{signal}"
+
+    @classmethod
+    def from_config(cls, cfg: ConfidenceGateConfig) -> "ConfidenceGate":
+        return cls(threshold=cfg.threshold, signal=cfg.signal, sentinels=cfg.sentinels, missing=cfg.missing)
 
     def judge(self, state: GateState) -> GateVerdict:
         value, source = answer_confidence(state.answer, self.signal, self.sentinels)

@@ -9,16 +9,12 @@ its starting rung, so a classifier serves the bulk and gates catch the borderlin
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
-
 from .classifiers import Classifier, TierChoice
 from .gates import ConfidenceGate, Gate
 from .tiers import Ladder, Tier
-from .types import RouteRequest, TierAnswer
+from .types import AskFn, RouteRequest
 
 __all__ = ["Policy", "CascadePolicy", "ClassifierPolicy", "ConfidencePolicy"]
-
-AskFn = Callable[[str, str, str], TierAnswer]
 
 
 class Policy(ABC):

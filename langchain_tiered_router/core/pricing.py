@@ -2,8 +2,11 @@
 
 The core does not import LiteLLM (importing it costs seconds and pulls in half of
 PyPI); it reads the JSON cost map that the installed ``litellm`` wheel ships, found
-with ``importlib.util.find_spec`` so the package's ``__init__`` never runs. Nothing is
-fetched from the network. Money is ``Decimal``; an unknown price is ``None``.
+with ``importlib.util.find_spec`` so the package's ``__init__`` never runs. Without
+LiteLLM (the ``langchain`` extra alone) it reads the bundled snapshot of that map's
+Bedrock entries (``data/bedrock_prices.json``, written by
+``scripts/refresh_cost_map.py``). Nothing is fetched from the network. Money is
+``Decimal``; an unknown price is ``None``.
 """
 
 from __future__ import annotations
@@ -11,18 +14,26 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "MTOK"]
+__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "estimate_tokens",
+           "litellm_cost_map_path", "MTOK"]
 
 MTOK = Decimal(1_000_000)
 _COST_MAP_FILE = "model_prices_and_context_window_backup.json"
 # Bedrock ids come with a region / inference-profile prefix that the map may not list.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+
+
+def estimate_tokens(text: str) -> int:
+    """ceil(characters / 4), at least 1: the one estimate used wherever no tokenizer count
+    exists (the emulator, scripted backends, a stream cut before the tier reported usage)."""
+    return max(1, math.ceil(len(text) / 4))
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,11 @@ class Price:
         return total / MTOK
 
 
-def _litellm_cost_map_path() -> Path | None:
-    override = os.environ.get("TIERED_ROUTER_COST_MAP")
-    if override:
-        return Path(override)
+_SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "bedrock_prices.json"
+
+
+def litellm_cost_map_path() -> Path | None:
+    """The installed LiteLLM's cost map file, or ``None`` when LiteLLM is not installed."""
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -90,9 +102,11 @@ def _litellm_cost_map_path() -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def load_cost_map() -> Mapping[str, dict]:
-    """LiteLLM's bundled cost map as a dict (empty when LiteLLM is not installed)."""
-    path = _litellm_cost_map_path()
-    if path is None:
+    """LiteLLM's cost map as a dict: ``$TIERED_ROUTER_COST_MAP``, else the installed
+    LiteLLM's, else the bundled Bedrock snapshot."""
+    override = os.environ.get("TIERED_ROUTER_COST_MAP")
+    path = Path(override) if override else (litellm_cost_map_path() or _SNAPSHOT)
+    if not path.exists():
         return {}
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

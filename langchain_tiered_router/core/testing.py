@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Callable, Mapping, Sequence, Union
 
 from .backends import Backend
-from .pricing import Usage
+from .pricing import Usage, estimate_tokens
 from .tiers import Tier
 from .types import RouteRequest, TierAnswer
 
 __all__ = ["ScriptedBackend", "estimate_tokens"]
 
 Reply = Union[str, TierAnswer, BaseException]
-
-
-def estimate_tokens(text: str) -> int:
-    """ceil(characters / 4): the estimate used wherever no tokenizer count exists."""
-    return max(1, math.ceil(len(text) / 4))
 
 
 class ScriptedBackend(Backend):

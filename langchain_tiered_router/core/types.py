@@ -6,11 +6,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Awaitable, Callable, Literal
 
 from .pricing import Usage
 
-__all__ = ["RouteRequest", "TierAnswer", "GateVerdict", "Attempt", "AuxCall", "RoutingResult", "sum_costs"]
+__all__ = ["RouteRequest", "TierAnswer", "GateVerdict", "Attempt", "AuxCall", "RoutingResult", "sum_costs",
+           "money", "AskFn", "AAskFn"]
 
 
 @dataclass
@@ -22,7 +23,7 @@ class RouteRequest:
     that only its backend understands.
     """
 
-    text: str
+    text: str  # what classifiers and gates read; integrations build it with ``request_text``
     payload: Any = None
     session_id: str | None = None
     requested_tier: str | None = None
@@ -43,6 +44,13 @@ class TierAnswer:
     logprobs: list[float] | None = None
     stop_reason: str | None = None
     raw: Any = None  # the integration's own reply object (AIMessage, ModelResponse)
+    chunks: list[Any] | None = field(default=None, repr=False)  # a streamed answer's chunks, replayed if served
+    usage_estimated: bool = False  # the tier reported no usage (a stream cut short): counts are estimates
+
+
+# (purpose, tier name, prompt or the whole request) -> answer; priced by the engine
+AskFn = Callable[[str, str, "str | RouteRequest"], TierAnswer]
+AAskFn = Callable[[str, str, "str | RouteRequest"], Awaitable[TierAnswer]]
 
 
 @dataclass
@@ -51,6 +59,7 @@ class GateVerdict:
     reason: str = ""
     gate: str = ""
     score: float | None = None
+    error: str | None = None  # the gate raised: a bug in the gate, counted in ``gate_errors``
 
 
 @dataclass
@@ -63,6 +72,7 @@ class AuxCall:
     usage: Usage
     cost_usd: Decimal | None
     latency_ms: float
+    retries: int = 0  # transport errors retried past, by the same policy as tier calls
 
 
 @dataclass
@@ -81,6 +91,8 @@ class Attempt:
     latency_ms: float = 0.0
     retries: int = 0
     retried_on: list[str] = field(default_factory=list)  # transport error kinds retried past
+    emitted: bool = False  # streamed: its output reached the caller as it arrived
+    usage_estimated: bool = False  # the tier reported no usage (a stream cut short)
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -98,12 +110,15 @@ class Attempt:
             "output_tokens": self.usage.output_tokens,
             "cache_read_tokens": self.usage.cache_read_tokens,
             "cache_write_tokens": self.usage.cache_write_tokens,
-            "cost_usd": _money(self.cost_usd),
+            "cost_usd": money(self.cost_usd),
+            "usage_estimated": self.usage_estimated,
+            "emitted": self.emitted,
             "latency_ms": round(self.latency_ms, 3),
             "retries": self.retries,
             "retried_on": list(self.retried_on),
             "error": self.error,
             "error_kind": self.error_kind,
+            "gate_error": self.verdict.error if self.verdict else None,
         }
 
 
@@ -117,8 +132,9 @@ def sum_costs(costs) -> Decimal | None:
     return total
 
 
-def _money(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+def money(value: Decimal | None) -> str | None:
+    """Money as it is serialised everywhere (metadata, headers, sinks): a decimal string."""
+    return None if value is None else str(value)
 
 
 @dataclass
@@ -141,6 +157,13 @@ class RoutingResult:
     latency_ms: float = 0.0
     baseline_cost_usd: Decimal | None = None
     error: str | None = None  # set when the request ended without an answer
+    request: RouteRequest | None = field(default=None, repr=False, compare=False)
+    current_tier: str | None = field(default=None, compare=False)  # the tier being called right now
+
+    @property
+    def gate_errors(self) -> int:
+        """Gates that raised instead of judging (each also failed its attempt)."""
+        return sum(1 for a in self.attempts if a.verdict is not None and a.verdict.error)
 
     @property
     def tier(self) -> str | None:
@@ -190,39 +213,3 @@ class RoutingResult:
         for item in [*self.attempts, *self.aux_calls]:
             total = total + item.usage
         return total
-
-    def to_metadata(self) -> dict[str, Any]:
-        """JSON-friendly summary, as put in ``response_metadata["routing"]``."""
-        total = self.total_usage
-        return {
-            "request_id": self.request_id,
-            "tier": self.tier,
-            "model_id": self.model_id,
-            "policy": self.policy,
-            "start_tier": self.start_tier,
-            "start_reason": self.start_reason,
-            "escalated": self.escalated,
-            "quality_escalations": self.quality_escalations,
-            "transport_escalations": self.transport_escalations,
-            "flagged": self.flagged,
-            "flag_reason": self.flag_reason,
-            "attempts": [a.to_dict() for a in self.attempts],
-            "aux_calls": [
-                {"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
-                 "input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens,
-                 "cost_usd": _money(c.cost_usd), "latency_ms": round(c.latency_ms, 3)}
-                for c in self.aux_calls
-            ],
-            "cost_usd": _money(self.cost_usd),
-            "baseline_tier": self.baseline_tier,
-            "baseline_cost_usd": _money(self.baseline_cost_usd),
-            "savings_usd": _money(self.savings_usd),
-            "total_input_tokens": total.input_tokens,
-            "total_output_tokens": total.output_tokens,
-            "latency_ms": round(self.latency_ms, 3),
-            "session_id": self.session_id,
-            # for telemetry written from this dict (LangChain callback, LiteLLM hook)
-            "baseline_model_id": self.baseline_model_id,
-            "started_at": self.started_at,
-            "error": self.error if self.served is None else None,
-        }

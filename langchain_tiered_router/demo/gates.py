@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 from ..core.arithmetic import evaluate_arithmetic
-from ..core.telemetry.comparators import final_number, parse_json_answer
+from ..core.json_answer import extract_json
+from ..core.telemetry.comparators import final_number
 
 __all__ = ["check_task", "check_gsm8k"]
 
@@ -24,7 +25,7 @@ def check_task(question: str, answer: str) -> tuple[bool, str]:
     text = answer.strip()
     if "as JSON" in question:
         try:
-            data = parse_json_answer(text)
+            data = extract_json(text)
         except ValueError:
             return False, "not valid JSON"
         if not isinstance(data, dict) or not {"name", "city", "age"} <= set(data):

@@ -20,9 +20,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..core.config import RouterConfig
 from ..core.errors import ConfigError
+from ..core.telemetry.record import routing_dict
 from ..core.telemetry.recorder import flush_all
-from ..core.telemetry.store import Label, load_records, write_labels
-from ..core.telemetry.summary import Summary, summarize
+from ..analysis.report.store import Label, load_records, write_labels
+from ..analysis.report.summary import Summary, summarize
 from .workload import Item, write_items
 
 __all__ = ["DemoRun", "run_demo", "demo_config", "emulator_script", "bundled_config_path", "replay_config_path"]
@@ -137,7 +138,8 @@ def run_demo(items: Sequence[Item], base: RouterConfig, *, db: Path, live: bool 
                     meta = invoke(item.prompt)
                 except Exception as exc:  # noqa: BLE001 - one failed request is reported, the run goes on
                     failures.append(f"{item.id}: {type(exc).__name__}: {str(exc)[:120]}")
-                    meta = getattr(getattr(exc, "result", None), "to_metadata", lambda: None)()
+                    result = getattr(exc, "result", None)
+                    meta = routing_dict(result) if result is not None else None
                 if meta:
                     ids.append(meta["request_id"])
                     served = item.outcomes.get(meta.get("tier") or "")

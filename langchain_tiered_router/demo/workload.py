@@ -9,8 +9,10 @@ The recorded-outcomes format (JSONL, one request per line)::
 emulator replays ``response`` per tier; the demo uses ``correct``/``score`` as the
 quality label of whichever tier served.
 
-``routellm_items`` reads RouteLLM's recorded GSM8K/MMLU CSVs (a prompt column, one
-bool column per model and, for GSM8K, ``<model>_response`` texts).
+Both readers are the eval harness's (``analysis.eval.data``: ``load_outcomes`` for the
+recorded-outcomes format, ``load_routellm`` for RouteLLM's CSVs); this module only maps
+their items to the demo's, which also carry the ``kind`` and ``difficulty`` the
+workload generator writes.
 """
 
 from __future__ import annotations
@@ -70,36 +72,34 @@ def bundled_workload_path() -> Path:
     return Path(__file__).resolve().parent.parent / "data" / "demo" / "workload.jsonl"
 
 
-def _score(raw: dict[str, Any]) -> float | None:
-    if "score" in raw and raw["score"] is not None:
-        return float(raw["score"])
-    if "correct" in raw and raw["correct"] is not None:
-        return float(bool(raw["correct"]))
-    return None
-
-
 def recorded_items(path: str | Path) -> list[Item]:
-    """Read a recorded-outcomes JSONL file; a bad line is reported with its number."""
-    path = Path(path)
-    items = []
+    """Read a recorded-outcomes JSONL file with the harness's reader; a bad line is
+    reported with its number. Token counts the file does not give stay unknown here, so
+    the emulator counts the prompt it is really sent."""
+    from ..analysis.eval.data import EvalDataError, load_outcomes
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise TelemetryError(f"cannot read {path}: {exc.strerror or exc}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
+        records = load_outcomes(path)
+    except EvalDataError as exc:
+        raise TelemetryError(str(exc)) from None
+    extra = _kinds(Path(path))
+    return [Item(r.id, r.prompt, {t: _outcome(o) for t, o in r.outcomes.items()}, *extra.get(r.id, ("", "")))
+            for r in records]
+
+
+def _outcome(o: Any) -> Outcome:
+    known = not o.estimated_tokens
+    return Outcome(o.response or "", o.score, o.input_tokens if known else None, o.output_tokens if known else None)
+
+
+def _kinds(path: Path) -> dict[str, tuple[str, str]]:
+    """The generator's ``kind`` and ``difficulty`` per id (fields the harness does not read)."""
+    out = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
             raw = json.loads(line)
-            outcomes = {str(k): Outcome(str(v["response"]), _score(v), v.get("input_tokens"), v.get("output_tokens"))
-                        for k, v in raw["outcomes"].items()}
-            items.append(Item(str(raw.get("id", number)), str(raw["prompt"]), outcomes, raw.get("kind", ""),
-                              raw.get("difficulty", "")))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise TelemetryError(f"{path}:{number}: not a recorded-outcomes record ({exc!r})") from None
-    if not items:
-        raise TelemetryError(f"{path} holds no records")
-    return items
+            out[str(raw.get("id", number))] = (str(raw.get("kind", "")), str(raw.get("difficulty", "")))
+    return out
 
 
 def routellm_items(path: str | Path, *, tiers: tuple[str, str] = ("cheap", "frontier"),

@@ -12,9 +12,10 @@ are deterministic, so tests can assert exact numbers.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from langchain_tiered_router.core.pricing import estimate_tokens  # the one estimate, re-exported
 
 from ._wire_errors import WireError
 
@@ -22,11 +23,6 @@ __all__ = [
     "Conversation", "ConversationBuilder", "ToolCall", "ToolChoice", "ToolResult", "ToolSpec",
     "Turn", "estimate_tokens", "parse_converse_request",
 ]
-
-
-def estimate_tokens(text: str) -> int:
-    """Deterministic token estimate: ceil(len(text) / 4), never below 1."""
-    return max(1, math.ceil(len(text) / 4))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
 """The LangChain integration: ``TieredChatBedrock`` and gates as output parsers.
 
-Importing this package imports LangChain; the core (``langchain_tiered_router.core``)
-never does.
+Importing this package imports LangChain (the ``langchain`` extra); the core
+(``langchain_tiered_router.core``) never does.
 """
+
+try:
+    import langchain_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in an install without the extra
+    raise ImportError("TieredChatBedrock needs the 'langchain' extra: "
+                      "pip install 'langchain-tiered-router[langchain]'") from exc
 
 from .backend import LangChainBackend
 from .chat_model import TieredChatBedrock, schema_gate

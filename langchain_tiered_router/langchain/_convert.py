@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGenerationChunk
 
+from ..core import conversation
 from ..core.pricing import Usage
 from ..core.types import TierAnswer
 
@@ -23,16 +24,19 @@ def _text(message: BaseMessage) -> str:
     return message.text
 
 
-def request_text(messages: Sequence[BaseMessage]) -> str:
-    """What classifiers and gates read: the last human message.
+def _role(message: BaseMessage) -> str:
+    if isinstance(message, HumanMessage):
+        return conversation.USER
+    if isinstance(message, SystemMessage):
+        return conversation.SYSTEM
+    if isinstance(message, ToolMessage):
+        return conversation.TOOL
+    return conversation.ASSISTANT
 
-    Not the whole transcript: keyword and length rules written for a question
-    should not change meaning as a conversation grows.
-    """
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            return _text(message)
-    return _text(messages[-1]) if messages else ""
+
+def request_text(messages: Sequence[BaseMessage]) -> str:
+    """What classifiers and gates read, decided by the core (``core.conversation``)."""
+    return conversation.request_text((_role(m), _text(m)) for m in messages)
 
 
 def usage_of(message: AIMessage) -> Usage:

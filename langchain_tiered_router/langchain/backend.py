@@ -5,10 +5,14 @@ Tier models are called through their ``_generate`` / ``_stream`` hooks, not
 nested LLM run per attempt would be counted twice by usage callbacks. Attempts show
 up as child chain runs instead (``_runs.py``). botocore failures become the core's
 ``TransportError`` (retried, then escalated) or ``MalformedReplyError``.
+
+A streamed request gets a ``ConverseTierStream`` per attempt: ConverseStream chunks,
+read by the engine, which decides what reaches the caller and when.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from typing import Any, AsyncIterator, Iterator, Mapping
@@ -16,14 +20,14 @@ from typing import Any, AsyncIterator, Iterator, Mapping
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from ..core.backends import Backend, classify_transport_error
+from ..core.backends import Backend, TierStream, classify_transport_error, estimated_answer
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
 from ._convert import merge_chunks, message_chunk, strip_model_name, to_answer
 from ._runs import AttemptRuns, end_run
 
-__all__ = ["LangChainBackend", "map_error"]
+__all__ = ["LangChainBackend", "ConverseTierStream", "map_error"]
 
 # botocore / parsing failures that mean "the tier answered, but not readably".
 _MALFORMED_NAMES = {"ResponseParserError", "ChecksumMismatch", "InvalidHeadersError", "InvalidPayloadLengthError",
@@ -51,25 +55,22 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
     if (isinstance(exc, (KeyError, json.JSONDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
             or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
         return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
-    return exc
+    if type(exc).__module__.startswith("botocore"):
+        # Bedrock refused or the HTTP client failed: the tier call failed, no retry mends it
+        return TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
+    return exc  # anything else is a bug, and propagates as itself
 
 
 class LangChainBackend(Backend):
     """Answers one routed request: its messages, stop words and bound kwargs (tools).
-
-    ``stream=True`` reads each attempt through ConverseStream into a buffer, so a
-    cut stream is a transport error the engine retries; ``chunks_of`` returns the
-    buffered chunks of an answer for re-emission. ``runs`` opens the attempt runs.
-    """
+    ``runs`` opens the attempt runs."""
 
     def __init__(self, models: Mapping[str, Any], *, stop: list[str] | None = None,
-                 kwargs: Mapping[str, Any] | None = None, stream: bool = False, runs: AttemptRuns | None = None):
+                 kwargs: Mapping[str, Any] | None = None, runs: AttemptRuns | None = None):
         self.models = models
         self.stop = stop
         self.kwargs = dict(kwargs or {})
-        self.stream = stream
         self.runs = runs
-        self._chunks: dict[int, list[ChatGenerationChunk]] = {}
 
     # -- per-tier kwargs ---------------------------------------------------------------
 
@@ -128,15 +129,10 @@ class LangChainBackend(Backend):
 
     def answer_from_chunks(self, tier: Tier, chunks: list[ChatGenerationChunk]) -> TierAnswer:
         try:
-            answer = to_answer(merge_chunks(chunks), tier.model_id)
+            return to_answer(merge_chunks(chunks), tier.model_id)
         except (KeyError, ValueError) as exc:
             raise MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id,
                                       cause=exc) from exc
-        self._chunks[id(answer)] = chunks
-        return answer
-
-    def chunks_of(self, answer: TierAnswer) -> list[ChatGenerationChunk] | None:
-        return self._chunks.get(id(answer))
 
     def _generate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
         model = self.models[tier.name]
@@ -161,13 +157,9 @@ class LangChainBackend(Backend):
             raise mapped from exc
 
     def _call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        if self.stream:
-            return self.answer_from_chunks(tier, list(self.stream_tier(tier, request)))
         return self._generate(tier, self._messages(request), self.tier_kwargs(tier))
 
     async def _acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        if self.stream:
-            return self.answer_from_chunks(tier, [c async for c in self.astream_tier(tier, request)])
         return await self._agenerate(tier, self._messages(request), self.tier_kwargs(tier))
 
     # -- the Backend interface -----------------------------------------------------------
@@ -192,6 +184,11 @@ class LangChainBackend(Backend):
         await _maybe_await(end_run(run, answer))
         return answer
 
+    def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> "ConverseTierStream":
+        """Every attempt of a streamed request goes through ConverseStream (live or
+        buffered for a gate), so a cut stream is a transport error either way."""
+        return ConverseTierStream(self, tier, request)
+
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
         """Routing's own one-turn call (LLM classifier, self-grade): no tools, no stop words."""
         return self._generate(tier, [HumanMessage(prompt)], {})
@@ -202,6 +199,61 @@ class LangChainBackend(Backend):
     def detach(self) -> None:
         """Stop opening runs: calls made after the request (shadow samples) have no parent."""
         self.runs = None
+
+
+class ConverseTierStream(TierStream):
+    """One attempt's ConverseStream chunks, inside its attempt run."""
+
+    def __init__(self, backend: LangChainBackend, tier: Tier, request: RouteRequest):
+        self.backend, self.tier, self.request = backend, tier, request
+
+    def chunks(self) -> Iterator[ChatGenerationChunk]:
+        runs = self.backend.runs
+        run = runs.start(self.tier) if runs else None
+        got: list[ChatGenerationChunk] = []
+        try:
+            for chunk in self.backend.stream_tier(self.tier, self.request):
+                got.append(chunk)
+                yield chunk
+            answer = self.answer(got)
+        except BaseException as exc:
+            end_run(run, error=RuntimeError(_CLOSED) if isinstance(exc, GeneratorExit) else exc)
+            raise
+        end_run(run, answer)
+
+    async def achunks(self) -> AsyncIterator[ChatGenerationChunk]:
+        runs = self.backend.runs
+        run = await runs.astart(self.tier) if runs else None
+        got: list[ChatGenerationChunk] = []
+        try:
+            async for chunk in self.backend.astream_tier(self.tier, self.request):
+                got.append(chunk)
+                yield chunk
+            answer = self.answer(got)
+        except BaseException as exc:
+            closed = isinstance(exc, (GeneratorExit, asyncio.CancelledError))
+            await _maybe_await(end_run(run, error=RuntimeError(_CLOSED) if closed else exc))
+            raise
+        await _maybe_await(end_run(run, answer))
+
+    def has_output(self, chunk: ChatGenerationChunk) -> bool:
+        message = chunk.message
+        return bool(message.content) or bool(getattr(message, "tool_call_chunks", None))
+
+    def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
+        if complete:
+            return self.backend.answer_from_chunks(self.tier, chunks)
+        text = merge_chunks(chunks).text if chunks else ""
+        answer = estimated_answer(text, _prompt_text(self.backend._messages(self.request)), self.tier.model_id)
+        return answer
+
+
+_CLOSED = "stream closed by the consumer"
+
+
+def _prompt_text(messages: list[BaseMessage]) -> str:
+    """The whole prompt, for estimating the input tokens of a stream cut before usage came."""
+    return "\n".join(m.text for m in messages)
 
 
 async def _maybe_await(value: Any) -> None:

@@ -1,8 +1,9 @@
 """A LangChain callback handler that records routed requests from any chain.
 
 Pass it in ``callbacks=[...]``. It reads ``response_metadata["routing"]`` from each
-``TieredChatBedrock`` generation in ``on_llm_end`` and writes the same record the
-core observer writes. ``on_llm_end`` carries no metadata or prompt, so what is
+``TieredChatBedrock`` generation in ``on_llm_end``: that dict is the record itself
+(``RoutingRecord.to_json_dict``), so the handler writes the same record the core
+observer writes. ``on_llm_end`` carries no metadata or prompt, so what is
 needed from the start (time, prompt text, session id) is kept by ``run_id``.
 Generations without routing metadata (other chat models) are ignored. A failure
 here is logged, never raised into the chain.
@@ -18,8 +19,9 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ..core.telemetry.record import RoutingRecord, record_from_metadata
-from ..core.telemetry.sinks import Sink, SinkSet, build_sinks
+from ..core.telemetry.record import RoutingRecord, record_from_result
+from ..core.telemetry.build import build_sinks
+from ..core.telemetry.sinks import Sink, SinkSet
 
 __all__ = ["TieredRouterCallbackHandler"]
 
@@ -93,16 +95,20 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         with self._lock:
             start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
         result = getattr(error, "result", None)  # LadderExhaustedError carries the routing result
-        if result is None or not hasattr(result, "to_metadata"):
+        if result is None or not hasattr(result, "attempts"):
             return
         try:
-            self.sinks.write(self._record(result.to_metadata(), start, None))
+            self.sinks.write(self._record(record_from_result(result).to_json_dict(), start, None))
         except Exception:  # noqa: BLE001
             log.exception("recording failed routed run %s failed", run_id)
 
     def _record(self, meta: dict[str, Any], start: dict[str, Any], answer: str | None) -> RoutingRecord:
-        return record_from_metadata(meta, integration="langchain", ts=meta.get("started_at") or start["ts"],
-                                    prompt_text=start["prompt"], answer_text=answer, metadata=start["metadata"])
+        record = RoutingRecord.from_json_dict(meta)
+        record.integration = "langchain"
+        record.ts = record.ts or start["ts"] or time.time()
+        record.prompt_text, record.answer_text = start["prompt"], answer
+        record.metadata = {**record.metadata, **start["metadata"]}
+        return record
 
     def flush(self) -> None:
         self.sinks.flush()

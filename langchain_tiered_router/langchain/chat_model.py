@@ -36,7 +36,7 @@ from ..core.tiers import Tier
 from ..core.types import RouteRequest, RoutingResult
 from ._convert import request_text
 from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
-from ._streaming import apass_through, pass_through, replay, served_metadata
+from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import LangChainBackend, as_ai_message
 
 __all__ = ["TieredChatBedrock"]
@@ -203,9 +203,8 @@ class TieredChatBedrock(BaseChatModel):
             metadata={"integration": "langchain"})
         return request, kwargs
 
-    def _backend(self, stop: list[str] | None, kwargs: dict[str, Any], *, stream: bool,
-                 runs: AttemptRuns | None) -> LangChainBackend:
-        return LangChainBackend(self._models, stop=stop, kwargs=kwargs, stream=stream, runs=runs)
+    def _backend(self, stop: list[str] | None, kwargs: dict[str, Any], runs: AttemptRuns | None) -> LangChainBackend:
+        return LangChainBackend(self._models, stop=stop, kwargs=kwargs, runs=runs)
 
     @staticmethod
     def _runs(run_manager: Any) -> AttemptRuns:
@@ -233,7 +232,7 @@ class TieredChatBedrock(BaseChatModel):
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         runs = self._runs(run_manager)
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
-        backend = self._backend(stop, call_kwargs, stream=False, runs=runs)
+        backend = self._backend(stop, call_kwargs, runs)
         try:
             result = self._router.route(request, backend)
         finally:
@@ -244,15 +243,17 @@ class TieredChatBedrock(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         runs = self._runs(run_manager)
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
-        backend = self._backend(stop, call_kwargs, stream=True, runs=runs)
+        backend = self._backend(stop, call_kwargs, runs)
+        routed = self._router.stream(request, backend)
+        last = None
         try:
-            if self._router.streams_through(request):
-                yield from pass_through(self._router, request, backend)
-            else:
-                # Gates need the whole answer: buffer each attempt, then emit the served one.
-                yield from replay(self._router.route(request, backend), backend)
+            for chunk in routed:
+                last = as_chunk(chunk)
+                yield last
         finally:
+            routed.close()
             backend.detach()
+        yield final_chunk(routed.result, last)
 
     def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
                              run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
@@ -296,7 +297,7 @@ class TieredChatBedrock(BaseChatModel):
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         runs = self._runs(run_manager)
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
-        backend = self._backend(stop, call_kwargs, stream=False, runs=runs)
+        backend = self._backend(stop, call_kwargs, runs)
         try:
             result = await self._router.aroute(request, backend)
         finally:
@@ -308,16 +309,17 @@ class TieredChatBedrock(BaseChatModel):
                        ) -> AsyncIterator[ChatGenerationChunk]:
         runs = self._runs(run_manager)
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
-        backend = self._backend(stop, call_kwargs, stream=True, runs=runs)
+        backend = self._backend(stop, call_kwargs, runs)
+        routed = self._router.astream(request, backend)
+        last = None
         try:
-            if self._router.streams_through(request):
-                async for chunk in apass_through(self._router, request, backend):
-                    yield chunk
-            else:
-                for chunk in replay(await self._router.aroute(request, backend), backend):
-                    yield chunk
+            async for chunk in routed:
+                last = as_chunk(chunk)
+                yield last
         finally:
+            await routed.aclose()
             backend.detach()
+        yield final_chunk(routed.result, last)
 
     async def _agenerate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
                                     run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any

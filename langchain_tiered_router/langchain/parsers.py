@@ -29,7 +29,8 @@ from langchain_core.runnables import Runnable
 from pydantic import ConfigDict
 
 from ..core.errors import TransportError
-from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate, extract_json, safe_judge
+from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate, safe_judge
+from ..core.json_answer import structured_value
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
 from ._convert import to_answer
@@ -64,9 +65,9 @@ class GateOutputParser(BaseOutputParser[Any]):
             raise OutputParserException(f"gate {verdict.gate or self.gate.name} failed: {verdict.reason}",
                                         llm_output=answer.text)
         if isinstance(self.gate, PydanticGate):
-            return self.gate.model.model_validate(_value(answer, self.gate.source))
+            return self.gate.model.model_validate(structured_value(answer, self.gate.source))
         if isinstance(self.gate, JsonSchemaGate):
-            return _value(answer, self.gate.source)
+            return structured_value(answer, self.gate.source)
         return answer.text
 
     def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
@@ -77,13 +78,6 @@ class GateOutputParser(BaseOutputParser[Any]):
 
     def parse(self, text: str) -> Any:
         return self._judge(TierAnswer(text=text))
-
-
-def _value(answer: TierAnswer, source: str) -> Any:
-    """The judged value, read as the gates read it: tool arguments or the JSON in the text."""
-    if source == "tool_args" or (source == "auto" and answer.tool_calls):
-        return answer.tool_calls[0].get("args", {})
-    return extract_json(answer.text)
 
 
 def transport_exceptions() -> tuple[type[BaseException], ...]:

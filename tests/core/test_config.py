@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from langchain_tiered_router.core import ConfigError, PricingError, Router, RouterConfig, UnknownTierError
+from langchain_tiered_router.core import ConfigError, PricingError, RouterConfig, UnknownTierError
+from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.config import load_config
 
 
@@ -57,7 +58,7 @@ def test_unknown_price_is_fine_with_an_override(base_config):
 def test_bad_json_schema_is_a_config_error_with_its_path(base_config):
     base_config["gates"] = [{"kind": "json_schema", "schema": {"type": "objekt"}}]
     with pytest.raises(ConfigError) as info:
-        Router.from_config(base_config, telemetry=False)
+        build_router(base_config, telemetry=False)
     assert info.value.path.startswith("gates[0]")
     assert "not a valid JSON schema" in str(info.value)
 
@@ -65,7 +66,7 @@ def test_bad_json_schema_is_a_config_error_with_its_path(base_config):
 def test_unimportable_rule_is_a_config_error(base_config):
     base_config["gates"] = [{"kind": "rule", "function": "no_such_module:check"}]
     with pytest.raises(ConfigError) as info:
-        Router.from_config(base_config, telemetry=False)
+        build_router(base_config, telemetry=False)
     assert info.value.path == "gates[0].function"
 
 
@@ -80,3 +81,16 @@ def test_missing_and_broken_files(tmp_path):
     scalar.write_text("42\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(scalar)
+
+
+def test_runtime_defaults_are_the_config_models_defaults(base_config):
+    """One place for defaults: objects built in code equal those built from an empty YAML section."""
+    from langchain_tiered_router.core.config import ConfidenceGateConfig, RetryConfig
+    from langchain_tiered_router.core.policies import ConfidencePolicy
+
+    base_config["policy"] = {"kind": "confidence"}
+    built = build_router(base_config, telemetry=False)
+    in_code = ConfidencePolicy().gate
+    assert vars(built.policy.gate) == vars(in_code)
+    assert in_code.sentinels == ConfidenceGateConfig(kind="confidence").sentinels
+    assert built.retry == RetryConfig()

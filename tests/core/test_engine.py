@@ -9,7 +9,8 @@ import pytest
 
 from langchain_tiered_router.core import (GateFailed, LadderExhaustedError, RouteRequest, Router, TierNotAllowedError,
                                           TransportError, Usage)
-from langchain_tiered_router.core.errors import MalformedReplyError
+from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.errors import MalformedReplyError, TierCallError
 from langchain_tiered_router.core.pricing import lookup_price
 from langchain_tiered_router.core.testing import ScriptedBackend
 
@@ -25,7 +26,7 @@ def answer(text: str, inp: int = 100, out: int = 20):
 
 def router(config: dict, records: list | None = None) -> Router:
     observers = [lambda result, request, backend: records.append(result)] if records is not None else []
-    return Router.from_config(config, observers=observers, sleep=lambda s: None)
+    return build_router(config, observers=observers, sleep=lambda s: None)
 
 
 def test_json_escalation_cheap_mid_frontier_pays_every_attempt(base_config):
@@ -119,10 +120,30 @@ def test_malformed_reply_escalates(base_config):
 def test_unexpected_backend_error_is_recorded_and_raised(base_config):
     records: list = []
     backend = ScriptedBackend({"cheap": KeyError("boom")})
+    with pytest.raises(KeyError):  # a bug, not a failed tier call: it propagates as itself
+        router(base_config, records).route(RouteRequest("x"), backend)
+    assert records[0].attempts[0].outcome == "error" and records[0].error == "KeyError: 'boom'"
+
+
+def test_a_failed_tier_call_is_an_attempt_failure(base_config):
+    records: list = []
+    backend = ScriptedBackend({"cheap": TierCallError("ValidationException", tier="cheap", model_id="m")})
     with pytest.raises(LadderExhaustedError) as info:
         router(base_config, records).route(RouteRequest("x"), backend)
-    assert isinstance(info.value.exceptions[0].cause, KeyError)
+    assert [type(e) for e in info.value.exceptions] == [TierCallError]
     assert records[0].attempts[0].outcome == "error"
+
+
+def test_a_bug_on_an_escalated_tier_is_not_served_as_a_flagged_answer(base_config, caplog):
+    """Before: a TypeError on mid served cheap's gate-failed answer, flagged, silently."""
+    records: list = []
+    backend = ScriptedBackend({"cheap": answer("no json"), "mid": TypeError("unsupported operand")})
+    with pytest.raises(TypeError):
+        router(base_config, records).route(RouteRequest("x"), backend)
+    (result,) = records
+    assert result.served is None and not result.flagged
+    assert [a.outcome for a in result.attempts] == ["gate_failed", "error"]
+    assert result.error == "TypeError: unsupported operand"
 
 
 def test_classifier_policy_starts_at_the_predicted_tier(base_config):
@@ -222,7 +243,52 @@ def test_observer_failure_never_fails_the_request(base_config, caplog):
     def broken(result, request, backend):
         raise RuntimeError("sink down")
 
-    r = Router.from_config(base_config, observers=[broken])
+    r = build_router(base_config, observers=[broken])
     result = r.route(RouteRequest("x"), ScriptedBackend({"*": answer('{"total": 1}')}))
     assert result.tier == "cheap"
     assert "routing observer" in caplog.text
+
+
+def test_a_gate_that_raises_is_logged_once_and_counted(base_config, caplog):
+    base_config["gates"] = [{"kind": "rule", "function": "tests.core.rules:explode_on_cheap"}]
+    backend = ScriptedBackend({"cheap": answer("cheap says"), "mid": answer("mid says")})
+    r = router(base_config)
+    first, second = (r.route(RouteRequest("x"), backend) for _ in range(2))
+    assert first.gate_errors == second.gate_errors == 1
+    assert first.attempts[0].verdict.error == "RuntimeError: rule blew up on 'cheap says'"
+    logged = [rec for rec in caplog.records if "raised RuntimeError" in rec.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # once, with its traceback
+
+
+def test_a_throttled_grader_is_retried_not_escalated(base_config):
+    base_config["gates"] = [{"kind": "self_grade", "threshold": 7}]
+    throttle = TransportError("ThrottlingException", tier="cheap", model_id="m", kind="throttled")
+    grades = [throttle, answer("9", 80, 1)]
+
+    def cheap(req):
+        if "SCORE:" in req.text:
+            reply = grades.pop(0)
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+        return answer("a fine answer")
+
+    result = router(base_config).route(RouteRequest("q"), ScriptedBackend({"cheap": cheap}))
+    assert result.tier == "cheap" and not result.escalated  # before: the throttle failed the gate
+    assert [(c.purpose, c.retries) for c in result.aux_calls] == [("self_grade", 1)]
+
+
+def test_a_throttled_llm_classifier_is_retried(base_config):
+    base_config["gates"] = []
+    base_config["policy"] = {"kind": "classifier", "classifier": {"kind": "llm"}}
+    throttle = TransportError("ThrottlingException", tier="cheap", model_id="m", kind="throttled")
+    labels = [throttle, answer("mid", 50, 1)]
+
+    def cheap(req):
+        reply = labels.pop(0) if "TIER:" in req.text else answer("c")
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    result = router(base_config).route(RouteRequest("hard"), ScriptedBackend({"cheap": cheap, "mid": answer("m")}))
+    assert result.tier == "mid" and result.aux_calls[0].retries == 1

@@ -37,3 +37,19 @@ def test_cost_map_is_read_as_a_file_without_importing_litellm(tmp_path, monkeypa
     path = tmp_path / "map.json"
     path.write_text(json.dumps(table))
     assert lookup_price("acme.model", table).output_per_mtok == Decimal(2)
+
+
+def test_the_bundled_snapshot_prices_like_litellms_own_map():
+    """An install without LiteLLM (the langchain extra alone) prices from the snapshot."""
+    import json
+    from pathlib import Path
+
+    import langchain_tiered_router
+    from langchain_tiered_router.core.pricing import litellm_cost_map_path
+
+    snapshot = json.loads((Path(langchain_tiered_router.__file__).parent / "data" / "bedrock_prices.json").read_text())
+    full = json.loads(litellm_cost_map_path().read_text())
+    for model_id in ("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                     "mistral.mixtral-8x7b-instruct-v0:1", "us.amazon.nova-lite-v1:0"):
+        from_snapshot = lookup_price(model_id, snapshot)
+        assert from_snapshot is not None and from_snapshot == lookup_price(model_id, full), model_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,5 +23,5 @@ def test_quickstart_escalates_to_valid_json_and_records_telemetry(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "quickstart_telemetry.jsonl").read_text().splitlines()]
     assert [r["tier"] for r in rows] == ["frontier", "cheap"]
     assert all(r["integration"] == "langchain" for r in rows)
-    assert float(rows[0]["cost_usd"]) == summary["cost_usd"]
-    assert summary["easy_cost_usd"] < summary["easy_baseline_cost_usd"] / 20
+    assert rows[0]["cost_usd"] == summary["cost_usd"]  # money: one decimal string everywhere
+    assert Decimal(summary["easy_cost_usd"]) < Decimal(summary["easy_baseline_cost_usd"]) / 20

@@ -103,7 +103,7 @@ def test_replayed_json_escalation(endpoint) -> None:
     if not REAL:
         assert message.content == INVOICE_JSON
         assert [a["model_id"] for a in message.response_metadata["routing"]["attempts"]] == [CHEAP, MID, FRONTIER]
-        assert message.response_metadata["routing"]["cost_usd"] == 0.000221175
+        assert message.response_metadata["routing"]["cost_usd"] == "0.000221175"
 
 
 def test_replayed_classifier_stream(endpoint) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -196,7 +197,7 @@ def test_streamed_chain_sees_attempts_under_the_model_run(routed) -> None:
 
 
 def test_configured_sqlite_sink_gets_one_langchain_record_per_request(emulator, tmp_path) -> None:
-    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.analysis.report import load_records
     from langchain_tiered_router.core.telemetry.recorder import flush_all
 
     from .scripts import config
@@ -213,4 +214,4 @@ def test_configured_sqlite_sink_gets_one_langchain_record_per_request(emulator, 
     assert (record.request_id, record.integration, record.tier, record.flagged) == (
         routing["request_id"], "langchain", "frontier", True)
     assert [a["tier"] for a in record.attempts] == ["cheap", "mid", "frontier"]
-    assert float(record.cost_usd) == routing["cost_usd"] and record.prompt_text is None
+    assert record.cost_usd == Decimal(routing["cost_usd"]) and record.prompt_text is None

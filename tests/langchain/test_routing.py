@@ -50,19 +50,20 @@ def test_json_escalates_cheap_mid_frontier_with_exact_costs(routed) -> None:
     assert [a.cost_usd for a in result.attempts] == [costs[CHEAP], costs[MID], costs[FRONTIER]]
     assert result.cost_usd == costs[CHEAP] + costs[MID] + costs[FRONTIER] == Decimal("0.000221175")
     assert result.baseline_cost_usd == costs[FRONTIER] == Decimal("0.000174")
-    assert routing["cost_usd"] == float(result.cost_usd) and routing["baseline_cost_usd"] == float(costs[FRONTIER])
+    # money is a decimal string in every serialised form
+    assert routing["cost_usd"] == str(result.cost_usd) and routing["baseline_cost_usd"] == str(costs[FRONTIER])
     # usage_metadata is the served attempt's only; totals of all attempts are in routing
     assert message.usage_metadata["input_tokens"] == n_in
     assert message.usage_metadata["output_tokens"] == outs[FRONTIER]
-    assert routing["total_output_tokens"] == sum(outs.values())
+    assert routing["output_tokens"] == sum(outs.values())
 
 
 def test_cheap_tier_serves_when_its_answer_passes(routed) -> None:
     plain = routed().invoke("hello there")
     assert plain.content == "I am the cheap model."
     assert plain.response_metadata["routing"]["escalated"] is False
-    assert plain.response_metadata["routing"]["baseline_cost_usd"] == float(
-        cost(FRONTIER, tokens("hello there"), tokens("I am the cheap model.")))
+    assert Decimal(plain.response_metadata["routing"]["baseline_cost_usd"]) == \
+        cost(FRONTIER, tokens("hello there"), tokens("I am the cheap model."))
 
 
 def test_flagged_terminal_serves_last_answer(routed) -> None:
@@ -106,7 +107,7 @@ def test_throttled_tier_is_retried_then_escalated(routed, emulator) -> None:
     first, second = routing["attempts"]
     assert (first["tier"], first["outcome"], first["error_kind"], first["retries"], first["retried_on"]) == (
         "cheap", "transport_error", "throttled", 1, ["throttled"])
-    assert first["cost_usd"] == 0 and first["gate_passed"] is None
+    assert Decimal(first["cost_usd"]) == 0 and first["gate_passed"] is None
     assert (second["tier"], second["outcome"]) == ("mid", "served")
     assert routing["transport_escalations"] == 1 and routing["quality_escalations"] == 0
     assert len(emulator.calls_for(CHEAP)) >= 2
@@ -142,6 +143,9 @@ def test_stream_cut_after_output_in_pass_through_raises(routed, emulator) -> Non
     assert isinstance(error, TransportError) and error.kind == "stream_cut"
     assert info.value.result.attempts[0].outcome == "transport_error"
     assert "after output was streamed" in str(info.value)
+    cut = info.value.result.attempts[0]  # billed for what it sent: priced on estimated tokens
+    assert cut.emitted and cut.usage_estimated and cut.usage.output_tokens == tokens("I am the ")
+    assert cut.cost_usd == cost(CHEAP, cut.usage.input_tokens, tokens("I am the ")) > 0
 
 
 def test_stream_cut_before_output_in_pass_through_is_retried(routed, emulator) -> None:

@@ -180,12 +180,13 @@ def test_classifier_stream_goes_straight_through(setup, ops, emulator, rows_for)
     assert row["tier"] == "frontier" and row["start_reason"].startswith("rules[0]")
     assert row["output_tokens"] > 0
     assert Decimal(row["cost_usd"]) == Decimal(row["baseline_cost_usd"]) > 0  # frontier is the baseline
-    # LiteLLM logs the stream as a call to the frontier group, carrying the routing decision.
+    # The routed call is logged on the tiered model, carrying the whole routing record; the
+    # tier's own streamed call is logged (and priced) by LiteLLM on the frontier group.
     (payload,) = _payloads(setup, raw.headers["x-tiered-router-request-id"])
-    assert payload["model_group"] == "frontier"
+    assert payload["model_group"] == "tiered-fast"
     routing = payload["spend_logs_metadata"]["tiered_router"]
-    assert routing["streamed_through"] is True and routing["tier"] == "frontier" and routing["cost_usd"] is None
-    assert Decimal(str(payload["response_cost"])) == pytest.approx(Decimal(row["cost_usd"]))
+    assert routing["tier"] == "frontier" and routing["cost_usd"] == row["cost_usd"]
+    assert routing["attempts"][0]["emitted"] is True
 
 
 def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator):
@@ -233,7 +234,7 @@ def test_forbidden_tier_request_is_ignored_when_configured(setup, app, rows_for)
     response, headers = ask(app, "extract the invoice total", model="tiered-strict",
                             extra_body={"metadata": {"tier": "frontier"}})
     assert headers["x-tiered-router-start-tier"] == "cheap" and headers["x-tiered-router-tier"] == "mid"
-    assert response.model_extra["tiered_router"]["ignored_tier_request"] == "frontier"
+    assert response.model_extra["tiered_router"]["metadata"]["ignored_tier_request"] == "frontier"
     row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
     assert row["metadata"]["ignored_tier_request"] == "frontier" and row["metadata"]["key_alias"] == "app-key"
 
@@ -270,3 +271,65 @@ def test_cut_stream_is_recorded_as_a_transport_error(setup, ops, emulator):
     assert row is not None and row["tier"] is None
     assert row["attempts"][0]["outcome"] == "transport_error" and row["error"]
     assert row["attempts"][0]["error_kind"] == "stream_cut"
+    # output had reached the client: no retry, and the tokens sent are priced (estimated)
+    cut = row["attempts"][0]
+    assert cut["emitted"] and cut["usage_estimated"] and Decimal(cut["cost_usd"]) > 0 and len(row["attempts"]) == 1
+
+
+# One conversation, two integrations: the keyword is in an earlier turn only, or in the
+# question asked now. Both read what the core's request_text decides, so both agree.
+CONVERSATIONS = [
+    ([{"role": "system", "content": "You are a careful engineer."},
+      {"role": "user", "content": "please refactor this module"},
+      {"role": "assistant", "content": "Done: three functions split out."},
+      {"role": "user", "content": "thanks! and which date is it?"}], "cheap"),
+    ([{"role": "system", "content": "You are a careful engineer."},
+      {"role": "user", "content": "hello"},
+      {"role": "assistant", "content": "hi"},
+      {"role": "user", "content": "now refactor the tests too"}], "frontier"),
+]
+
+
+def _langchain_messages(messages):
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[m["role"]](content=m["content"]) for m in messages]
+
+
+@pytest.mark.parametrize("messages, expected", CONVERSATIONS, ids=["keyword-earlier", "keyword-now"])
+def test_one_conversation_gets_the_same_tier_through_langchain_and_the_proxy(setup, ops, emulator, messages,
+                                                                             expected):
+    from langchain_tiered_router.core import RouterConfig
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    config = RouterConfig.from_yaml(setup["work"] / "fast.yaml").model_copy(update={"endpoint_url": emulator.url})
+    llm = TieredChatBedrock(config=config, telemetry=False)
+    invoked = llm.invoke(_langchain_messages(messages)).response_metadata["routing"]["tier"]
+    streamed = [c for c in llm.stream(_langchain_messages(messages)) if "routing" in c.response_metadata]
+    raw = ops.chat.completions.with_raw_response.create(model="tiered-fast", messages=messages)
+    proxied = raw.headers["x-tiered-router-tier"]
+    proxied_stream = ops.chat.completions.with_raw_response.create(model="tiered-fast", messages=messages,
+                                                                   stream=True)
+    list(proxied_stream.parse())
+    assert invoked == streamed[0].response_metadata["routing"]["tier"] == proxied == expected
+    assert proxied_stream.headers["x-tiered-router-tier"] == expected
+    assert raw.parse().model_extra["tiered_router"]["tier"] == expected
+
+
+def test_a_stream_escalates_before_its_first_chunk_unseen(setup, ops, emulator, rows_for):
+    """The streamed path has the engine's retries and escalation: the client sees mid's
+    stream only, and the one record holds cheap's throttled tries."""
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=2)  # max_retries 1: two throttles exhaust cheap
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-fast", messages=[{"role": "user", "content": "say hello"}], stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "mid answer"
+    assert raw.headers["x-tiered-router-tier"] == "mid" and raw.headers["x-tiered-router-escalated"] == "true"
+    assert [(r.operation, r.model_id) for r in emulator.requests] == [
+        ("ConverseStream", CHEAP), ("ConverseStream", CHEAP), ("ConverseStream", MID)]
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
+        ("cheap", "transport_error", ["throttled"]), ("mid", "served", [])]
+    assert row["transport_escalations"] == 1 and Decimal(row["cost_usd"]) > 0

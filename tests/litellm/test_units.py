@@ -1,5 +1,5 @@
-"""The hook's pure parts: conversions, error mapping, the route table, the public surface,
-the example configs, and the direction of imports."""
+"""The integration's pure parts: conversions, error mapping, the public surface, the
+example configs, and the direction of imports."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import litellm_hooks
 from langchain_tiered_router.core import MalformedReplyError, TransportError, load_config
 from litellm_hooks._backend import ChatPayload
 from litellm_hooks._convert import messages_text, transport_error_from_litellm, usage_from_litellm
-from litellm_hooks._routes import RouteEntry, RouteTable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,8 +25,10 @@ def test_public_surface_is_pinned():
         "routing_headers", "routing_summary", "proxy_handler_instance", "tiered_router_provider",
         "CONFIG_ENV", "PROVIDER"])
     assert isinstance(litellm_hooks.proxy_handler_instance, litellm_hooks.TieredRouterHook)
-    # LiteLLM runs a pre-call hook only when the class itself defines it.
-    assert "async_pre_call_hook" in vars(litellm_hooks.TieredRouterHook)
+    assert isinstance(litellm_hooks.tiered_router_provider, litellm_hooks.TieredRouterProvider)
+    # Routing is the provider's alone: the callback only adds headers, and no route table exists.
+    assert "async_pre_call_hook" not in vars(litellm_hooks.TieredRouterHook)
+    assert not (REPO / "litellm_hooks" / "_routes.py").exists()
 
 
 def test_core_never_imports_the_litellm_integration():
@@ -45,7 +46,7 @@ def test_messages_text_reads_what_the_user_wrote():
     parts = [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}]}]
     assert messages_text(parts) == "a"
     convo = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]
-    assert messages_text(convo) == "user: q1\nassistant: a1\nuser: q2"
+    assert messages_text(convo) == "q2"  # the core's request_text: the question asked now, as in LangChain
 
 
 def test_usage_keeps_cached_tokens_apart():
@@ -89,14 +90,6 @@ def test_payload_keeps_chat_parameters_only():
                                            "params": {"temperature": 0.2, "tools": [{"type": "function"}]}}
 
 
-def test_route_table_entry_goes_when_the_last_reader_is_done():
-    table = RouteTable()
-    table.put("r1", RouteEntry("cfg"))
-    assert table.release("r1") is not None and table.get("r1") is not None
-    assert table.release("r1") is not None and table.get("r1") is None
-    assert table.release("r1") is None
-
-
 def test_example_configs_agree():
     proxy = yaml.safe_load((REPO / "examples" / "litellm_config.yaml").read_text())
     names = {m["model_name"] for m in proxy["model_list"]}
@@ -113,10 +106,12 @@ def test_example_configs_agree():
     assert getattr(litellm_hooks, provider["custom_handler"].split(".")[-1]) is litellm_hooks.tiered_router_provider
 
 
-async def test_provider_refuses_a_request_nobody_routed():
-    from litellm.llms.custom_llm import CustomLLMError
+async def test_provider_names_the_missing_router_yaml(monkeypatch):
+    from langchain_tiered_router.core import ConfigError
 
-    with pytest.raises(CustomLLMError) as info:
-        await litellm_hooks.TieredRouterProvider(RouteTable()).acompletion(
-            model="tiered", messages=[], litellm_params={"metadata": {}})
-    assert "litellm_hooks.proxy_handler_instance" in str(info.value.message)
+    monkeypatch.delenv("TIERED_ROUTER_CONFIG", raising=False)
+    with pytest.raises(ConfigError) as info:
+        await litellm_hooks.TieredRouterProvider().acompletion(
+            model="tiered", messages=[{"role": "user", "content": "hi"}], optional_params={},
+            litellm_params={"metadata": {}})
+    assert "tiered_router_config" in str(info.value)

@@ -13,7 +13,7 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.errors import LadderExhaustedError
-from langchain_tiered_router.core.telemetry import MemorySink
+from langchain_tiered_router.core.telemetry import MemorySink, routing_dict
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
 from langchain_tiered_router.langchain.callbacks import TieredRouterCallbackHandler
@@ -34,7 +34,7 @@ class _RoutedChat(BaseChatModel):
     def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
         text = "\n".join(str(m.content) for m in messages)
         result = self.router.route(RouteRequest(text=text, metadata={"integration": "langchain"}), self.backend)
-        message = AIMessage(content=result.answer.text, response_metadata={"routing": result.to_metadata()})
+        message = AIMessage(content=result.answer.text, response_metadata={"routing": routing_dict(result)})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
@@ -88,7 +88,7 @@ def test_a_failed_routed_call_is_recorded_from_the_error(priced_config):
 
 
 def test_handler_from_config_uses_the_configured_sinks(priced_config, tmp_path):
-    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.analysis.report import load_records
 
     priced_config["telemetry"]["sinks"] = [{"kind": "jsonl", "path": str(tmp_path / "cb.jsonl")}]
     handler = TieredRouterCallbackHandler.from_config(priced_config)
@@ -99,7 +99,7 @@ def test_handler_from_config_uses_the_configured_sinks(priced_config, tmp_path):
 
 
 def test_handler_with_tiered_chat_bedrock_on_the_emulator_and_no_duplicate_rows(priced_config, tmp_path):
-    from langchain_tiered_router.core.telemetry import load_records
+    from langchain_tiered_router.analysis.report import load_records
     from langchain_tiered_router.emulator import BedrockEmulator
     from langchain_tiered_router.langchain import TieredChatBedrock
 

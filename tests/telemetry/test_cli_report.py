@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.cli.report import parse_since
-from langchain_tiered_router.core.telemetry import Recorder, SqliteSink, write_labels, Label
+from langchain_tiered_router.analysis.report import Label, write_labels
+from langchain_tiered_router.core.telemetry import Recorder, SqliteSink
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
 

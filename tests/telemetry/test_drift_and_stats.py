@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from langchain_tiered_router.core.errors import TelemetryError
-from langchain_tiered_router.core.telemetry import RoutingRecord, check_drift
-from langchain_tiered_router.core.telemetry.drift import parse_window, split_window
-from langchain_tiered_router.core.telemetry.stats import (bootstrap_mean, bootstrap_ratio, chi2_sf, chi_square,
-                                                          two_proportion_z, wilson)
+from langchain_tiered_router.analysis.report import check_drift
+from langchain_tiered_router.analysis.report.drift import parse_window, split_window
+from langchain_tiered_router.core.telemetry import RoutingRecord
+from langchain_tiered_router.analysis.eval.metrics import bootstrap_parity_ci
+from langchain_tiered_router.analysis.report.stats import bootstrap_mean, chi2_sf, chi_square, two_proportion_z, wilson
 
 
 def test_wilson_matches_published_values():
@@ -41,7 +43,7 @@ def test_bootstrap_intervals_cover_the_estimate_and_shrink_with_n():
     large = bootstrap_mean([0.0, 0.5, 1.0] * 1000)
     assert small[0] < 0.5 < small[1] and large[0] < 0.5 < large[1]
     assert (large[1] - large[0]) < (small[1] - small[0]) / 5
-    low, high = bootstrap_ratio([1, 0, 1, 1] * 50, [1, 1, 1, 1] * 50)
+    low, high = bootstrap_parity_ci(np.array([1, 0, 1, 1] * 50, float), np.array([1, 1, 1, 1] * 50, float))
     assert low < 0.75 < high
 
 

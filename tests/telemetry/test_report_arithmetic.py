@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from langchain_tiered_router.core.telemetry import (Label, MemorySink, Recorder, SqliteSink, load_records,
-                                                    record_from_metadata, summarize)
+from langchain_tiered_router.analysis.report import Label, load_records, summarize
+from langchain_tiered_router.core.telemetry import MemorySink, Recorder, RoutingRecord, SqliteSink, routing_dict
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
 
@@ -119,9 +119,9 @@ def test_a_record_from_response_metadata_matches_the_one_from_the_result(make_ro
     _, a, b = _route_two(make_router, priced_config, sink)
     direct = {r.request_id: r for r in sink.records}
     for result in (a, b):
-        from_meta = record_from_metadata(result.to_metadata(), integration="langchain")
+        from_meta = RoutingRecord.from_json_dict(routing_dict(result))
         want = direct[result.request_id]
         for name in ("request_id", "ts", "tier", "model_id", "escalated", "attempts", "input_tokens",
                      "output_tokens", "cost_usd", "baseline_cost_usd", "baseline_model_id", "savings_usd"):
             assert getattr(from_meta, name) == getattr(want, name), name
-        assert from_meta.integration == "langchain"
+        assert from_meta.to_json_dict() == want.to_json_dict()  # one shape: the same record, whole

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_tiered_router.core.telemetry import (JsonlSink, MemorySink, Recorder, Sink, SqliteSink, build_sinks,
-                                                    load_records)
+from langchain_tiered_router.analysis.report import load_records
+from langchain_tiered_router.core.telemetry import JsonlSink, MemorySink, Recorder, Sink, SqliteSink, build_sinks
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
 

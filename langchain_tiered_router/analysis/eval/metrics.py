@@ -26,7 +26,17 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["LadderTable", "Point", "summarize_run", "random_savings_at", "oracle_point", "headroom_recovered",
-           "pgr", "apgr", "cpt", "curve_auc", "best_savings_at", "bootstrap_parity_ci"]
+           "pgr", "apgr", "cpt", "curve_auc", "best_savings_at", "bootstrap_parity_ci", "savings", "parity"]
+
+
+def savings(cost: float, baseline_cost: float) -> float:
+    """1 - sum(cost) / sum(baseline cost): the savings figure of the harness and the report."""
+    return float(1 - cost / baseline_cost)
+
+
+def parity(quality: float, baseline_quality: float) -> float:
+    """quality of the served answers / quality of the baseline's answers on the same requests."""
+    return float(quality / baseline_quality)
 
 
 @dataclass

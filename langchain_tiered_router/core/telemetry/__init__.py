@@ -1,4 +1,7 @@
-"""Telemetry: the per-request record, its sinks, shadow sampling and the report.
+"""Telemetry on the request path: the per-request record, its sinks, shadow sampling.
+
+Reading records back and reporting on them is offline analysis:
+``langchain_tiered_router.analysis.report``.
 
 Nothing here installs a logging handler or starts a thread at import; the SQLite
 writer starts on the first record, OpenTelemetry and matplotlib load on first use.
@@ -8,22 +11,19 @@ from __future__ import annotations
 
 from .comparators import (Comparator, ExactComparator, JsonFieldsComparator, LLMJudgeComparator, NumericComparator,
                           build_comparator)
-from .drift import DriftReport, check_drift
-from .record import RoutingRecord, record_from_metadata, record_from_result
+from .record import RoutingRecord, record_from_result, routing_dict
 from .recorder import Recorder, build_recorder
 from .shadow import ShadowSampler
-from .sinks import JsonlSink, LoggingSink, MemorySink, Sink, SinkSet, build_sink, build_sinks
+from .build import build_sink, build_sinks
+from .sinks import JsonlSink, LoggingSink, MemorySink, Sink, SinkSet
 from .sqlite import SqliteSink
-from .store import Label, load_records, write_labels
-from .summary import Parity, Summary, summarize
 
 __all__ = [
-    "RoutingRecord", "record_from_result", "record_from_metadata", "build_observers",
+    "RoutingRecord", "record_from_result", "routing_dict", "build_observers",
     "Recorder", "build_recorder", "ShadowSampler",
     "Sink", "SinkSet", "SqliteSink", "JsonlSink", "LoggingSink", "MemorySink", "OTelSink", "build_sink", "build_sinks",
     "Comparator", "ExactComparator", "JsonFieldsComparator", "NumericComparator", "LLMJudgeComparator",
     "build_comparator",
-    "Label", "load_records", "write_labels", "Summary", "Parity", "summarize", "DriftReport", "check_drift",
 ]
 
 

@@ -8,16 +8,16 @@ share of fields that agree, a graded score (the report bootstraps its interval).
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
+from ..json_answer import extract_json
 from ..types import TierAnswer
 
 __all__ = ["Comparator", "ExactComparator", "JsonFieldsComparator", "NumericComparator", "LLMJudgeComparator",
-           "build_comparator", "final_number", "parse_json_answer"]
+           "build_comparator", "final_number"]
 
 Judge = Callable[[str], TierAnswer]  # asks the judge tier one prompt (cost is counted by the caller)
 
@@ -31,22 +31,6 @@ class Comparator(ABC):
         """How well ``served`` matches ``baseline`` (the reference), in [0, 1]."""
 
 
-def parse_json_answer(text: str) -> Any:
-    """The JSON value in an answer: the whole text, a fenced block, or the first {...}."""
-    text = text.strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
-    candidates = [text] + ([fenced.group(1)] if fenced else [])
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        candidates.append(text[start:end + 1])
-    for candidate in candidates:
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            continue
-    raise ValueError("no JSON in the answer")
-
-
 def _normal(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().strip(".").casefold()
 
@@ -58,7 +42,7 @@ class ExactComparator(Comparator):
 
     def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
         try:
-            return float(parse_json_answer(served) == parse_json_answer(baseline))
+            return float(extract_json(served) == extract_json(baseline))
         except ValueError:
             return float(_normal(served) == _normal(baseline))
 
@@ -74,11 +58,11 @@ class JsonFieldsComparator(Comparator):
 
     def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
         try:
-            reference = parse_json_answer(baseline)
+            reference = extract_json(baseline)
         except ValueError:
             return 0.0  # nothing to compare with: counted as a miss, not dropped
         try:
-            candidate = parse_json_answer(served)
+            candidate = extract_json(served)
         except ValueError:
             return 0.0
         if not isinstance(reference, dict) or not isinstance(candidate, dict):

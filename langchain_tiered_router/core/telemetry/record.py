@@ -1,7 +1,10 @@
-"""The telemetry record: one per routed request, the same from LangChain and LiteLLM.
+"""The telemetry record: one per routed request, the one serialised form of a routing.
 
-Prompt and answer text are kept only when ``telemetry.store_text`` is on. Money is
-kept as ``Decimal`` here and written as text by sinks that can, so sums stay exact.
+The same record, built once from a ``RoutingResult``, is what ``TieredChatBedrock`` puts
+in ``response_metadata["routing"]``, what the LiteLLM proxy returns in its
+``tiered_router`` field and logging metadata, and what every sink writes
+(``to_json_dict``). Money is ``Decimal`` here and a decimal string in every serialised
+form, so sums stay exact. Prompt and answer text are kept only with ``store_text``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from ..types import RouteRequest, RoutingResult
+from ..types import RouteRequest, RoutingResult, money
 
-__all__ = ["RoutingRecord", "record_from_result", "record_from_metadata", "MONEY_FIELDS"]
+__all__ = ["RoutingRecord", "record_from_result", "routing_dict", "MONEY_FIELDS"]
 
 MONEY_FIELDS = ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd")
 
@@ -57,6 +60,7 @@ class RoutingRecord:
     shadow_comparator: str | None = None
     shadow_answer_text: str | None = None  # only with store_text
     shadow_error: str | None = None
+    gate_errors: int = 0  # gates that raised (a bug in the gate) instead of judging
 
     @property
     def shadowed(self) -> bool:
@@ -83,9 +87,12 @@ class RoutingRecord:
         return cls(**data)
 
 
-def record_from_result(result: RoutingResult, request: RouteRequest, *, integration: str = "core",
-                       store_text: bool = False) -> RoutingRecord:
-    meta = result.to_metadata()
+def record_from_result(result: RoutingResult, request: RouteRequest | None = None, *,
+                       integration: str | None = None, store_text: bool = False) -> RoutingRecord:
+    """The record of one routing. ``request`` defaults to the one the engine routed;
+    ``integration`` to the request's ``metadata["integration"]``."""
+    request = request if request is not None else result.request
+    meta = dict(request.metadata) if request is not None else {}
     usage = result.total_usage
     answer = result.answer
     return RoutingRecord(
@@ -93,7 +100,7 @@ def record_from_result(result: RoutingResult, request: RouteRequest, *, integrat
         ts=result.started_at,
         session_id=result.session_id,
         policy=result.policy,
-        integration=integration,
+        integration=integration or str(meta.get("integration") or "core"),
         start_tier=result.start_tier,
         start_reason=result.start_reason,
         tier=result.tier,
@@ -104,8 +111,11 @@ def record_from_result(result: RoutingResult, request: RouteRequest, *, integrat
         flagged=result.flagged,
         flag_reason=result.flag_reason,
         error=result.error if result.served is None else None,
-        attempts=meta["attempts"],
-        aux_calls=meta["aux_calls"],
+        attempts=[a.to_dict() for a in result.attempts],
+        aux_calls=[{"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
+                    "input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens,
+                    "cost_usd": money(c.cost_usd), "latency_ms": round(c.latency_ms, 3), "retries": c.retries}
+                   for c in result.aux_calls],
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,
@@ -115,56 +125,15 @@ def record_from_result(result: RoutingResult, request: RouteRequest, *, integrat
         baseline_model_id=result.baseline_model_id,
         baseline_cost_usd=result.baseline_cost_usd,
         savings_usd=result.savings_usd,
-        latency_ms=result.latency_ms,
-        prompt_text=request.text if store_text else None,
+        latency_ms=round(result.latency_ms, 3),
+        prompt_text=request.text if (store_text and request is not None) else None,
         answer_text=(answer.text if answer else None) if store_text else None,
-        metadata={k: v for k, v in request.metadata.items() if isinstance(v, (str, int, float, bool))},
+        metadata={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
+        gate_errors=result.gate_errors,
     )
 
 
-def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def record_from_metadata(meta: dict[str, Any], *, integration: str, ts: float | None = None,
-                         prompt_text: str | None = None, answer_text: str | None = None,
-                         metadata: dict[str, Any] | None = None) -> RoutingRecord:
-    """A record from ``RoutingResult.to_metadata()`` (``response_metadata["routing"]``).
-
-    Used where only the JSON summary travels: the LangChain callback handler and the
-    LiteLLM hook. Money went through float in that dict; ``str`` keeps what it printed.
-    """
-    calls = list(meta.get("attempts") or []) + list(meta.get("aux_calls") or [])
-    started = ts if ts is not None else meta.get("started_at")
-    return RoutingRecord(
-        request_id=str(meta["request_id"]),
-        ts=float(started) if started is not None else _dt.datetime.now(_dt.timezone.utc).timestamp(),
-        session_id=meta.get("session_id"),
-        policy=str(meta.get("policy") or ""),
-        integration=integration,
-        start_tier=str(meta.get("start_tier") or ""),
-        start_reason=str(meta.get("start_reason") or ""),
-        tier=meta.get("tier"),
-        model_id=meta.get("model_id"),
-        escalated=bool(meta.get("escalated")),
-        quality_escalations=int(meta.get("quality_escalations") or 0),
-        transport_escalations=int(meta.get("transport_escalations") or 0),
-        flagged=bool(meta.get("flagged")),
-        flag_reason=meta.get("flag_reason"),
-        error=meta.get("error"),
-        attempts=list(meta.get("attempts") or []),
-        aux_calls=list(meta.get("aux_calls") or []),
-        input_tokens=int(meta.get("total_input_tokens") or sum(c.get("input_tokens") or 0 for c in calls)),
-        output_tokens=int(meta.get("total_output_tokens") or sum(c.get("output_tokens") or 0 for c in calls)),
-        cache_read_tokens=sum(c.get("cache_read_tokens") or 0 for c in calls),
-        cache_write_tokens=sum(c.get("cache_write_tokens") or 0 for c in calls),
-        cost_usd=_decimal(meta.get("cost_usd")),
-        baseline_tier=str(meta.get("baseline_tier") or ""),
-        baseline_model_id=str(meta.get("baseline_model_id") or ""),
-        baseline_cost_usd=_decimal(meta.get("baseline_cost_usd")),
-        savings_usd=_decimal(meta.get("savings_usd")),
-        latency_ms=float(meta.get("latency_ms") or 0.0),
-        prompt_text=prompt_text,
-        answer_text=answer_text,
-        metadata=dict(metadata or {}),
-    )
+def routing_dict(result: RoutingResult) -> dict[str, Any]:
+    """The record as plain JSON (money as decimal strings): ``response_metadata["routing"]``
+    and the proxy's ``tiered_router`` field. Text is never in it."""
+    return record_from_result(result).to_json_dict()

@@ -18,7 +18,8 @@ from ..types import RouteRequest, RoutingResult
 from .comparators import build_comparator
 from .record import RoutingRecord, record_from_result
 from .shadow import ShadowSampler
-from .sinks import Sink, SinkSet, build_sinks
+from .build import build_sinks
+from .sinks import Sink, SinkSet
 
 __all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all"]
 
@@ -54,8 +55,7 @@ class Recorder:
                 _atexit_registered = True
 
     def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
-        integration = str(request.metadata.get("integration") or "core")
-        record = record_from_result(result, request, integration=integration, store_text=self.store_text)
+        record = record_from_result(result, request, store_text=self.store_text)
         if self.shadow is not None and self.shadow.wants(result):
             self.shadow.submit(record, result, request, backend, self.write)
         else:

@@ -12,12 +12,12 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from ..errors import ConfigError
 from .record import RoutingRecord
 
-__all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink", "build_sink", "build_sinks"]
+__all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
 
 log = logging.getLogger("langchain_tiered_router.telemetry")
 
@@ -122,31 +122,3 @@ class LoggingSink(Sink):
             record.cost_usd, record.baseline_cost_usd, record.shadow_score,
             extra={"routing_record": record.to_json_dict()},
         )
-
-
-def build_sink(cfg: Any) -> Sink:
-    """A sink from one ``SinkConfig``."""
-    if cfg.kind == "sqlite":
-        from .sqlite import SqliteSink
-
-        return SqliteSink.shared(cfg.path, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s)
-    if cfg.kind == "jsonl":
-        return JsonlSink(cfg.path)
-    if cfg.kind == "otel":
-        from .otel import OTelSink
-
-        return OTelSink()
-    if cfg.kind == "logging":
-        return LoggingSink(cfg.logger, cfg.level)
-    raise ConfigError(f"unknown sink kind {cfg.kind!r}", path="telemetry.sinks")
-
-
-def build_sinks(cfgs: Iterable[Any]) -> SinkSet:
-    sinks = []
-    for i, cfg in enumerate(cfgs):
-        try:
-            sinks.append(build_sink(cfg))
-        except ConfigError as exc:
-            path = f"telemetry.sinks[{i}].{exc.path}".rstrip(".")
-            raise ConfigError(str(exc).split(": ", 1)[-1], path=path) from None
-    return SinkSet(sinks)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import TelemetryError
-from .record import RoutingRecord
-from .sqlite import connect
+from ...core.errors import TelemetryError
+from ...core.telemetry.record import RoutingRecord
+from ...core.telemetry.sqlite import connect
 
 __all__ = ["Label", "load_records", "write_labels"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import TelemetryError
-from .record import RoutingRecord
+from ...core.errors import TelemetryError
+from ...core.telemetry.record import RoutingRecord
 from .summary import Summary
 
 __all__ = ["plot_report"]

@@ -1,7 +1,8 @@
-"""The few statistics the report needs, without SciPy.
+"""The few statistics the report needs, without SciPy (the parity ratio's paired
+bootstrap is the eval harness's, ``analysis.eval.metrics.bootstrap_parity_ci``).
 
-Wilson score interval (binary parity), percentile bootstrap (graded scores and
-ratios), the two-proportion z-test and Pearson's chi-square test of homogeneity
+Wilson score interval (binary parity), percentile bootstrap of a mean (graded
+scores), the two-proportion z-test and Pearson's chi-square test of homogeneity
 (drift). Chi-square p-values use the regularised upper incomplete gamma function.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-__all__ = ["wilson", "bootstrap_mean", "bootstrap_ratio", "two_proportion_z", "mean_z", "chi_square",
+__all__ = ["wilson", "bootstrap_mean", "two_proportion_z", "mean_z", "chi_square",
            "chi2_sf", "normal_sf"]
 
 Z95 = 1.959963984540054
@@ -41,24 +42,6 @@ def bootstrap_mean(scores: Sequence[float], *, resamples: int = 2000, seed: int 
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
     return (float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
-
-
-def bootstrap_ratio(num: Sequence[float], den: Sequence[float], *, resamples: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
-    """95 % paired percentile bootstrap interval of sum(num) / sum(den)."""
-    import numpy as np
-
-    a, b = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    if a.size == 0:
-        return (0.0, float("inf"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, a.size, size=(resamples, a.size))
-    tops, bottoms = a[idx].sum(axis=1), b[idx].sum(axis=1)
-    ratios = np.divide(tops, bottoms, out=np.full(resamples, np.nan), where=bottoms > 0)
-    ratios = ratios[~np.isnan(ratios)]
-    if ratios.size == 0:
-        return (0.0, float("inf"))
-    return (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))
 
 
 def two_proportion_z(x1: float, n1: int, x2: float, n2: int) -> tuple[float, float]:

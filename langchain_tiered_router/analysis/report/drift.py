@@ -15,8 +15,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from ..errors import TelemetryError
-from .record import RoutingRecord
+from ...core.errors import TelemetryError
+from ...core.telemetry.record import RoutingRecord
 from .stats import chi_square, mean_z, two_proportion_z
 
 __all__ = ["DriftCheck", "DriftReport", "check_drift", "parse_window", "parse_duration"]

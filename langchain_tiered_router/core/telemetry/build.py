@@ -1,0 +1,42 @@
+"""Sinks from the config's ``telemetry.sinks``: the one place sink kinds become objects.
+
+Apart from ``sinks.py`` so that the sinks built here (SQLite, OpenTelemetry) can import
+the ``Sink`` base without an import cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..errors import ConfigError
+from .sinks import JsonlSink, LoggingSink, Sink, SinkSet
+
+__all__ = ["build_sink", "build_sinks"]
+
+
+def build_sink(cfg: Any) -> Sink:
+    """A sink from one ``SinkConfig``."""
+    if cfg.kind == "sqlite":
+        from .sqlite import SqliteSink
+
+        return SqliteSink.shared(cfg.path, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s)
+    if cfg.kind == "jsonl":
+        return JsonlSink(cfg.path)
+    if cfg.kind == "otel":
+        from .otel import OTelSink  # the OpenTelemetry SDK is optional: loaded when configured
+
+        return OTelSink()
+    if cfg.kind == "logging":
+        return LoggingSink(cfg.logger, cfg.level)
+    raise ConfigError(f"unknown sink kind {cfg.kind!r}", path="telemetry.sinks")
+
+
+def build_sinks(cfgs: Iterable[Any]) -> SinkSet:
+    sinks = []
+    for i, cfg in enumerate(cfgs):
+        try:
+            sinks.append(build_sink(cfg))
+        except ConfigError as exc:
+            path = f"telemetry.sinks[{i}].{exc.path}".rstrip(".")
+            raise ConfigError(str(exc).split(": ", 1)[-1], path=path) from None
+    return SinkSet(sinks)
