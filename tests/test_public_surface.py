@@ -37,7 +37,7 @@ def test_test_doubles_live_in_the_testing_module():
 def test_no_import_cycle_in_the_core():
     """Module-level imports of the core form no cycle (the sinks no longer import the
     SQLite and OTel sinks that import them; lazy imports inside functions are not counted:
-    ``Router.from_config`` reaches ``build`` that way, kept for callers of the old name)."""
+    there are none left, and build -> engine is one way)."""
     graph: dict[str, set[str]] = {}
     for path in (PACKAGE / "core").rglob("*.py"):
         parts = path.relative_to(PACKAGE).with_suffix("").parts

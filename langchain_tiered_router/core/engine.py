@@ -113,16 +113,6 @@ class Router:
         self._sleep = sleep
         self._asleep = asleep
 
-    @classmethod
-    def from_config(cls, config, **overrides) -> "Router":
-        """Kept for callers of the old name; ``core.build.build_router`` is the one builder.
-
-        The import is local: ``build`` imports this module, not the other way round.
-        """
-        from .build import build_router  # noqa: PLC0415
-
-        return build_router(config, **overrides)
-
     # -- gates -------------------------------------------------------------------
 
     def gates_for(self, tier: Tier, request: RouteRequest) -> Gate | None:

@@ -29,17 +29,12 @@ import numpy as np
 
 from .errors import ConfigError
 from .features import FeatureRow, FeatureSpec, answer_row, prompt_row
-from .pricing import Usage
+from .pricing import Usage, estimate_tokens
 from .tiers import Ladder
 
-__all__ = ["LinearHead", "RoutingModel", "STRATEGIES", "estimate_tokens"]
+__all__ = ["LinearHead", "RoutingModel", "STRATEGIES"]
 
 STRATEGIES = ("baseline", "tier", "classifier", "cascade", "blend", "confidence", "consistency")
-
-
-def estimate_tokens(text: str) -> int:
-    """ceil(characters / 4), at least 1: the input-token estimate used before a call."""
-    return max(1, math.ceil(len(text) / 4))
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Any, Iterator, Sequence
 
 from ..core.config import RouterConfig
 from ..core.errors import ConfigError
-from ..core.telemetry.store import Label, load_records, write_labels
-from ..core.telemetry.summary import Summary, summarize
+from ..analysis.report import Label, load_records, write_labels
+from ..analysis.report import Summary, summarize
 from .runner import _fake_credentials, demo_config, emulator_script
 from .workload import Item, write_items
 

@@ -12,7 +12,6 @@ recorded prompt still matches after a template re-wraps its lines.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,30 +46,18 @@ class ReplayIndex:
 
     @classmethod
     def load(cls, path: Path) -> "ReplayIndex":
-        """Read a JSONL file; a bad line is a ``ScriptError`` naming its line number."""
+        """Read a recorded-outcomes JSONL file with the eval harness's reader (grades are
+        not needed); a bad line is a ``ScriptError`` naming its line number."""
+        from ..analysis.eval.data import EvalDataError, load_outcomes
+
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ScriptError(f"cannot read replay file: {exc}", source=str(path)) from exc
-        records = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                outcomes = {
-                    str(key): Recorded(
-                        response=str(value["response"]),
-                        input_tokens=value.get("input_tokens"),
-                        output_tokens=value.get("output_tokens"),
-                    )
-                    for key, value in raw["outcomes"].items()
-                }
-                records.append((str(raw["prompt"]), outcomes))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ScriptError(f"bad replay record: {exc!r}", path=f"line {number}",
-                                  source=str(path)) from exc
-        return cls(records)
+            items = load_outcomes(path, labelled=False)
+        except EvalDataError as exc:
+            where = f"line {exc.line}" if exc.line is not None else ""
+            raise ScriptError(f"bad replay record: {exc}", path=where, source=str(path)) from exc
+        return cls([(item.prompt, {tier: Recorded(o.response or "", None if o.estimated_tokens else o.input_tokens,
+                                                  None if o.estimated_tokens else o.output_tokens)
+                                   for tier, o in item.outcomes.items()}) for item in items])
 
     def lookup(self, prompt: str, key: str) -> Recorded | None:
         """The outcome recorded under ``key`` for this prompt, if any."""

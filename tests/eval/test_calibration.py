@@ -14,7 +14,8 @@ from langchain_tiered_router.analysis.eval.calibration import calibrate
 from langchain_tiered_router.analysis.eval.data import EvalItem, Outcome, split_by_hash
 from langchain_tiered_router.analysis.eval.harness import evaluate, evaluate_config
 from langchain_tiered_router.cli import app
-from langchain_tiered_router.core import RouteRequest, Router
+from langchain_tiered_router.core import RouteRequest
+from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.config import load_config
 from langchain_tiered_router.core.model_file import load_routing_model
 from langchain_tiered_router.core.testing import ScriptedBackend
@@ -119,7 +120,7 @@ def test_the_calibrated_file_routes_live_traffic_as_the_harness_replayed_it(tmp_
     assert through_engine["savings"] == pytest.approx(simulated["savings"], abs=1e-9)
     assert through_engine["parity"] == pytest.approx(simulated["parity"], abs=1e-9)
 
-    router = Router.from_config(config, telemetry=False)
+    router = build_router(config, telemetry=False)
     backend = ScriptedBackend({"cheap": lambda req: "the answer is 3 maybe, not sure" if "integral" in req.text
                                else "the answer is 4", "frontier": "frontier answer"})
     easy = router.route(RouteRequest("question 2 about the capital of item 5"), backend)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ...core.errors import RouterError
+from ...core.pricing import estimate_tokens
 
 __all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
@@ -33,12 +34,11 @@ MMLU_OUTPUT_TOKENS = 1  # MMLU recordings hold no answer text: the answer is one
 
 
 class EvalDataError(RouterError):
-    """Eval data that cannot be used; the message names the file and line."""
+    """Eval data that cannot be used; the message names the file and line (``line``)."""
 
-
-def estimate_tokens(text: str) -> int:
-    """ceil(characters / 4), at least 1: the documented estimate when no count exists."""
-    return max(1, math.ceil(len(text) / 4))
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass
@@ -58,10 +58,15 @@ class EvalItem:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _outcome(raw: Any, prompt: str, where: str, tier: str) -> Outcome:
+def _outcome(raw: Any, prompt: str, where: str, tier: str, labelled: bool) -> Outcome:
     if not isinstance(raw, dict):
         raise EvalDataError(f"{where}: outcome {tier!r} is not an object")
-    if "score" in raw and raw["score"] is not None:
+    if not labelled:
+        if not isinstance(raw.get("response"), str):
+            raise EvalDataError(f"{where}: outcome {tier!r} has no 'response' text")
+        score = math.nan if raw.get("score") is None and raw.get("correct") is None else (
+            float(raw["score"]) if raw.get("score") is not None else float(bool(raw["correct"])))
+    elif "score" in raw and raw["score"] is not None:
         score = float(raw["score"])
         if not 0 <= score <= 1:
             raise EvalDataError(f"{where}: outcome {tier!r} score {score} is outside [0, 1]")
@@ -80,10 +85,12 @@ def _outcome(raw: Any, prompt: str, where: str, tier: str) -> Outcome:
         estimated_tokens=estimated)
 
 
-def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None) -> list[EvalItem]:
+def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, labelled: bool = True) -> list[EvalItem]:
     """Read a recorded-outcomes JSONL file; every bad line is an error naming it.
 
     With ``tiers``, an outcome for an unknown tier and a missing outcome are errors.
+    ``labelled=False`` reads answers that carry no grade (the emulator replays those):
+    the score is NaN and each outcome needs its ``response``.
     """
     path = Path(path)
     try:
@@ -94,28 +101,35 @@ def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None) -> list[
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        where = f"{path}:{number}"
         try:
-            raw = json.loads(line)
-        except ValueError as exc:
-            raise EvalDataError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(raw, dict) or not isinstance(raw.get("outcomes"), dict):
-            raise EvalDataError(f"{where}: expected an object with 'outcomes'")
-        messages = raw.get("messages") or []
-        prompt = raw.get("prompt")
-        if prompt is None and messages:
-            prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
-        if not isinstance(prompt, str):
-            raise EvalDataError(f"{where}: missing 'prompt'")
-        outcomes = {str(t): _outcome(o, prompt, where, str(t)) for t, o in raw["outcomes"].items()}
-        if tiers is not None:
-            unknown = sorted(set(outcomes) - set(tiers))
-            if unknown:
-                raise EvalDataError(f"{where}: unknown tier {unknown[0]!r}; the router has {', '.join(tiers)}")
-        items.append(EvalItem(str(raw.get("id", number)), prompt, outcomes, list(messages)))
+            items.append(_item(line, number, f"{path}:{number}", tiers, labelled))
+        except EvalDataError as exc:
+            exc.line = number
+            raise
     if not items:
         raise EvalDataError(f"{path} holds no records")
     return items
+
+
+def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, labelled: bool) -> EvalItem:
+    try:
+        raw = json.loads(line)
+    except ValueError as exc:
+        raise EvalDataError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("outcomes"), dict):
+        raise EvalDataError(f"{where}: expected an object with 'outcomes'")
+    messages = raw.get("messages") or []
+    prompt = raw.get("prompt")
+    if prompt is None and messages:
+        prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+    if not isinstance(prompt, str):
+        raise EvalDataError(f"{where}: missing 'prompt'")
+    outcomes = {str(t): _outcome(o, prompt, where, str(t), labelled) for t, o in raw["outcomes"].items()}
+    if tiers is not None:
+        unknown = sorted(set(outcomes) - set(tiers))
+        if unknown:
+            raise EvalDataError(f"{where}: unknown tier {unknown[0]!r}; the router has {', '.join(tiers)}")
+    return EvalItem(str(raw.get("id", number)), prompt, outcomes, list(messages))
 
 
 def _contaminated(folder: Path) -> set[str]:

@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...core.features import FeatureSpec, answer_row, prompt_row
-from ...core.learned import LinearHead, estimate_tokens
-from ...core.pricing import Usage
+from ...core.learned import LinearHead
+from ...core.pricing import Usage, estimate_tokens
 from ...core.tiers import Ladder
 from .data import EvalItem
 
