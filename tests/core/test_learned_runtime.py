@@ -1,0 +1,200 @@
+"""Trained routing at run time: the model file, the auto policy's strategies in the
+engine, the consistency gate, and the offline embedding."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from langchain_tiered_router.core import ConfigError, RouteRequest
+from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.config import load_config
+from langchain_tiered_router.core.features import FeatureSpec, bounded_view, prompt_row
+from langchain_tiered_router.core.learned import LinearHead, RoutingModel
+from langchain_tiered_router.core.model_file import load_routing_model, save_routing_model
+from langchain_tiered_router.core.testing import ScriptedBackend
+
+SPEC = FeatureSpec(tokens=False, embedding=False)  # signals only: small, fast, exact to reason about
+TIERS = ["cheap", "mid", "frontier"]
+
+
+def config(policy: dict, **extra) -> dict:
+    return {"tiers": [{"name": n, "model_id": f"m-{n}", "price": {"input_per_mtok": p, "output_per_mtok": p}}
+                      for n, p in zip(TIERS, (1, 3, 10))],
+            "policy": policy, "telemetry": {"sinks": []}, "pinning": {"enabled": False}, **extra}
+
+
+def head(width: int, bias: float, link: str = "logistic", weights: dict[int, float] | None = None) -> LinearHead:
+    dense = np.zeros(width)
+    for i, w in (weights or {}).items():
+        dense[i] = w
+    return LinearHead(np.zeros(0), dense, np.zeros(width), np.ones(width), bias, link)
+
+
+def classifier_model(lam: float = 0.1) -> RoutingModel:
+    """Quality rises with the prompt's digit share (signal 1) on cheap only, so prompts
+    full of digits look easy for cheap; every tier answers about 20 tokens."""
+    width = SPEC.dense_width(with_answer=False)
+    model = RoutingModel("classifier", TIERS, "frontier", SPEC, lam=lam, cost_scale=1e-4)
+    for tier, bias in zip(TIERS, (-2.0, 0.5, 1.0)):
+        model.quality[tier] = head(width, bias, weights={1: 20.0} if tier == "cheap" else None)
+        model.out_tokens[tier] = head(width, float(np.log1p(20)), "log1p")
+    return model
+
+
+def test_a_model_file_round_trips_and_decides_the_same(tmp_path):
+    model = classifier_model()
+    path = save_routing_model(model, tmp_path / "m.npz")
+    loaded = load_routing_model(path)
+    ladder = build_router(config({"kind": "cascade"}), telemetry=False).ladder
+    for prompt in ("1234567890 1234567890", "explain the proof", "what is 2+2?"):
+        assert loaded.choose_start(prompt, ladder) == model.choose_start(prompt, ladder)
+    assert model.choose_start("1234567890 1234567890 12345", ladder)[0] == "cheap"
+    assert model.choose_start("explain the proof of the theorem", ladder)[0] != "cheap"
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"not a zip"), "cannot load routing model"),
+    (lambda p: p.write_bytes(_npz(weights=np.zeros(3))), "not a tiered-router model file"),
+    (lambda p: p.write_bytes(_npz(header=np.array(json.dumps({"format": "other"})))), "not a tiered-router model"),
+    (lambda p: np.save(p, np.zeros(3)), "cannot load routing model"),
+])
+def test_files_that_are_not_models_are_config_errors(tmp_path, make, message):
+    path = tmp_path / "bad.npz"
+    make(path)
+    with open(path, "ab"):
+        pass
+    with pytest.raises(ConfigError, match=message):
+        load_routing_model(path)
+
+
+def test_a_crafted_huge_shape_is_refused_before_any_allocation(tmp_path):
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+    header["shape"] = (2 ** 34,)
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("h0_sparse.npy", buf.getvalue())
+    with pytest.raises(ConfigError, match="too large"):
+        load_routing_model(path)
+
+
+def test_a_missing_model_file_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError) as info:
+        build_router(config({"kind": "auto", "path": "/nonexistent/model.npz"}), telemetry=False)
+    assert info.value.path == "policy.path" and "no routing model file" in str(info.value)
+
+
+def test_a_model_for_another_ladder_is_refused(tmp_path):
+    model = classifier_model()
+    rename = dict(zip(TIERS, ["a", "b", "c"]))
+    model.tiers, model.baseline = ["a", "b", "c"], "c"
+    model.quality = {rename[k]: v for k, v in model.quality.items()}
+    model.out_tokens = {rename[k]: v for k, v in model.out_tokens.items()}
+    path = save_routing_model(model, tmp_path / "m.npz")
+    with pytest.raises(ConfigError, match="trained for tiers a, b, c"):
+        build_router(config({"kind": "auto", "path": str(path)}), telemetry=False)
+
+
+def test_auto_classifier_starts_where_the_model_says_and_streams_through(tmp_path):
+    path = save_routing_model(classifier_model(), tmp_path / "m.npz")
+    router = build_router(config({"kind": "auto", "path": str(path)}), telemetry=False)
+    backend = ScriptedBackend({})
+    easy = router.route(RouteRequest("1234567890 1234567890 12345"), backend)
+    hard = router.route(RouteRequest("explain the proof of the theorem"), backend)
+    assert easy.tier == "cheap" and hard.tier in ("mid", "frontier")
+    assert easy.policy == "auto:classifier" and easy.start_reason.startswith("trained: q=")
+    assert router.streams_through(RouteRequest("x"))  # a classifier brings no gate
+
+
+def test_auto_cascade_escalates_on_the_answers_own_signals(tmp_path):
+    """Escalate when the answer abstains (answer signal 4), on every tier below the top."""
+    width = SPEC.dense_width(with_answer=True)
+    abstains = SPEC.dense_width(with_answer=False) + 4
+    model = classifier_model()
+    model.strategy = "cascade"
+    for tier in TIERS[:-1]:
+        model.stay[tier] = head(width, 3.0, weights={abstains: -3.0})
+        model.up[tier] = head(width, 1.0)
+    path = save_routing_model(model, tmp_path / "m.npz")
+    router = build_router(config({"kind": "auto", "path": str(path)}), telemetry=False)
+    backend = ScriptedBackend({"cheap": lambda r: "I don't know" if "hard" in r.text else "42", "mid": "43",
+                               "frontier": "44"})
+    easy = router.route(RouteRequest("an easy one"), backend)
+    hard = router.route(RouteRequest("a hard one"), backend)
+    assert [a.tier for a in easy.attempts] == ["cheap"]
+    assert [a.tier for a in hard.attempts] == ["cheap", "mid"]  # mid's answer does not abstain
+    assert hard.attempts[0].verdict.reason.startswith("trained: q(here)=")
+    # each call priced, the cascade pays both tiers
+    assert hard.cost_usd == sum((a.cost_usd for a in hard.attempts), Decimal(0))
+
+
+def test_the_consistency_gate_asks_a_second_opinion_and_prices_it():
+    cfg = config({"kind": "cascade", "start_tier": "mid"})
+    cfg["tiers"][1]["gates"] = [{"kind": "consistency", "tier": "cheap"}]
+    cfg["tiers"][2]["gates"] = []
+    router = build_router(cfg, telemetry=False)
+    backend = ScriptedBackend({"cheap": lambda r: "the answer is 12" if "same" in r.text else "the answer is 7",
+                               "mid": "so the answer is 12.", "frontier": "12"})
+    agreed = router.route(RouteRequest("same question"), backend)
+    assert agreed.tier == "mid" and [c.purpose for c in agreed.aux_calls] == ["consistency"]
+    assert agreed.cost_usd == agreed.attempts[0].cost_usd + agreed.aux_calls[0].cost_usd
+    differs = router.route(RouteRequest("other question"), backend)
+    assert differs.tier == "frontier" and "differs" in differs.attempts[0].verdict.reason
+
+
+def test_a_consistency_gate_on_an_unknown_tier_is_a_config_error():
+    cfg = config({"kind": "cascade"})
+    cfg["gates"] = [{"kind": "consistency", "tier": "nope"}]
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert info.value.path == "gates[0].tier"
+
+
+def test_a_decision_reads_a_bounded_view():
+    spec = FeatureSpec()
+    head, tail = "Question: how many apples? " * 100, " Answer in JSON." * 80
+    view = bounded_view(head + "x" * 50_000 + tail, spec.head_chars, spec.tail_chars)
+    assert len(view) <= spec.head_chars + spec.tail_chars + 5 and view.endswith("JSON.")
+    # whatever lies between the head and the tail, the features (and so the cost) are the same
+    short, long = prompt_row(spec, head + "x" * 10_000 + tail), prompt_row(spec, head + "y" * 200_000 + tail)
+    assert np.array_equal(short.idx, long.idx) and np.allclose(short.val, long.val)
+    assert np.allclose(short.dense[:-8], long.dense[:-8])  # the embedding; the 8 signals read the view too
+    assert np.allclose(short.dense, long.dense)
+
+
+def test_the_embedding_loads_with_the_network_blocked():
+    code = textwrap.dedent("""
+        import socket
+        class Blocked(socket.socket):
+            def __init__(self, *a, **k):
+                raise OSError("network blocked by the test")
+        def refuse(*a, **k):
+            raise OSError("network blocked by the test")
+        socket.socket = Blocked
+        socket.create_connection = refuse
+        socket.getaddrinfo = refuse
+        from langchain_tiered_router.core.embedding import load_embedding
+        emb = load_embedding()
+        v = emb.embed("What is the integral of x squared?")
+        print(emb.dims, round(float((v ** 2).sum()), 3))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "0", "PYTHONPATH": ":".join(sys.path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["256", "1.0"]
