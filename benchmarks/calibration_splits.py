@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=10)
     parser.add_argument("--datasets", default=None, help="comma list (default: all)")
     parser.add_argument("--target-parity", type=float, default=0.95)
-    parser.add_argument("--bound", default="clt", choices=("clt", "wsr"))
+    parser.add_argument("--bound", default="auto", choices=("auto", "clt", "wsr"))
     parser.add_argument("--delta", type=float, default=0.05)
     parser.add_argument("--no-bonferroni", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "calibration_splits",

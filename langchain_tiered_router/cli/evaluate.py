@@ -14,7 +14,7 @@ __all__ = ["register"]
 
 _POLICIES = ("auto", "classifier", "cascade", "verifier", "blend", "confidence", "consistency", "config")
 _ALIASES = {"verifier": "cascade"}  # the learned cascade: cheap first, a trained verifier escalates
-_BOUNDS = ("clt", "wsr")
+_BOUNDS = ("auto", "clt", "wsr")
 
 
 def _load(config_path: Path, data: Path, fmt: str):
@@ -86,7 +86,8 @@ def eval_command(
     policy: str = typer.Option("auto", "--policy", help=" | ".join(_POLICIES)),
     delta: float = typer.Option(0.05, "--delta", min=0.001, max=0.5,
                                 help="The promise holds with probability 1 - delta."),
-    bound: str = typer.Option("clt", "--bound", help="clt (normal) | wsr (betting, valid at any sample size)"),
+    bound: str = typer.Option("auto", "--bound", help="auto (normal from 300 requests, else betting) | clt (normal) "
+                                                       "| wsr (betting, valid at any sample size)"),
     features: str = typer.Option("tokens,embedding,signals", "--features",
                                  help="Feature families the learned routers read."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON to this file."),
@@ -101,7 +102,7 @@ def eval_command(
     if policy not in _POLICIES:
         raise fail(f"unknown policy {policy!r}; choose one of {', '.join(_POLICIES)}")
     if bound not in _BOUNDS:
-        raise fail(f"unknown bound {bound!r}; choose clt or wsr")
+        raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
     policy = _ALIASES.get(policy, policy)
     with one_line_errors():
         _check_writable(json_out, "--json")
@@ -146,7 +147,7 @@ def calibrate_command(
     target_parity: float = typer.Option(0.95, "--target-parity", min=0.0, max=1.5),
     policy: str = typer.Option("auto", "--policy", help="auto | classifier | cascade | blend | confidence"),
     delta: float = typer.Option(0.05, "--delta", min=0.001, max=0.5),
-    bound: str = typer.Option("clt", "--bound", help="clt | wsr"),
+    bound: str = typer.Option("auto", "--bound", help="auto | clt | wsr"),
     features: str = typer.Option("tokens,embedding,signals", "--features"),
     out: Path = typer.Option(Path("router_model.npz"), "--out", help="Model file to write."),
 ) -> None:
@@ -159,7 +160,7 @@ def calibrate_command(
     if policy not in ("auto", "classifier", "cascade", "blend", "confidence", "consistency"):
         raise fail(f"unknown policy {policy!r}; choose auto, classifier, cascade, blend, confidence or consistency")
     if bound not in _BOUNDS:
-        raise fail(f"unknown bound {bound!r}; choose clt or wsr")
+        raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
     with one_line_errors():
         _check_writable(out, "--out")
         spec = _spec(features)

@@ -113,7 +113,7 @@ def test_confidence_policy_calibrates_a_threshold_on_the_answers_own_doubt(tmp_p
     cal, test = write_jsonl(tmp_path / "cal.jsonl", rows(0, 40)), write_jsonl(tmp_path / "test.jsonl", rows(40, 10))
     out = tmp_path / "out.json"
     result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(test), "--calibrate-on", str(cal),
-                                      "--policy", "confidence", "--json", str(out)])
+                                      "--policy", "confidence", "--bound", "clt", "--json", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     # the five doubtful cheap answers escalate (paying both tiers); the five confident ones are served cheap

@@ -21,7 +21,7 @@ from ...core.features import FeatureSpec
 from ...core.learned import RoutingModel
 from ...core.pricing import Usage
 from ...core.tiers import Ladder
-from .bounds import fixed_sequence, reject, savings_lower_bound
+from .bounds import fixed_sequence, reject, resolve, savings_lower_bound
 from .data import EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, Strategy, strategies_for
@@ -129,9 +129,10 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
 
 
 def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *, policy: str = "auto",
-              delta: float = 0.05, bound: str = "clt", spec: FeatureSpec | None = None,
+              delta: float = 0.05, bound: str = "auto", spec: FeatureSpec | None = None,
               max_escalations: int | None = None, c: dict[str, float] | float | None = None,
               data: TrainingData | None = None, bonferroni: bool = True, extra: Sequence[Strategy] = (),
+              folds: int = 5,
               progress: Callable[[str, float], None] = lambda msg, frac: None) -> Calibration:
     """Fit, certify and choose; ``progress(message, fraction done)`` reports as it goes.
 
@@ -139,6 +140,7 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
     spec = spec or FeatureSpec()
+    bound = resolve(bound, len(items))
     max_escalations = len(ladder) - 1 if max_escalations is None else max_escalations
     table = ladder_table(items, ladder)
     signals = RecordedSignals.read(items, ladder.names)
@@ -170,10 +172,11 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         folds_done = [0]
 
         def fold_progress(msg: str) -> None:
-            progress(msg, 0.45 + 0.45 * folds_done[0] / 5)
+            progress(msg, 0.45 + 0.45 * folds_done[0] / folds)
             folds_done[0] += 1
 
-        preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, progress=fold_progress)
+        preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, k=folds,
+                              progress=fold_progress)
     progress("certifying operating points", 0.92)
     tested = [s for s in strategies if s.name != "baseline"]
     # Bonferroni: every strategy's points are tested at delta / m, so picking the best of
