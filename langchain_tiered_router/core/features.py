@@ -36,7 +36,8 @@ __all__ = ["FeatureSpec", "FeatureRow", "bounded_view", "prompt_row", "answer_ro
 PROMPT_SIGNALS = ("log_chars", "digit_share", "numbers", "questions", "lines", "latex", "code", "braces")
 ANSWER_SIGNALS = ("log_chars", "length_ratio", "repetition", "hedges", "abstains", "no_final_answer",
                   "valid_json", "calc_checked", "calc_wrong", "answer_follows_calc", "self_rating",
-                  "has_self_rating", "logprob_conf", "has_logprobs", "has_previous", "agrees_previous")
+                  "has_self_rating", "logprob_conf", "has_logprobs", "has_previous", "agrees_previous",
+                  "prompt_numbers_used", "final_is_integer")
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _HEDGE = re.compile(r"\b(assum\w*|approximately|not sure|unclear|cannot|can't|guess|maybe|perhaps|unsure|"
@@ -176,7 +177,24 @@ def answer_signals(prompt: str, answer: str, *, logprobs: list[float] | None = N
             float(checked > 0), 3 * float(wrong > 0), 3 * float(follows),
             rating if rating is not None else 0.0, float(rating is not None),
             conf if conf is not None else 0.0, float(conf is not None),
-            float(previous is not None), 3 * float(previous is not None and agree(answer, previous))]
+            float(previous is not None), 3 * float(previous is not None and agree(answer, previous)),
+            _numbers_used(prompt, numbers), float(final is not None and _is_integer(final))]
+
+
+def _numbers_used(prompt: str, answer_numbers: list[str]) -> float:
+    """The share of the prompt's distinct numbers that the answer works with."""
+    given = {n.replace(",", "") for n in _NUMBER.findall(prompt)}
+    if not given:
+        return 1.0
+    used = {n.replace(",", "") for n in answer_numbers}
+    return len(given & used) / len(given)
+
+
+def _is_integer(final: str) -> bool:
+    try:
+        return float(final).is_integer()
+    except ValueError:
+        return False
 
 
 def _text_block(spec: FeatureSpec, text: str, salt: int) -> tuple[tuple[np.ndarray, np.ndarray], list[np.ndarray], str]:

@@ -316,15 +316,33 @@ def predict(heads: Heads, data: TrainingData, idx: np.ndarray, ladder: Ladder, c
     return preds
 
 
-def _cv_log_loss(matrix: Matrix, y: np.ndarray, std, spec: FeatureSpec, c: float, folds: int) -> float:
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Probability that a better item scores above a worse one (ties count half)."""
+    order = np.argsort(p, kind="stable")
+    ranks = np.empty(len(p))
+    ranks[order] = np.arange(1, len(p) + 1)
+    for value in np.unique(p):  # average ranks of ties
+        tied = p == value
+        ranks[tied] = ranks[tied].mean()
+    good = y >= 0.5
+    n_good, n_bad = int(good.sum()), int((~good).sum())
+    if not n_good or not n_bad:
+        return 0.5
+    return float((ranks[good].sum() - n_good * (n_good + 1) / 2) / (n_good * n_bad))
+
+
+def _cv_log_loss(matrix: Matrix, y: np.ndarray, std, spec: FeatureSpec, c: float, folds: int,
+                 ranking: bool = False) -> float:
+    """Cross-validated log loss (lower is better), or with ``ranking`` minus the AUC."""
     fold = np.arange(len(y)) % folds
-    total = 0.0
+    total, preds = 0.0, np.zeros(len(y))
     for f in range(folds):
         train, held = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         head = _fit_quality(matrix.take(train), y[train], std, spec, c)
         p = np.clip(_linear(head, matrix.take(held)), 1e-6, 1 - 1e-6)
+        preds[held] = p
         total += float(-(y[held] * np.log(p) + (1 - y[held]) * np.log(1 - p)).sum())
-    return total
+    return -_auc(y, preds) if ranking else total
 
 
 def select_c(data: TrainingData, *, folds: int = 3) -> dict[str, float]:
@@ -338,7 +356,9 @@ def select_c(data: TrainingData, *, folds: int = 3) -> dict[str, float]:
     losses = [_cv_log_loss(data.prompts, y, data.std_prompt, data.spec, c, folds) for c in C_GRID]
     out["prompt"] = C_GRID[int(np.argmin(losses))]
     if (0, False) in data.answers:
-        losses = [_cv_log_loss(data.answers[(0, False)], y, data.std_answer, data.spec, c, folds) for c in C_GRID]
+        # an escalation is a threshold on a score: what matters is how well it ranks answers
+        losses = [_cv_log_loss(data.answers[(0, False)], y, data.std_answer, data.spec, c, folds, ranking=True)
+                  for c in C_GRID]
         out["answer"] = C_GRID[int(np.argmin(losses))]
     return out
 
