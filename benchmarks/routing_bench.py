@@ -126,7 +126,7 @@ def markdown(results: dict) -> str:
              "headroom recovered | served by tier |", "|---|---|---|---|---|---|"]
     for name, d in results["datasets"].items():
         auto = d["features"]["all"]
-        shares = ", ".join(f"{k.split('-')[0][:12]} {pct(v)}" for k, v in auto["tier_share"].items())
+        shares = ", ".join(f"{k} {pct(v)}" for k, v in auto["tier_share"].items())
         lines.append(f"| {name} | **auto -> {auto['chosen']}** | **{held(auto)}** | {pct(auto['curve'])} | "
                      f"{pct(auto['headroom_recovered'])} | {shares} |")
         for sname, s in auto["strategies"].items():
