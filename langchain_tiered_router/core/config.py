@@ -221,14 +221,26 @@ class PinningConfig(_Strict):
 
 
 class SinkConfig(_Strict):
-    """One telemetry destination."""
+    """One telemetry destination.
 
-    kind: Literal["sqlite", "jsonl", "otel", "logging"]
+    ``sqlite`` and ``postgres`` write from a background thread through a bounded queue
+    (``queue_size``): a full queue drops the record and counts it, never blocking a
+    request. ``durable: true`` writes each record to a write-ahead journal first
+    (``journal_dir``; default ``<path>.journal`` for SQLite) and returns once it is on
+    disk (group commit): no acknowledged record is lost, even to ``kill -9``.
+    """
+
+    kind: Literal["sqlite", "postgres", "jsonl", "otel", "logging"]
     path: str | None = None  # sqlite / jsonl
+    dsn: str | None = None  # postgres: postgresql://user@host:port/db (or $TIERED_ROUTER_POSTGRES_DSN)
     logger: str = "langchain_tiered_router.telemetry"
     level: str = "INFO"
-    batch_size: int = Field(200, ge=1)
+    batch_size: int = Field(500, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
+    queue_size: int = Field(10_000, ge=1)
+    retry_s: float = Field(10.0, ge=0)  # how long a batch waits for a store that is down
+    durable: bool = False
+    journal_dir: str | None = None
 
 
 class ComparatorConfig(_Strict):
@@ -401,6 +413,9 @@ class RouterConfig(_Strict):
         for i, sink in enumerate(self.telemetry.sinks):
             if sink.kind in ("sqlite", "jsonl") and not sink.path:
                 raise ConfigError(f"a {sink.kind} sink needs 'path'", path=f"telemetry.sinks[{i}].path", source=source)
+            if sink.kind == "postgres" and sink.durable and not sink.journal_dir:
+                raise ConfigError("a durable postgres sink needs 'journal_dir' (a local folder)",
+                                  path=f"telemetry.sinks[{i}].journal_dir", source=source)
 
 
 def _walk_gates(config: RouterConfig):
