@@ -48,6 +48,8 @@ _DEFAULT_MESSAGES = {
     "ModelNotReadyException": "Model is not ready to serve inference requests.",
     "ModelTimeoutException": "Model has timed out in processing the request. Try your request again.",
     "modelStreamErrorException": "The model stream failed while generating the response.",
+    "ValidationException": "Input is too long for requested model.",
+    "AccessDeniedException": "You don't have access to the model with the specified model ID.",
 }
 
 
@@ -78,7 +80,8 @@ def _json_bytes(data: Any) -> bytes:
 
 def error_reply(error: WireError) -> Reply:
     headers = {"Content-Type": "application/json",
-               "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+               "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+               **error.headers}
     return Reply(error.status, headers, _json_bytes({"message": error.message}))
 
 
@@ -128,10 +131,15 @@ class BedrockService:
         fault = self.faults.take(operation in _STREAMING, model_id, chosen.model_id)
         if fault is not None and fault.kind in ERROR_CODES:
             code = ERROR_CODES[fault.kind]
-            raise WireError(code, fault.params.get("message") or _DEFAULT_MESSAGES[code])
+            after = fault.params.get("retry_after")
+            raise WireError(code, fault.params.get("message") or _DEFAULT_MESSAGES[code],
+                            headers={"Retry-After": str(after)} if after is not None else None)
         answer = self.responder.answer(conv, chosen)
         latency_ms = max(1, int((time.monotonic() - started) * 1000))
         reply = self._reply(operation, model_id, answer, latency_ms)
+        model = self.script.models.get(chosen.model_id)
+        if model is not None and model.latency_s:
+            reply.delay = model.latency_s
         return self._apply_fault(reply, fault, operation) if fault is not None else reply
 
     def _control(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from .record import RoutingRecord
+from .record import RoutingRecord, record_json
 
 __all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
 
@@ -96,7 +96,7 @@ class JsonlSink(Sink):
         self._fh: Any = None
 
     def write(self, record: RoutingRecord) -> None:
-        line = json.dumps(record.to_json_dict(), ensure_ascii=False, default=str)
+        line = record_json(record)  # any text, a lone surrogate included, as valid UTF-8 JSON
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import atexit
 import collections
 import itertools
-import json
 import logging
 import threading
 import time
@@ -35,7 +34,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from .journal import Journal
-from .record import RoutingRecord
+from .record import RoutingRecord, record_json
 from .sinks import Sink
 
 __all__ = ["Store", "StoreUnavailable", "BackgroundSink", "record_json", "clean_text"]
@@ -74,27 +73,6 @@ def clean_text(value: Any) -> Any:
     except UnicodeEncodeError:
         value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
     return value.replace("\x00", "\ufffd")
-
-
-def record_json(record: RoutingRecord | dict[str, Any]) -> str:
-    """The record as one line of JSON that any database and log handler can encode.
-
-    orjson when it is installed (20x faster than ``json``: the writer's main cost);
-    text orjson refuses (a lone surrogate) goes through ``json`` as ASCII escapes, which
-    keep it exact."""
-    data = record.json_view() if isinstance(record, RoutingRecord) else record
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(data, default=str).decode("utf-8")
-        except TypeError:
-            pass
-    return json.dumps(data, ensure_ascii=True, default=str, separators=(",", ":"))
-
-
-try:  # optional speed-up; json is the fallback
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - orjson is a dependency, kept optional here
-    _orjson = None
 
 
 class _Marker:
