@@ -50,7 +50,9 @@ def emulator_process(conn, rate: float) -> None:
     os.environ["TIERED_ROUTER_SIGNALS"] = "0"
     from langchain_tiered_router.emulator import BedrockEmulator
 
-    each = 1 - (1 - rate) ** (1 / len(FAULTS))  # seven independent draws: ``rate`` of calls in all
+    # independent draws: ``rate`` of the calls that can take every kind but a stream cut
+    # (streams only) fail; a streamed call has one more draw
+    each = 1 - (1 - rate) ** (1 / (len(FAULTS) - 1))
     with BedrockEmulator(SCRIPT) as emu:
         for kind in FAULTS:
             if kind == "throttle_retry_after":
@@ -167,6 +169,7 @@ def main() -> None:
     elapsed = asyncio.run(run())
     flushed = flush_all(timeout=120)
     sampling.set()
+    rss_end = rss_mb()
     parent.send("stop")
     emu_stats = parent.recv()
     emulator.join(10)
@@ -196,7 +199,7 @@ def main() -> None:
         "latency_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
         "max_in_flight_bedrock_calls": in_flight[1],
-        "rss_mb": {"start": round(rss_start), "peak": round(peak_rss[0]), "end": round(rss_mb())},
+        "rss_mb": {"start": round(rss_start), "peak": round(peak_rss[0]), "end": round(rss_end)},
         "emulator": emu_stats,
         "fault_rate_of_calls": round(sum(emu_stats["injected"].values()) / max(1, emu_stats["calls"]), 4),
         "attempt_outcomes": dict(attempt_outcomes), "final_error_kinds": dict(error_kinds),
@@ -215,11 +218,11 @@ def render(r: dict) -> str:
     retried = ", ".join(f"{k} {v:,}" for k, v in sorted(r["retried_kinds"].items())) or "none"
     raised = ", ".join(f"{k} {v}" for k, v in sorted(r["raised"].items())) or "0"
     lines = [
-        "| requests | served | flagged | raised | rows written | rows lost | throughput | p50 / p99 | "
-        "most Bedrock calls in flight | RSS start / peak / end |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| requests | served | flagged | raised | errors by type (attempts that ended in one) | rows written "
+        "| rows lost | throughput | p50 / p99 | most Bedrock calls in flight | RSS start / peak / end |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| {r['requests']:,} ({r['ainvoke']:,} ainvoke, {r['astream']:,} astream; concurrency {r['concurrency']}) "
-        f"| {r['served']:,} | {r['flagged']:,} | {raised} | {r['rows_written']:,} | {r['rows_lost']:,} "
+        f"| {r['served']:,} | {r['flagged']:,} | {raised} | {errors} | {r['rows_written']:,} | {r['rows_lost']:,} "
         f"| {r['throughput_rps']} req/s | {r['latency_p50_ms']:,} / {r['latency_p99_ms']:,} ms "
         f"| {r['max_in_flight_bedrock_calls']} | {r['rss_mb']['start']} / {r['rss_mb']['peak']} / "
         f"{r['rss_mb']['end']} MB |",
@@ -227,12 +230,15 @@ def render(r: dict) -> str:
         f"Faults injected: {sum(r['emulator']['injected'].values()):,} into {r['emulator']['calls']:,} Bedrock calls "
         f"({r['fault_rate_of_calls'] * 100:.1f} %): "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(r["emulator"]["injected"].items())) + ".",
-        f"Retried (then answered or escalated): {retried}. Attempts that ended in an error, by kind: {errors}. "
-        f"Gate failures: {r['gate_failures']:,}.",
+        f"Retried on the same tier, by kind: {retried}. Gate failures (quality escalations): "
+        f"{r['gate_failures']:,}.",
         "",
     ]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--render"]:  # the table again from a results JSON
+        print(render(json.loads(Path(sys.argv[2]).read_text())))
+    else:
+        main()

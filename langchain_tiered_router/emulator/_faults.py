@@ -11,6 +11,9 @@ model_timeout          HTTP 408 ``ModelTimeoutException``
 context_window         HTTP 400 ``ValidationException`` "Input is too long for requested model."
 access_denied          HTTP 403 ``AccessDeniedException`` (a model not enabled for the account)
 slow                   the normal reply, after ``seconds`` (default 2.0): a read timeout
+hold                   the normal reply, once ``calls`` (default 2) calls are held by this
+                       fault, or after ``seconds`` (default 30): proves calls are in flight
+                       together
 malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_json"``) or
                        lacks the output (``mode="missing_output"``); on a stream, a frame
                        with a bad checksum
@@ -46,7 +49,7 @@ __all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
 FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
                     "context_window", "access_denied",
-                    "slow", "malformed", "stream_cut", "stream_error", "job_failed", "job_partial", "record_error"]
+                    "slow", "hold", "malformed", "stream_cut", "stream_error", "job_failed", "job_partial", "record_error"]
 
 ERROR_CODES: dict[str, str] = {
     "throttle": "ThrottlingException",
@@ -62,6 +65,7 @@ _PARAMS: dict[str, dict[str, Any]] = {
     **{kind: {"message": None} for kind in ERROR_CODES},
     "throttle": {"message": None, "retry_after": None},
     "slow": {"seconds": 2.0},
+    "hold": {"calls": 2, "seconds": 30.0},
     "malformed": {"mode": "invalid_json"},
     "stream_cut": {"after_events": 2},
     "stream_error": {"after_events": 1, "exception": "modelStreamErrorException", "message": None},

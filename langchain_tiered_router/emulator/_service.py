@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ class BedrockService:
         self.responder = responder or Responder(script)
         self.control_plane = control_plane
         self._record = record
+        self._hold_cond = threading.Condition()
+        self._held: dict[int, int] = {}  # calls held so far, by hold fault
 
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         started = time.monotonic()
@@ -183,10 +186,24 @@ class BedrockService:
         return Reply(200, {"Content-Type": _EVENTSTREAM, "X-Amzn-Bedrock-Content-Type": "application/json"},
                      frames=frames)
 
+    def _hold(self, fault: Fault, calls: int, seconds: float) -> None:
+        """Wait until ``calls`` calls are held by this fault (or ``seconds`` pass)."""
+        with self._hold_cond:
+            self._held[id(fault)] = self._held.get(id(fault), 0) + 1
+            self._hold_cond.notify_all()
+            deadline = time.monotonic() + seconds
+            while self._held[id(fault)] < calls:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._hold_cond.wait(left)
+
     def _apply_fault(self, reply: Reply, fault: Fault, operation: str) -> Reply:
         params = fault.params
         if fault.kind == "slow":
             reply.delay = float(params["seconds"])
+        elif fault.kind == "hold":
+            self._hold(fault, int(params["calls"]), float(params["seconds"]))
         elif fault.kind == "malformed" and reply.frames is not None:
             index = min(1, len(reply.frames) - 1)
             reply.frames = reply.frames[:index] + [corrupt_frame(reply.frames[index])]

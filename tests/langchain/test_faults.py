@@ -127,10 +127,14 @@ def test_a_refusal_not_configured_to_escalate_raises_with_the_tier(routed, emula
 
 
 def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) -> None:
-    llm = TieredChatBedrock(config=config(emulator.url, transport={"max_concurrency": 100}), telemetry=False)
+    """The emulator holds every cheap call until a hundred are waiting at once: that only
+    ends (before its 10 s limit) if all hundred requests are in flight together (with
+    LangChain's default executor, 6 threads on 2 cores, it times out)."""
+    llm = TieredChatBedrock(config=config(emulator.url, transport={"max_concurrency": 100}),
+                            telemetry=False)
     emulator.clear_requests()
-    emulator.inject("slow", model_id=CHEAP, times=None, seconds=2)
-    done = []
+    emulator.inject("hold", model_id=CHEAP, times=None, calls=100, seconds=10)
+    done: list[int] = []
     seen_before_first_answer: list[int] = []
 
     async def one(i: int) -> None:
@@ -139,11 +143,14 @@ def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) 
             seen_before_first_answer.append(len(emulator.requests))
         done.append(i)
 
-    async def run() -> None:
-        await asyncio.gather(*(one(i) for i in range(100)))
+    async def run() -> float:
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(100))), 60)
+        return time.monotonic() - started
 
     with caplog.at_level(logging.WARNING, logger="urllib3"):
-        asyncio.run(run())
+        elapsed = asyncio.run(run())
     assert len(done) == 100
     assert seen_before_first_answer == [100]  # every request reached Bedrock before the first answer came back
+    assert elapsed < 10  # released by the hundredth call, not by the hold's time limit
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
