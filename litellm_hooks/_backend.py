@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from langchain_tiered_router.core import Backend, ConfigError, RouteRequest, TierAnswer, TierStream
 from langchain_tiered_router.core.backends import estimated_answer
+from langchain_tiered_router.core.deadline import call_timeout
 from langchain_tiered_router.core.errors import TransportError
 from langchain_tiered_router.core.tiers import Tier
 
@@ -69,6 +70,9 @@ class LiteLLMRouterBackend(Backend):
         payload = request.payload if isinstance(request.payload, Mapping) else {}
         messages = payload.get("messages") or [{"role": "user", "content": request.text}]
         kwargs: dict[str, Any] = {**tier.params, **dict(payload.get("params") or {})}
+        limit = call_timeout(tier, request)  # the tier's timeout, cut to the request's deadline
+        if limit is not None:
+            kwargs["timeout"] = min(limit, float(kwargs["timeout"])) if kwargs.get("timeout") else limit
         # Tag the call so LiteLLM's logs and callbacks can join it to the routed request;
         # the caller's key is deliberately absent: the routed request bills it once.
         kwargs["metadata"] = {"tiered_router": {"request_id": request.request_id, "tier": tier.name,

@@ -13,6 +13,8 @@ import json
 from typing import Any, Iterable, Mapping
 
 from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage, request_text
+from langchain_tiered_router.core.backends import context_window_message, parse_retry_after
+from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
            "usage_from_litellm", "transport_error_from_litellm"]
@@ -143,23 +145,50 @@ _KINDS = {
     "MidStreamFallbackError": "stream_cut",
 }
 _MALFORMED_HINTS = ("json", "decode", "parse", "unexpected", "malformed", "invalid response")
+# Errors of this model on this request that a larger model may not give: escalated by
+# ``retry.escalate_on`` (LiteLLM has context-window fallbacks for the same reason).
+_LIMITS = {"ContextWindowExceededError": "context_window", "NotFoundError": "model_unavailable",
+           "PermissionDeniedError": "model_unavailable"}
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    for holder in (getattr(exc, "response", None), exc):
+        headers = getattr(holder, "headers", None) or getattr(holder, "litellm_response_headers", None)
+        if headers is not None:
+            try:
+                value = headers.get("retry-after")
+            except AttributeError:
+                continue
+            if value is not None:
+                return parse_retry_after(value)
+    return None
 
 
 def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
-                                 ) -> TransportError | MalformedReplyError | None:
+                                 ) -> TransportError | MalformedReplyError | ModelLimitError | None:
     """The core error for a failed LiteLLM call, or ``None`` when it is the caller's
-    fault (bad request, auth, context window) and must not be retried or escalated."""
+    fault (bad request, auth) and must not be retried or escalated. A prompt over this
+    model's context window or a model not available is a ``ModelLimitError``."""
     for cls in type(exc).__mro__:
+        limit = _LIMITS.get(cls.__name__)
+        if limit is not None:
+            return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind=limit,
+                                   cause=exc)
         kind = _KINDS.get(cls.__name__)
         if kind is None:
             continue
         if kind == "connection" and any(h in str(exc).lower() for h in _MALFORMED_HINTS):
             # LiteLLM reports a reply it could not read as a connection error.
             return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id)
-        return TransportError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc)
+        return TransportError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc,
+                              retry_after_s=_retry_after(exc))
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status == 429:
-        return TransportError(str(exc), tier=tier, model_id=model_id, kind="throttled", cause=exc)
+        return TransportError(str(exc), tier=tier, model_id=model_id, kind="throttled", cause=exc,
+                              retry_after_s=_retry_after(exc))
     if isinstance(status, int) and status >= 500:
         return TransportError(str(exc), tier=tier, model_id=model_id, kind="server_error", cause=exc)
+    if isinstance(status, int) and status == 400 and context_window_message(str(exc)):
+        return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="context_window",
+                               cause=exc)
     return None

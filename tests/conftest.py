@@ -42,3 +42,37 @@ def _fresh_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "emulator" in request.fixturenames:
         request.getfixturevalue("emulator").clear_faults()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_dsn() -> Iterator[str]:
+    """A real PostgreSQL server for the session (``initdb`` into a temp folder, a free port).
+
+    Skipped where PostgreSQL is not installed, except under CI (``CI=true``), where
+    ``.ci/run`` installs it and a missing server is a failure.
+    """
+    from ._postgres import postgres_binaries, postgres_server
+
+    if postgres_binaries() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run installs Debian's postgresql package")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail("psycopg is not installed: pip install -e '.[postgres]'")
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server_dsn: str) -> str:
+    """A fresh, empty database on the session's server."""
+    import uuid
+
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_server_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server_dsn.rsplit("/", 1)[0] + "/" + name

@@ -37,6 +37,17 @@ def parse_since(text: str, now: float | None = None) -> float:
     return when.timestamp()
 
 
+def _is_dsn(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _shown(db: str) -> str:
+    """The store as printed: a DSN without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", db) if _is_dsn(db) else db
+
+
 def _money(value: Any) -> str:
     return "unknown" if value is None else f"${float(value):,.4f}"
 
@@ -99,7 +110,8 @@ def render(summary: Any, drift: Any = None, console: Any = None) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def report(
-        db: Path = typer.Option(Path("tiered_router.db"), "--db", help="SQLite telemetry DB (or a JSONL sink file)."),
+        db: str = typer.Option("tiered_router.db", "--db",
+                               help="SQLite telemetry DB, a JSONL sink file, or postgresql://user@host/db."),
         since: Optional[str] = typer.Option(None, "--since", help="Only records after: 24h, 7d, or an ISO date."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG (cumulative cost, cost per tier)."),
@@ -112,9 +124,9 @@ def register(app: typer.Typer) -> None:
 
         with one_line_errors():
             start = parse_since(since) if since else None
-            records, labels = load_records(db, since=start)
+            records, labels = load_records(db if _is_dsn(db) else Path(db), since=start)
             if not records:
-                raise fail(f"no routing records in {db}" + (f" since {since}" if since else ""))
+                raise fail(f"no routing records in {_shown(db)}" + (f" since {since}" if since else ""))
             summary = summarize(records, labels)
             drift = check_drift(records, drift_window, alpha=alpha) if drift_window else None
             if plot is not None:

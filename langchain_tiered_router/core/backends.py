@@ -16,15 +16,19 @@ the end, or for what was sent so far when the stream broke.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import re
+import time
 from abc import ABC, abstractmethod
 from typing import Any, AsyncIterator, Iterator
 
-from .errors import TransportError
+from .errors import ModelLimitError, TransportError
 from .pricing import Usage, estimate_tokens
 from .tiers import Tier
 from .types import RouteRequest, TierAnswer
 
-__all__ = ["Backend", "TierStream", "WholeAnswerStream", "estimated_answer", "classify_transport_error"]
+__all__ = ["Backend", "TierStream", "WholeAnswerStream", "estimated_answer", "classify_transport_error",
+           "classify_model_limit", "context_window_message", "parse_retry_after"]
 
 
 class TierStream(ABC):
@@ -134,4 +138,50 @@ def classify_transport_error(exc: BaseException, *, tier: str, model_id: str) ->
         kind = "connection"
     else:
         return None
-    return TransportError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc)
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) if isinstance(response, dict) else {}
+    return TransportError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc,
+                          retry_after_s=parse_retry_after((headers or {}).get("retry-after")))
+
+
+def parse_retry_after(value: object) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number of seconds or an HTTP date)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_CONTEXT_WINDOW = re.compile(r"too long|too many (input )?tokens|context (length|window)|maximum context|"
+                             r"input length|exceeds? the max(imum)? (number of )?(input )?tokens|prompt is too long",
+                             re.I)
+
+
+def context_window_message(message: str) -> bool:
+    """Whether an error message says the prompt is over the model's context window."""
+    return bool(_CONTEXT_WINDOW.search(message))
+
+
+_UNAVAILABLE_CODES = {"AccessDeniedException", "ResourceNotFoundException"}
+
+
+def classify_model_limit(exc: BaseException, *, tier: str, model_id: str) -> ModelLimitError | None:
+    """A 4xx that this model gives and another model may not (over its context window,
+    not enabled here, another validation error) as a ``ModelLimitError``, else None."""
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    name = type(exc).__name__
+    if code in _UNAVAILABLE_CODES or name in _UNAVAILABLE_CODES:
+        kind = "model_unavailable"
+    elif code == "ValidationException" or name == "ValidationException":
+        kind = "context_window" if context_window_message(str(exc)) else "validation"
+    else:
+        return None
+    return ModelLimitError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc)

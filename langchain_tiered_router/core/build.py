@@ -133,9 +133,13 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
             from .telemetry import build_observers
 
             observers = build_observers(config, ladder)
+    if "breaker" not in kwargs:
+        from .circuit import build_circuit_breaker
+
+        kwargs["breaker"] = build_circuit_breaker(config.circuit)
     return Router(
         ladder, build_policy(config.policy, ladder), gates, tier_gates=tier_gates, on_exhausted=config.on_exhausted,
-        retry=config.retry,
+        retry=config.retry, deadline_s=config.transport.deadline_s,
         pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
         observers=observers,
         allow_tier_request=config.access.allow_tier_request or (),

@@ -7,6 +7,7 @@ keys forbidden, and reported as ``ConfigError`` naming the key path
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -19,7 +20,7 @@ from .pricing import Price, lookup_price
 
 __all__ = [
     "RouterConfig", "TierConfig", "PriceOverride", "PolicyConfig", "ClassifierConfig",
-    "RetryConfig", "PinningConfig", "TelemetryConfig", "SinkConfig", "ShadowConfig",
+    "RetryConfig", "TransportConfig", "CircuitConfig", "PinningConfig", "TelemetryConfig", "SinkConfig", "ShadowConfig",
     "ComparatorConfig", "AccessConfig", "BatchConfig", "GateConfig", "load_config",
 ]
 
@@ -149,6 +150,7 @@ class TierConfig(_Strict):
     gates: list[GateConfig] | None = None  # replaces the top-level gates for this tier
     max_tokens: int | None = None
     temperature: float | None = None
+    timeout_s: float | None = Field(None, gt=0)  # this tier's read timeout; default transport.timeout_s
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -194,19 +196,63 @@ class PolicyConfig(_Strict):
 
 
 class RetryConfig(_Strict):
-    """What a transport error (throttled, 5xx, timeout, cut stream) does: retry the
-    same tier ``max_retries`` times with exponential backoff, then ``on_exhausted``."""
+    """What a failed call does: a transport error (throttled, 5xx, timeout, cut stream)
+    or a malformed reply is retried on the same tier ``max_retries`` times with
+    exponential backoff and full jitter (a server's ``Retry-After`` is honoured, and a
+    wait longer than ``max_backoff_s`` or the request's deadline escalates instead),
+    then ``on_exhausted``. An error in ``escalate_on`` (the prompt is over this model's
+    context window, the model is not enabled here) is not retried: a larger tier may
+    take the request, so it escalates."""
 
     max_retries: int = Field(2, ge=0)
     backoff_s: float = Field(0.2, ge=0)
     max_backoff_s: float = Field(5.0, ge=0)
-    retry_on: list[Literal["throttled", "server_error", "timeout", "stream_cut", "connection", "other"]] = Field(
-        default_factory=lambda: ["throttled", "server_error", "timeout", "stream_cut", "connection"])
+    jitter: bool = True
+    retry_on: list[Literal["throttled", "server_error", "timeout", "stream_cut", "connection", "malformed",
+                           "other"]] = Field(
+        default_factory=lambda: ["throttled", "server_error", "timeout", "stream_cut", "connection", "malformed"])
     on_exhausted: Literal["escalate", "raise"] = "escalate"
+    escalate_on: list[Literal["context_window", "model_unavailable", "validation"]] = Field(
+        default_factory=lambda: ["context_window", "model_unavailable"])
 
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based): exponential, capped."""
-        return min(self.max_backoff_s, self.backoff_s * (2 ** (retry - 1)))
+    def delay(self, retry: int, retry_after: float | None = None, rng: Any = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based): exponential, capped,
+        drawn uniformly below that cap with ``jitter`` (so throttled clients do not retry
+        in lockstep), and never less than the server's ``retry_after``."""
+        cap = min(self.max_backoff_s, self.backoff_s * (2 ** (retry - 1)))
+        if self.jitter:
+            cap = (rng or random).uniform(0, cap)
+        return max(cap, retry_after or 0.0)
+
+
+class TransportConfig(_Strict):
+    """Time and concurrency limits of tier calls.
+
+    ``deadline_s`` is a request's whole budget: no call, retry, backoff or escalation
+    starts after it, and an async call still running at the deadline is abandoned as a
+    timeout (a sync call ends at its own ``timeout_s``). ``timeout_s`` is one call's
+    read timeout (a tier's ``timeout_s`` overrides it). ``max_concurrency`` sizes what
+    ``TieredChatBedrock`` runs its Bedrock calls on: the thread pool of ``ainvoke`` /
+    ``astream`` and the boto3 connection pool."""
+
+    deadline_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0)
+    connect_timeout_s: float | None = Field(None, gt=0)
+    max_concurrency: int = Field(64, ge=1)
+
+
+class CircuitConfig(_Strict):
+    """A circuit breaker per tier: after ``failures`` transport failures in a row the
+    tier is skipped (recorded as a skip) for ``cooldown_s``; then one request probes it
+    (half-open): a success closes the circuit, a failure opens it again. ``backend:
+    redis`` shares the state across replicas."""
+
+    enabled: bool = True
+    failures: int = Field(5, ge=1)
+    cooldown_s: float = Field(30.0, gt=0)
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: str | None = None
+    key_prefix: str = "tiered-router:circuit:"
 
 
 class PinningConfig(_Strict):
@@ -221,14 +267,26 @@ class PinningConfig(_Strict):
 
 
 class SinkConfig(_Strict):
-    """One telemetry destination."""
+    """One telemetry destination.
 
-    kind: Literal["sqlite", "jsonl", "otel", "logging"]
+    ``sqlite`` and ``postgres`` write from a background thread through a bounded queue
+    (``queue_size``): a full queue drops the record and counts it, never blocking a
+    request. ``durable: true`` writes each record to a write-ahead journal first
+    (``journal_dir``; default ``<path>.journal`` for SQLite) and returns once it is on
+    disk (group commit): no acknowledged record is lost, even to ``kill -9``.
+    """
+
+    kind: Literal["sqlite", "postgres", "jsonl", "otel", "logging"]
     path: str | None = None  # sqlite / jsonl
+    dsn: str | None = None  # postgres: postgresql://user@host:port/db (or $TIERED_ROUTER_POSTGRES_DSN)
     logger: str = "langchain_tiered_router.telemetry"
     level: str = "INFO"
-    batch_size: int = Field(200, ge=1)
+    batch_size: int = Field(500, ge=1)
     flush_interval_s: float = Field(0.5, gt=0)
+    queue_size: int = Field(10_000, ge=1)
+    retry_s: float = Field(10.0, ge=0)  # how long a batch waits for a store that is down
+    durable: bool = False
+    journal_dir: str | None = None
 
 
 class ComparatorConfig(_Strict):
@@ -304,6 +362,8 @@ class RouterConfig(_Strict):
     region_name: str = "us-east-1"
     endpoint_url: str | None = None
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    transport: TransportConfig = Field(default_factory=TransportConfig)
+    circuit: CircuitConfig = Field(default_factory=CircuitConfig)
     pinning: PinningConfig = Field(default_factory=PinningConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     access: AccessConfig = Field(default_factory=AccessConfig)
@@ -383,6 +443,8 @@ class RouterConfig(_Strict):
                 need(rule.tier, f"policy.classifier.rules[{i}].tier")
             if c.kind == "trained" and not c.path:
                 raise ConfigError("a trained classifier needs 'path'", path="policy.classifier.path", source=source)
+        if self.circuit.enabled and self.circuit.backend == "redis" and not self.circuit.redis_url:
+            raise ConfigError("a redis circuit breaker needs 'redis_url'", path="circuit.redis_url", source=source)
         if self.policy.kind == "auto" and not self.policy.path:
             raise ConfigError("an auto policy needs 'path' (a model file from tiered-router calibrate)",
                               path="policy.path", source=source)
@@ -401,6 +463,9 @@ class RouterConfig(_Strict):
         for i, sink in enumerate(self.telemetry.sinks):
             if sink.kind in ("sqlite", "jsonl") and not sink.path:
                 raise ConfigError(f"a {sink.kind} sink needs 'path'", path=f"telemetry.sinks[{i}].path", source=source)
+            if sink.kind == "postgres" and sink.durable and not sink.journal_dir:
+                raise ConfigError("a durable postgres sink needs 'journal_dir' (a local folder)",
+                                  path=f"telemetry.sinks[{i}].journal_dir", source=source)
 
 
 def _walk_gates(config: RouterConfig):

@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
 from .backends import Backend, TierStream
+from .circuit import CircuitBreaker
 from .classifiers import TierChoice
 from .config import RetryConfig
-from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, TierCallError, TierNotAllowedError,
-                     TransportError)
+from .deadline import call_timeout, deadline_error, stamp_deadline, time_left
+from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
+                     TierNotAllowedError, TransportError)
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore
 from .policies import Policy
@@ -97,6 +99,8 @@ class Router:
         on_forbidden: str = "reject",
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Any] = asyncio.sleep,
+        breaker: CircuitBreaker | None = None,
+        deadline_s: float | None = None,
     ):
         if on_exhausted not in ("flag", "raise"):
             raise ValueError("on_exhausted must be 'flag' or 'raise'")
@@ -112,6 +116,8 @@ class Router:
         self.on_forbidden = on_forbidden
         self._sleep = sleep
         self._asleep = asleep
+        self.breaker = breaker  # per-tier circuit breaker (circuit.py)
+        self.deadline_s = deadline_s  # a request's whole time budget (deadline.py)
 
     # -- gates -------------------------------------------------------------------
 
@@ -129,9 +135,43 @@ class Router:
     def _retryable(self, exc: TransportError, retries: int) -> bool:
         return exc.kind in self.retry.retry_on and retries < self.retry.max_retries
 
+    def _retry_delay(self, exc: TierCallError, retries: int, tier: Tier, request: RouteRequest) -> float | None:
+        """The wait before retrying ``tier`` after ``exc``, or None when it must not be
+        retried: its kind is not retried, the retries are spent, the server asks for a
+        longer wait than ``max_backoff_s`` or the deadline leaves, or the tier's circuit
+        has just opened."""
+        kind = exc.kind if isinstance(exc, TransportError) else "malformed"
+        if kind not in self.retry.retry_on or retries >= self.retry.max_retries:
+            return None
+        after = exc.retry_after_s if isinstance(exc, TransportError) else None
+        if after is not None and after > self.retry.max_backoff_s:
+            return None
+        delay = self.retry.delay(retries + 1, after)
+        left = time_left(request)
+        if left is not None and delay >= left:
+            return None
+        if self.breaker is not None and not self.breaker.allow(tier.name):
+            return None
+        return delay
+
+    def _record_call(self, tier: Tier, ok: bool) -> None:
+        if self.breaker is not None:
+            self.breaker.record(tier.name, ok)
+
+    def _blocked(self, tier: Tier, request: RouteRequest) -> tuple[str, str] | None:
+        """Why ``tier`` is not called at all: the deadline passed, or its circuit is open."""
+        left = time_left(request)
+        if left is not None and left <= 0:
+            return "deadline", f"skipped: the request's deadline ({self.deadline_s}s) passed"
+        if self.breaker is not None and not self.breaker.allow(tier.name):
+            return "circuit_open", (f"skipped: the circuit for tier {tier.name} is open after "
+                                    f"{self.breaker.failures} transport failures in a row")
+        return None
+
     # -- the loop, once ------------------------------------------------------------
 
     def _new_result(self, request: RouteRequest) -> RoutingResult:
+        stamp_deadline(request, self.deadline_s)
         base = self.ladder.baseline
         return RoutingResult(request_id=request.request_id, policy=self.policy.name, baseline_tier=base.name,
                              baseline_model_id=base.model_id, start_tier="", start_reason="",
@@ -169,27 +209,43 @@ class Router:
         started = time.perf_counter()
         result.current_tier = tier.name
         try:
+            blocked = self._blocked(tier, request)
+            if blocked is not None:
+                attempt.outcome, attempt.error_kind, attempt.error = "skipped", blocked[0], blocked[1]
+                return attempt
             while True:
                 call = _Call(tier, request, stream=streaming, live=live)
                 try:
                     answer = yield call
                 except TransportError as exc:
-                    if not call.emitted and self._retryable(exc, attempt.retries):
-                        attempt.retries += 1
-                        attempt.retried_on.append(exc.kind)
-                        yield _Sleep(self.retry.delay(attempt.retries))
+                    self._record_call(tier, False)
+                    delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
+                    if delay is not None:
+                        self._note_retry(attempt, exc, exc.kind)
+                        yield _Sleep(delay)
                         continue
                     attempt.outcome, attempt.error, attempt.error_kind = "transport_error", str(exc), exc.kind
+                    attempt.exception = exc
                     self._charge_partial(attempt, tier, call)
                 except MalformedReplyError as exc:
+                    self._record_call(tier, True)  # the tier is up; its reply was unreadable
+                    delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
+                    if delay is not None:
+                        self._note_retry(attempt, exc, "malformed")
+                        yield _Sleep(delay)
+                        continue
                     attempt.outcome, attempt.error, attempt.error_kind = "malformed", str(exc), "malformed"
+                    attempt.exception = exc
                     self._charge_partial(attempt, tier, call)
                 except TierCallError as exc:  # a tier call failed in a way no retry mends
+                    self._record_call(tier, True)
                     cause = exc.cause or exc
-                    attempt.outcome, attempt.error, attempt.error_kind = "error", str(exc), type(cause).__name__
+                    attempt.outcome, attempt.error = "error", str(exc)
+                    attempt.error_kind = exc.kind if isinstance(exc, ModelLimitError) else type(cause).__name__
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call)
                 else:
+                    self._record_call(tier, True)
                     attempt.answer, attempt.usage = answer, answer.usage
                     attempt.usage_estimated = answer.usage_estimated
                     attempt.cost_usd = self._price(tier, answer)
@@ -203,6 +259,12 @@ class Router:
             attempt.latency_ms = (time.perf_counter() - started) * 1000
             result.attempts.append(attempt)
             result.current_tier = None
+
+    @staticmethod
+    def _note_retry(attempt: Attempt, exc: Exception, kind: str) -> None:
+        attempt.retries += 1
+        attempt.retried_on.append(kind)
+        attempt.retried_errors.append(exc)
 
     def _charge_partial(self, attempt: Attempt, tier: Tier, call: _Call) -> None:
         """A stream that broke after output reached the caller was billed for what it sent."""
@@ -231,8 +293,14 @@ class Router:
                     result.error = (f"tier {tier.name} failed after output was streamed; it cannot be retried: "
                                     f"{attempt.error}")
                     break
+                if attempt.outcome == "skipped" and attempt.error_kind == "circuit_open" and above:
+                    tier = above
+                    continue
                 if attempt.outcome == "transport_error" and self.retry.on_exhausted == "escalate" and above:
                     tier = above
+                    continue
+                if attempt.outcome == "error" and attempt.error_kind in self.retry.escalate_on and above:
+                    tier = above  # a larger model may take what this one refused
                     continue
                 if attempt.outcome == "malformed" and above and quality_steps < self.policy.max_escalations:
                     quality_steps += 1
@@ -291,10 +359,15 @@ class Router:
     def _exhausted_error(self, result: RoutingResult) -> LadderExhaustedError:
         errors: list[Exception] = []
         for a in result.attempts:
-            if a.outcome == "gate_failed" and a.verdict is not None:
+            errors.extend(a.retried_errors)  # each retry's error, before the attempt's last
+            if a.outcome == "skipped":
+                errors.append(TransportError(a.error or "skipped", tier=a.tier, model_id=a.model_id,
+                                             kind=a.error_kind or "other"))
+            elif a.outcome == "gate_failed" and a.verdict is not None:
                 errors.append(GateFailed(a.verdict.reason, tier=a.tier, model_id=a.model_id, gate=a.verdict.gate))
             elif a.outcome == "transport_error":
-                errors.append(TransportError(a.error or "", tier=a.tier, model_id=a.model_id,
+                errors.append(a.exception if isinstance(a.exception, TransportError) else
+                              TransportError(a.error or "", tier=a.tier, model_id=a.model_id,
                                              kind=a.error_kind or "other"))
             else:
                 errors.append(a.exception if isinstance(a.exception, TierCallError) else
@@ -326,7 +399,7 @@ class Router:
                     if not self._retryable(exc, retries):
                         raise
                     retries += 1
-                    self._sleep(self.retry.delay(retries))
+                    self._sleep(self.retry.delay(retries, exc.retry_after_s))
             self._aux(result, purpose, tier, answer, started, retries)
             return answer
 
@@ -341,7 +414,7 @@ class Router:
                     if not self._retryable(exc, retries):
                         raise
                     retries += 1
-                    await self._asleep(self.retry.delay(retries))
+                    await self._asleep(self.retry.delay(retries, exc.retry_after_s))
             self._aux(result, purpose, tier, answer, started, retries)
             return answer
 
@@ -389,6 +462,8 @@ class Router:
                 if call.live:
                     for out in self._pass(call, stream, chunk, held):
                         yield out
+                if not call.emitted and (left := time_left(call.request)) is not None and left <= 0:
+                    raise deadline_error(call.tier, call.request, None)
             return self._answer(stream, chunks)
         except TierCallError:
             call.partial = stream.answer(chunks, complete=False) if call.emitted else None
@@ -488,7 +563,15 @@ class Router:
                             await reader.aclose()  # type: ignore[attr-defined]
                         value = out[0]
                     else:
-                        value = await backend.acall(effect.tier, effect.request)
+                        limit = call_timeout(effect.tier, effect.request)
+                        if limit is None:
+                            value = await backend.acall(effect.tier, effect.request)
+                        else:
+                            try:
+                                async with asyncio.timeout(limit):
+                                    value = await backend.acall(effect.tier, effect.request)
+                            except TimeoutError:
+                                raise deadline_error(effect.tier, effect.request, limit) from None
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
                     value = await safe_ajudge(effect.gate, effect.state)
@@ -512,7 +595,20 @@ class Router:
         held: list[Any] = []
         source = stream.achunks()
         try:
-            async for chunk in source:
+            while True:
+                # until output reaches the caller, each chunk must come within the call's
+                # timeout; a stream that is flowing to the caller is not cut
+                limit = None if call.emitted else call_timeout(call.tier, call.request)
+                try:
+                    if limit is None:
+                        chunk = await source.__anext__()
+                    else:
+                        async with asyncio.timeout(limit):
+                            chunk = await source.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise deadline_error(call.tier, call.request, limit) from None
                 chunks.append(chunk)
                 if call.live:
                     for item in self._pass(call, stream, chunk, held):

@@ -6,7 +6,9 @@
     ├── PricingError             a model id with no price and no override
     ├── TierCallError            one call to one tier failed (carries tier and model id)
     │   ├── TransportError       throttled, 5xx, timeout, cut stream: the call never answered
-    │   └── MalformedReplyError  the tier answered, but not in a shape we can read
+    │   ├── MalformedReplyError  the tier answered, but not in a shape we can read
+    │   └── ModelLimitError      this model refused this request (over its context window, not
+    │                            enabled here): a larger tier may take it
     ├── GateFailed               a quality gate rejected an answer (never raised to users alone)
     ├── TierNotAllowedError      a caller asked for a tier its key may not use
     ├── TelemetryError           a telemetry store that cannot be read (missing DB, bad file)
@@ -29,6 +31,7 @@ __all__ = [
     "TierCallError",
     "TransportError",
     "MalformedReplyError",
+    "ModelLimitError",
     "GateFailed",
     "TierNotAllowedError",
     "TelemetryError",
@@ -77,13 +80,26 @@ class TransportError(TierCallError):
     """
 
     def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "other",
-                 cause: BaseException | None = None):
+                 cause: BaseException | None = None, retry_after_s: float | None = None):
         self.kind = kind
+        self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
         super().__init__(message, tier=tier, model_id=model_id, cause=cause)
 
 
 class MalformedReplyError(TierCallError):
     """The tier answered with a body we cannot read."""
+
+
+class ModelLimitError(TierCallError):
+    """This tier's model refused this request, where another model may not: ``kind`` is
+    ``context_window`` (the prompt is over its window), ``model_unavailable`` (not
+    enabled for the account or region) or ``validation`` (another 4xx about the input).
+    ``retry.escalate_on`` says which kinds escalate."""
+
+    def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "validation",
+                 cause: BaseException | None = None):
+        self.kind = kind
+        super().__init__(message, tier=tier, model_id=model_id, cause=cause)
 
 
 class GateFailed(RouterError):

@@ -21,6 +21,7 @@ class Tier:
     index: int = 0
     provider: str | None = None
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    timeout_s: float | None = None  # one call's read timeout (the tier's, else transport.timeout_s)
 
     def cost(self, usage: Usage) -> Decimal | None:
         return self.price.cost(usage) if self.price else None
@@ -32,7 +33,8 @@ class Ladder(Sequence[Tier]):
     def __init__(self, tiers: Sequence[Tier], baseline: str | None = None):
         if not tiers:
             raise UnknownTierError("the ladder is empty", path="tiers")
-        self._tiers = [Tier(t.name, t.model_id, t.price, i, t.provider, t.params) for i, t in enumerate(tiers)]
+        self._tiers = [Tier(t.name, t.model_id, t.price, i, t.provider, t.params, t.timeout_s)
+                       for i, t in enumerate(tiers)]
         self._by_name = {t.name: t for t in self._tiers}
         self.baseline = self[baseline] if baseline else self._tiers[-1]
 
@@ -86,4 +88,5 @@ def _tier_from_config(config: RouterConfig, tc: TierConfig) -> Tier:
         params["max_tokens"] = tc.max_tokens
     if tc.temperature is not None:
         params["temperature"] = tc.temperature
-    return Tier(tc.name, tc.model_id, config.price_of(tc), provider=tc.provider, params=params)
+    return Tier(tc.name, tc.model_id, config.price_of(tc), provider=tc.provider, params=params,
+                timeout_s=tc.timeout_s or config.transport.timeout_s)

@@ -31,6 +31,7 @@ class RouteRequest:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     metadata: dict[str, Any] = field(default_factory=dict)
     gates: list[Any] = field(default_factory=list)  # per-request gates, e.g. a structured-output schema
+    deadline: float | None = None  # time.monotonic() by which the request must end (set by the engine)
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Attempt:
 
     tier: str
     model_id: str
-    outcome: Literal["served", "gate_failed", "transport_error", "malformed", "error"] = "served"
+    outcome: Literal["served", "gate_failed", "transport_error", "malformed", "error", "skipped"] = "served"
     answer: TierAnswer | None = None
     verdict: GateVerdict | None = None
     error: str | None = None
@@ -94,6 +95,7 @@ class Attempt:
     emitted: bool = False  # streamed: its output reached the caller as it arrived
     usage_estimated: bool = False  # the tier reported no usage (a stream cut short)
     exception: BaseException | None = field(default=None, repr=False, compare=False)
+    retried_errors: list[Exception] = field(default_factory=list, repr=False, compare=False)  # one per retry
 
     @property
     def gate_passed(self) -> bool | None:
@@ -191,9 +193,11 @@ class RoutingResult:
 
     @property
     def transport_escalations(self) -> int:
+        """Escalations for a tier that did not answer: transport errors, skips (an open
+        circuit) and model limits (a prompt over the context window)."""
         tiers = [a.tier for a in self.attempts]
         return sum(1 for i, a in enumerate(self.attempts[:-1])
-                   if a.outcome == "transport_error" and tiers[i + 1] != a.tier)
+                   if a.outcome in ("transport_error", "skipped", "error") and tiers[i + 1] != a.tier)
 
     @property
     def cost_usd(self) -> Decimal | None:

@@ -152,11 +152,18 @@ class BedrockEmulator:
         return self._jobs
 
     # faults ----------------------------------------------------------------------------
-    def inject(self, fault: str, model_id: str | None = None, times: int | None = 1, **params: Any) -> Fault:
-        """Make the next ``times`` matching calls fail with ``fault`` (see ``Fault``)."""
-        made = Fault.make(fault, model_id, times, **params)
+    def inject(self, fault: str, model_id: str | None = None, times: int | None = 1, *, probability: float = 1.0,
+               **params: Any) -> Fault:
+        """Make the next ``times`` matching calls fail with ``fault`` (see ``Fault``); with
+        ``probability``, each matching call fails with that chance."""
+        made = Fault.make(fault, model_id, times, probability=probability, **params)
         self._faults.add(made)
         return made
+
+    @property
+    def faults_taken(self) -> dict[str, int]:
+        """How many calls each fault kind has hit so far."""
+        return dict(self._faults.taken)
 
     def clear_faults(self) -> None:
         self._faults.clear()

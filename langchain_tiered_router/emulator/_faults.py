@@ -8,7 +8,12 @@ server_error           HTTP 500 ``InternalServerException``
 service_unavailable    HTTP 503 ``ServiceUnavailableException``
 model_not_ready        HTTP 429 ``ModelNotReadyException``
 model_timeout          HTTP 408 ``ModelTimeoutException``
+context_window         HTTP 400 ``ValidationException`` "Input is too long for requested model."
+access_denied          HTTP 403 ``AccessDeniedException`` (a model not enabled for the account)
 slow                   the normal reply, after ``seconds`` (default 2.0): a read timeout
+hold                   the normal reply, once ``calls`` (default 2) calls are held by this
+                       fault, or after ``seconds`` (default 30): proves calls are in flight
+                       together
 malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_json"``) or
                        lacks the output (``mode="missing_output"``); on a stream, a frame
                        with a bad checksum
@@ -23,13 +28,17 @@ record_error           batch jobs only: the job completes, but every ``every``-t
                        (default 5) carries an ``error`` object (``code``, default 500)
 =====================  ==================================================================
 
-Error kinds take an optional ``message``. A fault with ``model_id=None`` hits any model;
+Any fault may take ``probability`` (0 < p <= 1): each matching call takes it with that
+chance, drawn from a seeded generator (``times=None, probability=0.01``: one call in a
+hundred fails, at random). Error kinds take an optional ``message``; ``throttle`` also ``retry_after`` (seconds, sent
+as a ``Retry-After`` header). A fault with ``model_id=None`` hits any model;
 ``times=None`` keeps it until ``clear``. A batch-job fault is taken once per job (not per
 record) and never by a runtime call; runtime faults never touch batch jobs.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, get_args
@@ -39,7 +48,8 @@ from ._errors import FaultSpecError
 __all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
 FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
-                    "slow", "malformed", "stream_cut", "stream_error", "job_failed", "job_partial", "record_error"]
+                    "context_window", "access_denied",
+                    "slow", "hold", "malformed", "stream_cut", "stream_error", "job_failed", "job_partial", "record_error"]
 
 ERROR_CODES: dict[str, str] = {
     "throttle": "ThrottlingException",
@@ -47,11 +57,15 @@ ERROR_CODES: dict[str, str] = {
     "service_unavailable": "ServiceUnavailableException",
     "model_not_ready": "ModelNotReadyException",
     "model_timeout": "ModelTimeoutException",
+    "context_window": "ValidationException",
+    "access_denied": "AccessDeniedException",
 }
 
 _PARAMS: dict[str, dict[str, Any]] = {
     **{kind: {"message": None} for kind in ERROR_CODES},
+    "throttle": {"message": None, "retry_after": None},
     "slow": {"seconds": 2.0},
+    "hold": {"calls": 2, "seconds": 30.0},
     "malformed": {"mode": "invalid_json"},
     "stream_cut": {"after_events": 2},
     "stream_error": {"after_events": 1, "exception": "modelStreamErrorException", "message": None},
@@ -71,10 +85,14 @@ class Fault:
     model_id: str | None = None
     times: int | None = 1
     params: Mapping[str, Any] = field(default_factory=dict)
+    probability: float = 1.0
 
     @classmethod
-    def make(cls, kind: str, model_id: str | None = None, times: int | None = 1, **params: Any) -> "Fault":
+    def make(cls, kind: str, model_id: str | None = None, times: int | None = 1, *, probability: float = 1.0,
+             **params: Any) -> "Fault":
         """A checked fault: unknown kinds or parameters raise ``FaultSpecError``."""
+        if not 0 < probability <= 1:
+            raise FaultSpecError("probability must be in (0, 1]")
         if kind not in get_args(FaultKind):
             raise FaultSpecError(f"unknown fault {kind!r}; known: {', '.join(get_args(FaultKind))}")
         unknown = set(params) - set(_PARAMS[kind])
@@ -88,7 +106,7 @@ class Fault:
         for key in ("unprocessed_every", "every"):
             if key in params and (not isinstance(params[key], int) or params[key] < 1):
                 raise FaultSpecError(f"{key} must be a whole number of at least 1")
-        return cls(kind, model_id, times, {**_PARAMS[kind], **params})  # type: ignore[arg-type]
+        return cls(kind, model_id, times, {**_PARAMS[kind], **params}, probability)  # type: ignore[arg-type]
 
     def applies_to(self, streaming: bool, model_ids: tuple[str, ...], job: bool = False) -> bool:
         if (self.kind in JOB_ONLY) != job:
@@ -101,9 +119,11 @@ class Fault:
 class FaultBook:
     """Pending faults, consumed in the order they were injected; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._pending: list[list[Any]] = []  # [fault, remaining or None]
         self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self.taken: dict[str, int] = {}  # faults handed out, by kind
 
     def add(self, fault: Fault) -> None:
         with self._lock:
@@ -115,6 +135,9 @@ class FaultBook:
             for entry in self._pending:
                 fault, remaining = entry
                 if fault.applies_to(streaming, model_ids, job):
+                    if fault.probability < 1 and self._rng.random() >= fault.probability:
+                        continue
+                    self.taken[fault.kind] = self.taken.get(fault.kind, 0) + 1
                     if remaining is not None:
                         entry[1] = remaining - 1
                         if entry[1] <= 0:

@@ -85,6 +85,8 @@ class ModelScript(_Strict):
     replay_key: str | None = Field(
         default=None, description="Outcome key (tier name or model id) in each record; "
                                   "defaults to this model id.")
+    latency_s: float = Field(default=0.0, ge=0, description="Seconds before each answer: the model's own "
+                                                          "latency (load tests keep requests in flight).")
 
 
 class RouteRule(_Strict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ _DEFAULT_MESSAGES = {
     "ModelNotReadyException": "Model is not ready to serve inference requests.",
     "ModelTimeoutException": "Model has timed out in processing the request. Try your request again.",
     "modelStreamErrorException": "The model stream failed while generating the response.",
+    "ValidationException": "Input is too long for requested model.",
+    "AccessDeniedException": "You don't have access to the model with the specified model ID.",
 }
 
 
@@ -78,7 +81,8 @@ def _json_bytes(data: Any) -> bytes:
 
 def error_reply(error: WireError) -> Reply:
     headers = {"Content-Type": "application/json",
-               "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+               "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+               **error.headers}
     return Reply(error.status, headers, _json_bytes({"message": error.message}))
 
 
@@ -92,6 +96,8 @@ class BedrockService:
         self.responder = responder or Responder(script)
         self.control_plane = control_plane
         self._record = record
+        self._hold_cond = threading.Condition()
+        self._held: dict[int, int] = {}  # calls held so far, by hold fault
 
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         started = time.monotonic()
@@ -128,10 +134,15 @@ class BedrockService:
         fault = self.faults.take(operation in _STREAMING, model_id, chosen.model_id)
         if fault is not None and fault.kind in ERROR_CODES:
             code = ERROR_CODES[fault.kind]
-            raise WireError(code, fault.params.get("message") or _DEFAULT_MESSAGES[code])
+            after = fault.params.get("retry_after")
+            raise WireError(code, fault.params.get("message") or _DEFAULT_MESSAGES[code],
+                            headers={"Retry-After": str(after)} if after is not None else None)
         answer = self.responder.answer(conv, chosen)
         latency_ms = max(1, int((time.monotonic() - started) * 1000))
         reply = self._reply(operation, model_id, answer, latency_ms)
+        model = self.script.models.get(chosen.model_id)
+        if model is not None and model.latency_s:
+            reply.delay = model.latency_s
         return self._apply_fault(reply, fault, operation) if fault is not None else reply
 
     def _control(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -175,10 +186,24 @@ class BedrockService:
         return Reply(200, {"Content-Type": _EVENTSTREAM, "X-Amzn-Bedrock-Content-Type": "application/json"},
                      frames=frames)
 
+    def _hold(self, fault: Fault, calls: int, seconds: float) -> None:
+        """Wait until ``calls`` calls are held by this fault (or ``seconds`` pass)."""
+        with self._hold_cond:
+            self._held[id(fault)] = self._held.get(id(fault), 0) + 1
+            self._hold_cond.notify_all()
+            deadline = time.monotonic() + seconds
+            while self._held[id(fault)] < calls:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._hold_cond.wait(left)
+
     def _apply_fault(self, reply: Reply, fault: Fault, operation: str) -> Reply:
         params = fault.params
         if fault.kind == "slow":
             reply.delay = float(params["seconds"])
+        elif fault.kind == "hold":
+            self._hold(fault, int(params["calls"]), float(params["seconds"]))
         elif fault.kind == "malformed" and reply.frames is not None:
             index = min(1, len(reply.frames) - 1)
             reply.frames = reply.frames[:index] + [corrupt_frame(reply.frames[index])]

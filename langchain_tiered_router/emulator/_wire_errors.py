@@ -35,9 +35,11 @@ class WireError(Exception):
     so any step can refuse a request the way Bedrock would.
     """
 
-    def __init__(self, code: str, message: str, *, status: int | None = None):
+    def __init__(self, code: str, message: str, *, status: int | None = None,
+                 headers: dict[str, str] | None = None):
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})  # e.g. Retry-After on a throttle
         self.status = status if status is not None else STATUS_BY_CODE.get(code, 400)
         super().__init__(f"{code} ({self.status}): {message}")
 

@@ -13,6 +13,8 @@ read by the engine, which decides what reaches the caller and when.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
+import contextvars
 import json
 import warnings
 from typing import Any, AsyncIterator, Iterator, Mapping
@@ -20,7 +22,8 @@ from typing import Any, AsyncIterator, Iterator, Mapping
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGenerationChunk
 
-from ..core.backends import Backend, TierStream, classify_transport_error, estimated_answer
+from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
+from ..core.deadline import call_timeout, deadline_error
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
@@ -52,6 +55,10 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
         transport = classify_transport_error(candidate, tier=tier.name, model_id=tier.model_id)
         if transport is not None:
             return transport
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        limit = classify_model_limit(candidate, tier=tier.name, model_id=tier.model_id) if candidate else None
+        if limit is not None:  # over this model's context window, not enabled here: a larger tier may take it
+            return limit
     if (isinstance(exc, (KeyError, json.JSONDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
             or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
         return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
@@ -66,11 +73,15 @@ class LangChainBackend(Backend):
     ``runs`` opens the attempt runs."""
 
     def __init__(self, models: Mapping[str, Any], *, stop: list[str] | None = None,
-                 kwargs: Mapping[str, Any] | None = None, runs: AttemptRuns | None = None):
+                 kwargs: Mapping[str, Any] | None = None, runs: AttemptRuns | None = None,
+                 executor: cf.Executor | None = None):
         self.models = models
         self.stop = stop
         self.kwargs = dict(kwargs or {})
         self.runs = runs
+        # The async paths run the blocking botocore calls here (sized by
+        # transport.max_concurrency), not in LangChain's default executor.
+        self.executor = executor
 
     # -- per-tier kwargs ---------------------------------------------------------------
 
@@ -114,6 +125,10 @@ class LangChainBackend(Backend):
             raise mapped from exc
 
     async def astream_tier(self, tier: Tier, request: RouteRequest) -> AsyncIterator[ChatGenerationChunk]:
+        if self.executor is not None:
+            async for chunk in _iterate_in(self.executor, self.stream_tier(tier, request)):
+                yield chunk
+            return
         model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
         if not self.can_stream(tier, kwargs):
             yield message_chunk(as_ai_message(await self._agenerate(tier, self._messages(request), kwargs)))
@@ -146,6 +161,8 @@ class LangChainBackend(Backend):
             raise mapped from exc
 
     async def _agenerate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
+        if self.executor is not None:
+            return await _run_in(self.executor, self._generate, tier, messages, kwargs)
         model = self.models[tier.name]
         try:
             result = await model._agenerate(messages, stop=self.stop, **kwargs)
@@ -159,6 +176,18 @@ class LangChainBackend(Backend):
     def _call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         return self._generate(tier, self._messages(request), self.tier_kwargs(tier))
 
+    def _call_within_deadline(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        """A sync call cannot be interrupted: with a deadline it runs on the pool and is
+        abandoned (left to finish at the tier's read timeout) when the time is up."""
+        if request.deadline is None or self.executor is None:
+            return self._call(tier, request)
+        limit = call_timeout(tier, request)
+        future = self.executor.submit(contextvars.copy_context().run, self._call, tier, request)
+        try:
+            return future.result(timeout=limit)
+        except cf.TimeoutError:
+            raise deadline_error(tier, request, limit) from None
+
     async def _acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         return await self._agenerate(tier, self._messages(request), self.tier_kwargs(tier))
 
@@ -167,7 +196,7 @@ class LangChainBackend(Backend):
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         run = self.runs.start(tier) if self.runs else None
         try:
-            answer = self._call(tier, request)
+            answer = self._call_within_deadline(tier, request)
         except BaseException as exc:
             end_run(run, error=exc)
             raise
@@ -254,6 +283,42 @@ _CLOSED = "stream closed by the consumer"
 def _prompt_text(messages: list[BaseMessage]) -> str:
     """The whole prompt, for estimating the input tokens of a stream cut before usage came."""
     return "\n".join(m.text for m in messages)
+
+
+async def _run_in(executor: cf.Executor, fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` on ``executor``, in a copy of the caller's context (callbacks, runs)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, contextvars.copy_context().run, fn, *args)
+
+
+_DONE = object()
+
+
+async def _iterate_in(executor: cf.Executor, iterator: Iterator[Any]) -> AsyncIterator[Any]:
+    """A blocking iterator read on ``executor``, one ``next`` at a time."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    pending: asyncio.Future | None = None
+    try:
+        while True:
+            pending = loop.run_in_executor(executor, context.run, next, iterator, _DONE)
+            item = await pending
+            pending = None
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        if pending is not None and not pending.done():  # abandoned mid-read: close it when the read ends
+            pending.add_done_callback(lambda _: _close_quietly(iterator))
+        else:
+            _close_quietly(iterator)
+
+
+def _close_quietly(iterator: Any) -> None:
+    try:
+        iterator.close()
+    except Exception:  # noqa: BLE001 - a generator closed from a callback
+        pass
 
 
 async def _maybe_await(value: Any) -> None:

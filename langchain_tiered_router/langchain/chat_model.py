@@ -9,7 +9,9 @@ attempt and the baseline tier cost.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -66,7 +68,8 @@ class TieredChatBedrock(BaseChatModel):
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Default stop sequences of every tier."""
     timeout: float | None = None
-    """Read timeout (seconds) of the shared client, when it is made here."""
+    """Read timeout (seconds) of the shared client, when it is made here (default: the
+    config's ``transport.timeout_s``; a tier's ``timeout_s`` gets a client of its own)."""
     max_retries: int = 0
     """botocore's own retries on the shared client. 0 by default: the router retries
     (``config.retry``) and records each retry; botocore retrying too would hide them."""
@@ -97,28 +100,52 @@ class TieredChatBedrock(BaseChatModel):
     def _build(self) -> "TieredChatBedrock":
         # Runs again when LangChain rebuilds the model from its fields
         # (``configurable_fields``): the clients are fields, so they are reused.
-        if self.client is None:
+        own_client = self.client is None
+        if own_client:
             self.client = self._make_client("bedrock-runtime")
         if self.bedrock_client is None:
             self.bedrock_client = self._make_client("bedrock")
         built = self.built
         if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
-            self.built = built = _Built(self.config, self.telemetry, build_router(self.config, telemetry=self.telemetry))
+            self.built = built = _Built(self.config, self.telemetry, build_router(self.config, telemetry=self.telemetry),
+                                        _Pool(self.config.transport.max_concurrency))
         self._router = built.router
-        self._models = {tier.name: self._tier_model(i, tier) for i, tier in enumerate(self._router.ladder)}
+        clients: dict[float, Any] = {}
+        self._models = {tier.name: self._tier_model(i, tier, self._tier_client(tier, clients) if own_client else None)
+                        for i, tier in enumerate(self._router.ladder)}
         return self
 
-    def _make_client(self, service: str) -> Any:
+    def _tier_client(self, tier: Tier, clients: dict[float, Any]) -> Any:
+        """The shared client, or one with the tier's own read timeout (one per timeout)."""
+        default = self.timeout or self.config.transport.timeout_s
+        if tier.timeout_s is None or tier.timeout_s == default:
+            return self.client
+        if tier.timeout_s not in clients:
+            clients[tier.timeout_s] = self._make_client("bedrock-runtime", read_timeout=tier.timeout_s)
+        return clients[tier.timeout_s]
+
+    @property
+    def executor(self) -> Any:
+        """The threads the async paths run Bedrock calls on: ``transport.max_concurrency``
+        of them (LangChain's default executor has min(32, cores + 4), 6 on 2 cores)."""
+        return self.built.pool.get()
+
+    def _make_client(self, service: str, read_timeout: float | None = None) -> Any:
         from botocore.config import Config as BotocoreConfig
         from langchain_aws.utils import create_aws_client
 
-        settings: dict[str, Any] = {"retries": {"total_max_attempts": 1 + self.max_retries, "mode": "standard"}}
-        if self.timeout is not None:
-            settings["read_timeout"] = self.timeout
+        transport = self.config.transport
+        settings: dict[str, Any] = {"retries": {"total_max_attempts": 1 + self.max_retries, "mode": "standard"},
+                                    "max_pool_connections": transport.max_concurrency}
+        read_timeout = read_timeout or self.timeout or transport.timeout_s
+        if read_timeout is not None:
+            settings["read_timeout"] = read_timeout
+        if transport.connect_timeout_s is not None:
+            settings["connect_timeout"] = transport.connect_timeout_s
         return create_aws_client(service, region_name=self.config.region_name, endpoint_url=self.config.endpoint_url,
                                  config=BotocoreConfig(**settings), api_key=self.api_key)
 
-    def _tier_model(self, index: int, tier: Tier) -> Any:
+    def _tier_model(self, index: int, tier: Tier, client: Any = None) -> Any:
         from langchain_aws import ChatBedrockConverse
 
         params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens,
@@ -128,7 +155,8 @@ class TieredChatBedrock(BaseChatModel):
         if tier.provider:
             params["provider"] = tier.provider
         try:
-            return ChatBedrockConverse(model=tier.model_id, client=self.client, bedrock_client=self.bedrock_client,
+            return ChatBedrockConverse(model=tier.model_id, client=client or self.client,
+                                       bedrock_client=self.bedrock_client,
                                        region_name=self.config.region_name, **params)
         except ValidationError as exc:
             err = exc.errors()[0]
@@ -204,7 +232,7 @@ class TieredChatBedrock(BaseChatModel):
         return request, kwargs
 
     def _backend(self, stop: list[str] | None, kwargs: dict[str, Any], runs: AttemptRuns | None) -> LangChainBackend:
-        return LangChainBackend(self._models, stop=stop, kwargs=kwargs, runs=runs)
+        return LangChainBackend(self._models, stop=stop, kwargs=kwargs, runs=runs, executor=self.executor)
 
     @staticmethod
     def _runs(run_manager: Any) -> AttemptRuns:
@@ -392,11 +420,28 @@ class TieredChatBedrock(BaseChatModel):
         return llm | parser
 
 
+class _Pool:
+    """A thread pool made on first use, kept with the router across rebuilds of the model."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._executor: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tiered-router-bedrock")
+        return self._executor
+
+
 @dataclass(frozen=True)
 class _Built:
     config: RouterConfig
     telemetry: bool
     router: Router
+    pool: _Pool
 
 
 def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> Gate:

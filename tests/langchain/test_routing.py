@@ -285,16 +285,25 @@ def test_server_error_on_every_tier_raises_group_of_transport_errors(routed, emu
     emulator.inject("server_error", times=None)
     with pytest.raises(LadderExhaustedError) as info:
         routed().invoke("hello")
+    # every call's error, the retried ones included (max_retries: 1), cheapest first
     assert [(type(e), e.kind, e.tier) for e in info.value.exceptions] == [
-        (TransportError, "server_error", "cheap"), (TransportError, "server_error", "mid"),
-        (TransportError, "server_error", "frontier")]
+        (TransportError, "server_error", tier) for tier in ("cheap", "cheap", "mid", "mid", "frontier", "frontier")]
+    assert all("InternalServerException" in str(e) for e in info.value.exceptions)
 
 
 @pytest.mark.parametrize("mode", ["missing_output", "invalid_json"])
-def test_malformed_reply_escalates(routed, emulator, mode) -> None:
+def test_a_malformed_reply_is_retried_on_the_same_tier(routed, emulator, mode) -> None:
     emulator.inject("malformed", model_id=CHEAP, times=1, mode=mode)
     routing = routed().invoke("hello").response_metadata["routing"]
+    assert [(a["tier"], a["outcome"], a["retried_on"]) for a in routing["attempts"]] == [
+        ("cheap", "served", ["malformed"])]
+
+
+def test_a_tier_that_keeps_replying_malformed_escalates(routed, emulator) -> None:
+    emulator.inject("malformed", model_id=CHEAP, times=None)
+    routing = routed().invoke("hello").response_metadata["routing"]
     assert [(a["tier"], a["outcome"]) for a in routing["attempts"]] == [("cheap", "malformed"), ("mid", "served")]
+    assert routing["attempts"][0]["retries"] == 1
 
 
 def test_self_grade_gate_calls_are_priced_as_aux_calls(routed) -> None:

@@ -68,7 +68,8 @@ class _Proxy:
                 raise RuntimeError(f"proxy exited with {self.proc.returncode}:\n{self.log_path.read_text()[-4000:]}")
             try:
                 if httpx.get(f"{self.url}/health/liveliness", timeout=1).status_code == 200:
-                    return {"url": self.url, "start_s": time.perf_counter() - self.started, "log": self.log_path}
+                    return {"url": self.url, "start_s": time.perf_counter() - self.started, "log": self.log_path,
+                            "proc": self.proc}
             except httpx.HTTPError:
                 pass
             if time.perf_counter() - self.started > timeout_s:

@@ -333,3 +333,29 @@ def test_a_stream_escalates_before_its_first_chunk_unseen(setup, ops, emulator, 
     assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
         ("cheap", "transport_error", ["throttled"]), ("mid", "served", [])]
     assert row["transport_escalations"] == 1 and Decimal(row["cost_usd"]) > 0
+
+
+def test_a_passed_through_stream_on_throttled_tiers_retries_escalates_and_writes_one_record(setup, ops, emulator,
+                                                                                            rows_for):
+    """Every tier throttled on a stream that would pass straight through: each tier is
+    retried, then escalated, the client gets a 502 naming every attempt (not the first
+    429), and the request still writes its one record."""
+    emulator.clear_requests()
+    emulator.inject("throttle", times=None)
+    with pytest.raises(openai.APIStatusError) as info:
+        ops.chat.completions.create(model="tiered-fast", messages=[{"role": "user", "content": "say hi"}],
+                                    stream=True)
+    assert info.value.status_code == 502 and "ladder_exhausted" in str(info.value)
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID, MID, FRONTIER, FRONTIER]
+    emulator.clear_faults()
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
+        failed = [r for r in rows if r["tier"] is None and len(r["attempts"]) == 3
+                  and all(a["retried_on"] == ["throttled"] for a in r["attempts"])]
+        if failed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    (row,) = failed
+    assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == [
+        ("cheap", "transport_error"), ("mid", "transport_error"), ("frontier", "transport_error")]

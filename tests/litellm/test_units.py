@@ -72,8 +72,18 @@ def test_litellm_errors_become_transport_errors(exc, kind):
 
 
 def test_caller_errors_are_not_retried():
-    bad = litellm.BadRequestError(message="context too long", model="m", llm_provider="bedrock")
+    bad = litellm.BadRequestError(message="temperature must be at most 1", model="m", llm_provider="bedrock")
     assert transport_error_from_litellm(bad, tier="cheap", model_id="m") is None
+
+
+def test_a_prompt_over_the_context_window_is_a_model_limit_that_escalates():
+    from langchain_tiered_router.core.errors import ModelLimitError
+
+    for exc in (litellm.BadRequestError(message="context too long", model="m", llm_provider="bedrock"),
+                litellm.ContextWindowExceededError(message="Input is too long for requested model.", model="m",
+                                                   llm_provider="bedrock")):
+        mapped = transport_error_from_litellm(exc, tier="cheap", model_id="m")
+        assert isinstance(mapped, ModelLimitError) and mapped.kind == "context_window" and mapped.tier == "cheap"
 
 
 def test_an_unreadable_reply_is_malformed():

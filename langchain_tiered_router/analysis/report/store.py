@@ -1,4 +1,4 @@
-"""Reading records back (SQLite or JSONL) and attaching quality labels.
+"""Reading records back (SQLite, PostgreSQL or JSONL) and attaching quality labels.
 
 Labels are known after the fact (recorded correctness in a replay, human review):
 ``write_labels`` stores a served score and a baseline score per request id, and
@@ -16,6 +16,10 @@ from typing import Iterable
 from ...core.errors import TelemetryError
 from ...core.telemetry.record import RoutingRecord
 from ...core.telemetry.sqlite import connect
+
+
+def is_postgres_dsn(text: str) -> bool:
+    return text.startswith(("postgresql://", "postgres://"))
 
 __all__ = ["Label", "load_records", "write_labels"]
 
@@ -37,7 +41,14 @@ def _is_sqlite(path: Path) -> bool:
 
 def load_records(path: str | Path, *, since: float | None = None
                  ) -> tuple[list[RoutingRecord], dict[str, Label]]:
-    """Records (oldest first, ``ts >= since``) and their labels from a SQLite DB or JSONL file."""
+    """Records (oldest first, ``ts >= since``) and their labels from a SQLite DB, a
+    PostgreSQL database (``postgresql://...``) or a JSONL file."""
+    if isinstance(path, str) and is_postgres_dsn(path):
+        from ...core.telemetry.postgres import load_postgres
+
+        texts, label_rows = load_postgres(path, since)
+        return ([RoutingRecord.from_json_dict(json.loads(t)) for t in texts],
+                {rid: Label(rid, served, base, source or "recorded") for rid, served, base, source in label_rows})
     path = Path(path)
     if not path.exists():
         raise TelemetryError(f"no telemetry store at {path}")
@@ -89,7 +100,14 @@ def _load_jsonl(path: Path, since: float | None) -> list[RoutingRecord]:
 
 
 def write_labels(path: str | Path, labels: Iterable[Label]) -> int:
-    """Store labels in the SQLite DB at ``path`` (replacing earlier ones); returns the count."""
+    """Store labels in the SQLite DB (or PostgreSQL database) at ``path``, replacing earlier
+    ones; returns the count."""
+    if isinstance(path, str) and is_postgres_dsn(path):
+        from ...core.telemetry.postgres import write_postgres_labels
+
+        pg_rows = [(l.request_id, l.served_score, l.baseline_score, l.source) for l in labels]
+        write_postgres_labels(path, pg_rows)
+        return len(pg_rows)
     conn = connect(path)
     try:
         with conn:

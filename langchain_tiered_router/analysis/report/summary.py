@@ -141,6 +141,8 @@ def _tier_rows(records: Sequence[RoutingRecord], order: Sequence[str]) -> list[T
         if record.tier:
             row(record.tier).served += 1
         for attempt in record.attempts:
+            if attempt.get("outcome") == "skipped":
+                continue  # not called: an open circuit or a passed deadline
             r = row(attempt["tier"])
             r.attempts += 1
             r.input_tokens += attempt.get("input_tokens") or 0

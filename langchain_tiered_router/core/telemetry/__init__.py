@@ -3,8 +3,9 @@
 Reading records back and reporting on them is offline analysis:
 ``langchain_tiered_router.analysis.report``.
 
-Nothing here installs a logging handler or starts a thread at import; the SQLite
-writer starts on the first record, OpenTelemetry and matplotlib load on first use.
+Nothing here installs a logging handler or starts a thread at import; a database
+sink's writer starts on its first record, and making one puts a drain in front of
+SIGTERM (``shutdown.py``); OpenTelemetry, psycopg and matplotlib load on first use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from .sqlite import SqliteSink
 __all__ = [
     "RoutingRecord", "record_from_result", "routing_dict", "build_observers",
     "Recorder", "build_recorder", "ShadowSampler",
-    "Sink", "SinkSet", "SqliteSink", "JsonlSink", "LoggingSink", "MemorySink", "OTelSink", "build_sink", "build_sinks",
+    "Sink", "SinkSet", "SqliteSink", "PostgresSink", "JsonlSink", "LoggingSink", "MemorySink", "OTelSink",
+    "build_sink", "build_sinks",
     "Comparator", "ExactComparator", "JsonFieldsComparator", "NumericComparator", "LLMJudgeComparator",
     "build_comparator",
 ]
@@ -39,4 +41,8 @@ def __getattr__(name: str):
         from .otel import OTelSink
 
         return OTelSink
+    if name == "PostgresSink":  # so does psycopg
+        from .postgres import PostgresSink
+
+        return PostgresSink
     raise AttributeError(name)

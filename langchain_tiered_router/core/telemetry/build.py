@@ -1,6 +1,6 @@
 """Sinks from the config's ``telemetry.sinks``: the one place sink kinds become objects.
 
-Apart from ``sinks.py`` so that the sinks built here (SQLite, OpenTelemetry) can import
+Apart from ``sinks.py`` so that the sinks built here (SQLite, PostgreSQL, OpenTelemetry) can import
 the ``Sink`` base without an import cycle.
 """
 
@@ -19,7 +19,15 @@ def build_sink(cfg: Any) -> Sink:
     if cfg.kind == "sqlite":
         from .sqlite import SqliteSink
 
-        return SqliteSink.shared(cfg.path, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s)
+        return SqliteSink.shared(cfg.path, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s,
+                                 queue_size=cfg.queue_size, retry_s=cfg.retry_s, durable=cfg.durable,
+                                 journal_dir=cfg.journal_dir)
+    if cfg.kind == "postgres":
+        from .postgres import PostgresSink  # psycopg is optional: loaded when configured
+
+        return PostgresSink.shared(cfg.dsn, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s,
+                                   queue_size=cfg.queue_size, retry_s=cfg.retry_s, durable=cfg.durable,
+                                   journal_dir=cfg.journal_dir)
     if cfg.kind == "jsonl":
         return JsonlSink(cfg.path)
     if cfg.kind == "otel":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 import weakref
 from typing import Any, Sequence
 
@@ -33,10 +34,18 @@ def _close_all() -> None:
         recorder.close()
 
 
-def flush_all(timeout: float | None = 60) -> None:
-    """Flush every live recorder (shadows finished, sinks drained), e.g. before reading the DB."""
+def flush_all(timeout: float | None = 60) -> bool:
+    """Flush every live recorder (shadows finished, sinks drained), e.g. before reading the
+    DB, within one ``timeout`` for all; False when it ran out."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ok = True
     for recorder in list(_recorders):
-        recorder.flush(timeout)
+        ok = recorder.flush(_left(deadline)) and ok
+    return ok
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 class Recorder:
@@ -64,15 +73,17 @@ class Recorder:
     def write(self, record: RoutingRecord) -> None:
         self.sinks.write(record)
 
-    def flush(self, timeout: float | None = 60) -> None:
-        if self.shadow is not None:
-            self.shadow.flush(timeout)
-        self.sinks.flush()
+    def flush(self, timeout: float | None = 60) -> bool:
+        """Finish shadow calls, then drain the sinks, within ``timeout`` in all."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ok = self.shadow.flush(timeout) if self.shadow is not None else True
+        return self.sinks.flush(_left(deadline)) and ok
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = 60) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self.shadow is not None:
-            self.shadow.close()
-        self.sinks.close()
+            self.shadow.close(timeout)
+        self.sinks.close(_left(deadline))
 
 
 def build_recorder(config: Any, ladder: Any, *, sinks: Sequence[Sink] | None = None) -> Recorder:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from .record import RoutingRecord
+from .record import RoutingRecord, record_json
 
 __all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
 
@@ -29,11 +30,12 @@ class Sink(ABC):
     def write(self, record: RoutingRecord) -> None:
         """Record one request (may buffer; ``flush`` makes it durable)."""
 
-    def flush(self) -> None:
-        """Make every record written so far durable."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Make every record written so far durable; False when ``timeout`` ran out first."""
+        return True
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float | None = None) -> None:
+        self.flush(timeout)
 
 
 class SinkSet(Sink):
@@ -50,21 +52,27 @@ class SinkSet(Sink):
             except Exception:  # noqa: BLE001 - telemetry never fails a request
                 self.failures += 1
                 log.exception("telemetry sink %s failed; the record follows so it is not lost: %s",
-                              type(sink).__name__, json.dumps(record.to_json_dict(), default=str))
+                              type(sink).__name__, json.dumps(record.to_json_dict(), ensure_ascii=True, default=str))
 
-    def flush(self) -> None:
-        self._each("flush")
+    def flush(self, timeout: float | None = None) -> bool:
+        return self._each("flush", timeout)
 
-    def close(self) -> None:
-        self._each("close")
+    def close(self, timeout: float | None = None) -> None:
+        self._each("close", timeout)
 
-    def _each(self, method: str) -> None:
+    def _each(self, method: str, timeout: float | None) -> bool:
+        """Call ``method`` on every sink within one shared ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ok = True
         for sink in self.sinks:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                getattr(sink, method)()
+                ok = getattr(sink, method)(left) is not False and ok
             except Exception:  # noqa: BLE001
                 self.failures += 1
+                ok = False
                 log.exception("telemetry sink %s failed to %s", type(sink).__name__, method)
+        return ok
 
 
 class MemorySink(Sink):
@@ -88,7 +96,7 @@ class JsonlSink(Sink):
         self._fh: Any = None
 
     def write(self, record: RoutingRecord) -> None:
-        line = json.dumps(record.to_json_dict(), ensure_ascii=False, default=str)
+        line = record_json(record)  # any text, a lone surrogate included, as valid UTF-8 JSON
         with self._lock:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +104,7 @@ class JsonlSink(Sink):
             self._fh.write(line + "\n")
             self._fh.flush()
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         with self._lock:
             if self._fh is not None:
                 self._fh.close()

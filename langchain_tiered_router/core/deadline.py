@@ -1,0 +1,43 @@
+"""A request's time budget: one deadline for every call, retry, backoff and escalation.
+
+The engine stamps ``RouteRequest.deadline`` (a ``time.monotonic()`` instant) when a
+request starts, from ``transport.deadline_s``. Before each call, retry and escalation
+it checks the time left; each call gets ``call_timeout``: the tier's own timeout, cut
+to what is left. Async calls are abandoned at that timeout by the engine; a sync call
+is bounded by the backend (botocore's read timeout, LiteLLM's ``timeout``, or a wait
+on a worker thread).
+"""
+
+from __future__ import annotations
+
+import time
+
+from .errors import TransportError
+from .tiers import Tier
+from .types import RouteRequest
+
+__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error"]
+
+
+def stamp_deadline(request: RouteRequest, deadline_s: float | None) -> None:
+    """Start the request's clock (once: a request routed again keeps its first deadline)."""
+    if deadline_s is not None and request.deadline is None:
+        request.deadline = time.monotonic() + deadline_s
+
+
+def time_left(request: RouteRequest) -> float | None:
+    """Seconds until the request's deadline (negative when past); None without one."""
+    return None if request.deadline is None else request.deadline - time.monotonic()
+
+
+def call_timeout(tier: Tier, request: RouteRequest) -> float | None:
+    """How long one call to ``tier`` may take: its timeout, cut to the time left."""
+    left = time_left(request)
+    limits = [t for t in (tier.timeout_s, None if left is None else max(left, 0.0)) if t is not None]
+    return min(limits) if limits else None
+
+
+def deadline_error(tier: Tier, request: RouteRequest, limit: float | None) -> TransportError:
+    left = time_left(request)
+    why = "the request's deadline passed" if left is not None and left <= 0.001 else f"no answer within {limit:.3g}s"
+    return TransportError(f"timeout: {why}", tier=tier.name, model_id=tier.model_id, kind="timeout")

@@ -1,0 +1,136 @@
+"""A write-ahead journal for ``durable: true`` sinks: no acknowledged record is lost.
+
+``append`` returns once the record's line is on disk (``fsync``). Callers arriving while
+one fsync runs are committed together by the next one (group commit), so a fsync costs
+one wait per batch of concurrent requests, not one per request. The journal is a folder
+of segment files (``seg-<n>.jsonl``); a segment is closed when it passes
+``segment_bytes``, and the sink's writer deletes a closed segment once every record in
+it is in the database. What a killed process left behind is replayed when the next one
+starts writing (inserting twice keeps a record once). A line torn by a crash was never
+acknowledged and is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from pathlib import Path
+
+from .record import RoutingRecord
+
+__all__ = ["Journal"]
+
+_SEGMENT = re.compile(r"^seg-(\d+)\.jsonl$")
+
+
+class Journal:
+    def __init__(self, directory: str | Path, *, segment_bytes: int = 8 * 1024 * 1024):
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._cond = threading.Condition()
+        self._pending: list[bytes] = []
+        self._next = 1  # ticket of the next append
+        self._synced = 0  # every ticket up to here is on disk
+        self._syncing = False
+        self._fh = None
+        self._closed: list[Path] = sorted(self._existing(), key=self._number)  # left by an earlier process
+        self._number_next = (self._number(self._closed[-1]) + 1) if self._closed else 1
+        self._current: Path | None = None
+        self.appended = self.fsyncs = 0
+
+    @staticmethod
+    def _number(path: Path) -> int:
+        match = _SEGMENT.match(path.name)
+        return int(match.group(1)) if match else 0
+
+    def _existing(self) -> list[Path]:
+        return [p for p in self.directory.iterdir() if _SEGMENT.match(p.name)]
+
+    # -- appending: group commit ----------------------------------------------------
+
+    def append(self, line: str) -> None:
+        """Write one JSON line and return once it is on disk."""
+        data = line.encode("utf-8") + b"\n"
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            self._pending.append(data)
+            while self._synced < ticket:
+                if self._syncing:
+                    self._cond.wait()
+                    continue
+                self._syncing = True  # this caller leads: it writes everything pending
+                batch, self._pending = self._pending, []
+                last = self._next - 1
+                self._cond.release()
+                try:
+                    self._write(batch)
+                except BaseException:
+                    self._cond.acquire()
+                    self._pending[:0] = batch  # not acknowledged: the next leader tries again
+                    self._syncing = False
+                    self._cond.notify_all()
+                    raise
+                self._cond.acquire()
+                self._syncing = False
+                self._synced = last
+                self._cond.notify_all()
+
+    def _write(self, batch: list[bytes]) -> None:
+        fh = self._fh
+        if fh is None:
+            self._current = self.directory / f"seg-{self._number_next:08d}.jsonl"
+            self._number_next += 1
+            fh = self._fh = open(self._current, "ab")
+        fh.write(b"".join(batch))
+        fh.flush()
+        os.fsync(fh.fileno())
+        self.appended += len(batch)
+        self.fsyncs += 1
+        if fh.tell() >= self.segment_bytes:
+            self._close_current()
+
+    def _close_current(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            assert self._current is not None
+            self._closed.append(self._current)
+            self._current = None
+
+    def rotate(self) -> None:
+        """Close the current segment (waiting for a running fsync), so it can be replayed."""
+        with self._cond:
+            while self._syncing:
+                self._cond.wait()
+            self._close_current()
+
+    # -- the writer's side ----------------------------------------------------------
+
+    def closed_segments(self) -> list[Path]:
+        return list(self._closed)
+
+    def read(self, segment: Path) -> tuple[list[RoutingRecord], list[str]]:
+        """The records of a segment, and its unreadable (torn) lines."""
+        records, bad = [], []
+        try:
+            text = segment.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return [], []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                records.append(RoutingRecord.from_json_dict(json.loads(line)))
+            except (ValueError, TypeError, KeyError):
+                bad.append(line)
+        return records, bad
+
+    def remove(self, segment: Path) -> None:
+        with self._cond:
+            if segment in self._closed:
+                self._closed.remove(segment)
+        segment.unlink(missing_ok=True)

@@ -1,0 +1,205 @@
+"""The fleet's sink: PostgreSQL, so replicas on many hosts write one store.
+
+The same table, columns and record JSON as the SQLite sink (``sqlite.py``), so
+``tiered-router report --db postgresql://...`` reads the same report; the same
+background writer (``writer.py``: bounded queue, a writer that never dies, group
+commit, a journal with ``durable: true``). A server that is down or restarting makes
+the writer retry for ``retry_s``, then count and log the records (or keep them in the
+journal). Needs psycopg 3: ``pip install 'langchain-tiered-router[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError, TelemetryError
+from .journal import Journal
+from .record import RoutingRecord
+from .sqlite import COLUMNS, record_row
+from .writer import BackgroundSink, Store, StoreUnavailable
+
+__all__ = ["PostgresSink", "PostgresStore", "POSTGRES_SCHEMA", "DSN_ENV", "is_postgres_dsn", "psycopg_module",
+           "redact_dsn", "load_postgres", "write_postgres_labels"]
+
+DSN_ENV = "TIERED_ROUTER_POSTGRES_DSN"
+
+POSTGRES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS routing_records (
+    request_id TEXT PRIMARY KEY,
+    ts DOUBLE PRECISION NOT NULL,
+    session_id TEXT,
+    integration TEXT,
+    policy TEXT,
+    tier TEXT,
+    model_id TEXT,
+    escalated INTEGER,
+    flagged INTEGER,
+    error TEXT,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cost_usd TEXT,
+    baseline_tier TEXT,
+    baseline_cost_usd TEXT,
+    savings_usd TEXT,
+    latency_ms DOUBLE PRECISION,
+    shadow_status TEXT,
+    shadow_score DOUBLE PRECISION,
+    shadow_cost_usd TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS routing_records_ts ON routing_records (ts);
+CREATE TABLE IF NOT EXISTS labels (
+    request_id TEXT PRIMARY KEY,
+    served_score DOUBLE PRECISION,
+    baseline_score DOUBLE PRECISION,
+    source TEXT
+);
+"""
+
+_INSERT = (f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)}) "
+           "ON CONFLICT (request_id) DO NOTHING")
+
+
+def is_postgres_dsn(text: str) -> bool:
+    return str(text).startswith(("postgresql://", "postgres://"))
+
+
+def redact_dsn(dsn: str) -> str:
+    """The DSN without its password, for logs and errors."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+
+
+def psycopg_module() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigError("the postgres sink needs psycopg 3: pip install 'langchain-tiered-router[postgres]'",
+                          path="kind") from None
+    return psycopg
+
+
+def ensure_schema(conn: Any) -> None:
+    """Create the tables once; two replicas starting together may race, which is harmless."""
+    psycopg = psycopg_module()
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(727274)")  # one creator at a time
+            conn.execute(POSTGRES_SCHEMA)
+    except psycopg.errors.UniqueViolation:  # pragma: no cover - the lock makes this rare
+        pass
+
+
+class PostgresStore(Store):
+    """One connection, opened on first insert and again after the server went away."""
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.description = f"postgres {redact_dsn(dsn)}"
+        self._conn: Any = None
+        self._psycopg = psycopg_module()
+
+    def _connection(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            try:
+                conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+                ensure_schema(conn)
+            except self._psycopg.OperationalError as exc:
+                raise StoreUnavailable(str(exc).strip()) from exc
+            self._conn = conn
+        return self._conn
+
+    def insert(self, records: Sequence[RoutingRecord]) -> int:
+        conn = self._connection()
+        rows = [record_row(r) for r in records]
+        try:
+            with conn.transaction():
+                with conn.cursor() as cur:
+                    cur.executemany(_INSERT, rows)
+                    return max(0, cur.rowcount)
+        except self._psycopg.OperationalError as exc:  # the server went away: reconnect, retry
+            self.close()
+            raise StoreUnavailable(str(exc).strip()) from exc
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+
+def _dsn(dsn: str | None) -> str:
+    dsn = dsn or os.environ.get(DSN_ENV)
+    if not dsn:
+        raise ConfigError(f"a postgres sink needs 'dsn' (or ${DSN_ENV})", path="dsn")
+    if not is_postgres_dsn(dsn):
+        raise ConfigError("dsn must start with postgresql://", path="dsn")
+    return dsn
+
+
+_shared: "weakref.WeakValueDictionary[str, PostgresSink]" = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+class PostgresSink(BackgroundSink):
+    """Batched, thread-safe PostgreSQL writer; a duplicate request id is kept once."""
+
+    def __init__(self, dsn: str | None = None, *, batch_size: int = 500, flush_interval_s: float = 0.5,
+                 queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
+                 journal_dir: str | Path | None = None):
+        self.dsn = _dsn(dsn)
+        if durable and not journal_dir:
+            raise ConfigError("a durable postgres sink needs 'journal_dir'", path="journal_dir")
+        journal = Journal(journal_dir) if durable else None  # type: ignore[arg-type]
+        super().__init__(PostgresStore(self.dsn), batch_size=batch_size, flush_interval_s=flush_interval_s,
+                         queue_size=queue_size, retry_s=retry_s, journal=journal)
+
+    @classmethod
+    def shared(cls, dsn: str | None, **kwargs: Any) -> "PostgresSink":
+        """The process's writer for this database, created on first use."""
+        key = hashlib.sha256(_dsn(dsn).encode()).hexdigest()
+        with _shared_lock:
+            sink = _shared.get(key)
+            if sink is None:
+                sink = cls(dsn, **kwargs)
+                _shared[key] = sink
+        return sink
+
+
+def load_postgres(dsn: str, since: float | None) -> tuple[list[str], list[tuple]]:
+    """Record JSON texts and label rows from the database at ``dsn`` (for the report)."""
+    psycopg = psycopg_module()
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+            if "routing_records" not in tables:
+                raise TelemetryError(f"{redact_dsn(dsn)} has no routing_records table")
+            rows = conn.execute("SELECT record FROM routing_records WHERE ts >= %s ORDER BY ts, request_id",
+                                (since if since is not None else float("-inf"),)).fetchall()
+            labels = (conn.execute("SELECT request_id, served_score, baseline_score, source FROM labels").fetchall()
+                      if "labels" in tables else [])
+    except psycopg.Error as exc:
+        raise TelemetryError(f"cannot read {redact_dsn(dsn)}: {str(exc).strip()}") from None
+    return [r[0] for r in rows], labels
+
+
+def write_postgres_labels(dsn: str, rows: list[tuple]) -> None:
+    """Store label rows (request id, served score, baseline score, source), replacing earlier ones."""
+    psycopg = psycopg_module()
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            ensure_schema(conn)
+            with conn.cursor() as cur:
+                cur.executemany("INSERT INTO labels VALUES (%s, %s, %s, %s) ON CONFLICT (request_id) DO UPDATE "
+                                "SET served_score = EXCLUDED.served_score, baseline_score = EXCLUDED.baseline_score, "
+                                "source = EXCLUDED.source", rows)
+    except psycopg.Error as exc:
+        raise TelemetryError(f"cannot write labels to {redact_dsn(dsn)}: {str(exc).strip()}") from None

@@ -1,0 +1,389 @@
+"""The background writer behind the database sinks (SQLite, PostgreSQL): it never dies.
+
+Requests never wait on a database: ``write`` puts the record on a bounded queue and one
+writer thread inserts whatever is queued in one transaction, as soon as it is there
+(group commit: rows that arrive during a commit go in the next one). What can go wrong,
+and what happens then:
+
+* the queue is full (the database cannot keep up): the record is dropped and counted
+  (``dropped``), its JSON logged at DEBUG, a warning at most every few seconds; the
+  request is never blocked. With a journal (``durable: true``) nothing is dropped: the
+  record is already on disk and is replayed from there.
+* the store cannot be opened or reached (a directory, not a database, a server down):
+  the batch is retried for ``retry_s``, then each record is counted (``failed``) and
+  logged with its JSON, and the writer goes on with the next batch.
+* one record cannot be written (a lone surrogate the database will not encode, a bug):
+  it is counted and logged with its JSON; the rest of its batch is written.
+
+``flush(timeout)`` and ``close(timeout)`` honour their timeout. ``close`` runs at
+interpreter exit, and on SIGTERM / SIGINT (``shutdown.py``), so an ordinary shutdown
+loses nothing; ``kill -9`` loses what was queued and not yet committed: at most one
+flush interval's records (in practice the few milliseconds of one commit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import logging
+import threading
+import time
+import weakref
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+from .journal import Journal
+from .record import RoutingRecord, record_json
+from .sinks import Sink
+
+__all__ = ["Store", "StoreUnavailable", "BackgroundSink", "record_json", "clean_text"]
+
+log = logging.getLogger("langchain_tiered_router.telemetry")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened or reached right now: the whole batch is retried later."""
+
+
+class Store(ABC):
+    """Where a background writer puts records; used from the writer thread only."""
+
+    description: str = "store"
+
+    @abstractmethod
+    def insert(self, records: Sequence[RoutingRecord]) -> int:
+        """Insert in one transaction, keeping a request id once; returns the rows added.
+
+        Raises ``StoreUnavailable`` when the store cannot be opened or reached; any other
+        exception means the batch failed, and the writer tries its records one by one.
+        """
+
+    def close(self) -> None:
+        """Release the connection (the writer may open it again)."""
+
+
+def clean_text(value: Any) -> Any:
+    """A string every database accepts: lone surrogates and NUL replaced (U+FFFD). The
+    record's JSON keeps the exact original, escaped."""
+    if not isinstance(value, str) or value.isascii() and "\x00" not in value:
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value.replace("\x00", "\ufffd")
+
+
+class _Marker:
+    """A flush or stop request in the queue; ``done`` is a plain flag a signal handler can poll."""
+
+    def __init__(self, stop: bool = False):
+        self.stop = stop
+        self.done = False
+        self.event = threading.Event()
+
+    def finish(self) -> None:
+        self.done = True
+        self.event.set()
+
+
+_sinks: "weakref.WeakSet[BackgroundSink]" = weakref.WeakSet()
+_registry_lock = threading.Lock()
+_atexit_registered = False
+
+
+def open_sinks() -> list["BackgroundSink"]:
+    return list(_sinks)
+
+
+def _close_all() -> None:
+    for sink in open_sinks():
+        try:
+            sink.close()
+        except Exception:  # noqa: BLE001 - at exit, log and go on to the next sink
+            log.exception("closing telemetry %s failed", sink.store.description)
+
+
+class BackgroundSink(Sink):
+    """A bounded queue and one writer thread in front of a ``Store``.
+
+    Counters: ``written`` (rows added; a duplicate request id is not), ``failed`` (records
+    the store refused, each logged with its JSON), ``dropped`` (queue full, no journal).
+    """
+
+    def __init__(self, store: Store, *, batch_size: int = 500, flush_interval_s: float = 0.5,
+                 queue_size: int = 10_000, retry_s: float = 10.0, journal: Journal | None = None):
+        self.store = store
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.queue_size = queue_size
+        self.retry_s = retry_s
+        self.journal = journal
+        self.written = self.failed = self.dropped = 0
+        self._queue: collections.deque[Any] = collections.deque()  # append / popleft need no lock
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._store_lock = threading.Lock()  # the writer thread, or a write after close
+        self._closed = False
+        self._draining = False  # after SIGTERM / SIGINT: each write waits for its commit
+        self._seq = itertools.count(1)
+        self._handled = 0  # the highest sequence number the writer is done with
+        self._handled_cond = threading.Condition()
+        self._last_drop_warning = 0.0
+        self._replayed = False
+        global _atexit_registered
+        with _registry_lock:
+            _sinks.add(self)
+            if not _atexit_registered:
+                atexit.register(_close_all)
+                _atexit_registered = True
+        from .shutdown import watch_signals
+
+        watch_signals()
+
+    # -- the request side -------------------------------------------------------------
+
+    def write(self, record: RoutingRecord) -> None:
+        if self.journal is not None:
+            self.journal.append(record_json(record))  # acknowledged once on disk (group commit)
+        if self._closed:
+            self._write_now([record])
+            return
+        self._ensure_thread()
+        if len(self._queue) >= self.queue_size:
+            self._drop(record)
+            return
+        seq = next(self._seq)
+        self._queue.append((seq, record))
+        if not self._wake.is_set():
+            self._wake.set()
+        if self._draining:
+            self._wait_handled(seq, 5.0)
+
+    def _drop(self, record: RoutingRecord) -> None:
+        if self.journal is not None:
+            return  # on disk already: the writer replays the journal
+        self.dropped += 1
+        log.debug("telemetry queue full; record dropped: %s", record_json(record))
+        now = time.monotonic()
+        if now - self._last_drop_warning > 5:
+            self._last_drop_warning = now
+            log.warning("telemetry queue for %s is full (%d records): %d records dropped so far",
+                        self.store.description, self.queue_size, self.dropped)
+
+    def flush(self, timeout: float | None = 60) -> bool:
+        """Wait until every record written so far is committed (or refused); False on timeout."""
+        if self._thread is None:
+            return self._replay_journal_now() if self.journal is not None else True
+        marker = _Marker()
+        self._queue.append(marker)
+        self._wake.set()
+        if not marker.event.wait(timeout):
+            log.error("telemetry %s did not flush within %ss", self.store.description, timeout)
+            return False
+        return True
+
+    def close(self, timeout: float | None = 60) -> None:
+        """Write what is queued, stop the writer; later writes are written inline."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._closed = True
+        if thread is not None:
+            marker = _Marker(stop=True)
+            self._queue.append(marker)
+            self._wake.set()
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("telemetry writer for %s did not stop within %ss; %d records still queued",
+                          self.store.description, timeout, len(self._queue))
+                return
+        self._write_now([])  # a write that raced with close
+        if self.journal is not None:
+            self._replay_journal(final=True)
+        with self._store_lock:
+            self.store.close()
+
+    def begin_drain(self) -> _Marker:
+        """On a shutdown signal: from now on every write waits for its commit; returns a
+        marker whose ``done`` flag says the records queued so far are committed. Takes no
+        lock, so a signal handler may call it."""
+        self._draining = True
+        marker = _Marker()
+        self._queue.append(marker)
+        return marker
+
+    def _wait_handled(self, seq: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._handled_cond:
+            while self._handled < seq and self._thread is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._handled_cond.wait(left)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None and not self._closed:
+                thread = threading.Thread(target=self._run, name=f"tiered-router-writer:{self.store.description}",
+                                          daemon=True)
+                thread.start()
+                self._thread = thread
+
+    # -- the writer thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        if self.journal is not None:
+            self._replay_journal()  # what an earlier process acknowledged and did not commit
+        while True:
+            self._wake.clear()
+            if not self._queue:  # a signal handler's marker wakes no one: poll often
+                self._wake.wait(min(self.flush_interval_s, 0.1))
+            records, markers, stop = self._take()
+            seqs = [seq for seq, _ in records]
+            if records:
+                self._commit([r for _, r in records])
+            if self.journal is not None and not stop and self.journal.closed_segments():
+                self._replay_journal()
+            if seqs:
+                with self._handled_cond:
+                    self._handled = max(self._handled, seqs[-1])
+                    self._handled_cond.notify_all()
+            for marker in markers:
+                marker.finish()
+            if stop:
+                return
+
+    def _take(self) -> tuple[list[tuple[int, RoutingRecord]], list[_Marker], bool]:
+        records: list[tuple[int, RoutingRecord]] = []
+        markers: list[_Marker] = []
+        stop = False
+        while len(records) < self.batch_size or markers:
+            try:
+                item = self._queue.popleft()
+            except IndexError:
+                break
+            if isinstance(item, _Marker):
+                markers.append(item)
+                stop = stop or item.stop
+                if not stop and len(records) >= self.batch_size:
+                    break
+            else:
+                records.append(item)
+        if stop:  # take everything: the writer ends after this batch
+            while self._queue:
+                item = self._queue.popleft()
+                if isinstance(item, _Marker):
+                    markers.append(item)
+                else:
+                    records.append(item)
+        return records, markers, stop
+
+    def _commit(self, records: list[RoutingRecord]) -> None:
+        """Insert a batch; never raises. With a journal, a batch the store cannot take now
+        stays in the journal and is replayed from there (not counted as lost)."""
+        try:
+            with self._store_lock:
+                lost, unavailable = self._insert(records)
+        except Exception as exc:  # noqa: BLE001 - the writer must survive anything
+            log.exception("telemetry writer for %s hit an unexpected error", self.store.description)
+            lost, unavailable = [(r, f"{type(exc).__name__}: {exc}") for r in records], False
+        if lost and self.journal is not None:  # the journal replay writes them, or counts them
+            log.warning("telemetry %s: %d records not written now (%s); they stay in the journal %s",
+                        self.store.description, len(lost), lost[0][1], self.journal.directory)
+            return
+        self._give_up(lost)
+
+    def _insert(self, records: list[RoutingRecord]) -> tuple[list[tuple[RoutingRecord, str]], bool]:
+        """Insert with retries; returns (records not written, with why; whether the store was down)."""
+        deadline = time.monotonic() + self.retry_s
+        pause = 0.05
+        while True:
+            try:
+                self.written += self.store.insert(records)
+                return [], False
+            except StoreUnavailable as exc:
+                if time.monotonic() + pause > deadline or self._closed:
+                    return [(r, f"{self.store.description} unavailable: {exc}") for r in records], True
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+            except Exception as exc:  # noqa: BLE001 - isolate the record at fault
+                if len(records) == 1:
+                    return [(records[0], f"{type(exc).__name__}: {exc}")], False
+                log.warning("telemetry batch of %d rows failed on %s (%s: %s); writing them one by one",
+                            len(records), self.store.description, type(exc).__name__, exc)
+                lost: list[tuple[RoutingRecord, str]] = []
+                down = False
+                for record in records:
+                    one, unavailable = self._insert([record])
+                    lost += one
+                    down = down or unavailable
+                return lost, down
+
+    def _give_up(self, lost: Sequence[tuple[RoutingRecord, str]]) -> None:
+        for record, reason in lost:
+            self.failed += 1
+            try:
+                text = record_json(record)
+            except Exception as exc:  # noqa: BLE001
+                text = f"<unserialisable record {getattr(record, 'request_id', '?')}: {exc}>"
+            log.error("telemetry record lost from %s (%s); its JSON follows: %s", self.store.description,
+                      reason, text)
+
+    def _write_now(self, records: list[RoutingRecord]) -> None:
+        """Inline write (after close): whatever is still queued, then ``records``."""
+        queued = [item[1] for item in self._drain_queue()]
+        if queued or records:
+            self._commit(queued + records)
+
+    def _drain_queue(self) -> list[Any]:
+        out = []
+        while True:
+            try:
+                item = self._queue.popleft()
+            except IndexError:
+                return out
+            if isinstance(item, _Marker):
+                item.finish()
+            else:
+                out.append(item)
+
+    # -- the journal (durable: true) -----------------------------------------------
+
+    def _replay_journal_now(self) -> bool:
+        """No writer thread yet (nothing written in this process): replay what an earlier
+        process left in the journal."""
+        self._replay_journal()
+        return True
+
+    def _replay_journal(self, final: bool = False) -> None:
+        """Insert the records of closed journal segments (every segment at start and at
+        close), then delete each; a record inserted twice is kept once. A segment the
+        store cannot take now is kept for the next pass."""
+        assert self.journal is not None
+        first = not self._replayed
+        self._replayed = True
+        if final or first:
+            self.journal.rotate()
+        for segment in self.journal.closed_segments():
+            records, bad = self.journal.read(segment)
+            for line in bad:
+                log.error("telemetry journal %s: a torn line (never acknowledged) skipped: %r", segment, line[:200])
+            lost: list[tuple[RoutingRecord, str]] = []
+            for start in range(0, len(records), self.batch_size):
+                try:
+                    with self._store_lock:
+                        more, unavailable = self._insert(records[start:start + self.batch_size])
+                except Exception:  # noqa: BLE001
+                    log.exception("replaying telemetry journal %s failed; kept for later", segment)
+                    return
+                if unavailable:
+                    log.warning("telemetry %s unavailable; journal %s kept for later", self.store.description,
+                                segment)
+                    return
+                lost += more
+            self._give_up(lost)
+            self.journal.remove(segment)

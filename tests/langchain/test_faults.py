@@ -1,0 +1,156 @@
+"""Faults as a user meets them through ``TieredChatBedrock`` on the emulator: a tier that
+keeps failing (circuit breaker), slow tiers (per-tier timeouts, the request deadline),
+Retry-After and jitter, errors that should escalate (context window, a model not
+enabled), and 100 concurrent ``ainvoke`` calls really in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from langchain_tiered_router import TieredChatBedrock
+from langchain_tiered_router.core.config import RetryConfig
+from langchain_tiered_router.core.errors import LadderExhaustedError, ModelLimitError
+
+from .scripts import CHEAP, FRONTIER, MID, config
+
+
+def _routing(message) -> dict:
+    return message.response_metadata["routing"]
+
+
+def _calls(emulator, model_id: str) -> int:
+    return sum(1 for r in emulator.requests if r.model_id == model_id)
+
+
+def test_a_failing_tier_is_skipped_once_its_circuit_opens_then_probed(routed, emulator) -> None:
+    llm = routed(circuit={"failures": 3, "cooldown_s": 0.5})
+    emulator.clear_requests()
+    emulator.inject("server_error", model_id=CHEAP, times=None)
+    routings = [_routing(llm.invoke(f"hello {i}")) for i in range(50)]
+    # request 1: a try and a retry; request 2: one try, the third failure in a row opens the circuit
+    assert _calls(emulator, CHEAP) == 3
+    assert all(r["tier"] == "mid" for r in routings)
+    skipped = [r for r in routings if r["attempts"][0]["outcome"] == "skipped"]
+    assert len(skipped) == 48
+    assert skipped[0]["attempts"][0]["error_kind"] == "circuit_open" and skipped[0]["attempts"][0]["cost_usd"] == "0"
+    assert skipped[0]["transport_escalations"] == 1
+    time.sleep(0.6)  # the cooldown ends: the circuit is half-open
+    emulator.clear_faults()
+    probe = _routing(llm.invoke("hello again"))
+    assert [(a["tier"], a["outcome"]) for a in probe["attempts"]] == [("cheap", "served")]
+    assert llm.router.breaker.state("cheap") == "closed"
+
+
+def test_a_failed_probe_opens_the_circuit_again(routed, emulator) -> None:
+    llm = routed(circuit={"failures": 2, "cooldown_s": 0.3}, retry={"max_retries": 0})
+    emulator.inject("throttle", model_id=CHEAP, times=None)
+    for i in range(4):
+        llm.invoke(f"hi {i}")
+    assert llm.router.breaker.state("cheap") == "open"
+    time.sleep(0.4)
+    emulator.clear_requests()
+    probe = _routing(llm.invoke("probe"))  # the probe fails: open again, served by mid
+    after = _routing(llm.invoke("after"))
+    assert _calls(emulator, CHEAP) == 1
+    assert probe["attempts"][0]["outcome"] == "transport_error" and after["attempts"][0]["outcome"] == "skipped"
+
+
+def test_a_per_tier_timeout_cuts_a_slow_tier(routed, emulator) -> None:
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP, "timeout_s": 0.3}, {"name": "mid", "model_id": MID},
+                        {"name": "frontier", "model_id": FRONTIER}], retry={"max_retries": 0})
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=3)
+    routing = _routing(llm.invoke("hello"))
+    assert [(a["tier"], a["outcome"], a["error_kind"]) for a in routing["attempts"]] == [
+        ("cheap", "transport_error", "timeout"), ("mid", "served", None)]
+    assert routing["attempts"][0]["latency_ms"] < 3000  # cut at its timeout, not after the slow reply
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "astream"])
+def test_a_request_deadline_bounds_retries_and_escalation(routed, emulator, path) -> None:
+    llm = routed(transport={"deadline_s": 0.5}, retry={"max_retries": 2, "backoff_s": 0})
+    emulator.inject("slow", times=None, seconds=5)  # every tier slower than the whole budget
+    with pytest.raises(LadderExhaustedError) as info:
+        if path == "invoke":
+            llm.invoke("hello")
+        elif path == "ainvoke":
+            asyncio.run(llm.ainvoke("hello"))
+        else:
+            async def read() -> None:
+                async for _ in llm.astream("hello"):
+                    pass
+            asyncio.run(read())
+    attempts = info.value.result.attempts
+    assert (attempts[0].tier, attempts[0].outcome, attempts[0].error_kind) == ("cheap", "transport_error", "timeout")
+    assert attempts[0].retries == 0  # no retry fits in what is left
+    assert attempts[-1].outcome == "skipped" and attempts[-1].error_kind == "deadline"
+    assert info.value.result.latency_ms < 4000  # five seconds a call without the deadline
+
+
+def test_retry_after_is_honoured_and_a_long_one_escalates(routed, emulator) -> None:
+    llm = routed(retry={"max_retries": 2, "backoff_s": 0, "max_backoff_s": 1.0})
+    emulator.inject("throttle", model_id=CHEAP, times=1, retry_after=0.3)
+    routing = _routing(llm.invoke("hello"))
+    assert [(a["tier"], a["retried_on"]) for a in routing["attempts"]] == [("cheap", ["throttled"])]
+    assert routing["attempts"][0]["latency_ms"] >= 300  # it waited what the server asked
+    emulator.inject("throttle", model_id=CHEAP, times=1, retry_after=30)  # longer than max_backoff_s
+    routing = _routing(llm.invoke("hello"))
+    assert [(a["tier"], a["outcome"], a["retries"]) for a in routing["attempts"]] == [
+        ("cheap", "transport_error", 0), ("mid", "served", 0)]
+
+
+def test_backoff_is_jittered_so_throttled_clients_do_not_retry_in_lockstep() -> None:
+    retry = RetryConfig(backoff_s=0.2, max_backoff_s=5)
+    waits = [retry.delay(3) for _ in range(200)]
+    assert all(0 <= w <= 0.8 for w in waits) and len(set(waits)) > 150
+    assert RetryConfig(jitter=False).delay(3) == 0.8
+    assert retry.delay(1, retry_after=2.5) == 2.5
+
+
+@pytest.mark.parametrize("fault, kind", [("context_window", "context_window"), ("access_denied", "model_unavailable")])
+def test_a_model_specific_refusal_escalates_to_a_larger_tier(routed, emulator, fault, kind) -> None:
+    emulator.inject(fault, model_id=CHEAP, times=1)
+    routing = _routing(routed().invoke("a very long prompt"))
+    assert [(a["tier"], a["outcome"], a["error_kind"], a["retries"]) for a in routing["attempts"]] == [
+        ("cheap", "error", kind, 0), ("mid", "served", None, 0)]
+
+
+def test_a_refusal_not_configured_to_escalate_raises_with_the_tier(routed, emulator) -> None:
+    emulator.inject("context_window", model_id=CHEAP, times=1)
+    with pytest.raises(LadderExhaustedError) as info:
+        routed(retry={"escalate_on": []}).invoke("a very long prompt")
+    (error,) = info.value.exceptions
+    assert isinstance(error, ModelLimitError) and error.kind == "context_window" and error.tier == "cheap"
+
+
+def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) -> None:
+    """The emulator holds every cheap call until a hundred are waiting at once: that only
+    ends (before its 10 s limit) if all hundred requests are in flight together (with
+    LangChain's default executor, 6 threads on 2 cores, it times out)."""
+    llm = TieredChatBedrock(config=config(emulator.url, transport={"max_concurrency": 100}),
+                            telemetry=False)
+    emulator.clear_requests()
+    emulator.inject("hold", model_id=CHEAP, times=None, calls=100, seconds=10)
+    done: list[int] = []
+    seen_before_first_answer: list[int] = []
+
+    async def one(i: int) -> None:
+        await llm.ainvoke(f"hello {i}")
+        if not done:
+            seen_before_first_answer.append(len(emulator.requests))
+        done.append(i)
+
+    async def run() -> float:
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(100))), 60)
+        return time.monotonic() - started
+
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        elapsed = asyncio.run(run())
+    assert len(done) == 100
+    assert seen_before_first_answer == [100]  # every request reached Bedrock before the first answer came back
+    assert elapsed < 10  # released by the hundredth call, not by the hold's time limit
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]

@@ -1,0 +1,85 @@
+"""The PostgreSQL sink against a real server: the same records and the same report as
+SQLite, many threads, a database that is not there yet (durable: kept in the journal)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_tiered_router.analysis.report import load_records
+from langchain_tiered_router.cli import app
+from langchain_tiered_router.core.telemetry import MemorySink, Recorder, SqliteSink
+from langchain_tiered_router.core.telemetry.postgres import PostgresSink
+from langchain_tiered_router.core.testing import ScriptedBackend
+from langchain_tiered_router.core.types import RouteRequest
+
+pytestmark = pytest.mark.postgres
+
+
+def _backend() -> ScriptedBackend:
+    return ScriptedBackend({"cheap": lambda r: "ok" if int(r.text) % 3 else "no", "mid": "ok",
+                            "frontier": "ok"})
+
+
+def test_postgres_holds_the_same_records_and_gives_the_same_report_as_sqlite(
+        make_router, priced_config, postgres_dsn, tmp_path):
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "t.db")},
+                                            {"kind": "postgres", "dsn": postgres_dsn, "batch_size": 64}]}
+    router = make_router(priced_config)
+    backend = _backend()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: router.route(RouteRequest(text=str(i), session_id=f"s\udcff{i % 7}"), backend),
+                      range(600)))
+    assert router.observers[0].flush(timeout=60)
+    pg_sink = router.observers[0].sinks.sinks[1]
+    assert isinstance(pg_sink, PostgresSink) and pg_sink.written == 600 and pg_sink.failed == 0
+    from_sqlite, _ = load_records(tmp_path / "t.db")
+    from_pg, _ = load_records(postgres_dsn)
+    assert [r.to_json_dict() for r in from_pg] == [r.to_json_dict() for r in from_sqlite]
+    runner = CliRunner()
+    reports = [runner.invoke(app, ["report", "--db", db, "--json"]) for db in (str(tmp_path / "t.db"), postgres_dsn)]
+    assert [r.exit_code for r in reports] == [0, 0], reports[1].output
+    assert json.loads(reports[0].output) == json.loads(reports[1].output)
+    assert json.loads(reports[1].output)["requests"] == 600
+    text = runner.invoke(app, ["report", "--db", postgres_dsn])
+    assert text.exit_code == 0 and "cheaper" in text.output
+
+
+def test_a_duplicate_request_id_is_kept_once(make_router, priced_config, postgres_dsn):
+    memory = MemorySink()
+    make_router(priced_config, observers=[Recorder([memory])]).route(RouteRequest(text="1", request_id="same"),
+                                                                     _backend())
+    sink = PostgresSink(postgres_dsn)
+    for _ in range(3):
+        sink.write(memory.records[0])
+    sink.close()
+    assert [r.request_id for r in load_records(postgres_dsn)[0]] == ["same"] and sink.written == 1
+
+
+def test_durable_records_wait_in_the_journal_while_the_database_is_missing(
+        make_router, priced_config, postgres_server_dsn, tmp_path):
+    import psycopg
+
+    name = "late_" + uuid.uuid4().hex[:8]
+    dsn = postgres_server_dsn.rsplit("/", 1)[0] + "/" + name
+    sink = PostgresSink(dsn, durable=True, journal_dir=tmp_path / "journal", retry_s=0.2)
+    router = make_router(priced_config, observers=[Recorder([sink])])
+    ids = [router.route(RouteRequest(text=str(i)), _backend()).request_id for i in range(30)]
+    sink.flush(timeout=30)
+    assert sink.written == 0 and sink.failed == 0  # not lost: on disk, waiting
+    with psycopg.connect(postgres_server_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    sink.close()  # replays the journal into the database that is there now
+    assert sorted(r.request_id for r in load_records(dsn)[0]) == sorted(ids)
+    assert not list((tmp_path / "journal").glob("seg-*"))
+
+
+def test_report_names_an_unreachable_database_in_one_line(postgres_server_dsn):
+    dsn = postgres_server_dsn.rsplit("/", 1)[0].replace("tr@", "tr:secret@") + "/no_such_db"
+    result = CliRunner().invoke(app, ["report", "--db", dsn])
+    assert result.exit_code == 2
+    assert "no_such_db" in result.output and "secret" not in result.output

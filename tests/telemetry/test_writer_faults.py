@@ -1,0 +1,134 @@
+"""The telemetry writer never dies: strings a database will not encode, a store that is a
+directory or not a database, a record that fails, a full queue; flush honours its timeout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from langchain_tiered_router.analysis.report import load_records
+from langchain_tiered_router.core.telemetry import MemorySink, Recorder, SqliteSink
+from langchain_tiered_router.core.telemetry.recorder import flush_all
+from langchain_tiered_router.core.telemetry.writer import BackgroundSink, Store
+from langchain_tiered_router.core.testing import ScriptedBackend
+from langchain_tiered_router.core.types import RouteRequest
+
+LONE = "s-\udcff"
+
+
+def _rows(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT request_id FROM routing_records")]
+
+
+def test_a_lone_surrogate_neither_kills_the_writer_nor_loses_a_record(make_router, priced_config, tmp_path):
+    priced_config["telemetry"] = {"store_text": True, "sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db")}]}
+    router = make_router(priced_config)
+    backend = ScriptedBackend({"*": f"ok {LONE}"})
+    router.route(RouteRequest(text="first", session_id=LONE, request_id="lone-1"), backend)
+    for i in range(100):
+        router.route(RouteRequest(text=str(i), session_id=f"plain-{i}"), backend)
+    assert flush_all(timeout=30)
+    sink = router.observers[0].sinks.sinks[0]
+    assert len(_rows(tmp_path / "s.db")) == 101 and sink.failed == 0 and sink.written == 101
+    (record,) = [r for r in load_records(tmp_path / "s.db")[0] if r.request_id == "lone-1"]
+    assert record.session_id == LONE and record.answer_text == f"ok {LONE}"  # the JSON keeps it exact
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        (column,) = conn.execute("SELECT session_id FROM routing_records WHERE request_id='lone-1'").fetchone()
+    assert column == "s-\ufffd"  # the queryable column holds what SQLite can store
+
+
+class _Picky(Store):
+    """A store that refuses one request id (as a database refuses a row it cannot take)."""
+
+    description = "picky store"
+
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+
+    def insert(self, records):
+        if any(r.request_id == "poison" for r in records):
+            raise ValueError("cannot store this one")
+        self.rows += [r.request_id for r in records]
+        return len(records)
+
+
+def test_a_record_the_store_refuses_is_counted_and_logged_and_the_rest_are_written(
+        make_router, priced_config, caplog):
+    store = _Picky()
+    sink = BackgroundSink(store, retry_s=0)
+    router = make_router(priced_config, observers=[Recorder([sink])])
+    backend = ScriptedBackend({"*": "ok"})
+    with caplog.at_level(logging.ERROR, logger="langchain_tiered_router.telemetry"):
+        for rid in ["a", "poison", "b", "c"]:
+            router.route(RouteRequest(text=rid, request_id=rid), backend)
+        assert sink.flush(timeout=30)
+    assert store.rows.count("poison") == 0 and sorted(store.rows) == ["a", "b", "c"]
+    assert sink.failed == 1 and sink.written == 3
+    (line,) = [r.getMessage() for r in caplog.records if "record lost" in r.getMessage()]
+    assert json.loads(line.split("its JSON follows: ", 1)[1])["request_id"] == "poison"
+    router.route(RouteRequest(text="after", request_id="after"), backend)
+    sink.close()
+    assert "after" in store.rows
+
+
+@pytest.mark.parametrize("bad", ["directory", "not_sqlite"])
+def test_a_path_that_is_no_database_counts_and_logs_every_record_and_flush_keeps_its_timeout(
+        make_router, priced_config, tmp_path, caplog, bad):
+    path = tmp_path / "store"
+    if bad == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"this is not a database file" * 100)
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(path), "retry_s": 1}]}
+    router = make_router(priced_config)
+    with caplog.at_level(logging.ERROR, logger="langchain_tiered_router.telemetry"):
+        for i in range(5):
+            router.route(RouteRequest(text=str(i), request_id=f"r{i}"), ScriptedBackend({"*": "ok"}))
+        finished = threading.Event()
+        outcome: list[bool] = []
+        waiter = threading.Thread(target=lambda: (outcome.append(router.observers[0].flush(timeout=0.2)),
+                                                  finished.set()))
+        waiter.start()
+        assert finished.wait(30), "flush(timeout=0.2) did not return"
+        assert outcome == [False]  # the store is still being retried: flush says so instead of hanging
+        assert router.observers[0].flush(timeout=30)  # after retry_s the records are given up, logged
+    sink = router.observers[0].sinks.sinks[0]
+    assert sink.failed == 5 and sink.written == 0
+    logged = {json.loads(r.getMessage().split("its JSON follows: ", 1)[1])["request_id"]
+              for r in caplog.records if "record lost" in r.getMessage()}
+    assert logged == {f"r{i}" for i in range(5)}
+
+
+class _Stuck(Store):
+    description = "stuck store"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.count = 0
+
+    def insert(self, records):
+        self.release.wait(30)
+        self.count += len(records)
+        return len(records)
+
+
+def test_a_full_queue_drops_and_counts_and_never_blocks_the_request(make_router, priced_config):
+    store = _Stuck()
+    sink = BackgroundSink(store, queue_size=10, batch_size=1)
+    memory = MemorySink()
+    router = make_router(priced_config, observers=[Recorder([sink, memory])])
+    backend = ScriptedBackend({"*": "ok"})
+    for i in range(50):  # the store is stuck: every request still returns
+        router.route(RouteRequest(text=str(i)), backend)
+    assert len(memory.records) == 50
+    assert sink.dropped >= 39  # one batch in the stuck insert, ten queued, the rest dropped
+    store.release.set()
+    assert sink.flush(timeout=30)
+    assert store.count + sink.dropped == 50 and sink.failed == 0
+    sink.close()
