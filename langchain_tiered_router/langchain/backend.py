@@ -156,18 +156,18 @@ class LangChainBackend(Backend):
                 raise
             raise mapped from exc
 
-    def _call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        return self._generate(tier, self._messages(request), self.tier_kwargs(tier))
-
-    async def _acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        return await self._agenerate(tier, self._messages(request), self.tier_kwargs(tier))
-
     # -- the Backend interface -----------------------------------------------------------
 
+    def _run_args(self, tier: Tier, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The tier model and its call's parameters, for the attempt run."""
+        return self.models[tier.name], {"stop": self.stop, **kwargs}
+
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        run = self.runs.start(tier) if self.runs else None
+        messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        runs = self.runs
+        run = runs.start(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None else None
         try:
-            answer = self._call(tier, request)
+            answer = self._generate(tier, messages, kwargs)
         except BaseException as exc:
             end_run(run, error=exc)
             raise
@@ -175,9 +175,12 @@ class LangChainBackend(Backend):
         return answer
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        run = await self.runs.astart(tier) if self.runs else None
+        messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        runs = self.runs
+        run = (await runs.astart(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None
+               else None)
         try:
-            answer = await self._acall(tier, request)
+            answer = await self._agenerate(tier, messages, kwargs)
         except BaseException as exc:
             await _maybe_await(end_run(run, error=exc))
             raise
@@ -207,9 +210,13 @@ class ConverseTierStream(TierStream):
     def __init__(self, backend: LangChainBackend, tier: Tier, request: RouteRequest):
         self.backend, self.tier, self.request = backend, tier, request
 
+    def _run_args(self) -> tuple[Any, dict[str, Any], list[BaseMessage]]:
+        backend = self.backend
+        return (*backend._run_args(self.tier, backend.tier_kwargs(self.tier)), backend._messages(self.request))
+
     def chunks(self) -> Iterator[ChatGenerationChunk]:
         runs = self.backend.runs
-        run = runs.start(self.tier) if runs else None
+        run = runs.start(self.tier, *self._run_args()) if runs and runs.manager is not None else None
         got: list[ChatGenerationChunk] = []
         try:
             for chunk in self.backend.stream_tier(self.tier, self.request):
@@ -223,7 +230,7 @@ class ConverseTierStream(TierStream):
 
     async def achunks(self) -> AsyncIterator[ChatGenerationChunk]:
         runs = self.backend.runs
-        run = await runs.astart(self.tier) if runs else None
+        run = await runs.astart(self.tier, *self._run_args()) if runs and runs.manager is not None else None
         got: list[ChatGenerationChunk] = []
         try:
             async for chunk in self.backend.astream_tier(self.tier, self.request):

@@ -10,7 +10,7 @@ form, so sums stay exact. Prompt and answer text are kept only with ``store_text
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -71,10 +71,18 @@ class RoutingRecord:
         return _dt.datetime.fromtimestamp(self.ts, _dt.timezone.utc).isoformat()
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Plain JSON types; money as strings so no precision is lost."""
-        out = asdict(self)
+        """Plain JSON types; money as strings so no precision is lost.
+
+        Not ``dataclasses.asdict``, whose generic deep copy cost more than routing the
+        request: the fields in one step, then a copy of each list and dict a record holds
+        (attempts and routing calls are flat dicts, their lists are copied too)."""
+        out = dict(vars(self))
         for key in MONEY_FIELDS:
-            out[key] = None if out[key] is None else str(out[key])
+            value = out[key]
+            out[key] = None if value is None else str(value)
+        out["attempts"] = [_flat_copy(a) for a in self.attempts]
+        out["aux_calls"] = [_flat_copy(c) for c in self.aux_calls]
+        out["metadata"] = dict(self.metadata)
         return out
 
     @classmethod
@@ -87,14 +95,19 @@ class RoutingRecord:
         return cls(**data)
 
 
+def _flat_copy(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, list) else v for k, v in item.items()}
+
+
 def record_from_result(result: RoutingResult, request: RouteRequest | None = None, *,
                        integration: str | None = None, store_text: bool = False) -> RoutingRecord:
     """The record of one routing. ``request`` defaults to the one the engine routed;
     ``integration`` to the request's ``metadata["integration"]``."""
     request = request if request is not None else result.request
-    meta = dict(request.metadata) if request is not None else {}
+    meta = request.metadata if request is not None else {}
     usage = result.total_usage
     answer = result.answer
+    cost, baseline = result.cost_usd, result.baseline_cost_usd
     return RoutingRecord(
         request_id=result.request_id,
         ts=result.started_at,
@@ -120,11 +133,11 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
-        cost_usd=result.cost_usd,
+        cost_usd=cost,
         baseline_tier=result.baseline_tier,
         baseline_model_id=result.baseline_model_id,
-        baseline_cost_usd=result.baseline_cost_usd,
-        savings_usd=result.savings_usd,
+        baseline_cost_usd=baseline,
+        savings_usd=None if cost is None or baseline is None else baseline - cost,  # result.savings_usd, once
         latency_ms=round(result.latency_ms, 3),
         prompt_text=request.text if (store_text and request is not None) else None,
         answer_text=(answer.text if answer else None) if store_text else None,
@@ -135,5 +148,11 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
 
 def routing_dict(result: RoutingResult) -> dict[str, Any]:
     """The record as plain JSON (money as decimal strings): ``response_metadata["routing"]``
-    and the proxy's ``tiered_router`` field. Text is never in it."""
-    return record_from_result(result).to_json_dict()
+    and the proxy's ``tiered_router`` field. Text is never in it.
+
+    The record is made for this dict alone, so its fields become the dict without a copy."""
+    data = vars(record_from_result(result))
+    for key in MONEY_FIELDS:
+        value = data[key]
+        data[key] = None if value is None else str(value)
+    return data
