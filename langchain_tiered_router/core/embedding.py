@@ -25,6 +25,7 @@ import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -79,17 +80,19 @@ class WordPieces:
             return []
         if "<" in text and any(s in text for s in self._special):
             return self.tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]
-        words, out = self._words, []
-        for piece in self._PIECES.findall(_MARKER + text.replace(" ", _MARKER)):
-            ids = words.get(piece)
-            if ids is None:
-                ids = tuple(token.id for token in self._model.tokenize(piece))
-                if len(piece) <= self.max_chars:
-                    if len(words) >= self.max_words:
-                        words.clear()
-                    words[piece] = ids
-            out.extend(ids)
-        return out
+        pieces = self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))
+        found = list(map(self._words.get, pieces))
+        if None in found:
+            found = [ids if ids is not None else self._tokenize(piece) for ids, piece in zip(found, pieces)]
+        return list(chain.from_iterable(found))
+
+    def _tokenize(self, piece: str) -> tuple[int, ...]:
+        ids = tuple(token.id for token in self._model.tokenize(piece))
+        if len(piece) <= self.max_chars:
+            if len(self._words) >= self.max_words:
+                self._words.clear()
+            self._words[piece] = ids
+        return ids
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ class StaticEmbedding:
         """The L2-normalised mean of the tokens' vectors (zeros for no tokens)."""
         if ids.size == 0:
             return np.zeros(self.dims, dtype=np.float32)
-        mean = self.table[ids].mean(axis=0)
+        mean = self.table.take(ids, axis=0).mean(axis=0)  # take: the rows fancy indexing gives, sooner
         norm = float(np.linalg.norm(mean))
         return mean / norm if norm else mean
 

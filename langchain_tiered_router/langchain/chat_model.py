@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForLLMRun, CallbackManager,
                                       CallbackManagerForLLMRun)
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LanguageModelInput, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -167,10 +167,18 @@ class TieredChatBedrock(BaseChatModel):
         return {**self.built.identity, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        params = super()._get_ls_params(stop=stop or self.stop, **kwargs)
-        params["ls_provider"] = "amazon_bedrock"
-        if not isinstance(kwargs.get("model"), str):
-            params["ls_model_name"] = self.model_name
+        """LangChain's generic params, without its attribute probing (asked on every call)."""
+        model = kwargs.get("model")
+        params = LangSmithParams(ls_provider="amazon_bedrock", ls_model_type="chat",
+                                 ls_model_name=model if isinstance(model, str) else self.built.model_name)
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, (int, float)):
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
         return params
 
     # -- requests ------------------------------------------------------------------------
