@@ -49,12 +49,16 @@ class LiteLLMRouterBackend(Backend):
     its router after the callbacks are loaded). ``groups`` maps tier name -> model
     group where they differ. Tier parameters from the router YAML (``max_tokens``,
     ``temperature``, ``model_kwargs``) are defaults the client's own parameters
-    override.
+    override. ``log_tier_calls=False`` marks every call ``no-log``: on the proxy the
+    routed request is the one LiteLLM's callbacks and spend log see (its router still
+    picks the deployment and retries).
     """
 
-    def __init__(self, router: Any | Callable[[], Any], groups: Mapping[str, str] | None = None):
+    def __init__(self, router: Any | Callable[[], Any], groups: Mapping[str, str] | None = None, *,
+                 log_tier_calls: bool = True):
         self._router = router
         self.groups = dict(groups or {})
+        self.log_tier_calls = log_tier_calls
 
     @property
     def router(self) -> Any:
@@ -77,6 +81,8 @@ class LiteLLMRouterBackend(Backend):
         # the caller's key is deliberately absent: the routed request bills it once.
         kwargs["metadata"] = {"tiered_router": {"request_id": request.request_id, "tier": tier.name,
                                                 "role": request.metadata.get("call_role", "attempt")}}
+        if not self.log_tier_calls:
+            kwargs["no-log"] = True
         return {"model": self.group(tier), "messages": messages, **kwargs}
 
     def _error(self, exc: Exception, tier: Tier) -> Exception:

@@ -8,15 +8,17 @@ headers; the provider routes with the core ``Router``, each tier call going thro
 the proxy's own router (its rate limits, logging and spend tracking still apply).
 
 * ``acompletion``: ``Router.aroute``; the served tier's response comes back with a
-  ``tiered_router`` field and its cost set to the whole routed cost (every attempt
-  and routing call, so LiteLLM's spend for the key counts gate-failed attempts once).
+  ``tiered_router`` field, its cost set to the whole routed cost and its usage to every
+  attempt's tokens (``_accounting``: what LiteLLM logs and bills, once, to the caller).
 * ``astreaming``: ``Router.astream``; chunks from a tier with no gate pass straight
   through as they arrive, a gated answer is replayed once it passed, and the last
   chunk carries the usage and the routing record.
 
-Nothing is kept between requests but the routers (one per router YAML). The routing
-of one request is attached to that request's LiteLLM logging object, where the
-``TieredRouterHook`` reads it to add the ``x-tiered-router-*`` headers.
+Each tier call goes through the proxy's own router (deployment choice, its retries and
+cooldowns) marked ``no-log``: the routed request is the one LiteLLM logs. Nothing is
+kept between requests but the routers (one per router YAML, built when the provider
+is loaded). The routing of one request is attached to that request's LiteLLM logging
+object, where the ``TieredRouterHook`` reads it to add the ``x-tiered-router-*`` headers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 from typing import Any, AsyncIterator, Iterator, Mapping
 
 from litellm import CustomLLM
@@ -33,9 +36,10 @@ from langchain_tiered_router.core import (LadderExhaustedError, RouteRequest, Ro
                                           TierNotAllowedError)
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
+from ._accounting import bill_on_logging_object, routed_usage, routing_decision
 from ._request import route_request_from_call
 from ._response import routing_summary
-from ._settings import RouterSet, provider_config_source, proxy_llm_router
+from ._settings import CONFIG_ENV, RouterSet, provider_config_source, proxy_llm_router
 
 __all__ = ["TieredRouterProvider", "ROUTE_ATTR", "attached_route"]
 
@@ -55,12 +59,23 @@ class TieredRouterProvider(CustomLLM):
 
     def __init__(self, routers: RouterSet | None = None):
         super().__init__()
-        self.routers = routers or RouterSet(proxy_llm_router)
+        self.routers = routers or RouterSet(proxy_llm_router, log_tier_calls=False)
+        self._sources: dict[tuple[str, str, str | None], str] = {}
+        if routers is None:
+            self.routers.prebuild_from_proxy_config()  # the first request must not pay for building
+
+    def _source(self, model: str, params: Mapping[str, Any]) -> str:
+        """The router YAML of a call, resolved once per deployment (it reads the file system)."""
+        key = (model, str(params.get("tiered_router_config")), os.environ.get(CONFIG_ENV))
+        source = self._sources.get(key)
+        if source is None:
+            source = self._sources[key] = provider_config_source(model, params)
+        return source
 
     def _request(self, model: str, messages: list, optional_params: Mapping[str, Any] | None,
                  litellm_params: Mapping[str, Any] | None) -> tuple[Any, Any, RouteRequest, dict]:
         params = dict(optional_params or {})
-        router, backend = self.routers.get(provider_config_source(model, params))
+        router, backend = self.routers.get(self._source(model, params))
         metadata = (litellm_params or {}).get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         request = route_request_from_call(messages, params, metadata, sorted(router.allow_tier_request))
@@ -68,10 +83,12 @@ class TieredRouterProvider(CustomLLM):
 
     @staticmethod
     def _publish(result: RoutingResult, metadata: dict) -> dict[str, Any]:
-        """The record into LiteLLM's logging metadata (its spend logs and callbacks carry it)."""
+        """The record into LiteLLM's logging metadata (its spend logs and callbacks carry it),
+        and LiteLLM's own ``routing_decision`` field."""
         summary = routing_summary(result)
         spend = metadata.get("spend_logs_metadata")
         metadata["spend_logs_metadata"] = {**(spend if isinstance(spend, dict) else {}), "tiered_router": summary}
+        metadata["routing_decision"] = routing_decision(result, metadata.get("model_group"))
         return summary
 
     async def acompletion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
@@ -80,12 +97,13 @@ class TieredRouterProvider(CustomLLM):
         try:
             result = await router.aroute(request, backend)
         except (TierNotAllowedError, LadderExhaustedError) as exc:
-            raise self._failed(exc, metadata) from None
+            raise self._failed(exc, metadata, logging_obj) from None
         _attach(logging_obj, result)
         summary = self._publish(result, metadata)
         raw = result.answer.raw  # type: ignore[union-attr]
         response = copy.copy(raw)
         setattr(response, "tiered_router", summary)
+        response.usage = routed_usage(result)  # every attempt's tokens: what key and team TPM limits count
         hidden = dict(getattr(raw, "_hidden_params", None) or {})
         hidden["tiered_router"] = summary
         if result.cost_usd is not None:
@@ -106,16 +124,25 @@ class TieredRouterProvider(CustomLLM):
                 for generic in generic_chunks(chunk):
                     yield generic
         except (TierNotAllowedError, LadderExhaustedError) as exc:
-            raise self._failed(exc, metadata) from None
+            raise self._failed(exc, metadata, logging_obj) from None
+        except BaseException:  # the client went away: what was spent is billed all the same
+            await routed.aclose()  # records the interrupted attempt first
+            self._publish(routed.result, metadata)
+            bill_on_logging_object(logging_obj, routed.result)
+            raise
         finally:
             await routed.aclose()
-        yield finish_chunk(routed.result, self._publish(routed.result, metadata))
+        summary = self._publish(routed.result, metadata)
+        bill_on_logging_object(logging_obj, routed.result)  # LiteLLM cannot price a tiered_router stream
+        yield finish_chunk(routed.result, summary)
 
-    def _failed(self, exc: Exception, metadata: dict) -> CustomLLMError:
-        """The HTTP error for a refused or exhausted route; LiteLLM's failure log gets the record too."""
+    def _failed(self, exc: Exception, metadata: dict, logging_obj: Any) -> CustomLLMError:
+        """The HTTP error for a refused or exhausted route; LiteLLM's failure log gets the
+        record, and the routed cost and tokens, billed to the caller."""
         result = getattr(exc, "result", None)
         if isinstance(result, RoutingResult):
             self._publish(result, metadata)
+            bill_on_logging_object(logging_obj, result)
         return _http_error(exc)
 
     def completion(self, *args: Any, **kwargs: Any) -> Any:
@@ -137,7 +164,8 @@ def _http_error(exc: Exception) -> CustomLLMError:
         return CustomLLMError(status_code=403, message=json.dumps(detail))
     assert isinstance(exc, LadderExhaustedError)
     attempts = record_from_result(exc.result).attempts if exc.result is not None else []
-    detail = {"error": "ladder_exhausted", "message": str(exc), "attempts": attempts}
+    detail = {"error": "ladder_exhausted", "message": str(exc), "attempts": attempts,
+              "request_id": exc.result.request_id if exc.result is not None else None}
     return CustomLLMError(status_code=502, message=json.dumps(detail))
 
 
@@ -172,12 +200,11 @@ def generic_chunks(chunk: Any) -> Iterator[dict]:
 
 
 def finish_chunk(result: RoutingResult, summary: dict[str, Any]) -> dict:
-    """The last chunk: finish reason, the served attempt's usage, the routing record."""
+    """The last chunk: finish reason, every attempt's usage, the routing record."""
     answer = result.answer
-    usage = answer.usage if answer is not None else None
-    prompt = (usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens) if usage else 0
-    completion = usage.output_tokens if usage else 0
+    usage = routed_usage(result)
     return {"text": "", "is_finished": True, "finish_reason": (answer.stop_reason if answer else None) or "stop",
             "index": 0, "tool_use": None,
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                      "total_tokens": usage.total_tokens},
             "provider_specific_fields": {"tiered_router": summary}}

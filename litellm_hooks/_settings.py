@@ -3,8 +3,9 @@
 A proxy model is tiered when its ``litellm_params.model`` is ``tiered_router/<name>``.
 Its router YAML is ``litellm_params.tiered_router_config`` (relative to the proxy's
 config.yaml) or, when absent, the ``TIERED_ROUTER_CONFIG`` environment variable. Each tier is served by the proxy
-model group of the same name. One core ``Router`` is built per YAML file, on first
-use, and checked against the proxy's model list once.
+model group of the same name. One core ``Router`` is built per YAML file, when the
+provider is loaded with the proxy's config (else on first use), warmed (its classifier's
+model and text embedding loaded), and checked against the proxy's model list on first use.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import threading
 from pathlib import Path
 from typing import Any, Mapping
+
+import yaml
 
 from langchain_tiered_router.core import ConfigError, Router, RouterConfig, load_config
 from langchain_tiered_router.core.build import build_router
@@ -101,21 +104,92 @@ def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:
 
 
 class RouterSet:
-    """One core ``Router`` and one backend per router YAML, built lazily and shared."""
+    """One core ``Router`` and one backend per router YAML, built once and shared.
 
-    def __init__(self, get_llm_router: Any, observers: Any = None):
+    ``log_tier_calls=False`` (the proxy): the tier calls are ``no-log``, the routed request
+    being the one LiteLLM logs (``_accounting``)."""
+
+    def __init__(self, get_llm_router: Any, observers: Any = None, *, log_tier_calls: bool = True):
         self._get_llm_router = get_llm_router
         self._observers = observers
+        self._log_tier_calls = log_tier_calls
         self._routers: dict[str, tuple[Router, LiteLLMRouterBackend]] = {}
+        self._configs: dict[str, RouterConfig] = {}
+        self._checked: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, source: str) -> tuple[Router, LiteLLMRouterBackend]:
+        built = self._routers.get(source)
+        if built is not None and source in self._checked:
+            return built
         with self._lock:
-            if source not in self._routers:
-                config = load_config(source)
-                llm_router = self._get_llm_router()
-                if llm_router is not None:
-                    check_tiers_against(config, llm_router)
-                router = build_router(config, observers=self._observers)
-                self._routers[source] = (router, LiteLLMRouterBackend(self._get_llm_router))
-            return self._routers[source]
+            built = self._routers.get(source) or self._build(source)
+            llm_router = self._get_llm_router()
+            if llm_router is not None and source not in self._checked:
+                check_tiers_against(self._configs[source], llm_router)
+                self._checked.add(source)
+            return built
+
+    def _build(self, source: str) -> tuple[Router, LiteLLMRouterBackend]:
+        config = load_config(source)
+        router = build_router(config, observers=self._observers)
+        warm(router)
+        self._configs[source] = config
+        built = (router, LiteLLMRouterBackend(self._get_llm_router, log_tier_calls=self._log_tier_calls))
+        self._routers[source] = built
+        return built
+
+    def prebuild_from_proxy_config(self) -> None:
+        """Build the routers of the proxy's tiered models now, while the proxy loads its
+        config (it loads the providers first), so that no request pays for it. A router
+        that cannot be built is left to the first request, which reports why."""
+        for source in _proxy_tiered_sources():
+            with self._lock:
+                if source in self._routers:
+                    continue
+                try:
+                    self._build(source)
+                except Exception as exc:  # noqa: BLE001 - reported again, as the request's error, on first use
+                    log.warning("router %s not built at startup: %s", source, exc)
+
+
+def warm(router: Router) -> None:
+    """Load what a router's first request would otherwise load: the start classifier's
+    model file and the text embedding the trained models read."""
+    if router.policy.calls_model_to_start:
+        return
+    from langchain_tiered_router.core import RouteRequest
+
+    try:
+        router.policy.choose_start(RouteRequest(text="warm-up"), router.ladder, None)
+        gates = [*router.gates, *(g for gs in router.tier_gates.values() for g in gs)]
+        if any(hasattr(g, "model") for g in gates) or hasattr(router.policy, "model"):
+            from langchain_tiered_router.core.embedding import load_embedding
+
+            load_embedding()
+    except Exception:  # noqa: BLE001 - warming is an optimisation; the request reports real errors
+        log.debug("warming router failed", exc_info=True)
+
+
+def _proxy_tiered_sources() -> list[str]:
+    """The router YAMLs of the tiered models in the config file the proxy is loading."""
+    try:
+        from litellm.proxy import proxy_server
+    except ImportError:  # pragma: no cover - the proxy extras are not installed
+        return []
+    config_file = getattr(proxy_server, "user_config_file_path", None)
+    if not config_file or not Path(config_file).is_file():
+        return []
+    try:
+        config = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    sources = []
+    for deployment in config.get("model_list") or []:
+        try:
+            source = tiered_config_source((deployment or {}).get("litellm_params"))
+        except ConfigError:
+            continue
+        if source and source not in sources:
+            sources.append(source)
+    return sources

@@ -3,20 +3,30 @@
 Three kinds: keyword/length rules (free, instant), a trained text model loaded from a
 file (``tiered-router calibrate`` writes it; sub-millisecond on CPU), and an LLM that
 the cheapest tier answers with a tier name (one priced call).
+
+A decision costs the same at any prompt length: rules look for their keywords in the
+head and the tail of the text (``KEYWORD_HEAD_CHARS`` + ``KEYWORD_TAIL_CHARS``), as the
+trained model reads a bounded view of it; length rules read the whole length.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from .errors import ConfigError
 from .tiers import Ladder
 from .types import AskFn, RouteRequest
 
-__all__ = ["TierChoice", "Classifier", "RulesClassifier", "Rule", "TrainedClassifier", "LLMClassifier"]
+__all__ = ["TierChoice", "Classifier", "RulesClassifier", "Rule", "TrainedClassifier", "LLMClassifier",
+           "KEYWORD_HEAD_CHARS", "KEYWORD_TAIL_CHARS"]
+
+# Where keyword rules look: a question is asked at the start of a turn or after the long
+# context it comes with, so the first and the last characters of it.
+KEYWORD_HEAD_CHARS = 8_000
+KEYWORD_TAIL_CHARS = 4_000
 
 
 @dataclass
@@ -42,20 +52,53 @@ class Rule:
     keywords: Sequence[str] = ()
     min_chars: int | None = None
     max_chars: int | None = None
+    _any: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _each: list[tuple[str, re.Pattern[str]]] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        words = [w.lower() for w in self.keywords]
+        self._each = [(original, re.compile(rf"\b{re.escape(w)}\b")) for original, w in zip(self.keywords, words)]
+        if words:  # one scan says whether any keyword is there; the first listed one is named
+            self._any = re.compile("|".join(rf"\b{re.escape(w)}\b" for w in words))
 
     def matches(self, text: str) -> str | None:
-        n = len(text)
+        return self._match(len(text), _Lowered(text))
+
+    def _match(self, n: int, lowered: "_Lowered") -> str | None:
         if self.min_chars is not None and n < self.min_chars:
             return None
         if self.max_chars is not None and n > self.max_chars:
             return None
-        if self.keywords:
-            lowered = text.lower()
-            for word in self.keywords:
-                if re.search(rf"\b{re.escape(word.lower())}\b", lowered):
-                    return f"keyword {word!r}"
+        if self._any is None:
+            return f"length {n}"
+        view = lowered.view
+        if self._any.search(view) is None:
             return None
-        return f"length {n}"
+        for word, pattern in self._each:
+            if pattern.search(view):
+                return f"keyword {word!r}"
+        return None  # pragma: no cover - the alternation matched, so one of its words does
+
+
+class _Lowered:
+    """The lower-cased keyword view of one text, made once for all the rules that need it."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self._view: str | None = None
+
+    @property
+    def view(self) -> str:
+        if self._view is None:
+            self._view = _keyword_view(self.text).lower()
+        return self._view
+
+
+def _keyword_view(text: str) -> str:
+    """The part of a text keyword rules read: its head and its tail."""
+    if len(text) <= KEYWORD_HEAD_CHARS + KEYWORD_TAIL_CHARS:
+        return text
+    return text[:KEYWORD_HEAD_CHARS] + "\n" + text[-KEYWORD_TAIL_CHARS:]
 
 
 class RulesClassifier(Classifier):
@@ -68,8 +111,10 @@ class RulesClassifier(Classifier):
         self.default_tier = default_tier
 
     def classify(self, request, ladder, ask=None) -> TierChoice:
+        text = request.text
+        lowered = _Lowered(text)
         for i, rule in enumerate(self.rules):
-            why = rule.matches(request.text)
+            why = rule._match(len(text), lowered)
             if why:
                 return TierChoice(rule.tier, f"rules[{i}]: {why}")
         return TierChoice(self.default_tier or ladder.cheapest.name, "rules: no rule matched")

@@ -11,6 +11,10 @@ happen on a request path (or anywhere offline).
 Why this one: a transformer encoder (MiniLM and kin) costs milliseconds per prompt on a
 CPU and needs torch or onnxruntime; a static table lookup costs one tokenisation plus a
 mean, well under a millisecond for a 1,000-character prompt, and the file ships on PyPI.
+
+The tokenizer is Llama's SentencePiece BPE with no pre-tokenizer: ``encode`` merges over
+the whole text as one word, in more than linear time (about 1 ms for 3,000 characters,
+8 ms for 10,000). ``WordPieces`` gives the same ids word by word, from a bounded cache.
 """
 
 from __future__ import annotations
@@ -18,18 +22,77 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["StaticEmbedding", "load_embedding", "EMBEDDING_NAME"]
+__all__ = ["StaticEmbedding", "WordPieces", "load_embedding", "EMBEDDING_NAME"]
 
 EMBEDDING_NAME = "wordllama/l2_supercat_256"
 _TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 _WEIGHTS = "weights/l2_supercat_256.safetensors"
+_MARKER = "\u2581"  # SentencePiece's space: the normaliser prepends it and puts it for every " "
+
+
+class WordPieces:
+    """``tokenizer.encode(text).ids``, word by word: linear in the text, cached per word.
+
+    Exact when the tokenizer is a bare BPE model behind the normaliser "prepend the marker,
+    replace spaces by it" and no token of its vocabulary holds the marker after another
+    character: then no merge crosses the place where a run of markers follows a character,
+    and the text can be cut there first (``usable`` checks both). Texts holding one of the
+    special tokens (``<s>``...), which the tokenizer matches before normalising, take
+    ``encode``. The cache holds at most ``max_words`` words of at most ``max_chars``
+    characters (longer ones are tokenised each time); when full it starts again.
+    """
+
+    _PIECES = re.compile(f"{_MARKER}+[^{_MARKER}]*|[^{_MARKER}]+")
+    _NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": _MARKER},
+                                                       {"type": "Replace", "pattern": {"String": " "},
+                                                        "content": _MARKER}]}
+
+    def __init__(self, tokenizer: object, max_words: int = 50_000, max_chars: int = 48):
+        self.tokenizer = tokenizer
+        self.max_words = max_words
+        self.max_chars = max_chars
+        self._model = tokenizer.model  # type: ignore[attr-defined]
+        self._special = tuple(t.content for t in tokenizer.get_added_tokens_decoder().values())  # type: ignore[attr-defined]
+        self._words: dict[str, tuple[int, ...]] = {}
+
+    @classmethod
+    def usable(cls, config: dict) -> bool:
+        """Whether cutting at marker runs gives ``encode``'s ids for this tokenizer file."""
+        model = config.get("model") or {}
+        if model.get("type") != "BPE" or model.get("dropout") or config.get("pre_tokenizer") is not None:
+            return False
+        if config.get("normalizer") != cls._NORMALIZER or not isinstance(model.get("vocab"), dict):
+            return False
+        return not any(_MARKER in token.lstrip(_MARKER) for token in model["vocab"])
+
+    def ids(self, text: str) -> list[int]:
+        if not text:
+            return []
+        if "<" in text and any(s in text for s in self._special):
+            return self.tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]
+        pieces = self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))
+        found = list(map(self._words.get, pieces))
+        if None in found:
+            found = [ids if ids is not None else self._tokenize(piece) for ids, piece in zip(found, pieces)]
+        return list(chain.from_iterable(found))
+
+    def _tokenize(self, piece: str) -> tuple[int, ...]:
+        ids = tuple(token.id for token in self._model.tokenize(piece))
+        if len(piece) <= self.max_chars:
+            if len(self._words) >= self.max_words:
+                self._words.clear()
+            self._words[piece] = ids
+        return ids
 
 
 @dataclass(frozen=True)
@@ -40,6 +103,7 @@ class StaticEmbedding:
     tokenizer: object  # tokenizers.Tokenizer
     table: np.ndarray  # (vocab, dims) float32
     fingerprint: str
+    pieces: WordPieces | None = field(default=None, compare=False, repr=False)  # the fast, exact path
 
     @property
     def dims(self) -> int:
@@ -50,6 +114,8 @@ class StaticEmbedding:
         return int(self.table.shape[0])
 
     def token_ids(self, text: str) -> np.ndarray:
+        if self.pieces is not None:
+            return np.asarray(self.pieces.ids(text), dtype=np.int64)
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]
         return np.asarray(ids, dtype=np.int64)
 
@@ -57,7 +123,7 @@ class StaticEmbedding:
         """The L2-normalised mean of the tokens' vectors (zeros for no tokens)."""
         if ids.size == 0:
             return np.zeros(self.dims, dtype=np.float32)
-        mean = self.table[ids].mean(axis=0)
+        mean = self.table.take(ids, axis=0).mean(axis=0)  # take: the rows fancy indexing gives, sooner
         norm = float(np.linalg.norm(mean))
         return mean / norm if norm else mean
 
@@ -84,9 +150,11 @@ def load_embedding() -> StaticEmbedding:
     for path in (tokenizer_path, weights_path):
         if not path.is_file():
             raise ConfigError(f"the embedding file {path} is missing from the wordllama package")
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    text = tokenizer_path.read_text(encoding="utf-8")
+    tokenizer = Tokenizer.from_str(text)
     tokenizer.no_padding()
     tokenizer.no_truncation()
+    pieces = WordPieces(tokenizer) if WordPieces.usable(json.loads(text)) else None
     table = load_file(str(weights_path))["embedding.weight"].astype(np.float32)
     fingerprint = hashlib.sha256(table[:64].tobytes()).hexdigest()[:16]
-    return StaticEmbedding(EMBEDDING_NAME, tokenizer, table, fingerprint)
+    return StaticEmbedding(EMBEDDING_NAME, tokenizer, table, fingerprint, pieces)

@@ -112,10 +112,27 @@ def _hashed_tokens(ids: np.ndarray, salt: int, dims: int) -> tuple[np.ndarray, n
     return idx, val
 
 
+def _digits(text: str) -> int:
+    """How many characters are digits (``str.isdigit``); an ASCII text counts in C."""
+    if text.isascii():
+        return sum(map(text.count, "0123456789"))
+    return sum(c.isdigit() for c in text)
+
+
+def _numbers(text: str, at_most: int) -> int:
+    """How many numbers the text holds, counted up to ``at_most``."""
+    found = 0
+    for _ in _NUMBER.finditer(text):
+        found += 1
+        if found >= at_most:
+            break
+    return found
+
+
 def prompt_signals(text: str) -> list[float]:
     n = max(1, len(text))
-    return [math.log1p(len(text)) / 8, sum(c.isdigit() for c in text) / n,
-            min(len(_NUMBER.findall(text)), 50) / 10, min(text.count("?"), 9) / 3,
+    return [math.log1p(len(text)) / 8, _digits(text) / n,
+            _numbers(text, 50) / 10, min(text.count("?"), 9) / 3,
             math.log1p(text.count("\n")) / 4, min(text.count("\\"), 100) / 20,
             float("```" in text or "def " in text or "{\n" in text), float("{" in text and "}" in text)]
 

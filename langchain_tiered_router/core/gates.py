@@ -59,15 +59,22 @@ class GateState:
 
 
 class Gate(ABC):
-    """Judges one answer. Subclasses override ``judge``; async gates also ``ajudge``."""
+    """Judges one answer. Subclasses override ``judge``; async gates also ``ajudge``.
+
+    ``blocking``: whether ``judge`` may take long (a rule that does I/O, a model call), so
+    that ``ajudge`` runs it in a thread. The built-in checks of the answer's form are
+    microseconds of CPU, less than the thread hop itself, and run inline."""
 
     name: str = "gate"
+    blocking: bool = True
 
     @abstractmethod
     def judge(self, state: GateState) -> GateVerdict:
         ...
 
     async def ajudge(self, state: GateState) -> GateVerdict:
+        if not self.blocking:
+            return self.judge(state)
         return await asyncio.to_thread(self.judge, state)
 
     def __and__(self, other: "Gate") -> "Gate":
@@ -170,6 +177,8 @@ class AnyOf(Gate):
 class JsonSchemaGate(Gate):
     """The answer (or its first tool call's arguments) must validate against a JSON schema."""
 
+    blocking = False
+
     def __init__(self, schema: dict[str, Any], *, source: str = "auto", name: str = "json_schema"):
         try:
             validator_cls = jsonschema.validators.validator_for(schema)
@@ -196,6 +205,8 @@ class JsonSchemaGate(Gate):
 class PydanticGate(Gate):
     """The answer (or its first tool call's arguments) must parse as a pydantic model."""
 
+    blocking = False
+
     def __init__(self, model: type, *, source: str = "auto", name: str | None = None):
         self.model = model
         self.source = source
@@ -219,6 +230,8 @@ class PydanticGate(Gate):
 
 class RegexGate(Gate):
     """The answer must match ``pattern`` (or must not, with ``must_match=False``)."""
+
+    blocking = False
 
     def __init__(self, pattern: str, *, must_match: bool = True, ignore_case: bool = False, name: str | None = None):
         try:
@@ -299,6 +312,8 @@ _CONFIDENCE = ConfidenceGateConfig(kind="confidence")  # the defaults live in th
 
 class ConfidenceGate(Gate):
     """Fails when the answer's own confidence is below ``threshold``."""
+
+    blocking = False
 
     def __init__(self, *, threshold: float = _CONFIDENCE.threshold, signal: str = _CONFIDENCE.signal,
                  sentinels: Sequence[str] = tuple(_CONFIDENCE.sentinels), missing: str = _CONFIDENCE.missing):

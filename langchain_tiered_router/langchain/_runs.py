@@ -1,9 +1,19 @@
-"""Each tier attempt as a child *chain* run of the chat model's run.
+"""Each tier attempt as a child LLM run of the chat model's run, priced like any model call.
 
-Why chain runs and not the tier model's own LLM run: a second LLM run per attempt
-would make usage counters (``UsageMetadataCallbackHandler``) count tokens twice,
-since the routed message already carries the served attempt's usage. A chain run
-carries ``{"tier", "model_id"}`` metadata and the attempt's outcome without that.
+An attempt run carries the tier's own ``ls_provider`` / ``ls_model_name`` (the real
+Bedrock model id), its prompt, and ends with the attempt's message and token usage,
+so a tracer such as LangSmith prices every attempt, the failed-gate ones included.
+The routed run itself is named after the ladder (``tiered:a>b>c``), which no price
+table knows, so the attempts are not priced twice.
+
+Two contracts shape it. LangChain's standard tests expect one *chat-model* run per call,
+so an attempt opens a text-LLM run (``on_llm_start``, the same ``llm`` run type to a
+tracer) with the conversation as its prompt. And the attempt's message carries no
+``model_name``: ``UsageMetadataCallbackHandler`` counts a message only with one, so it
+counts the served attempt once, on the routed message.
+
+With no callback handler on the routed run, no attempt run is made at all: nothing
+would listen, and a request should not pay for callback managers nobody reads.
 """
 
 from __future__ import annotations
@@ -11,14 +21,16 @@ from __future__ import annotations
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
-from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
+from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForLLMRun, CallbackManager)
+from langchain_core.messages import AIMessage, BaseMessage, get_buffer_string
+from langchain_core.outputs import ChatGeneration, LLMResult
 
 from ..core.tiers import Tier
 from ..core.types import TierAnswer
 
-__all__ = ["AttemptRuns", "ATTEMPT_RUNS", "child_manager"]
+__all__ = ["AttemptRuns", "ATTEMPT_RUNS", "child_manager", "end_run"]
 
 
 def child_manager(cls: type, parent_run_id: Any, handlers: list, tags: list[str], metadata: dict[str, Any]) -> Any:
@@ -33,43 +45,78 @@ def child_manager(cls: type, parent_run_id: Any, handlers: list, tags: list[str]
 
 @dataclass
 class AttemptRuns:
-    """Where attempt runs go (a child manager of the LLM run) and the run's metadata."""
+    """Where attempt runs go (a child manager of the LLM run, or none) and the run's metadata."""
 
     manager: CallbackManager | AsyncCallbackManager | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: Any = None
 
-    def _child(self, tier: Tier) -> Any:
+    @classmethod
+    def under(cls, run_manager: Any) -> "AttemptRuns":
+        """The attempt runs of the LLM run ``run_manager`` (no manager when no handler listens)."""
+        metadata = dict(run_manager.metadata or {})
+        if not run_manager.inheritable_handlers:
+            return cls(None, metadata, run_manager.run_id)
+        manager_cls = AsyncCallbackManager if isinstance(run_manager, AsyncCallbackManagerForLLMRun) else CallbackManager
+        manager = child_manager(manager_cls, run_manager.run_id, run_manager.inheritable_handlers,
+                                run_manager.inheritable_tags, run_manager.inheritable_metadata)
+        return cls(manager, metadata, run_manager.run_id)
+
+    def _child(self, tier: Tier, model: Any, kwargs: dict[str, Any]) -> Any:
         manager = self.manager.copy()  # type: ignore[union-attr]
-        manager.add_metadata({"tier": tier.name, "model_id": tier.model_id}, inherit=False)
+        meta: dict[str, Any] = {"tier": tier.name, "model_id": tier.model_id}
+        if model is not None:
+            meta.update(model._get_ls_params(**kwargs))  # the tier model's own ls_provider, ls_model_name
+        manager.add_metadata(meta, inherit=False)  # over the routed run's "tiered:..." name
         return manager
 
-    def start(self, tier: Tier) -> Any:
+    def _start_args(self, tier: Tier, model: Any, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
+                    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        serialized = model._serialized if model is not None else None
+        params = model._get_invocation_params(**kwargs) if model is not None else {"model_id": tier.model_id}
+        return (serialized, [get_buffer_string(list(messages))]), {"run_id": uuid.uuid4(), "name": f"tier:{tier.name}",
+                                                                  "invocation_params": params}
+
+    def start(self, tier: Tier, model: Any = None, kwargs: dict[str, Any] | None = None,
+              messages: Sequence[BaseMessage] = ()) -> Any:
+        """Open the attempt run of ``tier`` (``model`` answers it, called with ``kwargs``)."""
         if not isinstance(self.manager, CallbackManager):
             return None
-        return self._child(tier).on_chain_start(None, {"tier": tier.name, "model_id": tier.model_id},
-                                                run_id=uuid.uuid4(), name=f"tier:{tier.name}")
+        args, options = self._start_args(tier, model, messages, kwargs or {})
+        return self._child(tier, model, kwargs or {}).on_llm_start(*args, **options)[0]
 
-    async def astart(self, tier: Tier) -> Any:
+    async def astart(self, tier: Tier, model: Any = None, kwargs: dict[str, Any] | None = None,
+                     messages: Sequence[BaseMessage] = ()) -> Any:
         if isinstance(self.manager, CallbackManager):
-            return self.start(tier)
+            return self.start(tier, model, kwargs, messages)
         if self.manager is None:
             return None
-        return await self._child(tier).on_chain_start(None, {"tier": tier.name, "model_id": tier.model_id},
-                                                      run_id=uuid.uuid4(), name=f"tier:{tier.name}")
+        args, options = self._start_args(tier, model, messages, kwargs or {})
+        runs = await self._child(tier, model, kwargs or {}).on_llm_start(*args, **options)
+        return runs[0]
 
 
-def attempt_outputs(answer: TierAnswer) -> dict[str, Any]:
-    return {"model_id": answer.model_id, "input_tokens": answer.usage.input_tokens,
-            "output_tokens": answer.usage.output_tokens, "tool_calls": len(answer.tool_calls)}
+def _attempt_result(answer: TierAnswer) -> LLMResult:
+    """The attempt's message without ``model_name`` (see the module docstring)."""
+    raw = answer.raw
+    if isinstance(raw, AIMessage):
+        meta = {k: v for k, v in raw.response_metadata.items() if k != "model_name"}
+        meta["model_id"] = answer.model_id
+        message = raw.model_copy(update={"response_metadata": meta})
+    else:
+        message = AIMessage(content=answer.text, response_metadata={"model_id": answer.model_id})
+    return LLMResult(generations=[[ChatGeneration(message=message)]])
 
 
 def end_run(run: Any, answer: TierAnswer | None = None, error: BaseException | None = None) -> Any:
-    """End a run (sync or async manager); returns an awaitable for async ones."""
+    """End an attempt run (sync or async manager); returns an awaitable for async ones."""
     if run is None:
         return None
     if error is not None:
-        return run.on_chain_error(error)
-    return run.on_chain_end(attempt_outputs(answer) if answer is not None else {})
+        return run.on_llm_error(error)
+    if answer is None:
+        return run.on_llm_end(LLMResult(generations=[[]]))
+    return run.on_llm_end(_attempt_result(answer))
 
 
 # Set by the chat model around LangChain's calls into ``_stream``, which receive no

@@ -173,30 +173,31 @@ class LangChainBackend(Backend):
                 raise
             raise mapped from exc
 
-    def _call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        return self._generate(tier, self._messages(request), self.tier_kwargs(tier))
-
-    def _call_within_deadline(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+    def _call_within_deadline(self, tier: Tier, request: RouteRequest, messages: list[BaseMessage],
+                              kwargs: dict[str, Any]) -> TierAnswer:
         """A sync call cannot be interrupted: with a deadline it runs on the pool and is
         abandoned (left to finish at the tier's read timeout) when the time is up."""
         if request.deadline is None or self.executor is None:
-            return self._call(tier, request)
+            return self._generate(tier, messages, kwargs)
         limit = call_timeout(tier, request)
-        future = self.executor.submit(contextvars.copy_context().run, self._call, tier, request)
+        future = self.executor.submit(contextvars.copy_context().run, self._generate, tier, messages, kwargs)
         try:
             return future.result(timeout=limit)
         except cf.TimeoutError:
             raise deadline_error(tier, request, limit) from None
 
-    async def _acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        return await self._agenerate(tier, self._messages(request), self.tier_kwargs(tier))
-
     # -- the Backend interface -----------------------------------------------------------
 
+    def _run_args(self, tier: Tier, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The tier model and its call's parameters, for the attempt run."""
+        return self.models[tier.name], {"stop": self.stop, **kwargs}
+
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        run = self.runs.start(tier) if self.runs else None
+        messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        runs = self.runs
+        run = runs.start(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None else None
         try:
-            answer = self._call_within_deadline(tier, request)
+            answer = self._call_within_deadline(tier, request, messages, kwargs)
         except BaseException as exc:
             end_run(run, error=exc)
             raise
@@ -204,9 +205,12 @@ class LangChainBackend(Backend):
         return answer
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        run = await self.runs.astart(tier) if self.runs else None
+        messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        runs = self.runs
+        run = (await runs.astart(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None
+               else None)
         try:
-            answer = await self._acall(tier, request)
+            answer = await self._agenerate(tier, messages, kwargs)
         except BaseException as exc:
             await _maybe_await(end_run(run, error=exc))
             raise
@@ -236,9 +240,13 @@ class ConverseTierStream(TierStream):
     def __init__(self, backend: LangChainBackend, tier: Tier, request: RouteRequest):
         self.backend, self.tier, self.request = backend, tier, request
 
+    def _run_args(self) -> tuple[Any, dict[str, Any], list[BaseMessage]]:
+        backend = self.backend
+        return (*backend._run_args(self.tier, backend.tier_kwargs(self.tier)), backend._messages(self.request))
+
     def chunks(self) -> Iterator[ChatGenerationChunk]:
         runs = self.backend.runs
-        run = runs.start(self.tier) if runs else None
+        run = runs.start(self.tier, *self._run_args()) if runs and runs.manager is not None else None
         got: list[ChatGenerationChunk] = []
         try:
             for chunk in self.backend.stream_tier(self.tier, self.request):
@@ -252,7 +260,7 @@ class ConverseTierStream(TierStream):
 
     async def achunks(self) -> AsyncIterator[ChatGenerationChunk]:
         runs = self.backend.runs
-        run = await runs.astart(self.tier) if runs else None
+        run = await runs.astart(self.tier, *self._run_args()) if runs and runs.manager is not None else None
         got: list[ChatGenerationChunk] = []
         try:
             async for chunk in self.backend.astream_tier(self.tier, self.request):

@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForLLMRun, CallbackManager,
                                       CallbackManagerForLLMRun)
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LanguageModelInput, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -107,8 +107,7 @@ class TieredChatBedrock(BaseChatModel):
             self.bedrock_client = self._make_client("bedrock")
         built = self.built
         if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
-            self.built = built = _Built(self.config, self.telemetry, build_router(self.config, telemetry=self.telemetry),
-                                        _Pool(self.config.transport.max_concurrency))
+            self.built = built = _Built.of(self.config, self.telemetry)
         self._router = built.router
         clients: dict[float, Any] = {}
         self._models = {tier.name: self._tier_model(i, tier, self._tier_client(tier, clients) if own_client else None)
@@ -188,19 +187,25 @@ class TieredChatBedrock(BaseChatModel):
     @property
     def model_name(self) -> str:
         """The ladder as one name, ``tiered:<cheapest>><...>><top>``, for traces."""
-        return "tiered:" + ">".join(t.model_id for t in self._router.ladder)
+        return self.built.model_name
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"tiers": {t.name: t.model_id for t in self._router.ladder},
-                "baseline": self._router.ladder.baseline.name, "policy": self._router.policy.name,
-                "temperature": self.temperature, "max_tokens": self.max_tokens}
+        return {**self.built.identity, "temperature": self.temperature, "max_tokens": self.max_tokens}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        params = super()._get_ls_params(stop=stop or self.stop, **kwargs)
-        params["ls_provider"] = "amazon_bedrock"
-        if not isinstance(kwargs.get("model"), str):
-            params["ls_model_name"] = self.model_name
+        """LangChain's generic params, without its attribute probing (asked on every call)."""
+        model = kwargs.get("model")
+        params = LangSmithParams(ls_provider="amazon_bedrock", ls_model_type="chat",
+                                 ls_model_name=model if isinstance(model, str) else self.built.model_name)
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, (int, float)):
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
         return params
 
     # -- requests ------------------------------------------------------------------------
@@ -236,12 +241,14 @@ class TieredChatBedrock(BaseChatModel):
 
     @staticmethod
     def _runs(run_manager: Any) -> AttemptRuns:
-        if run_manager is not None:
-            cls = AsyncCallbackManager if isinstance(run_manager, AsyncCallbackManagerForLLMRun) else CallbackManager
-            manager = child_manager(cls, run_manager.run_id, run_manager.inheritable_handlers,
-                                    run_manager.inheritable_tags, run_manager.inheritable_metadata)
-            return AttemptRuns(manager, dict(run_manager.metadata or {}))
-        return ATTEMPT_RUNS.get() or AttemptRuns()
+        """The attempt runs of this LLM run; made once per run (``_generate_with_cache``
+        already made them for a ``_stream`` LangChain may choose)."""
+        current = ATTEMPT_RUNS.get()
+        if run_manager is None:
+            return current or AttemptRuns()
+        if current is not None and current.parent_run_id == run_manager.run_id:
+            return current
+        return AttemptRuns.under(run_manager)
 
     # -- the answer ---------------------------------------------------------------------
 
@@ -250,9 +257,9 @@ class TieredChatBedrock(BaseChatModel):
         raw = as_ai_message(result.served.answer)
         meta = {k: v for k, v in raw.response_metadata.items() if k != "model_name"}
         meta.update(served_metadata(result))
-        return AIMessage(content=raw.content, tool_calls=raw.tool_calls, invalid_tool_calls=raw.invalid_tool_calls,
-                         usage_metadata=raw.usage_metadata, additional_kwargs=raw.additional_kwargs,
-                         response_metadata=meta)
+        # A copy, not a new message: the tier's message is already validated. Its id and
+        # name are the tier call's, not this run's (LangChain sets the run's id).
+        return raw.model_copy(update={"response_metadata": meta, "id": None, "name": None})
 
     # -- sync paths ---------------------------------------------------------------------
 
@@ -262,7 +269,7 @@ class TieredChatBedrock(BaseChatModel):
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
         backend = self._backend(stop, call_kwargs, runs)
         try:
-            result = self._router.route(request, backend)
+            result = self.built.router.route(request, backend)
         finally:
             backend.detach()
         return ChatResult(generations=[ChatGeneration(message=self._routed_message(result))])
@@ -272,7 +279,7 @@ class TieredChatBedrock(BaseChatModel):
         runs = self._runs(run_manager)
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
         backend = self._backend(stop, call_kwargs, runs)
-        routed = self._router.stream(request, backend)
+        routed = self.built.router.stream(request, backend)
         last = None
         try:
             for chunk in routed:
@@ -296,7 +303,7 @@ class TieredChatBedrock(BaseChatModel):
                stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
         config = ensure_config(config)
         config["run_id"] = run_id = config.get("run_id") or uuid.uuid4()
-        runs = AttemptRuns(self._child_manager(CallbackManager, config, run_id), dict(config.get("metadata") or {}))
+        runs = self._stream_runs(CallbackManager, config, run_id)
         inner = super().stream(input, config, stop=stop, **kwargs)
         try:
             while True:
@@ -311,13 +318,16 @@ class TieredChatBedrock(BaseChatModel):
         finally:
             inner.close()
 
-    def _child_manager(self, cls: type, config: RunnableConfig, run_id: uuid.UUID) -> Any:
-        """What ``run_manager.get_child()`` of the coming LLM run will be: the parent of
-        attempt runs when LangChain does not pass its run manager down."""
+    def _stream_runs(self, cls: type, config: RunnableConfig, run_id: uuid.UUID) -> AttemptRuns:
+        """The attempt runs under the coming LLM run (what its ``run_manager.get_child()``
+        would be), for LangChain's ``stream``, which does not pass its run manager down."""
         configured = cls.configure(config.get("callbacks"), self.callbacks, self.verbose, config.get("tags"),
                                    self.tags, config.get("metadata"), self.metadata)
-        return child_manager(cls, run_id, configured.inheritable_handlers, configured.inheritable_tags,
-                             configured.inheritable_metadata)
+        metadata = dict(config.get("metadata") or {})
+        if not configured.inheritable_handlers:
+            return AttemptRuns(None, metadata, run_id)
+        return AttemptRuns(child_manager(cls, run_id, configured.inheritable_handlers, configured.inheritable_tags,
+                                         configured.inheritable_metadata), metadata, run_id)
 
     # -- async paths --------------------------------------------------------------------
 
@@ -327,7 +337,7 @@ class TieredChatBedrock(BaseChatModel):
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
         backend = self._backend(stop, call_kwargs, runs)
         try:
-            result = await self._router.aroute(request, backend)
+            result = await self.built.router.aroute(request, backend)
         finally:
             backend.detach()
         return ChatResult(generations=[ChatGeneration(message=self._routed_message(result))])
@@ -338,7 +348,7 @@ class TieredChatBedrock(BaseChatModel):
         runs = self._runs(run_manager)
         request, call_kwargs = self._request(messages, kwargs, runs.metadata)
         backend = self._backend(stop, call_kwargs, runs)
-        routed = self._router.astream(request, backend)
+        routed = self.built.router.astream(request, backend)
         last = None
         try:
             async for chunk in routed:
@@ -362,8 +372,7 @@ class TieredChatBedrock(BaseChatModel):
                       stop: list[str] | None = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         config = ensure_config(config)
         config["run_id"] = run_id = config.get("run_id") or uuid.uuid4()
-        runs = AttemptRuns(self._child_manager(AsyncCallbackManager, config, run_id),
-                           dict(config.get("metadata") or {}))
+        runs = self._stream_runs(AsyncCallbackManager, config, run_id)
         inner = super().astream(input, config, stop=stop, **kwargs)
         try:
             while True:
@@ -438,10 +447,23 @@ class _Pool:
 
 @dataclass(frozen=True)
 class _Built:
+    """The router built from a config, with the names LangChain asks for on every call."""
+
     config: RouterConfig
     telemetry: bool
     router: Router
     pool: _Pool
+    model_name: str
+    identity: dict[str, Any]
+
+    @classmethod
+    def of(cls, config: RouterConfig, telemetry: bool) -> "_Built":
+        router = build_router(config, telemetry=telemetry)
+        ladder = router.ladder
+        identity = {"tiers": {t.name: t.model_id for t in ladder}, "baseline": ladder.baseline.name,
+                    "policy": router.policy.name}
+        return cls(config, telemetry, router, _Pool(config.transport.max_concurrency),
+                   "tiered:" + ">".join(t.model_id for t in ladder), identity)
 
 
 def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> Gate:

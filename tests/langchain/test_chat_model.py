@@ -22,30 +22,44 @@ JSON_GATE = [{"kind": "json_schema", "schema": INVOICE_SCHEMA}]
 
 
 class Recorder(BaseCallbackHandler):
-    """Keeps chain runs (tier attempts) and LLM runs, with parents and metadata."""
+    """Keeps LLM runs: the routed call and its tier attempts, with parents and metadata."""
 
     def __init__(self) -> None:
-        self.chains: list[dict[str, Any]] = []
-        self.llm_runs: list[UUID] = []
+        self.runs: list[dict[str, Any]] = []
         self.ended: dict[UUID, Any] = {}
         self.errored: dict[UUID, BaseException] = {}
 
-    def on_chat_model_start(self, serialized, messages, *, run_id, **kwargs) -> None:
-        self.llm_runs.append(run_id)
+    def on_chat_model_start(self, serialized, messages, *, run_id, parent_run_id=None, metadata=None, name=None,
+                            **kwargs) -> None:
+        self.runs.append({"run_id": run_id, "parent": parent_run_id, "name": name, "metadata": metadata or {},
+                          "prompt": messages, "kind": "chat_model"})
 
-    def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, metadata=None, name=None,
-                       **kwargs) -> None:
-        self.chains.append({"run_id": run_id, "parent": parent_run_id, "name": name, "metadata": metadata or {}})
+    def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, metadata=None, name=None,
+                     **kwargs) -> None:
+        self.runs.append({"run_id": run_id, "parent": parent_run_id, "name": name, "metadata": metadata or {},
+                          "prompt": prompts, "kind": "llm"})
 
-    def on_chain_end(self, outputs, *, run_id, **kwargs) -> None:
-        self.ended[run_id] = outputs
+    def on_llm_end(self, response, *, run_id, **kwargs) -> None:
+        self.ended[run_id] = response
 
-    def on_chain_error(self, error, *, run_id, **kwargs) -> None:
+    def on_llm_error(self, error, *, run_id, **kwargs) -> None:
         self.errored[run_id] = error
 
+    @property
+    def chains(self) -> list[dict[str, Any]]:
+        """The attempt runs."""
+        return [r for r in self.runs if (r["name"] or "").startswith("tier:")]
+
+    @property
+    def llm_runs(self) -> list[UUID]:
+        """The routed runs."""
+        return [r["run_id"] for r in self.runs if not (r["name"] or "").startswith("tier:")]
+
     def attempts(self) -> list[tuple[str, str, str]]:
-        return [(c["name"], c["metadata"].get("tier"), c["metadata"].get("model_id")) for c in self.chains
-                if (c["name"] or "").startswith("tier:")]
+        return [(c["name"], c["metadata"].get("tier"), c["metadata"].get("model_id")) for c in self.chains]
+
+    def message(self, run: dict[str, Any]) -> Any:
+        return self.ended[run["run_id"]].generations[0][0].message
 
 
 EXPECTED_ATTEMPTS = [("tier:cheap", "cheap", CHEAP), ("tier:mid", "mid", MID), ("tier:frontier", "frontier", FRONTIER)]
@@ -63,11 +77,28 @@ def test_callbacks_see_each_attempt_under_the_model_run(routed, mode) -> None:
         text = llm.invoke(INVOICE, config={"callbacks": [rec]}).text
     assert text == INVOICE_JSON
     assert rec.attempts() == EXPECTED_ATTEMPTS
-    (llm_run,) = rec.llm_runs  # one LLM run: the routed call, none per attempt
+    (llm_run,) = rec.llm_runs  # the routed call, each attempt an LLM run under it
     assert all(c["parent"] == llm_run for c in rec.chains)
-    assert [rec.ended[c["run_id"]]["output_tokens"] for c in rec.chains] == [
+    assert [rec.message(c).usage_metadata["output_tokens"] for c in rec.chains] == [
         tokens("Sure! The total is twelve fifty."), tokens('{"total": "twelve fifty", "currency": "EUR"}'),
         tokens(INVOICE_JSON)]
+
+
+def test_each_attempt_run_is_priceable_by_its_real_model(routed) -> None:
+    """A tracer prices an LLM run by its ls_provider, ls_model_name and token counts: every
+    attempt has its tier's model id; the routed run keeps the ladder's name, which no price
+    table holds, so nothing is priced twice."""
+    rec = Recorder()
+    routed(gates=JSON_GATE).invoke(INVOICE, config={"callbacks": [rec]})
+    routed_run = next(r for r in rec.runs if not (r["name"] or "").startswith("tier:"))
+    assert routed_run["metadata"]["ls_model_name"] == f"tiered:{CHEAP}>{MID}>{FRONTIER}"
+    for run, model_id in zip(rec.chains, [CHEAP, MID, FRONTIER]):
+        assert (run["metadata"]["ls_provider"], run["metadata"]["ls_model_name"]) == ("amazon_bedrock", model_id)
+        usage = rec.message(run).usage_metadata
+        assert usage["input_tokens"] == tokens(INVOICE) and usage["output_tokens"] > 0
+        assert "model_name" not in rec.message(run).response_metadata  # usage counters skip it
+        assert run["kind"] == "llm" and INVOICE in run["prompt"][0]  # one chat-model run per call, as LangChain expects
+    assert routed_run["kind"] == "chat_model"
 
 
 async def test_async_callbacks_see_each_attempt(routed) -> None:
@@ -215,3 +246,34 @@ def test_configured_sqlite_sink_gets_one_langchain_record_per_request(emulator, 
         routing["request_id"], "langchain", "frontier", True)
     assert [a["tier"] for a in record.attempts] == ["cheap", "mid", "frontier"]
     assert record.cost_usd == Decimal(routing["cost_usd"]) and record.prompt_text is None
+
+
+def test_a_langsmith_tracer_gets_each_attempt_as_an_llm_run_it_can_price(routed) -> None:
+    """LangChain's own LangSmith tracer, its upload replaced by a list: the run types,
+    model names and token counts it would send."""
+    from langchain_core.tracers.langchain import LangChainTracer
+    from langsmith import Client
+
+    sent: dict[str, Any] = {}
+
+    class Captured(LangChainTracer):
+        def _persist_run_single(self, run) -> None:
+            sent[str(run.id)] = run
+
+        @staticmethod
+        def _update_run_single(run) -> None:
+            sent[str(run.id)] = run
+
+    client = Client(api_url="http://127.0.0.1:9", api_key="test", auto_batch_tracing=False, info={})
+    tracer = Captured(project_name="tiered-router-tests", client=client)
+    routed(gates=JSON_GATE).invoke(INVOICE, config={"callbacks": [tracer]})
+    runs = list(sent.values())
+    routed_run = next(r for r in runs if r.parent_run_id is None)
+    attempts = sorted((r for r in runs if r.parent_run_id == routed_run.id), key=lambda r: r.start_time)
+    assert routed_run.run_type == "llm" and [r.run_type for r in attempts] == ["llm"] * 3
+    assert [(r.name, r.extra["metadata"]["ls_model_name"]) for r in attempts] == [
+        ("tier:cheap", CHEAP), ("tier:mid", MID), ("tier:frontier", FRONTIER)]
+    assert all(r.extra["metadata"]["ls_provider"] == "amazon_bedrock" for r in attempts)
+    assert [r.extra["metadata"]["usage_metadata"]["output_tokens"] for r in attempts] == [
+        tokens("Sure! The total is twelve fifty."), tokens('{"total": "twelve fifty", "currency": "EUR"}'),
+        tokens(INVOICE_JSON)]

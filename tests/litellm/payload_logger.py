@@ -1,5 +1,6 @@
 """A LiteLLM callback for the tests: writes each call's standard logging payload to a file,
-so a test can check what LiteLLM's own logs and callbacks see of the routing."""
+so a test can check what LiteLLM's own logs, callbacks and spend tracking see of the
+routing: one line per logged event, success or failure, with the caller it is billed to."""
 
 from __future__ import annotations
 
@@ -9,14 +10,28 @@ import os
 from litellm.integrations.custom_logger import CustomLogger
 
 
+def _line(event: str, kwargs, payload) -> dict:
+    metadata = payload.get("metadata") or {}
+    call_metadata = ((kwargs.get("litellm_params") or {}).get("metadata") or {})
+    return {"event": event, "model_group": payload.get("model_group"), "model": payload.get("model"),
+            "response_cost": payload.get("response_cost"), "cost_finalized": payload.get("cost_finalized"),
+            "prompt_tokens": payload.get("prompt_tokens"), "completion_tokens": payload.get("completion_tokens"),
+            "key_alias": metadata.get("user_api_key_alias"), "team_id": metadata.get("user_api_key_team_id"),
+            "user_id": metadata.get("user_api_key_user_id"), "routing_decision": metadata.get("routing_decision"),
+            "spend_logs_metadata": metadata.get("spend_logs_metadata"),
+            "tier_call": call_metadata.get("tiered_router") if isinstance(call_metadata, dict) else None}
+
+
 class PayloadFile(CustomLogger):
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        payload = kwargs.get("standard_logging_object") or {}
-        line = {"model_group": payload.get("model_group"), "model": payload.get("model"),
-                "response_cost": payload.get("response_cost"),
-                "spend_logs_metadata": (payload.get("metadata") or {}).get("spend_logs_metadata")}
+    def _write(self, line: dict) -> None:
         with open(os.environ["TIERED_TEST_PAYLOADS"], "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line, default=str) + "\n")
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._write(_line("success", kwargs, kwargs.get("standard_logging_object") or {}))
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._write(_line("failure", kwargs, kwargs.get("standard_logging_object") or {}))
 
 
 instance = PayloadFile()

@@ -9,6 +9,7 @@ One proxy per module serves three tiered models, each with its own router YAML:
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from decimal import Decimal
@@ -115,6 +116,16 @@ def _payloads(setup, request_id: str, expected: int = 1) -> list[dict[str, Any]]
     return found
 
 
+def _same_money(logged: Any, exact: str) -> bool:
+    """LiteLLM's cost is a float; the record's a decimal string."""
+    return Decimal(str(logged)) == Decimal(exact).quantize(Decimal(str(logged)))
+
+
+def _tier_call_events(setup, request_id: str) -> list[dict[str, Any]]:
+    lines = setup["payloads"].read_text().splitlines() if setup["payloads"].exists() else []
+    return [p for p in map(json.loads, lines) if (p.get("tier_call") or {}).get("request_id") == request_id]
+
+
 def test_routing_fields_reach_litellm_logging_and_spend(setup, ops):
     response, headers = ask(ops, "extract the invoice total")
     (payload,) = _payloads(setup, headers["x-tiered-router-request-id"])
@@ -123,8 +134,46 @@ def test_routing_fields_reach_litellm_logging_and_spend(setup, ops):
     assert routing["tier"] == "mid" and routing["escalated"] is True
     assert [a["tier"] for a in routing["attempts"]] == ["cheap", "mid"]
     # LiteLLM bills the routed request at its whole cost: the gate-failed attempt included.
-    assert Decimal(str(payload["response_cost"])) == Decimal(routing["cost_usd"]).quantize(
-        Decimal(str(payload["response_cost"])))
+    assert _same_money(payload["response_cost"], routing["cost_usd"])
+
+
+def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_caller(setup, ops):
+    """One logged event per request, on the calling key and team: the routed cost (the
+    gate-failed attempt included), every attempt's tokens, LiteLLM's routing_decision; the
+    tier calls themselves are not logged again."""
+    response, headers = ask(ops, "extract the invoice total")
+    request_id = headers["x-tiered-router-request-id"]
+    (payload,) = _payloads(setup, request_id)
+    routing = payload["spend_logs_metadata"]["tiered_router"]
+    assert (payload["event"], payload["key_alias"], payload["team_id"]) == ("success", "ops-key", "ops-team")
+    assert _same_money(payload["response_cost"], routing["cost_usd"])
+    assert _same_money(headers["x-litellm-response-cost"], routing["cost_usd"])
+    attempts = routing["attempts"]
+    assert payload["prompt_tokens"] == sum(a["input_tokens"] for a in attempts) > attempts[-1]["input_tokens"]
+    assert payload["completion_tokens"] == sum(a["output_tokens"] for a in attempts)
+    assert response.usage.completion_tokens == payload["completion_tokens"]
+    assert payload["routing_decision"] == {"router_model_name": "tiered", "escalated": True, "tier": "mid",
+                                           "tier_label": "mid", "routed_model": MID,
+                                           "signals": ["cheap:gate_failed", "mid:served"]}
+    time.sleep(0.5)  # a second event, or a tier call's, would be written by now
+    assert len(_payloads(setup, request_id)) == 1 and _tier_call_events(setup, request_id) == []
+
+
+def test_an_exhausted_ladder_still_charges_the_caller(setup, ops):
+    """502, and LiteLLM's failure log carries the three attempts' cost and tokens on the
+    calling key and team: finalized, so its spend tracking bills it like a served request."""
+    with pytest.raises(openai.APIStatusError) as info:
+        ask(ops, "an impossible invoice", model="tiered-strict")
+    assert info.value.status_code == 502
+    request_id = re.search(r'request_id\\*"\s*:\s*\\*"([0-9a-f]{32})', json.dumps(info.value.body)).group(1)
+    (payload,) = _payloads(setup, request_id)
+    routing = payload["spend_logs_metadata"]["tiered_router"]
+    assert payload["event"] == "failure" and routing["tier"] is None and len(routing["attempts"]) == 3
+    assert (payload["key_alias"], payload["team_id"], payload["user_id"]) == ("ops-key", "ops-team", "ops-user")
+    assert payload["cost_finalized"] is True and Decimal(routing["cost_usd"]) > 0
+    assert _same_money(payload["response_cost"], routing["cost_usd"])
+    assert payload["prompt_tokens"] == sum(a["input_tokens"] for a in routing["attempts"])
+    assert payload["routing_decision"]["signals"] == ["cheap:gate_failed", "mid:gate_failed", "frontier:gate_failed"]
 
 
 def test_sqlite_sink_gets_the_same_row(setup, ops):
@@ -180,13 +229,15 @@ def test_classifier_stream_goes_straight_through(setup, ops, emulator, rows_for)
     assert row["tier"] == "frontier" and row["start_reason"].startswith("rules[0]")
     assert row["output_tokens"] > 0
     assert Decimal(row["cost_usd"]) == Decimal(row["baseline_cost_usd"]) > 0  # frontier is the baseline
-    # The routed call is logged on the tiered model, carrying the whole routing record; the
-    # tier's own streamed call is logged (and priced) by LiteLLM on the frontier group.
+    # The routed call is logged on the tiered model, carrying the whole routing record and
+    # its cost; the tier's own streamed call is not logged a second time.
     (payload,) = _payloads(setup, raw.headers["x-tiered-router-request-id"])
     assert payload["model_group"] == "tiered-fast"
     routing = payload["spend_logs_metadata"]["tiered_router"]
     assert routing["tier"] == "frontier" and routing["cost_usd"] == row["cost_usd"]
     assert routing["attempts"][0]["emitted"] is True
+    # LiteLLM cannot price a tiered_router stream; the provider hands it the routed cost
+    assert _same_money(payload["response_cost"], row["cost_usd"]) and payload["key_alias"] == "ops-key"
 
 
 def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator):

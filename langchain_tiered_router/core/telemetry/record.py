@@ -115,9 +115,10 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
     """The record of one routing. ``request`` defaults to the one the engine routed;
     ``integration`` to the request's ``metadata["integration"]``."""
     request = request if request is not None else result.request
-    meta = dict(request.metadata) if request is not None else {}
+    meta = request.metadata if request is not None else {}
     usage = result.total_usage
     answer = result.answer
+    cost, baseline = result.cost_usd, result.baseline_cost_usd
     return RoutingRecord(
         request_id=result.request_id,
         ts=result.started_at,
@@ -143,11 +144,11 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_tokens,
         cache_write_tokens=usage.cache_write_tokens,
-        cost_usd=result.cost_usd,
+        cost_usd=cost,
         baseline_tier=result.baseline_tier,
         baseline_model_id=result.baseline_model_id,
-        baseline_cost_usd=result.baseline_cost_usd,
-        savings_usd=result.savings_usd,
+        baseline_cost_usd=baseline,
+        savings_usd=None if cost is None or baseline is None else baseline - cost,  # result.savings_usd, once
         latency_ms=round(result.latency_ms, 3),
         prompt_text=request.text if (store_text and request is not None) else None,
         answer_text=(answer.text if answer else None) if store_text else None,
@@ -158,8 +159,10 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
 
 def routing_dict(result: RoutingResult) -> dict[str, Any]:
     """The record as plain JSON (money as decimal strings): ``response_metadata["routing"]``
-    and the proxy's ``tiered_router`` field. Text is never in it."""
-    return record_from_result(result).to_json_dict()
+    and the proxy's ``tiered_router`` field. Text is never in it.
+
+    The record is made for this dict alone, so its fields become the dict without a copy."""
+    return record_from_result(result).json_view()
 
 
 def record_json(record: RoutingRecord | dict[str, Any]) -> str:

@@ -1,0 +1,669 @@
+"""What the router adds to a request, every row against a baseline measured in the same run.
+
+    python benchmarks/overhead_bench.py [--quick] [--model router_model.npz] [--skip-proxy]
+
+Writes benchmarks/results/overhead.json and overhead.md. The machine this runs on may
+be shared: every A/B row interleaves its rounds (A then B, then B then A, ...) and
+reports the median of the per-round ratios; in-process rows report CPU time of the
+calling thread per call (``time.thread_time``) beside wall time, since another
+process's load inflates the wall clock of both sides unevenly.
+
+Rows (the issue's table): the trained and the rules classifier's decision at 1k, 10k
+and 100k characters, against the previous implementations (whole-text tokenisation,
+whole-text keyword scan), with their decisions compared on every recorded prompt;
+``TieredChatBedrock.invoke`` against plain ``ChatBedrockConverse`` on the same model
+(cascade served by cheap, a JSON gate passing; telemetry off, on; a rules and a trained
+classifier policy), on the local Bedrock-wire emulator in its own process; import and
+first construction in fresh processes; the SQLite sink under 8 writer threads; and a
+real LiteLLM proxy: ``tiered`` against its cheap deployment called directly (20
+concurrent), LiteLLM's own logged events of an escalated and of an exhausted request,
+proxy start and first requests, with and without the hook. The trained model comes
+from ``tiered-router calibrate`` on RouteLLM's GSM8K recordings (or ``--model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch LiteLLM's cost map
+# the emulator takes any credentials; a real AWS profile must never be used by a benchmark
+os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+
+CHEAP, MID, FRONTIER = "amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"
+LADDER = [{"name": "cheap", "model_id": CHEAP}, {"name": "mid", "model_id": MID},
+          {"name": "frontier", "model_id": FRONTIER}]
+TWO_TIERS = [{"name": "cheap", "model_id": CHEAP}, {"name": "frontier", "model_id": FRONTIER}]
+JSON_GATE = [{"kind": "json_schema", "schema": {"type": "object", "required": ["total"],
+                                                "properties": {"total": {"type": "number"}}}}]
+RULES = [{"tier": "frontier", "keywords": ["prove", "derive", "refactor", "theorem", "integral"]},
+         {"tier": "frontier", "keywords": ["explain why", "compare", "summarize"]}]
+# cheap writes JSON except for "invoice" requests (escalated to mid); nobody can do "impossible" ones
+SCRIPT = {"models": {
+    CHEAP: {"rules": [{"match": "impossible", "answer": "no idea"}, {"match": "invoice", "answer": "twelve"}],
+            "default": '{"total": 12}'},
+    MID: {"rules": [{"match": "impossible", "answer": "still no idea"}], "default": '{"total": 12}'},
+    FRONTIER: {"rules": [{"match": "impossible", "answer": "not even I"}], "default": '{"total": 12}'}}}
+PROMPT = "Give the total of 7 and 5 as JSON."
+LENGTHS = (1_000, 10_000, 100_000)
+
+
+# -- measuring -------------------------------------------------------------------------
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def per_call(fn: Callable[[], Any], n: int, clock: Callable[[], float]) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = clock()
+        fn()
+        out.append((clock() - t0) * 1000)
+    return out
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, per_round: int) -> dict[str, Any]:
+    """Each round runs every function ``per_round`` times (order reversed every other
+    round); per function the median of round medians, per round the ratio of the first
+    function to the second, in CPU and in wall time."""
+    names = list(fns)
+    cpu: dict[str, list[float]] = {k: [] for k in names}
+    wall: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            times_cpu, times_wall = [], []
+            for _ in range(per_round):
+                w0, c0 = time.perf_counter(), time.thread_time()
+                fns[name]()
+                times_cpu.append((time.thread_time() - c0) * 1000)
+                times_wall.append((time.perf_counter() - w0) * 1000)
+            cpu[name].append(statistics.median(times_cpu))
+            wall[name].append(statistics.median(times_wall))
+    a, b = names
+    return {"ms_cpu": {k: round(statistics.median(v), 4) for k, v in cpu.items()},
+            "ms_wall": {k: round(statistics.median(v), 4) for k, v in wall.items()},
+            "ratio_cpu": round(statistics.median(x / y for x, y in zip(cpu[a], cpu[b])), 4),
+            "ratio_wall": round(statistics.median(x / y for x, y in zip(wall[a], wall[b])), 4),
+            "rounds": rounds, "per_round": per_round}
+
+
+@contextlib.contextmanager
+def emulator_process(script: dict) -> Iterator[str]:
+    """The Bedrock-wire emulator in its own process (its CPU is not the caller's)."""
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "script.yaml"
+        path.write_text(yaml.safe_dump(script))
+        proc = subprocess.Popen([sys.executable, "-m", "langchain_tiered_router.emulator", "--script", str(path)],
+                                stdout=subprocess.PIPE, text=True, start_new_session=True,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        try:
+            yield proc.stdout.readline().strip()  # type: ignore[union-attr]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+
+
+# -- decisions ----------------------------------------------------------------------------
+
+def recorded_prompts(data: Path) -> list[str]:
+    prompts = []
+    with open(data / "routellm" / "gsm8k" / "gsm8k_responses.csv", encoding="utf-8") as fh:
+        prompts += [row["prompt"] for row in csv.DictReader(fh)]
+    with open(data / "routellm" / "mt_bench" / "question.jsonl", encoding="utf-8") as fh:
+        prompts += [turn for line in fh for turn in json.loads(line)["turns"]]
+    for path in sorted((data / "routellm" / "mmlu" / "responses").glob("*.csv")):
+        with open(path, encoding="utf-8") as fh:
+            prompts += [row["prompt"] for row in csv.DictReader(fh)]
+    return prompts
+
+
+def texts_of(corpus: str, length: int, n: int) -> list[str]:
+    """``n`` different texts of ``length`` characters: windows at spread-out offsets."""
+    step = max(1, (len(corpus) - length) // n)
+    return [corpus[i * step:i * step + length] for i in range(n)]
+
+
+def unbounded_rules_classify(rules: list[dict], text: str) -> str:
+    """The rules classifier before this change: every keyword searched in the whole text."""
+    lowered = text.lower()
+    for rule in rules:
+        for word in rule["keywords"]:
+            if re.search(rf"\b{re.escape(word.lower())}\b", lowered):
+                return rule["tier"]
+    return "cheap"
+
+
+@contextlib.contextmanager
+def whole_text_tokenisation() -> Iterator[None]:
+    """The trained model's features as before this change: ``tokenizer.encode`` of the view."""
+    import dataclasses
+
+    from langchain_tiered_router.core import features
+    from langchain_tiered_router.core.embedding import load_embedding
+
+    slow = dataclasses.replace(load_embedding(), pieces=None)
+    original = features.load_embedding
+    features.load_embedding = lambda: slow  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        features.load_embedding = original  # type: ignore[assignment]
+
+
+def decision_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.build import build_classifier, build_router
+    from langchain_tiered_router.core.config import ClassifierConfig
+
+    prompts = recorded_prompts(data)
+    corpus = "\n\n".join(prompts)
+    ladder = build_router({"tiers": TWO_TIERS, "telemetry": {"sinks": []}}, telemetry=False).ladder
+    trained = build_classifier(ClassifierConfig(kind="trained", path=str(model_path)))
+    rules = build_classifier(ClassifierConfig(kind="rules", rules=RULES))
+    n = 60 if quick else 200
+    out: dict[str, Any] = {}
+    for length in LENGTHS:
+        texts = [RouteRequest(text=t) for t in texts_of(corpus, length, n)]
+        for name, new, old in (
+                ("trained", lambda r: trained.classify(r, ladder), None),
+                ("rules", lambda r: rules.classify(r, ladder), lambda r: unbounded_rules_classify(RULES, r.text))):
+            new(texts[0])  # loads the model file and the embedding
+            it = iter(texts)
+            row = {"cold_cpu": per_call(lambda: new(next(it)), len(texts), time.thread_time)}  # words never seen
+            it = iter(texts * 4)
+            row["new_wall"] = per_call(lambda: new(next(it)), len(texts), time.perf_counter)
+            it = iter(texts * 4)
+            row["new_cpu"] = per_call(lambda: new(next(it)), len(texts), time.thread_time)
+            if name == "trained":
+                with whole_text_tokenisation():
+                    it = iter(texts * 4)
+                    row["old_cpu"] = per_call(lambda: new(next(it)), max(20, len(texts) // 4), time.thread_time)
+            else:
+                it = iter(texts * 4)
+                row["old_cpu"] = per_call(lambda: old(next(it)), len(texts), time.thread_time)
+            out[f"{name}_{length}"] = {
+                "median_ms_wall": round(statistics.median(row["new_wall"]), 4),
+                "p95_ms_wall": round(pct(row["new_wall"], 0.95), 4),
+                "median_ms_cpu": round(statistics.median(row["new_cpu"]), 4),
+                "p95_ms_cpu": round(pct(row["new_cpu"], 0.95), 4),
+                "first_pass_median_ms_cpu": round(statistics.median(row["cold_cpu"]), 4),
+                "first_pass_p95_ms_cpu": round(pct(row["cold_cpu"], 0.95), 4),
+                "before_median_ms_cpu": round(statistics.median(row["old_cpu"]), 4),
+                "before_p95_ms_cpu": round(pct(row["old_cpu"], 0.95), 4),
+                "calls": len(row["new_wall"])}
+    out["quality"] = decision_quality(trained, rules, ladder, prompts)
+    return out
+
+
+def decision_quality(trained: Any, rules: Any, ladder: Any, prompts: list[str]) -> dict[str, Any]:
+    """The decisions on every recorded prompt, before and after: they must not change."""
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.classifiers import KEYWORD_HEAD_CHARS, KEYWORD_TAIL_CHARS
+
+    requests = [RouteRequest(text=p) for p in prompts]
+    after = [trained.classify(r, ladder) for r in requests]
+    with whole_text_tokenisation():
+        before = [trained.classify(r, ladder) for r in requests]
+    same_trained = sum(a.tier == b.tier and a.score == b.score for a, b in zip(after, before))
+    same_rules = sum(rules.classify(r, ladder).tier == unbounded_rules_classify(RULES, r.text) for r in requests)
+    return {"prompts": len(prompts), "trained_same_decision_and_score": same_trained, "rules_same_tier": same_rules,
+            "longest_prompt_chars": max(map(len, prompts)),
+            "keyword_window_chars": KEYWORD_HEAD_CHARS + KEYWORD_TAIL_CHARS,
+            "trained_frontier_share": round(sum(a.tier == "frontier" for a in after) / len(after), 4)}
+
+
+# -- the LangChain request path ---------------------------------------------------------------
+
+def langchain_rows(model_path: Path, quick: bool) -> dict[str, Any]:
+    from langchain_aws import ChatBedrockConverse
+
+    from langchain_tiered_router import TieredChatBedrock
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+
+    rounds, per_round = (10, 15) if quick else (30, 20)
+    out: dict[str, Any] = {}
+    with emulator_process(SCRIPT) as url, tempfile.TemporaryDirectory() as tmp:
+        plain = ChatBedrockConverse(model=CHEAP, endpoint_url=url, region_name="us-east-1")
+        variants = {
+            "cascade_json_gate": {"tiers": LADDER, "gates": JSON_GATE},
+            "cascade_json_gate_telemetry_sqlite": {"tiers": LADDER, "gates": JSON_GATE, "telemetry": {
+                "sinks": [{"kind": "sqlite", "path": str(Path(tmp) / "t.db")}]}},
+            "rules_classifier": {"tiers": LADDER, "policy": {"kind": "classifier", "classifier": {
+                "kind": "rules", "rules": RULES}}},
+            "trained_classifier": {"tiers": TWO_TIERS, "policy": {"kind": "classifier", "classifier": {
+                "kind": "trained", "path": str(model_path)}}},
+        }
+        for name, cfg in variants.items():
+            cfg = {"telemetry": {"sinks": []}, **cfg, "endpoint_url": url}
+            tiered = TieredChatBedrock(config=cfg)
+            for _ in range(30):
+                tiered.invoke(PROMPT)
+                plain.invoke(PROMPT)
+            out[name] = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
+                                    rounds, per_round)
+            out[name]["served_by"] = tiered.invoke(PROMPT).response_metadata["routing"]["model_id"]
+        flush_all()
+    return out
+
+
+def langsmith_row() -> dict[str, Any]:
+    """The runs LangChain's LangSmith tracer would send for an escalated request (its
+    upload replaced by a list): the model each attempt run is priced as."""
+    from langchain_core.tracers.langchain import LangChainTracer
+    from langsmith import Client
+
+    from langchain_tiered_router import TieredChatBedrock
+
+    sent: dict[str, Any] = {}
+
+    class Captured(LangChainTracer):
+        def _persist_run_single(self, run: Any) -> None:
+            sent[str(run.id)] = run
+
+        @staticmethod
+        def _update_run_single(run: Any) -> None:
+            sent[str(run.id)] = run
+
+    client = Client(api_url="http://127.0.0.1:9", api_key="bench", auto_batch_tracing=False, info={})
+    with emulator_process(SCRIPT) as url:
+        llm = TieredChatBedrock(config={"tiers": LADDER, "gates": JSON_GATE, "endpoint_url": url,
+                                        "telemetry": {"sinks": []}})
+        llm.invoke("the invoice total, as JSON", config={"callbacks": [Captured(client=client)]})
+    runs = sorted(sent.values(), key=lambda r: r.start_time)
+    return {"runs": [{"name": r.name, "run_type": r.run_type,
+                      "ls_model_name": (r.extra.get("metadata") or {}).get("ls_model_name"),
+                      "tokens": ((r.extra.get("metadata") or {}).get("usage_metadata") or {}).get("total_tokens")}
+                     for r in runs]}
+
+
+# -- import and construction -------------------------------------------------------------------
+
+_IMPORT = """
+import os, sys, time, json
+os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+t0 = time.perf_counter()
+import langchain_aws
+from langchain_aws import ChatBedrockConverse
+t1 = time.perf_counter()
+if sys.argv[1] == "tiered":
+    from langchain_tiered_router import TieredChatBedrock
+t2 = time.perf_counter()
+if sys.argv[1] == "tiered":
+    TieredChatBedrock(config={"tiers": %(ladder)r, "gates": %(gates)r, "endpoint_url": "http://127.0.0.1:9",
+                              "telemetry": {"sinks": []}})
+else:
+    ChatBedrockConverse(model=%(cheap)r, region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+t3 = time.perf_counter()
+print(json.dumps({"aws_import": t1 - t0, "own_import": t2 - t1, "construct": t3 - t2}))
+""" % {"ladder": LADDER, "gates": JSON_GATE, "cheap": CHEAP}
+
+
+def import_rows(quick: bool) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, float]]] = {"tiered": [], "plain": []}
+    for r in range(3 if quick else 7):
+        for which in (("tiered", "plain") if r % 2 == 0 else ("plain", "tiered")):
+            done = subprocess.run([sys.executable, "-c", _IMPORT, which], capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+            runs[which].append(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    def med(which: str, key: str) -> float:
+        return round(statistics.median(x[key] for x in runs[which]) * 1000, 1)
+
+    return {"langchain_aws_import_ms": med("plain", "aws_import"),
+            "tiered_router_import_beyond_langchain_aws_ms": med("tiered", "own_import"),
+            "first_construction_ms": {"tiered": med("tiered", "construct"), "plain": med("plain", "construct")},
+            "processes": len(runs["tiered"]) + len(runs["plain"])}
+
+
+# -- the SQLite sink -----------------------------------------------------------------------------
+
+def sqlite_row(quick: bool) -> dict[str, Any]:
+    """20k records from 8 threads through the configured sink, end to end (written, flushed)."""
+    import resource
+
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.telemetry.sqlite import connect
+    from langchain_tiered_router.core.testing import ScriptedBackend
+
+    total = 4_000 if quick else 20_000
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "sink.db"
+        router = build_router({"tiers": LADDER, "gates": JSON_GATE,
+                               "telemetry": {"sinks": [{"kind": "sqlite", "path": str(db)}]}})
+        backend = ScriptedBackend({"*": '{"total": 12}'})
+        results = [router.route(RouteRequest(text=f"q{i}"), backend) for i in range(total)]  # routed before timing
+        recorder = router.observers[0]
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+
+        def write(part: list[Any]) -> None:
+            for result in part:
+                recorder(result, result.request, backend)
+
+        threads = [threading.Thread(target=write, args=(results[i::8],)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        enqueued = time.perf_counter() - started
+        recorder.flush()
+        elapsed = time.perf_counter() - started
+        with contextlib.closing(connect(db)) as conn:
+            rows = conn.execute("SELECT COUNT(*) FROM routing_records").fetchone()[0]
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        recorder.close()
+    return {"records": total, "rows_landed": rows, "records_per_s": round(total / elapsed),
+            "enqueue_us_per_record": round(enqueued / total * 1e6, 2), "max_rss_growth_mb": round((rss1 - rss0) / 1024, 1)}
+
+
+# -- the LiteLLM proxy -----------------------------------------------------------------------------
+
+def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
+    import httpx
+    import yaml
+
+    from tests.litellm._proc import _Proxy, _stop
+
+    def proxy_cpu(pid: int) -> float:
+        """CPU seconds of the proxy's process group."""
+        found = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout.split()
+        total = 0
+        for p in {pid, *map(int, found)}:
+            with contextlib.suppress(FileNotFoundError):
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    async def load(base: str, model: str, n: int, concurrency: int, text: str = PROMPT, key: str = "sk-ops") -> float:
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120,
+                                     limits=httpx.Limits(max_connections=concurrency)) as client:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with gate:
+                    r = await client.post("/chat/completions", json={
+                        "model": model, "messages": [{"role": "user", "content": text}]})
+                    r.raise_for_status()
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return n / (time.perf_counter() - t0)
+
+    def timed_one(base: str, model: str) -> float:
+        t0 = time.perf_counter()
+        asyncio.run(load(base, model, 1, 1))
+        return round((time.perf_counter() - t0) * 1000, 1)
+
+    out: dict[str, Any] = {}
+    payloads = work / "payloads.jsonl"
+    with emulator_process(SCRIPT) as url:
+        deployments = [{"model_name": t["name"], "litellm_params": {
+            "model": f"bedrock/converse/{t['model_id']}", "aws_region_name": "us-east-1",
+            "aws_bedrock_runtime_endpoint": url, "aws_access_key_id": "AKIABENCH", "aws_secret_access_key": "bench"}}
+            for t in LADDER]
+        routers = {}
+        for name, extra in (("tiered", {"on_exhausted": "flag"}), ("tiered-strict", {"on_exhausted": "raise"})):
+            path = work / f"{name}.yaml"
+            path.write_text(yaml.safe_dump({"tiers": LADDER, "gates": JSON_GATE, "telemetry": {"sinks": []},
+                                            "retry": {"max_retries": 0}, **extra}))
+            routers[name] = path
+        general = {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"}
+        with_hook = {
+            "model_list": deployments + [{"model_name": n, "litellm_params": {
+                "model": f"tiered_router/{n}", "tiered_router_config": str(p)}} for n, p in routers.items()],
+            "litellm_settings": {"callbacks": ["litellm_hooks.proxy_handler_instance",
+                                               "tests.litellm.payload_logger.instance"],
+                                 "custom_provider_map": [{"provider": "tiered_router",
+                                                          "custom_handler": "litellm_hooks.tiered_router_provider"}]},
+            "router_settings": {"num_retries": 0}, "general_settings": general}
+        without_hook = {"model_list": deployments, "router_settings": {"num_retries": 0},
+                        "general_settings": general}
+        env = {"TIERED_TEST_PAYLOADS": str(payloads), "PYTHONPATH": str(REPO)}
+        plain = _Proxy(without_hook, work, env)
+        start = {"without_hook_s": round(plain.wait_ready(300)["start_s"], 1)}
+        first_plain = [timed_one(plain.url, "cheap"), timed_one(plain.url, "cheap")]
+        _stop(plain.proc)
+        hooked = _Proxy(with_hook, work, env)
+        start["with_hook_s"] = round(hooked.wait_ready(300)["start_s"], 1)
+        first_tiered = [timed_one(hooked.url, "tiered"), timed_one(hooked.url, "tiered")]
+        first_after = [timed_one(hooked.url, "cheap")]
+        out["start"] = {**start, "first_two_requests_ms": {"tiered (fresh proxy with the hook)": first_tiered,
+                                                           "cheap (fresh proxy without it)": first_plain,
+                                                           "cheap after them": first_after}}
+        try:
+            out["accounting"] = proxy_accounting(hooked.url, payloads)
+            base = hooked.url
+            asyncio.run(load(base, "cheap", 60, 20))
+            asyncio.run(load(base, "tiered", 60, 20))
+            rounds, n = (4, 40) if quick else (12, 60)
+            rates: dict[str, list[float]] = {"tiered": [], "cheap": []}
+            cpu: dict[str, list[float]] = {"tiered": [], "cheap": []}
+            for r in range(rounds):
+                for model in (("tiered", "cheap") if r % 2 == 0 else ("cheap", "tiered")):
+                    c0 = proxy_cpu(hooked.proc.pid)
+                    rates[model].append(asyncio.run(load(base, model, n, 20)))
+                    cpu[model].append((proxy_cpu(hooked.proc.pid) - c0) / n * 1000)
+            out["throughput"] = {
+                "req_per_s": {k: round(statistics.median(v), 1) for k, v in rates.items()},
+                "ratio": round(statistics.median(t / c for t, c in zip(rates["tiered"], rates["cheap"])), 3),
+                "proxy_cpu_ms_per_request": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
+                "cpu_ratio": round(statistics.median(c / t for t, c in zip(cpu["tiered"], cpu["cheap"])), 3),
+                "rounds": rounds, "requests_per_round": n, "concurrency": 20}
+        finally:
+            _stop(hooked.proc)
+    return out
+
+
+def proxy_accounting(base: str, payloads: Path) -> dict[str, Any]:
+    """LiteLLM's own logged events (its standard logging payloads) for one escalated and
+    one exhausted request: how many, what cost, whose key, what tokens."""
+    import httpx
+
+    def events(request_id: str) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + 15
+        found: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            lines = payloads.read_text().splitlines() if payloads.exists() else []
+            found = [p for p in map(json.loads, lines)
+                     if ((p.get("spend_logs_metadata") or {}).get("tiered_router") or {}).get("request_id") == request_id
+                     or (p.get("tier_call") or {}).get("request_id") == request_id]
+            if found:
+                time.sleep(1.0)  # and any late second event
+                lines = payloads.read_text().splitlines()
+                return [p for p in map(json.loads, lines)
+                        if ((p.get("spend_logs_metadata") or {}).get("tiered_router") or {}).get("request_id")
+                        == request_id or (p.get("tier_call") or {}).get("request_id") == request_id]
+            time.sleep(0.1)
+        return found
+
+    def summary(evs: list[dict[str, Any]], routing: dict[str, Any]) -> dict[str, Any]:
+        attempts = routing["attempts"]
+        return {"logged_events": len(evs), "events": [
+            {k: e.get(k) for k in ("event", "model_group", "response_cost", "cost_finalized", "prompt_tokens",
+                                   "completion_tokens", "key_alias", "team_id")} for e in evs],
+            "logged_cost_sum": sum(float(e.get("response_cost") or 0) for e in evs),
+            "routed_cost": routing["cost_usd"],
+            "attempt_tokens": {"input": sum(a["input_tokens"] for a in attempts),
+                               "output": sum(a["output_tokens"] for a in attempts)},
+            "routing_decision": (evs[0].get("routing_decision") if evs else None)}
+
+    headers = {"Authorization": "Bearer sk-ops"}
+    escalated = httpx.post(f"{base}/chat/completions", headers=headers, timeout=60, json={
+        "model": "tiered", "messages": [{"role": "user", "content": "the invoice total, as JSON"}]})
+    escalated.raise_for_status()
+    routing = escalated.json()["tiered_router"]
+    out = {"escalated": summary(events(routing["request_id"]), routing)}
+    out["escalated"]["x-litellm-response-cost"] = escalated.headers.get("x-litellm-response-cost")
+    exhausted = httpx.post(f"{base}/chat/completions", headers=headers, timeout=60, json={
+        "model": "tiered-strict", "messages": [{"role": "user", "content": "an impossible invoice"}]})
+    request_id = re.search(r'request_id\\*"\s*:\s*\\*"([0-9a-f]{32})', exhausted.text)
+    evs = events(request_id.group(1)) if request_id else []
+    routing = ((evs[0].get("spend_logs_metadata") or {}).get("tiered_router") if evs else None) or {
+        "attempts": [], "cost_usd": None}
+    out["exhausted"] = {"status": exhausted.status_code, **summary(evs, routing)}
+    return out
+
+
+# -- the report ----------------------------------------------------------------------------------------
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = ["| what | measured (this run) | baseline in the same run | goal |", "|---|---|---|---|"]
+    d = results.get("decisions")
+    if d:
+        for name, goal in (("trained", "p95 < 1 ms at every length"), ("rules", "p95 < 1 ms at every length")):
+            cells = [f"{length // 1000}k: {d[f'{name}_{length}']['median_ms_wall']:.2f} / "
+                     f"{d[f'{name}_{length}']['p95_ms_wall']:.2f} ms (CPU {d[f'{name}_{length}']['median_ms_cpu']:.2f}"
+                     f" / {d[f'{name}_{length}']['p95_ms_cpu']:.2f})" for length in LENGTHS]
+            before = [f"{length // 1000}k: {d[f'{name}_{length}']['before_median_ms_cpu']:.2f} / "
+                      f"{d[f'{name}_{length}']['before_p95_ms_cpu']:.2f} ms CPU" for length in LENGTHS]
+            what = ("trained classifier decision (`classify`), median / p95" if name == "trained"
+                    else "rules classifier decision, median / p95")
+            if name == "trained":
+                cells.append("first pass over unseen words: " + "; ".join(
+                    f"{length // 1000}k {d[f'{name}_{length}']['first_pass_median_ms_cpu']:.2f} / "
+                    f"{d[f'{name}_{length}']['first_pass_p95_ms_cpu']:.2f} ms CPU" for length in LENGTHS))
+            rows.append(f"| {what} | {'; '.join(cells)} | before: {'; '.join(before)} | {goal} |")
+        q = d["quality"]
+        rows.append(f"| decisions on the {q['prompts']:,} recorded prompts (GSM8K, MT-Bench, MMLU) | trained: "
+                    f"{q['trained_same_decision_and_score']:,} identical (tier and score); rules: "
+                    f"{q['rules_same_tier']:,} identical (longest prompt {q['longest_prompt_chars']:,} chars, "
+                    f"keyword window {q['keyword_window_chars']:,}) | the previous implementations | unchanged |")
+    lc = results.get("langchain")
+    if lc:
+        labels = {"cascade_json_gate": "`TieredChatBedrock.invoke` (cascade, served by cheap, JSON gate passes)",
+                  "cascade_json_gate_telemetry_sqlite": "the same, telemetry on (SQLite sink)",
+                  "rules_classifier": "the same with a classifier policy: rules",
+                  "trained_classifier": "the same with a classifier policy: trained"}
+        for key, label in labels.items():
+            r = lc[key]
+            rows.append(f"| {label} | {r['ms_cpu']['tiered']:.3f} ms CPU, {r['ms_wall']['tiered']:.3f} ms wall: "
+                        f"**{r['ratio_cpu']:.3f}x** CPU, {r['ratio_wall']:.3f}x wall | plain `ChatBedrockConverse`: "
+                        f"{r['ms_cpu']['plain']:.3f} ms CPU, {r['ms_wall']['plain']:.3f} ms wall | <= 1.05x |")
+    imp = results.get("import")
+    if imp:
+        rows.append(f"| import + first construction in a fresh process | import "
+                    f"{imp['tiered_router_import_beyond_langchain_aws_ms']:.0f} ms beyond langchain-aws; first "
+                    f"`TieredChatBedrock` {imp['first_construction_ms']['tiered']:.0f} ms | langchain-aws import "
+                    f"{imp['langchain_aws_import_ms']:.0f} ms; first `ChatBedrockConverse` "
+                    f"{imp['first_construction_ms']['plain']:.0f} ms | import < 0.5 s beyond langchain-aws's own |")
+    sq = results.get("sqlite")
+    if sq:
+        rows.append(f"| SQLite sink, {sq['records']:,} records from 8 threads, end to end | "
+                    f"{sq['records_per_s']:,} records/s; {sq['rows_landed']:,} rows landed; "
+                    f"{sq['enqueue_us_per_record']} µs per record on the writing thread; max RSS +"
+                    f"{sq['max_rss_growth_mb']} MB | - | >= 20k records/s, bounded memory |")
+    px = results.get("proxy")
+    if px:
+        t = px.get("throughput")
+        if t:
+            rows.append(f"| LiteLLM proxy, model `tiered` (served by cheap, gate passes) vs the same deployment "
+                        f"called directly, 20 concurrent | {t['req_per_s']['tiered']} req/s, "
+                        f"{t['proxy_cpu_ms_per_request']['tiered']} ms proxy CPU per request: **{t['ratio']}x** "
+                        f"throughput, {t['cpu_ratio']}x by CPU | {t['req_per_s']['cheap']} req/s, "
+                        f"{t['proxy_cpu_ms_per_request']['cheap']} ms CPU | >= 0.9x |")
+        a = px.get("accounting")
+        if a:
+            e = a["escalated"]
+            rows.append(f"| LiteLLM's own logged events for one escalated request | {e['logged_events']} event(s), "
+                        f"cost {e['logged_cost_sum']:.3g} on key {', '.join(str(x['key_alias']) for x in e['events'])}"
+                        f"; header x-litellm-response-cost {e['x-litellm-response-cost']} | routed cost "
+                        f"{float(e['routed_cost']):.3g} | the routed cost, once, on the caller's key/team |")
+            logged = ", ".join("{} in / {} out".format(v["prompt_tokens"], v["completion_tokens"])
+                               for v in e["events"])
+            rows.append(f"| tokens LiteLLM logs for that request | {logged} | every attempt: "
+                        f"{e['attempt_tokens']['input']} in / {e['attempt_tokens']['output']} out | all attempts |")
+            x = a["exhausted"]
+            failed = ", ".join("{}, cost {:.3g} (finalized: {}) on key {}, team {}".format(
+                v["event"], float(v["response_cost"] or 0), v["cost_finalized"], v["key_alias"], v["team_id"])
+                for v in x["events"])
+            rows.append(f"| a request whose ladder is exhausted (`on_exhausted: raise`, {x['status']}) | "
+                        f"{x['logged_events']} event(s): {failed} | routed cost {float(x['routed_cost'] or 0):.3g} "
+                        f"| every attempt charged to the caller |")
+            rows.append(f"| LiteLLM's `routing_decision` | {json.dumps(e['routing_decision'])} | - | filled |")
+        s = px.get("start")
+        if s:
+            first = s["first_two_requests_ms"]
+            rows.append(f"| LiteLLM proxy start, with / without the hook; first two requests | "
+                        f"{s['with_hook_s']} s / {s['without_hook_s']} s; " + "; ".join(
+                            f"{k}: {v}" for k, v in first.items()) + " ms | - | first request as fast as the next |")
+    ls = results.get("langsmith")
+    if ls:
+        rows.append("| LangSmith runs of an escalated request | " + ", ".join(
+            f"{r['name']} ({r['run_type']}, {r['ls_model_name']}, {r['tokens']} tokens)" for r in ls["runs"])
+            + " | - | each attempt priceable (its real model name) |")
+    return "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--model", type=Path, help="a classifier model from tiered-router calibrate, for the "
+                                                   "cheap/frontier ladder (default: calibrate one now)")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--skip-proxy", action="store_true")
+    parser.add_argument("--only", default="decisions,langchain,langsmith,import,sqlite,proxy")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "overhead")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) - ({"proxy"} if args.skip_proxy else set())
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model = args.model or calibrated_model(work, args.data)
+        results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()},
+                                   "quick": args.quick}
+        steps: dict[str, Callable[[], Any]] = {
+            "decisions": lambda: decision_rows(model, args.data, args.quick),
+            "langchain": lambda: langchain_rows(model, args.quick),
+            "langsmith": langsmith_row,
+            "import": lambda: import_rows(args.quick),
+            "sqlite": lambda: sqlite_row(args.quick),
+            "proxy": lambda: proxy_rows(args.quick, work),
+        }
+        for name, step in steps.items():
+            if name in only:
+                t0 = time.perf_counter()
+                results[name] = step()
+                print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        results["machine"]["load_avg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(results))
+    print(markdown(results))
+
+
+def calibrated_model(work: Path, data: Path) -> Path:
+    """``tiered-router calibrate`` on RouteLLM's GSM8K recordings, for the cheap/frontier ladder."""
+    import yaml
+
+    config, out = work / "router.yaml", work / "router_model.npz"
+    config.write_text(yaml.safe_dump({"tiers": TWO_TIERS, "telemetry": {"sinks": []}}))
+    subprocess.run([sys.executable, "-m", "langchain_tiered_router.cli", "calibrate", "--config", str(config),
+                    "--data", str(data / "routellm" / "gsm8k" / "gsm8k_responses.csv"), "--format", "routellm",
+                    "--policy", "classifier", "--out", str(out)], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""What LiteLLM's logs, spend and limits see of one request routed on the proxy.
+
+LiteLLM logs the request the client sent (model ``tiered``) through that request's
+logging object, attributed to the calling key, team and user. The tier calls the
+provider makes for it are ``no-log`` (``LiteLLMRouterBackend(log_tier_calls=False)``),
+so the callbacks an operator configured, and the spend log, see one event per request,
+and that event carries everything the routing spent:
+
+* the routed cost (every attempt, failed-gate ones included, and every routing call),
+  once: a served request's ``response_cost``; for a streamed or failed request the
+  logging object's finalized cost, which LiteLLM's failure log bills like a served one,
+  so a request whose ladder is exhausted still charges the caller;
+* the tokens of every attempt and routing call as the request's ``usage``, so key and
+  team TPM limits and usage dashboards count what was spent;
+* ``routing_decision``, LiteLLM's own field for a router's choice (which model served,
+  which tier, whether it escalated), beside the whole record in
+  ``spend_logs_metadata.tiered_router``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import litellm
+from litellm.litellm_core_utils.llm_cost_calc.finalization import finalize_cost
+
+from langchain_tiered_router.core import RoutingResult
+
+__all__ = ["routed_usage", "routing_decision", "bill_on_logging_object"]
+
+
+def routed_usage(result: RoutingResult) -> litellm.Usage:
+    """Every attempt's and routing call's tokens, in LiteLLM's convention (cached tokens
+    are part of ``prompt_tokens``)."""
+    total = result.total_usage
+    prompt = total.input_tokens + total.cache_read_tokens + total.cache_write_tokens
+    return litellm.Usage(prompt_tokens=prompt, completion_tokens=total.output_tokens,
+                         total_tokens=prompt + total.output_tokens,
+                         prompt_tokens_details={"cached_tokens": total.cache_read_tokens},
+                         cache_read_input_tokens=total.cache_read_tokens,
+                         cache_creation_input_tokens=total.cache_write_tokens)
+
+
+def routing_decision(result: RoutingResult, proxy_model: str | None) -> dict[str, Any]:
+    """LiteLLM's ``StandardLoggingRoutingDecision`` fields that describe this routing.
+
+    Its ``router_type`` and ``cause`` are closed lists of LiteLLM's own routers and are
+    left out; so is ``savings_baseline_model``, from which LiteLLM would compute a
+    savings figure of its own (the record's ``savings_usd`` is the one to read)."""
+    decision: dict[str, Any] = {
+        "router_model_name": proxy_model or "tiered_router",
+        "escalated": result.escalated,
+        "signals": [f"{a.tier}:{a.outcome}" for a in result.attempts],
+    }
+    if result.served is not None:
+        decision["tier"] = decision["tier_label"] = result.served.tier
+        decision["routed_model"] = result.model_id
+    return decision
+
+
+def bill_on_logging_object(logging_obj: Any, result: RoutingResult) -> None:
+    """Make the request's own log carry the routed cost and tokens, whatever becomes of it:
+    LiteLLM then bills a failed request (its failure log) and a streamed one (whose cost
+    it cannot compute for the ``tiered_router`` model) like a served one. An unknown cost
+    is left to LiteLLM, never reported as 0."""
+    cost = result.cost_usd
+    if logging_obj is None or cost is None:
+        return
+    amount = float(cost)
+    logging_obj.record_partial_usage_for_failure(routed_usage(result), amount)
+    logging_obj.record_finalized_cost(finalize_cost(amount, None))

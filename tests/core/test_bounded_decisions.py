@@ -1,0 +1,101 @@
+"""A decision reads a bounded view of the prompt, and the fast paths change no decision.
+
+The trained model's tokenisation goes word by word (``WordPieces``) instead of through
+``tokenizer.encode``; the ids must be the same, for recorded prompts and for texts made
+to break it. Keyword rules read the head and the tail of the text; lengths the whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+
+import pytest
+
+from langchain_tiered_router.core import RouteRequest
+from langchain_tiered_router.core.classifiers import (KEYWORD_HEAD_CHARS, KEYWORD_TAIL_CHARS, Rule,
+                                                      RulesClassifier)
+from langchain_tiered_router.core.config import load_config
+from langchain_tiered_router.core.embedding import load_embedding
+from langchain_tiered_router.core.features import _digits
+from langchain_tiered_router.core.tiers import Ladder
+
+from .conftest import LADDER
+
+MARKER = "\u2581"
+
+
+def _encoded(text: str) -> list[int]:
+    return load_embedding().tokenizer.encode(text, add_special_tokens=False).ids
+
+
+def _tricky_texts() -> list[str]:
+    rng = random.Random(11)
+    alphabet = f"ab c  d\t\n{MARKER}é漢字🙂 42.5 ,;\\{{}}[]<s></s><unk>\x00 İ ǅ ﬁ\u00a0\u3000"
+    texts = ["", " ", "  ", MARKER, f"{MARKER}{MARKER} x", "a  b   c", " leading", "trailing  ", "x" * 3000,
+             "tab\tand\nnewline  then spaces", "<s> special </s> tokens <unk>", "a<s>b", "😀" * 40]
+    texts += ["".join(rng.choice(alphabet) for _ in range(n)) for n in (3, 30, 300, 3000) for _ in range(25)]
+    return texts
+
+
+def test_word_pieces_give_the_tokenizers_own_ids_on_texts_made_to_break_them():
+    embedding = load_embedding()
+    assert embedding.pieces is not None, "the bundled tokenizer should take the word-by-word path"
+    for text in _tricky_texts():
+        assert embedding.token_ids(text).tolist() == _encoded(text), repr(text[:60])
+    # and again, now from the word cache
+    for text in _tricky_texts():
+        assert embedding.token_ids(text).tolist() == _encoded(text), repr(text[:60])
+
+
+def test_word_pieces_give_the_tokenizers_own_ids_on_recorded_prompts(shared_data):
+    embedding = load_embedding()
+    with open(shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[:300]
+    texts = [r["prompt"] for r in rows] + [" ".join(r["prompt"] for r in rows)]
+    for text in texts:
+        assert embedding.token_ids(text).tolist() == _encoded(text)
+
+
+@pytest.mark.parametrize("text", ["", "plain ascii 12 and 3.5", "x²³ ٣٤ ①", "漢字 9", "\x00\t1"])
+def test_the_digit_count_is_str_isdigit(text):
+    assert _digits(text) == sum(c.isdigit() for c in text)
+
+
+LONG = 100_000
+
+
+def _ladder() -> Ladder:
+    return Ladder.from_config(load_config({"tiers": LADDER, "telemetry": {"sinks": []}}))
+
+
+def _filler(n: int) -> str:
+    return ("lorem ipsum dolor sit amet " * (n // 27 + 1))[:n]
+
+
+@pytest.mark.parametrize("where, matches", [("head", True), ("tail", True), ("middle", False)])
+def test_keyword_rules_read_the_head_and_the_tail_of_a_long_prompt(where, matches):
+    classifier = RulesClassifier([Rule("frontier", keywords=["Prove"])])
+    filler = _filler(LONG)
+    at = {"head": 10, "tail": LONG - 20, "middle": LONG // 2}[where]
+    text = filler[:at] + " prove it " + filler[at:]
+    choice = classifier.classify(RouteRequest(text=text), _ladder())
+    assert (choice.tier, choice.reason) == (("frontier", "rules[0]: keyword 'Prove'") if matches
+                                            else ("cheap", "rules: no rule matched"))
+
+
+def test_a_prompt_within_the_window_is_read_whole():
+    classifier = RulesClassifier([Rule("frontier", keywords=["integral"])])
+    filler = _filler(KEYWORD_HEAD_CHARS + KEYWORD_TAIL_CHARS - 20)
+    text = filler[:KEYWORD_HEAD_CHARS + 5] + " integral " + filler[KEYWORD_HEAD_CHARS + 5:]
+    assert classifier.classify(RouteRequest(text=text), _ladder()).tier == "frontier"
+
+
+def test_rules_name_the_first_listed_keyword_and_lengths_read_the_whole_text():
+    classifier = RulesClassifier([Rule("mid", keywords=["derive", "proof"]),
+                                  Rule("frontier", min_chars=LONG)])
+    assert classifier.classify(RouteRequest(text="a proof, then derive"), _ladder()).reason == (
+        "rules[0]: keyword 'derive'")
+    assert classifier.classify(RouteRequest(text="disproof"), _ladder()).tier == "cheap"  # whole words only
+    long = RouteRequest(text=_filler(LONG))
+    assert classifier.classify(long, _ladder()).reason == f"rules[1]: length {LONG}"
