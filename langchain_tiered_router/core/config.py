@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .access import parse_principal
 from .errors import ConfigError, PricingError, UnknownTierError
 from .pricing import Price, lookup_price
 
@@ -255,10 +256,20 @@ class TelemetryConfig(_Strict):
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 
 
-class AccessConfig(_Strict):
-    """Which callers (API keys, teams, users) may ask for a tier by name."""
+def _typed_principal(value: str) -> str:
+    try:
+        return parse_principal(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
-    allow_tier_request: list[str] = Field(default_factory=list)  # key aliases / team ids; "*" for all
+
+class AccessConfig(_Strict):
+    """Which callers may ask for a tier by name: typed principals (``team:ops``,
+    ``team_alias:Ops``, ``key_alias:ci-key``, ``user:alice``, ``key:<hashed key>``) or
+    ``*`` for every caller. Kinds never match each other: a key *aliased* ``ops`` is not
+    the *team* ``ops``."""
+
+    allow_tier_request: list[Annotated[str, AfterValidator(_typed_principal)]] = Field(default_factory=list)
     on_forbidden: Literal["reject", "ignore"] = "reject"
 
 

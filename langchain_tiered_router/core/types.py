@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Literal
 
+from .access import caller_principals
 from .pricing import Usage
 
 __all__ = ["RouteRequest", "TierAnswer", "GateVerdict", "Attempt", "AuxCall", "RoutingResult", "sum_costs",
@@ -20,7 +21,9 @@ class RouteRequest:
 
     ``text`` is what classifiers and graders read (the conversation flattened);
     ``payload`` is the integration's own request (LangChain messages, a LiteLLM body)
-    that only its backend understands.
+    that only its backend understands. ``principals`` are the caller's typed identities
+    (``team:ops``, ``user:alice``) that tier requests are checked against and session
+    pins are scoped to; by default they come from ``caller`` (a bare name is a user id).
     """
 
     text: str  # what classifiers and gates read; integrations build it with ``request_text``
@@ -28,9 +31,13 @@ class RouteRequest:
     session_id: str | None = None
     requested_tier: str | None = None
     caller: str | None = None
+    principals: tuple[str, ...] = ()
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     metadata: dict[str, Any] = field(default_factory=dict)
     gates: list[Any] = field(default_factory=list)  # per-request gates, e.g. a structured-output schema
+
+    def __post_init__(self) -> None:
+        self.principals = tuple(self.principals) or caller_principals(self.caller)
 
 
 @dataclass
@@ -158,6 +165,7 @@ class RoutingResult:
     baseline_cost_usd: Decimal | None = None
     error: str | None = None  # set when the request ended without an answer
     request: RouteRequest | None = field(default=None, repr=False, compare=False)
+    start_requested: bool = field(default=False, compare=False)  # the start tier was the caller's request
     current_tier: str | None = field(default=None, compare=False)  # the tier being called right now
 
     @property

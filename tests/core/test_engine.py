@@ -205,16 +205,18 @@ def test_session_pinning_keeps_a_conversation_on_its_tier(base_config):
 
 
 def test_requested_tier_needs_permission(base_config):
-    base_config["access"] = {"allow_tier_request": ["team-a"], "on_forbidden": "reject"}
+    base_config["access"] = {"allow_tier_request": ["team:team-a"], "on_forbidden": "reject"}
     records: list = []
     r = router(base_config, records)
     backend = ScriptedBackend({"*": answer('{"total": 1}')})
-    assert r.route(RouteRequest("x", requested_tier="frontier", caller="team-a"), backend).tier == "frontier"
+    assert r.route(RouteRequest("x", requested_tier="frontier", caller="team:team-a"), backend).tier == "frontier"
     with pytest.raises(TierNotAllowedError):
-        r.route(RouteRequest("x", requested_tier="frontier", caller="team-b"), backend)
+        r.route(RouteRequest("x", requested_tier="frontier", caller="team:team-b"), backend)
+    with pytest.raises(TierNotAllowedError):  # a bare name is a user id: the user "team-a" is not the team
+        r.route(RouteRequest("x", requested_tier="frontier", caller="team-a"), backend)
     assert records[-1].error.startswith("TierNotAllowedError")
     base_config["access"]["on_forbidden"] = "ignore"
-    ignored = router(base_config).route(RouteRequest("x", requested_tier="frontier", caller="team-b"), backend)
+    ignored = router(base_config).route(RouteRequest("x", requested_tier="frontier", caller="team:team-b"), backend)
     assert ignored.tier == "cheap"
 
 

@@ -16,7 +16,7 @@ from litellm_hooks import TieredLiteLLMRouter
 from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, LADDER, MID, tier_deployments
 
 CONFIG = {"tiers": LADDER, "gates": [{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
-          "retry": {"max_retries": 0}, "access": {"allow_tier_request": ["ops"]}, "telemetry": {"sinks": []}}
+          "retry": {"max_retries": 0}, "access": {"allow_tier_request": ["user:ops"]}, "telemetry": {"sinks": []}}
 
 
 @pytest.fixture(scope="module")
