@@ -29,6 +29,7 @@ from .classifiers import TierChoice
 from .config import RetryConfig
 from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, TierCallError, TierNotAllowedError,
                      TransportError, UnknownTierRequestError)
+from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, decode_pin, encode_pin
 from .policies import Policy
@@ -96,6 +97,7 @@ class Router:
         observers: Sequence[Observer] = (),
         allow_tier_request: Sequence[str] = ("*",),
         on_forbidden: str = "reject",
+        gate_timeout_s: float | None = DEFAULT_TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Any] = asyncio.sleep,
     ):
@@ -112,6 +114,7 @@ class Router:
         self.allow_tier_request = {parse_principal(p, path=f"access.allow_tier_request[{i}]")
                                    for i, p in enumerate(allow_tier_request)}
         self.on_forbidden = on_forbidden
+        self.gate_timeout_s = gate_timeout_s  # each judgement's budget (core.gate_budget); None: no limit
         self._sleep = sleep
         self._asleep = asleep
 
@@ -387,7 +390,8 @@ class Router:
                         value = backend.call(effect.tier, effect.request)
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
-                    value = safe_judge(effect.gate, effect.state)
+                    gate, state = effect.gate, effect.state
+                    value = judge_within(lambda: safe_judge(gate, state), gate, self.gate_timeout_s)
                 elif isinstance(effect, _Choose):
                     value = self.policy.choose_start(effect.request, self.ladder, ask)
                 elif isinstance(effect, _Sleep):
@@ -510,7 +514,8 @@ class Router:
                         value = await backend.acall(effect.tier, effect.request)
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
-                    value = await safe_ajudge(effect.gate, effect.state)
+                    gate, state = effect.gate, effect.state
+                    value = await ajudge_within(lambda: safe_ajudge(gate, state), gate, self.gate_timeout_s)
                 elif isinstance(effect, _Choose):
                     if self.policy.calls_model_to_start:
                         value = await asyncio.to_thread(self.policy.choose_start, effect.request, self.ladder, ask)

@@ -62,11 +62,16 @@ AAskFn = Callable[[str, str, "str | RouteRequest"], Awaitable[TierAnswer]]
 
 @dataclass
 class GateVerdict:
+    """A gate's judgement. ``reason`` names where and which rule, never the answer's own
+    text, so it may go to telemetry, spans and error messages whatever ``store_text``
+    says; ``detail`` may quote the answer and is recorded only with ``store_text``."""
+
     passed: bool
     reason: str = ""
     gate: str = ""
     score: float | None = None
-    error: str | None = None  # the gate raised: a bug in the gate, counted in ``gate_errors``
+    error: str | None = None  # the gate raised or timed out (the exception's type): counted in ``gate_errors``
+    detail: str | None = None
 
 
 @dataclass
@@ -106,13 +111,17 @@ class Attempt:
     def gate_passed(self) -> bool | None:
         return None if self.verdict is None else self.verdict.passed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, store_text: bool = False) -> dict[str, Any]:
+        """Plain JSON; with ``store_text`` the gate reason is the detailed one (it may quote the answer)."""
+        reason = None
+        if self.verdict is not None:
+            reason = (self.verdict.detail or self.verdict.reason) if store_text else self.verdict.reason
         return {
             "tier": self.tier,
             "model_id": self.model_id,
             "outcome": self.outcome,
             "gate_passed": self.gate_passed,
-            "gate_reason": self.verdict.reason if self.verdict else None,
+            "gate_reason": reason,
             "input_tokens": self.usage.input_tokens,
             "output_tokens": self.usage.output_tokens,
             "cache_read_tokens": self.usage.cache_read_tokens,
@@ -123,10 +132,18 @@ class Attempt:
             "latency_ms": round(self.latency_ms, 3),
             "retries": self.retries,
             "retried_on": list(self.retried_on),
-            "error": self.error,
+            "error": _bounded(self.error),
             "error_kind": self.error_kind,
             "gate_error": self.verdict.error if self.verdict else None,
         }
+
+
+MAX_ERROR_CHARS = 1_000
+
+
+def _bounded(text: str | None, limit: int = MAX_ERROR_CHARS) -> str | None:
+    """An error message as recorded: a reply that failed to parse can be megabytes."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def sum_costs(costs) -> Decimal | None:

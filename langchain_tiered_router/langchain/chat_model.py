@@ -97,13 +97,13 @@ class TieredChatBedrock(BaseChatModel):
     def _build(self) -> "TieredChatBedrock":
         # Runs again when LangChain rebuilds the model from its fields
         # (``configurable_fields``): the clients are fields, so they are reused.
+        built = self.built
+        if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
+            self.built = built = _Built(self.config, self.telemetry, build_router(self.config, telemetry=self.telemetry))
         if self.client is None:
             self.client = self._make_client("bedrock-runtime")
         if self.bedrock_client is None:
             self.bedrock_client = self._make_client("bedrock")
-        built = self.built
-        if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
-            self.built = built = _Built(self.config, self.telemetry, build_router(self.config, telemetry=self.telemetry))
         self._router = built.router
         self._models = {tier.name: self._tier_model(i, tier) for i, tier in enumerate(self._router.ladder)}
         return self
@@ -115,8 +115,12 @@ class TieredChatBedrock(BaseChatModel):
         settings: dict[str, Any] = {"retries": {"total_max_attempts": 1 + self.max_retries, "mode": "standard"}}
         if self.timeout is not None:
             settings["read_timeout"] = self.timeout
-        return create_aws_client(service, region_name=self.config.region_name, endpoint_url=self.config.endpoint_url,
-                                 config=BotocoreConfig(**settings), api_key=self.api_key)
+        try:
+            return create_aws_client(service, region_name=self.config.region_name,
+                                     endpoint_url=self.config.endpoint_url, config=BotocoreConfig(**settings),
+                                     api_key=self.api_key)
+        except (ValueError, TypeError) as exc:  # botocore's own check of the region or the URL
+            raise ConfigError(f"cannot make the {service} client: {exc}", path="endpoint_url") from None
 
     def _tier_model(self, index: int, tier: Tier) -> Any:
         from langchain_aws import ChatBedrockConverse
@@ -136,6 +140,9 @@ class TieredChatBedrock(BaseChatModel):
             own = key in ("provider", "max_tokens", "temperature", "model", "model_id")
             raise ConfigError(err["msg"], path=f"tiers[{index}].{key}" if own else f"tiers[{index}].model_kwargs.{key}"
                               ) from None
+        except (TypeError, ValueError) as exc:  # a model_kwargs key ChatBedrockConverse takes, with a bad value
+            raise ConfigError(f"ChatBedrockConverse refused the tier's settings: {exc}"[:300],
+                              path=f"tiers[{index}].model_kwargs") from None
 
     @classmethod
     def from_config(cls, path: str | Path | dict | RouterConfig, **kwargs: Any) -> "TieredChatBedrock":
