@@ -524,15 +524,43 @@ def _format_loc(loc: tuple) -> str:
     return out
 
 
-def _known_keys() -> list[str]:
-    names: set[str] = set()
-    for model in (RouterConfig, TierConfig, PriceOverride, PolicyConfig, ClassifierConfig, RuleConfig, RetryConfig,
-                  PinningConfig, TelemetryConfig, SinkConfig, ShadowConfig, ComparatorConfig, AccessConfig,
-                  BatchConfig, JsonSchemaGateConfig, PydanticGateConfig, RegexGateConfig, RuleGateConfig,
-                  SelfGradeGateConfig, ConfidenceGateConfig, VerifierGateConfig, ConsistencyGateConfig):
-        for name, info in model.model_fields.items():
-            names.add(info.alias or name)
-    return sorted(names)
+_GATE_MODELS = {"json_schema": JsonSchemaGateConfig, "pydantic": PydanticGateConfig, "regex": RegexGateConfig,
+                "rule": RuleGateConfig, "self_grade": SelfGradeGateConfig, "confidence": ConfidenceGateConfig,
+                "verifier": VerifierGateConfig, "consistency": ConsistencyGateConfig, "all": AllGateConfig,
+                "any": AnyGateConfig}
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the config model at ``loc`` (a pydantic error location) accepts."""
+    model: Any = RouterConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if part in _GATE_MODELS and model is None:
+            model = _GATE_MODELS[part]
+            continue
+        fields = getattr(model, "model_fields", None) or {}
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        if info is None:
+            return []
+        model = _model_in(info.annotation)
+    fields = getattr(model, "model_fields", None) or {}
+    return [info.alias or name for name, info in fields.items()]
+
+
+def _model_in(annotation: Any) -> Any:
+    """The config model inside ``list[X] | None``; ``None`` for a union of gate models."""
+    import typing
+
+    stack = [annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+        if item in (GateConfig, "GateConfig"):
+            return None
+        stack.extend(a for a in typing.get_args(item) if a is not type(None))
+    return None
 
 
 def _message(err: dict[str, Any]) -> str:
@@ -540,7 +568,7 @@ def _message(err: dict[str, Any]) -> str:
     kind, msg = err.get("type", ""), str(err.get("msg", ""))
     if kind == "extra_forbidden":
         key = str(err["loc"][-1]) if err.get("loc") else "?"
-        close = difflib.get_close_matches(key, _known_keys(), n=1)
+        close = difflib.get_close_matches(key, _keys_at(tuple(err["loc"])), n=1)
         return f"unknown key {key[:80]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "string_pattern_mismatch":
         return f"{msg} (got {str(err.get('input'))[:80]!r})"
