@@ -142,6 +142,7 @@ _KINDS = {
     "APIConnectionError": "connection",
     "MidStreamFallbackError": "stream_cut",
 }
+_UNREADABLE_HINTS = ("codec can't decode", "Error converting to valid response")
 _MALFORMED_HINTS = ("json", "decode", "parse", "unexpected", "malformed", "invalid response")
 
 
@@ -149,6 +150,9 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
                                  ) -> TransportError | MalformedReplyError | None:
     """The core error for a failed LiteLLM call, or ``None`` when it is the caller's
     fault (bad request, auth, context window) and must not be retried or escalated."""
+    if isinstance(exc, UnicodeDecodeError) or any(h in str(exc) for h in _UNREADABLE_HINTS):
+        # a reply whose text is not text (LiteLLM calls it a bad request): malformed, like bad JSON
+        return MalformedReplyError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id)
     for cls in type(exc).__mro__:
         kind = _KINDS.get(cls.__name__)
         if kind is None:

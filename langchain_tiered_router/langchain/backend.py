@@ -52,7 +52,7 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
         transport = classify_transport_error(candidate, tier=tier.name, model_id=tier.model_id)
         if transport is not None:
             return transport
-    if (isinstance(exc, (KeyError, json.JSONDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
+    if (isinstance(exc, (KeyError, json.JSONDecodeError, UnicodeDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
             or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
         return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
     if type(exc).__module__.startswith("botocore"):
