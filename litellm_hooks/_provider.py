@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Iterator, Mapping
 from litellm import CustomLLM
 from litellm.llms.custom_llm import CustomLLMError
 
-from langchain_tiered_router.core import (LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
+from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
                                           TierNotAllowedError)
 from langchain_tiered_router.core.errors import UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
@@ -64,7 +64,11 @@ class TieredRouterProvider(CustomLLM):
         router, backend = self.routers.get(provider_config_source(model, params))
         metadata = (litellm_params or {}).get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
-        request = route_request_from_call(messages, params, metadata)
+        try:
+            request = route_request_from_call(messages, params, metadata)
+        except ConfigError as exc:  # the client's response_format schema: its error, a 400
+            detail = {"error": "bad_response_format", "message": str(exc)[:500]}
+            raise CustomLLMError(status_code=400, message=json.dumps(detail)) from None
         return router, backend, request, metadata
 
     @staticmethod

@@ -50,7 +50,9 @@ class TieredChatBedrock(BaseChatModel):
     Per-call options: ``session_id=`` (or ``config={"metadata": {"session_id": ...}}``)
     keeps a conversation on one tier; ``tier=`` (or metadata ``requested_tier``) asks
     for a tier by name, ``model=`` for a tier by model id, both subject to the
-    config's ``access`` rules; metadata ``caller`` names who asks.
+    config's ``access`` rules; ``caller=`` (or metadata ``caller``) names who asks, as
+    typed principals (``"team:ops"``, a list of them; a bare name is a user id), which
+    session pins are scoped to as well.
     """
 
     config: RouterConfig

@@ -1,7 +1,8 @@
 """Gates that would hurt the process: a backtracking pattern, a JSON bomb, a rule that
 sleeps, a grader that rambles. A real event loop is timed around them with generous
-bounds (each case would stall it for seconds to hours without the guards; the bounds
-are a second or more, far above the milliseconds they take)."""
+bounds: each case takes milliseconds (the sleeping rule about a second), would stall the
+loop for 15 s to days without the guards, and is allowed 3 s of stall and 10 s in all,
+so a busy machine does not fail it."""
 
 from __future__ import annotations
 
@@ -66,10 +67,10 @@ def test_hostile_answers_never_freeze_the_event_loop(base_config, gates, text):
     backend = ScriptedBackend({"*": answer(text)})
     result, took, stall = asyncio.run(with_heartbeat(r.aroute(RouteRequest("x"), backend)))
     assert result.flagged and [a.outcome for a in result.attempts] == ["gate_failed"] * 3
-    assert took < 5 and stall < 1.0, (took, stall)
+    assert took < 10 and stall < 3.0, (took, stall)  # milliseconds here; without the guards, seconds to days
     blocking = time.perf_counter()
     assert router(base_config, gates).route(RouteRequest("x"), backend).flagged
-    assert time.perf_counter() - blocking < 5
+    assert time.perf_counter() - blocking < 10
 
 
 def test_a_backtracking_pattern_rre2_cannot_run_is_refused_at_load(base_config):
@@ -92,11 +93,11 @@ def test_a_sleeping_rule_is_cut_at_its_budget_and_the_loop_runs_on(base_config):
     for result in results:
         assert [a.verdict.reason for a in result.attempts] == ["gate timed out after 0.3s"] * 3
         assert result.flagged and result.gate_errors == 3
-    assert took < 4 and stall < 1.0, (took, stall)  # three tiers x 0.3 s each, not 3 x 5 s
+    assert took < 10 and stall < 3.0, (took, stall)  # three tiers x 0.3 s each, not 3 x 5 s
     blocking = time.perf_counter()
     result = r.route(RouteRequest("sync"), backend)
     assert result.attempts[0].verdict.reason == "gate timed out after 0.3s"
-    assert time.perf_counter() - blocking < 4
+    assert time.perf_counter() - blocking < 10  # 3 x 0.3 s, not 3 x 5 s
 
 
 @pytest.mark.parametrize("reply, score", [

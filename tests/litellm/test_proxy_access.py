@@ -135,3 +135,14 @@ def test_an_unknown_tier_is_a_400_naming_the_ladder(clients, emulator, asked, st
     if asked == "FRONTIER":
         assert "did you mean" in body
     assert emulator.requests == []
+
+
+def test_a_clients_schema_the_router_cannot_run_is_a_400(clients, emulator):
+    emulator.clear_requests()
+    schema = {"type": "object", "properties": {"total": {"type": "string", "pattern": "(a)\\1"}}}
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(clients["sk-app"], "extract the invoice total", model="tiered-open",
+            response_format={"type": "json_schema", "json_schema": {"name": "invoice", "schema": schema}})
+    assert "bad_response_format" in json.dumps(info.value.body) and "RE2" in json.dumps(info.value.body)
+    assert emulator.requests == []
+
