@@ -143,7 +143,7 @@ class Router:
                              session_id=request.session_id, request=request)
 
     def _choose_start(self, request: RouteRequest, result: RoutingResult) -> Generator[Any, Any, Tier]:
-        choice: TierChoice | None = None
+        choice: TierChoice | None
         if request.requested_tier and self._may_request(request):
             if request.requested_tier not in self.ladder:
                 raise UnknownTierRequestError(request.requested_tier, self.ladder.names)
@@ -174,7 +174,7 @@ class Router:
     def _may_request(self, request: RouteRequest) -> bool:
         if may_request(self.allow_tier_request, request.principals):
             return True
-        who = ", ".join(request.principals) or "(anonymous)"
+        who = ", ".join(p for p in request.principals if not p.startswith("key:")) or "(anonymous)"  # no key hash
         message = f"caller {who} may not request tier {str(request.requested_tier)[:80]!r}"
         if self.on_forbidden == "reject":
             raise TierNotAllowedError(message, tier=request.requested_tier or "", caller=request.caller or who)

@@ -91,9 +91,14 @@ def gate_pool() -> _DaemonPool:
 
 
 def _timed_out(gate: Any, timeout_s: float) -> GateVerdict:
-    busy = gate_pool().busy
-    log.warning("gate %s took longer than its %gs budget; judged a failure (%d gate workers busy)",
-                getattr(gate, "name", gate), timeout_s, busy)
+    first = not getattr(gate, "_timed_out_before", False)
+    try:
+        gate._timed_out_before = True  # warned once per gate object; every record counts it
+    except AttributeError:  # pragma: no cover - a gate with __slots__
+        first = False
+    log.log(logging.WARNING if first else logging.DEBUG,
+            "gate %s took longer than its %gs budget; judged a failure, counted in gate_errors "
+            "(%d gate workers busy)", getattr(gate, "name", gate), timeout_s, gate_pool().busy)
     return GateVerdict(False, f"gate timed out after {timeout_s:g}s", getattr(gate, "name", ""),
                        error="GateTimeout")
 
