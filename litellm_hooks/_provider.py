@@ -141,7 +141,7 @@ def _attach(logging_obj: Any, result: RoutingResult) -> None:
 def _http_error(exc: Exception) -> CustomLLMError:
     if isinstance(exc, TierNotAllowedError):
         log.warning("refused tier request: %s", exc)
-        detail = {"error": "tier_not_allowed", "message": str(exc), "tier": exc.tier, "caller": exc.caller}
+        detail = {"error": "tier_not_allowed", "message": str(exc), "tier": exc.tier[:80], "caller": exc.caller}
         return CustomLLMError(status_code=403, message=json.dumps(detail))
     if isinstance(exc, UnknownTierRequestError):  # the caller's mistake: 400, with the names it may use
         detail = {"error": "unknown_tier", "message": str(exc), "tier": exc.tier[:80], "tiers": exc.tiers}
