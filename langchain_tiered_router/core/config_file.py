@@ -122,7 +122,6 @@ def _scan(text: str, *, source: str | None = None, locate: int | None = None) ->
 
     def node(size: int, event: Any) -> None:
         """A complete value (scalar, alias or closed collection) of ``size`` nodes just ended."""
-        nonlocal total
         if not frames:
             return
         top = frames[-1]

@@ -272,9 +272,6 @@ def text_cases() -> list[Case]:
     bomb = ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
             "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
             "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n")
-    kwargs_bomb = base.replace("model_kwargs:\n    top_p: 0.9",
-                               "model_kwargs:\n    top_p: 0.9\n    junk: " + bomb.replace("\n", "\n      ").replace(
-                                   "a: &a", "{a: &a", 1) and "x")
     deep = "[" * 200 + "]" * 200
     cases = [
         Case("not-utf8:value", text=base.encode().replace(b"amazon.nova-micro-v1:0", b"amazon.nova-\xff-v1:0"),
@@ -308,7 +305,6 @@ def text_cases() -> list[Case]:
         Case("top-level:empty", text=""),
         Case("top-level:nul", text=b"tiers:\x00\n"),
     ]
-    del kwargs_bomb
     return cases
 
 
