@@ -144,6 +144,7 @@ _KINDS = {
     "APIConnectionError": "connection",
     "MidStreamFallbackError": "stream_cut",
 }
+_UNREADABLE_HINTS = ("codec can't decode", "Error converting to valid response")
 _MALFORMED_HINTS = ("json", "decode", "parse", "unexpected", "malformed", "invalid response")
 # Errors of this model on this request that a larger model may not give: escalated by
 # ``retry.escalate_on`` (LiteLLM has context-window fallbacks for the same reason).
@@ -169,6 +170,9 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
     """The core error for a failed LiteLLM call, or ``None`` when it is the caller's
     fault (bad request, auth) and must not be retried or escalated. A prompt over this
     model's context window or a model not available is a ``ModelLimitError``."""
+    if isinstance(exc, UnicodeDecodeError) or any(h in str(exc) for h in _UNREADABLE_HINTS):
+        # a reply whose text is not text (LiteLLM calls it a bad request): malformed, like bad JSON
+        return MalformedReplyError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id)
     for cls in type(exc).__mro__:
         limit = _LIMITS.get(cls.__name__)
         if limit is not None:

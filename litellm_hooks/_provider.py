@@ -32,8 +32,9 @@ from typing import Any, AsyncIterator, Iterator, Mapping
 from litellm import CustomLLM
 from litellm.llms.custom_llm import CustomLLMError
 
-from langchain_tiered_router.core import (LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
+from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
                                           TierNotAllowedError)
+from langchain_tiered_router.core.errors import UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, routed_usage, routing_decision
@@ -78,7 +79,11 @@ class TieredRouterProvider(CustomLLM):
         router, backend = self.routers.get(self._source(model, params))
         metadata = (litellm_params or {}).get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
-        request = route_request_from_call(messages, params, metadata, sorted(router.allow_tier_request))
+        try:
+            request = route_request_from_call(messages, params, metadata)
+        except ConfigError as exc:  # the client's response_format schema: its error, a 400
+            detail = {"error": "bad_response_format", "message": str(exc)[:500]}
+            raise CustomLLMError(status_code=400, message=json.dumps(detail)) from None
         return router, backend, request, metadata
 
     @staticmethod
@@ -96,7 +101,7 @@ class TieredRouterProvider(CustomLLM):
         router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params)
         try:
             result = await router.aroute(request, backend)
-        except (TierNotAllowedError, LadderExhaustedError) as exc:
+        except _REFUSED as exc:
             raise self._failed(exc, metadata, logging_obj) from None
         _attach(logging_obj, result)
         summary = self._publish(result, metadata)
@@ -123,7 +128,7 @@ class TieredRouterProvider(CustomLLM):
             async for chunk in routed:
                 for generic in generic_chunks(chunk):
                     yield generic
-        except (TierNotAllowedError, LadderExhaustedError) as exc:
+        except _REFUSED as exc:
             raise self._failed(exc, metadata, logging_obj) from None
         except BaseException:  # the client went away: what was spent is billed all the same
             await routed.aclose()  # records the interrupted attempt first
@@ -152,6 +157,9 @@ class TieredRouterProvider(CustomLLM):
         raise CustomLLMError(status_code=500, message="the tiered_router provider is async only (the proxy)")
 
 
+_REFUSED = (TierNotAllowedError, UnknownTierRequestError, LadderExhaustedError)
+
+
 def _attach(logging_obj: Any, result: RoutingResult) -> None:
     if logging_obj is not None:
         setattr(logging_obj, ROUTE_ATTR, result)
@@ -160,8 +168,11 @@ def _attach(logging_obj: Any, result: RoutingResult) -> None:
 def _http_error(exc: Exception) -> CustomLLMError:
     if isinstance(exc, TierNotAllowedError):
         log.warning("refused tier request: %s", exc)
-        detail = {"error": "tier_not_allowed", "message": str(exc), "tier": exc.tier, "caller": exc.caller}
+        detail = {"error": "tier_not_allowed", "message": str(exc), "tier": exc.tier[:80], "caller": exc.caller}
         return CustomLLMError(status_code=403, message=json.dumps(detail))
+    if isinstance(exc, UnknownTierRequestError):  # the caller's mistake: 400, with the names it may use
+        detail = {"error": "unknown_tier", "message": str(exc), "tier": exc.tier[:80], "tiers": exc.tiers}
+        return CustomLLMError(status_code=400, message=json.dumps(detail))
     assert isinstance(exc, LadderExhaustedError)
     attempts = record_from_result(exc.result).attempts if exc.result is not None else []
     detail = {"error": "ladder_exhausted", "message": str(exc), "attempts": attempts,

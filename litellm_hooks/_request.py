@@ -4,10 +4,12 @@ session, which tier they ask for).
 
 A client names its session with the ``x-session-id`` header or
 ``metadata.session_id``, and asks for a tier with the ``x-tiered-router-tier``
-header or ``metadata.tier``. The caller identities checked against
-``access.allow_tier_request`` are the key alias, the team id and alias, and the
-user id of the proxy key, in that order (the proxy puts them in the call's metadata
-as ``user_api_key_alias``, ``user_api_key_team_id``, ...).
+header or ``metadata.tier``. The caller is who the proxy authenticated, as typed principals
+checked against ``access.allow_tier_request``: ``key:<hashed key>``,
+``key_alias:...``, ``team:...``, ``team_alias:...``, ``user:...``, read from the
+``user_api_key_*`` fields the proxy writes into the call's metadata (it strips any
+the client sent). A key *aliased* ``ops-team`` is ``key_alias:ops-team``, never
+``team:ops-team``. Session pins are scoped to the same principals.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from langchain_tiered_router.core import JsonSchemaGate, RouteRequest
+from langchain_tiered_router.core.access import caller_principals as caller_names
 
 from ._backend import ChatPayload
 from ._convert import messages_text
 
-__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "caller_identities", "route_request_from_call",
+__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "caller_principals", "route_request_from_call",
            "route_request_from_messages", "response_format_gates"]
 
 SESSION_HEADERS = ("x-session-id", "x-tiered-router-session")
 TIER_HEADERS = ("x-tiered-router-tier",)
 
 
-_IDENTITY_KEYS = ("user_api_key_alias", "user_api_key_team_id", "user_api_key_team_alias", "user_api_key_user_id")
+# Principal kind -> the metadata field the proxy fills from the authenticated key.
+_IDENTITY_FIELDS = (("key", "user_api_key_hash"), ("key_alias", "user_api_key_alias"),
+                    ("team", "user_api_key_team_id"), ("team_alias", "user_api_key_team_alias"),
+                    ("user", "user_api_key_user_id"))
 
 
 def _headers(metadata: Mapping[str, Any]) -> dict[str, str]:
@@ -34,16 +40,16 @@ def _headers(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else {}
 
 
-def caller_identities(metadata: Mapping[str, Any]) -> list[str]:
-    return [str(metadata[key]) for key in _IDENTITY_KEYS if metadata.get(key)]
+def caller_principals(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """The authenticated caller as typed principals, most specific first."""
+    return tuple(f"{kind}:{metadata[key]}" for kind, key in _IDENTITY_FIELDS
+                 if isinstance(metadata.get(key), str) and metadata[key])
 
 
-def _pick_caller(identities: Sequence[str], allowed: Sequence[str]) -> str | None:
-    """The identity the core checks: the first one the config allows, else the first."""
-    for identity in identities:
-        if identity in allowed:
-            return identity
-    return identities[0] if identities else None
+def _display(principals: Sequence[str]) -> str | None:
+    """Who asks, for logs and errors: the principals without the key hash."""
+    shown = [p for p in principals if not p.startswith("key:")]
+    return ", ".join(shown) or (principals[0][:16] if principals else None)
 
 
 def response_format_gates(params: Mapping[str, Any]) -> list[Any]:
@@ -54,20 +60,26 @@ def response_format_gates(params: Mapping[str, Any]) -> list[Any]:
         return []
     spec = fmt.get("json_schema") or {}
     schema = spec.get("schema") if isinstance(spec, Mapping) else None
-    return [JsonSchemaGate(dict(schema), name="response_format")] if isinstance(schema, Mapping) else []
+    # a client's schema: its own vendor keywords are its business; its patterns still run on RE2
+    return [JsonSchemaGate(dict(schema), name="response_format", strict_keywords=False)] \
+        if isinstance(schema, Mapping) else []
 
 
 def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None, *,
-                                session_id: str | None = None, tier: str | None = None, caller: str | None = None,
+                                session_id: str | None = None, tier: str | None = None,
+                                caller: str | Sequence[str] | None = None, principals: Sequence[str] = (),
                                 metadata: Mapping[str, Any] | None = None) -> RouteRequest:
+    """``caller`` is named in code (typed principals, or a bare user id); ``principals``
+    are identities an integration authenticated, and win when given."""
     body = {"messages": list(messages), **dict(params or {})}
+    principals = tuple(principals) or caller_names(caller)
     return RouteRequest(text=messages_text(messages), payload=ChatPayload.from_body(body), session_id=session_id,
-                        requested_tier=tier, caller=caller, gates=response_format_gates(body),
-                        metadata={"integration": "litellm", **dict(metadata or {})})
+                        requested_tier=tier, caller=_display(principals), principals=principals,
+                        gates=response_format_gates(body), metadata={"integration": "litellm", **dict(metadata or {})})
 
 
 def route_request_from_call(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
-                            metadata: Mapping[str, Any] | None, allowed: Sequence[str]) -> RouteRequest:
+                            metadata: Mapping[str, Any] | None) -> RouteRequest:
     """The request as the ``tiered_router`` provider receives it from the proxy."""
     metadata = metadata or {}
     headers = _headers(metadata)
@@ -80,5 +92,5 @@ def route_request_from_call(messages: Sequence[Mapping[str, Any]], params: Mappi
              "proxy_model": metadata.get("model_group")}
     return route_request_from_messages(
         messages, params, session_id=str(session) if session else None, tier=str(tier) if tier else None,
-        caller=_pick_caller(caller_identities(metadata), allowed),
+        principals=caller_principals(metadata),
         metadata={k: v for k, v in extra.items() if v})

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..core.engine import Router
+from ..core.gate_budget import judge_within
 from ..core.gates import GateState, safe_judge
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
@@ -103,8 +104,8 @@ class Cascade:
         else:
             previous = [(self.ladder[a.tier].index, TierAnswer(a.text, tool_calls=list(a.tool_calls)))
                         for a in record.attempts[:-1] if a.text is not None]
-            verdict = safe_judge(gate, GateState(request, answer, tier, ask=self._ask(record), previous=previous,
-                                                 ladder=self.ladder))
+            state = GateState(request, answer, tier, ask=self._ask(record), previous=previous, ladder=self.ladder)
+            verdict = judge_within(lambda: safe_judge(gate, state), gate, self.router.gate_timeout_s)
             attempt.gate_passed, attempt.gate_reason = verdict.passed, verdict.reason
             attempt.gate, attempt.gate_score = verdict.gate, verdict.score
         if attempt.gate_passed:

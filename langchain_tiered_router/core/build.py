@@ -53,7 +53,10 @@ def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
         from .learned_policy import LearnedEscalationGate
         from .model_file import load_routing_model
 
-        model = load_routing_model(cfg.path)
+        try:
+            model = load_routing_model(cfg.path)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), path="path") from None
         if not model.stay:
             raise ConfigError(f"{cfg.path} holds a {model.strategy} model with no cascade heads; "
                               "calibrate with --policy cascade or blend", path="path")
@@ -80,7 +83,12 @@ def build_classifier(cfg: C.ClassifierConfig) -> Classifier:
                                cfg.default_tier)
     if cfg.kind == "trained":
         assert cfg.path is not None
-        return TrainedClassifier(cfg.path, cfg.threshold)
+        classifier = TrainedClassifier(cfg.path, cfg.threshold)
+        try:
+            classifier.model  # loaded now: a missing or unusable file fails here, not on every request
+        except ConfigError as exc:
+            raise ConfigError(str(exc), path="policy.classifier.path") from None
+        return classifier
     return LLMClassifier(cfg.llm_tier, cfg.prompt)
 
 
@@ -143,5 +151,5 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
         pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
         observers=observers,
         allow_tier_request=config.access.allow_tier_request or (),
-        on_forbidden=config.access.on_forbidden, **kwargs,
+        on_forbidden=config.access.on_forbidden, gate_timeout_s=config.gate_timeout_s, **kwargs,
     )

@@ -7,16 +7,21 @@ keys forbidden, and reported as ``ConfigError`` naming the key path
 
 from __future__ import annotations
 
+import difflib
+import math
 import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .access import parse_principal
+from .config_file import check_config_data, read_config_file
 from .errors import ConfigError, PricingError, UnknownTierError
 from .pricing import Price, lookup_price
+from .templates import check_template
 
 __all__ = [
     "RouterConfig", "TierConfig", "PriceOverride", "PolicyConfig", "ClassifierConfig",
@@ -26,16 +31,40 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # NaN and infinity are never a setting; a number's range is on its field.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+
+# Names that go into headers, pin keys and metrics: letters, digits, '.', '_', '-'.
+TierName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+NonBlank = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"\S")]
+MAX_PRICE = 100_000  # USD per million tokens: far above any model's
+
+
+def _json_values(value: Any) -> None:
+    """Values passed on to a model API must be JSON: no dates, bytes or NaN from YAML tags."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if not all(isinstance(k, str) for k in node):
+                raise ValueError("keys must be strings")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite")
+        elif not isinstance(node, (str, int, float, bool, type(None))):
+            raise ValueError(f"values must be JSON values, got a {type(node).__name__}")
 
 
 class PriceOverride(_Strict):
     """USD per million tokens; overrides the cost map for one tier."""
 
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cache_read_per_mtok: Decimal | None = None
-    cache_write_per_mtok: Decimal | None = None
+    input_per_mtok: Decimal = Field(ge=0, le=MAX_PRICE)
+    output_per_mtok: Decimal = Field(ge=0, le=MAX_PRICE)
+    cache_read_per_mtok: Decimal | None = Field(None, ge=0, le=MAX_PRICE)
+    cache_write_per_mtok: Decimal | None = Field(None, ge=0, le=MAX_PRICE)
 
     def to_price(self) -> Price:
         return Price(self.input_per_mtok, self.output_per_mtok,
@@ -48,7 +77,7 @@ class JsonSchemaGateConfig(_Strict):
     """The answer (text, or tool-call arguments) must be JSON valid against ``schema``."""
 
     kind: Literal["json_schema"]
-    json_schema: dict[str, Any] = Field(alias="schema")
+    json_schema: dict[str, Any] = Field(alias="schema")  # checked when the gate is built (core.json_schema)
     source: Literal["auto", "text", "tool_args"] = "auto"
 
 
@@ -56,7 +85,7 @@ class PydanticGateConfig(_Strict):
     """The answer must parse as the pydantic model at ``model`` (``package.module:Class``)."""
 
     kind: Literal["pydantic"]
-    model: str
+    model: NonBlank
     source: Literal["auto", "text", "tool_args"] = "auto"
 
 
@@ -64,7 +93,7 @@ class RegexGateConfig(_Strict):
     """The answer must (or, with ``must_match: false``, must not) match ``pattern``."""
 
     kind: Literal["regex"]
-    pattern: str
+    pattern: str = Field(min_length=1, max_length=10_000)
     must_match: bool = True
     ignore_case: bool = False
 
@@ -74,7 +103,7 @@ class RuleGateConfig(_Strict):
     and returns a bool or a (bool, reason) pair."""
 
     kind: Literal["rule"]
-    function: str
+    function: NonBlank
 
 
 class SelfGradeGateConfig(_Strict):
@@ -83,7 +112,12 @@ class SelfGradeGateConfig(_Strict):
     kind: Literal["self_grade"]
     grader_tier: str | None = None  # default: the cheapest tier
     threshold: float = Field(7.0, ge=0, le=10)
-    prompt: str | None = None
+    prompt: str | None = None  # placeholders {question} and {answer}; literal braces as {{ }}
+
+    @field_validator("prompt")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        return check_template(value, ("question", "answer"), ("answer",)) if value is not None else None
 
 
 class ConfidenceGateConfig(_Strict):
@@ -93,8 +127,16 @@ class ConfidenceGateConfig(_Strict):
     kind: Literal["confidence"]
     signal: Literal["any", "self_rating", "sentinel", "logprobs"] = "any"
     threshold: float = Field(0.7, ge=0, le=1)
-    sentinels: list[str] = Field(default_factory=lambda: ["[[ESCALATE]]", "I don't know", "I am not sure"])
+    sentinels: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["[[ESCALATE]]", "I don't know", "I am not sure"])
     missing: Literal["pass", "fail"] = "pass"
+
+    @field_validator("sentinels")
+    @classmethod
+    def _some_sentinel(cls, value: list[str], info: Any) -> list[str]:
+        if not value and info.data.get("signal") == "sentinel":
+            raise ValueError("signal 'sentinel' needs at least one sentinel")
+        return value
 
 
 class VerifierGateConfig(_Strict):
@@ -102,8 +144,8 @@ class VerifierGateConfig(_Strict):
     escalates when the predicted quality gained one tier up is worth its predicted cost."""
 
     kind: Literal["verifier"]
-    path: str
-    threshold: float | None = None  # overrides the calibrated exchange rate lambda stored in the file
+    path: NonBlank  # must exist when the router is built
+    threshold: float | None = Field(None, ge=0, le=1e6)  # overrides the calibrated exchange rate lambda
 
 
 class ConsistencyGateConfig(_Strict):
@@ -118,14 +160,14 @@ class AllGateConfig(_Strict):
     """Every listed gate must pass (``a & b``)."""
 
     kind: Literal["all"]
-    gates: list["GateConfig"]
+    gates: list["GateConfig"] = Field(min_length=1)
 
 
 class AnyGateConfig(_Strict):
-    """At least one listed gate must pass (``a | b``)."""
+    """At least one listed gate must pass (``a | b``); with none listed it could never pass."""
 
     kind: Literal["any"]
-    gates: list["GateConfig"]
+    gates: list["GateConfig"] = Field(min_length=1)
 
 
 GateConfig = Annotated[
@@ -143,24 +185,48 @@ AnyGateConfig.model_rebuild()
 class TierConfig(_Strict):
     """One rung of the ladder. Tiers are listed cheapest first."""
 
-    name: str = Field(min_length=1)
-    model_id: str = Field(min_length=1)
+    name: TierName
+    model_id: str = Field(min_length=1, max_length=2048, pattern=r"^\S+$")
     price: PriceOverride | None = None
-    provider: str | None = None  # needed by langchain-aws for ARNs (prompt routers, profiles)
+    provider: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")  # langchain-aws, for ARNs
     gates: list[GateConfig] | None = None  # replaces the top-level gates for this tier
-    max_tokens: int | None = None
-    temperature: float | None = None
-    timeout_s: float | None = Field(None, gt=0)  # this tier's read timeout; default transport.timeout_s
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    timeout_s: float | None = Field(None, gt=0, le=3600)  # this tier's read timeout; default transport.timeout_s
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)  # passed to the model as they are
+
+    @field_validator("model_kwargs")
+    @classmethod
+    def _plain_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in ("max_tokens", "temperature"):
+            if key in value:
+                raise ValueError(f"set {key!r} on the tier itself, where its range is checked")
+        _json_values(value)
+        return value
 
 
 class RuleConfig(_Strict):
     """One rules-classifier rule: send to ``tier`` when a keyword or a length matches."""
 
     tier: str
-    keywords: list[str] = Field(default_factory=list)
-    min_chars: int | None = None
-    max_chars: int | None = None
+    keywords: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    min_chars: int | None = Field(None, ge=0, le=10_000_000)
+    max_chars: int | None = Field(None, ge=0, le=10_000_000)
+
+    @field_validator("max_chars")
+    @classmethod
+    def _max_not_below_min(cls, value: int | None, info: Any) -> int | None:
+        low = info.data.get("min_chars")
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"must be at least min_chars ({low})")
+        return value
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> "RuleConfig":
+        if not self.keywords and self.min_chars is None and self.max_chars is None:
+            raise ValueError("a rule needs keywords, min_chars or max_chars (send everything elsewhere with "
+                             "default_tier)")
+        return self
 
 
 class ClassifierConfig(_Strict):
@@ -174,10 +240,21 @@ class ClassifierConfig(_Strict):
     kind: Literal["rules", "trained", "llm"]
     rules: list[RuleConfig] = Field(default_factory=list)
     default_tier: str | None = None
-    path: str | None = None
-    threshold: float | None = None  # trained: overrides the calibrated exchange rate lambda
+    path: NonBlank | None = None  # trained: must exist when the router is built
+    threshold: float | None = Field(None, ge=0, le=1e6)  # trained: overrides the calibrated exchange rate lambda
     llm_tier: str | None = None
-    prompt: str | None = None
+    prompt: str | None = None  # llm: placeholders {tiers} and {request}; literal braces as {{ }}
+
+    @field_validator("prompt")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        return check_template(value, ("tiers", "request"), ("request",)) if value is not None else None
+
+    @model_validator(mode="after")
+    def _has_rules(self) -> "ClassifierConfig":
+        if self.kind == "rules" and not self.rules:
+            raise ValueError("a rules classifier needs at least one rule (or use policy.start_tier)")
+        return self
 
 
 class PolicyConfig(_Strict):
@@ -188,8 +265,8 @@ class PolicyConfig(_Strict):
     at ``path`` (configured gates still apply on top)."""
 
     kind: Literal["cascade", "classifier", "confidence", "auto"] = "cascade"
-    path: str | None = None  # auto: the model file written by `tiered-router calibrate`
-    max_escalations: int = Field(2, ge=0)
+    path: NonBlank | None = None  # auto: the model file written by `tiered-router calibrate`
+    max_escalations: int = Field(2, ge=0, le=100)
     classifier: ClassifierConfig | None = None
     start_tier: str | None = None
     confidence: ConfidenceGateConfig | None = None
@@ -204,9 +281,9 @@ class RetryConfig(_Strict):
     context window, the model is not enabled here) is not retried: a larger tier may
     take the request, so it escalates."""
 
-    max_retries: int = Field(2, ge=0)
-    backoff_s: float = Field(0.2, ge=0)
-    max_backoff_s: float = Field(5.0, ge=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    backoff_s: float = Field(0.2, ge=0, le=60)
+    max_backoff_s: float = Field(5.0, ge=0, le=600)
     jitter: bool = True
     retry_on: list[Literal["throttled", "server_error", "timeout", "stream_cut", "connection", "malformed",
                            "other"]] = Field(
@@ -235,10 +312,10 @@ class TransportConfig(_Strict):
     ``TieredChatBedrock`` runs its Bedrock calls on: the thread pool of ``ainvoke`` /
     ``astream`` and the boto3 connection pool."""
 
-    deadline_s: float | None = Field(None, gt=0)
-    timeout_s: float | None = Field(None, gt=0)
-    connect_timeout_s: float | None = Field(None, gt=0)
-    max_concurrency: int = Field(64, ge=1)
+    deadline_s: float | None = Field(None, gt=0, le=86_400)
+    timeout_s: float | None = Field(None, gt=0, le=3600)
+    connect_timeout_s: float | None = Field(None, gt=0, le=600)
+    max_concurrency: int = Field(64, ge=1, le=10_000)
 
 
 class CircuitConfig(_Strict):
@@ -248,11 +325,11 @@ class CircuitConfig(_Strict):
     redis`` shares the state across replicas."""
 
     enabled: bool = True
-    failures: int = Field(5, ge=1)
-    cooldown_s: float = Field(30.0, gt=0)
+    failures: int = Field(5, ge=1, le=1_000_000)
+    cooldown_s: float = Field(30.0, gt=0, le=86_400)
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: str | None = None
-    key_prefix: str = "tiered-router:circuit:"
+    redis_url: NonBlank | None = None
+    key_prefix: NonBlank = "tiered-router:circuit:"
 
 
 class PinningConfig(_Strict):
@@ -260,10 +337,10 @@ class PinningConfig(_Strict):
 
     enabled: bool = True
     backend: Literal["memory", "redis"] = "memory"
-    max_sessions: int = Field(10_000, ge=1)
-    ttl_s: float = Field(3600, gt=0)
-    redis_url: str | None = None
-    key_prefix: str = "tiered-router:pin:"
+    max_sessions: int = Field(10_000, ge=1, le=10_000_000)
+    ttl_s: float = Field(3600, gt=0, le=30 * 86400)
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://\S+$")
+    key_prefix: str = Field("tiered-router:pin:", max_length=200)
 
 
 class SinkConfig(_Strict):
@@ -277,24 +354,25 @@ class SinkConfig(_Strict):
     """
 
     kind: Literal["sqlite", "postgres", "jsonl", "otel", "logging"]
-    path: str | None = None  # sqlite / jsonl
-    dsn: str | None = None  # postgres: postgresql://user@host:port/db (or $TIERED_ROUTER_POSTGRES_DSN)
-    logger: str = "langchain_tiered_router.telemetry"
-    level: str = "INFO"
-    batch_size: int = Field(500, ge=1)
-    flush_interval_s: float = Field(0.5, gt=0)
-    queue_size: int = Field(10_000, ge=1)
-    retry_s: float = Field(10.0, ge=0)  # how long a batch waits for a store that is down
+    path: NonBlank | None = None  # sqlite / jsonl
+    dsn: NonBlank | None = None  # postgres: postgresql://user@host:port/db (or $TIERED_ROUTER_POSTGRES_DSN)
+    logger: NonBlank = "langchain_tiered_router.telemetry"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error",
+                   "critical"] = "INFO"
+    batch_size: int = Field(500, ge=1, le=100_000)
+    flush_interval_s: float = Field(0.5, gt=0, le=3600)
+    queue_size: int = Field(10_000, ge=1, le=10_000_000)
+    retry_s: float = Field(10.0, ge=0, le=3600)  # how long a batch waits for a store that is down
     durable: bool = False
-    journal_dir: str | None = None
+    journal_dir: NonBlank | None = None
 
 
 class ComparatorConfig(_Strict):
     """How a shadow answer of the baseline tier is compared with the served one."""
 
     kind: Literal["exact", "json_fields", "numeric", "llm_judge"] = "exact"
-    fields: list[str] = Field(default_factory=list)
-    tolerance: float = 1e-6
+    fields: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)  # json_fields; default: all
+    tolerance: float = Field(1e-6, ge=0, le=1e12)
     judge_tier: str | None = None
 
 
@@ -303,8 +381,8 @@ class ShadowConfig(_Strict):
 
     fraction: float = Field(0.0, ge=0, le=1)
     comparator: ComparatorConfig = Field(default_factory=ComparatorConfig)
-    seed: int | None = None
-    max_in_flight: int = Field(8, ge=1)
+    seed: int | None = Field(None, ge=-(2 ** 63), le=2 ** 63)
+    max_in_flight: int = Field(8, ge=1, le=1000)
 
 
 class TelemetryConfig(_Strict):
@@ -313,10 +391,20 @@ class TelemetryConfig(_Strict):
     shadow: ShadowConfig = Field(default_factory=ShadowConfig)
 
 
-class AccessConfig(_Strict):
-    """Which callers (API keys, teams, users) may ask for a tier by name."""
+def _typed_principal(value: str) -> str:
+    try:
+        return parse_principal(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
-    allow_tier_request: list[str] = Field(default_factory=list)  # key aliases / team ids; "*" for all
+
+class AccessConfig(_Strict):
+    """Which callers may ask for a tier by name: typed principals (``team:ops``,
+    ``team_alias:Ops``, ``key_alias:ci-key``, ``user:alice``, ``key:<hashed key>``) or
+    ``*`` for every caller. Kinds never match each other: a key *aliased* ``ops`` is not
+    the *team* ``ops``."""
+
+    allow_tier_request: list[Annotated[str, AfterValidator(_typed_principal)]] = Field(default_factory=list)
     on_forbidden: Literal["reject", "ignore"] = "reject"
 
 
@@ -333,7 +421,7 @@ class BatchConfig(_Strict):
     min_records_per_job: int = Field(100, ge=1)
     max_records_per_job: int = Field(50_000, ge=1)
     max_concurrent_jobs: int = Field(10, ge=1)
-    poll_interval_s: float = Field(60.0, gt=0)
+    poll_interval_s: float = Field(60.0, gt=0, le=86400)
     on_demand_below_min: bool = True
     discount: Decimal = Field(Decimal("0.5"), ge=0, lt=1)  # off on-demand, where the cost map has no batch price
     invocation_type: Literal["InvokeModel", "Converse"] = "InvokeModel"
@@ -359,8 +447,9 @@ class RouterConfig(_Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     gates: list[GateConfig] = Field(default_factory=list)
     on_exhausted: Literal["flag", "raise"] = "flag"
-    region_name: str = "us-east-1"
-    endpoint_url: str | None = None
+    gate_timeout_s: float = Field(30.0, gt=0, le=3600)  # each judgement's time budget (core.gate_budget)
+    region_name: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    endpoint_url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s/:?#]+(:\d{1,5})?(/\S*)?$")
     retry: RetryConfig = Field(default_factory=RetryConfig)
     transport: TransportConfig = Field(default_factory=TransportConfig)
     circuit: CircuitConfig = Field(default_factory=CircuitConfig)
@@ -384,26 +473,24 @@ class RouterConfig(_Strict):
     def from_dict(cls, data: Any, *, source: str | None = None) -> "RouterConfig":
         if not isinstance(data, dict):
             raise ConfigError(f"expected a mapping at the top level, got {type(data).__name__}", source=source)
+        check_config_data(data, source=source)
         try:
             config = cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ConfigError(err["msg"], path=_format_loc(err["loc"]), source=source) from None
+            errors = exc.errors()
+            # a misspelt required key is two errors; the unknown key says more than the missing one
+            err = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
+            raise ConfigError(_message(err), path=_format_loc(err["loc"]), source=source) from None
+        except RecursionError:
+            raise ConfigError("nested too deeply", source=source) from None
         config.check(source=source)
         return config
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "RouterConfig":
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config: {exc.strerror or exc}", source=str(path)) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
-        return cls.from_dict(data, source=str(path))
+        """The config in a YAML file: at most 1 MiB of UTF-8, no duplicate keys, bounded
+        nesting and aliases (``core.config_file``)."""
+        return cls.from_dict(read_config_file(path), source=str(path))
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False)
@@ -448,6 +535,13 @@ class RouterConfig(_Strict):
         if self.policy.kind == "auto" and not self.policy.path:
             raise ConfigError("an auto policy needs 'path' (a model file from tiered-router calibrate)",
                               path="policy.path", source=source)
+        if self.policy.kind == "classifier" and self.policy.classifier is None:
+            raise ConfigError("a classifier policy needs 'classifier'", path="policy.classifier", source=source)
+        if self.pinning.enabled and self.pinning.backend == "redis" and not self.pinning.redis_url:
+            raise ConfigError("a redis pin store needs 'redis_url'", path="pinning.redis_url", source=source)
+        if self.retry.max_backoff_s < self.retry.backoff_s:
+            raise ConfigError(f"max_backoff_s ({self.retry.max_backoff_s:g}) is below backoff_s "
+                              f"({self.retry.backoff_s:g})", path="retry.max_backoff_s", source=source)
         for path, gate in _walk_gates(self):
             if isinstance(gate, SelfGradeGateConfig):
                 need(gate.grader_tier, f"{path}.grader_tier")
@@ -493,6 +587,59 @@ def _format_loc(loc: tuple) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+_GATE_MODELS = {"json_schema": JsonSchemaGateConfig, "pydantic": PydanticGateConfig, "regex": RegexGateConfig,
+                "rule": RuleGateConfig, "self_grade": SelfGradeGateConfig, "confidence": ConfidenceGateConfig,
+                "verifier": VerifierGateConfig, "consistency": ConsistencyGateConfig, "all": AllGateConfig,
+                "any": AnyGateConfig}
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the config model at ``loc`` (a pydantic error location) accepts."""
+    model: Any = RouterConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if part in _GATE_MODELS and model is None:
+            model = _GATE_MODELS[part]
+            continue
+        fields = getattr(model, "model_fields", None) or {}
+        info = fields.get(part) or next((f for f in fields.values() if f.alias == part), None)
+        if info is None:
+            return []
+        model = _model_in(info.annotation)
+    fields = getattr(model, "model_fields", None) or {}
+    return [info.alias or name for name, info in fields.items()]
+
+
+def _model_in(annotation: Any) -> Any:
+    """The config model inside ``list[X] | None``; ``None`` for a union of gate models."""
+    import typing
+
+    stack = [annotation]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            return item
+        if item in (GateConfig, "GateConfig"):
+            return None
+        stack.extend(a for a in typing.get_args(item) if a is not type(None))
+    return None
+
+
+def _message(err: dict[str, Any]) -> str:
+    """pydantic's message, said in the config's terms."""
+    kind, msg = err.get("type", ""), str(err.get("msg", ""))
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1]) if err.get("loc") else "?"
+        close = difflib.get_close_matches(key, _keys_at(tuple(err["loc"])), n=1)
+        return f"unknown key {key[:80]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "string_pattern_mismatch":
+        return f"{msg} (got {str(err.get('input'))[:80]!r})"
+    if kind == "finite_number":
+        return "must be a finite number (not NaN or infinity)"
+    return msg.removeprefix("Value error, ")
 
 
 def load_config(source: "RouterConfig | dict | str | Path") -> RouterConfig:

@@ -23,15 +23,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
+from .access import may_request, parse_principal, pin_key
 from .backends import Backend, TierStream
 from .circuit import CircuitBreaker
 from .classifiers import TierChoice
 from .config import RetryConfig
 from .deadline import call_timeout, deadline_error, stamp_deadline, time_left
 from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
-                     TierNotAllowedError, TransportError)
+                     TierNotAllowedError, TransportError, UnknownTierRequestError)
+from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
-from .pinning import PinStore
+from .pinning import PinStore, decode_pin, encode_pin
 from .policies import Policy
 from .pricing import Usage, lookup_price
 from .tiers import Ladder, Tier
@@ -97,6 +99,7 @@ class Router:
         observers: Sequence[Observer] = (),
         allow_tier_request: Sequence[str] = ("*",),
         on_forbidden: str = "reject",
+        gate_timeout_s: float | None = DEFAULT_TIMEOUT_S,
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Any] = asyncio.sleep,
         breaker: CircuitBreaker | None = None,
@@ -112,8 +115,10 @@ class Router:
         self.retry = retry or RetryConfig()
         self.pin_store = pin_store
         self.observers = list(observers)
-        self.allow_tier_request = set(allow_tier_request)
+        self.allow_tier_request = {parse_principal(p, path=f"access.allow_tier_request[{i}]")
+                                   for i, p in enumerate(allow_tier_request)}
         self.on_forbidden = on_forbidden
+        self.gate_timeout_s = gate_timeout_s  # each judgement's budget (core.gate_budget); None: no limit
         self._sleep = sleep
         self._asleep = asleep
         self.breaker = breaker  # per-tier circuit breaker (circuit.py)
@@ -178,28 +183,43 @@ class Router:
                              session_id=request.session_id, request=request)
 
     def _choose_start(self, request: RouteRequest, result: RoutingResult) -> Generator[Any, Any, Tier]:
-        choice: TierChoice
+        choice: TierChoice | None
         if request.requested_tier and self._may_request(request):
+            if request.requested_tier not in self.ladder:
+                raise UnknownTierRequestError(request.requested_tier, self.ladder.names)
             choice = TierChoice(self.ladder[request.requested_tier].name, "requested by the caller")
+            result.start_requested = True
         else:
-            pinned = self.pin_store.get(request.session_id) if (self.pin_store is not None and request.session_id) else None
-            if pinned in self.ladder:
-                choice = TierChoice(pinned, f"pinned by session {request.session_id}")
-            else:
+            choice = self._pinned(request, result)
+            if choice is None:
                 choice = yield _Choose(request)
         tier = self.ladder[choice.tier]
         result.start_tier, result.start_reason = tier.name, choice.reason
         return tier
 
+    def _pinned(self, request: RouteRequest, result: RoutingResult) -> TierChoice | None:
+        """The session's pin for this caller; a pin the caller's own tier request made
+        counts only while the caller may still request tiers."""
+        if self.pin_store is None or not request.session_id:
+            return None
+        pin = decode_pin(self.pin_store.get(pin_key(request.session_id, request.principals)))
+        if pin is None or pin[0] not in self.ladder:
+            return None
+        tier, requested = pin
+        if requested and not may_request(self.allow_tier_request, request.principals):
+            return None
+        result.start_requested = requested
+        return TierChoice(tier, f"pinned by session {request.session_id}")
+
     def _may_request(self, request: RouteRequest) -> bool:
-        allowed = "*" in self.allow_tier_request or (request.caller in self.allow_tier_request)
-        if allowed:
+        if may_request(self.allow_tier_request, request.principals):
             return True
-        message = (f"caller {request.caller or '(anonymous)'} may not request tier {request.requested_tier!r}")
+        who = ", ".join(p for p in request.principals if not p.startswith("key:")) or "(anonymous)"  # no key hash
+        message = f"caller {who} may not request tier {str(request.requested_tier)[:80]!r}"
         if self.on_forbidden == "reject":
-            raise TierNotAllowedError(message, tier=request.requested_tier or "", caller=request.caller)
+            raise TierNotAllowedError(message, tier=request.requested_tier or "", caller=request.caller or who)
         log.warning("%s; routing it normally", message)
-        request.metadata["ignored_tier_request"] = request.requested_tier
+        request.metadata["ignored_tier_request"] = str(request.requested_tier)[:80]
         return False
 
     def _attempt(self, tier: Tier, request: RouteRequest, result: RoutingResult, streaming: bool
@@ -342,8 +362,10 @@ class Router:
         self._set_baseline_cost(result)
         if result.served is not None and self.pin_store is not None and request.session_id:
             try:
-                if self.pin_store.get(request.session_id) != result.served.tier:
-                    self.pin_store.set(request.session_id, result.served.tier)
+                key, pin = pin_key(request.session_id, request.principals), encode_pin(result.served.tier,
+                                                                                       result.start_requested)
+                if self.pin_store.get(key) != pin:
+                    self.pin_store.set(key, pin)
             except Exception:  # noqa: BLE001 - a pin store outage must not fail the request
                 log.exception("session pin store failed")
         return result
@@ -441,7 +463,8 @@ class Router:
                         value = backend.call(effect.tier, effect.request)
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
-                    value = safe_judge(effect.gate, effect.state)
+                    gate, state = effect.gate, effect.state
+                    value = judge_within(lambda: safe_judge(gate, state), gate, self.gate_timeout_s)
                 elif isinstance(effect, _Choose):
                     value = self.policy.choose_start(effect.request, self.ladder, ask)
                 elif isinstance(effect, _Sleep):
@@ -574,7 +597,8 @@ class Router:
                                 raise deadline_error(effect.tier, effect.request, limit) from None
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
-                    value = await safe_ajudge(effect.gate, effect.state)
+                    gate, state = effect.gate, effect.state
+                    value = await ajudge_within(lambda: safe_ajudge(gate, state), gate, self.gate_timeout_s)
                 elif isinstance(effect, _Choose):
                     if self.policy.calls_model_to_start:
                         value = await asyncio.to_thread(self.policy.choose_start, effect.request, self.ladder, ask)

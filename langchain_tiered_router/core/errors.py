@@ -11,6 +11,7 @@
     │                            enabled here): a larger tier may take it
     ├── GateFailed               a quality gate rejected an answer (never raised to users alone)
     ├── TierNotAllowedError      a caller asked for a tier its key may not use
+    ├── UnknownTierRequestError  a caller asked for a tier the ladder does not have (the caller's error)
     ├── TelemetryError           a telemetry store that cannot be read (missing DB, bad file)
     ├── EmulatorError            (emulator/_errors.py) the local Bedrock emulator cannot do it
     └── LadderExhaustedError     every allowed attempt failed; an ExceptionGroup of them all
@@ -34,6 +35,7 @@ __all__ = [
     "ModelLimitError",
     "GateFailed",
     "TierNotAllowedError",
+    "UnknownTierRequestError",
     "TelemetryError",
     "LadderExhaustedError",
 ]
@@ -120,6 +122,20 @@ class TierNotAllowedError(RouterError):
         self.tier = tier
         self.caller = caller
         super().__init__(message)
+
+
+class UnknownTierRequestError(RouterError):
+    """A caller asked for a tier by a name the ladder does not have (names are case-sensitive).
+
+    The caller's mistake, not the config's: the proxy answers 400 with the ladder's names.
+    """
+
+    def __init__(self, tier: str, tiers: Sequence[str]):
+        self.tier = tier
+        self.tiers = list(tiers)
+        close = [t for t in self.tiers if t.lower() == tier.lower()]
+        hint = f" (did you mean {close[0]!r}? names are case-sensitive)" if close else ""
+        super().__init__(f"unknown tier {tier[:80]!r} requested{hint}; the ladder has {', '.join(self.tiers)}")
 
 
 class TelemetryError(RouterError):

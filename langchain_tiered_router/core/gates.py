@@ -1,39 +1,57 @@
 """Quality gates: each judges one tier's answer and says pass or fail, with a reason.
 
 A gate is one small object with one method, ``judge(state) -> GateVerdict``. Gates
-combine with ``&`` and ``|``. A gate that raises is a failed gate whose reason names
-the exception (``safe_judge``), never a crashed request; since that is a bug in the
-gate, it is also logged (with its traceback, once per gate object and exception type) and
-counted (``GateVerdict.error``, ``RoutingResult.gate_errors``).
+combine with ``&`` and ``|``. A gate that raises, or returns anything but a verdict,
+is a failed gate whose reason names the exception's type (``safe_judge``), never a
+crashed request; since that is a bug in the gate, it is also logged (with its
+traceback, once per gate object and exception type) and counted
+(``GateVerdict.error``, ``RoutingResult.gate_errors``).
+
+Reasons name the answer's path and the rule that failed, never the answer's text:
+they reach telemetry, spans and error messages even when ``store_text`` is off. What
+quotes the answer goes in ``GateVerdict.detail``, recorded only with ``store_text``.
+Both are bounded (``MAX_REASON_CHARS``, ``MAX_DETAIL_CHARS``). Time budgets and where a
+gate runs: ``core.gate_budget``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import re
 import threading
+import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-import jsonschema
-
 from .config import ConfidenceGateConfig, SelfGradeGateConfig
 from .confidence import answer_confidence
 from .errors import ConfigError
+from .gate_budget import run_in_pool
 from .json_answer import extract_json, structured_value
+from .json_schema import describe_error, schema_validator
+from .patterns import compile_pattern
+from .templates import check_template
 from .tiers import Tier
 from .types import AAskFn, AskFn, AuxCall, GateVerdict, RouteRequest, TierAnswer
 
 __all__ = [
     "GateState", "Gate", "AllOf", "AnyOf", "JsonSchemaGate", "PydanticGate", "RegexGate",
     "RuleGate", "SelfGradeGate", "ConfidenceGate", "safe_judge", "safe_ajudge", "extract_json",
-    "import_object",
+    "import_object", "MAX_REASON_CHARS", "MAX_DETAIL_CHARS",
 ]
 
 log = logging.getLogger("langchain_tiered_router")
+
+MAX_REASON_CHARS = 300
+MAX_DETAIL_CHARS = 2_000
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
 
 
 @dataclass
@@ -61,21 +79,22 @@ class GateState:
 class Gate(ABC):
     """Judges one answer. Subclasses override ``judge``; async gates also ``ajudge``.
 
-    ``blocking``: whether ``judge`` may take long (a rule that does I/O, a model call), so
-    that ``ajudge`` runs it in a thread. The built-in checks of the answer's form are
-    microseconds of CPU, less than the thread hop itself, and run inline."""
+    ``bounded`` says the gate's time is linear in the (bounded) answer (the built-in
+    checks of the answer's form: microseconds of CPU, less than a thread hop): it then
+    runs inline, in ``route`` and in ``aroute``; any other gate runs on a gate worker
+    within the router's time budget (``core.gate_budget``)."""
 
     name: str = "gate"
-    blocking: bool = True
+    bounded: bool = False
 
     @abstractmethod
     def judge(self, state: GateState) -> GateVerdict:
         ...
 
     async def ajudge(self, state: GateState) -> GateVerdict:
-        if not self.blocking:
+        if self.bounded:
             return self.judge(state)
-        return await asyncio.to_thread(self.judge, state)
+        return await run_in_pool(self.judge, state)
 
     def __and__(self, other: "Gate") -> "Gate":
         return AllOf([self, other])
@@ -83,8 +102,9 @@ class Gate(ABC):
     def __or__(self, other: "Gate") -> "Gate":
         return AnyOf([self, other])
 
-    def _verdict(self, passed: bool, reason: str = "", score: float | None = None) -> GateVerdict:
-        return GateVerdict(passed, reason or ("ok" if passed else "failed"), self.name, score)
+    def _verdict(self, passed: bool, reason: str = "", score: float | None = None, detail: str | None = None
+                 ) -> GateVerdict:
+        return GateVerdict(passed, reason or ("ok" if passed else "failed"), self.name, score, detail=detail)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -94,15 +114,30 @@ _logged_lock = threading.Lock()
 
 
 def _exception_verdict(gate: Gate, exc: BaseException) -> GateVerdict:
-    error = f"{type(exc).__name__}: {exc}"
+    kind = type(exc).__name__
     with _logged_lock:
         seen = gate.__dict__.setdefault("_raised", set())  # per gate object: a new router logs anew
-        first = type(exc).__name__ not in seen
-        seen.add(type(exc).__name__)
-    if first:  # a bug in a gate: its traceback once, the count on every record
-        log.error("gate %s raised %s; it fails the answer (counted as gate_errors)", gate.name, error,
-                  exc_info=exc)
-    return GateVerdict(False, f"gate raised {error}", gate.name, error=error)
+        first = kind not in seen
+        seen.add(kind)
+    if first:  # a bug in a gate: where it raised, once; the count on every record
+        # Not the message: it may quote the answer (it is the verdict's detail, kept with store_text).
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("gate %s raised %s; it fails the answer (counted as gate_errors). Traceback (message withheld: "
+                  "it may quote the answer; it is recorded with store_text):\n%s", gate.name, kind, where)
+    # The message may quote the answer (float("secret") does): it is the detail, not the reason.
+    return GateVerdict(False, f"gate raised {kind}", gate.name, error=kind, detail=f"gate raised {kind}: {exc}")
+
+
+def _checked(gate: Gate, verdict: Any) -> GateVerdict:
+    """A gate's verdict, bounded; anything but a ``GateVerdict`` is a failed judgement
+    (a gate returning ``"no"`` must not pass because a non-empty string is truthy)."""
+    if not isinstance(verdict, GateVerdict):
+        kind = type(verdict).__name__
+        return GateVerdict(False, f"gate returned a {kind}, not a verdict", gate.name, error=f"returned {kind}")
+    if len(verdict.reason) > MAX_REASON_CHARS or (verdict.detail and len(verdict.detail) > MAX_DETAIL_CHARS):
+        verdict.reason = _bounded(verdict.reason, MAX_REASON_CHARS) or ""
+        verdict.detail = _bounded(verdict.detail, MAX_DETAIL_CHARS)
+    return verdict
 
 
 def safe_judge(gate: Gate, state: GateState) -> GateVerdict:
@@ -111,7 +146,7 @@ def safe_judge(gate: Gate, state: GateState) -> GateVerdict:
         verdict = gate.judge(state)
     except Exception as exc:  # noqa: BLE001 - a gate must never crash a request
         return _exception_verdict(gate, exc)
-    return verdict if isinstance(verdict, GateVerdict) else GateVerdict(bool(verdict), "", gate.name)
+    return _checked(gate, verdict)
 
 
 async def safe_ajudge(gate: Gate, state: GateState) -> GateVerdict:
@@ -119,7 +154,7 @@ async def safe_ajudge(gate: Gate, state: GateState) -> GateVerdict:
         verdict = await gate.ajudge(state)
     except Exception as exc:  # noqa: BLE001
         return _exception_verdict(gate, exc)
-    return verdict if isinstance(verdict, GateVerdict) else GateVerdict(bool(verdict), "", gate.name)
+    return _checked(gate, verdict)
 
 
 class AllOf(Gate):
@@ -128,6 +163,7 @@ class AllOf(Gate):
     def __init__(self, gates: Sequence[Gate]):
         self.gates = [g for gate in gates for g in (gate.gates if isinstance(gate, AllOf) else [gate])]
         self.name = " & ".join(g.name for g in self.gates)
+        self.bounded = all(g.bounded for g in self.gates)
 
     def judge(self, state: GateState) -> GateVerdict:
         for gate in self.gates:
@@ -150,14 +186,16 @@ class AnyOf(Gate):
     def __init__(self, gates: Sequence[Gate]):
         self.gates = [g for gate in gates for g in (gate.gates if isinstance(gate, AnyOf) else [gate])]
         self.name = " | ".join(g.name for g in self.gates)
+        self.bounded = all(g.bounded for g in self.gates)
 
     def _fold(self, verdicts: Iterable[GateVerdict]) -> GateVerdict:
-        reasons = []
+        reasons, details = [], []
         for verdict in verdicts:
             if verdict.passed:
                 return verdict
             reasons.append(f"{verdict.gate}: {verdict.reason}")
-        return self._verdict(False, "; ".join(reasons))
+            details.append(f"{verdict.gate}: {verdict.detail or verdict.reason}")
+        return self._verdict(False, "; ".join(reasons), detail="; ".join(details))
 
     def judge(self, state: GateState) -> GateVerdict:
         return self._fold(safe_judge(g, state) for g in self.gates)
@@ -175,17 +213,17 @@ class AnyOf(Gate):
 # ---- structural gates ----------------------------------------------------------------
 
 class JsonSchemaGate(Gate):
-    """The answer (or its first tool call's arguments) must validate against a JSON schema."""
+    """The answer (or its first tool call's arguments) must validate against a JSON schema.
 
-    blocking = False
+    The schema is checked when the gate is made: a keyword no draft defines is a
+    ``ConfigError`` (``strict_keywords``; off for a client's ``response_format``), and its
+    patterns run on RE2."""
 
-    def __init__(self, schema: dict[str, Any], *, source: str = "auto", name: str = "json_schema"):
-        try:
-            validator_cls = jsonschema.validators.validator_for(schema)
-            validator_cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ConfigError(f"not a valid JSON schema: {exc.message}", path="schema") from None
-        self.validator = validator_cls(schema)
+    bounded = True
+
+    def __init__(self, schema: dict[str, Any], *, source: str = "auto", name: str = "json_schema",
+                 strict_keywords: bool = True):
+        self.validator = schema_validator(schema, strict_keywords=strict_keywords)
         self.source = source
         self.name = name
 
@@ -194,23 +232,21 @@ class JsonSchemaGate(Gate):
             value = structured_value(state.answer, self.source)
         except ValueError as exc:
             return self._verdict(False, str(exc))
-        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        errors = sorted(self.validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
         if errors:
-            err = errors[0]
-            where = "/".join(str(p) for p in err.absolute_path) or "(root)"
-            return self._verdict(False, f"schema violation at {where}: {err.message}")
+            reason, detail = describe_error(errors[0])
+            return self._verdict(False, reason, detail=detail)
         return self._verdict(True, "valid JSON")
 
 
 class PydanticGate(Gate):
     """The answer (or its first tool call's arguments) must parse as a pydantic model."""
 
-    blocking = False
-
     def __init__(self, model: type, *, source: str = "auto", name: str | None = None):
         self.model = model
         self.source = source
         self.name = name or f"pydantic:{model.__name__}"
+        self._fields = _field_names(model)
 
     def judge(self, state: GateState) -> GateVerdict:
         try:
@@ -223,23 +259,45 @@ class PydanticGate(Gate):
             self.model.model_validate(value)
         except ValidationError as exc:
             first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "(root)"
-            return self._verdict(False, f"{self.model.__name__} invalid at {loc}: {first['msg']}")
+            # the answer's own keys (a dict field's, a union's tag) show as "*"; the error's
+            # type names the rule; its message may quote the input: the detail
+            loc = ".".join(str(p) if isinstance(p, int) or p in self._fields else "*" for p in first["loc"])
+            where = loc or "(root)"
+            return self._verdict(False, f"{self.model.__name__} invalid at {where}: {first['type']}",
+                                 detail=f"{self.model.__name__} invalid at {where}: {first['msg']}")
         return self._verdict(True, f"valid {self.model.__name__}")
 
 
-class RegexGate(Gate):
-    """The answer must match ``pattern`` (or must not, with ``must_match=False``)."""
+def _field_names(model: type) -> set[str]:
+    """Every property name the model's JSON schema declares (nested models included)."""
+    try:
+        schema = model.model_json_schema()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - an exotic type: every key is then shown as "*"
+        return set()
+    names: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("properties"), dict):
+                names.update(node["properties"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
 
-    blocking = False
+
+class RegexGate(Gate):
+    """The answer must match ``pattern`` (or must not, with ``must_match=False``).
+
+    The pattern runs on RE2 (``core.patterns``): linear in the answer, whatever the pattern."""
+
+    bounded = True
 
     def __init__(self, pattern: str, *, must_match: bool = True, ignore_case: bool = False, name: str | None = None):
-        try:
-            self.pattern = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-        except re.error as exc:
-            raise ConfigError(f"bad regex {pattern!r}: {exc}", path="pattern") from None
+        self.pattern = compile_pattern(pattern, ignore_case)
         self.must_match = must_match
-        self.name = name or f"regex:{pattern}"
+        self.name = name or f"regex:{pattern[:80]}"
 
     def judge(self, state: GateState) -> GateVerdict:
         found = self.pattern.search(state.answer.text) is not None
@@ -249,7 +307,15 @@ class RegexGate(Gate):
 
 
 class RuleGate(Gate):
-    """A business rule: ``fn(question, answer_text)`` returns bool or (bool, reason)."""
+    """A business rule: ``fn(question, answer_text)`` returns a bool, a ``(bool, reason)``
+    pair, or a ``GateVerdict``.
+
+    Anything else (``"no"``, ``1``, ``None``) is a failed judgement counted as a gate
+    error, not a truthy pass. A rule's own reason may quote the answer, so it is the
+    verdict's ``detail`` (recorded with ``store_text``); the reason says which rule
+    failed. A rule that wants a reason kept without ``store_text`` returns a
+    ``GateVerdict`` whose ``reason`` quotes nothing from the answer.
+    """
 
     def __init__(self, fn: Callable[[str, str], Any], *, name: str | None = None):
         self.fn = fn
@@ -257,11 +323,22 @@ class RuleGate(Gate):
 
     def judge(self, state: GateState) -> GateVerdict:
         out = self.fn(state.question, state.answer.text)
-        if isinstance(out, tuple):
-            passed, reason = bool(out[0]), str(out[1])
-        else:
-            passed, reason = bool(out), ""
-        return self._verdict(passed, reason)
+        if isinstance(out, GateVerdict):
+            out.gate = out.gate or self.name
+            return out
+        if _is_bool(out):
+            return self._verdict(bool(out), "rule passed" if out else "rule failed")
+        if isinstance(out, tuple) and len(out) == 2 and _is_bool(out[0]) and isinstance(out[1], (str, type(None))):
+            passed = bool(out[0])
+            return self._verdict(passed, "rule passed" if passed else "rule failed", detail=out[1] or None)
+        kind = type(out).__name__
+        return GateVerdict(False, f"rule returned a {kind}; expected a bool, (bool, reason) or a GateVerdict",
+                           self.name, error=f"returned {kind}")
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or (type(value).__name__ in ("bool", "bool_") and
+                                       type(value).__module__ == "numpy")
 
 
 _GRADE_PROMPT = (
@@ -269,30 +346,39 @@ _GRADE_PROMPT = (
     "(wrong or useless) to 10 (fully correct and complete). Reply with the number only.\n\n"
     "QUESTION:\n{question}\n\nANSWER:\n{answer}\n\nSCORE:"
 )
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+GRADE_PLACEHOLDERS = ("question", "answer")
+# The whole reply is one score from 0 to 10: "7", "7.5", "Score: 7", "7/10", "**8**".
+# "10 reasons this is wrong; score 2", "-3", "1e9" and "11" are no score.
+_SCORE = re.compile(r"""^\s*[*"'`]*\s*(?:score\s*[:=]?\s*)?[*"'`]*\s*(10(?:\.0+)?|\d(?:\.\d+)?)\s*"""
+                    r"""(?:/\s*10)?\s*[*"'`]*\s*\.?\s*$""", re.IGNORECASE)
 
 
 class SelfGradeGate(Gate):
     """A cheap tier scores the answer 0-10 against the question; passes at >= threshold.
 
     The grader's call is a real model call: it is priced and recorded with the request.
+    Its reply must be one score and nothing else; any other reply is a failed judgement.
     """
 
     def __init__(self, grader_tier: str, *, threshold: float = SelfGradeGateConfig.model_fields["threshold"].default,
                  prompt: str | None = None):
         self.grader_tier = grader_tier
         self.threshold = threshold
-        self.prompt = prompt or _GRADE_PROMPT
+        try:
+            self.prompt = check_template(prompt, GRADE_PLACEHOLDERS, ("answer",)) if prompt else _GRADE_PROMPT
+        except ValueError as exc:
+            raise ConfigError(str(exc), path="prompt") from None
         self.name = f"self_grade:{grader_tier}"
 
     def _prompt(self, state: GateState) -> str:
         return self.prompt.format(question=state.question, answer=state.answer.text)
 
     def _score(self, reply: TierAnswer) -> GateVerdict:
-        m = _NUMBER.search(reply.text)
+        m = _SCORE.match(reply.text[:200]) if len(reply.text) <= 200 else None
         if not m:
-            return self._verdict(False, f"grader gave no score: {reply.text[:80]!r}")
-        score = min(10.0, float(m.group()))
+            return self._verdict(False, "grader gave no score (the reply must be one number from 0 to 10)",
+                                 detail=f"grader replied {reply.text[:200]!r}")
+        score = float(m.group(1))
         passed = score >= self.threshold
         return self._verdict(passed, f"grade {score:g} {'>=' if passed else '<'} {self.threshold:g}", score)
 
@@ -313,7 +399,7 @@ _CONFIDENCE = ConfidenceGateConfig(kind="confidence")  # the defaults live in th
 class ConfidenceGate(Gate):
     """Fails when the answer's own confidence is below ``threshold``."""
 
-    blocking = False
+    bounded = True
 
     def __init__(self, *, threshold: float = _CONFIDENCE.threshold, signal: str = _CONFIDENCE.signal,
                  sentinels: Sequence[str] = tuple(_CONFIDENCE.sentinels), missing: str = _CONFIDENCE.missing):

@@ -1,4 +1,11 @@
-"""Reading the structured value out of an answer: one reader for gates, parsers and comparators."""
+"""Reading the structured value out of an answer: one reader for gates, parsers and comparators.
+
+An answer is input from a model, so reading it is bounded: at most ``MAX_JSON_CHARS``
+characters, at most ``MAX_CANDIDATES`` places tried for an embedded value (each a
+linear C-speed decode from that offset, with no copy of the text), and at most
+``MAX_DEPTH`` levels of nesting. 1 MB of ``{`` is refused in milliseconds, not
+parsed in quadratic time.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +15,72 @@ from typing import Any
 
 from .types import TierAnswer
 
-__all__ = ["extract_json", "structured_value"]
+__all__ = ["extract_json", "structured_value", "check_depth", "MAX_JSON_CHARS", "MAX_DEPTH"]
+
+MAX_JSON_CHARS = 1_000_000
+MAX_CANDIDATES = 32
+MAX_FENCES = 8
+MAX_DEPTH = 100
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+_OPENER = re.compile(r"[{\[]")
+_DECODER = json.JSONDecoder()
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> Any:
+    """``value`` if it nests at most ``limit`` levels (checked without recursion), else ``ValueError``."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                raise _TooDeep(f"JSON nested deeper than {limit} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+def _decode(text: str, start: int = 0, whole: bool = False) -> Any:
+    try:
+        value = json.loads(text) if whole else _DECODER.raw_decode(text, start)[0]
+    except RecursionError:
+        raise _TooDeep("JSON nested too deeply to read") from None
+    return check_depth(value)
 
 
 def extract_json(text: str) -> Any:
     """The JSON value in an answer: the whole text, a fenced block, or the first {...}/[...]."""
+    if len(text) > MAX_JSON_CHARS:
+        raise ValueError(f"answer of {len(text)} characters is too long to read as JSON (limit {MAX_JSON_CHARS})")
     text = text.strip()
     try:
-        return json.loads(text)
+        return _decode(text, whole=True)
+    except _TooDeep:
+        raise
     except ValueError:
         pass
-    for block in _FENCE.findall(text):
+    for n, match in enumerate(_FENCE.finditer(text)):
+        if n >= MAX_FENCES:
+            break
         try:
-            return json.loads(block.strip())
+            return _decode(match.group(1).strip(), whole=True)
+        except _TooDeep:
+            raise
         except ValueError:
             continue
-    decoder = json.JSONDecoder()
-    for i, ch in enumerate(text):
-        if ch in "{[":
-            try:
-                return decoder.raw_decode(text[i:])[0]
-            except ValueError:
-                continue
+    for n, match in enumerate(_OPENER.finditer(text)):
+        if n >= MAX_CANDIDATES:
+            break
+        try:
+            return _decode(text, match.start())
+        except _TooDeep:
+            raise
+        except ValueError:
+            continue
     raise ValueError("no JSON value in the answer")
 
 
@@ -41,5 +90,5 @@ def structured_value(answer: TierAnswer, source: str = "auto") -> Any:
     if source == "tool_args" or (source == "auto" and answer.tool_calls):
         if not answer.tool_calls:
             raise ValueError("the answer has no tool call")
-        return answer.tool_calls[0].get("args", {})
+        return check_depth(answer.tool_calls[0].get("args", {}))
     return extract_json(answer.text)

@@ -51,6 +51,8 @@ class LearnedStart(Classifier):
 class LearnedEscalationGate(Gate):
     """Passes an answer unless going one tier up is predicted to be worth its cost."""
 
+    bounded = True  # reads bounded views of the texts: judged inline
+
     def __init__(self, model: RoutingModel, lam: float | None = None, name: str = "trained_escalation"):
         self.model = model
         self.lam = lam
@@ -69,6 +71,8 @@ class LearnedEscalationGate(Gate):
 
 class ScopedConfidenceGate(Gate):
     """The answer's own confidence (self-rating, abstention) below ``threshold`` fails."""
+
+    bounded = True
 
     def __init__(self, threshold: float, name: str = "confidence"):
         self.threshold = threshold

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ FORMAT = "tiered-router-model/2"
 _ROLES = ("quality", "out_tokens", "stay", "up")
 _MAX_ELEMENTS = 1 << 24  # 16 M floats per array: far above any real head
 _MAX_HEADER = 1 << 20
+_MAX_ARRAY_BYTES = 64 << 20  # what one array may declare
+_MAX_TOTAL_BYTES = 128 << 20  # what the whole file may declare: a real model is a few MB
+_MAX_HEADS = 256
+_MEMBER = re.compile(r"^(header|h\d{1,3}_(sparse|dense|mean|scale))\.npy$")
 
 
 def save_routing_model(model: RoutingModel, path: str | Path) -> Path:
@@ -50,30 +55,78 @@ def save_routing_model(model: RoutingModel, path: str | Path) -> Path:
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array in the archive, each checked from its header before it is read."""
+    """Every array in the archive, each checked from its header before it is read: its
+    name, its type (numbers; the header a string), and its size, alone and in total."""
     out: dict[str, np.ndarray] = {}
+    total = 0
     try:
         with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
-                    raise ConfigError(f"{path}: unexpected member {info.filename!r}")
+            members = archive.infolist()
+            if len(members) > 4 * _MAX_HEADS + 1:
+                raise ConfigError(f"{path}: {len(members)} arrays; a routing model has at most {4 * _MAX_HEADS + 1}")
+            for info in members:
+                if not _MEMBER.match(info.filename):
+                    raise ConfigError(f"{path}: unexpected member {info.filename[:80]!r}")
                 with archive.open(info) as fh:
                     version = np.lib.format.read_magic(fh)
                     if version == (1, 0):
                         shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=_MAX_HEADER)
                     else:
                         shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=_MAX_HEADER)
+                    name = info.filename[:-4]
                     if dtype.hasobject:
                         raise ConfigError(f"{path}: array {info.filename!r} holds Python objects (refused)")
-                    if math.prod(shape) > _MAX_ELEMENTS:
-                        raise ConfigError(f"{path}: array {info.filename!r} declares shape {shape}, too large")
+                    if name == "header" and (dtype.kind != "U" or shape != ()):
+                        raise ConfigError(f"{path}: the header is not a string")
+                    if name != "header" and (dtype.kind not in "fiu" or len(shape) != 1):
+                        raise ConfigError(f"{path}: array {info.filename!r} is not a vector of numbers "
+                                          f"({dtype}, shape {shape})")
+                    size = math.prod(shape) * dtype.itemsize
+                    total += max(size, 0)
+                    if math.prod(shape) > _MAX_ELEMENTS or size > _MAX_ARRAY_BYTES or total > _MAX_TOTAL_BYTES:
+                        raise ConfigError(f"{path}: array {info.filename!r} declares shape {shape} of {dtype}, "
+                                          "too large")
                 with archive.open(info) as fh:
-                    out[info.filename[:-4]] = np.lib.format.read_array(fh, allow_pickle=False)
+                    out[name] = np.lib.format.read_array(fh, allow_pickle=False)
     except ConfigError:
         raise
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ConfigError(f"cannot load routing model {path}: {exc}") from None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, TypeError) as exc:
+        raise ConfigError(f"cannot load routing model {path}: {str(exc)[:200]}") from None
     return out
+
+
+def _check_header(header: Any, path: Path) -> None:
+    """The header's fields have the types and ranges the loader relies on."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not a tiered-router model file of format {FORMAT}; re-run tiered-router calibrate")
+    tiers, spec, heads = header.get("tiers"), header.get("spec"), header.get("heads")
+    if not (isinstance(tiers, list) and 0 < len(tiers) <= 64 and all(isinstance(t, str) and t for t in tiers)
+            and len(set(tiers)) == len(tiers)):
+        raise ConfigError(f"{path}: header field 'tiers' must list the tier names")
+    if not (isinstance(heads, list) and len(heads) <= _MAX_HEADS and all(isinstance(h, dict) for h in heads)):
+        raise ConfigError(f"{path}: header field 'heads' must list at most {_MAX_HEADS} head descriptions")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: header field 'spec' must be a mapping")
+    for key in ("tokens", "embedding", "signals"):
+        if key in spec and not isinstance(spec[key], bool):
+            raise ConfigError(f"{path}: spec field {key!r} must be true or false, got {spec[key]!r:.40}")
+    for key, low in (("hash_dims", 1), ("head_chars", 0), ("tail_chars", 0)):
+        value = spec.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= _MAX_ELEMENTS:
+            raise ConfigError(f"{path}: spec field {key!r} must be a whole number from {low} to {_MAX_ELEMENTS}, "
+                              f"got {value!r:.40}")
+    for key, allowed in (("strategy", STRATEGIES), ("baseline", tiers), ("start_tier", tiers)):
+        if header.get(key) is not None and header[key] not in allowed:
+            raise ConfigError(f"{path}: header field {key!r} is {header[key]!r:.40}; expected one of "
+                              f"{', '.join(map(str, allowed))}")
+    escalations = header.get("max_escalations")
+    if escalations is not None and (isinstance(escalations, bool) or not isinstance(escalations, int)
+                                    or not 0 <= escalations <= 100):
+        raise ConfigError(f"{path}: header field 'max_escalations' must be a whole number from 0 to 100")
+    if not isinstance(header.get("meta") or {}, dict):
+        raise ConfigError(f"{path}: header field 'meta' must be a mapping")
+    if header.get("embedding") is not None and not isinstance(header["embedding"], dict):
+        raise ConfigError(f"{path}: header field 'embedding' must be a mapping")
 
 
 def _float(header: dict[str, Any], key: str, path: Path, *, optional: bool = False) -> float | None:
@@ -93,10 +146,10 @@ def load_routing_model(path: str | Path) -> RoutingModel:
     arrays = _read_arrays(path)
     try:
         header = json.loads(str(arrays.pop("header")))
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"{path} is not a tiered-router model file (no readable header: {exc})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not a tiered-router model file of format {FORMAT}; re-run tiered-router calibrate")
+    except (KeyError, ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path} is not a tiered-router model file (no readable header: "
+                          f"{type(exc).__name__})") from None
+    _check_header(header, path)
     try:
         spec = FeatureSpec.from_dict(header["spec"])
         tiers, strategy = [str(t) for t in header["tiers"]], str(header["strategy"])
@@ -120,7 +173,7 @@ def load_routing_model(path: str | Path) -> RoutingModel:
     for i, meta in enumerate(heads_meta):
         role, tier, link = meta.get("role"), meta.get("tier"), meta.get("link")
         if role not in _ROLES or tier not in tiers or link not in ("logistic", "log1p"):
-            raise ConfigError(f"{path}: head {i} is malformed ({meta!r})")
+            raise ConfigError(f"{path}: head {i} is malformed ({meta!r:.200})")
         parts = {}
         for part in ("sparse", "dense", "mean", "scale"):
             array = arrays.get(f"h{i}_{part}")

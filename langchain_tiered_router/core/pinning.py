@@ -1,8 +1,10 @@
 """Session pinning: a conversation stays on the tier it started on.
 
 Bedrock's prompt cache is per model, so moving a conversation between tiers throws
-its warm cache away. The store maps session id -> tier name. ``MemoryPinStore`` is an
-in-process LRU with a TTL; ``RedisPinStore`` shares pins across proxy replicas.
+its warm cache away. The store maps a key (the session id, scoped to the caller by
+``access.pin_key``) to a pin (``encode_pin``: the tier, and whether the caller had asked
+for it). ``MemoryPinStore`` is an in-process LRU with a TTL; ``RedisPinStore`` shares pins
+across proxy replicas.
 """
 
 from __future__ import annotations
@@ -12,7 +14,22 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 
-__all__ = ["PinStore", "MemoryPinStore", "RedisPinStore"]
+__all__ = ["PinStore", "MemoryPinStore", "RedisPinStore", "encode_pin", "decode_pin"]
+
+_REQUESTED = ";requested"
+
+
+def encode_pin(tier: str, requested: bool) -> str:
+    """A pin as stored: the tier name, marked when the tier was the caller's own request
+    (such a pin is honoured only while the caller may still request that tier)."""
+    return tier + (_REQUESTED if requested else "")
+
+
+def decode_pin(value: str | None) -> tuple[str, bool] | None:
+    if not value:
+        return None
+    requested = value.endswith(_REQUESTED)
+    return (value[: -len(_REQUESTED)] if requested else value), requested
 
 
 class PinStore(ABC):

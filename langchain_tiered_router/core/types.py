@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Literal
 
+from .access import caller_principals
 from .pricing import Usage
 
 __all__ = ["RouteRequest", "TierAnswer", "GateVerdict", "Attempt", "AuxCall", "RoutingResult", "sum_costs",
@@ -20,7 +21,9 @@ class RouteRequest:
 
     ``text`` is what classifiers and graders read (the conversation flattened);
     ``payload`` is the integration's own request (LangChain messages, a LiteLLM body)
-    that only its backend understands.
+    that only its backend understands. ``principals`` are the caller's typed identities
+    (``team:ops``, ``user:alice``) that tier requests are checked against and session
+    pins are scoped to; by default they come from ``caller`` (a bare name is a user id).
     """
 
     text: str  # what classifiers and gates read; integrations build it with ``request_text``
@@ -28,10 +31,14 @@ class RouteRequest:
     session_id: str | None = None
     requested_tier: str | None = None
     caller: str | None = None
+    principals: tuple[str, ...] = ()
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     metadata: dict[str, Any] = field(default_factory=dict)
     gates: list[Any] = field(default_factory=list)  # per-request gates, e.g. a structured-output schema
     deadline: float | None = None  # time.monotonic() by which the request must end (set by the engine)
+
+    def __post_init__(self) -> None:
+        self.principals = tuple(self.principals) or caller_principals(self.caller)
 
 
 @dataclass
@@ -56,11 +63,16 @@ AAskFn = Callable[[str, str, "str | RouteRequest"], Awaitable[TierAnswer]]
 
 @dataclass
 class GateVerdict:
+    """A gate's judgement. ``reason`` names where and which rule, never the answer's own
+    text, so it may go to telemetry, spans and error messages whatever ``store_text``
+    says; ``detail`` may quote the answer and is recorded only with ``store_text``."""
+
     passed: bool
     reason: str = ""
     gate: str = ""
     score: float | None = None
-    error: str | None = None  # the gate raised: a bug in the gate, counted in ``gate_errors``
+    error: str | None = None  # the gate raised or timed out (the exception's type): counted in ``gate_errors``
+    detail: str | None = None
 
 
 @dataclass
@@ -101,13 +113,17 @@ class Attempt:
     def gate_passed(self) -> bool | None:
         return None if self.verdict is None else self.verdict.passed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, store_text: bool = False) -> dict[str, Any]:
+        """Plain JSON; with ``store_text`` the gate reason is the detailed one (it may quote the answer)."""
+        reason = None
+        if self.verdict is not None:
+            reason = (self.verdict.detail or self.verdict.reason) if store_text else self.verdict.reason
         return {
             "tier": self.tier,
             "model_id": self.model_id,
             "outcome": self.outcome,
             "gate_passed": self.gate_passed,
-            "gate_reason": self.verdict.reason if self.verdict else None,
+            "gate_reason": reason,
             "input_tokens": self.usage.input_tokens,
             "output_tokens": self.usage.output_tokens,
             "cache_read_tokens": self.usage.cache_read_tokens,
@@ -118,10 +134,18 @@ class Attempt:
             "latency_ms": round(self.latency_ms, 3),
             "retries": self.retries,
             "retried_on": list(self.retried_on),
-            "error": self.error,
+            "error": _bounded(self.error),
             "error_kind": self.error_kind,
             "gate_error": self.verdict.error if self.verdict else None,
         }
+
+
+MAX_ERROR_CHARS = 1_000
+
+
+def _bounded(text: str | None, limit: int = MAX_ERROR_CHARS) -> str | None:
+    """An error message as recorded: a reply that failed to parse can be megabytes."""
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def sum_costs(costs) -> Decimal | None:
@@ -160,6 +184,7 @@ class RoutingResult:
     baseline_cost_usd: Decimal | None = None
     error: str | None = None  # set when the request ended without an answer
     request: RouteRequest | None = field(default=None, repr=False, compare=False)
+    start_requested: bool = field(default=False, compare=False)  # the start tier was the caller's request
     current_tier: str | None = field(default=None, compare=False)  # the tier being called right now
 
     @property

@@ -16,7 +16,8 @@ import struct
 from binascii import crc32
 from typing import Any, Mapping
 
-__all__ = ["encode_message", "event_frame", "exception_frame", "corrupt_frame"]
+__all__ = ["encode_message", "event_frame", "exception_frame", "corrupt_frame", "with_invalid_utf8",
+           "reframe_with_invalid_utf8"]
 
 _STRING_HEADER = 7
 
@@ -67,3 +68,24 @@ def exception_frame(member: str, message: str, **fields: Any) -> bytes:
 def corrupt_frame(frame: bytes) -> bytes:
     """The same frame with a wrong message CRC: what a garbled stream looks like."""
     return frame[:-4] + struct.pack(">I", (struct.unpack(">I", frame[-4:])[0] ^ 0xFFFFFFFF))
+
+
+INVALID_UTF8 = b"\xff\xfe"
+
+
+def with_invalid_utf8(data: bytes) -> bytes:
+    """``data`` with bytes that are not UTF-8 inside its first JSON ``"text"`` string
+    (or at its end): a reply whose framing and checksums are right but whose text is not text."""
+    at = data.find(b'"text":')
+    at = data.find(b'"', at + 7) + 1 if at >= 0 else len(data)
+    return data[:at] + INVALID_UTF8 + data[at:]
+
+
+def reframe_with_invalid_utf8(frame: bytes) -> bytes:
+    """The same event-stream message, its payload made invalid UTF-8, CRCs recomputed."""
+    _, header_length = struct.unpack(">II", frame[:8])
+    headers, payload = frame[12:12 + header_length], frame[12 + header_length:-4]
+    payload = with_invalid_utf8(payload)
+    prelude = struct.pack(">II", 12 + header_length + len(payload) + 4, header_length)
+    body = prelude + struct.pack(">I", crc32(prelude) & 0xFFFFFFFF) + headers + payload
+    return body + struct.pack(">I", crc32(body) & 0xFFFFFFFF)

@@ -14,9 +14,11 @@ slow                   the normal reply, after ``seconds`` (default 2.0): a read
 hold                   the normal reply, once ``calls`` (default 2) calls are held by this
                        fault, or after ``seconds`` (default 30): proves calls are in flight
                        together
-malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_json"``) or
-                       lacks the output (``mode="missing_output"``); on a stream, a frame
-                       with a bad checksum
+malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_json"``),
+                       lacks the output (``mode="missing_output"``) or holds bytes that
+                       are not UTF-8 in its text (``mode="invalid_utf8"``); on a stream, a
+                       frame with a bad checksum (or, ``invalid_utf8``, a text delta that
+                       is not UTF-8, checksums right)
 stream_cut             streams only: the connection closes after ``after_events``
                        (default 2) events, before ``messageStop``
 stream_error           streams only: an ``exception`` frame (``exception``, default
@@ -101,8 +103,9 @@ class Fault:
                                  f"it takes {sorted(_PARAMS[kind])}")
         if times is not None and times < 1:
             raise FaultSpecError("times must be at least 1 (or None for every call)")
-        if kind == "malformed" and params.get("mode", "invalid_json") not in ("invalid_json", "missing_output"):
-            raise FaultSpecError("malformed mode is 'invalid_json' or 'missing_output'")
+        if kind == "malformed" and params.get("mode", "invalid_json") not in ("invalid_json", "missing_output",
+                                                                              "invalid_utf8"):
+            raise FaultSpecError("malformed mode is 'invalid_json', 'missing_output' or 'invalid_utf8'")
         for key in ("unprocessed_every", "every"):
             if key in params and (not isinstance(params[key], int) or params[key] < 1):
                 raise FaultSpecError(f"{key} must be a whole number of at least 1")

@@ -22,7 +22,7 @@ from ._answer import Answer, Responder
 from ._control_plane import CONTROL_PLANE_PREFIX, ControlPlane, operation_of
 from ._conversation import Conversation, parse_converse_request
 from ._converse_shapes import converse_body, converse_stream_events
-from ._eventstream import corrupt_frame, event_frame, exception_frame
+from ._eventstream import corrupt_frame, event_frame, exception_frame, reframe_with_invalid_utf8, with_invalid_utf8
 from ._faults import ERROR_CODES, Fault, FaultBook
 from ._invoke_families import family_for
 from ._routing import body_model_id, route
@@ -204,6 +204,11 @@ class BedrockService:
             reply.delay = float(params["seconds"])
         elif fault.kind == "hold":
             self._hold(fault, int(params["calls"]), float(params["seconds"]))
+        elif fault.kind == "malformed" and params["mode"] == "invalid_utf8" and reply.frames is not None:
+            index = next((i for i, f in enumerate(reply.frames) if b'"text":' in f), len(reply.frames) - 1)
+            reply.frames[index] = reframe_with_invalid_utf8(reply.frames[index])
+        elif fault.kind == "malformed" and params["mode"] == "invalid_utf8":
+            reply.body = with_invalid_utf8(reply.body)
         elif fault.kind == "malformed" and reply.frames is not None:
             index = min(1, len(reply.frames) - 1)
             reply.frames = reply.frames[:index] + [corrupt_frame(reply.frames[index])]

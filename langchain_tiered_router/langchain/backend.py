@@ -59,7 +59,7 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
         limit = classify_model_limit(candidate, tier=tier.name, model_id=tier.model_id) if candidate else None
         if limit is not None:  # over this model's context window, not enabled here: a larger tier may take it
             return limit
-    if (isinstance(exc, (KeyError, json.JSONDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
+    if (isinstance(exc, (KeyError, json.JSONDecodeError, UnicodeDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
             or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
         return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
     if type(exc).__module__.startswith("botocore"):

@@ -52,7 +52,9 @@ class TieredChatBedrock(BaseChatModel):
     Per-call options: ``session_id=`` (or ``config={"metadata": {"session_id": ...}}``)
     keeps a conversation on one tier; ``tier=`` (or metadata ``requested_tier``) asks
     for a tier by name, ``model=`` for a tier by model id, both subject to the
-    config's ``access`` rules; metadata ``caller`` names who asks.
+    config's ``access`` rules; ``caller=`` (or metadata ``caller``) names who asks, as
+    typed principals (``"team:ops"``, a list of them; a bare name is a user id), which
+    session pins are scoped to as well.
     """
 
     config: RouterConfig
@@ -100,14 +102,14 @@ class TieredChatBedrock(BaseChatModel):
     def _build(self) -> "TieredChatBedrock":
         # Runs again when LangChain rebuilds the model from its fields
         # (``configurable_fields``): the clients are fields, so they are reused.
+        built = self.built
+        if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
+            self.built = built = _Built.of(self.config, self.telemetry)
         own_client = self.client is None
         if own_client:
             self.client = self._make_client("bedrock-runtime")
         if self.bedrock_client is None:
             self.bedrock_client = self._make_client("bedrock")
-        built = self.built
-        if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
-            self.built = built = _Built.of(self.config, self.telemetry)
         self._router = built.router
         clients: dict[float, Any] = {}
         self._models = {tier.name: self._tier_model(i, tier, self._tier_client(tier, clients) if own_client else None)
@@ -141,8 +143,12 @@ class TieredChatBedrock(BaseChatModel):
             settings["read_timeout"] = read_timeout
         if transport.connect_timeout_s is not None:
             settings["connect_timeout"] = transport.connect_timeout_s
-        return create_aws_client(service, region_name=self.config.region_name, endpoint_url=self.config.endpoint_url,
-                                 config=BotocoreConfig(**settings), api_key=self.api_key)
+        try:
+            return create_aws_client(service, region_name=self.config.region_name,
+                                     endpoint_url=self.config.endpoint_url, config=BotocoreConfig(**settings),
+                                     api_key=self.api_key)
+        except (ValueError, TypeError) as exc:  # botocore's own check of the region or the URL
+            raise ConfigError(f"cannot make the {service} client: {exc}", path="endpoint_url") from None
 
     def _tier_model(self, index: int, tier: Tier, client: Any = None) -> Any:
         from langchain_aws import ChatBedrockConverse
@@ -163,6 +169,9 @@ class TieredChatBedrock(BaseChatModel):
             own = key in ("provider", "max_tokens", "temperature", "model", "model_id")
             raise ConfigError(err["msg"], path=f"tiers[{index}].{key}" if own else f"tiers[{index}].model_kwargs.{key}"
                               ) from None
+        except (TypeError, ValueError) as exc:  # a model_kwargs key ChatBedrockConverse takes, with a bad value
+            raise ConfigError(f"ChatBedrockConverse refused the tier's settings: {exc}"[:300],
+                              path=f"tiers[{index}].model_kwargs") from None
 
     @classmethod
     def from_config(cls, path: str | Path | dict | RouterConfig, **kwargs: Any) -> "TieredChatBedrock":

@@ -5,3 +5,17 @@ def explode_on_cheap(question: str, answer: str):
     if answer.startswith("cheap"):
         raise RuntimeError(f"rule blew up on {answer!r}")
     return True, "fine"
+
+
+def sleepy(question: str, answer: str):
+    """A rule stuck on a slow service: sleeps 5 s, then passes."""
+    import time
+
+    time.sleep(5)
+    return True
+
+
+def says_no(question: str, answer: str):
+    return "no"  # truthy, but not a judgement
+
+

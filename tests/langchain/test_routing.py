@@ -43,7 +43,7 @@ def test_json_escalates_cheap_mid_frontier_with_exact_costs(routed) -> None:
         ("cheap", CHEAP, False, n_in, outs[CHEAP]), ("mid", MID, False, n_in, outs[MID]),
         ("frontier", FRONTIER, True, n_in, outs[FRONTIER])]
     assert routing["attempts"][0]["gate_reason"] == "no JSON value in the answer"
-    assert routing["attempts"][1]["gate_reason"] == "schema violation at total: 'twelve fifty' is not of type 'number'"
+    assert routing["attempts"][1]["gate_reason"] == 'schema violation at total: expected type "number"'
 
     costs = {m: cost(m, n_in, outs[m]) for m in outs}
     result = routed.last
@@ -95,7 +95,7 @@ def test_gate_that_raises_fails_with_reason_and_escalates(routed) -> None:
     with pytest.raises(LadderExhaustedError) as info:
         llm.invoke("hello")
     reasons = [a.verdict.reason for a in info.value.result.attempts]
-    assert reasons == ["gate raised RuntimeError: rule service down"] * 3
+    assert reasons == ["gate raised RuntimeError"] * 3
 
 
 def test_throttled_tier_is_retried_then_escalated(routed, emulator) -> None:
@@ -206,7 +206,7 @@ def test_tools_routed_and_invalid_args_escalate(routed) -> None:
     assert message.tool_calls[0]["name"] == "get_weather" and message.tool_calls[0]["args"] == {"city": "Paris"}
     routing = message.response_metadata["routing"]
     assert [a["tier"] for a in routing["attempts"]] == ["cheap", "mid"]
-    assert routing["attempts"][0]["gate_reason"] == "schema violation at city: 7 is not of type 'string'"
+    assert routing["attempts"][0]["gate_reason"] == 'schema violation at city: expected type "string"'
     follow = llm.invoke([HumanMessage("What's the weather like?"), message, get_weather.invoke(message.tool_calls[0])])
     assert "Sunny in Paris." in follow.text
 

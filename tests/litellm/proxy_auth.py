@@ -12,6 +12,9 @@ from litellm.proxy._types import UserAPIKeyAuth
 CALLERS = {
     "sk-ops": {"key_alias": "ops-key", "team_id": "ops-team", "user_id": "ops-user"},
     "sk-app": {"key_alias": "app-key", "team_id": "app-team", "user_id": "app-user"},
+    # Look-alikes of the ops team: a key *aliased* ops-team in the app team, a *user* called ops-team.
+    "sk-alias-lookalike": {"key_alias": "ops-team", "team_id": "app-team", "user_id": "mallory"},
+    "sk-user-lookalike": {"key_alias": "mallory-key", "team_id": "app-team", "user_id": "ops-team"},
 }
 
 

@@ -35,7 +35,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[s
     jsonl, db = work / "telemetry.jsonl", work / "telemetry.db"
     sinks = [{"kind": "jsonl", "path": str(jsonl)}, {"kind": "sqlite", "path": str(db), "flush_interval_s": 0.05}]
     cascade = router_yaml(work / "cascade.yaml", gates=JSON_GATE, on_exhausted="flag",
-                          access={"allow_tier_request": ["ops-team"], "on_forbidden": "reject"},
+                          access={"allow_tier_request": ["team:ops-team"], "on_forbidden": "reject"},
                           telemetry={"sinks": sinks})
     fast = router_yaml(work / "fast.yaml",
                        policy={"kind": "classifier", "classifier": {

@@ -56,7 +56,10 @@ def _ask(url: str, text: str, session: str):
 def test_session_pinned_on_one_replica_holds_on_the_other(replicas, emulator):
     _, first = _ask(replicas["a"], "extract the invoice total", "conv-1")
     assert first["x-tiered-router-tier"] == "mid"  # cheap failed the gate; the session is pinned to mid
-    assert redis.Redis.from_url(replicas["redis"], decode_responses=True).get("test-pin:conv-1") == "mid"
+    # the pin is the session scoped to the caller (a hash of the master key's principals), never a bare session id
+    store = redis.Redis.from_url(replicas["redis"], decode_responses=True)
+    (key,) = store.keys("test-pin:*")
+    assert key.startswith("test-pin:") and key.endswith(":conv-1") and store.get(key) == "mid"
     emulator.clear_requests()
     _, second = _ask(replicas["b"], "what about the invoice date?", "conv-1")
     assert second["x-tiered-router-start-tier"] == "mid"

@@ -16,7 +16,7 @@ from litellm_hooks import TieredLiteLLMRouter
 from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, LADDER, MID, tier_deployments
 
 CONFIG = {"tiers": LADDER, "gates": [{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
-          "retry": {"max_retries": 0}, "access": {"allow_tier_request": ["ops"]}, "telemetry": {"sinks": []}}
+          "retry": {"max_retries": 0}, "access": {"allow_tier_request": ["user:ops"]}, "telemetry": {"sinks": []}}
 
 
 @pytest.fixture(scope="module")
@@ -97,4 +97,17 @@ async def test_response_format_schema_is_a_gate_for_that_request(llm_router, emu
         response_format={"type": "json_schema", "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA}})
     assert response.tiered_router["tier"] == "mid"
     assert response.tiered_router["attempts"][0]["gate_reason"]
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+
+
+async def test_a_reply_that_is_not_utf8_escalates(llm_router, emulator):
+    """LiteLLM reports it as a bad request; it is the tier's malformed reply, not the caller's error."""
+    emulator.clear_requests()
+    emulator.inject("malformed", model_id=CHEAP, mode="invalid_utf8")
+    config = {**CONFIG, "gates": []}
+    response = await TieredLiteLLMRouter(llm_router, config, telemetry=False).acompletion(
+        [{"role": "user", "content": "hello"}])
+    assert response.tiered_router["tier"] == "mid"
+    cheap = response.tiered_router["attempts"][0]
+    assert cheap["outcome"] == "malformed" and "decode" in cheap["error"]
     assert [r.model_id for r in emulator.requests] == [CHEAP, MID]

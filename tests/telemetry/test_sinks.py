@@ -172,8 +172,12 @@ def test_sink_config_errors_name_the_key():
     from langchain_tiered_router.core.config import RouterConfig
     from langchain_tiered_router.core.errors import ConfigError
 
-    cfg = RouterConfig.from_dict({"tiers": [{"name": "a", "model_id": "x", "price": {"input_per_mtok": 1,
-                                                                                       "output_per_mtok": 1}}],
-                                  "telemetry": {"sinks": [{"kind": "logging", "level": "LOUD"}]}})
+    config = {"tiers": [{"name": "a", "model_id": "x", "price": {"input_per_mtok": 1, "output_per_mtok": 1}}],
+              "telemetry": {"sinks": [{"kind": "logging", "level": "LOUD"}]}}
+    with pytest.raises(ConfigError, match=r"telemetry\.sinks\[0\]\.level"):  # refused with the config itself
+        RouterConfig.from_dict(config)
+    config["telemetry"]["sinks"][0]["level"] = "INFO"
+    sinks = RouterConfig.from_dict(config).telemetry.sinks
+    sinks[0].level = "LOUD"  # set in code, past validation: the sink builder still names the key
     with pytest.raises(ConfigError, match=r"telemetry\.sinks\[0\]\.level"):
-        build_sinks(cfg.telemetry.sinks)
+        build_sinks(sinks)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from ..types import RouteRequest, RoutingResult, money
+from ..types import RouteRequest, RoutingResult, _bounded, money
 
 __all__ = ["RoutingRecord", "record_from_result", "routing_dict", "record_json", "MONEY_FIELDS"]
 
@@ -133,9 +133,9 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
         quality_escalations=result.quality_escalations,
         transport_escalations=result.transport_escalations,
         flagged=result.flagged,
-        flag_reason=result.flag_reason,
-        error=result.error if result.served is None else None,
-        attempts=[a.to_dict() for a in result.attempts],
+        flag_reason=_bounded(result.flag_reason),
+        error=_bounded(result.error) if result.served is None else None,
+        attempts=[a.to_dict(store_text) for a in result.attempts],
         aux_calls=[{"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
                     "input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens,
                     "cost_usd": money(c.cost_usd), "latency_ms": round(c.latency_ms, 3), "retries": c.retries}

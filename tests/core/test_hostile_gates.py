@@ -1,0 +1,125 @@
+"""Gates that would hurt the process: a backtracking pattern, a JSON bomb, a rule that
+sleeps, a grader that rambles. A real event loop is timed around them with generous
+bounds: each case takes milliseconds (the sleeping rule about a second), would stall the
+loop for 15 s to days without the guards, and is allowed 3 s of stall and 10 s in all,
+so a busy machine does not fail it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from langchain_tiered_router.core import RouteRequest, TierAnswer, Usage
+from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.testing import ScriptedBackend
+
+EVIL = "^(a+)+$"  # Python's re needs ~2^n steps on "a" * n + "b": n = 27 took 14 s, n = 40 would take days
+HOSTILE = "a" * 40 + "b"
+
+
+def answer(text: str) -> TierAnswer:
+    return TierAnswer(text=text, usage=Usage(10, 10))
+
+
+async def with_heartbeat(coro, tick: float = 0.01):
+    """Run ``coro`` while a heartbeat task measures the event loop's longest stall."""
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def beat():
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(tick)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(beat())
+    started = time.perf_counter()
+    try:
+        result = await coro
+    finally:
+        done.set()
+        await task
+    return result, time.perf_counter() - started, max(gaps, default=0.0)
+
+
+def router(base_config, gates, **extra):
+    return build_router({**base_config, "gates": gates, **extra}, telemetry=False, sleep=lambda s: None)
+
+
+@pytest.mark.parametrize("gates, text", [
+    ([{"kind": "regex", "pattern": EVIL}], HOSTILE),
+    ([{"kind": "regex", "pattern": "(x+x+)+y"}], "x" * 1_000_000),
+    ([{"kind": "json_schema", "schema": {"type": "string", "pattern": EVIL}}], f'"{HOSTILE}"'),
+    ([{"kind": "json_schema", "schema": {"type": "object", "patternProperties": {EVIL: {"type": "number"}},
+                                         "additionalProperties": False}}],
+     '{"%s": "x"}' % HOSTILE),
+    ([{"kind": "json_schema", "schema": {"type": "object"}}], "{" * 1_000_000),
+    ([{"kind": "json_schema", "schema": {"type": "object"}}], "[" * 999_999),
+    ([{"kind": "json_schema", "schema": {"type": "object"}}], "x {" * 300_000),
+], ids=["regex", "regex-1MB", "schema-pattern", "schema-pattern-properties", "json-1MB-braces",
+        "json-1MB-brackets", "json-many-candidates"])
+def test_hostile_answers_never_freeze_the_event_loop(base_config, gates, text):
+    r = router(base_config, gates)
+    backend = ScriptedBackend({"*": answer(text)})
+    result, took, stall = asyncio.run(with_heartbeat(r.aroute(RouteRequest("x"), backend)))
+    assert result.flagged and [a.outcome for a in result.attempts] == ["gate_failed"] * 3
+    assert took < 10 and stall < 3.0, (took, stall)  # milliseconds here; without the guards, seconds to days
+    blocking = time.perf_counter()
+    assert router(base_config, gates).route(RouteRequest("x"), backend).flagged
+    assert time.perf_counter() - blocking < 10
+
+
+def test_a_backtracking_pattern_rre2_cannot_run_is_refused_at_load(base_config):
+    from langchain_tiered_router.core import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        router(base_config, [{"kind": "regex", "pattern": r"^(a+)\1$"}])
+    assert info.value.path == "gates[0].pattern" and "RE2" in str(info.value)
+
+
+def test_a_sleeping_rule_is_cut_at_its_budget_and_the_loop_runs_on(base_config):
+    gates = [{"kind": "rule", "function": "tests.core.rules:sleepy"}]
+    r = router(base_config, gates, gate_timeout_s=0.3)
+    backend = ScriptedBackend({"*": answer("fine")})
+
+    async def three_at_once():
+        return await asyncio.gather(*(r.aroute(RouteRequest(f"q{i}"), backend) for i in range(3)))
+
+    results, took, stall = asyncio.run(with_heartbeat(three_at_once()))
+    for result in results:
+        assert [a.verdict.reason for a in result.attempts] == ["gate timed out after 0.3s"] * 3
+        assert result.flagged and result.gate_errors == 3
+    assert took < 10 and stall < 3.0, (took, stall)  # three tiers x 0.3 s each, not 3 x 5 s
+    blocking = time.perf_counter()
+    result = r.route(RouteRequest("sync"), backend)
+    assert result.attempts[0].verdict.reason == "gate timed out after 0.3s"
+    assert time.perf_counter() - blocking < 10  # 3 x 0.3 s, not 3 x 5 s
+
+
+@pytest.mark.parametrize("reply, score", [
+    ("8", 8), ("  7.5 ", 7.5), ("Score: 9", 9), ("8/10", 8), ("**10**", 10), ("10.0", 10),
+    ("10 reasons this is wrong; score 2", None), ("-3", None), ("1e9", None), ("11", None), ("", None),
+    ("seven", None), ("3 or maybe 9", None), ("9" * 1000, None),
+])
+def test_a_self_grade_reply_is_one_score_or_a_failed_judgement(base_config, reply, score):
+    r = router(base_config, [{"kind": "self_grade", "threshold": 7}])
+    backend = ScriptedBackend({"*": lambda req: reply if req.text.endswith("SCORE:") else "an answer"})
+    first = r.route(RouteRequest("question"), backend).attempts[0]
+    if score is None:
+        assert not first.verdict.passed
+        assert first.verdict.reason == "grader gave no score (the reply must be one number from 0 to 10)"
+        assert first.verdict.detail.startswith("grader replied") and len(first.verdict.detail) < 300
+    else:
+        assert first.verdict.passed and first.verdict.score == score
+
+
+@pytest.mark.parametrize("function", ["says_no"])
+def test_a_rule_that_does_not_return_a_judgement_fails(base_config, function):
+    r = router(base_config, [{"kind": "rule", "function": f"tests.core.rules:{function}"}])
+    result = r.route(RouteRequest("q"), ScriptedBackend({"*": answer("a")}))
+    assert result.flagged and result.gate_errors == 3
+    assert result.attempts[0].verdict.reason == "rule returned a str; expected a bool, (bool, reason) or a GateVerdict"

@@ -1,0 +1,43 @@
+"""A Bedrock reply whose text is not UTF-8 is a malformed reply: the tier escalates, the
+attempt is recorded as ``malformed``, and ``on_exhausted: flag`` still serves an answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from .scripts import CHEAP, MID
+
+
+@pytest.mark.parametrize("how", ["invoke", "ainvoke", "stream"])
+def test_a_reply_that_is_not_utf8_escalates_like_a_malformed_one(routed, emulator, how):
+    llm = routed(on_exhausted="flag")
+    emulator.clear_requests()
+    emulator.inject("malformed", model_id=CHEAP, mode="invalid_utf8")
+    if how == "invoke":
+        message = llm.invoke("hello there")
+    elif how == "ainvoke":
+        message = asyncio.run(llm.ainvoke("hello there"))
+    else:
+        chunks = list(llm.stream("hello there"))
+        message = chunks[0]
+        for chunk in chunks[1:]:
+            message = message + chunk
+    routing = message.response_metadata["routing"]
+    assert routing["tier"] == "mid" and routing["quality_escalations"] == 1
+    cheap = routing["attempts"][0]
+    assert (cheap["tier"], cheap["outcome"], cheap["error_kind"]) == ("cheap", "malformed", "malformed")
+    assert "UnicodeDecodeError" in cheap["error"] and "\ufffd" not in cheap["error"]
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+
+
+def test_every_tier_unreadable_is_one_recorded_failure_not_a_crash(routed, emulator):
+    from langchain_tiered_router.core import LadderExhaustedError
+
+    llm = routed(on_exhausted="flag")
+    emulator.inject("malformed", mode="invalid_utf8", times=3)
+    with pytest.raises(LadderExhaustedError) as info:  # nothing readable to serve, flagged or not
+        llm.invoke("hello there")
+    assert [a.outcome for a in info.value.result.attempts] == ["malformed"] * 3
+    assert routed.last is info.value.result  # the record was written
