@@ -1,5 +1,5 @@
-"""A Bedrock reply whose text is not UTF-8 is a malformed reply: the tier escalates, the
-attempt is recorded as ``malformed``, and ``on_exhausted: flag`` still serves an answer."""
+"""A Bedrock reply whose text is not UTF-8 is a malformed reply: retried on the tier like
+any malformed reply, then the tier escalates, the attempt is recorded as ``malformed``, and ``on_exhausted: flag`` still serves an answer."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from .scripts import CHEAP, MID
 def test_a_reply_that_is_not_utf8_escalates_like_a_malformed_one(routed, emulator, how):
     llm = routed(on_exhausted="flag")
     emulator.clear_requests()
-    emulator.inject("malformed", model_id=CHEAP, mode="invalid_utf8")
+    tries = 1 + llm.config.retry.max_retries  # malformed replies are retried on the tier first
+    emulator.inject("malformed", model_id=CHEAP, mode="invalid_utf8", times=tries)
     if how == "invoke":
         message = llm.invoke("hello there")
     elif how == "ainvoke":
@@ -29,14 +30,14 @@ def test_a_reply_that_is_not_utf8_escalates_like_a_malformed_one(routed, emulato
     cheap = routing["attempts"][0]
     assert (cheap["tier"], cheap["outcome"], cheap["error_kind"]) == ("cheap", "malformed", "malformed")
     assert "UnicodeDecodeError" in cheap["error"] and "\ufffd" not in cheap["error"]
-    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+    assert [r.model_id for r in emulator.requests] == [CHEAP] * tries + [MID]
 
 
 def test_every_tier_unreadable_is_one_recorded_failure_not_a_crash(routed, emulator):
     from langchain_tiered_router.core import LadderExhaustedError
 
     llm = routed(on_exhausted="flag")
-    emulator.inject("malformed", mode="invalid_utf8", times=3)
+    emulator.inject("malformed", mode="invalid_utf8", times=3 * (1 + llm.config.retry.max_retries))  # every try
     with pytest.raises(LadderExhaustedError) as info:  # nothing readable to serve, flagged or not
         llm.invoke("hello there")
     assert [a.outcome for a in info.value.result.attempts] == ["malformed"] * 3
