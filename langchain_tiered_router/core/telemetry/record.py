@@ -57,6 +57,8 @@ class RoutingRecord:
     shadow_comparator: str | None = None
     shadow_answer_text: str | None = None  # only with store_text
     shadow_error: str | None = None
+    shadow_input_tokens: int | None = None  # the baseline's shadow call (judge calls not included)
+    shadow_output_tokens: int | None = None
 
     @property
     def shadowed(self) -> bool:
