@@ -8,6 +8,7 @@ cascade and the random mix, each bar labelled with its number.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def plot_prize(prize: Any, path: Path) -> Path:
         left.text(min(100 * t.high + 2, 88), y, f"{100 * t.share:.1f} %", va="center", fontsize=9)
     left.set_xlim(0, 100)
     left.invert_yaxis()
-    left.set_xlabel(f"% of requests answered as well as {prize.baseline}")
+    left.set_xlabel(f"% of requests answered as well as\nthe baseline, {prize.baseline}")
     left.set_title("Which tier already does the job? (95 % interval)", fontsize=10)
 
     bars = [("ceiling: perfect routing, one call", prize.oracle_savings, "#2ca02c"),
@@ -48,7 +49,7 @@ def plot_prize(prize: Any, path: Path) -> Path:
             ("perfect cascade (pays every call)", prize.cascade_savings, "#8fbc8f")]
     bars += [(f"random mix at parity {100 * p:.0f} %", s, "#999999") for p, s in prize.random_savings.items()]
     labels = [b[0] for b in bars]
-    values = [100 * b[1] for b in bars]
+    values = [0.0 if abs(b[1]) < 5e-4 else 100 * b[1] for b in bars]  # no "-0.0 %"
     right.barh(labels, values, color=[b[2] for b in bars])
     right.errorbar([100 * prize.oracle_savings], [0], xerr=[[100 * (prize.oracle_savings - prize.oracle_low)],
                                                             [100 * (prize.oracle_high - prize.oracle_savings)]],
@@ -59,10 +60,11 @@ def plot_prize(prize: Any, path: Path) -> Path:
     right.set_xlim(min(0, min(values) - 5), 100)
     right.invert_yaxis()
     right.axvline(0, color="black", lw=0.6)
-    right.set_xlabel(f"% cheaper than sending every request to {prize.baseline}")
+    right.set_xlabel(f"% cheaper than sending every request\nto the baseline, {prize.baseline}")
     right.set_title("What routing could save at most", fontsize=10)
-    fig.suptitle(f"The prize on {prize.n:,} requests, ladder {' -> '.join(t.tier for t in prize.tiers)}, "
-                 f"baseline {prize.baseline}", fontsize=11)
+    title = (f"The prize on {prize.n:,} requests, ladder {' -> '.join(t.tier for t in prize.tiers)}, "
+             f"baseline {prize.baseline}")
+    fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
