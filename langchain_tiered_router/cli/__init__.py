@@ -1,4 +1,4 @@
-"""The ``tiered-router`` command line: demo, report, eval, calibrate, emulator, batch.
+"""The ``tiered-router`` command line: demo, report, collect, estimate, eval, calibrate, emulator, batch.
 
 Each command lives in its own module with a ``register(app)`` function, so importing
 the CLI loads no command's heavy dependencies until that command runs.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import batch, demo, emulator, evaluate, report
+from . import batch, collect, demo, emulator, estimate, evaluate, report
 
 __all__ = ["app", "main"]
 
@@ -23,7 +23,7 @@ def _root() -> None:
 
 
 # Each module imports only typer at the top; its command's own imports run when it runs.
-for _module in (demo, report, evaluate, emulator, batch):
+for _module in (demo, report, collect, estimate, evaluate, emulator, batch):
     _module.register(app)
 
 

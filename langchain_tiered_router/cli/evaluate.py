@@ -142,7 +142,12 @@ def eval_command(
 
 def calibrate_command(
     config: Path = typer.Option(..., "--config", help="Router YAML (tiers, prices)."),
-    data: Path = typer.Option(..., "--data", help="Calibration data: recorded-outcomes JSONL or RouteLLM."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Calibration data: recorded-outcomes JSONL or RouteLLM."),
+    from_db: Optional[Path] = typer.Option(None, "--from-db",
+                                           help="Calibrate on the shadow-sampled records of a telemetry DB instead."),
+    since: Optional[str] = typer.Option(None, "--since", help="With --from-db: only records after (24h, 7d, a date)."),
+    save_data: Optional[Path] = typer.Option(None, "--save-data",
+                                             help="With --from-db: also write the labelled records as JSONL."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl | routellm"),
     target_parity: float = typer.Option(0.95, "--target-parity", min=0.0, max=1.5),
     policy: str = typer.Option("auto", "--policy", help="auto | classifier | cascade | blend | confidence"),
@@ -163,8 +168,20 @@ def calibrate_command(
         raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
     with one_line_errors():
         _check_writable(out, "--out")
+        _check_writable(save_data, "--save-data")
         spec = _spec(features)
-        cfg, ladder, items = _load(config, data, fmt)
+        if from_db is not None:
+            if data is not None:
+                raise ValueError("give --data FILE or --from-db TELEMETRY_DB, not both")
+            from .shadow_calibration import load_shadow_items
+
+            cfg, ladder, items = load_shadow_items(config, from_db, since, save_data)
+        elif data is None:
+            raise ValueError("give --data FILE (recorded outcomes) or --from-db TELEMETRY_DB (production shadows)")
+        else:
+            if since is not None or save_data is not None:
+                raise ValueError("--since and --save-data go with --from-db")
+            cfg, ladder, items = _load(config, data, fmt)
         bar, update = _progress_bar()
         with bar:
             cal = calibrate(items, ladder, target_parity, policy=policy, delta=delta, bound=bound, spec=spec,

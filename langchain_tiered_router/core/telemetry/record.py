@@ -62,6 +62,8 @@ class RoutingRecord:
     shadow_answer_text: str | None = None  # only with store_text
     shadow_error: str | None = None
     gate_errors: int = 0  # gates that raised (a bug in the gate) instead of judging
+    shadow_input_tokens: int | None = None  # the baseline's shadow call (judge calls not included)
+    shadow_output_tokens: int | None = None
 
     @property
     def shadowed(self) -> bool:

@@ -84,6 +84,8 @@ class ShadowSampler:
                                           metadata={**request.metadata, "shadow_of": record.request_id})
             answer = backend.call(self.baseline, shadow_request)
             costs.append(self.baseline.cost(answer.usage))
+            record.shadow_input_tokens = answer.usage.input_tokens
+            record.shadow_output_tokens = answer.usage.output_tokens
 
             def judge(prompt: str) -> TierAnswer:
                 tier = self.judge_tier or self.baseline

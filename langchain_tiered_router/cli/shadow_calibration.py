@@ -1,0 +1,49 @@
+"""``tiered-router calibrate --from-db``: production shadows as calibration data.
+
+Reads the telemetry store, turns shadow-sampled records into labelled items
+(``analysis.shadow_labels``), and says what each label means and what the data cannot
+tell before the calibration runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+__all__ = ["load_shadow_items", "MIN_LABELLED"]
+
+MIN_LABELLED = 40  # below this, 5 folds of cross-fitting leave too few per fold to fit anything
+
+
+def load_shadow_items(config_path: Path, db: Path, since: Optional[str], save_data: Optional[Path]
+                      ) -> tuple[Any, Any, list[Any]]:
+    from ..analysis.eval.data import EvalDataError
+    from ..analysis.shadow_labels import CANNOT_TELL, LABEL_MEANING, shadow_labels, write_outcomes
+    from ..core.config import load_config
+    from ..core.telemetry.store import load_records
+    from ..core.tiers import Ladder
+    from .report import parse_since
+
+    config = load_config(config_path)
+    ladder = Ladder.from_config(config)
+    records, _ = load_records(db, since=parse_since(since) if since else None)
+    labels = shadow_labels(records, ladder)
+    if not labels.items:
+        why = (f"{labels.shadowed} were shadow-sampled but stored no text: set telemetry.store_text: true"
+               if labels.shadowed else "none was shadow-sampled: set telemetry.shadow.fraction above 0")
+        raise EvalDataError(f"no labelled record in {db} ({labels.records} records read; {why})")
+    if len(labels.items) < MIN_LABELLED:
+        raise EvalDataError(f"only {len(labels.items)} shadow-labelled records in {db}; calibration needs at least "
+                            f"{MIN_LABELLED}: wait for more traffic or raise telemetry.shadow.fraction")
+    served = ", ".join(f"{tier} {n:,}" for tier, n in labels.served_by.items())
+    print(f"labels from {len(labels.items):,} shadow-sampled records of {db} ({labels.records:,} records read"
+          + (f"; {labels.without_text} shadowed without stored text skipped" if labels.without_text else "")
+          + f"); served by {served}; comparator {', '.join(labels.comparators) or 'unknown'}")
+    print(f"  {LABEL_MEANING}")
+    print(f"  {CANNOT_TELL}")
+    if labels.estimated_baseline_tokens:
+        print(f"  {labels.estimated_baseline_tokens} records predate shadow token counts: the baseline's tokens "
+              "there are estimated as ceil(characters / 4)")
+    if save_data is not None:
+        print(f"wrote the labelled records to {write_outcomes(labels.items, save_data)}")
+    return config, ladder, labels.items

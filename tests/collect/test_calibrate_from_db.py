@@ -1,0 +1,102 @@
+"""``tiered-router calibrate --from-db``: shadow-sampled records from the real engine become
+labels, and the labels are exactly what the records say."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from langchain_tiered_router.analysis.eval.data import EvalItem, Outcome
+from langchain_tiered_router.analysis.eval.replay import ReplayBackend
+from langchain_tiered_router.cli import app
+from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.config import RouterConfig, load_config
+from langchain_tiered_router.core.model_file import load_routing_model
+from langchain_tiered_router.core.telemetry.comparators import final_number
+from langchain_tiered_router.core.telemetry.recorder import flush_all
+from langchain_tiered_router.core.telemetry.store import load_records
+from langchain_tiered_router.core.tiers import Ladder
+from langchain_tiered_router.core.types import RouteRequest
+
+from .conftest import WALKTHROUGH, Row, read_jsonl
+
+
+def items_of(rows: list[Row]) -> list[EvalItem]:
+    return [EvalItem(f"gsm8k-{r.n}", r.prompt, {
+        "cheap": Outcome(float(r.cheap_correct), r.cheap, 100 + r.n, 50 + r.n),
+        "frontier": Outcome(float(r.frontier_correct), r.frontier, 100 + r.n, 80 + r.n)}) for r in rows]
+
+
+def shadow_db(rows: list[Row], db: Path, *, store_text: bool = True) -> Path:
+    """Route ``rows`` through the engine (cheap first, no gate) with every answer shadowed."""
+    data = load_config(WALKTHROUGH).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data["telemetry"] = {"store_text": store_text, "sinks": [{"kind": "sqlite", "path": str(db)}],
+                         "shadow": {"fraction": 1.0, "seed": 3, "comparator": {"kind": "numeric"}}}
+    router = build_router(RouterConfig.from_dict(data))
+    backend = ReplayBackend()
+    for item in items_of(rows):
+        router.route(RouteRequest(item.prompt, payload=item, request_id=item.id), backend)
+    flush_all()
+    return db
+
+
+def calibrate(*args: str):
+    return CliRunner().invoke(app, ["calibrate", *args], env={"COLUMNS": "250"})
+
+
+def test_shadowed_records_become_labels_and_a_model(gsm8k, tmp_path):
+    rows = gsm8k[:60]
+    db = shadow_db(rows, tmp_path / "telemetry.db")
+    out, labels = tmp_path / "model.npz", tmp_path / "labels.jsonl"
+    result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(db), "--save-data", str(labels), "--out", str(out),
+                       "--features", "signals")  # the labels are the point here, not the learning: keep it quick
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (f"labels from 60 shadow-sampled records of {db} (60 records read); served by cheap 60; "
+            "comparator numeric") in text
+    assert "scored by the shadow comparator against the baseline tier's shadow answer" in text
+    assert "what these labels cannot tell: other tiers on these requests; requests the router escalated" in text
+    assert "calibrated on 60 requests" in text and "promise: with probability" in text and f"wrote {out}" in text
+    load_routing_model(out).check_ladder(Ladder.from_config(load_config(WALKTHROUGH)))
+
+    by_id = {r["id"]: r for r in read_jsonl(labels)}
+    assert len(by_id) == 60
+    records = {r.request_id: r for r in load_records(db)[0]}
+    for row in rows:
+        label = by_id[f"gsm8k-{row.n}"]
+        agree = final_number(row.cheap) is not None and final_number(row.cheap) == final_number(row.frontier)
+        assert label["prompt"] == row.prompt and label["source"] == "shadow"
+        assert label["outcomes"]["cheap"] == {"score": float(agree), "response": row.cheap,
+                                              "input_tokens": 100 + row.n, "output_tokens": 50 + row.n}
+        assert label["outcomes"]["frontier"] == {"score": 1.0, "response": row.frontier,
+                                                 "input_tokens": 100 + row.n, "output_tokens": 80 + row.n}
+        record = records[f"gsm8k-{row.n}"]
+        assert (record.shadow_input_tokens, record.shadow_output_tokens) == (100 + row.n, 80 + row.n)
+
+
+def test_records_without_text_or_too_few_or_a_longer_ladder_are_refused(gsm8k, tmp_path):
+    no_text = shadow_db(gsm8k[:20], tmp_path / "no_text.db", store_text=False)
+    result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(no_text), "--out", str(tmp_path / "m.npz"))
+    assert result.exit_code == 2
+    assert "20 were shadow-sampled but stored no text: set telemetry.store_text: true" in result.output
+    few = shadow_db(gsm8k[:20], tmp_path / "few.db")
+    result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(few), "--out", str(tmp_path / "m.npz"))
+    assert result.exit_code == 2 and "only 20 shadow-labelled records" in result.output
+    three = load_config(WALKTHROUGH).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    three["tiers"].insert(1, {"name": "mid", "model_id": "amazon.nova-pro-v1:0"})
+    (tmp_path / "three.yaml").write_text(yaml.safe_dump(three))
+    result = calibrate("--config", str(tmp_path / "three.yaml"), "--from-db", str(few), "--out", str(tmp_path / "m.npz"))
+    assert result.exit_code == 2 and "this ladder has 3 tiers" in result.output
+    assert "tiered-router collect --from-db" in result.output
+    both = calibrate("--config", str(WALKTHROUGH), "--from-db", str(few), "--data", str(few), "--out",
+                     str(tmp_path / "m.npz"))
+    assert both.exit_code == 2 and "not both" in both.output
+    assert not (tmp_path / "m.npz").exists()
+    # collect cannot ask what was never stored either
+    result = CliRunner().invoke(app, ["collect", "--config", str(WALKTHROUGH), "--from-db", str(no_text), "--out",
+                                      str(tmp_path / "o.jsonl"), "--endpoint-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert f"no record in {no_text} holds its prompt text (20 records)" in " ".join(result.output.split())
