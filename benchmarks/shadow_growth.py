@@ -52,7 +52,7 @@ from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.config import RouterConfig, load_config
 from langchain_tiered_router.core.model_file import save_routing_model
 from langchain_tiered_router.core.telemetry.recorder import flush_all
-from langchain_tiered_router.core.telemetry.store import load_records
+from langchain_tiered_router.analysis.report.store import load_records
 from langchain_tiered_router.core.tiers import Ladder
 from langchain_tiered_router.core.types import RouteRequest
 

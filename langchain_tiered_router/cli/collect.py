@@ -87,7 +87,7 @@ def _read_items(prompts: Optional[Path], from_db: Optional[Path], sample: Option
         items = read_prompts(prompts)
         source = str(prompts)
     else:
-        from ..core.telemetry.store import load_records
+        from ..analysis.report.store import load_records
 
         records, _ = load_records(from_db)
         found = prompts_from_records(records)

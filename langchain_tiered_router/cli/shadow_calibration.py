@@ -20,7 +20,7 @@ def load_shadow_items(config_path: Path, db: Path, since: Optional[str], save_da
     from ..analysis.eval.data import EvalDataError
     from ..analysis.shadow_labels import CANNOT_TELL, LABEL_MEANING, shadow_labels, write_outcomes
     from ..core.config import load_config
-    from ..core.telemetry.store import load_records
+    from ..analysis.report.store import load_records
     from ..core.tiers import Ladder
     from .report import parse_since
 

@@ -20,7 +20,7 @@ from langchain_tiered_router.cli import app
 from langchain_tiered_router.core.config import load_config
 from langchain_tiered_router.core.model_file import load_routing_model
 from langchain_tiered_router.core.telemetry.recorder import flush_all
-from langchain_tiered_router.core.telemetry.store import load_records
+from langchain_tiered_router.analysis.report.store import load_records
 from langchain_tiered_router.core.tiers import Ladder
 from langchain_tiered_router.emulator import BedrockEmulator
 
