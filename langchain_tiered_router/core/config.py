@@ -35,8 +35,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
-# Names that go into headers, pin keys and metrics: letters, digits, '.', '_', '-'.
-TierName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+# Names that go into headers, pin keys and metrics: letters, digits and ". _ - @ : / +"
+# (model names such as "Llama-3.1-405B-Inst@sambanova"); no spaces, quotes or controls.
+TierName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:/+-]{0,127}$")]
 NonBlank = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"\S")]
 MAX_PRICE = 100_000  # USD per million tokens: far above any model's
 
