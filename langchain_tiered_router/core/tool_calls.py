@@ -72,17 +72,30 @@ def tool_schemas(tools: Iterable[Any] | None) -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Any:
-    """A validator for a bound tool's schema, compiled once per distinct schema. It is the
-    client's schema: its vendor keywords are its business, its patterns run on RE2. One
-    that cannot be compiled leaves the arguments unchecked (Bedrock refuses such a tool
-    before any answer exists)."""
+_CACHED_SCHEMA_CHARS = 64_000  # larger schemas are compiled per check: a client cannot fill the cache
+
+
+def _compile(schema_json: str) -> Any:
+    """A validator for a bound tool's schema. It is the client's schema: its vendor
+    keywords are its business, its patterns run on RE2. One that cannot be compiled
+    leaves the arguments unchecked (Bedrock refuses such a tool before any answer exists)."""
     try:
         return schema_validator(json.loads(schema_json), strict_keywords=False, path="tool")
     except ConfigError as exc:
         log.warning("a bound tool's schema cannot be checked (%s); its calls' arguments are not validated", exc)
         return None
+
+
+_cached_compile = functools.lru_cache(maxsize=256)(_compile)  # an agent binds the same tools on every call
+
+
+def _validator(schema: Any) -> Any:
+    try:
+        schema_json = json.dumps(schema, sort_keys=True, default=str)
+    except (RecursionError, TypeError, ValueError):
+        log.warning("a bound tool's schema cannot be read; its calls' arguments are not validated")
+        return None
+    return _cached_compile(schema_json) if len(schema_json) <= _CACHED_SCHEMA_CHARS else _compile(schema_json)
 
 
 class ToolCallGate(Gate):
@@ -100,7 +113,7 @@ class ToolCallGate(Gate):
 
     def _check(self, name: str) -> Any:
         schema = self.tools.get(name)
-        return None if schema is None else _validator(json.dumps(schema, sort_keys=True, default=str))
+        return None if schema is None else _validator(schema)
 
     def judge(self, state: GateState) -> GateVerdict:
         calls = state.answer.tool_calls

@@ -76,7 +76,8 @@ def test_tool_gates_run_after_the_check_and_text_gates_judge_text(base_config) -
               "frontier": text('{"total": 1}')}
     result = route(base_config, script, RouteRequest("w", tools=TOOLS))
     assert [(a.tier, a.turn, a.outcome, a.verdict.gate) for a in result.attempts] == [
-        ("cheap", "tool_call", "gate_failed", "regex:checking"), ("mid", "tool_call", "served", "tool_args & regex:checking")]
+        ("cheap", "tool_call", "gate_failed", "regex:checking"),
+        ("mid", "tool_call", "served", "tool_args & regex:checking")]
 
 
 def test_a_tiers_tool_gates_replace_the_top_level_ones(base_config) -> None:
@@ -88,7 +89,8 @@ def test_a_tiers_tool_gates_replace_the_top_level_ones(base_config) -> None:
 
 def test_without_bound_tools_or_tool_gates_a_tool_turn_has_no_gate(base_config) -> None:
     result = route(base_config, {"cheap": call({"anything": 1})}, RouteRequest("w"))
-    assert (result.tier, result.attempts[0].verdict.reason, result.attempts[0].turn) == ("cheap", "no gate", "tool_call")
+    cheap = result.attempts[0]
+    assert (result.tier, cheap.verdict.reason, cheap.turn) == ("cheap", "no gate", "tool_call")
 
 
 def test_request_gates_split_by_turn(base_config) -> None:

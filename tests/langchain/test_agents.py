@@ -206,11 +206,13 @@ def test_message_history_session_stays_on_one_tier(emulator, tmp_path) -> None:
     assert other.response_metadata["routing"]["start_tier"] == "cheap"
 
 
+BOTH = {"session_id": "c", "thread_id": "t"}
+
+
 @pytest.mark.parametrize("kwargs, config, expected", [
-    ({"session_id": "kwarg"}, {"metadata": {"session_id": "meta"}, "configurable": {"session_id": "c", "thread_id": "t"}},
-     "kwarg"),
-    ({}, {"metadata": {"session_id": "meta"}, "configurable": {"session_id": "c", "thread_id": "t"}}, "meta"),
-    ({}, {"configurable": {"session_id": "c", "thread_id": "t"}}, "c"),
+    ({"session_id": "kwarg"}, {"metadata": {"session_id": "meta"}, "configurable": BOTH}, "kwarg"),
+    ({}, {"metadata": {"session_id": "meta"}, "configurable": BOTH}, "meta"),
+    ({}, {"configurable": BOTH}, "c"),
     ({}, {"configurable": {"thread_id": "t"}}, "t"),
     ({}, {"configurable": {"thread_id": 42}}, "42"),
     ({}, {"configurable": {"thread_id": {"not": "a name"}}}, None),
@@ -238,3 +240,11 @@ def test_a_tool_args_gate_among_the_text_gates_is_a_config_error(emulator, tmp_p
     with pytest.raises(ConfigError) as info:
         _model(emulator, tmp_path / "t.jsonl", gates=[gate])
     assert info.value.path == "gates[0].source" and "tool_gates" in str(info.value)
+
+
+async def test_streamed_calls_read_the_configured_session(emulator, tmp_path) -> None:
+    llm = _model(emulator, tmp_path / "routing.jsonl", gates=[])
+    chunks = list(llm.stream("hello", {"configurable": {"thread_id": "streamed"}}))
+    assert chunks[-1].response_metadata["routing"]["session_id"] == "streamed"
+    chunks = [c async for c in llm.astream("hello", {"configurable": {"session_id": "astreamed"}})]
+    assert chunks[-1].response_metadata["routing"]["session_id"] == "astreamed"
