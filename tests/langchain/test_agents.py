@@ -248,3 +248,13 @@ async def test_streamed_calls_read_the_configured_session(emulator, tmp_path) ->
     assert chunks[-1].response_metadata["routing"]["session_id"] == "streamed"
     chunks = [c async for c in llm.astream("hello", {"configurable": {"session_id": "astreamed"}})]
     assert chunks[-1].response_metadata["routing"]["session_id"] == "astreamed"
+
+
+def test_a_thread_pin_belongs_to_its_caller(emulator, tmp_path) -> None:
+    llm = _model(emulator, tmp_path / "routing.jsonl", gates=[{"kind": "regex", "pattern": "^\\{"}])
+
+    def start(caller: str) -> str:
+        config = {"configurable": {"thread_id": "shared-thread"}, "metadata": {"caller": caller}}
+        return llm.invoke("hello", config).response_metadata["routing"]["start_tier"]
+
+    assert [start("user:alice"), start("user:alice"), start("user:bob")] == ["cheap", "mid", "cheap"]
