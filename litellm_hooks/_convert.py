@@ -64,7 +64,7 @@ def _tool_calls(message: Any) -> list[dict[str, Any]]:
         try:
             args = json.loads(raw) if isinstance(raw, str) else dict(raw)
         except (ValueError, TypeError):
-            args = {"__raw__": raw}  # a gate reading tool args will reject it, as it should
+            args = None  # not JSON: the tool-call check (core.tool_calls) fails it, as it should
         calls.append({"name": _get(fn, "name"), "args": args, "id": _get(call, "id")})
     return calls
 
@@ -127,7 +127,7 @@ def answer_from_chunks(chunks: Iterable[Any], *, tier: str, model_id: str) -> Ti
         try:
             args = json.loads(slot["args"] or "{}")
         except ValueError:
-            args = {"__raw__": slot["args"]}
+            args = None  # not JSON: the tool-call check fails it
         tool_calls.append({"name": slot["name"], "args": args, "id": slot["id"]})
     return TierAnswer(text="".join(texts), usage=usage_from_litellm(usage), model_id=model_id, tool_calls=tool_calls,
                       stop_reason=finish, chunks=chunks)

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from langchain_tiered_router.core import JsonSchemaGate, RouteRequest
 from langchain_tiered_router.core.access import caller_principals as caller_names
+from langchain_tiered_router.core.tool_calls import tool_schemas
 
 from ._backend import ChatPayload
 from ._convert import messages_text
@@ -54,7 +55,8 @@ def _display(principals: Sequence[str]) -> str | None:
 
 def response_format_gates(params: Mapping[str, Any]) -> list[Any]:
     """A client asking for ``response_format: {type: json_schema}`` gets that schema as
-    a gate for this request: an answer that does not match it escalates."""
+    a gate of this request's text answers: one that does not match it escalates. (An
+    answer that calls a tool is judged against the tool's schema instead.)"""
     fmt = params.get("response_format")
     if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
         return []
@@ -75,7 +77,8 @@ def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: M
     principals = tuple(principals) or caller_names(caller)
     return RouteRequest(text=messages_text(messages), payload=ChatPayload.from_body(body), session_id=session_id,
                         requested_tier=tier, caller=_display(principals), principals=principals,
-                        gates=response_format_gates(body), metadata={"integration": "litellm", **dict(metadata or {})})
+                        gates=response_format_gates(body), tools=tool_schemas(body.get("tools")),
+                        metadata={"integration": "litellm", **dict(metadata or {})})
 
 
 def route_request_from_call(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],

@@ -162,7 +162,8 @@ def warm(router: Router) -> None:
 
     try:
         router.policy.choose_start(RouteRequest(text="warm-up"), router.ladder, None)
-        gates = [*router.gates, *(g for gs in router.tier_gates.values() for g in gs)]
+        gates = [*router.gates, *router.tool_gates,
+                 *(g for gs in [*router.tier_gates.values(), *router.tier_tool_gates.values()] for g in gs)]
         if any(hasattr(g, "model") for g in gates) or hasattr(router.policy, "model"):
             from langchain_tiered_router.core.embedding import load_embedding
 

@@ -25,6 +25,7 @@ from ..core.engine import Router
 from ..core.gate_budget import judge_within
 from ..core.gates import GateState, safe_judge
 from ..core.tiers import Tier
+from ..core.tool_calls import turn_kind
 from ..core.types import RouteRequest, TierAnswer
 from .formats import Prompt
 from .pricing import BatchPricing
@@ -98,7 +99,7 @@ class Cascade:
         attempt.cache_read_tokens, attempt.cache_write_tokens = u.cache_read_tokens, u.cache_write_tokens
         attempt.cost_usd = _money(self.pricing.cost(tier, u, mode))
         request = self.request(record, request_id)
-        gate = self.router.gates_for(tier, request)
+        gate = self.router.gates_for(tier, request, turn_kind(answer))
         if gate is None:
             attempt.gate_passed, attempt.gate_reason, attempt.gate = True, "no gate", ""
         else:

@@ -135,6 +135,9 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
     gates = build_gates(config.gates, ladder)
     tier_gates = {t.name: build_gates(t.gates, ladder, f"tiers[{i}].gates")
                   for i, t in enumerate(config.tiers) if t.gates is not None}
+    tool_gates = build_gates(config.tool_gates, ladder, "tool_gates")
+    tier_tool_gates = {t.name: build_gates(t.tool_gates, ladder, f"tiers[{i}].tool_gates")
+                       for i, t in enumerate(config.tiers) if t.tool_gates is not None}
     if observers is None:
         observers = []
         if telemetry:
@@ -146,7 +149,8 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
 
         kwargs["breaker"] = build_circuit_breaker(config.circuit)
     return Router(
-        ladder, build_policy(config.policy, ladder), gates, tier_gates=tier_gates, on_exhausted=config.on_exhausted,
+        ladder, build_policy(config.policy, ladder), gates, tier_gates=tier_gates, tool_gates=tool_gates, tier_tool_gates=tier_tool_gates,
+        on_exhausted=config.on_exhausted,
         retry=config.retry, deadline_s=config.transport.deadline_s,
         pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
         observers=observers,

@@ -191,6 +191,7 @@ class TierConfig(_Strict):
     price: PriceOverride | None = None
     provider: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,39}$")  # langchain-aws, for ARNs
     gates: list[GateConfig] | None = None  # replaces the top-level gates for this tier
+    tool_gates: list[GateConfig] | None = None  # replaces the top-level tool_gates for this tier
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     temperature: float | None = Field(None, ge=0, le=2)
     timeout_s: float | None = Field(None, gt=0, le=3600)  # this tier's read timeout; default transport.timeout_s
@@ -446,7 +447,8 @@ class RouterConfig(_Strict):
     tiers: list[TierConfig] = Field(min_length=1)
     baseline: str | None = None
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    gates: list[GateConfig] = Field(default_factory=list)
+    gates: list[GateConfig] = Field(default_factory=list)  # judge text answers
+    tool_gates: list[GateConfig] = Field(default_factory=list)  # judge tool-calling answers (core.tool_calls)
     on_exhausted: Literal["flag", "raise"] = "flag"
     gate_timeout_s: float = Field(30.0, gt=0, le=3600)  # each judgement's time budget (core.gate_budget)
     region_name: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -544,6 +546,7 @@ class RouterConfig(_Strict):
             raise ConfigError(f"max_backoff_s ({self.retry.max_backoff_s:g}) is below backoff_s "
                               f"({self.retry.backoff_s:g})", path="retry.max_backoff_s", source=source)
         for path, gate in _walk_gates(self):
+            _check_turn(gate, path, source)
             if isinstance(gate, SelfGradeGateConfig):
                 need(gate.grader_tier, f"{path}.grader_tier")
             if isinstance(gate, ConsistencyGateConfig):
@@ -564,6 +567,8 @@ class RouterConfig(_Strict):
 
 
 def _walk_gates(config: RouterConfig):
+    """(key path, gate config) of every gate, nested ones included; a path under
+    ``tool_gates`` judges tool-calling turns, any other text answers."""
     def walk(gates: list, path: str):
         for i, gate in enumerate(gates):
             here = f"{path}[{i}]"
@@ -572,9 +577,34 @@ def _walk_gates(config: RouterConfig):
                 yield from walk(gate.gates, f"{here}.gates")
 
     yield from walk(config.gates, "gates")
+    yield from walk(config.tool_gates, "tool_gates")
     for t, tier in enumerate(config.tiers):
         if tier.gates:
             yield from walk(tier.gates, f"tiers[{t}].gates")
+        if tier.tool_gates:
+            yield from walk(tier.tool_gates, f"tiers[{t}].tool_gates")
+
+
+# Gates that judge what an answer says: a tool-calling turn has no answer for them to read.
+_TEXT_ONLY_GATES = (SelfGradeGateConfig, ConsistencyGateConfig, VerifierGateConfig)
+
+
+def _check_turn(gate: Any, path: str, source: str | None) -> None:
+    """A gate listed for one kind of turn must be able to judge it: ``gates`` judge text
+    answers, ``tool_gates`` tool calls (``core.tool_calls``)."""
+    on_tools = "tool_gates" in path
+    reads = getattr(gate, "source", None)
+    if not on_tools and reads == "tool_args":
+        raise ConfigError("a gate with source 'tool_args' judges tool calls, but 'gates' judge text answers; "
+                          "list it under 'tool_gates'", path=f"{path}.source", source=source)
+    if on_tools and reads == "text":
+        raise ConfigError("'tool_gates' judge tool calls, whose value is their arguments; source 'text' would "
+                          "read the text beside the call (use 'auto' or 'tool_args', or list it under 'gates')",
+                          path=f"{path}.source", source=source)
+    if on_tools and isinstance(gate, _TEXT_ONLY_GATES):
+        raise ConfigError(f"a {gate.kind} gate judges what a text answer says; a tool-calling turn has no such "
+                          "answer (in 'tool_gates' use json_schema, pydantic, rule, regex or confidence)",
+                          path=f"{path}.kind", source=source)
 
 
 def _format_loc(loc: tuple) -> str:

@@ -37,6 +37,7 @@ from .pinning import PinStore, decode_pin, encode_pin
 from .policies import Policy
 from .pricing import Usage, lookup_price
 from .tiers import Ladder, Tier
+from .tool_calls import TURN_KINDS, ToolCallGate, TurnKind, turn_kind
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
 
 __all__ = ["Router", "Observer", "RoutedStream", "AsyncRoutedStream"]
@@ -93,6 +94,8 @@ class Router:
         gates: Sequence[Gate] = (),
         *,
         tier_gates: dict[str, Sequence[Gate]] | None = None,
+        tool_gates: Sequence[Gate] = (),
+        tier_tool_gates: dict[str, Sequence[Gate]] | None = None,
         on_exhausted: str = "flag",
         retry: RetryConfig | None = None,
         pin_store: PinStore | None = None,
@@ -111,6 +114,8 @@ class Router:
         self.policy = policy
         self.gates = list(gates)
         self.tier_gates = {k: list(v) for k, v in (tier_gates or {}).items()}
+        self.tool_gates = list(tool_gates)
+        self.tier_tool_gates = {k: list(v) for k, v in (tier_tool_gates or {}).items()}
         self.on_exhausted = on_exhausted
         self.retry = retry or RetryConfig()
         self.pin_store = pin_store
@@ -126,16 +131,32 @@ class Router:
 
     # -- gates -------------------------------------------------------------------
 
-    def gates_for(self, tier: Tier, request: RouteRequest) -> Gate | None:
-        gates = list(self.tier_gates.get(tier.name, self.gates))
-        gates += self.policy.extra_gates(tier) + list(request.gates)
+    def gates_for(self, tier: Tier, request: RouteRequest, turn: TurnKind = "text") -> Gate | None:
+        """The gate of ``tier``'s answers of one kind (``core.tool_calls.turn_kind``).
+
+        A text answer: the tier's ``gates`` (else the top-level ones), the policy's own
+        gates and the request's. A tool-calling answer: each call checked against its
+        bound tool, then the tier's ``tool_gates`` (else the top-level ones) and the
+        request's ``tool_gates``."""
+        if turn == "tool_call":
+            gates = [ToolCallGate(request.tools)] if request.tools else []
+            gates += self.tier_tool_gates.get(tier.name, self.tool_gates)
+            gates += request.tool_gates
+        else:
+            gates = list(self.tier_gates.get(tier.name, self.gates))
+            gates += self.policy.extra_gates(tier) + list(request.gates)
         if not gates:
             return None
         return gates[0] if len(gates) == 1 else AllOf(gates)
 
+    def judges(self, tier: Tier, request: RouteRequest) -> bool:
+        """True when some gate would judge ``tier``'s answer, whichever kind it turns out
+        to be: its stream must then be read whole before any of it reaches the caller."""
+        return any(self.gates_for(tier, request, turn) is not None for turn in TURN_KINDS)
+
     def streams_through(self, request: RouteRequest) -> bool:
         """True when no gate needs the whole answer, so every tier's stream passes straight through."""
-        return all(self.gates_for(t, request) is None for t in self.ladder)
+        return not any(self.judges(t, request) for t in self.ladder)
 
     def _retryable(self, exc: TransportError, retries: int) -> bool:
         return exc.kind in self.retry.retry_on and retries < self.retry.max_retries
@@ -225,7 +246,7 @@ class Router:
     def _attempt(self, tier: Tier, request: RouteRequest, result: RoutingResult, streaming: bool
                  ) -> Generator[Any, Any, Attempt]:
         attempt = Attempt(tier=tier.name, model_id=tier.model_id)
-        live = streaming and self.gates_for(tier, request) is None
+        live = streaming and not self.judges(tier, request)
         started = time.perf_counter()
         result.current_tier = tier.name
         try:
@@ -327,7 +348,8 @@ class Router:
                     tier = above
                     continue
                 break
-            gate = self.gates_for(tier, request)
+            attempt.turn = turn_kind(attempt.answer)
+            gate = self.gates_for(tier, request, attempt.turn)
             if gate is None:
                 attempt.verdict = GateVerdict(True, "no gate (streamed through)" if attempt.emitted else "no gate", "")
             else:

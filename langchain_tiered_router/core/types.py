@@ -24,6 +24,8 @@ class RouteRequest:
     that only its backend understands. ``principals`` are the caller's typed identities
     (``team:ops``, ``user:alice``) that tier requests are checked against and session
     pins are scoped to; by default they come from ``caller`` (a bare name is a user id).
+    ``gates`` judge a text answer, ``tool_gates`` an answer that calls tools, after each
+    call is checked against its tool in ``tools`` (``core.tool_calls``).
     """
 
     text: str  # what classifiers and gates read; integrations build it with ``request_text``
@@ -34,7 +36,9 @@ class RouteRequest:
     principals: tuple[str, ...] = ()
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     metadata: dict[str, Any] = field(default_factory=dict)
-    gates: list[Any] = field(default_factory=list)  # per-request gates, e.g. a structured-output schema
+    gates: list[Any] = field(default_factory=list)  # per-request gates of text answers (a response_format schema)
+    tool_gates: list[Any] = field(default_factory=list)  # per-request gates of tool-calling answers
+    tools: dict[str, Any] = field(default_factory=dict)  # bound tools: name -> argument schema (core.tool_calls)
     deadline: float | None = None  # time.monotonic() by which the request must end (set by the engine)
 
     def __post_init__(self) -> None:
@@ -106,6 +110,7 @@ class Attempt:
     retried_on: list[str] = field(default_factory=list)  # transport error kinds retried past
     emitted: bool = False  # streamed: its output reached the caller as it arrived
     usage_estimated: bool = False  # the tier reported no usage (a stream cut short)
+    turn: str | None = None  # "text" or "tool_call": which gates judged the answer (None: no answer)
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     retried_errors: list[Exception] = field(default_factory=list, repr=False, compare=False)  # one per retry
 
@@ -122,6 +127,8 @@ class Attempt:
             "tier": self.tier,
             "model_id": self.model_id,
             "outcome": self.outcome,
+            "turn": self.turn,
+            "gate": self.verdict.gate if self.verdict else None,
             "gate_passed": self.gate_passed,
             "gate_reason": reason,
             "input_tokens": self.usage.input_tokens,

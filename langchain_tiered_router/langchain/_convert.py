@@ -62,12 +62,21 @@ def served_model_id(message: AIMessage, default: str) -> str:
     return str(invoked) if invoked else default
 
 
+def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
+    """The message's tool calls; one whose arguments were not JSON (``invalid_tool_calls``)
+    has ``args`` ``None``, so the tool-call check fails it rather than miss it."""
+    calls = [{"name": c["name"], "args": c["args"], "id": c.get("id")} for c in message.tool_calls]
+    calls += [{"name": c.get("name"), "args": None, "id": c.get("id")}
+              for c in getattr(message, "invalid_tool_calls", None) or []]
+    return calls
+
+
 def to_answer(message: AIMessage, model_id: str) -> TierAnswer:
     return TierAnswer(
         text=_text(message),
         usage=usage_of(message),
         model_id=served_model_id(message, model_id),
-        tool_calls=[{"name": c["name"], "args": c["args"], "id": c.get("id")} for c in message.tool_calls],
+        tool_calls=_tool_calls(message),
         stop_reason=(message.response_metadata or {}).get("stopReason"),
         raw=message,
     )

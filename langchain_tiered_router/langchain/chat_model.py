@@ -35,9 +35,11 @@ from ..core.errors import ConfigError
 from ..core.gates import Gate, JsonSchemaGate, PydanticGate
 from ..core.build import build_router
 from ..core.tiers import Tier
+from ..core.tool_calls import tool_schemas
 from ..core.types import RouteRequest, RoutingResult
 from ._convert import request_text
 from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
+from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import LangChainBackend, as_ai_message
 
@@ -49,8 +51,9 @@ GATES_KWARG = "tiered_gates"  # bound by with_structured_output; never sent to B
 class TieredChatBedrock(BaseChatModel):
     """Routes each request to the cheapest Bedrock tier that clears the gates.
 
-    Per-call options: ``session_id=`` (or ``config={"metadata": {"session_id": ...}}``)
-    keeps a conversation on one tier; ``tier=`` (or metadata ``requested_tier``) asks
+    Per-call options: ``session_id=`` (or ``config={"metadata": {"session_id": ...}}``,
+    else ``configurable.session_id``, else a LangGraph ``configurable.thread_id``) keeps a
+    conversation on one tier; ``tier=`` (or metadata ``requested_tier``) asks
     for a tier by name, ``model=`` for a tier by model id, both subject to the
     config's ``access`` rules; ``caller=`` (or metadata ``caller``) names who asks, as
     typed principals (``"team:ops"``, a list of them; a bare name is a user id), which
@@ -240,8 +243,10 @@ class TieredChatBedrock(BaseChatModel):
             requested = self._tier_for_model(model)
         request = RouteRequest(
             text=request_text(messages), payload=messages,
-            session_id=kwargs.pop("session_id", None) or metadata.get("session_id"),
-            requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"), gates=gates,
+            session_id=call_session(kwargs.pop("session_id", None), metadata),
+            requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
+            # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
+            gates=gates, tool_gates=gates, tools=tool_schemas(kwargs.get("tools")),
             metadata={"integration": "langchain"})
         return request, kwargs
 
@@ -308,6 +313,23 @@ class TieredChatBedrock(BaseChatModel):
         finally:
             ATTEMPT_RUNS.reset(token)
 
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        # The call's config, for its ``configurable`` session keys (``_sessions``).
+        token = RUN_CONFIG.set(config)
+        try:
+            return super().invoke(input, config, stop=stop, **kwargs)
+        finally:
+            RUN_CONFIG.reset(token)
+
+    async def ainvoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+                      stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        token = RUN_CONFIG.set(config)
+        try:
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        finally:
+            RUN_CONFIG.reset(token)
+
     def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
                stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
         config = ensure_config(config)
@@ -316,12 +338,13 @@ class TieredChatBedrock(BaseChatModel):
         inner = super().stream(input, config, stop=stop, **kwargs)
         try:
             while True:
-                token = ATTEMPT_RUNS.set(runs)
+                token, config_token = ATTEMPT_RUNS.set(runs), RUN_CONFIG.set(config)
                 try:
                     chunk = next(inner)
                 except StopIteration:
                     return
                 finally:
+                    RUN_CONFIG.reset(config_token)
                     ATTEMPT_RUNS.reset(token)
                 yield chunk
         finally:
@@ -385,12 +408,13 @@ class TieredChatBedrock(BaseChatModel):
         inner = super().astream(input, config, stop=stop, **kwargs)
         try:
             while True:
-                token = ATTEMPT_RUNS.set(runs)
+                token, config_token = ATTEMPT_RUNS.set(runs), RUN_CONFIG.set(config)
                 try:
                     chunk = await inner.__anext__()
                 except StopAsyncIteration:
                     return
                 finally:
+                    RUN_CONFIG.reset(config_token)
                     ATTEMPT_RUNS.reset(token)
                 yield chunk
         finally:

@@ -199,16 +199,18 @@ class Person(BaseModel):
 
 
 def test_tools_routed_and_invalid_args_escalate(routed) -> None:
-    gate = [{"kind": "json_schema", "source": "tool_args", "schema": {
-        "type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}]
-    llm = routed(gates=gate).bind_tools([get_weather])
+    # no gate configured: a tool call is checked against the bound tool's own schema
+    llm = routed().bind_tools([get_weather])
     message = llm.invoke("What's the weather like?")
     assert message.tool_calls[0]["name"] == "get_weather" and message.tool_calls[0]["args"] == {"city": "Paris"}
     routing = message.response_metadata["routing"]
     assert [a["tier"] for a in routing["attempts"]] == ["cheap", "mid"]
-    assert routing["attempts"][0]["gate_reason"] == 'schema violation at city: expected type "string"'
+    assert routing["attempts"][0]["gate_reason"] == 'tool call 0 (get_weather): schema violation at city: expected ' \
+                                                    'type "string"'
+    assert [a["turn"] for a in routing["attempts"]] == ["tool_call", "tool_call"]
     follow = llm.invoke([HumanMessage("What's the weather like?"), message, get_weather.invoke(message.tool_calls[0])])
     assert "Sunny in Paris." in follow.text
+    assert follow.response_metadata["routing"]["attempts"][0]["turn"] == "text"
 
 
 @pytest.mark.parametrize("schema", [Person, Person.model_json_schema()], ids=["pydantic", "json_schema"])

@@ -206,6 +206,24 @@ def test_flagged_when_no_tier_passes(setup, ops, rows_for):
     assert row["flagged"] is True and row["tier"] == "frontier" and len(row["attempts"]) == 3
 
 
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}}
+
+
+def test_a_tool_call_is_judged_against_its_tool_not_the_text_gate(setup, ops, emulator, rows_for):
+    emulator.clear_requests()
+    response, headers = ask(ops, "Use get_weather for the weather in Paris", tools=[WEATHER_TOOL])
+    (call,) = response.choices[0].message.tool_calls
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"]
+    # the JSON gate of this model judges text answers; the tool turn passes on cheap, unflagged
+    assert headers["x-tiered-router-attempts"] == "cheap:served" and headers["x-tiered-router-flagged"] == "false"
+    assert [r.model_id for r in emulator.requests] == [CHEAP]
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    (attempt,) = row["attempts"]
+    assert (attempt["turn"], attempt["gate"], attempt["gate_reason"]) == ("tool_call", "tool_args", "1 tool call valid")
+
+
 def test_exhausted_ladder_is_an_error_response_under_raise(setup, ops):
     with pytest.raises(openai.APIStatusError) as info:
         ask(ops, "an impossible invoice", model="tiered-strict")

@@ -1,0 +1,140 @@
+"""Tool-calling turns: what kind of turn an answer is, and the check every tool call gets.
+
+An agent's model call either calls tools or answers in text, and the two are judged
+apart (``gates`` judge text answers, ``tool_gates`` tool calls). Before any configured
+tool gate, each call of a tool-calling turn is checked against the tool it names, as
+the request bound it: the name must be a bound tool and the arguments a JSON object
+valid against that tool's schema. A cheap tier that calls ``get_weather`` with
+``{"city": 7}`` fails here and escalates; one that calls it well is served.
+
+Integrations put the bound tools on ``RouteRequest.tools`` with ``tool_schemas``, which
+reads the tool formats they carry: OpenAI's (``{"type": "function", "function": {...}}``,
+what LangChain's ``bind_tools`` and LiteLLM send), Bedrock Converse's ``toolSpec`` and
+Anthropic's ``input_schema``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Iterable, Literal, Mapping
+
+from .errors import ConfigError
+from .gates import Gate, GateState
+from .json_schema import describe_error, schema_validator
+from .types import GateVerdict, TierAnswer
+
+__all__ = ["TurnKind", "TURN_KINDS", "turn_kind", "tool_schemas", "ToolCallGate"]
+
+log = logging.getLogger("langchain_tiered_router")
+
+TurnKind = Literal["text", "tool_call"]
+TURN_KINDS: tuple[TurnKind, ...] = ("text", "tool_call")
+
+_UNREADABLE = "?"  # the key under which tools whose name could not be read are counted
+
+
+def turn_kind(answer: TierAnswer) -> TurnKind:
+    """``tool_call`` when the answer calls a tool (with or without text beside it), else ``text``."""
+    return "tool_call" if answer.tool_calls else "text"
+
+
+def _one_tool(tool: Any) -> tuple[str, Any] | None:
+    """(name, argument schema or None) of one tool in any format integrations carry."""
+    if not isinstance(tool, Mapping):
+        return None
+    if isinstance(tool.get("function"), Mapping):  # OpenAI
+        fn = tool["function"]
+        return (fn["name"], fn.get("parameters")) if isinstance(fn.get("name"), str) else None
+    if isinstance(tool.get("toolSpec"), Mapping):  # Bedrock Converse
+        spec = tool["toolSpec"]
+        schema = spec.get("inputSchema")
+        schema = schema.get("json") if isinstance(schema, Mapping) else None
+        return (spec["name"], schema) if isinstance(spec.get("name"), str) else None
+    if isinstance(tool.get("name"), str):  # Anthropic, or a plain {name, parameters}
+        return tool["name"], tool.get("input_schema", tool.get("parameters"))
+    return None
+
+
+def tool_schemas(tools: Iterable[Any] | None) -> dict[str, Any]:
+    """Tool name -> the JSON schema of its arguments (``None`` when the tool gives none).
+
+    A tool whose format is not known here is counted under ``"?"``: a call naming a tool
+    that is not listed is then not failed, since it may be that one."""
+    out: dict[str, Any] = {}
+    for tool in tools or ():
+        read = _one_tool(tool)
+        if read is None:
+            out[_UNREADABLE] = None
+        else:
+            out[read[0]] = read[1] if isinstance(read[1], Mapping) else None
+    return out
+
+
+_CACHED_SCHEMA_CHARS = 64_000  # larger schemas are compiled per check: a client cannot fill the cache
+
+
+def _compile(schema_json: str) -> Any:
+    """A validator for a bound tool's schema. It is the client's schema: its vendor
+    keywords are its business, its patterns run on RE2. One that cannot be compiled
+    leaves the arguments unchecked (Bedrock refuses such a tool before any answer exists)."""
+    try:
+        return schema_validator(json.loads(schema_json), strict_keywords=False, path="tool")
+    except ConfigError as exc:
+        log.warning("a bound tool's schema cannot be checked (%s); its calls' arguments are not validated", exc)
+        return None
+
+
+_cached_compile = functools.lru_cache(maxsize=256)(_compile)  # an agent binds the same tools on every call
+
+
+def _validator(schema: Any) -> Any:
+    try:
+        schema_json = json.dumps(schema, sort_keys=True, default=str)
+    except (RecursionError, TypeError, ValueError):
+        log.warning("a bound tool's schema cannot be read; its calls' arguments are not validated")
+        return None
+    return _cached_compile(schema_json) if len(schema_json) <= _CACHED_SCHEMA_CHARS else _compile(schema_json)
+
+
+class ToolCallGate(Gate):
+    """Every tool call names a bound tool and its arguments validate against that tool's schema.
+
+    The reason names the tool (one the request bound) and where its arguments broke the
+    schema, never the arguments' values; those are in the detail."""
+
+    bounded = True
+    name = "tool_args"
+
+    def __init__(self, tools: Mapping[str, Any]):
+        self.tools = dict(tools)
+        self._open = _UNREADABLE in self.tools
+
+    def _check(self, name: str) -> Any:
+        schema = self.tools.get(name)
+        return None if schema is None else _validator(schema)
+
+    def judge(self, state: GateState) -> GateVerdict:
+        calls = state.answer.tool_calls
+        for i, call in enumerate(calls):
+            name = call.get("name")
+            if not isinstance(name, str) or name not in self.tools:
+                if self._open:
+                    continue
+                return self._verdict(False, f"tool call {i} names no bound tool "
+                                            f"(bound: {', '.join(sorted(self.tools))[:200]})",
+                                     detail=f"tool call {i} names {str(name)[:200]!r}")
+            args = call.get("args")
+            if not isinstance(args, dict):
+                return self._verdict(False, f"tool call {i} ({name}): the arguments are not a JSON object",
+                                     detail=f"tool call {i} ({name}): arguments {str(args)[:500]!r}")
+            validator = self._check(name)
+            if validator is None:
+                continue
+            errors = sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.absolute_path)))
+            if errors:
+                reason, detail = describe_error(errors[0])
+                return self._verdict(False, f"tool call {i} ({name}): {reason}",
+                                     detail=f"tool call {i} ({name}): {detail}")
+        return self._verdict(True, f"{len(calls)} tool call{'s' if len(calls) != 1 else ''} valid")
