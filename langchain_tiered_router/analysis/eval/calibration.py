@@ -161,6 +161,7 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
             progress(f"reading features of {len(items)} requests", 0.4 * done[0] / max(1, total))
 
     heads, preds = Heads(), None
+    progress(f"reading features of {len(items)} requests", 0.0)
     if learned:
         if data is None or data.spec != spec or (cascade and not data.has_answers):
             data = TrainingData.build(items, ladder.names, spec, with_answers=cascade, progress=tick)
@@ -178,7 +179,6 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
 
         preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, k=folds,
                               progress=fold_progress)
-    progress("certifying operating points", 0.92)
     tested = [s for s in strategies if s.name != "baseline"]
     # Bonferroni: every strategy's points are tested at delta / m, so picking the best of
     # them keeps the promise at delta (``bonferroni=False`` exists to measure its price)
