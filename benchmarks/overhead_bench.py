@@ -650,6 +650,7 @@ def main() -> None:
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     args.out.with_suffix(".md").write_text(markdown(results))
     print(markdown(results))
+    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
 
 
 def calibrated_model(work: Path, data: Path) -> Path:

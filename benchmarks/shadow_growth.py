@@ -224,6 +224,8 @@ def main() -> None:
     parser.add_argument("--target-parity", type=float, default=0.95)
     parser.add_argument("--setups", default=",".join(SETUPS), help=f"any of {', '.join(SETUPS)}")
     parser.add_argument("--runs", type=int, default=3, help="orders of the traffic (and shadow samples) per setup")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "shadow_growth",
+                        help="writes OUT.json and OUT.md")
     args = parser.parse_args()
     results: dict[str, Any] = {"target_parity": args.target_parity, "traffic_share": TRAFFIC_SHARE,
                                "delta": 0.05, "bound": "clt", "policy": "auto", "setups": {}}
@@ -232,12 +234,11 @@ def main() -> None:
         for name in args.setups.split(","):
             results["setups"][name] = run_setup(name, args.data, args.target_parity, Path(tmp), args.runs)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "shadow_growth.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "shadow_growth.md").write_text(markdown(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(results))
     print(markdown(results))
-    print(f"wrote {out / 'shadow_growth.json'} and {out / 'shadow_growth.md'} in {results['seconds']} s")
+    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')} in {results['seconds']} s")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--durable-records", type=int, default=40_000)
     parser.add_argument("--postgres", default=os.environ.get("TIERED_ROUTER_POSTGRES_DSN"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "sink_bench", help="writes OUT.json and OUT.md")
     args = parser.parse_args()
     records = sample_records(args.records)
     rows = {}
@@ -162,8 +163,8 @@ def main() -> None:
     base = rows["baseline: the store called directly, one thread, no queue"]["rows_per_s"]
     for row in rows.values():
         row["vs_baseline"] = round(row["rows_per_s"] / base, 3)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sink_bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = ["| sink | records | offered/s | rows/s | vs baseline | dropped | failed | write() p50 / p99 µs "
              "| RSS growth MB |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
@@ -171,8 +172,9 @@ def main() -> None:
                      f"| {r['vs_baseline']} | {r.get('dropped', 0):,} "
                      f"| {r.get('failed', 0)} | {r.get('write_p50_us', '-')} / {r.get('write_p99_us', '-')} "
                      f"| {r.get('peak_rss_growth_mb', '-')} |")
-    (RESULTS / "sink_bench.md").write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -4,12 +4,16 @@ Runs against the local Bedrock-wire emulator (scripted answers: the cheap tier
 answers in prose, the mid tier with a wrong type, the frontier with valid JSON), so it
 needs no AWS account. With credentials, drop the emulator and ``endpoint_url``.
 
-    python examples/quickstart.py
+    python examples/quickstart.py                    # telemetry in a temporary folder, removed after
+    python examples/quickstart.py telemetry.jsonl    # telemetry kept in the file you name
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
+from pathlib import Path
 
 from langchain_core.output_parsers import JsonOutputParser
 from langchain_core.prompts import ChatPromptTemplate
@@ -35,14 +39,20 @@ ROUTER = {
         "type": "object", "required": ["total", "currency"],
         "properties": {"total": {"type": "number"}, "currency": {"type": "string"}}}}],
     "on_exhausted": "flag",
-    "telemetry": {"sinks": [{"kind": "jsonl", "path": "quickstart_telemetry.jsonl"}]},
 }
 
 
-def main() -> dict:
+def main(telemetry_path: str | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="quickstart-") as tmp:
+        path = Path(telemetry_path) if telemetry_path else Path(tmp) / "telemetry.jsonl"
+        return _run(path, kept=telemetry_path is not None)
+
+
+def _run(telemetry: Path, kept: bool) -> dict:
+    config = {**ROUTER, "telemetry": {"sinks": [{"kind": "jsonl", "path": str(telemetry)}]}}
     with BedrockEmulator(SCRIPT) as emulator:
         # emulator.client() is a boto3 bedrock-runtime client on the emulator, with fake keys
-        llm = TieredChatBedrock(config=ROUTER, client=emulator.client())
+        llm = TieredChatBedrock(config=config, client=emulator.client())
         prompt = ChatPromptTemplate.from_messages([("human", "Extract the invoice fields as JSON: {text}")])
         chain = prompt | llm
         message = chain.invoke({"text": "total 12.50 EUR"})
@@ -59,9 +69,12 @@ def main() -> dict:
         summary["easy_tier"] = easy.response_metadata["routing"]["tier"]
         summary["easy_cost_usd"] = easy.response_metadata["routing"]["cost_usd"]
         summary["easy_baseline_cost_usd"] = easy.response_metadata["routing"]["baseline_cost_usd"]
+    rows = [json.loads(line) for line in telemetry.read_text().splitlines()]
+    summary["telemetry"] = {"path": str(telemetry) if kept else None, "tiers": [r["tier"] for r in rows],
+                            "cost_usd": [r["cost_usd"] for r in rows]}
     print(json.dumps(summary, indent=2))
     return summary
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

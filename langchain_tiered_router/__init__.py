@@ -9,9 +9,16 @@ local Bedrock emulator, a scripted backend) are in ``langchain_tiered_router.tes
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ below loads each name on first use
+    from .core import (ConfidenceGate, ConfigError, Gate, JsonSchemaGate, LadderExhaustedError, PydanticGate,
+                       RegexGate, RouteRequest, Router, RouterConfig, RouterError, RoutingResult, RuleGate,
+                       SelfGradeGate, TierNotAllowedError, TransportError)
+    from .langchain import GateOutputParser, TieredChatBedrock, with_tier_fallbacks
+    from .langchain.callbacks import TieredRouterCallbackHandler
 
 _EXPORTS = {
     # LangChain integration

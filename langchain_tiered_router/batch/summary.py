@@ -79,8 +79,12 @@ class BatchSummary:
         def money(v: Decimal | None) -> str:
             return "unknown" if v is None else f"${float(v):,.4f}"
 
-        def pct(v: float | None) -> str:
-            return "n/a" if v is None else f"{v * 100:.1f} %"
+        def cheaper(v: float | None) -> str:
+            if v is None:
+                return "n/a"
+            if v < 0 and round(v * 100, 1) != 0:
+                return f"{-v * 100:.1f} % more expensive"
+            return f"{abs(v) * 100:.1f} % cheaper"
 
         jobs = ", ".join(f"{t} {n}" for t, n in self.jobs_by_tier.items()) or "none"
         demand = ", ".join(f"{t} {n}" for t, n in self.on_demand_by_tier.items() if n) or "none"
@@ -92,8 +96,8 @@ class BatchSummary:
             f"served by tier: {served}",
             f"jobs by tier: {jobs}; records sent on-demand (below the job minimum): {demand}",
             f"cost at batch prices {money(self.cost_usd)} vs baseline tier {money(self.baseline_cost_usd)} at the "
-            f"batch rate ({pct(self.savings_pct)} cheaper) and {money(self.baseline_cost_on_demand_usd)} at the "
-            f"on-demand rate ({pct(self.savings_vs_on_demand_pct)} cheaper)",
+            f"batch rate ({cheaper(self.savings_pct)}) and {money(self.baseline_cost_on_demand_usd)} at the "
+            f"on-demand rate ({cheaper(self.savings_vs_on_demand_pct)})",
         ]
 
 

@@ -9,16 +9,28 @@ from __future__ import annotations
 import typer
 
 from . import batch, collect, demo, emulator, estimate, evaluate, report
+from .app_group import OneLineErrorsGroup
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="Route Bedrock requests to the cheapest tier that clears your quality bar.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  cls=OneLineErrorsGroup)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"tiered-router {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+) -> None:
     """Route Bedrock requests to the cheapest tier that clears your quality bar."""
 
 

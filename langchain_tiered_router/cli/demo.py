@@ -15,10 +15,11 @@ from typing import Optional
 
 import typer
 
+from .demo_db import DEFAULT_DB, mark_db, prepare_db
 from .errors import fail, one_line_errors
+from .outputs import emit_json
 
 __all__ = ["register"]
-
 
 def _check_credentials() -> None:
     import boto3
@@ -27,46 +28,54 @@ def _check_credentials() -> None:
         raise fail("--live needs AWS credentials (none found in the environment, config files or instance role)")
 
 
-def _batch_demo(items, base, db: Path, source: Path, replayed: bool, as_json: bool, console) -> None:
-    import json
-
+def _batch_demo(items, base, db: Path, source: Path, replayed: bool, as_json: bool, json_out, console,
+                earlier: str | None) -> None:
     from ..demo.batch import run_batch_demo
     from .report import render
 
     run = run_batch_demo(items, base, db=db)
+    mark_db(db)
+    out = run.summary.to_dict()
+    out.update({"via": "batch", "db": str(run.db), "source": str(source), "batch": run.batch.to_dict()})
     if as_json:
-        out = run.summary.to_dict()
-        out.update({"via": "batch", "db": str(run.db), "source": str(source), "batch": run.batch.to_dict()})
-        typer.echo(json.dumps(out, indent=2, default=str))
+        emit_json(out, as_json=True, json_out=json_out)
         return
     answers = ("recorded real model answers" if replayed
                else "scripted answers (the bundled workload: not real model outputs)")
     console.print(f"routed {len(items)} records from {source.name} as Bedrock batch jobs (the local emulator's "
                   f"control plane, S3 on a local moto server), serving {answers}, in {run.seconds:.1f} s; "
                   f"telemetry in {db}")
+    if earlier:
+        console.print(earlier, soft_wrap=True)
     for line in run.batch.lines():
         console.print(line)
     render(run.summary, console=console)
-    console.print(f"again, from the DB: tiered-router report --db {db}")
+    console.print(f"again, from the DB: tiered-router report --db {db}", soft_wrap=True)
+    if json_out is not None:
+        emit_json(out, as_json=False, json_out=json_out)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Route only the first N requests."),
-        db: Path = typer.Option(Path("tiered_router_demo.db"), "--db", help="SQLite telemetry DB to write."),
+        db: Path = typer.Option(DEFAULT_DB, "--db",
+                                help="SQLite telemetry DB to write, started afresh each run (see --append)."),
+        append: bool = typer.Option(False, "--append", help="Add this run's records to an existing --db."),
         replay: Optional[Path] = typer.Option(
             None, "--replay", help="Serve recorded answers: a RouteLLM responses CSV or a recorded-outcomes JSONL."),
         config: Optional[Path] = typer.Option(None, "--config", help="Router YAML (default: the bundled one)."),
         live: bool = typer.Option(False, "--live", help="Use real Amazon Bedrock instead of the emulator."),
         batch: bool = typer.Option(False, "--batch", help="Route as Bedrock batch jobs (emulator + moto S3)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+        json_out: Optional[Path] = typer.Option(None, "--json-out", help="Also write the report as JSON to FILE."),
     ) -> None:
         """Offline demo: emulated Bedrock, cascade with gates, SQLite telemetry, savings-at-parity report."""
-        import json
-
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        from .outputs import check_writable
 
         from ..core.config import RouterConfig
         from ..demo.runner import bundled_config_path, replay_config_path, run_demo
@@ -79,6 +88,8 @@ def register(app: typer.Typer) -> None:
             _check_credentials()
         console = Console(stderr=as_json)
         with one_line_errors():
+            check_writable(json_out, "--json-out")
+            earlier = prepare_db(db, append)
             source = replay or bundled_workload_path()
             items = load_items(source)
             if limit is not None:
@@ -95,17 +106,23 @@ def register(app: typer.Typer) -> None:
                 config_path = bundled_config_path()
             base = RouterConfig.from_yaml(config_path)
             if batch:
-                _batch_demo(items, base, db, source, replay is not None, as_json, console)
+                _batch_demo(items, base, db, source, replay is not None, as_json, json_out, console, earlier)
                 return
-            with Progress(TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=console, transient=True) as progress:
-                task = progress.add_task("routing", total=len(items))
-                run = run_demo(items, base, db=db, live=live,
-                               on_progress=lambda n: progress.update(task, completed=n))
+            # the first seconds go to starting the emulator and building the router: the spinner
+            # and the description say so before the first request is counted
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True) as progress:
+                task = progress.add_task("starting the emulator and the router", total=len(items))
+
+                def advanced(n: int) -> None:
+                    progress.update(task, completed=n, description="routing")
+
+                run = run_demo(items, base, db=db, live=live, on_progress=advanced)
+            mark_db(db)
+        out = run.summary.to_dict()
+        out.update({"via": run.via, "db": str(run.db), "source": str(source), "failures": run.failures})
         if as_json:
-            out = run.summary.to_dict()
-            out.update({"via": run.via, "db": str(run.db), "source": str(source), "failures": run.failures})
-            typer.echo(json.dumps(out, indent=2, default=str))
+            emit_json(out, as_json=True, json_out=json_out)
         else:
             where = "real Amazon Bedrock" if live else "the local Bedrock emulator"
             answers = ("recorded real model answers" if replay else
@@ -114,9 +131,13 @@ def register(app: typer.Typer) -> None:
                 answers += " (prompts RouteLLM lists as contaminated left out)"
             console.print(f"routed {len(items)} requests from {source.name} through {run.via} against {where}, "
                           f"serving {answers}, in {run.seconds:.1f} s; telemetry in {db}")
+            if earlier:
+                console.print(earlier, soft_wrap=True)
             render(run.summary, console=console)
             for failure in run.failures[:5]:
                 console.print(f"[yellow]failed:[/yellow] {failure}")
-            console.print(f"again, from the DB: tiered-router report --db {db}")
+            console.print(f"again, from the DB: tiered-router report --db {db}", soft_wrap=True)
+            if json_out is not None:
+                emit_json(out, as_json=False, json_out=json_out)
         if len(run.failures) == len(items):
             raise fail(f"every request failed; the first: {run.failures[0]}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -71,15 +69,21 @@ def estimate_command(
                                         "the cheapest tier or policy.classifier.llm_tier), or USD per request."),
     target_parity: float = typer.Option(0.95, "--target-parity", min=0.0, max=1.5,
                                         help="Also show the random mix at this parity."),
-    json_out: bool = typer.Option(False, "--json", help="Print the numbers as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the numbers as JSON on stdout."),
+    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write the numbers as JSON to FILE."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the prize."),
 ) -> None:
     """Per tier, the share of requests it answers as well as the baseline, and what routing could save at most."""
     from ..analysis.estimate import estimate_prize
-    from .evaluate import _check_writable, _load
+    from ..analysis.report.plot import png_path
+    from .evaluate import _load
+    from .outputs import check_writable, emit_json, said_written
 
     with one_line_errors():
-        _check_writable(plot, "--plot")
+        check_writable(json_out, "--json-out")
+        if plot is not None:
+            plot = png_path(plot)
+            check_writable(plot, "--plot")
         cfg, ladder, items = _load(config, data, fmt)
         llm_tier = cfg.policy.classifier.llm_tier if cfg.policy.classifier else None
         prize = estimate_prize(items, ladder, classifier=classifier, llm_tier=llm_tier, target_parity=target_parity)
@@ -88,12 +92,11 @@ def estimate_command(
             from .prize_plot import plot_prize
 
             written = plot_prize(prize, plot)
-    if json_out:
-        typer.echo(json.dumps(prize.to_dict(), indent=2))
-    else:
-        print_prize(prize)
+        if not as_json:
+            print_prize(prize)
+        emit_json(prize.to_dict(), as_json=as_json, json_out=json_out)
     if written is not None:
-        print(f"wrote {written}", file=sys.stderr if json_out else sys.stdout)  # stdout stays JSON
+        said_written("the plot", written, stdout_is_json=as_json)
 
 
 def register(app: typer.Typer) -> None:

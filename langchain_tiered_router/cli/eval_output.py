@@ -16,27 +16,29 @@ _LABELS = {"random_savings": "random mix at the same parity", "oracle_savings": 
 
 
 def pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f} %"
+    return "-" if value is None else f"{round(100 * value, 1) + 0.0:.1f} %"  # + 0.0: never "-0.0 %"
 
 
 def _savings_phrase(savings: float) -> str:
-    return f"{pct(savings)} cheaper" if savings >= 0 else f"{pct(-savings)} MORE expensive"
+    from ..analysis.report.summary import savings_phrase
+
+    return savings_phrase(savings)
 
 
 def public(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if not k.startswith("_")}
 
 
-def print_result(result: dict[str, Any]) -> None:
+def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(stderr=stderr)
     table = Table(title=f"{result['policy']} on {result['n']} test requests")
     table.add_column("measure")
     table.add_column("value", justify="right")
     ci = result["parity_ci"]
-    rows = [("savings", pct(result["savings"])),
+    rows = [("savings against the baseline tier", _savings_phrase(result["savings"])),
             ("quality parity (95 % CI)", f"{pct(result['parity'])} ({pct(ci['low'])} - {pct(ci['high'])})"),
             ("quality / baseline quality", f"{pct(result['quality'])} / {pct(result['baseline_quality'])}")]
     for key in ("random_savings", "oracle_savings", "curve_savings_at_target", "cpt50", "cpt80"):
@@ -55,8 +57,9 @@ def print_result(result: dict[str, Any]) -> None:
     candidates = result.get("candidates") or {}
     if len(candidates) > 1:
         cand = Table(title="strategies tried: calibration (cross-fitted) and test")
-        for col in ("strategy", "points kept", "cal savings", "bound", "cal parity", "test savings", "test parity"):
-            cand.add_column(col, justify="left" if col == "strategy" else "right")
+        cand.add_column("strategy", no_wrap=True)
+        for col in ("points kept", "cal savings", "bound", "cal parity", "test savings", "test parity"):
+            cand.add_column(col, justify="right")
         for name, c in candidates.items():
             cal = c.get("calibration", {})
             cand.add_row(("* " if name == result["policy"] else "  ") + name,
@@ -112,16 +115,25 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
     ax.scatter([oracle.cost / base_cost], [oracle.quality / base_q], marker="*", s=160, color="gold",
                edgecolor="black", zorder=5, label="oracle (one call, perfect)")
     ax.scatter([1 - result["savings"]], [result["parity"]], color="red", zorder=6,
-               label=f"calibrated: {pct(result['savings'])} cheaper at {pct(result['parity'])} parity")
-    ax.axhline(result["target_parity"], color="black", lw=0.8, ls=":", label=f"target parity {result['target_parity']:.2f}")
+               label=f"calibrated: {_savings_phrase(result['savings'])} at {pct(result['parity'])} parity")
+    target = result["target_parity"]
+    ax.axhline(target, color="black", lw=0.8, ls=":", label=f"target parity {target:.2f}")
+    ax.annotate(f"target parity {target:.2f}", (0.01, target), xycoords=("axes fraction", "data"),
+                xytext=(0, 3), textcoords="offset points", fontsize=8)
     ax.axvline(1.0, color="black", lw=0.5)
-    ax.text(0.99, ax.get_ylim()[1], "baseline tier alone ", fontsize=8, va="top", ha="right")
+    right = max(1.05, ax.get_xlim()[1])
+    ax.axvspan(1.0, right, color="grey", alpha=0.12, lw=0)
+    ax.set_xlim(0, right)
+    ax.annotate("baseline tier alone: x = 1\n(right of it costs more)", (1.0, 0.98),
+                xycoords=("data", "axes fraction"), xytext=(-4, 0), textcoords="offset points",
+                ha="right", va="top", fontsize=7, color="dimgrey")
     ax.set_xlabel("cost relative to sending every request to the baseline tier (> 1: costs more)")
     ax.set_ylabel("quality parity (quality / baseline quality)")
-    ax.set_title(f"auto chose {result['policy']}: cost and quality on {result['n']} held-out requests"
-                 if result.get("candidates") and len(result["candidates"]) > 2 else
-                 f"{result['policy']}: cost and quality on {result['n']} held-out requests", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    chose = ("auto chose " if result.get("candidates") and len(result["candidates"]) > 2 else "") + result["policy"]
+    ax.set_title(f"Routing on {result['n']} held-out requests: {chose}, calibrated for parity >= {target:.2f}\n"
+                 "each line: a router's operating points, from all-cheap (left) to all-baseline (x = 1)",
+                 fontsize=9)
+    ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -53,21 +52,16 @@ def _spec(features: str):
     return FeatureSpec(tokens="tokens" in names, embedding="embedding" in names, signals="signals" in names)
 
 
-def _check_writable(path: Optional[Path], flag: str) -> None:
-    """Fail before minutes of work, not after."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise ValueError(f"{flag} {path} is a directory; give a file name")
-    if not path.parent.exists():
-        raise ValueError(f"{flag} {path}: the folder {path.parent} does not exist")
-
-
 def _progress_bar() -> tuple[Any, Callable[[str, float], None]]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """A bar on stderr (stdout may carry JSON) that moves with each step of the work:
+    features read, regularisation tried, fold fitted, strategy certified, test replayed."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f} %"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), transient=True)
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.percentage:>3.0f} %"), TimeElapsedColumn(), TextColumn("eta"),
+                   TimeRemainingColumn(), transient=True, console=Console(stderr=True))
     task = bar.add_task("starting", total=1000)
 
     def update(message: str, fraction: float) -> None:
@@ -90,23 +84,38 @@ def eval_command(
                                                        "| wsr (betting, valid at any sample size)"),
     features: str = typer.Option("tokens,embedding,signals", "--features",
                                  help="Feature families the learned routers read."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the results as JSON to this file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout (the tables go to "
+                                                      "stderr)."),
+    json_out: Optional[Path] = typer.Option(None, "--json-out", help="Write the results as JSON to FILE."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost-quality curve as a PNG."),
+    legacy_json: Optional[Path] = typer.Argument(None, hidden=True, help="--json FILE, the older spelling of --json-out FILE."),
 ) -> None:
     """Train and calibrate a router on calibration data, then measure it on test data."""
+    import sys
+
     from ..analysis.eval.calibration import calibrate
     from ..analysis.eval.data import load_eval_data
     from ..analysis.eval.harness import evaluate, evaluate_config
+    from ..analysis.report.plot import png_path
     from .eval_output import plot_result, print_result, public
+    from .outputs import check_writable, emit_json, said_written
 
     if policy not in _POLICIES:
         raise fail(f"unknown policy {policy!r}; choose one of {', '.join(_POLICIES)}")
     if bound not in _BOUNDS:
         raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
+    if legacy_json is not None:
+        if not as_json or json_out is not None:
+            raise fail(f"unexpected argument {legacy_json}")
+        # `--json FILE` wrote a file before --json became the stdout flag every command has
+        print(f"note: --json FILE is now --json-out FILE (writing {legacy_json})", file=sys.stderr)
+        as_json, json_out = False, legacy_json
     policy = _ALIASES.get(policy, policy)
     with one_line_errors():
-        _check_writable(json_out, "--json")
-        _check_writable(plot, "--plot")
+        check_writable(json_out, "--json-out")
+        if plot is not None:
+            plot = png_path(plot)
+            check_writable(plot, "--plot")
         spec = _spec(features)
         cfg, ladder, items = _load(config, data, fmt)
         estimated = any(o.estimated_tokens for i in items for o in i.outcomes.values())
@@ -132,12 +141,10 @@ def eval_command(
                                   progress=lambda m, f: update(f"testing on {len(test)}: {m}", 0.75 + 0.25 * f))
         result["token_estimate"] = ("token counts missing from the data were estimated as ceil(characters / 4)"
                                     if estimated else "token counts from the data")
-        print_result(result)
+        print_result(result, stderr=as_json)
         if plot is not None:
-            print(f"wrote the plot to {plot_result(result, plot)}")
-        if json_out is not None:
-            json_out.write_text(json.dumps(public(result), indent=2, default=float))
-            print(f"wrote the results to {json_out}")
+            said_written("the plot", plot_result(result, plot), stdout_is_json=as_json)
+        emit_json(public(result), as_json=as_json, json_out=json_out)
 
 
 def calibrate_command(
@@ -159,6 +166,7 @@ def calibrate_command(
     """Train and calibrate routing on your data and write the file a router config points to."""
     from ..analysis.eval.calibration import calibrate
     from ..core.model_file import save_routing_model
+    from ..analysis.report.summary import savings_phrase
     from .eval_output import pct
 
     policy = _ALIASES.get(policy, policy)
@@ -166,9 +174,11 @@ def calibrate_command(
         raise fail(f"unknown policy {policy!r}; choose auto, classifier, cascade, blend, confidence or consistency")
     if bound not in _BOUNDS:
         raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
+    from .outputs import check_writable
+
     with one_line_errors():
-        _check_writable(out, "--out")
-        _check_writable(save_data, "--save-data")
+        check_writable(out, "--out")
+        check_writable(save_data, "--save-data")
         spec = _spec(features)
         if from_db is not None:
             if data is not None:
@@ -196,7 +206,7 @@ def calibrate_command(
         if cand.chosen is None:
             print(f"  {cand.name}: no operating point kept the promise")
         else:
-            print(f"  {cand.name}: {pct(cand.cal['savings'])} cheaper at {pct(cand.cal['parity'])} parity "
+            print(f"  {cand.name}: {savings_phrase(cand.cal['savings'])} at {pct(cand.cal['parity'])} parity "
                   f"(savings lower bound {pct(cand.savings_lb)}), cross-fitted on the calibration data")
     for note in cal.notes:
         print(f"note: {note}")

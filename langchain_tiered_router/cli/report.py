@@ -6,7 +6,6 @@ Exit codes: 0 fine, 2 bad input (one line on stderr), 3 a drift alarm fired.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -93,18 +92,52 @@ def render(summary: Any, drift: Any = None, console: Any = None) -> None:
                       _money(t.cost_usd), _pct(t.gate_pass_rate))
     console.print(table)
     if drift is not None:
-        dtable = Table(title=f"drift: last {drift.window} ({drift.n_recent}) vs before ({drift.n_reference}), "
-                             f"alpha {drift.alpha}")
-        for column in ("metric", "test", "reference", "recent", "p", "alarm"):
-            dtable.add_column(column)
-        for c in drift.checks:
-            p = "-" if c.p_value is None else f"{c.p_value:.3g}"
-            dtable.add_row(c.metric, c.test, str(c.reference), str(c.recent), p,
-                           "[red]ALARM[/red]" if c.alarm else (c.note or "ok"))
-        console.print(dtable)
-        if drift.alarm:
-            console.print("[red bold]drift alarm:[/red bold] "
-                          + ", ".join(c.metric for c in drift.checks if c.alarm))
+        render_drift(drift, console)
+
+
+_METRICS = {"escalation_rate": "escalation rate", "gate_failure_rate": "gate failure rate",
+            "shadow_parity": "shadow parity", "tier_mix": "tier mix"}
+
+
+def _drift_value(value: Any, n: int) -> str:
+    """A rate as a percentage, a tier mix as ``cheap 71 %, mid 29 %``, with the count."""
+    if value is None:
+        return f"- (n={n})"
+    if isinstance(value, dict):
+        shown = ", ".join(f"{tier} {share * 100:.0f} %" for tier, share in value.items())
+        return f"{shown or '-'} (n={n})"
+    return f"{float(value) * 100:.1f} % (n={n})"
+
+
+def render_drift(drift: Any, console: Any) -> None:
+    """The drift checks in a table that fits 80 columns: names in words, rates rounded."""
+    from rich.table import Table
+
+    table = Table(title=f"drift: the last {drift.window} ({drift.n_recent} requests) against the "
+                        f"{drift.n_reference} before", title_justify="left")
+    table.add_column("check", no_wrap=True)
+    table.add_column("before")
+    table.add_column("recent")
+    table.add_column("p", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    too_few = False
+    for c in drift.checks:
+        p = "-" if c.p_value is None else f"{c.p_value:.2g}"
+        if c.alarm:
+            verdict = "[red]ALARM[/red]"
+        elif c.p_value is None:
+            verdict, too_few = "too few", True
+        else:
+            verdict = "ok"
+        table.add_row(_METRICS.get(c.metric, c.metric), _drift_value(c.reference, c.n_reference),
+                      _drift_value(c.recent, c.n_recent), p, verdict)
+    tests = "rates: two-proportion z-test; tier mix: chi-square"
+    table.caption = (f"{tests}; alarm when p < {drift.alpha:g}"
+                     + ("; too few: under 30 observations in a window" if too_few else ""))
+    console.print(table)
+    if drift.alarm:
+        console.print("[red bold]drift alarm:[/red bold] "
+                      + ", ".join(_METRICS.get(c.metric, c.metric) for c in drift.checks if c.alarm))
 
 
 def register(app: typer.Typer) -> None:
@@ -113,8 +146,11 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option("tiered_router.db", "--db",
                                help="SQLite telemetry DB, a JSONL sink file, or postgresql://user@host/db."),
         since: Optional[str] = typer.Option(None, "--since", help="Only records after: 24h, 7d, or an ISO date."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
-        plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG (cumulative cost, cost per tier)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of tables."),
+        json_out: Optional[Path] = typer.Option(None, "--json-out", help="Also write the JSON to FILE."),
+        plot: Optional[Path] = typer.Option(
+            None, "--plot", help="Write a PNG (cumulative cost with the savings interval, cost per tier); "
+                                 ".png is added to a name without a suffix."),
         drift_window: Optional[str] = typer.Option(
             None, "--drift-window", help="Compare the last window (1h, 7d, or a count such as 500) with before."),
         alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the drift tests."),
@@ -122,7 +158,15 @@ def register(app: typer.Typer) -> None:
         """Savings at quality parity, escalation, per-tier use and drift, from recorded telemetry."""
         from ..analysis.report import check_drift, load_records, summarize
 
+        from .outputs import check_writable, emit_json, said_written
+
         with one_line_errors():
+            check_writable(json_out, "--json-out")
+            if plot is not None:
+                from ..analysis.report.plot import png_path
+
+                plot = png_path(plot)
+                check_writable(plot, "--plot")
             start = parse_since(since) if since else None
             records, labels = load_records(db if _is_dsn(db) else Path(db), since=start)
             if not records:
@@ -132,14 +176,13 @@ def register(app: typer.Typer) -> None:
             if plot is not None:
                 from ..analysis.report.plot import plot_report
 
-                plot_report(records, summary, plot)
-        if as_json:
+                plot = plot_report(records, summary, plot)
             out = summary.to_dict()
             out["drift"] = drift.to_dict() if drift else None
-            typer.echo(json.dumps(out, indent=2, default=str))
-        else:
-            render(summary, drift)
-            if plot is not None:
-                typer.echo(f"wrote {plot}")
+            if not as_json:
+                render(summary, drift)
+            emit_json(out, as_json=as_json, json_out=json_out)
+        if plot is not None:
+            said_written("the plot", plot, stdout_is_json=as_json)
         if drift is not None and drift.alarm:
             raise typer.Exit(DRIFT_EXIT_CODE)

@@ -133,6 +133,8 @@ def run_demo(items: Sequence[Item], base: RouterConfig, *, db: Path, live: bool 
         config = demo_config(base, db, url)
         baseline = config.baseline_name
         with _invoker(config) as invoke:
+            if on_progress:
+                on_progress(0)  # the emulator and the router are up
             for n, item in enumerate(items, start=1):
                 try:
                     meta = invoke(item.prompt)

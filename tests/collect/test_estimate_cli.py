@@ -111,7 +111,7 @@ def test_estimate_text_and_plot(files, tmp_path):
     assert "ceiling for this ladder at these prices" in text and "72.0 % cheaper" in text
     assert "a perfect classifier after its own cost: 72.0 % cheaper (assumed: a trained classifier" in text
     assert "a perfect cascade" in text and "65.0 % cheaper" in text
-    assert f"wrote {plot}" in text and plot.read_bytes()[:4] == b"\x89PNG"
+    assert f"wrote the plot to {plot}" in text and plot.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -128,3 +128,19 @@ def test_the_calibrated_file_routes_live_traffic_as_the_harness_replayed_it(tmp_
     assert easy.tier == "cheap" and hard.tier == "frontier"
     assert easy.policy == f"auto:{model.strategy}"
     assert hard.start_reason.startswith(("trained:", "auto:"))
+
+
+def test_progress_moves_with_every_step_of_the_work():
+    """What the CLI's bar shows: each regularisation tried, each fold, each strategy, in order."""
+    seen: list[tuple[str, float]] = []
+    ladder = Ladder.from_config(load_config(ROUTER))
+    calibrate(synthetic(150, seed=5), ladder, 0.95, progress=lambda message, fraction: seen.append((message, fraction)))
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    messages = [m for m, _ in seen]
+    for step in ("choosing the regularisation (1 of 6 tried)", "choosing the regularisation (6 of 6 tried)",
+                 *(f"cross-fitting: fitting fold {k} of 5" for k in range(1, 6)),
+                 "certifying operating points: cascade (3 of 4 strategies)"):
+        assert step in messages, step
+    # no step holds the bar for long: the biggest jump between two reports is one fold or less
+    assert max(b - a for a, b in zip(fractions, fractions[1:])) <= 0.1

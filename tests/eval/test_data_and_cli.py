@@ -77,7 +77,7 @@ def test_eval_cli_on_a_gsm8k_slice_writes_every_field(gsm8k_slice, tmp_path):
     out, plot = tmp_path / "out.json", tmp_path / "pareto.png"
     result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(gsm8k_slice), "--format",
                                       "routellm", "--split", "0.5", "--policy", "verifier", "--target-parity",
-                                      "0.95", "--json", str(out), "--plot", str(plot)])
+                                      "0.95", "--json-out", str(out), "--plot", str(plot)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     for key in ("n", "policy", "param", "savings", "parity", "quality", "baseline_quality", "tier_share",
@@ -94,7 +94,9 @@ def test_eval_cli_on_a_gsm8k_slice_writes_every_field(gsm8k_slice, tmp_path):
     assert "ceil(characters / 4)" in data["token_estimate"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert "cheaper at" in result.output and "headroom:" in result.output and "promise:" in result.output
-    assert f"wrote the results to {out}" in result.output and f"wrote the plot to {plot}" in result.output
+    assert f"wrote the JSON to {out}" in result.stdout and f"wrote the plot to {plot}" in result.stdout
+    assert "tokens: token counts missing from the data were estimated as ceil(characters / 4)" in \
+        " ".join(result.stdout.split())
 
 
 def test_eval_cli_needs_separate_calibration_data(gsm8k_slice):
@@ -112,10 +114,18 @@ def test_confidence_policy_calibrates_a_threshold_on_the_answers_own_doubt(tmp_p
             for i in range(start, start + n)]
     cal, test = write_jsonl(tmp_path / "cal.jsonl", rows(0, 40)), write_jsonl(tmp_path / "test.jsonl", rows(40, 10))
     out = tmp_path / "out.json"
-    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(test), "--calibrate-on", str(cal),
-                                      "--policy", "confidence", "--bound", "clt", "--json", str(out)])
+    args = ["eval", "--config", str(ROUTER), "--data", str(test), "--calibrate-on", str(cal), "--policy", "confidence",
+            "--bound", "clt"]
+    result = CliRunner().invoke(app, args + ["--json", str(out)])  # the older spelling of --json-out FILE
     assert result.exit_code == 0, result.output
+    assert "--json FILE is now --json-out FILE" in result.stderr and f"wrote the JSON to {out}" in result.stdout
     data = json.loads(out.read_text())
+    printed = CliRunner().invoke(app, args + ["--json"])  # --json alone: the document on stdout, tables on stderr
+    assert printed.exit_code == 0, printed.output
+    again = json.loads(printed.stdout)
+    timing = {"featurise_ms_mean"}  # measured each run
+    assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in data.items() if k not in timing}
+    assert "quality parity" in printed.stderr
     # the five doubtful cheap answers escalate (paying both tiers); the five confident ones are served cheap
     assert data["policy"] == "confidence" and data["param"] == 0.9 and data["parity"] == 1.0
     assert data["tier_share"] == {"cheap": 0.5, "frontier": 0.5}

@@ -161,29 +161,32 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
             progress(f"reading features of {len(items)} requests", 0.4 * done[0] / max(1, total))
 
     heads, preds = Heads(), None
+    progress(f"reading features of {len(items)} requests", 0.0)
     if learned:
         if data is None or data.spec != spec or (cascade and not data.has_answers):
             data = TrainingData.build(items, ladder.names, spec, with_answers=cascade, progress=tick)
         if c is None:
-            progress("choosing the regularisation", 0.42)
-            c = select_c(data)
+            progress("choosing the regularisation", 0.40)
+            c = select_c(data, progress=lambda k, n: progress(f"choosing the regularisation ({k} of {n} tried)",
+                                                                0.40 + 0.05 * k / n))
         elif not isinstance(c, dict):
             c = {"prompt": float(c), "answer": float(c)}
         folds_done = [0]
 
         def fold_progress(msg: str) -> None:
-            progress(msg, 0.45 + 0.45 * folds_done[0] / folds)
+            progress(f"cross-fitting: {msg}", 0.45 + 0.45 * folds_done[0] / folds)
             folds_done[0] += 1
 
         preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, k=folds,
                               progress=fold_progress)
-    progress("certifying operating points", 0.92)
     tested = [s for s in strategies if s.name != "baseline"]
     # Bonferroni: every strategy's points are tested at delta / m, so picking the best of
     # them keeps the promise at delta (``bonferroni=False`` exists to measure its price)
     per_test = delta / max(1, len(tested)) if bonferroni else delta
     candidates = []
-    for s in strategies:
+    for step, s in enumerate(strategies):
+        progress(f"certifying operating points: {s.name} ({step + 1} of {len(strategies)} strategies)",
+                 0.90 + 0.10 * step / len(strategies))
         params = s.params()
         runs = [s.simulate(preds, table, signals, p) for p in params]
         if s.name == "baseline":

@@ -345,20 +345,28 @@ def _cv_log_loss(matrix: Matrix, y: np.ndarray, std, spec: FeatureSpec, c: float
     return -_auc(y, preds) if ranking else total
 
 
-def select_c(data: TrainingData, *, folds: int = 3) -> dict[str, float]:
+def select_c(data: TrainingData, *, folds: int = 3,
+             progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, float]:
     """The regularisation with the best cross-validated log loss, for the heads that read
     a prompt and for those that read an answer, judged on the cheapest tier's quality
-    (the prediction every strategy leans on)."""
+    (the prediction every strategy leans on). ``progress(done, total)`` after each try."""
     y = data.q[:, 0]
     out = {"prompt": 1.0, "answer": 1.0}
     if y.min() == y.max():
         return out
-    losses = [_cv_log_loss(data.prompts, y, data.std_prompt, data.spec, c, folds) for c in C_GRID]
+    total = len(C_GRID) * (2 if (0, False) in data.answers else 1)
+    losses = []
+    for c in C_GRID:
+        losses.append(_cv_log_loss(data.prompts, y, data.std_prompt, data.spec, c, folds))
+        progress(len(losses), total)
     out["prompt"] = C_GRID[int(np.argmin(losses))]
     if (0, False) in data.answers:
         # an escalation is a threshold on a score: what matters is how well it ranks answers
-        losses = [_cv_log_loss(data.answers[(0, False)], y, data.std_answer, data.spec, c, folds, ranking=True)
-                  for c in C_GRID]
+        losses = []
+        for c in C_GRID:
+            losses.append(_cv_log_loss(data.answers[(0, False)], y, data.std_answer, data.spec, c, folds,
+                                       ranking=True))
+            progress(len(C_GRID) + len(losses), total)
         out["answer"] = C_GRID[int(np.argmin(losses))]
     return out
 

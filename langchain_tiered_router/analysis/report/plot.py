@@ -13,7 +13,13 @@ from ...core.errors import TelemetryError
 from ...core.telemetry.record import RoutingRecord
 from .summary import Summary
 
-__all__ = ["plot_report"]
+__all__ = ["plot_report", "png_path"]
+
+
+def png_path(path: str | Path) -> Path:
+    """The file a plot is written to: matplotlib adds ``.png`` to a name without a suffix."""
+    path = Path(path)
+    return path if path.suffix else path.with_name(path.name + ".png")
 
 
 def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | Path) -> Path:
@@ -26,20 +32,25 @@ def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | 
         raise TelemetryError("--plot needs matplotlib: pip install 'langchain-tiered-router[plot]'") from None
     priced = [r for r in records if r.cost_usd is not None and r.baseline_cost_usd is not None]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    actual = baseline = 0.0
-    xs, ys_actual, ys_base = [], [], []
+    actual = baseline = shadow = 0.0
+    xs, ys_actual, ys_base, ys_shadow = [], [], [], []
     for i, r in enumerate(priced, start=1):
         actual += float(r.cost_usd)  # type: ignore[arg-type]
         baseline += float(r.baseline_cost_usd)  # type: ignore[arg-type]
+        shadow += float(r.shadow_cost_usd or 0)
         xs.append(i)
         ys_actual.append(actual)
         ys_base.append(baseline)
+        ys_shadow.append(actual + shadow)
     left.plot(xs, ys_base, label=f"baseline ({priced[-1].baseline_tier if priced else '?'}) on every request")
     left.plot(xs, ys_actual, label="routed (all attempts and routing calls)")
+    if shadow > 0:
+        left.plot(xs, ys_shadow, ls="--", color="tab:green",
+                  label=f"routed + shadow calls (measuring parity: ${shadow:,.4f})")
     left.set_xlabel("requests, in time order")
     left.set_ylabel("cumulative cost (USD)")
-    left.set_title(summary.headline().split(" (")[0], fontsize=9)
-    left.legend(fontsize=8)
+    left.set_title(_title(summary), fontsize=9)
+    left.legend(fontsize=8, loc="upper left")
     names = [t.tier for t in summary.tiers]
     costs = [float(t.cost_usd) if t.cost_usd is not None else 0.0 for t in summary.tiers]
     served = [t.served for t in summary.tiers]
@@ -48,9 +59,9 @@ def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | 
         right.annotate(f"{n} served", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
                        va="bottom", fontsize=8)
     right.set_ylabel("cost of attempts (USD)")
-    right.set_title("cost per tier", fontsize=9)
+    right.set_title("cost per tier (every attempt, served or escalated)", fontsize=9)
     fig.tight_layout()
-    out = Path(path)
+    out = png_path(path)
     try:
         fig.savefig(out, dpi=110)
     except OSError as exc:
@@ -58,3 +69,20 @@ def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | 
     finally:
         plt.close(fig)
     return out
+
+
+_SOURCES = {"labels": "from recorded labels", "shadow": "from shadow samples"}
+
+
+def _title(summary: Summary) -> str:
+    """Savings, parity and its interval, on two lines so they fit above one panel."""
+    from .summary import savings_phrase
+
+    if summary.savings_pct is None:
+        return "savings unknown (no request with a known cost)"
+    first = f"{savings_phrase(summary.savings_pct)} than the baseline on {summary.priced:,} requests"
+    p = summary.parity
+    if p is None:
+        return first + "\nquality parity not measured"
+    return (first + f"\nquality parity {p.value * 100:.1f} % (95 % CI {p.low * 100:.1f}-{p.high * 100:.1f} %, "
+            f"{_SOURCES.get(p.source, p.source)}, n={p.n})")

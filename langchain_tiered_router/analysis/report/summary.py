@@ -33,7 +33,14 @@ from ..eval.metrics import bootstrap_parity_ci, parity, savings
 from .stats import bootstrap_mean, wilson
 from .store import Label
 
-__all__ = ["Parity", "TierRow", "Summary", "summarize"]
+__all__ = ["Parity", "TierRow", "Summary", "summarize", "savings_phrase"]
+
+
+def savings_phrase(savings: float) -> str:
+    """``12.3 % cheaper``, or ``22.0 % more expensive`` for negative savings."""
+    if savings < 0 and round(savings * 100, 1) != 0:
+        return f"{-savings * 100:.1f} % more expensive"
+    return f"{abs(savings) * 100:.1f} % cheaper"
 
 
 @dataclass
@@ -90,8 +97,11 @@ class Summary:
     def headline(self) -> str:
         if self.savings_pct is None:
             return "savings unknown (no request with a known cost)"
-        cheaper = f"{self.savings_pct * 100:.1f} % cheaper"
+        cheaper = savings_phrase(self.savings_pct)
         if self.parity is None:
+            if self.shadow:  # sampling is on: say where the samples stand, not to turn it on
+                states = ", ".join(f"{k} {v}" for k, v in sorted(self.shadow.items()))
+                return f"{cheaper}; quality parity not measured yet (no shadow sample scored: {states})"
             return f"{cheaper}; quality parity not measured (enable telemetry.shadow or add labels)"
         p = self.parity
         return (f"{cheaper} at {p.value * 100:.1f} % quality parity "

@@ -1,0 +1,64 @@
+"""The demo's telemetry database: checked before the run, started afresh unless
+``--append``, and marked as the demo's own so that a re-run may empty it."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+__all__ = ["DEFAULT_DB", "prepare_db", "mark_db"]
+
+DEFAULT_DB = Path("tiered_router_demo.db")
+_MARK = "tiered_router_demo_runs"  # a table the demo adds, so a re-run knows the DB is its own
+
+
+def _demo_made(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_MARK,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def prepare_db(db: Path, append: bool) -> str | None:
+    """Check ``--db`` before routing; start it afresh unless ``--append``. Returns what
+    was done to an earlier DB, to be said. Only a DB an earlier demo wrote (or one with
+    the default name) is emptied; any other existing file is refused, never touched."""
+    if db.is_dir():
+        raise ValueError(f"--db {db} is a directory; give a file name")
+    if not db.parent.exists():
+        raise ValueError(f"--db {db}: the folder {db.parent} does not exist (create it, or give another path)")
+    if not db.exists():
+        return None
+    if append:
+        return f"added to the records already in {db} (--append); the report below counts this run only"
+    if not (_demo_made(db) or db.name == DEFAULT_DB.name):
+        raise ValueError(f"--db {db} exists and was not written by the demo; give a new file, or --append to "
+                         "add this run to it")
+    _empty(db)
+    return f"emptied the earlier {db} first (--append adds to it instead)"
+
+
+def _empty(db: Path) -> None:
+    """Delete the earlier run's rows. The rows, not the file: a telemetry writer of this
+    process may still hold the file open (the demo run twice in one process)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            for table in sorted(tables & {"routing_records", "labels", _MARK}):
+                conn.execute(f"DELETE FROM {table}")
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"--db {db} exists and is not a telemetry database ({exc}); give another path") from None
+
+
+def mark_db(db: Path) -> None:
+    import sqlite3
+    import time
+
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_MARK} (finished_at REAL NOT NULL)")
+        conn.execute(f"INSERT INTO {_MARK} VALUES (?)", (time.time(),))

@@ -1,0 +1,55 @@
+"""Where the CLI writes: output paths checked before the work, JSON to stdout or a file.
+
+Every command that has a JSON form takes the same two options: ``--json`` prints it on
+stdout (the human output then goes to stderr or is left out, so stdout parses), and
+``--json-out FILE`` writes it to a file and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["check_writable", "emit_json", "said_written"]
+
+
+def check_writable(path: Path | None, flag: str) -> None:
+    """Fail before minutes of work, not after: a folder, a missing or read-only folder."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file name")
+    parent = path.parent
+    if not parent.exists():
+        raise ValueError(f"{flag} {path}: the folder {parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} {path}: the file is not writable")
+    if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: the folder {parent} is not writable")
+
+
+def said_written(what: str, path: Path, *, stdout_is_json: bool = False) -> None:
+    """One line naming the file written; on stderr when stdout carries JSON."""
+    print(f"wrote {what} to {path}", file=sys.stderr if stdout_is_json else sys.stdout)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)  # Decimal money as a decimal string, paths
+
+
+def emit_json(data: Any, *, as_json: bool, json_out: Path | None) -> None:
+    """``--json``: the document on stdout; ``--json-out FILE``: the file, and a line saying so."""
+    text = json.dumps(data, indent=2, default=_plain)
+    if as_json:
+        print(text)
+    if json_out is not None:
+        try:
+            json_out.write_text(text + "\n")
+        except OSError as exc:
+            raise OSError(f"cannot write --json-out {json_out}: {exc.strerror or exc}") from None
+        said_written("the JSON", json_out, stdout_is_json=as_json)
