@@ -30,7 +30,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Iterable
 
 __all__ = ["watch_signals", "DRAIN_S"]
 
@@ -40,10 +40,14 @@ DRAIN_S = 5.0
 _SIGNALS = (signal.SIGTERM,)
 _previous: dict[int, Any] = {}
 _lock = threading.Lock()
+_sinks_to_drain: Callable[[], Iterable[Any]] = tuple  # set by watch_signals (writer.open_sinks)
 
 
-def watch_signals() -> None:
-    """Put the drain handler in front of SIGTERM (once, main thread only)."""
+def watch_signals(open_sinks: Callable[[], Iterable[Any]]) -> None:
+    """Put the drain handler in front of SIGTERM (once, main thread only); on the signal
+    it drains ``open_sinks()`` (passed in, so this module needs no writer import)."""
+    global _sinks_to_drain
+    _sinks_to_drain = open_sinks
     if os.environ.get("TIERED_ROUTER_SIGNALS", "1") in ("0", "false", "no"):
         return
     if threading.current_thread() is not threading.main_thread():
@@ -64,10 +68,8 @@ def watch_signals() -> None:
 
 
 def _handle(signum: int, frame: Any) -> None:
-    from .writer import open_sinks
-
     markers = []
-    for sink in open_sinks():
+    for sink in _sinks_to_drain():
         try:
             markers.append(sink.begin_drain())
         except Exception:  # noqa: BLE001 - a signal handler must go on to the next sink

@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 from .journal import Journal
 from .record import RoutingRecord, record_json
+from .shutdown import watch_signals
 from .sinks import Sink
 
 __all__ = ["Store", "StoreUnavailable", "BackgroundSink", "record_json", "clean_text"]
@@ -139,9 +140,7 @@ class BackgroundSink(Sink):
             if not _atexit_registered:
                 atexit.register(_close_all)
                 _atexit_registered = True
-        from .shutdown import watch_signals
-
-        watch_signals()
+        watch_signals(open_sinks)
 
     # -- the request side -------------------------------------------------------------
 
