@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import pytest
 
@@ -26,8 +25,25 @@ def _calls(emulator, model_id: str) -> int:
     return sum(1 for r in emulator.requests if r.model_id == model_id)
 
 
+class _Clock:
+    """The breaker's clock, moved by the test: a loaded machine cannot end a cooldown early."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _manual_clock(llm: TieredChatBedrock) -> _Clock:
+    clock = _Clock()
+    llm.router.breaker._clock = clock
+    return clock
+
+
 def test_a_failing_tier_is_skipped_once_its_circuit_opens_then_probed(routed, emulator) -> None:
     llm = routed(circuit={"failures": 3, "cooldown_s": 0.5})
+    clock = _manual_clock(llm)
     emulator.clear_requests()
     emulator.inject("server_error", model_id=CHEAP, times=None)
     routings = [_routing(llm.invoke(f"hello {i}")) for i in range(50)]
@@ -38,7 +54,7 @@ def test_a_failing_tier_is_skipped_once_its_circuit_opens_then_probed(routed, em
     assert len(skipped) == 48
     assert skipped[0]["attempts"][0]["error_kind"] == "circuit_open" and skipped[0]["attempts"][0]["cost_usd"] == "0"
     assert skipped[0]["transport_escalations"] == 1
-    time.sleep(0.6)  # the cooldown ends: the circuit is half-open
+    clock.now += 0.6  # the cooldown ends: the circuit is half-open
     emulator.clear_faults()
     probe = _routing(llm.invoke("hello again"))
     assert [(a["tier"], a["outcome"]) for a in probe["attempts"]] == [("cheap", "served")]
@@ -47,11 +63,12 @@ def test_a_failing_tier_is_skipped_once_its_circuit_opens_then_probed(routed, em
 
 def test_a_failed_probe_opens_the_circuit_again(routed, emulator) -> None:
     llm = routed(circuit={"failures": 2, "cooldown_s": 0.3}, retry={"max_retries": 0})
+    clock = _manual_clock(llm)
     emulator.inject("throttle", model_id=CHEAP, times=None)
     for i in range(4):
         llm.invoke(f"hi {i}")
     assert llm.router.breaker.state("cheap") == "open"
-    time.sleep(0.4)
+    clock.now += 0.4
     emulator.clear_requests()
     probe = _routing(llm.invoke("probe"))  # the probe fails: open again, served by mid
     after = _routing(llm.invoke("after"))
@@ -127,13 +144,14 @@ def test_a_refusal_not_configured_to_escalate_raises_with_the_tier(routed, emula
 
 
 def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) -> None:
-    """The emulator holds every cheap call until a hundred are waiting at once: that only
-    ends (before its 10 s limit) if all hundred requests are in flight together (with
-    LangChain's default executor, 6 threads on 2 cores, it times out)."""
+    """The emulator holds every cheap call until a hundred are waiting at once (or 120 s
+    pass): the first answer comes after the hundredth request only if all hundred are in
+    flight together (with LangChain's default executor, 6 threads on 2 cores, six are
+    released by the time limit first). No timing is asserted: a loaded machine only slows it."""
     llm = TieredChatBedrock(config=config(emulator.url, transport={"max_concurrency": 100}),
                             telemetry=False)
     emulator.clear_requests()
-    emulator.inject("hold", model_id=CHEAP, times=None, calls=100, seconds=10)
+    emulator.inject("hold", model_id=CHEAP, times=None, calls=100, seconds=120)
     done: list[int] = []
     seen_before_first_answer: list[int] = []
 
@@ -143,14 +161,11 @@ def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) 
             seen_before_first_answer.append(len(emulator.requests))
         done.append(i)
 
-    async def run() -> float:
-        started = time.monotonic()
-        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(100))), 60)
-        return time.monotonic() - started
+    async def run() -> None:
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(100))), 300)
 
     with caplog.at_level(logging.WARNING, logger="urllib3"):
-        elapsed = asyncio.run(run())
+        asyncio.run(run())
     assert len(done) == 100
     assert seen_before_first_answer == [100]  # every request reached Bedrock before the first answer came back
-    assert elapsed < 10  # released by the hundredth call, not by the hold's time limit
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
