@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..core.backends import Backend, classify_transport_error
-from ..core.errors import MalformedReplyError, TierCallError
+from ..core.backends import Backend, tier_call_error
+from ..core.errors import MalformedReplyError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
 from .formats import Prompt, model_input, parse_output
@@ -48,12 +48,8 @@ class OnDemandBackend(Backend):
                 if "x-amzn-bedrock-input-token-count" in headers:
                     counts = (int(headers["x-amzn-bedrock-input-token-count"]),
                               int(headers.get("x-amzn-bedrock-output-token-count") or 0))
-        except Exception as exc:  # noqa: BLE001 - sorted into the core's error kinds below
-            transport = classify_transport_error(exc, tier=tier.name, model_id=tier.model_id)
-            if transport is not None:
-                raise transport from exc
-            raise TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id,
-                                cause=exc) from exc
+        except Exception as exc:  # noqa: BLE001 - sorted into the core's error kinds
+            raise tier_call_error(exc, tier) from exc
         if self.invocation_type != "Converse":
             try:
                 output = json.loads(raw)

@@ -22,13 +22,13 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, AsyncIterator, Iterator
 
-from .errors import ModelLimitError, TransportError
+from .errors import ModelLimitError, TierCallError, TransportError
 from .pricing import Usage, estimate_tokens
 from .tiers import Tier
 from .types import RouteRequest, TierAnswer
 
 __all__ = ["Backend", "TierStream", "WholeAnswerStream", "estimated_answer", "classify_transport_error",
-           "classify_model_limit", "context_window_message", "parse_retry_after"]
+           "tier_call_error", "classify_model_limit", "context_window_message", "parse_retry_after"]
 
 
 class TierStream(ABC):
@@ -108,6 +108,15 @@ _THROTTLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceQu
                    "Throttling", "RequestLimitExceeded"}
 _SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelNotReadyException",
                  "ModelTimeoutException", "InternalFailure", "ServiceUnavailable"}
+
+
+def tier_call_error(exc: BaseException, tier: Tier) -> TierCallError:
+    """A failed boto call of ``tier`` as the core's error: a ``TransportError`` when it is
+    one (retried, then escalated), else a ``TierCallError`` (the attempt failed)."""
+    transport = classify_transport_error(exc, tier=tier.name, model_id=tier.model_id)
+    if transport is not None:
+        return transport
+    return TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
 
 
 def classify_transport_error(exc: BaseException, *, tier: str, model_id: str) -> TransportError | None:

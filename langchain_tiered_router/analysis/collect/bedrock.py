@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.backends import Backend, classify_transport_error
-from ...core.errors import MalformedReplyError, TierCallError
+from ...core.backends import Backend, tier_call_error
+from ...core.errors import MalformedReplyError
 from ...core.pricing import Usage
 from ...core.tiers import Tier
 from ...core.types import RouteRequest, TierAnswer
@@ -72,12 +72,8 @@ class ConverseBackend(Backend):
             PromptItem("judge", (("user", request.text),))
         try:
             reply = self.client.converse(**converse_body(tier, item))
-        except Exception as exc:  # noqa: BLE001 - sorted into the core's error kinds below
-            transport = classify_transport_error(exc, tier=tier.name, model_id=tier.model_id)
-            if transport is not None:
-                raise transport from exc
-            raise TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id,
-                                cause=exc) from exc
+        except Exception as exc:  # noqa: BLE001 - sorted into the core's error kinds
+            raise tier_call_error(exc, tier) from exc
         try:
             blocks = reply["output"]["message"]["content"]
         except (KeyError, TypeError):

@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from ..errors import ConfigError, TelemetryError
 from .journal import Journal
 from .record import RoutingRecord
-from .sqlite import COLUMNS, record_row
+from .schema import COLUMNS, schema_sql
+from .sqlite import record_row
 from .writer import BackgroundSink, Store, StoreUnavailable
 
 __all__ = ["PostgresSink", "PostgresStore", "POSTGRES_SCHEMA", "DSN_ENV", "is_postgres_dsn", "psycopg_module",
@@ -29,38 +30,7 @@ __all__ = ["PostgresSink", "PostgresStore", "POSTGRES_SCHEMA", "DSN_ENV", "is_po
 
 DSN_ENV = "TIERED_ROUTER_POSTGRES_DSN"
 
-POSTGRES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS routing_records (
-    request_id TEXT PRIMARY KEY,
-    ts DOUBLE PRECISION NOT NULL,
-    session_id TEXT,
-    integration TEXT,
-    policy TEXT,
-    tier TEXT,
-    model_id TEXT,
-    escalated INTEGER,
-    flagged INTEGER,
-    error TEXT,
-    input_tokens BIGINT,
-    output_tokens BIGINT,
-    cost_usd TEXT,
-    baseline_tier TEXT,
-    baseline_cost_usd TEXT,
-    savings_usd TEXT,
-    latency_ms DOUBLE PRECISION,
-    shadow_status TEXT,
-    shadow_score DOUBLE PRECISION,
-    shadow_cost_usd TEXT,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS routing_records_ts ON routing_records (ts);
-CREATE TABLE IF NOT EXISTS labels (
-    request_id TEXT PRIMARY KEY,
-    served_score DOUBLE PRECISION,
-    baseline_score DOUBLE PRECISION,
-    source TEXT
-);
-"""
+POSTGRES_SCHEMA = schema_sql(real="DOUBLE PRECISION", bigint="BIGINT")
 
 _INSERT = (f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)}) "
            "ON CONFLICT (request_id) DO NOTHING")

@@ -20,47 +20,13 @@ from typing import Any, Sequence
 
 from .journal import Journal
 from .record import RoutingRecord
+from .schema import COLUMNS, schema_sql
 from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
 
 __all__ = ["SqliteSink", "SqliteStore", "SCHEMA", "COLUMNS", "connect", "record_row"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS routing_records (
-    request_id TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    session_id TEXT,
-    integration TEXT,
-    policy TEXT,
-    tier TEXT,
-    model_id TEXT,
-    escalated INTEGER,
-    flagged INTEGER,
-    error TEXT,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    cost_usd TEXT,
-    baseline_tier TEXT,
-    baseline_cost_usd TEXT,
-    savings_usd TEXT,
-    latency_ms REAL,
-    shadow_status TEXT,
-    shadow_score REAL,
-    shadow_cost_usd TEXT,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS routing_records_ts ON routing_records (ts);
-CREATE TABLE IF NOT EXISTS labels (
-    request_id TEXT PRIMARY KEY,
-    served_score REAL,
-    baseline_score REAL,
-    source TEXT
-);
-"""
+SCHEMA = schema_sql(real="REAL", bigint="INTEGER")
 
-COLUMNS = ("request_id", "ts", "session_id", "integration", "policy", "tier", "model_id", "escalated",
-           "flagged", "error", "input_tokens", "output_tokens", "cost_usd", "baseline_tier",
-           "baseline_cost_usd", "savings_usd", "latency_ms", "shadow_status", "shadow_score",
-           "shadow_cost_usd", "record")
 _INSERT = (f"INSERT OR IGNORE INTO routing_records ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' for _ in COLUMNS)})")
 

@@ -286,10 +286,10 @@ class BackgroundSink(Sink):
         stays in the journal and is replayed from there (not counted as lost)."""
         try:
             with self._store_lock:
-                lost, unavailable = self._insert(records)
+                lost, _ = self._insert(records)
         except Exception as exc:  # noqa: BLE001 - the writer must survive anything
             log.exception("telemetry writer for %s hit an unexpected error", self.store.description)
-            lost, unavailable = [(r, f"{type(exc).__name__}: {exc}") for r in records], False
+            lost = [(r, f"{type(exc).__name__}: {exc}") for r in records]
         if lost and self.journal is not None:  # the journal replay writes them, or counts them
             log.warning("telemetry %s: %d records not written now (%s); they stay in the journal %s",
                         self.store.description, len(lost), lost[0][1], self.journal.directory)

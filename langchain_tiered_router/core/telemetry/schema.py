@@ -1,0 +1,51 @@
+"""The telemetry tables, one definition for every SQL store (SQLite, PostgreSQL).
+
+The record's searchable fields are columns; the whole record is the ``record`` JSON.
+Only the numeric types differ between the databases, so they are filled in per store."""
+
+from __future__ import annotations
+
+__all__ = ["COLUMNS", "schema_sql"]
+
+_TEMPLATE = """
+CREATE TABLE IF NOT EXISTS routing_records (
+    request_id TEXT PRIMARY KEY,
+    ts {real} NOT NULL,
+    session_id TEXT,
+    integration TEXT,
+    policy TEXT,
+    tier TEXT,
+    model_id TEXT,
+    escalated INTEGER,
+    flagged INTEGER,
+    error TEXT,
+    input_tokens {bigint},
+    output_tokens {bigint},
+    cost_usd TEXT,
+    baseline_tier TEXT,
+    baseline_cost_usd TEXT,
+    savings_usd TEXT,
+    latency_ms {real},
+    shadow_status TEXT,
+    shadow_score {real},
+    shadow_cost_usd TEXT,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS routing_records_ts ON routing_records (ts);
+CREATE TABLE IF NOT EXISTS labels (
+    request_id TEXT PRIMARY KEY,
+    served_score {real},
+    baseline_score {real},
+    source TEXT
+);
+"""
+
+COLUMNS = ("request_id", "ts", "session_id", "integration", "policy", "tier", "model_id", "escalated",
+           "flagged", "error", "input_tokens", "output_tokens", "cost_usd", "baseline_tier",
+           "baseline_cost_usd", "savings_usd", "latency_ms", "shadow_status", "shadow_score",
+           "shadow_cost_usd", "record")
+
+
+def schema_sql(*, real: str, bigint: str) -> str:
+    """The tables and index in a store's dialect (its names for a float and a 64-bit int)."""
+    return _TEMPLATE.format(real=real, bigint=bigint)
