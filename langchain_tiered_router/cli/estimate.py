@@ -75,15 +75,11 @@ def estimate_command(
 ) -> None:
     """Per tier, the share of requests it answers as well as the baseline, and what routing could save at most."""
     from ..analysis.estimate import estimate_prize
-    from ..analysis.report.plot import png_path
     from .evaluate import _load
-    from .outputs import check_writable, emit_json, said_written
+    from .outputs import checked_outputs, emit_json, said_written
 
     with one_line_errors():
-        check_writable(json_out, "--json-out")
-        if plot is not None:
-            plot = png_path(plot)
-            check_writable(plot, "--plot")
+        plot = checked_outputs(json_out, plot)
         cfg, ladder, items = _load(config, data, fmt)
         llm_tier = cfg.policy.classifier.llm_tier if cfg.policy.classifier else None
         prize = estimate_prize(items, ladder, classifier=classifier, llm_tier=llm_tier, target_parity=target_parity)

@@ -96,9 +96,8 @@ def eval_command(
     from ..analysis.eval.calibration import calibrate
     from ..analysis.eval.data import load_eval_data
     from ..analysis.eval.harness import evaluate, evaluate_config
-    from ..analysis.report.plot import png_path
     from .eval_output import plot_result, print_result, public
-    from .outputs import check_writable, emit_json, said_written
+    from .outputs import checked_outputs, emit_json, said_written
 
     if policy not in _POLICIES:
         raise fail(f"unknown policy {policy!r}; choose one of {', '.join(_POLICIES)}")
@@ -112,10 +111,7 @@ def eval_command(
         as_json, json_out = False, legacy_json
     policy = _ALIASES.get(policy, policy)
     with one_line_errors():
-        check_writable(json_out, "--json-out")
-        if plot is not None:
-            plot = png_path(plot)
-            check_writable(plot, "--plot")
+        plot = checked_outputs(json_out, plot)
         spec = _spec(features)
         cfg, ladder, items = _load(config, data, fmt)
         estimated = any(o.estimated_tokens for i in items for o in i.outcomes.values())

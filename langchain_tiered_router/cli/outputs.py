@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_writable", "emit_json", "said_written"]
+__all__ = ["check_writable", "checked_outputs", "emit_json", "said_written"]
 
 
 def check_writable(path: Path | None, flag: str) -> None:
@@ -29,6 +29,19 @@ def check_writable(path: Path | None, flag: str) -> None:
         raise ValueError(f"{flag} {path}: the file is not writable")
     if not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {path}: the folder {parent} is not writable")
+
+
+def checked_outputs(json_out: Path | None, plot: Path | None) -> Path | None:
+    """Check ``--json-out`` and ``--plot`` before the work; returns the plot's real file
+    name (``.png`` added to a name without a suffix)."""
+    check_writable(json_out, "--json-out")
+    if plot is None:
+        return None
+    from ..analysis.report.plot import png_path
+
+    plot = png_path(plot)
+    check_writable(plot, "--plot")
+    return plot
 
 
 def said_written(what: str, path: Path, *, stdout_is_json: bool = False) -> None:

@@ -158,15 +158,10 @@ def register(app: typer.Typer) -> None:
         """Savings at quality parity, escalation, per-tier use and drift, from recorded telemetry."""
         from ..analysis.report import check_drift, load_records, summarize
 
-        from .outputs import check_writable, emit_json, said_written
+        from .outputs import checked_outputs, emit_json, said_written
 
         with one_line_errors():
-            check_writable(json_out, "--json-out")
-            if plot is not None:
-                from ..analysis.report.plot import png_path
-
-                plot = png_path(plot)
-                check_writable(plot, "--plot")
+            plot = checked_outputs(json_out, plot)
             start = parse_since(since) if since else None
             records, labels = load_records(db if _is_dsn(db) else Path(db), since=start)
             if not records:

@@ -25,7 +25,7 @@ from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bo
 from .data import EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, Strategy, strategies_for
-from .training import Heads, Predictions, TrainingData, crossfit, select_c
+from .training import Heads, TrainingData, crossfit, select_c
 
 __all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "guarantee_text"]
 
