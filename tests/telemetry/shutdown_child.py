@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import threading
 import time
@@ -21,6 +22,9 @@ from langchain_tiered_router.core.types import RouteRequest
 
 
 def main() -> None:
+    # Python's own Ctrl-C handler, even when the test runner was started in the background
+    # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     db, log_path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
     durable = len(sys.argv) > 4 and sys.argv[4] == "durable"
     config = {"tiers": [{"name": "cheap", "model_id": "x.cheap", "price": {"input_per_mtok": 1, "output_per_mtok": 2}},
