@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from langchain_tiered_router.emulator import BedrockEmulator
+from tests._sockets import allow_sockets_in
 
 REPO = Path(__file__).resolve().parents[2]
 WALKTHROUGH = REPO / "examples" / "walkthrough" / "router.yaml"
@@ -29,12 +30,7 @@ JUDGE_MATCH = "Reply with one line: SCORE"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The emulator listens on 127.0.0.1: let these tests open sockets under pytest-socket."""
-    if not config.pluginmanager.hasplugin("socket"):
-        return
-    here = __file__.rsplit("/", 1)[0]
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.enable_socket)
+    allow_sockets_in(__file__, config, items)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,12 @@ import pytest
 from langchain_tiered_router.emulator import BedrockEmulator
 
 from emu_constants import SCRIPT
+from tests._sockets import allow_sockets_in
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The emulator listens on 127.0.0.1: let these tests open sockets under pytest-socket."""
-    if not config.pluginmanager.hasplugin("socket"):
-        return
-    here = __file__.rsplit("/", 1)[0]
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.enable_socket)
+    allow_sockets_in(__file__, config, items)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from langchain_tiered_router.emulator import BedrockEmulator
+from tests._sockets import allow_sockets_in
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the cost map in tests
 
@@ -41,10 +42,7 @@ SCRIPT = {
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The proxy, the emulator and redis listen on 127.0.0.1: let these tests open sockets."""
-    here = str(Path(__file__).parent)
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.enable_socket)
+    allow_sockets_in(__file__, config, items)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +62,25 @@ def deployment(name: str, model_id: str, emulator_url: str) -> dict[str, Any]:
 
 def tier_deployments(emulator_url: str) -> list[dict[str, Any]]:
     return [deployment(t["name"], t["model_id"], emulator_url) for t in LADDER]
+
+
+def proxy_config(emulator_url: str, routed: dict[str, Path | None], *, callbacks: tuple[str, ...] = (),
+                 **general: Any) -> dict[str, Any]:
+    """A proxy ``config.yaml``: the tier deployments on the emulator, one ``tiered_router``
+    model per entry of ``routed`` (name -> router YAML, or None for $TIERED_ROUTER_CONFIG),
+    the header callback first, LiteLLM's own retries and cooldowns off."""
+    routed_models = [{"model_name": name, "litellm_params": {
+        "model": f"tiered_router/{name}", **({"tiered_router_config": str(path)} if path else {})}}
+        for name, path in routed.items()]
+    return {
+        "model_list": tier_deployments(emulator_url) + routed_models,
+        "litellm_settings": {
+            "callbacks": ["litellm_hooks.proxy_handler_instance", *callbacks],
+            "custom_provider_map": [{"provider": "tiered_router",
+                                     "custom_handler": "litellm_hooks.tiered_router_provider"}]},
+        "router_settings": {"num_retries": 0, "disable_cooldowns": True},
+        "general_settings": general,
+    }
 
 
 def router_yaml(path: Path, **overrides: Any) -> Path:

@@ -19,7 +19,7 @@ from langchain_tiered_router.analysis.report import load_records
 from langchain_tiered_router.cli import app
 
 from ._proc import litellm_proxies, redis_server
-from .conftest import CHEAP, INVOICE_SCHEMA, MID, router_yaml, tier_deployments
+from .conftest import CHEAP, INVOICE_SCHEMA, MID, proxy_config, router_yaml
 
 pytestmark = [pytest.mark.proxy, pytest.mark.redis, pytest.mark.postgres]
 
@@ -42,16 +42,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, emulator, postgres_server_ds
             circuit={"failures": 3, "cooldown_s": 60, "backend": "redis", "redis_url": redis_url,
                      "key_prefix": "fleet-circuit:"},
             telemetry={"sinks": [{"kind": "postgres", "dsn": dsn}]})
-        config = {
-            "model_list": tier_deployments(emulator.url) + [
-                {"model_name": "tiered", "litellm_params": {"model": "tiered_router/tiered"}}],
-            "litellm_settings": {
-                "callbacks": "litellm_hooks.proxy_handler_instance",
-                "custom_provider_map": [{"provider": "tiered_router",
-                                         "custom_handler": "litellm_hooks.tiered_router_provider"}]},
-            "router_settings": {"num_retries": 0, "disable_cooldowns": True},
-            "general_settings": {"master_key": MASTER_KEY},
-        }
+        config = proxy_config(emulator.url, {"tiered": None}, master_key=MASTER_KEY)
         with litellm_proxies([config, config], work, env={"TIERED_ROUTER_CONFIG": str(config_path)}) as (a, b):
             yield {"a": a, "b": b, "dsn": dsn, "redis": redis_url}
 

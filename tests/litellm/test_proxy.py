@@ -22,7 +22,7 @@ from langchain_tiered_router.core import lookup_price
 from langchain_tiered_router.core.pricing import Usage
 
 from ._proc import litellm_proxy
-from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, router_yaml, tier_deployments
+from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, proxy_config, router_yaml
 
 pytestmark = pytest.mark.proxy
 
@@ -45,18 +45,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[s
     strict = router_yaml(work / "strict.yaml", gates=JSON_GATE, on_exhausted="raise",
                          access={"allow_tier_request": [], "on_forbidden": "ignore"},
                          telemetry={"sinks": sinks[:1]})
-    config = {
-        "model_list": tier_deployments(emulator.url) + [
-            {"model_name": name, "litellm_params": {"model": f"tiered_router/{name}", "tiered_router_config": str(p)}}
-            for name, p in (("tiered", cascade), ("tiered-fast", fast), ("tiered-strict", strict))],
-        "litellm_settings": {
-            "callbacks": ["litellm_hooks.proxy_handler_instance", "tests.litellm.payload_logger.instance"],
-            "custom_provider_map": [{"provider": "tiered_router",
-                                     "custom_handler": "litellm_hooks.tiered_router_provider"}],
-        },
-        "router_settings": {"num_retries": 0, "disable_cooldowns": True},
-        "general_settings": {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"},
-    }
+    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict},
+                          callbacks=("tests.litellm.payload_logger.instance",),
+                          master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
     with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads)}) as proxy:
         print(f"\nLiteLLM proxy started in {proxy['start_s']:.1f}s")

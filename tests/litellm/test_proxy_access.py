@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from ._proc import litellm_proxy
-from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, router_yaml, tier_deployments
+from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, proxy_config, router_yaml
 
 pytestmark = pytest.mark.proxy
 
@@ -29,18 +29,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[s
                         access={"allow_tier_request": ["key_alias:ops-team"], "on_forbidden": "reject"})
     anyone = router_yaml(work / "anyone.yaml", gates=JSON_GATE, telemetry={"sinks": []},
                          access={"allow_tier_request": ["*"]})
-    config = {
-        "model_list": tier_deployments(emulator.url) + [
-            {"model_name": name, "litellm_params": {"model": f"tiered_router/{name}", "tiered_router_config": str(p)}}
-            for name, p in (("tiered", team), ("tiered-alias", alias), ("tiered-open", anyone))],
-        "litellm_settings": {
-            "callbacks": ["litellm_hooks.proxy_handler_instance"],
-            "custom_provider_map": [{"provider": "tiered_router",
-                                     "custom_handler": "litellm_hooks.tiered_router_provider"}],
-        },
-        "router_settings": {"num_retries": 0, "disable_cooldowns": True},
-        "general_settings": {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"},
-    }
+    config = proxy_config(emulator.url, {"tiered": team, "tiered-alias": alias, "tiered-open": anyone},
+                          master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     with litellm_proxy(config, work) as running:
         yield running
 

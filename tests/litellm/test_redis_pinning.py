@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from ._proc import litellm_proxies, redis_server
-from .conftest import CHEAP, INVOICE_SCHEMA, MID, router_yaml, tier_deployments
+from .conftest import CHEAP, INVOICE_SCHEMA, MID, proxy_config, router_yaml
 
 pytestmark = [pytest.mark.proxy, pytest.mark.redis]
 
@@ -27,16 +27,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dic
             work / "router.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
             pinning={"backend": "redis", "redis_url": redis_url, "key_prefix": "test-pin:"},
             telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "telemetry.jsonl")}]})
-        config = {
-            "model_list": tier_deployments(emulator.url) + [
-                {"model_name": "tiered", "litellm_params": {"model": "tiered_router/tiered"}}],
-            "litellm_settings": {
-                "callbacks": "litellm_hooks.proxy_handler_instance",
-                "custom_provider_map": [{"provider": "tiered_router",
-                                         "custom_handler": "litellm_hooks.tiered_router_provider"}]},
-            "router_settings": {"num_retries": 0, "disable_cooldowns": True},
-            "general_settings": {"master_key": MASTER_KEY},
-        }
+        config = proxy_config(emulator.url, {"tiered": None}, master_key=MASTER_KEY)
         # The router YAML comes from the environment here, the other documented way.
         with litellm_proxies([config, config], work, env={"TIERED_ROUTER_CONFIG": str(config_path)}) as (a, b):
             print(f"\ntwo proxy replicas started in {a['start_s']:.1f}s and {b['start_s']:.1f}s")
