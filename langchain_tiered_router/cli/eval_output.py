@@ -58,15 +58,17 @@ def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
     if len(candidates) > 1:
         cand = Table(title="strategies tried: calibration (cross-fitted) and test")
         cand.add_column("strategy", no_wrap=True)
-        for col in ("points kept", "cal savings", "bound", "cal parity", "test savings", "test parity"):
+        for col in ("delta", "points kept", "cal savings", "bound", "cal parity", "test savings", "test parity"):
             cand.add_column(col, justify="right")
         for name, c in candidates.items():
             cal = c.get("calibration", {})
             cand.add_row(("* " if name == result["policy"] else "  ") + name,
+                         f"{c['delta']:.3g}" if c.get("delta") and name != "baseline" else "-",
                          f"{c.get('certified_points', 0)}/{c.get('points', 0)}", pct(cal.get("savings")),
                          pct(cal.get("savings_lower_bound")) if "savings" in cal else "-",
                          pct(cal.get("parity")), pct(c.get("savings")), pct(c.get("parity")))
-        cand.caption = "* chosen; bound: lower bound of the calibration savings"
+        cand.caption = ("* chosen; delta: the strategy's share of the promise's delta (the most to the one the "
+                        "predictions expected to save most); bound: lower bound of the calibration savings")
         console.print(cand)
     for note in (result.get("calibration") or {}).get("notes", []):
         console.print(f"note: {note}")

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 __all__ = ["load_shadow_items", "MIN_LABELLED"]
 
-MIN_LABELLED = 40  # below this, 5 folds of cross-fitting leave too few per fold to fit anything
+MIN_LABELLED = 40  # below this, 10 folds of cross-fitting leave too few per fold to fit anything
 
 
 def load_shadow_items(config_path: Path, db: Path, since: Optional[str], save_data: Optional[Path]

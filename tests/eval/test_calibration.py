@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from langchain_tiered_router.analysis.eval.calibration import calibrate
+from langchain_tiered_router.analysis.eval.calibration import SPARE, calibrate, ladder_table, split_delta
 from langchain_tiered_router.analysis.eval.data import EvalItem, Outcome, split_by_hash
 from langchain_tiered_router.analysis.eval.harness import evaluate, evaluate_config
+from langchain_tiered_router.analysis.eval.strategies import ClassifierStrategy, RecordedSignals, start_breaks
+from langchain_tiered_router.analysis.eval.training import TrainingData, crossfit
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.core import RouteRequest
 from langchain_tiered_router.core.build import build_router
@@ -139,8 +141,48 @@ def test_progress_moves_with_every_step_of_the_work():
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
     messages = [m for m, _ in seen]
     for step in ("choosing the regularisation (1 of 6 tried)", "choosing the regularisation (6 of 6 tried)",
-                 *(f"cross-fitting: fitting fold {k} of 5" for k in range(1, 6)),
+                 *(f"cross-fitting: fitting fold {k} of 10" for k in range(1, 11)),
                  "certifying operating points: cascade (3 of 4 strategies)"):
         assert step in messages, step
     # no step holds the bar for long: the biggest jump between two reports is one fold or less
     assert max(b - a for a, b in zip(fractions, fractions[1:])) <= 0.1
+
+
+def test_delta_is_shared_so_the_favourite_is_tested_near_the_full_delta():
+    shares, top = split_delta(0.05, [0.3, None, 0.5])
+    assert top == 2 and shares[2] == pytest.approx(0.05 * (1 - SPARE))
+    assert shares[0] == shares[1] == pytest.approx(0.05 * SPARE / 2) and sum(shares) == pytest.approx(0.05)
+    assert split_delta(0.05, [None, None]) == ([0.025, 0.025], None)  # nothing expected: an even split
+    assert split_delta(0.05, [0.4, 0.4])[1] == 0  # a tie goes to the first tried
+    assert split_delta(0.05, [0.1, 0.2], bonferroni=False) == ([0.05, 0.05], None)
+
+
+def test_a_calibration_says_which_strategy_it_favoured_and_spends_delta_once():
+    ladder = Ladder.from_config(load_config(ROUTER))
+    cal, _ = split_by_hash(synthetic(900, seed=11), 0.5)
+    calibration = calibrate(cal, ladder, 0.95)
+    tested = [c for c in calibration.candidates if c.name != "baseline"]
+    assert sum(c.delta for c in tested) == pytest.approx(calibration.delta)
+    favourite = next(c for c in tested if c.name == calibration.favourite)
+    assert favourite.delta == pytest.approx(calibration.delta * (1 - SPARE))
+    assert favourite.expected_savings == max(c.expected_savings for c in tested if c.expected_savings is not None)
+    assert f"{calibration.favourite}, the one the predictions expected to save most" in calibration.guarantee()
+
+
+def test_learned_strategies_step_one_request_at_a_time_where_decisions_flip():
+    # the fixed lambda grid moved 5 % of GSM8K's requests in one step; the refined grid has
+    # a point between every two neighbouring break-even lambdas of the items
+    ladder = Ladder.from_config(load_config(ROUTER))
+    items = synthetic(400, seed=12)
+    calibration = calibrate(items, ladder, 0.95, policy="classifier")
+    table = ladder_table(items, ladder)
+    data = TrainingData.build(items, ladder.names, calibration.spec, with_answers=False)
+    preds, _ = crossfit(data, items, ladder, calibration.cost_scale, calibration.c, cascade=False)
+    strategy = ClassifierStrategy(1)
+    grid = strategy.params(preds)
+    assert len(grid) > len(strategy.params()) and np.all(np.diff(grid) > 0)
+    signals = RecordedSignals.read(items, ladder.names)
+    served = np.stack([strategy.simulate(preds, table, signals, p)[0] for p in grid])
+    moved = (served[1:] != served[:-1]).sum(axis=1)
+    ties = max(np.unique(np.round(start_breaks(preds), 12), return_counts=True)[1])
+    assert moved.max() <= ties

@@ -2,9 +2,11 @@
 
 1. Features of every calibration item, heads fitted per fold, out-of-fold predictions.
 2. For each strategy, its operating points (safest first) replayed on those predictions;
-   Learn-then-Test certifies the longest prefix whose parity promise holds, each test at
-   ``delta / m`` (Bonferroni over the m strategies tried, so the promise survives
-   picking the best of them).
+   Learn-then-Test certifies the longest prefix whose parity promise holds. The strategies
+   share ``delta`` (weighted Bonferroni, so the promise survives picking the best of
+   them): the one the predictions alone expect to save most at the target (no labels
+   read) is tested at ``(1 - SPARE) * delta``, the others split ``SPARE * delta``. An
+   even split would charge every strategy for the ones that cannot win.
 3. Among certified points, the one with the best lower bound on savings; a strategy
    whose bound is not above zero is never shipped: "no routing" (every request on the
    baseline tier, savings 0, parity 1) is the fallback, and the output says why.
@@ -25,14 +27,19 @@ from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bo
 from .data import EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, Strategy, strategies_for
-from .training import Heads, TrainingData, crossfit, select_c
+from .training import Heads, Predictions, TrainingData, crossfit, select_c
 
-__all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "guarantee_text"]
+__all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "SPARE", "guarantee_text",
+           "expected_savings", "split_delta"]
 
 # Every single-tier route is the classifier's own end point (lambda -> inf serves the
 # cheapest tier), so it needs no test of its own; each strategy tested costs the
 # promise a share of delta (Bonferroni), so auto tries the ones that can win.
 AUTO = ("baseline", "classifier", "cascade", "blend", "confidence")
+# The share of delta left to the strategies the predictions do not favour: enough that a
+# wrong favourite still leaves the others testable, small enough that the favourite is
+# tested near the full delta.
+SPARE = 0.2
 POLICIES = {"auto": AUTO, "classifier": ("baseline", "classifier"), "cascade": ("baseline", "cascade"),
             "blend": ("baseline", "blend"), "confidence": ("baseline", "confidence"),
             "consistency": ("baseline", "consistency"), "tiers": ("baseline", "tiers"), "none": ("baseline",)}
@@ -63,6 +70,8 @@ class Candidate:
     chosen: int | None  # index into params, None when nothing was certified
     cal: dict[str, float] = field(default_factory=dict)  # OOF metrics at the chosen point
     savings_lb: float = float("-inf")
+    delta: float = 0.0  # this strategy's share of the calibration's delta
+    expected_savings: float | None = None  # at the target, by the predictions alone
 
     @property
     def name(self) -> str:
@@ -84,6 +93,7 @@ class Calibration:
     notes: list[str]
     tested: int  # m, the strategies whose points were tested
     c: dict[str, float] | None
+    favourite: str | None = None  # tested at (1 - SPARE) * delta
     heads: Heads = field(repr=False, default_factory=Heads)
     spec: FeatureSpec = field(default_factory=FeatureSpec)
     cost_scale: float = 1.0
@@ -94,15 +104,60 @@ class Calibration:
         return self.chosen.name != "baseline"
 
     def guarantee(self) -> str:
-        return guarantee_text(self.target_parity, self.delta, self.bound, self.tested)
+        return guarantee_text(self.target_parity, self.delta, self.bound, self.tested, self.favourite,
+                              self.meta_folds)
+
+    @property
+    def meta_folds(self) -> int:
+        return int((self.model.meta or {}).get("folds", 10))
 
 
-def guarantee_text(target: float, delta: float, bound: str, tested: int) -> str:
+def guarantee_text(target: float, delta: float, bound: str, tested: int, favourite: str | None = None,
+                   folds: int = 10) -> str:
     how = {"wsr": "betting (WSR) test, valid at any sample size", "clt": "one-sided normal bound"}[bound]
+    if tested > 1 and favourite:
+        split = (f"weighted Bonferroni over {tested} strategies tried: {favourite}, the one the predictions "
+                 f"expected to save most, at {1 - SPARE:.0%} of delta, the others sharing the rest")
+    else:
+        split = f"Bonferroni over {tested} strategies tried"
     return (f"with probability >= {1 - delta:.0%} over the calibration sample, expected parity on traffic like it "
             f"is >= {target:.2f} (Learn-then-Test: {how}, fixed sequence over each strategy's operating points, "
-            f"Bonferroni over {tested} strategies tried; decisions cross-fitted over 5 folds, the shipped model "
-            f"averages the fold models)")
+            f"{split}; decisions cross-fitted over {folds} folds, the shipped model averages the fold models)")
+
+
+def expected_savings(strategy: Strategy, params: np.ndarray, preds: Predictions, table: LadderTable,
+                     signals: RecordedSignals, target: float) -> float | None:
+    """The savings the predictions alone expect at the target: the cheapest point whose
+    predicted parity (predicted quality served over the baseline tier's) reaches it.
+    No label is read, so it may steer the split of delta without spending any."""
+    base = float(preds.quality[:, table.base].mean())
+    if base <= 0:
+        return None
+    best = None
+    for p in params:
+        expected = strategy.expected_quality(preds, table, p)
+        if expected is None:
+            return None
+        if expected.mean() >= target * base:
+            _, cost = strategy.simulate(preds, table, signals, p)
+            saved = float(1 - cost.sum() / table.c_base.sum())
+            best = saved if best is None else max(best, saved)
+    return best
+
+
+def split_delta(delta: float, expected: Sequence[float | None], *, bonferroni: bool = True
+                ) -> tuple[list[float], int | None]:
+    """Each tested strategy's share of ``delta`` and the favourite's index: ``(1 - SPARE)``
+    to the one expected to save most (the first on a tie), the rest evenly; an even split
+    when nothing is expected of any."""
+    m = len(expected)
+    if not bonferroni or m <= 1:
+        return [delta] * m, None
+    known = [(e, -i) for i, e in enumerate(expected) if e is not None]
+    if not known:
+        return [delta / m] * m, None
+    favourite = -max(known)[1]
+    return [delta * (1 - SPARE) if i == favourite else delta * SPARE / (m - 1) for i in range(m)], favourite
 
 
 def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: FeatureSpec, cost_scale: float,
@@ -132,7 +187,7 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
               delta: float = 0.05, bound: str = "auto", spec: FeatureSpec | None = None,
               max_escalations: int | None = None, c: dict[str, float] | float | None = None,
               data: TrainingData | None = None, bonferroni: bool = True, extra: Sequence[Strategy] = (),
-              folds: int = 5,
+              folds: int = 10,
               progress: Callable[[str, float], None] = lambda msg, frac: None) -> Calibration:
     """Fit, certify and choose; ``progress(message, fraction done)`` reports as it goes.
 
@@ -180,23 +235,28 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         preds, heads = crossfit(data, items, ladder, cost_scale, c, cascade=cascade, k=folds,
                               progress=fold_progress)
     tested = [s for s in strategies if s.name != "baseline"]
-    # Bonferroni: every strategy's points are tested at delta / m, so picking the best of
-    # them keeps the promise at delta (``bonferroni=False`` exists to measure its price)
-    per_test = delta / max(1, len(tested)) if bonferroni else delta
+    grids = {s.name: s.params(preds) for s in strategies}
+    expected = [expected_savings(s, grids[s.name], preds, table, signals, target_parity) if preds is not None
+                else None for s in tested]
+    split, top = split_delta(delta, expected, bonferroni=bonferroni)
+    shares = dict(zip((s.name for s in tested), split))
+    favourite = None if top is None else tested[top].name
     candidates = []
     for step, s in enumerate(strategies):
         progress(f"certifying operating points: {s.name} ({step + 1} of {len(strategies)} strategies)",
                  0.90 + 0.10 * step / len(strategies))
-        params = s.params()
+        params = grids[s.name]
         runs = [s.simulate(preds, table, signals, p) for p in params]
         if s.name == "baseline":
-            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *runs[0]), 0.0))
+            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *runs[0]), 0.0, delta))
             continue
+        per_test = shares[s.name]
         losses = np.stack([target_parity * table.q_base - table.served_quality(served) for served, _ in runs])
         certified = fixed_sequence(reject(losses, per_test, bound, high=max(target_parity, 1e-9)))
         bounds = [savings_lower_bound(runs[g][1], table.c_base, per_test) for g in range(certified)]
         chosen = int(np.argmax(bounds)) if bounds else None
-        cand = Candidate(s, params, certified, chosen)
+        cand = Candidate(s, params, certified, chosen, delta=per_test,
+                         expected_savings=expected[tested.index(s)])
         if chosen is not None:
             cand.cal = summarize_run(table, *runs[chosen])
             cand.savings_lb = bounds[chosen]
@@ -212,9 +272,9 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
             notes.append(f"{len(items)} calibration requests are few for a {1 - delta:.0%} promise (the betting "
                          f"bound is used below {CLT_MIN_N}); a few hundred more labelled requests would help")
     meta = {"target_parity": target_parity, "delta": delta, "bound": bound, "n": len(items), "c": c,
-            "strategies_tried": [cand.name for cand in candidates], "guarantee":
-                guarantee_text(target_parity, delta, bound, len(tested))}
+            "folds": folds, "favourite": favourite, "strategies_tried": [cand.name for cand in candidates],
+            "guarantee": guarantee_text(target_parity, delta, bound, len(tested), favourite, folds)}
     model = _strategy_model(best, heads, ladder, spec, cost_scale, max_escalations, meta)
     progress("done", 1.0)
-    return Calibration(target_parity, delta, bound, candidates, best, model, notes, len(tested), c, heads,
-                       spec, cost_scale)
+    return Calibration(target_parity, delta, bound, candidates, best, model, notes, len(tested), c, favourite,
+                       heads, spec, cost_scale)

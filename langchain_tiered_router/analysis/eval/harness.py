@@ -63,7 +63,8 @@ def _test_predictions(cal: Calibration, items: Sequence[EvalItem], ladder: Ladde
 
 def _candidate_result(cand: Candidate, preds, table: LadderTable, signals, target: float) -> dict[str, Any]:
     out: dict[str, Any] = {"strategy": cand.name, "certified_points": cand.certified,
-                           "points": int(len(cand.params)), "param": cand.param,
+                           "points": int(len(cand.params)), "param": cand.param, "delta": cand.delta,
+                           "expected_savings": cand.expected_savings,
                            "calibration": {**cand.cal, "savings_lower_bound": cand.savings_lb}}
     # every operating point on the test data, certified or not: the curve a perfect
     # calibration could pick from (RouteLLM's way of reporting)

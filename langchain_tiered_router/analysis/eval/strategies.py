@@ -24,6 +24,7 @@ from .training import Predictions
 
 __all__ = ["Strategy", "FixedTier", "ClassifierStrategy", "CascadeStrategy", "BlendStrategy",
            "ConfidenceStrategy", "ConsistencyStrategy", "ScoreStrategy", "RecordedSignals", "LAMBDAS",
+           "lambda_grid", "start_breaks", "climb_breaks",
            "strategies_for"]
 
 # lambda: quality per unit of cost (one mean baseline request). Negative values lean to
@@ -31,6 +32,20 @@ __all__ = ["Strategy", "FixedTier", "ClassifierStrategy", "CascadeStrategy", "Bl
 # predicted quality first, large values save at any price in quality.
 _POSITIVE = np.geomspace(1e-4, 1e3, 106)
 LAMBDAS = np.concatenate([-_POSITIVE[::-1], [0.0], _POSITIVE])
+# How many of the items' own break-even lambdas join the grid: the fixed grid alone is
+# too coarse where the decisions flip (one step of it moved 5 % of GSM8K's requests).
+GRID_LIMIT = 2000
+
+
+def lambda_grid(breaks: np.ndarray, limit: int = GRID_LIMIT) -> np.ndarray:
+    """``LAMBDAS`` plus a lambda between every two neighbouring break-even points of the
+    items (where some request's decision flips): every operating point the predictions can
+    tell apart, in order, so the fixed-sequence test steps one request at a time."""
+    points = np.unique(breaks[np.isfinite(breaks)])
+    if points.size > limit:
+        points = np.unique(np.quantile(points, np.linspace(0.0, 1.0, limit)))
+    mids = (points[1:] + points[:-1]) / 2
+    return np.unique(np.concatenate([LAMBDAS, mids]))
 
 
 @dataclass
@@ -67,13 +82,19 @@ class Strategy(ABC):
         self.max_escalations = max_escalations
 
     @abstractmethod
-    def params(self) -> np.ndarray:
-        ...
+    def params(self, preds: Predictions | None = None) -> np.ndarray:
+        """The operating points, safest first; learned strategies refine their grid
+        where ``preds`` (the cross-fitted predictions) flip decisions."""
 
     @abstractmethod
     def simulate(self, preds: Predictions, table: LadderTable, signals: RecordedSignals, param: float
                  ) -> tuple[np.ndarray, np.ndarray]:
         """(tier index served, cost paid) per item."""
+
+    def expected_quality(self, preds: Predictions, table: LadderTable, param: float) -> np.ndarray | None:
+        """What the predictions alone (no labels) expect each served answer to score;
+        None for a strategy the heads do not model."""
+        return None
 
 
 class FixedTier(Strategy):
@@ -86,7 +107,7 @@ class FixedTier(Strategy):
         self.tier = tier
         self.name = "baseline" if baseline else f"all:{tier_name}"
 
-    def params(self):
+    def params(self, preds=None):
         return np.array([0.0])
 
     def simulate(self, preds, table, signals, param):
@@ -99,8 +120,8 @@ class ClassifierStrategy(Strategy):
 
     name = "classifier"
 
-    def params(self):
-        return LAMBDAS
+    def params(self, preds=None):
+        return LAMBDAS if preds is None else lambda_grid(start_breaks(preds))
 
     def start(self, preds: Predictions, lam: float) -> np.ndarray:
         return np.argmax(preds.quality - lam * preds.cost, axis=1)
@@ -109,15 +130,57 @@ class ClassifierStrategy(Strategy):
         served = self.start(preds, param)
         return served, table.c[np.arange(table.n), served]
 
+    def expected_quality(self, preds, table, param):
+        return preds.quality[np.arange(table.n), self.start(preds, param)]
 
-def _climb(start: np.ndarray, go_up, table: LadderTable, max_escalations: int) -> tuple[np.ndarray, np.ndarray]:
+
+def start_breaks(preds: Predictions) -> np.ndarray:
+    """Per item and pair of tiers, the lambda at which the classifier's choice between
+    them flips: ``q_a - lam c_a = q_b - lam c_b``."""
+    q, c = preds.quality, preds.cost
+    out = []
+    for a in range(q.shape[1]):
+        for b in range(a + 1, q.shape[1]):
+            dc = c[:, a] - c[:, b]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out.append(np.where(np.abs(dc) > 1e-12, (q[:, a] - q[:, b]) / dc, np.nan))
+    return np.concatenate(out) if out else np.array([])
+
+
+def climb_breaks(preds: Predictions) -> np.ndarray:
+    """Per item and step of a cascade, the lambda at which "go up" flips."""
+    out = []
+    for (j, _), up in preds.up.items():
+        if j + 1 < preds.cost.shape[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out.append((up - preds.stay[(j, _)]) / preds.cost[:, j + 1])
+    return np.concatenate(out) if out else np.array([])
+
+
+@dataclass
+class Walk:
+    """Where each item's climb ended: the tier served, what was paid, and the last
+    decision taken (tier, had a previous answer, went up; tier -1 when none was)."""
+
+    served: np.ndarray
+    cost: np.ndarray
+    last_tier: np.ndarray
+    last_previous: np.ndarray
+    last_up: np.ndarray
+
+
+def _climb(start: np.ndarray, go_up, table: LadderTable, max_escalations: int) -> Walk:
     """Walk up from ``start`` while ``go_up(tier, has_previous, rows)`` says so; pay every call."""
     rows = np.arange(table.n)
     tier = start.copy()
     cost = table.c[rows, tier].copy()
     steps = np.zeros(table.n, dtype=int)
+    last_tier = np.full(table.n, -1)
+    last_previous = np.zeros(table.n, dtype=bool)
+    last_up = np.zeros(table.n, dtype=bool)
+    stopped = np.zeros(table.n, dtype=bool)
     for _ in range(table.k - 1):
-        active = (tier < table.k - 1) & (steps < max_escalations)
+        active = (tier < table.k - 1) & (steps < max_escalations) & ~stopped
         if not active.any():
             break
         up = np.zeros(table.n, dtype=bool)
@@ -126,10 +189,13 @@ def _climb(start: np.ndarray, go_up, table: LadderTable, max_escalations: int) -
                 sel = active & (tier == j) & ((tier > start) == has_previous)
                 if sel.any():
                     up[sel] = go_up(int(j), has_previous, np.flatnonzero(sel))
+                    last_tier[sel], last_previous[sel] = j, has_previous and j > 0
+        last_up[active] = up[active]
+        stopped |= active & ~up
         tier = tier + up
         steps = steps + up
         cost = cost + np.where(up, table.c[rows, np.minimum(tier, table.k - 1)], 0.0)
-    return tier, cost
+    return Walk(tier, cost, last_tier, last_previous, last_up)
 
 
 class CascadeStrategy(Strategy):
@@ -139,8 +205,8 @@ class CascadeStrategy(Strategy):
     name = "cascade"
     needs_answers = True
 
-    def params(self):
-        return LAMBDAS
+    def params(self, preds=None):
+        return LAMBDAS if preds is None else lambda_grid(climb_breaks(preds))
 
     def _go_up(self, preds: Predictions, lam: float):
         def go(j: int, has_previous: bool, rows: np.ndarray) -> np.ndarray:
@@ -152,7 +218,18 @@ class CascadeStrategy(Strategy):
         return np.zeros(table.n, dtype=int)
 
     def simulate(self, preds, table, signals, param):
-        return _climb(self.starts(preds, table, param), self._go_up(preds, param), table, self.max_escalations)
+        walk = _climb(self.starts(preds, table, param), self._go_up(preds, param), table, self.max_escalations)
+        return walk.served, walk.cost
+
+    def expected_quality(self, preds, table, param):
+        """The judged answer's predicted score where the walk stopped on it, the next
+        tier's predicted score where it went up last, the prompt's where it never judged."""
+        walk = _climb(self.starts(preds, table, param), self._go_up(preds, param), table, self.max_escalations)
+        out = preds.quality[np.arange(table.n), walk.served].copy()
+        for key in preds.stay:
+            sel = (walk.last_tier == key[0]) & (walk.last_previous == key[1])
+            out[sel] = np.where(walk.last_up[sel], preds.up[key][sel], preds.stay[key][sel])
+        return out
 
 
 class BlendStrategy(CascadeStrategy):
@@ -160,6 +237,9 @@ class BlendStrategy(CascadeStrategy):
     the cascade rule judges each answer from there; one lambda for both."""
 
     name = "blend"
+
+    def params(self, preds=None):
+        return LAMBDAS if preds is None else lambda_grid(np.concatenate([start_breaks(preds), climb_breaks(preds)]))
 
     def starts(self, preds, table, lam):
         return np.argmax(preds.quality - lam * preds.cost, axis=1)
@@ -178,14 +258,15 @@ class ConfidenceStrategy(Strategy):
         found = signals.confidence[~np.isnan(signals.confidence)]
         self._params = np.concatenate([[1.01], np.unique(found)[::-1]]) if found.size else np.array([])
 
-    def params(self):
+    def params(self, preds=None):
         return self._params
 
     def simulate(self, preds, table, signals, param):
         def go(j, has_previous, rows):
             conf = signals.confidence[rows, j]
             return ~np.isnan(conf) & (conf < param)
-        return _climb(np.zeros(table.n, dtype=int), go, table, self.max_escalations)
+        walk = _climb(np.zeros(table.n, dtype=int), go, table, self.max_escalations)
+        return walk.served, walk.cost
 
 
 class ConsistencyStrategy(Strategy):
@@ -197,7 +278,7 @@ class ConsistencyStrategy(Strategy):
     needs_answers = True
     learned = False
 
-    def params(self):
+    def params(self, preds=None):
         return np.array([0.0])
 
     def simulate(self, preds, table, signals, param):
@@ -221,7 +302,7 @@ class ScoreStrategy(Strategy):
         self.name = name
         self.scores = np.asarray(scores, dtype=float)
 
-    def params(self):
+    def params(self, preds=None):
         # the lowest threshold sends everything up (safest), the highest nothing
         return np.concatenate([[-np.inf], np.unique(self.scores)])
 

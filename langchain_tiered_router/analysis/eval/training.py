@@ -372,7 +372,7 @@ def select_c(data: TrainingData, *, folds: int = 3,
 
 
 def crossfit(data: TrainingData, items: Sequence[EvalItem], ladder: Ladder, cost_scale: float, c: dict[str, float], *,
-             cascade: bool, k: int = 5, progress: Callable[[str], None] = lambda _: None
+             cascade: bool, k: int = 10, progress: Callable[[str], None] = lambda _: None
              ) -> tuple[Predictions, Heads]:
     """Out-of-fold predictions for every item, and the averaged heads to ship."""
     folds = folds_of(items, k)
