@@ -94,6 +94,7 @@ class Calibration:
     tested: int  # m, the strategies whose points were tested
     c: dict[str, float] | None
     favourite: str | None = None  # tested at (1 - SPARE) * delta
+    folds: int = 10
     heads: Heads = field(repr=False, default_factory=Heads)
     spec: FeatureSpec = field(default_factory=FeatureSpec)
     cost_scale: float = 1.0
@@ -104,12 +105,7 @@ class Calibration:
         return self.chosen.name != "baseline"
 
     def guarantee(self) -> str:
-        return guarantee_text(self.target_parity, self.delta, self.bound, self.tested, self.favourite,
-                              self.meta_folds)
-
-    @property
-    def meta_folds(self) -> int:
-        return int((self.model.meta or {}).get("folds", 10))
+        return guarantee_text(self.target_parity, self.delta, self.bound, self.tested, self.favourite, self.folds)
 
 
 def guarantee_text(target: float, delta: float, bound: str, tested: int, favourite: str | None = None,
@@ -277,4 +273,4 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
     model = _strategy_model(best, heads, ladder, spec, cost_scale, max_escalations, meta)
     progress("done", 1.0)
     return Calibration(target_parity, delta, bound, candidates, best, model, notes, len(tested), c, favourite,
-                       heads, spec, cost_scale)
+                       folds, heads, spec, cost_scale)

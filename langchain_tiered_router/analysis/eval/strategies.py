@@ -150,10 +150,11 @@ def start_breaks(preds: Predictions) -> np.ndarray:
 def climb_breaks(preds: Predictions) -> np.ndarray:
     """Per item and step of a cascade, the lambda at which "go up" flips."""
     out = []
-    for (j, _), up in preds.up.items():
+    for key, up in preds.up.items():
+        j = key[0]
         if j + 1 < preds.cost.shape[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
-                out.append((up - preds.stay[(j, _)]) / preds.cost[:, j + 1])
+                out.append((up - preds.stay[key]) / preds.cost[:, j + 1])
     return np.concatenate(out) if out else np.array([])
 
 
