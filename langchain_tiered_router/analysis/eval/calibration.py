@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -141,6 +142,33 @@ def expected_savings(strategy: Strategy, params: np.ndarray, preds: Predictions,
     return best
 
 
+# Operating points replayed and tested together: the sequence stops at its first failure,
+# and memory stays at CHUNK x requests however fine the grid and large the data.
+CHUNK = 64
+
+
+def certify(cand: Candidate, preds: Predictions | None, table: LadderTable, signals: RecordedSignals,
+            target: float, delta: float, bound: str) -> None:
+    """Test ``cand``'s points in order at ``delta`` (fixed sequence: the kept prefix ends at
+    the first failure) and choose the kept point with the best savings lower bound."""
+    s, params = cand.strategy, cand.params
+    best_lb, best_run = -math.inf, None
+    for first in range(0, len(params), CHUNK):
+        runs = [s.simulate(preds, table, signals, p) for p in params[first:first + CHUNK]]
+        losses = np.stack([target * table.q_base - table.served_quality(served) for served, _ in runs])
+        kept = fixed_sequence(reject(losses, delta, bound, high=max(target, 1e-9)))
+        for g in range(kept):
+            lb = savings_lower_bound(runs[g][1], table.c_base, delta)
+            if cand.chosen is None or lb > best_lb:
+                best_lb, best_run, cand.chosen = lb, runs[g], first + g
+        cand.certified = first + kept
+        if kept < len(runs):
+            break
+    if best_run is not None:
+        cand.cal = summarize_run(table, *best_run)
+        cand.savings_lb = best_lb
+
+
 def split_delta(delta: float, expected: Sequence[float | None], *, bonferroni: bool = True
                 ) -> tuple[list[float], int | None]:
     """Each tested strategy's share of ``delta`` and the favourite's index: ``(1 - SPARE)``
@@ -242,20 +270,13 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         progress(f"certifying operating points: {s.name} ({step + 1} of {len(strategies)} strategies)",
                  0.90 + 0.10 * step / len(strategies))
         params = grids[s.name]
-        runs = [s.simulate(preds, table, signals, p) for p in params]
         if s.name == "baseline":
-            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *runs[0]), 0.0, delta))
+            run = s.simulate(preds, table, signals, params[0])
+            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *run), 0.0, delta))
             continue
         per_test = shares[s.name]
-        losses = np.stack([target_parity * table.q_base - table.served_quality(served) for served, _ in runs])
-        certified = fixed_sequence(reject(losses, per_test, bound, high=max(target_parity, 1e-9)))
-        bounds = [savings_lower_bound(runs[g][1], table.c_base, per_test) for g in range(certified)]
-        chosen = int(np.argmax(bounds)) if bounds else None
-        cand = Candidate(s, params, certified, chosen, delta=per_test,
-                         expected_savings=expected[tested.index(s)])
-        if chosen is not None:
-            cand.cal = summarize_run(table, *runs[chosen])
-            cand.savings_lb = bounds[chosen]
+        cand = Candidate(s, params, 0, None, delta=per_test, expected_savings=expected[tested.index(s)])
+        certify(cand, preds, table, signals, target_parity, per_test, bound)
         candidates.append(cand)
     viable = [cand for cand in candidates if cand.chosen is not None and cand.name != "baseline"
               and cand.savings_lb > 0]
