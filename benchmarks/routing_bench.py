@@ -3,7 +3,7 @@
     python benchmarks/routing_bench.py [--datasets gsm8k,...] [--ablation] [--out benchmarks/results/routing]
 
 Each data set is split 50/50 by sha256 of the prompt. ``auto`` is calibrated on the
-first half (target parity 0.95, every strategy certified at delta / m) and measured on
+first half (target parity 0.95, the strategies sharing delta by weighted Bonferroni) and measured on
 the second; each strategy's own row is its certified point inside that same run.
 "Held out" is the calibrated operating point on the test half (the promise); "curve" is
 the best operating point of that strategy on the test half at the target (what
