@@ -19,6 +19,7 @@ from langchain_tiered_router.cli import app
 from langchain_tiered_router.core import RouteRequest
 from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.config import load_config
+from langchain_tiered_router.core.features import FeatureSpec
 from langchain_tiered_router.core.model_file import load_routing_model
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.tiers import Ladder
@@ -186,3 +187,26 @@ def test_learned_strategies_step_one_request_at_a_time_where_decisions_flip():
     moved = (served[1:] != served[:-1]).sum(axis=1)
     ties = max(np.unique(np.round(start_breaks(preds), 12), return_counts=True)[1])
     assert moved.max() <= ties
+
+
+def test_the_promised_parity_holds_in_at_least_95_percent_of_calibrations():
+    # the promise is about expected parity on traffic like the calibration set: measure
+    # each calibrated point on 10,000 fresh requests of the same kind (its true parity,
+    # up to about +-0.4 points) over 20 independent calibration sets of 400, with the
+    # strategies sharing delta and the fine grid in play. Calibration sets and the fresh
+    # requests are disjoint draws from one shuffled pool: ``synthetic`` writes the item's
+    # index into its text, so two separate calls would differ in kind (a drift, which
+    # the promise does not cover and which broke it in 8 of 20 draws when tried)
+    ladder = Ladder.from_config(load_config(ROUTER))
+    pool = synthetic(18_000, seed=999)
+    order = np.random.default_rng(0).permutation(len(pool))
+    truth = [pool[i] for i in order[:10_000]]
+    rest = [pool[i] for i in order[10_000:]]
+    truth_data = TrainingData.build(truth, ladder.names, FeatureSpec(), with_answers=True)
+    parities = []
+    for draw in range(20):
+        calibration = calibrate(rest[draw * 400:(draw + 1) * 400], ladder, 0.95)
+        parities.append(evaluate(calibration, truth, ladder, data=truth_data)["parity"])
+    broken = sum(p < 0.95 - 0.004 for p in parities)
+    assert broken <= 3, parities  # P(4 or more of 20 | 5 % each) = 1.6 %; fixed seeds, so no flake
+    assert min(parities) > 0.9, parities
