@@ -25,7 +25,6 @@ import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +62,7 @@ class WordPieces:
         self.max_chars = max_chars
         self._model = tokenizer.model  # type: ignore[attr-defined]
         self._special = tuple(t.content for t in tokenizer.get_added_tokens_decoder().values())  # type: ignore[attr-defined]
-        self._words: dict[str, tuple[int, ...]] = {}
+        self._words: dict[str, bytes] = {}
 
     @classmethod
     def usable(cls, config: dict) -> bool:
@@ -76,18 +75,26 @@ class WordPieces:
         return not any(_MARKER in token.lstrip(_MARKER) for token in model["vocab"])
 
     def ids(self, text: str) -> list[int]:
+        return self.id_array(text).tolist()
+
+    def id_array(self, text: str) -> np.ndarray:
+        """The ids as int32. Each cached word holds its ids as packed bytes, so a text's
+        ids are one ``bytes.join`` and one ``frombuffer``, not a Python int per token."""
         if not text:
-            return []
+            return np.empty(0, np.int32)
         if "<" in text and any(s in text for s in self._special):
-            return self.tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]
+            return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids,  # type: ignore[attr-defined]
+                              dtype=np.int32)
         pieces = self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))
         found = list(map(self._words.get, pieces))
-        if None in found:
-            found = [ids if ids is not None else self._tokenize(piece) for ids, piece in zip(found, pieces)]
-        return list(chain.from_iterable(found))
+        try:
+            packed = b"".join(found)  # type: ignore[arg-type]
+        except TypeError:  # a word not cached yet
+            packed = b"".join([ids if ids is not None else self._tokenize(piece) for ids, piece in zip(found, pieces)])
+        return np.frombuffer(packed, dtype=np.int32)
 
-    def _tokenize(self, piece: str) -> tuple[int, ...]:
-        ids = tuple(token.id for token in self._model.tokenize(piece))
+    def _tokenize(self, piece: str) -> bytes:
+        ids = np.array([token.id for token in self._model.tokenize(piece)], dtype=np.int32).tobytes()
         if len(piece) <= self.max_chars:
             if len(self._words) >= self.max_words:
                 self._words.clear()
@@ -115,7 +122,7 @@ class StaticEmbedding:
 
     def token_ids(self, text: str) -> np.ndarray:
         if self.pieces is not None:
-            return np.asarray(self.pieces.ids(text), dtype=np.int64)
+            return self.pieces.id_array(text)
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]
         return np.asarray(ids, dtype=np.int64)
 

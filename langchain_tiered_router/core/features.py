@@ -40,6 +40,9 @@ ANSWER_SIGNALS = ("log_chars", "length_ratio", "repetition", "hedges", "abstains
                   "prompt_numbers_used", "final_is_integer")
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# The same matches without the sign, which only ever extends a match to the left: as
+# many of them, found three times faster (the optional sign is tried at every position).
+_UNSIGNED_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _HEDGE = re.compile(r"\b(assum\w*|approximately|not sure|unclear|cannot|can't|guess|maybe|perhaps|unsure|"
                     r"might|possibly|i think|wait|actually|mistake|re-?evaluate|recheck|let me re\w*)\b")
 _ABSTAIN = re.compile(r"(i don't know|i do not know|cannot be determined|not enough information|unable to "
@@ -113,20 +116,18 @@ def _hashed_tokens(ids: np.ndarray, salt: int, dims: int) -> tuple[np.ndarray, n
 
 
 def _digits(text: str) -> int:
-    """How many characters are digits (``str.isdigit``); an ASCII text counts in C."""
-    if text.isascii():
-        return sum(map(text.count, "0123456789"))
-    return sum(c.isdigit() for c in text)
+    """How many characters are digits (``str.isdigit``), counted in C: the ASCII digits,
+    then each distinct non-ASCII character that is a digit (superscripts, other scripts)."""
+    count = sum(map(text.count, "0123456789"))
+    if not text.isascii():
+        count += sum(text.count(c) for c in set(text) if not c.isascii() and c.isdigit())
+    return count
 
 
 def _numbers(text: str, at_most: int) -> int:
-    """How many numbers the text holds, counted up to ``at_most``."""
-    found = 0
-    for _ in _NUMBER.finditer(text):
-        found += 1
-        if found >= at_most:
-            break
-    return found
+    """How many numbers the text holds, counted up to ``at_most`` (a bounded view: one
+    ``findall`` in C costs less than stopping early in Python)."""
+    return min(len(_UNSIGNED_NUMBER.findall(text)), at_most)
 
 
 def prompt_signals(text: str) -> list[float]:
@@ -236,9 +237,10 @@ def prompt_row(spec: FeatureSpec, prompt: str) -> FeatureRow:
 
 
 def answer_row(spec: FeatureSpec, prompt: str, answer: str, *, logprobs: list[float] | None = None,
-               previous: str | None = None) -> FeatureRow:
-    """The prompt's features followed by the answer's (and its agreement with ``previous``)."""
-    p = prompt_row(spec, prompt)
+               previous: str | None = None, prompt_features: FeatureRow | None = None) -> FeatureRow:
+    """The prompt's features (``prompt_features`` when already read) followed by the
+    answer's (and its agreement with ``previous``)."""
+    p = prompt_features if prompt_features is not None else prompt_row(spec, prompt)
     (idx, val), dense, view = _text_block(spec, answer, 7)
     if spec.signals:
         prev = bounded_view(previous, spec.head_chars, spec.tail_chars) if previous is not None else None

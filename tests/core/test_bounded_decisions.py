@@ -17,7 +17,7 @@ from langchain_tiered_router.core.classifiers import (KEYWORD_HEAD_CHARS, KEYWOR
                                                       RulesClassifier)
 from langchain_tiered_router.core.config import load_config
 from langchain_tiered_router.core.embedding import load_embedding
-from langchain_tiered_router.core.features import _digits
+from langchain_tiered_router.core.features import _NUMBER, _digits, _numbers
 from langchain_tiered_router.core.tiers import Ladder
 
 from .conftest import LADDER
@@ -57,9 +57,14 @@ def test_word_pieces_give_the_tokenizers_own_ids_on_recorded_prompts(shared_data
         assert embedding.token_ids(text).tolist() == _encoded(text)
 
 
-@pytest.mark.parametrize("text", ["", "plain ascii 12 and 3.5", "x²³ ٣٤ ①", "漢字 9", "\x00\t1"])
+@pytest.mark.parametrize("text", ["", "plain ascii 12 and 3.5", "x²³ ٣٤ ①", "漢字 9", "\x00\t1", "a-b 5-3 1,-2 -0.5.5 ²-³ --7,,8"])
 def test_the_digit_count_is_str_isdigit(text):
     assert _digits(text) == sum(c.isdigit() for c in text)
+
+
+@pytest.mark.parametrize("text", ["", "no numbers", "5-3 1,-2 -0.5.5 --7,,8 x-9", "١٢-٣ 4.", "a" * 50 + "-1 " * 80])
+def test_numbers_are_counted_as_the_signed_pattern_finds_them(text):
+    assert _numbers(text, 50) == min(len(_NUMBER.findall(text)), 50)
 
 
 LONG = 100_000

@@ -17,8 +17,8 @@ import pytest
 from langchain_tiered_router.core import ConfigError, RouteRequest
 from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.config import load_config
-from langchain_tiered_router.core.features import FeatureSpec, bounded_view, prompt_row
-from langchain_tiered_router.core.learned import LinearHead, RoutingModel
+from langchain_tiered_router.core.features import FeatureRow, FeatureSpec, bounded_view, prompt_row
+from langchain_tiered_router.core.learned import HeadStack, LinearHead, RoutingModel
 from langchain_tiered_router.core.model_file import load_routing_model, save_routing_model
 from langchain_tiered_router.core.testing import ScriptedBackend
 
@@ -48,6 +48,20 @@ def classifier_model(lam: float = 0.1) -> RoutingModel:
         model.quality[tier] = head(width, bias, weights={1: 20.0} if tier == "cheap" else None)
         model.out_tokens[tier] = head(width, float(np.log1p(20)), "log1p")
     return model
+
+
+def test_heads_evaluated_together_predict_what_each_predicts_alone():
+    rng = np.random.default_rng(3)
+    dims, width = 64, 12
+    heads = [LinearHead(rng.normal(size=dims), rng.normal(size=width), rng.normal(size=width),
+                        rng.uniform(0.5, 2, width), float(rng.normal()), link)
+             for link in ("logistic", "log1p", "logistic")]
+    heads.append(LinearHead(np.zeros(0), rng.normal(size=width), np.zeros(width), np.ones(width), 0.3))  # no tokens
+    stack = HeadStack(heads)
+    for n in (0, 1, 7, 40):
+        idx = np.sort(rng.choice(dims, size=n, replace=False))
+        row = FeatureRow(idx, rng.random(n).astype(np.float32), rng.normal(size=width).astype(np.float32))
+        assert stack.predict(row) == pytest.approx([h.predict(row) for h in heads], rel=1e-12, abs=1e-12)
 
 
 def test_a_model_file_round_trips_and_decides_the_same(tmp_path):
