@@ -132,3 +132,74 @@ def test_a_full_queue_drops_and_counts_and_never_blocks_the_request(make_router,
     assert sink.flush(timeout=30)
     assert store.count + sink.dropped == 50 and sink.failed == 0
     sink.close()
+
+
+def test_a_background_sink_builds_the_record_on_its_own_thread(make_router, priced_config, tmp_path, monkeypatch):
+    """Telemetry costs the request one enqueue: the record is built by the writer."""
+    import langchain_tiered_router.core.telemetry.record as record_module
+
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db")}]}
+    router = make_router(priced_config)
+    built_on: list[str] = []
+    original = record_module.record_from_result
+
+    def spy(*args, **kwargs):
+        built_on.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(record_module, "record_from_result", spy)
+    results = [router.route(RouteRequest(text=str(i)), ScriptedBackend({"*": "ok"})) for i in range(50)]
+    assert flush_all(timeout=30)
+    assert len(built_on) == 50 and all(name.startswith("tiered-router-writer") for name in built_on)
+    records = {r.request_id: r for r in load_records(tmp_path / "s.db")[0]}
+    assert set(records) == {r.request_id for r in results}
+    for result in results:
+        assert records[result.request_id].tier == result.tier
+        assert records[result.request_id].cost_usd == result.cost_usd
+
+
+def test_a_record_that_cannot_be_built_is_counted_and_logged_never_raised(make_router, priced_config, tmp_path,
+                                                                          monkeypatch, caplog):
+    import langchain_tiered_router.core.telemetry.record as record_module
+
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db")}]}
+    router = make_router(priced_config)
+    original = record_module.record_from_result
+
+    def flaky(result, *args, **kwargs):
+        if result.request_id == "broken":
+            raise RuntimeError("a bug while building")
+        return original(result, *args, **kwargs)
+
+    monkeypatch.setattr(record_module, "record_from_result", flaky)
+    backend = ScriptedBackend({"*": "ok"})
+    with caplog.at_level(logging.ERROR, logger="langchain_tiered_router.telemetry"):
+        router.route(RouteRequest(text="a", request_id="broken"), backend)  # does not raise
+        router.route(RouteRequest(text="b", request_id="fine"), backend)
+        assert flush_all(timeout=30)
+    sink = router.observers[0].sinks.sinks[0]
+    assert _rows(tmp_path / "s.db") == ["fine"] and sink.failed == 1
+    assert "broken" in caplog.text and "could not be built" in caplog.text
+
+
+def test_a_durable_sink_builds_the_record_before_the_request_returns(make_router, priced_config, tmp_path,
+                                                                     monkeypatch):
+    """A journal acknowledges a record once it is on disk, so the request thread builds it."""
+    import langchain_tiered_router.core.telemetry.record as record_module
+
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db"), "durable": True}]}
+    router = make_router(priced_config)
+    built_on: list[str] = []
+    original = record_module.record_from_result
+    import langchain_tiered_router.core.telemetry.recorder as recorder_module
+
+    def spy(*args, **kwargs):
+        built_on.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(record_module, "record_from_result", spy)
+    monkeypatch.setattr(recorder_module, "record_from_result", spy)
+    router.route(RouteRequest(text="x", request_id="journaled"), ScriptedBackend({"*": "ok"}))
+    assert built_on == [threading.current_thread().name]
+    assert flush_all(timeout=30)
+    assert _rows(tmp_path / "s.db") == ["journaled"]

@@ -121,7 +121,7 @@ _shared_lock = threading.Lock()
 class PostgresSink(BackgroundSink):
     """Batched, thread-safe PostgreSQL writer; a duplicate request id is kept once."""
 
-    def __init__(self, dsn: str | None = None, *, batch_size: int = 500, flush_interval_s: float = 0.5,
+    def __init__(self, dsn: str | None = None, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
                  queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
                  journal_dir: str | Path | None = None):
         self.dsn = _dsn(dsn)

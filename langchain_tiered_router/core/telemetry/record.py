@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import threading
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from ..types import RouteRequest, RoutingResult, _bounded, money
 
-__all__ = ["RoutingRecord", "record_from_result", "routing_dict", "record_json", "MONEY_FIELDS"]
+__all__ = ["RoutingRecord", "PendingRecord", "record_from_result", "routing_dict", "record_json", "MONEY_FIELDS", "built"]
 
 MONEY_FIELDS = ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd")
 
@@ -115,12 +116,49 @@ def _copy_plain(value: Any) -> Any:
 def record_from_result(result: RoutingResult, request: RouteRequest | None = None, *,
                        integration: str | None = None, store_text: bool = False) -> RoutingRecord:
     """The record of one routing. ``request`` defaults to the one the engine routed;
-    ``integration`` to the request's ``metadata["integration"]``."""
+    ``integration`` to the request's ``metadata["integration"]``.
+
+    Built on the request path (and again for ``response_metadata``), so the attempts are
+    read in one pass rather than once per derived property of the result."""
     request = request if request is not None else result.request
     meta = request.metadata if request is not None else {}
-    usage = result.total_usage
-    answer = result.answer
-    cost, baseline = result.cost_usd, result.baseline_cost_usd
+    served = result.served
+    answer = served.answer if served is not None else None
+    attempts = result.attempts
+    tokens_in = tokens_out = cache_read = cache_write = 0
+    cost: Decimal | None = Decimal(0)
+    quality = transport = gate_errors = 0
+    dicts = []
+    for i, a in enumerate(attempts):
+        usage = a.usage
+        tokens_in += usage.input_tokens
+        tokens_out += usage.output_tokens
+        cache_read += usage.cache_read_tokens
+        cache_write += usage.cache_write_tokens
+        cost = None if cost is None or a.cost_usd is None else cost + a.cost_usd
+        outcome = a.outcome
+        if outcome == "gate_failed" or outcome == "malformed":
+            quality += 1
+        elif outcome in ("transport_error", "skipped", "error") and i + 1 < len(attempts) \
+                and attempts[i + 1].tier != a.tier:
+            transport += 1
+        if a.verdict is not None and a.verdict.error:
+            gate_errors += 1
+        dicts.append(a.to_dict(store_text))
+    aux = []
+    for c in result.aux_calls:
+        usage = c.usage
+        tokens_in += usage.input_tokens
+        tokens_out += usage.output_tokens
+        cache_read += usage.cache_read_tokens
+        cache_write += usage.cache_write_tokens
+        cost = None if cost is None or c.cost_usd is None else cost + c.cost_usd
+        aux.append({"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
+                    "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                    "cost_usd": money(c.cost_usd), "latency_ms": round(c.latency_ms, 3), "retries": c.retries})
+    baseline = result.baseline_cost_usd
+    escalated = bool(attempts) and (attempts[-1].tier != result.start_tier
+                                    or any(a.tier != attempts[0].tier for a in attempts))
     return RoutingRecord(
         request_id=result.request_id,
         ts=result.started_at,
@@ -129,23 +167,20 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
         integration=integration or str(meta.get("integration") or "core"),
         start_tier=result.start_tier,
         start_reason=result.start_reason,
-        tier=result.tier,
+        tier=served.tier if served is not None else None,
         model_id=result.model_id,
-        escalated=result.escalated,
-        quality_escalations=result.quality_escalations,
-        transport_escalations=result.transport_escalations,
+        escalated=escalated,
+        quality_escalations=quality,
+        transport_escalations=transport,
         flagged=result.flagged,
         flag_reason=_bounded(result.flag_reason),
-        error=_bounded(result.error) if result.served is None else None,
-        attempts=[a.to_dict(store_text) for a in result.attempts],
-        aux_calls=[{"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
-                    "input_tokens": c.usage.input_tokens, "output_tokens": c.usage.output_tokens,
-                    "cost_usd": money(c.cost_usd), "latency_ms": round(c.latency_ms, 3), "retries": c.retries}
-                   for c in result.aux_calls],
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
+        error=_bounded(result.error) if served is None else None,
+        attempts=dicts,
+        aux_calls=aux,
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
         cost_usd=cost,
         baseline_tier=result.baseline_tier,
         baseline_model_id=result.baseline_model_id,
@@ -154,9 +189,38 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
         latency_ms=round(result.latency_ms, 3),
         prompt_text=request.text if (store_text and request is not None) else None,
         answer_text=(answer.text if answer else None) if store_text else None,
-        metadata={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
-        gate_errors=result.gate_errors,
+        metadata={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))} if meta else {},
+        gate_errors=gate_errors,
     )
+
+
+class PendingRecord:
+    """A record not built yet: what the request path hands a background sink, which
+    builds it on its writer thread, so telemetry costs a request one enqueue. The result
+    is final when the engine's observers see it; the record is built once however many
+    sinks take it."""
+
+    __slots__ = ("result", "request", "store_text", "_record", "_lock")
+
+    def __init__(self, result: RoutingResult, request: RouteRequest | None, store_text: bool):
+        self.result, self.request, self.store_text = result, request, store_text
+        self._record: RoutingRecord | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def request_id(self) -> str:
+        return self.result.request_id
+
+    def build(self) -> RoutingRecord:
+        with self._lock:
+            if self._record is None:
+                self._record = record_from_result(self.result, self.request, store_text=self.store_text)
+            return self._record
+
+
+def built(record: "RoutingRecord | PendingRecord") -> RoutingRecord:
+    """The record itself, building a pending one."""
+    return record.build() if isinstance(record, PendingRecord) else record
 
 
 def routing_dict(result: RoutingResult) -> dict[str, Any]:
@@ -173,12 +237,12 @@ def record_json(record: RoutingRecord | dict[str, Any]) -> str:
     orjson when it is installed (20x faster than ``json``: the writer's main cost);
     text orjson refuses (a lone surrogate) goes through ``json`` as ASCII escapes, which
     keep it exact."""
-    data = record.json_view() if isinstance(record, RoutingRecord) else record
     if _orjson is not None:
-        try:
-            return _orjson.dumps(data, default=str).decode("utf-8")
+        try:  # a record as the dataclass it is: orjson reads its fields in order, Decimal by str
+            return _orjson.dumps(record, default=str).decode("utf-8")
         except TypeError:
             pass
+    data = record.json_view() if isinstance(record, RoutingRecord) else record
     return json.dumps(data, ensure_ascii=True, default=str, separators=(",", ":"))
 
 

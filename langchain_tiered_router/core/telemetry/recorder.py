@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from ..backends import Backend
 from ..types import RouteRequest, RoutingResult
 from .comparators import build_comparator
-from .record import RoutingRecord, record_from_result
+from .record import PendingRecord, RoutingRecord, record_from_result
 from .shadow import ShadowSampler
 from .build import build_sinks
 from .sinks import Sink, SinkSet
@@ -64,11 +64,13 @@ class Recorder:
                 _atexit_registered = True
 
     def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
-        record = record_from_result(result, request, store_text=self.store_text)
         if self.shadow is not None and self.shadow.wants(result):
+            record = record_from_result(result, request, store_text=self.store_text)
             self.shadow.submit(record, result, request, backend, self.write)
+        elif self.sinks.defers:  # background writers only: they build the record on their thread
+            self.sinks.write_pending(PendingRecord(result, request, self.store_text))
         else:
-            self.write(record)
+            self.write(record_from_result(result, request, store_text=self.store_text))
 
     def write(self, record: RoutingRecord) -> None:
         self.sinks.write(record)

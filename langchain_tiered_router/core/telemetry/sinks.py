@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from .record import RoutingRecord, record_json
+from .record import PendingRecord, RoutingRecord, built, record_json
 
 __all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
 
@@ -26,9 +26,16 @@ log = logging.getLogger("langchain_tiered_router.telemetry")
 class Sink(ABC):
     """A destination for routing records. ``write`` must be safe from many threads."""
 
+    # True when ``write_pending`` takes a record still to be built (``PendingRecord``)
+    # and builds it off the request path.
+    defers = False
+
     @abstractmethod
     def write(self, record: RoutingRecord) -> None:
         """Record one request (may buffer; ``flush`` makes it durable)."""
+
+    def write_pending(self, pending: PendingRecord) -> None:
+        self.write(pending.build())
 
     def flush(self, timeout: float | None = None) -> bool:
         """Make every record written so far durable; False when ``timeout`` ran out first."""
@@ -45,14 +52,28 @@ class SinkSet(Sink):
         self.sinks = list(sinks)
         self.failures = 0
 
+    @property
+    def defers(self) -> bool:  # type: ignore[override]
+        return bool(self.sinks) and all(sink.defers for sink in self.sinks)
+
     def write(self, record: RoutingRecord) -> None:
+        self._fan_out("write", record)
+
+    def write_pending(self, pending: PendingRecord) -> None:
+        self._fan_out("write_pending", pending)
+
+    def _fan_out(self, method: str, record: RoutingRecord | PendingRecord) -> None:
         for sink in self.sinks:
             try:
-                sink.write(record)
+                getattr(sink, method)(record)
             except Exception:  # noqa: BLE001 - telemetry never fails a request
                 self.failures += 1
+                try:
+                    text = json.dumps(built(record).to_json_dict(), ensure_ascii=True, default=str)
+                except Exception as exc:  # noqa: BLE001 - the record itself cannot be made
+                    text = f"<record {getattr(record, 'request_id', '?')} could not be built: {exc!r}>"
                 log.exception("telemetry sink %s failed; the record follows so it is not lost: %s",
-                              type(sink).__name__, json.dumps(record.to_json_dict(), ensure_ascii=True, default=str))
+                              type(sink).__name__, text)
 
     def flush(self, timeout: float | None = None) -> bool:
         return self._each("flush", timeout)

@@ -34,7 +34,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from .journal import Journal
-from .record import RoutingRecord, record_json
+from .record import PendingRecord, RoutingRecord, built, record_json
 from .shutdown import watch_signals
 from .sinks import Sink
 
@@ -113,7 +113,7 @@ class BackgroundSink(Sink):
     the store refused, each logged with its JSON), ``dropped`` (queue full, no journal).
     """
 
-    def __init__(self, store: Store, *, batch_size: int = 500, flush_interval_s: float = 0.5,
+    def __init__(self, store: Store, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
                  queue_size: int = 10_000, retry_s: float = 10.0, journal: Journal | None = None):
         self.store = store
         self.batch_size = batch_size
@@ -144,8 +144,18 @@ class BackgroundSink(Sink):
 
     # -- the request side -------------------------------------------------------------
 
-    def write(self, record: RoutingRecord) -> None:
+    @property
+    def defers(self) -> bool:  # type: ignore[override]
+        """Without a journal the writer thread may build the record; a journal must hold
+        it on disk before the request goes on."""
+        return self.journal is None
+
+    def write_pending(self, pending: PendingRecord) -> None:
+        self.write(pending)  # type: ignore[arg-type]
+
+    def write(self, record: RoutingRecord | PendingRecord) -> None:  # type: ignore[override]
         if self.journal is not None:
+            record = built(record)
             self.journal.append(record_json(record))  # acknowledged once on disk (group commit)
         if self._closed:
             self._write_now([record])
@@ -161,11 +171,16 @@ class BackgroundSink(Sink):
         if self._draining:
             self._wait_handled(seq, 5.0)
 
-    def _drop(self, record: RoutingRecord) -> None:
+    def _drop(self, record: RoutingRecord | PendingRecord) -> None:
         if self.journal is not None:
             return  # on disk already: the writer replays the journal
         self.dropped += 1
-        log.debug("telemetry queue full; record dropped: %s", record_json(record))
+        if log.isEnabledFor(logging.DEBUG):
+            try:
+                text = record_json(built(record))
+            except Exception as exc:  # noqa: BLE001 - a drop must not raise into the request
+                text = f"<record {getattr(record, 'request_id', '?')} could not be built: {exc!r}>"
+            log.debug("telemetry queue full; record dropped: %s", text)
         now = time.monotonic()
         if now - self._last_drop_warning > 5:
             self._last_drop_warning = now
@@ -281,9 +296,28 @@ class BackgroundSink(Sink):
                     records.append(item)
         return records, markers, stop
 
-    def _commit(self, records: list[RoutingRecord]) -> None:
+    def _build(self, items: list[Any]) -> list[RoutingRecord]:
+        """The records of queued items, building the pending ones here, off the request
+        path. One that cannot be built (a bug) is counted and logged, never raised."""
+        records = []
+        for item in items:
+            if not isinstance(item, PendingRecord):
+                records.append(item)
+                continue
+            try:
+                records.append(item.build())
+            except Exception as exc:  # noqa: BLE001 - the writer must survive anything
+                self.failed += 1
+                log.error("telemetry record %s could not be built and is lost (%s: %s)", item.request_id,
+                          type(exc).__name__, exc)
+        return records
+
+    def _commit(self, items: list[Any]) -> None:
         """Insert a batch; never raises. With a journal, a batch the store cannot take now
         stays in the journal and is replayed from there (not counted as lost)."""
+        records = self._build(items)
+        if not records:
+            return
         try:
             with self._store_lock:
                 lost, _ = self._insert(records)

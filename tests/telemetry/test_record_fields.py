@@ -1,0 +1,66 @@
+"""The record reads a result's attempts in one pass (it is built on the request path);
+every derived field must still say what the result's own properties say."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import pytest
+
+from langchain_tiered_router.core.pricing import Usage
+from langchain_tiered_router.core.telemetry.record import record_from_result
+from langchain_tiered_router.core.types import (Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult,
+                                                TierAnswer)
+
+OUTCOMES = ("served", "gate_failed", "transport_error", "malformed", "error", "skipped")
+
+
+def _attempt(tier: str, outcome: str, n: int, *, unknown_cost: bool = False, gate_error: bool = False) -> Attempt:
+    verdict = GateVerdict(outcome == "served", "rule", "json_schema", error="ValueError" if gate_error else None)
+    return Attempt(tier, f"m-{tier}", outcome, answer=TierAnswer(f"a{n}", model_id=f"m-{tier}-v2"),
+                   verdict=verdict if outcome in ("served", "gate_failed") else None,
+                   usage=Usage(10 + n, 3 + n, n % 2, n % 3), cost_usd=None if unknown_cost else Decimal(n) / 1000,
+                   latency_ms=1.23456 * n)
+
+
+def _results() -> list[RoutingResult]:
+    out = []
+    tiers = ("cheap", "mid", "frontier")
+    for k, pattern in enumerate(itertools.product(OUTCOMES[1:], tiers, (False, True))):
+        outcome, tier, twist = pattern
+        attempts = [_attempt("cheap", outcome, 1, gate_error=twist and outcome == "gate_failed"),
+                    _attempt(tier, "transport_error" if twist else outcome, 2),
+                    _attempt("frontier", "served", 3, unknown_cost=twist and k % 4 == 1)]
+        result = RoutingResult(f"r{k}", "cascade", "frontier", "m-frontier", "mid" if twist else "cheap", "why",
+                               attempts=attempts, served=attempts[-1], baseline_cost_usd=Decimal("0.01"),
+                               request=RouteRequest("q", metadata={"integration": "litellm", "team": "t", "n": 3,
+                                                                   "obj": object()}))
+        if k % 3 == 0:
+            result.aux_calls.append(AuxCall("classify", "cheap", "m-cheap", Usage(5, 1), Decimal("0.0001"), 2.5))
+        out.append(result)
+    lone = _attempt("cheap", "served", 4)
+    out.append(RoutingResult("single", "classifier", "frontier", "m-frontier", "cheap", "why", attempts=[lone],
+                             served=lone, baseline_cost_usd=None))
+    out.append(RoutingResult("nothing", "cascade", "frontier", "m-frontier", "cheap", "why", error="all failed"))
+    return out
+
+
+@pytest.mark.parametrize("result", _results(), ids=lambda r: r.request_id)
+def test_each_derived_field_is_what_the_result_says(result):
+    record = record_from_result(result)
+    usage = result.total_usage
+    assert (record.input_tokens, record.output_tokens, record.cache_read_tokens, record.cache_write_tokens) == (
+        usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+    assert record.cost_usd == result.cost_usd
+    assert record.savings_usd == result.savings_usd
+    assert record.escalated == result.escalated
+    assert record.quality_escalations == result.quality_escalations
+    assert record.transport_escalations == result.transport_escalations
+    assert record.gate_errors == result.gate_errors
+    assert (record.tier, record.model_id) == (result.tier, result.model_id)
+    assert record.attempts == [a.to_dict() for a in result.attempts]
+    assert [c["purpose"] for c in record.aux_calls] == [c.purpose for c in result.aux_calls]
+    assert record.error == (result.error if result.served is None else None)
+    if result.request is not None:
+        assert record.integration == "litellm" and record.metadata == {"integration": "litellm", "team": "t", "n": 3}
