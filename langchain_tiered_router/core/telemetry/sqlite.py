@@ -34,10 +34,22 @@ _INSERT = (f"INSERT OR IGNORE INTO routing_records ({', '.join(COLUMNS)}) "
 # Many rows per statement: ``executemany`` releases and takes back the GIL once per row,
 # and with request threads waiting for the GIL each take-back can wait a switch
 # interval (5 ms). One statement of 400 rows holds 8,400 parameters (SQLite allows 32,766).
-_ROWS_PER_STATEMENT = 400
+# A batch is cut into statements of these sizes only, largest first: each size is one
+# prepared statement in the connection's cache (a 400-row statement's program is large;
+# one per remainder size would fill the cache with them, tens of MB).
+_STATEMENT_SIZES = (400, 100, 20, 5, 1)
 
 
-@functools.lru_cache(maxsize=8)
+def _statement_sizes(n: int) -> list[int]:
+    """``n`` rows as statement sizes from ``_STATEMENT_SIZES`` (greedy, largest first)."""
+    sizes = []
+    for size in _STATEMENT_SIZES:
+        count, n = divmod(n, size)
+        sizes += [size] * count
+    return sizes
+
+
+@functools.lru_cache(maxsize=len(_STATEMENT_SIZES))
 def _insert_many(n: int) -> str:
     one = f"({', '.join('?' for _ in COLUMNS)})"
     return f"INSERT OR IGNORE INTO routing_records ({', '.join(COLUMNS)}) VALUES {', '.join([one] * n)}"
@@ -115,9 +127,11 @@ class SqliteStore(Store):
         try:
             with conn:
                 before = conn.total_changes
-                for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-                    part = rows[start:start + _ROWS_PER_STATEMENT]
-                    conn.execute(_insert_many(len(part)), [value for row in part for value in row])
+                start = 0
+                for size in _statement_sizes(len(rows)):
+                    part = rows[start:start + size]
+                    start += size
+                    conn.execute(_insert_many(size), [value for row in part for value in row])
                 return conn.total_changes - before
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "disk I/O" in str(exc) or "readonly" in str(exc):
