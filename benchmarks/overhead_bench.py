@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import csv
 import json
 import os
@@ -366,7 +367,15 @@ def _sqlite_run(total: int, rate: float | None) -> dict[str, Any]:
 
     backend = ScriptedBackend({"*": '{"total": 12}'})
     quiet = build_router({"tiers": LADDER, "gates": JSON_GATE, "telemetry": {"sinks": []}})
-    results = [quiet.route(RouteRequest(text=f"q{i}"), backend) for i in range(total)]
+    # 1,000 routed results, then shallow copies of them under new request ids: a server
+    # holds the results of the requests in flight, not 100,000 of them (their objects
+    # would make every garbage collection of the writer's allocations scan millions).
+    templates = [quiet.route(RouteRequest(text=f"q{i}"), backend) for i in range(1_000)]
+    results = []
+    for i in range(total):
+        result = copy.copy(templates[i % len(templates)])
+        result.request_id = f"{i:032x}"
+        results.append(result)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "sink.db"
         router = build_router({"tiers": LADDER, "gates": JSON_GATE,
