@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, TelemetryError
 from .journal import Journal
-from .record import RoutingRecord
+from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, schema_sql
 from .sqlite import record_row
 from .writer import BackgroundSink, Store, StoreUnavailable
@@ -84,9 +84,9 @@ class PostgresStore(Store):
             self._conn = conn
         return self._conn
 
-    def insert(self, records: Sequence[RoutingRecord]) -> int:
+    def insert(self, records: Sequence[RoutingRecord | PendingRecord]) -> int:
         conn = self._connection()
-        rows = [record_row(r) for r in records]
+        rows = [record_row(built(r)) for r in records]  # a pending record lives only until its row is made
         try:
             with conn.transaction():
                 with conn.cursor() as cur:

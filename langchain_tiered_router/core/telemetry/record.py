@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import threading
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
@@ -197,25 +196,21 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
 class PendingRecord:
     """A record not built yet: what the request path hands a background sink, which
     builds it on its writer thread, so telemetry costs a request one enqueue. The result
-    is final when the engine's observers see it; the record is built once however many
-    sinks take it."""
+    is final when the engine's observers see it. Each ``build`` makes the record anew
+    (a store turns it into its row at once and lets it go: records held for a whole
+    batch cost the garbage collector more than building them)."""
 
-    __slots__ = ("result", "request", "store_text", "_record", "_lock")
+    __slots__ = ("result", "request", "store_text")
 
     def __init__(self, result: RoutingResult, request: RouteRequest | None, store_text: bool):
         self.result, self.request, self.store_text = result, request, store_text
-        self._record: RoutingRecord | None = None
-        self._lock = threading.Lock()
 
     @property
     def request_id(self) -> str:
         return self.result.request_id
 
     def build(self) -> RoutingRecord:
-        with self._lock:
-            if self._record is None:
-                self._record = record_from_result(self.result, self.request, store_text=self.store_text)
-            return self._record
+        return record_from_result(self.result, self.request, store_text=self.store_text)
 
 
 def built(record: "RoutingRecord | PendingRecord") -> RoutingRecord:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .journal import Journal
-from .record import RoutingRecord
+from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, schema_sql
 from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
 
@@ -121,9 +121,9 @@ class SqliteStore(Store):
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return self._conn
 
-    def insert(self, records: Sequence[RoutingRecord]) -> int:
+    def insert(self, records: Sequence[RoutingRecord | PendingRecord]) -> int:
         conn = self._connection()
-        rows = [record_row(r) for r in records]
+        rows = [record_row(built(r)) for r in records]  # a pending record lives only until its row is made
         try:
             with conn:
                 before = conn.total_changes

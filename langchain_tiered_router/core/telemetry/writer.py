@@ -53,8 +53,9 @@ class Store(ABC):
     description: str = "store"
 
     @abstractmethod
-    def insert(self, records: Sequence[RoutingRecord]) -> int:
+    def insert(self, records: Sequence[RoutingRecord | PendingRecord]) -> int:
         """Insert in one transaction, keeping a request id once; returns the rows added.
+        A ``PendingRecord`` is built here (``built``), one at a time, and not kept.
 
         Raises ``StoreUnavailable`` when the store cannot be opened or reached; any other
         exception means the batch failed, and the writer tries its records one by one.
@@ -296,28 +297,12 @@ class BackgroundSink(Sink):
                     records.append(item)
         return records, markers, stop
 
-    def _build(self, items: list[Any]) -> list[RoutingRecord]:
-        """The records of queued items, building the pending ones here, off the request
-        path. One that cannot be built (a bug) is counted and logged, never raised."""
-        records = []
-        for item in items:
-            if not isinstance(item, PendingRecord):
-                records.append(item)
-                continue
-            try:
-                records.append(item.build())
-            except Exception as exc:  # noqa: BLE001 - the writer must survive anything
-                self.failed += 1
-                log.error("telemetry record %s could not be built and is lost (%s: %s)", item.request_id,
-                          type(exc).__name__, exc)
-        return records
-
-    def _commit(self, items: list[Any]) -> None:
-        """Insert a batch; never raises. With a journal, a batch the store cannot take now
-        stays in the journal and is replayed from there (not counted as lost)."""
-        records = self._build(items)
-        if not records:
-            return
+    def _commit(self, records: list[Any]) -> None:
+        """Insert a batch (records, or pending records the store builds one by one); never
+        raises. With a journal, a batch the store cannot take now stays in the journal and
+        is replayed from there (not counted as lost). A pending record that cannot be built
+        (a bug) fails its batch, which is then written one record at a time, so it alone is
+        counted and logged."""
         try:
             with self._store_lock:
                 lost, _ = self._insert(records)
@@ -360,9 +345,9 @@ class BackgroundSink(Sink):
         for record, reason in lost:
             self.failed += 1
             try:
-                text = record_json(record)
+                text = record_json(built(record))
             except Exception as exc:  # noqa: BLE001
-                text = f"<unserialisable record {getattr(record, 'request_id', '?')}: {exc}>"
+                text = f"<record {getattr(record, 'request_id', '?')} could not be built or serialised: {exc!r}>"
             log.error("telemetry record lost from %s (%s); its JSON follows: %s", self.store.description,
                       reason, text)
 
