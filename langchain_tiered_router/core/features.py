@@ -108,8 +108,8 @@ def _hashed_tokens(ids: np.ndarray, salt: int, dims: int) -> tuple[np.ndarray, n
     with np.errstate(over="ignore"):
         uni = (u * _P1 + np.uint64(salt) * _P3) >> np.uint64(20)
         bi = ((u[:-1] * _P1) ^ (u[1:] * _P2) ^ (np.uint64(salt + 1) * _P3)) >> np.uint64(20)
-    keys = np.concatenate([uni, bi]) & np.uint64(dims - 1)
-    idx, counts = np.unique(keys.astype(np.int64), return_counts=True)
+    keys = (np.concatenate([uni, bi]) & np.uint64(dims - 1)).view(np.int64)  # below dims: the same values
+    idx, counts = np.unique(keys, return_counts=True)
     val = np.log1p(counts).astype(np.float32)
     val /= np.linalg.norm(val)
     return idx, val
