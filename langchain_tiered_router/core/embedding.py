@@ -52,6 +52,7 @@ class WordPieces:
     """
 
     _PIECES = re.compile(f"{_MARKER}+[^{_MARKER}]*|[^{_MARKER}]+")
+    _SPACED = re.compile(r" +[^ ]*")  # _PIECES over " " + text, before spaces become markers
     _NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": _MARKER},
                                                        {"type": "Replace", "pattern": {"String": " "},
                                                         "content": _MARKER}]}
@@ -85,7 +86,10 @@ class WordPieces:
         if "<" in text and any(s in text for s in self._special):
             return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids,  # type: ignore[attr-defined]
                               dtype=np.int32)
-        pieces = self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))
+        if _MARKER in text:  # the text's own markers join the runs the spaces become
+            pieces = [p.replace(_MARKER, " ") for p in self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))]
+        else:  # the same pieces with spaces still spaces: no copy of the text into a wider string
+            pieces = self._SPACED.findall(" " + text)
         found = list(map(self._words.get, pieces))
         try:
             packed = b"".join(found)  # type: ignore[arg-type]
@@ -94,7 +98,9 @@ class WordPieces:
         return np.frombuffer(packed, dtype=np.int32)
 
     def _tokenize(self, piece: str) -> bytes:
-        ids = np.array([token.id for token in self._model.tokenize(piece)], dtype=np.int32).tobytes()
+        """The ids of one piece, cached under its spaced form (spaces for markers)."""
+        tokens = self._model.tokenize(piece.replace(" ", _MARKER))
+        ids = np.array([token.id for token in tokens], dtype=np.int32).tobytes()
         if len(piece) <= self.max_chars:
             if len(self._words) >= self.max_words:
                 self._words.clear()
