@@ -134,12 +134,11 @@ def test_a_full_queue_drops_and_counts_and_never_blocks_the_request(make_router,
     sink.close()
 
 
-def test_a_background_sink_builds_the_record_on_its_own_thread(make_router, priced_config, tmp_path, monkeypatch):
-    """Telemetry costs the request one enqueue: the record is built by the writer."""
+def _threads_building_records(monkeypatch) -> list[str]:
+    """The name of the thread of each record build from now on (wherever it is called from)."""
     import langchain_tiered_router.core.telemetry.record as record_module
+    import langchain_tiered_router.core.telemetry.recorder as recorder_module
 
-    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db")}]}
-    router = make_router(priced_config)
     built_on: list[str] = []
     original = record_module.record_from_result
 
@@ -148,6 +147,15 @@ def test_a_background_sink_builds_the_record_on_its_own_thread(make_router, pric
         return original(*args, **kwargs)
 
     monkeypatch.setattr(record_module, "record_from_result", spy)
+    monkeypatch.setattr(recorder_module, "record_from_result", spy)
+    return built_on
+
+
+def test_a_background_sink_builds_the_record_on_its_own_thread(make_router, priced_config, tmp_path, monkeypatch):
+    """Telemetry costs the request one enqueue: the record is built by the writer."""
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db")}]}
+    router = make_router(priced_config)
+    built_on = _threads_building_records(monkeypatch)
     results = [router.route(RouteRequest(text=str(i)), ScriptedBackend({"*": "ok"})) for i in range(50)]
     assert flush_all(timeout=30)
     assert len(built_on) == 50 and all(name.startswith("tiered-router-writer") for name in built_on)
@@ -185,20 +193,9 @@ def test_a_record_that_cannot_be_built_is_counted_and_logged_never_raised(make_r
 def test_a_durable_sink_builds_the_record_before_the_request_returns(make_router, priced_config, tmp_path,
                                                                      monkeypatch):
     """A journal acknowledges a record once it is on disk, so the request thread builds it."""
-    import langchain_tiered_router.core.telemetry.record as record_module
-
     priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(tmp_path / "s.db"), "durable": True}]}
     router = make_router(priced_config)
-    built_on: list[str] = []
-    original = record_module.record_from_result
-    import langchain_tiered_router.core.telemetry.recorder as recorder_module
-
-    def spy(*args, **kwargs):
-        built_on.append(threading.current_thread().name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(record_module, "record_from_result", spy)
-    monkeypatch.setattr(recorder_module, "record_from_result", spy)
+    built_on = _threads_building_records(monkeypatch)
     router.route(RouteRequest(text="x", request_id="journaled"), ScriptedBackend({"*": "ok"}))
     assert built_on == [threading.current_thread().name]
     assert flush_all(timeout=30)

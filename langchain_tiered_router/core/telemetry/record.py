@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from ..types import RouteRequest, RoutingResult, _bounded, money
@@ -117,8 +118,8 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
     """The record of one routing. ``request`` defaults to the one the engine routed;
     ``integration`` to the request's ``metadata["integration"]``.
 
-    Built on the request path (and again for ``response_metadata``), so the attempts are
-    read in one pass rather than once per derived property of the result."""
+    Built for every request (by a sink's writer, and for ``response_metadata``), so the
+    calls are read once rather than once per derived property of the result."""
     request = request if request is not None else result.request
     meta = request.metadata if request is not None else {}
     served = result.served
@@ -126,35 +127,26 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
     attempts = result.attempts
     tokens_in = tokens_out = cache_read = cache_write = 0
     cost: Decimal | None = Decimal(0)
-    quality = transport = gate_errors = 0
-    dicts = []
-    for i, a in enumerate(attempts):
-        usage = a.usage
+    for call in chain(attempts, result.aux_calls):  # every call of the request: tokens and cost
+        usage = call.usage
         tokens_in += usage.input_tokens
         tokens_out += usage.output_tokens
         cache_read += usage.cache_read_tokens
         cache_write += usage.cache_write_tokens
-        cost = None if cost is None or a.cost_usd is None else cost + a.cost_usd
-        outcome = a.outcome
-        if outcome == "gate_failed" or outcome == "malformed":
+        cost = None if cost is None or call.cost_usd is None else cost + call.cost_usd
+    quality = transport = gate_errors = 0
+    for i, a in enumerate(attempts):
+        if a.outcome == "gate_failed" or a.outcome == "malformed":
             quality += 1
-        elif outcome in ("transport_error", "skipped", "error") and i + 1 < len(attempts) \
+        elif a.outcome in ("transport_error", "skipped", "error") and i + 1 < len(attempts) \
                 and attempts[i + 1].tier != a.tier:
             transport += 1
         if a.verdict is not None and a.verdict.error:
             gate_errors += 1
-        dicts.append(a.to_dict(store_text))
-    aux = []
-    for c in result.aux_calls:
-        usage = c.usage
-        tokens_in += usage.input_tokens
-        tokens_out += usage.output_tokens
-        cache_read += usage.cache_read_tokens
-        cache_write += usage.cache_write_tokens
-        cost = None if cost is None or c.cost_usd is None else cost + c.cost_usd
-        aux.append({"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id,
-                    "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                    "cost_usd": money(c.cost_usd), "latency_ms": round(c.latency_ms, 3), "retries": c.retries})
+    dicts = [a.to_dict(store_text) for a in attempts]
+    aux = [{"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id, "input_tokens": c.usage.input_tokens,
+            "output_tokens": c.usage.output_tokens, "cost_usd": money(c.cost_usd),
+            "latency_ms": round(c.latency_ms, 3), "retries": c.retries} for c in result.aux_calls]
     baseline = result.baseline_cost_usd
     escalated = bool(attempts) and (attempts[-1].tier != result.start_tier
                                     or any(a.tier != attempts[0].tier for a in attempts))
