@@ -18,7 +18,7 @@ from typing import Any
 
 from ..types import RouteRequest, RoutingResult, _bounded, money
 
-__all__ = ["RoutingRecord", "PendingRecord", "record_from_result", "routing_dict", "record_json", "MONEY_FIELDS", "built"]
+__all__ = ["RoutingRecord", "PendingRecord", "record_from_result", "routing_dict", "record_json", "MONEY_FIELDS", "built", "logged_json"]
 
 MONEY_FIELDS = ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd")
 
@@ -208,6 +208,16 @@ class PendingRecord:
 def built(record: "RoutingRecord | PendingRecord") -> RoutingRecord:
     """The record itself, building a pending one."""
     return record.build() if isinstance(record, PendingRecord) else record
+
+
+def logged_json(record: "RoutingRecord | PendingRecord") -> str:
+    """The record's JSON for a log line that must carry it (a drop, a failed write), or
+    a placeholder naming the request when the record cannot be built or serialised (a
+    bug): logging it must never raise."""
+    try:
+        return record_json(built(record))
+    except Exception as exc:  # noqa: BLE001
+        return f"<record {getattr(record, 'request_id', '?')} could not be built or serialised: {exc!r}>"
 
 
 def routing_dict(result: RoutingResult) -> dict[str, Any]:

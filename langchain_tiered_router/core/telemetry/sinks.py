@@ -7,7 +7,6 @@ replayed from the log) and carries on with the other sinks.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
-from .record import PendingRecord, RoutingRecord, built, record_json
+from .record import PendingRecord, RoutingRecord, logged_json, record_json
 
 __all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
 
@@ -68,12 +67,8 @@ class SinkSet(Sink):
                 getattr(sink, method)(record)
             except Exception:  # noqa: BLE001 - telemetry never fails a request
                 self.failures += 1
-                try:
-                    text = json.dumps(built(record).to_json_dict(), ensure_ascii=True, default=str)
-                except Exception as exc:  # noqa: BLE001 - the record itself cannot be made
-                    text = f"<record {getattr(record, 'request_id', '?')} could not be built: {exc!r}>"
                 log.exception("telemetry sink %s failed; the record follows so it is not lost: %s",
-                              type(sink).__name__, text)
+                              type(sink).__name__, logged_json(record))
 
     def flush(self, timeout: float | None = None) -> bool:
         return self._each("flush", timeout)

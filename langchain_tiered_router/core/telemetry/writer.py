@@ -34,7 +34,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from .journal import Journal
-from .record import PendingRecord, RoutingRecord, built, record_json
+from .record import PendingRecord, RoutingRecord, built, logged_json, record_json
 from .shutdown import watch_signals
 from .sinks import Sink
 
@@ -177,11 +177,7 @@ class BackgroundSink(Sink):
             return  # on disk already: the writer replays the journal
         self.dropped += 1
         if log.isEnabledFor(logging.DEBUG):
-            try:
-                text = record_json(built(record))
-            except Exception as exc:  # noqa: BLE001 - a drop must not raise into the request
-                text = f"<record {getattr(record, 'request_id', '?')} could not be built: {exc!r}>"
-            log.debug("telemetry queue full; record dropped: %s", text)
+            log.debug("telemetry queue full; record dropped: %s", logged_json(record))
         now = time.monotonic()
         if now - self._last_drop_warning > 5:
             self._last_drop_warning = now
@@ -344,10 +340,7 @@ class BackgroundSink(Sink):
     def _give_up(self, lost: Sequence[tuple[RoutingRecord, str]]) -> None:
         for record, reason in lost:
             self.failed += 1
-            try:
-                text = record_json(built(record))
-            except Exception as exc:  # noqa: BLE001
-                text = f"<record {getattr(record, 'request_id', '?')} could not be built or serialised: {exc!r}>"
+            text = logged_json(record)
             log.error("telemetry record lost from %s (%s); its JSON follows: %s", self.store.description,
                       reason, text)
 
