@@ -264,8 +264,32 @@ def langchain_rows(model_path: Path, quick: bool) -> dict[str, Any]:
             out[name] = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
                                     rounds, per_round)
             out[name]["served_by"] = tiered.invoke(PROMPT).response_metadata["routing"]["model_id"]
+        out["own_cpu"] = own_cpu_row(plain, TieredChatBedrock(config={
+            "telemetry": {"sinks": []}, "tiers": LADDER, "gates": JSON_GATE, "endpoint_url": url}), rounds)
         flush_all()
     return out
+
+
+def own_cpu_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
+    """What the router itself adds, without the HTTP call's noise: the tier call is
+    answered from memory on both sides (``ChatBedrockConverse._generate`` returns a copy
+    of one real reply), so the difference is LangChain's wrapper plus the router."""
+    from langchain_aws import ChatBedrockConverse
+    from langchain_core.messages import HumanMessage
+
+    reply = plain._generate([HumanMessage(PROMPT)])
+    real = ChatBedrockConverse._generate
+    ChatBedrockConverse._generate = lambda self, messages, stop=None, run_manager=None, **kw: copy.copy(reply)
+    try:
+        for _ in range(300):
+            tiered.invoke(PROMPT)
+            plain.invoke(PROMPT)
+        row = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
+                          rounds, 200)
+    finally:
+        ChatBedrockConverse._generate = real
+    row["router_us_cpu"] = round((row["ms_cpu"]["tiered"] - row["ms_cpu"]["plain"]) * 1000, 1)
+    return row
 
 
 def langsmith_row() -> dict[str, Any]:
@@ -602,6 +626,12 @@ def markdown(results: dict[str, Any]) -> str:
             rows.append(f"| {label} | {r['ms_cpu']['tiered']:.3f} ms CPU, {r['ms_wall']['tiered']:.3f} ms wall: "
                         f"**{r['ratio_cpu']:.3f}x** CPU, {r['ratio_wall']:.3f}x wall | plain `ChatBedrockConverse`: "
                         f"{r['ms_cpu']['plain']:.3f} ms CPU, {r['ms_wall']['plain']:.3f} ms wall | <= 1.05x |")
+        own = lc.get("own_cpu")
+        if own:
+            rows.append(f"| the router's own CPU: the first row with the tier call answered from memory on both "
+                        f"sides | {own['ms_cpu']['tiered'] * 1000:.0f} µs CPU per `invoke`: **+{own['router_us_cpu']:.0f}"
+                        f" µs** | plain `ChatBedrockConverse` (LangChain's wrapper alone): "
+                        f"{own['ms_cpu']['plain'] * 1000:.0f} µs | - |")
     imp = results.get("import")
     if imp:
         rows.append(f"| import + first construction in a fresh process | import "

@@ -29,6 +29,7 @@ from .config import ConfidenceGateConfig, SelfGradeGateConfig
 from .confidence import answer_confidence
 from .errors import ConfigError
 from .gate_budget import run_in_pool
+from .json_accept import accept_check
 from .json_answer import extract_json, structured_value
 from .json_schema import describe_error, schema_validator
 from .patterns import compile_pattern
@@ -224,6 +225,9 @@ class JsonSchemaGate(Gate):
     def __init__(self, schema: dict[str, Any], *, source: str = "auto", name: str = "json_schema",
                  strict_keywords: bool = True):
         self.validator = schema_validator(schema, strict_keywords=strict_keywords)
+        # answers it certainly accepts skip jsonschema; the rest (and any schema it does
+        # not model) are jsonschema's to judge and describe
+        self.accepts = accept_check(schema)
         self.source = source
         self.name = name
 
@@ -232,6 +236,8 @@ class JsonSchemaGate(Gate):
             value = structured_value(state.answer, self.source)
         except ValueError as exc:
             return self._verdict(False, str(exc))
+        if self.accepts is not None and self.accepts(value):
+            return self._verdict(True, "valid JSON")
         errors = sorted(self.validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
         if errors:
             reason, detail = describe_error(errors[0])

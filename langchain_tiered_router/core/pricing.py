@@ -77,14 +77,15 @@ class Price:
         if not self.known:
             return None
         assert self.input_per_mtok is not None and self.output_per_mtok is not None
-        read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
-        write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
-        total = (
-            usage.input_tokens * self.input_per_mtok
-            + usage.output_tokens * self.output_per_mtok
-            + usage.cache_read_tokens * read
-            + usage.cache_write_tokens * write
-        )
+        total = usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok
+        # most calls read and write no cache: two Decimal products saved (a zero total
+        # still adds them, for the same exponent as ever)
+        if usage.cache_read_tokens or not total:
+            read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
+            total += usage.cache_read_tokens * read
+        if usage.cache_write_tokens or not total:
+            write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
+            total += usage.cache_write_tokens * write
         return total / MTOK
 
 

@@ -21,7 +21,8 @@ __all__ = ["request_text", "usage_of", "served_model_id", "to_answer", "merge_ch
 
 
 def _text(message: BaseMessage) -> str:
-    return message.text
+    content = message.content
+    return content if isinstance(content, str) else message.text  # ``.text`` joins content blocks
 
 
 def _role(message: BaseMessage) -> str:
