@@ -264,10 +264,46 @@ def langchain_rows(model_path: Path, quick: bool) -> dict[str, Any]:
             out[name] = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
                                     rounds, per_round)
             out[name]["served_by"] = tiered.invoke(PROMPT).response_metadata["routing"]["model_id"]
-        out["own_cpu"] = own_cpu_row(plain, TieredChatBedrock(config={
-            "telemetry": {"sinks": []}, "tiers": LADDER, "gates": JSON_GATE, "endpoint_url": url}), rounds)
+        first = TieredChatBedrock(config={"telemetry": {"sinks": []}, "tiers": LADDER, "gates": JSON_GATE,
+                                          "endpoint_url": url})
+        out["inside_outside"] = inside_outside_row(plain, first, rounds)
+        out["own_cpu"] = own_cpu_row(plain, first, rounds)
         flush_all()
     return out
+
+
+def inside_outside_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
+    """The first invoke row's CPU split at the tier's HTTP call: inside
+    ``ChatBedrockConverse._generate`` (the same work on both sides) and outside it
+    (LangChain's wrapper; plus the router on the tiered side), per call, median of rounds."""
+    from langchain_aws import ChatBedrockConverse
+
+    real = ChatBedrockConverse._generate
+    inside = [0.0]
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        c0 = time.thread_time()
+        try:
+            return real(self, *args, **kwargs)
+        finally:
+            inside[0] += time.thread_time() - c0
+
+    ChatBedrockConverse._generate = timed
+    split: dict[str, list[tuple[float, float]]] = {"tiered": [], "plain": []}
+    try:
+        for r in range(rounds):
+            for name, model in (("tiered", tiered), ("plain", plain))[:: 1 if r % 2 == 0 else -1]:
+                inside[0] = 0.0
+                c0 = time.thread_time()
+                for _ in range(30):
+                    model.invoke(PROMPT)
+                total = (time.thread_time() - c0) / 30 * 1e6
+                split[name].append((total, inside[0] / 30 * 1e6))
+    finally:
+        ChatBedrockConverse._generate = real
+    return {name: {"total_us_cpu": round(statistics.median(t for t, _ in v), 1),
+                   "inside_http_call_us_cpu": round(statistics.median(i for _, i in v), 1),
+                   "outside_us_cpu": round(statistics.median(t - i for t, i in v), 1)} for name, v in split.items()}
 
 
 def own_cpu_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
@@ -626,6 +662,13 @@ def markdown(results: dict[str, Any]) -> str:
             rows.append(f"| {label} | {r['ms_cpu']['tiered']:.3f} ms CPU, {r['ms_wall']['tiered']:.3f} ms wall: "
                         f"**{r['ratio_cpu']:.3f}x** CPU, {r['ratio_wall']:.3f}x wall | plain `ChatBedrockConverse`: "
                         f"{r['ms_cpu']['plain']:.3f} ms CPU, {r['ms_wall']['plain']:.3f} ms wall | <= 1.05x |")
+        io = lc.get("inside_outside")
+        if io:
+            t, p = io["tiered"], io["plain"]
+            rows.append(f"| the first row's CPU split at the tier's HTTP call (`ChatBedrockConverse._generate`) "
+                        f"| inside {t['inside_http_call_us_cpu']:.0f} µs, outside **{t['outside_us_cpu']:.0f} µs** "
+                        f"(LangChain's wrapper and the router) | inside {p['inside_http_call_us_cpu']:.0f} µs, "
+                        f"outside {p['outside_us_cpu']:.0f} µs (LangChain's wrapper) | - |")
         own = lc.get("own_cpu")
         if own:
             rows.append(f"| the router's own CPU: the first row with the tier call answered from memory on both "
