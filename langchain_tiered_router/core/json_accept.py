@@ -21,8 +21,10 @@ __all__ = ["accept_check"]
 
 Check = Callable[[Any], bool]
 
-# What every supported keyword needs of the instance: others are ignored (annotations,
-# ``format`` without a format checker) or make the schema unsupported.
+# The keywords the check models. Keys no draft asserts (annotations, ``$defs``, vendor
+# keys) are ignored, as jsonschema ignores them; so is ``format``, which asserts nothing
+# without a format checker and ``schema_validator`` gives none (give it one, and
+# ``format`` must leave this set). Any other assertion keyword makes the schema unsupported.
 _SUPPORTED = frozenset({
     "type", "properties", "required", "additionalProperties", "items", "enum", "const", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems", "minProperties",

@@ -27,11 +27,13 @@ types = st.sampled_from(["string", "number", "integer", "boolean", "null", "obje
 
 def schemas(draft4: bool) -> st.SearchStrategy:
     def node(children: st.SearchStrategy) -> st.SearchStrategy:
+        if not draft4:  # from draft 6 on, true and false are schemas too
+            children = st.one_of(st.booleans(), children)
         return st.fixed_dictionaries({}, optional={
             "type": st.one_of(types, st.lists(types, min_size=1, max_size=3, unique=True)),
             "properties": st.dictionaries(st.sampled_from(["a", "b", "c", "total"]), children, max_size=3),
             "required": st.lists(st.sampled_from(["a", "b", "total"]), min_size=1, max_size=2, unique=True),
-            "additionalProperties": children if not draft4 else st.one_of(st.booleans(), children),
+            "additionalProperties": st.one_of(st.booleans(), children),
             "items": children,
             "enum": st.lists(scalars, min_size=1, max_size=3, unique=True),
             "minimum": st.integers(-3, 3), "maximum": st.sampled_from([0, 2, 4.5]),
