@@ -272,6 +272,19 @@ def langchain_rows(model_path: Path, quick: bool) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def tier_calls_as(generate: Callable[..., Any]) -> Iterator[None]:
+    """``ChatBedrockConverse._generate`` (every tier call, and plain's) replaced for a while."""
+    from langchain_aws import ChatBedrockConverse
+
+    real = ChatBedrockConverse._generate
+    ChatBedrockConverse._generate = generate
+    try:
+        yield
+    finally:
+        ChatBedrockConverse._generate = real
+
+
 def inside_outside_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
     """The first invoke row's CPU split at the tier's HTTP call: inside
     ``ChatBedrockConverse._generate`` (the same work on both sides) and outside it
@@ -288,9 +301,8 @@ def inside_outside_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
         finally:
             inside[0] += time.thread_time() - c0
 
-    ChatBedrockConverse._generate = timed
     split: dict[str, list[tuple[float, float]]] = {"tiered": [], "plain": []}
-    try:
+    with tier_calls_as(timed):
         for r in range(rounds):
             for name, model in (("tiered", tiered), ("plain", plain))[:: 1 if r % 2 == 0 else -1]:
                 inside[0] = 0.0
@@ -299,8 +311,6 @@ def inside_outside_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
                     model.invoke(PROMPT)
                 total = (time.thread_time() - c0) / 30 * 1e6
                 split[name].append((total, inside[0] / 30 * 1e6))
-    finally:
-        ChatBedrockConverse._generate = real
     return {name: {"total_us_cpu": round(statistics.median(t for t, _ in v), 1),
                    "inside_http_call_us_cpu": round(statistics.median(i for _, i in v), 1),
                    "outside_us_cpu": round(statistics.median(t - i for t, i in v), 1)} for name, v in split.items()}
@@ -309,21 +319,16 @@ def inside_outside_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
 def own_cpu_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
     """What the router itself adds, without the HTTP call's noise: the tier call is
     answered from memory on both sides (``ChatBedrockConverse._generate`` returns a copy
-    of one real reply), so the difference is LangChain's wrapper plus the router."""
-    from langchain_aws import ChatBedrockConverse
+    of one real reply), so the difference is the router alone."""
     from langchain_core.messages import HumanMessage
 
     reply = plain._generate([HumanMessage(PROMPT)])
-    real = ChatBedrockConverse._generate
-    ChatBedrockConverse._generate = lambda self, messages, stop=None, run_manager=None, **kw: copy.copy(reply)
-    try:
+    with tier_calls_as(lambda self, messages, stop=None, run_manager=None, **kw: copy.copy(reply)):
         for _ in range(300):
             tiered.invoke(PROMPT)
             plain.invoke(PROMPT)
         row = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
                           rounds, 200)
-    finally:
-        ChatBedrockConverse._generate = real
     row["router_us_cpu"] = round((row["ms_cpu"]["tiered"] - row["ms_cpu"]["plain"]) * 1000, 1)
     return row
 
