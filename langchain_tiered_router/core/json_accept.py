@@ -14,8 +14,11 @@ that is not a JSON type) makes it answer ``False`` or makes ``accept_check`` ret
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable
+
+import jsonschema
+
+from .json_schema import DRAFTS, assertion_keywords
 
 __all__ = ["accept_check"]
 
@@ -24,7 +27,8 @@ Check = Callable[[Any], bool]
 # The keywords the check models. Keys no draft asserts (annotations, ``$defs``, vendor
 # keys) are ignored, as jsonschema ignores them; so is ``format``, which asserts nothing
 # without a format checker and ``schema_validator`` gives none (give it one, and
-# ``format`` must leave this set). Any other assertion keyword makes the schema unsupported.
+# ``format`` must leave this set). Any other keyword ``assertion_keywords`` names makes the
+# schema unsupported.
 _SUPPORTED = frozenset({
     "type", "properties", "required", "additionalProperties", "items", "enum", "const", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems", "minProperties",
@@ -58,7 +62,7 @@ def _type_check(names: Any, draft4: bool) -> Check | None:
         elif name == "null":
             tests.append(lambda v: v is None)
         elif name == "number":
-            tests.append(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+            tests.append(_number)
         elif name == "integer":
             tests.append(lambda v: _is_int(v, draft4))
         else:
@@ -88,7 +92,7 @@ def _compile(schema: Any, draft4: bool, depth: int) -> Check | None:
         return lambda v: False
     if not isinstance(schema, dict) or depth > 32:
         return None
-    known = _assertion_keywords()
+    known = assertion_keywords()
     if any(key in known and key not in _SUPPORTED for key in schema):
         return None
     if draft4 and ("const" in schema or isinstance(schema.get("exclusiveMinimum"), bool)
@@ -184,28 +188,11 @@ def _object_check(schema: dict, draft4: bool, depth: int) -> Check | None | bool
     return check
 
 
-@functools.lru_cache(maxsize=1)
-def _assertion_keywords() -> frozenset[str]:
-    """Every keyword some draft of jsonschema asserts: one the check does not model makes
-    the schema unsupported; any other key (annotations, ``$defs``, vendor keys) is ignored,
-    as jsonschema ignores it."""
-    import jsonschema
-
-    names: set[str] = set()
-    for cls in (jsonschema.Draft4Validator, jsonschema.Draft6Validator, jsonschema.Draft7Validator,
-                jsonschema.Draft201909Validator, jsonschema.Draft202012Validator):
-        names |= set(cls.VALIDATORS)
-    return frozenset(names)
-
-
 def accept_check(schema: Any) -> Check | None:
     """The accept-check of ``schema`` (read under the draft its ``$schema`` names, the
     latest without one, as jsonschema reads it), or ``None`` when the schema uses what the
     check does not model: jsonschema then does it all."""
-    import jsonschema
-
     cls = jsonschema.validators.validator_for(schema)
-    if cls not in (jsonschema.Draft4Validator, jsonschema.Draft6Validator, jsonschema.Draft7Validator,
-                   jsonschema.Draft201909Validator, jsonschema.Draft202012Validator):
+    if cls not in DRAFTS:
         return None
     return _compile(schema, cls is jsonschema.Draft4Validator, 0)

@@ -23,7 +23,7 @@ from jsonschema.exceptions import ValidationError
 from .errors import ConfigError
 from .patterns import compile_pattern
 
-__all__ = ["schema_validator", "describe_error", "known_keywords"]
+__all__ = ["schema_validator", "describe_error", "known_keywords", "assertion_keywords", "DRAFTS"]
 
 # Keywords that hold annotations or structure rather than assertions; with every
 # draft's assertion keywords, what a schema may contain.
@@ -41,16 +41,21 @@ _MAX_NODES = 20_000
 _MAX_DEPTH = 64
 
 
+# The drafts whose keywords a gate's schema may use.
+DRAFTS = (jsonschema.Draft4Validator, jsonschema.Draft6Validator, jsonschema.Draft7Validator,
+          jsonschema.Draft201909Validator, jsonschema.Draft202012Validator)
+
+
+@functools.lru_cache(maxsize=1)
+def assertion_keywords() -> frozenset[str]:
+    """Every keyword some draft of jsonschema asserts."""
+    return frozenset(name for cls in DRAFTS for name in cls.VALIDATORS)
+
+
 @functools.lru_cache(maxsize=1)
 def known_keywords() -> frozenset[str]:
     """Every keyword of every draft jsonschema knows, and the annotation keywords."""
-    from jsonschema import validators
-
-    names: set[str] = set(_ANNOTATIONS)
-    for cls in (validators.Draft4Validator, validators.Draft6Validator, validators.Draft7Validator,
-                validators.Draft201909Validator, validators.Draft202012Validator):
-        names |= set(cls.VALIDATORS)
-    return frozenset(names)
+    return assertion_keywords() | _ANNOTATIONS
 
 
 def _subschemas(schema: dict[str, Any], path: str) -> Iterator[tuple[str, Any]]:
