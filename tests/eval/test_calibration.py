@@ -206,7 +206,7 @@ def test_the_promised_parity_holds_in_at_least_95_percent_of_calibrations():
     parities = []
     for draw in range(20):
         calibration = calibrate(rest[draw * 400:(draw + 1) * 400], ladder, 0.95)
-        parities.append(evaluate(calibration, truth, ladder, data=truth_data)["parity"])
+        parities.append(evaluate(calibration, truth, ladder, data=truth_data, curves=False)["parity"])
     broken = sum(p < 0.95 - 0.004 for p in parities)
     assert broken <= 3, parities  # P(4 or more of 20 | 5 % each) = 1.6 %; fixed seeds, so no flake
     assert min(parities) > 0.9, parities
