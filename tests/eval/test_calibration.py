@@ -68,6 +68,12 @@ def test_the_promise_holds_on_repeated_synthetic_draws(seed):
     assert result["savings"] > result["random_savings"] + 0.1  # it learned the topics, not luck
     assert result["headroom_recovered"] > 0.5
     assert "with probability >= 95%" in result["calibration"]["guarantee"]
+    # without the curves: the same calibrated point, and no curve figure made up
+    quick = evaluate(calibration, test, ladder, curves=False)
+    assert {k: quick[k] for k in ("policy", "param", "savings", "parity", "tier_share")} == \
+        {k: result[k] for k in ("policy", "param", "savings", "parity", "tier_share")}
+    assert result["curve_savings_at_target"] is not None and result["apgr"] is not None
+    assert quick["curve_savings_at_target"] is None and quick["apgr"] is None
 
 
 def test_auto_refuses_a_losing_cascade_at_a_one_to_three_price_ratio():
