@@ -38,6 +38,7 @@ from langchain_tiered_router.core.errors import UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, routed_usage, routing_decision
+from ._preload import preload_first_request
 from ._request import route_request_from_call
 from ._response import routing_summary
 from ._settings import CONFIG_ENV, RouterSet, provider_config_source, proxy_llm_router
@@ -62,8 +63,9 @@ class TieredRouterProvider(CustomLLM):
         super().__init__()
         self.routers = routers or RouterSet(proxy_llm_router, log_tier_calls=False)
         self._sources: dict[tuple[str, str, str | None], str] = {}
-        if routers is None:
-            self.routers.prebuild_from_proxy_config()  # the first request must not pay for building
+        if routers is None:  # loaded by the proxy: the first request must not pay for building or loading
+            self.routers.prebuild_from_proxy_config()
+            preload_first_request()
 
     def _source(self, model: str, params: Mapping[str, Any]) -> str:
         """The router YAML of a call, resolved once per deployment (it reads the file system)."""

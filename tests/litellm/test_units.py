@@ -125,3 +125,36 @@ async def test_provider_names_the_missing_router_yaml(monkeypatch):
             model="tiered", messages=[{"role": "user", "content": "hi"}], optional_params={},
             litellm_params={"metadata": {}})
     assert "tiered_router_config" in str(info.value)
+
+
+def test_the_provider_loads_at_start_what_the_first_routed_request_would(tmp_path):
+    # LiteLLM loads its default tokenizer on the first custom-provider call and boto3 on the
+    # first Bedrock call; the provider, built while the proxy loads, loads both then. A
+    # fresh process, so nothing earlier in this session has loaded them.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, sys; import litellm.main as m; from litellm_hooks import _provider; "
+            "state = lambda: ['encoding' in vars(m), 'boto3' in sys.modules]; before = state(); "
+            "_provider.TieredRouterProvider(); print(json.dumps([before, state()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == [False, False] and after == [True, True]
+
+
+def test_what_cannot_be_preloaded_is_left_to_the_first_request(monkeypatch):
+    from litellm_hooks import _preload
+
+    real = _preload.importlib.import_module
+
+    def refuse_boto3(name, *args):
+        if name == "boto3":
+            raise ImportError("no boto3 here")
+        return real(name, *args)
+
+    monkeypatch.setattr(_preload.importlib, "import_module", refuse_boto3)
+    assert _preload.preload_first_request() == ["litellm tokenizer"]
