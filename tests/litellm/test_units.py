@@ -4,6 +4,7 @@ example configs, and the direction of imports."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import httpx
@@ -132,10 +133,6 @@ def test_the_provider_loads_at_start_what_the_first_routed_request_would(monkeyp
     # first Bedrock call; the provider, built while the proxy loads, loads both then. Both
     # are unloaded here first (earlier tests may have loaded them; both come back as before
     # at teardown).
-    import sys
-
-    import litellm.main
-
     from litellm_hooks._provider import TieredRouterProvider
 
     monkeypatch.delitem(vars(litellm.main), "encoding", raising=False)
