@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from langchain_tiered_router.batch import BatchExhaustedError, run_batch
+from langchain_tiered_router.batch.state import RunState
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError
 from langchain_tiered_router.emulator import BedrockEmulator
@@ -143,6 +144,13 @@ def test_a_stopped_job_ends_its_records(tmp_path, workload, s3_url, bucket):
     assert summary.served == 333 and _telemetry_rows(tmp_path) == 500
 
 
+def _submitted_jobs(state: Path) -> int:
+    """Jobs the run's state file records as submitted (the file is replaced atomically)."""
+    if not state.exists():
+        return 0
+    return sum(1 for job in RunState.load(state).jobs if job.status == "submitted" and job.arn)
+
+
 def test_batch_stop_stops_a_runs_jobs(tmp_path, workload, s3_url, bucket):
     records, replay = workload
     with _emulator(replay, s3_url) as emu:
@@ -152,11 +160,14 @@ def test_batch_stop_stops_a_runs_jobs(tmp_path, workload, s3_url, bucket):
         worker = threading.Thread(target=lambda: done.update(
             summary=run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)))
         worker.start()
+        state = tmp_path / "out.jsonl.state.json"
         deadline = time.monotonic() + 60
-        while len([j for j in emu.jobs.list() if j.status == "InProgress"]) < 3:
+        # what `batch stop` reads: the three jobs recorded in the state file (Bedrock lists a
+        # job before the runner has written it down)
+        while _submitted_jobs(state) < 3:
             assert time.monotonic() < deadline and worker.is_alive()
             time.sleep(0.02)
-        stopped = CliRunner().invoke(app, ["batch", "stop", "--state", str(tmp_path / "out.jsonl.state.json")])
+        stopped = CliRunner().invoke(app, ["batch", "stop", "--state", str(state)])
         worker.join(60)
         stops = [r for r in emu.requests if r.operation == "StopModelInvocationJob"]
     assert stopped.exit_code == 0 and stopped.stdout.startswith("stopped 3 job(s)"), stopped.output
