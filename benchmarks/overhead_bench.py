@@ -486,9 +486,36 @@ def _sqlite_run(total: int, rate: float | None) -> dict[str, Any]:
 
 # -- the LiteLLM proxy -----------------------------------------------------------------------------
 
+def proxy_configs(emulator_url: str, work: Path, callbacks: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """The proxy ``config.yaml``s of the proxy rows, (with the hook, without it): the tier
+    deployments on the emulator; with the hook also ``tiered`` (``on_exhausted: flag``) and
+    ``tiered-strict`` (``raise``), each behind the JSON gate, their router YAMLs in ``work``."""
+    import yaml
+
+    deployments = [{"model_name": t["name"], "litellm_params": {
+        "model": f"bedrock/converse/{t['model_id']}", "aws_region_name": "us-east-1",
+        "aws_bedrock_runtime_endpoint": emulator_url, "aws_access_key_id": "AKIABENCH",
+        "aws_secret_access_key": "bench"}} for t in LADDER]
+    routers = {}
+    for name, extra in (("tiered", {"on_exhausted": "flag"}), ("tiered-strict", {"on_exhausted": "raise"})):
+        path = work / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"tiers": LADDER, "gates": JSON_GATE, "telemetry": {"sinks": []},
+                                        "retry": {"max_retries": 0}, **extra}))
+        routers[name] = path
+    general = {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"}
+    with_hook = {
+        "model_list": deployments + [{"model_name": n, "litellm_params": {
+            "model": f"tiered_router/{n}", "tiered_router_config": str(p)}} for n, p in routers.items()],
+        "litellm_settings": {"callbacks": ["litellm_hooks.proxy_handler_instance", *callbacks],
+                             "custom_provider_map": [{"provider": "tiered_router",
+                                                      "custom_handler": "litellm_hooks.tiered_router_provider"}]},
+        "router_settings": {"num_retries": 0}, "general_settings": general}
+    without_hook = {"model_list": deployments, "router_settings": {"num_retries": 0}, "general_settings": general}
+    return with_hook, without_hook
+
+
 def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
     import httpx
-    import yaml
 
     from tests.litellm._proc import _Proxy, _stop
 
@@ -525,27 +552,7 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     payloads = work / "payloads.jsonl"
     with emulator_process(SCRIPT) as url:
-        deployments = [{"model_name": t["name"], "litellm_params": {
-            "model": f"bedrock/converse/{t['model_id']}", "aws_region_name": "us-east-1",
-            "aws_bedrock_runtime_endpoint": url, "aws_access_key_id": "AKIABENCH", "aws_secret_access_key": "bench"}}
-            for t in LADDER]
-        routers = {}
-        for name, extra in (("tiered", {"on_exhausted": "flag"}), ("tiered-strict", {"on_exhausted": "raise"})):
-            path = work / f"{name}.yaml"
-            path.write_text(yaml.safe_dump({"tiers": LADDER, "gates": JSON_GATE, "telemetry": {"sinks": []},
-                                            "retry": {"max_retries": 0}, **extra}))
-            routers[name] = path
-        general = {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"}
-        with_hook = {
-            "model_list": deployments + [{"model_name": n, "litellm_params": {
-                "model": f"tiered_router/{n}", "tiered_router_config": str(p)}} for n, p in routers.items()],
-            "litellm_settings": {"callbacks": ["litellm_hooks.proxy_handler_instance",
-                                               "tests.litellm.payload_logger.instance"],
-                                 "custom_provider_map": [{"provider": "tiered_router",
-                                                          "custom_handler": "litellm_hooks.tiered_router_provider"}]},
-            "router_settings": {"num_retries": 0}, "general_settings": general}
-        without_hook = {"model_list": deployments, "router_settings": {"num_retries": 0},
-                        "general_settings": general}
+        with_hook, without_hook = proxy_configs(url, work, ("tests.litellm.payload_logger.instance",))
         env = {"TIERED_TEST_PAYLOADS": str(payloads), "PYTHONPATH": str(REPO)}
         plain = _Proxy(without_hook, work, env)
         start = {"without_hook_s": round(plain.wait_ready(300)["start_s"], 1)}

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import overhead_bench as ob  # the emulator process, its script, the ladder and the gate
+import overhead_bench as ob  # the emulator process, its script, the proxy configs, the prompt
 
 from tests.litellm._proc import _Proxy, _stop
 
@@ -109,25 +109,9 @@ def interleaved(proxy: Any, seconds: int, rounds: int, work: Path) -> dict[str, 
 
 
 def run(seconds: int, rounds: int) -> dict[str, Any]:
-    import yaml
-
     work = Path(tempfile.mkdtemp())
     with ob.emulator_process(ob.SCRIPT) as url:
-        deployments = [{"model_name": t["name"], "litellm_params": {
-            "model": f"bedrock/converse/{t['model_id']}", "aws_region_name": "us-east-1",
-            "aws_bedrock_runtime_endpoint": url, "aws_access_key_id": "AKIABENCH", "aws_secret_access_key": "bench"}}
-            for t in ob.LADDER]
-        router_yaml = work / "tiered.yaml"
-        router_yaml.write_text(yaml.safe_dump({"tiers": ob.LADDER, "gates": ob.JSON_GATE, "telemetry": {"sinks": []},
-                                               "retry": {"max_retries": 0}, "on_exhausted": "flag"}))
-        config = {
-            "model_list": deployments + [{"model_name": "tiered", "litellm_params": {
-                "model": "tiered_router/tiered", "tiered_router_config": str(router_yaml)}}],
-            "litellm_settings": {"callbacks": ["litellm_hooks.proxy_handler_instance"],
-                                 "custom_provider_map": [{"provider": "tiered_router",
-                                                          "custom_handler": "litellm_hooks.tiered_router_provider"}]},
-            "router_settings": {"num_retries": 0},
-            "general_settings": {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"}}
+        config, _ = ob.proxy_configs(url, work)
         proxy = _Proxy(config, work, {"PYTHONPATH": str(ob.REPO)})
         try:
             proxy.wait_ready(300)
@@ -162,13 +146,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15, help="per round and model")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=OUT / "proxy_profile", help="writes OUT.json and OUT.md")
     args = parser.parse_args()
     if shutil.which("py-spy") is None:
         raise SystemExit("py-spy is not installed: python -m pip install py-spy")
     result = run(args.seconds, args.rounds)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "proxy_profile.json").write_text(json.dumps(result, indent=1) + "\n")
-    (OUT / "proxy_profile.md").write_text(markdown(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
     sys.stdout.write(markdown(result))
 
 
