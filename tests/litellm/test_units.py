@@ -152,4 +152,12 @@ def test_what_cannot_be_preloaded_is_left_to_the_first_request(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(_preload.importlib, "import_module", refuse_boto3)
-    assert _preload.preload_first_request() == ["litellm tokenizer"]
+    assert _preload.preload_first_request() == [name for name, _ in _preload.LOADERS if name != "boto3"]
+
+
+def test_every_preload_finds_what_it_loads_in_the_installed_litellm():
+    # The loaders name LiteLLM internals, which move between releases; one that no longer
+    # loads would be skipped silently, so the pinned range is checked here (both ends in CI).
+    from litellm_hooks import _preload
+
+    assert _preload.preload_first_request() == [name for name, _ in _preload.LOADERS]
