@@ -12,7 +12,7 @@ named them:
   shadow-eval snapshot; the continuation pre-call check), about 0.2 s together;
 * the bundled model cost map that its Bedrock Converse transformation parses on first
   use (about 30 ms);
-* the pydantic models of a chat request (deployment parameters, the key's view, the
+* the pydantic models of a chat request (deployment parameters, the key and its view, the
   response) whose schemas LiteLLM defers to first use (about 40 ms; building all of its
   1,400 deferred models would add 2.3 s to the start for the same gain).
 
@@ -60,7 +60,7 @@ LOADERS: tuple[tuple[str, Callable[[], Any]], ...] = (
     ("bedrock cost map", _call("litellm.llms.bedrock.common_utils", "_get_local_model_cost_map")),
     ("router models", _models("litellm.types.router", "GenericLiteLLMParams", "ModelGroupInfo")),
     ("response models", _models("litellm.types.utils", "ModelResponse", "Choices", "Message", "Usage")),
-    ("key view model", _models("litellm.proxy._types", "LiteLLM_VerificationTokenView")),
+    ("key models", _models("litellm.proxy._types", "LiteLLM_VerificationTokenView", "UserAPIKeyAuth")),
 )
 
 
