@@ -64,10 +64,10 @@ LOADERS: tuple[tuple[str, Callable[[], Any]], ...] = (
 )
 
 
-def preload_first_request(loaders: tuple[tuple[str, Callable[[], Any]], ...] = LOADERS) -> list[str]:
-    """Run each loader now; the names that loaded."""
+def preload_first_request() -> list[str]:
+    """Run each of ``LOADERS`` now; the names that loaded."""
     loaded = []
-    for name, load in loaders:
+    for name, load in LOADERS:
         try:
             load()
         except Exception as exc:  # noqa: BLE001 - an optimisation: the first request loads it as before
