@@ -503,9 +503,12 @@ def proxy_configs(emulator_url: str, work: Path, callbacks: tuple[str, ...] = ()
                                         "retry": {"max_retries": 0}, **extra}))
         routers[name] = path
     general = {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"}
+    # each also as "<name>-one-pass": the same router YAML, the proxy's own call the first attempt
+    tiered = [{"model_name": n + suffix, "litellm_params": {
+        "model": f"tiered_router/{n}", "tiered_router_config": str(p), **extra}}
+        for suffix, extra in (("", {}), ("-one-pass", {"tiered_router_one_pass": True})) for n, p in routers.items()]
     with_hook = {
-        "model_list": deployments + [{"model_name": n, "litellm_params": {
-            "model": f"tiered_router/{n}", "tiered_router_config": str(p)}} for n, p in routers.items()],
+        "model_list": deployments + tiered,
         "litellm_settings": {"callbacks": ["litellm_hooks.proxy_handler_instance", *callbacks],
                              "custom_provider_map": [{"provider": "tiered_router",
                                                       "custom_handler": "litellm_hooks.tiered_router_provider"}]},
@@ -558,40 +561,51 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
         start = {"without_hook_s": round(plain.wait_ready(300)["start_s"], 1)}
         first_plain = [timed_one(plain.url, "cheap"), timed_one(plain.url, "cheap")]
         _stop(plain.proc)
+        one_pass = _Proxy(with_hook, work, env)
+        one_pass.wait_ready(300)
+        first_one_pass = [timed_one(one_pass.url, "tiered-one-pass"), timed_one(one_pass.url, "tiered-one-pass")]
+        _stop(one_pass.proc)
         hooked = _Proxy(with_hook, work, env)
         start["with_hook_s"] = round(hooked.wait_ready(300)["start_s"], 1)
         first_tiered = [timed_one(hooked.url, "tiered"), timed_one(hooked.url, "tiered")]
         first_after = [timed_one(hooked.url, "cheap")]
         out["start"] = {**start, "first_two_requests_ms": {"tiered (fresh proxy with the hook)": first_tiered,
+                                                           "tiered-one-pass (another fresh one)": first_one_pass,
                                                            "cheap (fresh proxy without it)": first_plain,
                                                            "cheap after them": first_after}}
         try:
             out["accounting"] = proxy_accounting(hooked.url, payloads)
+            out["accounting_one_pass"] = proxy_accounting(hooked.url, payloads, suffix="-one-pass")
             base = hooked.url
-            asyncio.run(load(base, "cheap", 60, 20))
-            asyncio.run(load(base, "tiered", 60, 20))
+            models = ("tiered", "tiered-one-pass", "cheap")
+            for model in models:
+                asyncio.run(load(base, model, 60, 20))
             rounds, n = (4, 40) if quick else (12, 60)
-            rates: dict[str, list[float]] = {"tiered": [], "cheap": []}
-            cpu: dict[str, list[float]] = {"tiered": [], "cheap": []}
+            rates: dict[str, list[float]] = {m: [] for m in models}
+            cpu: dict[str, list[float]] = {m: [] for m in models}
             for r in range(rounds):
-                for model in (("tiered", "cheap") if r % 2 == 0 else ("cheap", "tiered")):
+                for model in (models if r % 2 == 0 else models[::-1]):
                     c0 = proxy_cpu(hooked.proc.pid)
                     rates[model].append(asyncio.run(load(base, model, n, 20)))
                     cpu[model].append((proxy_cpu(hooked.proc.pid) - c0) / n * 1000)
-            out["throughput"] = {
-                "req_per_s": {k: round(statistics.median(v), 1) for k, v in rates.items()},
-                "ratio": round(statistics.median(t / c for t, c in zip(rates["tiered"], rates["cheap"])), 3),
-                "proxy_cpu_ms_per_request": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
-                "cpu_ratio": round(statistics.median(c / t for t, c in zip(cpu["tiered"], cpu["cheap"])), 3),
-                "rounds": rounds, "requests_per_round": n, "concurrency": 20}
+            for name, model in (("throughput", "tiered"), ("throughput_one_pass", "tiered-one-pass")):
+                out[name] = {
+                    "req_per_s": {"tiered": round(statistics.median(rates[model]), 1),
+                                  "cheap": round(statistics.median(rates["cheap"]), 1)},
+                    "ratio": round(statistics.median(t / c for t, c in zip(rates[model], rates["cheap"])), 3),
+                    "proxy_cpu_ms_per_request": {"tiered": round(statistics.median(cpu[model]), 2),
+                                                 "cheap": round(statistics.median(cpu["cheap"]), 2)},
+                    "cpu_ratio": round(statistics.median(c / t for t, c in zip(cpu[model], cpu["cheap"])), 3),
+                    "rounds": rounds, "requests_per_round": n, "concurrency": 20}
         finally:
             _stop(hooked.proc)
     return out
 
 
-def proxy_accounting(base: str, payloads: Path) -> dict[str, Any]:
+def proxy_accounting(base: str, payloads: Path, suffix: str = "") -> dict[str, Any]:
     """LiteLLM's own logged events (its standard logging payloads) for one escalated and
-    one exhausted request: how many, what cost, whose key, what tokens."""
+    one exhausted request: how many, what cost, whose key, what tokens (``suffix``
+    "-one-pass": of the one-pass models)."""
     import httpx
 
     def events(request_id: str) -> list[dict[str, Any]]:
@@ -624,13 +638,13 @@ def proxy_accounting(base: str, payloads: Path) -> dict[str, Any]:
 
     headers = {"Authorization": "Bearer sk-ops"}
     escalated = httpx.post(f"{base}/chat/completions", headers=headers, timeout=60, json={
-        "model": "tiered", "messages": [{"role": "user", "content": "the invoice total, as JSON"}]})
+        "model": "tiered" + suffix, "messages": [{"role": "user", "content": "the invoice total, as JSON"}]})
     escalated.raise_for_status()
     routing = escalated.json()["tiered_router"]
     out = {"escalated": summary(events(routing["request_id"]), routing)}
     out["escalated"]["x-litellm-response-cost"] = escalated.headers.get("x-litellm-response-cost")
     exhausted = httpx.post(f"{base}/chat/completions", headers=headers, timeout=60, json={
-        "model": "tiered-strict", "messages": [{"role": "user", "content": "an impossible invoice"}]})
+        "model": "tiered-strict" + suffix, "messages": [{"role": "user", "content": "an impossible invoice"}]})
     request_id = re.search(r'request_id\\*"\s*:\s*\\*"([0-9a-f]{32})', exhausted.text)
     evs = events(request_id.group(1)) if request_id else []
     routing = ((evs[0].get("spend_logs_metadata") or {}).get("tiered_router") if evs else None) or {
@@ -709,32 +723,35 @@ def markdown(results: dict[str, Any]) -> str:
                     f"never a blocked request |")
     px = results.get("proxy")
     if px:
-        t = px.get("throughput")
-        if t:
-            rows.append(f"| LiteLLM proxy, model `tiered` (served by cheap, gate passes) vs the same deployment "
-                        f"called directly, 20 concurrent | {t['req_per_s']['tiered']} req/s, "
-                        f"{t['proxy_cpu_ms_per_request']['tiered']} ms proxy CPU per request: **{t['ratio']}x** "
-                        f"throughput, {t['cpu_ratio']}x by CPU | {t['req_per_s']['cheap']} req/s, "
-                        f"{t['proxy_cpu_ms_per_request']['cheap']} ms CPU | >= 0.9x |")
-        a = px.get("accounting")
-        if a:
+        for key, how in (("throughput", "the provider's path"), ("throughput_one_pass", "one-pass")):
+            t = px.get(key)
+            if t:
+                rows.append(f"| LiteLLM proxy, model `tiered` ({how}; served by cheap, gate passes) vs the same "
+                            f"deployment called directly, 20 concurrent | {t['req_per_s']['tiered']} req/s, "
+                            f"{t['proxy_cpu_ms_per_request']['tiered']} ms proxy CPU per request: **{t['ratio']}x** "
+                            f"throughput, {t['cpu_ratio']}x by CPU | {t['req_per_s']['cheap']} req/s, "
+                            f"{t['proxy_cpu_ms_per_request']['cheap']} ms CPU | >= 0.9x |")
+        for key, how in (("accounting", ""), ("accounting_one_pass", " (one-pass)")):
+            a = px.get(key)
+            if not a:
+                continue
             e = a["escalated"]
-            rows.append(f"| LiteLLM's own logged events for one escalated request | {e['logged_events']} event(s), "
+            rows.append(f"| LiteLLM's own logged events for one escalated request{how} | {e['logged_events']} event(s), "
                         f"cost {e['logged_cost_sum']:.3g} on key {', '.join(str(x['key_alias']) for x in e['events'])}"
                         f"; header x-litellm-response-cost {e['x-litellm-response-cost']} | routed cost "
                         f"{float(e['routed_cost']):.3g} | the routed cost, once, on the caller's key/team |")
             logged = ", ".join("{} in / {} out".format(v["prompt_tokens"], v["completion_tokens"])
                                for v in e["events"])
-            rows.append(f"| tokens LiteLLM logs for that request | {logged} | every attempt: "
+            rows.append(f"| tokens LiteLLM logs for that request{how} | {logged} | every attempt: "
                         f"{e['attempt_tokens']['input']} in / {e['attempt_tokens']['output']} out | all attempts |")
             x = a["exhausted"]
             failed = ", ".join("{}, cost {:.3g} (finalized: {}) on key {}, team {}".format(
                 v["event"], float(v["response_cost"] or 0), v["cost_finalized"], v["key_alias"], v["team_id"])
                 for v in x["events"])
-            rows.append(f"| a request whose ladder is exhausted (`on_exhausted: raise`, {x['status']}) | "
+            rows.append(f"| a request whose ladder is exhausted (`on_exhausted: raise`, {x['status']}){how} | "
                         f"{x['logged_events']} event(s): {failed} | routed cost {float(x['routed_cost'] or 0):.3g} "
                         f"| every attempt charged to the caller |")
-            rows.append(f"| LiteLLM's `routing_decision` | {json.dumps(e['routing_decision'])} | - | filled |")
+            rows.append(f"| LiteLLM's `routing_decision`{how} | {json.dumps(e['routing_decision'])} | - | filled |")
         s = px.get("start")
         if s:
             first = s["first_two_requests_ms"]

@@ -26,7 +26,9 @@ from litellm.litellm_core_utils.llm_cost_calc.finalization import finalize_cost
 
 from langchain_tiered_router.core import RoutingResult
 
-__all__ = ["routed_usage", "routing_decision", "bill_on_logging_object"]
+from ._response import routing_summary
+
+__all__ = ["routed_usage", "routing_decision", "publish_route", "bill_on_logging_object"]
 
 
 def routed_usage(result: RoutingResult) -> litellm.Usage:
@@ -56,6 +58,17 @@ def routing_decision(result: RoutingResult, proxy_model: str | None) -> dict[str
         decision["tier"] = decision["tier_label"] = result.served.tier
         decision["routed_model"] = result.model_id
     return decision
+
+
+def publish_route(result: RoutingResult, metadata: dict, proxy_model: str | None) -> dict[str, Any]:
+    """The record into the request's LiteLLM metadata (its spend logs and callbacks carry
+    it as ``spend_logs_metadata.tiered_router``) and LiteLLM's ``routing_decision``;
+    returns the record."""
+    summary = routing_summary(result)
+    spend = metadata.get("spend_logs_metadata")
+    metadata["spend_logs_metadata"] = {**(spend if isinstance(spend, dict) else {}), "tiered_router": summary}
+    metadata["routing_decision"] = routing_decision(result, proxy_model)
+    return summary
 
 
 def bill_on_logging_object(logging_obj: Any, result: RoutingResult) -> None:

@@ -71,12 +71,20 @@ class LiteLLMRouterBackend(Backend):
         return self.groups.get(tier.name, tier.name)
 
     def _kwargs(self, tier: Tier, request: RouteRequest) -> dict[str, Any]:
+        return self.call_kwargs(tier, request)
+
+    def call_kwargs(self, tier: Tier, request: RouteRequest, *, for_proxy: bool = False) -> dict[str, Any]:
+        """The ``acompletion`` arguments of ``tier``'s call. ``for_proxy``: the proxy makes
+        the call itself (one-pass routing), as the client's request, with its own metadata
+        and logging."""
         payload = request.payload if isinstance(request.payload, Mapping) else {}
         messages = payload.get("messages") or [{"role": "user", "content": request.text}]
         kwargs: dict[str, Any] = {**tier.params, **dict(payload.get("params") or {})}
         limit = call_timeout(tier, request)  # the tier's timeout, cut to the request's deadline
         if limit is not None:
             kwargs["timeout"] = min(limit, float(kwargs["timeout"])) if kwargs.get("timeout") else limit
+        if for_proxy:
+            return {"model": self.group(tier), "messages": messages, **kwargs}
         # Tag the call so LiteLLM's logs and callbacks can join it to the routed request;
         # the caller's key is deliberately absent: the routed request bills it once.
         kwargs["metadata"] = {"tiered_router": {"request_id": request.request_id, "tier": tier.name,

@@ -1,11 +1,15 @@
-"""The LiteLLM proxy callback: the ``x-tiered-router-*`` response headers.
+"""The LiteLLM proxy callback: one-pass routing and the ``x-tiered-router-*`` headers.
 
-Routing happens in the ``tiered_router`` provider (``_provider.py``). A provider can
-add no plain response header of its own (LiteLLM prefixes provider headers with
-``llm_provider-``), so this callback's ``async_post_call_response_headers_hook``
-reads the routing the provider attached to the request's logging object and turns it
-into headers. For a stream the proxy asks after the first chunk is in, so the tier
-streaming (or, for a gated route, the whole routing) is known by then.
+Routing happens in the ``tiered_router`` provider (``_provider.py``), or, for a tiered
+model marked ``tiered_router_one_pass: true``, here: the pre-call step starts the route
+and hands its first attempt to the proxy's own call, the post-call steps give that call's
+response (or error) back to the route (``_one_pass.py``).
+
+A provider can add no plain response header of its own (LiteLLM prefixes provider
+headers with ``llm_provider-``), so ``async_post_call_response_headers_hook`` reads the
+routing attached to the request's logging object and turns it into headers. For a
+stream the proxy asks after the first chunk is in, so the tier streaming (or, for a
+gated route, the whole routing) is known by then.
 """
 
 from __future__ import annotations
@@ -14,14 +18,43 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from ._one_pass import OnePassRoutes
 from ._provider import attached_route
 from ._response import routing_headers
+from ._settings import proxy_llm_router
 
 __all__ = ["TieredRouterHook"]
 
 
 class TieredRouterHook(CustomLogger):
     """Register as ``litellm_settings.callbacks: litellm_hooks.proxy_handler_instance``."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._one_pass: OnePassRoutes | None = None
+
+    def _routes(self) -> OnePassRoutes:
+        if self._one_pass is None:
+            import litellm_hooks  # the provider instance the proxy loaded from its custom_provider_map
+
+            self._one_pass = OnePassRoutes(litellm_hooks.tiered_router_provider)
+        return self._one_pass
+
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> Any:
+        if call_type not in ("completion", "acompletion") or not isinstance(data, dict) or data.get("stream"):
+            return None
+        routes = self._routes()
+        source = routes.target(proxy_llm_router(), data.get("model"))
+        return await routes.start(data, source) if source is not None else None
+
+    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
+        return await self._one_pass.finish(data, response) if self._one_pass is not None else None
+
+    async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
+                                           user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
+        if self._one_pass is not None:
+            self._one_pass.fail(request_data, original_exception)
+        return None
 
     async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any, response: Any,
                                                     request_headers: dict | None = None,

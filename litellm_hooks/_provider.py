@@ -37,10 +37,9 @@ from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, Rou
 from langchain_tiered_router.core.errors import UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
-from ._accounting import bill_on_logging_object, routed_usage, routing_decision
+from ._accounting import bill_on_logging_object, publish_route, routed_usage
 from ._preload import preload_first_request
 from ._request import route_request_from_call
-from ._response import routing_summary
 from ._settings import CONFIG_ENV, RouterSet, provider_config_source, proxy_llm_router
 
 __all__ = ["TieredRouterProvider", "ROUTE_ATTR", "attached_route"]
@@ -81,22 +80,35 @@ class TieredRouterProvider(CustomLLM):
         router, backend = self.routers.get(self._source(model, params))
         metadata = (litellm_params or {}).get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
+        return router, backend, self.route_request(messages, params, metadata), metadata
+
+    @staticmethod
+    def route_request(messages: list, params: Mapping[str, Any], metadata: Mapping[str, Any]) -> RouteRequest:
+        """The core's request for a proxy call; a bad ``response_format`` schema is the client's 400."""
         try:
-            request = route_request_from_call(messages, params, metadata)
-        except ConfigError as exc:  # the client's response_format schema: its error, a 400
+            return route_request_from_call(messages, params, metadata)
+        except ConfigError as exc:
             detail = {"error": "bad_response_format", "message": str(exc)[:500]}
             raise CustomLLMError(status_code=400, message=json.dumps(detail)) from None
-        return router, backend, request, metadata
 
     @staticmethod
     def _publish(result: RoutingResult, metadata: dict) -> dict[str, Any]:
-        """The record into LiteLLM's logging metadata (its spend logs and callbacks carry it),
-        and LiteLLM's own ``routing_decision`` field."""
-        summary = routing_summary(result)
-        spend = metadata.get("spend_logs_metadata")
-        metadata["spend_logs_metadata"] = {**(spend if isinstance(spend, dict) else {}), "tiered_router": summary}
-        metadata["routing_decision"] = routing_decision(result, metadata.get("model_group"))
-        return summary
+        return publish_route(result, metadata, metadata.get("model_group"))
+
+    def refusal(self, exc: BaseException, metadata: dict, logging_obj: Any, proxy_model: str) -> BaseException:
+        """The error the client gets for a route that ended without an answer (one-pass
+        routing): a refused or exhausted route as on the provider's path, else ``exc``."""
+        if not isinstance(exc, _REFUSED):
+            return exc
+        result = getattr(exc, "result", None)
+        if isinstance(result, RoutingResult):
+            publish_route(result, metadata, proxy_model)
+            bill_on_logging_object(logging_obj, result)
+        return _http_error(exc)
+
+    @staticmethod
+    def attach(logging_obj: Any, result: RoutingResult) -> None:
+        _attach(logging_obj, result)
 
     async def acompletion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                           litellm_params: dict | None = None, logging_obj: Any = None, **kwargs: Any) -> Any:

@@ -260,6 +260,7 @@ class Router:
                     answer = yield call
                 except TransportError as exc:
                     self._record_call(tier, False)
+                    call.emitted = call.emitted or exc.delivered
                     delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
                     if delay is not None:
                         self._note_retry(attempt, exc, exc.kind)
@@ -270,6 +271,7 @@ class Router:
                     self._charge_partial(attempt, tier, call)
                 except MalformedReplyError as exc:
                     self._record_call(tier, True)  # the tier is up; its reply was unreadable
+                    call.emitted = call.emitted or exc.delivered
                     delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
                     if delay is not None:
                         self._note_retry(attempt, exc, "malformed")
@@ -279,6 +281,7 @@ class Router:
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call)
                 except TierCallError as exc:  # a tier call failed in a way no retry mends
+                    call.emitted = call.emitted or exc.delivered
                     self._record_call(tier, True)
                     cause = exc.cause or exc
                     attempt.outcome, attempt.error = "error", str(exc)
@@ -331,8 +334,9 @@ class Router:
             above = self.ladder.above(tier)
             if attempt.answer is None:
                 if attempt.emitted:
-                    result.error = (f"tier {tier.name} failed after output was streamed; it cannot be retried: "
-                                    f"{attempt.error}")
+                    why = ("its error reached the caller" if getattr(attempt.exception, "delivered", False)
+                           else "output was streamed")
+                    result.error = f"tier {tier.name} failed after {why}; it cannot be retried: {attempt.error}"
                     break
                 if attempt.outcome == "skipped" and attempt.error_kind == "circuit_open" and above:
                     tier = above

@@ -65,7 +65,13 @@ class PricingError(ConfigError):
 
 
 class TierCallError(RouterError):
-    """One call to one tier failed."""
+    """One call to one tier failed.
+
+    ``delivered``: this failure has already reached the caller (a proxy that made the
+    call itself answered with it), so, like a stream cut after output went out, it is
+    neither retried nor escalated."""
+
+    delivered = False
 
     def __init__(self, message: str, *, tier: str, model_id: str, cause: BaseException | None = None):
         self.tier = tier

@@ -29,8 +29,9 @@ pytestmark = pytest.mark.proxy
 JSON_GATE = [{"kind": "json_schema", "schema": INVOICE_SCHEMA}]
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["provider", "one_pass"])
+def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          emulator) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("proxy")
     jsonl, db = work / "telemetry.jsonl", work / "telemetry.db"
     sinks = [{"kind": "jsonl", "path": str(jsonl)}, {"kind": "sqlite", "path": str(db), "flush_interval_s": 0.05}]
@@ -46,12 +47,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[s
                          access={"allow_tier_request": [], "on_forbidden": "ignore"},
                          telemetry={"sinks": sinks[:1]})
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict},
-                          callbacks=("tests.litellm.payload_logger.instance",),
+                          callbacks=("tests.litellm.payload_logger.instance",), one_pass=request.param == "one_pass",
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
     with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads)}) as proxy:
         print(f"\nLiteLLM proxy started in {proxy['start_s']:.1f}s")
-        yield {**proxy, "jsonl": jsonl, "db": db, "work": work, "payloads": payloads}
+        yield {**proxy, "jsonl": jsonl, "db": db, "work": work, "payloads": payloads, "mode": request.param}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,8 @@ def test_cascade_escalates_past_invalid_json(setup, ops, emulator, rows_for):
     assert routing["tier"] == "mid" and routing["quality_escalations"] == 1
     row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
     assert row["integration"] == "litellm" and row["tier"] == "mid" and row["start_tier"] == "cheap"
+    # one-pass: the proxy's own call was the cheap attempt, the mid attempt the router's call
+    assert row["metadata"].get("proxy_path") == ("one_pass" if setup["mode"] == "one_pass" else None)
     assert [a["outcome"] for a in row["attempts"]] == ["gate_failed", "served"]
     # Every attempt is priced from the token counts the emulator reported, at the cost map's rates.
     cheap_usage, mid_usage = (Usage(a["input_tokens"], a["output_tokens"]) for a in row["attempts"])
@@ -136,6 +139,7 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
     request_id = headers["x-tiered-router-request-id"]
     (payload,) = _payloads(setup, request_id)
     routing = payload["spend_logs_metadata"]["tiered_router"]
+    assert routing["metadata"].get("proxy_path") == ("one_pass" if setup["mode"] == "one_pass" else None)
     assert (payload["event"], payload["key_alias"], payload["team_id"]) == ("success", "ops-key", "ops-team")
     assert _same_money(payload["response_cost"], routing["cost_usd"])
     assert _same_money(headers["x-litellm-response-cost"], routing["cost_usd"])
@@ -263,6 +267,8 @@ def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator):
 
 
 def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for):
+    if setup["mode"] == "one_pass":
+        pytest.skip("one-pass: the proxy's own call of the first tier answers the client (next test)")
     emulator.clear_requests()
     emulator.inject("throttle", model_id=CHEAP, times=2)  # max_retries 1: two throttles exhaust cheap
     response, headers = ask(ops, "say hello", model="tiered-fast")
@@ -272,6 +278,26 @@ def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for
     assert row["transport_escalations"] == 1 and row["quality_escalations"] == 0
     assert row["attempts"][0]["retried_on"] == ["throttled"] and row["attempts"][0]["error_kind"] == "throttled"
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
+
+
+def test_one_pass_a_throttled_first_tier_is_the_proxys_error_and_still_recorded(setup, ops, emulator):
+    """One-pass: the first attempt is the proxy's own call, so its error (after LiteLLM's
+    retries for that model group, none here) is what the client gets; the route records
+    it and calls nothing more."""
+    if setup["mode"] != "one_pass":
+        pytest.skip("the provider's path retries and escalates (test above)")
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=1)
+    with pytest.raises(openai.RateLimitError):
+        ask(ops, "say hello throttled", model="tiered-fast")
+    time.sleep(0.5)
+    assert [r.model_id for r in emulator.requests] == [CHEAP]
+    rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
+    row = next(r for r in reversed(rows) if r["attempts"][0]["error_kind"] == "throttled")
+    assert row["metadata"]["proxy_path"] == "one_pass" and row["tier"] is None
+    assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
+        ("cheap", "transport_error", [])]
+    assert "reached the caller" in row["error"]
 
 
 def test_forbidden_tier_request_is_refused(setup, app, emulator):

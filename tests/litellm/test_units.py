@@ -27,8 +27,9 @@ def test_public_surface_is_pinned():
         "CONFIG_ENV", "PROVIDER"])
     assert isinstance(litellm_hooks.proxy_handler_instance, litellm_hooks.TieredRouterHook)
     assert isinstance(litellm_hooks.tiered_router_provider, litellm_hooks.TieredRouterProvider)
-    # Routing is the provider's alone: the callback only adds headers, and no route table exists.
-    assert "async_pre_call_hook" not in vars(litellm_hooks.TieredRouterHook)
+    # One router per YAML, the provider's: one-pass routing (the callback's pre-call step) uses
+    # the same routers, and no route table of its own exists.
+    assert litellm_hooks.proxy_handler_instance._routes().provider is litellm_hooks.tiered_router_provider
     assert not (REPO / "litellm_hooks" / "_routes.py").exists()
 
 

@@ -1,0 +1,215 @@
+"""One pass through LiteLLM per attempt: the proxy's own call is the route's first attempt.
+
+A tiered model served by the ``tiered_router`` provider costs every routed request two
+passes through LiteLLM's request path (the proxy's call of ``tiered``, then the
+provider's call of the tier). With ``tiered_router_one_pass: true`` among the model's
+``litellm_params``, a non-streamed chat request takes one instead:
+
+* the hook's pre-call step starts the core ``Router``'s route for the request; when the
+  engine asks for its first attempt, the request is rewritten to that tier's model group
+  (and the tier's parameters), and the proxy makes that call itself, with everything it
+  does for any call: the caller's limits and budget, the deployment's retries, logging;
+* the post-call step hands the proxy's response to the engine as that attempt's answer.
+  The engine judges it; when a gate fails, the next tiers are called through the proxy's
+  router as the provider calls them (``no-log``). The response the client gets, and the
+  one event LiteLLM logs, carry the served answer, the routed cost and every attempt's
+  tokens (``_accounting``), like the provider's.
+
+What differs from the provider: an error of the proxy's own call (after LiteLLM's own
+retries and fallbacks for that model group) is the request's error; the engine records
+it but neither retries nor escalates, since the proxy has already answered the client.
+Streamed requests, and requests a gate or policy needs to see before they are sent,
+keep the provider's path. From the pre-call step to a post-call step, the route of one
+request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no logging
+object).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping
+
+from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer
+from langchain_tiered_router.core.errors import TierCallError
+from langchain_tiered_router.core.tiers import Tier
+
+from ._accounting import bill_on_logging_object, publish_route, routed_usage
+from ._backend import LiteLLMRouterBackend
+from ._convert import answer_from_response, transport_error_from_litellm
+from ._settings import deployments, tiered_config_source
+
+__all__ = ["ONE_PASS_PARAM", "OnePassRoutes"]
+
+log = logging.getLogger("litellm_hooks")
+
+ONE_PASS_PARAM = "tiered_router_one_pass"
+_NO_ANSWER_S = 900.0  # a proxy call neither hook saw end (a path LiteLLM added): the route gives up
+
+
+class _ProxyAnswered(Exception):
+    """The proxy has already answered the client with the first attempt's error."""
+
+
+class HandoffBackend(Backend):
+    """The route's backend: its first attempt is handed to the proxy (``asked`` gets the
+    tier and request; the post-call step sets ``answer``); every other call goes through
+    ``inner``, as on the provider's path."""
+
+    def __init__(self, inner: LiteLLMRouterBackend):
+        loop = asyncio.get_running_loop()
+        self.inner = inner
+        self.asked: asyncio.Future[tuple[Tier, RouteRequest]] = loop.create_future()
+        self.answer: asyncio.Future[TierAnswer] = loop.create_future()
+        self.answered_with_error = False
+
+    async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        if self.answered_with_error:
+            raise asyncio.CancelledError("the proxy answered the client with the first attempt's error")
+        if self.asked.done():
+            return await self.inner.acall(tier, request)
+        self.asked.set_result((tier, request))
+        return await asyncio.wait_for(asyncio.shield(self.answer), _NO_ANSWER_S)
+
+    def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        return self.inner.call(tier, request)
+
+    def ask(self, tier: Tier, prompt: str) -> TierAnswer:
+        return self.inner.ask(tier, prompt)
+
+    async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
+        return await self.inner.aask(tier, prompt)
+
+    def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> Any:
+        return self.inner.stream(tier, request, live=live)
+
+
+class _Pending:
+    """One request between the proxy's pre-call and post-call steps."""
+
+    def __init__(self, task: asyncio.Task, backend: HandoffBackend, tier: Tier, metadata: dict, model: str):
+        self.task, self.backend, self.tier, self.metadata, self.model = task, backend, tier, metadata, model
+
+
+class OnePassRoutes:
+    """The hook's side of one-pass routing. ``provider`` is the ``tiered_router``
+    provider the proxy loaded: its routers (one per router YAML) serve both paths."""
+
+    def __init__(self, provider: Any):
+        self.provider = provider
+        self._targets: dict[tuple[int, str], str | None] = {}
+        self._background: set[asyncio.Task] = set()
+        self._pending: dict[str, _Pending] = {}
+
+    def target(self, llm_router: Any, model: Any) -> str | None:
+        """The router YAML of a one-pass tiered model (``None``: any other model)."""
+        if llm_router is None or not isinstance(model, str):
+            return None
+        key = (id(llm_router), model)
+        if key not in self._targets:
+            self._targets[key] = _one_pass_source(llm_router, model)
+        return self._targets[key]
+
+    async def start(self, data: dict, source: str) -> dict:
+        """Start the route; rewrite ``data`` into the proxy's call of the first tier."""
+        logging_obj, call_id = data.get("litellm_logging_obj"), data.get("litellm_call_id")
+        if logging_obj is None or not call_id:  # no way to find the route at the response: the provider's path
+            return data
+        router, inner = self.provider.routers.get(source)
+        model = str(data.get("model"))
+        metadata = data.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else data.setdefault("metadata", {})
+        request = self.provider.route_request(data.get("messages") or [], data,
+                                              {**metadata, "model_group": metadata.get("model_group") or model})
+        request.metadata["proxy_path"] = "one_pass"  # in the record: which path served it
+        backend = HandoffBackend(inner)
+        task = asyncio.create_task(router.aroute(request, backend))
+        await asyncio.wait((task, backend.asked), return_when=asyncio.FIRST_COMPLETED)
+        if not backend.asked.done():  # refused (a tier request, access) or failed before any call
+            self._keep(task)
+            error = task.exception() or RuntimeError("the route ended without calling a tier")
+            raise self.provider.refusal(error, metadata, logging_obj, model) from None
+        tier, attempt = backend.asked.result()
+        call = inner.call_kwargs(tier, attempt, for_proxy=True)
+        for name, value in call.items():  # the tier's defaults; the client's own parameters win
+            if name in ("model", "timeout") or name not in data:
+                data[name] = value
+        self._pending[call_id] = _Pending(task, backend, tier, metadata, model)
+        task.add_done_callback(lambda _: self._pending.pop(call_id, None))
+        return data
+
+    async def finish(self, data: dict, response: Any) -> Any:
+        """The proxy's response is the first attempt's answer; the route decides what the
+        client gets. ``None``: not a one-pass request."""
+        pending = self._pending.pop(data.get("litellm_call_id"), None) if isinstance(data, dict) else None
+        if pending is None:
+            return None
+        logging_obj = data.get("litellm_logging_obj")
+        try:
+            pending.backend.answer.set_result(answer_from_response(response, tier=pending.tier.name,
+                                                                   model_id=pending.tier.model_id))
+        except TierCallError as exc:  # a reply the core cannot read: the engine treats it as any malformed one
+            pending.backend.answer.set_exception(exc)
+        pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
+        try:
+            result = await pending.task
+        except Exception as exc:  # noqa: BLE001 - a refused or exhausted route: the provider's error for it
+            raise self.provider.refusal(exc, pending.metadata, logging_obj, pending.model) from None
+        self.provider.attach(logging_obj, result)
+        return _served(response, result, pending, logging_obj)
+
+    def fail(self, data: dict, error: BaseException) -> None:
+        """The proxy's call of the first tier failed and its error goes to the client: the
+        engine records it as that attempt's outcome and stops."""
+        pending = self._pending.pop(data.get("litellm_call_id"), None) if isinstance(data, dict) else None
+        if pending is None:
+            return
+        tier = pending.tier
+        mapped = transport_error_from_litellm(error, tier=tier.name, model_id=tier.model_id) \
+            if isinstance(error, Exception) else None
+        mapped = mapped or TierCallError(f"{type(error).__name__}: {str(error)[:300]}", tier=tier.name,
+                                         model_id=tier.model_id, cause=error)
+        mapped.delivered = True  # the client has it: no retry, no escalation, only the record
+        pending.backend.answered_with_error = True
+        if not pending.backend.answer.done():
+            pending.backend.answer.set_exception(mapped)
+        self._keep(pending.task)
+
+    def _keep(self, task: asyncio.Task) -> None:
+        """A route nobody awaits any more finishes in the background (its record is written
+        when it ends); its exception is read there, not left unretrieved."""
+        self._background.add(task)
+        task.add_done_callback(_finished_in_background)
+        task.add_done_callback(self._background.discard)
+
+
+def _finished_in_background(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("one-pass route ended with %r", task.exception())
+
+
+def _one_pass_source(llm_router: Any, model: str) -> str | None:
+    for deployment in deployments(llm_router, model):
+        params = deployment.get("litellm_params") or {}
+        if isinstance(params, Mapping) and params.get(ONE_PASS_PARAM) in (True, "true", "True", 1):
+            return tiered_config_source(params)
+    return None
+
+
+def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj: Any) -> Any:
+    """The proxy's own response object, now carrying the served answer, every attempt's
+    tokens and the routed cost: LiteLLM logs this very object once the hooks are done."""
+    served = result.answer.raw if result.answer is not None else None
+    if served is not None and served is not response:
+        response.choices = served.choices
+        response.model = getattr(served, "model", response.model)
+    summary = publish_route(result, pending.metadata, pending.model)
+    setattr(response, "tiered_router", summary)
+    response.usage = routed_usage(result)
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, dict):
+        hidden["tiered_router"] = summary
+        if result.cost_usd is not None:
+            hidden["response_cost"] = float(result.cost_usd)
+    bill_on_logging_object(logging_obj, result)
+    return response
