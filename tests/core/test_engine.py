@@ -96,6 +96,24 @@ def test_throttling_retries_then_escalates_as_transport(base_config):
     assert [c[0] for c in backend.calls] == ["cheap", "cheap", "cheap", "mid"]
 
 
+@pytest.mark.parametrize("error", [
+    TransportError("ThrottlingException", tier="cheap", model_id="m", kind="throttled"),
+    MalformedReplyError("bad body", tier="cheap", model_id="m"),
+    TierCallError("AccessDenied", tier="cheap", model_id="m")])
+def test_a_failure_already_delivered_to_the_caller_is_recorded_not_retried_or_escalated(base_config, error):
+    """A proxy that made the call itself has answered its client with the error: retrying
+    or escalating would spend on an answer nobody receives."""
+    records: list = []
+    error.delivered = True
+    backend = ScriptedBackend({"cheap": error, "mid": answer('{"total": 2}')})
+    with pytest.raises(LadderExhaustedError):
+        router(base_config, records).route(RouteRequest("x"), backend)
+    (record,) = records
+    assert [c[0] for c in backend.calls] == ["cheap"]
+    assert [(a.tier, a.retries) for a in record.attempts] == [("cheap", 0)]
+    assert "its error reached the caller" in record.error
+
+
 def test_transport_retry_recovers_on_the_same_tier(base_config):
     throttle = TransportError("503", tier="cheap", model_id="m", kind="server_error")
     backend = ScriptedBackend({"cheap": [throttle, answer('{"total": 1}')]})
