@@ -12,6 +12,10 @@ Proxy config::
       custom_provider_map:
         - {provider: tiered_router, custom_handler: litellm_hooks.tiered_router_provider}
 
+With ``tiered_router_one_pass: true`` among the model's ``litellm_params``, the callback
+routes a non-streamed request itself, the proxy's own call being its first attempt
+(``_one_pass``).
+
 Names load on first use: ``TieredLiteLLMRouter`` needs the ``litellm`` extra, the proxy
 pieces (``proxy_handler_instance``, ``tiered_router_provider``) the ``proxy`` extra; a
 missing one is an ``ImportError`` naming the extra. Nothing is read at import.
