@@ -15,9 +15,11 @@ provider's call of the tier). With ``tiered_router_one_pass: true`` among the mo
   one event LiteLLM logs, carry the served answer, the routed cost and every attempt's
   tokens (``_accounting``), like the provider's.
 
-What differs from the provider: an error of the proxy's own call (after LiteLLM's own
-retries and fallbacks for that model group) is the request's error; the engine records
-it but neither retries nor escalates, since the proxy has already answered the client.
+What differs from the provider: the proxy's own call is retried by LiteLLM's router
+(``num_retries`` is the router YAML's ``retry.max_retries`` unless the client set it),
+and its error after those retries (and any LiteLLM ``fallbacks`` for that model group)
+is the request's error; the engine records it but neither retries nor escalates, since
+the proxy has already answered the client.
 Streamed requests, and requests a gate or policy needs to see before they are sent,
 keep the provider's path. From the pre-call step to a post-call step, the route of one
 request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no logging
@@ -134,6 +136,8 @@ class OnePassRoutes:
         for name, value in call.items():  # the tier's defaults; the client's own parameters win
             if name in ("model", "timeout") or name not in data:
                 data[name] = value
+        # The router YAML's retries, made by LiteLLM's router for the proxy's call.
+        data.setdefault("num_retries", router.retry.max_retries)
         self._pending[call_id] = _Pending(task, backend, tier, metadata, model)
         task.add_done_callback(lambda _: self._pending.pop(call_id, None))
         return data

@@ -280,18 +280,25 @@ def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
 
 
-def test_one_pass_a_throttled_first_tier_is_the_proxys_error_and_still_recorded(setup, ops, emulator):
-    """One-pass: the first attempt is the proxy's own call, so its error (after LiteLLM's
-    retries for that model group, none here) is what the client gets; the route records
-    it and calls nothing more."""
+def test_one_pass_a_throttled_first_tier_is_retried_by_litellm_then_the_proxys_error(setup, ops, emulator,
+                                                                                    rows_for):
+    """One-pass: the first attempt is the proxy's own call, retried by LiteLLM's router as
+    the router YAML says (max_retries 1); its error after that is what the client gets,
+    and the route records it and calls nothing more."""
     if setup["mode"] != "one_pass":
         pytest.skip("the provider's path retries and escalates (test above)")
     emulator.clear_requests()
     emulator.inject("throttle", model_id=CHEAP, times=1)
+    response, headers = ask(ops, "say hello once throttled", model="tiered-fast")
+    assert headers["x-tiered-router-attempts"] == "cheap:served"
+    assert rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])["metadata"]["proxy_path"] == "one_pass"
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=2)
     with pytest.raises(openai.RateLimitError):
         ask(ops, "say hello throttled", model="tiered-fast")
     time.sleep(0.5)
-    assert [r.model_id for r in emulator.requests] == [CHEAP]
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]
     rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
     row = next(r for r in reversed(rows) if r["attempts"][0]["error_kind"] == "throttled")
     assert row["metadata"]["proxy_path"] == "one_pass" and row["tier"] is None
