@@ -35,9 +35,7 @@ class TieredRouterHook(CustomLogger):
 
     def _routes(self) -> OnePassRoutes:
         if self._one_pass is None:
-            import litellm_hooks  # the provider instance the proxy loaded from its custom_provider_map
-
-            self._one_pass = OnePassRoutes(litellm_hooks.tiered_router_provider)
+            self._one_pass = OnePassRoutes(_loaded_provider)
         return self._one_pass
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> Any:
@@ -62,3 +60,10 @@ class TieredRouterHook(CustomLogger):
         logging_obj = data.get("litellm_logging_obj") if isinstance(data, dict) else None
         result = attached_route(logging_obj) or attached_route(getattr(response, "logging_obj", None))
         return routing_headers(result) if result is not None else None
+
+
+def _loaded_provider() -> Any:
+    """The provider instance the proxy loaded from its ``custom_provider_map``."""
+    import litellm_hooks
+
+    return litellm_hooks.tiered_router_provider

@@ -95,13 +95,20 @@ class _Pending:
 
 class OnePassRoutes:
     """The hook's side of one-pass routing. ``provider`` is the ``tiered_router``
-    provider the proxy loaded: its routers (one per router YAML) serve both paths."""
+    provider the proxy loaded (or a function returning it): its routers (one per router
+    YAML) serve both paths."""
 
     def __init__(self, provider: Any):
-        self.provider = provider
+        self._provider = provider  # the provider, or a function returning it (read on the first one-pass request)
         self._targets: dict[tuple[int, str], str | None] = {}
         self._background: set[asyncio.Task] = set()
         self._pending: dict[str, _Pending] = {}
+
+    @property
+    def provider(self) -> Any:
+        if callable(self._provider) and not hasattr(self._provider, "routers"):
+            self._provider = self._provider()
+        return self._provider
 
     def target(self, llm_router: Any, model: Any) -> str | None:
         """The router YAML of a one-pass tiered model (``None``: any other model)."""

@@ -30,6 +30,7 @@ def test_public_surface_is_pinned():
     # One router per YAML, the provider's: one-pass routing (the callback's pre-call step) uses
     # the same routers, and no route table of its own exists.
     assert litellm_hooks.proxy_handler_instance._routes().provider is litellm_hooks.tiered_router_provider
+    assert isinstance(litellm_hooks.proxy_handler_instance._routes().provider, litellm_hooks.TieredRouterProvider)
     assert not (REPO / "litellm_hooks" / "_routes.py").exists()
 
 
