@@ -49,10 +49,6 @@ ONE_PASS_PARAM = "tiered_router_one_pass"
 _NO_ANSWER_S = 900.0  # a proxy call neither hook saw end (a path LiteLLM added): the route gives up
 
 
-class _ProxyAnswered(Exception):
-    """The proxy has already answered the client with the first attempt's error."""
-
-
 class HandoffBackend(Backend):
     """The route's backend: its first attempt is handed to the proxy (``asked`` gets the
     tier and request; the post-call step sets ``answer``); every other call goes through
@@ -66,8 +62,11 @@ class HandoffBackend(Backend):
         self.answered_with_error = False
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        if self.answered_with_error:
-            raise asyncio.CancelledError("the proxy answered the client with the first attempt's error")
+        if self.answered_with_error:  # the engine stops at a delivered error; nothing is called after it
+            error = TierCallError("not called: the proxy answered the client with the first attempt's error",
+                                  tier=tier.name, model_id=tier.model_id)
+            error.delivered = True
+            raise error
         if self.asked.done():
             return await self.inner.acall(tier, request)
         self.asked.set_result((tier, request))
