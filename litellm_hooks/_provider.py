@@ -95,9 +95,11 @@ class TieredRouterProvider(CustomLLM):
     def _publish(result: RoutingResult, metadata: dict) -> dict[str, Any]:
         return publish_route(result, metadata, metadata.get("model_group"))
 
-    def refusal(self, exc: BaseException, metadata: dict, logging_obj: Any, proxy_model: str) -> BaseException:
-        """The error the client gets for a route that ended without an answer (one-pass
-        routing): a refused or exhausted route as on the provider's path, else ``exc``."""
+    def refusal(self, exc: BaseException, metadata: dict, logging_obj: Any, proxy_model: str | None
+                ) -> BaseException:
+        """The error the client gets for a route that ended without an answer: the HTTP
+        error of a refused or exhausted route, whose record, routed cost and tokens go to
+        LiteLLM's failure log, billed to the caller; any other error as it is."""
         if not isinstance(exc, _REFUSED):
             return exc
         result = getattr(exc, "result", None)
@@ -155,14 +157,8 @@ class TieredRouterProvider(CustomLLM):
         bill_on_logging_object(logging_obj, routed.result)  # LiteLLM cannot price a tiered_router stream
         yield finish_chunk(routed.result, summary)
 
-    def _failed(self, exc: Exception, metadata: dict, logging_obj: Any) -> CustomLLMError:
-        """The HTTP error for a refused or exhausted route; LiteLLM's failure log gets the
-        record, and the routed cost and tokens, billed to the caller."""
-        result = getattr(exc, "result", None)
-        if isinstance(result, RoutingResult):
-            self._publish(result, metadata)
-            bill_on_logging_object(logging_obj, result)
-        return _http_error(exc)
+    def _failed(self, exc: Exception, metadata: dict, logging_obj: Any) -> BaseException:
+        return self.refusal(exc, metadata, logging_obj, metadata.get("model_group"))
 
     def completion(self, *args: Any, **kwargs: Any) -> Any:
         raise CustomLLMError(status_code=500, message="the tiered_router provider is async only (the proxy)")
