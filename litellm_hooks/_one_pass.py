@@ -81,9 +81,6 @@ class HandoffBackend(Backend):
     async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
         return await self.inner.aask(tier, prompt)
 
-    def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> Any:
-        return self.inner.stream(tier, request, live=live)
-
 
 class _Pending:
     """One request between the proxy's pre-call and post-call steps."""
