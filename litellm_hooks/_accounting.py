@@ -28,7 +28,7 @@ from langchain_tiered_router.core import RoutingResult
 
 from ._response import routing_summary
 
-__all__ = ["routed_usage", "routing_decision", "publish_route", "bill_on_logging_object"]
+__all__ = ["routed_usage", "routing_decision", "publish_route", "mark_routed", "bill_on_logging_object"]
 
 
 def routed_usage(result: RoutingResult) -> litellm.Usage:
@@ -69,6 +69,22 @@ def publish_route(result: RoutingResult, metadata: dict, proxy_model: str | None
     metadata["spend_logs_metadata"] = {**(spend if isinstance(spend, dict) else {}), "tiered_router": summary}
     metadata["routing_decision"] = routing_decision(result, proxy_model)
     return summary
+
+
+def mark_routed(response: Any, result: RoutingResult, summary: dict[str, Any]) -> Any:
+    """The served response as the client gets it and LiteLLM logs it: the record, every
+    attempt's tokens (what key and team TPM limits count) and the routed cost in LiteLLM's
+    own float field; an unknown cost is left to LiteLLM, never 0."""
+    setattr(response, "tiered_router", summary)
+    response.usage = routed_usage(result)
+    hidden = dict(getattr(response, "_hidden_params", None) or {})
+    hidden["tiered_router"] = summary
+    if result.cost_usd is not None:
+        hidden["response_cost"] = float(result.cost_usd)
+    else:
+        hidden.pop("response_cost", None)
+    response._hidden_params = hidden
+    return response
 
 
 def bill_on_logging_object(logging_obj: Any, result: RoutingResult) -> None:

@@ -36,7 +36,7 @@ from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, T
 from langchain_tiered_router.core.errors import TierCallError
 from langchain_tiered_router.core.tiers import Tier
 
-from ._accounting import bill_on_logging_object, publish_route, routed_usage
+from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
 from ._convert import answer_from_response, transport_error_from_litellm
 from ._settings import deployments, tiered_config_source
@@ -210,13 +210,6 @@ def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj
     if served is not None and served is not response:
         response.choices = served.choices
         response.model = getattr(served, "model", response.model)
-    summary = publish_route(result, pending.metadata, pending.model)
-    setattr(response, "tiered_router", summary)
-    response.usage = routed_usage(result)
-    hidden = getattr(response, "_hidden_params", None)
-    if isinstance(hidden, dict):
-        hidden["tiered_router"] = summary
-        if result.cost_usd is not None:
-            hidden["response_cost"] = float(result.cost_usd)
+    mark_routed(response, result, publish_route(result, pending.metadata, pending.model))
     bill_on_logging_object(logging_obj, result)
     return response

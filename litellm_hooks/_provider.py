@@ -37,7 +37,7 @@ from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, Rou
 from langchain_tiered_router.core.errors import UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
-from ._accounting import bill_on_logging_object, publish_route, routed_usage
+from ._accounting import bill_on_logging_object, mark_routed, publish_route, routed_usage
 from ._preload import preload_first_request
 from ._request import route_request_from_call
 from ._settings import CONFIG_ENV, RouterSet, provider_config_source, proxy_llm_router
@@ -121,18 +121,7 @@ class TieredRouterProvider(CustomLLM):
             raise self._failed(exc, metadata, logging_obj) from None
         _attach(logging_obj, result)
         summary = self._publish(result, metadata)
-        raw = result.answer.raw  # type: ignore[union-attr]
-        response = copy.copy(raw)
-        setattr(response, "tiered_router", summary)
-        response.usage = routed_usage(result)  # every attempt's tokens: what key and team TPM limits count
-        hidden = dict(getattr(raw, "_hidden_params", None) or {})
-        hidden["tiered_router"] = summary
-        if result.cost_usd is not None:
-            hidden["response_cost"] = float(result.cost_usd)  # LiteLLM's own field is a float
-        else:
-            hidden.pop("response_cost", None)  # unknown: let LiteLLM price it, never 0
-        response._hidden_params = hidden
-        return response
+        return mark_routed(copy.copy(result.answer.raw), result, summary)  # type: ignore[union-attr]
 
     async def astreaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                          litellm_params: dict | None = None, logging_obj: Any = None,
