@@ -565,6 +565,12 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
         one_pass.wait_ready(300)
         first_one_pass = [timed_one(one_pass.url, "tiered-one-pass"), timed_one(one_pass.url, "tiered-one-pass")]
         _stop(one_pass.proc)
+        # LiteLLM's own first call of a deployment, on a proxy that loads the hook: what
+        # the routed first request pays that is not the router's
+        plain_hooked = _Proxy(with_hook, work, env)
+        plain_hooked.wait_ready(300)
+        first_plain_hooked = [timed_one(plain_hooked.url, "cheap"), timed_one(plain_hooked.url, "cheap")]
+        _stop(plain_hooked.proc)
         hooked = _Proxy(with_hook, work, env)
         start["with_hook_s"] = round(hooked.wait_ready(300)["start_s"], 1)
         first_tiered = [timed_one(hooked.url, "tiered"), timed_one(hooked.url, "tiered")]
@@ -572,6 +578,8 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
         out["start"] = {**start, "first_two_requests_ms": {"tiered (fresh proxy with the hook)": first_tiered,
                                                            "tiered-one-pass (another fresh one)": first_one_pass,
                                                            "cheap (fresh proxy without it)": first_plain,
+                                                           "cheap (fresh proxy with the hook, not routed)":
+                                                               first_plain_hooked,
                                                            "cheap after them": first_after}}
         try:
             out["accounting"] = proxy_accounting(hooked.url, payloads)
