@@ -42,8 +42,9 @@ class TieredRouterHook(CustomLogger):
         if call_type not in ("completion", "acompletion") or not isinstance(data, dict) or data.get("stream"):
             return None
         routes = self._routes()
-        source = routes.target(proxy_llm_router(), data.get("model"))
-        return await routes.start(data, source) if source is not None else None
+        llm_router = proxy_llm_router()
+        source = routes.target(llm_router, data.get("model"))
+        return await routes.start(data, source, llm_router) if source is not None else None
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
         return await self._one_pass.finish(data, response) if self._one_pass is not None else None

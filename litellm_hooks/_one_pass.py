@@ -17,9 +17,15 @@ provider's call of the tier). With ``tiered_router_one_pass: true`` among the mo
 
 What differs from the provider: the proxy's own call is retried by LiteLLM's router
 (``num_retries`` is the router YAML's ``retry.max_retries`` unless the client set it),
-and its error after those retries (and any LiteLLM ``fallbacks`` for that model group)
-is the request's error; the engine records it but neither retries nor escalates, since
-the proxy has already answered the client.
+and, when the router YAML escalates a tier that stays down (``retry.on_exhausted:
+escalate``, the default), the tiers above are that call's LiteLLM ``fallbacks``: a first
+tier still failing after its retries is passed over by LiteLLM's router, and the engine
+is told so (a ``failed_over`` transport error for each group passed over, the fallback's
+answer as the next attempt's), then judges that answer as any other. The fallbacks are
+set only where they call what the engine would: not when the client sent its own, the
+operator configured some for that group, or a tier above has other parameters than the
+first. An error after all of that is the request's error; the engine records it but
+neither retries nor escalates, since the proxy has already answered the client.
 Streamed requests, and requests a gate or policy needs to see before they are sent,
 keep the provider's path. From the pre-call step to a post-call step, the route of one
 request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no logging
@@ -33,7 +39,7 @@ import logging
 from typing import Any, Mapping
 
 from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer
-from langchain_tiered_router.core.errors import TierCallError
+from langchain_tiered_router.core.errors import TierCallError, TransportError
 from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route
@@ -60,6 +66,11 @@ class HandoffBackend(Backend):
         self.asked: asyncio.Future[tuple[Tier, RouteRequest]] = loop.create_future()
         self.answer: asyncio.Future[TierAnswer] = loop.create_future()
         self.answered_with_error = False
+        # What the proxy's call already got from tiers above the first (LiteLLM's
+        # fallbacks): by tier name, an answer or the error to raise when the engine asks.
+        # The engine asks in ladder order, as the fallbacks ran; a tier it skips instead
+        # (its circuit open, the deadline passed) leaves its outcome unread.
+        self.outcomes: dict[str, TierAnswer | TierCallError] = {}
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         if self.answered_with_error:  # the engine stops at a delivered error; nothing is called after it
@@ -68,7 +79,10 @@ class HandoffBackend(Backend):
             error.delivered = True
             raise error
         if self.asked.done():
-            return await self.inner.acall(tier, request)
+            outcome = self.outcomes.pop(tier.name, None)
+            if isinstance(outcome, TierCallError):
+                raise outcome
+            return outcome if outcome is not None else await self.inner.acall(tier, request)
         self.asked.set_result((tier, request))
         return await asyncio.wait_for(asyncio.shield(self.answer), _NO_ANSWER_S)
 
@@ -85,8 +99,10 @@ class HandoffBackend(Backend):
 class _Pending:
     """One request between the proxy's pre-call and post-call steps."""
 
-    def __init__(self, task: asyncio.Task, backend: HandoffBackend, tier: Tier, metadata: dict, model: str):
+    def __init__(self, task: asyncio.Task, backend: HandoffBackend, tier: Tier, metadata: dict, model: str,
+                 llm_router: Any, fallbacks: list[Tier]):
         self.task, self.backend, self.tier, self.metadata, self.model = task, backend, tier, metadata, model
+        self.llm_router, self.fallbacks = llm_router, fallbacks  # the tiers above, as LiteLLM fallbacks
 
 
 class OnePassRoutes:
@@ -115,7 +131,7 @@ class OnePassRoutes:
             self._targets[key] = _one_pass_source(llm_router, model)
         return self._targets[key]
 
-    async def start(self, data: dict, source: str) -> dict:
+    async def start(self, data: dict, source: str, llm_router: Any) -> dict:
         """Start the route; rewrite ``data`` into the proxy's call of the first tier."""
         logging_obj, call_id = data.get("litellm_logging_obj"), data.get("litellm_call_id")
         if logging_obj is None or not call_id:  # no way to find the route at the response: the provider's path
@@ -141,7 +157,10 @@ class OnePassRoutes:
                 data[name] = value
         # The router YAML's retries, made by LiteLLM's router for the proxy's call.
         data.setdefault("num_retries", router.retry.max_retries)
-        self._pending[call_id] = _Pending(task, backend, tier, metadata, model)
+        fallbacks = _fallback_tiers(router, inner, tier, attempt, call, data, llm_router)
+        if fallbacks:
+            data["fallbacks"] = [inner.group(t) for t in fallbacks]
+        self._pending[call_id] = _Pending(task, backend, tier, metadata, model, llm_router, fallbacks)
         task.add_done_callback(lambda _: self._pending.pop(call_id, None))
         return data
 
@@ -152,11 +171,21 @@ class OnePassRoutes:
         if pending is None:
             return None
         logging_obj = data.get("litellm_logging_obj")
-        try:
-            pending.backend.answer.set_result(answer_from_response(response, tier=pending.tier.name,
-                                                                   model_id=pending.tier.model_id))
-        except TierCallError as exc:  # a reply the core cannot read: the engine treats it as any malformed one
-            pending.backend.answer.set_exception(exc)
+        served = _fallback_that_served(pending, response)
+        if served is None:
+            pending.backend.answer.set_result(_answer_or_error(response, pending.tier))
+        else:  # LiteLLM's router passed over the first tier (and any fallback before ``served``)
+            passed = [pending.tier, *(t for t in pending.fallbacks if t.index < served.index)]
+            for tier, after in zip(passed, passed[1:] + [served]):
+                error = TransportError(f"LiteLLM's router failed over from group {pending.backend.inner.group(tier)!r} "
+                                       f"to {pending.backend.inner.group(after)!r} after its retries (its failure "
+                                       f"log has the error)", tier=tier.name, model_id=tier.model_id,
+                                       kind="failed_over")
+                if tier is pending.tier:
+                    pending.backend.answer.set_exception(error)
+                else:
+                    pending.backend.outcomes[tier.name] = error
+            pending.backend.outcomes[served.name] = _answer_or_error(response, served)
         pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
         try:
             result = await pending.task
@@ -213,3 +242,53 @@ def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj
     mark_routed(response, result, publish_route(result, pending.metadata, pending.model))
     bill_on_logging_object(logging_obj, result)
     return response
+
+
+def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:
+    """The proxy's response as ``tier``'s answer; a reply the core cannot read is that
+    attempt's error (the engine treats it as any malformed one)."""
+    try:
+        return answer_from_response(response, tier=tier.name, model_id=tier.model_id)
+    except TierCallError as exc:
+        return exc
+
+
+def _fallback_tiers(router: Any, inner: LiteLLMRouterBackend, tier: Tier, attempt: RouteRequest,
+                    call: Mapping[str, Any], data: Mapping[str, Any], llm_router: Any) -> list[Tier]:
+    """The tiers above ``tier`` that LiteLLM may fall back to for the proxy's call: the
+    engine's own escalation order, as far as each would be called as the first is."""
+    if router.retry.on_exhausted != "escalate" or "fallbacks" in data:
+        return []  # the engine would not escalate, or the client chose its own fallbacks
+    if _has_own_fallbacks(llm_router, inner.group(tier)):
+        return []  # the operator's fallbacks for this group stay in force
+    same = {k: v for k, v in call.items() if k not in ("model", "timeout")}
+    chain = []
+    for above in router.ladder:
+        if above.index <= tier.index:
+            continue
+        theirs = inner.call_kwargs(above, attempt, for_proxy=True)
+        if {k: v for k, v in theirs.items() if k not in ("model", "timeout")} != same:
+            break  # a fallback call carries the first tier's parameters: not this tier's
+        chain.append(above)
+    return chain
+
+
+def _has_own_fallbacks(llm_router: Any, group: str) -> bool:
+    configured = getattr(llm_router, "fallbacks", None) or []
+    return any(isinstance(entry, Mapping) and (group in entry or "*" in entry) for entry in configured)
+
+
+def _fallback_that_served(pending: _Pending, response: Any) -> Tier | None:
+    """The fallback tier whose deployment answered, or ``None`` (the first tier did)."""
+    if not pending.fallbacks:
+        return None
+    hidden = getattr(response, "_hidden_params", None) or {}
+    served_id = hidden.get("model_id") if isinstance(hidden, Mapping) else None
+    if not served_id:
+        return None
+    for tier in pending.fallbacks:
+        for deployment in deployments(pending.llm_router, pending.backend.inner.group(tier)):
+            info = deployment.get("model_info") or {}
+            if isinstance(info, Mapping) and info.get("id") == served_id:
+                return tier
+    return None

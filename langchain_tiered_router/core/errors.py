@@ -84,7 +84,9 @@ class TransportError(TierCallError):
     """The tier never answered: throttling, a 5xx, a timeout, a stream cut short.
 
     ``kind`` is one of ``throttled``, ``server_error``, ``timeout``, ``stream_cut``,
-    ``connection``, ``other``; the retry policy reads it.
+    ``connection``, ``other``; the retry policy reads it. ``failed_over``: a backend that
+    retries by itself gave the tier up and called the next one (LiteLLM's fallbacks on
+    the proxy's own call), so no retry policy lists it: the engine escalates.
     """
 
     def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "other",

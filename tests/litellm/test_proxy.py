@@ -280,11 +280,12 @@ def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
 
 
-def test_one_pass_a_throttled_first_tier_is_retried_by_litellm_then_the_proxys_error(setup, ops, emulator,
-                                                                                    rows_for):
+def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(setup, ops, emulator, rows_for):
     """One-pass: the first attempt is the proxy's own call, retried by LiteLLM's router as
-    the router YAML says (max_retries 1); its error after that is what the client gets,
-    and the route records it and calls nothing more."""
+    the router YAML says (max_retries 1), with the tiers above as its fallbacks. A cheap
+    tier that stays throttled is passed over to mid, which serves: the record holds both
+    attempts and the caller pays the routed cost once. When every tier stays throttled,
+    the proxy's error is what the client gets; the route records it and calls nothing more."""
     if setup["mode"] != "one_pass":
         pytest.skip("the provider's path retries and escalates (test above)")
     emulator.clear_requests()
@@ -293,14 +294,28 @@ def test_one_pass_a_throttled_first_tier_is_retried_by_litellm_then_the_proxys_e
     assert headers["x-tiered-router-attempts"] == "cheap:served"
     assert rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])["metadata"]["proxy_path"] == "one_pass"
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]
+
     emulator.clear_requests()
     emulator.inject("throttle", model_id=CHEAP, times=2)
+    response, headers = ask(ops, "say hello throttled twice", model="tiered-fast")
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
+    assert response.choices[0].message.content and headers["x-tiered-router-tier"] == "mid"
+    assert headers["x-tiered-router-attempts"] == "cheap:transport_error,mid:served"
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert [(a["tier"], a["outcome"], a["error_kind"]) for a in row["attempts"]] == [
+        ("cheap", "transport_error", "failed_over"), ("mid", "served", None)]
+    assert row["transport_escalations"] == 1 and row["metadata"]["proxy_path"] == "one_pass"
+    assert float(headers["x-litellm-response-cost"]) == pytest.approx(float(row["cost_usd"]))
+
+    emulator.clear_requests()
+    for model_id in (CHEAP, MID, FRONTIER):
+        emulator.inject("throttle", model_id=model_id, times=2)
     with pytest.raises(openai.RateLimitError):
-        ask(ops, "say hello throttled", model="tiered-fast")
+        ask(ops, "say hello throttled everywhere", model="tiered-fast")
     time.sleep(0.5)
-    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID, MID, FRONTIER, FRONTIER]
     rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
-    row = next(r for r in reversed(rows) if r["attempts"][0]["error_kind"] == "throttled")
+    row = next(r for r in reversed(rows) if r["attempts"][0]["outcome"] == "transport_error")
     assert row["metadata"]["proxy_path"] == "one_pass" and row["tier"] is None
     assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
         ("cheap", "transport_error", [])]

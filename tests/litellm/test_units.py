@@ -103,6 +103,44 @@ def test_payload_keeps_chat_parameters_only():
                                            "params": {"temperature": 0.2, "tools": [{"type": "function"}]}}
 
 
+def test_one_pass_falls_back_only_to_what_the_engine_would_call():
+    """One-pass: the tiers above the first are the proxy call's LiteLLM fallbacks only
+    where a fallback calls what the engine's escalation would: not under
+    ``retry.on_exhausted: raise``, not beside the client's or the operator's own
+    fallbacks for that group, and not from a tier with other parameters on (a fallback
+    call carries the first tier's)."""
+    from types import SimpleNamespace
+
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.build import build_router
+    from litellm_hooks._backend import LiteLLMRouterBackend
+    from litellm_hooks._one_pass import _fallback_tiers
+
+    ladder = [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+              {"name": "mid", "model_id": "amazon.nova-pro-v1:0", "timeout_s": 90},
+              {"name": "frontier", "model_id": "anthropic.claude-sonnet-4-5-20250929-v1:0"}]
+
+    def chain(retry=None, body=None, operator=None, frontier_kwargs=None):
+        tiers = [dict(t) for t in ladder]
+        if frontier_kwargs:
+            tiers[2]["model_kwargs"] = frontier_kwargs
+        router = build_router(load_config({"tiers": tiers, "retry": retry or {}, "telemetry": {"sinks": []}}))
+        inner = LiteLLMRouterBackend(lambda: None)
+        request = RouteRequest(text="hi", payload={"messages": [{"role": "user", "content": "hi"}],
+                                                   "params": {"temperature": 0.1}})
+        first = router.ladder["cheap"]
+        call = inner.call_kwargs(first, request, for_proxy=True)
+        llm_router = SimpleNamespace(fallbacks=operator)
+        return [t.name for t in _fallback_tiers(router, inner, first, request, call, body or {}, llm_router)]
+
+    assert chain() == ["mid", "frontier"]  # a tier's own timeout does not stop it
+    assert chain(retry={"on_exhausted": "raise"}) == []
+    assert chain(body={"fallbacks": ["frontier"]}) == []
+    assert chain(operator=[{"cheap": ["cheap-backup"]}]) == [] and chain(operator=[{"*": ["mid"]}]) == []
+    assert chain(operator=[{"mid": ["frontier"]}]) == ["mid", "frontier"]
+    assert chain(frontier_kwargs={"top_k": 5}) == ["mid"]
+
+
 def test_example_configs_agree():
     proxy = yaml.safe_load((REPO / "examples" / "litellm_config.yaml").read_text())
     names = {m["model_name"] for m in proxy["model_list"]}
