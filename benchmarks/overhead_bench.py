@@ -503,10 +503,11 @@ def proxy_configs(emulator_url: str, work: Path, callbacks: tuple[str, ...] = ()
                                         "retry": {"max_retries": 0}, **extra}))
         routers[name] = path
     general = {"master_key": "sk-ops", "custom_auth": "tests.litellm.proxy_auth.user_api_key_auth"}
-    # each also as "<name>-one-pass": the same router YAML, the proxy's own call the first attempt
+    # each on the provider's path (one-pass switched off), and as "<name>-one-pass" (the default)
     tiered = [{"model_name": n + suffix, "litellm_params": {
         "model": f"tiered_router/{n}", "tiered_router_config": str(p), **extra}}
-        for suffix, extra in (("", {}), ("-one-pass", {"tiered_router_one_pass": True})) for n, p in routers.items()]
+        for suffix, extra in (("", {"tiered_router_one_pass": False}), ("-one-pass", {}))
+        for n, p in routers.items()]
     with_hook = {
         "model_list": deployments + tiered,
         "litellm_settings": {"callbacks": ["litellm_hooks.proxy_handler_instance", *callbacks],

@@ -12,9 +12,9 @@ Proxy config::
       custom_provider_map:
         - {provider: tiered_router, custom_handler: litellm_hooks.tiered_router_provider}
 
-With ``tiered_router_one_pass: true`` among the model's ``litellm_params``, the callback
-routes a non-streamed request itself, the proxy's own call being its first attempt
-(``_one_pass``).
+The callback routes a non-streamed request itself, the proxy's own call being its first
+attempt (``_one_pass``); ``tiered_router_one_pass: false`` among the model's
+``litellm_params`` leaves every request to the provider.
 
 Names load on first use: ``TieredLiteLLMRouter`` needs the ``litellm`` extra, the proxy
 pieces (``proxy_handler_instance``, ``tiered_router_provider``) the ``proxy`` extra; a

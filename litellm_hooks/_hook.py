@@ -1,9 +1,10 @@
 """The LiteLLM proxy callback: one-pass routing and the ``x-tiered-router-*`` headers.
 
-Routing happens in the ``tiered_router`` provider (``_provider.py``), or, for a tiered
-model marked ``tiered_router_one_pass: true``, here: the pre-call step starts the route
-and hands its first attempt to the proxy's own call, the post-call steps give that call's
-response (or error) back to the route (``_one_pass.py``).
+Routing happens here for a non-streamed chat request to a tiered model (unless it is
+marked ``tiered_router_one_pass: false``): the pre-call step starts the route and hands
+its first attempt to the proxy's own call, the post-call steps give that call's response
+(or error) back to the route (``_one_pass.py``). Streams, and the models switched off,
+are routed by the ``tiered_router`` provider (``_provider.py``).
 
 A provider can add no plain response header of its own (LiteLLM prefixes provider
 headers with ``llm_provider-``), so ``async_post_call_response_headers_hook`` reads the

@@ -2,8 +2,8 @@
 
 A tiered model served by the ``tiered_router`` provider costs every routed request two
 passes through LiteLLM's request path (the proxy's call of ``tiered``, then the
-provider's call of the tier). With ``tiered_router_one_pass: true`` among the model's
-``litellm_params``, a non-streamed chat request takes one instead:
+provider's call of the tier). A non-streamed chat request takes one instead, unless the
+model's ``litellm_params`` say ``tiered_router_one_pass: false``:
 
 * the hook's pre-call step starts the core ``Router``'s route for the request; when the
   engine asks for its first attempt, the request is rewritten to that tier's model group
@@ -100,9 +100,10 @@ class _Pending:
     """One request between the proxy's pre-call and post-call steps."""
 
     def __init__(self, task: asyncio.Task, backend: HandoffBackend, tier: Tier, metadata: dict, model: str,
-                 llm_router: Any, fallbacks: list[Tier]):
+                 llm_router: Any, fallbacks: list[Tier], tries: int):
         self.task, self.backend, self.tier, self.metadata, self.model = task, backend, tier, metadata, model
         self.llm_router, self.fallbacks = llm_router, fallbacks  # the tiers above, as LiteLLM fallbacks
+        self.tries = tries  # LiteLLM's calls of a group before it falls over: 1 + the call's num_retries
 
 
 class OnePassRoutes:
@@ -160,7 +161,8 @@ class OnePassRoutes:
         fallbacks = _fallback_tiers(router, inner, tier, attempt, call, data, llm_router)
         if fallbacks:
             data["fallbacks"] = [inner.group(t) for t in fallbacks]
-        self._pending[call_id] = _Pending(task, backend, tier, metadata, model, llm_router, fallbacks)
+        self._pending[call_id] = _Pending(task, backend, tier, metadata, model, llm_router, fallbacks,
+                                          tries=1 + _int(data.get("num_retries")))
         task.add_done_callback(lambda _: self._pending.pop(call_id, None))
         return data
 
@@ -181,6 +183,7 @@ class OnePassRoutes:
                                        f"to {pending.backend.inner.group(after)!r} after its retries (its failure "
                                        f"log has the error)", tier=tier.name, model_id=tier.model_id,
                                        kind="failed_over")
+                error.calls = pending.tries  # LiteLLM's tries of that group, for the circuit breaker
                 if tier is pending.tier:
                     pending.backend.answer.set_exception(error)
                 else:
@@ -206,6 +209,8 @@ class OnePassRoutes:
         mapped = mapped or TierCallError(f"{type(error).__name__}: {str(error)[:300]}", tier=tier.name,
                                          model_id=tier.model_id, cause=error)
         mapped.delivered = True  # the client has it: no retry, no escalation, only the record
+        if isinstance(mapped, TransportError):
+            mapped.calls = pending.tries  # LiteLLM's tries of the first tier, for the circuit breaker
         pending.backend.answered_with_error = True
         if not pending.backend.answer.done():
             pending.backend.answer.set_exception(mapped)
@@ -225,11 +230,16 @@ def _finished_in_background(task: asyncio.Task) -> None:
 
 
 def _one_pass_source(llm_router: Any, model: str) -> str | None:
+    """The router YAML of a tiered model that routes one-pass (the default), else ``None``."""
     for deployment in deployments(llm_router, model):
         params = deployment.get("litellm_params") or {}
-        if isinstance(params, Mapping) and params.get(ONE_PASS_PARAM) in (True, "true", "True", 1):
+        if isinstance(params, Mapping) and not _switched_off(params.get(ONE_PASS_PARAM, True)):
             return tiered_config_source(params)
     return None
+
+
+def _switched_off(value: Any) -> bool:
+    return value is False or value == 0 or str(value).strip().lower() in ("false", "0", "no", "off")
 
 
 def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj: Any) -> Any:
@@ -242,6 +252,13 @@ def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj
     mark_routed(response, result, publish_route(result, pending.metadata, pending.model))
     bill_on_logging_object(logging_obj, result)
     return response
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:

@@ -259,7 +259,8 @@ class Router:
                 try:
                     answer = yield call
                 except TransportError as exc:
-                    self._record_call(tier, False)
+                    for _ in range(max(1, exc.calls)):  # a backend that retried by itself made several
+                        self._record_call(tier, False)
                     call.emitted = call.emitted or exc.delivered
                     delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
                     if delay is not None:

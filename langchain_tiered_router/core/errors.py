@@ -87,7 +87,11 @@ class TransportError(TierCallError):
     ``connection``, ``other``; the retry policy reads it. ``failed_over``: a backend that
     retries by itself gave the tier up and called the next one (LiteLLM's fallbacks on
     the proxy's own call), so no retry policy lists it: the engine escalates.
+    ``calls``: how many failed calls of the tier it stands for (such a backend's tries),
+    each counted by the circuit breaker as one of the engine's own would be.
     """
+
+    calls = 1
 
     def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "other",
                  cause: BaseException | None = None, retry_after_s: float | None = None):

@@ -114,6 +114,25 @@ def test_a_failure_already_delivered_to_the_caller_is_recorded_not_retried_or_es
     assert "its error reached the caller" in record.error
 
 
+def test_a_failure_that_stands_for_several_calls_counts_each_in_the_circuit(base_config):
+    """A backend that retried by itself (LiteLLM's router, on the proxy's own call) reports
+    one failure for its tries: the circuit breaker counts every call, as if the engine had
+    made them, and the next request skips the tier."""
+    base_config["circuit"] = {"failures": 3, "cooldown_s": 60}
+    base_config["retry"] = {"max_retries": 0}
+    failed = TransportError("failed over after 3 tries", tier="cheap", model_id="m", kind="failed_over")
+    failed.calls = 3
+    engine = router(base_config)
+    backend = ScriptedBackend({"cheap": failed, "mid": [answer('{"total": 2}'), answer('{"total": 3}')]})
+    first = engine.route(RouteRequest("x"), backend)
+    assert [(a.tier, a.outcome, a.error_kind) for a in first.attempts] == [
+        ("cheap", "transport_error", "failed_over"), ("mid", "served", None)]
+    second = engine.route(RouteRequest("y"), backend)
+    assert [(a.tier, a.outcome, a.error_kind) for a in second.attempts] == [
+        ("cheap", "skipped", "circuit_open"), ("mid", "served", None)]
+    assert [c[0] for c in backend.calls] == ["cheap", "mid", "mid"]
+
+
 def test_transport_retry_recovers_on_the_same_tier(base_config):
     throttle = TransportError("503", tier="cheap", model_id="m", kind="server_error")
     backend = ScriptedBackend({"cheap": [throttle, answer('{"total": 1}')]})

@@ -65,13 +65,14 @@ def tier_deployments(emulator_url: str) -> list[dict[str, Any]]:
 
 
 def proxy_config(emulator_url: str, routed: dict[str, Path | None], *, callbacks: tuple[str, ...] = (),
-                 one_pass: bool = False, **general: Any) -> dict[str, Any]:
+                 one_pass: bool | None = None, **general: Any) -> dict[str, Any]:
     """A proxy ``config.yaml``: the tier deployments on the emulator, one ``tiered_router``
     model per entry of ``routed`` (name -> router YAML, or None for $TIERED_ROUTER_CONFIG),
-    one-pass routing or not, the header callback first, LiteLLM's own retries and cooldowns off."""
+    one-pass routing as by default (``one_pass`` None) or said explicitly, the header callback
+    first, LiteLLM's own retries and cooldowns off."""
     routed_models = [{"model_name": name, "litellm_params": {
         "model": f"tiered_router/{name}", **({"tiered_router_config": str(path)} if path else {}),
-        **({"tiered_router_one_pass": True} if one_pass else {})}}
+        **({"tiered_router_one_pass": one_pass} if one_pass is not None else {})}}
         for name, path in routed.items()]
     return {
         "model_list": tier_deployments(emulator_url) + routed_models,

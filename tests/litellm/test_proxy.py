@@ -47,7 +47,7 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                          access={"allow_tier_request": [], "on_forbidden": "ignore"},
                          telemetry={"sinks": sinks[:1]})
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict},
-                          callbacks=("tests.litellm.payload_logger.instance",), one_pass=request.param == "one_pass",
+                          callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
     with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads)}) as proxy:

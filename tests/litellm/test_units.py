@@ -141,6 +141,24 @@ def test_one_pass_falls_back_only_to_what_the_engine_would_call():
     assert chain(frontier_kwargs={"top_k": 5}) == ["mid"]
 
 
+def test_one_pass_is_the_default_and_false_switches_it_off():
+    from types import SimpleNamespace
+
+    from litellm_hooks._one_pass import _one_pass_source
+
+    def source(**params):
+        model = [{"model_name": "tiered", "litellm_params": {"model": "tiered_router/tiered",
+                                                             "tiered_router_config": "/r.yaml", **params}}]
+        return _one_pass_source(SimpleNamespace(get_model_list=lambda model_name: model), "tiered")
+
+    assert source() is not None
+    assert source() == source(tiered_router_one_pass=True) == source(tiered_router_one_pass="yes")
+    for off in (False, "false", "False", 0, "0", "no", "off"):
+        assert source(tiered_router_one_pass=off) is None
+    plain = [{"model_name": "cheap", "litellm_params": {"model": "bedrock/converse/amazon.nova-micro-v1:0"}}]
+    assert _one_pass_source(SimpleNamespace(get_model_list=lambda model_name: plain), "cheap") is None
+
+
 def test_example_configs_agree():
     proxy = yaml.safe_load((REPO / "examples" / "litellm_config.yaml").read_text())
     names = {m["model_name"] for m in proxy["model_list"]}
