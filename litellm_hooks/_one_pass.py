@@ -175,20 +175,13 @@ class OnePassRoutes:
         logging_obj = data.get("litellm_logging_obj")
         served = _fallback_that_served(pending, response)
         if served is None:
-            pending.backend.answer.set_result(_answer_or_error(response, pending.tier))
-        else:  # LiteLLM's router passed over the first tier (and any fallback before ``served``)
-            passed = [pending.tier, *(t for t in pending.fallbacks if t.index < served.index)]
-            for tier, after in zip(passed, passed[1:] + [served]):
-                error = TransportError(f"LiteLLM's router failed over from group {pending.backend.inner.group(tier)!r} "
-                                       f"to {pending.backend.inner.group(after)!r} after its retries (its failure "
-                                       f"log has the error)", tier=tier.name, model_id=tier.model_id,
-                                       kind="failed_over")
-                error.calls = pending.tries  # LiteLLM's tries of that group, for the circuit breaker
-                if tier is pending.tier:
-                    pending.backend.answer.set_exception(error)
-                else:
-                    pending.backend.outcomes[tier.name] = error
-            pending.backend.outcomes[served.name] = _answer_or_error(response, served)
+            outcome = _answer_or_error(response, pending.tier)
+            if isinstance(outcome, TierCallError):
+                pending.backend.answer.set_exception(outcome)
+            else:
+                pending.backend.answer.set_result(outcome)
+        else:
+            _failed_over(pending, served, response)
         pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
         try:
             result = await pending.task
@@ -259,6 +252,23 @@ def _int(value: Any) -> int:
         return max(0, int(value))
     except (TypeError, ValueError):
         return 0
+
+
+def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
+    """LiteLLM's router passed over the first tier (and any fallback before ``served``):
+    each gets a ``failed_over`` error and ``served`` the response, read as the engine asks."""
+    backend = pending.backend
+    passed = [pending.tier, *(t for t in pending.fallbacks if t.index < served.index)]
+    for tier, after in zip(passed, passed[1:] + [served]):
+        error = TransportError(f"LiteLLM's router failed over from group {backend.inner.group(tier)!r} to "
+                               f"{backend.inner.group(after)!r} after its retries (its failure log has the error)",
+                               tier=tier.name, model_id=tier.model_id, kind="failed_over")
+        error.calls = pending.tries  # LiteLLM's tries of that group, for the circuit breaker
+        if tier is pending.tier:
+            backend.answer.set_exception(error)
+        else:
+            backend.outcomes[tier.name] = error
+    backend.outcomes[served.name] = _answer_or_error(response, served)
 
 
 def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:

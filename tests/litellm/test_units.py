@@ -159,6 +159,74 @@ def test_one_pass_is_the_default_and_false_switches_it_off():
     assert _one_pass_source(SimpleNamespace(get_model_list=lambda model_name: plain), "cheap") is None
 
 
+def _one_pass_routes(tmp_path):
+    """One-pass routes over a real ``litellm.Router`` whose two tier groups answer with
+    LiteLLM's mock responses, and a logging object that keeps what it is billed."""
+    from types import SimpleNamespace
+
+    from litellm_hooks._one_pass import OnePassRoutes
+    from litellm_hooks._provider import TieredRouterProvider
+    from litellm_hooks._settings import RouterSet
+
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+                                              {"name": "mid", "model_id": "amazon.nova-pro-v1:0"}],
+                                    "retry": {"max_retries": 1}, "telemetry": {"sinks": []}}))
+    llm_router = litellm.Router(model_list=[
+        {"model_name": name, "litellm_params": {"model": f"bedrock/converse/{model}", "aws_region_name": "us-east-1",
+                                                "mock_response": f"from {name}"}}
+        for name, model in (("cheap", "amazon.nova-micro-v1:0"), ("mid", "amazon.nova-pro-v1:0"))])
+    billed: list[float] = []
+    logging_obj = SimpleNamespace(model_call_details={}, record_finalized_cost=lambda cost: None,
+                                  record_partial_usage_for_failure=lambda usage, amount: billed.append(amount))
+    body = {"model": "tiered", "messages": [{"role": "user", "content": "hi"}], "litellm_call_id": "call-1",
+            "litellm_logging_obj": logging_obj, "metadata": {}}
+    routes = OnePassRoutes(TieredRouterProvider(RouterSet(lambda: llm_router, log_tier_calls=False)))
+    return routes, str(path), llm_router, body, billed
+
+
+async def test_one_pass_reads_an_unreadable_first_reply_as_malformed(tmp_path):
+    """The proxy's own call came back without choices: that attempt's reply is malformed,
+    retried (the router YAML retries malformed replies) through the proxy's router, and
+    the client gets the retry's answer in the proxy's own response object."""
+    from litellm_hooks._provider import attached_route
+
+    routes, source, llm_router, body, billed = _one_pass_routes(tmp_path)
+    data = await routes.start(body, source, llm_router)
+    assert (data["model"], data["fallbacks"], data["num_retries"]) == ("cheap", ["mid"], 1)
+    unreadable = litellm.ModelResponse()
+    unreadable.choices = []
+    served = await routes.finish(data, unreadable)
+    assert served is unreadable and served.choices[0].message.content == "from cheap"
+    result = attached_route(body["litellm_logging_obj"])
+    assert [(a.tier, a.outcome, a.retried_on) for a in result.attempts] == [("cheap", "served", ["malformed"])]
+    assert billed == [float(result.cost_usd)]
+
+
+async def test_one_pass_hands_a_fallbacks_answer_to_the_engine_as_the_next_attempts(tmp_path):
+    """LiteLLM's router served the proxy's call from its fallback (mid's deployment): cheap
+    is recorded as failed over, counted once per LiteLLM try, and mid's answer is judged
+    and served without calling mid again."""
+    from litellm_hooks._provider import attached_route
+    from litellm_hooks._settings import deployments
+
+    routes, source, llm_router, body, billed = _one_pass_routes(tmp_path)
+    data = await routes.start(body, source, llm_router)
+    from_mid = await llm_router.acompletion(model="mid", messages=data["messages"])
+    assert from_mid._hidden_params["model_id"] == deployments(llm_router, "mid")[0]["model_info"]["id"]
+    router, _ = routes.provider.routers.get(source)
+    counted: list[tuple[str, bool]] = []
+    router.breaker = type("Breaker", (), {"allow": lambda self, tier: True,
+                                          "record": lambda self, tier, ok: counted.append((tier, ok))})()
+    served = await routes.finish(data, from_mid)
+    assert served.choices[0].message.content == "from mid"
+    result = attached_route(body["litellm_logging_obj"])
+    assert [(a.tier, a.outcome, a.error_kind) for a in result.attempts] == [
+        ("cheap", "transport_error", "failed_over"), ("mid", "served", None)]
+    assert counted == [("cheap", False), ("cheap", False), ("mid", True)]  # 1 + num_retries tries of cheap
+    assert billed == [float(result.cost_usd)] and result.cost_usd == result.attempts[1].cost_usd
+
+
 def test_example_configs_agree():
     proxy = yaml.safe_load((REPO / "examples" / "litellm_config.yaml").read_text())
     names = {m["model_name"] for m in proxy["model_list"]}
