@@ -50,7 +50,8 @@ def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
     if result.get("calls_share"):
         rows.append(("requests calling each tier", ", ".join(f"{k} {pct(v)}" for k, v in result["calls_share"].items())))
     if result.get("param") is not None and result["policy"] != "baseline":
-        rows.append(("operating point (lambda or threshold)", f"{result['param']:.4g}"))
+        what = "share along the split path" if result["policy"] == "split" else "lambda or threshold"
+        rows.append((f"operating point ({what})", f"{result['param']:.4g}"))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)

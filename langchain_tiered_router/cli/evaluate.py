@@ -11,7 +11,7 @@ from .errors import fail, one_line_errors
 
 __all__ = ["register"]
 
-_POLICIES = ("auto", "classifier", "cascade", "verifier", "blend", "confidence", "consistency", "config")
+_POLICIES = ("auto", "classifier", "cascade", "verifier", "blend", "confidence", "consistency", "split", "config")
 _ALIASES = {"verifier": "cascade"}  # the learned cascade: cheap first, a trained verifier escalates
 _BOUNDS = ("auto", "clt", "wsr")
 
@@ -153,7 +153,8 @@ def calibrate_command(
                                              help="With --from-db: also write the labelled records as JSONL."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl | routellm"),
     target_parity: float = typer.Option(0.95, "--target-parity", min=0.0, max=1.5),
-    policy: str = typer.Option("auto", "--policy", help="auto | classifier | cascade | blend | confidence"),
+    policy: str = typer.Option("auto", "--policy", help="auto | classifier | cascade | blend | confidence | "
+                                                       "consistency | split"),
     delta: float = typer.Option(0.05, "--delta", min=0.001, max=0.5),
     bound: str = typer.Option("auto", "--bound", help="auto | clt | wsr"),
     features: str = typer.Option("tokens,embedding,signals", "--features"),
@@ -166,8 +167,9 @@ def calibrate_command(
     from .eval_output import pct
 
     policy = _ALIASES.get(policy, policy)
-    if policy not in ("auto", "classifier", "cascade", "blend", "confidence", "consistency"):
-        raise fail(f"unknown policy {policy!r}; choose auto, classifier, cascade, blend, confidence or consistency")
+    if policy not in ("auto", "classifier", "cascade", "blend", "confidence", "consistency", "split"):
+        raise fail(f"unknown policy {policy!r}; choose auto, classifier, cascade, blend, confidence, consistency "
+                   "or split")
     if bound not in _BOUNDS:
         raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
     from .outputs import check_writable

@@ -37,7 +37,7 @@ __all__ = ["LinearHead", "HeadStack", "RoutingModel", "STRATEGIES"]
 # Prompt feature rows kept per model: enough for the requests in flight on one process
 # to reuse theirs from step to step, small enough to be nothing in memory (bounded views).
 PROMPT_ROWS_CACHED = 64
-STRATEGIES = ("baseline", "tier", "classifier", "cascade", "blend", "confidence", "consistency")
+STRATEGIES = ("baseline", "tier", "classifier", "cascade", "blend", "confidence", "consistency", "split")
 
 
 @dataclass
@@ -124,6 +124,8 @@ class RoutingModel:
     up: dict[str, LinearHead] = field(default_factory=dict)  # per non-top tier j: quality of tier j+1's
     start_tier: str | None = None  # strategy "tier"
     threshold: float | None = None  # strategy "confidence"
+    split_path: list[str] = field(default_factory=list)  # strategy "split": baseline first (core.split)
+    split_at: float | None = None  # strategy "split": the operating point along split_path
     max_escalations: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from .gates import Gate, GateState
 from .learned import RoutingModel
 from .model_file import load_routing_model
 from .policies import Policy
+from .split import split_shares, split_step, split_unit
 from .tiers import Ladder, Tier
 from .types import GateVerdict, RouteRequest, TierAnswer
 
@@ -139,6 +140,11 @@ class LearnedPolicy(Policy):
             return TierChoice(str(m.start_tier), f"auto: every request on {m.start_tier}")
         if m.strategy == "consistency":
             return TierChoice(ladder[1].name, f"auto: consistency check against {ladder[0].name}")
+        if m.strategy == "split":
+            path, at = m.split_path, float(m.split_at or 0.0)
+            tier = path[split_step(at, split_unit(request.text), len(path))]
+            mix = ", ".join(f"{name} {share:.0%}" for name, share in split_shares(path, at).items() if share > 0)
+            return TierChoice(tier, f"auto: traffic split ({mix}) by a hash of the prompt")
         return TierChoice(ladder.cheapest.name, f"auto: {m.strategy} from the cheapest tier")
 
     def extra_gates(self, tier: Tier | None = None) -> list[Gate]:

@@ -46,6 +46,7 @@ def save_routing_model(model: RoutingModel, path: str | Path) -> Path:
     header = {"format": FORMAT, "strategy": model.strategy, "tiers": model.tiers, "baseline": model.baseline,
               "spec": model.spec.to_dict(), "lam": model.lam, "cost_scale": model.cost_scale,
               "start_tier": model.start_tier, "threshold": model.threshold,
+              "split_path": model.split_path, "split_at": model.split_at,
               "max_escalations": model.max_escalations, "heads": heads, "meta": model.meta}
     if model.spec.embedding or model.spec.tokens:
         header["embedding"] = {"name": load_embedding().name, "fingerprint": load_embedding().fingerprint}
@@ -119,6 +120,10 @@ def _check_header(header: Any, path: Path) -> None:
         if header.get(key) is not None and header[key] not in allowed:
             raise ConfigError(f"{path}: header field {key!r} is {header[key]!r:.40}; expected one of "
                               f"{', '.join(map(str, allowed))}")
+    split_path = header.get("split_path") or []
+    if not (isinstance(split_path, list) and all(isinstance(t, str) and t in tiers for t in split_path)
+            and len(set(split_path)) == len(split_path)):
+        raise ConfigError(f"{path}: header field 'split_path' must list distinct tiers of the model")
     escalations = header.get("max_escalations")
     if escalations is not None and (isinstance(escalations, bool) or not isinstance(escalations, int)
                                     or not 0 <= escalations <= 100):
@@ -167,6 +172,8 @@ def load_routing_model(path: str | Path) -> RoutingModel:
     model = RoutingModel(strategy, tiers, str(header.get("baseline", tiers[-1] if tiers else "")), spec,
                          lam=_float(header, "lam", path) or 0.0, cost_scale=_float(header, "cost_scale", path) or 1.0,
                          start_tier=header.get("start_tier"), threshold=_float(header, "threshold", path, optional=True),
+                         split_path=[str(t) for t in header.get("split_path") or []],
+                         split_at=_float(header, "split_at", path, optional=True),
                          max_escalations=header.get("max_escalations"), meta=header.get("meta") or {})
     if model.cost_scale <= 0:
         raise ConfigError(f"{path}: cost_scale must be positive")
@@ -207,3 +214,6 @@ def _check_complete(model: RoutingModel, path: Path) -> None:
         raise ConfigError(f"{path}: strategy 'tier' names no tier of the model")
     if model.strategy == "confidence" and model.threshold is None:
         raise ConfigError(f"{path}: strategy 'confidence' has no threshold")
+    if model.strategy == "split" and (len(model.split_path) < 2 or model.split_at is None
+                                      or not 0 <= model.split_at <= len(model.split_path) - 1):
+        raise ConfigError(f"{path}: strategy 'split' needs a path of two or more tiers and a point along it")

@@ -27,7 +27,7 @@ from ...core.tiers import Ladder
 from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bound
 from .data import EvalItem
 from .metrics import LadderTable, summarize_run
-from .strategies import RecordedSignals, ScoreStrategy, Strategy, strategies_for
+from .strategies import RecordedSignals, ScoreStrategy, SplitStrategy, Strategy, strategies_for
 from .training import Heads, Predictions, TrainingData, crossfit, select_c
 
 __all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "SPARE", "guarantee_text",
@@ -36,14 +36,15 @@ __all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POL
 # Every single-tier route is the classifier's own end point (lambda -> inf serves the
 # cheapest tier), so it needs no test of its own; each strategy tested costs the
 # promise a share of delta (Bonferroni), so auto tries the ones that can win.
-AUTO = ("baseline", "classifier", "cascade", "blend", "confidence")
+AUTO = ("baseline", "classifier", "cascade", "blend", "confidence", "split")
 # The share of delta left to the strategies the predictions do not favour: enough that a
 # wrong favourite still leaves the others testable, small enough that the favourite is
 # tested near the full delta.
 SPARE = 0.2
 POLICIES = {"auto": AUTO, "classifier": ("baseline", "classifier"), "cascade": ("baseline", "cascade"),
             "blend": ("baseline", "blend"), "confidence": ("baseline", "confidence"),
-            "consistency": ("baseline", "consistency"), "tiers": ("baseline", "tiers"), "none": ("baseline",)}
+            "consistency": ("baseline", "consistency"), "split": ("baseline", "split"), "tiers": ("baseline", "tiers"),
+            "none": ("baseline",)}
 
 
 def ladder_table(items: Sequence[EvalItem], ladder: Ladder) -> LadderTable:
@@ -152,20 +153,20 @@ def certify(cand: Candidate, preds: Predictions | None, table: LadderTable, sign
     """Test ``cand``'s points in order at ``delta`` (fixed sequence: the kept prefix ends at
     the first failure) and choose the kept point with the best savings lower bound."""
     s, params = cand.strategy, cand.params
-    best_lb, best_run = -math.inf, None
+    best_lb = -math.inf
     for first in range(0, len(params), CHUNK):
-        runs = [s.simulate(preds, table, signals, p) for p in params[first:first + CHUNK]]
-        losses = np.stack([target * table.q_base - table.served_quality(served) for served, _ in runs])
+        risks = [s.risk(preds, table, signals, p, target) for p in params[first:first + CHUNK]]
+        losses = np.stack([loss for loss, _ in risks])
         kept = fixed_sequence(reject(losses, delta, bound, high=max(target, 1e-9)))
         for g in range(kept):
-            lb = savings_lower_bound(runs[g][1], table.c_base, delta)
+            lb = savings_lower_bound(risks[g][1], table.c_base, delta)
             if cand.chosen is None or lb > best_lb:
-                best_lb, best_run, cand.chosen = lb, runs[g], first + g
+                best_lb, cand.chosen = lb, first + g
         cand.certified = first + kept
-        if kept < len(runs):
+        if kept < len(risks):
             break
-    if best_run is not None:
-        cand.cal = summarize_run(table, *best_run)
+    if cand.chosen is not None:
+        cand.cal = summarize_run(table, *s.simulate(preds, table, signals, params[cand.chosen]))
         cand.savings_lb = best_lb
 
 
@@ -199,6 +200,10 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
         model.threshold = candidate.param
         return model
     if s.name == "consistency":
+        return model
+    if isinstance(s, SplitStrategy):
+        model.split_path = [ladder.names[k] for k in s.path]
+        model.split_at = candidate.param
         return model
     model.lam = float(candidate.param or 0.0)
     model.quality, model.out_tokens = dict(heads.quality), dict(heads.out_tokens)

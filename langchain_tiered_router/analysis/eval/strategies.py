@@ -17,13 +17,14 @@ import numpy as np
 
 from ...core.answers import agree
 from ...core.confidence import answer_confidence
+from ...core.split import split_unit
 from ...core.types import TierAnswer
 from .data import EvalItem
 from .metrics import LadderTable
 from .training import Predictions
 
 __all__ = ["Strategy", "FixedTier", "ClassifierStrategy", "CascadeStrategy", "BlendStrategy",
-           "ConfidenceStrategy", "ConsistencyStrategy", "ScoreStrategy", "RecordedSignals", "LAMBDAS",
+           "ConfidenceStrategy", "ConsistencyStrategy", "SplitStrategy", "ScoreStrategy", "RecordedSignals", "LAMBDAS",
            "lambda_grid", "start_breaks", "climb_breaks",
            "strategies_for"]
 
@@ -50,11 +51,13 @@ def lambda_grid(breaks: np.ndarray, limit: int = GRID_LIMIT) -> np.ndarray:
 
 @dataclass
 class RecordedSignals:
-    """Facts read off the recorded answers (no learning): self-reported confidence per
-    tier (NaN when the answer gives none) and whether the two cheapest tiers agree."""
+    """Facts read off the recorded requests and answers (no learning): self-reported
+    confidence per tier (NaN when the answer gives none), whether the two cheapest tiers
+    agree, and each prompt's draw for a traffic split (``core.split``)."""
 
     confidence: np.ndarray  # (n, K)
     agree01: np.ndarray | None  # (n,) or None for a one-tier ladder
+    unit: np.ndarray | None = None  # (n,) in [0, 1)
 
     @classmethod
     def read(cls, items: Sequence[EvalItem], tiers: Sequence[str]) -> "RecordedSignals":
@@ -68,7 +71,7 @@ class RecordedSignals:
         agreement = None
         if len(tiers) >= 3 and all(i.outcomes[tiers[0]].response for i in items):
             agreement = np.array([agree(i.outcomes[tiers[0]].response, i.outcomes[tiers[1]].response) for i in items])
-        return cls(conf, agreement)
+        return cls(conf, agreement, np.array([split_unit(i.prompt) for i in items]))
 
 
 class Strategy(ABC):
@@ -95,6 +98,13 @@ class Strategy(ABC):
         """What the predictions alone (no labels) expect each served answer to score;
         None for a strategy the heads do not model."""
         return None
+
+    def risk(self, preds: Predictions, table: LadderTable, signals: RecordedSignals, param: float, target: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Per item, what calibration tests: the paired loss ``target * q_baseline -
+        q_served`` (the promise holds when its mean is <= 0) and the cost paid."""
+        served, cost = self.simulate(preds, table, signals, param)
+        return target * table.q_base - table.served_quality(served), cost
 
 
 class FixedTier(Strategy):
@@ -291,6 +301,68 @@ class ConsistencyStrategy(Strategy):
         return served, cost
 
 
+class SplitStrategy(Strategy):
+    """No signal at all: a fixed mix of tiers, drawn per request by a hash of its text.
+    The operating point ``at`` walks the path from the baseline down to the cheapest
+    tier (``core.split``); where learned signals do not carry over to a task, this still
+    saves what a random mix saves, and its parity is bounded from every request."""
+
+    name = "split"
+    learned = False
+    STEPS = 200  # operating points per step of the path
+
+    def __init__(self, max_escalations: int, path: Sequence[int]):
+        super().__init__(max_escalations)
+        self.path = np.asarray(path, dtype=int)
+
+    @classmethod
+    def down_from_baseline(cls, max_escalations: int, table: LadderTable) -> "SplitStrategy":
+        """The baseline, then each tier below it that costs less than the last one kept."""
+        cost = table.c.mean(axis=0)
+        path = [table.base]
+        for k in range(table.base - 1, -1, -1):
+            if cost[k] < cost[path[-1]]:
+                path.append(k)
+        return cls(max_escalations, path)
+
+    def params(self, preds=None):
+        return np.linspace(0.0, len(self.path) - 1.0, self.STEPS * (len(self.path) - 1) + 1)
+
+    def served(self, signals: RecordedSignals, n: int, at: float) -> np.ndarray:
+        unit = signals.unit if signals.unit is not None else np.full(n, 0.5)
+        if len(self.path) == 1:
+            return np.full(n, self.path[0])
+        dear, cheap, x = self._mix(at)
+        return np.where(unit < x, cheap, dear)
+
+    def simulate(self, preds, table, signals, param):
+        served = self.served(signals, table.n, param)
+        return served, table.c[np.arange(table.n), served]
+
+    def _mix(self, param: float) -> tuple[int, int, float]:
+        """The two tiers mixed at ``param`` and the cheaper one's share."""
+        segment = min(int(np.floor(param)), len(self.path) - 2)
+        return self.path[segment], self.path[segment + 1], float(param - segment)
+
+    def risk(self, preds, table, signals, param, target):
+        """The loss and cost each request has on average over the draw. The draw is
+        independent of the outcomes, so the mean is the same as the served run's, and
+        without the draw's own noise the bound is tighter: the promise, not the
+        deployment, is what changes (``simulate`` is still what runs)."""
+        if len(self.path) == 1:
+            return super().risk(preds, table, signals, param, target)
+        dear, cheap, x = self._mix(param)
+        quality = (1 - x) * table.q[:, dear] + x * table.q[:, cheap]
+        return target * table.q_base - quality, (1 - x) * table.c[:, dear] + x * table.c[:, cheap]
+
+    def expected_quality(self, preds, table, param):
+        """The mix of the tiers' predicted qualities."""
+        if len(self.path) == 1:
+            return preds.quality[:, self.path[0]]
+        dear, cheap, x = self._mix(param)
+        return (1 - x) * preds.quality[:, dear] + x * preds.quality[:, cheap]
+
+
 class ScoreStrategy(Strategy):
     """Any outside router that scores a request before the call (say LiteLLM's complexity
     router): above a threshold it goes to the baseline tier, else to the cheapest. Lets a
@@ -326,6 +398,12 @@ def strategies_for(names: Sequence[str], table: LadderTable, signals: RecordedSi
             notes.append(f"{name}: needs the lower tiers' answer texts, which this data lacks")
         elif name == "classifier":
             out.append(ClassifierStrategy(max_escalations))
+        elif name == "split":
+            strategy = SplitStrategy.down_from_baseline(max_escalations, table)
+            if len(strategy.path) > 1:
+                out.append(strategy)
+            else:
+                notes.append("split: no tier below the baseline costs less")
         elif name == "cascade":
             out.append(CascadeStrategy(max_escalations))
         elif name == "blend":
