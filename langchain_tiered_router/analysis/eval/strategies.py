@@ -99,13 +99,6 @@ class Strategy(ABC):
         None for a strategy the heads do not model."""
         return None
 
-    def risk(self, preds: Predictions, table: LadderTable, signals: RecordedSignals, param: float, target: float
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """Per item, what calibration tests: the paired loss ``target * q_baseline -
-        q_served`` (the promise holds when its mean is <= 0) and the cost paid."""
-        served, cost = self.simulate(preds, table, signals, param)
-        return target * table.q_base - table.served_quality(served), cost
-
 
 class FixedTier(Strategy):
     """Everything on one tier: "no routing" when it is the baseline."""
@@ -305,7 +298,12 @@ class SplitStrategy(Strategy):
     """No signal at all: a fixed mix of tiers, drawn per request by a hash of its text.
     The operating point ``at`` walks the path from the baseline down to the cheapest
     tier (``core.split``); where learned signals do not carry over to a task, this still
-    saves what a random mix saves, and its parity is bounded from every request."""
+    saves about what a random mix saves.
+
+    Certified on the served run like every strategy, the draw included: the draw is
+    fixed per prompt, so on a given set of requests its luck does not average out, and
+    a bound on the draw's average loss (tighter) let the held-out parity of repeated
+    random splits average the target itself, below 0.94 in up to 5 of 20."""
 
     name = "split"
     learned = False
@@ -343,17 +341,6 @@ class SplitStrategy(Strategy):
         """The two tiers mixed at ``param`` and the cheaper one's share."""
         segment = min(int(np.floor(param)), len(self.path) - 2)
         return self.path[segment], self.path[segment + 1], float(param - segment)
-
-    def risk(self, preds, table, signals, param, target):
-        """The loss and cost each request has on average over the draw. The draw is
-        independent of the outcomes, so the mean is the same as the served run's, and
-        without the draw's own noise the bound is tighter: the promise, not the
-        deployment, is what changes (``simulate`` is still what runs)."""
-        if len(self.path) == 1:
-            return super().risk(preds, table, signals, param, target)
-        dear, cheap, x = self._mix(param)
-        quality = (1 - x) * table.q[:, dear] + x * table.q[:, cheap]
-        return target * table.q_base - quality, (1 - x) * table.c[:, dear] + x * table.c[:, cheap]
 
     def expected_quality(self, preds, table, param):
         """The mix of the tiers' predicted qualities."""
