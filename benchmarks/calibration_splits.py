@@ -1,7 +1,8 @@
 """Does the calibration keep its promise, and what does its margin cost? Repeated random splits.
 
     python benchmarks/calibration_splits.py [--splits 10] [--datasets gsm8k,mmlu,...]
-        [--bound clt|wsr] [--delta 0.05] [--no-bonferroni] [--out benchmarks/results/calibration_splits]
+        [--bound clt|wsr] [--delta 0.05] [--no-bonferroni] [--policy auto|split|...]
+        [--out benchmarks/results/calibration_splits]
 
 For every data set and ladder: ``--splits`` random 50/50 splits (seeded); ``auto`` is
 calibrated on one half and measured on the other. Reported per data set: how often the
@@ -10,6 +11,7 @@ best savings any operating point of the chosen strategy reached on the test half
 target ("curve", which needs the test labels to pick), and the margin's price (curve -
 held out). Features are read once per data set and shared by its splits; everything
 learned (regularisation, heads, threshold) is fitted on each split's calibration half.
+``--policy`` calibrates another policy than ``auto`` (``split`` reads no features).
 """
 
 from __future__ import annotations
@@ -29,22 +31,25 @@ from langchain_tiered_router.analysis.eval.training import TrainingData
 from langchain_tiered_router.core.features import FeatureSpec
 
 
-def run(names: set[str] | None, splits: int, target: float, bound: str, delta: float, bonferroni: bool) -> dict:
+def run(names: set[str] | None, splits: int, target: float, bound: str, delta: float, bonferroni: bool,
+        policy: str = "auto") -> dict:
     out = {"target_parity": target, "bound": bound, "delta": delta, "bonferroni": bonferroni, "splits": splits,
-           "datasets": {}}
+           "policy": policy, "datasets": {}}
+    learns = policy not in ("split", "none")
     spec = FeatureSpec()
     for ds in all_datasets(only=names):
         items, ladder = ds.load(), ds.ladder
         has_answers = all(i.outcomes[t].response for i in items for t in ladder.names[:-1])
-        data = TrainingData.build(items, ladder.names, spec, with_answers=has_answers)
+        data = TrainingData.build(items, ladder.names, spec, with_answers=has_answers) if learns else None
         rows = []
         for seed in range(splits):
             started = time.perf_counter()
             order = np.random.default_rng(seed).permutation(len(items))
             cal_idx, test_idx = np.sort(order[: len(items) // 2]), np.sort(order[len(items) // 2:])
-            cal = calibrate([items[i] for i in cal_idx], ladder, target, bound=bound, delta=delta, spec=spec,
-                            data=data.subset(cal_idx), bonferroni=bonferroni)
-            result = evaluate(cal, [items[i] for i in test_idx], ladder, data=data.subset(test_idx))
+            cal = calibrate([items[i] for i in cal_idx], ladder, target, policy=policy, bound=bound, delta=delta,
+                            spec=spec, data=data.subset(cal_idx) if data else None, bonferroni=bonferroni)
+            result = evaluate(cal, [items[i] for i in test_idx], ladder,
+                              data=data.subset(test_idx) if data else None)
             chosen = result["candidates"][result["policy"]]
             curve = chosen.get("curve_savings_at_target")
             rows.append({"seed": seed, "policy": result["policy"], "parity": result["parity"],
@@ -76,7 +81,8 @@ def run(names: set[str] | None, splits: int, target: float, bound: str, delta: f
 def markdown(results: dict) -> str:
     t = results["target_parity"]
     pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"  # noqa: E731
-    lines = [f"target parity {t:.2f}, bound {results['bound']}, delta {results['delta']}, "
+    lines = [f"policy {results.get('policy', 'auto')}, target parity {t:.2f}, bound {results['bound']}, "
+             f"delta {results['delta']}, "
              f"Bonferroni {'on' if results['bonferroni'] else 'off'}, {results['splits']} random 50/50 splits per set",
              "",
              f"| data | n (calibration) | test parity < {t:.2f} | < {t - 0.01:.2f} | parity min / mean | "
@@ -99,11 +105,13 @@ def main() -> None:
     parser.add_argument("--bound", default="auto", choices=("auto", "clt", "wsr"))
     parser.add_argument("--delta", type=float, default=0.05)
     parser.add_argument("--no-bonferroni", action="store_true")
+    parser.add_argument("--policy", default="auto", help="the policy calibrated on each split (default: auto)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "calibration_splits",
                         help="writes OUT.json and OUT.md")
     args = parser.parse_args()
     names = set(args.datasets.split(",")) if args.datasets else None
-    results = run(names, args.splits, args.target_parity, args.bound, args.delta, not args.no_bonferroni)
+    results = run(names, args.splits, args.target_parity, args.bound, args.delta, not args.no_bonferroni,
+                  args.policy)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float))
     table = markdown(results)
