@@ -57,7 +57,7 @@ class RecordedSignals:
 
     confidence: np.ndarray  # (n, K)
     agree01: np.ndarray | None  # (n,) or None for a one-tier ladder
-    unit: np.ndarray | None = None  # (n,) in [0, 1)
+    unit: np.ndarray  # (n,) in [0, 1): each prompt's split draw
 
     @classmethod
     def read(cls, items: Sequence[EvalItem], tiers: Sequence[str]) -> "RecordedSignals":
@@ -301,9 +301,9 @@ class SplitStrategy(Strategy):
     saves about what a random mix saves.
 
     Certified on the served run like every strategy, the draw included: the draw is
-    fixed per prompt, so on a given set of requests its luck does not average out, and
-    a bound on the draw's average loss (tighter) let the held-out parity of repeated
-    random splits average the target itself, below 0.94 in up to 5 of 20."""
+    fixed per prompt, so on a given set of requests its luck does not average out (a
+    bound on each request's average over the draw is tighter, and let the held-out
+    parity of repeated random splits sink to the target on average)."""
 
     name = "split"
     learned = False
@@ -327,11 +327,11 @@ class SplitStrategy(Strategy):
         return np.linspace(0.0, len(self.path) - 1.0, self.STEPS * (len(self.path) - 1) + 1)
 
     def served(self, signals: RecordedSignals, n: int, at: float) -> np.ndarray:
-        unit = signals.unit if signals.unit is not None else np.full(n, 0.5)
+        """``core.split.split_step`` for every item at once."""
         if len(self.path) == 1:
             return np.full(n, self.path[0])
         dear, cheap, x = self._mix(at)
-        return np.where(unit < x, cheap, dear)
+        return np.where(signals.unit < x, cheap, dear)
 
     def simulate(self, preds, table, signals, param):
         served = self.served(signals, table.n, param)
