@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
-__all__ = ["split_unit", "split_step", "split_shares"]
+__all__ = ["split_unit", "split_segment", "split_step", "split_shares"]
 
 _PERSON = b"tiered-split"  # not the hash that splits eval data into halves
 
@@ -29,13 +29,22 @@ def split_unit(text: str) -> float:
     return int.from_bytes(digest, "big") / 2.0 ** 64
 
 
-def split_step(at: float, unit: float, steps: int) -> int:
-    """The step of a path of ``steps`` tiers that serves a request with ``unit`` at ``at``."""
-    if steps <= 1:
-        return 0
+def split_segment(at: float, steps: int) -> tuple[int, float]:
+    """Where ``at`` falls on a path of ``steps`` (>= 2) tiers: the dearer step of the two
+    it mixes, and the share of requests sent to the cheaper one."""
     at = min(max(at, 0.0), steps - 1.0)
     segment = min(int(math.floor(at)), steps - 2)
-    return segment + (1 if unit < at - segment else 0)
+    return segment, at - segment
+
+
+def split_step(at: float, unit: Any, steps: int) -> Any:
+    """The step of a path of ``steps`` tiers that serves a request with ``unit`` at ``at``
+    (a numpy array of units gives an array of steps: the harness replays every request
+    through this same rule)."""
+    if steps <= 1:
+        return (unit < 0) * 0  # 0, or an int array of zeros
+    segment, x = split_segment(at, steps)
+    return segment + (unit < x) * 1
 
 
 def split_shares(path: Sequence[str], at: float) -> dict[str, float]:
@@ -44,9 +53,7 @@ def split_shares(path: Sequence[str], at: float) -> dict[str, float]:
     if len(path) == 1:
         shares[path[0]] = 1.0
         return shares
-    at = min(max(at, 0.0), len(path) - 1.0)
-    segment = min(int(math.floor(at)), len(path) - 2)
-    x = at - segment
+    segment, x = split_segment(at, len(path))
     shares[path[segment]] += 1 - x
     shares[path[segment + 1]] += x
     return shares

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...core.answers import agree
 from ...core.confidence import answer_confidence
-from ...core.split import split_unit
+from ...core.split import split_segment, split_step, split_unit
 from ...core.types import TierAnswer
 from .data import EvalItem
 from .metrics import LadderTable
@@ -326,27 +326,16 @@ class SplitStrategy(Strategy):
     def params(self, preds=None):
         return np.linspace(0.0, len(self.path) - 1.0, self.STEPS * (len(self.path) - 1) + 1)
 
-    def served(self, signals: RecordedSignals, n: int, at: float) -> np.ndarray:
-        """``core.split.split_step`` for every item at once."""
-        if len(self.path) == 1:
-            return np.full(n, self.path[0])
-        dear, cheap, x = self._mix(at)
-        return np.where(signals.unit < x, cheap, dear)
-
     def simulate(self, preds, table, signals, param):
-        served = self.served(signals, table.n, param)
+        served = self.path[split_step(param, signals.unit, len(self.path))]
         return served, table.c[np.arange(table.n), served]
-
-    def _mix(self, param: float) -> tuple[int, int, float]:
-        """The two tiers mixed at ``param`` and the cheaper one's share."""
-        segment = min(int(np.floor(param)), len(self.path) - 2)
-        return self.path[segment], self.path[segment + 1], float(param - segment)
 
     def expected_quality(self, preds, table, param):
         """The mix of the tiers' predicted qualities."""
         if len(self.path) == 1:
             return preds.quality[:, self.path[0]]
-        dear, cheap, x = self._mix(param)
+        segment, x = split_segment(param, len(self.path))
+        dear, cheap = self.path[segment], self.path[segment + 1]
         return (1 - x) * preds.quality[:, dear] + x * preds.quality[:, cheap]
 
 
