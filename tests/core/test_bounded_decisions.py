@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 
 import pytest
 
@@ -104,3 +105,25 @@ def test_rules_name_the_first_listed_keyword_and_lengths_read_the_whole_text():
     assert classifier.classify(RouteRequest(text="disproof"), _ladder()).tier == "cheap"  # whole words only
     long = RouteRequest(text=_filler(LONG))
     assert classifier.classify(long, _ladder()).reason == f"rules[1]: length {LONG}"
+
+
+@pytest.mark.parametrize("inside", [0, 3, 15, 16, 17, 400])
+def test_a_keyword_found_only_inside_other_words_first_is_still_found_as_a_word(inside):
+    """Occurrences inside longer words ("improve") are passed over one by one, then by one
+    regex scan; a whole-word one after any number of them still matches."""
+    classifier = RulesClassifier([Rule("frontier", keywords=["prove"])])
+    text = "improve, proven; " * inside
+    assert classifier.classify(RouteRequest(text=text), _ladder()).tier == "cheap"
+    assert classifier.classify(RouteRequest(text=text + "now prove it"), _ladder()).reason == (
+        "rules[0]: keyword 'prove'")
+
+
+def test_keyword_matches_are_the_whole_word_regexes_on_texts_made_to_break_them():
+    rng = random.Random(5)
+    alphabet = "ab .-+_\n\tAB9é"
+    for _ in range(3000):
+        keywords = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
+        expected = next((f"keyword {w!r}" for w in keywords
+                         if re.search(rf"\b{re.escape(w.lower())}\b", text.lower())), None)
+        assert Rule("frontier", keywords=keywords).matches(text) == expected, (keywords, text)
