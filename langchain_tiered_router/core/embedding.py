@@ -52,7 +52,6 @@ class WordPieces:
     """
 
     _PIECES = re.compile(f"{_MARKER}+[^{_MARKER}]*|[^{_MARKER}]+")
-    _SPACED = re.compile(r" +[^ ]*")  # _PIECES over " " + text, before spaces become markers
     _NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": _MARKER},
                                                        {"type": "Replace", "pattern": {"String": " "},
                                                         "content": _MARKER}]}
@@ -86,26 +85,49 @@ class WordPieces:
         if "<" in text and any(s in text for s in self._special):
             return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids,  # type: ignore[attr-defined]
                               dtype=np.int32)
+        # Each piece is a run of spaces and what follows it up to the next space, keyed
+        # without its first space: the words of ``text.split(" ")`` (five times faster
+        # than a pattern), with the runs of two spaces or more put back together.
         if _MARKER in text:  # the text's own markers join the runs the spaces become
-            pieces = [p.replace(_MARKER, " ") for p in self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))]
-        else:  # the same pieces with spaces still spaces: no copy of the text into a wider string
-            pieces = self._SPACED.findall(" " + text)
-        found = list(map(self._words.get, pieces))
+            keys = [p[1:].replace(_MARKER, " ") for p in self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))]
+        else:
+            keys = text.split(" ")
+            if "" in keys:
+                keys = _with_space_runs(keys)
+        found = list(map(self._words.get, keys))
         try:
             packed = b"".join(found)  # type: ignore[arg-type]
         except TypeError:  # a word not cached yet
-            packed = b"".join([ids if ids is not None else self._tokenize(piece) for ids, piece in zip(found, pieces)])
+            packed = b"".join([ids if ids is not None else self._tokenize(key) for ids, key in zip(found, keys)])
         return np.frombuffer(packed, dtype=np.int32)
 
-    def _tokenize(self, piece: str) -> bytes:
-        """The ids of one piece, cached under its spaced form (spaces for markers)."""
-        tokens = self._model.tokenize(piece.replace(" ", _MARKER))
+    def _tokenize(self, key: str) -> bytes:
+        """The ids of the piece ``" " + key`` (spaces become markers), cached under ``key``."""
+        tokens = self._model.tokenize(_MARKER + key.replace(" ", _MARKER))
         ids = np.array([token.id for token in tokens], dtype=np.int32).tobytes()
-        if len(piece) <= self.max_chars:
+        if len(key) < self.max_chars:
             if len(self._words) >= self.max_words:
                 self._words.clear()
-            self._words[piece] = ids
+            self._words[key] = ids
         return ids
+
+
+def _with_space_runs(words: list[str]) -> list[str]:
+    """``str.split(" ")``'s words (changed in place) with each empty one, a space before
+    another space, joined to the word after it as a leading space: the keys of the
+    pieces ``" +[^ ]*"`` cuts. The empty words are found by ``list.index``, in C."""
+    last, empties, at = len(words) - 1, [], -1
+    while True:
+        try:
+            at = words.index("", at + 1)
+        except ValueError:
+            break
+        if at < last:
+            empties.append(at)
+    for at in reversed(empties):  # right to left: a run's spaces gather on the word after it
+        words[at + 1] = " " + words[at + 1]
+        del words[at]
+    return words
 
 
 @dataclass(frozen=True)
