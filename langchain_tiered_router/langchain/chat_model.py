@@ -9,6 +9,7 @@ attempt and the baseline tier cost.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -204,6 +205,12 @@ class TieredChatBedrock(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {**self.built.identity, "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """LangChain's own result (``asdict()``, then ``stop`` and the call's kwargs),
+        without the deprecated ``dict()`` and the warnings filter it goes through on
+        every call."""
+        return {**self._identifying_params, "_type": self._llm_type, "stop": stop, **kwargs}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         """LangChain's generic params, without its attribute probing (asked on every call)."""
@@ -460,6 +467,12 @@ class TieredChatBedrock(BaseChatModel):
             parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
             return RunnableMap(raw=llm) | parser_assign.with_fallbacks([parser_none], exception_key="parsing_error")
         return llm | parser
+
+
+# LangChain reads ``_generate``'s signature on every call (does it take a run manager?);
+# a signature set on the function is returned as it is instead of being worked out anew.
+for _hook in (TieredChatBedrock._generate, TieredChatBedrock._agenerate):
+    _hook.__signature__ = inspect.signature(_hook)  # type: ignore[attr-defined]
 
 
 class _Pool:

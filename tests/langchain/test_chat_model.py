@@ -153,6 +153,22 @@ def test_from_config_yaml_and_identity(tmp_path, emulator) -> None:
     assert llm.client.meta.endpoint_url == emulator.url
 
 
+def test_the_short_langchain_hooks_answer_as_langchains_own(emulator) -> None:
+    """The invocation params (traced, and the cache's key) are LangChain's own, built without
+    its deprecated ``dict()``; and LangChain still sees that ``_generate`` takes a run manager."""
+    import inspect
+
+    from langchain_core.language_models import BaseChatModel
+
+    llm = TieredChatBedrock(config=config(emulator.url), telemetry=False, temperature=0.3)
+    for stop, kwargs in ((None, {}), (["END"], {"tier": "mid", "tools": [{"x": 1}]})):
+        assert llm._get_invocation_params(stop=stop, **kwargs) == BaseChatModel._get_invocation_params(
+            llm, stop=stop, **kwargs)
+    for hook in (llm._generate, llm._agenerate):
+        assert "run_manager" in inspect.signature(hook).parameters
+        assert "self" not in inspect.signature(hook).parameters
+
+
 def test_tier_params_reach_the_tier_models(emulator) -> None:
     cfg = config(emulator.url)
     cfg["tiers"][1].update({"max_tokens": 64, "temperature": 0.2, "model_kwargs": {"top_p": 0.5}})
