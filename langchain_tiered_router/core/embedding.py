@@ -52,6 +52,7 @@ class WordPieces:
     """
 
     _PIECES = re.compile(f"{_MARKER}+[^{_MARKER}]*|[^{_MARKER}]+")
+    _SPACED = re.compile(r" +[^ ]*")  # _PIECES over " " + text, before spaces become markers
     _NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": _MARKER},
                                                        {"type": "Replace", "pattern": {"String": " "},
                                                         "content": _MARKER}]}
@@ -62,7 +63,8 @@ class WordPieces:
         self.max_chars = max_chars
         self._model = tokenizer.model  # type: ignore[attr-defined]
         self._special = tuple(t.content for t in tokenizer.get_added_tokens_decoder().values())  # type: ignore[attr-defined]
-        self._words: dict[str, bytes] = {}
+        self._words: dict[str, bytes] = {}  # a piece without its first space -> its ids
+        self._pieces: dict[str, bytes] = {}  # a whole piece -> its ids (text cut by the pattern)
 
     @classmethod
     def usable(cls, config: dict) -> bool:
@@ -85,31 +87,51 @@ class WordPieces:
         if "<" in text and any(s in text for s in self._special):
             return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids,  # type: ignore[attr-defined]
                               dtype=np.int32)
-        # Each piece is a run of spaces and what follows it up to the next space, keyed
-        # without its first space: the words of ``text.split(" ")`` (five times faster
-        # than a pattern), with the runs of two spaces or more put back together.
+        # Each piece is a run of spaces and what follows it up to the next space. Prose is
+        # cut by ``text.split(" ")`` (five times faster than a pattern), its few runs of
+        # two spaces or more joined back, and looked up by the piece without its first
+        # space; text with many runs (code, aligned tables) is cut by the pattern, whose
+        # cost does not grow with them, and looked up by the whole piece.
         if _MARKER in text:  # the text's own markers join the runs the spaces become
             keys = [p[1:].replace(_MARKER, " ") for p in self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))]
-        else:
-            keys = text.split(" ")
-            if "" in keys:
-                keys = _with_space_runs(keys)
-        found = list(map(self._words.get, keys))
+            return self._ids(keys, self._words, " ")
+        if text.count("  ") > _FEW_RUNS:
+            return self._ids(self._SPACED.findall(" " + text), self._pieces, "")
+        keys = text.split(" ")
+        if "" in keys:
+            keys = _with_space_runs(keys)
+        return self._ids(keys, self._words, " ")
+
+    def _ids(self, keys: list[str], cache: dict[str, bytes], lead: str) -> np.ndarray:
+        """The packed ids of the pieces ``lead + key``, read from ``cache`` by key."""
+        found = list(map(cache.get, keys))
         try:
             packed = b"".join(found)  # type: ignore[arg-type]
-        except TypeError:  # a word not cached yet
-            packed = b"".join([ids if ids is not None else self._tokenize(key) for ids, key in zip(found, keys)])
+        except TypeError:  # words not cached yet, or too long to cache: found by ``list.index``, in C
+            at = -1
+            while True:
+                try:
+                    at = found.index(None, at + 1)
+                except ValueError:
+                    break
+                found[at] = self._tokenize(lead + keys[at], cache, keys[at])
+            packed = b"".join(found)  # type: ignore[arg-type]
         return np.frombuffer(packed, dtype=np.int32)
 
-    def _tokenize(self, key: str) -> bytes:
-        """The ids of the piece ``" " + key`` (spaces become markers), cached under ``key``."""
-        tokens = self._model.tokenize(_MARKER + key.replace(" ", _MARKER))
+    def _tokenize(self, piece: str, cache: dict[str, bytes], key: str) -> bytes:
+        """The ids of one piece (spaces become markers), cached under ``key``."""
+        tokens = self._model.tokenize(piece.replace(" ", _MARKER))
         ids = np.array([token.id for token in tokens], dtype=np.int32).tobytes()
-        if len(key) < self.max_chars:
-            if len(self._words) >= self.max_words:
-                self._words.clear()
-            self._words[key] = ids
+        if len(piece) <= self.max_chars:
+            if len(cache) >= self.max_words:
+                cache.clear()
+            cache[key] = ids
         return ids
+
+
+# Above this many double spaces a text is cut by the pattern: joining ``str.split``'s
+# words back costs a Python step per run.
+_FEW_RUNS = 16
 
 
 def _with_space_runs(words: list[str]) -> list[str]:
