@@ -52,7 +52,7 @@ class WordPieces:
     """
 
     _PIECES = re.compile(f"{_MARKER}+[^{_MARKER}]*|[^{_MARKER}]+")
-    _SPACED = re.compile(r" +[^ ]*")  # _PIECES over " " + text, before spaces become markers
+    _KEYS = re.compile(r" ( *[^ ]*)")  # over " " + text: each piece without its first space
     _NORMALIZER = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": _MARKER},
                                                        {"type": "Replace", "pattern": {"String": " "},
                                                         "content": _MARKER}]}
@@ -64,7 +64,6 @@ class WordPieces:
         self._model = tokenizer.model  # type: ignore[attr-defined]
         self._special = tuple(t.content for t in tokenizer.get_added_tokens_decoder().values())  # type: ignore[attr-defined]
         self._words: dict[str, bytes] = {}  # a piece without its first space -> its ids
-        self._pieces: dict[str, bytes] = {}  # a whole piece -> its ids (text cut by the pattern)
 
     @classmethod
     def usable(cls, config: dict) -> bool:
@@ -87,24 +86,20 @@ class WordPieces:
         if "<" in text and any(s in text for s in self._special):
             return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids,  # type: ignore[attr-defined]
                               dtype=np.int32)
-        # Each piece is a run of spaces and what follows it up to the next space. Prose is
-        # cut by ``text.split(" ")`` (five times faster than a pattern), its few runs of
-        # two spaces or more joined back, and looked up by the piece without its first
-        # space; text with many runs (code, aligned tables) is cut by the pattern, whose
-        # cost does not grow with them, and looked up by the whole piece.
+        # Each piece is a run of spaces and what follows it up to the next space, looked up
+        # by its key: the piece without its first space. Prose is cut by ``text.split(" ")``
+        # (five times faster than a pattern), its few runs of two spaces or more joined
+        # back; text with many runs (code, aligned tables) by the pattern, whose cost does
+        # not grow with them. Both give the same keys, so they share one cache.
         if _MARKER in text:  # the text's own markers join the runs the spaces become
             keys = [p[1:].replace(_MARKER, " ") for p in self._PIECES.findall(_MARKER + text.replace(" ", _MARKER))]
-            return self._ids(keys, self._words, " ")
-        if text.count("  ") > _FEW_RUNS:
-            return self._ids(self._SPACED.findall(" " + text), self._pieces, "")
-        keys = text.split(" ")
-        if "" in keys:
-            keys = _with_space_runs(keys)
-        return self._ids(keys, self._words, " ")
-
-    def _ids(self, keys: list[str], cache: dict[str, bytes], lead: str) -> np.ndarray:
-        """The packed ids of the pieces ``lead + key``, read from ``cache`` by key."""
-        found = list(map(cache.get, keys))
+        elif text.count("  ") > _FEW_RUNS:
+            keys = self._KEYS.findall(" " + text)
+        else:
+            keys = text.split(" ")
+            if "" in keys:
+                keys = _with_space_runs(keys)
+        found = list(map(self._words.get, keys))
         try:
             packed = b"".join(found)  # type: ignore[arg-type]
         except TypeError:  # words not cached yet, or too long to cache: found by ``list.index``, in C
@@ -114,18 +109,18 @@ class WordPieces:
                     at = found.index(None, at + 1)
                 except ValueError:
                     break
-                found[at] = self._tokenize(lead + keys[at], cache, keys[at])
+                found[at] = self._tokenize(keys[at])
             packed = b"".join(found)  # type: ignore[arg-type]
         return np.frombuffer(packed, dtype=np.int32)
 
-    def _tokenize(self, piece: str, cache: dict[str, bytes], key: str) -> bytes:
-        """The ids of one piece (spaces become markers), cached under ``key``."""
-        tokens = self._model.tokenize(piece.replace(" ", _MARKER))
+    def _tokenize(self, key: str) -> bytes:
+        """The ids of the piece ``" " + key`` (spaces become markers), cached under ``key``."""
+        tokens = self._model.tokenize(_MARKER + key.replace(" ", _MARKER))
         ids = np.array([token.id for token in tokens], dtype=np.int32).tobytes()
-        if len(piece) <= self.max_chars:
-            if len(cache) >= self.max_words:
-                cache.clear()
-            cache[key] = ids
+        if len(key) < self.max_chars:
+            if len(self._words) >= self.max_words:
+                self._words.clear()
+            self._words[key] = ids
         return ids
 
 

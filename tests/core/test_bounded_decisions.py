@@ -49,6 +49,17 @@ def test_word_pieces_give_the_tokenizers_own_ids_on_texts_made_to_break_them():
         assert embedding.token_ids(text).tolist() == _encoded(text), repr(text[:60])
 
 
+def test_word_pieces_cut_by_the_split_and_by_the_pattern_share_one_cache():
+    """Code (many runs of spaces) is cut by the pattern, prose by ``str.split``; a piece
+    cached by one is read by the other, so both must key it alike."""
+    embedding = load_embedding()
+    code = "\n".join(f"    def f{i}(x):\n        return x  +  {i}   # note {i}" for i in range(40))
+    prose = re.sub(" +", " ", " ".join(line.strip() for line in code.splitlines()))  # no runs: split
+    assert code.count("  ") > 16 and "  " not in prose
+    for text in (code, prose, code, "  " + prose + "  ", prose.replace(" ", "  ", 3)):
+        assert embedding.token_ids(text).tolist() == _encoded(text), repr(text[:60])
+
+
 def test_word_pieces_give_the_tokenizers_own_ids_on_recorded_prompts(shared_data):
     embedding = load_embedding()
     with open(shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv", encoding="utf-8") as fh:
