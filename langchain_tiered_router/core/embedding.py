@@ -26,6 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,13 +103,8 @@ class WordPieces:
         found = list(map(self._words.get, keys))
         try:
             packed = b"".join(found)  # type: ignore[arg-type]
-        except TypeError:  # words not cached yet, or too long to cache: found by ``list.index``, in C
-            at = -1
-            while True:
-                try:
-                    at = found.index(None, at + 1)
-                except ValueError:
-                    break
+        except TypeError:  # words not cached yet, or too long to cache
+            for at in _positions(found, None):
                 found[at] = self._tokenize(keys[at])
             packed = b"".join(found)  # type: ignore[arg-type]
         return np.frombuffer(packed, dtype=np.int32)
@@ -129,20 +125,25 @@ class WordPieces:
 _FEW_RUNS = 16
 
 
-def _with_space_runs(words: list[str]) -> list[str]:
-    """``str.split(" ")``'s words (changed in place) with each empty one, a space before
-    another space, joined to the word after it as a leading space: the keys of the
-    pieces ``" +[^ ]*"`` cuts. The empty words are found by ``list.index``, in C."""
-    last, empties, at = len(words) - 1, [], -1
+def _positions(items: list[Any], value: Any) -> list[int]:
+    """Where ``value`` is in ``items``, found by ``list.index`` (a scan in C, not a Python
+    step per item: the values looked for are few)."""
+    found, at = [], -1
     while True:
         try:
-            at = words.index("", at + 1)
+            at = items.index(value, at + 1)
         except ValueError:
-            break
-        if at < last:
-            empties.append(at)
-    for at in reversed(empties):  # right to left: a run's spaces gather on the word after it
-        words[at + 1] = " " + words[at + 1]
+            return found
+        found.append(at)
+
+
+def _with_space_runs(words: list[str]) -> list[str]:
+    """``str.split(" ")``'s words (changed in place) with each empty one, a space before
+    another space, joined to the word after it as a leading space: the keys ``_KEYS``
+    finds."""
+    last = len(words) - 1
+    for at in reversed([at for at in _positions(words, "") if at < last]):  # right to left: a run
+        words[at + 1] = " " + words[at + 1]  # of spaces gathers on the word after it
         del words[at]
     return words
 

@@ -17,7 +17,7 @@ from langchain_tiered_router.core import RouteRequest
 from langchain_tiered_router.core.classifiers import (KEYWORD_HEAD_CHARS, KEYWORD_TAIL_CHARS, Rule,
                                                       RulesClassifier)
 from langchain_tiered_router.core.config import load_config
-from langchain_tiered_router.core.embedding import load_embedding
+from langchain_tiered_router.core.embedding import _FEW_RUNS, load_embedding
 from langchain_tiered_router.core.features import _NUMBER, _digits, _numbers
 from langchain_tiered_router.core.tiers import Ladder
 
@@ -55,7 +55,7 @@ def test_word_pieces_cut_by_the_split_and_by_the_pattern_share_one_cache():
     embedding = load_embedding()
     code = "\n".join(f"    def f{i}(x):\n        return x  +  {i}   # note {i}" for i in range(40))
     prose = re.sub(" +", " ", " ".join(line.strip() for line in code.splitlines()))  # no runs: split
-    assert code.count("  ") > 16 and "  " not in prose
+    assert code.count("  ") > _FEW_RUNS and "  " not in prose
     for text in (code, prose, code, "  " + prose + "  ", prose.replace(" ", "  ", 3)):
         assert embedding.token_ids(text).tolist() == _encoded(text), repr(text[:60])
 
