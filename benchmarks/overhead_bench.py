@@ -30,6 +30,7 @@ import copy
 import csv
 import json
 import os
+import random
 import re
 import signal
 import statistics
@@ -236,7 +237,7 @@ def decision_quality(trained: Any, rules: Any, ladder: Any, prompts: list[str]) 
 
 # -- the LangChain request path ---------------------------------------------------------------
 
-def langchain_rows(model_path: Path, quick: bool) -> dict[str, Any]:
+def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
     from langchain_aws import ChatBedrockConverse
 
     from langchain_tiered_router import TieredChatBedrock
@@ -268,8 +269,85 @@ def langchain_rows(model_path: Path, quick: bool) -> dict[str, Any]:
                                           "endpoint_url": url})
         out["inside_outside"] = inside_outside_row(plain, first, rounds)
         out["own_cpu"] = own_cpu_row(plain, first, rounds)
+        out["wrapper_only"] = wrapper_only_row(plain, first, rounds, per_round)
+        out["decision_in_requests"] = decision_in_requests_row(
+            plain, TieredChatBedrock(config={"telemetry": {"sinks": []}, **variants["trained_classifier"],
+                                             "endpoint_url": url}), recorded_prompts(data), quick)
         flush_all()
     return out
+
+
+def wrapper_only_row(plain: Any, tiered: Any, rounds: int, per_round: int) -> dict[str, Any]:
+    """How much of the first row is LangChain's side of ``TieredChatBedrock``: its
+    ``_generate`` calls the cheap tier's model straight, no routing at all. What the
+    first row adds beyond this is the router's own work."""
+    from langchain_tiered_router import TieredChatBedrock
+
+    cheap = tiered._models["cheap"]
+    routed = TieredChatBedrock.__dict__["_generate"]
+
+    def straight(self: Any, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        return cheap._generate(messages, stop=stop, **kwargs)
+
+    straight.__signature__ = routed.__signature__  # type: ignore[attr-defined]
+    TieredChatBedrock._generate = straight  # type: ignore[method-assign]
+    try:
+        return interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
+                           rounds, per_round)
+    finally:
+        TieredChatBedrock._generate = routed  # type: ignore[method-assign]
+
+
+def decision_in_requests_row(plain: Any, tiered: Any, prompts: list[str], quick: bool) -> dict[str, Any]:
+    """The trained decision as a request meets it: recorded prompts routed one by one,
+    each between HTTP calls (a plain ``ChatBedrockConverse`` call after each, as other
+    requests would make), against the same decisions made again in a warm loop. The
+    first pass meets words it has not seen; the second, timed against the warm loop,
+    knows them, so the two differ only in where the decision runs: between HTTP calls its
+    code and data have left the CPU's caches."""
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.classifiers import TrainedClassifier
+
+    classify = TrainedClassifier.classify
+    spent: list[float] = []
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        c0 = time.thread_time()
+        try:
+            return classify(self, *args, **kwargs)
+        finally:
+            spent.append((time.thread_time() - c0) * 1000)
+
+    n = 200 if quick else 600
+    picked = random.Random(7).sample(prompts, n)
+    model = tiered.built.router.policy.classifier
+    ladder = tiered.built.router.ladder
+    rows = model.model.__dict__.setdefault("_rows", {})  # the prompt-features cache, cleared before each
+    TrainedClassifier.classify = timed  # type: ignore[method-assign]
+    try:
+        for prompt in picked:  # first pass: many words not seen before
+            rows.clear()
+            tiered.invoke(prompt)
+            plain.invoke(prompt)
+        first, spent[:] = list(spent), []
+        for prompt in picked:  # the same prompts again: words known, features made anew
+            rows.clear()
+            tiered.invoke(prompt)
+            plain.invoke(prompt)
+        in_requests, spent[:] = list(spent), []
+        for prompt in picked:
+            rows.clear()
+            model.classify(RouteRequest(text=prompt), ladder)
+        warm = list(spent)
+    finally:
+        TrainedClassifier.classify = classify  # type: ignore[method-assign]
+    return {"calls": n, "mean_prompt_chars": round(statistics.mean(len(p) for p in picked)),
+            "max_prompt_chars": max(len(p) for p in picked),
+            "first_pass_in_requests_ms_cpu": {"median": round(statistics.median(first), 4),
+                                              "p95": round(pct(first, 0.95), 4)},
+            "in_requests_ms_cpu": {"median": round(statistics.median(in_requests), 4),
+                                   "p95": round(pct(in_requests, 0.95), 4)},
+            "warm_loop_ms_cpu": {"median": round(statistics.median(warm), 4), "p95": round(pct(warm, 0.95), 4)}}
 
 
 @contextlib.contextmanager
@@ -704,6 +782,20 @@ def markdown(results: dict[str, Any]) -> str:
                         f"| inside {t['inside_http_call_us_cpu']:.0f} µs, outside **{t['outside_us_cpu']:.0f} µs** "
                         f"(LangChain's wrapper and the router) | inside {p['inside_http_call_us_cpu']:.0f} µs, "
                         f"outside {p['outside_us_cpu']:.0f} µs (LangChain's wrapper) | - |")
+        wrapper = lc.get("wrapper_only")
+        if wrapper:
+            rows.append(f"| LangChain's side of `TieredChatBedrock` alone: the first row with `_generate` calling the "
+                        f"cheap tier's model straight (no routing) | **{wrapper['ratio_cpu']:.3f}x** CPU, "
+                        f"{wrapper['ratio_wall']:.3f}x wall: what the first row adds beyond this is the router's own "
+                        f"work | plain `ChatBedrockConverse` | - |")
+        dec = lc.get("decision_in_requests")
+        if dec:
+            a, b, f = dec["in_requests_ms_cpu"], dec["warm_loop_ms_cpu"], dec["first_pass_in_requests_ms_cpu"]
+            rows.append(f"| the trained decision inside requests: {dec['calls']} recorded prompts (mean "
+                        f"{dec['mean_prompt_chars']:,} chars, longest {dec['max_prompt_chars']:,}), each made between two "
+                        f"HTTP calls | {a['median']:.2f} / {a['p95']:.2f} ms CPU, median / p95 (first pass over their "
+                        f"words: {f['median']:.2f} / {f['p95']:.2f} ms) | the same decisions in a warm loop: "
+                        f"{b['median']:.2f} / {b['p95']:.2f} ms | p95 < 1 ms |")
         own = lc.get("own_cpu")
         if own:
             rows.append(f"| the router's own CPU: the first row with the tier call answered from memory on both "
@@ -793,7 +885,7 @@ def main() -> None:
                                    "quick": args.quick}
         steps: dict[str, Callable[[], Any]] = {
             "decisions": lambda: decision_rows(model, args.data, args.quick),
-            "langchain": lambda: langchain_rows(model, args.quick),
+            "langchain": lambda: langchain_rows(model, args.data, args.quick),
             "langsmith": langsmith_row,
             "import": lambda: import_rows(args.quick),
             "sqlite": lambda: sqlite_row(args.quick),

@@ -64,6 +64,18 @@ def test_heads_evaluated_together_predict_what_each_predicts_alone():
         assert stack.predict(row) == pytest.approx([h.predict(row) for h in heads], rel=1e-12, abs=1e-12)
 
 
+def test_the_harness_prices_a_prediction_as_the_run_time_does():
+    from langchain_tiered_router.analysis.eval.training import predicted_costs
+
+    model = classifier_model()
+    ladder = build_router(config({"kind": "cascade"}), telemetry=False).ladder
+    for prompt in ("1234567890 1234567890", "explain the proof " * 40, "x"):
+        _, out = model._prompt_predictions(model.prompt_features(prompt), ladder)
+        harness = predicted_costs(np.array([out], dtype=np.float64), [prompt], ladder, model.cost_scale)[0]
+        assert harness.tolist() == model.predicted_costs(prompt, model.prompt_features(prompt), ladder)
+        assert harness[0] < harness[1] < harness[2]
+
+
 def test_a_model_file_round_trips_and_decides_the_same(tmp_path):
     model = classifier_model()
     path = save_routing_model(model, tmp_path / "m.npz")

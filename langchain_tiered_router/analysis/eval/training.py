@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...core.features import FeatureSpec, answer_row, prompt_row
-from ...core.learned import LinearHead
-from ...core.pricing import Usage, estimate_tokens
+from ...core.learned import LinearHead, per_token_rates, predicted_cost
+from ...core.pricing import estimate_tokens
 from ...core.tiers import Ladder
 from .data import EvalItem
 
@@ -294,12 +294,11 @@ class Predictions:
 
 def predicted_costs(out_tokens: np.ndarray, prompts: Sequence[str], ladder: Ladder, cost_scale: float) -> np.ndarray:
     """Exactly what ``RoutingModel.predicted_costs`` computes at run time, for many items."""
+    rates = per_token_rates(ladder)
     costs = np.zeros(out_tokens.shape)
     for i, prompt in enumerate(prompts):
         tokens_in = estimate_tokens(prompt)
-        for k, tier in enumerate(ladder):
-            cost = tier.cost(Usage(tokens_in, int(round(out_tokens[i, k]))))
-            costs[i, k] = float(cost) / cost_scale if cost is not None else math.inf
+        costs[i] = [predicted_cost(rate, tokens_in, float(out), cost_scale) for rate, out in zip(rates, out_tokens[i])]
     return costs
 
 
