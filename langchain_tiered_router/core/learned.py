@@ -101,8 +101,8 @@ class HeadStack:
 
     Inside a request each numpy call costs 10-15 µs, not the 0.5-3 µs of a warm loop:
     between two HTTP calls its code has left the CPU's caches. So the standardisation is
-    folded into the weights once (``w . (x - m) / s == (w / s) . x - (w / s) . m``) and a
-    decision makes four numpy calls, not nine."""
+    folded into the weights once (``w . (x - m) / s == (w / s) . x - (w / s) . m``) and the
+    heads cost five numpy calls, not nine."""
 
     def __init__(self, heads: Sequence[LinearHead]):
         self.links = [h.link for h in heads]
