@@ -699,8 +699,8 @@ def proxy_accounting(base: str, payloads: Path, suffix: str = "") -> dict[str, A
         deadline = time.monotonic() + 15
         found: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            lines = payloads.read_text().splitlines() if payloads.exists() else []
-            found = [p for p in map(json.loads, lines)
+            text = payloads.read_text() if payloads.exists() else ""
+            found = [p for p in map(json.loads, text.split("\n")[:-1])  # complete lines: one may be mid-write
                      if ((p.get("spend_logs_metadata") or {}).get("tiered_router") or {}).get("request_id") == request_id
                      or (p.get("tier_call") or {}).get("request_id") == request_id]
             if found:

@@ -92,11 +92,18 @@ def router_yaml(path: Path, **overrides: Any) -> Path:
     return path
 
 
+def complete_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a proxy process has written so far: complete lines only, since it may
+    be writing the last one as the test reads."""
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text.split("\n")[:-1] if line.strip()]
+
+
 def read_jsonl(path: Path, expected: int, timeout_s: float = 10) -> list[dict[str, Any]]:
     """The telemetry rows, waiting until at least ``expected`` are there."""
     deadline = time.monotonic() + timeout_s
     while True:
-        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        rows = complete_jsonl(path)
         if len(rows) >= expected or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)

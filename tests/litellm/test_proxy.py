@@ -22,7 +22,7 @@ from langchain_tiered_router.core import lookup_price
 from langchain_tiered_router.core.pricing import Usage
 
 from ._proc import litellm_proxy
-from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, proxy_config, router_yaml
+from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, complete_jsonl, proxy_config, router_yaml
 
 pytestmark = pytest.mark.proxy
 
@@ -101,8 +101,7 @@ def _payloads(setup, request_id: str, expected: int = 1) -> list[dict[str, Any]]
     deadline = time.monotonic() + 10
     found: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        lines = setup["payloads"].read_text().splitlines() if setup["payloads"].exists() else []
-        found = [p for p in map(json.loads, lines)
+        found = [p for p in complete_jsonl(setup["payloads"])
                  if ((p.get("spend_logs_metadata") or {}).get("tiered_router") or {}).get("request_id") == request_id]
         if len(found) >= expected:
             break
@@ -116,8 +115,7 @@ def _same_money(logged: Any, exact: str) -> bool:
 
 
 def _tier_call_events(setup, request_id: str) -> list[dict[str, Any]]:
-    lines = setup["payloads"].read_text().splitlines() if setup["payloads"].exists() else []
-    return [p for p in map(json.loads, lines) if (p.get("tier_call") or {}).get("request_id") == request_id]
+    return [p for p in complete_jsonl(setup["payloads"]) if (p.get("tier_call") or {}).get("request_id") == request_id]
 
 
 def test_routing_fields_reach_litellm_logging_and_spend(setup, ops):
@@ -314,7 +312,7 @@ def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(
         ask(ops, "say hello throttled everywhere", model="tiered-fast")
     time.sleep(0.5)
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID, MID, FRONTIER, FRONTIER]
-    rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
+    rows = complete_jsonl(setup["jsonl"])
     row = next(r for r in reversed(rows) if r["attempts"][0]["outcome"] == "transport_error")
     assert row["metadata"]["proxy_path"] == "one_pass" and row["tier"] is None
     assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
@@ -373,7 +371,7 @@ def test_cut_stream_is_recorded_as_a_transport_error(setup, ops, emulator):
     deadline = time.monotonic() + 10
     row = None
     while row is None and time.monotonic() < deadline:
-        rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
+        rows = complete_jsonl(setup["jsonl"])
         row = next((r for r in rows if r["request_id"] == request_id), None)
         time.sleep(0.05)
     assert row is not None and row["tier"] is None
@@ -458,7 +456,7 @@ def test_a_passed_through_stream_on_throttled_tiers_retries_escalates_and_writes
     emulator.clear_faults()
     deadline = time.monotonic() + 10
     while True:
-        rows = [json.loads(line) for line in setup["jsonl"].read_text().splitlines()]
+        rows = complete_jsonl(setup["jsonl"])
         failed = [r for r in rows if r["tier"] is None and len(r["attempts"]) == 3
                   and all(a["retried_on"] == ["throttled"] for a in r["attempts"])]
         if failed or time.monotonic() > deadline:
