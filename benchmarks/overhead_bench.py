@@ -265,6 +265,7 @@ def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
             out[name] = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
                                     rounds, per_round)
             out[name]["served_by"] = tiered.invoke(PROMPT).response_metadata["routing"]["model_id"]
+        out["sqlite_linger"] = linger_row(url, Path(tmp), rounds, per_round)
         first = TieredChatBedrock(config={"telemetry": {"sinks": []}, "tiers": LADDER, "gates": JSON_GATE,
                                           "endpoint_url": url})
         out["inside_outside"] = inside_outside_row(plain, first, rounds)
@@ -275,6 +276,24 @@ def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
                                              "endpoint_url": url}), recorded_prompts(data), quick)
         flush_all()
     return out
+
+
+def linger_row(url: str, tmp: Path, rounds: int, per_round: int) -> dict[str, Any]:
+    """The SQLite-sink row's request path with the writer's linger (the default) against
+    ``linger_s: 0`` (the writer woken for every record), interleaved in one process."""
+    from langchain_tiered_router import TieredChatBedrock
+
+    def routed(name: str, linger: float) -> Any:
+        sink = {"kind": "sqlite", "path": str(tmp / f"{name}.db"), "linger_s": linger}
+        return TieredChatBedrock(config={"tiers": LADDER, "gates": JSON_GATE, "endpoint_url": url,
+                                         "telemetry": {"sinks": [sink]}})
+
+    lingering, eager = routed("linger", 0.05), routed("eager", 0.0)
+    for _ in range(30):
+        lingering.invoke(PROMPT)
+        eager.invoke(PROMPT)
+    return interleaved({"linger": lambda: lingering.invoke(PROMPT), "eager": lambda: eager.invoke(PROMPT)},
+                       rounds, per_round)
 
 
 def wrapper_only_row(plain: Any, tiered: Any, rounds: int, per_round: int) -> dict[str, Any]:
@@ -782,6 +801,12 @@ def markdown(results: dict[str, Any]) -> str:
                         f"| inside {t['inside_http_call_us_cpu']:.0f} µs, outside **{t['outside_us_cpu']:.0f} µs** "
                         f"(LangChain's wrapper and the router) | inside {p['inside_http_call_us_cpu']:.0f} µs, "
                         f"outside {p['outside_us_cpu']:.0f} µs (LangChain's wrapper) | - |")
+        linger = lc.get("sqlite_linger")
+        if linger:
+            rows.append(f"| the SQLite-sink row with the writer's 50 ms linger (the default) against `linger_s: 0` "
+                        f"(woken for every record) | {linger['ms_cpu']['linger']:.3f} ms CPU: **{linger['ratio_cpu']:.3f}x"
+                        f"** CPU, {linger['ratio_wall']:.3f}x wall | `linger_s: 0`: {linger['ms_cpu']['eager']:.3f} ms "
+                        f"CPU | - |")
         wrapper = lc.get("wrapper_only")
         if wrapper:
             rows.append(f"| LangChain's side of `TieredChatBedrock` alone: the first row with `_generate` calling the "

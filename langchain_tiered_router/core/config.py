@@ -363,6 +363,8 @@ class SinkConfig(_Strict):
                    "critical"] = "INFO"
     batch_size: int = Field(2_000, ge=1, le=100_000)  # most rows one commit takes (it takes what is queued)
     flush_interval_s: float = Field(0.5, gt=0, le=3600)
+    # how long the writer lets records gather after the first one before it commits them
+    linger_s: float = Field(0.05, ge=0, le=60)
     queue_size: int = Field(10_000, ge=1, le=10_000_000)
     retry_s: float = Field(10.0, ge=0, le=3600)  # how long a batch waits for a store that is down
     durable: bool = False

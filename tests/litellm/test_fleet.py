@@ -94,8 +94,9 @@ def test_a_tier_one_replica_finds_failing_is_skipped_by_the_other(fleet, emulato
     _, headers = _ask(fleet["b"]["url"], "extract the invoice total again")
     assert headers["x-tiered-router-tier"] == "mid"
     assert [r.model_id for r in emulator.requests] == [MID]  # replica b never called cheap
-    (record,) = [r for r in load_records(fleet["dsn"])[0]
-                 if r.request_id == headers["x-tiered-router-request-id"]] or [None]
+    request_id = headers["x-tiered-router-request-id"]
+    _wait_rows(fleet["dsn"], {request_id})  # the writer commits in the background
+    (record,) = [r for r in load_records(fleet["dsn"])[0] if r.request_id == request_id] or [None]
     assert record is not None
     assert (record.attempts[0]["tier"], record.attempts[0]["outcome"], record.attempts[0]["error_kind"]) == (
         "cheap", "skipped", "circuit_open")

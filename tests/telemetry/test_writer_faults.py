@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,28 @@ def test_a_durable_sink_builds_the_record_before_the_request_returns(make_router
     assert built_on == [threading.current_thread().name]
     assert flush_all(timeout=30)
     assert _rows(tmp_path / "s.db") == ["journaled"]
+
+
+def test_a_lingering_writer_commits_a_batch_in_one_go_and_a_flush_or_a_full_batch_cuts_the_linger(
+        make_router, priced_config, tmp_path):
+    """With ``linger_s`` the writer lets records gather after the first one; a flush, and a
+    queue holding a full batch, make it commit at once. A linger of a minute here: had either
+    waited for it, the flush would time out and the rows would not land in time."""
+    path = tmp_path / "s.db"
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(path), "linger_s": 60,
+                                              "flush_interval_s": 3600, "batch_size": 5}]}
+    router = make_router(priced_config)
+    sink = router.observers[0].sinks.sinks[0]
+    assert sink.linger_s == 60
+    backend = ScriptedBackend({"*": "ok"})
+    first = [router.route(RouteRequest(text=str(i)), backend).request_id for i in range(3)]
+    time.sleep(0.3)
+    assert not path.exists() or _rows(path) == []  # three of five: still lingering
+    assert sink.flush(timeout=10)
+    assert sorted(_rows(path)) == sorted(first)
+    more = [router.route(RouteRequest(text=f"more {i}"), backend).request_id for i in range(5)]  # one full batch
+    deadline = time.monotonic() + 10
+    while len(_rows(path)) < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sorted(_rows(path)) == sorted(first + more)
+    sink.close(timeout=10)

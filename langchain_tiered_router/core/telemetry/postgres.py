@@ -122,14 +122,14 @@ class PostgresSink(BackgroundSink):
     """Batched, thread-safe PostgreSQL writer; a duplicate request id is kept once."""
 
     def __init__(self, dsn: str | None = None, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
-                 queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
+                 linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
                  journal_dir: str | Path | None = None):
         self.dsn = _dsn(dsn)
         if durable and not journal_dir:
             raise ConfigError("a durable postgres sink needs 'journal_dir'", path="journal_dir")
         journal = Journal(journal_dir) if durable else None  # type: ignore[arg-type]
         super().__init__(PostgresStore(self.dsn), batch_size=batch_size, flush_interval_s=flush_interval_s,
-                         queue_size=queue_size, retry_s=retry_s, journal=journal)
+                         linger_s=linger_s, queue_size=queue_size, retry_s=retry_s, journal=journal)
 
     @classmethod
     def shared(cls, dsn: str | None, **kwargs: Any) -> "PostgresSink":

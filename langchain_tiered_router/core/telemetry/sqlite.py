@@ -155,13 +155,13 @@ class SqliteSink(BackgroundSink):
     """Batched, thread-safe SQLite writer. A duplicate request id is kept once."""
 
     def __init__(self, path: str | Path, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
-                 queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
+                 linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
                  journal_dir: str | Path | None = None):
         self.path = Path(path)
         journal = Journal(journal_dir or f"{self.path}.journal") if durable else None
         super().__init__(SqliteStore(self.path, synchronous="FULL" if durable else "NORMAL"),
-                         batch_size=batch_size, flush_interval_s=flush_interval_s, queue_size=queue_size,
-                         retry_s=retry_s, journal=journal)
+                         batch_size=batch_size, flush_interval_s=flush_interval_s, linger_s=linger_s,
+                         queue_size=queue_size, retry_s=retry_s, journal=journal)
 
     @classmethod
     def shared(cls, path: str | Path, **kwargs: Any) -> "SqliteSink":

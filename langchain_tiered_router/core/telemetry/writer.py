@@ -1,9 +1,12 @@
 """The background writer behind the database sinks (SQLite, PostgreSQL): it never dies.
 
 Requests never wait on a database: ``write`` puts the record on a bounded queue and one
-writer thread inserts whatever is queued in one transaction, as soon as it is there
-(group commit: rows that arrive during a commit go in the next one). What can go wrong,
-and what happens then:
+writer thread inserts whatever is queued in one transaction (group commit: rows that
+arrive during a commit go in the next one). After the first record of a batch it lets
+more gather for ``linger_s`` (50 ms by default; a flush, a stop or a full batch cut it
+short): waking for every request, the writer took the GIL and the CPU's caches from the
+requests once per record, and a routed request cost 1.2-1.3x of a plain call with a
+SQLite sink on instead of about 1.1x. What can go wrong, and what happens then:
 
 * the queue is full (the database cannot keep up): the record is dropped and counted
   (``dropped``), its JSON logged at DEBUG, a warning at most every few seconds; the
@@ -17,8 +20,8 @@ and what happens then:
 
 ``flush(timeout)`` and ``close(timeout)`` honour their timeout. ``close`` runs at
 interpreter exit, and on SIGTERM / SIGINT (``shutdown.py``), so an ordinary shutdown
-loses nothing; ``kill -9`` loses what was queued and not yet committed: at most one
-flush interval's records (in practice the few milliseconds of one commit).
+loses nothing; ``kill -9`` loses what was queued and not yet committed: the records of
+one linger and one commit (``durable: true`` loses none).
 """
 
 from __future__ import annotations
@@ -115,10 +118,13 @@ class BackgroundSink(Sink):
     """
 
     def __init__(self, store: Store, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
-                 queue_size: int = 10_000, retry_s: float = 10.0, journal: Journal | None = None):
+                 linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0,
+                 journal: Journal | None = None):
         self.store = store
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
+        self.linger_s = linger_s
+        self._urgent = threading.Event()  # a flush, a stop or a full batch: commit without lingering
         self.queue_size = queue_size
         self.retry_s = retry_s
         self.journal = journal
@@ -169,6 +175,8 @@ class BackgroundSink(Sink):
         self._queue.append((seq, record))
         if not self._wake.is_set():
             self._wake.set()
+        if len(self._queue) >= self.batch_size and not self._urgent.is_set():
+            self._urgent.set()
         if self._draining:
             self._wait_handled(seq, 5.0)
 
@@ -190,6 +198,7 @@ class BackgroundSink(Sink):
             return self._replay_journal_now() if self.journal is not None else True
         marker = _Marker()
         self._queue.append(marker)
+        self._urgent.set()
         self._wake.set()
         if not marker.event.wait(timeout):
             log.error("telemetry %s did not flush within %ss", self.store.description, timeout)
@@ -204,6 +213,7 @@ class BackgroundSink(Sink):
         if thread is not None:
             marker = _Marker(stop=True)
             self._queue.append(marker)
+            self._urgent.set()
             self._wake.set()
             thread.join(timeout)
             if thread.is_alive():
@@ -253,6 +263,9 @@ class BackgroundSink(Sink):
             self._wake.clear()
             if not self._queue:  # a signal handler's marker wakes no one: poll often
                 self._wake.wait(min(self.flush_interval_s, 0.1))
+            if self._queue and self.linger_s > 0 and not self._draining:
+                self._urgent.wait(min(self.linger_s, self.flush_interval_s))
+            self._urgent.clear()
             records, markers, stop = self._take()
             seqs = [seq for seq, _ in records]
             if records:
