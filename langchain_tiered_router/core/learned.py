@@ -99,7 +99,7 @@ class HeadStack:
     """Several heads over the same features, evaluated together: one gather from the
     sparse weights and one product with the dense block instead of one per head.
 
-    Inside a request each numpy call costs 10-15 µs, not the 0.5-3 µs of a warm loop:
+    Inside a request each numpy call costs 10-40 µs, not the 0.5-3 µs of a warm loop:
     between two HTTP calls its code has left the CPU's caches. So the standardisation is
     folded into the weights once (``w . (x - m) / s == (w / s) . x - (w / s) . m``) and the
     heads cost five numpy calls, not nine."""

@@ -20,14 +20,14 @@ def build_sink(cfg: Any) -> Sink:
         from .sqlite import SqliteSink
 
         return SqliteSink.shared(cfg.path, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s,
-                                 linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s, durable=cfg.durable,
-                                 journal_dir=cfg.journal_dir)
+                                 linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s,
+                                 durable=cfg.durable, journal_dir=cfg.journal_dir)
     if cfg.kind == "postgres":
         from .postgres import PostgresSink  # psycopg is optional: loaded when configured
 
         return PostgresSink.shared(cfg.dsn, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s,
-                                   linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s, durable=cfg.durable,
-                                   journal_dir=cfg.journal_dir)
+                                   linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s,
+                                   durable=cfg.durable, journal_dir=cfg.journal_dir)
     if cfg.kind == "jsonl":
         return JsonlSink(cfg.path)
     if cfg.kind == "otel":
