@@ -79,6 +79,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # a listen backlog for bursts of concurrent clients (socketserver's default is 5), as a
+    # real endpoint takes a hundred connections at once
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], service: BedrockService):
         self.service = service

@@ -147,19 +147,25 @@ def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) 
     """The emulator holds every cheap call until a hundred are waiting at once (or 120 s
     pass): the first answer comes after the hundredth request only if all hundred are in
     flight together (with LangChain's default executor, 6 threads on 2 cores, six are
-    released by the time limit first). No timing is asserted: a loaded machine only slows it."""
-    llm = TieredChatBedrock(config=config(emulator.url, transport={"max_concurrency": 100}),
+    released by the time limit first). No timing is asserted: a loaded machine only slows it.
+    A call that fails on its way (a connection the loaded machine drops) is retried on cheap,
+    held like the others, rather than escalated to an unheld tier that would answer first."""
+    llm = TieredChatBedrock(config=config(emulator.url, transport={"max_concurrency": 100},
+                                          retry={"max_retries": 3, "backoff_s": 0}, circuit={"enabled": False}),
                             telemetry=False)
     emulator.clear_requests()
     emulator.inject("hold", model_id=CHEAP, times=None, calls=100, seconds=120)
     done: list[int] = []
     seen_before_first_answer: list[int] = []
+    failed_attempts: list[str] = []
 
     async def one(i: int) -> None:
-        await llm.ainvoke(f"hello {i}")
+        message = await llm.ainvoke(f"hello {i}")
         if not done:
             seen_before_first_answer.append(len(emulator.requests))
         done.append(i)
+        failed_attempts.extend(f"{a['tier']}: {a['error_kind']}: {a['error']}"
+                               for a in message.response_metadata["routing"]["attempts"] if a["error"])
 
     async def run() -> None:
         await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(100))), 300)
@@ -167,5 +173,6 @@ def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) 
     with caplog.at_level(logging.WARNING, logger="urllib3"):
         asyncio.run(run())
     assert len(done) == 100
-    assert seen_before_first_answer == [100]  # every request reached Bedrock before the first answer came back
+    # every request reached Bedrock before the first answer came back (a retried one twice)
+    assert len(seen_before_first_answer) == 1 and seen_before_first_answer[0] >= 100, failed_attempts[:5]
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
