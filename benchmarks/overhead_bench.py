@@ -339,9 +339,9 @@ def decision_in_requests_row(plain: Any, tiered: Any, prompts: list[str], quick:
 
     n = 200 if quick else 600
     picked = random.Random(7).sample(prompts, n)
-    model = tiered.built.router.policy.classifier
+    classifier = tiered.built.router.policy.classifier
     ladder = tiered.built.router.ladder
-    rows = model.model.__dict__.setdefault("_rows", {})  # the prompt-features cache, cleared before each
+    rows = classifier.model.__dict__.setdefault("_rows", {})  # the prompt-features cache, cleared before each
     TrainedClassifier.classify = timed  # type: ignore[method-assign]
     try:
         for prompt in picked:  # first pass: many words not seen before
@@ -356,7 +356,7 @@ def decision_in_requests_row(plain: Any, tiered: Any, prompts: list[str], quick:
         in_requests, spent[:] = list(spent), []
         for prompt in picked:
             rows.clear()
-            model.classify(RouteRequest(text=prompt), ladder)
+            classifier.classify(RouteRequest(text=prompt), ladder)
         warm = list(spent)
     finally:
         TrainedClassifier.classify = classify  # type: ignore[method-assign]

@@ -215,14 +215,16 @@ def test_a_lingering_writer_commits_a_batch_in_one_go_and_a_flush_or_a_full_batc
     sink = router.observers[0].sinks.sinks[0]
     assert sink.linger_s == 60
     backend = ScriptedBackend({"*": "ok"})
-    first = [router.route(RouteRequest(text=str(i)), backend).request_id for i in range(3)]
-    time.sleep(0.3)
-    assert not path.exists() or _rows(path) == []  # three of five: still lingering
-    assert sink.flush(timeout=10)
-    assert sorted(_rows(path)) == sorted(first)
-    more = [router.route(RouteRequest(text=f"more {i}"), backend).request_id for i in range(5)]  # one full batch
-    deadline = time.monotonic() + 10
-    while len(_rows(path)) < 8 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert sorted(_rows(path)) == sorted(first + more)
-    sink.close(timeout=10)
+    try:
+        first = [router.route(RouteRequest(text=str(i)), backend).request_id for i in range(3)]
+        time.sleep(0.3)
+        assert not path.exists() or _rows(path) == []  # three of five: still lingering
+        assert sink.flush(timeout=10)
+        assert sorted(_rows(path)) == sorted(first)
+        more = [router.route(RouteRequest(text=f"more {i}"), backend).request_id for i in range(5)]  # a full batch
+        deadline = time.monotonic() + 10
+        while len(_rows(path)) < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sorted(_rows(path)) == sorted(first + more)
+    finally:
+        sink.close(timeout=10)  # a failed assertion must not leave a writer lingering for a minute
