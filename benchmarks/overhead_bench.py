@@ -415,12 +415,18 @@ def inside_outside_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
 
 def own_cpu_row(plain: Any, tiered: Any, rounds: int) -> dict[str, Any]:
     """What the router itself adds, without the HTTP call's noise: the tier call is
-    answered from memory on both sides (``ChatBedrockConverse._generate`` returns a copy
-    of one real reply), so the difference is the router alone."""
+    answered from memory on both sides (``ChatBedrockConverse._generate`` returns a new
+    result holding a copy of one real reply), so the difference is the router alone."""
     from langchain_core.messages import HumanMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
 
-    reply = plain._generate([HumanMessage(PROMPT)])
-    with tier_calls_as(lambda self, messages, stop=None, run_manager=None, **kw: copy.copy(reply)):
+    message = plain._generate([HumanMessage(PROMPT)]).generations[0].message
+
+    def from_memory(self: Any, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        # a new result and message per call, as from Bedrock: both sides change what they are handed
+        return ChatResult(generations=[ChatGeneration(message=message.model_copy())])
+
+    with tier_calls_as(from_memory):
         for _ in range(300):
             tiered.invoke(PROMPT)
             plain.invoke(PROMPT)

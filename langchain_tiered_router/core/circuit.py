@@ -67,6 +67,9 @@ class MemoryCircuitBreaker(CircuitBreaker):
         return state
 
     def allow(self, tier: str) -> bool:
+        s = self._tiers.get(tier)
+        if s is None or s.failures < self.failures:
+            return True  # closed: nothing to change, so no lock (a read of one int)
         with self._lock:
             s = self._get(tier)
             if s.failures < self.failures:
@@ -80,6 +83,9 @@ class MemoryCircuitBreaker(CircuitBreaker):
             return True
 
     def record(self, tier: str, ok: bool) -> None:
+        s = self._tiers.get(tier)
+        if ok and s is not None and not s.failures and s.probing_since is None and not s.open_until:
+            return  # a success on a healthy tier changes nothing: as if it came before any racing failure
         with self._lock:
             s = self._get(tier)
             if ok:

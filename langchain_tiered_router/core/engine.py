@@ -35,7 +35,7 @@ from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, decode_pin, encode_pin
 from .policies import Policy
-from .pricing import Usage, lookup_price
+from .pricing import lookup_price
 from .tiers import Ladder, Tier
 from .tool_calls import TURN_KINDS, ToolCallGate, TurnKind, turn_kind
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
@@ -401,9 +401,7 @@ class Router:
         source = result.served or next((a for a in reversed(result.attempts) if a.answer is not None), None)
         if source is None:
             return
-        u = source.usage
-        result.baseline_cost_usd = self.ladder.baseline.cost(
-            Usage(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens))
+        result.baseline_cost_usd = self.ladder.baseline.cost(source.usage)
 
     def _exhausted_error(self, result: RoutingResult) -> LadderExhaustedError:
         errors: list[Exception] = []

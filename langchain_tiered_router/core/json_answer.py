@@ -49,6 +49,8 @@ def _decode(text: str, start: int = 0, whole: bool = False) -> Any:
         value = json.loads(text) if whole else _DECODER.raw_decode(text, start)[0]
     except RecursionError:
         raise _TooDeep("JSON nested too deeply to read") from None
+    if len(text) - start <= MAX_DEPTH or text.count("{", start) + text.count("[", start) <= MAX_DEPTH:
+        return value  # too few brackets to nest deeper: no walk over the value (the usual answer)
     return check_depth(value)
 
 

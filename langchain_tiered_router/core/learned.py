@@ -121,13 +121,14 @@ class HeadStack:
                 self.bias[k] -= float(self.weights[k] @ h.mean)
 
     def raw(self, row: FeatureRow) -> np.ndarray:
-        z = self.weights @ row.dense + self.bias if self.weights.size else self.bias.copy()
+        # ``dot``, not ``@``: the same BLAS product without the ufunc dispatch of ``matmul``
+        z = self.weights.dot(row.dense) + self.bias if self.weights.size else self.bias.copy()
         if self.sparse.size and row.idx.size:
-            z += row.val @ self.sparse.take(row.idx, axis=0)  # take: the rows indexing gives, three times sooner
+            z += row.val.dot(self.sparse.take(row.idx, axis=0))  # take: the rows indexing gives, three times sooner
         return z
 
     def predict(self, row: FeatureRow) -> list[float]:
-        return [LinearHead.apply_link_of(link, float(z)) for link, z in zip(self.links, self.raw(row))]
+        return [LinearHead.apply_link_of(link, z) for link, z in zip(self.links, self.raw(row).tolist())]
 
 
 @dataclass
@@ -159,7 +160,7 @@ class RoutingModel:
 
     def check_ladder(self, ladder: Ladder) -> None:
         """The tiers the model was trained for must be the ladder's, in the same order."""
-        if list(ladder.names) != list(self.tiers):
+        if self._ladder_view(ladder)[0] != tuple(self.tiers):
             raise ConfigError(f"the routing model was trained for tiers {', '.join(self.tiers)}, "
                               f"but the ladder has {', '.join(ladder.names)}")
 
@@ -181,6 +182,8 @@ class RoutingModel:
         row = rows.get(key)
         if row is None:
             row = prompt_row(self.spec, prompt)
+            # float64 like the weights, once: numpy would cast the float32 features in every product
+            row = FeatureRow(row.idx, row.val.astype(np.float64), row.dense.astype(np.float64))
             if len(rows) >= PROMPT_ROWS_CACHED:
                 try:
                     del rows[next(iter(rows))]  # the oldest
@@ -198,7 +201,7 @@ class RoutingModel:
 
     def _prompt_predictions(self, row: FeatureRow, ladder: Ladder) -> tuple[list[float], list[float | None]]:
         """Each tier's predicted quality and output tokens (None: no head), in one pass."""
-        names = tuple(ladder.names)
+        names = self._ladder_view(ladder)[0]
         tokens = [t for t in names if t in self.out_tokens]
         quality = [t for t in names if t in self.quality]
         values = self._stack(("prompt", names), [self.quality[t] for t in quality]
@@ -207,11 +210,16 @@ class RoutingModel:
         out = dict(zip(tokens, values[len(quality):]))
         return [q.get(t, 0.0) for t in names], [out.get(t) for t in names]
 
-    def _rates(self, ladder: Ladder) -> list[tuple[float, float] | None]:
-        cached = self.__dict__.get("_rates_for")
+    def _ladder_view(self, ladder: Ladder) -> tuple[tuple[str, ...], list[tuple[float, float] | None]]:
+        """The ladder's tier names and per-token rates, kept for the last ladder seen (a
+        ladder does not change; a router asks with the same one every request)."""
+        cached = self.__dict__.get("_ladder_view_of")
         if cached is None or cached[0] is not ladder:
-            cached = self.__dict__["_rates_for"] = (ladder, per_token_rates(ladder))
+            cached = self.__dict__["_ladder_view_of"] = (ladder, (tuple(ladder.names), per_token_rates(ladder)))
         return cached[1]
+
+    def _rates(self, ladder: Ladder) -> list[tuple[float, float] | None]:
+        return self._ladder_view(ladder)[1]
 
     def _costs(self, prompt: str, out_tokens: Sequence[float | None], ladder: Ladder) -> list[float]:
         tokens_in, scale = estimate_tokens(prompt), self.cost_scale
@@ -231,7 +239,7 @@ class RoutingModel:
         q, c = self.start_values(prompt, ladder)
         values = [qk - lam * ck for qk, ck in zip(q, c)]
         k = values.index(max(values))  # ties go to the cheaper tier (the first), as the harness's argmax
-        name = ladder.names[k]
+        name = self._ladder_view(ladder)[0][k]
         return name, f"trained: q={q[k]:.3f} cost={c[k]:.3f} (lambda {lam:.4g})", float(q[k])
 
     def escalation_values(self, tier: str, prompt: str, answer: str, *, logprobs: Sequence[float] | None = None,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import random
 import time
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Literal
@@ -13,6 +14,18 @@ from .pricing import Usage
 
 __all__ = ["RouteRequest", "TierAnswer", "GateVerdict", "Attempt", "AuxCall", "RoutingResult", "sum_costs",
            "money", "AskFn", "AAskFn"]
+
+
+def new_request_id() -> str:
+    """32 random hex digits, unique per request: a UUID4's randomness without its
+    ``os.urandom`` system call on every request. The generator is the router's own,
+    seeded from the OS and reseeded in a forked child, so a program's ``random.seed``
+    cannot make two processes repeat each other's ids."""
+    return f"{_IDS.getrandbits(128):032x}"
+
+
+_IDS = random.Random()
+os.register_at_fork(after_in_child=_IDS.seed)
 
 
 @dataclass
@@ -34,7 +47,7 @@ class RouteRequest:
     requested_tier: str | None = None
     caller: str | None = None
     principals: tuple[str, ...] = ()
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: new_request_id())
     metadata: dict[str, Any] = field(default_factory=dict)
     gates: list[Any] = field(default_factory=list)  # per-request gates of text answers (a response_format schema)
     tool_gates: list[Any] = field(default_factory=list)  # per-request gates of tool-calling answers
@@ -55,7 +68,7 @@ class TierAnswer:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # [{"name", "args", "id"}]
     logprobs: list[float] | None = None
     stop_reason: str | None = None
-    raw: Any = None  # the integration's own reply object (AIMessage, ModelResponse)
+    raw: Any = None  # the integration's own reply object (ChatGeneration or AIMessage, ModelResponse)
     chunks: list[Any] | None = field(default=None, repr=False)  # a streamed answer's chunks, replayed if served
     usage_estimated: bool = False  # the tier reported no usage (a stream cut short): counts are estimates
 
@@ -120,21 +133,23 @@ class Attempt:
 
     def to_dict(self, store_text: bool = False) -> dict[str, Any]:
         """Plain JSON; with ``store_text`` the gate reason is the detailed one (it may quote the answer)."""
-        reason = None
-        if self.verdict is not None:
-            reason = (self.verdict.detail or self.verdict.reason) if store_text else self.verdict.reason
+        verdict, usage = self.verdict, self.usage
+        reason = gate = passed = gate_error = None
+        if verdict is not None:
+            reason = (verdict.detail or verdict.reason) if store_text else verdict.reason
+            gate, passed, gate_error = verdict.gate, verdict.passed, verdict.error
         return {
             "tier": self.tier,
             "model_id": self.model_id,
             "outcome": self.outcome,
             "turn": self.turn,
-            "gate": self.verdict.gate if self.verdict else None,
-            "gate_passed": self.gate_passed,
+            "gate": gate,
+            "gate_passed": passed,
             "gate_reason": reason,
-            "input_tokens": self.usage.input_tokens,
-            "output_tokens": self.usage.output_tokens,
-            "cache_read_tokens": self.usage.cache_read_tokens,
-            "cache_write_tokens": self.usage.cache_write_tokens,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
             "cost_usd": money(self.cost_usd),
             "usage_estimated": self.usage_estimated,
             "emitted": self.emitted,
@@ -143,7 +158,7 @@ class Attempt:
             "retried_on": list(self.retried_on),
             "error": _bounded(self.error),
             "error_kind": self.error_kind,
-            "gate_error": self.verdict.error if self.verdict else None,
+            "gate_error": gate_error,
         }
 
 

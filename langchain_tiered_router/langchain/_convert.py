@@ -66,20 +66,23 @@ def served_model_id(message: AIMessage, default: str) -> str:
 def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
     """The message's tool calls; one whose arguments were not JSON (``invalid_tool_calls``)
     has ``args`` ``None``, so the tool-call check fails it rather than miss it."""
+    invalid = getattr(message, "invalid_tool_calls", None)
+    if not message.tool_calls and not invalid:
+        return []
     calls = [{"name": c["name"], "args": c["args"], "id": c.get("id")} for c in message.tool_calls]
-    calls += [{"name": c.get("name"), "args": None, "id": c.get("id")}
-              for c in getattr(message, "invalid_tool_calls", None) or []]
+    calls += [{"name": c.get("name"), "args": None, "id": c.get("id")} for c in invalid or []]
     return calls
 
 
-def to_answer(message: AIMessage, model_id: str) -> TierAnswer:
+def to_answer(message: AIMessage, model_id: str, raw: Any = None) -> TierAnswer:
+    """``raw`` is what the call returned when more than the message (its ``ChatGeneration``)."""
     return TierAnswer(
         text=_text(message),
         usage=usage_of(message),
         model_id=served_model_id(message, model_id),
         tool_calls=_tool_calls(message),
         stop_reason=(message.response_metadata or {}).get("stopReason"),
-        raw=message,
+        raw=message if raw is None else raw,
     )
 
 

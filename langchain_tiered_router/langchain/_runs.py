@@ -99,6 +99,8 @@ class AttemptRuns:
 def _attempt_result(answer: TierAnswer) -> LLMResult:
     """The attempt's message without ``model_name`` (see the module docstring)."""
     raw = answer.raw
+    if isinstance(raw, ChatGeneration):
+        raw = raw.message
     if isinstance(raw, AIMessage):
         meta = {k: v for k, v in raw.response_metadata.items() if k != "model_name"}
         meta["model_id"] = answer.model_id

@@ -20,7 +20,7 @@ import warnings
 from typing import Any, AsyncIterator, Iterator, Mapping
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
 from ..core.deadline import call_timeout, deadline_error
@@ -152,8 +152,8 @@ class LangChainBackend(Backend):
     def _generate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
         model = self.models[tier.name]
         try:
-            message = model._generate(messages, stop=self.stop, **kwargs).generations[0].message
-            return to_answer(message, tier.model_id)
+            generation = model._generate(messages, stop=self.stop, **kwargs).generations[0]
+            return to_answer(generation.message, tier.model_id, raw=generation)
         except Exception as exc:
             mapped = map_error(exc, tier)
             if mapped is exc:
@@ -165,8 +165,8 @@ class LangChainBackend(Backend):
             return await _run_in(self.executor, self._generate, tier, messages, kwargs)
         model = self.models[tier.name]
         try:
-            result = await model._agenerate(messages, stop=self.stop, **kwargs)
-            return to_answer(result.generations[0].message, tier.model_id)
+            generation = (await model._agenerate(messages, stop=self.stop, **kwargs)).generations[0]
+            return to_answer(generation.message, tier.model_id, raw=generation)
         except Exception as exc:
             mapped = map_error(exc, tier)
             if mapped is exc:
@@ -335,6 +335,9 @@ async def _maybe_await(value: Any) -> None:
 
 
 def as_ai_message(answer: TierAnswer) -> AIMessage:
+    """The tier's message: ``raw`` is the call's ``ChatGeneration`` or a stream's merged message."""
     raw = answer.raw
+    if isinstance(raw, ChatGeneration):
+        raw = raw.message
     return raw if isinstance(raw, AIMessage) else AIMessage(content=answer.text)
 

@@ -258,7 +258,9 @@ class TieredChatBedrock(BaseChatModel):
         return request, kwargs
 
     def _backend(self, stop: list[str] | None, kwargs: dict[str, Any], runs: AttemptRuns | None) -> LangChainBackend:
-        return LangChainBackend(self._models, stop=stop, kwargs=kwargs, runs=runs, executor=self.executor)
+        # the private attribute read straight: pydantic's ``__getattr__`` costs a request 1-8 µs
+        models = self.__pydantic_private__["_models"]  # type: ignore[index]
+        return LangChainBackend(models, stop=stop, kwargs=kwargs, runs=runs, executor=self.executor)
 
     @staticmethod
     def _runs(run_manager: Any) -> AttemptRuns:
@@ -273,14 +275,20 @@ class TieredChatBedrock(BaseChatModel):
 
     # -- the answer ---------------------------------------------------------------------
 
-    def _routed_message(self, result: RoutingResult) -> AIMessage:
+    def _routed_generation(self, result: RoutingResult) -> ChatGeneration:
+        """The served tier call's own generation (its ``text`` is its message's, which
+        keeps its content), its message carrying the routing."""
         assert result.served is not None and result.served.answer is not None
-        raw = as_ai_message(result.served.answer)
-        meta = {k: v for k, v in raw.response_metadata.items() if k != "model_name"}
+        answer = result.served.answer
+        message = as_ai_message(answer)
+        meta = {k: v for k, v in message.response_metadata.items() if k != "model_name"}
         meta.update(served_metadata(result))
-        # A copy, not a new message: the tier's message is already validated. Its id and
-        # name are the tier call's, not this run's (LangChain sets the run's id).
-        return raw.model_copy(update={"response_metadata": meta, "id": None, "name": None})
+        # The tier call's own message, made for this call (an attempt run got a copy):
+        # changed in place, not copied. Its id and name are the tier call's, not this
+        # run's (LangChain sets the run's id).
+        message.response_metadata, message.id, message.name = meta, None, None
+        raw = answer.raw
+        return raw if isinstance(raw, ChatGeneration) and raw.message is message else ChatGeneration(message=message)
 
     # -- sync paths ---------------------------------------------------------------------
 
@@ -293,7 +301,7 @@ class TieredChatBedrock(BaseChatModel):
             result = self.built.router.route(request, backend)
         finally:
             backend.detach()
-        return ChatResult(generations=[ChatGeneration(message=self._routed_message(result))])
+        return ChatResult(generations=[self._routed_generation(result)])
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
@@ -379,7 +387,7 @@ class TieredChatBedrock(BaseChatModel):
             result = await self.built.router.aroute(request, backend)
         finally:
             backend.detach()
-        return ChatResult(generations=[ChatGeneration(message=self._routed_message(result))])
+        return ChatResult(generations=[self._routed_generation(result)])
 
     async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any

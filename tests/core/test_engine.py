@@ -334,3 +334,24 @@ def test_a_throttled_llm_classifier_is_retried(base_config):
 
     result = router(base_config).route(RouteRequest("hard"), ScriptedBackend({"cheap": cheap, "mid": answer("m")}))
     assert result.tier == "mid" and result.aux_calls[0].retries == 1
+
+
+def test_request_ids_stay_unique_when_a_program_seeds_random_and_in_a_forked_child():
+    import os
+    import random
+
+    from langchain_tiered_router.core.types import new_request_id
+
+    random.seed(7)
+    first = [RouteRequest("x").request_id for _ in range(1_000)]
+    random.seed(7)  # the program's seed does not drive the router's ids
+    again = [RouteRequest("x").request_id for _ in range(1_000)]
+    assert len(set(first + again)) == 2_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child, parent = os.read(read, 64).decode(), new_request_id()
+    assert len(child) == 32 and child != parent

@@ -123,3 +123,20 @@ def test_a_rule_that_does_not_return_a_judgement_fails(base_config, function):
     result = r.route(RouteRequest("q"), ScriptedBackend({"*": answer("a")}))
     assert result.flagged and result.gate_errors == 3
     assert result.attempts[0].verdict.reason == "rule returned a str; expected a bool, (bool, reason) or a GateVerdict"
+
+
+@pytest.mark.parametrize("text, passes", [
+    ('{"a": ' * 100 + "1" + "}" * 100, True),  # 100 levels: the limit
+    ('{"a": ' * 101 + "1" + "}" * 101, False),
+    ("[" * 150 + "]" * 150, False),
+    ('{"total": 12, "note": "' + "{[" * 200 + '"}', True),  # brackets inside a string nest nothing
+    ('here: {"a": ' + "[" * 120 + "]" * 120 + "}", False),  # found past prose, still too deep
+], ids=["100-levels", "101-levels", "150-brackets", "brackets-in-a-string", "after-prose"])
+def test_json_nested_deeper_than_the_limit_fails_the_gate_and_brackets_in_strings_do_not_count(
+        base_config, text, passes):
+    result = router(base_config, [{"kind": "json_schema", "schema": {}}]).route(
+        RouteRequest("x"), ScriptedBackend({"*": answer(text)}))
+    verdict = result.attempts[0].verdict
+    assert verdict is not None and verdict.passed is passes, verdict
+    if not passes:
+        assert "nested deeper than 100 levels" in f"{verdict.reason} {verdict.detail}", verdict

@@ -64,3 +64,15 @@ def test_each_derived_field_is_what_the_result_says(result):
     assert record.error == (result.error if result.served is None else None)
     if result.request is not None:
         assert record.integration == "litellm" and record.metadata == {"integration": "litellm", "team": "t", "n": 3}
+
+
+@pytest.mark.parametrize("result", _results(), ids=lambda r: r.request_id)
+def test_the_routing_metadata_is_the_record_as_json_field_for_field_in_order(result):
+    from dataclasses import fields
+
+    from langchain_tiered_router.core.telemetry.record import RoutingRecord, routing_dict
+
+    view = routing_dict(result)
+    assert list(view) == [f.name for f in fields(RoutingRecord)]  # a new record field reaches the metadata
+    assert view == record_from_result(result).json_view()
+    assert RoutingRecord.from_json_dict(view) == record_from_result(result)

@@ -120,6 +120,13 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
 
     Built for every request (by a sink's writer, and for ``response_metadata``), so the
     calls are read once rather than once per derived property of the result."""
+    return RoutingRecord(**_record_fields(result, request, integration, store_text))
+
+
+def _record_fields(result: RoutingResult, request: RouteRequest | None, integration: str | None,
+                   store_text: bool) -> dict[str, Any]:
+    """The record's fields, read from the result once (the calls are read once rather
+    than once per derived property of the result)."""
     request = request if request is not None else result.request
     meta = request.metadata if request is not None else {}
     served = result.served
@@ -150,39 +157,47 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
     baseline = result.baseline_cost_usd
     escalated = bool(attempts) and (attempts[-1].tier != result.start_tier
                                     or any(a.tier != attempts[0].tier for a in attempts))
-    return RoutingRecord(
-        request_id=result.request_id,
-        ts=result.started_at,
-        session_id=result.session_id,
-        policy=result.policy,
-        integration=integration or str(meta.get("integration") or "core"),
-        start_tier=result.start_tier,
-        start_reason=result.start_reason,
-        tier=served.tier if served is not None else None,
-        model_id=result.model_id,
-        escalated=escalated,
-        quality_escalations=quality,
-        transport_escalations=transport,
-        flagged=result.flagged,
-        flag_reason=_bounded(result.flag_reason),
-        error=_bounded(result.error) if served is None else None,
-        attempts=dicts,
-        aux_calls=aux,
-        input_tokens=tokens_in,
-        output_tokens=tokens_out,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cost_usd=cost,
-        baseline_tier=result.baseline_tier,
-        baseline_model_id=result.baseline_model_id,
-        baseline_cost_usd=baseline,
-        savings_usd=None if cost is None or baseline is None else baseline - cost,  # result.savings_usd, once
-        latency_ms=round(result.latency_ms, 3),
-        prompt_text=request.text if (store_text and request is not None) else None,
-        answer_text=(answer.text if answer else None) if store_text else None,
-        metadata={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))} if meta else {},
-        gate_errors=gate_errors,
-    )
+    return {  # every field of RoutingRecord, in its order: ``routing_dict`` hands this dict out
+        "request_id": result.request_id,
+        "ts": result.started_at,
+        "session_id": result.session_id,
+        "policy": result.policy,
+        "integration": integration or str(meta.get("integration") or "core"),
+        "start_tier": result.start_tier,
+        "start_reason": result.start_reason,
+        "tier": served.tier if served is not None else None,
+        "model_id": result.model_id,
+        "escalated": escalated,
+        "quality_escalations": quality,
+        "transport_escalations": transport,
+        "flagged": result.flagged,
+        "flag_reason": _bounded(result.flag_reason),
+        "error": _bounded(result.error) if served is None else None,
+        "attempts": dicts,
+        "aux_calls": aux,
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "cache_read_tokens": cache_read,
+        "cache_write_tokens": cache_write,
+        "cost_usd": cost,
+        "baseline_tier": result.baseline_tier,
+        "baseline_model_id": result.baseline_model_id,
+        "baseline_cost_usd": baseline,
+        "savings_usd": None if cost is None or baseline is None else baseline - cost,  # result.savings_usd, once
+        "latency_ms": round(result.latency_ms, 3),
+        "prompt_text": request.text if (store_text and request is not None) else None,
+        "answer_text": (answer.text if answer else None) if store_text else None,
+        "shadow_score": None,
+        "shadow_cost_usd": None,
+        "metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))} if meta else {},
+        "shadow_status": None,
+        "shadow_comparator": None,
+        "shadow_answer_text": None,
+        "shadow_error": None,
+        "gate_errors": gate_errors,
+        "shadow_input_tokens": None,
+        "shadow_output_tokens": None,
+    }
 
 
 class PendingRecord:
@@ -224,8 +239,12 @@ def routing_dict(result: RoutingResult) -> dict[str, Any]:
     """The record as plain JSON (money as decimal strings): ``response_metadata["routing"]``
     and the proxy's ``tiered_router`` field. Text is never in it.
 
-    The record is made for this dict alone, so its fields become the dict without a copy."""
-    return record_from_result(result).json_view()
+    Built on the request path, so straight from the fields: no record made and copied."""
+    out = _record_fields(result, None, None, False)
+    for key in MONEY_FIELDS:
+        if out[key] is not None:
+            out[key] = str(out[key])
+    return out
 
 
 def record_json(record: RoutingRecord | dict[str, Any]) -> str:
