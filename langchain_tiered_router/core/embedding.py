@@ -24,12 +24,14 @@ import hashlib
 import importlib.util
 import json
 import re
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .arrays import distinct_counts, unit
 from .errors import ConfigError
 
 __all__ = ["StaticEmbedding", "WordPieces", "load_embedding", "EMBEDDING_NAME"]
@@ -112,7 +114,7 @@ class WordPieces:
     def _tokenize(self, key: str) -> bytes:
         """The ids of the piece ``" " + key`` (spaces become markers), cached under ``key``."""
         tokens = self._model.tokenize(_MARKER + key.replace(" ", _MARKER))
-        ids = np.array([token.id for token in tokens], dtype=np.int32).tobytes()
+        ids = struct.pack(f"={len(tokens)}i", *[token.id for token in tokens])  # int32, native order: no numpy call
         if len(key) < self.max_chars:
             if len(self._words) >= self.max_words:
                 self._words.clear()
@@ -179,10 +181,8 @@ class StaticEmbedding:
         repeats its tokens, and reading rows from the 32 MB table is what costs."""
         if ids.size == 0:
             return np.zeros(self.dims, dtype=np.float32)
-        distinct, counts = np.unique(ids, return_counts=True)
-        mean = (counts.astype(np.float32) @ self.table.take(distinct, axis=0)) / np.float32(ids.size)
-        norm = float(np.linalg.norm(mean))
-        return mean / norm if norm else mean
+        distinct, counts = distinct_counts(ids)
+        return unit(counts.astype(np.float32).dot(self.table.take(distinct, axis=0)) / np.float32(ids.size))
 
     def embed(self, text: str) -> np.ndarray:
         return self.pool(self.token_ids(text))

@@ -181,9 +181,7 @@ class RoutingModel:
         key = bounded_view(prompt, self.spec.head_chars, self.spec.tail_chars)
         row = rows.get(key)
         if row is None:
-            row = prompt_row(self.spec, prompt)
-            # float64 like the weights, once: numpy would cast the float32 features in every product
-            row = FeatureRow(row.idx, row.val.astype(np.float64), row.dense.astype(np.float64))
+            row = prompt_row(self.spec, prompt, np.float64)  # like the weights: no cast in every product
             if len(rows) >= PROMPT_ROWS_CACHED:
                 try:
                     del rows[next(iter(rows))]  # the oldest
