@@ -104,6 +104,9 @@ def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, per_round: int) 
     return {"ms_cpu": {k: round(statistics.median(v), 4) for k, v in cpu.items()},
             "ms_wall": {k: round(statistics.median(v), 4) for k, v in wall.items()},
             "ratio_cpu": round(statistics.median(x / y for x, y in zip(cpu[a], cpu[b])), 4),
+            # the middle half of the rounds' CPU ratios: how far one round strays from another
+            "ratio_cpu_quartiles": [round(q, 4) for q in statistics.quantiles(
+                [x / y for x, y in zip(cpu[a], cpu[b])], n=4)[::2]] if rounds >= 4 else None,
             "ratio_wall": round(statistics.median(x / y for x, y in zip(wall[a], wall[b])), 4),
             "rounds": rounds, "per_round": per_round}
 
@@ -243,7 +246,7 @@ def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
     from langchain_tiered_router import TieredChatBedrock
     from langchain_tiered_router.core.telemetry.recorder import flush_all
 
-    rounds, per_round = (10, 15) if quick else (30, 20)
+    rounds, per_round = (10, 15) if quick else (60, 15)
     out: dict[str, Any] = {}
     with emulator_process(SCRIPT) as url, tempfile.TemporaryDirectory() as tmp:
         plain = ChatBedrockConverse(model=CHEAP, endpoint_url=url, region_name="us-east-1")
@@ -797,8 +800,10 @@ def markdown(results: dict[str, Any]) -> str:
                   "trained_classifier": "the same with a classifier policy: trained"}
         for key, label in labels.items():
             r = lc[key]
+            spread = r.get("ratio_cpu_quartiles")
+            middle = f" (rounds' middle half {spread[0]:.3f}-{spread[1]:.3f}x)" if spread else ""
             rows.append(f"| {label} | {r['ms_cpu']['tiered']:.3f} ms CPU, {r['ms_wall']['tiered']:.3f} ms wall: "
-                        f"**{r['ratio_cpu']:.3f}x** CPU, {r['ratio_wall']:.3f}x wall | plain `ChatBedrockConverse`: "
+                        f"**{r['ratio_cpu']:.3f}x** CPU{middle}, {r['ratio_wall']:.3f}x wall | plain `ChatBedrockConverse`: "
                         f"{r['ms_cpu']['plain']:.3f} ms CPU, {r['ms_wall']['plain']:.3f} ms wall | <= 1.05x |")
         io = lc.get("inside_outside")
         if io:
