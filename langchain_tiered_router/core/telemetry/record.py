@@ -118,15 +118,15 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
     """The record of one routing. ``request`` defaults to the one the engine routed;
     ``integration`` to the request's ``metadata["integration"]``.
 
-    Built for every request (by a sink's writer, and for ``response_metadata``), so the
-    calls are read once rather than once per derived property of the result."""
+    A sink's writer builds one for every request; ``routing_dict`` hands out the same
+    fields as JSON."""
     return RoutingRecord(**_record_fields(result, request, integration, store_text))
 
 
 def _record_fields(result: RoutingResult, request: RouteRequest | None, integration: str | None,
                    store_text: bool) -> dict[str, Any]:
-    """The record's fields, read from the result once (the calls are read once rather
-    than once per derived property of the result)."""
+    """The record's fields, every call of the request read once (not once per derived
+    property of the result)."""
     request = request if request is not None else result.request
     meta = request.metadata if request is not None else {}
     served = result.served
