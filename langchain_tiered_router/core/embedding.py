@@ -106,8 +106,10 @@ class WordPieces:
         try:
             packed = b"".join(found)  # type: ignore[arg-type]
         except TypeError:  # words not cached yet, or too long to cache
+            words = self._words
             for at in _positions(found, None):
-                found[at] = self._tokenize(keys[at])
+                key = keys[at]
+                found[at] = words.get(key) or self._tokenize(key)  # a new word twice in the text: tokenised once
             packed = b"".join(found)  # type: ignore[arg-type]
         return np.frombuffer(packed, dtype=np.int32)
 
