@@ -117,6 +117,9 @@ class FixedTier(Strategy):
         served = np.full(table.n, self.tier)
         return served, table.c[:, self.tier].copy()
 
+    def expected_quality(self, preds, table, param):
+        return None if preds is None else preds.quality[:, self.tier]
+
 
 class ClassifierStrategy(Strategy):
     """One call: the tier maximising predicted quality - lambda * predicted cost."""
@@ -370,6 +373,10 @@ def strategies_for(names: Sequence[str], table: LadderTable, signals: RecordedSi
             out.append(FixedTier(max_escalations, table.base, table.names[table.base], True))
         elif name == "tiers":
             out += [FixedTier(max_escalations, k, table.names[k], False) for k in range(table.k) if k != table.base]
+        elif name == "cheaper":  # every tier that costs less than the baseline on this data
+            cost = table.c.mean(axis=0)
+            out += [FixedTier(max_escalations, k, table.names[k], False) for k in range(table.k)
+                    if k != table.base and cost[k] < cost[table.base]]
         elif name in ("cascade", "blend", "confidence", "consistency") and not has_answers:
             notes.append(f"{name}: needs the lower tiers' answer texts, which this data lacks")
         elif name == "classifier":
