@@ -84,7 +84,8 @@ class HandoffBackend(Backend):
                 raise outcome
             return outcome if outcome is not None else await self.inner.acall(tier, request)
         self.asked.set_result((tier, request))
-        return await asyncio.wait_for(asyncio.shield(self.answer), _NO_ANSWER_S)
+        async with asyncio.timeout(_NO_ANSWER_S):  # not wait_for: on 3.11 it can lose a cancellation
+            return await asyncio.shield(self.answer)
 
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         return self.inner.call(tier, request)

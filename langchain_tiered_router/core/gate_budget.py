@@ -7,7 +7,7 @@ What is guaranteed, and what cannot be:
   answer is bounded before they read it (``core.json_answer``).
 * Any other gate (a rule, a pydantic model with validators, a self-grade call, your
   own ``Gate``) runs on a worker of a small pool of daemon threads. ``route`` waits at
-  most ``timeout_s`` for it; ``aroute`` awaits it with ``asyncio.wait_for``, so the
+  most ``timeout_s`` for it; ``aroute`` awaits it within ``asyncio.timeout``, so the
   event loop keeps serving other requests meanwhile. A gate past its budget is a
   failed judgement (``gate timed out``), counted in ``gate_errors``.
 * Python cannot stop a thread: the late gate runs on until it returns, holding one
@@ -119,9 +119,13 @@ async def ajudge_within(ajudge: Callable[[], Any], gate: Any, timeout_s: float |
     """Await ``ajudge()`` for at most ``timeout_s``; the event loop runs on meanwhile."""
     if timeout_s is None:
         return await ajudge()
+    # Not ``asyncio.wait_for``: on Python 3.11 it returns the inner result when that is
+    # ready as the caller is cancelled, losing the cancellation (a task cancelled at
+    # shutdown then routed on forever); ``asyncio.timeout`` runs the gate in this task.
     try:
-        return await asyncio.wait_for(ajudge(), timeout_s)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(timeout_s):
+            return await ajudge()
+    except TimeoutError:
         return _timed_out(gate, timeout_s)
 
 

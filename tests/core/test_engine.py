@@ -355,3 +355,36 @@ def test_request_ids_stay_unique_when_a_program_seeds_random_and_in_a_forked_chi
     os.waitpid(pid, 0)
     child, parent = os.read(read, 64).decode(), new_request_id()
     assert len(child) == 32 and child != parent
+
+
+def test_a_route_cancelled_as_its_gate_answers_is_cancelled_and_recorded(base_config):
+    """Python 3.11's ``asyncio.wait_for`` returns the inner result when it is ready as the
+    caller is cancelled, losing the cancellation: a route cancelled at shutdown then went on
+    (its caller's loop routed forever and the process never exited). The cancellation
+    must reach the caller, and the route must still leave its one record."""
+    from langchain_tiered_router.core.gates import Gate
+
+    routes: list[asyncio.Task] = []
+
+    class CancelsItsRoute(Gate):
+        name = "cancels its route"
+
+        def judge(self, state):
+            raise AssertionError("an async route judges through ajudge")
+
+        async def ajudge(self, state):
+            routes[0].cancel()  # the route is cancelled just as the judgement is ready
+            return self._verdict(True)
+
+    records: list = []
+    base = router({**base_config, "gates": []}, records)
+    gated = Router(base.ladder, base.policy, [CancelsItsRoute()], observers=base.observers, sleep=lambda s: None)
+    backend = ScriptedBackend({"*": answer('{"total": 1}')})
+
+    async def main():
+        routes.append(asyncio.create_task(gated.aroute(RouteRequest("Extract the invoice total"), backend)))
+        with pytest.raises(asyncio.CancelledError):
+            await routes[0]
+
+    asyncio.run(main())
+    assert len(records) == 1 and records[0].attempts[0].verdict.gate == "cancels its route"
