@@ -135,6 +135,22 @@ def test_auto_puts_everything_on_a_cheaper_tier_that_holds_parity_on_its_own(tmp
     assert through_engine["parity"] == pytest.approx(result["parity"], abs=1e-9)
 
 
+@pytest.mark.parametrize("cheap, at_most, at_least", [
+    (0.651, 0.02, 0.0),   # the cheap tier alone at parity 0.93: rarely certified (2 draws of 300)
+    (0.665, 0.09, 0.0),   # exactly at the target: about delta of the time (9 of 300), no more
+    (0.742, 1.0, 0.9),    # at parity 1.06: nearly always (285 of 300)
+])
+def test_a_cheaper_tier_alone_is_certified_as_often_as_the_promise_allows(cheap, at_most, at_least):
+    """The promise of the single-tier candidate over repeated calibration draws (700
+    requests each: the normal bound): a tier whose true parity is at or below the target
+    is kept at most about delta (0.05) of the time."""
+    ladder = Ladder.from_config(load_config(ROUTER))
+    draws = 300
+    kept = sum(calibrate(coin_flips(700, seed=10_000 + seed, cheap=cheap, frontier=0.70), ladder, 0.95,
+                         policy="tiers").chosen.name == "all:cheap" for seed in range(draws))
+    assert at_least <= kept / draws <= at_most
+
+
 def test_auto_keeps_the_top_tier_when_the_cheaper_one_alone_falls_short():
     ladder = Ladder.from_config(load_config(ROUTER))
     cal, test = split_by_hash(coin_flips(1400, seed=22, cheap=0.6, frontier=0.75), 0.5)
