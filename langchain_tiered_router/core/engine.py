@@ -249,6 +249,7 @@ class Router:
         live = streaming and not self.judges(tier, request)
         started = time.perf_counter()
         result.current_tier = tier.name
+        call: _Call | None = None
         try:
             blocked = self._blocked(tier, request)
             if blocked is not None:
@@ -299,6 +300,8 @@ class Router:
         except BaseException as exc:  # not an attempt failure: recorded, then it propagates
             attempt.outcome, attempt.error, attempt.error_kind = "error", _error_text(exc), type(exc).__name__
             attempt.exception = exc if isinstance(exc, Exception) else None
+            if call is not None:  # a consumer that left mid-stream: what reached it is billed
+                self._charge_partial(attempt, tier, call)
             raise
         finally:
             attempt.latency_ms = (time.perf_counter() - started) * 1000
@@ -516,8 +519,21 @@ class Router:
         except TierCallError:
             call.partial = stream.answer(chunks, complete=False) if call.emitted else None
             raise
+        except BaseException:
+            self._keep_partial(call, stream, chunks)
+            raise
         finally:
             source.close()
+
+    @staticmethod
+    def _keep_partial(call: _Call, stream: TierStream, chunks: list[Any]) -> None:
+        """The stream stopped because its consumer left: what reached the consumer is
+        what the attempt is billed for."""
+        if call.emitted and call.partial is None:
+            try:
+                call.partial = stream.answer(chunks, complete=False)
+            except Exception:  # noqa: BLE001 - unreadable chunks: the attempt stays unpriced
+                log.exception("could not read the answer of an interrupted stream")
 
     @staticmethod
     def _pass(call: _Call, stream: TierStream, chunk: Any, held: list[Any]) -> list[Any]:
@@ -665,6 +681,9 @@ class Router:
             out.append(self._answer(stream, chunks))
         except TierCallError:
             call.partial = stream.answer(chunks, complete=False) if call.emitted else None
+            raise
+        except BaseException:
+            self._keep_partial(call, stream, chunks)
             raise
         finally:
             await source.aclose()  # type: ignore[attr-defined]

@@ -23,6 +23,9 @@ stream_cut             streams only: the connection closes after ``after_events`
                        (default 2) events, before ``messageStop``
 stream_error           streams only: an ``exception`` frame (``exception``, default
                        ``modelStreamErrorException``) after ``after_events`` (default 1)
+stream_stall           streams only: the stream pauses ``seconds`` (default 5.0) after
+                       ``after_events`` (default 2) events, then goes on: a client can
+                       leave, or time out, mid-stream
 job_failed             batch jobs only: the job ends ``Failed`` with ``message``, no output
 job_partial            batch jobs only: the job ends ``PartiallyCompleted``; every
                        ``unprocessed_every``-th record (default 4) is left out of the output
@@ -51,7 +54,8 @@ __all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
 FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
                     "context_window", "access_denied",
-                    "slow", "hold", "malformed", "stream_cut", "stream_error", "job_failed", "job_partial", "record_error"]
+                    "slow", "hold", "malformed", "stream_cut", "stream_error", "stream_stall",
+                    "job_failed", "job_partial", "record_error"]
 
 ERROR_CODES: dict[str, str] = {
     "throttle": "ThrottlingException",
@@ -71,11 +75,12 @@ _PARAMS: dict[str, dict[str, Any]] = {
     "malformed": {"mode": "invalid_json"},
     "stream_cut": {"after_events": 2},
     "stream_error": {"after_events": 1, "exception": "modelStreamErrorException", "message": None},
+    "stream_stall": {"after_events": 2, "seconds": 5.0},
     "job_failed": {"message": None},
     "job_partial": {"unprocessed_every": 4},
     "record_error": {"every": 5, "code": 500, "message": None},
 }
-_STREAM_ONLY = {"stream_cut", "stream_error"}
+_STREAM_ONLY = {"stream_cut", "stream_error", "stream_stall"}
 JOB_ONLY = frozenset({"job_failed", "job_partial", "record_error"})
 
 

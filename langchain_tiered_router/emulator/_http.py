@@ -70,6 +70,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            if reply.stall is not None and count == reply.stall[0]:
+                self.wfile.flush()
+                self.server.stopping.wait(reply.stall[1])  # a server shutting down does not wait it out
             self.wfile.write(b"%X\r\n%s\r\n" % (len(frame), frame))
         self.wfile.write(b"0\r\n\r\n")
 

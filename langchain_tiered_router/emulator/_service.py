@@ -73,6 +73,7 @@ class Reply:
     frames: list[bytes] | None = None
     cut_after: int | None = None  # close the connection after this many frames
     delay: float = 0.0
+    stall: tuple[int, float] | None = None  # pause (after this many frames, for this many seconds)
 
 
 def _json_bytes(data: Any) -> bytes:
@@ -218,6 +219,8 @@ class BedrockService:
             reply.body = reply.body[: max(1, len(reply.body) // 2)]  # JSON cut in half
         elif fault.kind == "stream_cut" and reply.frames is not None:
             reply.cut_after = int(params["after_events"])
+        elif fault.kind == "stream_stall" and reply.frames is not None:
+            reply.stall = (int(params["after_events"]), float(params["seconds"]))
         elif fault.kind == "stream_error" and reply.frames is not None:
             member = stream_member_name(str(params["exception"]))
             message = params.get("message") or _DEFAULT_MESSAGES.get(member, "The stream failed.")

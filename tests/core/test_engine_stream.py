@@ -133,3 +133,8 @@ def test_async_stream_and_a_consumer_who_stops_reading(base_config):
     assert asyncio.run(read_two()) == [META, "a "]
     (result,) = records
     assert result.served is None and result.attempts[0].error == "RuntimeError: stream closed by the consumer"
+    # what reached the consumer is billed, on estimated tokens (no usage chunk came)
+    (attempt,) = result.attempts
+    assert attempt.emitted and attempt.usage_estimated
+    sent = Usage(estimate_tokens("hi"), estimate_tokens("a"))
+    assert attempt.cost_usd == lookup_price("amazon.nova-micro-v1:0").cost(sent) > Decimal(0)

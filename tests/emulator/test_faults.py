@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -121,6 +122,16 @@ def test_stream_error_on_invoke_stream(emulator: BedrockEmulator, client: Any) -
         modelId="meta.llama3-8b-instruct-v1:0", body='{"prompt": "hi"}')
     with pytest.raises(EventStreamError, match="modelStreamErrorException"):
         list(response["body"])
+
+
+def test_stream_stall_pauses_mid_stream_then_goes_on(emulator: BedrockEmulator, client: Any) -> None:
+    emulator.inject("stream_stall", after_events=2, seconds=0.4)
+    stream = client.converse_stream(modelId=CHEAP, messages=MESSAGES)["stream"]
+    arrived = [(next(iter(event)), time.monotonic()) for event in stream]
+    kinds = [kind for kind, _ in arrived]
+    assert kinds[:2] == ["messageStart", "contentBlockDelta"] and kinds[-1] == "metadata"
+    gaps = [later - earlier for (_, earlier), (_, later) in zip(arrived, arrived[1:])]
+    assert gaps.index(max(gaps)) == 1 and max(gaps) >= 0.4  # the pause falls after the second event
 
 
 def test_stream_only_faults_wait_for_a_stream(emulator: BedrockEmulator, client: Any) -> None:

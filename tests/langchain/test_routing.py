@@ -363,6 +363,7 @@ def test_consumer_closing_a_pass_through_stream_still_records_the_route(routed) 
     assert first.text == "I am the "
     result = routed.last
     assert result.served is None and result.attempts[0].error == "RuntimeError: stream closed by the consumer"
+    assert result.attempts[0].emitted and result.cost_usd > 0  # what reached the consumer is billed
 
 
 def test_stream_error_event_is_a_transport_error_and_retried(routed, emulator) -> None:
