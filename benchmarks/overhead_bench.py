@@ -16,8 +16,9 @@ whole-text keyword scan), with their decisions compared on every recorded prompt
 classifier policy), on the local Bedrock-wire emulator in its own process; import and
 first construction in fresh processes; the SQLite sink under 8 writer threads; and a
 real LiteLLM proxy: ``tiered`` against its cheap deployment called directly (20
-concurrent), LiteLLM's own logged events of an escalated and of an exhausted request,
-proxy start and first requests, with and without the hook. The trained model comes
+concurrent, plain and streamed), a model the hook does not route streamed through a
+proxy with the hook and one without, LiteLLM's own logged events of an escalated and of
+an exhausted request, proxy start and first requests, with and without the hook. The trained model comes
 from ``tiered-router calibrate`` on RouteLLM's GSM8K recordings (or ``--model``).
 """
 
@@ -639,16 +640,23 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
                 total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
-    async def load(base: str, model: str, n: int, concurrency: int, text: str = PROMPT, key: str = "sk-ops") -> float:
+    async def load(base: str, model: str, n: int, concurrency: int, text: str = PROMPT, key: str = "sk-ops",
+                   stream: bool = False) -> float:
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120,
                                      limits=httpx.Limits(max_connections=concurrency)) as client:
             gate = asyncio.Semaphore(concurrency)
+            body = {"model": model, "messages": [{"role": "user", "content": text}], **({"stream": True} if stream else {})}
 
             async def one() -> None:
                 async with gate:
-                    r = await client.post("/chat/completions", json={
-                        "model": model, "messages": [{"role": "user", "content": text}]})
-                    r.raise_for_status()
+                    if not stream:
+                        (await client.post("/chat/completions", json=body)).raise_for_status()
+                        return
+                    async with client.stream("POST", "/chat/completions", json=body) as r:
+                        r.raise_for_status()
+                        events = [line async for line in r.aiter_lines() if line.startswith("data: ")]
+                        if events[-1] != "data: [DONE]" or '"error"' in events[0]:
+                            raise RuntimeError(f"a stream that did not finish: {events[:2]}")
 
             t0 = time.perf_counter()
             await asyncio.gather(*(one() for _ in range(n)))
@@ -692,29 +700,85 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
             out["accounting"] = proxy_accounting(hooked.url, payloads)
             out["accounting_one_pass"] = proxy_accounting(hooked.url, payloads, suffix="-one-pass")
             base = hooked.url
-            models = ("tiered", "tiered-one-pass", "cheap")
-            for model in models:
-                asyncio.run(load(base, model, 60, 20))
+            # (model, streamed): each routed series against the direct one of the same kind
+            series = [(m, streamed) for streamed in (False, True) for m in ("tiered", "tiered-one-pass", "cheap")]
+            for model, streamed in series:
+                asyncio.run(load(base, model, 60, 20, stream=streamed))
             rounds, n = (4, 40) if quick else (12, 60)
-            rates: dict[str, list[float]] = {m: [] for m in models}
-            cpu: dict[str, list[float]] = {m: [] for m in models}
+            rates: dict[tuple[str, bool], list[float]] = {s: [] for s in series}
+            cpu: dict[tuple[str, bool], list[float]] = {s: [] for s in series}
             for r in range(rounds):
-                for model in (models if r % 2 == 0 else models[::-1]):
+                for model, streamed in (series if r % 2 == 0 else series[::-1]):
                     c0 = proxy_cpu(hooked.proc.pid)
-                    rates[model].append(asyncio.run(load(base, model, n, 20)))
-                    cpu[model].append((proxy_cpu(hooked.proc.pid) - c0) / n * 1000)
-            for name, model in (("throughput", "tiered"), ("throughput_one_pass", "tiered-one-pass")):
+                    rates[model, streamed].append(asyncio.run(load(base, model, n, 20, stream=streamed)))
+                    cpu[model, streamed].append((proxy_cpu(hooked.proc.pid) - c0) / n * 1000)
+            for name, model, streamed in (("throughput", "tiered", False),
+                                          ("throughput_one_pass", "tiered-one-pass", False),
+                                          ("throughput_stream", "tiered", True),
+                                          ("throughput_one_pass_stream", "tiered-one-pass", True)):
+                routed, direct = (model, streamed), ("cheap", streamed)
                 out[name] = {
-                    "req_per_s": {"tiered": round(statistics.median(rates[model]), 1),
-                                  "cheap": round(statistics.median(rates["cheap"]), 1)},
-                    "ratio": round(statistics.median(t / c for t, c in zip(rates[model], rates["cheap"])), 3),
-                    "proxy_cpu_ms_per_request": {"tiered": round(statistics.median(cpu[model]), 2),
-                                                 "cheap": round(statistics.median(cpu["cheap"]), 2)},
-                    "cpu_ratio": round(statistics.median(c / t for t, c in zip(cpu[model], cpu["cheap"])), 3),
-                    "rounds": rounds, "requests_per_round": n, "concurrency": 20}
+                    "req_per_s": {"tiered": round(statistics.median(rates[routed]), 1),
+                                  "cheap": round(statistics.median(rates[direct]), 1)},
+                    "ratio": round(statistics.median(t / c for t, c in zip(rates[routed], rates[direct])), 3),
+                    "proxy_cpu_ms_per_request": {"tiered": round(statistics.median(cpu[routed]), 2),
+                                                 "cheap": round(statistics.median(cpu[direct]), 2)},
+                    "cpu_ratio": round(statistics.median(c / t for t, c in zip(cpu[routed], cpu[direct])), 3),
+                    "rounds": rounds, "requests_per_round": n, "concurrency": 20, "streamed": streamed}
         finally:
             _stop(hooked.proc)
     return out
+
+
+def unrouted_stream_row(quick: bool, work: Path) -> dict[str, Any]:
+    """Streams of a model the hook does not route, 200 chunks each, through a proxy that
+    loads the hook against one that does not (both up at once, rounds interleaved): what
+    the hook's streaming step costs a stream it hands back untouched."""
+    import httpx
+
+    from tests.litellm._proc import _Proxy, _stop
+
+    long_answer = " ".join(f"word{i}" for i in range(600))  # the emulator streams 3 words a chunk
+    script = {"models": {m: {"default": long_answer} for m in (CHEAP, MID, FRONTIER)}}
+
+    async def load(base: str, n: int, concurrency: int) -> float:
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": "Bearer sk-ops"}, timeout=120,
+                                     limits=httpx.Limits(max_connections=concurrency)) as client:
+            gate = asyncio.Semaphore(concurrency)
+            body = {"model": "cheap", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+
+            async def one() -> None:
+                async with gate, client.stream("POST", "/chat/completions", json=body) as r:
+                    r.raise_for_status()
+                    events = [line async for line in r.aiter_lines() if line.startswith("data: ")]
+                    if len(events) < 200:
+                        raise RuntimeError(f"a stream of {len(events)} events")
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(n)))
+            return n / (time.perf_counter() - t0)
+
+    with emulator_process(script) as url:
+        with_hook, without_hook = proxy_configs(url, work)
+        env = {"PYTHONPATH": str(REPO)}
+        hooked, plain = _Proxy(with_hook, work, env), _Proxy(without_hook, work, env)
+        try:
+            hooked.wait_ready(300)
+            plain.wait_ready(300)
+            for proxy in (hooked, plain):
+                asyncio.run(load(proxy.url, 20, 10))
+            rounds, n = (4, 20) if quick else (10, 30)
+            rates: dict[str, list[float]] = {"hooked": [], "plain": []}
+            for r in range(rounds):
+                order = [("hooked", hooked), ("plain", plain)]
+                for name, proxy in (order if r % 2 == 0 else order[::-1]):
+                    rates[name].append(asyncio.run(load(proxy.url, n, 10)))
+        finally:
+            _stop(hooked.proc)
+            _stop(plain.proc)
+    return {"streams_per_s": {k: round(statistics.median(v), 1) for k, v in rates.items()},
+            "ratio": round(statistics.median(h / p for h, p in zip(rates["hooked"], rates["plain"])), 3),
+            "rounds": rounds, "streams_per_round": n, "concurrency": 10, "chunks_per_stream": 200}
 
 
 def proxy_accounting(base: str, payloads: Path, suffix: str = "") -> dict[str, Any]:
@@ -860,11 +924,14 @@ def markdown(results: dict[str, Any]) -> str:
                     f"never a blocked request |")
     px = results.get("proxy")
     if px:
-        for key, how in (("throughput", "the provider's path"), ("throughput_one_pass", "one-pass")):
+        for key, how in (("throughput", "the provider's path"), ("throughput_one_pass", "one-pass"),
+                         ("throughput_stream", "streamed, the provider's path"),
+                         ("throughput_one_pass_stream", "streamed, one-pass")):
             t = px.get(key)
             if t:
                 rows.append(f"| LiteLLM proxy, model `tiered` ({how}; served by cheap, gate passes) vs the same "
-                            f"deployment called directly, 20 concurrent | {t['req_per_s']['tiered']} req/s, "
+                            f"deployment called directly{', streamed' if t.get('streamed') else ''}, 20 concurrent"
+                            f" | {t['req_per_s']['tiered']} req/s, "
                             f"{t['proxy_cpu_ms_per_request']['tiered']} ms proxy CPU per request: **{t['ratio']}x** "
                             f"throughput, {t['cpu_ratio']}x by CPU | {t['req_per_s']['cheap']} req/s, "
                             f"{t['proxy_cpu_ms_per_request']['cheap']} ms CPU | >= 0.9x |")
@@ -889,6 +956,12 @@ def markdown(results: dict[str, Any]) -> str:
                         f"{x['logged_events']} event(s): {failed} | routed cost {float(x['routed_cost'] or 0):.3g} "
                         f"| every attempt charged to the caller |")
             rows.append(f"| LiteLLM's `routing_decision`{how} | {json.dumps(e['routing_decision'])} | - | filled |")
+        u = px.get("unrouted_stream")
+        if u:
+            rows.append(f"| LiteLLM proxy, a model the hook does not route, streams of {u['chunks_per_stream']} chunks, "
+                        f"{u['concurrency']} concurrent: a proxy that loads the hook vs one that does not | "
+                        f"{u['streams_per_s']['hooked']} streams/s: **{u['ratio']}x** | "
+                        f"{u['streams_per_s']['plain']} streams/s | no cost to what it does not route |")
         s = px.get("start")
         if s:
             first = s["first_two_requests_ms"]
@@ -925,7 +998,8 @@ def main() -> None:
             "langsmith": langsmith_row,
             "import": lambda: import_rows(args.quick),
             "sqlite": lambda: sqlite_row(args.quick),
-            "proxy": lambda: proxy_rows(args.quick, work),
+            "proxy": lambda: {**proxy_rows(args.quick, work),
+                              "unrouted_stream": unrouted_stream_row(args.quick, work)},
         }
         for name, step in steps.items():
             if name in only:

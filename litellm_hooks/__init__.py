@@ -12,8 +12,8 @@ Proxy config::
       custom_provider_map:
         - {provider: tiered_router, custom_handler: litellm_hooks.tiered_router_provider}
 
-The callback routes a non-streamed request itself, the proxy's own call being its first
-attempt (``_one_pass``); ``tiered_router_one_pass: false`` among the model's
+The callback routes a request itself, streamed or not, the proxy's own call being its
+first attempt (``_one_pass``); ``tiered_router_one_pass: false`` among the model's
 ``litellm_params`` leaves every request to the provider.
 
 Names load on first use: ``TieredLiteLLMRouter`` needs the ``litellm`` extra, the proxy

@@ -21,7 +21,7 @@ from langchain_tiered_router.core.tiers import Tier
 from ._convert import (answer_from_chunks, answer_from_response, chunk_has_output, content_text,
                        transport_error_from_litellm)
 
-__all__ = ["LiteLLMRouterBackend", "LiteLLMTierStream", "ChatPayload"]
+__all__ = ["LiteLLMRouterBackend", "LiteLLMTierStream", "ChatPayload", "stream_answer"]
 
 # The OpenAI chat parameters forwarded to a tier; everything else in a proxy body
 # (auth metadata, logging objects, the proxy's own bookkeeping) stays behind.
@@ -161,9 +161,15 @@ class LiteLLMTierStream(TierStream):
         return chunk_has_output(chunk)
 
     def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
-        answer = answer_from_chunks(chunks, tier=self.tier.name, model_id=self.tier.model_id)
-        if complete or answer.usage.output_tokens:
-            return answer
-        payload = self.request.payload if isinstance(self.request.payload, Mapping) else {}
-        prompt = "\n".join(content_text(m.get("content")) for m in payload.get("messages") or []) or self.request.text
-        return estimated_answer(answer.text, prompt, self.tier.model_id)
+        return stream_answer(chunks, self.tier, self.request, complete=complete)
+
+
+def stream_answer(chunks: list[Any], tier: Tier, request: RouteRequest, *, complete: bool = True) -> TierAnswer:
+    """The answer in a tier's stream chunks; a stream that broke before its usage chunk
+    is priced on estimated tokens (what it sent, and the prompt)."""
+    answer = answer_from_chunks(chunks, tier=tier.name, model_id=tier.model_id)
+    if complete or answer.usage.output_tokens:
+        return answer
+    payload = request.payload if isinstance(request.payload, Mapping) else {}
+    prompt = "\n".join(content_text(m.get("content")) for m in payload.get("messages") or []) or request.text
+    return estimated_answer(answer.text, prompt, tier.model_id)

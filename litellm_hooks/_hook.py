@@ -1,10 +1,11 @@
 """The LiteLLM proxy callback: one-pass routing and the ``x-tiered-router-*`` headers.
 
-Routing happens here for a non-streamed chat request to a tiered model (unless it is
-marked ``tiered_router_one_pass: false``): the pre-call step starts the route and hands
-its first attempt to the proxy's own call, the post-call steps give that call's response
-(or error) back to the route (``_one_pass.py``). Streams, and the models switched off,
-are routed by the ``tiered_router`` provider (``_provider.py``).
+Routing happens here for a chat request to a tiered model (unless it is marked
+``tiered_router_one_pass: false``): the pre-call step starts the route and hands its
+first attempt to the proxy's own call, the post-call steps give that call's response,
+stream (the streaming iterator) or error back to the route (``_one_pass.py``,
+``_stream_handoff.py``). The models switched off are routed by the ``tiered_router``
+provider (``_provider.py``).
 
 A provider can add no plain response header of its own (LiteLLM prefixes provider
 headers with ``llm_provider-``), so ``async_post_call_response_headers_hook`` reads the
@@ -15,7 +16,7 @@ gated route, the whole routing) is known by then.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, AsyncIterator
 
 from litellm.integrations.custom_logger import CustomLogger
 
@@ -40,7 +41,7 @@ class TieredRouterHook(CustomLogger):
         return self._one_pass
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> Any:
-        if call_type not in ("completion", "acompletion") or not isinstance(data, dict) or data.get("stream"):
+        if call_type not in ("completion", "acompletion") or not isinstance(data, dict):
             return None
         routes = self._routes()
         llm_router = proxy_llm_router()
@@ -49,6 +50,14 @@ class TieredRouterHook(CustomLogger):
 
     async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
         return await self._one_pass.finish(data, response) if self._one_pass is not None else None
+
+    def async_post_call_streaming_iterator_hook(self, user_api_key_dict: Any, response: Any,
+                                                request_data: dict) -> AsyncIterator[Any]:
+        """The route's stream for a streamed one-pass request; any other stream is handed
+        back as it is (LiteLLM iterates what this returns: no extra step per chunk)."""
+        if self._one_pass is None or not self._one_pass.routes_stream(request_data):
+            return response
+        return self._one_pass.stream(request_data, response)
 
     async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
@@ -59,6 +68,8 @@ class TieredRouterHook(CustomLogger):
     async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any, response: Any,
                                                     request_headers: dict | None = None,
                                                     litellm_call_info: dict | None = None) -> dict | None:
+        if self._one_pass is not None and isinstance(data, dict) and data.get("stream"):
+            await self._one_pass.handoff(data, response)  # a streamed route runs to its first chunk
         logging_obj = data.get("litellm_logging_obj") if isinstance(data, dict) else None
         result = attached_route(logging_obj) or attached_route(getattr(response, "logging_obj", None))
         return routing_headers(result) if result is not None else None

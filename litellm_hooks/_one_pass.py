@@ -2,8 +2,8 @@
 
 A tiered model served by the ``tiered_router`` provider costs every routed request two
 passes through LiteLLM's request path (the proxy's call of ``tiered``, then the
-provider's call of the tier). A non-streamed chat request takes one instead, unless the
-model's ``litellm_params`` say ``tiered_router_one_pass: false``:
+provider's call of the tier). A chat request takes one instead, unless the model's
+``litellm_params`` say ``tiered_router_one_pass: false``:
 
 * the hook's pre-call step starts the core ``Router``'s route for the request; when the
   engine asks for its first attempt, the request is rewritten to that tier's model group
@@ -13,7 +13,12 @@ model's ``litellm_params`` say ``tiered_router_one_pass: false``:
   The engine judges it; when a gate fails, the next tiers are called through the proxy's
   router as the provider calls them (``no-log``). The response the client gets, and the
   one event LiteLLM logs, carry the served answer, the routed cost and every attempt's
-  tokens (``_accounting``), like the provider's.
+  tokens (``_accounting``), like the provider's;
+* a streamed request's proxy call streams: the response-headers step hands that stream
+  to the engine's stream and runs it to its first chunk (so the headers describe the
+  routing), and the streaming iterator gives the client the route's chunks: the tier's
+  own as they come when no gate needs the whole answer, else the served answer once it
+  passed (``_stream_handoff``). LiteLLM logs the request once the route is billed.
 
 What differs from the provider: the proxy's own call is retried by LiteLLM's router
 (``num_retries`` is the router YAML's ``retry.max_retries`` unless the client set it),
@@ -25,20 +30,20 @@ answer as the next attempt's), then judges that answer as any other. The fallbac
 set only where they call what the engine would: not when the client sent its own, the
 operator configured some for that group, or a tier above has other parameters than the
 first. An error after all of that is the request's error; the engine records it but
-neither retries nor escalates, since the proxy has already answered the client.
-Streamed requests, and requests a gate or policy needs to see before they are sent,
-keep the provider's path. From the pre-call step to a post-call step, the route of one
-request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no logging
-object).
+neither retries nor escalates, since the proxy has already answered the client; so is
+a streamed call that breaks. From the pre-call step to a post-call step, the route of
+one request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no
+logging object).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
-from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer
+from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer, TierStream
+from langchain_tiered_router.core.engine import AsyncRoutedStream
 from langchain_tiered_router.core.errors import TierCallError, TransportError
 from langchain_tiered_router.core.tiers import Tier
 
@@ -46,6 +51,7 @@ from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
 from ._convert import answer_from_response, transport_error_from_litellm
 from ._settings import deployments, tiered_config_source
+from ._stream_handoff import HandoffStream, ProxyStream, client_chunks, log_failure, usage_chunk, wants_usage
 
 __all__ = ["ONE_PASS_PARAM", "OnePassRoutes"]
 
@@ -57,22 +63,24 @@ _NO_ANSWER_S = 900.0  # a proxy call neither hook saw end (a path LiteLLM added)
 
 class HandoffBackend(Backend):
     """The route's backend: its first attempt is handed to the proxy (``asked`` gets the
-    tier and request; the post-call step sets ``answer``); every other call goes through
-    ``inner``, as on the provider's path."""
+    tier and request; the post-call step sets ``answer``: the answer, or for a streamed
+    request the proxy's stream); every other call goes through ``inner``, as on the
+    provider's path."""
 
-    def __init__(self, inner: LiteLLMRouterBackend):
+    def __init__(self, inner: LiteLLMRouterBackend, *, streamed: bool = False):
         loop = asyncio.get_running_loop()
-        self.inner = inner
+        self.inner, self.streamed = inner, streamed
         self.asked: asyncio.Future[tuple[Tier, RouteRequest]] = loop.create_future()
-        self.answer: asyncio.Future[TierAnswer] = loop.create_future()
+        self.answer: asyncio.Future[TierAnswer | ProxyStream] = loop.create_future()
         self.answered_with_error = False
         # What the proxy's call already got from tiers above the first (LiteLLM's
-        # fallbacks): by tier name, an answer or the error to raise when the engine asks.
-        # The engine asks in ladder order, as the fallbacks ran; a tier it skips instead
-        # (its circuit open, the deadline passed) leaves its outcome unread.
-        self.outcomes: dict[str, TierAnswer | TierCallError] = {}
+        # fallbacks): by tier name, an answer (or stream) or the error to raise when the
+        # engine asks. The engine asks in ladder order, as the fallbacks ran; a tier it
+        # skips instead (its circuit open, the deadline passed) leaves its outcome unread.
+        self.outcomes: dict[str, TierAnswer | ProxyStream | TierCallError] = {}
 
-    async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+    async def handed(self, tier: Tier, request: RouteRequest) -> TierAnswer | ProxyStream | None:
+        """What the proxy's call got for ``tier`` (``None``: call it through ``inner``)."""
         if self.answered_with_error:  # the engine stops at a delivered error; nothing is called after it
             error = TierCallError("not called: the proxy answered the client with the first attempt's error",
                                   tier=tier.name, model_id=tier.model_id)
@@ -82,10 +90,21 @@ class HandoffBackend(Backend):
             outcome = self.outcomes.pop(tier.name, None)
             if isinstance(outcome, TierCallError):
                 raise outcome
-            return outcome if outcome is not None else await self.inner.acall(tier, request)
+            return outcome
         self.asked.set_result((tier, request))
         async with asyncio.timeout(_NO_ANSWER_S):  # not wait_for: on 3.11 it can lose a cancellation
             return await asyncio.shield(self.answer)
+
+    async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
+        outcome = await self.handed(tier, request)
+        if isinstance(outcome, TierAnswer):
+            return outcome
+        return await self.inner.acall(tier, request)
+
+    def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> TierStream:
+        if self.streamed:
+            return HandoffStream(self, tier, request, live)
+        return super().stream(tier, request, live=live)
 
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         return self.inner.call(tier, request)
@@ -98,13 +117,19 @@ class HandoffBackend(Backend):
 
 
 class _Pending:
-    """One request between the proxy's pre-call and post-call steps."""
+    """One request between the proxy's pre-call and post-call steps. A streamed one
+    also holds the route's stream (``routed``, ``chunks``; ``task`` reads its first chunk)."""
 
-    def __init__(self, task: asyncio.Task, backend: HandoffBackend, tier: Tier, metadata: dict, model: str,
+    def __init__(self, task: asyncio.Future, backend: HandoffBackend, tier: Tier, metadata: dict, model: str,
                  llm_router: Any, fallbacks: list[Tier], tries: int):
         self.task, self.backend, self.tier, self.metadata, self.model = task, backend, tier, metadata, model
         self.llm_router, self.fallbacks = llm_router, fallbacks  # the tiers above, as LiteLLM fallbacks
         self.tries = tries  # LiteLLM's calls of a group before it falls over: 1 + the call's num_retries
+        self.routed: AsyncRoutedStream | None = None
+        self.chunks: AsyncIterator[Any] | None = None
+        self.client_usage = False  # the client asked for the usage chunk
+        self.proxy: ProxyStream | None = None  # the proxy's stream of the first tier, once handed over
+        self.extra_metadata: dict | None = None  # a fallback's call logs from its own copy of the metadata
 
 
 class OnePassRoutes:
@@ -145,8 +170,16 @@ class OnePassRoutes:
         request = self.provider.route_request(data.get("messages") or [], data,
                                               {**metadata, "model_group": metadata.get("model_group") or model})
         request.metadata["proxy_path"] = "one_pass"  # in the record: which path served it
-        backend = HandoffBackend(inner)
-        task = asyncio.create_task(router.aroute(request, backend))
+        streamed = bool(data.get("stream"))
+        backend = HandoffBackend(inner, streamed=streamed)
+        routed = chunks = None
+        if streamed:
+            routed = router.astream(request, backend)
+            chunks = routed.__aiter__()
+            task: asyncio.Future = asyncio.ensure_future(chunks.__anext__())  # runs the route to its first chunk
+            self.provider.attach(logging_obj, routed.result)  # live: the headers are built after the first chunk
+        else:
+            task = asyncio.create_task(router.aroute(request, backend))
         await asyncio.wait((task, backend.asked), return_when=asyncio.FIRST_COMPLETED)
         if not backend.asked.done():  # refused (a tier request, access) or failed before any call
             self._keep(task)
@@ -162,17 +195,28 @@ class OnePassRoutes:
         fallbacks = _fallback_tiers(router, inner, tier, attempt, call, data, llm_router)
         if fallbacks:
             data["fallbacks"] = [inner.group(t) for t in fallbacks]
-        self._pending[call_id] = _Pending(task, backend, tier, metadata, model, llm_router, fallbacks,
-                                          tries=1 + _int(data.get("num_retries")))
-        task.add_done_callback(lambda _: self._pending.pop(call_id, None))
+        pending = _Pending(task, backend, tier, metadata, model, llm_router, fallbacks,
+                           tries=1 + _int(data.get("num_retries")))
+        self._pending[call_id] = pending
+        if streamed:
+            pending.routed, pending.chunks = routed, chunks
+            pending.client_usage = wants_usage(data.get("stream_options"))
+            # The usage chunk prices the attempt and marks the stream's end (``ProxyStream``).
+            options = data.get("stream_options")
+            data["stream_options"] = {**(options if isinstance(options, Mapping) else {}), "include_usage": True}
+            # a route that ended before the proxy's stream reached it (a path LiteLLM added) is forgotten
+            task.add_done_callback(lambda _: self._pending.pop(call_id, None) if pending.proxy is None else None)
+        else:
+            task.add_done_callback(lambda _: self._pending.pop(call_id, None))
         return data
 
     async def finish(self, data: dict, response: Any) -> Any:
         """The proxy's response is the first attempt's answer; the route decides what the
         client gets. ``None``: not a one-pass request."""
-        pending = self._pending.pop(data.get("litellm_call_id"), None) if isinstance(data, dict) else None
-        if pending is None:
+        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        if pending is None or pending.routed is not None:  # a streamed route ends in ``stream``
             return None
+        self._pending.pop(data.get("litellm_call_id"), None)
         logging_obj = data.get("litellm_logging_obj")
         served = _fallback_that_served(pending, response)
         if served is None:
@@ -190,6 +234,104 @@ class OnePassRoutes:
             raise self.provider.refusal(exc, pending.metadata, logging_obj, pending.model) from None
         self.provider.attach(logging_obj, result)
         return _served(response, result, pending, logging_obj)
+
+    async def handoff(self, data: dict, response: Any) -> None:
+        """Hand the proxy's stream of the first tier to its streamed route, and run the
+        route to its first chunk: the proxy asks for the response headers before it reads
+        a chunk, and they describe the routing (gated: all of it; else the tier streaming)."""
+        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        if pending is None or pending.routed is None or pending.proxy is not None:
+            return
+        served_tier = _fallback_that_served(pending, response)
+        pending.proxy = ProxyStream(response, served_tier or pending.tier)
+        if served_tier is None:
+            pending.backend.answer.set_result(pending.proxy)
+        else:
+            _failed_over(pending, served_tier, pending.proxy)
+        try:
+            await asyncio.wait((pending.task,))  # its outcome is read by ``stream``
+        except asyncio.CancelledError:  # the client left before the first chunk: the route stops
+            self._pending.pop(data.get("litellm_call_id"), None)
+            pending.task.cancel()
+            logging_obj = pending.proxy.logging_obj(data.get("litellm_logging_obj"))
+            pending.task.add_done_callback(
+                lambda _: self._settle_failed(pending.routed.result, pending, logging_obj))  # type: ignore[union-attr]
+            self._keep(pending.task)
+            raise
+
+    def routes_stream(self, data: Any) -> bool:
+        """Whether ``data`` is a streamed request this routes in one pass."""
+        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        return pending is not None and pending.routed is not None
+
+    async def stream(self, data: dict, response: Any) -> AsyncIterator[Any]:
+        """The route's stream for the client (``routes_stream``): the served answer, then
+        (when the client asked for it) the routed usage."""
+        pending = self._pending[data["litellm_call_id"]]
+        assert pending.routed is not None and pending.chunks is not None
+        await self.handoff(data, response)  # the headers hook did this, unless the proxy skipped it
+        self._pending.pop(data.get("litellm_call_id"), None)
+        routed, proxy = pending.routed, pending.proxy
+        assert proxy is not None
+        logging_obj = proxy.logging_obj(data.get("litellm_logging_obj"))
+        pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
+        logged = proxy.logged_metadata(logging_obj)
+        if logged is not None and logged is not pending.metadata:  # a fallback's call: its own copy
+            pending.extra_metadata = logged
+        sent: list[Any] = []
+        template = None
+        done = False
+        try:
+            try:
+                first = await pending.task
+            except StopAsyncIteration:
+                items: list[Any] = []
+            else:
+                items = [first]
+            while True:
+                for item in items:
+                    for chunk in client_chunks(item, template):
+                        template = template or chunk
+                        sent.append(chunk)
+                        yield chunk
+                try:
+                    items = [await pending.chunks.__anext__()]
+                except StopAsyncIteration:
+                    break
+            done = True
+        except Exception as exc:  # noqa: BLE001 - the route ended without an answer
+            await proxy.aclose()
+            if proxy.error is not None:  # the proxy's stream broke: its own error, as LiteLLM logged it
+                self._settle_failed(routed.result, pending, logging_obj)
+                raise proxy.error from None
+            error = self.provider.refusal(exc, pending.metadata, logging_obj, pending.model)
+            if pending.extra_metadata is not None:
+                self._publish(routed.result, pending)
+            await log_failure(logging_obj, error)  # the proxy logs none for an error raised by this hook
+            raise error from None
+        finally:
+            if not done:  # the client went away or the route failed: what was spent is billed all the same
+                await routed.aclose()  # records the interrupted attempt first
+                self._settle_failed(routed.result, pending, logging_obj)
+                await proxy.aclose()
+        result = routed.result
+        self._publish(result, pending)
+        bill_on_logging_object(logging_obj, result)
+        await proxy.settle(sent, result)  # now LiteLLM logs the request, once, with the routed cost
+        if pending.client_usage:
+            yield usage_chunk(result, template)
+
+    @staticmethod
+    def _publish(result: RoutingResult, pending: _Pending) -> None:
+        publish_route(result, pending.metadata, pending.model)
+        if pending.extra_metadata is not None:
+            pending.extra_metadata["model_group"] = pending.model
+            publish_route(result, pending.extra_metadata, pending.model)
+
+    def _settle_failed(self, result: RoutingResult, pending: _Pending, logging_obj: Any) -> None:
+        if result.attempts:
+            self._publish(result, pending)
+            bill_on_logging_object(logging_obj, result)
 
     def fail(self, data: dict, error: BaseException) -> None:
         """The proxy's call of the first tier failed and its error goes to the client: the
@@ -257,7 +399,8 @@ def _int(value: Any) -> int:
 
 def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
     """LiteLLM's router passed over the first tier (and any fallback before ``served``):
-    each gets a ``failed_over`` error and ``served`` the response, read as the engine asks."""
+    each gets a ``failed_over`` error and ``served`` the response (or the proxy's stream),
+    read as the engine asks."""
     backend = pending.backend
     passed = [pending.tier, *(t for t in pending.fallbacks if t.index < served.index)]
     for tier, after in zip(passed, passed[1:] + [served]):
@@ -269,7 +412,7 @@ def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
             backend.answer.set_exception(error)
         else:
             backend.outcomes[tier.name] = error
-    backend.outcomes[served.name] = _answer_or_error(response, served)
+    backend.outcomes[served.name] = response if isinstance(response, ProxyStream) else _answer_or_error(response, served)
 
 
 def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:

@@ -169,6 +169,45 @@ def test_an_exhausted_ladder_still_charges_the_caller(setup, ops):
     assert payload["routing_decision"]["signals"] == ["cheap:gate_failed", "mid:gate_failed", "frontier:gate_failed"]
 
 
+def test_a_streamed_request_whose_ladder_is_exhausted_is_an_error_billed_to_the_caller(setup, ops):
+    """A gated stream that no tier passes, under ``on_exhausted: raise``: nothing reaches
+    the client but the 502, and LiteLLM's failure log bills the three attempts to the
+    calling key and team, as for a request that is not streamed."""
+    with pytest.raises(openai.APIStatusError) as info:
+        list(ops.chat.completions.create(model="tiered-strict", stream=True,
+                                         messages=[{"role": "user", "content": "an impossible streamed invoice"}]))
+    assert info.value.status_code == 502 and "ladder_exhausted" in str(info.value)
+    request_id = re.search(r'request_id\\*"\s*:\s*\\*"([0-9a-f]{32})', str(info.value)).group(1)
+    (payload,) = _payloads(setup, request_id)
+    routing = payload["spend_logs_metadata"]["tiered_router"]
+    assert payload["event"] == "failure" and routing["tier"] is None and len(routing["attempts"]) == 3
+    assert (payload["key_alias"], payload["team_id"]) == ("ops-key", "ops-team")
+    assert _same_money(payload["response_cost"], routing["cost_usd"]) and Decimal(routing["cost_usd"]) > 0
+    time.sleep(0.5)
+    assert len(_payloads(setup, request_id)) == 1
+
+
+def test_a_client_that_leaves_mid_stream_is_recorded_and_billed(setup, ops, emulator, rows_for):
+    """The client closes a live stream after its first chunk, while the tier's stream
+    stalls: the route records the attempt as interrupted after output reached the client,
+    and what LiteLLM logs of the request carries that attempt's cost, on the caller."""
+    emulator.clear_requests()
+    emulator.inject("stream_stall", model_id=FRONTIER, after_events=2, seconds=3.0)
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-fast", stream=True, messages=[{"role": "user", "content": "refactor it, then I leave"}])
+    request_id = raw.headers["x-tiered-router-request-id"]
+    stream = raw.parse()
+    first = next(iter(stream))
+    assert first.choices[0].delta.content == "frontier answer"
+    stream.close()
+    row = rows_for(setup["jsonl"], request_id)
+    (attempt,) = row["attempts"]
+    assert row["tier"] is None and re.search("closed by the consumer|Cancelled", row["error"])  # uvicorn cancels
+    assert attempt["tier"] == "frontier" and attempt["emitted"] is True and Decimal(attempt["cost_usd"]) > 0
+    (payload,) = _payloads(setup, request_id)
+    assert payload["key_alias"] == "ops-key" and _same_money(payload["response_cost"], row["cost_usd"])
+
+
 def test_sqlite_sink_gets_the_same_row(setup, ops):
     _, headers = ask(ops, "another invoice please")
     request_id = headers["x-tiered-router-request-id"]
@@ -217,6 +256,21 @@ def test_a_tool_call_is_judged_against_its_tool_not_the_text_gate(setup, ops, em
     assert (attempt["turn"], attempt["gate"], attempt["gate_reason"]) == ("tool_call", "tool_args", "1 tool call valid")
 
 
+def test_a_streamed_tool_call_reaches_the_client_whole(setup, ops, emulator, rows_for):
+    emulator.clear_requests()
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered", stream=True, tools=[WEATHER_TOOL],
+        messages=[{"role": "user", "content": "Use get_weather for the weather in Paris, streamed"}])
+    chunks = list(raw.parse())
+    calls = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or []]
+    assert calls[0].function.name == "get_weather"
+    assert json.loads("".join(t.function.arguments or "" for t in calls))["city"]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    (attempt,) = row["attempts"]
+    assert (attempt["turn"], attempt["outcome"]) == ("tool_call", "served")
+
+
 def test_exhausted_ladder_is_an_error_response_under_raise(setup, ops):
     with pytest.raises(openai.APIStatusError) as info:
         ask(ops, "an impossible invoice", model="tiered-strict")
@@ -251,17 +305,54 @@ def test_classifier_stream_goes_straight_through(setup, ops, emulator, rows_for)
     assert _same_money(payload["response_cost"], row["cost_usd"]) and payload["key_alias"] == "ops-key"
 
 
-def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator):
+def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator, rows_for):
+    """A gated stream reaches the client once its answer passed: here cheap's fails the
+    JSON gate and mid's is replayed. LiteLLM logs one event, on the caller, with the
+    routed cost and every attempt's tokens. One-pass, cheap's attempt is the proxy's own
+    streamed call; on the provider's path each attempt is a plain call."""
     emulator.clear_requests()
     raw = ops.chat.completions.with_raw_response.create(
         model="tiered", messages=[{"role": "user", "content": "stream the invoice total"}], stream=True,
         stream_options={"include_usage": True})
     assert raw.headers["x-tiered-router-tier"] == "mid"
+    assert raw.headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
     chunks = list(raw.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert json.loads(text) == {"total": 12}
-    assert [r.operation for r in emulator.requests] == ["Converse", "Converse"]  # buffered, non-streaming calls
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    one_pass = setup["mode"] == "one_pass"
+    assert [r.operation for r in emulator.requests] == ["ConverseStream" if one_pass else "Converse", "Converse"]
+    assert [c.usage for c in chunks[:-1]] == [None] * (len(chunks) - 1)  # the routed usage comes last, once
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    assert row["metadata"].get("proxy_path") == ("one_pass" if one_pass else None)
+    assert chunks[-1].usage.prompt_tokens == row["input_tokens"] > row["attempts"][-1]["input_tokens"]
+    assert chunks[-1].usage.completion_tokens == row["output_tokens"] > row["attempts"][-1]["output_tokens"]
+    (payload,) = _payloads(setup, row["request_id"])
+    assert (payload["event"], payload["key_alias"], payload["team_id"]) == ("success", "ops-key", "ops-team")
+    assert payload["model_group"] == "tiered" and _same_money(payload["response_cost"], row["cost_usd"])
+    assert (payload["prompt_tokens"], payload["completion_tokens"]) == (row["input_tokens"], row["output_tokens"])
+    assert payload["routing_decision"]["signals"] == ["cheap:gate_failed", "mid:served"]
+    time.sleep(0.5)  # a second event, or a tier call's, would be written by now
+    assert len(_payloads(setup, row["request_id"])) == 1 and _tier_call_events(setup, row["request_id"]) == []
+
+
+def test_a_gated_stream_that_passes_on_its_first_tier(setup, ops, emulator, rows_for):
+    """The common case: the first tier's streamed answer passes its gate. One-pass, that
+    is the proxy's one call, and the client gets its chunks with no usage it did not ask for."""
+    emulator.clear_requests()
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered", messages=[{"role": "user", "content": "stream one invoice total"}], stream=True,
+        extra_headers={"x-tiered-router-tier": "mid"})  # ops-team may start a request on mid
+    chunks = list(raw.parse())
+    assert raw.headers["x-tiered-router-attempts"] == "mid:served"
+    assert json.loads("".join(c.choices[0].delta.content or "" for c in chunks if c.choices)) == {"total": 12}
+    assert not any(c.usage for c in chunks)
+    one_pass = setup["mode"] == "one_pass"
+    assert [r.operation for r in emulator.requests] == ["ConverseStream" if one_pass else "Converse"]
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    (payload,) = _payloads(setup, row["request_id"])
+    assert _same_money(payload["response_cost"], row["cost_usd"]) and Decimal(row["cost_usd"]) > 0
+    assert (payload["prompt_tokens"], payload["completion_tokens"]) == (row["input_tokens"], row["output_tokens"])
 
 
 def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for):
@@ -436,32 +527,47 @@ def test_a_stream_escalates_before_its_first_chunk_unseen(setup, ops, emulator, 
     assert [(r.operation, r.model_id) for r in emulator.requests] == [
         ("ConverseStream", CHEAP), ("ConverseStream", CHEAP), ("ConverseStream", MID)]
     row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
-    assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
-        ("cheap", "transport_error", ["throttled"]), ("mid", "served", [])]
+    # one-pass: LiteLLM's router retried the proxy's own call, then fell back to mid
+    first = ("cheap", "transport_error", [], "failed_over") if setup["mode"] == "one_pass" else \
+        ("cheap", "transport_error", ["throttled"], "throttled")
+    assert [(a["tier"], a["outcome"], a["retried_on"], a["error_kind"]) for a in row["attempts"]] == [
+        first, ("mid", "served", [], None)]
     assert row["transport_escalations"] == 1 and Decimal(row["cost_usd"]) > 0
+    (payload,) = _payloads(setup, row["request_id"])
+    assert _same_money(payload["response_cost"], row["cost_usd"]) and payload["key_alias"] == "ops-key"
 
 
 def test_a_passed_through_stream_on_throttled_tiers_retries_escalates_and_writes_one_record(setup, ops, emulator,
                                                                                             rows_for):
     """Every tier throttled on a stream that would pass straight through: each tier is
-    retried, then escalated, the client gets a 502 naming every attempt (not the first
-    429), and the request still writes its one record."""
+    retried, then escalated, and the request still writes its one record. On the
+    provider's path the client gets a 502 naming every attempt; one-pass, the proxy's own
+    call (retried, then failed over to the tiers above by LiteLLM's router) answers the
+    client with its 429, and the route records that one attempt."""
     emulator.clear_requests()
     emulator.inject("throttle", times=None)
+    sent_at = time.time()
     with pytest.raises(openai.APIStatusError) as info:
         ops.chat.completions.create(model="tiered-fast", messages=[{"role": "user", "content": "say hi"}],
                                     stream=True)
-    assert info.value.status_code == 502 and "ladder_exhausted" in str(info.value)
+    one_pass = setup["mode"] == "one_pass"
+    if one_pass:
+        assert info.value.status_code == 429
+    else:
+        assert info.value.status_code == 502 and "ladder_exhausted" in str(info.value)
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID, MID, FRONTIER, FRONTIER]
     emulator.clear_faults()
     deadline = time.monotonic() + 10
     while True:
         rows = complete_jsonl(setup["jsonl"])
-        failed = [r for r in rows if r["tier"] is None and len(r["attempts"]) == 3
-                  and all(a["retried_on"] == ["throttled"] for a in r["attempts"])]
+        failed = [r for r in rows if r["tier"] is None and r["ts"] >= sent_at - 1 and (
+            r["metadata"].get("proxy_path") == "one_pass" and "reached the caller" in (r["error"] or "")
+            if one_pass else
+            len(r["attempts"]) == 3 and all(a["retried_on"] == ["throttled"] for a in r["attempts"]))]
         if failed or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     (row,) = failed
-    assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == [
+    expected = [("cheap", "transport_error")] if one_pass else [
         ("cheap", "transport_error"), ("mid", "transport_error"), ("frontier", "transport_error")]
+    assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == expected

@@ -287,3 +287,29 @@ def test_every_preload_finds_what_it_loads_in_the_installed_litellm():
     from litellm_hooks import _preload
 
     assert _preload.preload_first_request() == [name for name, _ in _preload.LOADERS]
+
+
+def test_an_answer_that_came_whole_streams_as_openai_chunks():
+    """An escalated tier answered whole: the client gets it as chunks of the stream it was
+    reading (its id, created and model), tool calls whole, then the finish reason."""
+    from langchain_tiered_router.core import TierAnswer
+    from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
+
+    from litellm_hooks._stream_handoff import client_chunks
+
+    template = ModelResponseStream(id="chatcmpl-1", created=7, model="tiered",
+                                   choices=[StreamingChoices(index=0, delta=Delta(content="x"))])
+    answer = TierAnswer(text="", tool_calls=[{"name": "get_weather", "args": {"city": "Oslo"}, "id": "t1"}],
+                        stop_reason="tool_use")
+    chunks = list(client_chunks(answer, template))
+    assert {(c.id, c.created, c.model) for c in chunks} == {("chatcmpl-1", 7, "tiered")}
+    (call,) = [t for c in chunks for t in c.choices[0].delta.tool_calls or []]
+    assert (call.id, call.function.name, call.function.arguments) == ("t1", "get_weather", '{"city": "Oslo"}')
+    assert [c.choices[0].finish_reason for c in chunks][-1] == "tool_calls"
+    text = list(client_chunks(TierAnswer(text='{"total": 12}', stop_reason="end_turn"), None))
+    assert [c.choices[0].delta.content for c in text] == ['{"total": 12}', None]
+    assert text[-1].choices[0].finish_reason == "stop"
+    # a tier's own usage chunk never reaches the client: the routed usage comes last instead
+    usage_only = ModelResponseStream(id="u", choices=[StreamingChoices(index=0, delta=Delta())],
+                                     usage=litellm.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5))
+    assert list(client_chunks(usage_only, template)) == []
