@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer, TierStream
 from langchain_tiered_router.core.engine import AsyncRoutedStream
@@ -78,6 +78,9 @@ class HandoffBackend(Backend):
         # engine asks. The engine asks in ladder order, as the fallbacks ran; a tier it
         # skips instead (its circuit open, the deadline passed) leaves its outcome unread.
         self.outcomes: dict[str, TierAnswer | ProxyStream | TierCallError] = {}
+        # Called with the routing as the route closes, before anything else runs on the
+        # loop: a failed stream's record reaches LiteLLM's failure log in time.
+        self.on_close: Callable[[RoutingResult], None] | None = None
 
     async def handed(self, tier: Tier, request: RouteRequest) -> TierAnswer | ProxyStream | None:
         """What the proxy's call got for ``tier`` (``None``: call it through ``inner``)."""
@@ -116,6 +119,12 @@ class HandoffBackend(Backend):
         return await self.inner.aask(tier, prompt)
 
 
+def _notify_backend(result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
+    """The router's observer that hands a one-pass route's end to its backend."""
+    if isinstance(backend, HandoffBackend) and backend.on_close is not None:
+        backend.on_close(result)
+
+
 class _Pending:
     """One request between the proxy's pre-call and post-call steps. A streamed one
     also holds the route's stream (``routed``, ``chunks``; ``task`` reads its first chunk)."""
@@ -130,6 +139,7 @@ class _Pending:
         self.client_usage = False  # the client asked for the usage chunk
         self.proxy: ProxyStream | None = None  # the proxy's stream of the first tier, once handed over
         self.extra_metadata: dict | None = None  # a fallback's call logs from its own copy of the metadata
+        self.logging_obj: Any = None  # the logging object LiteLLM logs the stream on
 
 
 class OnePassRoutes:
@@ -174,6 +184,8 @@ class OnePassRoutes:
         backend = HandoffBackend(inner, streamed=streamed)
         routed = chunks = None
         if streamed:
+            if _notify_backend not in router.observers:
+                router.add_observer(_notify_backend)
             routed = router.astream(request, backend)
             chunks = routed.__aiter__()
             task: asyncio.Future = asyncio.ensure_future(chunks.__anext__())  # runs the route to its first chunk
@@ -243,7 +255,14 @@ class OnePassRoutes:
         if pending is None or pending.routed is None or pending.proxy is not None:
             return
         served_tier = _fallback_that_served(pending, response)
-        pending.proxy = ProxyStream(response, served_tier or pending.tier)
+        pending.proxy = proxy = ProxyStream(response, served_tier or pending.tier)
+        pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
+        pending.logging_obj = logging_obj = proxy.logging_obj(data.get("litellm_logging_obj"))
+        logged = proxy.logged_metadata(logging_obj)
+        if logged is not None and logged is not pending.metadata:  # a fallback's call: its own copy
+            pending.extra_metadata = logged
+        pending.backend.on_close = lambda result: None if result.served is not None else \
+            self._settle_failed(result, pending, logging_obj)
         if served_tier is None:
             pending.backend.answer.set_result(pending.proxy)
         else:
@@ -252,10 +271,7 @@ class OnePassRoutes:
             await asyncio.wait((pending.task,))  # its outcome is read by ``stream``
         except asyncio.CancelledError:  # the client left before the first chunk: the route stops
             self._pending.pop(data.get("litellm_call_id"), None)
-            pending.task.cancel()
-            logging_obj = pending.proxy.logging_obj(data.get("litellm_logging_obj"))
-            pending.task.add_done_callback(
-                lambda _: self._settle_failed(pending.routed.result, pending, logging_obj))  # type: ignore[union-attr]
+            pending.task.cancel()  # the route's close bills what was spent (``on_close``)
             self._keep(pending.task)
             raise
 
@@ -271,13 +287,8 @@ class OnePassRoutes:
         assert pending.routed is not None and pending.chunks is not None
         await self.handoff(data, response)  # the headers hook did this, unless the proxy skipped it
         self._pending.pop(data.get("litellm_call_id"), None)
-        routed, proxy = pending.routed, pending.proxy
+        routed, proxy, logging_obj = pending.routed, pending.proxy, pending.logging_obj
         assert proxy is not None
-        logging_obj = proxy.logging_obj(data.get("litellm_logging_obj"))
-        pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
-        logged = proxy.logged_metadata(logging_obj)
-        if logged is not None and logged is not pending.metadata:  # a fallback's call: its own copy
-            pending.extra_metadata = logged
         sent: list[Any] = []
         template = None
         done = False
@@ -300,10 +311,11 @@ class OnePassRoutes:
                     break
             done = True
         except Exception as exc:  # noqa: BLE001 - the route ended without an answer
-            await proxy.aclose()
-            if proxy.error is not None:  # the proxy's stream broke: its own error, as LiteLLM logged it
-                self._settle_failed(routed.result, pending, logging_obj)
+            if proxy.error is not None:  # the proxy's stream broke: its own error, which LiteLLM logs
+                self._settle_failed(routed.result, pending, logging_obj)  # before that log is written
+                await proxy.aclose()
                 raise proxy.error from None
+            await proxy.aclose()
             error = self.provider.refusal(exc, pending.metadata, logging_obj, pending.model)
             if pending.extra_metadata is not None:
                 self._publish(routed.result, pending)
