@@ -1,0 +1,96 @@
+"""Streamed requests through a real proxy while the tiers fail, on both paths: every
+request writes its one record, and LiteLLM logs each served one once, at its routed cost,
+on the caller. A proxy of its own: the faults trip circuit breakers that other tests'
+routers must not inherit."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from decimal import Decimal
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from ._proc import litellm_proxy
+from .conftest import INVOICE_SCHEMA, complete_jsonl, proxy_config, router_yaml
+
+pytestmark = pytest.mark.proxy
+
+FAULTS = (("throttle", {}), ("server_error", {}), ("stream_cut", {"after_events": 2}), ("malformed", {}),
+          ("stream_stall", {"after_events": 2, "seconds": 0.2}))
+PROMPTS = ("stream the invoice total", "an impossible invoice", "refactor this", "say hello", "a hard invoice")
+
+
+@pytest.fixture(scope="module", params=["provider", "one_pass"])
+def proxy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict]:
+    work = tmp_path_factory.mktemp("faults")
+    jsonl, payloads = work / "records.jsonl", work / "payloads.jsonl"
+    sinks = {"sinks": [{"kind": "jsonl", "path": str(jsonl)}]}
+    cascade = router_yaml(work / "cascade.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
+                          on_exhausted="flag", telemetry=sinks)
+    fast = router_yaml(work / "fast.yaml", telemetry=sinks, policy={"kind": "classifier", "classifier": {
+        "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["refactor"]}], "default_tier": "cheap"}})
+    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast},
+                          callbacks=("tests.litellm.payload_logger.instance",),
+                          one_pass=None if request.param == "one_pass" else False,
+                          master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
+    with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads)}) as running:
+        yield {**running, "jsonl": jsonl, "payloads": payloads, "mode": request.param}
+
+
+def _same_money(logged: Any, exact: str) -> bool:
+    return Decimal(str(logged)) == Decimal(exact).quantize(Decimal(str(logged)))
+
+
+def test_streams_under_injected_faults_each_write_one_record_and_bill_served_ones_once(proxy, emulator):
+    """120 streamed requests, 20 at a time, each tier call throttled, failing, cut,
+    malformed or stalled with probability 0.05 each, a tenth of the clients leaving after
+    their first line."""
+    rng = random.Random(11)
+    plan = [(f"faults-{proxy['mode']}-{i}", rng.choice(["tiered", "tiered-fast"]), rng.choice(PROMPTS),
+             rng.random() < 0.5, rng.random() < 0.1) for i in range(120)]
+
+    async def one(client: httpx.AsyncClient, gate: asyncio.Semaphore, session: str, model: str, text: str,
+                  usage: bool, leave: bool) -> None:
+        body = {"model": model, "stream": True, "messages": [{"role": "user", "content": text}],
+                **({"stream_options": {"include_usage": True}} if usage else {})}
+        async with gate, client.stream("POST", "/chat/completions", json=body,
+                                       headers={"x-session-id": session}) as response:
+            async for _ in response.aiter_lines():
+                if leave:
+                    return
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=proxy["url"], headers={"Authorization": "Bearer sk-ops"},
+                                     timeout=60) as client:
+            gate = asyncio.Semaphore(20)
+            await asyncio.gather(*(one(client, gate, *p) for p in plan), return_exceptions=True)
+
+    for kind, params in FAULTS:
+        emulator.inject(kind, times=None, probability=0.05, **params)
+    try:
+        asyncio.run(run())
+    finally:
+        emulator.clear_faults()
+    sessions = {p[0] for p in plan}
+    deadline = time.monotonic() + 30
+    while True:
+        rows = [r for r in complete_jsonl(proxy["jsonl"]) if r["session_id"] in sessions]
+        if len(rows) >= len(plan) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert sorted(r["session_id"] for r in rows) == sorted(sessions)  # one record each, none lost
+    time.sleep(1)
+    events: dict[str, list[dict[str, Any]]] = {}
+    for payload in complete_jsonl(proxy["payloads"]):
+        record = (payload.get("spend_logs_metadata") or {}).get("tiered_router") or {}
+        if record.get("session_id") in sessions:
+            events.setdefault(record["request_id"], []).append(payload)
+    served = [r for r in rows if r["tier"] is not None]
+    assert len(served) > len(plan) / 2
+    for row in served:
+        (payload,) = events[row["request_id"]]
+        assert payload["key_alias"] == "ops-key" and _same_money(payload["response_cost"], row["cost_usd"])
