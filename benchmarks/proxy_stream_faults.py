@@ -72,19 +72,12 @@ async def _load(url: str, n: int, seed: int) -> Counter:
 def run(n: int, one_pass: bool, seed: int = 7) -> dict[str, Any]:
     from langchain_tiered_router.emulator import BedrockEmulator
     from tests.litellm._proc import litellm_proxy
-    from tests.litellm.conftest import INVOICE_SCHEMA, SCRIPT, complete_jsonl, proxy_config, router_yaml
+    from tests.litellm.conftest import SCRIPT, complete_jsonl, stream_faults_proxy
 
     with tempfile.TemporaryDirectory() as tmp, BedrockEmulator(SCRIPT) as emulator:
         work = Path(tmp)
         jsonl, payloads = work / "records.jsonl", work / "payloads.jsonl"
-        sinks = {"sinks": [{"kind": "jsonl", "path": str(jsonl)}]}
-        cascade = router_yaml(work / "cascade.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
-                              on_exhausted="flag", telemetry=sinks)
-        fast = router_yaml(work / "fast.yaml", telemetry=sinks, policy={"kind": "classifier", "classifier": {
-            "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["refactor"]}], "default_tier": "cheap"}})
-        config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast},
-                              callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if one_pass else False,
-                              master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
+        config = stream_faults_proxy(emulator.url, work, one_pass=one_pass)
         for kind, params in FAULTS:
             emulator.inject(kind, times=None, probability=0.06, **params)
         with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads),

@@ -85,6 +85,22 @@ def proxy_config(emulator_url: str, routed: dict[str, Path | None], *, callbacks
     }
 
 
+def stream_faults_proxy(emulator_url: str, work: Path, *, one_pass: bool) -> dict[str, Any]:
+    """The proxy ``config.yaml`` of the stream-fault runs (``test_stream_faults.py``,
+    ``benchmarks/proxy_stream_faults.py``): ``tiered`` (a JSON cascade, flagged when
+    exhausted) and ``tiered-fast`` (a keyword classifier, no gate), both recording to
+    ``work/records.jsonl``, LiteLLM's events to ``work/payloads.jsonl`` (the payload
+    logger's ``TIERED_TEST_PAYLOADS``)."""
+    sinks = {"sinks": [{"kind": "jsonl", "path": str(work / "records.jsonl")}]}
+    cascade = router_yaml(work / "cascade.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
+                          on_exhausted="flag", telemetry=sinks)
+    fast = router_yaml(work / "fast.yaml", telemetry=sinks, policy={"kind": "classifier", "classifier": {
+        "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["refactor"]}], "default_tier": "cheap"}})
+    return proxy_config(emulator_url, {"tiered": cascade, "tiered-fast": fast},
+                        callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if one_pass else False,
+                        master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
+
+
 def router_yaml(path: Path, **overrides: Any) -> Path:
     config: dict[str, Any] = {"tiers": copy.deepcopy(LADDER), "retry": {"max_retries": 1, "backoff_s": 0.01}}
     config.update(overrides)

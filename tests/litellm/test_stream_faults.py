@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ._proc import litellm_proxy
-from .conftest import INVOICE_SCHEMA, complete_jsonl, proxy_config, router_yaml
+from .conftest import complete_jsonl, stream_faults_proxy
 
 pytestmark = pytest.mark.proxy
 
@@ -27,18 +27,10 @@ PROMPTS = ("stream the invoice total", "an impossible invoice", "refactor this",
 @pytest.fixture(scope="module", params=["provider", "one_pass"])
 def proxy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict]:
     work = tmp_path_factory.mktemp("faults")
-    jsonl, payloads = work / "records.jsonl", work / "payloads.jsonl"
-    sinks = {"sinks": [{"kind": "jsonl", "path": str(jsonl)}]}
-    cascade = router_yaml(work / "cascade.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
-                          on_exhausted="flag", telemetry=sinks)
-    fast = router_yaml(work / "fast.yaml", telemetry=sinks, policy={"kind": "classifier", "classifier": {
-        "kind": "rules", "rules": [{"tier": "frontier", "keywords": ["refactor"]}], "default_tier": "cheap"}})
-    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast},
-                          callbacks=("tests.litellm.payload_logger.instance",),
-                          one_pass=None if request.param == "one_pass" else False,
-                          master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
-    with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(payloads)}) as running:
-        yield {**running, "jsonl": jsonl, "payloads": payloads, "mode": request.param}
+    config = stream_faults_proxy(emulator.url, work, one_pass=request.param == "one_pass")
+    with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(work / "payloads.jsonl")}) as running:
+        yield {**running, "jsonl": work / "records.jsonl", "payloads": work / "payloads.jsonl",
+               "mode": request.param}
 
 
 def _same_money(logged: Any, exact: str) -> bool:
