@@ -49,9 +49,10 @@ from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
-from ._convert import answer_from_response, transport_error_from_litellm
+from ._convert import answer_from_response
 from ._settings import deployments, tiered_config_source
-from ._stream_handoff import HandoffStream, ProxyStream, client_chunks, log_failure, usage_chunk, wants_usage
+from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
+                              wants_usage)
 
 __all__ = ["ONE_PASS_PARAM", "OnePassRoutes"]
 
@@ -261,8 +262,9 @@ class OnePassRoutes:
         logged = proxy.logged_metadata(logging_obj)
         if logged is not None and logged is not pending.metadata:  # a fallback's call: its own copy
             pending.extra_metadata = logged
-        pending.backend.on_close = lambda result: None if result.served is not None else \
-            self._settle_failed(result, pending, logging_obj)
+        # The route's record and cost reach LiteLLM's logging as the route closes, whatever
+        # ends it (served, failed, the client gone): before LiteLLM logs the request.
+        pending.backend.on_close = lambda result: self._bill(result, pending, logging_obj)
         if served_tier is None:
             pending.backend.answer.set_result(pending.proxy)
         else:
@@ -310,40 +312,32 @@ class OnePassRoutes:
                 except StopAsyncIteration:
                     break
             done = True
-        except Exception as exc:  # noqa: BLE001 - the route ended without an answer
-            if proxy.error is not None:  # the proxy's stream broke: its own error, which LiteLLM logs
-                self._settle_failed(routed.result, pending, logging_obj)  # before that log is written
-                await proxy.aclose()
-                raise proxy.error from None
+        except Exception as exc:  # noqa: BLE001 - the route ended without an answer (billed as it closed)
             await proxy.aclose()
+            if proxy.error is not None:  # the proxy's stream broke: its own error, which LiteLLM logs
+                raise proxy.error from None
             error = self.provider.refusal(exc, pending.metadata, logging_obj, pending.model)
-            if pending.extra_metadata is not None:
-                self._publish(routed.result, pending)
             await log_failure(logging_obj, error)  # the proxy logs none for an error raised by this hook
             raise error from None
         finally:
-            if not done:  # the client went away or the route failed: what was spent is billed all the same
-                await routed.aclose()  # records the interrupted attempt first
-                self._settle_failed(routed.result, pending, logging_obj)
+            if not done:  # the client went away: the route's close bills what was spent
+                await routed.aclose()
                 await proxy.aclose()
-        result = routed.result
-        self._publish(result, pending)
-        bill_on_logging_object(logging_obj, result)
-        await proxy.settle(sent, result)  # now LiteLLM logs the request, once, with the routed cost
+        await proxy.settle(sent, routed.result)  # now LiteLLM logs the request, once, with the routed cost
         if pending.client_usage:
-            yield usage_chunk(result, template)
+            yield usage_chunk(routed.result, template)
 
     @staticmethod
-    def _publish(result: RoutingResult, pending: _Pending) -> None:
+    def _bill(result: RoutingResult, pending: _Pending, logging_obj: Any) -> None:
+        """The routing into the metadata LiteLLM logs (and a fallback's copy of it), and the
+        routed cost and tokens onto the logging object."""
+        if not result.attempts:
+            return
         publish_route(result, pending.metadata, pending.model)
         if pending.extra_metadata is not None:
             pending.extra_metadata["model_group"] = pending.model
             publish_route(result, pending.extra_metadata, pending.model)
-
-    def _settle_failed(self, result: RoutingResult, pending: _Pending, logging_obj: Any) -> None:
-        if result.attempts:
-            self._publish(result, pending)
-            bill_on_logging_object(logging_obj, result)
+        bill_on_logging_object(logging_obj, result)
 
     def fail(self, data: dict, error: BaseException) -> None:
         """The proxy's call of the first tier failed and its error goes to the client: the
@@ -351,12 +345,7 @@ class OnePassRoutes:
         pending = self._pending.pop(data.get("litellm_call_id"), None) if isinstance(data, dict) else None
         if pending is None:
             return
-        tier = pending.tier
-        mapped = transport_error_from_litellm(error, tier=tier.name, model_id=tier.model_id) \
-            if isinstance(error, Exception) else None
-        mapped = mapped or TierCallError(f"{type(error).__name__}: {str(error)[:300]}", tier=tier.name,
-                                         model_id=tier.model_id, cause=error)
-        mapped.delivered = True  # the client has it: no retry, no escalation, only the record
+        mapped = delivered_error(error, pending.tier)  # the client has it: no retry, no escalation
         if isinstance(mapped, TransportError):
             mapped.calls = pending.tries  # LiteLLM's tries of the first tier, for the circuit breaker
         pending.backend.answered_with_error = True

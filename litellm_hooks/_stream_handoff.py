@@ -25,7 +25,8 @@ from ._accounting import routed_usage
 from ._backend import stream_answer
 from ._convert import chunk_has_output, transport_error_from_litellm
 
-__all__ = ["ProxyStream", "HandoffStream", "client_chunks", "usage_chunk", "log_failure", "wants_usage"]
+__all__ = ["ProxyStream", "HandoffStream", "client_chunks", "usage_chunk", "log_failure", "wants_usage",
+           "delivered_error"]
 
 log = logging.getLogger("litellm_hooks")
 
@@ -66,7 +67,7 @@ class ProxyStream:
                 return
             except Exception as exc:  # noqa: BLE001 - the request's error: LiteLLM logged it, the client gets it
                 self.error = exc
-                raise _delivered(exc, self.tier, sent) from exc
+                raise delivered_error(exc, self.tier, sent) from exc
             sent = sent or chunk_has_output(chunk)
             yield chunk
 
@@ -119,8 +120,10 @@ class ProxyStream:
                 log.debug("closing the proxy's stream failed", exc_info=True)
 
 
-def _delivered(exc: BaseException, tier: Tier, sent: bool) -> TierCallError:
-    """The proxy's stream failed: the error is the request's, neither retried nor escalated."""
+def delivered_error(exc: BaseException, tier: Tier, sent: bool = False) -> TierCallError:
+    """The proxy's call of ``tier`` failed with ``exc``, which is the request's error: the
+    core's error for it, marked delivered (neither retried nor escalated); a stream that
+    broke after output (``sent``) was cut."""
     mapped = transport_error_from_litellm(exc, tier=tier.name, model_id=tier.model_id) \
         if isinstance(exc, Exception) else None
     if sent and isinstance(mapped, TransportError):
@@ -161,9 +164,14 @@ class HandoffStream(TierStream):
         return stream_answer(chunks, self.tier, self.request, complete=complete)
 
 
+def _same_stream(template: ModelResponseStream | None) -> dict[str, Any]:
+    """A new chunk's id, created and model: the stream's (``template``) when there is one."""
+    return {"id": template.id, "created": template.created, "model": template.model} if template else {}
+
+
 def _chunk(template: ModelResponseStream | None, delta: Delta, finish: str | None = None) -> ModelResponseStream:
-    fields = {"id": template.id, "created": template.created, "model": template.model} if template else {}
-    return ModelResponseStream(**fields, choices=[StreamingChoices(index=0, delta=delta, finish_reason=finish)])
+    return ModelResponseStream(**_same_stream(template),
+                               choices=[StreamingChoices(index=0, delta=delta, finish_reason=finish)])
 
 
 def client_chunks(item: Any, template: ModelResponseStream | None) -> Iterator[ModelResponseStream]:
@@ -194,8 +202,7 @@ def _finish_reason(answer: TierAnswer) -> str:
 
 def usage_chunk(result: RoutingResult, template: ModelResponseStream | None) -> ModelResponseStream:
     """The stream's last chunk: every attempt's and routing call's tokens."""
-    fields = {"id": template.id, "created": template.created, "model": template.model} if template else {}
-    return ModelResponseStream(**fields, choices=[], usage=routed_usage(result))
+    return ModelResponseStream(**_same_stream(template), choices=[], usage=routed_usage(result))
 
 
 async def log_failure(logging_obj: Any, error: BaseException) -> None:
