@@ -121,6 +121,9 @@ class TieredRouterProvider(CustomLLM):
             raise self._failed(exc, metadata, logging_obj) from None
         _attach(logging_obj, result)
         summary = self._publish(result, metadata)
+        # on the logging object too: LiteLLM drops the response's own cost when it reshapes
+        # the answer for another endpoint (``/v1/completions`` re-prices the routed tokens)
+        bill_on_logging_object(logging_obj, result)
         return mark_routed(copy.copy(result.answer.raw), result, summary)  # type: ignore[union-attr]
 
     async def astreaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,

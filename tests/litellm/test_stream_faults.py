@@ -45,15 +45,23 @@ def test_streams_under_injected_faults_each_write_one_record_and_bill_served_one
     plan = [(f"faults-{proxy['mode']}-{i}", rng.choice(["tiered", "tiered-fast"]), rng.choice(PROMPTS),
              rng.random() < 0.5, rng.random() < 0.1) for i in range(120)]
 
+    seen: dict[str, str] = {}  # per session: what its client met, for a failure's message
+
     async def one(client: httpx.AsyncClient, gate: asyncio.Semaphore, session: str, model: str, text: str,
                   usage: bool, leave: bool) -> None:
         body = {"model": model, "stream": True, "messages": [{"role": "user", "content": text}],
                 **({"stream_options": {"include_usage": True}} if usage else {})}
-        async with gate, client.stream("POST", "/chat/completions", json=body,
-                                       headers={"x-session-id": session}) as response:
-            async for _ in response.aiter_lines():
-                if leave:
-                    return
+        try:
+            async with gate, client.stream("POST", "/chat/completions", json=body,
+                                           headers={"x-session-id": session}) as response:
+                seen[session] = f"{model} {response.status_code}"
+                async for line in response.aiter_lines():
+                    seen[session] += f" | {line[:160]}" if line.startswith("data: {\"error") else ""
+                    if leave:
+                        return
+        except Exception as exc:  # noqa: BLE001 - reported if its record is missing
+            seen[session] = f"{seen.get(session, model)} raised {exc!r}"
+            raise
 
     async def run() -> None:
         async with httpx.AsyncClient(base_url=proxy["url"], headers={"Authorization": "Bearer sk-ops"},
@@ -74,7 +82,9 @@ def test_streams_under_injected_faults_each_write_one_record_and_bill_served_one
         if len(rows) >= len(plan) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert sorted(r["session_id"] for r in rows) == sorted(sessions)  # one record each, none lost
+    missing = {s: seen.get(s, "never sent") for s in sessions - {r["session_id"] for r in rows}}
+    assert not missing, f"no record for {missing}"
+    assert sorted(r["session_id"] for r in rows) == sorted(sessions)  # one record each, none twice
     time.sleep(1)
     events: dict[str, list[dict[str, Any]]] = {}
     for payload in complete_jsonl(proxy["payloads"]):
