@@ -143,3 +143,37 @@ def test_a_bad_key_is_refused_before_any_tier_is_called(proxy, emulator) -> None
     time.sleep(0.3)
     assert not [r for r in complete_jsonl(proxy["records"]) if r["session_id"] == "ep-refused"]
     assert len(emulator.requests) == before
+
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_anthropic_messages_with_tools_get_a_checked_tool_call(proxy) -> None:
+    """A coding agent's turn (Claude Code speaks this API): the tier's tool call comes back
+    as a ``tool_use`` block, judged by the tool-call check, not the JSON gate of text turns."""
+    response = httpx.post(f"{proxy['url']}/v1/messages", timeout=60,
+                          headers={"x-api-key": "sk-ops", "anthropic-version": "2023-06-01",
+                                   "x-session-id": "ep-messages-tools"},
+                          json={"model": "tiered", "max_tokens": 100, "tool_choice": {"type": "any"},
+                                "tools": [{"name": "get_weather", "description": "weather", "input_schema": WEATHER}],
+                                "messages": [{"role": "user", "content": "what is the weather in Paris"}]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    (call,) = [b for b in body["content"] if b["type"] == "tool_use"]
+    assert call["name"] == "get_weather" and isinstance(call["input"]["city"], str)
+    assert body["stop_reason"] == "tool_use"
+    row, events = _routed(proxy, "ep-messages-tools")
+    assert row["tier"] == "cheap" and [(a["turn"], a["gate"]) for a in row["attempts"]] == [("tool_call", "tool_args")]
+    (event,) = events
+    assert Decimal(str(event["response_cost"])) == Decimal(row["cost_usd"]).quantize(Decimal(str(event["response_cost"])))
+
+
+def test_responses_api_function_tools(proxy, client) -> None:
+    response = client.responses.create(
+        model="tiered", input="what is the weather in Paris", tool_choice="required",
+        tools=[{"type": "function", "name": "get_weather", "description": "weather", "parameters": WEATHER}],
+        extra_headers={"x-session-id": "ep-responses-tools"})
+    (call,) = [o for o in response.output if o.type == "function_call"]
+    assert call.name == "get_weather" and "city" in json.loads(call.arguments)
+    row, events = _routed(proxy, "ep-responses-tools")
+    assert row["tier"] == "cheap" and row["attempts"][0]["turn"] == "tool_call" and len(events) == 1
