@@ -30,7 +30,10 @@ def proxy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     work = tmp_path_factory.mktemp("endpoints")
     cascade = router_yaml(work / "cascade.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
                           telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "records.jsonl")}]})
-    config = proxy_config(emulator.url, {"tiered": cascade}, callbacks=("tests.litellm.payload_logger.instance",),
+    ungated = router_yaml(work / "ungated.yaml",  # no gate of its own: only a client's schema judges
+                          telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "records.jsonl")}]})
+    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-ungated": ungated},
+                          callbacks=("tests.litellm.payload_logger.instance",),
                           one_pass=None if request.param == "one_pass" else False, master_key="sk-ops",
                           custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     with litellm_proxy(config, work, env={"TIERED_TEST_PAYLOADS": str(work / "payloads.jsonl")}) as running:
@@ -177,3 +180,20 @@ def test_responses_api_function_tools(proxy, client) -> None:
     assert call.name == "get_weather" and "city" in json.loads(call.arguments)
     row, events = _routed(proxy, "ep-responses-tools")
     assert row["tier"] == "cheap" and row["attempts"][0]["turn"] == "tool_call" and len(events) == 1
+
+
+def test_a_clients_response_format_schema_is_a_gate_of_its_request(proxy, client) -> None:
+    """A model with no gate of its own: the schema an OpenAI client asks for (what
+    ``with_structured_output`` sends) judges each tier's answer, so cheap's prose escalates."""
+    raw = client.chat.completions.with_raw_response.create(
+        model="tiered-ungated", messages=[{"role": "user", "content": PROMPT}],
+        response_format={"type": "json_schema", "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA}},
+        extra_headers={"x-session-id": "ep-response-format"})
+    assert json.loads(raw.parse().choices[0].message.content) == {"total": 12}
+    assert raw.headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    row = _billed_once(proxy, "ep-response-format", raw.headers["x-litellm-response-cost"])
+    assert row["attempts"][0]["gate"] == "response_format"
+
+    plain = client.chat.completions.create(model="tiered-ungated", messages=[{"role": "user", "content": PROMPT}],
+                                           extra_headers={"x-session-id": "ep-no-format"})
+    assert plain.choices[0].message.content == "The total is twelve."  # no schema asked: cheap's answer stands
