@@ -39,6 +39,7 @@ from ..core.tiers import Tier
 from ..core.tool_calls import tool_schemas
 from ..core.types import RouteRequest, RoutingResult
 from ._convert import request_text
+from ._profile import ladder_profile
 from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
@@ -118,6 +119,8 @@ class TieredChatBedrock(BaseChatModel):
         clients: dict[float, Any] = {}
         self._models = {tier.name: self._tier_model(i, tier, self._tier_client(tier, clients) if own_client else None)
                         for i, tier in enumerate(self._router.ladder)}
+        if self.profile is None:  # one given by the caller stands
+            self.profile = ladder_profile([m.profile for m in self._models.values()])  # type: ignore[assignment]
         return self
 
     def _tier_client(self, tier: Tier, clients: dict[float, Any]) -> Any:

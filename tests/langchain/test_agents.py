@@ -5,6 +5,8 @@ A LangGraph ReAct agent (``langgraph.prebuilt.create_react_agent``) with a top-l
 arguments against the bound tool's schema, plus ``tool_gates``), its final answer by the
 text gate. Conversations stay on one tier across calls, named by LangGraph's
 ``configurable.thread_id`` or ``RunnableWithMessageHistory``'s ``configurable.session_id``.
+LangChain 1.x's ``create_agent`` too, with its structured output and a summarization
+middleware sized from the ladder's model profile.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
+import copy
+
 import pytest
 from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables.history import RunnableWithMessageHistory
+from langchain.agents import create_agent
+from langchain.agents.middleware import SummarizationMiddleware
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.prebuilt import create_react_agent
+from pydantic import BaseModel
 
 from langchain_tiered_router.core.errors import ConfigError
 from langchain_tiered_router.emulator import BedrockEmulator
@@ -258,3 +265,62 @@ def test_a_thread_pin_belongs_to_its_caller(emulator, tmp_path) -> None:
         return llm.invoke("hello", config).response_metadata["routing"]["start_tier"]
 
     assert [start("user:alice"), start("user:alice"), start("user:bob")] == ["cheap", "mid", "cheap"]
+
+
+# ---- LangChain 1.x: create_agent ------------------------------------------------------
+
+class Forecast(BaseModel):
+    city: str
+    forecast: str
+
+
+def test_create_agent_routes_each_model_call_like_the_react_agent(emulator, tmp_path) -> None:
+    telemetry = tmp_path / "routing.jsonl"
+    agent = create_agent(_model(emulator, telemetry), tools=[get_weather])
+    emulator.clear_requests()
+
+    out = agent.invoke({"messages": [HumanMessage("What is the weather in Paris? Reply as JSON.")]})
+
+    messages = out["messages"]
+    assert messages[1].tool_calls[0]["args"] == {"city": "Paris"}
+    assert json.loads(messages[-1].content) == {"city": "Paris", "forecast": "sunny"}
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
+    assert [(r["tier"], [(a["turn"], a["outcome"]) for a in r["attempts"]]) for r in _records(telemetry)] == [
+        ("cheap", [("tool_call", "served")]), ("mid", [("text", "gate_failed"), ("text", "served")])]
+
+
+def test_create_agent_structured_output(emulator, tmp_path) -> None:
+    """No tier claims native structured output in every profile, so ``create_agent``
+    does not ask the ladder for it; the answer the gates passed is the structured one."""
+    telemetry = tmp_path / "routing.jsonl"
+    agent = create_agent(_model(emulator, telemetry), tools=[get_weather], response_format=Forecast)
+
+    out = agent.invoke({"messages": [HumanMessage("What is the weather in Paris?")]})
+
+    assert out["structured_response"] == Forecast(city="Paris", forecast="sunny")
+    assert [r["tier"] for r in _records(telemetry)] == ["cheap", "mid"]
+
+
+def test_summarization_middleware_sizes_its_trigger_from_the_ladders_profile(tmp_path) -> None:
+    """A fractional trigger needs ``profile["max_input_tokens"]`` (the middleware refuses
+    to start without it): the ladder's is its smallest tier's, and the summary call is
+    routed and recorded like any other."""
+    script = copy.deepcopy(SCRIPT)
+    script["models"][CHEAP]["rules"].insert(0, {"match": "Context Extraction", "answer": "Asked about Paris."})
+    telemetry = tmp_path / "routing.jsonl"
+    with BedrockEmulator(script) as emu:
+        llm = _model(emu, telemetry, gates=[])
+        smallest = min(m.profile["max_input_tokens"] for m in llm.tier_models.values())
+        assert llm.profile["max_input_tokens"] == smallest
+        summarize = SummarizationMiddleware(model=llm, trigger=("fraction", 40 / smallest), keep=("messages", 2))
+        agent = create_agent(llm, tools=[get_weather], middleware=[summarize], checkpointer=MemorySaver())
+        thread = {"configurable": {"thread_id": "summarized"}}
+        agent.invoke({"messages": [HumanMessage("What is the weather in Paris?")]}, thread)
+        out = agent.invoke({"messages": [HumanMessage("And in Paris tomorrow?")]}, thread)
+        calls = list(emu.requests)
+
+    assert "Asked about Paris." in out["messages"][0].content  # the earlier turns, summarized
+    summary_calls = [c for c in calls if "Context Extraction" in json.dumps(c.body)]
+    assert summary_calls and {c.model_id for c in summary_calls} == {CHEAP}
+    records = _records(telemetry)  # one per model call, the summary calls included
+    assert len(records) == len(calls) and {r["session_id"] for r in records} == {"summarized"}
