@@ -30,11 +30,12 @@ import os
 from typing import Any, AsyncIterator, Iterator, Mapping
 
 from litellm import CustomLLM
+from litellm.constants import LITTELM_INTERNAL_HEALTH_SERVICE_ACCOUNT_NAME as HEALTH_ACCOUNT
 from litellm.llms.custom_llm import CustomLLMError
 
 from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
                                           TierNotAllowedError)
-from langchain_tiered_router.core.errors import UnknownTierRequestError
+from langchain_tiered_router.core.errors import TierCallError, UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route, routed_usage
@@ -115,6 +116,8 @@ class TieredRouterProvider(CustomLLM):
     async def acompletion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                           litellm_params: dict | None = None, logging_obj: Any = None, **kwargs: Any) -> Any:
         router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params)
+        if is_health_probe(metadata):
+            return await probe(router, backend, request)
         try:
             result = await router.aroute(request, backend)
         except _REFUSED as exc:
@@ -160,6 +163,31 @@ class TieredRouterProvider(CustomLLM):
 
 
 _REFUSED = (TierNotAllowedError, UnknownTierRequestError, LadderExhaustedError)
+
+
+def is_health_probe(metadata: Mapping[str, Any]) -> bool:
+    """LiteLLM's own health check (``/health``, background checks): its calls carry the
+    proxy's health-check service account as key alias and team, which no client sets."""
+    return (metadata.get("user_api_key_alias") == HEALTH_ACCOUNT
+            and metadata.get("user_api_key_team_id") == HEALTH_ACCOUNT)
+
+
+async def probe(router: Any, backend: Any, request: RouteRequest) -> Any:
+    """A health check asks whether the model can answer, not for a routed answer: each
+    tier is tried in turn, cheapest first, until one answers (as the router passes over
+    a tier that is down), with no gate and no record. Routing it would escalate the
+    check's one-word prompt through gates made for real requests, at up to every tier's
+    price per check, and count it as traffic in the savings report. The tier calls are
+    LiteLLM's own health-check calls; a ladder where no tier answers is unhealthy."""
+    failure: Exception | None = None
+    for tier in router.ladder:
+        try:
+            answer = await backend.acall(tier, request)
+        except TierCallError as exc:
+            failure = exc
+            continue
+        return copy.copy(answer.raw)
+    raise failure or CustomLLMError(status_code=500, message="the ladder has no tier")
 
 
 def _attach(logging_obj: Any, result: RoutingResult) -> None:

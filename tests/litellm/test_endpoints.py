@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from ._proc import litellm_proxy
-from .conftest import INVOICE_SCHEMA, complete_jsonl, proxy_config, router_yaml
+from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, complete_jsonl, proxy_config, router_yaml
 
 pytestmark = pytest.mark.proxy
 
@@ -197,3 +197,39 @@ def test_a_clients_response_format_schema_is_a_gate_of_its_request(proxy, client
     plain = client.chat.completions.create(model="tiered-ungated", messages=[{"role": "user", "content": PROMPT}],
                                            extra_headers={"x-session-id": "ep-no-format"})
     assert plain.choices[0].message.content == "The total is twelve."  # no schema asked: cheap's answer stands
+
+
+# ---- LiteLLM's health checks ---------------------------------------------------------
+
+def _health(proxy: dict) -> dict[str, Any]:
+    response = httpx.get(f"{proxy['url']}/health", params={"model": "tiered"}, timeout=120,
+                         headers={"Authorization": "Bearer sk-ops"})
+    body = response.json()
+    assert response.status_code == (200 if body["healthy_count"] else 503), response.text
+    return body
+
+
+def test_a_health_check_asks_the_cheapest_tier_once_and_is_not_traffic(proxy, emulator) -> None:
+    """``/health`` (and LiteLLM's background checks) call the model with a one-word
+    prompt: routed, it would fail the JSON gate on every tier and pay for all three."""
+    before = len(complete_jsonl(proxy["records"]))
+    emulator.clear_requests()
+    body = _health(proxy)
+    assert body["healthy_count"] == 1 and body["unhealthy_count"] == 0
+    assert [r.model_id for r in emulator.requests] == [CHEAP]
+    time.sleep(0.5)
+    assert len(complete_jsonl(proxy["records"])) == before  # no routing record: not a request
+
+
+def test_a_health_check_passes_over_a_tier_that_is_down_and_fails_when_all_are(proxy, emulator) -> None:
+    emulator.clear_requests()
+    emulator.inject("server_error", model_id=CHEAP, times=None)
+    try:
+        assert _health(proxy)["healthy_count"] == 1  # the router would serve from mid
+        assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+        for model_id in (MID, FRONTIER):
+            emulator.inject("server_error", model_id=model_id, times=None)
+        body = _health(proxy)
+        assert body["healthy_count"] == 0 and body["unhealthy_count"] == 1
+    finally:
+        emulator.clear_faults()
