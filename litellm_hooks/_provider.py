@@ -30,7 +30,7 @@ import os
 from typing import Any, AsyncIterator, Iterator, Mapping
 
 from litellm import CustomLLM
-from litellm.constants import LITTELM_INTERNAL_HEALTH_SERVICE_ACCOUNT_NAME as HEALTH_ACCOUNT
+import litellm.constants
 from litellm.llms.custom_llm import CustomLLMError
 
 from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
@@ -163,6 +163,9 @@ class TieredRouterProvider(CustomLLM):
 
 
 _REFUSED = (TierNotAllowedError, UnknownTierRequestError, LadderExhaustedError)
+# The account LiteLLM's health checks run as (spelled so in LiteLLM's constants).
+HEALTH_ACCOUNT = getattr(litellm.constants, "LITTELM_INTERNAL_HEALTH_SERVICE_ACCOUNT_NAME",
+                         "litellm-internal-health-check")
 
 
 def is_health_probe(metadata: Mapping[str, Any]) -> bool:

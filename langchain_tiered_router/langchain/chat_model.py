@@ -13,7 +13,7 @@ import inspect
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
@@ -107,8 +107,8 @@ class TieredChatBedrock(BaseChatModel):
     def _build(self) -> "TieredChatBedrock":
         # Runs again when LangChain rebuilds the model from its fields
         # (``configurable_fields``): the clients are fields, so they are reused.
-        built = self.built
-        if not (isinstance(built, _Built) and built.config is self.config and built.telemetry == self.telemetry):
+        built = previous = self.built if isinstance(self.built, _Built) else None
+        if not (built is not None and built.config is self.config and built.telemetry == self.telemetry):
             self.built = built = _Built.of(self.config, self.telemetry)
         own_client = self.client is None
         if own_client:
@@ -119,8 +119,11 @@ class TieredChatBedrock(BaseChatModel):
         clients: dict[float, Any] = {}
         self._models = {tier.name: self._tier_model(i, tier, self._tier_client(tier, clients) if own_client else None)
                         for i, tier in enumerate(self._router.ladder)}
-        if self.profile is None:  # one given by the caller stands
-            self.profile = ladder_profile([m.profile for m in self._models.values()])  # type: ignore[assignment]
+        derived = ladder_profile([m.profile for m in self._models.values()])
+        # one given by the caller stands; one derived from the ladder it was rebuilt from does not
+        if self.profile is None or (previous is not None and self.profile == previous.derived.get("profile")):
+            self.profile = derived  # type: ignore[assignment]
+        built.derived["profile"] = derived
         return self
 
     def _tier_client(self, tier: Tier, clients: dict[float, Any]) -> Any:
@@ -512,6 +515,9 @@ class _Built:
     pool: _Pool
     model_name: str
     identity: dict[str, Any]
+    # what the first model built on it derived from its tier models ("profile"): a model
+    # rebuilt from its fields carries that profile over, and must not keep it on another ladder
+    derived: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, config: RouterConfig, telemetry: bool) -> "_Built":

@@ -48,3 +48,18 @@ def test_a_tier_langchain_has_no_data_for_leaves_the_profile_unset() -> None:
     ladder["tiers"][0] = {**ladder["tiers"][0], "model_id": "example.unknown-model-v1:0", "provider": "amazon",
                           "price": {"input_per_mtok": 0.1, "output_per_mtok": 0.4}}
     assert TieredChatBedrock(config=ladder, telemetry=False).profile is None
+
+
+def test_a_model_rebuilt_on_another_ladder_gets_that_ladders_profile() -> None:
+    """``configurable_fields`` rebuilds the model from its fields, the derived profile
+    among them: a new ladder must not keep the old one's limits."""
+    from langchain_core.runnables import ConfigurableField
+
+    small = config("http://127.0.0.1:9")
+    big = config("http://127.0.0.1:9",
+                 tiers=[{"name": "mid", "model_id": MID}, {"name": "frontier", "model_id": FRONTIER}])
+    llm = TieredChatBedrock(config=small, telemetry=False).configurable_fields(
+        config=ConfigurableField(id="ladder"))
+    rebuilt, _ = llm._prepare({"configurable": {"ladder": big}})  # what a call with that config runs
+    assert llm.default.profile["max_input_tokens"] == 128000  # nova-micro's
+    assert rebuilt.profile["max_input_tokens"] == 200000  # Claude's, the smaller of the new two

@@ -168,7 +168,8 @@ def test_anthropic_messages_with_tools_get_a_checked_tool_call(proxy) -> None:
     row, events = _routed(proxy, "ep-messages-tools")
     assert row["tier"] == "cheap" and [(a["turn"], a["gate"]) for a in row["attempts"]] == [("tool_call", "tool_args")]
     (event,) = events
-    assert Decimal(str(event["response_cost"])) == Decimal(row["cost_usd"]).quantize(Decimal(str(event["response_cost"])))
+    logged = Decimal(str(event["response_cost"]))
+    assert logged == Decimal(row["cost_usd"]).quantize(logged)
 
 
 def test_responses_api_function_tools(proxy, client) -> None:
