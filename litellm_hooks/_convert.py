@@ -88,6 +88,8 @@ def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnsw
         logprobs=logprobs,
         stop_reason=_get(choice, "finish_reason"),
         raw=response,
+        # LiteLLM's response cache answered (``litellm_settings.cache``): it bills nothing
+        cache_hit=(getattr(response, "_hidden_params", None) or {}).get("cache_hit") is True,
     )
 
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
 from .access import may_request, parse_principal, pin_key
@@ -45,6 +46,8 @@ __all__ = ["Router", "Observer", "RoutedStream", "AsyncRoutedStream"]
 log = logging.getLogger("langchain_tiered_router")
 
 Observer = Callable[[RoutingResult, RouteRequest, Backend], None]
+
+_NOTHING = Decimal(0)
 
 
 class _ConsumerClosed(RuntimeError):
@@ -293,7 +296,7 @@ class Router:
                 else:
                     self._record_call(tier, True)
                     attempt.answer, attempt.usage = answer, answer.usage
-                    attempt.usage_estimated = answer.usage_estimated
+                    attempt.usage_estimated, attempt.cache_hit = answer.usage_estimated, answer.cache_hit
                     attempt.cost_usd = self._price(tier, answer)
                     attempt.emitted = call.emitted
                 return attempt
@@ -323,6 +326,8 @@ class Router:
             attempt.cost_usd = self._price(tier, call.partial)
 
     def _price(self, tier: Tier, answer: TierAnswer):
+        if answer.cache_hit:  # the model was not called: its tokens are the cached reply's, not billed
+            return _NOTHING
         if answer.model_id and answer.model_id != tier.model_id:
             price = lookup_price(answer.model_id)  # a prompt router answered with another model
             if price is not None:

@@ -71,6 +71,7 @@ class TierAnswer:
     raw: Any = None  # the integration's own reply object (ChatGeneration or AIMessage, ModelResponse)
     chunks: list[Any] | None = field(default=None, repr=False)  # a streamed answer's chunks, replayed if served
     usage_estimated: bool = False  # the tier reported no usage (a stream cut short): counts are estimates
+    cache_hit: bool = False  # answered by a response cache in front of the model (LiteLLM's): nothing billed
 
 
 # (purpose, tier name, prompt or the whole request) -> answer; priced by the engine
@@ -123,6 +124,7 @@ class Attempt:
     retried_on: list[str] = field(default_factory=list)  # transport error kinds retried past
     emitted: bool = False  # streamed: its output reached the caller as it arrived
     usage_estimated: bool = False  # the tier reported no usage (a stream cut short)
+    cache_hit: bool = False  # a response cache answered (``TierAnswer.cache_hit``): priced at 0
     turn: str | None = None  # "text" or "tool_call": which gates judged the answer (None: no answer)
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     retried_errors: list[Exception] = field(default_factory=list, repr=False, compare=False)  # one per retry
@@ -152,6 +154,7 @@ class Attempt:
             "cache_write_tokens": usage.cache_write_tokens,
             "cost_usd": money(self.cost_usd),
             "usage_estimated": self.usage_estimated,
+            "cache_hit": self.cache_hit,
             "emitted": self.emitted,
             "latency_ms": round(self.latency_ms, 3),
             "retries": self.retries,

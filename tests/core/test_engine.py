@@ -55,6 +55,22 @@ def test_cheap_answer_that_passes_is_served_and_saves(base_config):
     assert backend.calls == [("cheap", "x")]
 
 
+def test_an_answer_from_a_response_cache_costs_nothing(base_config):
+    """A cache in front of the model (LiteLLM's) answered cheap: no call was billed, so
+    the attempt costs 0; the tier called for real is priced as ever."""
+    from langchain_tiered_router.core import TierAnswer
+    from langchain_tiered_router.core.telemetry.record import record_from_result
+
+    cached = TierAnswer(text="no json", usage=Usage(100, 20), cache_hit=True)
+    backend = ScriptedBackend({"cheap": cached, "mid": answer('{"total": 12}')})
+    result = router(base_config).route(RouteRequest("x"), backend)
+    cheap, mid = result.attempts
+    assert (cheap.cache_hit, cheap.cost_usd, cheap.usage) == (True, Decimal(0), Usage(100, 20))
+    assert (mid.cache_hit, mid.cost_usd) == (False, PRO.cost(Usage(100, 20)))
+    assert result.cost_usd == PRO.cost(Usage(100, 20))
+    assert [a["cache_hit"] for a in record_from_result(result).attempts] == [True, False]
+
+
 def test_max_escalations_caps_depth_and_flags(base_config):
     base_config["policy"] = {"kind": "cascade", "max_escalations": 1}
     backend = ScriptedBackend({"*": answer("no json")})
