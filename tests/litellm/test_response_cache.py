@@ -8,6 +8,7 @@ the cache would answer the other modules' repeated prompts."""
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from typing import Any, Iterator
@@ -76,3 +77,34 @@ def test_a_repeated_request_answered_by_the_cache_costs_nothing(proxy, emulator)
         assert [a["cache_hit"] for a in rows["cache-1"]["attempts"]] == [False, False]
     else:  # LiteLLM answered the whole request from its cache: nothing was routed
         assert "cache-2" not in rows and "x-tiered-router-tier" not in again.headers
+
+
+def test_a_streamed_request_pays_for_what_the_cache_did_not_answer(proxy, emulator) -> None:
+    """One-pass, LiteLLM does not cache the proxy's stream of the first tier, so that
+    attempt is called each time; the escalated attempt is one plain call, which the cache
+    answers the second time. On the provider's path the routed stream is cached whole."""
+    body = {"model": "tiered", "stream": True, "messages": [{"role": "user", "content": "a streamed cached invoice"}]}
+    seen = []
+    for session in ("cache-s1", "cache-s2"):
+        emulator.clear_requests()
+        with httpx.stream("POST", f"{proxy['url']}/v1/chat/completions", json=body, timeout=60,
+                          headers={"Authorization": "Bearer sk-ops", "x-session-id": session}) as response:
+            assert response.status_code == 200
+            chunks = [json.loads(line[len("data: "):]) for line in response.iter_lines()
+                      if line.startswith("data: {")]
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == \
+            '{"total": 12}'
+        seen.append([r.model_id for r in emulator.requests])
+    time.sleep(1)
+    rows = {r["session_id"]: r for r in complete_jsonl(proxy["records"])}
+    first = rows["cache-s1"]
+    assert seen[0] == [CHEAP, MID]
+    assert [(a["tier"], a["cache_hit"]) for a in first["attempts"]] == [("cheap", False), ("mid", False)]
+    if proxy["mode"] == "provider":
+        assert seen[1] == [] and "cache-s2" not in rows
+        return
+    again = rows["cache-s2"]
+    assert seen[1] == [CHEAP]
+    assert [(a["tier"], a["cache_hit"]) for a in again["attempts"]] == [("cheap", False), ("mid", True)]
+    cheap, mid = again["attempts"]
+    assert Decimal(mid["cost_usd"]) == 0 and Decimal(again["cost_usd"]) == Decimal(cheap["cost_usd"]) > 0
