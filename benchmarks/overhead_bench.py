@@ -13,7 +13,7 @@ and 100k characters, against the previous implementations (whole-text tokenisati
 whole-text keyword scan), with their decisions compared on every recorded prompt;
 ``TieredChatBedrock.invoke`` against plain ``ChatBedrockConverse`` on the same model
 (cascade served by cheap, a JSON gate passing; telemetry off, on; a rules and a trained
-classifier policy), on the local Bedrock-wire emulator in its own process; import and
+classifier policy; botocore's parameter check on, as plain's client runs it), on the local Bedrock-wire emulator in its own process; import and
 first construction in fresh processes; the SQLite sink under 8 writer threads; and a
 real LiteLLM proxy: ``tiered`` against its cheap deployment called directly (20
 concurrent, plain and streamed), a model the hook does not route streamed through a
@@ -253,6 +253,9 @@ def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
         plain = ChatBedrockConverse(model=CHEAP, endpoint_url=url, region_name="us-east-1")
         variants = {
             "cascade_json_gate": {"tiers": LADDER, "gates": JSON_GATE},
+            # botocore's upfront check of every call's parameters, as plain's client runs it
+            "cascade_json_gate_validate_params": {"tiers": LADDER, "gates": JSON_GATE,
+                                                  "transport": {"validate_params": True}},
             "cascade_json_gate_telemetry_sqlite": {"tiers": LADDER, "gates": JSON_GATE, "telemetry": {
                 "sinks": [{"kind": "sqlite", "path": str(Path(tmp) / "t.db")}]}},
             "rules_classifier": {"tiers": LADDER, "policy": {"kind": "classifier", "classifier": {
@@ -861,14 +864,21 @@ def markdown(results: dict[str, Any]) -> str:
         labels = {"cascade_json_gate": "`TieredChatBedrock.invoke` (cascade, served by cheap, JSON gate passes)",
                   "cascade_json_gate_telemetry_sqlite": "the same, telemetry on (SQLite sink)",
                   "rules_classifier": "the same with a classifier policy: rules",
-                  "trained_classifier": "the same with a classifier policy: trained"}
+                  "trained_classifier": "the same with a classifier policy: trained",
+                  "cascade_json_gate_validate_params": "the first row with `transport.validate_params: true` "
+                                                       "(botocore checks each tier call's parameters, as plain's "
+                                                       "client does; by default the router's clients leave that "
+                                                       "to Bedrock)"}
         for key, label in labels.items():
-            r = lc[key]
+            r = lc.get(key)
+            if r is None:
+                continue
             spread = r.get("ratio_cpu_quartiles")
             middle = f" (rounds' middle half {spread[0]:.3f}-{spread[1]:.3f}x)" if spread else ""
             rows.append(f"| {label} | {r['ms_cpu']['tiered']:.3f} ms CPU, {r['ms_wall']['tiered']:.3f} ms wall: "
                         f"**{r['ratio_cpu']:.3f}x** CPU{middle}, {r['ratio_wall']:.3f}x wall | plain `ChatBedrockConverse`: "
-                        f"{r['ms_cpu']['plain']:.3f} ms CPU, {r['ms_wall']['plain']:.3f} ms wall | <= 1.05x |")
+                        f"{r['ms_cpu']['plain']:.3f} ms CPU, {r['ms_wall']['plain']:.3f} ms wall | "
+                        f"{'-' if key.endswith('validate_params') else '<= 1.05x'} |")
         io = lc.get("inside_outside")
         if io:
             t, p = io["tiered"], io["plain"]

@@ -312,12 +312,16 @@ class TransportConfig(_Strict):
     timeout (a sync call ends at its own ``timeout_s``). ``timeout_s`` is one call's
     read timeout (a tier's ``timeout_s`` overrides it). ``max_concurrency`` sizes what
     ``TieredChatBedrock`` runs its Bedrock calls on: the thread pool of ``ainvoke`` /
-    ``astream`` and the boto3 connection pool."""
+    ``astream`` and the boto3 connection pool. ``validate_params``: botocore checks
+    every call's parameters before sending them (about 50 µs of CPU a call), which
+    Bedrock does again; off, a malformed parameter is Bedrock's ``ValidationException``,
+    and one botocore cannot serialise still gets botocore's ``ParamValidationError``."""
 
     deadline_s: float | None = Field(None, gt=0, le=86_400)
     timeout_s: float | None = Field(None, gt=0, le=3600)
     connect_timeout_s: float | None = Field(None, gt=0, le=600)
     max_concurrency: int = Field(64, ge=1, le=10_000)
+    validate_params: bool = False
 
 
 class CircuitConfig(_Strict):

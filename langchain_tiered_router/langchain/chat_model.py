@@ -39,6 +39,7 @@ from ..core.tiers import Tier
 from ..core.tool_calls import tool_schemas
 from ..core.types import RouteRequest, RoutingResult
 from ._convert import request_text
+from ._param_check import check_params_on_failure
 from ._profile import ladder_profile
 from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._sessions import RUN_CONFIG, call_session
@@ -153,12 +154,19 @@ class TieredChatBedrock(BaseChatModel):
             settings["read_timeout"] = read_timeout
         if transport.connect_timeout_s is not None:
             settings["connect_timeout"] = transport.connect_timeout_s
-        try:
-            return create_aws_client(service, region_name=self.config.region_name,
-                                     endpoint_url=self.config.endpoint_url, config=BotocoreConfig(**settings),
-                                     api_key=self.api_key)
-        except (ValueError, TypeError) as exc:  # botocore's own check of the region or the URL
-            raise ConfigError(f"cannot make the {service} client: {exc}", path="endpoint_url") from None
+        # Bedrock checks every call's parameters again: botocore's check runs only on a
+        # call it cannot serialise (``_param_check``), unless this botocore cannot be hooked
+        for validate in ((True,) if transport.validate_params else (False, True)):
+            try:
+                client = create_aws_client(service, region_name=self.config.region_name,
+                                           endpoint_url=self.config.endpoint_url,
+                                           config=BotocoreConfig(**settings, parameter_validation=validate),
+                                           api_key=self.api_key)
+            except (ValueError, TypeError) as exc:  # botocore's own check of the region or the URL
+                raise ConfigError(f"cannot make the {service} client: {exc}", path="endpoint_url") from None
+            if validate or check_params_on_failure(client):
+                break
+        return client
 
     def _tier_model(self, index: int, tier: Tier, client: Any = None) -> Any:
         from langchain_aws import ChatBedrockConverse

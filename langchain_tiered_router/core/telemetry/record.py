@@ -13,7 +13,6 @@ import datetime as _dt
 import json
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from itertools import chain
 from typing import Any
 
 from ..types import RouteRequest, RoutingResult, _bounded, money
@@ -21,6 +20,8 @@ from ..types import RouteRequest, RoutingResult, _bounded, money
 __all__ = ["RoutingRecord", "PendingRecord", "record_from_result", "routing_dict", "record_json", "MONEY_FIELDS", "built", "logged_json"]
 
 MONEY_FIELDS = ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd")
+# an attempt whose call failed: a transport escalation when the next attempt is another tier
+_FAILED_CALL = frozenset(("transport_error", "skipped", "error"))
 
 
 @dataclass
@@ -124,39 +125,58 @@ def record_from_result(result: RoutingResult, request: RouteRequest | None = Non
 
 
 def _record_fields(result: RoutingResult, request: RouteRequest | None, integration: str | None,
-                   store_text: bool) -> dict[str, Any]:
+                   store_text: bool, as_json: bool = False) -> dict[str, Any]:
     """The record's fields, every call of the request read once (not once per derived
-    property of the result)."""
+    property of the result); with ``as_json`` money is already its decimal string.
+
+    One pass over the attempts: this runs on the request path (``routing_dict``), where
+    every loop and temporary costs three times what it costs in a warm loop."""
     request = request if request is not None else result.request
     meta = request.metadata if request is not None else {}
     served = result.served
-    answer = served.answer if served is not None else None
-    attempts = result.attempts
+    attempts, aux_calls = result.attempts, result.aux_calls
     tokens_in = tokens_out = cache_read = cache_write = 0
     cost: Decimal | None = Decimal(0)
-    for call in chain(attempts, result.aux_calls):  # every call of the request: tokens and cost
-        usage = call.usage
+    quality = transport = gate_errors = 0
+    dicts = []
+    last = len(attempts) - 1
+    for i, a in enumerate(attempts):  # every attempt: tokens, cost, escalation counts, its dict
+        usage = a.usage
         tokens_in += usage.input_tokens
         tokens_out += usage.output_tokens
         cache_read += usage.cache_read_tokens
         cache_write += usage.cache_write_tokens
-        cost = None if cost is None or call.cost_usd is None else cost + call.cost_usd
-    quality = transport = gate_errors = 0
-    for i, a in enumerate(attempts):
-        if a.outcome == "gate_failed" or a.outcome == "malformed":
+        cost = None if cost is None or a.cost_usd is None else cost + a.cost_usd
+        outcome = a.outcome
+        if outcome == "gate_failed" or outcome == "malformed":
             quality += 1
-        elif a.outcome in ("transport_error", "skipped", "error") and i + 1 < len(attempts) \
-                and attempts[i + 1].tier != a.tier:
+        elif outcome in _FAILED_CALL and i < last and attempts[i + 1].tier != a.tier:
             transport += 1
-        if a.verdict is not None and a.verdict.error:
+        verdict = a.verdict
+        if verdict is not None and verdict.error:
             gate_errors += 1
-    dicts = [a.to_dict(store_text) for a in attempts]
-    aux = [{"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id, "input_tokens": c.usage.input_tokens,
-            "output_tokens": c.usage.output_tokens, "cost_usd": money(c.cost_usd),
-            "latency_ms": round(c.latency_ms, 3), "retries": c.retries} for c in result.aux_calls]
+        dicts.append(a.to_dict(store_text))
+    aux = []
+    for c in aux_calls:  # routing's own calls: in the totals, and listed
+        usage = c.usage
+        tokens_in += usage.input_tokens
+        tokens_out += usage.output_tokens
+        cache_read += usage.cache_read_tokens
+        cache_write += usage.cache_write_tokens
+        cost = None if cost is None or c.cost_usd is None else cost + c.cost_usd
+        aux.append({"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id, "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens, "cost_usd": money(c.cost_usd),
+                    "latency_ms": round(c.latency_ms, 3), "retries": c.retries})
     baseline = result.baseline_cost_usd
-    escalated = bool(attempts) and (attempts[-1].tier != result.start_tier
-                                    or any(a.tier != attempts[0].tier for a in attempts))
+    savings = None if cost is None or baseline is None else baseline - cost  # result.savings_usd, once
+    if attempts:
+        first = attempts[0].tier
+        escalated = attempts[-1].tier != result.start_tier or any(a.tier != first for a in attempts)
+    else:
+        escalated = False
+    if as_json:
+        cost, baseline, savings = money(cost), money(baseline), money(savings)
+    answer = served.answer if (store_text and served is not None) else None
     return {  # every field of RoutingRecord, in its order: ``routing_dict`` hands this dict out
         "request_id": result.request_id,
         "ts": result.started_at,
@@ -183,10 +203,10 @@ def _record_fields(result: RoutingResult, request: RouteRequest | None, integrat
         "baseline_tier": result.baseline_tier,
         "baseline_model_id": result.baseline_model_id,
         "baseline_cost_usd": baseline,
-        "savings_usd": None if cost is None or baseline is None else baseline - cost,  # result.savings_usd, once
+        "savings_usd": savings,
         "latency_ms": round(result.latency_ms, 3),
         "prompt_text": request.text if (store_text and request is not None) else None,
-        "answer_text": (answer.text if answer else None) if store_text else None,
+        "answer_text": answer.text if answer else None,
         "shadow_score": None,
         "shadow_cost_usd": None,
         "metadata": {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))} if meta else {},
@@ -240,11 +260,7 @@ def routing_dict(result: RoutingResult) -> dict[str, Any]:
     and the proxy's ``tiered_router`` field. Text is never in it.
 
     Built on the request path, so straight from the fields: no record made and copied."""
-    out = _record_fields(result, None, None, False)
-    for key in MONEY_FIELDS:
-        if out[key] is not None:
-            out[key] = str(out[key])
-    return out
+    return _record_fields(result, None, None, False, as_json=True)
 
 
 def record_json(record: RoutingRecord | dict[str, Any]) -> str:
