@@ -27,9 +27,10 @@ escalate``, the default), the tiers above are that call's LiteLLM ``fallbacks``:
 tier still failing after its retries is passed over by LiteLLM's router, and the engine
 is told so (a ``failed_over`` transport error for each group passed over, the fallback's
 answer as the next attempt's), then judges that answer as any other. The fallbacks are
-set only where they call what the engine would: not when the client sent its own, the
-operator configured some for that group, or a tier above has other parameters than the
-first. An error after all of that is the request's error; the engine records it but
+set only where they call what the engine would: not when the operator configured some
+for that group, or a tier above has other parameters than the first. A request with the
+client's own ``fallbacks``, and every request of a router with a request deadline, takes
+the provider's path (``_needs_the_provider``). An error after all of that is the request's error; the engine records it but
 neither retries nor escalates, since the proxy has already answered the client; so is
 a streamed call that breaks. From the pre-call step to a post-call step, the route of
 one request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no
@@ -44,12 +45,13 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer, TierStream
 from langchain_tiered_router.core.engine import AsyncRoutedStream
-from langchain_tiered_router.core.errors import TierCallError, TransportError
+from langchain_tiered_router.core.errors import ConfigError, TierCallError, TransportError
 from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
 from ._convert import answer_from_response
+from ._provider import misconfigured
 from ._settings import deployments, tiered_config_source
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
                               wants_usage)
@@ -174,7 +176,12 @@ class OnePassRoutes:
         logging_obj, call_id = data.get("litellm_logging_obj"), data.get("litellm_call_id")
         if logging_obj is None or not call_id:  # no way to find the route at the response: the provider's path
             return data
-        router, inner = self.provider.routers.get(source)
+        try:
+            router, inner = self.provider.routers.get(source)
+        except ConfigError as exc:
+            raise misconfigured(exc, str(data.get("model"))) from None
+        if _needs_the_provider(router, data):
+            return data
         model = str(data.get("model"))
         metadata = data.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else data.setdefault("metadata", {})
@@ -241,11 +248,17 @@ class OnePassRoutes:
         else:
             _failed_over(pending, served, response)
         pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
+        logged = ProxyStream.logged_metadata(logging_obj)
+        if served is not None and logged is not None and logged is not pending.metadata:
+            pending.extra_metadata = logged  # the fallback's call logs the request from its own copy
+            logged["model_group"] = pending.model
         try:
             result = await pending.task
         except Exception as exc:  # noqa: BLE001 - a refused or exhausted route: the provider's error for it
             raise self.provider.refusal(exc, pending.metadata, logging_obj, pending.model) from None
         self.provider.attach(logging_obj, result)
+        if pending.extra_metadata is not None:
+            publish_route(result, pending.extra_metadata, pending.model)
         return _served(response, result, pending, logging_obj)
 
     async def handoff(self, data: dict, response: Any) -> None:
@@ -366,6 +379,14 @@ def _finished_in_background(task: asyncio.Task) -> None:
         log.debug("one-pass route ended with %r", task.exception())
 
 
+def _needs_the_provider(router: Any, data: Mapping[str, Any]) -> bool:
+    """Requests one pass cannot route as the router YAML says: they take the provider's
+    path. The client's own ``fallbacks`` would let a model outside the route answer the
+    proxy's call, billed and recorded as the first tier's; and LiteLLM's retries and
+    fallbacks of that call know nothing of a request deadline (``transport.deadline_s``)."""
+    return bool(data.get("fallbacks")) or getattr(router, "deadline_s", None) is not None
+
+
 def _one_pass_source(llm_router: Any, model: str) -> str | None:
     """The router YAML of a tiered model that routes one-pass (the default), else ``None``."""
     for deployment in deployments(llm_router, model):
@@ -430,7 +451,7 @@ def _fallback_tiers(router: Any, inner: LiteLLMRouterBackend, tier: Tier, attemp
     """The tiers above ``tier`` that LiteLLM may fall back to for the proxy's call: the
     engine's own escalation order, as far as each would be called as the first is."""
     if router.retry.on_exhausted != "escalate" or "fallbacks" in data:
-        return []  # the engine would not escalate, or the client chose its own fallbacks
+        return []  # the engine would not escalate, or the client's (empty) fallbacks stand
     if _has_own_fallbacks(llm_router, inner.group(tier)):
         return []  # the operator's fallbacks for this group stay in force
     same = {k: v for k, v in call.items() if k not in ("model", "timeout")}

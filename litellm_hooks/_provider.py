@@ -78,7 +78,10 @@ class TieredRouterProvider(CustomLLM):
     def _request(self, model: str, messages: list, optional_params: Mapping[str, Any] | None,
                  litellm_params: Mapping[str, Any] | None) -> tuple[Any, Any, RouteRequest, dict]:
         params = dict(optional_params or {})
-        router, backend = self.routers.get(self._source(model, params))
+        try:
+            router, backend = self.routers.get(self._source(model, params))
+        except ConfigError as exc:
+            raise misconfigured(exc, model) from None
         metadata = (litellm_params or {}).get("metadata")
         metadata = metadata if isinstance(metadata, dict) else {}
         return router, backend, self.route_request(messages, params, metadata), metadata
@@ -196,6 +199,14 @@ async def probe(router: Any, backend: Any, request: RouteRequest) -> Any:
 def _attach(logging_obj: Any, result: RoutingResult) -> None:
     if logging_obj is not None:
         setattr(logging_obj, ROUTE_ATTR, result)
+
+
+def misconfigured(exc: ConfigError, model: str) -> CustomLLMError:
+    """A tiered model whose router YAML cannot be loaded: the operator's error, a 500
+    that names it (LiteLLM reports an error without a status as a bug of its own)."""
+    log.error("tiered model %s is misconfigured: %s", model, exc)
+    detail = {"error": "router_misconfigured", "model": model, "message": str(exc)[:1000]}
+    return CustomLLMError(status_code=500, message=json.dumps(detail))
 
 
 def _http_error(exc: Exception) -> CustomLLMError:

@@ -46,7 +46,10 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     strict = router_yaml(work / "strict.yaml", gates=JSON_GATE, on_exhausted="raise",
                          access={"allow_tier_request": [], "on_forbidden": "ignore"},
                          telemetry={"sinks": sinks[:1]})
-    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict},
+    deadline = router_yaml(work / "deadline.yaml", transport={"deadline_s": 60}, telemetry={"sinks": sinks[:1]})
+    broken = router_yaml(work / "broken.yaml", policy={"kind": "cascde"})  # an operator's typo
+    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
+                                         "tiered-deadline": deadline, "tiered-broken": broken},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -395,6 +398,12 @@ def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(
         ("cheap", "transport_error", "failed_over"), ("mid", "served", None)]
     assert row["transport_escalations"] == 1 and row["metadata"]["proxy_path"] == "one_pass"
     assert float(headers["x-litellm-response-cost"]) == pytest.approx(float(row["cost_usd"]))
+    # LiteLLM logs the request once, from the fallback call's own copy of its metadata:
+    # on the model the client called, with the routing (not on group mid without it)
+    (payload,) = _payloads(setup, headers["x-tiered-router-request-id"])
+    assert payload["event"] == "success" and payload["model_group"] == "tiered-fast"
+    assert payload["routing_decision"]["signals"] == ["cheap:transport_error", "mid:served"]
+    assert _same_money(payload["response_cost"], row["cost_usd"])
 
     emulator.clear_requests()
     for model_id in (CHEAP, MID, FRONTIER):
@@ -409,6 +418,45 @@ def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(
     assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
         ("cheap", "transport_error", [])]
     assert "reached the caller" in row["error"]
+
+
+def test_a_clients_own_fallbacks_never_pass_for_a_tiers_answer(setup, ops, emulator, rows_for):
+    """A client that sends its own ``fallbacks`` for a tiered model is routed on the
+    provider's path: one-pass, a fallback model answering the proxy's call of the first
+    tier was recorded and billed as that tier (frontier's answer at cheap's price). The
+    record names every model called, the served one last, and bills what they cost."""
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=2)  # cheap stays throttled past its retry
+    response, headers = ask(ops, "extract the invoice total", extra_body={"fallbacks": ["frontier"]})
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["metadata"].get("proxy_path") is None  # the provider's path, in both modes
+    called = [r.model_id for r in emulator.requests]
+    assert called == [CHEAP, CHEAP, MID]
+    assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == [("cheap", "transport_error"), ("mid", "served")]
+    assert headers["x-tiered-router-tier"] == "mid" and json.loads(response.choices[0].message.content) == {"total": 12}
+    mid = row["attempts"][1]
+    assert Decimal(row["cost_usd"]) == lookup_price(MID).cost(Usage(mid["input_tokens"], mid["output_tokens"]))
+
+
+def test_a_router_with_a_request_deadline_routes_on_the_providers_path(setup, ops, rows_for):
+    """LiteLLM's retries and fallbacks of a one-pass call know no request deadline: a
+    router YAML with ``transport.deadline_s`` routes every request on the provider's path."""
+    response, headers = ask(ops, "say hello", model="tiered-deadline")
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["metadata"].get("proxy_path") is None and row["tier"] == "cheap"
+
+
+def test_a_broken_router_yaml_is_a_500_that_names_it_and_other_models_still_route(setup, ops, emulator):
+    """An operator's broken router YAML: that model answers 500 with the file's error (not
+    a LiteLLM bug report), calls no tier, and the proxy's other tiered models route."""
+    emulator.clear_requests()
+    with pytest.raises(openai.InternalServerError) as info:
+        ask(ops, "say hello", model="tiered-broken")
+    body = json.dumps(info.value.body)
+    assert "router_misconfigured" in body and "policy.kind" in body and "tiered-broken" in body
+    assert emulator.requests == []
+    response, headers = ask(ops, "say hello", model="tiered-fast")
+    assert headers["x-tiered-router-tier"] == "cheap"
 
 
 def test_forbidden_tier_request_is_refused(setup, app, emulator):

@@ -3,6 +3,8 @@ example configs, and the direction of imports."""
 
 from __future__ import annotations
 
+import json
+
 import ast
 import sys
 from pathlib import Path
@@ -244,14 +246,18 @@ def test_example_configs_agree():
 
 
 async def test_provider_names_the_missing_router_yaml(monkeypatch):
-    from langchain_tiered_router.core import ConfigError
+    """The operator's error, as a 500 naming it (a bare exception would be reported by
+    LiteLLM as a bug of its own)."""
+    from litellm.llms.custom_llm import CustomLLMError
 
     monkeypatch.delenv("TIERED_ROUTER_CONFIG", raising=False)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(CustomLLMError) as info:
         await litellm_hooks.TieredRouterProvider().acompletion(
             model="tiered", messages=[{"role": "user", "content": "hi"}], optional_params={},
             litellm_params={"metadata": {}})
-    assert "tiered_router_config" in str(info.value)
+    assert info.value.status_code == 500
+    detail = json.loads(info.value.message)
+    assert detail["error"] == "router_misconfigured" and "tiered_router_config" in detail["message"]
 
 
 def test_the_provider_loads_at_start_what_the_first_routed_request_would(monkeypatch):
