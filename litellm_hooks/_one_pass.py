@@ -70,6 +70,12 @@ class HandoffBackend(Backend):
     request the proxy's stream); every other call goes through ``inner``, as on the
     provider's path."""
 
+    # LiteLLM's router times the proxy's call (``timeout`` per try, its retries and
+    # fallbacks after it) and the calls through ``inner``; a route here has no deadline
+    # (``_needs_the_provider``). Timed by the engine too, an attempt still being retried
+    # by LiteLLM was given up and made again through ``inner``.
+    times_its_calls = True
+
     def __init__(self, inner: LiteLLMRouterBackend, *, streamed: bool = False):
         loop = asyncio.get_running_loop()
         self.inner, self.streamed = inner, streamed

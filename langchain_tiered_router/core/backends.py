@@ -84,6 +84,11 @@ def estimated_answer(text: str, prompt: str, model_id: str) -> TierAnswer:
 
 
 class Backend(ABC):
+    # True when every call ends at its tier's timeout by itself, its own retries included
+    # (a proxy whose router retries the call): the engine then does not time the calls
+    # too, which would give up on an attempt the backend is still making, and make it again.
+    times_its_calls: bool = False
+
     @abstractmethod
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         """Answer ``request`` with ``tier``'s model."""

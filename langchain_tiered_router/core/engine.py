@@ -632,7 +632,7 @@ class Router:
                             await reader.aclose()  # type: ignore[attr-defined]
                         value = out[0]
                     else:
-                        limit = call_timeout(effect.tier, effect.request)
+                        limit = None if backend.times_its_calls else call_timeout(effect.tier, effect.request)
                         if limit is None:
                             value = await backend.acall(effect.tier, effect.request)
                         else:
@@ -668,7 +668,7 @@ class Router:
             while True:
                 # until output reaches the caller, each chunk must come within the call's
                 # timeout; a stream that is flowing to the caller is not cut
-                limit = None if call.emitted else call_timeout(call.tier, call.request)
+                limit = None if call.emitted or backend.times_its_calls else call_timeout(call.tier, call.request)
                 try:
                     if limit is None:
                         chunk = await source.__anext__()

@@ -404,3 +404,35 @@ def test_a_route_cancelled_as_its_gate_answers_is_cancelled_and_recorded(base_co
 
     asyncio.run(main())
     assert len(records) == 1 and records[0].attempts[0].verdict.gate == "cancels its route"
+
+
+class _SlowBackend(ScriptedBackend):
+    """Answers after ``delay`` seconds; ``times_its_calls`` as given."""
+
+    def __init__(self, delay: float, times_its_calls: bool):
+        super().__init__({"cheap": answer("late but fine")})
+        self.delay, self.times_its_calls = delay, times_its_calls
+
+    async def acall(self, tier, request):
+        await asyncio.sleep(self.delay)
+        return self.call(tier, request)
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_the_engine_times_calls_unless_the_backend_times_its_own(own):
+    """A tier call past the tier's timeout is given up by the engine (a timeout, retried),
+    unless the backend says its calls end at that timeout by themselves (a proxy whose
+    router retries them): then the engine waits for the backend's own outcome instead of
+    making the call again beside it."""
+    tiers = [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0", "timeout_s": 0.05},
+             {"name": "top", "model_id": "amazon.nova-pro-v1:0"}]
+    r = build_router({"tiers": tiers, "retry": {"max_retries": 0, "backoff_s": 0, "on_exhausted": "raise"}},
+                     telemetry=False)
+    backend = _SlowBackend(0.2, own)
+    if own:
+        result = asyncio.run(r.aroute(RouteRequest(text="hi"), backend))
+        assert result.served.tier == "cheap" and backend.calls == [("cheap", "hi")]
+    else:
+        with pytest.raises(LadderExhaustedError) as info:
+            asyncio.run(r.aroute(RouteRequest(text="hi"), backend))
+        assert info.value.exceptions[0].kind == "timeout" and backend.calls == []  # given up while asleep

@@ -48,8 +48,10 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                          telemetry={"sinks": sinks[:1]})
     deadline = router_yaml(work / "deadline.yaml", transport={"deadline_s": 60}, telemetry={"sinks": sinks[:1]})
     broken = router_yaml(work / "broken.yaml", policy={"kind": "cascde"})  # an operator's typo
+    timed = router_yaml(work / "timed.yaml", transport={"timeout_s": 1}, telemetry={"sinks": sinks[:1]})
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
-                                         "tiered-deadline": deadline, "tiered-broken": broken},
+                                         "tiered-deadline": deadline, "tiered-broken": broken,
+                                         "tiered-timed": timed},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -444,6 +446,21 @@ def test_a_router_with_a_request_deadline_routes_on_the_providers_path(setup, op
     response, headers = ask(ops, "say hello", model="tiered-deadline")
     row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
     assert row["metadata"].get("proxy_path") is None and row["tier"] == "cheap"
+
+
+def test_a_tier_call_past_its_timeout_is_retried_once_and_the_answer_carries_the_routing(
+        setup, ops, emulator, rows_for):
+    """A first tier slower than its ``timeout_s`` once: the call is given up and made
+    again, once. One-pass, the engine used to time the proxy's own call as well: it gave
+    up on it while LiteLLM was still retrying, called the tier a third time, and the
+    answer the client got carried no routing (no headers, no record field)."""
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=3)
+    response, headers = ask(ops, "say hello slowly", model="tiered-timed")
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]
+    assert headers["x-tiered-router-tier"] == "cheap" and response.model_extra["tiered_router"]["tier"] == "cheap"
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == [("cheap", "served")]
 
 
 def test_a_broken_router_yaml_is_a_500_that_names_it_and_other_models_still_route(setup, ops, emulator):
