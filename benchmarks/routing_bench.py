@@ -11,7 +11,9 @@ RouteLLM-style papers report; it picks the threshold with the test labels). Peer
 same run: the random mix of tiers and the one-call oracle (metric definitions in
 analysis/eval/metrics.py), LiteLLM's complexity router (its score calibrated by the same
 procedure, and at its own default tiers), RouteLLM's published numbers, and on GSM8K the
-demo's hand-written arithmetic gate through the real engine. ``--ablation`` reruns auto
+demo's hand-written arithmetic gate through the real engine. The policies that are not auto's
+candidates (``consistency``: two cheap tiers agree or the top one answers; ``split``: a
+fixed traffic split) are calibrated and measured alone. ``--ablation`` reruns auto
 with each feature family alone, to show which signals help on which data.
 """
 
@@ -37,6 +39,8 @@ from langchain_tiered_router.analysis.eval.training import TrainingData
 from langchain_tiered_router.core.config import load_config
 from langchain_tiered_router.core.features import FeatureSpec
 
+# Policies that are not among auto's candidates, run alone so the table has every policy.
+ALONE = ("consistency", "split")
 SPECS = {"all": FeatureSpec(), "tokens": FeatureSpec(embedding=False, signals=False),
          "embedding": FeatureSpec(tokens=False, signals=False), "signals": FeatureSpec(tokens=False, embedding=False)}
 
@@ -97,6 +101,15 @@ def run_dataset(ds, spec_names: list[str], target: float, lite) -> dict:
         print(f"{ds.name:16s} {spec_name:9s} auto -> {result['policy']:10s} savings {result['savings']:.3f} "
               f"parity {result['parity']:.3f} headroom {result['headroom_recovered']} ({entry['seconds']:.0f}s)",
               flush=True)
+    out["alone"] = {}
+    for policy in ALONE:  # the policies auto does not try, each calibrated on its own
+        calibration = calibrate(cal, ladder, target, policy=policy)
+        if not any(c.name == policy for c in calibration.candidates):
+            out["alone"][policy] = {"note": "; ".join(calibration.notes) or "not supported by this data"}
+            continue
+        result = evaluate(calibration, test, ladder)
+        out["alone"][policy] = {**_row(result, policy), "chosen": result["policy"], "shipped_savings": result["savings"],
+                                "shipped_parity": result["parity"]}
     if ladder.baseline.index == len(ladder) - 1 and len(ladder) == 2:
         cal_scores = np.array([lite.classify(i.prompt)[1] for i in cal])
         test_scores = np.array([lite.classify(i.prompt)[1] for i in test])
@@ -131,6 +144,11 @@ def markdown(results: dict) -> str:
                      f"{pct(auto['headroom_recovered'])} | {shares} |")
         for sname, s in auto["strategies"].items():
             lines.append(f"| {name} | {sname} | {held(s)} | {pct(s['curve'])} | | |")
+        for policy, r in d.get("alone", {}).items():
+            if "note" in r:
+                lines.append(f"| {name} | `--policy {policy}` alone | - ({r['note']}) | - | | |")
+            else:  # its certified point (a losing or uncertified one ships the baseline: 0 %)
+                lines.append(f"| {name} | `--policy {policy}` alone | {held(r)} | {pct(r['curve'])} | | |")
         if "litellm_complexity" in d:
             lines.append(f"| {name} | LiteLLM complexity (calibrated) | {held(d['litellm_complexity'])} | "
                          f"{pct(d['litellm_complexity']['curve'])} | | |")
