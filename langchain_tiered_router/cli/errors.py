@@ -10,7 +10,7 @@ import typer
 
 from ..core.errors import RouterError
 
-__all__ = ["fail", "one_line_errors"]
+__all__ = ["about", "fail", "one_line_errors"]
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
@@ -26,3 +26,14 @@ def one_line_errors() -> Iterator[None]:
         yield
     except (RouterError, OSError, ValueError) as exc:
         raise fail(str(exc) or type(exc).__name__) from None
+
+
+@contextlib.contextmanager
+def about(source: str) -> Iterator[None]:
+    """Name the data a check on the whole set refused (a bad line names its own file)."""
+    from ..analysis.eval.data import EvalDataError
+
+    try:
+        yield
+    except EvalDataError as exc:
+        raise EvalDataError(f"{source}: {exc}") from None

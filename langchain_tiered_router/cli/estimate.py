@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from .errors import one_line_errors
+from .errors import about, one_line_errors
 
 __all__ = ["register", "print_prize"]
 
@@ -82,7 +82,9 @@ def estimate_command(
         plot = checked_outputs(json_out, plot)
         cfg, ladder, items = _load(config, data, fmt)
         llm_tier = cfg.policy.classifier.llm_tier if cfg.policy.classifier else None
-        prize = estimate_prize(items, ladder, classifier=classifier, llm_tier=llm_tier, target_parity=target_parity)
+        with about(str(data)):
+            prize = estimate_prize(items, ladder, classifier=classifier, llm_tier=llm_tier,
+                                   target_parity=target_parity)
         written = None
         if plot is not None:
             from .prize_plot import plot_prize

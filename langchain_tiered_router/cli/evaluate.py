@@ -7,7 +7,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from .errors import fail, one_line_errors
+from .errors import about, fail, one_line_errors
 
 __all__ = ["register"]
 
@@ -119,7 +119,8 @@ def eval_command(
         with bar:
             if policy == "config":
                 update(f"routing {len(items)} requests through the engine", 0.1)
-                result = evaluate_config(cfg, items)
+                with about(str(data)):
+                    result = evaluate_config(cfg, items)
             else:
                 cal_items = None
                 if calibrate_on is not None:
@@ -130,11 +131,13 @@ def eval_command(
                 cal, test = _split(items, cal_items, split)
                 if not cal or not test:
                     raise ValueError("the split left no calibration or no test items")
-                calibration = calibrate(cal, ladder, target_parity, policy=policy, delta=delta, bound=bound,
-                                        spec=spec, max_escalations=cfg.policy.max_escalations,
-                                        progress=lambda m, f: update(f"calibrating on {len(cal)}: {m}", 0.75 * f))
-                result = evaluate(calibration, test, ladder,
-                                  progress=lambda m, f: update(f"testing on {len(test)}: {m}", 0.75 + 0.25 * f))
+                with about(str(calibrate_on) if calibrate_on is not None else f"{data}, calibration part"):
+                    calibration = calibrate(cal, ladder, target_parity, policy=policy, delta=delta, bound=bound,
+                                            spec=spec, max_escalations=cfg.policy.max_escalations,
+                                            progress=lambda m, f: update(f"calibrating on {len(cal)}: {m}", 0.75 * f))
+                with about(str(data) if calibrate_on is not None else f"{data}, test part"):
+                    result = evaluate(calibration, test, ladder,
+                                      progress=lambda m, f: update(f"testing on {len(test)}: {m}", 0.75 + 0.25 * f))
         result["token_estimate"] = ("token counts missing from the data were estimated as ceil(characters / 4)"
                                     if estimated else "token counts from the data")
         print_result(result, stderr=as_json)
@@ -191,7 +194,7 @@ def calibrate_command(
                 raise ValueError("--since and --save-data go with --from-db")
             cfg, ladder, items = _load(config, data, fmt)
         bar, update = _progress_bar()
-        with bar:
+        with bar, about(str(from_db if from_db is not None else data)):
             cal = calibrate(items, ladder, target_parity, policy=policy, delta=delta, bound=bound, spec=spec,
                             max_escalations=cfg.policy.max_escalations, progress=update)
         written = save_routing_model(cal.model, out)

@@ -8,6 +8,7 @@ stdout (the human output then goes to stderr or is left out, so stdout parses), 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -55,9 +56,22 @@ def _plain(value: Any) -> Any:
     return str(value)  # Decimal money as a decimal string, paths
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and strict parsers refuse them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return _finite(value.item())  # numpy scalars
+    return value
+
+
 def emit_json(data: Any, *, as_json: bool, json_out: Path | None) -> None:
     """``--json``: the document on stdout; ``--json-out FILE``: the file, and a line saying so."""
-    text = json.dumps(data, indent=2, default=_plain)
+    text = json.dumps(_finite(data), indent=2, default=_plain, allow_nan=False)
     if as_json:
         print(text)
     if json_out is not None:

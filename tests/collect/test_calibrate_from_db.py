@@ -59,7 +59,11 @@ def test_shadowed_records_become_labels_and_a_model(gsm8k, tmp_path):
             "comparator numeric") in text
     assert "scored by the shadow comparator against the baseline tier's shadow answer" in text
     assert "what these labels cannot tell: other tiers on these requests; requests the router escalated" in text
-    assert "calibrated on 60 requests" in text and "promise: with probability" in text and f"wrote {out}" in text
+    assert "calibrated on 60 requests" in text and f"wrote {out}" in text
+    if "chose baseline" in text:  # 60 labels rarely certify routing: the promise says what holds instead
+        assert "promise: every request stays on the baseline tier: parity is 1.00 by construction" in text
+    else:
+        assert "promise: with probability" in text
     load_routing_model(out).check_ladder(Ladder.from_config(load_config(WALKTHROUGH)))
 
     by_id = {r["id"]: r for r in read_jsonl(labels)}

@@ -37,12 +37,110 @@ def test_recorded_outcomes_and_token_estimates(tmp_path):
     (json.dumps({**GOOD, "outcomes": {"huge": {"correct": True}}}), "d.jsonl:2: unknown tier 'huge'"),
     (json.dumps({**GOOD, "outcomes": {"cheap": {"response": "x"}}}), "d.jsonl:2: outcome 'cheap' has neither"),
     (json.dumps({"outcomes": {}}), "d.jsonl:2: missing 'prompt'"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"score": [1]}}}), "d.jsonl:2: outcome 'cheap' score [1] is not a number"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"score": "high"}}}), "d.jsonl:2: outcome 'cheap' score 'high' is not"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"correct": True, "response": 42}}}),
+     "d.jsonl:2: outcome 'cheap' response is int, not text"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"correct": True, "input_tokens": -3}}}),
+     "d.jsonl:2: outcome 'cheap' input_tokens -3 is not a whole number >= 0"),
+    ('{"prompt": "x", "outcomes": {"cheap": {"correct": true, "output_tokens": Infinity}}}',
+     "d.jsonl:2: outcome 'cheap' output_tokens inf is not a whole number"),
+    (json.dumps({"messages": "hi", "outcomes": {}}), "d.jsonl:2: 'messages' must be a list of objects"),
+    (json.dumps({"messages": ["hi"], "outcomes": {}}), "d.jsonl:2: 'messages' must be a list of objects"),
+    ('{"prompt": "a\\ud800b", "outcomes": {}}', "d.jsonl:2: text holds a lone UTF-16 surrogate (\\ud800)"),
 ])
 def test_bad_lines_name_their_line(tmp_path, line, message):
     path = write_jsonl(tmp_path / "d.jsonl", [GOOD, line])
     with pytest.raises(EvalDataError) as info:
         load_outcomes(path, ["cheap", "frontier"])
     assert message in str(info.value)
+
+
+def test_files_that_are_not_utf8_name_the_line_and_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes((json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "prompt": "caf\u00e9"}, ensure_ascii=False) + "\n").encode("latin-1"))
+    with pytest.raises(EvalDataError, match=r"d.jsonl:2: not UTF-8 \(byte 0xe9\)"):
+        load_outcomes(path, ["cheap", "frontier"])
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(GOOD) + "\n").encode())
+    assert load_outcomes(path, ["cheap", "frontier"])[0].prompt == "2+2?"
+
+
+def test_the_prompt_is_read_from_content_blocks_and_surrogate_pairs_are_text(tmp_path):
+    row = {"messages": [{"role": "system", "content": "be brief"},
+                        {"role": "user", "content": [{"type": "text", "text": "hello"}, {"text": "\U0001F600"}]}],
+           "outcomes": GOOD["outcomes"]}
+    items = load_outcomes(write_jsonl(tmp_path / "d.jsonl", [row]), ["cheap", "frontier"])
+    assert items[0].prompt == "hello\n\U0001F600"  # json.dumps wrote the emoji as a surrogate-pair escape
+
+
+def _two_tier_rows(n: int, start: int = 0, *, prompt=lambda i: f"question {i}", frontier_ok=lambda i: True,
+                   tokens: int = 50) -> list[dict]:
+    return [{"id": str(i), "prompt": prompt(i), "outcomes": {
+        "cheap": {"correct": i % 3 != 0, "response": str(i), "input_tokens": tokens, "output_tokens": tokens},
+        "frontier": {"correct": frontier_ok(i), "response": str(i), "input_tokens": tokens, "output_tokens": tokens}}}
+        for i in range(start, start + n)]
+
+
+def _eval(tmp_path, cal_rows, test_rows, *extra, config=ROUTER):
+    cal = write_jsonl(tmp_path / "cal.jsonl", cal_rows)
+    test = write_jsonl(tmp_path / "test.jsonl", test_rows)
+    return CliRunner().invoke(app, ["eval", "--config", str(config), "--data", str(test), "--calibrate-on", str(cal),
+                                    *extra])
+
+
+def test_calibration_on_requests_that_all_share_one_prompt_still_cross_fits(tmp_path):
+    result = _eval(tmp_path, _two_tier_rows(60, prompt=lambda i: "the same prompt"), _two_tier_rows(30, 100),
+                   "--policy", "classifier", "--bound", "clt", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["n"] == 30 and data["parity"] >= 0.95 - 1e-9
+
+
+def test_data_the_headline_cannot_be_measured_on_is_refused_in_one_line(tmp_path):
+    free = tmp_path / "free.yaml"
+    free.write_text(ROUTER.read_text().replace("input_per_mtok: 10, output_per_mtok: 30",
+                                               "input_per_mtok: 0, output_per_mtok: 0"))
+    result = _eval(tmp_path, _two_tier_rows(40), _two_tier_rows(20, 100), config=free)
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'cal.jsonl'}: the baseline tier 'frontier' costs $0 on this data" in result.stderr
+    result = _eval(tmp_path, _two_tier_rows(40), _two_tier_rows(20, 100, tokens=0))
+    assert result.exit_code == 2 and f"{tmp_path / 'test.jsonl'}: the baseline tier" in result.stderr
+    assert "costs $0 on this data" in result.stderr
+    result = _eval(tmp_path, _two_tier_rows(40), _two_tier_rows(20, 100, frontier_ok=lambda i: False))
+    assert result.exit_code == 2 and "'frontier' scores 0 on every one of these 20 requests" in result.stderr
+    result = CliRunner().invoke(app, ["eval", "--config", str(free), "--data", str(tmp_path / "test.jsonl"),
+                                      "--policy", "config"])
+    assert result.exit_code == 2 and "costs $0" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_json_output_is_strict_json_and_the_promise_of_no_routing_says_what_it_is(tmp_path):
+    rows = lambda n, start: _two_tier_rows(n, start, frontier_ok=lambda i: i % 2 == 0)  # noqa: E731
+    result = _eval(tmp_path, rows(24, 0), rows(12, 100), "--policy", "auto", "--target-parity", "1.2", "--json")
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+    data = json.loads(result.stdout, parse_constant=refuse)
+    assert data["policy"] == "baseline" and data["savings"] == 0.0
+    printed = " ".join(result.stderr.split())  # rich wraps lines at the terminal's width
+    assert "no strategy reached parity 1.20; every request stays on the baseline tier (parity 1.00" in printed
+    assert "expected parity on traffic like it is >= 1.20" not in printed
+    assert any(c["calibration"]["savings_lower_bound"] is None for c in data["candidates"].values())
+
+
+def test_routellm_data_refuses_a_three_tier_router_and_an_empty_file(tmp_path, gsm8k_slice):
+    three = tmp_path / "three.yaml"
+    three.write_text(ROUTER.read_text().replace("  - name: frontier", "  - name: mid\n    model_id: "
+                                                "mistral.mistral-large-2402-v1:0\n  - name: frontier"))
+    result = CliRunner().invoke(app, ["eval", "--config", str(three), "--data", str(gsm8k_slice), "--format",
+                                      "routellm", "--split", "0.5"])
+    assert result.exit_code == 2 and "RouteLLM recordings hold two models, and the router has 3 tiers" in result.stderr
+    header = tmp_path / "header.csv"
+    header.write_text(gsm8k_slice.read_text().splitlines()[0] + "\n")
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(header), "--format",
+                                      "routellm", "--calibrate-on", str(gsm8k_slice)])
+    assert result.exit_code == 2 and f"{header} holds no records" in result.stderr
 
 
 def test_cli_reports_a_missing_outcome_in_one_line(tmp_path):

@@ -25,7 +25,7 @@ from ...core.learned import RoutingModel
 from ...core.pricing import Usage
 from ...core.tiers import Ladder
 from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bound
-from .data import EvalItem
+from .data import EvalDataError, EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, SplitStrategy, Strategy, strategies_for
 from .training import Heads, Predictions, TrainingData, crossfit, select_c
@@ -64,7 +64,16 @@ def ladder_table(items: Sequence[EvalItem], ladder: Ladder) -> LadderTable:
             if cost is None:
                 raise ValueError(f"tier {tier.name!r} has no price; set price: in the router config")
             c[n, k] = float(cost)
-    return LadderTable(names, q, c, ladder.baseline.index)
+    table = LadderTable(names, q, c, ladder.baseline.index)
+    base = ladder.baseline.name
+    if table.n and table.c_base.sum() <= 0:
+        raise EvalDataError(f"the baseline tier {base!r} costs $0 on this data (a zero price, or no tokens "
+                            "recorded): savings against it are undefined; give it its price and the token counts")
+    if table.n and table.q_base.sum() <= 0:
+        raise EvalDataError(f"the baseline tier {base!r} scores 0 on every one of these {table.n} requests: parity "
+                            "(quality / the baseline's quality) is undefined; check the labels, or make the tier "
+                            "that answers well the baseline")
+    return table
 
 
 @dataclass
@@ -112,6 +121,12 @@ class Calibration:
         return self.chosen.name != "baseline"
 
     def guarantee(self) -> str:
+        if not self.routes:  # nothing statistical is promised: the baseline is the reference itself
+            if self.target_parity <= 1:
+                return (f"every request stays on the baseline tier: parity is 1.00 by construction, at or above "
+                        f"the target {self.target_parity:.2f}")
+            return (f"no strategy reached parity {self.target_parity:.2f}; every request stays on the baseline "
+                    "tier (parity 1.00, below the target)")
         return guarantee_text(self.target_parity, self.delta, self.bound, self.tested, self.favourite, self.folds)
 
 

@@ -58,31 +58,47 @@ class EvalItem:
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _score(value: Any, where: str, tier: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EvalDataError(f"{where}: outcome {tier!r} score {value!r} is not a number")
+    score = float(value)
+    if not 0 <= score <= 1:
+        raise EvalDataError(f"{where}: outcome {tier!r} score {score} is outside [0, 1]")
+    return score
+
+
+def _tokens(value: Any, where: str, tier: str, key: str) -> int:
+    """A recorded token count: a whole number >= 0 (1e3 and 120.0 are read as such)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0 or value != int(value)):
+        raise EvalDataError(f"{where}: outcome {tier!r} {key} {value!r} is not a whole number >= 0")
+    return int(value)
+
+
 def _outcome(raw: Any, prompt: str, where: str, tier: str, labelled: bool) -> Outcome:
     if not isinstance(raw, dict):
         raise EvalDataError(f"{where}: outcome {tier!r} is not an object")
+    response = raw.get("response")
+    if response is not None and not isinstance(response, str):
+        raise EvalDataError(f"{where}: outcome {tier!r} response is {type(response).__name__}, not text")
     if not labelled:
-        if not isinstance(raw.get("response"), str):
+        if response is None:
             raise EvalDataError(f"{where}: outcome {tier!r} has no 'response' text")
         score = math.nan if raw.get("score") is None and raw.get("correct") is None else (
-            float(raw["score"]) if raw.get("score") is not None else float(bool(raw["correct"])))
-    elif "score" in raw and raw["score"] is not None:
-        score = float(raw["score"])
-        if not 0 <= score <= 1:
-            raise EvalDataError(f"{where}: outcome {tier!r} score {score} is outside [0, 1]")
-    elif "correct" in raw and isinstance(raw["correct"], bool):
+            _score(raw["score"], where, tier) if raw.get("score") is not None else float(bool(raw["correct"])))
+    elif raw.get("score") is not None:
+        score = _score(raw["score"], where, tier)
+    elif isinstance(raw.get("correct"), bool):
         score = float(raw["correct"])
     else:
         raise EvalDataError(f"{where}: outcome {tier!r} has neither 'correct' (bool) nor 'score'")
-    response = raw.get("response")
-    estimated = raw.get("input_tokens") is None or raw.get("output_tokens") is None
-    inp = raw.get("input_tokens")
-    out = raw.get("output_tokens")
+    inp, out = raw.get("input_tokens"), raw.get("output_tokens")
     return Outcome(
         score=score, response=response,
-        input_tokens=int(inp) if inp is not None else estimate_tokens(prompt),
-        output_tokens=int(out) if out is not None else (estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS),
-        estimated_tokens=estimated)
+        input_tokens=_tokens(inp, where, tier, "input_tokens") if inp is not None else estimate_tokens(prompt),
+        output_tokens=(_tokens(out, where, tier, "output_tokens") if out is not None
+                       else estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS),
+        estimated_tokens=inp is None or out is None)
 
 
 def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, labelled: bool = True) -> list[EvalItem]:
@@ -93,10 +109,7 @@ def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, label
     the score is NaN and each outcome needs its ``response``.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = _text_lines(path)
     items: list[EvalItem] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -111,6 +124,52 @@ def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, label
     return items
 
 
+def _text_lines(path: Path) -> list[str]:
+    """The file's lines as UTF-8 (a byte-order mark is allowed); a bad byte names its line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise EvalDataError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+                            line=line) from None
+
+
+def _prompt_of(messages: Any, where: str) -> str:
+    """The user turns' text of a Converse- or OpenAI-style message list."""
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise EvalDataError(f"{where}: 'messages' must be a list of objects with 'role' and 'content'")
+    texts = []
+    for m in messages:
+        if m.get("role") != "user":
+            continue
+        content = m.get("content", "")
+        if isinstance(content, list):  # content blocks: [{"text": ...}] or [{"type": "text", "text": ...}]
+            texts.extend(str(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+        else:
+            texts.append(str(content))
+    return "\n".join(texts)
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """A string in ``value`` that UTF-8 cannot encode (a lone UTF-16 surrogate escape)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return value[exc.start]
+        return None
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        bad = _lone_surrogate(child)
+        if bad is not None:
+            return bad
+    return None
+
+
 def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, labelled: bool) -> EvalItem:
     try:
         raw = json.loads(line)
@@ -118,10 +177,13 @@ def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, label
         raise EvalDataError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("outcomes"), dict):
         raise EvalDataError(f"{where}: expected an object with 'outcomes'")
+    if "\\u" in line and (bad := _lone_surrogate(raw)) is not None:
+        raise EvalDataError(f"{where}: text holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not a character")
     messages = raw.get("messages") or []
     prompt = raw.get("prompt")
-    if prompt is None and messages:
-        prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+    if messages:
+        user_text = _prompt_of(messages, where)  # checks the list even beside a 'prompt'
+        prompt = user_text if prompt is None else prompt
     if not isinstance(prompt, str):
         raise EvalDataError(f"{where}: missing 'prompt'")
     outcomes = {str(t): _outcome(o, prompt, where, str(t), labelled) for t, o in raw["outcomes"].items()}
@@ -204,6 +266,7 @@ def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier:
         raise EvalDataError(f"no RouteLLM CSV under {path}")
     csv.field_size_limit(10_000_000)
     items: list[EvalItem] = []
+    dropped = 0
     for file in files:
         folder = file.parent.parent if file.parent.name == "responses" else file.parent
         skip = _contaminated(folder) if drop_contaminated else set()
@@ -216,6 +279,7 @@ def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier:
                 for row_no, row in enumerate(reader, start=2):
                     prompt = row["prompt"]
                     if prompt in skip:
+                        dropped += 1
                         continue
                     outcomes = {}
                     for tier, model in ((cheap_tier, ROUTELLM_CHEAP), (frontier_tier, ROUTELLM_FRONTIER)):
@@ -226,6 +290,11 @@ def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier:
                     items.append(EvalItem(f"{file.stem}:{row_no}", prompt, outcomes))
         except OSError as exc:
             raise EvalDataError(f"cannot read {file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise EvalDataError(f"{file}: not UTF-8 ({exc.reason}); save the file as UTF-8") from None
+    if not items:
+        why = f" ({dropped} rows left out as contaminated prompts)" if dropped else ""
+        raise EvalDataError(f"{path} holds no records{why}")
     return items
 
 
@@ -235,6 +304,10 @@ def load_eval_data(path: str | Path, fmt: str, tiers: Sequence[str], *, cheap_ti
     and the baseline tier's outcome, and with ``all_tiers`` every tier's (a router that
     may serve any tier is measured on all of them)."""
     if fmt == "routellm":
+        if len(tiers) > 2:
+            raise EvalDataError(f"{path}: RouteLLM recordings hold two models, and the router has {len(tiers)} tiers "
+                                f"({', '.join(tiers)}); use a two-tier config, or recorded outcomes (jsonl) for "
+                                "every tier")
         items = load_routellm(path, cheap_tier=cheap_tier, frontier_tier=baseline_tier)
     elif fmt == "jsonl":
         items = load_outcomes(path, tiers)

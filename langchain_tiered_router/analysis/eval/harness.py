@@ -100,6 +100,13 @@ def evaluate(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, *, see
     lo, hi = bootstrap_parity_ci(served_q, table.q_base, seed=seed)
     refs = reference_points(table, chosen["parity"], cal.target_parity)
     curve = chosen.get("_curve") if len(chosen.get("_curve") or []) > 1 else []
+    notes = list(cal.notes)
+    if cal.chosen.strategy.needs_answers:
+        silent = [t for t in ladder.names[:-1] if not all(i.outcomes[t].response for i in items)]
+        if silent:
+            notes.append(f"{cal.chosen.name} reads the answers of the tiers it may escalate from, and the test data "
+                         f"lacks answer text for {', '.join(silent)}: it judged empty answers there, and its figures "
+                         "here are not what it does on real traffic")
     out: dict[str, Any] = {
         "n": table.n, "policy": cal.chosen.name, "param": cal.chosen.param,
         "savings": chosen["savings"], "parity": chosen["parity"], "quality": chosen["quality"],
@@ -114,7 +121,7 @@ def evaluate(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, *, see
         "parity_ci": {"low": lo, "high": hi, "level": 0.95, "method": CI_METHOD},
         "target_parity": cal.target_parity,
         "calibration": {"guarantee": cal.guarantee(), "bound": cal.bound, "delta": cal.delta,
-                        "strategies_tried": cal.tested, "regularisation_c": cal.c, "notes": list(cal.notes),
+                        "strategies_tried": cal.tested, "regularisation_c": cal.c, "notes": notes,
                         "chosen": {**cal.chosen.cal, "savings_lower_bound": cal.chosen.savings_lb}},
         "candidates": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in results.items()},
         "featurise_ms_mean": featurise_ms,
@@ -148,6 +155,7 @@ def evaluate_config(config: RouterConfig, items: Sequence[EvalItem]) -> dict[str
     from ...core.types import RouteRequest
 
     router = build_router(config, telemetry=False)
+    table = ladder_table(items, router.ladder)  # refuses data the headline cannot be measured on
     backend = ReplayBackend()
     base = router.ladder.baseline
     served_q, base_q, costs, base_costs, served = [], [], [], [], []
@@ -164,7 +172,6 @@ def evaluate_config(config: RouterConfig, items: Sequence[EvalItem]) -> dict[str
     share = {t: served.count(t) / len(served) for t in router.ladder.names}
     savings = float(1 - sum(costs) / sum(base_costs))
     parity = float(sq.mean() / bq.mean())
-    table = ladder_table(items, router.ladder)
     refs = reference_points(table, parity, parity)
     return {"n": len(items), "policy": f"config:{router.policy.name}", "param": None,
             "savings": savings, "quality": float(sq.mean()), "baseline_quality": float(bq.mean()),

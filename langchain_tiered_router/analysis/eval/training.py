@@ -374,7 +374,11 @@ def crossfit(data: TrainingData, items: Sequence[EvalItem], ladder: Ladder, cost
              cascade: bool, k: int = 10, progress: Callable[[str], None] = lambda _: None
              ) -> tuple[Predictions, Heads]:
     """Out-of-fold predictions for every item, and the averaged heads to ship."""
+    if len(items) < 2:
+        raise ValueError(f"calibration needs at least 2 requests, got {len(items)}")
     folds = folds_of(items, k)
+    if np.unique(folds).size < 2:  # every prompt alike: folds by position, or nothing is held out
+        folds = np.arange(len(items)) % k
     parts, fold_heads = [], []
     for f in range(k):
         train, held = np.flatnonzero(folds != f), np.flatnonzero(folds == f)
