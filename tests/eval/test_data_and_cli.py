@@ -45,6 +45,8 @@ def test_recorded_outcomes_and_token_estimates(tmp_path):
      "d.jsonl:2: outcome 'cheap' input_tokens -3 is not a whole number >= 0"),
     ('{"prompt": "x", "outcomes": {"cheap": {"correct": true, "output_tokens": Infinity}}}',
      "d.jsonl:2: outcome 'cheap' output_tokens inf is not a whole number"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"correct": 1}}}),
+     "d.jsonl:2: outcome 'cheap' 'correct' is 1; expected true or false"),
     (json.dumps({"messages": "hi", "outcomes": {}}), "d.jsonl:2: 'messages' must be a list of objects"),
     (json.dumps({"messages": ["hi"], "outcomes": {}}), "d.jsonl:2: 'messages' must be a list of objects"),
     ('{"prompt": "a\\ud800b", "outcomes": {}}', "d.jsonl:2: text holds a lone UTF-16 surrogate (\\ud800)"),

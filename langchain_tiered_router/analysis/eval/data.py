@@ -90,6 +90,9 @@ def _outcome(raw: Any, prompt: str, where: str, tier: str, labelled: bool) -> Ou
         score = _score(raw["score"], where, tier)
     elif isinstance(raw.get("correct"), bool):
         score = float(raw["correct"])
+    elif raw.get("correct") is not None:
+        raise EvalDataError(f"{where}: outcome {tier!r} 'correct' is {raw['correct']!r}; expected true or false "
+                            "(or a 'score' in [0, 1])")
     else:
         raise EvalDataError(f"{where}: outcome {tier!r} has neither 'correct' (bool) nor 'score'")
     inp, out = raw.get("input_tokens"), raw.get("output_tokens")
