@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -685,4 +686,7 @@ def load_config(source: "RouterConfig | dict | str | Path") -> RouterConfig:
         return source
     if isinstance(source, dict):
         return RouterConfig.from_dict(source)
+    if not isinstance(source, (str, os.PathLike)):
+        raise ConfigError(f"a router config is a RouterConfig, a dict or the path of a YAML file, not "
+                          f"{type(source).__name__}")
     return RouterConfig.from_yaml(source)

@@ -90,6 +90,9 @@ class LangChainBackend(Backend):
         kwargs = dict(self.kwargs)
         choice = kwargs.pop("tool_choice", None)
         if choice and kwargs.get("tools"):
+            if not _bedrock_tool_choice(choice):  # the caller's mistake, on every tier alike: not a tier's limit
+                raise ValueError(f"tool_choice {choice!r} is not one Bedrock takes: 'auto', 'any', a tool's name, "
+                                 "{'any': {}} or {'tool': {'name': ...}}")
             try:
                 kwargs["tool_choice"] = self.models[tier.name]._resolve_tool_choice(choice)
             except ValueError as exc:
@@ -341,3 +344,15 @@ def as_ai_message(answer: TierAnswer) -> AIMessage:
         raw = raw.message
     return raw if isinstance(raw, AIMessage) else AIMessage(content=answer.text)
 
+
+def _bedrock_tool_choice(choice: Any) -> bool:
+    """The shapes of Converse's ``toolChoice`` (or the strings langchain-aws turns into one)."""
+    if isinstance(choice, str):
+        return True
+    if isinstance(choice, dict) and len(choice) == 1:
+        ((kind, body),) = choice.items()
+        if kind in ("auto", "any"):
+            return isinstance(body, dict)
+        if kind == "tool":
+            return isinstance(body, dict) and isinstance(body.get("name"), str)
+    return False

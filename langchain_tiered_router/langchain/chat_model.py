@@ -9,14 +9,16 @@ attempt and the baseline tier cost.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForLLMRun, CallbackManager,
                                       CallbackManagerForLLMRun)
@@ -96,6 +98,7 @@ class TieredChatBedrock(BaseChatModel):
 
     _router: Router = PrivateAttr()
     _models: dict[str, Any] = PrivateAttr()
+    _own_clients: bool = PrivateAttr(default=False)
 
     # -- building ------------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class TieredChatBedrock(BaseChatModel):
         if not (built is not None and built.config is self.config and built.telemetry == self.telemetry):
             self.built = built = _Built.of(self.config, self.telemetry)
         own_client = self.client is None
+        self._own_clients = own_client
         if own_client:
             self.client = self._make_client("bedrock-runtime")
         if self.bedrock_client is None:
@@ -190,6 +194,19 @@ class TieredChatBedrock(BaseChatModel):
         except (TypeError, ValueError) as exc:  # a model_kwargs key ChatBedrockConverse takes, with a bad value
             raise ConfigError(f"ChatBedrockConverse refused the tier's settings: {exc}"[:300],
                               path=f"tiers[{index}].model_kwargs") from None
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "TieredChatBedrock":
+        """pydantic copies fields without validating them, so the tier models would keep the
+        old settings and a new config would not be read: a copy with ``update`` is built
+        again from its fields, as LangChain's ``configurable_fields`` builds one."""
+        if not update:
+            return super().model_copy(deep=deep)
+        names = {info.alias: name for name, info in type(self).model_fields.items() if info.alias}
+        update = {names.get(key, key): value for key, value in update.items()}
+        fields = {k: v for k, v in self.__dict__.items() if k in type(self).model_fields}
+        if self._own_clients and not {"client", "bedrock_client"} & set(update) and _CLIENT_SETTINGS & set(update):
+            fields["client"] = fields["bedrock_client"] = None  # made here from settings that change
+        return type(self)(**{**fields, **update})
 
     @classmethod
     def from_config(cls, path: str | Path | dict | RouterConfig, **kwargs: Any) -> "TieredChatBedrock":
@@ -513,6 +530,20 @@ class _Pool:
         return self._executor
 
 
+# the fields the clients made by the model are built from
+_CLIENT_SETTINGS = frozenset({"config", "timeout", "max_retries", "api_key"})
+
+
+def config_digest(config: RouterConfig) -> str:
+    """What the answers depend on (tiers, gates, policy, transport; not where telemetry
+    goes), as a short hash: LangChain's LLM cache keys on it."""
+    try:
+        data: Any = config.model_dump(mode="json", exclude={"telemetry"})
+    except Exception:  # a value with no JSON form (a callable gate): its repr stands in
+        data = repr(config.model_dump(exclude={"telemetry"}))
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class _Built:
     """The router built from a config, with the names LangChain asks for on every call."""
@@ -532,7 +563,7 @@ class _Built:
         router = build_router(config, telemetry=telemetry)
         ladder = router.ladder
         identity = {"tiers": {t.name: t.model_id for t in ladder}, "baseline": ladder.baseline.name,
-                    "policy": router.policy.name}
+                    "policy": router.policy.name, "config": config_digest(config)}
         return cls(config, telemetry, router, _Pool(config.transport.max_concurrency),
                    "tiered:" + ">".join(t.model_id for t in ladder), identity)
 

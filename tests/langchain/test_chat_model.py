@@ -293,3 +293,62 @@ def test_a_langsmith_tracer_gets_each_attempt_as_an_llm_run_it_can_price(routed)
     assert [r.extra["metadata"]["usage_metadata"]["output_tokens"] for r in attempts] == [
         tokens("Sure! The total is twelve fifty."), tokens('{"total": "twelve fifty", "currency": "EUR"}'),
         tokens(INVOICE_JSON)]
+
+
+def test_model_copy_with_update_rebuilds_the_tier_models(routed, emulator) -> None:
+    llm = routed()
+    short = llm.model_copy(update={"max_tokens": 2, "stop_sequences": ["END"]})
+    assert (short.tier_models["cheap"].max_tokens, short.stop) == (2, ["END"])
+    assert short.invoke("hello").content == "I am the"  # capped on the wire, as ChatBedrockConverse's copy is
+    assert emulator.requests[-1].body["inferenceConfig"] == {"maxTokens": 2, "stopSequences": ["END"]}
+    assert short.router is llm.router and short.client is llm.client  # same config: same router and client
+    assert llm.invoke("hello").content == "I am the cheap model."  # the original is untouched
+    one = config(emulator.url)
+    one["tiers"] = one["tiers"][2:]
+    top = llm.model_copy(update={"config": one, "timeout": 7})
+    assert top.router.ladder.names == ["frontier"] and top.router is not llm.router
+    assert top.client is not llm.client and top.client.meta.config.read_timeout == 7
+    assert llm.model_copy().router is llm.router
+
+
+def test_the_llm_cache_keys_on_the_whole_routing_config(emulator) -> None:
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.globals import set_llm_cache
+
+    plain = TieredChatBedrock(config=config(emulator.url), telemetry=False)
+    gated = TieredChatBedrock(config=config(emulator.url, gates=JSON_GATE), telemetry=False)
+    assert plain._get_llm_string() != gated._get_llm_string()
+    assert plain._get_llm_string() == TieredChatBedrock(
+        config=config(emulator.url, telemetry={"sinks": []}), telemetry=False)._get_llm_string()  # not where rows go
+    set_llm_cache(InMemoryCache())
+    try:
+        assert plain.invoke(INVOICE).response_metadata["routing"]["tier"] == "cheap"
+        # the cheap tier's prose, cached for the ungated model, would fail this model's gate
+        assert gated.invoke(INVOICE).content == INVOICE_JSON
+    finally:
+        set_llm_cache(None)
+
+
+def test_a_tool_choice_bedrock_cannot_take_is_the_callers_error_on_every_tier(routed, emulator) -> None:
+    from langchain_core.tools import tool
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    sent = len(emulator.requests)
+    for choice in ({"type": "function", "function": {"name": "add"}}, {"type": "tool", "name": "add"}, True):
+        with pytest.raises(ValueError, match="is not one Bedrock takes"):
+            routed().bind_tools([add], tool_choice=choice).invoke("hello")
+        assert "is not one Bedrock takes" in str(routed.last.error)  # the request is still recorded
+    assert len(emulator.requests) == sent  # nothing reached Bedrock
+    forced = routed().bind_tools([add], tool_choice={"tool": {"name": "add"}}).invoke("hello")
+    assert emulator.requests[-1].body["toolConfig"]["toolChoice"] == {"tool": {"name": "add"}}
+    assert forced.response_metadata["routing"]["tier"] == "cheap"
+
+
+@pytest.mark.parametrize("bad", [None, 42, [1, 2], b"router.yaml"])
+def test_a_config_of_the_wrong_type_is_a_config_error(bad) -> None:
+    with pytest.raises(ConfigError, match="a RouterConfig, a dict or the path of a YAML file"):
+        TieredChatBedrock(config=bad)
