@@ -253,6 +253,7 @@ class OnePassRoutes:
                 pending.backend.answer.set_result(outcome)
         else:
             _failed_over(pending, served, response)
+            _fallback_is_the_route(response)
         pending.metadata["model_group"] = pending.model  # LiteLLM logs the model the client called
         logged = ProxyStream.logged_metadata(logging_obj)
         if served is not None and logged is not None and logged is not pending.metadata:
@@ -288,6 +289,7 @@ class OnePassRoutes:
             pending.backend.answer.set_result(pending.proxy)
         else:
             _failed_over(pending, served_tier, pending.proxy)
+            _fallback_is_the_route(response)
         try:
             await asyncio.wait((pending.task,))  # its outcome is read by ``stream``
         except asyncio.CancelledError:  # the client left before the first chunk: the route stops
@@ -441,6 +443,17 @@ def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
         else:
             backend.outcomes[tier.name] = error
     backend.outcomes[served.name] = response if isinstance(response, ProxyStream) else _answer_or_error(response, served)
+
+
+def _fallback_is_the_route(response: Any) -> None:
+    """LiteLLM's fallback to a tier above is the route's own escalation, and the client
+    called the tiered model: LiteLLM stamps a fallback's model on the response (and on
+    each streamed chunk) when its fallback count is above 0, so the count the client's
+    response carries is the route's, which reports its escalation itself."""
+    hidden = getattr(response, "_hidden_params", None)
+    headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    if isinstance(headers, dict) and headers.get("x-litellm-attempted-fallbacks"):
+        headers["x-litellm-attempted-fallbacks"] = 0
 
 
 def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:

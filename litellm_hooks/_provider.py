@@ -40,7 +40,7 @@ from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route, routed_usage
 from ._preload import preload_first_request
-from ._request import route_request_from_call
+from ._request import BadChatRequest, route_request_from_call
 from ._settings import CONFIG_ENV, RouterSet, provider_config_source, proxy_llm_router
 
 __all__ = ["TieredRouterProvider", "ROUTE_ATTR", "attached_route"]
@@ -91,6 +91,9 @@ class TieredRouterProvider(CustomLLM):
         """The core's request for a proxy call; a bad ``response_format`` schema is the client's 400."""
         try:
             return route_request_from_call(messages, params, metadata)
+        except BadChatRequest as exc:
+            raise CustomLLMError(status_code=400, message=json.dumps({"error": exc.code, "message": str(exc)})) \
+                from None
         except ConfigError as exc:
             detail = {"error": "bad_response_format", "message": str(exc)[:500]}
             raise CustomLLMError(status_code=400, message=json.dumps(detail)) from None
@@ -161,6 +164,18 @@ class TieredRouterProvider(CustomLLM):
     def completion(self, *args: Any, **kwargs: Any) -> Any:
         raise CustomLLMError(status_code=500, message="the tiered_router provider is async only (the proxy)")
 
+    def embedding(self, model: str, *args: Any, **kwargs: Any) -> Any:
+        raise _chat_only(model, "embeddings")
+
+    async def aembedding(self, model: str, *args: Any, **kwargs: Any) -> Any:
+        raise _chat_only(model, "embeddings")
+
+    def image_generation(self, model: str, *args: Any, **kwargs: Any) -> Any:
+        raise _chat_only(model, "image generation")
+
+    async def aimage_generation(self, model: str, *args: Any, **kwargs: Any) -> Any:
+        raise _chat_only(model, "image generation")
+
     def streaming(self, *args: Any, **kwargs: Any) -> Iterator[dict]:
         raise CustomLLMError(status_code=500, message="the tiered_router provider is async only (the proxy)")
 
@@ -199,6 +214,14 @@ async def probe(router: Any, backend: Any, request: RouteRequest) -> Any:
 def _attach(logging_obj: Any, result: RoutingResult) -> None:
     if logging_obj is not None:
         setattr(logging_obj, ROUTE_ATTR, result)
+
+
+def _chat_only(model: str, what: str) -> CustomLLMError:
+    """A tiered model routes chat: another kind of call is the client's 400, not LiteLLM's
+    500 "Not implemented yet!"."""
+    detail = {"error": "unsupported_call", "model": model,
+              "message": f"a tiered model routes chat completions, not {what}: call a deployment for that"}
+    return CustomLLMError(status_code=400, message=json.dumps(detail))
 
 
 def misconfigured(exc: ConfigError, model: str) -> CustomLLMError:

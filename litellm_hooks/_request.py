@@ -23,8 +23,8 @@ from langchain_tiered_router.core.tool_calls import tool_schemas
 from ._backend import ChatPayload
 from ._convert import messages_text
 
-__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "caller_principals", "route_request_from_call",
-           "route_request_from_messages", "response_format_gates"]
+__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "BadChatRequest", "caller_principals", "check_chat_request",
+           "route_request_from_call", "route_request_from_messages", "response_format_gates"]
 
 SESSION_HEADERS = ("x-session-id", "x-tiered-router-session")
 TIER_HEADERS = ("x-tiered-router-tier",)
@@ -53,6 +53,47 @@ def _display(principals: Sequence[str]) -> str | None:
     return ", ".join(shown) or (principals[0][:16] if principals else None)
 
 
+class BadChatRequest(ValueError):
+    """A chat request no tier can answer as sent: the client's 400, found before any tier
+    is called (sent on, it fails on every tier, and counts against their circuits)."""
+
+    def __init__(self, message: str, *, code: str = "bad_request"):
+        super().__init__(message)
+        self.code = code
+
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_FORMATS = frozenset({"text", "json_object", "json_schema"})
+
+
+def check_chat_request(messages: Any, params: Mapping[str, Any]) -> None:
+    """The shape of an OpenAI chat request, as far as the route depends on it."""
+    if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)) or not messages:
+        raise BadChatRequest("'messages' must be a non-empty list of messages")
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise BadChatRequest(f"messages[{i}] must be an object with 'role' and 'content'")
+        if message.get("role") not in _ROLES:
+            raise BadChatRequest(f"messages[{i}].role must be one of {', '.join(sorted(_ROLES))}, "
+                                 f"not {message.get('role')!r}")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str) and not (
+                isinstance(content, list) and all(isinstance(part, Mapping) for part in content)):
+            raise BadChatRequest(f"messages[{i}].content must be text or a list of content parts, "
+                                 f"not {type(content).__name__}")
+    fmt = params.get("response_format")
+    if fmt is None:
+        return
+    if not isinstance(fmt, Mapping) or fmt.get("type") not in _FORMATS:
+        raise BadChatRequest(f"response_format must be an object whose type is one of {', '.join(sorted(_FORMATS))}",
+                             code="bad_response_format")
+    if fmt.get("type") == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema"), Mapping):
+            raise BadChatRequest("response_format json_schema needs json_schema.schema, a JSON Schema object",
+                                 code="bad_response_format")
+
+
 def response_format_gates(params: Mapping[str, Any]) -> list[Any]:
     """A client asking for ``response_format: {type: json_schema}`` gets that schema as
     a gate of this request's text answers: one that does not match it escalates. (An
@@ -73,6 +114,7 @@ def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: M
                                 metadata: Mapping[str, Any] | None = None) -> RouteRequest:
     """``caller`` is named in code (typed principals, or a bare user id); ``principals``
     are identities an integration authenticated, and win when given."""
+    check_chat_request(messages, params or {})
     body = {"messages": list(messages), **dict(params or {})}
     principals = tuple(principals) or caller_names(caller)
     return RouteRequest(text=messages_text(messages), payload=ChatPayload.from_body(body), session_id=session_id,

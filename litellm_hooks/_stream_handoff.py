@@ -179,8 +179,9 @@ def client_chunks(item: Any, template: ModelResponseStream | None) -> Iterator[M
     without its usage (the routed usage comes last), or an answer that came whole as
     OpenAI chunks (``template``: the stream's id, created and model)."""
     if isinstance(item, TierAnswer):
-        delta = Delta(role="assistant", content=item.text or None)
-        yield _chunk(template, delta)
+        first = _chunk(template, Delta(role="assistant", content=item.text or None))
+        template = template or first  # one id for the whole stream, as OpenAI's
+        yield first
         if item.tool_calls:
             calls = [{"id": call.get("id") or f"call_{i}", "type": "function", "index": i,
                       "function": {"name": call.get("name"), "arguments": json.dumps(call.get("args") or {})}}

@@ -15,6 +15,7 @@ import time
 from decimal import Decimal
 from typing import Any, Iterator
 
+import httpx
 import openai
 import pytest
 
@@ -49,9 +50,10 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     deadline = router_yaml(work / "deadline.yaml", transport={"deadline_s": 60}, telemetry={"sinks": sinks[:1]})
     broken = router_yaml(work / "broken.yaml", policy={"kind": "cascde"})  # an operator's typo
     timed = router_yaml(work / "timed.yaml", transport={"timeout_s": 1}, telemetry={"sinks": sinks[:1]})
+    checked = router_yaml(work / "checked.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
                                          "tiered-deadline": deadline, "tiered-broken": broken,
-                                         "tiered-timed": timed},
+                                         "tiered-timed": timed, "tiered-checked": checked},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -328,6 +330,7 @@ def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator, rows_for):
     one_pass = setup["mode"] == "one_pass"
     assert [r.operation for r in emulator.requests] == ["ConverseStream" if one_pass else "Converse", "Converse"]
     assert [c.usage for c in chunks[:-1]] == [None] * (len(chunks) - 1)  # the routed usage comes last, once
+    assert {c.id for c in chunks} == {chunks[0].id} and {c.model for c in chunks} == {"tiered"}  # one stream
     row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
     assert row["metadata"].get("proxy_path") == ("one_pass" if one_pass else None)
     assert chunks[-1].usage.prompt_tokens == row["input_tokens"] > row["attempts"][-1]["input_tokens"]
@@ -394,6 +397,11 @@ def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(
     response, headers = ask(ops, "say hello throttled twice", model="tiered-fast")
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
     assert response.choices[0].message.content and headers["x-tiered-router-tier"] == "mid"
+    assert response.model == "tiered-fast"  # LiteLLM's fallback is the route's escalation: the model called
+    emulator.inject("throttle", model_id=CHEAP, times=2)  # another router's circuit: tiered-fast's is near its limit
+    streamed = list(ops.chat.completions.create(model="tiered-checked", stream=True,
+                                                messages=[{"role": "user", "content": "stream hello throttled"}]))
+    assert {c.model for c in streamed} == {"tiered-checked"} and len({c.id for c in streamed}) == 1
     assert headers["x-tiered-router-attempts"] == "cheap:transport_error,mid:served"
     row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
     assert [(a["tier"], a["outcome"], a["error_kind"]) for a in row["attempts"]] == [
@@ -420,6 +428,44 @@ def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(
     assert [(a["tier"], a["outcome"], a["retried_on"]) for a in row["attempts"]] == [
         ("cheap", "transport_error", [])]
     assert "reached the caller" in row["error"]
+
+
+BAD_REQUESTS = [
+    ({"messages": [{"role": "user", "content": 123}]}, "bad_request", "messages[0].content must be text"),
+    ({"messages": []}, "bad_request", "'messages' must be a non-empty list"),
+    ({"messages": [{"role": "robot", "content": "hi"}]}, "bad_request", "messages[0].role must be one of"),
+    ({"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema",
+                                                                           "json_schema": {"name": "x"}}},
+     "bad_response_format", "needs json_schema.schema"),
+    ({"messages": [{"role": "user", "content": "hi"}], "response_format": "json"}, "bad_response_format",
+     "response_format must be an object"),
+]
+
+
+@pytest.mark.parametrize("body, code, message", BAD_REQUESTS, ids=["content-int", "no-messages", "role", "schema",
+                                                                   "format-str"])
+def test_a_request_no_tier_can_answer_is_a_400_before_any_call(setup, ops, emulator, body, code, message):
+    """Sent on, a malformed request fails on every tier (one-pass: after LiteLLM's retries and
+    fallbacks, seconds later) and counts against the tiers' circuits, so a few of them would
+    move everyone's traffic up the ladder. It is the client's 400, and nothing is called."""
+    emulator.clear_requests()
+    for _ in range(4):  # more than the circuit's failure threshold
+        reply = httpx.post(f"{setup['url']}/v1/chat/completions", json={"model": "tiered-checked", **body},
+                           headers={"Authorization": "Bearer sk-ops"}, timeout=60)
+        if setup["mode"] == "provider" and "Tiered_router" not in reply.text:
+            continue  # LiteLLM's own request handling refused it before the provider, as for any model
+        assert reply.status_code == 400, reply.text
+        detail = reply.json()["error"]["message"]  # the router's JSON, on the provider's path in LiteLLM's words
+        assert f'"error": "{code}"' in detail and message in detail
+    assert emulator.requests == []
+    response, headers = ask(ops, "say hello after bad requests", model="tiered-checked")
+    assert headers["x-tiered-router-attempts"] == "cheap:served"  # the circuit stayed closed
+
+
+def test_embeddings_on_a_tiered_model_are_a_400_saying_so(setup):
+    reply = httpx.post(f"{setup['url']}/v1/embeddings", json={"model": "tiered", "input": "hello"},
+                       headers={"Authorization": "Bearer sk-ops"}, timeout=60)
+    assert reply.status_code == 400 and "a tiered model routes chat completions, not embeddings" in reply.text
 
 
 def test_a_clients_own_fallbacks_never_pass_for_a_tiers_answer(setup, ops, emulator, rows_for):
