@@ -6,6 +6,7 @@ Exit codes: 0 fine, 2 bad input (one line on stderr), 3 a drift alarm fired.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -150,22 +151,42 @@ def register(app: typer.Typer) -> None:
         json_out: Optional[Path] = typer.Option(None, "--json-out", help="Also write the JSON to FILE."),
         plot: Optional[Path] = typer.Option(
             None, "--plot", help="Write a PNG (cumulative cost with the savings interval, cost per tier); "
-                                 ".png is added to a name without a suffix."),
+                                 ".png is added to a name without a suffix; .svg and .pdf work too."),
         drift_window: Optional[str] = typer.Option(
             None, "--drift-window", help="Compare the last window (1h, 7d, or a count such as 500) with before."),
-        alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the drift tests."),
+        alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the drift tests (0 < alpha < 1)."),
     ) -> None:
-        """Savings at quality parity, escalation, per-tier use and drift, from recorded telemetry."""
-        from ..analysis.report import check_drift, load_records, summarize
+        """Savings at quality parity, escalation, per-tier use and drift, from recorded telemetry.
+
+        A damaged record (not JSON, a missing field, a cost that is not a finite amount
+        of at least $0) is skipped, not guessed at: a warning on stderr counts the
+        skipped records and names the first (file and line, or row), and the JSON
+        carries the count (records_unreadable) and the warning. When no record can be
+        read the report refuses (exit 2). Labels whose scores are not numbers in 0..1
+        are skipped the same way (labels_unreadable). A request id on several lines of
+        a JSONL file is counted once, from its last line (records_repeated).
+        """
+        from ..analysis.report import check_drift, summarize
+        from ..analysis.report.store import read_store
 
         from .outputs import checked_outputs, emit_json, said_written
 
         with one_line_errors():
+            if not 0 < alpha < 1:  # NaN fails this too
+                raise fail(f"bad --alpha {alpha:g}: give a significance level between 0 and 1, such as 0.01")
             plot = checked_outputs(json_out, plot)
             start = parse_since(since) if since else None
-            records, labels = load_records(db if _is_dsn(db) else Path(db), since=start)
+            contents = read_store(db if _is_dsn(db) else Path(db), since=start)
+            records, labels = contents.records, contents.labels
+            if not records and contents.unreadable.count:
+                n = contents.unreadable.count
+                raise fail(f"no readable routing record in {contents.source}: {n} unreadable record"
+                           f"{'s' if n > 1 else ''}; the first: {contents.unreadable.first}")
             if not records:
                 raise fail(f"no routing records in {_shown(db)}" + (f" since {since}" if since else ""))
+            warnings = contents.warnings()
+            for line in warnings:
+                print(f"tiered-router: warning: {line}", file=sys.stderr)
             summary = summarize(records, labels)
             drift = check_drift(records, drift_window, alpha=alpha) if drift_window else None
             if plot is not None:
@@ -173,6 +194,8 @@ def register(app: typer.Typer) -> None:
 
                 plot = plot_report(records, summary, plot)
             out = summary.to_dict()
+            out.update(records_unreadable=contents.unreadable.count, labels_unreadable=contents.bad_labels.count,
+                       records_repeated=contents.repeated.count, warnings=warnings)
             out["drift"] = drift.to_dict() if drift else None
             if not as_json:
                 render(summary, drift)

@@ -102,7 +102,7 @@ def test_since_filters_records(db):
 
 @pytest.mark.parametrize("make_bad, message", [
     (lambda p: p / "missing.db", "no telemetry store"),
-    (lambda p: (p / "junk.db").write_text("{not a record}\n") and p / "junk.db", "not a routing record"),
+    (lambda p: (p / "junk.db").write_text("{not a record}\n") and p / "junk.db", "junk.db:1: not JSON"),
     (lambda p: p, "is a directory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, make_bad, message):

@@ -13,13 +13,25 @@ from ...core.errors import TelemetryError
 from ...core.telemetry.record import RoutingRecord
 from .summary import Summary
 
-__all__ = ["plot_report", "png_path"]
+__all__ = ["plot_report", "png_path", "PLOT_FORMATS"]
+
+
+# What matplotlib's Agg backend writes with no extra software (pgf needs LaTeX).
+PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 def png_path(path: str | Path) -> Path:
-    """The file a plot is written to: matplotlib adds ``.png`` to a name without a suffix."""
+    """The file a plot is written to: matplotlib adds ``.png`` to a name without a suffix.
+
+    A suffix matplotlib cannot write is a ``ValueError`` here, before any work, not
+    after a whole report has been printed."""
     path = Path(path)
-    return path if path.suffix else path.with_name(path.name + ".png")
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise ValueError(f"--plot {path}: cannot write a {path.suffix} image; use .png, .svg or .pdf "
+                         f"(or {', '.join(f for f in PLOT_FORMATS if f not in ('.png', '.svg', '.pdf'))})")
+    return path
 
 
 def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | Path) -> Path:
@@ -79,7 +91,7 @@ def _title(summary: Summary) -> str:
     from .summary import savings_phrase
 
     if summary.savings_pct is None:
-        return "savings unknown (no request with a known cost)"
+        return summary.savings_unknown()
     first = f"{savings_phrase(summary.savings_pct)} than the baseline on {summary.priced:,} requests"
     p = summary.parity
     if p is None:

@@ -21,6 +21,7 @@ parity = share served by the baseline + share served lower x a.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -94,9 +95,16 @@ class Summary:
     def escalation_rate(self) -> float | None:
         return self.escalated / self.requests if self.requests else None
 
+    def savings_unknown(self) -> str:
+        """Why there is no savings figure, in words that are true of these records."""
+        if self.priced == 0:
+            return "savings unknown (no request with both its cost and its baseline cost known)"
+        return (f"savings unknown (the baseline cost of the {self.priced:,} request{'s' if self.priced > 1 else ''} "
+                f"with known costs adds up to $0)")
+
     def headline(self) -> str:
         if self.savings_pct is None:
-            return "savings unknown (no request with a known cost)"
+            return self.savings_unknown()
         cheaper = savings_phrase(self.savings_pct)
         if self.parity is None:
             if self.shadow:  # sampling is on: say where the samples stand, not to turn it on
@@ -230,7 +238,7 @@ def summarize(records: Sequence[RoutingRecord], labels: dict[str, Label] | None 
         last_ts=records[-1].ts if records else None,
         priced=priced, unpriced=len(records) - priced,
         actual_cost_usd=actual, baseline_cost_usd=baseline,
-        savings_pct=savings(float(actual), float(baseline)) if baseline > 0 else None,
+        savings_pct=_savings(actual, baseline),
         routing_cost_usd=routing, shadow_cost_usd=shadow_cost,
         escalated=sum(r.escalated for r in records),
         flagged=sum(r.flagged for r in records),
@@ -240,6 +248,15 @@ def summarize(records: Sequence[RoutingRecord], labels: dict[str, Label] | None 
         parity_alternatives=candidates[1:],
         shadow=dict(shadow_states),
     )
+
+
+def _savings(actual: Decimal, baseline: Decimal) -> float | None:
+    """None without a positive baseline, or when the sums are not finite floats (the store
+    skips such records; records built in memory are not checked)."""
+    if not baseline > 0:
+        return None
+    value = savings(float(actual), float(baseline))
+    return value if math.isfinite(value) else None
 
 
 def _ladder_order(records: Sequence[RoutingRecord]) -> list[str]:
