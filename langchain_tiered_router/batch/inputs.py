@@ -4,7 +4,8 @@ Each line is an object with ``prompt`` (a string) or ``messages`` (a list of
 ``{"role": "user" | "assistant", "content": "..."}``, user first), and optionally
 ``id`` (default: the line number; ids must be unique) and ``system``. Other keys
 are ignored, so a recorded-outcomes workload (``tiered-router demo``) is a records
-file too. A bad line is a ``BatchInputError`` naming the file and the line.
+file too. The file is UTF-8 (a byte-order mark is allowed). A bad line is a
+``BatchInputError`` naming the file and the line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core.text_lines import NotUtf8, utf8_lines
 from .errors import BatchInputError
 from .state import RecordState
 
@@ -54,16 +56,23 @@ def _messages(raw: dict[str, Any], where: dict[str, Any]) -> list[list[str]]:
     return [["user", prompt]]
 
 
+def _text_lines(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BatchInputError(f"cannot read the records file: {exc.strerror or exc}", path=str(path)) from None
+    try:
+        return utf8_lines(data)
+    except NotUtf8 as exc:
+        raise BatchInputError(str(exc), path=str(path), line=exc.line) from None
+
+
 def read_records(path: str | Path) -> list[RecordState]:
     """Every record of a records file, in file order, with its Bedrock recordId."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BatchInputError(f"cannot read the records file: {exc.strerror or exc}", path=str(path)) from None
     records: list[RecordState] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_text_lines(path), start=1):
         if not line.strip():
             continue
         where = {"path": str(path), "line": number}

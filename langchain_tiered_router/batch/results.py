@@ -8,6 +8,7 @@ renamed, so a reader never sees half of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from decimal import Decimal
@@ -64,13 +65,21 @@ def result_row(run: RunState, record: RecordState, cascade: Cascade) -> dict[str
 
 
 def write_results(run: RunState, cascade: Cascade, path: str | Path) -> Path:
+    """Write the results file; one that cannot be written is an ``OSError`` naming it (not
+    the temporary file), and no temporary file is left behind. The CLI checks ``--out``
+    before any job is created; this is the last word for callers of the API."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for record in sorted(run.records, key=lambda r: r.index):
-            fh.write(json.dumps(result_row(run, record, cascade), ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for record in sorted(run.records, key=lambda r: r.index):
+                fh.write(json.dumps(result_row(run, record, cascade), ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write the results to {path}: {exc.strerror or exc}") from None
     return path

@@ -3,6 +3,10 @@
 Savings are given twice: against the baseline tier at the batch rate (what routing
 saves within batch) and against the baseline tier at the on-demand rate (what
 routing plus batch save against sending everything to the baseline live).
+
+Records that ended without an answer are summed up by the first of them (in input
+order): its reason, and how many failed records share that reason. A reason names the
+job it came from; records of different jobs that ended the same way share a reason.
 """
 
 from __future__ import annotations
@@ -13,15 +17,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .state import RunState
+from .state import RecordState, RunState
 
-__all__ = ["BatchSummary", "summarize_run"]
+__all__ = ["BatchSummary", "FirstFailure", "summarize_run"]
 
 
 def _pct(saved: Decimal | None, base: Decimal | None) -> float | None:
     if saved is None or base is None or base <= 0:
         return None
     return float(1 - saved / base)
+
+
+@dataclass
+class FirstFailure:
+    """The first record (in input order) that ended without an answer, and why."""
+
+    id: str
+    error: str
+    shared_by: int  # failed records with the same reason, this one included
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "error": self.error, "shared_by": self.shared_by}
 
 
 @dataclass
@@ -44,6 +60,7 @@ class BatchSummary:
     baseline_cost_on_demand_usd: Decimal | None
     seconds: float | None = None
     unpriced: int = 0
+    first_failure: FirstFailure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,7 +88,8 @@ class BatchSummary:
             "cost_usd": money(self.cost_usd), "baseline_cost_usd": money(self.baseline_cost_usd),
             "baseline_cost_on_demand_usd": money(self.baseline_cost_on_demand_usd),
             "savings_pct": pct(self.savings_pct), "savings_vs_on_demand_pct": pct(self.savings_vs_on_demand_pct),
-            "unpriced": self.unpriced, "seconds": self.seconds, **self.extra,
+            "unpriced": self.unpriced, "seconds": self.seconds,
+            "first_failure": self.first_failure.to_dict() if self.first_failure else None, **self.extra,
         }
 
     def lines(self) -> list[str]:
@@ -90,9 +108,13 @@ class BatchSummary:
         demand = ", ".join(f"{t} {n}" for t, n in self.on_demand_by_tier.items() if n) or "none"
         served = ", ".join(f"{t} {n}" for t, n in self.served_by_tier.items()) or "none"
         state = "finished" if self.finished else f"{self.pending} records still in progress"
-        return [
+        lines = [
             f"batch run {self.run_id}: {self.records} records, {state}; served {self.served} "
             f"({self.flagged} flagged), failed {self.failed}",
+        ]
+        if self.first_failure is not None:
+            lines.append(self.failure_line())
+        return lines + [
             f"served by tier: {served}",
             f"jobs by tier: {jobs}; records sent on-demand (below the job minimum): {demand}",
             f"cost at batch prices {money(self.cost_usd)} vs baseline tier {money(self.baseline_cost_usd)} at the "
@@ -100,11 +122,37 @@ class BatchSummary:
             f"on-demand rate ({cheaper(self.savings_vs_on_demand_pct)})",
         ]
 
+    def failure_line(self) -> str:
+        """Why records failed, by the first of them; every record's reason is in the results file."""
+        first = self.first_failure
+        if first is None:
+            return f"failed {self.failed}"
+        share = ("the only failed record" if self.failed == 1 else
+                 f"{first.shared_by} of the {self.failed} failed records share this reason")
+        return f"first failure: record {first.id}: {first.error} ({share}; every reason is in {self.out_path})"
+
 
 def _add(total: Decimal | None, value: str | Decimal | None) -> Decimal | None:
     if total is None or value is None:
         return None
     return total + Decimal(value)
+
+
+def _reason(record: RecordState) -> str:
+    """A failed record's reason without the name of its job, so records of different jobs
+    that ended the same way compare equal."""
+    error = record.error or "failed"
+    job = record.attempts[-1].job if record.attempts else None
+    return error.replace(job, "its job") if job else error
+
+
+def _first_failure(failed: list[RecordState]) -> FirstFailure | None:
+    if not failed:
+        return None
+    first = min(failed, key=lambda r: r.index)
+    reason = _reason(first)
+    return FirstFailure(id=first.id, error=first.error or "failed",
+                        shared_by=sum(1 for r in failed if _reason(r) == reason))
 
 
 def summarize_run(state: RunState, *, state_path: str | Path = "", ladder_order: list[str] | None = None,
@@ -138,4 +186,5 @@ def summarize_run(state: RunState, *, state_path: str | Path = "", ladder_order:
         jobs_by_tier={t: jobs[t] for t in order if jobs[t]},
         job_states=dict(Counter(j.bedrock_status or j.status for j in state.jobs)),
         on_demand_by_tier={t: state.on_demand.get(t, 0) for t in order if state.on_demand.get(t)},
-        cost_usd=cost, baseline_cost_usd=base, baseline_cost_on_demand_usd=base_od, unpriced=unpriced)
+        cost_usd=cost, baseline_cost_usd=base, baseline_cost_on_demand_usd=base_od, unpriced=unpriced,
+        first_failure=_first_failure([r for r in done if r.served is None]))

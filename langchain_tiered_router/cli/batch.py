@@ -1,8 +1,12 @@
 """``tiered-router batch run | resume | status | stop``: route a records file through Bedrock batch jobs.
 
-Exit codes: 0 done, 2 bad input or settings (one line on stderr), 4 some records found
-no acceptable answer under ``on_exhausted: raise`` (their results and telemetry are
-written).
+Exit codes of ``run`` and ``resume``: 0 every record served (flagged answers count as
+served), 2 bad input or settings, or an output path that cannot be written (one line on
+stderr; paths are checked before any job is created), 4 the run finished but some records
+have no answer: their calls or jobs failed, or none passed the gates under
+``on_exhausted: raise`` (every result and telemetry record is written; the summary and
+the line on stderr name the first failure's reason and how many records share it), as
+``collect`` exits 4 when answers failed. ``status`` and ``stop`` exit 0, or 2 on bad input.
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ from typing import Any, Iterator, Optional
 import typer
 
 from .errors import fail, one_line_errors
+from .outputs import check_writable
 
-__all__ = ["register", "EXHAUSTED_EXIT_CODE"]
+__all__ = ["register", "FAILED_EXIT_CODE", "EXHAUSTED_EXIT_CODE"]
 
-EXHAUSTED_EXIT_CODE = 4
+FAILED_EXIT_CODE = 4
+EXHAUSTED_EXIT_CODE = FAILED_EXIT_CODE  # the older name: unserved under on_exhausted: raise is a failure too
+
+_EXIT_CODES = ("Exit codes: 0 every record served (flagged included); 2 bad input, settings or an --out that "
+               "cannot be written (checked before any job); 4 some records failed (results and telemetry "
+               "written; the summary names the first failure's reason).")
 
 batch_app = typer.Typer(help="Bedrock batch inference, routed: one job per tier, gates on every output.",
                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -61,11 +71,25 @@ def _finish(call: Any, as_json: bool, verbose: bool = False) -> None:
             summary = call()
         except BatchExhaustedError as exc:
             _print(exc.run, as_json)
-            raise fail(str(exc.message), code=EXHAUSTED_EXIT_CODE) from None
+            raise fail(str(exc.message), code=FAILED_EXIT_CODE) from None
     _print(summary, as_json)
+    if summary.failed:
+        raise fail(f"{summary.failed} of {summary.records} records failed; {summary.failure_line()}",
+                   code=FAILED_EXIT_CODE)
 
 
-@batch_app.command("run")
+def _check_outputs(out: Path, state: Optional[Path]) -> None:
+    """The results file and the state file can be written: checked before any job is made,
+    not after every record is served and paid for."""
+    check_writable(out, "--out")
+    check_writable(state or Path(f"{out}.state.json"), "--state" if state else "the state file")
+
+
+_RUN_HELP = "Route every record through batch jobs (resumes the run if its state file exists)."
+_RESUME_HELP = "Finish a run whose runner stopped: its jobs are polled, never created twice."
+
+
+@batch_app.command("run", help=f"{_RUN_HELP} {_EXIT_CODES}", short_help=_RUN_HELP)
 def run(
     config: Path = typer.Option(..., "--config", help="Router YAML: tiers, policy, gates, batch settings."),
     input_path: Path = typer.Option(..., "--input", help="Records, one JSON object a line: prompt or messages."),
@@ -77,14 +101,15 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log waves and jobs on stderr as they go."),
 ) -> None:
-    """Route every record through batch jobs (resumes the run if its state file exists)."""
     from ..batch import run_batch
 
+    with one_line_errors():
+        _check_outputs(out, state)
     _finish(lambda: run_batch(config, input_path, out, bucket=bucket, role_arn=role_arn, state_path=state,
                               poll_interval_s=poll_interval), as_json, verbose)
 
 
-@batch_app.command("resume")
+@batch_app.command("resume", help=f"{_RESUME_HELP} {_EXIT_CODES}", short_help=_RESUME_HELP)
 def resume(
     state: Path = typer.Option(..., "--state", help="The state file of the run to finish."),
     config: Optional[Path] = typer.Option(None, "--config", help="Router YAML (default: the one saved in the state)."),
@@ -92,11 +117,13 @@ def resume(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log waves and jobs on stderr as they go."),
 ) -> None:
-    """Finish a run whose runner stopped: its jobs are polled, never created twice."""
     from ..batch import resume_batch
+    from ..batch.state import RunState
 
     if not state.exists():
         raise fail(f"no state file at {state}")
+    with one_line_errors():
+        _check_outputs(Path(RunState.load(state).out_path), state)
     _finish(lambda: resume_batch(state, config=config, poll_interval_s=poll_interval), as_json, verbose)
 
 
