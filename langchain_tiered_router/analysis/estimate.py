@@ -15,7 +15,8 @@ From recorded outcomes (every tier's score and token counts per request):
   out), or a fixed USD amount per request;
 * a perfect cascade: cheapest first, a perfect check stops at the first answer as good as
   the baseline's, every call paid (what gates at best reach);
-* the random mix at parity 1 and at a target: what routing without knowing anything saves.
+* the random mix at parity 1 and at a target: what routing without knowing anything saves
+  (a target above the best tier's quality is said to be out of its reach, not priced).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from .eval.calibration import ladder_table
 from .eval.data import EvalItem
 from .eval.metrics import LadderTable, oracle_served, random_savings_at
 
-__all__ = ["Prize", "TierPrize", "ClassifierCost", "estimate_prize", "classifier_cost", "wilson_interval",
-           "LLM_LABEL_TOKENS"]
+__all__ = ["Prize", "TierPrize", "ClassifierCost", "estimate_prize", "classifier_cost", "classifier_usd",
+           "wilson_interval", "LLM_LABEL_TOKENS"]
 
 Z95 = 1.959963984540054
 LLM_LABEL_TOKENS = 3  # an LLM classifier's reply: a tier name
@@ -87,10 +88,12 @@ class Prize:
     classifier: ClassifierCost
     classifier_savings: float
     cascade_savings: float
-    random_savings: dict[float, float]
+    random_savings: dict[float, float]  # only the parities a random mix reaches
     estimated_tokens: bool
     resamples: int = 2000
     notes: list[str] = field(default_factory=list)
+    random_unreached: list[float] = field(default_factory=list)  # asked parities no mix of tiers reaches
+    random_max_parity: float | None = None  # the most a random mix reaches: the best tier's (None: undefined)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,7 +115,9 @@ class Prize:
             "perfect_cascade": {"savings": self.cascade_savings,
                                 "definition": "cheapest tier first, a perfect check stops at the first answer as "
                                               "good as the baseline's, every call paid"},
-            "random_mix": {f"{p:.2f}": s for p, s in self.random_savings.items()},
+            "random_mix": {f"{p:.2f}": self.random_savings.get(p) for p in
+                           sorted({*self.random_savings, *self.random_unreached}, reverse=True)},
+            "random_mix_max_parity": self.random_max_parity,
             "tokens": ("some token counts were estimated as ceil(characters / 4)" if self.estimated_tokens
                        else "token counts from the data"),
             "notes": list(self.notes),
@@ -139,17 +144,47 @@ def classifier_cost(spec: str | Decimal | float, items: Sequence[EvalItem], ladd
         return ClassifierCost("llm", float(total), float(total) / max(1, n),
                               f"an LLM classifier: one call to {tier.name} per request (the request inside the "
                               f"classifier's prompt in, ceil(characters / 4) tokens; {LLM_LABEL_TOKENS} tokens out)")
-    try:
-        per = Decimal(str(spec))
-    except ArithmeticError:
-        raise ValueError(f"classifier cost must be free, llm or USD per request, got {spec!r}") from None
-    if per < 0:
-        raise ValueError("a classifier cost per request cannot be negative")
+    per = classifier_usd(spec)
     return ClassifierCost("fixed", float(per) * n, float(per), f"a classifier that costs ${per} per request (given)")
 
 
+def classifier_usd(spec: str | Decimal | float) -> Decimal:
+    """A fixed classifier cost per request: a finite number of USD, at least 0."""
+    try:
+        per = Decimal(str(spec).strip())
+    except ArithmeticError:
+        raise ValueError(f"classifier cost must be free, llm or USD per request, got {spec!r}") from None
+    if not per.is_finite() or not math.isfinite(float(per)):  # NaN compares with nothing; inf estimates nothing
+        raise ValueError(f"classifier cost must be free, llm or a finite USD amount per request, got {spec!r}")
+    if per < 0:
+        raise ValueError("a classifier cost per request cannot be negative")
+    return per
+
+
+def _tidy(savings: float) -> float:
+    """Float noise off a saving: the same cost summed in another order is not -2e-16 cheaper."""
+    return 0.0 if abs(savings) < 1e-12 else float(savings)
+
+
 def _savings(table: LadderTable, cost: np.ndarray) -> float:
-    return float(1 - cost.sum() / table.c_base.sum())
+    return _tidy(1 - cost.sum() / table.c_base.sum())
+
+
+def _random_mix(table: LadderTable, parities: Sequence[float]) -> tuple[dict[float, float], list[float],
+                                                                         float | None]:
+    """The random mix's savings at each parity it reaches, the parities it does not reach,
+    and the most it reaches. A blend's mean quality is between its tiers', so no blend
+    beats the best tier alone; above that ``random_savings_at`` falls back to all-baseline,
+    whose parity is 1, not the one asked for."""
+    quality = table.q.mean(axis=0)
+    base = float(quality[table.base])
+    reached, unreached = {}, []
+    for p in sorted(set(parities), reverse=True):
+        if float(quality.max()) >= p * base:
+            reached[p] = _tidy(random_savings_at(table, p))
+        else:
+            unreached.append(p)
+    return reached, unreached, float(quality.max() / base) if base > 0 else None
 
 
 def _bootstrap(cost: np.ndarray, base: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
@@ -160,7 +195,7 @@ def _bootstrap(cost: np.ndarray, base: np.ndarray, resamples: int, seed: int) ->
         idx = rng.integers(0, n, size=(min(250, resamples - start), n))
         out.append(1 - cost[idx].sum(axis=1) / base[idx].sum(axis=1))
     values = np.concatenate(out)
-    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+    return _tidy(np.quantile(values, 0.025)), _tidy(np.quantile(values, 0.975))
 
 
 def estimate_prize(items: Sequence[EvalItem], ladder: Ladder, *, classifier: str | Decimal | float = "free",
@@ -188,13 +223,14 @@ def estimate_prize(items: Sequence[EvalItem], ladder: Ladder, *, classifier: str
     notes = []
     if base_quality == 0:
         notes.append("the baseline tier scores 0 on every request: parity is undefined")
+    random_reached, random_unreached, random_max = _random_mix(table, [1.0, target_parity])
     return Prize(
         n=table.n, tiers=tiers, baseline=table.names[table.base], baseline_cost_usd=float(table.c_base.sum()),
         baseline_quality=base_quality, oracle_savings=_savings(table, oracle_cost), oracle_low=low, oracle_high=high,
         oracle_parity=float(table.q[rows, served].mean() / base_quality) if base_quality else float("nan"),
         oracle_share={name: float(np.mean(served == k)) for k, name in enumerate(table.names)},
-        classifier=cls, classifier_savings=float(1 - (oracle_cost.sum() + cls.total_usd) / table.c_base.sum()),
+        classifier=cls, classifier_savings=_tidy(1 - (oracle_cost.sum() + cls.total_usd) / table.c_base.sum()),
         cascade_savings=_savings(table, cascade_cost),
-        random_savings={p: random_savings_at(table, p) for p in sorted({1.0, target_parity}, reverse=True)},
+        random_savings=random_reached, random_unreached=random_unreached, random_max_parity=random_max,
         estimated_tokens=any(o.estimated_tokens for i in items for o in i.outcomes.values()),
         resamples=resamples, notes=notes)

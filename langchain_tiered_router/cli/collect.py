@@ -8,6 +8,7 @@ a rerun asks the failed ones again).
 from __future__ import annotations
 
 import contextlib
+import math
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -190,6 +191,9 @@ def _cap(max_usd: Optional[str]) -> Optional[Decimal]:
         cap = Decimal(max_usd)
     except InvalidOperation:
         raise fail(f"--max-usd takes a number of US dollars, got {max_usd!r}") from None
+    # NaN cannot be compared, and an infinite cap (or one past a float, as the progress shows it) is no cap
+    if not cap.is_finite() or not math.isfinite(float(cap)):
+        raise fail(f"--max-usd takes a finite number of US dollars, got {max_usd!r} (leave it out for no cap)")
     if not cap > 0:
         raise fail("--max-usd must be above 0")
     return cap

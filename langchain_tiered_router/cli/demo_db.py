@@ -12,29 +12,63 @@ DEFAULT_DB = Path("tiered_router_demo.db")
 _MARK = "tiered_router_demo_runs"  # a table the demo adds, so a re-run knows the DB is its own
 
 
-def _demo_made(db: Path) -> bool:
+def _tables(db: Path) -> set[str] | None:
+    """The tables of an existing file, read without writing it; None: not an SQLite database."""
     import sqlite3
 
     try:
         with contextlib.closing(sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
-            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (_MARK,)).fetchone() is not None
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.Error:
-        return False
+        return None
+
+
+def _check_writable(db: Path) -> None:
+    """Fail before the run, not after it: SQLite creates the file and, in WAL mode, two
+    more beside it (``-wal``, ``-shm``), so the folder must take new files. Tried, not
+    asked of ``os.access``: a read-only mount or a network share can say yes and then refuse."""
+    import tempfile
+
+    folder = db.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".tiered-router-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--db {db}: cannot write in the folder {folder} ({exc.strerror or exc}); "
+                         "give a path in a writable folder") from None
+    if db.exists():
+        try:
+            with open(db, "r+b"):  # opened for writing, not written
+                pass
+        except OSError as exc:
+            raise ValueError(f"--db {db}: the file is not writable ({exc.strerror or exc}); give another path") \
+                from None
 
 
 def prepare_db(db: Path, append: bool) -> str | None:
     """Check ``--db`` before routing; start it afresh unless ``--append``. Returns what
     was done to an earlier DB, to be said. Only a DB an earlier demo wrote (or one with
-    the default name) is emptied; any other existing file is refused, never touched."""
+    the default name) is emptied; ``--append`` adds only to a telemetry database (or an
+    empty one); any other existing file is refused, never touched."""
     if db.is_dir():
         raise ValueError(f"--db {db} is a directory; give a file name")
     if not db.parent.exists():
         raise ValueError(f"--db {db}: the folder {db.parent} does not exist (create it, or give another path)")
+    if not db.parent.is_dir():
+        raise ValueError(f"--db {db}: {db.parent} is a file, not a folder; give another path")
+    _check_writable(db)
     if not db.exists():
         return None
+    tables = _tables(db)
     if append:
+        if tables is None:
+            raise ValueError(f"--db {db} exists and is not an SQLite database; --append adds to a telemetry "
+                             "database an earlier run wrote: give one, or a new file")
+        if tables and "routing_records" not in tables:
+            raise ValueError(f"--db {db} is an SQLite database without telemetry (no routing_records table); "
+                             "--append adds to a telemetry database an earlier run wrote: give one, or a new file")
         return f"added to the records already in {db} (--append); the report below counts this run only"
-    if not (_demo_made(db) or db.name == DEFAULT_DB.name):
+    if not ((tables is not None and _MARK in tables) or db.name == DEFAULT_DB.name):
         raise ValueError(f"--db {db} exists and was not written by the demo; give a new file, or --append to "
                          "add this run to it")
     _empty(db)

@@ -15,7 +15,7 @@ __all__ = ["register"]
 def emulator(
     script: Optional[Path] = typer.Option(None, "--script", help="YAML/JSON script of answers per model id."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
-    port: int = typer.Option(0, help="Port; 0 picks a free one."),
+    port: int = typer.Option(0, min=0, max=65535, help="Port (0-65535); 0 picks a free one."),
     s3_endpoint_url: Optional[str] = typer.Option(
         None, "--s3-endpoint-url", help="S3 API that batch inference jobs read and write (e.g. a moto server)."),
 ) -> None:

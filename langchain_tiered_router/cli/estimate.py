@@ -51,8 +51,11 @@ def print_prize(prize: Any, console: Any = None) -> None:
                   f"(assumed: {prize.classifier.assumption}; ${prize.classifier.total_usd:,.4f} in all)")
     console.print(f"a perfect cascade (cheapest first, a perfect check stops at the first answer as good as the "
                   f"baseline's, every call paid): {_cheaper(prize.cascade_savings)}")
+    unreached = ", ".join(_pct(p) for p in prize.random_unreached)
     console.print("a random mix of tiers, for comparison: " + ", ".join(
-        f"{_cheaper(s)} at parity {_pct(p)}" for p, s in prize.random_savings.items()))
+        f"{_cheaper(s)} at parity {_pct(p)}" for p, s in prize.random_savings.items())
+        + (f"; no mix reaches parity {unreached} (the most: {_pct(prize.random_max_parity)}, the best tier "
+           "alone)" if unreached else ""))
     console.print("what a router really keeps is between the random mix and the ceiling: "
                   "measure it with tiered-router eval, train it with tiered-router calibrate")
     for note in prize.notes:
@@ -74,11 +77,16 @@ def estimate_command(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the prize."),
 ) -> None:
     """Per tier, the share of requests it answers as well as the baseline, and what routing could save at most."""
-    from ..analysis.estimate import estimate_prize
+    from ..analysis.estimate import classifier_usd, estimate_prize
     from .evaluate import _load
     from .outputs import checked_outputs, emit_json, said_written
 
     with one_line_errors():
+        if classifier not in ("free", "llm"):
+            try:
+                classifier_usd(classifier)  # a bad amount fails before the data is read
+            except ValueError as exc:
+                raise ValueError(f"--classifier: {exc}") from None
         plot = checked_outputs(json_out, plot)
         cfg, ladder, items = _load(config, data, fmt)
         llm_tier = cfg.policy.classifier.llm_tier if cfg.policy.classifier else None

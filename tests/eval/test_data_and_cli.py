@@ -65,6 +65,9 @@ def test_files_that_are_not_utf8_name_the_line_and_a_byte_order_mark_is_read(tmp
         load_outcomes(path, ["cheap", "frontier"])
     path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(GOOD) + "\n").encode())
     assert load_outcomes(path, ["cheap", "frontier"])[0].prompt == "2+2?"
+    # raw U+2028 / U+0085 inside a string (ensure_ascii=False) are text, not line ends
+    path.write_bytes((json.dumps({**GOOD, "prompt": "a\u2028b\u0085c"}, ensure_ascii=False) + "\r\n").encode())
+    assert [i.prompt for i in load_outcomes(path, ["cheap", "frontier"])] == ["a\u2028b\u0085c"]
 
 
 def test_the_prompt_is_read_from_content_blocks_and_surrogate_pairs_are_text(tmp_path):

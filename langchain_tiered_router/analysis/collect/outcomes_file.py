@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from .decoding import utf8_lines
 from .errors import OutcomesFileError
 
 __all__ = ["OutcomesFile"]
@@ -28,16 +29,9 @@ def _read_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:
     if not path.exists():
         return [], False
     data = path.read_bytes()
-    cut = False
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-        data, cut = data[:keep], True
+    keep = data.rfind(b"\n") + 1  # the whole lines; a torn last line is cut once the rest is found good
     records = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+    for number, line in enumerate(utf8_lines(data[:keep], path, OutcomesFileError), start=1):
         if not line.strip():
             continue
         try:
@@ -49,6 +43,12 @@ def _read_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:
             raise OutcomesFileError(f"{path}:{number} is not a recorded-outcomes line with an id; "
                                     "give another --out")
         records.append(raw)
+    cut = keep < len(data)
+    if cut:
+        with open(path, "r+b") as fh:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
     return records, cut
 
 
@@ -112,7 +112,7 @@ class OutcomesFile:
                 continue
             data = path.read_bytes()
             whole = data[: data.rfind(b"\n") + 1]  # a torn last line is left for a real run to cut
-            for line in whole.decode("utf-8").splitlines():
+            for line in utf8_lines(whole, path, OutcomesFileError):
                 if line.strip():
                     try:
                         raw = json.loads(line)

@@ -11,6 +11,9 @@ A prompts file holds one JSON object per line::
 digest of the conversation, so reruns find the same item) and ``gold`` (alias
 ``reference``), the answer to grade against. What the router's classifiers read of a
 conversation is its last user message; that is the item's ``prompt`` in the output.
+A line may carry both ``prompt`` and ``messages`` only when the prompt is that last user
+message (as every line ``collect`` writes does, so its output can be asked again); a
+different prompt is refused, naming the line, rather than one of the two being dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .decoding import utf8_lines
 from .errors import PromptsError
 
 __all__ = ["PromptItem", "FromRecords", "read_prompts", "prompts_from_records", "sample_prompts"]
@@ -99,6 +103,12 @@ def _item(raw: Any, where: str) -> PromptItem:
                 messages.append((message["role"], text))
         if not messages or messages[-1][0] != "user":
             raise PromptsError(f"{where}: the conversation must end on a user message")
+        prompt = raw.get("prompt")
+        if prompt is not None and prompt != messages[-1][1]:
+            # the tiers are asked the messages; a different prompt beside them would be
+            # dropped without a word, or be what the user meant to ask
+            raise PromptsError(f"{where}: both 'prompt' and 'messages', and the prompt is not the last user "
+                               "message; keep one (a line collect wrote has both, the same)")
     elif isinstance(raw.get("prompt"), str) and raw["prompt"].strip():
         messages = [("user", raw["prompt"])]
     else:
@@ -115,9 +125,10 @@ def read_prompts(path: str | Path) -> list[PromptItem]:
     """Every prompt in a JSONL file; a bad line or a repeated id is an error naming its line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        data = path.read_bytes()
     except OSError as exc:
         raise PromptsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = utf8_lines(data, path, PromptsError)
     items: list[PromptItem] = []
     where: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):

@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from ...core.errors import RouterError
 from ...core.pricing import estimate_tokens
+from ...core.text_lines import NotUtf8, utf8_lines
 
 __all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
@@ -128,17 +129,14 @@ def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, label
 
 
 def _text_lines(path: Path) -> list[str]:
-    """The file's lines as UTF-8 (a byte-order mark is allowed); a bad byte names its line."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise EvalDataError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise EvalDataError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
-                            line=line) from None
+        return utf8_lines(data)
+    except NotUtf8 as exc:
+        raise EvalDataError(f"{path}:{exc.line}: {exc}", line=exc.line) from None
 
 
 def _prompt_of(messages: Any, where: str) -> str:

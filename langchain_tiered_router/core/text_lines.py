@@ -1,0 +1,32 @@
+"""The lines of a record-per-line text file (JSONL), read the same way everywhere.
+
+UTF-8, a byte-order mark allowed; lines end at ``\\n`` only (``\\r\\n`` too), not where
+``str.splitlines`` would cut: JSON written with ``ensure_ascii=False`` keeps U+2028 and
+U+0085 raw inside its strings, and those would cut a record in two. A byte that is not
+UTF-8 is named with its line, so each reader can say which file and line to fix.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+__all__ = ["NotUtf8", "utf8_lines"]
+
+
+class NotUtf8(ValueError):
+    """A byte that is not UTF-8, at ``line`` (1-based)."""
+
+    def __init__(self, line: int, byte: int):
+        super().__init__(f"not UTF-8 (byte 0x{byte:02x}); save the file as UTF-8")
+        self.line, self.byte = line, byte
+
+
+def utf8_lines(data: bytes) -> list[str]:
+    """``data``'s lines, without their line ends (a final line end adds no empty line)."""
+    body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(body.count(b"\n", 0, exc.start) + 1, body[exc.start]) from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and not lines[-1] else lines
