@@ -93,7 +93,7 @@ class Prize:
     resamples: int = 2000
     notes: list[str] = field(default_factory=list)
     random_unreached: list[float] = field(default_factory=list)  # asked parities no mix of tiers reaches
-    random_max_parity: float | None = None  # the most a random mix reaches: the best tier's (None: undefined)
+    random_max_parity: float | None = None  # the most a random mix reaches: the best tier's
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,7 +184,7 @@ def _random_mix(table: LadderTable, parities: Sequence[float]) -> tuple[dict[flo
             reached[p] = _tidy(random_savings_at(table, p))
         else:
             unreached.append(p)
-    return reached, unreached, float(quality.max() / base) if base > 0 else None
+    return reached, unreached, float(quality.max() / base)
 
 
 def _bootstrap(cost: np.ndarray, base: np.ndarray, resamples: int, seed: int) -> tuple[float, float]:
@@ -219,18 +219,15 @@ def estimate_prize(items: Sequence[EvalItem], ladder: Ladder, *, classifier: str
     low, high = _bootstrap(oracle_cost, table.c_base, resamples, seed)
     cls = classifier_cost(classifier, items, ladder, llm_tier)
     cascade_cost = np.array([table.c[i, : served[i] + 1].sum() for i in range(table.n)])
-    base_quality = float(base_q.mean())
-    notes = []
-    if base_quality == 0:
-        notes.append("the baseline tier scores 0 on every request: parity is undefined")
+    base_quality = float(base_q.mean())  # above 0: ``ladder_table`` refuses a baseline that scores 0 everywhere
     random_reached, random_unreached, random_max = _random_mix(table, [1.0, target_parity])
     return Prize(
         n=table.n, tiers=tiers, baseline=table.names[table.base], baseline_cost_usd=float(table.c_base.sum()),
         baseline_quality=base_quality, oracle_savings=_savings(table, oracle_cost), oracle_low=low, oracle_high=high,
-        oracle_parity=float(table.q[rows, served].mean() / base_quality) if base_quality else float("nan"),
+        oracle_parity=float(table.q[rows, served].mean() / base_quality),
         oracle_share={name: float(np.mean(served == k)) for k, name in enumerate(table.names)},
         classifier=cls, classifier_savings=_tidy(1 - (oracle_cost.sum() + cls.total_usd) / table.c_base.sum()),
         cascade_savings=_savings(table, cascade_cost),
         random_savings=random_reached, random_unreached=random_unreached, random_max_parity=random_max,
         estimated_tokens=any(o.estimated_tokens for i in items for o in i.outcomes.values()),
-        resamples=resamples, notes=notes)
+        resamples=resamples)
