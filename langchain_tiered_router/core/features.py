@@ -21,7 +21,7 @@ import functools
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,31 @@ class FeatureRow:
     idx: np.ndarray
     val: np.ndarray
     dense: np.ndarray
+    _stacked: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+
+    def stacked(self, width: int, dense_width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The row as indices and values into a weight matrix whose rows are ``width``
+        sparse features, then ``dense_width`` dense columns, then a bias (value 1): one
+        gather reads every weight it needs (``learned.HeadStack``, whose owner checks that
+        ``width`` is the hashing's). Two numpy calls, made once per layout; a dense block
+        of another width fails the product that reads it."""
+        key = (width, dense_width)
+        out = self._stacked.get(key)
+        if out is None:  # heads without sparse (or dense) weights ignore that part of the row
+            tail = _STACKED_TAILS.get(key)
+            if tail is None:
+                tail = _STACKED_TAILS[key] = np.arange(width, width + dense_width + 1, dtype=np.int64)
+            out = self._stacked[key] = (
+                np.concatenate((self.idx, tail)) if width else tail,
+                np.concatenate(((self.val, self.dense, _ONE) if width else (self.dense, _ONE)) if dense_width
+                               else ((self.val, _ONE) if width else (_ONE,))))
+        return out
+
+
+# per layout: the indices of the dense columns and of the bias
+_STACKED_TAILS: dict[tuple[int, int], np.ndarray] = {}
+_ONE = np.ones(1, dtype=np.float64)
 
 
 def bounded_view(text: str, head: int, tail: int) -> str:

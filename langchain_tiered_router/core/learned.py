@@ -96,36 +96,40 @@ class LinearHead:
 
 
 class HeadStack:
-    """Several heads over the same features, evaluated together: one gather from the
-    sparse weights and one product with the dense block instead of one per head.
+    """Several heads over the same features, evaluated together in one gather and one
+    product.
 
     Inside a request each numpy call costs 10-40 µs, not the 0.5-3 µs of a warm loop:
-    between two HTTP calls its code has left the CPU's caches. So the standardisation is
-    folded into the weights once (``w . (x - m) / s == (w / s) . x - (w / s) . m``) and the
-    heads cost five numpy calls, not nine."""
+    between two HTTP calls its code has left the CPU's caches. So everything linear is
+    folded into one weight matrix, features x heads: the sparse weights, then the dense
+    weights with the standardisation folded in (``w . (x - m) / s == (w / s) . x - (w / s) . m``),
+    then the biases. A row is laid out to match once (``FeatureRow.stacked``: its sparse
+    indices, then one index per dense column, then the bias's), and every set of heads
+    costs two numpy calls: ``take`` and ``dot``."""
 
     def __init__(self, heads: Sequence[LinearHead]):
         self.links = [h.link for h in heads]
-        width = max((h.sparse.size for h in heads), default=0)
-        self.sparse = np.zeros((width, len(heads)), dtype=np.float64)  # features x heads: rows gather at once
-        for k, h in enumerate(heads):
-            self.sparse[:h.sparse.size, k] = h.sparse
+        self.width = width = max((h.sparse.size for h in heads), default=0)
         dense = max((h.dense.size for h in heads), default=0)
         if any(h.dense.size not in (0, dense) for h in heads):
             raise ConfigError("the heads of one routing decision read dense blocks of different widths")
-        self.weights = np.zeros((len(heads), dense))  # per head: dense weight / scale
-        self.bias = np.array([h.bias for h in heads], dtype=np.float64)
+        self.dense_width = dense
+        # rows: sparse features, dense columns, the bias; columns: heads
+        self.weights = np.zeros((width + dense + 1, len(heads)), dtype=np.float64)
         for k, h in enumerate(heads):
+            self.weights[:h.sparse.size, k] = h.sparse
+            bias = h.bias
             if h.dense.size:
-                self.weights[k] = h.dense / h.scale
-                self.bias[k] -= float(self.weights[k] @ h.mean)
+                folded = h.dense / h.scale
+                self.weights[width:width + dense, k] = folded
+                bias -= float(folded @ h.mean)
+            self.weights[width + dense, k] = bias
 
     def raw(self, row: FeatureRow) -> np.ndarray:
-        # ``dot``, not ``@``: the same BLAS product without the ufunc dispatch of ``matmul``
-        z = self.weights.dot(row.dense) + self.bias if self.weights.size else self.bias.copy()
-        if self.sparse.size and row.idx.size:
-            z += row.val.dot(self.sparse.take(row.idx, axis=0))  # take: the rows indexing gives, three times sooner
-        return z
+        idx, val = row.stacked(self.width, self.dense_width)
+        # ``dot``, not ``@``: the same BLAS product without the ufunc dispatch of ``matmul``;
+        # ``take``: the rows indexing gives, three times sooner
+        return val.dot(self.weights.take(idx, axis=0))
 
     def predict(self, row: FeatureRow) -> list[float]:
         return [LinearHead.apply_link_of(link, z) for link, z in zip(self.links, self.raw(row).tolist())]
@@ -199,14 +203,23 @@ class RoutingModel:
 
     def _prompt_predictions(self, row: FeatureRow, ladder: Ladder) -> tuple[list[float], list[float | None]]:
         """Each tier's predicted quality and output tokens (None: no head), in one pass."""
-        names = self._ladder_view(ladder)[0]
-        tokens = [t for t in names if t in self.out_tokens]
-        quality = [t for t in names if t in self.quality]
-        values = self._stack(("prompt", names), [self.quality[t] for t in quality]
-                             + [self.out_tokens[t] for t in tokens]).predict(row)
-        q = dict(zip(quality, values[:len(quality)]))
-        out = dict(zip(tokens, values[len(quality):]))
-        return [q.get(t, 0.0) for t in names], [out.get(t) for t in names]
+        stack, quality_at, tokens_at = self._prompt_plan(self._ladder_view(ladder)[0])
+        values = stack.predict(row)
+        return ([0.0 if i is None else values[i] for i in quality_at],
+                [None if i is None else values[i] for i in tokens_at])
+
+    def _prompt_plan(self, names: tuple[str, ...]) -> tuple[HeadStack, list[int | None], list[int | None]]:
+        """The prompt heads of these tiers stacked, and where each tier's quality and
+        output tokens are in the stack's predictions (None: no such head): made once."""
+        plans = self.__dict__.setdefault("_prompt_plans", {})
+        plan = plans.get(names)
+        if plan is None:
+            quality = [t for t in names if t in self.quality]
+            tokens = [t for t in names if t in self.out_tokens]
+            stack = HeadStack([self.quality[t] for t in quality] + [self.out_tokens[t] for t in tokens])
+            plan = plans[names] = (stack, [quality.index(t) if t in self.quality else None for t in names],
+                                   [len(quality) + tokens.index(t) if t in self.out_tokens else None for t in names])
+        return plan
 
     def _ladder_view(self, ladder: Ladder) -> tuple[tuple[str, ...], list[tuple[float, float] | None]]:
         """The ladder's tier names and per-token rates, kept for the last ladder seen (a

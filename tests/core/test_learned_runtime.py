@@ -64,6 +64,17 @@ def test_heads_evaluated_together_predict_what_each_predicts_alone():
         assert stack.predict(row) == pytest.approx([h.predict(row) for h in heads], rel=1e-12, abs=1e-12)
 
 
+def test_heads_without_token_or_dense_weights_ignore_that_part_of_the_row():
+    rng = np.random.default_rng(5)
+    row = FeatureRow(np.array([3, 9]), np.array([1.0, 2.0], dtype=np.float32), rng.normal(size=4))
+    dense_only = [LinearHead(np.zeros(0), rng.normal(size=4), np.zeros(4), np.ones(4), 0.2)]
+    tokens_only = [LinearHead(rng.normal(size=16), np.zeros(0), np.zeros(0), np.zeros(0), -0.1, "log1p")]
+    for heads in (dense_only, tokens_only):
+        assert HeadStack(heads).predict(row) == pytest.approx([h.predict(row) for h in heads], rel=1e-12)
+    with pytest.raises(ValueError):  # a row of another dense width fails, as a product of mismatched shapes
+        HeadStack(dense_only).predict(FeatureRow(row.idx, row.val, rng.normal(size=5)))
+
+
 def test_the_harness_prices_a_prediction_as_the_run_time_does():
     from langchain_tiered_router.analysis.eval.training import predicted_costs
 
