@@ -112,7 +112,7 @@ class Backend(ABC):
 _THROTTLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException",
                    "Throttling", "RequestLimitExceeded"}
 _SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelNotReadyException",
-                 "ModelTimeoutException", "InternalFailure", "ServiceUnavailable"}
+                 "ModelTimeoutException", "InternalFailure", "ServiceUnavailable", "ModelStreamErrorException"}
 
 
 def tier_call_error(exc: BaseException, tier: Tier) -> TierCallError:
@@ -134,6 +134,7 @@ def classify_transport_error(exc: BaseException, *, tier: str, model_id: str) ->
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
+        code = code[:1].upper() + code[1:]  # an exception event inside a stream: ``throttlingException``
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     else:
         status = None

@@ -56,8 +56,17 @@ class _ConsumerClosed(RuntimeError):
 
 
 def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError):
+        # its message, when there is one, names a cancel scope and a task by memory address
+        return "CancelledError: the caller cancelled the request"
     name = "RuntimeError" if isinstance(exc, _ConsumerClosed) else type(exc).__name__
     return f"{name}: {exc}"
+
+
+def _error_kind(exc: BaseException) -> str:
+    """An attempt's ``error_kind`` for an exception that ended it: its type's name, or
+    ``consumer_closed`` when the caller stopped reading (never a private class's name)."""
+    return "consumer_closed" if isinstance(exc, _ConsumerClosed) else type(exc).__name__
 
 
 # Effects the loop yields; the drivers carry them out.
@@ -301,7 +310,7 @@ class Router:
                     attempt.emitted = call.emitted
                 return attempt
         except BaseException as exc:  # not an attempt failure: recorded, then it propagates
-            attempt.outcome, attempt.error, attempt.error_kind = "error", _error_text(exc), type(exc).__name__
+            attempt.outcome, attempt.error, attempt.error_kind = "error", _error_text(exc), _error_kind(exc)
             attempt.exception = exc if isinstance(exc, Exception) else None
             if call is not None:  # a consumer that left mid-stream: what reached it is billed
                 self._charge_partial(attempt, tier, call)

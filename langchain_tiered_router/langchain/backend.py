@@ -118,14 +118,40 @@ class LangChainBackend(Backend):
         if not self.can_stream(tier, kwargs):
             yield message_chunk(as_ai_message(self._generate(tier, self._messages(request), kwargs)))
             return
+        source = model._stream(self._messages(request), stop=self.stop, **kwargs)
+        if request.deadline is not None and self.executor is not None:
+            source = self._within_deadline(source, tier, request)
         try:
-            for chunk in model._stream(self._messages(request), stop=self.stop, **kwargs):
+            for chunk in source:
                 yield strip_model_name(chunk)
         except Exception as exc:
             mapped = map_error(exc, tier)
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    def _within_deadline(self, source: Iterator[ChatGenerationChunk], tier: Tier, request: RouteRequest
+                         ) -> Iterator[ChatGenerationChunk]:
+        """A sync stream held to the request's deadline until its first output, as the
+        async one is: each chunk before that is read on the pool and waited for at most
+        the call's time left (a read still blocked then is abandoned, as a sync call is)."""
+        context = contextvars.copy_context()
+        for chunk in iter(lambda: self._next_within(source, context, tier, request), _END):
+            yield chunk
+            if has_output(chunk):
+                break
+        else:
+            return
+        yield from source
+
+    def _next_within(self, source: Iterator[ChatGenerationChunk], context: contextvars.Context, tier: Tier,
+                     request: RouteRequest) -> Any:
+        limit = call_timeout(tier, request)
+        future = self.executor.submit(context.run, next, source, _END)
+        try:
+            return future.result(timeout=limit)
+        except cf.TimeoutError:
+            raise deadline_error(tier, request, limit) from None
 
     async def astream_tier(self, tier: Tier, request: RouteRequest) -> AsyncIterator[ChatGenerationChunk]:
         if self.executor is not None:
@@ -277,8 +303,7 @@ class ConverseTierStream(TierStream):
         await _maybe_await(end_run(run, answer))
 
     def has_output(self, chunk: ChatGenerationChunk) -> bool:
-        message = chunk.message
-        return bool(message.content) or bool(getattr(message, "tool_call_chunks", None))
+        return has_output(chunk)
 
     def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
         if complete:
@@ -289,6 +314,13 @@ class ConverseTierStream(TierStream):
 
 
 _CLOSED = "stream closed by the consumer"
+_END = object()  # a stream read to its end
+
+
+def has_output(chunk: ChatGenerationChunk) -> bool:
+    """Whether a chunk carries what the caller sees (text or a tool call), not only metadata."""
+    message = chunk.message
+    return bool(message.content) or bool(getattr(message, "tool_call_chunks", None))
 
 
 def _prompt_text(messages: list[BaseMessage]) -> str:

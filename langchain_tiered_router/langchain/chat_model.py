@@ -87,8 +87,11 @@ class TieredChatBedrock(BaseChatModel):
     """A Bedrock API key (bearer token) instead of AWS credentials."""
     telemetry: bool = True
     """Record each request to the config's telemetry sinks."""
-    streaming: bool = False
-    """Use the streaming path for ``invoke`` too (answers arrive through ConverseStream)."""
+    streaming: bool | None = None
+    """``True``: ``invoke`` takes the streaming path too (answers arrive through
+    ConverseStream); ``False``: never stream, ``stream`` included (LangChain reads an
+    explicit ``False`` so). Unset by default: a model LangChain rebuilds from its fields
+    (``configurable_fields``) would otherwise pass the default as an explicit ``False``."""
     built: Any = Field(default=None, exclude=True, repr=False)
     """Internal: the router built from ``config``. LangChain rebuilds a model from its
     fields (``configurable_fields``); carrying the router over keeps its session pins
@@ -203,7 +206,10 @@ class TieredChatBedrock(BaseChatModel):
             return super().model_copy(deep=deep)
         names = {info.alias: name for name, info in type(self).model_fields.items() if info.alias}
         update = {names.get(key, key): value for key, value in update.items()}
-        fields = {k: v for k, v in self.__dict__.items() if k in type(self).model_fields}
+        # the fields the caller set (a default passed on would count as set: ``streaming``),
+        # and what this model built that the copy may reuse
+        fields = {k: v for k, v in self.__dict__.items()
+                  if k in type(self).model_fields and (k in self.model_fields_set or k in _REUSED)}
         if self._own_clients and not {"client", "bedrock_client"} & set(update) and _CLIENT_SETTINGS & set(update):
             fields["client"] = fields["bedrock_client"] = None  # made here from settings that change
         return type(self)(**{**fields, **update})
@@ -235,7 +241,9 @@ class TieredChatBedrock(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {**self.built.identity, "temperature": self.temperature, "max_tokens": self.max_tokens}
+        # every setting of this model that changes an answer: LangChain's cache keys on these
+        return {**self.built.identity, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                "stop_sequences": self.stop}
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         """LangChain's own result (``asdict()``, then ``stop`` and the call's kwargs),
@@ -532,6 +540,8 @@ class _Pool:
 
 # the fields the clients made by the model are built from
 _CLIENT_SETTINGS = frozenset({"config", "timeout", "max_retries", "api_key"})
+# what a copy takes over from the model it copies though the caller did not set it
+_REUSED = frozenset({"client", "bedrock_client", "built"})
 
 
 def config_digest(config: RouterConfig) -> str:

@@ -418,6 +418,25 @@ class _SlowBackend(ScriptedBackend):
         return self.call(tier, request)
 
 
+def test_a_route_cancelled_mid_call_records_one_stable_error_text(base_config):
+    """A server cancels a request whose client left with a message naming its cancel
+    scope and task by memory address: the record says the same for every such request."""
+    records: list = []
+    r = router({**base_config, "gates": []}, records)
+
+    async def main():
+        route = asyncio.create_task(r.aroute(RouteRequest(text="hi"), _SlowBackend(5, False)))
+        await asyncio.sleep(0.05)
+        route.cancel("Cancelled via cancel scope 7f2c1810a840 by <Task pending name='Task-1816'>")
+        with pytest.raises(asyncio.CancelledError):
+            await route
+
+    asyncio.run(main())
+    (record,) = records
+    assert record.error == "CancelledError: the caller cancelled the request"
+    assert (record.attempts[0].outcome, record.attempts[0].error_kind) == ("error", "consumer_closed")
+
+
 @pytest.mark.parametrize("own", [False, True])
 def test_the_engine_times_calls_unless_the_backend_times_its_own(own):
     """A tier call past the tier's timeout is given up by the engine (a timeout, retried),

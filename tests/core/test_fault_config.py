@@ -61,3 +61,17 @@ def test_a_redis_outage_never_fails_a_request(caplog):
         result = router.route(RouteRequest("hello"), ScriptedBackend({"*": "ok"}))
     assert result.tier == "cheap"
     assert any("circuit breaker store unavailable" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("code, kind", [("throttlingException", "throttled"), ("ThrottlingException", "throttled"),
+                                        ("modelStreamErrorException", "server_error"),
+                                        ("internalServerException", "server_error")])
+def test_an_exception_event_inside_a_stream_is_classified_by_its_code(code, kind) -> None:
+    """ConverseStream names its exception events in camelCase (``throttlingException``);
+    botocore raises them as ``EventStreamError`` with that code."""
+    from langchain_tiered_router.core.backends import classify_transport_error
+
+    class EventStreamError(Exception):
+        response = {"Error": {"Code": code, "Message": "m"}}
+
+    assert classify_transport_error(EventStreamError(), tier="cheap", model_id="m").kind == kind

@@ -309,6 +309,11 @@ def test_model_copy_with_update_rebuilds_the_tier_models(routed, emulator) -> No
     assert top.router.ladder.names == ["frontier"] and top.router is not llm.router
     assert top.client is not llm.client and top.client.meta.config.read_timeout == 7
     assert llm.model_copy().router is llm.router
+    # a default is not passed on as if the caller set it: an explicit ``streaming=False``
+    # turns LangChain's streaming off, and the copy streams as the original does
+    warm = llm.model_copy(update={"temperature": 0.5})
+    assert "streaming" not in warm.model_fields_set and len(list(warm.stream("hello"))) > 2
+    assert emulator.requests[-1].operation == "ConverseStream"
 
 
 def test_the_llm_cache_keys_on_the_whole_routing_config(emulator) -> None:
@@ -318,6 +323,8 @@ def test_the_llm_cache_keys_on_the_whole_routing_config(emulator) -> None:
     plain = TieredChatBedrock(config=config(emulator.url), telemetry=False)
     gated = TieredChatBedrock(config=config(emulator.url, gates=JSON_GATE), telemetry=False)
     assert plain._get_llm_string() != gated._get_llm_string()
+    stopped = TieredChatBedrock(config=config(emulator.url), telemetry=False, stop_sequences=["END"])
+    assert plain._get_llm_string() != stopped._get_llm_string()  # the model's own settings change answers too
     assert plain._get_llm_string() == TieredChatBedrock(
         config=config(emulator.url, telemetry={"sinks": []}), telemetry=False)._get_llm_string()  # not where rows go
     set_llm_cache(InMemoryCache())

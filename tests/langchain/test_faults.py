@@ -86,7 +86,7 @@ def test_a_per_tier_timeout_cuts_a_slow_tier(routed, emulator) -> None:
     assert routing["attempts"][0]["latency_ms"] < 3000  # cut at its timeout, not after the slow reply
 
 
-@pytest.mark.parametrize("path", ["invoke", "ainvoke", "astream"])
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "stream", "astream"])
 def test_a_request_deadline_bounds_retries_and_escalation(routed, emulator, path) -> None:
     llm = routed(transport={"deadline_s": 0.5}, retry={"max_retries": 2, "backoff_s": 0})
     emulator.inject("slow", times=None, seconds=5)  # every tier slower than the whole budget
@@ -95,6 +95,8 @@ def test_a_request_deadline_bounds_retries_and_escalation(routed, emulator, path
             llm.invoke("hello")
         elif path == "ainvoke":
             asyncio.run(llm.ainvoke("hello"))
+        elif path == "stream":  # a sync stream waits for its first output within the time left too
+            list(llm.stream("hello"))
         else:
             async def read() -> None:
                 async for _ in llm.astream("hello"):

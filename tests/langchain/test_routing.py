@@ -363,6 +363,7 @@ def test_consumer_closing_a_pass_through_stream_still_records_the_route(routed) 
     assert first.text == "I am the "
     result = routed.last
     assert result.served is None and result.attempts[0].error == "RuntimeError: stream closed by the consumer"
+    assert result.attempts[0].error_kind == "consumer_closed"
     assert result.attempts[0].emitted and result.cost_usd > 0  # what reached the consumer is billed
 
 
@@ -372,7 +373,8 @@ def test_stream_error_event_is_a_transport_error_and_retried(routed, emulator) -
     assert full.text == INVOICE_JSON
     frontier = full.response_metadata["routing"]["attempts"][-1]
     assert (frontier["tier"], frontier["outcome"], frontier["retries"]) == ("frontier", "served", 1)
-    assert frontier["retried_on"] == ["stream_cut"]  # botocore's EventStreamError
+    # botocore's EventStreamError, its code the event's (modelStreamErrorException): Bedrock failed
+    assert frontier["retried_on"] == ["server_error"]
 
 
 def test_read_timeout_of_the_shared_client_is_a_timeout_error(emulator) -> None:
