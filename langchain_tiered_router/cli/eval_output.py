@@ -77,8 +77,9 @@ def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
                   f"(95 % CI {pct(ci['low'])} - {pct(ci['high'])}, {ci['method']})")
     recovered = result.get("headroom_recovered")
     if recovered is None:
-        console.print(f"headroom: the oracle saves no more than a random mix here ({pct(result['oracle_savings'])} "
-                      f"vs {pct(result['random_savings'])}): routing has little to find on this data")
+        console.print(f"headroom: the one-call oracle saves no more than a random mix of tiers at this parity "
+                      f"({pct(result['oracle_savings'])} vs {pct(result['random_savings'])}): on this data a fixed "
+                      "mix of tiers saves as much as routing each request could")
     else:
         console.print(f"headroom: the oracle would save {pct(result['oracle_savings'])}, a random mix at this parity "
                       f"{pct(result['random_savings'])}; this router recovered {pct(recovered)} of the difference")

@@ -99,7 +99,8 @@ def build_policy(cfg: C.PolicyConfig, ladder: Ladder | None = None) -> Policy:
         if ladder is None or cfg.path is None:
             raise ConfigError("an auto policy needs 'path' and the ladder", path="policy.path")
         try:
-            return LearnedPolicy.from_file(cfg.path, ladder, cfg.max_escalations)
+            asked = cfg.max_escalations if "max_escalations" in cfg.model_fields_set else None
+            return LearnedPolicy.from_file(cfg.path, ladder, asked)
         except ConfigError as exc:
             raise ConfigError(str(exc), path="policy.path") from None
     classifier = build_classifier(cfg.classifier) if cfg.classifier else None

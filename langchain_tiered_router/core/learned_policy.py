@@ -125,10 +125,21 @@ class LearnedPolicy(Policy):
         self._consistency = ConsistencyGate(model.tiers[0]) if model.strategy == "consistency" else None
 
     @classmethod
-    def from_file(cls, path: str | Path, ladder: Ladder, max_escalations: int = 2) -> "LearnedPolicy":
+    def from_file(cls, path: str | Path, ladder: Ladder, max_escalations: int | None = None) -> "LearnedPolicy":
+        """The file's strategy at the escalation depth it was certified with; a config
+        that asks for another depth (``max_escalations``, None: not set) is refused, since
+        the certified promise does not hold for what that would serve."""
         model = load_routing_model(path)
         model.check_ladder(ladder)
-        return cls(model, max_escalations)
+        certified = model.max_escalations
+        if certified is not None:
+            top = len(ladder) - 1
+            if max_escalations is not None and min(max_escalations, top) != min(certified, top):
+                raise ConfigError(f"{path} was calibrated with max_escalations {certified}, and its promise holds at "
+                                  f"that depth; the config asks for {max_escalations}: calibrate again with it, or "
+                                  "leave max_escalations out of the policy")
+            max_escalations = certified
+        return cls(model, 2 if max_escalations is None else max_escalations)
 
     def choose_start(self, request, ladder, ask=None) -> TierChoice:
         m = self.model

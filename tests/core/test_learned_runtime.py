@@ -181,6 +181,24 @@ def test_auto_cascade_escalates_on_the_answers_own_signals(tmp_path):
     assert hard.cost_usd == sum((a.cost_usd for a in hard.attempts), Decimal(0))
 
 
+def test_auto_serves_at_the_escalation_depth_it_was_certified_with(tmp_path):
+    """The harness certified the cascade with at most one escalation: served with the
+    default depth (two) it would reach a tier the promise never covered."""
+    width = SPEC.dense_width(with_answer=True)
+    model = classifier_model()
+    model.strategy, model.max_escalations = "cascade", 1
+    for tier in TIERS[:-1]:
+        model.stay[tier], model.up[tier] = head(width, -3.0), head(width, 3.0)  # always escalate
+    path = save_routing_model(model, tmp_path / "m.npz")
+    router = build_router(config({"kind": "auto", "path": str(path)}), telemetry=False)
+    result = router.route(RouteRequest("anything"), ScriptedBackend({}))
+    assert [a.tier for a in result.attempts] == ["cheap", "mid"] and result.flagged  # one step, as certified
+    assert build_router(config({"kind": "auto", "path": str(path), "max_escalations": 1}),
+                        telemetry=False).policy.max_escalations == 1
+    with pytest.raises(ConfigError, match="calibrated with max_escalations 1"):
+        build_router(config({"kind": "auto", "path": str(path), "max_escalations": 2}), telemetry=False)
+
+
 def test_the_consistency_gate_asks_a_second_opinion_and_prices_it():
     cfg = config({"kind": "cascade", "start_tier": "mid"})
     cfg["tiers"][1]["gates"] = [{"kind": "consistency", "tier": "cheap"}]

@@ -58,3 +58,11 @@ def test_random_mix_and_oracle_over_three_tiers():
     assert oracle.cost == 1 + 3 + 1 + 3 and oracle.quality == 0.75
     assert headroom_recovered(0.5, 0.25, 0.75) == pytest.approx(0.5)
     assert headroom_recovered(0.5, 0.8, 0.75) is None  # no headroom: nothing to recover
+
+
+def test_the_oracle_takes_the_cheapest_tier_on_each_requests_own_cost():
+    # request 1: cheap is right but writes ten times the tokens, so mid (also right) costs less there
+    table = LadderTable(["cheap", "mid", "strong"], q=np.array([[1, 1, 1], [1, 1, 1]], dtype=float),
+                        c=np.array([[1.0, 3.0, 9.0], [30.0, 3.0, 9.0]]), base=2)
+    oracle = oracle_point(table)
+    assert oracle.cost == 1 + 3 and oracle.quality == 1.0

@@ -126,8 +126,11 @@ def random_savings_at(table: LadderTable, parity: float) -> float:
 
 
 def oracle_served(table: LadderTable) -> np.ndarray:
-    """Per request, the cheapest tier whose score is at least the baseline's."""
-    return np.argmax(table.q >= table.q_base[:, None] - 1e-12, axis=1)
+    """Per request, the cheapest tier whose score is at least the baseline's: cheapest on
+    that request's own cost (a cheaper tier that writes five times the tokens can cost
+    more), the lower tier on a tie."""
+    good_enough = table.q >= table.q_base[:, None] - 1e-12  # the baseline always is
+    return np.argmin(np.where(good_enough, table.c, np.inf), axis=1)
 
 
 def oracle_point(table: LadderTable) -> Point:
