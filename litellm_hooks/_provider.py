@@ -141,10 +141,21 @@ class TieredRouterProvider(CustomLLM):
         router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params)
         routed = router.astream(request, backend)
         _attach(logging_obj, routed.result)  # live: the headers are built after the first chunk
+        # The routing record comes on a last chunk of empty text, which LiteLLM's Messages
+        # API turns into an empty text block when the answer ended in a tool call: so a
+        # tool-call chunk is held back until the next chunk comes (text goes out at once),
+        # and the answer's last one carries the record.
+        held: dict | None = None
         try:
             async for chunk in routed:
                 for generic in generic_chunks(chunk):
-                    yield generic
+                    if held is not None:
+                        yield held
+                        held = None
+                    if generic["tool_use"] is not None:
+                        held = generic
+                    else:
+                        yield generic
         except _REFUSED as exc:
             raise self._failed(exc, metadata, logging_obj) from None
         except BaseException:  # the client went away: what was spent is billed all the same
@@ -156,7 +167,11 @@ class TieredRouterProvider(CustomLLM):
             await routed.aclose()
         summary = self._publish(routed.result, metadata)
         bill_on_logging_object(logging_obj, routed.result)  # LiteLLM cannot price a tiered_router stream
-        yield finish_chunk(routed.result, summary)
+        finish = finish_chunk(routed.result, summary)
+        if held is not None:
+            held["provider_specific_fields"] = finish.pop("provider_specific_fields")
+            yield held
+        yield finish
 
     def _failed(self, exc: Exception, metadata: dict, logging_obj: Any) -> BaseException:
         return self.refusal(exc, metadata, logging_obj, metadata.get("model_group"))

@@ -26,11 +26,11 @@ def routing_headers(result: RoutingResult) -> dict[str, str]:
     """Headers the proxy adds to the response. A stream whose tier is still sending
     (no gate on it) is described by the tier streaming; its cost comes at the end."""
     streaming = result.served is None and result.current_tier is not None
-    tier = result.tier or result.current_tier or result.start_tier
+    tier = result.tier or result.current_tier  # none: nothing was served (a failed route names no tier)
     headers = {
         f"{HEADER_PREFIX}tier": tier,
         f"{HEADER_PREFIX}start-tier": result.start_tier,
-        f"{HEADER_PREFIX}escalated": str(result.escalated or tier != result.start_tier).lower(),
+        f"{HEADER_PREFIX}escalated": str(result.escalated or (tier is not None and tier != result.start_tier)).lower(),
         f"{HEADER_PREFIX}flagged": str(result.flagged).lower(),
         f"{HEADER_PREFIX}request-id": result.request_id,
         f"{HEADER_PREFIX}policy": result.policy,

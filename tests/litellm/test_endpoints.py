@@ -172,6 +172,26 @@ def test_anthropic_messages_with_tools_get_a_checked_tool_call(proxy) -> None:
     assert logged == Decimal(row["cost_usd"]).quantize(logged)
 
 
+def test_anthropic_messages_streamed_tool_call_is_its_only_block(proxy) -> None:
+    """The routing record rides on the answer's last chunk: on a chunk of empty text of
+    its own, it became an empty text block after the tool_use block, which a client that
+    sends the turn back gets refused."""
+    response = httpx.post(f"{proxy['url']}/v1/messages", timeout=60,
+                          headers={"x-api-key": "sk-ops", "anthropic-version": "2023-06-01",
+                                   "x-session-id": "ep-messages-tools-s"},
+                          json={"model": "tiered", "max_tokens": 100, "tool_choice": {"type": "any"}, "stream": True,
+                                "tools": [{"name": "get_weather", "description": "weather", "input_schema": WEATHER}],
+                                "messages": [{"role": "user", "content": "what is the weather in Paris"}]})
+    assert response.status_code == 200, response.text
+    events = [json.loads(line[len("data: "):]) for line in response.text.splitlines() if line.startswith("data: ")]
+    blocks = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert blocks == ["tool_use"]
+    stop = next(e for e in events if e["type"] == "message_delta")
+    assert stop["delta"]["stop_reason"] == "tool_use"
+    row, _ = _routed(proxy, "ep-messages-tools-s")
+    assert row["tier"] == "cheap" and row["attempts"][0]["turn"] == "tool_call"
+
+
 def test_responses_api_function_tools(proxy, client) -> None:
     response = client.responses.create(
         model="tiered", input="what is the weather in Paris", tool_choice="required",

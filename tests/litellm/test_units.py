@@ -319,3 +319,23 @@ def test_an_answer_that_came_whole_streams_as_openai_chunks():
     usage_only = ModelResponseStream(id="u", choices=[StreamingChoices(index=0, delta=Delta())],
                                      usage=litellm.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5))
     assert list(client_chunks(usage_only, template)) == []
+
+
+def test_headers_of_a_failed_route_name_no_serving_tier():
+    """A route that served nothing has no tier to name (the record's tier is null too):
+    the headers say where it started and what each attempt did."""
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.errors import LadderExhaustedError
+    from langchain_tiered_router.core.testing import ScriptedBackend
+
+    router = build_router({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+                                     {"name": "top", "model_id": "amazon.nova-pro-v1:0"}],
+                           "gates": [{"kind": "regex", "pattern": "^never$"}], "on_exhausted": "raise",
+                           "telemetry": {"sinks": []}}, telemetry=False)
+    with pytest.raises(LadderExhaustedError) as info:
+        router.route(RouteRequest("hi"), ScriptedBackend({"*": "an answer"}))
+    headers = litellm_hooks.routing_headers(info.value.result)
+    assert "x-tiered-router-tier" not in headers and headers["x-tiered-router-start-tier"] == "cheap"
+    assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,top:gate_failed"
+    assert headers["x-tiered-router-escalated"] == "true"
