@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from langchain_tiered_router.core import JsonSchemaGate, RouteRequest
+from langchain_tiered_router.core import RouteRequest
 from langchain_tiered_router.core.access import caller_principals as caller_names
+from langchain_tiered_router.core.gates import response_format_gates
 from langchain_tiered_router.core.tool_calls import tool_schemas
 
 from ._backend import ChatPayload
 from ._convert import messages_text
 
 __all__ = ["SESSION_HEADERS", "TIER_HEADERS", "BadChatRequest", "caller_principals", "check_chat_request",
-           "route_request_from_call", "route_request_from_messages", "response_format_gates"]
+           "route_request_from_call", "route_request_from_messages"]
 
 SESSION_HEADERS = ("x-session-id", "x-tiered-router-session")
 TIER_HEADERS = ("x-tiered-router-tier",)
@@ -92,20 +93,6 @@ def check_chat_request(messages: Any, params: Mapping[str, Any]) -> None:
         if not isinstance(spec, Mapping) or not isinstance(spec.get("schema"), Mapping):
             raise BadChatRequest("response_format json_schema needs json_schema.schema, a JSON Schema object",
                                  code="bad_response_format")
-
-
-def response_format_gates(params: Mapping[str, Any]) -> list[Any]:
-    """A client asking for ``response_format: {type: json_schema}`` gets that schema as
-    a gate of this request's text answers: one that does not match it escalates. (An
-    answer that calls a tool is judged against the tool's schema instead.)"""
-    fmt = params.get("response_format")
-    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
-        return []
-    spec = fmt.get("json_schema") or {}
-    schema = spec.get("schema") if isinstance(spec, Mapping) else None
-    # a client's schema: its own vendor keywords are its business; its patterns still run on RE2
-    return [JsonSchemaGate(dict(schema), name="response_format", strict_keywords=False)] \
-        if isinstance(schema, Mapping) else []
 
 
 def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None, *,

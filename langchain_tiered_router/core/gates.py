@@ -17,13 +17,14 @@ gate runs: ``core.gate_budget``.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import re
 import threading
 import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .config import ConfidenceGateConfig, SelfGradeGateConfig
 from .confidence import answer_confidence
@@ -40,7 +41,7 @@ from .types import AAskFn, AskFn, AuxCall, GateVerdict, RouteRequest, TierAnswer
 __all__ = [
     "GateState", "Gate", "AllOf", "AnyOf", "JsonSchemaGate", "PydanticGate", "RegexGate",
     "RuleGate", "SelfGradeGate", "ConfidenceGate", "safe_judge", "safe_ajudge", "extract_json",
-    "import_object", "MAX_REASON_CHARS", "MAX_DETAIL_CHARS",
+    "import_object", "response_format_gates", "MAX_REASON_CHARS", "MAX_DETAIL_CHARS",
 ]
 
 log = logging.getLogger("langchain_tiered_router")
@@ -441,3 +442,23 @@ def import_object(ref: str, *, path: str = "") -> Any:
         raise ConfigError(f"cannot import {ref!r}: {exc}", path=path) from None
     return obj
 
+
+
+def response_format_gates(params: Mapping[str, Any]) -> list[Gate]:
+    """A caller asking for ``response_format: {type: json_schema}`` (OpenAI's shape, which
+    LangChain's agents and ``ChatBedrockConverse`` take too) gets that schema as a gate of
+    the request's text answers: one that does not match it escalates. (An answer that
+    calls a tool is judged against the tool's schema instead.)"""
+    fmt = params.get("response_format")
+    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
+        return []
+    spec = fmt.get("json_schema") or fmt.get("jsonSchema") or {}
+    schema = spec.get("schema") if isinstance(spec, Mapping) else None
+    if isinstance(schema, str):  # ChatBedrockConverse takes the schema as JSON text too
+        try:
+            schema = json.loads(schema)
+        except ValueError:
+            return []
+    # a caller's schema: its own vendor keywords are its business; its patterns still run on RE2
+    return [JsonSchemaGate(dict(schema), name="response_format", strict_keywords=False)] \
+        if isinstance(schema, Mapping) else []

@@ -35,7 +35,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError,
 from ..core.config import RouterConfig, load_config
 from ..core.engine import Router
 from ..core.errors import ConfigError
-from ..core.gates import Gate, JsonSchemaGate, PydanticGate
+from ..core.gates import Gate, JsonSchemaGate, PydanticGate, response_format_gates
 from ..core.build import build_router
 from ..core.tiers import Tier
 from ..core.tool_calls import tool_schemas
@@ -236,8 +236,12 @@ class TieredChatBedrock(BaseChatModel):
 
     @property
     def model_name(self) -> str:
-        """The ladder as one name, ``tiered:<cheapest>><...>><top>``, for traces."""
-        return self.built.model_name
+        """The ladder by tier names, ``tiered(<cheapest>><...>><top>)``. Not the model ids:
+        LangChain's ``create_agent`` takes a model whose name matches a model it knows for
+        one with native structured output, and the top tier's id would speak for the
+        cheapest (the profile says what every tier has). Traces get the ids
+        (``_get_ls_params``)."""
+        return f"tiered({'>'.join(self._router.ladder.names)})"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -281,7 +285,7 @@ class TieredChatBedrock(BaseChatModel):
     def _request(self, messages: list[BaseMessage], kwargs: dict[str, Any], metadata: dict[str, Any]
                  ) -> tuple[RouteRequest, dict[str, Any]]:
         kwargs = dict(kwargs)
-        gates = list(kwargs.pop(GATES_KWARG, None) or [])
+        structured = list(kwargs.pop(GATES_KWARG, None) or [])
         kwargs.pop("stream", None)
         requested = kwargs.pop("tier", None) or metadata.get("requested_tier")
         model = kwargs.pop("model", None)
@@ -291,8 +295,10 @@ class TieredChatBedrock(BaseChatModel):
             text=request_text(messages), payload=messages,
             session_id=call_session(kwargs.pop("session_id", None), metadata),
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
-            # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
-            gates=gates, tool_gates=gates, tools=tool_schemas(kwargs.get("tools")),
+            # a structured-output schema judges both kinds: a text answer to a forced tool call fails it;
+            # a response_format (create_agent's native structured output) judges text answers, as on the proxy
+            gates=structured + response_format_gates(kwargs), tool_gates=structured,
+            tools=tool_schemas(kwargs.get("tools")),
             metadata={"integration": "langchain"})
         return request, kwargs
 

@@ -289,16 +289,27 @@ def test_create_agent_routes_each_model_call_like_the_react_agent(emulator, tmp_
         ("cheap", [("tool_call", "served")]), ("mid", [("text", "gate_failed"), ("text", "served")])]
 
 
-def test_create_agent_structured_output(emulator, tmp_path) -> None:
-    """No tier claims native structured output in every profile, so ``create_agent``
-    does not ask the ladder for it; the answer the gates passed is the structured one."""
+def test_create_agent_structured_output(tmp_path) -> None:
+    """No tier claims native structured output in every profile, and the ladder's name is
+    not its top tier's (a Claude 4.5 id, which LangChain knows for native structured
+    output): ``create_agent`` asks for the answer as a ``Forecast`` tool call, as it does
+    of a plain nova micro, and the tool-call check escalates arguments off its schema."""
+    script = {"models": {
+        CHEAP: {"rules": [{"match": "Paris", "tool_use": {"name": "get_weather", "input": {"city": "Paris"}}},
+                          {"match": AFTER_TOOL, "tool_use": {"name": "Forecast",
+                                                             "input": {"city": "Paris", "forecast": 7}}}]},
+        MID: {"rules": [{"match": AFTER_TOOL, "tool_use": {"name": "Forecast",
+                                                           "input": {"city": "Paris", "forecast": "sunny"}}}]},
+        FRONTIER: {"default": "unused"}}}
     telemetry = tmp_path / "routing.jsonl"
-    agent = create_agent(_model(emulator, telemetry), tools=[get_weather], response_format=Forecast)
-
-    out = agent.invoke({"messages": [HumanMessage("What is the weather in Paris?")]})
+    with BedrockEmulator(script) as emulator:
+        agent = create_agent(_model(emulator, telemetry), tools=[get_weather], response_format=Forecast)
+        out = agent.invoke({"messages": [HumanMessage("What is the weather in Paris?")]})
+        assert not any("outputConfig" in r.body for r in emulator.requests)  # never asked for native output
 
     assert out["structured_response"] == Forecast(city="Paris", forecast="sunny")
-    assert [r["tier"] for r in _records(telemetry)] == ["cheap", "mid"]
+    assert [(r["tier"], [(a["turn"], a["outcome"]) for a in r["attempts"]]) for r in _records(telemetry)] == [
+        ("cheap", [("tool_call", "served")]), ("mid", [("tool_call", "gate_failed"), ("tool_call", "served")])]
 
 
 def test_summarization_middleware_sizes_its_trigger_from_the_ladders_profile(tmp_path) -> None:

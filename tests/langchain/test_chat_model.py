@@ -316,6 +316,20 @@ def test_model_copy_with_update_rebuilds_the_tier_models(routed, emulator) -> No
     assert emulator.requests[-1].operation == "ConverseStream"
 
 
+def test_a_response_format_gates_the_text_answer(routed, emulator) -> None:
+    """``create_agent`` binds ``response_format`` for native structured output when the
+    model's name or profile says it has it: the schema judges each tier's answer (the
+    cheap tier's prose escalates), and the ladder's name is not its top tier's id."""
+    llm = routed()
+    fmt = {"type": "json_schema", "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA}}
+    message = llm.invoke(INVOICE, response_format=fmt)
+    routing = message.response_metadata["routing"]
+    assert [(a["tier"], a["outcome"], a["gate"]) for a in routing["attempts"]][0] == (
+        "cheap", "gate_failed", "response_format")
+    assert routing["tier"] != "cheap" and "outputConfig" in emulator.requests[-1].body
+    assert llm.model_name == "tiered(cheap>mid>frontier)"
+
+
 def test_the_llm_cache_keys_on_the_whole_routing_config(emulator) -> None:
     from langchain_core.caches import InMemoryCache
     from langchain_core.globals import set_llm_cache
