@@ -112,14 +112,16 @@ class LangChainBackend(Backend):
         disabled = self.models[tier.name].disable_streaming
         return not (disabled is True or (disabled == "tool_calling" and kwargs.get("tools")))
 
-    def stream_tier(self, tier: Tier, request: RouteRequest) -> Iterator[ChatGenerationChunk]:
-        """The tier's ConverseStream chunks, errors mapped; no run is opened here."""
+    def stream_tier(self, tier: Tier, request: RouteRequest, *, timed: bool = True) -> Iterator[ChatGenerationChunk]:
+        """The tier's ConverseStream chunks, errors mapped; no run is opened here.
+        ``timed``: held to the request's deadline here (the async driver times its reads
+        itself, and reads this on the pool, where a wait on the pool could starve it)."""
         model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
         if not self.can_stream(tier, kwargs):
             yield message_chunk(as_ai_message(self._generate(tier, self._messages(request), kwargs)))
             return
         source = model._stream(self._messages(request), stop=self.stop, **kwargs)
-        if request.deadline is not None and self.executor is not None:
+        if timed and request.deadline is not None and self.executor is not None:
             source = self._within_deadline(source, tier, request)
         try:
             for chunk in source:
@@ -155,7 +157,7 @@ class LangChainBackend(Backend):
 
     async def astream_tier(self, tier: Tier, request: RouteRequest) -> AsyncIterator[ChatGenerationChunk]:
         if self.executor is not None:
-            async for chunk in _iterate_in(self.executor, self.stream_tier(tier, request)):
+            async for chunk in _iterate_in(self.executor, self.stream_tier(tier, request, timed=False)):
                 yield chunk
             return
         model, kwargs = self.models[tier.name], self.tier_kwargs(tier)

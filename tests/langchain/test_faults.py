@@ -109,6 +109,18 @@ def test_a_request_deadline_bounds_retries_and_escalation(routed, emulator, path
     assert info.value.result.latency_ms < 4000  # five seconds a call without the deadline
 
 
+def test_a_deadline_with_one_worker_thread_still_streams_async(routed, emulator) -> None:
+    """The async stream reads the tier on the worker pool and times its reads itself: it
+    must not also wait on the pool for each chunk (with one worker, that wait starved)."""
+    llm = routed(transport={"deadline_s": 5.0, "max_concurrency": 1})
+
+    async def read() -> str:
+        return "".join([c.text async for c in llm.astream("hello")])
+
+    assert asyncio.run(read()) == "I am the cheap model."
+    assert routed.last.served.tier == "cheap" and routed.last.latency_ms < 4000
+
+
 def test_retry_after_is_honoured_and_a_long_one_escalates(routed, emulator) -> None:
     llm = routed(retry={"max_retries": 2, "backoff_s": 0, "max_backoff_s": 1.0})
     emulator.inject("throttle", model_id=CHEAP, times=1, retry_after=0.3)
