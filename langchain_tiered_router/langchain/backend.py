@@ -24,7 +24,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
 from ..core.deadline import call_timeout, deadline_error
-from ..core.errors import MalformedReplyError, TierCallError, TransportError
+from ..core.errors import ConfigError, MalformedReplyError, TierCallError, TransportError
+from ..core.gates import response_format_gates
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
 from ._convert import merge_chunks, message_chunk, strip_model_name, to_answer
@@ -88,6 +89,11 @@ class LangChainBackend(Backend):
     def tier_kwargs(self, tier: Tier) -> dict[str, Any]:
         """Bound kwargs for one tier: ``tool_choice`` resolved against its capabilities."""
         kwargs = dict(self.kwargs)
+        if "response_format" in kwargs:
+            try:  # its schema gates the answers (``TieredChatBedrock._request``); one no gate can read is refused
+                response_format_gates(kwargs)
+            except ConfigError as exc:  # the caller's mistake, on every tier alike: not a tier's limit
+                raise ValueError(f"response_format: {exc}") from None
         choice = kwargs.pop("tool_choice", None)
         if choice and kwargs.get("tools"):
             if not _bedrock_tool_choice(choice):  # the caller's mistake, on every tier alike: not a tier's limit

@@ -297,7 +297,7 @@ class TieredChatBedrock(BaseChatModel):
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
             # a structured-output schema judges both kinds: a text answer to a forced tool call fails it;
             # a response_format (create_agent's native structured output) judges text answers, as on the proxy
-            gates=structured + response_format_gates(kwargs), tool_gates=structured,
+            gates=structured + _response_format_gates(kwargs), tool_gates=structured,
             tools=tool_schemas(kwargs.get("tools")),
             metadata={"integration": "langchain"})
         return request, kwargs
@@ -542,6 +542,15 @@ class _Pool:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tiered-router-bedrock")
         return self._executor
+
+
+def _response_format_gates(kwargs: Mapping[str, Any]) -> list[Gate]:
+    """The gate of a bound ``response_format``; none for a schema it cannot read: the
+    tier call refuses that one (``LangChainBackend.tier_kwargs``), so it is recorded."""
+    try:
+        return response_format_gates(kwargs)
+    except ConfigError:
+        return []
 
 
 # the fields the clients made by the model are built from

@@ -328,6 +328,11 @@ def test_a_response_format_gates_the_text_answer(routed, emulator) -> None:
         "cheap", "gate_failed", "response_format")
     assert routing["tier"] != "cheap" and "outputConfig" in emulator.requests[-1].body
     assert llm.model_name == "tiered(cheap>mid>frontier)"
+    sent = len(emulator.requests)
+    bad = {"type": "json_schema", "json_schema": {"name": "invoice", "schema": {"type": 5}}}
+    with pytest.raises(ValueError, match="response_format"):  # a schema no gate can read: the caller's error
+        llm.invoke(INVOICE, response_format=bad)
+    assert "response_format" in str(routed.last.error) and len(emulator.requests) == sent  # recorded, not sent
 
 
 def test_the_llm_cache_keys_on_the_whole_routing_config(emulator) -> None:
