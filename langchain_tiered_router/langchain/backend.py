@@ -24,14 +24,17 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
 from ..core.deadline import call_timeout, deadline_error
-from ..core.errors import ConfigError, MalformedReplyError, TierCallError, TransportError
-from ..core.gates import response_format_gates
+from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
 from ._convert import merge_chunks, message_chunk, strip_model_name, to_answer
 from ._runs import AttemptRuns, end_run
 
-__all__ = ["LangChainBackend", "ConverseTierStream", "map_error"]
+__all__ = ["LangChainBackend", "ConverseTierStream", "map_error", "REFUSED_KWARG"]
+
+# A request the caller got wrong (a response_format schema no gate can read): the backend
+# refuses each tier call with it, so the engine records the request. Never sent to Bedrock.
+REFUSED_KWARG = "tiered_refused"
 
 # botocore / parsing failures that mean "the tier answered, but not readably".
 _MALFORMED_NAMES = {"ResponseParserError", "ChecksumMismatch", "InvalidHeadersError", "InvalidPayloadLengthError",
@@ -79,6 +82,8 @@ class LangChainBackend(Backend):
         self.models = models
         self.stop = stop
         self.kwargs = dict(kwargs or {})
+        # the caller's mistake found while reading the request, raised at each tier call (recorded there)
+        self.refused: str | None = self.kwargs.pop(REFUSED_KWARG, None)
         self.runs = runs
         # The async paths run the blocking botocore calls here (sized by
         # transport.max_concurrency), not in LangChain's default executor.
@@ -88,12 +93,9 @@ class LangChainBackend(Backend):
 
     def tier_kwargs(self, tier: Tier) -> dict[str, Any]:
         """Bound kwargs for one tier: ``tool_choice`` resolved against its capabilities."""
+        if self.refused is not None:  # on every tier alike: not a tier's limit
+            raise ValueError(self.refused)
         kwargs = dict(self.kwargs)
-        if "response_format" in kwargs:
-            try:  # its schema gates the answers (``TieredChatBedrock._request``); one no gate can read is refused
-                response_format_gates(kwargs)
-            except ConfigError as exc:  # the caller's mistake, on every tier alike: not a tier's limit
-                raise ValueError(f"response_format: {exc}") from None
         choice = kwargs.pop("tool_choice", None)
         if choice and kwargs.get("tools"):
             if not _bedrock_tool_choice(choice):  # the caller's mistake, on every tier alike: not a tier's limit

@@ -46,7 +46,7 @@ from ._profile import ladder_profile
 from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
-from .backend import LangChainBackend, as_ai_message
+from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
 
 __all__ = ["TieredChatBedrock"]
 
@@ -286,6 +286,10 @@ class TieredChatBedrock(BaseChatModel):
                  ) -> tuple[RouteRequest, dict[str, Any]]:
         kwargs = dict(kwargs)
         structured = list(kwargs.pop(GATES_KWARG, None) or [])
+        try:  # a response_format (create_agent's native structured output) judges text answers, as on the proxy
+            formats = response_format_gates(kwargs)
+        except ConfigError as exc:  # refused at the tier call, so the request is recorded
+            formats, kwargs[REFUSED_KWARG] = [], f"response_format: {exc}"
         kwargs.pop("stream", None)
         requested = kwargs.pop("tier", None) or metadata.get("requested_tier")
         model = kwargs.pop("model", None)
@@ -295,9 +299,8 @@ class TieredChatBedrock(BaseChatModel):
             text=request_text(messages), payload=messages,
             session_id=call_session(kwargs.pop("session_id", None), metadata),
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
-            # a structured-output schema judges both kinds: a text answer to a forced tool call fails it;
-            # a response_format (create_agent's native structured output) judges text answers, as on the proxy
-            gates=structured + _response_format_gates(kwargs), tool_gates=structured,
+            # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
+            gates=structured + formats, tool_gates=structured,
             tools=tool_schemas(kwargs.get("tools")),
             metadata={"integration": "langchain"})
         return request, kwargs
@@ -542,15 +545,6 @@ class _Pool:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tiered-router-bedrock")
         return self._executor
-
-
-def _response_format_gates(kwargs: Mapping[str, Any]) -> list[Gate]:
-    """The gate of a bound ``response_format``; none for a schema it cannot read: the
-    tier call refuses that one (``LangChainBackend.tier_kwargs``), so it is recorded."""
-    try:
-        return response_format_gates(kwargs)
-    except ConfigError:
-        return []
 
 
 # the fields the clients made by the model are built from
