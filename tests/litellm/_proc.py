@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +24,71 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+_RUNNING: list["_Proxy"] = []  # the proxies of the tests now running
+
+
+@dataclass
+class Crash:
+    """A proxy process that ended on a signal no test sent (a segfault, a kill)."""
+
+    url: str
+    signal: int
+    log_tail: str
+    during: str = ""  # the test it happened under, set by the conftest
+
+    def describe(self) -> str:
+        try:
+            name = signal.Signals(self.signal).name
+        except ValueError:
+            name = str(self.signal)
+        return f"proxy {self.url} died on {name}{f' during {self.during}' if self.during else ''}"
+
+
+CRASHES: list[Crash] = []
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def _crashed(proxy: "_Proxy") -> bool:
+    code = proxy.proc.poll()
+    return code is not None and code < 0 and code != -signal.SIGTERM
+
+
+def reap_crashes() -> list[Crash]:
+    """Record each running proxy that has died on a signal since last asked (once each)."""
+    found = []
+    for proxy in _RUNNING:
+        if _crashed(proxy) and not proxy.crash_recorded:
+            proxy.crash_recorded = True
+            found.append(Crash(proxy.url, -proxy.proc.returncode, _tail(proxy.log_path)))
+    CRASHES.extend(found)
+    return found
+
+
+def restart_crashed(timeout_s: float = 120) -> None:
+    """Start every crashed proxy again on its port, with its config and log, so the tests
+    after a crash (and the one rerun) meet a proxy: a crash costs one test, not a module."""
+    for proxy in _RUNNING:
+        if _crashed(proxy):
+            proxy.restart(timeout_s)
+
+
+def proxy_reports() -> list[tuple[str, str]]:
+    """(title, text) per proxy running now: its state and the tail of its log, so a test
+    that failed against a proxy shows whether the process was still there and what it said."""
+    reports = []
+    for proxy in _RUNNING:
+        code = proxy.proc.poll()
+        state = "running" if code is None else f"EXITED with {code}"
+        reports.append((f"proxy {proxy.url} ({state})", _tail(proxy.log_path)))
+    return reports
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -43,24 +109,40 @@ class _Proxy:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         if isinstance(config, Path):
-            config_path = config  # a config file used as is (the example)
+            self.config_path = config  # a config file used as is (the example)
         else:
-            config_path = workdir / f"litellm_config_{self.port}.yaml"
-            config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+            self.config_path = workdir / f"litellm_config_{self.port}.yaml"
+            self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.workdir = workdir
         self.log_path = workdir / f"proxy_{self.port}.log"
-        full_env = {
+        self.env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network: use the bundled cost map
             "LITELLM_TELEMETRY": "False",
+            "LITELLM_OFFLINE_MODE": "true",  # nor any catalog or header config LiteLLM fetches itself
+            "PYTHONFAULTHANDLER": "1",  # a crash prints every thread's Python stack to the log
             **(env or {}),
         }
+        self.info: dict[str, Any] = {}
+        self.crash_recorded = False
+        self._launch("wb")
+
+    def _launch(self, mode: str) -> None:
         self.started = time.perf_counter()
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, mode) as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(config_path),
+                [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(self.config_path),
                  "--host", "127.0.0.1", "--port", str(self.port), "--num_workers", "1"],
-                cwd=workdir, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def restart(self, timeout_s: float) -> None:
+        _stop(self.proc)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n--- restarted by the tests after exit code {self.proc.returncode} ---\n".encode())
+        self._launch("ab")
+        self.crash_recorded = False
+        self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> dict[str, Any]:
         while True:
@@ -68,8 +150,10 @@ class _Proxy:
                 raise RuntimeError(f"proxy exited with {self.proc.returncode}:\n{self.log_path.read_text()[-4000:]}")
             try:
                 if httpx.get(f"{self.url}/health/liveliness", timeout=1).status_code == 200:
-                    return {"url": self.url, "start_s": time.perf_counter() - self.started, "log": self.log_path,
-                            "proc": self.proc}
+                    # one dict per proxy, kept current across a restart (the tests hold it)
+                    self.info.update(url=self.url, start_s=time.perf_counter() - self.started,
+                                     log=self.log_path, proc=self.proc)
+                    return self.info
             except httpx.HTTPError:
                 pass
             if time.perf_counter() - self.started > timeout_s:
@@ -88,9 +172,19 @@ def litellm_proxies(configs: list[dict[str, Any] | Path], workdir: Path, *, env:
     try:
         for config in configs:
             procs.append(_Proxy(config, workdir, env))
+        _RUNNING.extend(procs)
         yield [p.wait_ready(timeout_s) for p in procs]
+        reap_crashes()
+        # A proxy that ended on its own fails the module here; one a test stopped itself
+        # ended on SIGTERM, which uvicorn re-raises once it has drained.
+        died = [p for p in procs if p.proc.poll() not in (None, 0, -signal.SIGTERM)]
+        if died:
+            raise RuntimeError("\n".join(f"proxy {p.url} exited with {p.proc.returncode} before teardown:\n"
+                                          f"{_tail(p.log_path)}" for p in died))
     finally:
         for p in procs:
+            if p in _RUNNING:
+                _RUNNING.remove(p)
             _stop(p.proc)
 
 
