@@ -50,8 +50,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    """A proxy that died on a signal is noted against the test it died under; a failed
-    test shows each running proxy's state and log tail beside its traceback."""
+    """A proxy that died on a signal is noted at once (``pytest_runtest_protocol`` names the
+    test); a failed test shows each running proxy's state and log tail beside its traceback."""
     outcome = yield
     report = outcome.get_result()
     reap_crashes()
@@ -74,8 +74,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             crash.during = item.nodeid
         if attempt == 2 or not (any(r.failed for r in reports) and len(CRASHES) > crashes_before):
             break
-        item.config.pluginmanager.get_plugin("terminalreporter").write_line(
-            f"\n{CRASHES[-1].describe()}: rerunning it on the restarted proxy", yellow=True)
+        reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"\n{CRASHES[-1].describe()}: rerunning it on the restarted proxy", yellow=True)
         restart_crashed()
     for report in reports:
         item.ihook.pytest_runtest_logreport(report=report)
