@@ -63,9 +63,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool:
     """A test that failed while a proxy process crashed under it (a signal, not an exit:
-    seen as SIGSEGV inside libpython, twice in about twenty CI runs) runs once more on the
-    restarted proxy. Only then: a test that fails against a live proxy fails, and every
-    crash is printed in the run's summary with the proxy's last log lines."""
+    SIGSEGV from a use-after-free in CPython 3.11's context-variable map that LiteLLM's
+    request path reaches, twice in about twenty CI runs; README, "Known limits") runs once
+    more on the restarted proxy. Only then: a test that fails against a live proxy fails,
+    and every crash is printed in the run's summary with the proxy's last log lines."""
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     for attempt in (1, 2):
         crashes_before = len(CRASHES)
