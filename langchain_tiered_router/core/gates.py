@@ -443,7 +443,6 @@ def import_object(ref: str, *, path: str = "") -> Any:
     return obj
 
 
-
 def response_format_gates(params: Mapping[str, Any]) -> list[Gate]:
     """A caller asking for ``response_format: {type: json_schema}`` (OpenAI's shape, which
     LangChain's agents and ``ChatBedrockConverse`` take too) gets that schema as a gate of
