@@ -163,8 +163,7 @@ class TrainedClassifier(Classifier):
         return self._model
 
     def classify(self, request, ladder, ask=None) -> TierChoice:
-        self.model.check_ladder(ladder)
-        tier, reason, score = self.model.choose_start(request.text, ladder, self.threshold)
+        tier, reason, score = self.model.choose_start(request.text, ladder, self.threshold)  # checks the ladder
         return TierChoice(tier, reason, score)
 
 

@@ -244,14 +244,43 @@ class RoutingModel:
         q, out = self._prompt_predictions(self.prompt_features(prompt), ladder)
         return q, self._costs(prompt, out, ladder)
 
+    def _start_plan(self, ladder: Ladder) -> tuple[Ladder, tuple[str, ...], HeadStack, tuple]:
+        """What a start decision needs of the ladder, made (and the ladder checked) once
+        per ladder: its names, the stacked prompt heads, and per tier where its quality
+        and output tokens are in the stack's outputs, their links and its rates."""
+        self.check_ladder(ladder)
+        names, rates = self._ladder_view(ladder)
+        stack, quality_at, tokens_at = self._prompt_plan(names)
+        links = stack.links
+        tiers = tuple((q, None if q is None else links[q], t, None if t is None else links[t], rate)
+                      for q, t, rate in zip(quality_at, tokens_at, rates))
+        plan = self.__dict__["_start_plan_of"] = (ladder, names, stack, tiers)
+        return plan
+
     def choose_start(self, prompt: str, ladder: Ladder, lam: float | None = None) -> tuple[str, str, float]:
-        """(tier, reason, predicted quality of that tier)."""
+        """(tier, reason, predicted quality of that tier): the tier maximising
+        ``q - lam * c`` (``start_values``), ties to the cheaper (the first), as the
+        harness's argmax; fails on a ladder the model was not trained for.
+
+        One pass with few Python calls: a decision runs between two HTTP calls, where
+        the interpreter's and numpy's code has left the CPU's caches and every call costs
+        several times what it costs in a loop."""
         lam = self.lam if lam is None else lam
-        q, c = self.start_values(prompt, ladder)
-        values = [qk - lam * ck for qk, ck in zip(q, c)]
-        k = values.index(max(values))  # ties go to the cheaper tier (the first), as the harness's argmax
-        name = self._ladder_view(ladder)[0][k]
-        return name, f"trained: q={q[k]:.3f} cost={c[k]:.3f} (lambda {lam:.4g})", float(q[k])
+        plan = self.__dict__.get("_start_plan_of")
+        if plan is None or plan[0] is not ladder:
+            plan = self._start_plan(ladder)
+        _, names, stack, tiers = plan
+        z = stack.raw(self.prompt_features(prompt)).tolist()
+        tokens_in, scale, link = estimate_tokens(prompt), self.cost_scale, LinearHead.apply_link_of
+        best_value, k, q, c = -math.inf, 0, 0.0, 0.0
+        for i, (quality_at, quality_link, tokens_at, tokens_link, rate) in enumerate(tiers):
+            qi = 0.0 if quality_at is None else link(quality_link, z[quality_at])
+            out = None if tokens_at is None else link(tokens_link, z[tokens_at])
+            ci = predicted_cost(rate, tokens_in, out, scale)
+            value = qi - lam * ci
+            if i == 0 or value > best_value:
+                best_value, k, q, c = value, i, qi, ci
+        return names[k], f"trained: q={q:.3f} cost={c:.3f} (lambda {lam:.4g})", float(q)
 
     def escalation_values(self, tier: str, prompt: str, answer: str, *, logprobs: Sequence[float] | None = None,
                           previous: str | None = None, ladder: Ladder) -> tuple[float, float, float]:

@@ -98,6 +98,27 @@ def test_a_model_file_round_trips_and_decides_the_same(tmp_path):
     assert model.choose_start("explain the proof of the theorem", ladder)[0] != "cheap"
 
 
+def test_the_one_pass_start_decision_is_the_argmax_of_start_values():
+    model = classifier_model()
+    ladder = build_router(config({"kind": "cascade"}), telemetry=False).ladder
+    prompts = ["1234567890 " * k + "explain the proof " * j for k in range(4) for j in range(3)] + ["", "x"]
+    for lam in (0.0, 0.01, 0.1, 1.0, 10.0):
+        for prompt in prompts:
+            q, c = model.start_values(prompt, ladder)
+            values = [qk - lam * ck for qk, ck in zip(q, c)]
+            k = values.index(max(values))
+            tier, reason, score = model.choose_start(prompt, ladder, lam)
+            assert (tier, score) == (TIERS[k], q[k])
+            assert reason == f"trained: q={q[k]:.3f} cost={c[k]:.3f} (lambda {lam:.4g})"
+    # the ladder is checked once per ladder, so another ladder is checked again
+    other = build_router({**config({"kind": "cascade"}), "tiers": [
+        {"name": n, "model_id": f"m-{n}", "price": {"input_per_mtok": 1, "output_per_mtok": 1}}
+        for n in ("cheap", "frontier")]}, telemetry=False).ladder
+    with pytest.raises(ConfigError, match="trained for tiers cheap, mid, frontier"):
+        model.choose_start("x", other)
+    assert model.choose_start("x", ladder)[0] in TIERS
+
+
 def _npz(**arrays) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
