@@ -15,7 +15,7 @@ from typing import Any
 
 from .types import TierAnswer
 
-__all__ = ["extract_json", "structured_value", "check_depth", "MAX_JSON_CHARS", "MAX_DEPTH"]
+__all__ = ["extract_json", "structured_value", "check_depth", "unstringify_args", "MAX_JSON_CHARS", "MAX_DEPTH"]
 
 MAX_JSON_CHARS = 1_000_000
 MAX_CANDIDATES = 32
@@ -94,3 +94,38 @@ def structured_value(answer: TierAnswer, source: str = "auto") -> Any:
             raise ValueError("the answer has no tool call")
         return check_depth(answer.tool_calls[0].get("args", {}))
     return extract_json(answer.text)
+
+
+_DECLARED = {"array": list, "object": dict}
+
+
+def unstringify_args(args: dict[str, Any], properties: dict[str, Any] | None) -> dict[str, Any]:
+    """Tool-call arguments with each array or object that the model sent as a JSON string
+    decoded; ``args`` itself when nothing needed it.
+
+    Some models (Claude on Bedrock among them) send ``{"items": "[{...}]"}`` for an array
+    argument; langchain-aws's structured-output parsers decode such values, so a gate that
+    judges what the parser will return decodes them too. A string whose decoded value
+    is not of the declared type stays as it was (the schema then judges it); so does one
+    that wraps the value in an object under its own key, which is unwrapped."""
+    if not properties:
+        return args
+    fixed: dict[str, Any] | None = None
+    for key, value in args.items():
+        declared = properties.get(key)
+        if not isinstance(value, str) or not isinstance(declared, dict):
+            continue
+        kinds = declared.get("type")
+        wanted = tuple(_DECLARED[k] for k in ((kinds,) if isinstance(kinds, str) else kinds or ()) if k in _DECLARED)
+        if not wanted or len(value) > MAX_JSON_CHARS or value.lstrip()[:1] not in ("[", "{"):
+            continue
+        try:
+            loaded = _decode(value.strip(), whole=True)
+        except ValueError:
+            continue
+        if not isinstance(loaded, wanted) and isinstance(loaded, dict) and isinstance(loaded.get(key), wanted):
+            loaded = loaded[key]
+        if isinstance(loaded, wanted):
+            fixed = dict(args) if fixed is None else fixed
+            fixed[key] = loaded
+    return args if fixed is None else fixed

@@ -57,18 +57,21 @@ def _one_tool(tool: Any) -> tuple[str, Any] | None:
     return None
 
 
-def tool_schemas(tools: Iterable[Any] | None) -> dict[str, Any]:
-    """Tool name -> the JSON schema of its arguments (``None`` when the tool gives none).
+def tool_schemas(tools: Iterable[Any] | None, judged_elsewhere: Iterable[str] = ()) -> dict[str, Any]:
+    """Tool name -> the JSON schema of its arguments (``None`` when the tool gives none,
+    or when it is in ``judged_elsewhere``: a gate of the request judges its arguments as
+    the caller will read them, a structured-output parser's leniency included).
 
     A tool whose format is not known here is counted under ``"?"``: a call naming a tool
     that is not listed is then not failed, since it may be that one."""
     out: dict[str, Any] = {}
+    skip = set(judged_elsewhere)
     for tool in tools or ():
         read = _one_tool(tool)
         if read is None:
             out[_UNREADABLE] = None
         else:
-            out[read[0]] = read[1] if isinstance(read[1], Mapping) else None
+            out[read[0]] = read[1] if isinstance(read[1], Mapping) and read[0] not in skip else None
     return out
 
 

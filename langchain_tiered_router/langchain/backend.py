@@ -84,6 +84,9 @@ class LangChainBackend(Backend):
         self.kwargs = dict(kwargs or {})
         # the caller's mistake found while reading the request, raised at each tier call (recorded there)
         self.refused: str | None = self.kwargs.pop(REFUSED_KWARG, None)
+        if isinstance(stop, str):  # botocore would send each character as a stop sequence
+            self.refused = self.refused or (f"stop must be a list of strings, not the string {stop[:40]!r} "
+                                            f"(stop=[{stop[:40]!r}])")
         self.runs = runs
         # The async paths run the blocking botocore calls here (sized by
         # transport.max_concurrency), not in LangChain's default executor.
@@ -101,12 +104,17 @@ class LangChainBackend(Backend):
             if not _bedrock_tool_choice(choice):  # the caller's mistake, on every tier alike: not a tier's limit
                 raise ValueError(f"tool_choice {choice!r} is not one Bedrock takes: 'auto', 'any', a tool's name, "
                                  "{'any': {}} or {'tool': {'name': ...}}")
+            model = self.models[tier.name]
             try:
-                kwargs["tool_choice"] = self.models[tier.name]._resolve_tool_choice(choice)
+                kwargs["tool_choice"] = model._resolve_tool_choice(choice)
             except ValueError as exc:
-                # this tier cannot force a tool; a structured-output gate still checks the reply
-                warnings.warn(f"tier {tier.name}: {exc}; calling it without tool_choice", RuntimeWarning,
-                              stacklevel=2)
+                if len(kwargs["tools"]) == 1 and "any" in (model.supports_tool_choice_values or ()):
+                    # one tool bound: "any" forces the same call (what ChatBedrockConverse's
+                    # structured output sends to such a model)
+                    kwargs["tool_choice"] = model._resolve_tool_choice("any")
+                else:  # this tier cannot force a tool; a structured-output gate still checks the reply
+                    warnings.warn(f"tier {tier.name}: {exc}; calling it without tool_choice", RuntimeWarning,
+                                  stacklevel=2)
         return kwargs
 
     def _messages(self, request: RouteRequest) -> list[BaseMessage]:

@@ -7,6 +7,11 @@ observer writes. ``on_llm_end`` carries no metadata or prompt, so what is
 needed from the start (time, prompt text, session id) is kept by ``run_id``.
 Generations without routing metadata (other chat models) are ignored. A failure
 here is logged, never raised into the chain.
+
+A hit of LangChain's LLM cache ends its run with the cached message, routing metadata
+and all, though nothing was routed: the handler skips a record it has already written
+(by request id) or whose routing began before the run did, so a sink that appends
+(JSONL) does not count the cached request's cost again.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Sequence
 from uuid import UUID
 
@@ -26,6 +32,9 @@ from ..core.telemetry.sinks import Sink, SinkSet
 __all__ = ["TieredRouterCallbackHandler"]
 
 log = logging.getLogger("langchain_tiered_router.telemetry")
+
+WRITTEN_IDS = 65_536  # request ids remembered to skip LLM-cache replays: a few MB at most
+CLOCK_SLACK_S = 1.0  # a record's routing may not start before its run by more than clock noise
 
 
 def _message_text(message: Any) -> str:
@@ -46,6 +55,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet([sinks] if isinstance(sinks, Sink) else sinks)
         self.store_text = store_text
         self._runs: dict[UUID, dict[str, Any]] = {}
+        self._written: OrderedDict[str, None] = OrderedDict()  # request ids, the latest WRITTEN_IDS
         self._lock = threading.Lock()
 
     @classmethod
@@ -84,7 +94,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
                     message = getattr(generation, "message", None)
                     meta = (getattr(message, "response_metadata", None) or {}).get("routing") or \
                         (generation.generation_info or {}).get("routing")
-                    if not meta:
+                    if not meta or self._replayed(meta, start):
                         continue
                     answer = _message_text(message) if (self.store_text and message is not None) else None
                     self.sinks.write(self._record(meta, start, answer))
@@ -101,6 +111,23 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
             self.sinks.write(self._record(record_from_result(result).to_json_dict(), start, None))
         except Exception:  # noqa: BLE001
             log.exception("recording failed routed run %s failed", run_id)
+
+    def _replayed(self, meta: dict[str, Any], start: dict[str, Any]) -> bool:
+        """True for a cached generation: its request was written already, or routed
+        before this run started (a cache filled by another process)."""
+        ts, begun = meta.get("ts"), start["ts"]
+        if isinstance(ts, (int, float)) and begun is not None and ts < begun - CLOCK_SLACK_S:
+            return True
+        request_id = meta.get("request_id")
+        if not isinstance(request_id, str):
+            return False
+        with self._lock:
+            if request_id in self._written:
+                return True
+            self._written[request_id] = None
+            if len(self._written) > WRITTEN_IDS:
+                self._written.popitem(last=False)
+        return False
 
     def _record(self, meta: dict[str, Any], start: dict[str, Any], answer: str | None) -> RoutingRecord:
         record = RoutingRecord.from_json_dict(meta)

@@ -24,18 +24,16 @@ from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManager
                                       CallbackManagerForLLMRun)
 from langchain_core.language_models import BaseChatModel, LanguageModelInput, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
 from ..core.config import RouterConfig, load_config
 from ..core.engine import Router
 from ..core.errors import ConfigError
-from ..core.gates import Gate, JsonSchemaGate, PydanticGate, response_format_gates
+from ..core.gates import Gate, response_format_gates
 from ..core.build import build_router
 from ..core.tiers import Tier
 from ..core.tool_calls import tool_schemas
@@ -47,6 +45,7 @@ from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
+from .structured import judged_tools, schema_gate, structured_parser
 
 __all__ = ["TieredChatBedrock"]
 
@@ -301,7 +300,7 @@ class TieredChatBedrock(BaseChatModel):
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
             # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
             gates=structured + formats, tool_gates=structured,
-            tools=tool_schemas(kwargs.get("tools")),
+            tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured)),
             metadata={"integration": "langchain"})
         return request, kwargs
 
@@ -502,8 +501,9 @@ class TieredChatBedrock(BaseChatModel):
                                **kwargs: Any) -> Runnable[LanguageModelInput, dict | Any]:
         """Structured output by forced tool call, with the schema also applied as a gate.
 
-        The gate (``PydanticGate`` / ``JsonSchemaGate`` on the tool-call arguments) makes
-        a tier whose arguments do not fit the schema escalate. ``method`` is accepted for
+        The gate (``structured.schema_gate``: pydantic, or the JSON schema, on the
+        tool-call arguments as the parser reads them) makes a tier whose arguments the
+        parser would not accept escalate. ``method`` is accepted for
         compatibility; every method uses tool calling, which every tier supports.
         """
         if kwargs:
@@ -513,11 +513,7 @@ class TieredChatBedrock(BaseChatModel):
         llm = self.bind_tools([schema], tool_choice=name, strict=strict,
                               ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
                               **{GATES_KWARG: [schema_gate(schema, tool)]})
-        parser: Runnable
-        if isinstance(schema, type) and is_basemodel_subclass(schema):
-            parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
-        else:
-            parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+        parser: Runnable = structured_parser(schema, tool)
         if include_raw:
             parser_assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
             parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
@@ -585,12 +581,3 @@ class _Built:
                     "policy": router.policy.name, "config": config_digest(config)}
         return cls(config, telemetry, router, _Pool(config.transport.max_concurrency),
                    "tiered:" + ">".join(t.model_id for t in ladder), identity)
-
-
-def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> Gate:
-    """The gate for a structured-output schema, judged on the first tool call's arguments."""
-    if isinstance(schema, type) and hasattr(schema, "model_validate"):
-        return PydanticGate(schema, source="tool_args")
-    tool = tool or convert_to_openai_tool(schema)
-    return JsonSchemaGate(tool["function"]["parameters"], source="tool_args",
-                          name=f"json_schema:{tool['function']['name']}")

@@ -125,3 +125,30 @@ def test_handler_with_tiered_chat_bedrock_on_the_emulator_and_no_duplicate_rows(
     assert [r.tier for r in memory.records] == ["cheap", "mid"]
     rows, _ = load_records(db)
     assert sorted(r.request_id for r in rows) == sorted(r.request_id for r in memory.records)  # one row each
+
+
+def test_an_llm_cache_hit_writes_no_second_record(priced_config, monkeypatch):
+    """A hit returns the cached message, routing metadata and all, though nothing was
+    routed: an appending sink must not count its cost again, whether this handler wrote
+    the record (same process) or another one did (a cache shared between processes)."""
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.globals import set_llm_cache
+
+    from langchain_tiered_router.langchain import callbacks
+
+    sink, model = MemorySink(), _model(priced_config)
+    handler = TieredRouterCallbackHandler(sink)
+    set_llm_cache(InMemoryCache())
+    try:
+        first = model.invoke("easy one", config={"callbacks": [handler]})
+        again = model.invoke("easy one", config={"callbacks": [handler]})
+        assert again.response_metadata["routing"] == first.response_metadata["routing"]  # the cached message
+        assert [r.request_id for r in sink.records] == [first.response_metadata["routing"]["request_id"]]
+        monkeypatch.setattr(callbacks, "CLOCK_SLACK_S", 0.0)
+        elsewhere = MemorySink()
+        model.invoke("easy one", config={"callbacks": [TieredRouterCallbackHandler(elsewhere)]})
+        assert elsewhere.records == []  # routed before this run began: a replay
+        model.invoke("easy two", config={"callbacks": [TieredRouterCallbackHandler(elsewhere)]})
+        assert [r.tier for r in elsewhere.records] == ["cheap"]  # a routed request is still written
+    finally:
+        set_llm_cache(None)

@@ -1,0 +1,146 @@
+"""Structured output by a forced tool call: the gate that judges it and the parser that reads it.
+
+The gate judges what the parser will return, so an answer the user gets parsed is not
+escalated and one that would fail to parse is:
+
+* arguments a model sent as JSON strings (``{"items": "[...]"}``) are decoded before
+  both, as langchain-aws's own structured-output parsers do;
+* a pydantic schema is judged by pydantic (``"42"`` is an ``int`` there), not by the
+  stricter JSON schema LangChain derives from it for the tool;
+* a TypedDict's ``Optional`` fields may be ``null``: LangChain's tool schema drops the
+  ``None`` from them (it only marks them not required), and the parser returns a
+  ``null`` unchanged.
+
+The request's built-in check of tool calls (``core.tool_calls.ToolCallGate``) leaves the
+structured-output tool's arguments to this gate (``judged_tools``), so the two never
+disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Iterable, Mapping, Sequence
+
+from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
+from langchain_core.outputs import ChatGeneration, Generation
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from typing_extensions import is_typeddict
+
+from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate
+from ..core.json_answer import unstringify_args
+from ..core.types import GateVerdict
+
+__all__ = ["StructuredToolGate", "schema_gate", "structured_parser", "judged_tools"]
+
+
+class StructuredToolGate(Gate):
+    """``inner`` judges the first tool call's arguments as the structured-output parser
+    will read them (array and object arguments sent as JSON strings decoded)."""
+
+    def __init__(self, inner: Gate, tool_name: str, properties: Mapping[str, Any] | None):
+        self.inner = inner
+        self.tool_name = tool_name
+        self.properties = dict(properties or {})
+        self.name = inner.name
+        self.bounded = inner.bounded
+
+    def judge(self, state: GateState) -> GateVerdict:
+        calls = state.answer.tool_calls
+        if calls and isinstance(calls[0].get("args"), dict):
+            args = calls[0]["args"]
+            fixed = unstringify_args(args, self.properties)
+            if fixed is not args:
+                answer = dataclasses.replace(state.answer, tool_calls=[{**calls[0], "args": fixed}, *calls[1:]])
+                state = dataclasses.replace(state, answer=answer)
+        return self.inner.judge(state)
+
+
+def _parameters(tool: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(tool["function"].get("parameters") or {})
+
+
+def _nullable_typeddict_fields(schema: Any) -> set[str]:
+    """The fields of a TypedDict whose annotation admits ``None``."""
+    try:
+        hints = typing.get_type_hints(schema)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: judged as LangChain wrote it
+        return set()
+    unions = (typing.Union, types.UnionType)
+    return {name for name, hint in hints.items()
+            if typing.get_origin(hint) in unions and type(None) in typing.get_args(hint)}
+
+
+def _allow_null(parameters: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    properties = dict(parameters.get("properties") or {})
+    for name in fields:
+        if isinstance(properties.get(name), dict):
+            properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
+    return {**parameters, "properties": properties}
+
+
+def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> StructuredToolGate:
+    """The gate for a structured-output schema, judged on the first tool call's arguments
+    as the parser reads them: pydantic for a pydantic class, else the tool's JSON schema
+    (a TypedDict's ``Optional`` fields nullable)."""
+    tool = tool or convert_to_openai_tool(schema)
+    name, parameters = tool["function"]["name"], _parameters(tool)
+    inner: Gate
+    if isinstance(schema, type) and hasattr(schema, "model_validate"):
+        inner = PydanticGate(schema, source="tool_args")
+    else:
+        if is_typeddict(schema):
+            parameters = _allow_null(parameters, _nullable_typeddict_fields(schema))
+        inner = JsonSchemaGate(parameters, source="tool_args", name=f"json_schema:{name}")
+    return StructuredToolGate(inner, name, (_parameters(tool).get("properties") or {}))
+
+
+def judged_tools(gates: Sequence[Gate]) -> set[str]:
+    """The tools whose arguments a structured-output gate among ``gates`` judges."""
+    return {g.tool_name for g in gates if isinstance(g, StructuredToolGate)}
+
+
+def _unstringified(result: list[Generation], properties: Mapping[str, Any] | None) -> list[Generation]:
+    if not properties:
+        return result
+    out: list[Generation] = []
+    for generation in result:
+        message = getattr(generation, "message", None)
+        calls = getattr(message, "tool_calls", None) or []
+        args = [unstringify_args(c["args"], dict(properties)) if isinstance(c.get("args"), dict) else c.get("args")
+                for c in calls]
+        if isinstance(generation, ChatGeneration) and any(a is not c.get("args") for a, c in zip(args, calls)):
+            fixed = [{**c, "args": a} for c, a in zip(calls, args)]
+            generation = type(generation)(message=message.model_copy(update={"tool_calls": fixed}),
+                                          generation_info=generation.generation_info)
+        out.append(generation)
+    return out
+
+
+class _UnstringifyingPydanticToolsParser(PydanticToolsParser):
+    """``PydanticToolsParser`` reading array and object arguments sent as JSON strings."""
+
+    schema_properties: dict[str, Any] | None = None
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        return super().parse_result(_unstringified(result, self.schema_properties), partial=partial)
+
+
+class _UnstringifyingJsonOutputKeyToolsParser(JsonOutputKeyToolsParser):
+    """``JsonOutputKeyToolsParser`` reading array and object arguments sent as JSON strings."""
+
+    schema_properties: dict[str, Any] | None = None
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        return super().parse_result(_unstringified(result, self.schema_properties), partial=partial)
+
+
+def structured_parser(schema: Any, tool: Mapping[str, Any]) -> Any:
+    """The parser of the forced tool call's arguments: the pydantic object, else the dict."""
+    properties = _parameters(tool).get("properties") or None
+    if isinstance(schema, type) and is_basemodel_subclass(schema):
+        return _UnstringifyingPydanticToolsParser(tools=[schema], first_tool_only=True, schema_properties=properties)
+    return _UnstringifyingJsonOutputKeyToolsParser(key_name=tool["function"]["name"], first_tool_only=True,
+                                                   schema_properties=properties)

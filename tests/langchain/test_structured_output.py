@@ -1,0 +1,175 @@
+"""Structured output judged as the user's parser reads it, against plain ``ChatBedrockConverse``.
+
+A tier whose answer the parser accepts is served, not escalated and flagged after paying
+every tier: arguments sent as JSON strings, values pydantic coerces, a TypedDict's
+``Optional`` field answered ``null``. One the parser would refuse still escalates.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Annotated, Iterator, List, Optional
+
+import pytest
+from langchain_aws import ChatBedrockConverse
+from pydantic import BaseModel
+from typing_extensions import TypedDict
+
+from langchain_tiered_router.emulator import BedrockEmulator
+from langchain_tiered_router.langchain import TieredChatBedrock
+
+from .scripts import CHEAP, FRONTIER, MID, config
+
+MISTRAL = "mistral.mistral-large-2407-v1:0"  # Bedrock takes toolChoice "auto" and "any" for it, not "tool"
+
+
+class Item(BaseModel):
+    sku: str
+
+
+class Order(BaseModel):
+    """An order."""
+
+    id: int
+    items: List[Item]
+
+
+class Person(BaseModel):
+    """A person."""
+
+    name: str
+    age: int
+
+
+class Contact(TypedDict):
+    """A contact."""
+
+    name: Annotated[str, ..., "the name"]
+    phone: Annotated[Optional[str], None, "the phone number, if any"]
+    age: Annotated[int, ..., "the age"]
+
+
+def _tool(name: str, cheap: dict, mid: dict, frontier: dict) -> dict[str, list[dict]]:
+    return {model: [{"match": f"^{name.lower()}:", "tool_use": {"name": name, "input": args}}]
+            for model, args in ((CHEAP, cheap), (MID, mid), (FRONTIER, frontier))}
+
+
+def _script() -> dict:
+    rules: dict[str, list[dict]] = {CHEAP: [], MID: [], FRONTIER: []}
+    cases = [
+        # the cheap tier stringifies the array, as Claude on Bedrock may; mid sends garbage in it
+        ("Order", {"id": 7, "items": json.dumps([{"sku": "A1"}])}, {"id": 7, "items": "A1"},
+         {"id": 7, "items": [{"sku": "A1"}]}),
+        ("Person", {"name": "Bob", "age": "42"}, {"name": "Bob", "age": "forty-two"}, {"name": "Bob", "age": 42}),
+        ("Contact", {"name": "Ann", "phone": None, "age": 30}, {"name": "Ann", "phone": None, "age": None},
+         {"name": "Ann", "phone": "555", "age": 30}),
+    ]
+    for name, cheap, mid, frontier in cases:
+        for model, answers in _tool(name, cheap, mid, frontier).items():
+            rules[model] += answers
+    # the "bad" prompts: cheap answers what mid answered above, so the request escalates
+    for name, _, mid, frontier in cases:
+        rules[CHEAP].append({"match": f"^bad {name.lower()}:", "tool_use": {"name": name, "input": mid}})
+        rules[MID].append({"match": f"^bad {name.lower()}:", "tool_use": {"name": name, "input": frontier}})
+    return {"models": {m: {"rules": r, "default": "plain text"} for m, r in rules.items()}}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[BedrockEmulator]:
+    with BedrockEmulator(_script()) as emu:
+        yield emu
+
+
+def _routed(emulator: BedrockEmulator, **overrides) -> TieredChatBedrock:
+    return TieredChatBedrock(config=config(emulator.url, **overrides), telemetry=False)
+
+
+def _plain(emulator: BedrockEmulator, model: str = CHEAP) -> ChatBedrockConverse:
+    return ChatBedrockConverse(model=model, endpoint_url=emulator.url, region_name="us-east-1")
+
+
+@pytest.mark.parametrize("schema, prompt, expected", [
+    (Order, "order: 7 with A1", Order(id=7, items=[Item(sku="A1")])),
+    (Person, "person: Bob is 42", Person(name="Bob", age=42)),
+    (Contact, "contact: Ann, 30", {"name": "Ann", "phone": None, "age": 30}),
+], ids=["stringified-array", "coerced-int", "typeddict-optional-null"])
+def test_an_answer_the_parser_accepts_is_served_by_the_cheap_tier_as_plain_parses_it(emulator, schema, prompt,
+                                                                                      expected) -> None:
+    assert _plain(emulator).with_structured_output(schema).invoke(prompt) == expected
+    out = _routed(emulator).with_structured_output(schema, include_raw=True).invoke(prompt)
+    assert out["parsed"] == expected and out["parsing_error"] is None
+    routing = out["raw"].response_metadata["routing"]
+    assert (routing["tier"], routing["escalated"], routing["flagged"]) == ("cheap", False, False)
+    assert [a["gate_passed"] for a in routing["attempts"]] == [True]
+    streamed = list(_routed(emulator).with_structured_output(schema).stream(prompt))
+    assert streamed[-1] == expected
+
+
+@pytest.mark.parametrize("schema, prompt, reason", [
+    (Order, "bad order: 7 with A1", "items"),
+    (Person, "bad person: Bob is 42", "age"),
+    (Contact, "bad contact: Ann, 30", "age"),  # a null for a field that is not Optional
+], ids=["unparseable-array", "not-an-int", "null-where-required"])
+def test_an_answer_the_parser_would_refuse_still_escalates(emulator, schema, prompt, reason) -> None:
+    out = _routed(emulator).with_structured_output(schema, include_raw=True).invoke(prompt)
+    routing = out["raw"].response_metadata["routing"]
+    assert routing["tier"] == "mid" and out["parsing_error"] is None
+    first = routing["attempts"][0]
+    assert first["tier"] == "cheap" and first["gate_passed"] is False and reason in first["gate_reason"]
+
+
+def test_a_tier_that_cannot_name_a_tool_is_forced_with_any_as_plain_does(emulator) -> None:
+    tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
+    sent = len(emulator.requests)
+    plain = _plain(emulator, MISTRAL).with_structured_output(Person).invoke("person: Bob is 42")
+    assert isinstance(plain, Person)  # the emulator's made-up call (no rule for this model)
+    assert emulator.requests[-1].body["toolConfig"]["toolChoice"] == {"any": {}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # forced, not called without tool_choice
+        out = _routed(emulator, tiers=tiers).with_structured_output(Person, include_raw=True).invoke(
+            "person: Bob is 42")
+    assert out["parsed"] == plain
+    assert out["raw"].response_metadata["routing"]["tier"] == "cheap"
+    assert [r.body["toolConfig"]["toolChoice"] for r in emulator.requests[sent + 1:]] == [{"any": {}}]
+
+
+def test_with_several_tools_a_named_choice_is_not_widened_to_any(emulator) -> None:
+    tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
+    sent = len(emulator.requests)
+    with pytest.warns(RuntimeWarning, match="without tool_choice"):
+        _routed(emulator, tiers=tiers).bind_tools([Person, Order], tool_choice="Person").invoke("person: Bob is 42")
+    assert "toolChoice" not in emulator.requests[sent].body["toolConfig"]
+
+
+def test_a_stop_string_is_the_callers_error_not_one_stop_per_character(emulator) -> None:
+    llm = _routed(emulator)
+    results = []
+    llm.router.add_observer(lambda result, request, backend: results.append(result))
+    sent = len(emulator.requests)
+    with pytest.raises(ValueError, match=r"stop must be a list of strings.*\['STOP'\]"):
+        llm.invoke("hello", stop="STOP")
+    with pytest.raises(ValueError, match="stop must be a list of strings"):
+        list(llm.stream("hello", stop="STOP"))
+    assert len(emulator.requests) == sent  # nothing reached Bedrock
+    assert len(results) == 2 and all("stop must be a list" in str(r.error) for r in results)  # both recorded
+    assert llm.invoke("hello", stop=["STOP"]).content == "plain text"
+    assert emulator.requests[-1].body["inferenceConfig"]["stopSequences"] == ["STOP"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({"items": '[{"sku": "A1"}]'}, {"items": [{"sku": "A1"}]}),
+    ({"items": ' {"items": [1]} '}, {"items": [1]}),  # wrapped under its own key
+    ({"meta": '{"a": 1}'}, {"meta": {"a": 1}}),  # type ["object", "null"]
+    ({"items": '{"other": [1]}'}, {"items": '{"other": [1]}'}),  # decodes to the wrong type: left to the schema
+    ({"items": "[1, 2"}, {"items": "[1, 2"}),  # not JSON
+    ({"name": '["a"]'}, {"name": '["a"]'}),  # a string property stays a string
+    ({"items": "[" * 5000 + "]" * 5000}, {"items": "[" * 5000 + "]" * 5000}),  # nested too deep to read
+])
+def test_arguments_sent_as_json_strings_are_decoded_only_where_the_schema_wants_json(args, expected) -> None:
+    from langchain_tiered_router.core.json_answer import unstringify_args
+
+    properties = {"items": {"type": "array"}, "meta": {"type": ["object", "null"]}, "name": {"type": "string"}}
+    assert unstringify_args(args, properties) == expected
+    unchanged = {"items": [1], "name": "x"}
+    assert unstringify_args(unchanged, properties) is unchanged
