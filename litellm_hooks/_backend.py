@@ -10,6 +10,7 @@ A streamed request's live attempt (no gate on its tier) streams from the tier gr
 
 from __future__ import annotations
 
+import functools
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from langchain_tiered_router.core import Backend, ConfigError, RouteRequest, TierAnswer, TierStream
@@ -23,22 +24,50 @@ from ._convert import (answer_from_chunks, answer_from_response, chunk_has_outpu
 
 __all__ = ["LiteLLMRouterBackend", "LiteLLMTierStream", "ChatPayload", "stream_answer"]
 
-# The OpenAI chat parameters forwarded to a tier; everything else in a proxy body
-# (auth metadata, logging objects, the proxy's own bookkeeping) stays behind.
+# The OpenAI chat parameters, forwarded to a tier whatever LiteLLM calls them.
 _CHAT_PARAMS = frozenset({
     "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
     "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "response_format", "seed", "tools",
     "tool_choice", "parallel_tool_calls", "reasoning_effort", "thinking", "timeout", "extra_headers",
 })
+# What a proxy body holds besides the client's parameters: the route's own fields, and
+# the proxy's bookkeeping that LiteLLM's list of its own parameters does not name.
+_NOT_FORWARDED = frozenset({
+    "model", "messages", "stream", "stream_options", "metadata", "proxy_server_request", "secret_fields",
+    "standard_logging_object", "litellm_parent_otel_span", "client_disconnected", "weights", "deployment_id",
+    "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "num_retries", "max_retries",
+})
+_INTERNAL_PREFIXES = ("_", "litellm_", "user_api_key", "tiered_router")
+
+
+@functools.lru_cache(maxsize=1)
+def _litellm_params() -> frozenset[str]:
+    from litellm.types.utils import all_litellm_params
+
+    return frozenset(all_litellm_params)
+
+
+def forwarded(name: str, value: Any, internal: frozenset[str]) -> bool:
+    """Whether a body field goes with each tier call: the OpenAI parameters, and what the
+    client sent for the model beyond them (Bedrock's ``guardrailConfig``,
+    ``requestMetadata``, ``top_k``; LiteLLM's ``drop_params``, ``additional_drop_params``),
+    as LiteLLM passes them to the deployment called directly; never LiteLLM's own call
+    parameters, the proxy's bookkeeping or the route's fields."""
+    if value is None:
+        return False
+    if name in _CHAT_PARAMS:
+        return True
+    return name not in _NOT_FORWARDED and name not in internal and not name.startswith(_INTERNAL_PREFIXES)
 
 
 class ChatPayload(dict):
     """``RouteRequest.payload`` for this backend: ``messages`` plus the client's
-    parameters (``temperature``, ``tools``, ``response_format`` ...)."""
+    parameters (``temperature``, ``tools``, ``response_format``, a guardrail ...)."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> "ChatPayload":
-        params = {k: v for k, v in body.items() if k in _CHAT_PARAMS and v is not None}
+        internal = _litellm_params()
+        params = {k: v for k, v in body.items() if forwarded(k, v, internal)}
         return cls(messages=list(body.get("messages") or []), params=params)
 
 

@@ -78,6 +78,10 @@ class TieredRouterProvider(CustomLLM):
     def _request(self, model: str, messages: list, optional_params: Mapping[str, Any] | None,
                  litellm_params: Mapping[str, Any] | None) -> tuple[Any, Any, RouteRequest, dict]:
         params = dict(optional_params or {})
+        for name in ("drop_params", "additional_drop_params"):  # LiteLLM hands these over apart; each tier needs them
+            value = (litellm_params or {}).get(name)
+            if value is not None and name not in params:
+                params[name] = value
         try:
             router, backend = self.routers.get(self._source(model, params))
         except ConfigError as exc:

@@ -88,14 +88,38 @@ def deployments(llm_router: Any, model_name: str) -> list[Mapping[str, Any]]:
     return list(found or [])
 
 
+def _tiered_groups(llm_router: Any, groups: set[str]) -> set[str]:
+    """The model groups served by a tiered model (a ``tiered_router/...`` deployment)."""
+    return {g for g in groups if any(str((d.get("litellm_params") or {}).get("model", "")).startswith(PROVIDER + "/")
+                                     for d in deployments(llm_router, g))}
+
+
+def _fallback_targets(llm_router: Any, group: str) -> set[str]:
+    """The groups LiteLLM's router may fail ``group`` over to (its three fallback lists)."""
+    targets: set[str] = set()
+    for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        for entry in getattr(llm_router, kind, None) or ():
+            if isinstance(entry, Mapping) and isinstance(entry.get(group), (list, tuple)):
+                targets.update(str(t) for t in entry[group])
+    return targets
+
+
 def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:
-    """Every tier must be a model group of the proxy; warn when a group's model id
-    differs from the tier's, since the core prices the tier's id."""
+    """Every tier must be a model group of the proxy, and none a tiered model, directly or
+    by a LiteLLM fallback (a tier call would route again, without end); warn when a
+    group's model id differs from the tier's, since the core prices the tier's id."""
     groups = set(model_names(llm_router))
+    tiered = _tiered_groups(llm_router, groups)
     for i, tier in enumerate(config.tiers):
         if tier.name not in groups:
             raise ConfigError(f"tier {tier.name!r} is not a model_name of the LiteLLM config "
                               f"(it has {', '.join(sorted(groups))})", path=f"tiers[{i}].name")
+        loops = ({tier.name} | _fallback_targets(llm_router, tier.name)) & tiered
+        if loops:
+            how = "is" if tier.name in loops else f"falls back to {', '.join(sorted(loops))}, which is"
+            raise ConfigError(f"tier {tier.name!r} {how} a tiered model (tiered_router/...): its calls would be "
+                              "routed again, without end; a tier must be a model group that calls a model",
+                              path=f"tiers[{i}].name")
         for deployment in deployments(llm_router, tier.name):
             model = str((deployment.get("litellm_params") or {}).get("model", ""))
             if not model.endswith(tier.model_id):

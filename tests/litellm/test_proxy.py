@@ -51,9 +51,12 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     broken = router_yaml(work / "broken.yaml", policy={"kind": "cascde"})  # an operator's typo
     timed = router_yaml(work / "timed.yaml", transport={"timeout_s": 1}, telemetry={"sinks": sinks[:1]})
     checked = router_yaml(work / "checked.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
+    # an operator's loop: a tier that is itself a tiered model
+    looped = router_yaml(work / "looped.yaml", tiers=[{"name": "cheap", "model_id": CHEAP},
+                                                      {"name": "tiered", "model_id": MID}])
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
                                          "tiered-deadline": deadline, "tiered-broken": broken,
-                                         "tiered-timed": timed, "tiered-checked": checked},
+                                         "tiered-timed": timed, "tiered-checked": checked, "tiered-looped": looped},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -520,6 +523,43 @@ def test_a_broken_router_yaml_is_a_500_that_names_it_and_other_models_still_rout
     assert emulator.requests == []
     response, headers = ask(ops, "say hello", model="tiered-fast")
     assert headers["x-tiered-router-tier"] == "cheap"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_tier_that_is_itself_a_tiered_model_is_a_500_not_a_loop(setup, ops, emulator, stream):
+    """Each call of such a tier would route again, without end (before: the proxy stopped
+    answering, busy redacting ever longer nested errors)."""
+    emulator.clear_requests()
+    with pytest.raises(openai.InternalServerError) as info:
+        response = ops.chat.completions.create(model="tiered-looped", stream=stream,
+                                               messages=[{"role": "user", "content": "say hello"}])
+        if stream:
+            list(response)
+    body = json.dumps(info.value.body)
+    assert "router_misconfigured" in body and "is a tiered model" in body and "tiers[1].name" in body
+    assert emulator.requests == []
+    response, headers = ask(ops, "say hello", model="tiered-fast")
+    assert headers["x-tiered-router-tier"] == "cheap"
+
+
+def test_bedrock_parameters_and_drop_params_reach_every_tier_as_on_a_direct_call(setup, ops, emulator, rows_for):
+    """A client's Bedrock fields (a guardrail, request metadata) go with every attempt, the
+    escalations too, as the proxy sends them to a deployment called directly; so does
+    ``drop_params`` (before: the escalation failed on ``seed``, which Bedrock does not take)."""
+    extra = {"guardrailConfig": {"guardrailIdentifier": "gr-1", "guardrailVersion": "1"},
+             "requestMetadata": {"team": "a"}, "seed": 7, "drop_params": True}
+    emulator.clear_requests()
+    ask(ops, "say hello", model="cheap", extra_body=extra)
+    direct = emulator.requests[-1].body
+    assert direct["guardrailConfig"] == extra["guardrailConfig"] and direct["requestMetadata"] == {"team": "a"}
+    emulator.clear_requests()
+    response, headers = ask(ops, "extract the invoice total", extra_body=extra)
+    assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+    for sent in emulator.requests:
+        assert sent.body["guardrailConfig"] == extra["guardrailConfig"]
+        assert sent.body["requestMetadata"] == {"team": "a"}
+        assert "seed" not in json.dumps(sent.body)
 
 
 def test_forbidden_tier_request_is_refused(setup, app, emulator):

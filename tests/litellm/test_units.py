@@ -97,12 +97,18 @@ def test_an_unreadable_reply_is_malformed():
     assert isinstance(transport_error_from_litellm(exc, tier="mid", model_id="m"), MalformedReplyError)
 
 
-def test_payload_keeps_chat_parameters_only():
+def test_payload_keeps_the_clients_parameters_only():
     body = {"model": "tiered", "messages": [{"role": "user", "content": "x"}], "temperature": 0.2,
             "tools": [{"type": "function"}], "metadata": {"user_api_key": "secret"}, "litellm_call_id": "1",
-            "proxy_server_request": {"headers": {}}, "stream": True}
-    assert ChatPayload.from_body(body) == {"messages": body["messages"],
-                                           "params": {"temperature": 0.2, "tools": [{"type": "function"}]}}
+            "proxy_server_request": {"headers": {}}, "stream": True, "secret_fields": {"raw_headers": {}},
+            "litellm_logging_obj": object(), "tiered_router_config": "router.yaml", "max_retries": 2,
+            "user_api_key_hash": "h", "_internal": 1, "api_base": None,
+            # the client's own, beyond OpenAI's: as LiteLLM passes them to a deployment called directly
+            "guardrailConfig": {"guardrailIdentifier": "g"}, "top_k": 5, "drop_params": True,
+            "additional_drop_params": ["seed"]}
+    assert ChatPayload.from_body(body) == {"messages": body["messages"], "params": {
+        "temperature": 0.2, "tools": [{"type": "function"}], "guardrailConfig": {"guardrailIdentifier": "g"},
+        "top_k": 5, "drop_params": True, "additional_drop_params": ["seed"]}}
 
 
 def test_one_pass_falls_back_only_to_what_the_engine_would_call():
