@@ -40,6 +40,7 @@ from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route, routed_usage
 from ._preload import preload_first_request
+from ._response import routing_headers
 from ._request import BadChatRequest, route_request_from_call
 from ._settings import CONFIG_ENV, RouterSet, provider_config_source, proxy_llm_router
 
@@ -114,10 +115,13 @@ class TieredRouterProvider(CustomLLM):
         if not isinstance(exc, _REFUSED):
             return exc
         result = getattr(exc, "result", None)
+        error = _http_error(exc)
         if isinstance(result, RoutingResult):
             publish_route(result, metadata, proxy_model)
             bill_on_logging_object(logging_obj, result)
-        return _http_error(exc)
+            # the error response's x-tiered-router-* headers: LiteLLM sends an error's own headers
+            error.headers = routing_headers(result)  # type: ignore[attr-defined]
+        return error
 
     @staticmethod
     def attach(logging_obj: Any, result: RoutingResult) -> None:

@@ -287,6 +287,10 @@ def test_exhausted_ladder_is_an_error_response_under_raise(setup, ops):
     assert info.value.status_code == 502
     body = json.dumps(info.value.body)
     assert "ladder_exhausted" in body and "frontier" in body
+    headers = info.value.response.headers
+    if setup["mode"] == "one_pass":  # as a streamed one's; LiteLLM wraps the provider's error, headers lost
+        assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:gate_failed,frontier:gate_failed"
+        assert headers["x-tiered-router-cost-usd"] == str(Decimal(headers["x-litellm-response-cost"]))
 
 
 def test_classifier_stream_goes_straight_through(setup, ops, emulator, rows_for):
