@@ -17,31 +17,36 @@ from .types import TierAnswer
 __all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence"]
 
 _RATING = re.compile(
-    r"confidence\s*(?:level|score)?\s*[:=\-]?\s*(?:is\s*)?(?P<value>\d{1,3}(?:\.\d+)?|\.\d+)\s*(?P<unit>%|/\s*10|/\s*100)?",
+    r"confidence\s*(?:level|score)?\s*[:=\-]?\s*(?:is\s*)?(?P<value>\d{1,3}(?:[.,]\d+)?|\.\d+)"
+    r"\s*(?:(?P<percent>%)|(?:/|out\s+of)\s*(?P<scale>\d{1,3})\b)?",
     re.IGNORECASE)
+# what models write for an apostrophe besides ASCII's: "I don’t know" abstains as "I don't know" does
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "\uff07": "'"})
 
 
 def self_rating(text: str) -> float | None:
-    """The last self-rating in the text, scaled to [0, 1]."""
+    """The last self-rating in the text, scaled to [0, 1]: "0.4", "40%", "4/5", "7 out of
+    10", "0,4" (a decimal comma); a bare number above 1 is read out of 10 (or of 100 above 10)."""
     matches = list(_RATING.finditer(text))
     if not matches:
         return None
     m = matches[-1]
-    value = float(m.group("value"))
-    unit = (m.group("unit") or "").replace(" ", "")
-    if unit == "%" or unit == "/100":
+    value = float(m.group("value").replace(",", "."))
+    scale = int(m.group("scale")) if m.group("scale") else None
+    if m.group("percent"):
         value /= 100
-    elif unit == "/10":
-        value /= 10
+    elif scale:
+        value /= scale
     elif value > 1:
         value = value / 10 if value <= 10 else value / 100
     return max(0.0, min(1.0, value))
 
 
 def sentinel(text: str, sentinels: Iterable[str]) -> float | None:
-    """0 when the answer abstains with one of the sentinels, else ``None``."""
-    lowered = text.lower()
-    return 0.0 if any(s.lower() in lowered for s in sentinels if s) else None
+    """0 when the answer abstains with one of the sentinels (case and the apostrophe's
+    form aside), else ``None``."""
+    lowered = text.translate(_APOSTROPHES).casefold()
+    return 0.0 if any(s.translate(_APOSTROPHES).casefold() in lowered for s in sentinels if s) else None
 
 
 def logprob_confidence(logprobs: Sequence[float] | None) -> float | None:

@@ -48,6 +48,8 @@ log = logging.getLogger("langchain_tiered_router")
 Observer = Callable[[RoutingResult, RouteRequest, Backend], None]
 
 _NOTHING = Decimal(0)
+# a tier call that failed (its retries spent): escalated or raised by ``retry.on_exhausted``
+_FAILED_CALLS = frozenset(("transport_error", "malformed"))
 
 
 class _ConsumerClosed(RuntimeError):
@@ -359,15 +361,11 @@ class Router:
                 if attempt.outcome == "skipped" and attempt.error_kind == "circuit_open" and above:
                     tier = above
                     continue
-                if attempt.outcome == "transport_error" and self.retry.on_exhausted == "escalate" and above:
-                    tier = above
+                if attempt.outcome in _FAILED_CALLS and self.retry.on_exhausted == "escalate" and above:
+                    tier = above  # a failed call, its retries spent: not a verdict on quality
                     continue
                 if attempt.outcome == "error" and attempt.error_kind in self.retry.escalate_on and above:
                     tier = above  # a larger model may take what this one refused
-                    continue
-                if attempt.outcome == "malformed" and above and quality_steps < self.policy.max_escalations:
-                    quality_steps += 1
-                    tier = above
                     continue
                 break
             attempt.turn = turn_kind(attempt.answer)

@@ -239,15 +239,18 @@ class RoutingResult:
 
     @property
     def quality_escalations(self) -> int:
-        return sum(1 for a in self.attempts if a.outcome in ("gate_failed", "malformed"))
+        """Escalations for an answer a gate failed (the last failure escalates nowhere)."""
+        tiers = [a.tier for a in self.attempts]
+        return sum(1 for i, a in enumerate(self.attempts[:-1]) if a.outcome == "gate_failed" and tiers[i + 1] != a.tier)
 
     @property
     def transport_escalations(self) -> int:
-        """Escalations for a tier that did not answer: transport errors, skips (an open
-        circuit) and model limits (a prompt over the context window)."""
+        """Escalations for a tier that did not answer: transport errors and malformed
+        replies (their retries spent), skips (an open circuit) and model limits (a prompt
+        over the context window)."""
         tiers = [a.tier for a in self.attempts]
         return sum(1 for i, a in enumerate(self.attempts[:-1])
-                   if a.outcome in ("transport_error", "skipped", "error") and tiers[i + 1] != a.tier)
+                   if a.outcome in ("transport_error", "malformed", "skipped", "error") and tiers[i + 1] != a.tier)
 
     @property
     def cost_usd(self) -> Decimal | None:

@@ -236,6 +236,52 @@ def test_confidence_policy_escalates_on_doubt(base_config):
     assert result.attempts[1].verdict.reason == "sentinel confidence 0.00 < 0.60"
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("42. Confidence: 0.3", 0.3), ("42. confidence 40%", 0.4), ("42. Confidence: 4/5", 0.8),
+    ("42. Confidence: 3 / 5", 0.6), ("42. Confidence: 7 out of 10", 0.7), ("42. Confidence: 0,4", 0.4),
+    ("42. Confidence: 8", 0.8), ("42. Confidence: 85", 0.85), ("42. Confidence level: .7", 0.7),
+    ("42. Confidence: 4, I think", 0.4), ("42.", None),
+])
+def test_a_self_rating_is_read_on_the_scale_the_model_wrote(text, expected):
+    from langchain_tiered_router.core.confidence import self_rating
+
+    assert self_rating(text) == (pytest.approx(expected) if expected is not None else None)
+
+
+@pytest.mark.parametrize("text", ["I don't know.", "I don\u2019t know.", "I DON\u02bcT KNOW", "i don\u2018t know"])
+def test_an_abstention_is_found_whatever_apostrophe_the_model_wrote(text):
+    from langchain_tiered_router.core.confidence import sentinel
+
+    assert sentinel(text, ["I don't know"]) == 0.0 and sentinel(text, ["I don\u2019t know"]) == 0.0
+    assert sentinel("I know.", ["I don't know"]) is None
+
+
+def test_malformed_replies_escalate_or_raise_by_retry_on_exhausted_and_count_as_failed_calls(base_config):
+    """Like a transport error: retried, then ``retry.on_exhausted``; not a quality step
+    (``max_escalations`` does not stop it, nor is it a quality escalation)."""
+    def broken(req):
+        raise MalformedReplyError("no output", tier="cheap", model_id="m")
+
+    base_config["gates"] = []
+    base_config["policy"] = {"kind": "cascade", "max_escalations": 0}
+    result = router(base_config).route(RouteRequest("q"), ScriptedBackend({"cheap": broken, "mid": answer("ok")}))
+    assert result.tier == "mid" and [a.outcome for a in result.attempts] == ["malformed", "served"]
+    assert (result.transport_escalations, result.quality_escalations) == (1, 0)
+    base_config["policy"] = {"kind": "cascade"}
+    base_config["retry"] = {"on_exhausted": "raise", "max_retries": 0}
+    with pytest.raises(LadderExhaustedError) as info:
+        router(base_config).route(RouteRequest("q"), ScriptedBackend({"cheap": broken, "mid": answer("ok")}))
+    assert [a.outcome for a in info.value.result.attempts] == ["malformed"]
+
+
+def test_quality_escalations_count_escalations_not_gate_failures(base_config):
+    base_config["policy"] = {"kind": "cascade", "max_escalations": 0}
+    base_config["on_exhausted"] = "flag"
+    result = router(base_config).route(RouteRequest("q"), ScriptedBackend({"cheap": answer("not json")}))
+    assert result.flagged and not result.escalated
+    assert [a.outcome for a in result.attempts] == ["gate_failed"] and result.quality_escalations == 0
+
+
 def test_self_grade_gate_is_priced_as_an_aux_call(base_config):
     base_config["gates"] = [{"kind": "self_grade", "threshold": 7}]
     def cheap(req):

@@ -21,7 +21,7 @@ __all__ = ["RoutingRecord", "PendingRecord", "record_from_result", "routing_dict
 
 MONEY_FIELDS = ("cost_usd", "baseline_cost_usd", "savings_usd", "shadow_cost_usd")
 # an attempt whose call failed: a transport escalation when the next attempt is another tier
-_FAILED_CALL = frozenset(("transport_error", "skipped", "error"))
+_FAILED_CALL = frozenset(("transport_error", "malformed", "skipped", "error"))
 
 
 @dataclass
@@ -148,10 +148,11 @@ def _record_fields(result: RoutingResult, request: RouteRequest | None, integrat
         cache_write += usage.cache_write_tokens
         cost = None if cost is None or a.cost_usd is None else cost + a.cost_usd
         outcome = a.outcome
-        if outcome == "gate_failed" or outcome == "malformed":
-            quality += 1
-        elif outcome in _FAILED_CALL and i < last and attempts[i + 1].tier != a.tier:
-            transport += 1
+        if i < last and attempts[i + 1].tier != a.tier:  # escalated from this attempt
+            if outcome == "gate_failed":
+                quality += 1
+            elif outcome in _FAILED_CALL:
+                transport += 1
         verdict = a.verdict
         if verdict is not None and verdict.error:
             gate_errors += 1
