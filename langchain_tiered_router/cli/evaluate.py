@@ -94,7 +94,7 @@ def eval_command(
     import sys
 
     from ..analysis.eval.calibration import calibrate
-    from ..analysis.eval.data import load_eval_data
+    from ..analysis.eval.data import distinct_prompts, load_eval_data
     from ..analysis.eval.harness import evaluate, evaluate_config
     from .eval_output import plot_result, print_result, public
     from .outputs import checked_outputs, emit_json, said_written
@@ -129,21 +129,45 @@ def eval_command(
                     cal_items = load_eval_data(calibrate_on, fmt, ladder.names, cheap_tier=ladder.cheapest.name,
                                                baseline_tier=ladder.baseline.name, all_tiers=True)
                 cal, test = _split(items, cal_items, split)
+                cal, repeated = distinct_prompts(cal)
                 if not cal or not test:
                     raise ValueError("the split left no calibration or no test items")
                 with about(str(calibrate_on) if calibrate_on is not None else f"{data}, calibration part"):
                     calibration = calibrate(cal, ladder, target_parity, policy=policy, delta=delta, bound=bound,
                                             spec=spec, max_escalations=cfg.policy.max_escalations,
                                             progress=lambda m, f: update(f"calibrating on {len(cal)}: {m}", 0.75 * f))
+                _note_repeated(calibration, repeated, len(cal))
                 with about(str(data) if calibrate_on is not None else f"{data}, test part"):
                     result = evaluate(calibration, test, ladder,
                                       progress=lambda m, f: update(f"testing on {len(test)}: {m}", 0.75 + 0.25 * f))
+                if calibrate_on is not None:
+                    _note_overlap(result, cal, test)
         result["token_estimate"] = ("token counts missing from the data were estimated as ceil(characters / 4)"
                                     if estimated else "token counts from the data")
         print_result(result, stderr=as_json)
         if plot is not None:
             said_written("the plot", plot_result(result, plot), stdout_is_json=as_json)
         emit_json(public(result), as_json=as_json, json_out=json_out)
+
+
+def _note_repeated(calibration: Any, repeated: int, kept: int) -> None:
+    """Rows copied into the calibration data are one piece of evidence each: they were
+    counted once (``distinct_prompts``), and the output says so."""
+    if repeated:
+        calibration.notes.insert(0, f"{repeated} calibration rows repeat an earlier row (the same request and "
+                                    f"outcomes): each is counted once ({kept} requests), since the promise is about "
+                                    "distinct requests")
+
+
+def _note_overlap(result: dict, cal: list, test: list) -> None:
+    """A test set that shares prompts with the calibration set is not held out: say so
+    beside the headline (``--split`` cannot overlap; two files can)."""
+    seen = {item.prompt for item in cal}
+    shared = sum(item.prompt in seen for item in test)
+    if shared:
+        notes = result.setdefault("calibration", {}).setdefault("notes", [])
+        notes.append(f"{shared} of the {len(test)} test requests have a prompt that is also in the calibration data: "
+                     "the figures above are not held out for them")
 
 
 def calibrate_command(
@@ -165,6 +189,7 @@ def calibrate_command(
 ) -> None:
     """Train and calibrate routing on your data and write the file a router config points to."""
     from ..analysis.eval.calibration import calibrate
+    from ..analysis.eval.data import distinct_prompts
     from ..core.model_file import save_routing_model
     from ..analysis.report.summary import savings_phrase
     from .eval_output import pct
@@ -193,10 +218,12 @@ def calibrate_command(
             if since is not None or save_data is not None:
                 raise ValueError("--since and --save-data go with --from-db")
             cfg, ladder, items = _load(config, data, fmt)
+        items, repeated = distinct_prompts(items)
         bar, update = _progress_bar()
         with bar, about(str(from_db if from_db is not None else data)):
             cal = calibrate(items, ladder, target_parity, policy=policy, delta=delta, bound=bound, spec=spec,
                             max_escalations=cfg.policy.max_escalations, progress=update)
+        _note_repeated(cal, repeated, len(items))
         written = save_routing_model(cal.model, out)
     chosen = cal.chosen
     print(f"calibrated on {len(items)} requests, target parity {target_parity:.2f}: chose {chosen.name}"

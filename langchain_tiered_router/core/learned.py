@@ -21,6 +21,7 @@ certifies is the parity this code serves.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -33,6 +34,8 @@ from .pricing import estimate_tokens
 from .tiers import Ladder
 
 __all__ = ["LinearHead", "HeadStack", "RoutingModel", "STRATEGIES", "per_token_rates", "predicted_cost"]
+
+log = logging.getLogger("langchain_tiered_router")
 
 # Prompt feature rows kept per model: enough for the requests in flight on one process
 # to reuse theirs from step to step, small enough to be nothing in memory (bounded views).
@@ -51,6 +54,15 @@ def per_token_rates(ladder: Ladder) -> list[tuple[float, float] | None]:
         rates.append((float(price.input_per_mtok) / 1e6, float(price.output_per_mtok) / 1e6)  # type: ignore
                      if known else None)
     return rates
+
+
+def _same_rates(then: Any, now: tuple[float, float] | None, tolerance: float = 0.01) -> bool:
+    if then is None or now is None:
+        return then is None and now is None
+    try:
+        return all(abs(float(a) - b) <= tolerance * max(abs(b), 1e-15) for a, b in zip(then, now))
+    except (TypeError, ValueError):
+        return False
 
 
 def predicted_cost(rate: tuple[float, float] | None, tokens_in: int, tokens_out: float | None,
@@ -167,6 +179,33 @@ class RoutingModel:
         if self._ladder_view(ladder)[0] != tuple(self.tiers):
             raise ConfigError(f"the routing model was trained for tiers {', '.join(self.tiers)}, "
                               f"but the ladder has {', '.join(ladder.names)}")
+
+    def check_certified_for(self, ladder: Ladder) -> None:
+        """A model served for its promise (``policy: auto``) must meet the baseline and the
+        prices it was certified against: another baseline is a ``ConfigError`` (parity and
+        savings are measured against it); prices that moved are logged, and a tier that
+        now costs at least the baseline's per token (it can never save) is a ``ConfigError``.
+        Files written before prices were stored are not checked for them."""
+        if ladder.baseline.name != self.baseline:
+            raise ConfigError(f"the routing model was calibrated against baseline tier {self.baseline!r}, but the "
+                              f"config's baseline is {ladder.baseline.name!r}: its promise does not hold against "
+                              f"another tier; set baseline: {self.baseline}, or calibrate again")
+        stored = self.meta.get("rates")
+        if not isinstance(stored, list) or len(stored) != len(ladder):
+            return
+        now = per_token_rates(ladder)
+        base = now[ladder.baseline.index]
+        moved = [t.name for t, then, rate in zip(ladder, stored, now) if not _same_rates(then, rate)]
+        for tier, rate in zip(ladder, now):
+            if (tier.name != ladder.baseline.name and tier.name in moved and rate is not None and base is not None
+                    and rate[0] >= base[0] and rate[1] >= base[1]):
+                raise ConfigError(f"tier {tier.name!r} now costs at least the baseline tier's price per token, not "
+                                  "what the routing model was calibrated at: routing to it cannot save; calibrate "
+                                  "again at these prices")
+        if moved:
+            log.warning("tiers %s are priced otherwise than when the routing model was calibrated: its decisions "
+                        "weigh the old prices, and its promise was certified at them; calibrate again",
+                        ", ".join(moved))
 
     @property
     def uses_classifier(self) -> bool:

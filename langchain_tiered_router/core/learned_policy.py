@@ -131,6 +131,7 @@ class LearnedPolicy(Policy):
         the certified promise does not hold for what that would serve."""
         model = load_routing_model(path)
         model.check_ladder(ladder)
+        model.check_certified_for(ladder)
         certified = model.max_escalations
         if certified is not None:
             top = len(ladder) - 1

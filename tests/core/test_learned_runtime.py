@@ -220,6 +220,29 @@ def test_auto_serves_at_the_escalation_depth_it_was_certified_with(tmp_path):
         build_router(config({"kind": "auto", "path": str(path), "max_escalations": 2}), telemetry=False)
 
 
+def test_auto_serves_only_against_the_baseline_and_prices_it_was_certified_at(tmp_path, caplog):
+    from langchain_tiered_router.core.learned import per_token_rates
+
+    model = classifier_model()
+    model.meta["rates"] = per_token_rates(build_router(config({"kind": "cascade"}), telemetry=False).ladder)
+    path = save_routing_model(model, tmp_path / "m.npz")
+    assert build_router(config({"kind": "auto", "path": str(path)}), telemetry=False).policy.name.startswith("auto")
+    with pytest.raises(ConfigError, match="calibrated against baseline tier 'frontier'.*baseline is 'mid'"):
+        build_router(config({"kind": "auto", "path": str(path)}, baseline="mid"), telemetry=False)
+    moved = config({"kind": "auto", "path": str(path)})
+    moved["tiers"][1]["price"] = {"input_per_mtok": 4, "output_per_mtok": 4}  # mid: 3 -> 4, still below 10
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        build_router(moved, telemetry=False)
+    assert "tiers mid are priced otherwise" in caplog.text
+    moved["tiers"][0]["price"] = {"input_per_mtok": 50, "output_per_mtok": 50}  # cheap above the baseline
+    with pytest.raises(ConfigError, match="tier 'cheap' now costs at least the baseline"):
+        build_router(moved, telemetry=False)
+    model.meta.pop("rates")  # a file written before prices were stored: not checked for them
+    old = save_routing_model(model, tmp_path / "old.npz")
+    moved["policy"]["path"] = str(old)
+    assert build_router(moved, telemetry=False).policy.name.startswith("auto")
+
+
 def test_the_consistency_gate_asks_a_second_opinion_and_prices_it():
     cfg = config({"kind": "cascade", "start_tier": "mid"})
     cfg["tiers"][1]["gates"] = [{"kind": "consistency", "tier": "cheap"}]

@@ -101,6 +101,38 @@ def test_calibration_on_requests_that_all_share_one_prompt_still_cross_fits(tmp_
     assert data["n"] == 30 and data["parity"] >= 0.95 - 1e-9
 
 
+def test_rows_copied_into_the_calibration_data_count_once(tmp_path):
+    """Three copies of 150 rows are the evidence of 150: eval and calibrate count each
+    once (the promise, the bound chosen by sample size, the file's n) and say so."""
+    rows = _two_tier_rows(150)
+    copies = [{**row, "id": f"{row['id']}-{k}"} for k in range(3) for row in rows]
+    once = json.loads(_eval(tmp_path, rows, _two_tier_rows(30, 500), "--json").stdout)
+    thrice = json.loads(_eval(tmp_path, copies, _two_tier_rows(30, 500), "--json").stdout)
+    assert thrice["calibration"]["bound"] == once["calibration"]["bound"] == "wsr"
+    assert thrice["calibration"]["notes"][0].startswith("300 calibration rows repeat an earlier row")
+    assert (thrice["policy"], thrice["savings"]) == (once["policy"], once["savings"])
+    data = write_jsonl(tmp_path / "copies.jsonl", copies)
+    result = CliRunner().invoke(app, ["calibrate", "--config", str(ROUTER), "--data", str(data),
+                                      "--out", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output
+    assert "calibrated on 150 requests" in result.output and "300 calibration rows repeat" in result.output
+    resampled = [{**row, "id": f"{row['id']}-again", "outcomes": {**row["outcomes"], "cheap": {
+        **row["outcomes"]["cheap"], "response": "again"}}} for row in rows]  # answered again: more evidence, kept
+    more = json.loads(_eval(tmp_path, rows + resampled, _two_tier_rows(30, 500), "--json").stdout)
+    assert not any("repeat an earlier row" in n for n in more["calibration"]["notes"])
+
+
+def test_a_test_file_that_shares_prompts_with_the_calibration_file_is_said_not_held_out(tmp_path):
+    rows = _two_tier_rows(60)
+    result = _eval(tmp_path, rows, rows[:20] + _two_tier_rows(10, 500), "--policy", "classifier", "--json")
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["calibration"]["notes"]
+    assert any(n.startswith("20 of the 30 test requests have a prompt that is also in the calibration data")
+               for n in notes)
+    result = _eval(tmp_path, rows, _two_tier_rows(30, 500), "--policy", "classifier", "--json")
+    assert not any("also in the calibration data" in n for n in json.loads(result.stdout)["calibration"]["notes"])
+
+
 def test_data_the_headline_cannot_be_measured_on_is_refused_in_one_line(tmp_path):
     free = tmp_path / "free.yaml"
     free.write_text(ROUTER.read_text().replace("input_per_mtok: 10, output_per_mtok: 30",

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...core.features import FeatureSpec
-from ...core.learned import RoutingModel
+from ...core.learned import RoutingModel, per_token_rates
 from ...core.pricing import Usage
 from ...core.tiers import Ladder
 from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bound
@@ -314,6 +314,7 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
             notes.append(f"{len(items)} calibration requests are few for a {1 - delta:.0%} promise (the betting "
                          f"bound is used below {CLT_MIN_N}); a few hundred more labelled requests would help")
     meta = {"target_parity": target_parity, "delta": delta, "bound": bound, "n": len(items), "c": c,
+            "rates": per_token_rates(ladder),  # the prices the promise was certified at
             "folds": folds, "favourite": favourite, "strategies_tried": [cand.name for cand in candidates],
             "guarantee": guarantee_text(target_parity, delta, bound, len(tested), favourite, folds)}
     model = _strategy_model(best, heads, ladder, spec, cost_scale, max_escalations, meta)

@@ -26,7 +26,7 @@ from ...core.errors import RouterError
 from ...core.pricing import estimate_tokens
 from ...core.text_lines import NotUtf8, utf8_lines
 
-__all__ = ["EvalDataError", "Outcome", "EvalItem", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
+__all__ = ["EvalDataError", "Outcome", "EvalItem", "distinct_prompts", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
 
 ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -57,6 +57,27 @@ class EvalItem:
     prompt: str
     outcomes: dict[str, Outcome]
     messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _row_key(item: EvalItem) -> str:
+    """The request and what every tier did with it; not the row's id."""
+    outcomes = sorted((t, o.score, o.response, o.input_tokens, o.output_tokens) for t, o in item.outcomes.items())
+    return json.dumps([item.prompt, item.messages, outcomes], sort_keys=True, default=str)
+
+
+def distinct_prompts(items: Sequence[EvalItem]) -> tuple[list[EvalItem], int]:
+    """The items without rows that repeat an earlier one (the same request, the same
+    outcome on every tier), and how many did. A calibration's promise is about distinct
+    requests: a row copied three times is one piece of evidence, not three. The same
+    prompt answered differently (sampled again) is another observation and stays."""
+    seen: set[str] = set()
+    kept = []
+    for item in items:
+        key = _row_key(item)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept, len(items) - len(kept)
 
 
 def _score(value: Any, where: str, tier: str) -> float:
