@@ -231,7 +231,7 @@ def render(r: dict) -> str:
         f"Faults injected: {sum(r['emulator']['injected'].values()):,} into {r['emulator']['calls']:,} Bedrock calls "
         f"({r['fault_rate_of_calls'] * 100:.1f} %): "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(r["emulator"]["injected"].items())) + ".",
-        f"Retried on the same tier, by kind: {retried}. Gate failures (quality escalations): "
+        f"Retried on the same tier, by kind: {retried}. Gate failures (answers a gate failed, escalated or not): "
         f"{r['gate_failures']:,}.",
         "",
     ]
