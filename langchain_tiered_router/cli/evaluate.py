@@ -94,7 +94,7 @@ def eval_command(
     import sys
 
     from ..analysis.eval.calibration import calibrate
-    from ..analysis.eval.data import distinct_prompts, load_eval_data
+    from ..analysis.eval.data import distinct_rows, load_eval_data
     from ..analysis.eval.harness import evaluate, evaluate_config
     from .eval_output import plot_result, print_result, public
     from .outputs import checked_outputs, emit_json, said_written
@@ -129,7 +129,7 @@ def eval_command(
                     cal_items = load_eval_data(calibrate_on, fmt, ladder.names, cheap_tier=ladder.cheapest.name,
                                                baseline_tier=ladder.baseline.name, all_tiers=True)
                 cal, test = _split(items, cal_items, split)
-                cal, repeated = distinct_prompts(cal)
+                cal, repeated = distinct_rows(cal)
                 if not cal or not test:
                     raise ValueError("the split left no calibration or no test items")
                 with about(str(calibrate_on) if calibrate_on is not None else f"{data}, calibration part"):
@@ -152,7 +152,7 @@ def eval_command(
 
 def _note_repeated(calibration: Any, repeated: int, kept: int) -> None:
     """Rows copied into the calibration data are one piece of evidence each: they were
-    counted once (``distinct_prompts``), and the output says so."""
+    counted once (``distinct_rows``), and the output says so."""
     if repeated:
         calibration.notes.insert(0, f"{repeated} calibration rows repeat an earlier row (the same request and "
                                     f"outcomes): each is counted once ({kept} requests), since the promise is about "
@@ -189,7 +189,7 @@ def calibrate_command(
 ) -> None:
     """Train and calibrate routing on your data and write the file a router config points to."""
     from ..analysis.eval.calibration import calibrate
-    from ..analysis.eval.data import distinct_prompts
+    from ..analysis.eval.data import distinct_rows
     from ..core.model_file import save_routing_model
     from ..analysis.report.summary import savings_phrase
     from .eval_output import pct
@@ -218,7 +218,7 @@ def calibrate_command(
             if since is not None or save_data is not None:
                 raise ValueError("--since and --save-data go with --from-db")
             cfg, ladder, items = _load(config, data, fmt)
-        items, repeated = distinct_prompts(items)
+        items, repeated = distinct_rows(items)
         bar, update = _progress_bar()
         with bar, about(str(from_db if from_db is not None else data)):
             cal = calibrate(items, ladder, target_parity, policy=policy, delta=delta, bound=bound, spec=spec,

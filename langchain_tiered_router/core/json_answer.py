@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Mapping
 
 from .types import TierAnswer
 
@@ -99,15 +99,15 @@ def structured_value(answer: TierAnswer, source: str = "auto") -> Any:
 _DECLARED = {"array": list, "object": dict}
 
 
-def unstringify_args(args: dict[str, Any], properties: dict[str, Any] | None) -> dict[str, Any]:
+def unstringify_args(args: dict[str, Any], properties: Mapping[str, Any] | None) -> dict[str, Any]:
     """Tool-call arguments with each array or object that the model sent as a JSON string
     decoded; ``args`` itself when nothing needed it.
 
     Some models (Claude on Bedrock among them) send ``{"items": "[{...}]"}`` for an array
     argument; langchain-aws's structured-output parsers decode such values, so a gate that
-    judges what the parser will return decodes them too. A string whose decoded value
-    is not of the declared type stays as it was (the schema then judges it); so does one
-    that wraps the value in an object under its own key, which is unwrapped."""
+    judges what the parser will return decodes them too. A value wrapped in an object
+    under its own key (``{"items": [...]}``) is unwrapped; a string that decodes to
+    anything else stays as it was, for the schema to judge."""
     if not properties:
         return args
     fixed: dict[str, Any] | None = None

@@ -27,6 +27,7 @@ from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser,
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import BaseModel
 from typing_extensions import is_typeddict
 
 from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate
@@ -87,6 +88,7 @@ def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> StructuredTo
     (a TypedDict's ``Optional`` fields nullable)."""
     tool = tool or convert_to_openai_tool(schema)
     name, parameters = tool["function"]["name"], _parameters(tool)
+    properties = parameters.get("properties") or {}
     inner: Gate
     if isinstance(schema, type) and hasattr(schema, "model_validate"):
         inner = PydanticGate(schema, source="tool_args")
@@ -94,7 +96,7 @@ def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> StructuredTo
         if is_typeddict(schema):
             parameters = _allow_null(parameters, _nullable_typeddict_fields(schema))
         inner = JsonSchemaGate(parameters, source="tool_args", name=f"json_schema:{name}")
-    return StructuredToolGate(inner, name, (_parameters(tool).get("properties") or {}))
+    return StructuredToolGate(inner, name, properties)
 
 
 def judged_tools(gates: Sequence[Gate]) -> set[str]:
@@ -109,7 +111,7 @@ def _unstringified(result: list[Generation], properties: Mapping[str, Any] | Non
     for generation in result:
         message = getattr(generation, "message", None)
         calls = getattr(message, "tool_calls", None) or []
-        args = [unstringify_args(c["args"], dict(properties)) if isinstance(c.get("args"), dict) else c.get("args")
+        args = [unstringify_args(c["args"], properties) if isinstance(c.get("args"), dict) else c.get("args")
                 for c in calls]
         if isinstance(generation, ChatGeneration) and any(a is not c.get("args") for a, c in zip(args, calls)):
             fixed = [{**c, "args": a} for c, a in zip(calls, args)]
@@ -119,22 +121,21 @@ def _unstringified(result: list[Generation], properties: Mapping[str, Any] | Non
     return out
 
 
-class _UnstringifyingPydanticToolsParser(PydanticToolsParser):
-    """``PydanticToolsParser`` reading array and object arguments sent as JSON strings."""
+class _Unstringifying(BaseModel):
+    """A tools parser that reads array and object arguments sent as JSON strings."""
 
     schema_properties: dict[str, Any] | None = None
 
     def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
-        return super().parse_result(_unstringified(result, self.schema_properties), partial=partial)
+        return super().parse_result(_unstringified(result, self.schema_properties), partial=partial)  # type: ignore[misc]
 
 
-class _UnstringifyingJsonOutputKeyToolsParser(JsonOutputKeyToolsParser):
-    """``JsonOutputKeyToolsParser`` reading array and object arguments sent as JSON strings."""
+class _UnstringifyingPydanticToolsParser(_Unstringifying, PydanticToolsParser):
+    pass
 
-    schema_properties: dict[str, Any] | None = None
 
-    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
-        return super().parse_result(_unstringified(result, self.schema_properties), partial=partial)
+class _UnstringifyingJsonOutputKeyToolsParser(_Unstringifying, JsonOutputKeyToolsParser):
+    pass
 
 
 def structured_parser(schema: Any, tool: Mapping[str, Any]) -> Any:

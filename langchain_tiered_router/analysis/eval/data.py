@@ -26,7 +26,7 @@ from ...core.errors import RouterError
 from ...core.pricing import estimate_tokens
 from ...core.text_lines import NotUtf8, utf8_lines
 
-__all__ = ["EvalDataError", "Outcome", "EvalItem", "distinct_prompts", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
+__all__ = ["EvalDataError", "Outcome", "EvalItem", "distinct_rows", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
 
 ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -65,7 +65,7 @@ def _row_key(item: EvalItem) -> str:
     return json.dumps([item.prompt, item.messages, outcomes], sort_keys=True, default=str)
 
 
-def distinct_prompts(items: Sequence[EvalItem]) -> tuple[list[EvalItem], int]:
+def distinct_rows(items: Sequence[EvalItem]) -> tuple[list[EvalItem], int]:
     """The items without rows that repeat an earlier one (the same request, the same
     outcome on every tier), and how many did. A calibration's promise is about distinct
     requests: a row copied three times is one piece of evidence, not three. The same
