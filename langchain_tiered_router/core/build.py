@@ -89,7 +89,7 @@ def build_classifier(cfg: C.ClassifierConfig) -> Classifier:
         except ConfigError as exc:
             raise ConfigError(str(exc), path="policy.classifier.path") from None
         return classifier
-    return LLMClassifier(cfg.llm_tier, cfg.prompt)
+    return LLMClassifier(cfg.llm_tier, cfg.prompt, cfg.default_tier)
 
 
 def build_policy(cfg: C.PolicyConfig, ladder: Ladder | None = None) -> Policy:

@@ -11,12 +11,13 @@ trained model reads a bounded view of it; length rules read the whole length.
 
 from __future__ import annotations
 
+import logging
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .errors import ConfigError
+from .errors import ConfigError, TierCallError
 from .tiers import Ladder
 from .types import AskFn, RouteRequest
 
@@ -25,6 +26,8 @@ __all__ = ["TierChoice", "Classifier", "RulesClassifier", "Rule", "TrainedClassi
 
 # Where keyword rules look: a question is asked at the start of a turn or after the long
 # context it comes with, so the first and the last characters of it.
+log = logging.getLogger("langchain_tiered_router")
+
 KEYWORD_HEAD_CHARS = 8_000
 KEYWORD_TAIL_CHARS = 4_000
 
@@ -176,25 +179,34 @@ _LLM_PROMPT = (
 
 
 class LLMClassifier(Classifier):
-    """Asks a (cheap) tier for a tier name; an unreadable reply starts at the cheapest."""
+    """Asks a (cheap) tier for a tier name; an unreadable reply, or a call that failed
+    after its retries, starts at ``default_tier`` (the cheapest by default): the
+    classifier only saves money, it must not cost the request its answer."""
 
     name = "llm"
 
-    def __init__(self, tier: str | None = None, prompt: str | None = None):
+    def __init__(self, tier: str | None = None, prompt: str | None = None, default_tier: str | None = None):
         self.tier = tier
         self.prompt = prompt or _LLM_PROMPT
+        self.default_tier = default_tier
 
     def classify(self, request, ladder, ask=None) -> TierChoice:
         if ask is None:
             raise RuntimeError("the LLM classifier needs the engine's ask function")
         tier = self.tier or ladder.cheapest.name
-        reply = ask("classifier", tier, self.prompt.format(tiers=", ".join(ladder.names), request=request.text))
-        return self.parse(reply.text, ladder)
+        try:
+            reply = ask("classifier", tier, self.prompt.format(tiers=", ".join(ladder.names), request=request.text))
+        except TierCallError as exc:  # retried as a tier call is; the request goes on without a label
+            start, kind = self.default_tier or ladder.cheapest.name, getattr(exc, "kind", type(exc).__name__)
+            log.warning("the LLM classifier's call on tier %s failed (%s); request %s starts at %s",
+                        tier, kind, request.request_id, start)
+            return TierChoice(start, f"llm: classifier call failed ({kind}): {str(exc)[:120]}")
+        return self.parse(reply.text, ladder, self.default_tier)
 
     @staticmethod
-    def parse(text: str, ladder: Ladder) -> TierChoice:
+    def parse(text: str, ladder: Ladder, default_tier: str | None = None) -> TierChoice:
         lowered = text.lower()
         hits = [(lowered.find(name.lower()), name) for name in ladder.names if name.lower() in lowered]
         if not hits:
-            return TierChoice(ladder.cheapest.name, f"llm: unreadable label {text[:40]!r}")
+            return TierChoice(default_tier or ladder.cheapest.name, f"llm: unreadable label {text[:40]!r}")
         return TierChoice(min(hits)[1], f"llm: said {min(hits)[1]!r}")

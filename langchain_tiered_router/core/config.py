@@ -237,7 +237,8 @@ class ClassifierConfig(_Strict):
 
     ``rules``: keyword and length rules, first match wins, else ``default_tier``.
     ``trained``: a model file written by ``tiered-router calibrate`` (``path``).
-    ``llm``: asks ``llm_tier`` (default: the cheapest) for one of the tier names.
+    ``llm``: asks ``llm_tier`` (default: the cheapest) for one of the tier names; an
+    unreadable reply, or a call that failed after its retries, starts at ``default_tier``.
     """
 
     kind: Literal["rules", "trained", "llm"]

@@ -172,9 +172,6 @@ class Router:
         """True when no gate needs the whole answer, so every tier's stream passes straight through."""
         return not any(self.judges(t, request) for t in self.ladder)
 
-    def _retryable(self, exc: TransportError, retries: int) -> bool:
-        return exc.kind in self.retry.retry_on and retries < self.retry.max_retries
-
     def _retry_delay(self, exc: TierCallError, retries: int, tier: Tier, request: RouteRequest) -> float | None:
         """The wait before retrying ``tier`` after ``exc``, or None when it must not be
         retried: its kind is not retried, the retries are spent, the server asks for a
@@ -269,7 +266,10 @@ class Router:
             if blocked is not None:
                 attempt.outcome, attempt.error_kind, attempt.error = "skipped", blocked[0], blocked[1]
                 return attempt
+            spent: list[TierAnswer] = []  # what retried tries that broke mid-stream had produced
             while True:
+                if call is not None and call.partial is not None:
+                    spent.append(call.partial)
                 call = _Call(tier, request, stream=streaming, live=live)
                 try:
                     answer = yield call
@@ -284,7 +284,7 @@ class Router:
                         continue
                     attempt.outcome, attempt.error, attempt.error_kind = "transport_error", str(exc), exc.kind
                     attempt.exception = exc
-                    self._charge_partial(attempt, tier, call)
+                    self._charge_partial(attempt, tier, call, spent)
                 except MalformedReplyError as exc:
                     self._record_call(tier, True)  # the tier is up; its reply was unreadable
                     call.emitted = call.emitted or exc.delivered
@@ -295,7 +295,7 @@ class Router:
                         continue
                     attempt.outcome, attempt.error, attempt.error_kind = "malformed", str(exc), "malformed"
                     attempt.exception = exc
-                    self._charge_partial(attempt, tier, call)
+                    self._charge_partial(attempt, tier, call, spent)
                 except TierCallError as exc:  # a tier call failed in a way no retry mends
                     call.emitted = call.emitted or exc.delivered
                     self._record_call(tier, True)
@@ -303,19 +303,18 @@ class Router:
                     attempt.outcome, attempt.error = "error", str(exc)
                     attempt.error_kind = exc.kind if isinstance(exc, ModelLimitError) else type(cause).__name__
                     attempt.exception = exc
-                    self._charge_partial(attempt, tier, call)
+                    self._charge_partial(attempt, tier, call, spent)
                 else:
                     self._record_call(tier, True)
-                    attempt.answer, attempt.usage = answer, answer.usage
-                    attempt.usage_estimated, attempt.cache_hit = answer.usage_estimated, answer.cache_hit
-                    attempt.cost_usd = self._price(tier, answer)
+                    attempt.answer, attempt.cache_hit = answer, answer.cache_hit
+                    self._bill(attempt, tier, [*spent, answer])
                     attempt.emitted = call.emitted
                 return attempt
         except BaseException as exc:  # not an attempt failure: recorded, then it propagates
             attempt.outcome, attempt.error, attempt.error_kind = "error", _error_text(exc), _error_kind(exc)
             attempt.exception = exc if isinstance(exc, Exception) else None
-            if call is not None:  # a consumer that left mid-stream: what reached it is billed
-                self._charge_partial(attempt, tier, call)
+            if call is not None:  # a consumer that left mid-stream: what was produced is billed
+                self._charge_partial(attempt, tier, call, spent)
             raise
         finally:
             attempt.latency_ms = (time.perf_counter() - started) * 1000
@@ -328,13 +327,21 @@ class Router:
         attempt.retried_on.append(kind)
         attempt.retried_errors.append(exc)
 
-    def _charge_partial(self, attempt: Attempt, tier: Tier, call: _Call) -> None:
-        """A stream that broke after output reached the caller was billed for what it sent."""
+    def _charge_partial(self, attempt: Attempt, tier: Tier, call: _Call, spent: list[TierAnswer]) -> None:
+        """A failed attempt is billed for what its streams produced before they broke."""
         attempt.emitted = call.emitted
-        if call.partial is not None:
-            attempt.usage = call.partial.usage
-            attempt.usage_estimated = call.partial.usage_estimated
-            attempt.cost_usd = self._price(tier, call.partial)
+        answers = [*spent, call.partial] if call.partial is not None else spent
+        if answers:
+            self._bill(attempt, tier, answers)
+
+    def _bill(self, attempt: Attempt, tier: Tier, answers: list[TierAnswer]) -> None:
+        """The attempt's tokens and cost: every try of it that produced something."""
+        usage, cost, estimated = answers[0].usage, self._price(tier, answers[0]), answers[0].usage_estimated
+        for answer in answers[1:]:
+            usage, estimated = usage + answer.usage, estimated or answer.usage_estimated
+            price = self._price(tier, answer)
+            cost = None if cost is None or price is None else cost + price
+        attempt.usage, attempt.cost_usd, attempt.usage_estimated = usage, cost, estimated
 
     def _price(self, tier: Tier, answer: TierAnswer):
         if answer.cache_hit:  # the model was not called: its tokens are the cached reply's, not billed
@@ -374,8 +381,13 @@ class Router:
                 attempt.verdict = GateVerdict(True, "no gate (streamed through)" if attempt.emitted else "no gate", "")
             else:
                 previous = [(self.ladder[a.tier].index, a.answer) for a in result.attempts[:-1] if a.answer is not None]
-                attempt.verdict = yield _Judge(gate, GateState(request, attempt.answer, tier, previous=previous,
-                                                               ladder=self.ladder))
+                try:
+                    attempt.verdict = yield _Judge(gate, GateState(request, attempt.answer, tier, previous=previous,
+                                                                   ladder=self.ladder))
+                except BaseException as exc:  # the request ended (a cancel) while its answer was judged
+                    attempt.outcome, attempt.error_kind = "error", _error_kind(exc)
+                    attempt.error = f"ended while its answer was judged: {_error_text(exc)}"
+                    raise
             if attempt.verdict.passed:
                 result.served = attempt
                 break
@@ -443,9 +455,22 @@ class Router:
 
     def _aux(self, result: RoutingResult, purpose: str, tier: Tier, answer: TierAnswer, started: float,
              retries: int) -> None:
+        if result.closed:  # a grader past its gate's budget answered after the request ended:
+            log.debug("routing call %s on tier %s answered after request %s ended; not in its record",
+                      purpose, tier.name, result.request_id)  # the record is written and must not change
+            return
         result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
                                         self._price(tier, answer), (time.perf_counter() - started) * 1000,
                                         retries))
+
+    def _aux_retry_delay(self, exc: TierCallError, retries: int, tier: Tier, result: RoutingResult) -> float | None:
+        """A routing call is retried as a tier call is (``_retry_delay``: the kinds in
+        ``retry_on``, ``max_backoff_s``, the deadline, the circuit); never a reply that
+        already reached the caller, nor a failure no retry mends."""
+        if not isinstance(exc, (TransportError, MalformedReplyError)) or exc.delivered:
+            return None
+        request = result.request if result.request is not None else RouteRequest(text="")
+        return self._retry_delay(exc, retries, tier, request)
 
     def _ask_fns(self, backend: Backend, result: RoutingResult):
         """``ask``/``aask`` for classifiers and graders: the same retry policy as a tier call."""
@@ -457,11 +482,12 @@ class Router:
                     answer = (backend.call(tier, prompt) if isinstance(prompt, RouteRequest)
                               else backend.ask(tier, prompt))
                     break
-                except TransportError as exc:
-                    if not self._retryable(exc, retries):
+                except TierCallError as exc:
+                    delay = self._aux_retry_delay(exc, retries, tier, result)
+                    if delay is None:
                         raise
                     retries += 1
-                    self._sleep(self.retry.delay(retries, exc.retry_after_s))
+                    self._sleep(delay)
             self._aux(result, purpose, tier, answer, started, retries)
             return answer
 
@@ -472,11 +498,12 @@ class Router:
                     answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
                               else await backend.aask(tier, prompt))
                     break
-                except TransportError as exc:
-                    if not self._retryable(exc, retries):
+                except TierCallError as exc:
+                    delay = self._aux_retry_delay(exc, retries, tier, result)
+                    if delay is None:
                         raise
                     retries += 1
-                    await self._asleep(self.retry.delay(retries, exc.retry_after_s))
+                    await self._asleep(delay)
             self._aux(result, purpose, tier, answer, started, retries)
             return answer
 
@@ -529,7 +556,7 @@ class Router:
                     raise deadline_error(call.tier, call.request, None)
             return self._answer(stream, chunks)
         except TierCallError:
-            call.partial = stream.answer(chunks, complete=False) if call.emitted else None
+            call.partial = self._partial(call, stream, chunks)
             raise
         except BaseException:
             self._keep_partial(call, stream, chunks)
@@ -538,14 +565,23 @@ class Router:
             source.close()
 
     @staticmethod
-    def _keep_partial(call: _Call, stream: TierStream, chunks: list[Any]) -> None:
-        """The stream stopped because its consumer left: what reached the consumer is
-        what the attempt is billed for."""
-        if call.emitted and call.partial is None:
-            try:
-                call.partial = stream.answer(chunks, complete=False)
-            except Exception:  # noqa: BLE001 - unreadable chunks: the attempt stays unpriced
-                log.exception("could not read the answer of an interrupted stream")
+    def _partial(call: _Call, stream: TierStream, chunks: list[Any]) -> TierAnswer | None:
+        """What a stream that broke had produced, to price: Bedrock bills the tokens it
+        generated, whether they reached the caller or were held for a gate. None when no
+        output came (or its chunks cannot be read)."""
+        if not call.emitted and not any(stream.has_output(c) for c in chunks):
+            return None
+        try:
+            return stream.answer(chunks, complete=False)
+        except Exception:  # noqa: BLE001 - unreadable chunks: the attempt stays unpriced
+            log.exception("could not read the answer of an interrupted stream")
+            return None
+
+    @classmethod
+    def _keep_partial(cls, call: _Call, stream: TierStream, chunks: list[Any]) -> None:
+        """The stream stopped because its consumer left: what it had produced is billed."""
+        if call.partial is None:
+            call.partial = cls._partial(call, stream, chunks)
 
     @staticmethod
     def _pass(call: _Call, stream: TierStream, chunk: Any, held: list[Any]) -> list[Any]:
@@ -692,7 +728,7 @@ class Router:
                         yield item
             out.append(self._answer(stream, chunks))
         except TierCallError:
-            call.partial = stream.answer(chunks, complete=False) if call.emitted else None
+            call.partial = self._partial(call, stream, chunks)
             raise
         except BaseException:
             self._keep_partial(call, stream, chunks)
@@ -747,6 +783,7 @@ class Router:
 
     def _close(self, result: RoutingResult, request: RouteRequest, backend: Backend, started: float) -> None:
         result.latency_ms = (time.perf_counter() - started) * 1000
+        result.closed = True
         if result.served is None and result.error is None and result.attempts:
             result.error = result.attempts[-1].error
         for observer in self.observers:

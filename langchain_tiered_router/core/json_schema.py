@@ -18,6 +18,9 @@ import json
 from typing import Any, Iterator
 
 import jsonschema
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 from jsonschema.exceptions import ValidationError
 
 from .errors import ConfigError
@@ -165,7 +168,44 @@ def schema_validator(schema: Any, *, strict_keywords: bool = True, path: str = "
     extended = jsonschema.validators.extend(cls, {"pattern": _re2_pattern,
                                                   "patternProperties": _re2_pattern_properties,
                                                   "additionalProperties": _re2_additional_properties})
-    return extended(schema)
+    return extended(schema, registry=_offline_registry(schema, cls, path))
+
+
+def _refuse_retrieval(uri: str) -> Any:
+    # jsonschema would fetch a remote ``$ref`` over HTTP on every judgement
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+def _offline_registry(schema: dict[str, Any], cls: Any, path: str) -> referencing.Registry:
+    """The schema's own resources and nothing fetched; a ``$ref`` it cannot resolve
+    offline is a ``ConfigError`` now, not a failure of every answer later. References
+    under a nested ``$id`` resolve against that id and are left to the validator."""
+    spec = referencing.jsonschema.specification_with(str(cls.META_SCHEMA.get("$schema", "")),
+                                                    default=referencing.jsonschema.DRAFT202012)
+    try:
+        root = referencing.Resource.from_contents(schema, default_specification=spec)
+        registry = referencing.Registry(retrieve=_refuse_retrieval).with_resource(root.id() or "", root).crawl()
+    except Exception as exc:  # noqa: BLE001 - an $id or $anchor the library cannot take
+        raise ConfigError(f"JSON schema resources unusable: {str(exc)[:200]}", path=path) from None
+    resolver = registry.resolver(base_uri=root.id() or "")
+    stack: list[tuple[str, Any, bool]] = [(path, schema, True)]
+    while stack:
+        where, node, is_root = stack.pop()
+        if isinstance(node, dict):
+            if not is_root and isinstance(node.get("$id"), str):
+                continue
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable as exc:
+                    remote = "" if ref.startswith("#") else " (remote references are never fetched)"
+                    raise ConfigError(f"$ref {ref[:120]!r} cannot be resolved within the schema{remote}: "
+                                      f"{type(exc).__name__}", path=f"{where}.$ref") from None
+            stack.extend((f"{where}.{k}", v, False) for k, v in node.items() if k not in ("enum", "const"))
+        elif isinstance(node, list):
+            stack.extend((f"{where}[{i}]", v, False) for i, v in enumerate(node))
+    return registry
 
 
 def _check_keywords_patterns_only(schema: Any, path: str) -> None:

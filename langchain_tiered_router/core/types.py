@@ -211,6 +211,7 @@ class RoutingResult:
     request: RouteRequest | None = field(default=None, repr=False, compare=False)
     start_requested: bool = field(default=False, compare=False)  # the start tier was the caller's request
     current_tier: str | None = field(default=None, compare=False)  # the tier being called right now
+    closed: bool = field(default=False, compare=False, repr=False)  # ended: its record is being written
 
     @property
     def gate_errors(self) -> int:

@@ -65,7 +65,11 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
             return limit
     if (isinstance(exc, (KeyError, json.JSONDecodeError, UnicodeDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
             or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
-        return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
+        text = f"{type(exc).__name__}: {exc}"
+        if str(exc).startswith("No 'output' key"):  # langchain-aws blames the endpoint; the body was not a reply
+            text = ("the reply had no 'output': its body was not a Converse reply (not JSON, cut short, or "
+                    f"another API's) [{text[:200]}]")
+        return MalformedReplyError(text, tier=tier.name, model_id=tier.model_id, cause=exc)
     if type(exc).__module__.startswith("botocore"):
         # Bedrock refused or the HTTP client failed: the tier call failed, no retry mends it
         return TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)

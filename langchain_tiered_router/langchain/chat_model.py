@@ -70,16 +70,16 @@ class TieredChatBedrock(BaseChatModel):
     """A boto3 ``bedrock-runtime`` client shared by every tier (made from the config if unset)."""
     bedrock_client: Any = Field(default=None, exclude=True)
     """A boto3 ``bedrock`` control-plane client, shared likewise (inference-profile lookups)."""
-    temperature: float | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
     """Default temperature of every tier; a tier's own ``temperature`` wins."""
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     """Default output cap of every tier; a tier's own ``max_tokens`` wins."""
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Default stop sequences of every tier."""
-    timeout: float | None = None
+    timeout: float | None = Field(default=None, gt=0)
     """Read timeout (seconds) of the shared client, when it is made here (default: the
     config's ``transport.timeout_s``; a tier's ``timeout_s`` gets a client of its own)."""
-    max_retries: int = 0
+    max_retries: int = Field(default=0, ge=0, le=20)
     """botocore's own retries on the shared client. 0 by default: the router retries
     (``config.retry``) and records each retry; botocore retrying too would hide them."""
     api_key: SecretStr | None = Field(default=None, alias="bedrock_api_key")
@@ -103,6 +103,17 @@ class TieredChatBedrock(BaseChatModel):
     _own_clients: bool = PrivateAttr(default=False)
 
     # -- building ------------------------------------------------------------------------
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        """A setting pydantic refuses (an unknown keyword, ``max_tokens=-5``) is a
+        ``ConfigError`` naming it, as the same mistake in the config is."""
+        try:
+            super().__init__(*args, **kwargs)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "TieredChatBedrock"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ConfigError(f"{err['msg']}{more}", path=key) from None
 
     @field_validator("config", mode="before")
     @classmethod

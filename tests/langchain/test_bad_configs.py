@@ -189,7 +189,11 @@ def generated() -> list[Case]:
         cases.append(Case(f"schema-keyword:{wrong}", data=data, paths=(f"{where}.{wrong}",)))
     for name, schema, path in (("bad-type", {"type": "objekt"}, "gates[1].schema"),
                                ("backreference", {"type": "string", "pattern": "(a)\\1"}, "gates[1].schema.pattern"),
-                               ("not-a-mapping", "object", "gates[1].schema")):
+                               ("not-a-mapping", "object", "gates[1].schema"),
+                               # a $ref is resolved now, and never fetched: every answer would fail its gate
+                               ("ref-to-nowhere", {"$ref": "#/definitions/nope"}, "gates[1].schema.$ref"),
+                               ("remote-ref", {"type": "object", "properties": {"total": {
+                                   "$ref": "http://203.0.113.1/total.json"}}}, "gates[1].schema.properties.total.$ref")):
         data = copy.deepcopy(BASE)
         data["gates"][1]["schema"] = schema
         cases.append(Case(f"schema:{name}", data=data, prefix=path))
@@ -363,3 +367,15 @@ def test_every_malformed_config_is_a_config_error_naming_the_key(case: Case, loa
     ok = (case.paths is not None and error.path in case.paths and error.path != "") or (
         case.prefix is not None and error.path.startswith(case.prefix) and (error.path or case.prefix == ""))
     assert ok, f"{case.id}: path {error.path!r}, expected one of {case.paths} or prefix {case.prefix!r}: {message}"
+
+
+@pytest.mark.parametrize("kwargs, path", [({"frobnicate": 1}, "frobnicate"), ({"max_tokens": -5}, "max_tokens"),
+                                          ({"temperature": 9}, "temperature"), ({"timeout": 0}, "timeout"),
+                                          ({"max_retries": -1}, "max_retries")])
+def test_a_bad_keyword_of_the_model_is_a_config_error_naming_it(kwargs, path) -> None:
+    config = {"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+                        {"name": "top", "model_id": "amazon.nova-pro-v1:0"}], "telemetry": {"sinks": []}}
+    with pytest.raises(ConfigError) as info:
+        TieredChatBedrock(config=config, **kwargs)
+    assert info.value.path == path
+    TieredChatBedrock(config=config, max_tokens=100, temperature=0.5)  # the same keys, in range

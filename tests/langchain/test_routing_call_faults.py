@@ -1,0 +1,111 @@
+"""Faults in routing's own calls (the LLM classifier's, a self-grade's) and in what the
+router pays for around them, as a ``TieredChatBedrock`` user meets them on the emulator:
+a classifier that cannot answer costs the request its label, not its answer; its calls
+retry as tier calls do; a stream cut before a gate saw it is still billed; a request
+cancelled mid-judgement records its attempt as not served."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_SCHEMA, MID, cost, tokens
+
+LLM_CASCADE = {"kind": "cascade", "classifier": {"kind": "llm"}}
+
+
+def _routing(message) -> dict:
+    return message.response_metadata["routing"]
+
+
+@pytest.mark.parametrize("fault, kind", [("access_denied", "model_unavailable"), ("throttle", "throttled")])
+def test_a_failed_llm_classifier_call_starts_at_its_default_tier(routed, emulator, fault, kind) -> None:
+    llm = routed(policy={"kind": "classifier", "classifier": {"kind": "llm", "default_tier": "mid"}})
+    emulator.clear_requests()
+    emulator.inject(fault, model_id=CHEAP, times=None)
+    try:
+        routing = _routing(llm.invoke("hello"))
+    finally:
+        emulator.clear_faults()
+    assert routing["start_reason"].startswith(f"llm: classifier call failed ({kind})")
+    assert [(a["tier"], a["outcome"]) for a in routing["attempts"]] == [("mid", "served")]
+    assert routing["aux_calls"] == []  # a failed call is not billed
+    calls = 2 if fault == "throttle" else 1  # a throttled one was retried (max_retries 1)
+    assert sum(r.model_id == CHEAP for r in emulator.requests) == calls
+
+
+def test_one_malformed_classifier_reply_is_retried(routed, emulator) -> None:
+    emulator.inject("malformed", model_id=CHEAP, times=1)
+    routing = _routing(routed(policy=LLM_CASCADE).invoke("hello"))
+    assert routing["start_reason"] == "llm: said 'cheap'"
+    assert [(c["purpose"], c["retries"]) for c in routing["aux_calls"]] == [("classifier", 1)]
+
+
+def test_a_classifier_retry_after_beyond_max_backoff_is_not_waited_for(routed, emulator) -> None:
+    llm = routed(policy=LLM_CASCADE, retry={"max_retries": 2, "backoff_s": 0, "max_backoff_s": 1.0})
+    emulator.inject("throttle", model_id=CHEAP, times=1, retry_after=600)  # waiting it would hang the suite
+    routing = _routing(llm.invoke("hello"))
+    assert routing["start_reason"].startswith("llm: classifier call failed (throttled)")
+    assert [(a["tier"], a["outcome"], a["retries"]) for a in routing["attempts"]] == [("cheap", "served", 0)]
+
+
+def test_one_malformed_grader_reply_is_retried_not_escalated(routed, emulator) -> None:
+    # mid answers first, so the first call of the cheap model is its grader's
+    llm = routed(policy={"kind": "cascade", "start_tier": "mid"}, gates=[{"kind": "self_grade", "threshold": 7}])
+    emulator.inject("malformed", model_id=CHEAP, times=1)
+    routing = _routing(llm.invoke("hello"))
+    assert [(a["tier"], a["outcome"], a["gate_reason"]) for a in routing["attempts"]] == [
+        ("mid", "served", "grade 9 >= 7")]
+    assert routing["gate_errors"] == 0
+    assert [(c["purpose"], c["retries"]) for c in routing["aux_calls"]] == [("self_grade", 1)]
+
+
+def test_a_gated_stream_cut_after_output_is_billed_for_what_it_produced(routed, emulator) -> None:
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}, {"name": "frontier", "model_id": FRONTIER}],
+                 gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}])
+    emulator.inject("stream_cut", model_id=FRONTIER, times=1, after_events=3)
+    full = None
+    for chunk in llm.stream(INVOICE):
+        full = chunk if full is None else full + chunk
+    frontier = routed.last.attempts[-1]
+    assert frontier.tier == "frontier" and frontier.retried_on == ["stream_cut"] and frontier.gate_passed
+    served = tokens(full.text)  # the emulator's count of the answer served
+    # the cut try produced text before a gate could see it: Bedrock bills it, so does the record
+    assert frontier.usage_estimated and frontier.usage.output_tokens > served
+    assert frontier.usage.input_tokens > routed.last.attempts[0].usage.input_tokens  # two prompts sent
+    assert frontier.cost_usd == cost(FRONTIER, frontier.usage.input_tokens, frontier.usage.output_tokens)
+    assert routed.last.cost_usd == sum(a.cost_usd for a in routed.last.attempts)
+
+
+_judging, _release = threading.Event(), threading.Event()
+
+
+def blocking_rule(question: str, answer: str) -> bool:
+    _judging.set()
+    _release.wait(30)
+    return True
+
+
+def test_a_request_cancelled_while_its_answer_is_judged_serves_nothing(routed) -> None:
+    llm = routed(gates=[{"kind": "rule", "function": f"{__name__}:blocking_rule"}])
+    _judging.clear()
+    _release.clear()
+
+    async def cancel_mid_judgement() -> None:
+        task = asyncio.ensure_future(llm.ainvoke("hello"))
+        assert await asyncio.get_running_loop().run_in_executor(None, _judging.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(cancel_mid_judgement())
+    finally:
+        _release.set()
+    result = routed.last
+    (attempt,) = result.attempts
+    assert result.served is None and attempt.answer is not None
+    assert attempt.outcome == "error" and attempt.error.startswith("ended while its answer was judged")
+    assert attempt.cost_usd == cost(CHEAP, attempt.usage.input_tokens, attempt.usage.output_tokens) > 0
