@@ -675,21 +675,21 @@ def proxy_rows(quick: bool, work: Path) -> dict[str, Any]:
     with emulator_process(SCRIPT) as url:
         with_hook, without_hook = proxy_configs(url, work, ("tests.litellm.payload_logger.instance",))
         env = {"TIERED_TEST_PAYLOADS": str(payloads), "PYTHONPATH": str(REPO)}
-        plain = _Proxy(without_hook, work, env)
+        plain = _Proxy(without_hook, work, env, warm_up=False)
         start = {"without_hook_s": round(plain.wait_ready(300)["start_s"], 1)}
         first_plain = [timed_one(plain.url, "cheap"), timed_one(plain.url, "cheap")]
         _stop(plain.proc)
-        one_pass = _Proxy(with_hook, work, env)
+        one_pass = _Proxy(with_hook, work, env, warm_up=False)
         one_pass.wait_ready(300)
         first_one_pass = [timed_one(one_pass.url, "tiered-one-pass"), timed_one(one_pass.url, "tiered-one-pass")]
         _stop(one_pass.proc)
         # LiteLLM's own first call of a deployment, on a proxy that loads the hook: what
         # the routed first request pays that is not the router's
-        plain_hooked = _Proxy(with_hook, work, env)
+        plain_hooked = _Proxy(with_hook, work, env, warm_up=False)
         plain_hooked.wait_ready(300)
         first_plain_hooked = [timed_one(plain_hooked.url, "cheap"), timed_one(plain_hooked.url, "cheap")]
         _stop(plain_hooked.proc)
-        hooked = _Proxy(with_hook, work, env)
+        hooked = _Proxy(with_hook, work, env, warm_up=False)
         start["with_hook_s"] = round(hooked.wait_ready(300)["start_s"], 1)
         first_tiered = [timed_one(hooked.url, "tiered"), timed_one(hooked.url, "tiered")]
         first_after = [timed_one(hooked.url, "cheap")]

@@ -17,7 +17,7 @@ from langchain_tiered_router.core.backends import context_window_message, parse_
 from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
-           "usage_from_litellm", "transport_error_from_litellm"]
+           "usage_from_litellm", "transport_error_from_litellm", "client_content_error"]
 
 
 def content_text(content: Any) -> str:
@@ -146,6 +146,10 @@ _KINDS = {
     "APIConnectionError": "connection",
     "MidStreamFallbackError": "stream_cut",
 }
+# Bedrock's exception events inside a stream that a retry (or a larger tier) may mend
+_STREAM_EVENT_ERRORS = {"modelStreamErrorException": "server_error", "internalServerException": "server_error",
+                        "serviceUnavailableException": "server_error", "throttlingException": "throttled",
+                        "modelTimeoutException": "timeout"}
 _UNREADABLE_HINTS = ("codec can't decode", "Error converting to valid response")
 _MALFORMED_HINTS = ("json", "decode", "parse", "unexpected", "malformed", "invalid response")
 # Errors of this model on this request that a larger model may not give: escalated by
@@ -167,11 +171,39 @@ def _retry_after(exc: BaseException) -> float | None:
     return None
 
 
+# LiteLLM fetches a client's image URLs itself before it calls the model; a URL it cannot
+# fetch (or may not: its SSRF policy) fails the call, as an ``APIConnectionError`` on some
+# providers. The client's content, not the tier: the same at every tier, never retried.
+_CLIENT_CONTENT_HINTS = ("Unable to fetch image from URL", "DNS resolution failed for", "URL targets a blocked address",
+                         "Image URL download is disabled")
+
+
+def client_content_error(exc: BaseException) -> str | None:
+    """LiteLLM's message when ``exc`` (or what it wraps) is a failure to fetch what the
+    client's request points at (an image URL), else ``None``."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        text = str(current)
+        if type(current).__name__ in ("ImageFetchError", "SSRFError") or any(h in text for h in _CLIENT_CONTENT_HINTS):
+            return text.strip().splitlines()[0][:300] if text.strip() else type(current).__name__
+        wrapped = getattr(current, "original_exception", None)
+        todo += [current.__cause__, current.__context__, wrapped if isinstance(wrapped, BaseException) else None]
+    return None
+
+
 def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
                                  ) -> TransportError | MalformedReplyError | ModelLimitError | None:
     """The core error for a failed LiteLLM call, or ``None`` when it is the caller's
-    fault (bad request, auth) and must not be retried or escalated. A prompt over this
-    model's context window or a model not available is a ``ModelLimitError``."""
+    fault (bad request, auth, an image URL that cannot be fetched) and must not be
+    retried or escalated. A prompt over this model's context window or a model not
+    available is a ``ModelLimitError``."""
+    if client_content_error(exc) is not None:
+        return None
     if isinstance(exc, UnicodeDecodeError) or any(h in str(exc) for h in _UNREADABLE_HINTS):
         # a reply whose text is not text (LiteLLM calls it a bad request): malformed, like bad JSON
         return MalformedReplyError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id)
@@ -194,6 +226,11 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
                               retry_after_s=_retry_after(exc))
     if isinstance(status, int) and status >= 500:
         return TransportError(str(exc), tier=tier, model_id=model_id, kind="server_error", cause=exc)
+    for event, kind in _STREAM_EVENT_ERRORS.items():
+        # an exception event inside a ConverseStream: LiteLLM calls it a bad request (424)
+        if event in str(exc):
+            return TransportError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id, kind=kind,
+                                  cause=exc)
     if isinstance(status, int) and status == 400 and context_window_message(str(exc)):
         return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="context_window",
                                cause=exc)

@@ -16,16 +16,24 @@ gated route, the whole routing) is known by then.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, AsyncIterator
 
+import litellm
+from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+from langchain_tiered_router.core.errors import ConfigError
+
+from ._convert import client_content_error
 from ._one_pass import OnePassRoutes
 from ._provider import attached_route
 from ._response import routing_headers
-from ._settings import proxy_llm_router
+from ._settings import deployments, proxy_llm_router, tiered_config_source
 
-__all__ = ["TieredRouterHook"]
+__all__ = ["TieredRouterHook", "runs_after_the_other_pre_call_checks"]
+
+log = logging.getLogger("litellm_hooks")
 
 
 class TieredRouterHook(CustomLogger):
@@ -41,6 +49,8 @@ class TieredRouterHook(CustomLogger):
         return self._one_pass
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> Any:
+        if not runs_after_the_other_pre_call_checks(self):
+            return None  # once, after a start: the provider's path while this hook moves to the end
         if call_type not in ("completion", "acompletion") or not isinstance(data, dict):
             return None
         routes = self._routes()
@@ -61,9 +71,15 @@ class TieredRouterHook(CustomLogger):
 
     async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
-        if self._one_pass is not None:
-            self._one_pass.fail(request_data, original_exception)
-        return None
+        """A one-pass request's error is its first attempt's outcome; an image URL of a
+        routed request that LiteLLM could not fetch is the client's 400, not the 500 LiteLLM
+        makes of it (it is neither retried, escalated nor held against the tier)."""
+        one_pass = self._one_pass.fail(request_data, original_exception) if self._one_pass is not None else False
+        message = client_content_error(original_exception)
+        if message is None or not (one_pass or _routed_model(request_data)):
+            return None
+        return HTTPException(status_code=400, detail={"error": {
+            "message": message, "type": "invalid_request_error", "code": "content_not_fetched"}})
 
     async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any, response: Any,
                                                     request_headers: dict | None = None,
@@ -73,6 +89,48 @@ class TieredRouterHook(CustomLogger):
         logging_obj = data.get("litellm_logging_obj") if isinstance(data, dict) else None
         result = attached_route(logging_obj) or attached_route(getattr(response, "logging_obj", None))
         return routing_headers(result) if result is not None else None
+
+
+def runs_after_the_other_pre_call_checks(hook: CustomLogger) -> bool:
+    """Whether every other pre-call step of the proxy (its rate limiters, budget and
+    guardrail checks) runs before ``hook``; if not, ``hook`` moves to the end of
+    ``litellm.callbacks`` and answers False for this request.
+
+    One-pass routing rewrites the request into a call of the first tier: a check that
+    ran after it would judge a call of that tier, not of the model the client called (a
+    key's rpm limit on ``tiered`` passed over, one on ``cheap`` applied). The proxy adds
+    its own hooks after the config's callbacks, so the first request finds this one
+    ahead of them (whatever it asks for); if it is a routed one it takes the provider's
+    path, where the model is never rewritten."""
+    callbacks = litellm.callbacks
+    position = next((i for i, cb in enumerate(callbacks) if cb is hook), None)
+    if position is None:
+        return True  # not called by the proxy's own loop: nothing runs after it
+    if not any(_checks_before_calls(cb) for cb in callbacks[position + 1:]):
+        return True
+    callbacks.append(callbacks.pop(position))
+    log.info("tiered router hook moved after the proxy's other pre-call checks; this request takes the "
+             "provider's path")
+    return False
+
+
+def _checks_before_calls(callback: Any) -> bool:
+    if isinstance(callback, str):
+        return True  # not resolved yet: it may be a check
+    own = getattr(type(callback), "async_pre_call_hook", None)
+    return isinstance(callback, CustomLogger) and own is not None and own is not CustomLogger.async_pre_call_hook
+
+
+def _routed_model(data: Any) -> bool:
+    """Whether the request called a tiered model (served by the provider)."""
+    model = data.get("model") if isinstance(data, dict) else None
+    llm_router = proxy_llm_router()
+    if llm_router is None or not isinstance(model, str):
+        return False
+    try:
+        return any(tiered_config_source(d.get("litellm_params")) for d in deployments(llm_router, model))
+    except ConfigError:
+        return True  # a tiered model missing its router YAML is still one
 
 
 def _loaded_provider() -> Any:

@@ -29,8 +29,9 @@ is told so (a ``failed_over`` transport error for each group passed over, the fa
 answer as the next attempt's), then judges that answer as any other. The fallbacks are
 set only where they call what the engine would: not when the operator configured some
 for that group, or a tier above has other parameters than the first. A request with the
-client's own ``fallbacks``, and every request of a router with a request deadline, takes
-the provider's path (``_needs_the_provider``). An error after all of that is the request's error; the engine records it but
+client's own ``fallbacks``, every request of a tiered model the operator configured
+``fallbacks`` for, and every request of a router with a request deadline, takes the
+provider's path (``_needs_the_provider``). An error after all of that is the request's error; the engine records it but
 neither retries nor escalates, since the proxy has already answered the client; so is
 a streamed call that breaks. From the pre-call step to a post-call step, the route of
 one request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no
@@ -186,7 +187,7 @@ class OnePassRoutes:
             router, inner = self.provider.routers.get(source)
         except ConfigError as exc:
             raise misconfigured(exc, str(data.get("model"))) from None
-        if _needs_the_provider(router, data):
+        if _needs_the_provider(router, data, llm_router):
             return data
         model = str(data.get("model"))
         metadata = data.get("metadata")
@@ -360,12 +361,12 @@ class OnePassRoutes:
             publish_route(result, pending.extra_metadata, pending.model)
         bill_on_logging_object(logging_obj, result)
 
-    def fail(self, data: dict, error: BaseException) -> None:
+    def fail(self, data: dict, error: BaseException) -> bool:
         """The proxy's call of the first tier failed and its error goes to the client: the
-        engine records it as that attempt's outcome and stops."""
+        engine records it as that attempt's outcome and stops. False: not a one-pass request."""
         pending = self._pending.pop(data.get("litellm_call_id"), None) if isinstance(data, dict) else None
         if pending is None:
-            return
+            return False
         mapped = delivered_error(error, pending.tier)  # the client has it: no retry, no escalation
         if isinstance(mapped, TransportError):
             mapped.calls = pending.tries  # LiteLLM's tries of the first tier, for the circuit breaker
@@ -373,6 +374,7 @@ class OnePassRoutes:
         if not pending.backend.answer.done():
             pending.backend.answer.set_exception(mapped)
         self._keep(pending.task)
+        return True
 
     def _keep(self, task: asyncio.Task) -> None:
         """A route nobody awaits any more finishes in the background (its record is written
@@ -387,12 +389,16 @@ def _finished_in_background(task: asyncio.Task) -> None:
         log.debug("one-pass route ended with %r", task.exception())
 
 
-def _needs_the_provider(router: Any, data: Mapping[str, Any]) -> bool:
+def _needs_the_provider(router: Any, data: Mapping[str, Any], llm_router: Any = None) -> bool:
     """Requests one pass cannot route as the router YAML says: they take the provider's
     path. The client's own ``fallbacks`` would let a model outside the route answer the
-    proxy's call, billed and recorded as the first tier's; and LiteLLM's retries and
-    fallbacks of that call know nothing of a request deadline (``transport.deadline_s``)."""
-    return bool(data.get("fallbacks")) or getattr(router, "deadline_s", None) is not None
+    proxy's call, billed and recorded as the first tier's; the operator's fallbacks for
+    the tiered model itself apply to a call of that model, which one pass never makes;
+    and LiteLLM's retries and fallbacks of that call know nothing of a request deadline
+    (``transport.deadline_s``)."""
+    if data.get("fallbacks") or getattr(router, "deadline_s", None) is not None:
+        return True
+    return llm_router is not None and _has_own_fallbacks(llm_router, str(data.get("model")), wildcard=False)
 
 
 def _one_pass_source(llm_router: Any, model: str) -> str | None:
@@ -485,9 +491,10 @@ def _fallback_tiers(router: Any, inner: LiteLLMRouterBackend, tier: Tier, attemp
     return chain
 
 
-def _has_own_fallbacks(llm_router: Any, group: str) -> bool:
+def _has_own_fallbacks(llm_router: Any, group: str, *, wildcard: bool = True) -> bool:
+    """Whether the operator's ``router_settings.fallbacks`` name ``group`` (or ``*``)."""
     configured = getattr(llm_router, "fallbacks", None) or []
-    return any(isinstance(entry, Mapping) and (group in entry or "*" in entry) for entry in configured)
+    return any(isinstance(entry, Mapping) and (group in entry or (wildcard and "*" in entry)) for entry in configured)
 
 
 def _fallback_that_served(pending: _Pending, response: Any) -> Tier | None:

@@ -9,6 +9,8 @@ import os
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from ._proc import WARM_UP_MODEL  # the request a started proxy gets first: not the tests'
+
 
 def _line(event: str, kwargs, payload) -> dict:
     metadata = payload.get("metadata") or {}
@@ -24,6 +26,8 @@ def _line(event: str, kwargs, payload) -> dict:
 
 class PayloadFile(CustomLogger):
     def _write(self, line: dict) -> None:
+        if WARM_UP_MODEL in (line["model"], line["model_group"]):
+            return
         with open(os.environ["TIERED_TEST_PAYLOADS"], "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line, default=str) + "\n")
 

@@ -15,6 +15,11 @@ CALLERS = {
     # Look-alikes of the ops team: a key *aliased* ops-team in the app team, a *user* called ops-team.
     "sk-alias-lookalike": {"key_alias": "ops-team", "team_id": "app-team", "user_id": "mallory"},
     "sk-user-lookalike": {"key_alias": "mallory-key", "team_id": "app-team", "user_id": "ops-team"},
+    # Per-model rate limits a key carries (LiteLLM's ``model_rpm_limit``): on a tiered model, on a tier.
+    "sk-rpm-tiered": {"key_alias": "rpm-tiered-key", "team_id": "app-team", "user_id": "rpm-user",
+                      "metadata": {"model_rpm_limit": {"tiered-open": 2}}},
+    "sk-rpm-cheap": {"key_alias": "rpm-cheap-key", "team_id": "app-team", "user_id": "rpm-user",
+                     "metadata": {"model_rpm_limit": {"cheap": 1}}},
 }
 
 

@@ -136,3 +136,37 @@ def test_a_clients_schema_the_router_cannot_run_is_a_400(clients, emulator):
     assert "bad_response_format" in json.dumps(info.value.body) and "RE2" in json.dumps(info.value.body)
     assert emulator.requests == []
 
+
+
+def test_a_keys_rate_limit_on_the_tiered_model_counts_its_calls_not_the_first_tiers(proxy):
+    """Rate limits judge the model the client called: two calls a minute of ``tiered-open``
+    for one key, whichever path serves them; a limit on ``cheap`` leaves them alone."""
+    def statuses(key: str, n: int, **kwargs: Any) -> list[int]:
+        client = openai.OpenAI(base_url=proxy["url"], api_key=key, max_retries=0, timeout=60)
+        codes = []
+        for i in range(n):
+            try:
+                ask(client, f"hello {i}", model="tiered-open", **kwargs)
+                codes.append(200)
+            except openai.APIStatusError as exc:
+                codes.append(exc.status_code)
+        return codes
+
+    assert statuses("sk-rpm-tiered", 3) + statuses("sk-rpm-tiered", 1, stream=True) == [200, 200, 429, 429]
+    assert statuses("sk-rpm-cheap", 3) == [200, 200, 200]
+
+
+def test_an_image_url_litellm_cannot_fetch_is_the_clients_error_not_the_tiers(clients, emulator):
+    """LiteLLM refuses to fetch a loopback URL (its SSRF policy) before any model call: a
+    400 naming it, every time; the tiers' circuits stay closed for everyone else."""
+    emulator.clear_requests()
+    image = [{"type": "text", "text": "what is in this picture?"},
+             {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]
+    for _ in range(6):  # more than the circuit's 5 failures in a row
+        with pytest.raises(openai.BadRequestError) as info:
+            clients["sk-app"].chat.completions.create(model="tiered-open", messages=[{"role": "user", "content": image}])
+        body = json.dumps(info.value.body)
+        assert "content_not_fetched" in body and "blocked address (127.0.0.1)" in body and "File" not in body
+    assert emulator.requests == []
+    response, headers = ask(clients["sk-app"], "extract the invoice total", model="tiered-open")
+    assert headers["x-tiered-router-attempts"].split(",")[0] == "cheap:gate_failed"  # called, not skipped

@@ -17,7 +17,7 @@ import yaml
 import litellm_hooks
 from langchain_tiered_router.core import MalformedReplyError, TransportError, load_config
 from litellm_hooks._backend import ChatPayload
-from litellm_hooks._convert import messages_text, transport_error_from_litellm, usage_from_litellm
+from litellm_hooks._convert import client_content_error, messages_text, transport_error_from_litellm, usage_from_litellm
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,25 @@ def test_litellm_errors_become_transport_errors(exc, kind):
 def test_caller_errors_are_not_retried():
     bad = litellm.BadRequestError(message="temperature must be at most 1", model="m", llm_provider="bedrock")
     assert transport_error_from_litellm(bad, tier="cheap", model_id="m") is None
+
+
+def test_an_exception_event_inside_a_stream_is_retried_not_the_callers_error():
+    # LiteLLM reports Bedrock's modelStreamErrorException event as a 424 bad request
+    exc = litellm.BadRequestError(message='BedrockException - {"modelStreamErrorException": {"message": "boom", '
+                                  '"originalStatusCode": 500}}', model="m", llm_provider="bedrock")
+    mapped = transport_error_from_litellm(exc, tier="cheap", model_id="m")
+    assert isinstance(mapped, TransportError) and mapped.kind == "server_error"
+
+
+def test_an_image_url_litellm_could_not_fetch_is_the_callers_error():
+    exc = litellm.APIConnectionError(message="URL targets a blocked address (127.0.0.1). If this is ...\n  File x",
+                                     llm_provider="bedrock", model="m", request=httpx.Request("POST", "http://x"))
+    assert transport_error_from_litellm(exc, tier="cheap", model_id="m") is None
+    assert client_content_error(exc) == "litellm.APIConnectionError: URL targets a blocked address (127.0.0.1). If this is ..."
+    wrapped = RuntimeError("routing failed")
+    wrapped.__cause__ = litellm.ImageFetchError("Error: Unable to fetch image from URL. url=http://example.invalid/a.png")
+    assert "Unable to fetch image" in client_content_error(wrapped)
+    assert client_content_error(litellm.RateLimitError(message="slow down", model="m", llm_provider="bedrock")) is None
 
 
 def test_a_prompt_over_the_context_window_is_a_model_limit_that_escalates():
@@ -147,6 +166,21 @@ def test_one_pass_falls_back_only_to_what_the_engine_would_call():
     assert chain(operator=[{"cheap": ["cheap-backup"]}]) == [] and chain(operator=[{"*": ["mid"]}]) == []
     assert chain(operator=[{"mid": ["frontier"]}]) == ["mid", "frontier"]
     assert chain(frontier_kwargs={"top_k": 5}) == ["mid"]
+
+
+def test_a_tiered_model_the_operator_gave_fallbacks_takes_the_providers_path():
+    from types import SimpleNamespace
+
+    from litellm_hooks._one_pass import _needs_the_provider
+
+    router = SimpleNamespace(deadline_s=None)
+    data = {"model": "tiered", "messages": []}
+    assert not _needs_the_provider(router, data, SimpleNamespace(fallbacks=None))
+    # LiteLLM applies these to a call of ``tiered``, which one pass never makes
+    assert _needs_the_provider(router, data, SimpleNamespace(fallbacks=[{"tiered": ["frontier"]}]))
+    assert not _needs_the_provider(router, data, SimpleNamespace(fallbacks=[{"*": ["frontier"]}, {"mid": ["x"]}]))
+    assert _needs_the_provider(router, {**data, "fallbacks": ["frontier"]}, SimpleNamespace(fallbacks=None))
+    assert _needs_the_provider(SimpleNamespace(deadline_s=5.0), data, SimpleNamespace(fallbacks=None))
 
 
 def test_one_pass_is_the_default_and_false_switches_it_off():
