@@ -117,7 +117,7 @@ def run_dataset(ds, spec_names: list[str], target: float, lite) -> dict:
                                 extra=[ScoreStrategy(len(ladder) - 1, "litellm_complexity", cal_scores)])
         cand = next(c for c in calibration.candidates if c.name == "litellm_complexity")
         cand.strategy = ScoreStrategy(len(ladder) - 1, "litellm_complexity", test_scores)
-        calibration.chosen = cand if cand.chosen is not None and cand.savings_lb > 0 else calibration.chosen
+        calibration.chosen = cand if cand.chosen is not None and cand.savings_lb_all > 0 else calibration.chosen
         result = evaluate(calibration, test, ladder)
         out["litellm_complexity"] = _row(result, "litellm_complexity")
         to_strong = np.array([str(lite.classify(i.prompt)[0]).split(".")[-1].upper() in ("COMPLEX", "REASONING")

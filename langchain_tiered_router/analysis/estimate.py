@@ -230,4 +230,12 @@ def estimate_prize(items: Sequence[EvalItem], ladder: Ladder, *, classifier: str
         cascade_savings=_savings(table, cascade_cost),
         random_savings=random_reached, random_unreached=random_unreached, random_max_parity=random_max,
         estimated_tokens=any(o.estimated_tokens for i in items for o in i.outcomes.values()),
-        resamples=resamples)
+        resamples=resamples, notes=_unknown_output_note(items))
+
+
+def _unknown_output_note(items: Sequence[EvalItem]) -> list[str]:
+    unknown = sum(o.output_unknown for i in items for o in i.outcomes.values())
+    if not unknown:
+        return []
+    return [f"{unknown:,} outcomes have neither a response nor output_tokens: each is costed at one output token "
+            "(a one-letter answer), so costs there count the prompts only; give output_tokens"]

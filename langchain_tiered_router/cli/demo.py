@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         json_out: Optional[Path] = typer.Option(None, "--json-out", help="Also write the report as JSON to FILE."),
     ) -> None:
         """Offline demo: emulated Bedrock, cascade with gates, SQLite telemetry, savings-at-parity report."""
-        from rich.console import Console
+        from .outputs import console as wide_console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
             raise fail("--batch runs offline; against real Bedrock use tiered-router batch run")
         if live:
             _check_credentials()
-        console = Console(stderr=as_json)
+        console = wide_console(stderr=as_json)
         with one_line_errors():
             check_writable(json_out, "--json-out")
             earlier = prepare_db(db, append)

@@ -23,10 +23,10 @@ def _cheaper(value: float) -> str:
 
 
 def print_prize(prize: Any, console: Any = None) -> None:
-    from rich.console import Console
+    from .outputs import console as wide_console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or wide_console()
     names = [t.tier for t in prize.tiers]
     console.print(f"[bold]The prize on {prize.n:,} requests[/bold]: ladder {' -> '.join(names)}, baseline "
                   f"{prize.baseline} (every request there: ${prize.baseline_cost_usd:,.4f}, quality "

@@ -30,10 +30,10 @@ def public(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
-    from rich.console import Console
+    from .outputs import console as wide_console
     from rich.table import Table
 
-    console = Console(stderr=stderr)
+    console = wide_console(stderr=stderr)
     table = Table(title=f"{result['policy']} on {result['n']} test requests")
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -34,6 +34,9 @@ def _split(items, cal_items, split: Optional[float]):
     from ..analysis.eval.data import split_by_hash
 
     if cal_items is not None:
+        if split is not None:
+            raise ValueError("give --calibrate-on FILE or --split FRACTION, not both: with --calibrate-on, all of "
+                             "--data is the test data")
         return cal_items, items
     if split is None:
         raise ValueError("give --calibrate-on FILE or --split FRACTION: the test data must not be the training data")
@@ -94,7 +97,7 @@ def eval_command(
     import sys
 
     from ..analysis.eval.calibration import calibrate
-    from ..analysis.eval.data import distinct_rows, load_eval_data
+    from ..analysis.eval.data import MMLU_OUTPUT_TOKENS, distinct_rows, load_eval_data
     from ..analysis.eval.harness import evaluate, evaluate_config
     from .eval_output import plot_result, print_result, public
     from .outputs import checked_outputs, emit_json, said_written
@@ -115,6 +118,7 @@ def eval_command(
         spec = _spec(features)
         cfg, ladder, items = _load(config, data, fmt)
         estimated = any(o.estimated_tokens for i in items for o in i.outcomes.values())
+        unknown = sum(o.output_unknown for i in items for o in i.outcomes.values())
         bar, update = _progress_bar()
         with bar:
             if policy == "config":
@@ -144,6 +148,10 @@ def eval_command(
                     _note_overlap(result, cal, test)
         result["token_estimate"] = ("token counts missing from the data were estimated as ceil(characters / 4)"
                                     if estimated else "token counts from the data")
+        if unknown:
+            result["token_estimate"] += (f"; {unknown:,} outcomes have neither a response nor output_tokens: each "
+                                         f"is costed at {MMLU_OUTPUT_TOKENS} output token (a one-letter answer), so "
+                                         "costs and savings there count the prompts only; give output_tokens")
         print_result(result, stderr=as_json)
         if plot is not None:
             said_written("the plot", plot_result(result, plot), stdout_is_json=as_json)
@@ -235,7 +243,8 @@ def calibrate_command(
             print(f"  {cand.name}: no operating point kept the promise")
         else:
             print(f"  {cand.name}: {savings_phrase(cand.cal['savings'])} at {pct(cand.cal['parity'])} parity "
-                  f"(savings lower bound {pct(cand.savings_lb)}), cross-fitted on the calibration data")
+                  f"(savings lower bound {pct(cand.savings_lb)}; over all {cand.certified} points kept "
+                  f"{pct(cand.savings_lb_all)}, shipped only above 0), cross-fitted on the calibration data")
     for note in cal.notes:
         print(f"note: {note}")
     print(f"promise: {cal.guarantee()}")

@@ -14,7 +14,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_writable", "checked_outputs", "emit_json", "said_written"]
+__all__ = ["check_writable", "checked_outputs", "emit_json", "said_written", "console", "UNTTY_WIDTH"]
+
+# rich sizes tables to 80 columns when it writes to no terminal (a CI log, a file), and
+# cuts the numbers of wide ones to "0.…"; $COLUMNS still wins
+UNTTY_WIDTH = 160
+
+
+def console(*, stderr: bool = False) -> Any:
+    """The human output's console: the terminal's width, or ``UNTTY_WIDTH`` columns when
+    the output goes to a file or a pipe."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return Console(stderr=stderr, width=None if tty or os.environ.get("COLUMNS") else UNTTY_WIDTH)
 
 
 def check_writable(path: Path | None, flag: str) -> None:

@@ -58,10 +58,10 @@ def _pct(value: float | None) -> str:
 
 def render(summary: Any, drift: Any = None, console: Any = None) -> None:
     """Print a summary (and drift checks) with rich."""
-    from rich.console import Console
+    from .outputs import console as wide_console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or wide_console()
     console.print(f"[bold]{summary.headline()}[/bold]")
     console.print(f"requests: {summary.requests} ({summary.priced} priced, {summary.unpriced} with an unknown cost "
                   f"left out of savings)   escalation rate: {_pct(summary.escalation_rate)}   "

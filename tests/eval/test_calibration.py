@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from langchain_tiered_router.analysis.eval.calibration import SPARE, calibrate, ladder_table, split_delta
+from langchain_tiered_router.analysis.eval.bounds import savings_and_se, z_of
+from langchain_tiered_router.analysis.eval.calibration import (SPARE, Candidate, calibrate, certify, ladder_table,
+                                                                split_delta)
 from langchain_tiered_router.analysis.eval.data import EvalItem, Outcome, split_by_hash
 from langchain_tiered_router.analysis.eval.harness import evaluate, evaluate_config
-from langchain_tiered_router.analysis.eval.strategies import ClassifierStrategy, RecordedSignals, start_breaks
+from langchain_tiered_router.analysis.eval.metrics import LadderTable
+from langchain_tiered_router.analysis.eval.strategies import ClassifierStrategy, RecordedSignals, Strategy, start_breaks
 from langchain_tiered_router.analysis.eval.training import TrainingData, crossfit
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.core import RouteRequest
@@ -299,3 +302,36 @@ def test_the_promised_parity_holds_in_at_least_95_percent_of_calibrations(monkey
     broken = sum(p < 0.95 - 0.004 for p in parities)
     assert broken <= 3, parities  # P(4 or more of 20 | 5 % each) = 1.6 %; fixed seeds, so no flake
     assert min(parities) > 0.9, parities
+
+
+class _ThinCascade(Strategy):
+    """A stand-in cascade whose every point pays the cheap call on every request and stops
+    a few of them there: point ``p`` stops requests ``[0, p)``, all of which the cheap
+    tier answers as well as the top one (so every point keeps parity)."""
+
+    name = "cascade"
+    learned = False
+
+    def params(self, preds=None):
+        return np.arange(0.0, 41.0)
+
+    def simulate(self, preds, table, signals, param):
+        stop = np.arange(table.n) < int(param)
+        served = np.where(stop, 0, table.base)
+        return served, np.where(stop, table.c[:, 0], table.c[:, 0] + table.c_base)
+
+
+def test_a_strategy_ships_only_when_its_savings_hold_over_every_point_it_kept():
+    """Keeping the best of many per-point savings bounds favours luck: whether a strategy
+    saves at all is judged on a bound over all its kept points at once."""
+    rng = np.random.default_rng(0)
+    n = 400
+    base_cost = rng.lognormal(0.0, 1.0, n)  # requests of very different lengths: a noisy cost
+    table = LadderTable(["cheap", "top"], np.ones((n, 2)), np.stack([base_cost / 40, base_cost], axis=1), 1)
+    cand = Candidate(_ThinCascade(1), _ThinCascade(1).params(), 0, None, delta=0.05)
+    certify(cand, None, table, None, 0.95, 0.05, "clt")
+    assert cand.certified == 41 and cand.chosen is not None
+    assert cand.savings_lb_all < cand.savings_lb
+    saved, se = savings_and_se(*cand.strategy.simulate(None, table, None, cand.params[cand.chosen])[1:], table.c_base)
+    assert cand.savings_lb == pytest.approx(saved - z_of(0.05) * se)
+    assert cand.savings_lb_all == pytest.approx(saved - z_of(0.05 / 41) * se)

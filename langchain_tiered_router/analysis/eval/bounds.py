@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["reject_wsr", "reject_clt", "reject", "fixed_sequence", "savings_lower_bound", "METHODS", "z_of",
+__all__ = ["reject_wsr", "reject_clt", "reject", "fixed_sequence", "savings_lower_bound", "savings_and_se", "METHODS", "z_of",
            "resolve", "CLT_MIN_N"]
 
 METHODS = ("auto", "wsr", "clt")
@@ -100,9 +100,16 @@ def fixed_sequence(rejected: np.ndarray) -> int:
 
 def savings_lower_bound(cost: np.ndarray, baseline_cost: np.ndarray, delta: float) -> float:
     """One-sided lower bound of 1 - E[cost] / E[baseline cost] (normal, delta method)."""
+    savings, se = savings_and_se(cost, baseline_cost)
+    return savings - z_of(delta) * se
+
+
+def savings_and_se(cost: np.ndarray, baseline_cost: np.ndarray) -> tuple[float, float]:
+    """1 - E[cost] / E[baseline cost] and its standard error (delta method); an infinite
+    error below two requests."""
     n = len(cost)
-    savings = 1 - cost.sum() / baseline_cost.sum()
+    savings = float(1 - cost.sum() / baseline_cost.sum())
     if n < 2:
-        return -math.inf
+        return savings, math.inf
     influence = (baseline_cost - cost - savings * baseline_cost) / baseline_cost.mean()
-    return float(savings - z_of(delta) * influence.std(ddof=1) / math.sqrt(n))
+    return savings, float(influence.std(ddof=1) / math.sqrt(n))

@@ -8,8 +8,9 @@
    read) is tested at ``(1 - SPARE) * delta``, the others split ``SPARE * delta``. An
    even split would charge every strategy for the ones that cannot win.
 3. Among certified points, the one with the best lower bound on savings; a strategy
-   whose bound is not above zero is never shipped: "no routing" (every request on the
-   baseline tier, savings 0, parity 1) is the fallback, and the output says why.
+   whose bound, taken over all its certified points at once, is not above zero is never
+   shipped: "no routing" (every request on the baseline tier, savings 0, parity 1) is
+   the fallback, and the output says why.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ...core.features import FeatureSpec
 from ...core.learned import RoutingModel, per_token_rates
 from ...core.pricing import Usage
 from ...core.tiers import Ladder
-from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_lower_bound
+from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_and_se, z_of
 from .data import EvalDataError, EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, SplitStrategy, Strategy, strategies_for
@@ -85,7 +86,8 @@ class Candidate:
     certified: int  # how many leading operating points passed
     chosen: int | None  # index into params, None when nothing was certified
     cal: dict[str, float] = field(default_factory=dict)  # OOF metrics at the chosen point
-    savings_lb: float = float("-inf")
+    savings_lb: float = float("-inf")  # at the chosen point, at this strategy's delta
+    savings_lb_all: float = float("-inf")  # the same, simultaneous over every kept point: above 0 to ship
     delta: float = 0.0  # this strategy's share of the calibration's delta
     expected_savings: float | None = None  # at the target, by the predictions alone
 
@@ -171,23 +173,32 @@ CHUNK = 64
 def certify(cand: Candidate, preds: Predictions | None, table: LadderTable, signals: RecordedSignals,
             target: float, delta: float, bound: str) -> None:
     """Test ``cand``'s points in order at ``delta`` (fixed sequence: the kept prefix ends at
-    the first failure) and choose the kept point with the best savings lower bound."""
+    the first failure) and choose the kept point with the best savings lower bound.
+
+    Whether the strategy saves at all is judged on a bound that holds for every kept
+    point at once (Bonferroni over them, ``savings_lb_all``): the best of hundreds of
+    per-point bounds is biased up, and a cascade whose edge is a few requests stopping
+    early lost money on held-out halves when shipped on it."""
     s, params = cand.strategy, cand.params
-    best_lb, best_run = -math.inf, None
+    kept: list[tuple[int, float, float]] = []  # (index, savings, its standard error)
     for first in range(0, len(params), CHUNK):
         runs = [s.simulate(preds, table, signals, p) for p in params[first:first + CHUNK]]
         losses = np.stack([target * table.q_base - table.served_quality(served) for served, _ in runs])
-        kept = fixed_sequence(reject(losses, delta, bound, high=max(target, 1e-9)))
-        for g in range(kept):
-            lb = savings_lower_bound(runs[g][1], table.c_base, delta)
-            if cand.chosen is None or lb > best_lb:
-                best_lb, best_run, cand.chosen = lb, runs[g], first + g
-        cand.certified = first + kept
-        if kept < len(runs):
+        passed = fixed_sequence(reject(losses, delta, bound, high=max(target, 1e-9)))
+        kept += [(first + g, *savings_and_se(runs[g][1], table.c_base)) for g in range(passed)]
+        cand.certified = first + passed
+        if passed < len(runs):
             break
-    if best_run is not None:
-        cand.cal = summarize_run(table, *best_run)
-        cand.savings_lb = best_lb
+    if not kept:
+        return
+    z_one, z_all = z_of(delta), z_of(delta / len(kept))
+    simultaneous = [(saved - z_all * se, i) for i, saved, se in kept]
+    shippable = [(saved - z_one * se, i, lb_all) for (i, saved, se), (lb_all, _) in zip(kept, simultaneous)
+                 if lb_all > 0]
+    best_lb, cand.chosen, cand.savings_lb_all = max(shippable) if shippable else (
+        max((saved - z_one * se, i, lb_all) for (i, saved, se), (lb_all, _) in zip(kept, simultaneous)))
+    cand.savings_lb = best_lb
+    cand.cal = summarize_run(table, *s.simulate(preds, table, signals, params[cand.chosen]))
 
 
 def split_delta(delta: float, expected: Sequence[float | None], *, bonferroni: bool = True
@@ -297,14 +308,15 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         params = grids[s.name]
         if s.name == "baseline":
             run = s.simulate(preds, table, signals, params[0])
-            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *run), 0.0, delta))
+            candidates.append(Candidate(s, params, 1, 0, summarize_run(table, *run), savings_lb=0.0,
+                                        savings_lb_all=0.0, delta=delta))
             continue
         per_test = shares[s.name]
         cand = Candidate(s, params, 0, None, delta=per_test, expected_savings=expected[tested.index(s)])
         certify(cand, preds, table, signals, target_parity, per_test, bound)
         candidates.append(cand)
     viable = [cand for cand in candidates if cand.chosen is not None and cand.name != "baseline"
-              and cand.savings_lb > 0]
+              and cand.savings_lb_all > 0]
     baseline = next(cand for cand in candidates if cand.name == "baseline")
     best = max(viable, key=lambda cand: cand.savings_lb) if viable else baseline
     if not viable:

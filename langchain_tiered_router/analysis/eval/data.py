@@ -49,6 +49,7 @@ class Outcome:
     input_tokens: int = 0
     output_tokens: int = 0
     estimated_tokens: bool = False
+    output_unknown: bool = False  # neither output_tokens nor the answer: costed at MMLU_OUTPUT_TOKENS
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _outcome(raw: Any, prompt: str, where: str, tier: str, labelled: bool) -> Ou
         input_tokens=_tokens(inp, where, tier, "input_tokens") if inp is not None else estimate_tokens(prompt),
         output_tokens=(_tokens(out, where, tier, "output_tokens") if out is not None
                        else estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS),
-        estimated_tokens=inp is None or out is None)
+        estimated_tokens=inp is None or out is None, output_unknown=out is None and not response)
 
 
 def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, labelled: bool = True) -> list[EvalItem]:
@@ -326,6 +327,10 @@ def load_eval_data(path: str | Path, fmt: str, tiers: Sequence[str], *, cheap_ti
     and the baseline tier's outcome, and with ``all_tiers`` every tier's (a router that
     may serve any tier is measured on all of them)."""
     if fmt == "routellm":
+        if cheap_tier == baseline_tier:
+            raise EvalDataError(f"{path}: RouteLLM recordings hold a weak and a strong model, read as the cheapest "
+                                f"tier and the baseline tier; here both are {cheap_tier!r}: make the top tier the "
+                                "baseline, or use recorded outcomes (jsonl)")
         if len(tiers) > 2:
             raise EvalDataError(f"{path}: RouteLLM recordings hold two models, and the router has {len(tiers)} tiers "
                                 f"({', '.join(tiers)}); use a two-tier config, or recorded outcomes (jsonl) for "

@@ -66,7 +66,8 @@ def _candidate_result(cand: Candidate, preds, table: LadderTable, signals, targe
     out: dict[str, Any] = {"strategy": cand.name, "certified_points": cand.certified,
                            "points": int(len(cand.params)), "param": cand.param, "delta": cand.delta,
                            "expected_savings": cand.expected_savings,
-                           "calibration": {**cand.cal, "savings_lower_bound": cand.savings_lb}}
+                           "calibration": {**cand.cal, "savings_lower_bound": cand.savings_lb,
+                                           "savings_lower_bound_all_points": cand.savings_lb_all}}
     # every operating point on the test data, certified or not: the curve a perfect
     # calibration could pick from (RouteLLM's way of reporting)
     curve = [point_of(table, *cand.strategy.simulate(preds, table, signals, p)) for p in cand.params] if curves else []
@@ -122,7 +123,8 @@ def evaluate(cal: Calibration, items: Sequence[EvalItem], ladder: Ladder, *, see
         "target_parity": cal.target_parity,
         "calibration": {"guarantee": cal.guarantee(), "bound": cal.bound, "delta": cal.delta,
                         "strategies_tried": cal.tested, "regularisation_c": cal.c, "notes": notes,
-                        "chosen": {**cal.chosen.cal, "savings_lower_bound": cal.chosen.savings_lb}},
+                        "chosen": {**cal.chosen.cal, "savings_lower_bound": cal.chosen.savings_lb,
+                                   "savings_lower_bound_all_points": cal.chosen.savings_lb_all}},
         "candidates": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")} for k, v in results.items()},
         "featurise_ms_mean": featurise_ms,
         "cost_usd": chosen["cost_usd"], "baseline_cost_usd": chosen["baseline_cost_usd"],
