@@ -140,7 +140,7 @@ def eval_command(
                     calibration = calibrate(cal, ladder, target_parity, policy=policy, delta=delta, bound=bound,
                                             spec=spec, max_escalations=cfg.policy.max_escalations,
                                             progress=lambda m, f: update(f"calibrating on {len(cal)}: {m}", 0.75 * f))
-                _note_repeated(calibration, repeated, len(cal))
+                _note_repeated(calibration, repeated, len(cal), cal)
                 with about(str(data) if calibrate_on is not None else f"{data}, test part"):
                     result = evaluate(calibration, test, ladder,
                                       progress=lambda m, f: update(f"testing on {len(test)}: {m}", 0.75 + 0.25 * f))
@@ -158,13 +158,19 @@ def eval_command(
         emit_json(public(result), as_json=as_json, json_out=json_out)
 
 
-def _note_repeated(calibration: Any, repeated: int, kept: int) -> None:
+def _note_repeated(calibration: Any, repeated: int, kept: int, items: Any = ()) -> None:
     """Rows copied into the calibration data are one piece of evidence each: they were
-    counted once (``distinct_rows``), and the output says so."""
+    counted once (``distinct_rows``), and the output says so; so are ids that name more
+    than one row (two files joined, an export that reused ids)."""
     if repeated:
         calibration.notes.insert(0, f"{repeated} calibration rows repeat an earlier row (the same request and "
                                     f"outcomes): each is counted once ({kept} requests), since the promise is about "
                                     "distinct requests")
+    ids = [item.id for item in items]
+    reused = len(ids) - len(set(ids))
+    if reused:
+        calibration.notes.append(f"{reused} calibration rows reuse the id of an earlier, different row: were two "
+                                 "files joined? Every row is used")
 
 
 def _note_overlap(result: dict, cal: list, test: list) -> None:
@@ -231,7 +237,7 @@ def calibrate_command(
         with bar, about(str(from_db if from_db is not None else data)):
             cal = calibrate(items, ladder, target_parity, policy=policy, delta=delta, bound=bound, spec=spec,
                             max_escalations=cfg.policy.max_escalations, progress=update)
-        _note_repeated(cal, repeated, len(items))
+        _note_repeated(cal, repeated, len(items), items)
         written = save_routing_model(cal.model, out)
     chosen = cal.chosen
     print(f"calibrated on {len(items)} requests, target parity {target_parity:.2f}: chose {chosen.name}"

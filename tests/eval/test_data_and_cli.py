@@ -122,6 +122,23 @@ def test_rows_copied_into_the_calibration_data_count_once(tmp_path):
     assert not any("repeat an earlier row" in n for n in more["calibration"]["notes"])
 
 
+def test_ids_reused_by_different_rows_are_noted_and_every_row_is_used(tmp_path):
+    rows = _two_tier_rows(60)
+    joined = rows + [{**row, "id": rows[0]["id"]} for row in _two_tier_rows(20, 900)]  # a second export's rows
+    notes = json.loads(_eval(tmp_path, joined, _two_tier_rows(30, 500), "--policy", "classifier",
+                             "--json").stdout)["calibration"]["notes"]
+    assert "20 calibration rows reuse the id of an earlier, different row: were two files joined? Every row is used" \
+        in notes
+    notes = json.loads(_eval(tmp_path, rows, _two_tier_rows(30, 500), "--policy", "classifier",
+                             "--json").stdout)["calibration"]["notes"]
+    assert not any("reuse the id" in n for n in notes)
+
+
+def test_eval_refuses_a_split_beside_a_calibration_file(tmp_path):
+    result = _eval(tmp_path, _two_tier_rows(60), _two_tier_rows(30, 500), "--split", "0.5")
+    assert result.exit_code != 0 and "give --calibrate-on FILE or --split FRACTION, not both" in result.output
+
+
 def test_a_test_file_that_shares_prompts_with_the_calibration_file_is_said_not_held_out(tmp_path):
     rows = _two_tier_rows(60)
     result = _eval(tmp_path, rows, rows[:20] + _two_tier_rows(10, 500), "--policy", "classifier", "--json")
@@ -178,6 +195,12 @@ def test_routellm_data_refuses_a_three_tier_router_and_an_empty_file(tmp_path, g
     result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(header), "--format",
                                       "routellm", "--calibrate-on", str(gsm8k_slice)])
     assert result.exit_code == 2 and f"{header} holds no records" in result.stderr
+    cheap_first = tmp_path / "cheap_first.yaml"
+    cheap_first.write_text(ROUTER.read_text() + "baseline: cheap\n")
+    for command in (["eval", "--split", "0.5"], ["calibrate", "--out", str(tmp_path / "m.npz")]):
+        result = CliRunner().invoke(app, [*command, "--config", str(cheap_first), "--data", str(gsm8k_slice),
+                                          "--format", "routellm"])
+        assert result.exit_code == 2 and "here both are 'cheap'" in result.stderr, result.output
 
 
 def test_cli_reports_a_missing_outcome_in_one_line(tmp_path):
