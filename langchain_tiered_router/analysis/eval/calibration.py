@@ -192,12 +192,8 @@ def certify(cand: Candidate, preds: Predictions | None, table: LadderTable, sign
     if not kept:
         return
     z_one, z_all = z_of(delta), z_of(delta / len(kept))
-    simultaneous = [(saved - z_all * se, i) for i, saved, se in kept]
-    shippable = [(saved - z_one * se, i, lb_all) for (i, saved, se), (lb_all, _) in zip(kept, simultaneous)
-                 if lb_all > 0]
-    best_lb, cand.chosen, cand.savings_lb_all = max(shippable) if shippable else (
-        max((saved - z_one * se, i, lb_all) for (i, saved, se), (lb_all, _) in zip(kept, simultaneous)))
-    cand.savings_lb = best_lb
+    bounds = [(saved - z_one * se, i, saved - z_all * se) for i, saved, se in kept]  # (its own, index, over all)
+    cand.savings_lb, cand.chosen, cand.savings_lb_all = max([b for b in bounds if b[2] > 0] or bounds)
     cand.cal = summarize_run(table, *s.simulate(preds, table, signals, params[cand.chosen]))
 
 
