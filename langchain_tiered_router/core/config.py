@@ -501,7 +501,28 @@ class RouterConfig(_Strict):
     def from_yaml(cls, path: str | Path) -> "RouterConfig":
         """The config in a YAML file: at most 1 MiB of UTF-8, no duplicate keys, bounded
         nesting and aliases (``core.config_file``)."""
-        return cls.from_dict(read_config_file(path), source=str(path))
+        config = cls.from_dict(read_config_file(path), source=str(path))
+        config._model_files_beside(Path(path).parent)
+        return config
+
+    def _model_files_beside(self, folder: Path) -> None:
+        """Relative model-file paths in a YAML file name files beside it, wherever the
+        process runs (a service's working directory is seldom the config's); a path that
+        only exists from the working directory is kept, as before. Sink paths (files the
+        router writes) stay relative to the working directory."""
+        def beside(value: str) -> str:
+            if Path(value).is_absolute():
+                return value
+            there = folder / value
+            return value if (not there.exists() and Path(value).exists()) else str(there)
+
+        if self.policy.path:
+            self.policy.path = beside(self.policy.path)
+        if self.policy.classifier is not None and self.policy.classifier.path:
+            self.policy.classifier.path = beside(self.policy.classifier.path)
+        for _, gate in _walk_gates(self):
+            if isinstance(gate, VerifierGateConfig):
+                gate.path = beside(gate.path)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         text = yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False)

@@ -158,6 +158,33 @@ def test_a_missing_model_file_is_a_config_error_naming_the_key():
     assert info.value.path == "policy.path" and "no routing model file" in str(info.value)
 
 
+def test_a_relative_model_path_in_a_config_file_names_the_file_beside_it(tmp_path, monkeypatch):
+    import yaml
+
+    folder = tmp_path / "service"
+    folder.mkdir()
+    save_routing_model(classifier_model(), folder / "m.npz")
+    (folder / "router.yaml").write_text(yaml.safe_dump(config(
+        {"kind": "classifier", "classifier": {"kind": "trained", "path": "m.npz"}})))
+    (folder / "auto.yaml").write_text(yaml.safe_dump(config({"kind": "auto", "path": "m.npz"})))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a service runs from its own working directory
+    backend = ScriptedBackend({})
+    for name in ("router.yaml", "auto.yaml"):
+        router = build_router(str(folder / name), telemetry=False)
+        assert router.route(RouteRequest("1234567890 1234567890 12345"), backend).tier == "cheap"
+    # a path that exists only from the working directory keeps working
+    save_routing_model(classifier_model(), elsewhere / "here.npz")
+    (folder / "cwd.yaml").write_text(yaml.safe_dump(config({"kind": "auto", "path": "here.npz"})))
+    assert load_config(folder / "cwd.yaml").policy.path == "here.npz"
+    # neither: the error names the file beside the config
+    (folder / "missing.yaml").write_text(yaml.safe_dump(config({"kind": "auto", "path": "gone.npz"})))
+    with pytest.raises(ConfigError) as info:
+        build_router(str(folder / "missing.yaml"), telemetry=False)
+    assert info.value.path == "policy.path" and str(folder / "gone.npz") in str(info.value)
+
+
 def test_a_model_for_another_ladder_is_refused(tmp_path):
     model = classifier_model()
     rename = dict(zip(TIERS, ["a", "b", "c"]))

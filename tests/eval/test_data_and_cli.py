@@ -219,6 +219,22 @@ def test_routellm_reader_drops_contaminated_prompts(shared_data):
     assert len(cal) + len(test) == 1307 and split_by_hash(items, 0.5)[0] == cal
 
 
+def test_a_routellm_csv_copied_away_from_its_contamination_listing_says_it_keeps_every_row(
+        shared_data, tmp_path, caplog):
+    import shutil
+
+    source = shared_data / "routellm" / "gsm8k"
+    shutil.copy(source / "gsm8k_responses.csv", tmp_path / "gsm8k_responses.csv")
+    with caplog.at_level("WARNING"):
+        assert len(load_routellm(tmp_path / "gsm8k_responses.csv")) == 1319
+    assert "no contaminated_prompts.jsonl beside it, so every row is kept" in caplog.text
+    caplog.clear()
+    shutil.copy(source / "contaminated_prompts.jsonl", tmp_path / "contaminated_prompts.jsonl")
+    with caplog.at_level("WARNING"):
+        assert len(load_routellm(tmp_path / "gsm8k_responses.csv")) == 1307
+    assert "contaminated" not in caplog.text
+
+
 @pytest.fixture(scope="module")
 def gsm8k_slice(tmp_path_factory, shared_data) -> Path:
     source = shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,11 @@ from ...core.text_lines import NotUtf8, utf8_lines
 __all__ = ["EvalDataError", "Outcome", "EvalItem", "distinct_rows", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
            "split_by_hash", "estimate_tokens", "ROUTELLM_CHEAP", "ROUTELLM_FRONTIER"]
 
+log = logging.getLogger(__name__)
+
 ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 ROUTELLM_FRONTIER = "gpt-4-1106-preview"
+CONTAMINATION_LISTING = "contaminated_prompts.jsonl"  # RouteLLM's: prompts that leaked into training
 MMLU_OUTPUT_TOKENS = 1  # MMLU recordings hold no answer text: the answer is one choice letter
 
 
@@ -218,7 +222,7 @@ def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, label
 
 
 def _contaminated(folder: Path) -> set[str]:
-    listing = folder / "contaminated_prompts.jsonl"
+    listing = folder / CONTAMINATION_LISTING
     if not listing.exists():
         return set()
     return {json.loads(line)["eval_prompt"] for line in listing.read_text(encoding="utf-8").splitlines()
@@ -293,6 +297,10 @@ def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier:
     for file in files:
         folder = file.parent.parent if file.parent.name == "responses" else file.parent
         skip = _contaminated(folder) if drop_contaminated else set()
+        if drop_contaminated and not (folder / CONTAMINATION_LISTING).exists():
+            log.warning("%s: no %s beside it, so every row is kept (RouteLLM's folders ship one; copied away "
+                        "from it, the prompts RouteLLM lists as contaminated are measured too)",
+                        file, CONTAMINATION_LISTING)
         try:
             with open(file, encoding="utf-8", newline="") as fh:
                 reader = csv.DictReader(fh)
