@@ -88,7 +88,12 @@ class TieredRouterHook(CustomLogger):
             await self._one_pass.handoff(data, response)  # a streamed route runs to its first chunk
         logging_obj = data.get("litellm_logging_obj") if isinstance(data, dict) else None
         result = attached_route(logging_obj) or attached_route(getattr(response, "logging_obj", None))
-        return routing_headers(result) if result is not None else None
+        if result is None:
+            return None
+        headers = routing_headers(result)
+        if self._one_pass is not None and isinstance(data, dict) and data.get("stream"):
+            headers.update(self._one_pass.deployment_headers(data, result))  # LiteLLM's named the first tier's
+        return headers
 
 
 def runs_after_the_other_pre_call_checks(hook: CustomLogger) -> bool:

@@ -299,6 +299,12 @@ class OnePassRoutes:
             self._keep(pending.task)
             raise
 
+    def deployment_headers(self, data: Any, result: RoutingResult) -> dict[str, str]:
+        """The served deployment's ``x-litellm-model-*`` headers of a streamed one-pass
+        request (``{}``: another request, or the proxy's call is the one streaming)."""
+        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        return _served_deployment(pending, result) if pending is not None else {}
+
     def routes_stream(self, data: Any) -> bool:
         """Whether ``data`` is a streamed request this routes in one pass."""
         pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
@@ -422,8 +428,39 @@ def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj
         response.choices = served.choices
         response.model = getattr(served, "model", response.model)
     mark_routed(response, result, publish_route(result, pending.metadata, pending.model))
+    served_by = _served_deployment(pending, result)
+    if served_by:  # read after this hook, they override what LiteLLM knew of the proxy's call
+        hidden = response._hidden_params
+        hidden["additional_headers"] = {**(hidden.get("additional_headers") or {}), **served_by}
     bill_on_logging_object(logging_obj, result)
     return response
+
+
+def _served_deployment(pending: _Pending, result: RoutingResult) -> dict[str, str]:
+    """LiteLLM's ``x-litellm-model-*`` headers of the deployment that served the route (or
+    is streaming it), when that is not the proxy's call of the first tier: they name the
+    deployment of the call the proxy made, and an escalated route was served by another."""
+    name = result.tier or result.current_tier
+    if name is None or name == pending.tier.name:
+        return {}
+    raw = result.answer.raw if result.answer is not None else None
+    hidden = getattr(raw, "_hidden_params", None)
+    hidden = hidden if isinstance(hidden, Mapping) else {}
+    model_id, api_base = hidden.get("model_id"), hidden.get("api_base")
+    found = deployments(pending.llm_router, pending.backend.inner.groups.get(name, name)) \
+        if pending.llm_router is not None else []
+    if model_id:
+        deployment = next((d for d in found if (d.get("model_info") or {}).get("id") == model_id), None)
+    else:
+        deployment = found[0] if len(found) == 1 else None
+    params: Mapping[str, Any] = {}
+    if deployment is not None:
+        model_id = model_id or (deployment.get("model_info") or {}).get("id")
+        params = deployment.get("litellm_params") or {}
+        api_base = api_base or params.get("api_base")
+    headers = {"x-litellm-model-id": model_id, "x-litellm-model-name": params.get("model"),
+               "x-litellm-model-api-base": str(api_base).split("?")[0] if api_base else None}
+    return {k: str(v) for k, v in headers.items() if v}
 
 
 def _int(value: Any) -> int:

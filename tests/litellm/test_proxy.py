@@ -128,6 +128,12 @@ def _tier_call_events(setup, request_id: str) -> list[dict[str, Any]]:
     return [p for p in complete_jsonl(setup["payloads"]) if (p.get("tier_call") or {}).get("request_id") == request_id]
 
 
+def _first_tier_call(client: openai.OpenAI) -> Any:
+    """The headers of a plain call of the first tier's group."""
+    return client.chat.completions.with_raw_response.create(
+        model="cheap", messages=[{"role": "user", "content": "hello"}]).headers
+
+
 def test_routing_fields_reach_litellm_logging_and_spend(setup, ops):
     response, headers = ask(ops, "extract the invoice total")
     (payload,) = _payloads(setup, headers["x-tiered-router-request-id"])
@@ -151,6 +157,15 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
     assert (payload["event"], payload["key_alias"], payload["team_id"]) == ("success", "ops-key", "ops-team")
     assert _same_money(payload["response_cost"], routing["cost_usd"])
     assert _same_money(headers["x-litellm-response-cost"], routing["cost_usd"])
+    if setup["mode"] == "one_pass":  # LiteLLM's headers name the deployment that served, not the first call's
+        assert MID in headers["x-litellm-model-name"] and CHEAP not in headers["x-litellm-model-name"]
+        assert headers["x-litellm-model-id"] != _first_tier_call(ops)["x-litellm-model-id"]
+        streamed = ops.chat.completions.with_raw_response.create(
+            model="tiered", stream=True, messages=[{"role": "user", "content": "extract the invoice total"}])
+        list(streamed.parse())
+        assert streamed.headers["x-tiered-router-tier"] == "mid"
+        assert MID in streamed.headers["x-litellm-model-name"]
+        assert streamed.headers["x-litellm-model-id"] == headers["x-litellm-model-id"]
     attempts = routing["attempts"]
     assert payload["prompt_tokens"] == sum(a["input_tokens"] for a in attempts) > attempts[-1]["input_tokens"]
     assert payload["completion_tokens"] == sum(a["output_tokens"] for a in attempts)
