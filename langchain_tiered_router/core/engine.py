@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,7 +37,7 @@ from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, decode_pin, encode_pin
 from .policies import Policy
-from .pricing import lookup_price
+from .pricing import Usage, estimate_tokens, lookup_price
 from .tiers import Ladder, Tier
 from .tool_calls import TURN_KINDS, ToolCallGate, TurnKind, turn_kind
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
@@ -453,15 +454,19 @@ class Router:
 
     # -- routing's own calls: priced, recorded, retried like tier calls ---------------------
 
-    def _aux(self, result: RoutingResult, purpose: str, tier: Tier, answer: TierAnswer, started: float,
-             retries: int) -> None:
-        if result.closed:  # a grader past its gate's budget answered after the request ended:
-            log.debug("routing call %s on tier %s answered after request %s ended; not in its record",
-                      purpose, tier.name, result.request_id)  # the record is written and must not change
-            return
-        result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
-                                        self._price(tier, answer), (time.perf_counter() - started) * 1000,
-                                        retries))
+    def _aux_ended(self, result: RoutingResult, key: object, purpose: str, tier: Tier, answer: TierAnswer | None,
+                   started: float, retries: int) -> None:
+        """A routing call ended: into the record with what it cost, unless its request had
+        already ended (``_close`` billed it as unfinished; the record must not change)."""
+        with _AUX_LOCK:
+            if result.aux_in_flight.pop(key, None) is None:
+                log.debug("routing call %s on tier %s ended after request %s; billed in its record as unfinished",
+                          purpose, tier.name, result.request_id)
+                return
+            if answer is not None:
+                result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
+                                                self._price(tier, answer), (time.perf_counter() - started) * 1000,
+                                                retries))
 
     def _aux_retry_delay(self, exc: TierCallError, retries: int, tier: Tier, result: RoutingResult) -> float | None:
         """A routing call is retried as a tier call is (``_retry_delay``: the kinds in
@@ -477,34 +482,42 @@ class Router:
 
         def ask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
             tier, started, retries = self.ladder[tier_name], time.perf_counter(), 0
-            while True:
-                try:
-                    answer = (backend.call(tier, prompt) if isinstance(prompt, RouteRequest)
-                              else backend.ask(tier, prompt))
-                    break
-                except TierCallError as exc:
-                    delay = self._aux_retry_delay(exc, retries, tier, result)
-                    if delay is None:
-                        raise
-                    retries += 1
-                    self._sleep(delay)
-            self._aux(result, purpose, tier, answer, started, retries)
+            key = _aux_started(result, purpose, tier, prompt, started)
+            answer = None
+            try:
+                while True:
+                    try:
+                        answer = (backend.call(tier, prompt) if isinstance(prompt, RouteRequest)
+                                  else backend.ask(tier, prompt))
+                        break
+                    except TierCallError as exc:
+                        delay = self._aux_retry_delay(exc, retries, tier, result)
+                        if delay is None:
+                            raise
+                        retries += 1
+                        self._sleep(delay)
+            finally:
+                self._aux_ended(result, key, purpose, tier, answer, started, retries)
             return answer
 
         async def aask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
             tier, started, retries = self.ladder[tier_name], time.perf_counter(), 0
-            while True:
-                try:
-                    answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
-                              else await backend.aask(tier, prompt))
-                    break
-                except TierCallError as exc:
-                    delay = self._aux_retry_delay(exc, retries, tier, result)
-                    if delay is None:
-                        raise
-                    retries += 1
-                    await self._asleep(delay)
-            self._aux(result, purpose, tier, answer, started, retries)
+            key = _aux_started(result, purpose, tier, prompt, started)
+            answer = None
+            try:
+                while True:
+                    try:
+                        answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
+                                  else await backend.aask(tier, prompt))
+                        break
+                    except TierCallError as exc:
+                        delay = self._aux_retry_delay(exc, retries, tier, result)
+                        if delay is None:
+                            raise
+                        retries += 1
+                        await self._asleep(delay)
+            finally:
+                self._aux_ended(result, key, purpose, tier, answer, started, retries)
             return answer
 
         return ask, aask
@@ -783,6 +796,8 @@ class Router:
 
     def _close(self, result: RoutingResult, request: RouteRequest, backend: Backend, started: float) -> None:
         result.latency_ms = (time.perf_counter() - started) * 1000
+        if result.aux_in_flight:
+            _bill_unfinished(result)
         result.closed = True
         if result.served is None and result.error is None and result.attempts:
             result.error = result.attempts[-1].error
@@ -794,6 +809,31 @@ class Router:
 
     def add_observer(self, observer: Observer) -> None:
         self.observers.append(observer)
+
+
+_AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
+
+
+def _aux_started(result: RoutingResult, purpose: str, tier: Tier, prompt: str | RouteRequest,
+                 started: float) -> object:
+    key = object()
+    with _AUX_LOCK:
+        result.aux_in_flight[key] = (purpose, tier, prompt, started)
+    return key
+
+
+def _bill_unfinished(result: RoutingResult) -> None:
+    """Routing calls still running as their request ends (a grader past its gate's
+    budget): Bedrock bills them, so the record does, on the prompt's estimated input
+    tokens; their output is not known yet and is left out."""
+    now = time.perf_counter()
+    with _AUX_LOCK:
+        for purpose, tier, prompt, started in result.aux_in_flight.values():
+            text = prompt.text if isinstance(prompt, RouteRequest) else prompt
+            usage = Usage(input_tokens=estimate_tokens(text))
+            result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, usage, tier.cost(usage),
+                                            (now - started) * 1000, unfinished=True))
+        result.aux_in_flight.clear()
 
 
 class RoutedStream:

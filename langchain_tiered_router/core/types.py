@@ -104,6 +104,9 @@ class AuxCall:
     cost_usd: Decimal | None
     latency_ms: float
     retries: int = 0  # transport errors retried past, by the same policy as tier calls
+    # still running when its request ended (a grader past its gate's budget): billed on
+    # its prompt's estimated input tokens; what it generates is not known then
+    unfinished: bool = False
 
 
 @dataclass
@@ -212,6 +215,8 @@ class RoutingResult:
     start_requested: bool = field(default=False, compare=False)  # the start tier was the caller's request
     current_tier: str | None = field(default=None, compare=False)  # the tier being called right now
     closed: bool = field(default=False, compare=False, repr=False)  # ended: its record is being written
+    # routing calls under way (``Router._ask_fns``): key -> (purpose, tier, prompt, started)
+    aux_in_flight: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def gate_errors(self) -> int:

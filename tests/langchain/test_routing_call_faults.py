@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -109,3 +110,21 @@ def test_a_request_cancelled_while_its_answer_is_judged_serves_nothing(routed) -
     assert result.served is None and attempt.answer is not None
     assert attempt.outcome == "error" and attempt.error.startswith("ended while its answer was judged")
     assert attempt.cost_usd == cost(CHEAP, attempt.usage.input_tokens, attempt.usage.output_tokens) > 0
+
+
+def test_a_grader_still_running_when_its_request_ends_is_billed_on_its_prompt(routed, emulator) -> None:
+    """Bedrock bills a grader past its gate's budget; the record, written when the request
+    ends, bills it on its prompt's estimated input tokens and says it was unfinished."""
+    llm = routed(policy={"kind": "cascade", "start_tier": "mid", "max_escalations": 0}, on_exhausted="flag",
+                 gates=[{"kind": "self_grade", "threshold": 7}], gate_timeout_s=0.3)
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=1.5)  # the grader's call (cheap grades)
+    routing = _routing(llm.invoke("hello"))
+    assert [(a["tier"], a["outcome"]) for a in routing["attempts"]] == [("mid", "gate_failed")]
+    assert routing["flagged"] is True
+    (grade,) = routing["aux_calls"]
+    assert (grade["purpose"], grade["tier"], grade.get("unfinished")) == ("self_grade", "cheap", True)
+    assert grade["input_tokens"] > 0 and grade["output_tokens"] == 0 and float(grade["cost_usd"]) > 0
+    attempt_cost = sum(float(a["cost_usd"]) for a in routing["attempts"])
+    assert float(routing["cost_usd"]) == pytest.approx(attempt_cost + float(grade["cost_usd"]))
+    time.sleep(1.5)  # the grader answers now: the record it is in does not change, nor is it billed twice
+    assert _routing(llm.invoke("hello again"))["aux_calls"][0].get("unfinished") is None

@@ -167,7 +167,8 @@ def _record_fields(result: RoutingResult, request: RouteRequest | None, integrat
         cost = None if cost is None or c.cost_usd is None else cost + c.cost_usd
         aux.append({"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id, "input_tokens": usage.input_tokens,
                     "output_tokens": usage.output_tokens, "cost_usd": money(c.cost_usd),
-                    "latency_ms": round(c.latency_ms, 3), "retries": c.retries})
+                    "latency_ms": round(c.latency_ms, 3), "retries": c.retries,
+                    **({"unfinished": True} if c.unfinished else {})})
     baseline = result.baseline_cost_usd
     savings = None if cost is None or baseline is None else baseline - cost  # result.savings_usd, once
     if attempts:
