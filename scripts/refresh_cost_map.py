@@ -17,7 +17,7 @@ from pathlib import Path
 from langchain_tiered_router.core.pricing import litellm_cost_map_path
 
 FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-          "cache_creation_input_token_cost", "litellm_provider")
+          "cache_creation_input_token_cost", "litellm_provider", "mode")
 OUT = Path(__file__).resolve().parents[1] / "langchain_tiered_router" / "data" / "bedrock_prices.json"
 
 

@@ -38,7 +38,7 @@ class BatchPricing:
         self.discount = discount
         self._batch: dict[str, Price | None] = {}
         for tier_config, tier in zip(config.tiers, ladder):
-            found = None if tier_config.price is not None else lookup_batch_price(tier.model_id)
+            found = None if tier_config.price is not None else lookup_batch_price(tier.model_id, region=config.region_name)
             if found is None and tier.price is not None:
                 found = discounted(tier.price, discount)
             self._batch[tier.name] = found

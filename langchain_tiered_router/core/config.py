@@ -541,7 +541,7 @@ class RouterConfig(_Strict):
         return self.baseline or self.tiers[-1].name
 
     def price_of(self, tier: TierConfig) -> Price | None:
-        return tier.price.to_price() if tier.price else lookup_price(tier.model_id)
+        return tier.price.to_price() if tier.price else lookup_price(tier.model_id, region=self.region_name)
 
     def check(self, *, source: str | None = None) -> None:
         """Reject references to tiers that do not exist and tiers with no price."""

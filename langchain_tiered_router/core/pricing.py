@@ -121,22 +121,44 @@ def _per_mtok(entry: dict, key: str) -> Decimal | None:
     return (Decimal(str(value)) * MTOK).normalize()
 
 
-def _candidates(model_id: str) -> list[str]:
-    names = [model_id, f"bedrock/{model_id}", f"bedrock/converse/{model_id}"]
+_CHAT_MODES = (None, "chat", "completion", "responses")
+
+
+def _entries(table: Mapping[str, dict], model_id: str, region: str | None) -> list[tuple[str, dict]]:
+    """The cost map's entries that may price ``model_id``, best first: Bedrock's own
+    entries (a name such as ``gpt-4o`` is also another provider's), then any other
+    provider's (the eval harness prices recorded outcomes of models Bedrock does not
+    serve), never an entry of a model that does not chat (an embedding, a reranker)."""
+    found = [(name, table[name]) for name in _candidates(model_id, region) if isinstance(table.get(name), dict)]
+    found = [(name, entry) for name, entry in found if entry.get("mode") in _CHAT_MODES]
+    return sorted(found, key=lambda item: not str(item[1].get("litellm_provider") or "bedrock").startswith("bedrock"))
+
+
+def _candidates(model_id: str, region: str | None = None) -> list[str]:
+    """The cost map's names for a Bedrock model id, most specific first: the region's own
+    entry (``bedrock/<region>/<id>``; an ARN's region is its own), the id as given, an
+    ARN's resource name (an inference profile's ``us.`` id is priced as that profile),
+    then the id without its profile prefix."""
     bare = model_id.split("/")[-1]
+    if model_id.startswith("arn:"):
+        region = model_id.split(":")[3] or region
+    names = [f"bedrock/{region}/{model_id}", f"bedrock/{region}/{bare}"] if region else []
+    names += [model_id, f"bedrock/{model_id}", f"bedrock/converse/{model_id}", bare, f"bedrock/{bare}"]
     for prefix in _PROFILE_PREFIXES:
         if bare.startswith(prefix):
             names.append(bare[len(prefix):])
-    names.append(bare)
-    return names
+            if region:
+                names.append(f"bedrock/{region}/{bare[len(prefix):]}")
+    return list(dict.fromkeys(names))
 
 
-def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None) -> Price | None:
-    """The cost map's price for a Bedrock model id, or ``None`` when it has none."""
+def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None, *,
+                 region: str | None = None) -> Price | None:
+    """The cost map's price for a Bedrock model id (in ``region``: its own price where the
+    map lists one), or ``None`` when it has none."""
     table = load_cost_map() if cost_map is None else cost_map
-    for name in _candidates(model_id):
-        entry = table.get(name)
-        if entry and entry.get("input_cost_per_token") is not None:
+    for name, entry in _entries(table, model_id, region):
+        if entry.get("input_cost_per_token") is not None:
             return Price(
                 input_per_mtok=_per_mtok(entry, "input_cost_per_token"),
                 output_per_mtok=_per_mtok(entry, "output_cost_per_token"),
@@ -147,12 +169,12 @@ def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None) -> P
     return None
 
 
-def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None) -> Price | None:
+def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None, *,
+                       region: str | None = None) -> Price | None:
     """The cost map's batch-inference price (``*_batches`` keys), or ``None`` when it has none."""
     table = load_cost_map() if cost_map is None else cost_map
-    for name in _candidates(model_id):
-        entry = table.get(name)
-        if entry and entry.get("input_cost_per_token_batches") is not None \
+    for name, entry in _entries(table, model_id, region):
+        if entry.get("input_cost_per_token_batches") is not None \
                 and entry.get("output_cost_per_token_batches") is not None:
             return Price(
                 input_per_mtok=_per_mtok(entry, "input_cost_per_token_batches"),

@@ -53,3 +53,51 @@ def test_the_bundled_snapshot_prices_like_litellms_own_map():
                      "mistral.mixtral-8x7b-instruct-v0:1", "us.amazon.nova-lite-v1:0"):
         from_snapshot = lookup_price(model_id, snapshot)
         assert from_snapshot is not None and from_snapshot == lookup_price(model_id, full), model_id
+
+
+SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+TABLE = {  # the shapes of LiteLLM's entries: a base price, a cross-region profile's, a region's own
+    SONNET: {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05, "litellm_provider": "bedrock_converse",
+             "mode": "chat"},
+    f"us.{SONNET}": {"input_cost_per_token": 3.3e-06, "output_cost_per_token": 1.65e-05,
+                     "litellm_provider": "bedrock_converse", "mode": "chat"},
+    f"bedrock/us-gov-west-1/{SONNET}": {"input_cost_per_token": 3.6e-06, "output_cost_per_token": 1.8e-05,
+                                        "litellm_provider": "bedrock", "mode": "chat"},
+    "gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05, "litellm_provider": "openai",
+               "mode": "chat"},
+    "cohere.rerank-v3-5:0": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                             "litellm_provider": "bedrock", "mode": "rerank"},
+}
+
+
+def test_an_inference_profile_arn_is_priced_as_its_profile_and_in_its_own_region():
+    profile = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{SONNET}"
+    assert lookup_price(profile, TABLE).input_per_mtok == Decimal("3.3")  # not the base model's 3
+    assert lookup_price(f"us.{SONNET}", TABLE).input_per_mtok == Decimal("3.3")
+    gov = f"arn:aws:bedrock:us-gov-west-1:123456789012:foundation-model/{SONNET}"
+    assert lookup_price(gov, TABLE, region="us-east-1").input_per_mtok == Decimal("3.6")  # the ARN's region
+
+
+def test_a_region_with_its_own_price_is_priced_at_it():
+    assert lookup_price(SONNET, TABLE, region="us-gov-west-1").input_per_mtok == Decimal("3.6")
+    assert lookup_price(SONNET, TABLE, region="us-east-1").input_per_mtok == Decimal("3")  # none of its own
+    assert lookup_price(SONNET, TABLE).input_per_mtok == Decimal("3")
+
+
+def test_models_that_do_not_chat_have_no_tier_price_and_bedrocks_entry_comes_first():
+    assert lookup_price("cohere.rerank-v3-5:0", TABLE) is None  # a reranker priced at 0 is no tier
+    assert lookup_price("gpt-4o", TABLE).input_per_mtok == Decimal("2.5")  # recorded outcomes of other providers
+    both = {**TABLE, "bedrock/gpt-4o": {**TABLE["gpt-4o"], "input_cost_per_token": 9e-06, "litellm_provider": "bedrock"}}
+    assert lookup_price("gpt-4o", both).input_per_mtok == Decimal("9")
+
+
+def test_the_router_prices_its_tiers_in_its_region():
+    from langchain_tiered_router.core.config import load_config
+
+    config = load_config({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+                                    {"name": "top", "model_id": "amazon.nova-pro-v1:0"}],
+                          "region_name": "us-gov-west-1", "telemetry": {"sinks": []}})
+    entry = load_cost_map()["bedrock/us-gov-west-1/amazon.nova-pro-v1:0"]
+    price = config.price_of(config.tiers[1])
+    assert price.input_per_mtok == Decimal(str(entry["input_cost_per_token"])) * 1_000_000
+    assert price.input_per_mtok != lookup_price("amazon.nova-pro-v1:0").input_per_mtok
