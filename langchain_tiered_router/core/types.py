@@ -187,8 +187,10 @@ def sum_costs(costs) -> Decimal | None:
 
 
 def money(value: Decimal | None) -> str | None:
-    """Money as it is serialised everywhere (metadata, headers, sinks): a decimal string."""
-    return None if value is None else str(value)
+    """Money as it is serialised everywhere (metadata, headers, sinks): a plain decimal
+    string (``0.00000021``, never ``2.1E-7``, which spreadsheets and some JSON readers
+    take for text or a float)."""
+    return None if value is None else format(value, "f")
 
 
 @dataclass

@@ -76,3 +76,29 @@ def test_the_routing_metadata_is_the_record_as_json_field_for_field_in_order(res
     assert list(view) == [f.name for f in fields(RoutingRecord)]  # a new record field reaches the metadata
     assert view == record_from_result(result).json_view()
     assert RoutingRecord.from_json_dict(view) == record_from_result(result)
+
+
+def test_money_is_a_plain_decimal_string_in_the_metadata_the_sinks_and_the_stored_json(tmp_path):
+    """A one-token call costs 3.5E-8 as Decimal prints it; every serialised form says 0.000000035."""
+    import json
+    import sqlite3
+
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.telemetry.record import routing_dict
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+    from langchain_tiered_router.core.testing import ScriptedBackend
+
+    db = tmp_path / "t.db"
+    router = build_router({"tiers": [{"name": "cheap", "model_id": "m-cheap", "price": {
+        "input_per_mtok": 0.035, "output_per_mtok": 0.035}}, {"name": "top", "model_id": "m-top", "price": {
+            "input_per_mtok": 0.035, "output_per_mtok": 0.035}}], "baseline": "top", "pinning": {"enabled": False},
+        "telemetry": {"sinks": [{"kind": "sqlite", "path": str(db)}]}})
+    result = router.route(RouteRequest("q"), ScriptedBackend({"cheap": TierAnswer("a", Usage(1, 0))}))
+    assert result.cost_usd == Decimal("3.5E-8")
+    shown = routing_dict(result)
+    assert shown["cost_usd"] == "0.000000035" and Decimal(shown["savings_usd"]) == 0
+    assert "E" not in shown["savings_usd"] and "E" not in shown["baseline_cost_usd"]
+    flush_all()
+    column, stored = sqlite3.connect(db).execute("select cost_usd, record from routing_records").fetchone()
+    assert column == "0.000000035" and json.loads(stored)["cost_usd"] == "0.000000035"
+    assert "E-" not in stored

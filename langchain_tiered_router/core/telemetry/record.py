@@ -273,11 +273,16 @@ def record_json(record: RoutingRecord | dict[str, Any]) -> str:
     keep it exact."""
     if _orjson is not None:
         try:  # a record as the dataclass it is: orjson reads its fields in order, Decimal by str
-            return _orjson.dumps(record, default=str).decode("utf-8")
+            return _orjson.dumps(record, default=_plain).decode("utf-8")
         except TypeError:
             pass
     data = record.json_view() if isinstance(record, RoutingRecord) else record
-    return json.dumps(data, ensure_ascii=True, default=str, separators=(",", ":"))
+    return json.dumps(data, ensure_ascii=True, default=_plain, separators=(",", ":"))
+
+
+def _plain(value: Any) -> str:
+    """What JSON has no type for: money as a plain decimal string (``money``), else ``str``."""
+    return money(value) if isinstance(value, Decimal) else str(value)
 
 
 try:  # optional speed-up; json is the fallback

@@ -15,6 +15,7 @@ import functools
 import sqlite3
 import threading
 import weakref
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -88,7 +89,7 @@ def connect(path: str | Path, *, synchronous: str = "NORMAL", checkpoint_pages: 
 
 
 def _money(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else (format(value, "f") if isinstance(value, Decimal) else str(value))
 
 
 def record_row(record: RoutingRecord) -> tuple[Any, ...]:
