@@ -16,10 +16,18 @@ from .types import TierAnswer
 
 __all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence"]
 
+# The word, a short gap, the number. The gap is checked apart (``_GAP``): one bounded,
+# lazy run per occurrence, so no answer, however written, makes the search backtrack
+# through combinations of optional parts.
 _RATING = re.compile(
-    r"confidence\s*(?:level|score)?\s*[:=\-]?\s*(?:is\s*)?(?P<value>\d{1,3}(?:[.,]\d+)?|\.\d+)"
-    r"\s*(?:(?P<percent>%)|(?:/|out\s+of)\s*(?P<scale>\d{1,3})\b)?",
+    r"confidence(?P<gap>[^\d\n]{0,40}?)(?:\([^()\n]{0,24}\)(?P<after>[^\d\n]{0,24}?))?"
+    r"(?P<value>\d{1,3}(?:[.,]\d+)?|\.\d+)"
+    r"\s{0,4}(?:(?P<percent>%)|(?:/|out\s{1,4}of)\s{0,4}(?P<scale>\d{1,3})\b)?",
     re.IGNORECASE)
+# what may stand between: spaces and Markdown (``**Confidence:** 0.3``, ``Confidence:
+# `0.3` ``), "level", "score" or "rating", a colon or equals sign, "is"; a scale in
+# brackets (``Confidence (0-1): 0.3``) is skipped
+_GAP = re.compile(r"[\s*_`]*(?:(?:level|score|rating)[\s*_`]*)?[:=\-]?[\s*_`]*(?:is\b[\s*_`]*)?", re.IGNORECASE)
 # what models write for an apostrophe besides ASCII's: "I don’t know" abstains as "I don't know" does
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'", "\uff07": "'"})
 
@@ -27,10 +35,13 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u20
 def self_rating(text: str) -> float | None:
     """The last self-rating in the text, scaled to [0, 1]: "0.4", "40%", "4/5", "7 out of
     10", "0,4" (a decimal comma); a bare number above 1 is read out of 10 (or of 100 above 10)."""
-    matches = list(_RATING.finditer(text))
-    if not matches:
+    m = None
+    for found in _RATING.finditer(text):
+        gap, after = found.group("gap"), found.group("after")
+        if _GAP.fullmatch(gap) and (after is None or _GAP.fullmatch(after)):
+            m = found
+    if m is None:
         return None
-    m = matches[-1]
     value = float(m.group("value").replace(",", "."))
     scale = int(m.group("scale")) if m.group("scale") else None
     if m.group("percent"):

@@ -241,6 +241,8 @@ def test_confidence_policy_escalates_on_doubt(base_config):
     ("42. Confidence: 3 / 5", 0.6), ("42. Confidence: 7 out of 10", 0.7), ("42. Confidence: 0,4", 0.4),
     ("42. Confidence: 8", 0.8), ("42. Confidence: 85", 0.85), ("42. Confidence level: .7", 0.7),
     ("42. Confidence: 4, I think", 0.4), ("42.", None),
+    ("42.\n\n**Confidence:** 0.3", 0.3), ("42. Confidence: **0.3**", 0.3), ("42. Confidence: `0.3`", 0.3),
+    ("42. Confidence (0-1): 0.3", 0.3), ("42. _Confidence rating_: 3/10", 0.3),
 ])
 def test_a_self_rating_is_read_on_the_scale_the_model_wrote(text, expected):
     from langchain_tiered_router.core.confidence import self_rating
