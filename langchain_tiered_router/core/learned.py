@@ -65,6 +65,15 @@ def _same_rates(then: Any, now: tuple[float, float] | None, tolerance: float = 0
         return False
 
 
+def _costs_at_least(rate: Sequence[float] | None, base: Sequence[float] | None) -> bool:
+    """Whether per-token ``rate`` is at least ``base``'s on input and on output (unknown: no)."""
+    try:
+        return rate is not None and base is not None and float(rate[0]) >= float(base[0]) \
+            and float(rate[1]) >= float(base[1])
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
 def predicted_cost(rate: tuple[float, float] | None, tokens_in: int, tokens_out: float | None,
                    cost_scale: float) -> float:
     """One tier's predicted cost in units of ``cost_scale``; output tokens rounded as billed."""
@@ -194,11 +203,13 @@ class RoutingModel:
         if not isinstance(stored, list) or len(stored) != len(ladder):
             return
         now = per_token_rates(ladder)
-        base = now[ladder.baseline.index]
+        base, base_then = now[ladder.baseline.index], stored[ladder.baseline.index]
         moved = [t.name for t, then, rate in zip(ladder, stored, now) if not _same_rates(then, rate)]
-        for tier, rate in zip(ladder, now):
-            if (tier.name != ladder.baseline.name and tier.name in moved and rate is not None and base is not None
-                    and rate[0] >= base[0] and rate[1] >= base[1]):
+        for tier, rate, then in zip(ladder, now, stored):
+            # a tier that saved against the baseline when certified and no longer can,
+            # whichever of the two prices moved (a baseline re-priced below it counts)
+            if (tier.name != ladder.baseline.name and (tier.name in moved or ladder.baseline.name in moved)
+                    and _costs_at_least(rate, base) and not _costs_at_least(then, base_then)):
                 raise ConfigError(f"tier {tier.name!r} now costs at least the baseline tier's price per token, not "
                                   "what the routing model was calibrated at: routing to it cannot save; calibrate "
                                   "again at these prices")

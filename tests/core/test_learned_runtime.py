@@ -264,6 +264,10 @@ def test_auto_serves_only_against_the_baseline_and_prices_it_was_certified_at(tm
     moved["tiers"][0]["price"] = {"input_per_mtok": 50, "output_per_mtok": 50}  # cheap above the baseline
     with pytest.raises(ConfigError, match="tier 'cheap' now costs at least the baseline"):
         build_router(moved, telemetry=False)
+    cheaper_top = config({"kind": "auto", "path": str(path)})
+    cheaper_top["tiers"][2]["price"] = {"input_per_mtok": 0.5, "output_per_mtok": 0.5}  # the baseline re-priced
+    with pytest.raises(ConfigError, match="tier 'cheap' now costs at least the baseline"):
+        build_router(cheaper_top, telemetry=False)
     model.meta.pop("rates")  # a file written before prices were stored: not checked for them
     old = save_routing_model(model, tmp_path / "old.npz")
     moved["policy"]["path"] = str(old)
