@@ -9,6 +9,7 @@ the top, so they must not flag its answers), the consistency gate on the second 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .answers import agree
 from .classifiers import Classifier, TierChoice
@@ -100,15 +101,38 @@ class ConsistencyGate(Gate):
         same = agree(state.answer.text, other.text)
         return self._verdict(same, f"final answer {'agrees' if same else 'differs'} with {self.tier}'s")
 
+    def _known(self, state: GateState) -> TierAnswer | None:
+        """The reference tier's answer to this request, when the request already has one:
+        its own attempt there (a ladder that passed through it), or this gate's earlier
+        call for another attempt. Asked once per request, not once per attempt judged."""
+        if self.tier != state.tier.name:
+            for index, answer in reversed(state.previous):
+                if state.ladder is not None and state.ladder[index].name == self.tier:
+                    return answer
+        return _second_opinions(state.request).get(self.tier)
+
     def judge(self, state: GateState) -> GateVerdict:
-        if state.ask is None:
-            raise RuntimeError("the consistency gate needs the engine's ask function")
-        return self._verdict_for(state, state.ask("consistency", self.tier, state.request))
+        other = self._known(state)
+        if other is None:
+            if state.ask is None:
+                raise RuntimeError("the consistency gate needs the engine's ask function")
+            other = _second_opinions(state.request)[self.tier] = state.ask("consistency", self.tier, state.request)
+        return self._verdict_for(state, other)
 
     async def ajudge(self, state: GateState) -> GateVerdict:
         if state.aask is None:
             return await super().ajudge(state)
-        return self._verdict_for(state, await state.aask("consistency", self.tier, state.request))
+        other = self._known(state)
+        if other is None:
+            other = await state.aask("consistency", self.tier, state.request)
+            _second_opinions(state.request)[self.tier] = other
+        return self._verdict_for(state, other)
+
+
+def _second_opinions(request: Any) -> dict[str, TierAnswer]:
+    """The consistency calls' answers of one request, by tier (kept on the request object,
+    out of its fields: never recorded)."""
+    return request.__dict__.setdefault("_second_opinions", {})
 
 
 class LearnedPolicy(Policy):

@@ -3,6 +3,7 @@ engine, the consistency gate, and the offline embedding."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -286,6 +287,25 @@ def test_the_consistency_gate_asks_a_second_opinion_and_prices_it():
     assert agreed.cost_usd == agreed.attempts[0].cost_usd + agreed.aux_calls[0].cost_usd
     differs = router.route(RouteRequest("other question"), backend)
     assert differs.tier == "frontier" and "differs" in differs.attempts[0].verdict.reason
+
+
+def test_a_consistency_gate_asks_its_tier_once_per_request_and_reads_an_answer_it_already_has():
+    """Judging cheap, then mid, against frontier asks frontier once; a reference tier the
+    request already passed through is read from its attempt, not asked again."""
+    cfg = config({"kind": "cascade"})
+    cfg["gates"] = [{"kind": "consistency", "tier": "frontier"}]
+    backend = ScriptedBackend({"cheap": "the answer is 41", "mid": "the answer is 40", "frontier": "42"})
+    for route in (lambda r, q: r.route(q, backend), lambda r, q: asyncio.run(r.aroute(q, backend))):
+        result = route(build_router(cfg, telemetry=False), RouteRequest("a question"))
+        assert [(a.tier, a.outcome) for a in result.attempts] == [
+            ("cheap", "gate_failed"), ("mid", "gate_failed"), ("frontier", "served")]
+        assert [(c.purpose, c.tier) for c in result.aux_calls] == [("consistency", "frontier")]
+    cfg = config({"kind": "cascade"})
+    cfg["tiers"][1]["gates"] = [{"kind": "consistency", "tier": "cheap"}]  # mid, against cheap's own attempt
+    cfg["tiers"][0]["gates"] = [{"kind": "regex", "pattern": "^never$"}]
+    result = build_router(cfg, telemetry=False).route(RouteRequest("q"), ScriptedBackend(
+        {"cheap": "the answer is 12", "mid": "so the answer is 12.", "frontier": "12"}))
+    assert result.tier == "mid" and result.aux_calls == []
 
 
 def test_a_consistency_gate_on_an_unknown_tier_is_a_config_error():
