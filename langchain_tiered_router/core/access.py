@@ -30,6 +30,12 @@ def parse_principal(entry: str, *, path: str = "") -> str:
     if entry == ANYONE:
         return entry
     kind, sep, value = entry.partition(":")
+    if sep and kind in PRINCIPAL_KINDS and value.strip() and (value != value.strip() or value.strip() == ANYONE):
+        # "team: ops" never matches the caller "team:ops"; "user:*" only a caller named "*"
+        raise ConfigError(f"principal {entry!r} " + ("has spaces around its name: write "
+                          f"'{kind}:{value.strip()}'" if value != value.strip() else
+                          "is no wildcard: '*' alone lets every caller ask, a kind's '*' matches no one"),
+                          path=path)
     if not sep or kind not in PRINCIPAL_KINDS or not value.strip():
         forms = ", ".join(f"'{k}:{value or entry}'" for k in ("team", "key_alias", "user"))
         raise ConfigError(f"principal {entry!r} is not typed; write one of {forms} (or '*' for every caller); "

@@ -336,7 +336,7 @@ class CircuitConfig(_Strict):
     failures: int = Field(5, ge=1, le=1_000_000)
     cooldown_s: float = Field(30.0, gt=0, le=86_400)
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: NonBlank | None = None
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://\S+$")
     key_prefix: NonBlank = "tiered-router:circuit:"
 
 
@@ -590,6 +590,10 @@ class RouterConfig(_Strict):
         for i, sink in enumerate(self.telemetry.sinks):
             if sink.kind in ("sqlite", "jsonl") and not sink.path:
                 raise ConfigError(f"a {sink.kind} sink needs 'path'", path=f"telemetry.sinks[{i}].path", source=source)
+            if sink.kind in ("sqlite", "jsonl") and sink.path and sink.path != ":memory:" and Path(sink.path).is_dir():
+                raise ConfigError(f"{sink.path} is a folder: a {sink.kind} sink writes one file (say "
+                                  f"{Path(sink.path) / ('tiered_router.db' if sink.kind == 'sqlite' else 'records.jsonl')})",
+                                  path=f"telemetry.sinks[{i}].path", source=source)
             if sink.kind == "postgres" and sink.durable and not sink.journal_dir:
                 raise ConfigError("a durable postgres sink needs 'journal_dir' (a local folder)",
                                   path=f"telemetry.sinks[{i}].journal_dir", source=source)

@@ -201,12 +201,22 @@ class TieredChatBedrock(BaseChatModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"])
+            if not key:  # a check of the whole model: the only one that names a key is the provider's
+                key = "provider" if "provider" in str(err["msg"]).lower() else "model_id"
             own = key in ("provider", "max_tokens", "temperature", "model", "model_id")
             raise ConfigError(err["msg"], path=f"tiers[{index}].{key}" if own else f"tiers[{index}].model_kwargs.{key}"
                               ) from None
         except (TypeError, ValueError) as exc:  # a model_kwargs key ChatBedrockConverse takes, with a bad value
             raise ConfigError(f"ChatBedrockConverse refused the tier's settings: {exc}"[:300],
                               path=f"tiers[{index}].model_kwargs") from None
+        except Exception as exc:  # noqa: BLE001 - langchain-aws asks Bedrock which model an application profile runs
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            if not isinstance(exc, (BotoCoreError, ClientError)):
+                raise
+            raise ConfigError(f"langchain-aws could not ask Bedrock which model this application inference profile "
+                              f"runs ({type(exc).__name__}: {str(exc)[:200]}); set model_kwargs: {{base_model_id: "
+                              f"<the profile's model id>}} to skip that call", path=f"tiers[{index}].model_id") from None
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "TieredChatBedrock":
         """pydantic copies fields without validating them, so the tier models would keep the

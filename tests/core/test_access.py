@@ -31,6 +31,15 @@ def test_an_untyped_principal_is_a_config_error_naming_the_typed_forms(base_conf
     assert "'team:" in str(info.value) and "'key_alias:" in str(info.value) and "'user:" in str(info.value)
 
 
+@pytest.mark.parametrize("entry, says", [("team: ops", "write 'team:ops'"), ("team:ops ", "write 'team:ops'"),
+                                         ("user:*", "is no wildcard")])
+def test_a_principal_that_could_never_match_is_a_config_error(base_config, entry, says):
+    base_config["access"] = {"allow_tier_request": [entry]}
+    with pytest.raises(ConfigError, match=says) as info:
+        build_router(base_config, telemetry=False)
+    assert info.value.path == "access.allow_tier_request[0]"
+
+
 @pytest.mark.parametrize("principals, allowed", [
     (("team:ops",), True),
     (("key_alias:ops", "team:app"), False),  # a key *aliased* ops in another team

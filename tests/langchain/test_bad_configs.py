@@ -226,6 +226,16 @@ def generated() -> list[Case]:
         data = copy.deepcopy(BASE)
         data["access"]["allow_tier_request"] = ["team:ok", entry]
         cases.append(Case(f"untyped-principal:{entry}", data=data, paths=("access.allow_tier_request[1]",)))
+    for entry in ("team: ops", "team:ops ", "user:*"):  # never match any caller
+        data = copy.deepcopy(BASE)
+        data["access"]["allow_tier_request"] = ["team:ok", entry]
+        cases.append(Case(f"unmatchable-principal:{entry}", data=data, paths=("access.allow_tier_request[1]",)))
+    data = copy.deepcopy(BASE)
+    data["circuit"] = {"backend": "redis", "redis_url": "notaurl"}
+    cases.append(Case("circuit-redis-url-not-a-url", data=data, paths=("circuit.redis_url",)))
+    data = copy.deepcopy(BASE)
+    data["telemetry"]["sinks"][0]["path"] = str(REPO)  # a folder: every record would be lost
+    cases.append(Case("sink-path-a-folder", data=data, paths=("telemetry.sinks[0].path",)))
     # strings that are not what they name
     for path, value in (("region_name", ""), ("region_name", "   "), ("region_name", "us east 1"),
                         ("tiers[0].name", "cheap tier"), ("tiers[0].name", "a\nb"), ("tiers[0].model_id", " "),
@@ -379,3 +389,23 @@ def test_a_bad_keyword_of_the_model_is_a_config_error_naming_it(kwargs, path) ->
         TieredChatBedrock(config=config, **kwargs)
     assert info.value.path == path
     TieredChatBedrock(config=config, max_tokens=100, temperature=0.5)  # the same keys, in range
+
+
+def test_arn_tiers_langchain_aws_cannot_build_are_config_errors_naming_the_tier(emulator) -> None:
+    """An ARN needs its provider; an application inference profile is looked up on Bedrock
+    as the model is built (the emulator has no such API, as a role may lack the permission):
+    both are ``ConfigError``s on the tier, not langchain-aws's or botocore's exceptions."""
+    price = {"input_per_mtok": 1, "output_per_mtok": 1}
+    arn = "arn:aws:bedrock:us-east-1:123456789012:{}"
+    for model_id, extra, path, says in (
+            (arn.format("inference-profile/us.amazon.nova-micro-v1:0"), {}, "tiers[0].provider", "provider"),
+            (arn.format("application-inference-profile/abc123"), {"provider": "amazon"}, "tiers[0].model_id",
+             "base_model_id")):
+        config = {"tiers": [{"name": "cheap", "model_id": model_id, "price": price, **extra},
+                            {"name": "top", "model_id": "amazon.nova-pro-v1:0"}],
+                  "telemetry": {"sinks": []}, "endpoint_url": emulator.url}
+        with pytest.raises(ConfigError, match=says) as info:
+            TieredChatBedrock(config=config)
+        assert info.value.path == path
+    config["tiers"][0]["model_kwargs"] = {"base_model_id": "amazon.nova-micro-v1:0"}  # no lookup: it builds
+    TieredChatBedrock(config=config)
