@@ -23,6 +23,8 @@ PATTERNS = [
     re.compile(r"x-amz-security-token", re.IGNORECASE),
     re.compile(r"^authorization$", re.IGNORECASE),
     *[re.compile(re.escape(secret)) for secret in FAKE_SECRETS],
+    ACCOUNT_IN_ARN := re.compile(r"arn(?:%3A|:)aws[a-z-]*(?:%3A|:)[a-z0-9-]+(?:%3A|:)[a-z0-9-]*(?:%3A|:)"
+                                 r"(?!000000000000)\d{12}", re.IGNORECASE),  # an ARN's account id, URL-encoded or not
 ]
 _B64 = re.compile(r"^[A-Za-z0-9+/=\s]{16,}$")
 

@@ -14,6 +14,7 @@ reads every cassette back to prove it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,12 +46,19 @@ SECRET_HEADERS = ["authorization", "x-amz-date", "x-amz-security-token", "x-amz-
                   "amz-sdk-invocation-id", "amz-sdk-request", "x-amzn-bedrock-api-key", "cookie"]
 
 
+# an ARN's account id (a tier's inference profile in the path, URL-encoded): 000000000000 in
+# every cassette, and in every request matched against one (vcrpy scrubs both alike)
+_ACCOUNT = re.compile(r"(arn(?:%3A|:)aws[a-z-]*(?:%3A|:)[a-z0-9-]+(?:%3A|:)[a-z0-9-]*(?:%3A|:))\d{12}", re.IGNORECASE)
+
+
 def _scrub_request(request: Any) -> Any:
-    """Drop credential-bearing headers whatever their case, str or bytes."""
+    """Drop credential-bearing headers whatever their case, str or bytes, and the
+    account id of any ARN in the URL."""
     for name in list(request.headers):
         key = name.decode() if isinstance(name, bytes) else str(name)
         if key.lower() in SECRET_HEADERS:
             del request.headers[name]
+    request.uri = _ACCOUNT.sub(r"\g<1>000000000000", request.uri)
     return request
 
 
@@ -62,8 +70,8 @@ def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def recorder() -> vcr.VCR:
-    return vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="all" if RECORD else "none",
+def recorder(library: Path = CASSETTES, mode: str | None = None) -> vcr.VCR:
+    return vcr.VCR(cassette_library_dir=str(library), record_mode=mode or ("all" if RECORD else "none"),
                    match_on=["method", "path", "query", "body"], filter_headers=SECRET_HEADERS,
                    before_record_request=_scrub_request, before_record_response=_scrub_response,
                    decode_compressed_response=True)
@@ -149,3 +157,25 @@ def test_leak_guard_sees_base64_headers(tmp_path) -> None:
     path.write_text(yaml.dump(leaked))
     assert "!!binary" in path.read_text() and "AKIA" not in path.read_text()  # a grep would miss it
     assert len(leaks_in(path)) >= 3
+
+
+def test_an_arns_account_id_is_scrubbed_from_a_recording_and_it_still_replays(tmp_path) -> None:
+    """A tier named by an inference-profile ARN puts the account id in every call's URL:
+    recorded as 000000000000, and a replay of the same ARN matches it."""
+    arn = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{CHEAP}"
+
+    def routed(url: str) -> TieredChatBedrock:
+        cfg = config(url)
+        cfg["tiers"][0].update(model_id=arn, provider="amazon")
+        return TieredChatBedrock(config=cfg, telemetry=False)
+
+    with BedrockEmulator(SCRIPT) as emu, recorder(tmp_path, "all").use_cassette("arn.yaml"):
+        recorded = routed(emu.url).invoke("hello")
+    text = (tmp_path / "arn.yaml").read_text()
+    assert "123456789012" not in text and "000000000000" in text
+    assert leaks_in(tmp_path / "arn.yaml") == []
+    with recorder(tmp_path, "none").use_cassette("arn.yaml") as cassette:
+        replayed = routed(NOWHERE).invoke("hello")
+    assert cassette.all_played and replayed.content == recorded.content
+    (tmp_path / "leaky.yaml").write_text(text.replace("000000000000", "123456789012"))
+    assert any("arn" in leak for leak in leaks_in(tmp_path / "leaky.yaml"))  # the guard sees one
