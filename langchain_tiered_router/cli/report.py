@@ -80,6 +80,9 @@ def render(summary: Any, drift: Any = None, console: Any = None) -> None:
             d = parity.detail
             extra = (f"; served quality {d['served_quality'] * 100:.1f} % vs baseline "
                      f"{d['baseline_quality'] * 100:.1f} % on the same requests")
+        lost = parity.detail.get("unanswered_counted_as_0")
+        if lost:
+            extra += f"; {lost} request{'s' if lost != 1 else ''} left without an answer count as quality 0"
         console.print(f"parity ({parity.source}): {parity.value * 100:.1f} % "
                       f"[95 % CI {parity.low * 100:.1f}-{parity.high * 100:.1f}] by {parity.method}, "
                       f"n={parity.n}{extra}")

@@ -98,6 +98,36 @@ def test_shadow_parity_lifts_agreement_by_the_share_served_below_the_baseline(ma
     assert "Wilson" in s.parity.method
 
 
+def test_parity_covers_the_requests_savings_covers_an_unanswered_one_counting_as_quality_0(
+        make_router, priced_config):
+    """A request whose ladder was exhausted paid for its attempts (in the savings); its
+    label cannot count as served quality (in the parity): 0, and the report says so."""
+    sink = MemorySink()
+    priced_config["on_exhausted"] = "raise"
+    recorder = Recorder([sink])
+    router = make_router(priced_config, observers=[recorder])
+    backend = ScriptedBackend({"*": lambda r: answer("ok" if r.text == "good" else "nope", 1000, 500)})
+    router.route(RouteRequest(text="good", request_id="good"), backend)
+    with pytest.raises(Exception):
+        router.route(RouteRequest(text="bad", request_id="bad"), backend)
+    recorder.flush()
+    labels = {"good": Label("good", 1.0, 1.0), "bad": Label("bad", 1.0, 1.0)}  # a label claiming it served
+    s = summarize(sink.records, labels)
+    assert s.priced == 2 and s.errors == 1  # both in the savings
+    assert (s.parity.value, s.parity.n, s.parity.detail["unanswered_counted_as_0"]) == (0.5, 2, 1)
+    # shadows: the unanswered request reached the baseline tier, which failed too: neither side
+    good = next(r for r in sink.records if r.request_id == "good")
+    good.shadow_status, good.shadow_score = "done", 1.0
+    assert summarize(sink.records).parity.value == 1.0
+    priced_config["policy"] = {"kind": "cascade", "max_escalations": 0}  # stops below the baseline tier
+    router = make_router(priced_config, observers=[recorder])
+    with pytest.raises(Exception):
+        router.route(RouteRequest(text="bad", request_id="bad-early"), backend)
+    recorder.flush()
+    shadow = summarize(sink.records).parity
+    assert shadow.detail["unanswered_counted_as_0"] == 1 and shadow.value == pytest.approx(0.5)
+
+
 def test_text_is_kept_only_when_asked(make_router, priced_config, tmp_path):
     backend = ScriptedBackend({"*": answer("ok secret answer", 10, 10)})
     for store_text in (False, True):

@@ -82,12 +82,14 @@ def test_a_record_the_store_refuses_is_counted_and_logged_and_the_rest_are_writt
 def test_a_path_that_is_no_database_counts_and_logs_every_record_and_flush_keeps_its_timeout(
         make_router, priced_config, tmp_path, caplog, bad):
     path = tmp_path / "store"
-    if bad == "directory":
-        path.mkdir()
-    else:
+    if bad == "not_sqlite":
         path.write_bytes(b"this is not a database file" * 100)
     priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(path), "retry_s": 1}]}
     router = make_router(priced_config)
+    if bad == "directory":  # a folder there when the config is read is a ConfigError; one made after, not
+        if path.exists():
+            path.unlink()
+        path.mkdir()
     with caplog.at_level(logging.ERROR, logger="langchain_tiered_router.telemetry"):
         for i in range(5):
             router.route(RouteRequest(text=str(i), request_id=f"r{i}"), ScriptedBackend({"*": "ok"}))

@@ -174,22 +174,31 @@ def _tier_rows(records: Sequence[RoutingRecord], order: Sequence[str]) -> list[T
 
 
 def _labels_parity(records: Sequence[RoutingRecord], labels: dict[str, Label]) -> Parity | None:
-    pairs = [(labels[r.request_id].served_score, labels[r.request_id].baseline_score)
-             for r in records if r.request_id in labels and r.tier is not None]
+    """Parity over the same requests as the savings: a labelled request that got no answer
+    (its ladder exhausted, an error) served quality 0, whatever its label says it served."""
+    pairs = [(labels[r.request_id].served_score if r.tier is not None else 0.0, labels[r.request_id].baseline_score)
+             for r in records if r.request_id in labels]
     if not pairs or sum(b for _, b in pairs) <= 0:
         return None
     served, base = [a for a, _ in pairs], [b for _, b in pairs]
     low, high = bootstrap_parity_ci(np.asarray(served, dtype=float), np.asarray(base, dtype=float))
+    unanswered = sum(1 for r in records if r.request_id in labels and r.tier is None)
     return Parity(parity(sum(served), sum(base)), low, high, "paired bootstrap, 2,000 resamples", "labels", len(pairs),
-                  {"served_quality": sum(served) / len(pairs), "baseline_quality": sum(base) / len(pairs)})
+                  {"served_quality": sum(served) / len(pairs), "baseline_quality": sum(base) / len(pairs),
+                   "unanswered_counted_as_0": unanswered})
 
 
 def _shadow_parity(records: Sequence[RoutingRecord]) -> Parity | None:
+    """Parity from shadows of the served requests, over every request: one left without an
+    answer before its ladder reached the baseline tier (the baseline might have answered
+    it) counts as quality 0; one whose baseline tier failed too counts for neither side."""
     served = [r for r in records if r.tier is not None]
     scores = [float(r.shadow_score) for r in served if r.shadowed]
     if not served or not scores:
         return None
     baseline_tier = served[-1].baseline_tier
+    lost = sum(1 for r in records if r.tier is None and not any(a.get("tier") == baseline_tier for a in r.attempts))
+    share = len(served) / (len(served) + lost)
     lower = sum(1 for r in served if r.tier != baseline_tier) / len(served)
     agreement = sum(scores) / len(scores)
     if all(s in (0.0, 1.0) for s in scores):
@@ -200,11 +209,11 @@ def _shadow_parity(records: Sequence[RoutingRecord]) -> Parity | None:
         method = "bootstrap (2,000 resamples) on graded shadow scores"
 
     def lift(a: float) -> float:
-        return (1 - lower) + lower * a
+        return share * ((1 - lower) + lower * a)
 
     return Parity(lift(agreement), lift(a_low), lift(a_high), method, "shadow", len(scores),
                   {"agreement": agreement, "agreement_low": a_low, "agreement_high": a_high,
-                   "share_served_below_baseline": lower})
+                   "share_served_below_baseline": lower, "unanswered_counted_as_0": lost})
 
 
 def summarize(records: Sequence[RoutingRecord], labels: dict[str, Label] | None = None,
