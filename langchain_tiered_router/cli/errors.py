@@ -26,6 +26,12 @@ def one_line_errors() -> Iterator[None]:
         yield
     except (RouterError, OSError, ValueError) as exc:
         raise fail(str(exc) or type(exc).__name__) from None
+    except Exception as exc:
+        # AWS said no, or could not be asked (no credentials, no endpoint): botocore's
+        # errors, matched by module so that no command imports botocore to say so
+        if not type(exc).__module__.startswith("botocore."):
+            raise
+        raise fail(f"AWS: {exc}" if str(exc) else f"AWS: {type(exc).__name__}") from None
 
 
 @contextlib.contextmanager

@@ -89,3 +89,21 @@ def test_resume_and_status_without_a_state_file(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert "is not valid JSON" in _one_line(runner.invoke(app_(), ["batch", "status", "--state", str(broken)]))
+
+
+def test_an_aws_error_is_one_line_and_any_other_error_is_not_hidden(capsys):
+    """``batch stop`` with no credentials printed botocore's traceback: every command's
+    one-line handler turns botocore's errors into one line; other errors stay bugs."""
+    import typer
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+    from langchain_tiered_router.cli.errors import one_line_errors
+
+    for error in (NoCredentialsError(), EndpointConnectionError(endpoint_url="http://127.0.0.1:9")):
+        with pytest.raises(typer.Exit) as info, one_line_errors():
+            raise error
+        assert info.value.exit_code == 2
+        line = capsys.readouterr().err.strip()
+        assert line.startswith("tiered-router: error: AWS: ") and "\n" not in line
+    with pytest.raises(KeyError), one_line_errors():
+        raise KeyError("a bug")
