@@ -67,6 +67,8 @@ def tool_schemas(tools: Iterable[Any] | None, judged_elsewhere: Iterable[str] = 
     out: dict[str, Any] = {}
     skip = set(judged_elsewhere)
     for tool in tools or ():
+        if isinstance(tool, Mapping) and "cachePoint" in tool:
+            continue  # Bedrock's marker that caches the tool definitions before it: no tool
         read = _one_tool(tool)
         if read is None:
             out[_UNREADABLE] = None

@@ -508,13 +508,14 @@ class TieredChatBedrock(BaseChatModel):
     def bind_tools(self, tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool], *,
                    tool_choice: dict | str | None = None, strict: bool | None = None,
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools for every tier (OpenAI tool format; Bedrock ``toolSpec`` dicts kept).
+        """Bind tools for every tier (OpenAI tool format; Bedrock ``toolSpec`` dicts and
+        ``cachePoint`` markers, which cache the tool definitions before them, kept).
 
         ``tool_choice`` (``"auto"``, ``"any"``, a tool name) is resolved per tier at call
         time, against what that tier's model supports.
         """
-        formatted = [t if isinstance(t, dict) and "toolSpec" in t else convert_to_openai_tool(t, strict=strict)
-                     for t in tools]
+        formatted = [t if isinstance(t, dict) and ("toolSpec" in t or "cachePoint" in t)
+                     else convert_to_openai_tool(t, strict=strict) for t in tools]
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,

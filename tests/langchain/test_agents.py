@@ -140,6 +140,18 @@ def test_tool_call_with_arguments_off_the_tool_schema_escalates(emulator, tmp_pa
     assert [r.model_id for r in emulator.requests][:2] == [CHEAP, MID]
 
 
+def test_a_cache_point_after_the_tools_is_sent_as_bound_and_is_no_tool(emulator, tmp_path) -> None:
+    """langchain-aws's way to cache tool definitions: a ``cachePoint`` entry in the tools."""
+    llm = _model(emulator, tmp_path / "routing.jsonl").bind_tools([get_weather, {"cachePoint": {"type": "default"}}])
+    emulator.clear_requests()
+    message = llm.invoke("What is the weather in Paris?")
+    assert message.tool_calls[0]["args"] == {"city": "Paris"}
+    (sent,) = emulator.requests
+    tools = sent.body["toolConfig"]["tools"]
+    assert tools[0]["toolSpec"]["name"] == "get_weather" and tools[1] == {"cachePoint": {"type": "default"}}
+    assert message.response_metadata["routing"]["attempts"][0]["gate_reason"] == "1 tool call valid"
+
+
 def test_tool_gates_judge_tool_turns_after_the_schema_check(emulator, tmp_path) -> None:
     telemetry = tmp_path / "routing.jsonl"
     units = {"kind": "json_schema", "schema": {"type": "object", "properties": {"units": {"enum": ["celsius"]}}}}
