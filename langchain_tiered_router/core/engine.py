@@ -81,6 +81,7 @@ class _Call:
     live: bool = False  # the chunks go to the caller as they arrive (no gate on this tier)
     emitted: bool = False  # set by the driver: output of this call reached the caller
     partial: TierAnswer | None = None  # set by the driver when a stream broke after output
+    in_flight: bool = False  # handed to the backend and not yet answered or failed
 
 
 @dataclass
@@ -273,8 +274,10 @@ class Router:
                     spent.append(call.partial)
                 call = _Call(tier, request, stream=streaming, live=live)
                 try:
+                    call.in_flight = True
                     answer = yield call
                 except TransportError as exc:
+                    call.in_flight = False
                     for _ in range(max(1, exc.calls)):  # a backend that retried by itself made several
                         self._record_call(tier, False)
                     call.emitted = call.emitted or exc.delivered
@@ -287,6 +290,7 @@ class Router:
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call, spent)
                 except MalformedReplyError as exc:
+                    call.in_flight = False
                     self._record_call(tier, True)  # the tier is up; its reply was unreadable
                     call.emitted = call.emitted or exc.delivered
                     delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
@@ -298,6 +302,7 @@ class Router:
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call, spent)
                 except TierCallError as exc:  # a tier call failed in a way no retry mends
+                    call.in_flight = False
                     call.emitted = call.emitted or exc.delivered
                     self._record_call(tier, True)
                     cause = exc.cause or exc
@@ -306,6 +311,7 @@ class Router:
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call, spent)
                 else:
+                    call.in_flight = False
                     self._record_call(tier, True)
                     attempt.answer, attempt.cache_hit = answer, answer.cache_hit
                     self._bill(attempt, tier, [*spent, answer])
@@ -315,6 +321,12 @@ class Router:
             attempt.outcome, attempt.error, attempt.error_kind = "error", _error_text(exc), _error_kind(exc)
             attempt.exception = exc if isinstance(exc, Exception) else None
             if call is not None:  # a consumer that left mid-stream: what was produced is billed
+                if call.in_flight and call.partial is None and (isinstance(exc, _ConsumerClosed)
+                                                                or not isinstance(exc, Exception)):
+                    # a call cut off while Bedrock had it (a cancelled ainvoke): it runs on and is
+                    # billed, so the record bills its prompt's estimated input tokens
+                    call.partial = TierAnswer("", Usage(input_tokens=estimate_tokens(request.text)), tier.model_id,
+                                              usage_estimated=True)
                 self._charge_partial(attempt, tier, call, spent)
             raise
         finally:

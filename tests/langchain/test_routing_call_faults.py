@@ -128,3 +128,24 @@ def test_a_grader_still_running_when_its_request_ends_is_billed_on_its_prompt(ro
     assert float(routing["cost_usd"]) == pytest.approx(attempt_cost + float(grade["cost_usd"]))
     time.sleep(1.5)  # the grader answers now: the record it is in does not change, nor is it billed twice
     assert _routing(llm.invoke("hello again"))["aux_calls"][0].get("unfinished") is None
+
+
+def test_a_call_cancelled_while_bedrock_has_it_is_billed_on_its_prompt(routed, emulator) -> None:
+    """A caller's timeout (``asyncio.wait_for``) does not stop Bedrock's work on the call
+    it made: the record bills the prompt's estimated input tokens, marked estimated."""
+    llm = routed()
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=1.0)
+
+    async def give_up() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(llm.ainvoke("hello there, a question"), 0.3)
+
+    asyncio.run(give_up())
+    result = routed.last
+    (attempt,) = result.attempts
+    assert [r.model_id for r in emulator.requests] == [CHEAP]  # Bedrock had it
+    assert result.served is None and attempt.outcome == "error" and attempt.usage_estimated
+    assert attempt.usage.input_tokens == tokens("hello there, a question") and attempt.usage.output_tokens == 0
+    assert attempt.cost_usd == cost(CHEAP, attempt.usage.input_tokens, 0) > 0 and result.cost_usd == attempt.cost_usd
+    time.sleep(1.0)  # the slow reply lands on a call nobody reads any more
