@@ -28,6 +28,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from ..core.telemetry.record import RoutingRecord, record_from_result
 from ..core.telemetry.build import build_sinks
 from ..core.telemetry.sinks import Sink, SinkSet
+from . import failed_runs
 
 __all__ = ["TieredRouterCallbackHandler"]
 
@@ -57,6 +58,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         self._runs: dict[UUID, dict[str, Any]] = {}
         self._written: OrderedDict[str, None] = OrderedDict()  # request ids, the latest WRITTEN_IDS
         self._lock = threading.Lock()
+        failed_runs.listen()
 
     @classmethod
     def from_config(cls, config: Any) -> "TieredRouterCallbackHandler":
@@ -88,6 +90,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
             start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
+        failed_runs.take(run_id)  # its record is in the message: the kept result is not needed
         try:
             for generations in response.generations:
                 for generation in generations:
@@ -104,13 +107,20 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
             start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
-        result = getattr(error, "result", None)  # LadderExhaustedError carries the routing result
-        if result is None or not hasattr(result, "attempts"):
-            return
-        try:
-            self.sinks.write(self._record(record_from_result(result).to_json_dict(), start, None))
-        except Exception:  # noqa: BLE001
-            log.exception("recording failed routed run %s failed", run_id)
+        carried = getattr(error, "result", None)  # LadderExhaustedError carries the routing result
+
+        def write(result: Any) -> None:
+            try:
+                self.sinks.write(self._record(record_from_result(result).to_json_dict(), start, None))
+            except Exception:  # noqa: BLE001
+                log.exception("recording failed routed run %s failed", run_id)
+
+        # a consumer that left, a caller's error: the router kept the result, or hands it
+        # over as its route closes
+        kept = failed_runs.take(run_id, then=None if carried is not None else write)
+        result = carried or kept
+        if result is not None and hasattr(result, "attempts"):
+            write(result)
 
     def _replayed(self, meta: dict[str, Any], start: dict[str, Any]) -> bool:
         """True for a cached generation: its request was written already, or routed

@@ -38,6 +38,7 @@ from ..core.build import build_router
 from ..core.tiers import Tier
 from ..core.tool_calls import tool_schemas
 from ..core.types import RouteRequest, RoutingResult
+from . import failed_runs
 from ._convert import request_text
 from ._param_check import check_params_on_failure
 from ._profile import ladder_profile
@@ -302,8 +303,8 @@ class TieredChatBedrock(BaseChatModel):
                               f"the ladder has {', '.join(t.model_id for t in ladder)}", path="model")
         return tier.name
 
-    def _request(self, messages: list[BaseMessage], kwargs: dict[str, Any], metadata: dict[str, Any]
-                 ) -> tuple[RouteRequest, dict[str, Any]]:
+    def _request(self, messages: list[BaseMessage], kwargs: dict[str, Any], metadata: dict[str, Any],
+                 run_id: Any = None) -> tuple[RouteRequest, dict[str, Any]]:
         kwargs = dict(kwargs)
         structured = list(kwargs.pop(GATES_KWARG, None) or [])
         try:  # a response_format (create_agent's native structured output) judges text answers, as on the proxy
@@ -323,6 +324,7 @@ class TieredChatBedrock(BaseChatModel):
             gates=structured + formats, tool_gates=structured,
             tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured)),
             metadata={"integration": "langchain"})
+        failed_runs.mark(request, run_id)
         return request, kwargs
 
     def _backend(self, stop: list[str] | None, kwargs: dict[str, Any], runs: AttemptRuns | None) -> LangChainBackend:
@@ -363,7 +365,7 @@ class TieredChatBedrock(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         runs = self._runs(run_manager)
-        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata, runs.parent_run_id)
         backend = self._backend(stop, call_kwargs, runs)
         try:
             result = self.built.router.route(request, backend)
@@ -374,7 +376,7 @@ class TieredChatBedrock(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         runs = self._runs(run_manager)
-        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata, runs.parent_run_id)
         backend = self._backend(stop, call_kwargs, runs)
         routed = self.built.router.stream(request, backend)
         last = None
@@ -449,7 +451,7 @@ class TieredChatBedrock(BaseChatModel):
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         runs = self._runs(run_manager)
-        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata, runs.parent_run_id)
         backend = self._backend(stop, call_kwargs, runs)
         try:
             result = await self.built.router.aroute(request, backend)
@@ -461,7 +463,7 @@ class TieredChatBedrock(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any
                        ) -> AsyncIterator[ChatGenerationChunk]:
         runs = self._runs(run_manager)
-        request, call_kwargs = self._request(messages, kwargs, runs.metadata)
+        request, call_kwargs = self._request(messages, kwargs, runs.metadata, runs.parent_run_id)
         backend = self._backend(stop, call_kwargs, runs)
         routed = self.built.router.astream(request, backend)
         last = None
@@ -598,6 +600,7 @@ class _Built:
     @classmethod
     def of(cls, config: RouterConfig, telemetry: bool) -> "_Built":
         router = build_router(config, telemetry=telemetry)
+        router.add_observer(failed_runs.observe)
         ladder = router.ladder
         identity = {"tiers": {t.name: t.model_id for t in ladder}, "baseline": ladder.baseline.name,
                     "policy": router.policy.name, "config": config_digest(config)}

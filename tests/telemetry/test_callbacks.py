@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -125,6 +126,39 @@ def test_handler_with_tiered_chat_bedrock_on_the_emulator_and_no_duplicate_rows(
     assert [r.tier for r in memory.records] == ["cheap", "mid"]
     rows, _ = load_records(db)
     assert sorted(r.request_id for r in rows) == sorted(r.request_id for r in memory.records)  # one row each
+
+
+def test_runs_that_end_without_a_message_or_a_routing_error_are_recorded_once(priced_config):
+    """A stream the consumer leaves (sync or async) and a caller's error end their run
+    with neither a message nor an error carrying the routing: the router's own result is
+    handed to the handler, so it writes what the router's observer writes."""
+    import asyncio
+
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    script = {"models": {"test.cheap-v1": {"default": "ok, a long enough answer to stream in several chunks"}}}
+    with BedrockEmulator(script) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config, telemetry=False)
+        sink = MemorySink()
+        handler = TieredRouterCallbackHandler(sink)
+        seen: list = []
+        model._router.add_observer(lambda result, request, backend: seen.append(result.request_id))
+        config = {"callbacks": [handler]}
+        for chunk in model.stream("hi", config=config):
+            break
+
+        async def leave_early() -> None:
+            stream = model.astream("hi", config=config)
+            async for chunk in stream:
+                break
+            await stream.aclose()
+
+        asyncio.run(leave_early())
+        with pytest.raises(ValueError):
+            model.invoke("hi", stop="X", config=config)  # a caller's error, after routing began
+    assert len(seen) == 3 and [r.request_id for r in sink.records] == seen
 
 
 def test_an_llm_cache_hit_writes_no_second_record(priced_config, monkeypatch):
