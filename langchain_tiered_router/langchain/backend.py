@@ -63,6 +63,8 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
         limit = classify_model_limit(candidate, tier=tier.name, model_id=tier.model_id) if candidate else None
         if limit is not None:  # over this model's context window, not enabled here: a larger tier may take it
             return limit
+    if _raised_reading_the_request(exc):
+        return exc  # the caller's messages could not be turned into a request: their error, on every tier alike
     if (isinstance(exc, (KeyError, json.JSONDecodeError, UnicodeDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
             or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
         text = f"{type(exc).__name__}: {exc}"
@@ -74,6 +76,22 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
         # Bedrock refused or the HTTP client failed: the tier call failed, no retry mends it
         return TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
     return exc  # anything else is a bug, and propagates as itself
+
+
+# langchain-aws's functions that turn LangChain messages into a Converse request: an error
+# raised inside them (a content block without its "text") is no reply of Bedrock's
+_REQUEST_BUILDERS = frozenset({"_messages_to_bedrock", "_lc_content_to_bedrock", "_format_data_content_block",
+                               "_format_search_result_block", "_format_openai_image_url",
+                               "_format_openai_video_url"})
+
+
+def _raised_reading_the_request(exc: BaseException) -> bool:
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name in _REQUEST_BUILDERS:
+            return True
+        frame = frame.tb_next
+    return False
 
 
 class LangChainBackend(Backend):

@@ -149,3 +149,18 @@ def test_a_call_cancelled_while_bedrock_has_it_is_billed_on_its_prompt(routed, e
     assert attempt.usage.input_tokens == tokens("hello there, a question") and attempt.usage.output_tokens == 0
     assert attempt.cost_usd == cost(CHEAP, attempt.usage.input_tokens, 0) > 0 and result.cost_usd == attempt.cost_usd
     time.sleep(1.0)  # the slow reply lands on a call nobody reads any more
+
+
+def test_messages_langchain_aws_cannot_send_are_the_callers_error_not_a_bad_reply(routed, emulator) -> None:
+    """A content block without its text fails inside langchain-aws before any call: the
+    caller gets the KeyError a plain ChatBedrockConverse raises, not three tiers tried
+    for a 'malformed reply' Bedrock never sent."""
+    from langchain_core.messages import HumanMessage
+
+    llm = routed()
+    emulator.clear_requests()
+    with pytest.raises(KeyError):
+        llm.invoke([HumanMessage(content=[{"type": "text", "txt": "oops"}])])
+    assert emulator.requests == []
+    (attempt,) = routed.last.attempts
+    assert attempt.outcome == "error" and attempt.error_kind == "KeyError" and attempt.retries == 0
