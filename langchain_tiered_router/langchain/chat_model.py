@@ -14,6 +14,7 @@ import inspect
 import json
 import threading
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -46,7 +47,7 @@ from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
-from .structured import judged_tools, schema_gate, structured_parser
+from .structured import judged_tools, native_output, schema_gate, structured_parser
 
 __all__ = ["TieredChatBedrock"]
 
@@ -523,15 +524,33 @@ class TieredChatBedrock(BaseChatModel):
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,
                                method: str = "function_calling", strict: bool | None = None,
                                **kwargs: Any) -> Runnable[LanguageModelInput, dict | Any]:
-        """Structured output by forced tool call, with the schema also applied as a gate.
+        """Structured output, with the schema also applied as a gate: a tier whose answer
+        the parser would not accept escalates.
 
-        The gate (``structured.schema_gate``: pydantic, or the JSON schema, on the
-        tool-call arguments as the parser reads them) makes a tier whose arguments the
-        parser would not accept escalate. ``method`` is accepted for
-        compatibility; every method uses tool calling, which every tier supports.
+        ``function_calling`` (the default): a forced tool call, judged on its arguments as
+        the parser reads them (``structured.schema_gate``). ``json_schema``: Bedrock's own
+        structured output (``outputConfig.textFormat``, as ChatBedrockConverse sends it),
+        judged on the answer's text. ``prompt_prefill`` is not routed (it rewrites the
+        conversation per model): it warns and uses ``function_calling``.
         """
         if kwargs:
             raise ValueError(f"Received unsupported arguments {kwargs}")
+        if method == "json_schema":
+            if strict is not None:
+                warnings.warn("The 'strict' parameter only applies to method='function_calling'; it is ignored "
+                              "for method='json_schema'.", stacklevel=2)
+            output_config, gate, json_parser = native_output(schema)
+            llm = self.bind(output_config=output_config, **{GATES_KWARG: [gate]},
+                            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema})
+            if include_raw:
+                assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | json_parser,
+                                                    parsing_error=lambda _: None)
+                return RunnableMap(raw=llm) | assign.with_fallbacks([RunnablePassthrough.assign(parsed=lambda _: None)],
+                                                                    exception_key="parsing_error")
+            return llm | json_parser
+        if method not in ("function_calling", "json_mode"):
+            warnings.warn(f"TieredChatBedrock does not route method={method!r}; it uses 'function_calling'",
+                          stacklevel=2)
         tool = convert_to_openai_tool(schema, strict=strict)
         name = tool["function"]["name"]
         llm = self.bind_tools([schema], tool_choice=name, strict=strict,

@@ -19,6 +19,7 @@ disagree.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from typing import Any, Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate
 from ..core.json_answer import unstringify_args
 from ..core.types import GateVerdict
 
-__all__ = ["StructuredToolGate", "schema_gate", "structured_parser", "judged_tools"]
+__all__ = ["StructuredToolGate", "schema_gate", "structured_parser", "judged_tools", "native_output"]
 
 
 class StructuredToolGate(Gate):
@@ -145,3 +146,50 @@ def structured_parser(schema: Any, tool: Mapping[str, Any]) -> Any:
         return _UnstringifyingPydanticToolsParser(tools=[schema], first_tool_only=True, schema_properties=properties)
     return _UnstringifyingJsonOutputKeyToolsParser(key_name=tool["function"]["name"], first_tool_only=True,
                                                    schema_properties=properties)
+
+
+# -- method="json_schema": Bedrock's own structured output (outputConfig.textFormat) ------
+
+def native_output(schema: Any) -> tuple[dict[str, Any], Gate, Any]:
+    """(the ``output_config`` langchain-aws sends, the gate that judges the text answer,
+    the parser) for ``with_structured_output(method="json_schema")``: Bedrock constrains
+    the answer's text to the schema; a tier whose text still does not parse escalates."""
+    from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+
+    if isinstance(schema, type) and is_basemodel_subclass(schema):
+        json_schema, name = schema.model_json_schema(), schema.__name__
+        description = schema.__doc__ or name
+        gate: Gate = PydanticGate(schema, source="text", name="structured_output")
+        parser: Any = PydanticOutputParser(pydantic_object=schema)
+    elif isinstance(schema, dict):
+        json_schema = typing.cast(dict, _copy(schema))
+        name = str(schema.get("title", schema.get("name", "output_schema")))
+        description = str(schema.get("description", name))
+        gate = JsonSchemaGate(json_schema, name="structured_output", strict_keywords=False)
+        parser = JsonOutputParser()
+    else:  # as ChatBedrockConverse: a TypedDict or a function has no schema Bedrock takes here
+        raise ValueError(f"Unsupported schema type: {type(schema)}. Expected a Pydantic model class or a dict.")
+    _closed_objects(json_schema)
+    config = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+        "schema": json.dumps(json_schema, ensure_ascii=False), "name": name, "description": description}}}}
+    return config, gate, parser
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _closed_objects(schema: Any) -> None:
+    """Bedrock's structured output needs ``additionalProperties: false`` on every object."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "object" or "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+        for value in schema.values():
+            _closed_objects(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _closed_objects(value)

@@ -72,6 +72,9 @@ def _script() -> dict:
     for name, _, mid, frontier in cases:
         rules[CHEAP].append({"match": f"^bad {name.lower()}:", "tool_use": {"name": name, "input": mid}})
         rules[MID].append({"match": f"^bad {name.lower()}:", "tool_use": {"name": name, "input": frontier}})
+    # method="json_schema": the answer's text is the JSON; cheap's does not parse as a Person
+    rules[CHEAP].append({"match": "^native person:", "answer": '{"name": "Bob", "age": "forty-two"}'})
+    rules[MID].append({"match": "^native person:", "answer": '{"name": "Bob", "age": 42}'})
     return {"models": {m: {"rules": r, "default": "plain text"} for m, r in rules.items()}}
 
 
@@ -117,6 +120,26 @@ def test_an_answer_the_parser_would_refuse_still_escalates(emulator, schema, pro
     assert routing["tier"] == "mid" and out["parsing_error"] is None
     first = routing["attempts"][0]
     assert first["tier"] == "cheap" and first["gate_passed"] is False and reason in first["gate_reason"]
+
+
+@pytest.mark.skipif(not hasattr(ChatBedrockConverse, "_with_structured_output_json_schema"),
+                    reason="this langchain-aws has no method='json_schema'")
+def test_method_json_schema_sends_bedrocks_own_output_config_and_judges_the_text(emulator) -> None:
+    """As ChatBedrockConverse: ``outputConfig.textFormat``, no tool; the text is the JSON.
+    A tier whose text the parser would refuse escalates."""
+    emulator.clear_requests()
+    plain = _plain(emulator, MID).with_structured_output(Person, method="json_schema").invoke("native person: Bob")
+    out = _routed(emulator).with_structured_output(Person, method="json_schema", include_raw=True).invoke(
+        "native person: Bob")
+    assert out["parsed"] == plain == Person(name="Bob", age=42) and out["parsing_error"] is None
+    assert json.loads(out["raw"].content) == {"name": "Bob", "age": 42} and not out["raw"].tool_calls
+    routing = out["raw"].response_metadata["routing"]
+    assert [(a["tier"], a["gate_passed"]) for a in routing["attempts"]] == [("cheap", False), ("mid", True)]
+    sent = emulator.requests
+    assert len(sent) == 3 and all("toolConfig" not in r.body for r in sent)
+    assert [r.body["outputConfig"] for r in sent[1:]] == [sent[0].body["outputConfig"]] * 2  # as plain sent it
+    with pytest.raises(ValueError, match="Unsupported schema type"):
+        _routed(emulator).with_structured_output(Contact, method="json_schema")  # as plain refuses a TypedDict
 
 
 def test_a_tier_that_cannot_name_a_tool_is_forced_with_any_as_plain_does(emulator) -> None:
