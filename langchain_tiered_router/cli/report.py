@@ -100,7 +100,7 @@ def render(summary: Any, drift: Any = None, console: Any = None) -> None:
 
 
 _METRICS = {"escalation_rate": "escalation rate", "gate_failure_rate": "gate failure rate",
-            "shadow_parity": "shadow parity", "tier_mix": "tier mix"}
+            "shadow_parity": "shadow agreement", "tier_mix": "tier mix"}
 
 
 def _drift_value(value: Any, n: int) -> str:

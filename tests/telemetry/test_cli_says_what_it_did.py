@@ -141,7 +141,7 @@ def test_drift_table_fits_80_columns_in_words(telemetry):
     table = "\n".join(lines[start:])
     assert max(len(line) for line in lines[start:]) <= 80
     assert "…" not in table and "{" not in table and "_rate" not in table
-    for words in ("escalation rate", "gate failure rate", "shadow parity", "tier mix", "too few"):
+    for words in ("escalation rate", "gate failure rate", "shadow agreement", "tier mix", "too few"):
         assert words in table, words
     # rates rounded to a tenth of a percent, the tier mix as shares
     assert re.search(r"escalation rate\s+│\s+\d+\.\d % \(n=30\)", table)

@@ -2,8 +2,9 @@
 
 The recent window is the last ``window`` of records (a duration such as ``1h`` or a
 count such as ``500``); the reference is every earlier record in the selection.
-Escalation rate, gate failure rate and (binary) shadow parity are compared with a
-two-proportion z-test, graded shadow parity with a z-test on means, and the served
+Escalation rate, gate failure rate and the shadows' agreement with the baseline (the
+metric ``shadow_parity``; binary scores) are compared with a two-proportion z-test,
+graded agreement with a z-test on means, and the served
 tier mix with a chi-square test. A change is an alarm when p < ``alpha`` and both
 windows hold at least ``min_samples`` observations of that metric.
 """
