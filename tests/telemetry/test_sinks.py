@@ -67,6 +67,35 @@ def test_a_duplicate_request_id_is_kept_once(tmp_path, make_router, priced_confi
     assert _rows(tmp_path / "d.db") == ["same"]
 
 
+def test_a_table_an_older_writer_made_gets_the_columns_it_lacks_and_a_foreign_one_is_said_so(
+        tmp_path, make_router, priced_config, caplog):
+    import sqlite3
+
+    from langchain_tiered_router.analysis.report import load_records
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:  # routing_records without the shadow columns
+        conn.execute("CREATE TABLE routing_records (request_id TEXT PRIMARY KEY, ts REAL NOT NULL, session_id TEXT,"
+                     " integration TEXT, policy TEXT, tier TEXT, model_id TEXT, escalated INTEGER, flagged INTEGER,"
+                     " error TEXT, input_tokens INTEGER, output_tokens INTEGER, cost_usd TEXT, baseline_tier TEXT,"
+                     " baseline_cost_usd TEXT, savings_usd TEXT, latency_ms REAL, record TEXT NOT NULL)")
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": str(db)}]
+    router = make_router(priced_config)
+    for i in range(5):
+        router.route(RouteRequest(text=f"ok {i}", request_id=f"r{i}"), ScriptedBackend({"*": "ok"}))
+    flush_all()
+    records, _ = load_records(db)
+    assert sorted(r.request_id for r in records) == [f"r{i}" for i in range(5)]  # none lost
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE routing_records (request_id TEXT PRIMARY KEY, note TEXT)")
+    from langchain_tiered_router.core.telemetry.sqlite import connect
+
+    with pytest.raises(sqlite3.DatabaseError, match="has no column ts, which every record needs"):
+        connect(foreign)
+
+
 def test_the_writer_flushes_at_interpreter_exit(tmp_path):
     """No flush, no close: the atexit hook must drain the queue (interval far too long to fire)."""
     code = f"""

@@ -5,7 +5,7 @@ Only the numeric types differ between the databases, so they are filled in per s
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "schema_sql"]
+__all__ = ["COLUMNS", "schema_sql", "column_declarations"]
 
 _TEMPLATE = """
 CREATE TABLE IF NOT EXISTS routing_records (
@@ -49,3 +49,11 @@ COLUMNS = ("request_id", "ts", "session_id", "integration", "policy", "tier", "m
 def schema_sql(*, real: str, bigint: str) -> str:
     """The tables and index in a store's dialect (its names for a float and a 64-bit int)."""
     return _TEMPLATE.format(real=real, bigint=bigint)
+
+
+def column_declarations(*, real: str, bigint: str) -> dict[str, str]:
+    """``routing_records``' columns and their declarations (``"shadow_score REAL"``), in a
+    store's dialect: what a table made by an older writer, or by hand, is missing."""
+    body = schema_sql(real=real, bigint=bigint).split("routing_records (", 1)[1].split(");", 1)[0]
+    lines = (line.strip().rstrip(",") for line in body.splitlines())
+    return {line.split()[0]: line for line in lines if line}
