@@ -36,6 +36,8 @@ def file_digest(path: str | Path) -> str:
 
 
 def _messages(raw: dict[str, Any], where: dict[str, Any]) -> list[list[str]]:
+    if "messages" in raw and "prompt" in raw:
+        raise BatchInputError("a record has 'prompt' or 'messages', not both", **where)
     if "messages" in raw:
         messages = raw["messages"]
         if not isinstance(messages, list) or not messages:
@@ -82,10 +84,16 @@ def read_records(path: str | Path) -> list[RecordState]:
             raise BatchInputError(f"not JSON ({exc.msg})", **where) from None
         if not isinstance(raw, dict):
             raise BatchInputError("a record must be a JSON object", **where)
-        record_key = str(raw.get("id", number))
+        given = raw.get("id")
+        if "id" in raw and (isinstance(given, bool) or not isinstance(given, (str, int)) or given == ""):
+            raise BatchInputError("'id' must be a non-empty string or an integer (or left out: the line number)",
+                                  **where)
+        record_key = str(given) if "id" in raw else str(number)
         if record_key in seen:
-            raise BatchInputError(f"id {record_key!r} already used on line {seen[record_key]}", **where)
-        seen[record_key] = number
+            taken = seen[record_key]
+            by = "as its id" if taken > 0 else "as its line number (it has no id)"
+            raise BatchInputError(f"id {record_key!r} already used on line {abs(taken)} {by}", **where)
+        seen[record_key] = number if "id" in raw else -number
         system = raw.get("system")
         if system is not None and not isinstance(system, str):
             raise BatchInputError("'system' must be a string", **where)

@@ -119,7 +119,8 @@ class BatchSummary:
             f"jobs by tier: {jobs}; records sent on-demand (below the job minimum): {demand}",
             f"cost at batch prices {money(self.cost_usd)} vs baseline tier {money(self.baseline_cost_usd)} at the "
             f"batch rate ({cheaper(self.savings_pct)}) and {money(self.baseline_cost_on_demand_usd)} at the "
-            f"on-demand rate ({cheaper(self.savings_vs_on_demand_pct)})",
+            f"on-demand rate ({cheaper(self.savings_vs_on_demand_pct)}); quality parity not measured by the run "
+            "(`tiered-router report` on its telemetry, with labels or shadows)",
         ]
 
     def failure_line(self) -> str:

@@ -56,6 +56,15 @@ def test_bad_records_file(setup):
     bad.write_text('{"id": "a", "messages": [{"role": "assistant", "content": "hi"}]}\n')
     assert "the first message must be the user's" in _one_line(
         _run(config, bad, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
+    for lines, says in (
+            ('{"prompt": "x"}\n{"id": "1", "prompt": "y"}\n', "bad.jsonl:2: id '1' already used on line 1 as its "
+                                                              "line number (it has no id)"),
+            ('{"id": null, "prompt": "x"}\n', "bad.jsonl:1: 'id' must be a non-empty string or an integer"),
+            ('{"id": {"k": 1}, "prompt": "x"}\n', "bad.jsonl:1: 'id' must be a non-empty string or an integer"),
+            ('{"id": "a", "prompt": "x", "messages": [{"role": "user", "content": "y"}]}\n',
+             "bad.jsonl:1: a record has 'prompt' or 'messages', not both")):
+        bad.write_text(lines)
+        assert says in _one_line(_run(config, bad, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
 
 
 def test_a_model_without_a_batch_record_format(setup):
