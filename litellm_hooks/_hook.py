@@ -42,6 +42,7 @@ class TieredRouterHook(CustomLogger):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._one_pass: OnePassRoutes | None = None
+        self._response_side = _ResponseSide(self)
 
     def _routes(self) -> OnePassRoutes:
         if self._one_pass is None:
@@ -56,18 +57,10 @@ class TieredRouterHook(CustomLogger):
         routes = self._routes()
         llm_router = proxy_llm_router()
         source = routes.target(llm_router, data.get("model"))
-        return await routes.start(data, source, llm_router) if source is not None else None
-
-    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
-        return await self._one_pass.finish(data, response) if self._one_pass is not None else None
-
-    def async_post_call_streaming_iterator_hook(self, user_api_key_dict: Any, response: Any,
-                                                request_data: dict) -> AsyncIterator[Any]:
-        """The route's stream for a streamed one-pass request; any other stream is handed
-        back as it is (LiteLLM iterates what this returns: no extra step per chunk)."""
-        if self._one_pass is None or not self._one_pass.routes_stream(request_data):
-            return response
-        return self._one_pass.stream(request_data, response)
+        if source is None:
+            return None
+        _first_in_callbacks(self._response_side)
+        return await routes.start(data, source, llm_router)
 
     async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
@@ -94,6 +87,40 @@ class TieredRouterHook(CustomLogger):
         if self._one_pass is not None and isinstance(data, dict) and data.get("stream"):
             headers.update(self._one_pass.deployment_headers(data, result))  # LiteLLM's named the first tier's
         return headers
+
+
+class _ResponseSide(CustomLogger):
+    """The one-pass response steps, first in ``litellm.callbacks`` (the hook itself runs
+    last, after the other pre-call checks): the served answer replaces the first tier's
+    before any other callback's post-call step reads it (an output guardrail masks what
+    the client gets, not a gate-failed answer), and a streamed route is the stream the
+    other callbacks wrap. The hook's own post-call steps then find nothing left to do."""
+
+    def __init__(self, hook: "TieredRouterHook"):
+        super().__init__()
+        self._hook = hook
+
+    async def async_post_call_success_hook(self, data: dict, user_api_key_dict: Any, response: Any) -> Any:
+        one_pass = self._hook._one_pass
+        return await one_pass.finish(data, response) if one_pass is not None else None
+
+    def async_post_call_streaming_iterator_hook(self, user_api_key_dict: Any, response: Any,
+                                                request_data: dict) -> AsyncIterator[Any]:
+        """The route's stream for a streamed one-pass request; any other stream is handed
+        back as it is (LiteLLM iterates what this returns: no extra step per chunk)."""
+        one_pass = self._hook._one_pass
+        if one_pass is None or not one_pass.routes_stream(request_data):
+            return response
+        return one_pass.stream(request_data, response)
+
+
+def _first_in_callbacks(side: CustomLogger) -> None:
+    callbacks = litellm.callbacks
+    if callbacks and callbacks[0] is side:
+        return
+    if any(cb is side for cb in callbacks):
+        callbacks.remove(side)
+    callbacks.insert(0, side)
 
 
 def runs_after_the_other_pre_call_checks(hook: CustomLogger) -> bool:

@@ -35,7 +35,11 @@ provider's path (``_needs_the_provider``). An error after all of that is the req
 neither retries nor escalates, since the proxy has already answered the client; so is
 a streamed call that breaks. From the pre-call step to a post-call step, the route of
 one request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no
-logging object).
+logging object), and is that request's only while it holds the request's own metadata
+dict: a client may set the id (``x-litellm-call-id``), and a second request that reuses
+one still in flight takes the provider's path. The response steps run first of the
+proxy's callbacks (``_hook._ResponseSide``), so another callback's post-call step (an
+output guardrail) reads the served answer.
 """
 
 from __future__ import annotations
@@ -152,6 +156,9 @@ class _Pending:
         self.logging_obj: Any = None  # the logging object LiteLLM logs the stream on
 
 
+_RESERVED = object()  # a call id whose route is being started
+
+
 class OnePassRoutes:
     """The hook's side of one-pass routing. ``provider`` is the ``tiered_router``
     provider the proxy loaded (or a function returning it): its routers (one per router
@@ -161,7 +168,7 @@ class OnePassRoutes:
         self._provider = provider  # the provider, or a function returning it (read on the first one-pass request)
         self._targets: dict[tuple[int, str], str | None] = {}
         self._background: set[asyncio.Task] = set()
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, _Pending | object] = {}  # by call id; ``_RESERVED`` while starting
 
     @property
     def provider(self) -> Any:
@@ -183,6 +190,16 @@ class OnePassRoutes:
         logging_obj, call_id = data.get("litellm_logging_obj"), data.get("litellm_call_id")
         if logging_obj is None or not call_id:  # no way to find the route at the response: the provider's path
             return data
+        if call_id in self._pending:  # a client's x-litellm-call-id, reused while its first request runs:
+            return data  # this one takes the provider's path, never the other's route (``_mine``)
+        self._pending[call_id] = _RESERVED  # from here: the route below awaits before it is kept
+        try:
+            return await self._start(data, source, llm_router, logging_obj, call_id)
+        finally:
+            if self._pending.get(call_id) is _RESERVED:  # not routed here after all
+                del self._pending[call_id]
+
+    async def _start(self, data: dict, source: str, llm_router: Any, logging_obj: Any, call_id: str) -> dict:
         try:
             router, inner = self.provider.routers.get(source)
         except ConfigError as exc:
@@ -232,15 +249,15 @@ class OnePassRoutes:
             options = data.get("stream_options")
             data["stream_options"] = {**(options if isinstance(options, Mapping) else {}), "include_usage": True}
             # a route that ended before the proxy's stream reached it (a path LiteLLM added) is forgotten
-            task.add_done_callback(lambda _: self._pending.pop(call_id, None) if pending.proxy is None else None)
+            task.add_done_callback(lambda _: self._forget(call_id, pending) if pending.proxy is None else None)
         else:
-            task.add_done_callback(lambda _: self._pending.pop(call_id, None))
+            task.add_done_callback(lambda _: self._forget(call_id, pending))
         return data
 
     async def finish(self, data: dict, response: Any) -> Any:
         """The proxy's response is the first attempt's answer; the route decides what the
         client gets. ``None``: not a one-pass request."""
-        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        pending = self._mine(data)
         if pending is None or pending.routed is not None:  # a streamed route ends in ``stream``
             return None
         self._pending.pop(data.get("litellm_call_id"), None)
@@ -273,7 +290,7 @@ class OnePassRoutes:
         """Hand the proxy's stream of the first tier to its streamed route, and run the
         route to its first chunk: the proxy asks for the response headers before it reads
         a chunk, and they describe the routing (gated: all of it; else the tier streaming)."""
-        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        pending = self._mine(data)
         if pending is None or pending.routed is None or pending.proxy is not None:
             return
         served_tier = _fallback_that_served(pending, response)
@@ -302,19 +319,19 @@ class OnePassRoutes:
     def deployment_headers(self, data: Any, result: RoutingResult) -> dict[str, str]:
         """The served deployment's ``x-litellm-model-*`` headers of a streamed one-pass
         request (``{}``: another request, or the proxy's call is the one streaming)."""
-        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        pending = self._mine(data)
         return _served_deployment(pending, result) if pending is not None else {}
 
     def routes_stream(self, data: Any) -> bool:
         """Whether ``data`` is a streamed request this routes in one pass."""
-        pending = self._pending.get(data.get("litellm_call_id")) if isinstance(data, dict) else None
+        pending = self._mine(data)
         return pending is not None and pending.routed is not None
 
     async def stream(self, data: dict, response: Any) -> AsyncIterator[Any]:
         """The route's stream for the client (``routes_stream``): the served answer, then
         (when the client asked for it) the routed usage."""
-        pending = self._pending[data["litellm_call_id"]]
-        assert pending.routed is not None and pending.chunks is not None
+        pending = self._mine(data)
+        assert pending is not None and pending.routed is not None and pending.chunks is not None
         await self.handoff(data, response)  # the headers hook did this, unless the proxy skipped it
         self._pending.pop(data.get("litellm_call_id"), None)
         routed, proxy, logging_obj = pending.routed, pending.proxy, pending.logging_obj
@@ -370,9 +387,10 @@ class OnePassRoutes:
     def fail(self, data: dict, error: BaseException) -> bool:
         """The proxy's call of the first tier failed and its error goes to the client: the
         engine records it as that attempt's outcome and stops. False: not a one-pass request."""
-        pending = self._pending.pop(data.get("litellm_call_id"), None) if isinstance(data, dict) else None
+        pending = self._mine(data)
         if pending is None:
             return False
+        self._pending.pop(data.get("litellm_call_id"), None)
         mapped = delivered_error(error, pending.tier)  # the client has it: no retry, no escalation
         if isinstance(mapped, TransportError):
             mapped.calls = pending.tries  # LiteLLM's tries of the first tier, for the circuit breaker
@@ -381,6 +399,19 @@ class OnePassRoutes:
             pending.backend.answer.set_exception(mapped)
         self._keep(pending.task)
         return True
+
+    def _forget(self, call_id: str, pending: _Pending) -> None:
+        if self._pending.get(call_id) is pending:  # not a later request that reused the id
+            del self._pending[call_id]
+
+    def _mine(self, data: Any) -> _Pending | None:
+        """The route of this request: kept under its call id, which a client may set
+        (``x-litellm-call-id``), so it is this request's only if it holds this request's
+        own metadata dict (LiteLLM hands every hook the same request dict)."""
+        if not isinstance(data, dict):
+            return None
+        pending = self._pending.get(data.get("litellm_call_id"))
+        return pending if isinstance(pending, _Pending) and pending.metadata is data.get("metadata") else None
 
     def _keep(self, task: asyncio.Task) -> None:
         """A route nobody awaits any more finishes in the background (its record is written

@@ -95,12 +95,18 @@ def _tiered_groups(llm_router: Any, groups: set[str]) -> set[str]:
 
 
 def _fallback_targets(llm_router: Any, group: str) -> set[str]:
-    """The groups LiteLLM's router may fail ``group`` over to (its three fallback lists)."""
+    """The groups LiteLLM's router may fail ``group`` over to: its three fallback lists
+    (the group's own entries and the ``"*"`` ones every group takes) and its
+    ``default_fallbacks``."""
     targets: set[str] = set()
     for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
         for entry in getattr(llm_router, kind, None) or ():
-            if isinstance(entry, Mapping) and isinstance(entry.get(group), (list, tuple)):
-                targets.update(str(t) for t in entry[group])
+            for key in (group, "*"):
+                if isinstance(entry, Mapping) and isinstance(entry.get(key), (list, tuple)):
+                    targets.update(str(t) for t in entry[key])
+    default = getattr(llm_router, "default_fallbacks", None)
+    if isinstance(default, (list, tuple)):
+        targets.update(str(t) for t in default)
     return targets
 
 

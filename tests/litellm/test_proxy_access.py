@@ -30,6 +30,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[s
     anyone = router_yaml(work / "anyone.yaml", gates=JSON_GATE, telemetry={"sinks": []},
                          access={"allow_tier_request": ["*"]})
     config = proxy_config(emulator.url, {"tiered": team, "tiered-alias": alias, "tiered-open": anyone},
+                          callbacks=("tests.litellm.output_guard.mask",),
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     with litellm_proxy(config, work) as running:
         yield running
@@ -170,3 +171,35 @@ def test_an_image_url_litellm_cannot_fetch_is_the_clients_error_not_the_tiers(cl
     assert emulator.requests == []
     response, headers = ask(clients["sk-app"], "extract the invoice total", model="tiered-open")
     assert headers["x-tiered-router-attempts"].split(",")[0] == "cheap:gate_failed"  # called, not skipped
+
+
+def test_an_output_guardrail_reads_the_answer_the_client_gets(clients, emulator):
+    """One-pass swaps the first tier's gate-failed answer for the served one: another
+    callback's post-call step (an output guardrail) must see the served one, whole or
+    streamed, not mask cheap's and let mid's through."""
+    text = "extract the invoice total, mask my answer"
+    response, headers = ask(clients["sk-ops"], text)
+    assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    assert response.choices[0].message.content == '{"total": ##}'
+    stream = clients["sk-ops"].chat.completions.create(
+        model="tiered", stream=True, messages=[{"role": "user", "content": text}])
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == '{"total": ##}'
+
+
+def test_a_call_id_a_client_reuses_never_mixes_two_routes(clients, emulator):
+    """LiteLLM takes a request's call id from the client's ``x-litellm-call-id``: two
+    requests at once with the same one each get their own route and answer."""
+    import concurrent.futures
+
+    emulator.inject("slow", model_id=CHEAP, times=2, seconds=0.5)  # both in flight at once
+    same = {"extra_headers": {"x-litellm-call-id": "same-id-123"}}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        plain = pool.submit(ask, clients["sk-ops"], "hello there", **same)
+        escalated = pool.submit(ask, clients["sk-app"], "extract the invoice total", **same)
+        (hello, hello_headers), (invoice, invoice_headers) = plain.result(), escalated.result()
+    assert json.loads(invoice.choices[0].message.content) == {"total": 12}
+    assert invoice_headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    # "hello there" is no invoice: every tier fails the JSON gate, and it is served flagged
+    assert hello_headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:gate_failed,frontier:gate_failed"
+    assert hello_headers["x-tiered-router-request-id"] != invoice_headers["x-tiered-router-request-id"]
+    assert hello.choices[0].message.content != invoice.choices[0].message.content

@@ -379,3 +379,33 @@ def test_headers_of_a_failed_route_name_no_serving_tier():
     assert "x-tiered-router-tier" not in headers and headers["x-tiered-router-start-tier"] == "cheap"
     assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,top:gate_failed"
     assert headers["x-tiered-router-escalated"] == "true"
+
+
+def test_a_tier_that_falls_back_to_a_tiered_model_by_any_list_is_refused():
+    """``"*"`` entries and ``default_fallbacks`` apply to every group: a tier they send
+    back to a tiered model would route again without end (54 calls, then recursion)."""
+    from types import SimpleNamespace
+
+    from langchain_tiered_router.core import ConfigError
+    from litellm_hooks._settings import check_tiers_against
+
+    groups = {"cheap": "bedrock/converse/amazon.nova-micro-v1:0", "frontier": "bedrock/converse/x",
+              "tiered": "tiered_router/tiered"}
+    model_list = [{"model_name": n, "litellm_params": {"model": m}} for n, m in groups.items()]
+    config = load_config({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+                                    {"name": "frontier", "model_id": "x", "price": {"input_per_mtok": 1,
+                                                                                    "output_per_mtok": 1}}],
+                          "telemetry": {"sinks": []}})
+
+    def router(**settings):
+        lists = {"fallbacks": None, "context_window_fallbacks": None, "content_policy_fallbacks": None,
+                 "default_fallbacks": None, **settings}
+        return SimpleNamespace(get_model_names=lambda: list(groups), **lists,
+                               get_model_list=lambda model_name: [d for d in model_list
+                                                                  if d["model_name"] == model_name])
+
+    check_tiers_against(config, router())
+    for settings in ({"fallbacks": [{"*": ["tiered"]}]}, {"default_fallbacks": ["tiered"]},
+                     {"content_policy_fallbacks": [{"cheap": ["tiered"]}]}):
+        with pytest.raises(ConfigError, match="falls back to tiered, which is a tiered model"):
+            check_tiers_against(config, router(**settings))
