@@ -6,7 +6,7 @@ From recorded outcomes (every tier's score and token counts per request):
   least the baseline's), with a 95 % Wilson interval, and what serving it exactly there
   (else the baseline) would save: the "easy share x (1 - price ratio)" of routing guides,
   computed per request;
-* the ceiling: every request on the cheapest tier that answers as well as the baseline,
+* the one-call oracle: every request on the cheapest tier that answers as well as the baseline,
   one call each (the oracle), with a percentile-bootstrap interval over requests;
 * a perfect classifier after its own cost: the ceiling plus what the classifier pays per
   request. Which cost is an assumption, stated in the output: ``free`` (a trained

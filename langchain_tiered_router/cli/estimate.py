@@ -43,8 +43,8 @@ def print_prize(prize: Any, console: Any = None) -> None:
                           _pct(t.quality), _pct(t.cost_vs_baseline), _cheaper(t.two_tier_savings or 0.0))
     console.print(table)
     mix = ", ".join(f"{k} {_pct(v)}" for k, v in prize.oracle_share.items())
-    console.print(f"ceiling for this ladder at these prices (each request on the cheapest tier that answers as well "
-                  f"as the baseline, one call): {_cheaper(prize.oracle_savings)} (95 % CI {_pct(prize.oracle_low)} - "
+    console.print(f"one-call oracle for this ladder at these prices (each request on the cheapest tier that answers "
+                  f"as well as the baseline): {_cheaper(prize.oracle_savings)} (95 % CI {_pct(prize.oracle_low)} - "
                   f"{_pct(prize.oracle_high)}, bootstrap over requests) at {_pct(prize.oracle_parity)} parity; "
                   f"served by {mix}")
     console.print(f"a perfect classifier after its own cost: {_cheaper(prize.classifier_savings)} "
@@ -56,7 +56,8 @@ def print_prize(prize: Any, console: Any = None) -> None:
         f"{_cheaper(s)} at parity {_pct(p)}" for p, s in prize.random_savings.items())
         + (f"; no mix reaches parity {unreached} (the most: {_pct(prize.random_max_parity)}, the best tier "
            "alone)" if unreached else ""))
-    console.print("what a router really keeps is between the random mix and the ceiling: "
+    console.print("the oracle keeps every request's own score (its parity is 100 % or more); a router held to a "
+                  "lower parity may save more than it, and should save more than the random mix at that parity: "
                   "measure it with tiered-router eval, train it with tiered-router calibrate")
     for note in prize.notes:
         console.print(f"note: {note}")

@@ -76,13 +76,18 @@ def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
     console.print(f"{_savings_phrase(result['savings'])} at {pct(result['parity'])} quality parity "
                   f"(95 % CI {pct(ci['low'])} - {pct(ci['high'])}, {ci['method']})")
     recovered = result.get("headroom_recovered")
+    oracle = "the one-call oracle (each request on the cheapest tier that scores as well as the baseline)"
     if recovered is None:
-        console.print(f"headroom: the one-call oracle saves no more than a random mix of tiers at this parity "
-                      f"({pct(result['oracle_savings'])} vs {pct(result['random_savings'])}): on this data a fixed "
-                      "mix of tiers saves as much as routing each request could")
+        console.print(f"headroom: {oracle} saves no more than a random mix of tiers at this parity "
+                      f"({pct(result['oracle_savings'])} vs {pct(result['random_savings'])}); it keeps every "
+                      "request's own score, so at a parity below 100 % it is no ceiling: compare the router with "
+                      "the random mix")
     else:
-        console.print(f"headroom: the oracle would save {pct(result['oracle_savings'])}, a random mix at this parity "
-                      f"{pct(result['random_savings'])}; this router recovered {pct(recovered)} of the difference")
+        beyond = (" (more than the oracle, which keeps every request's own score: at a parity below 100 % it is no "
+                  "ceiling)" if recovered > 1 else "")
+        console.print(f"headroom: {oracle} would save {pct(result['oracle_savings'])}, a random mix at this parity "
+                      f"{pct(result['random_savings'])}; this router recovered {pct(recovered)} of the "
+                      f"difference{beyond}")
     guarantee = (result.get("calibration") or {}).get("guarantee")
     if guarantee:
         console.print(f"promise: {guarantee}")

@@ -108,7 +108,7 @@ def test_estimate_text_and_plot(files, tmp_path):
     text = " ".join(result.output.split())
     assert "The prize on 10 requests: ladder cheap -> mid -> frontier, baseline frontier" in text
     assert "60.0 % (31.3 % - 83.2 %), 6 requests" in text
-    assert "ceiling for this ladder at these prices" in text and "72.0 % cheaper" in text
+    assert "one-call oracle for this ladder at these prices" in text and "72.0 % cheaper" in text
     assert "a perfect classifier after its own cost: 72.0 % cheaper (assumed: a trained classifier" in text
     assert "a perfect cascade" in text and "65.0 % cheaper" in text
     assert f"wrote the plot to {plot}" in text and plot.read_bytes()[:4] == b"\x89PNG"

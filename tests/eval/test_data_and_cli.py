@@ -50,6 +50,10 @@ def test_recorded_outcomes_and_token_estimates(tmp_path):
     (json.dumps({"messages": "hi", "outcomes": {}}), "d.jsonl:2: 'messages' must be a list of objects"),
     (json.dumps({"messages": ["hi"], "outcomes": {}}), "d.jsonl:2: 'messages' must be a list of objects"),
     ('{"prompt": "a\\ud800b", "outcomes": {}}', "d.jsonl:2: text holds a lone UTF-16 surrogate (\\ud800)"),
+    ('{"prompt": "x", "outcomes": {"cheap": {"correct": true, "output_tokens": 1' + "0" * 400 + '}}}',
+     "d.jsonl:2: outcome 'cheap' output_tokens 1000"),  # an int past any float: no OverflowError
+    ('{"prompt": ' + "[" * 100_000 + "]" * 100_000 + ', "outcomes": {}}', "d.jsonl:2: not JSON (nested too deeply)"),
+    (json.dumps({"prompt": 5, "outcomes": {}}), "d.jsonl:2: 'prompt' is int, not text"),
 ])
 def test_bad_lines_name_their_line(tmp_path, line, message):
     path = write_jsonl(tmp_path / "d.jsonl", [GOOD, line])

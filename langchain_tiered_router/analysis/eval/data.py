@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 ROUTELLM_CHEAP = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 ROUTELLM_FRONTIER = "gpt-4-1106-preview"
 CONTAMINATION_LISTING = "contaminated_prompts.jsonl"  # RouteLLM's: prompts that leaked into training
+MAX_TOKENS = 10**12  # a token count past this is a typo or an overflow, not a recording
 MMLU_OUTPUT_TOKENS = 1  # MMLU recordings hold no answer text: the answer is one choice letter
 
 
@@ -96,8 +97,9 @@ def _score(value: Any, where: str, tier: str) -> float:
 
 def _tokens(value: Any, where: str, tier: str, key: str) -> int:
     """A recorded token count: a whole number >= 0 (1e3 and 120.0 are read as such)."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value < 0 or value != int(value)):
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+            or (isinstance(value, float) and (not math.isfinite(value) or value != int(value)))
+            or value > MAX_TOKENS):
         raise EvalDataError(f"{where}: outcome {tier!r} {key} {value!r} is not a whole number >= 0")
     return int(value)
 
@@ -200,6 +202,8 @@ def _lone_surrogate(value: Any) -> str | None:
 def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, labelled: bool) -> EvalItem:
     try:
         raw = json.loads(line)
+    except RecursionError:
+        raise EvalDataError(f"{where}: not JSON (nested too deeply)") from None
     except ValueError as exc:
         raise EvalDataError(f"{where}: not valid JSON ({exc.msg})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("outcomes"), dict):
@@ -211,8 +215,10 @@ def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, label
     if messages:
         user_text = _prompt_of(messages, where)  # checks the list even beside a 'prompt'
         prompt = user_text if prompt is None else prompt
-    if not isinstance(prompt, str):
+    if prompt is None:
         raise EvalDataError(f"{where}: missing 'prompt'")
+    if not isinstance(prompt, str):
+        raise EvalDataError(f"{where}: 'prompt' is {type(prompt).__name__}, not text")
     outcomes = {str(t): _outcome(o, prompt, where, str(t), labelled) for t, o in raw["outcomes"].items()}
     if tiers is not None:
         unknown = sorted(set(outcomes) - set(tiers))
