@@ -82,6 +82,27 @@ def test_the_prompt_is_read_from_content_blocks_and_surrogate_pairs_are_text(tmp
     assert items[0].prompt == "hello\n\U0001F600"  # json.dumps wrote the emoji as a surrogate-pair escape
 
 
+def test_a_conversation_is_routed_on_what_the_integrations_read_and_billed_on_every_turn(tmp_path):
+    """Calibrated on the text it will be served on (``core.request_text``: the last user
+    turn, as TieredChatBedrock and the proxy read it); an unrecorded input token count is
+    estimated from every turn, all of which Bedrock bills."""
+    from langchain_tiered_router.core.conversation import request_text
+
+    turns = [("system", "be brief"), ("user", "Name the capital of Iceland."), ("assistant", "Reykjavik."),
+             ("user", "Please give the final answer now.")]
+    outcomes = {t: {"correct": True, "response": "Reykjavik", "output_tokens": 3} for t in ("cheap", "frontier")}
+    row = {"messages": [{"role": r, "content": t} for r, t in turns], "outcomes": outcomes}
+    (item,) = load_outcomes(write_jsonl(tmp_path / "d.jsonl", [row]), ["cheap", "frontier"])
+    assert item.prompt == request_text(turns) == "Please give the final answer now."
+    assert item.outcomes["cheap"].input_tokens == tokens_of("\n".join(t for _, t in turns))
+
+
+def tokens_of(text: str) -> int:
+    import math
+
+    return max(1, math.ceil(len(text) / 4))
+
+
 def _two_tier_rows(n: int, start: int = 0, *, prompt=lambda i: f"question {i}", frontier_ok=lambda i: True,
                    tokens: int = 50) -> list[dict]:
     return [{"id": str(i), "prompt": prompt(i), "outcomes": {

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ...core.conversation import request_text
 from ...core.errors import RouterError
 from ...core.pricing import estimate_tokens
 from ...core.text_lines import NotUtf8, utf8_lines
@@ -167,20 +168,28 @@ def _text_lines(path: Path) -> list[str]:
         raise EvalDataError(f"{path}:{exc.line}: {exc}", line=exc.line) from None
 
 
-def _prompt_of(messages: Any, where: str) -> str:
-    """The user turns' text of a Converse- or OpenAI-style message list."""
+def _turns_of(messages: Any, where: str) -> list[tuple[str, str]]:
+    """(role, text) of each turn of a Converse- or OpenAI-style message list."""
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise EvalDataError(f"{where}: 'messages' must be a list of objects with 'role' and 'content'")
-    texts = []
+    turns = []
     for m in messages:
-        if m.get("role") != "user":
-            continue
         content = m.get("content", "")
         if isinstance(content, list):  # content blocks: [{"text": ...}] or [{"type": "text", "text": ...}]
-            texts.extend(str(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+            text = "\n".join(str(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
         else:
-            texts.append(str(content))
-    return "\n".join(texts)
+            text = str(content)
+        turns.append((str(m.get("role")), text))
+    return turns
+
+
+def _prompt_of(messages: Any, where: str) -> tuple[str, str]:
+    """(what routing reads, the whole conversation's text): the text the integrations
+    route on (``core.request_text``: the last user turn), so a model calibrated on these
+    rows decides on what it will be served; token counts not recorded are estimated
+    from every turn, all of which Bedrock bills."""
+    turns = _turns_of(messages, where)
+    return request_text(turns), "\n".join(text for _, text in turns)
 
 
 def _lone_surrogate(value: Any) -> str | None:
@@ -212,14 +221,16 @@ def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, label
         raise EvalDataError(f"{where}: text holds a lone UTF-16 surrogate (\\u{ord(bad):04x}), which is not a character")
     messages = raw.get("messages") or []
     prompt = raw.get("prompt")
+    billed = prompt
     if messages:
-        user_text = _prompt_of(messages, where)  # checks the list even beside a 'prompt'
-        prompt = user_text if prompt is None else prompt
+        asked, whole = _prompt_of(messages, where)  # checks the list even beside a 'prompt'
+        prompt, billed = (asked, whole) if prompt is None else (prompt, prompt)
     if prompt is None:
         raise EvalDataError(f"{where}: missing 'prompt'")
     if not isinstance(prompt, str):
         raise EvalDataError(f"{where}: 'prompt' is {type(prompt).__name__}, not text")
-    outcomes = {str(t): _outcome(o, prompt, where, str(t), labelled) for t, o in raw["outcomes"].items()}
+    outcomes = {str(t): _outcome(o, billed if isinstance(billed, str) else prompt, where, str(t), labelled)
+                for t, o in raw["outcomes"].items()}
     if tiers is not None:
         unknown = sorted(set(outcomes) - set(tiers))
         if unknown:
