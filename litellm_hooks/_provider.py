@@ -27,6 +27,7 @@ import copy
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Mapping
 
 from litellm import CustomLLM
@@ -252,6 +253,10 @@ def misconfigured(exc: ConfigError, model: str) -> CustomLLMError:
     that names it (LiteLLM reports an error without a status as a bug of its own)."""
     log.error("tiered model %s is misconfigured: %s", model, exc)
     detail = {"error": "router_misconfigured", "model": model, "message": str(exc)[:1000]}
+    if exc.source:  # LiteLLM redacts absolute paths from what the client gets: the file's name survives
+        detail["config_file"] = Path(exc.source).name
+        detail["key"] = exc.path or None
+        detail["hint"] = "the router YAML of litellm_params.tiered_router_config; the proxy's log names its path"
     return CustomLLMError(status_code=500, message=json.dumps(detail))
 
 

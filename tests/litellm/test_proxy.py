@@ -539,6 +539,7 @@ def test_a_broken_router_yaml_is_a_500_that_names_it_and_other_models_still_rout
         ask(ops, "say hello", model="tiered-broken")
     body = json.dumps(info.value.body)
     assert "router_misconfigured" in body and "policy.kind" in body and "tiered-broken" in body
+    assert '\\"config_file\\": \\"broken.yaml\\"' in body, body  # LiteLLM redacts paths, not the name
     assert emulator.requests == []
     response, headers = ask(ops, "say hello", model="tiered-fast")
     assert headers["x-tiered-router-tier"] == "cheap"
