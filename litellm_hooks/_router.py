@@ -17,6 +17,7 @@ from langchain_tiered_router.core import Router, RoutingResult
 from langchain_tiered_router.core.build import build_router
 from langchain_tiered_router.core.config import load_config
 
+from ._accounting import mark_routed
 from ._backend import LiteLLMRouterBackend
 from ._request import route_request_from_messages
 from ._response import routing_summary
@@ -43,24 +44,29 @@ class TieredLiteLLMRouter:
 
     @staticmethod
     def _response(result: RoutingResult) -> Any:
-        response = result.answer.raw  # type: ignore[union-attr]
-        summary = routing_summary(result)
-        setattr(response, "tiered_router", summary)
-        hidden = getattr(response, "_hidden_params", None)
-        if isinstance(hidden, dict):
-            hidden["tiered_router"] = summary
-            hidden["routing_result"] = result
+        """The served tier's response carrying the routing, every attempt's tokens as its
+        ``usage`` and the routed cost as LiteLLM's ``response_cost``, as on the proxy."""
+        response = mark_routed(result.answer.raw, result, routing_summary(result))  # type: ignore[union-attr]
+        response._hidden_params["routing_result"] = result
         return response
+
+    @staticmethod
+    def _not_streamed(params: Mapping[str, Any]) -> None:
+        if params.get("stream"):
+            raise ValueError("TieredLiteLLMRouter answers whole responses (a gate judges the whole answer before "
+                             "it is served); stream=True is not supported here: route streams through the proxy")
 
     async def acompletion(self, messages: Sequence[Mapping[str, Any]], *, session_id: str | None = None,
                           tier: str | None = None, caller: str | None = None,
                           metadata: Mapping[str, Any] | None = None, **params: Any) -> Any:
         """Route one chat request; returns the served tier's ``ModelResponse``."""
+        self._not_streamed(params)
         request = self._request(messages, params, session_id, tier, caller, metadata)
         return self._response(await self.router.aroute(request, self.backend))
 
     def completion(self, messages: Sequence[Mapping[str, Any]], *, session_id: str | None = None,
                    tier: str | None = None, caller: str | None = None,
                    metadata: Mapping[str, Any] | None = None, **params: Any) -> Any:
+        self._not_streamed(params)
         request = self._request(messages, params, session_id, tier, caller, metadata)
         return self._response(self.router.route(request, self.backend))

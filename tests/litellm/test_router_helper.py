@@ -51,7 +51,17 @@ async def test_acompletion_escalates_and_prices_every_attempt(tiered, emulator, 
     assert result.baseline_cost_usd == lookup_price(FRONTIER).cost(Usage(mid.usage.input_tokens,
                                                                          mid.usage.output_tokens))
     # The core's price for a tier equals LiteLLM's own cost of the same call.
-    assert Decimal(str(mid.answer.raw._hidden_params["response_cost"])) == pytest.approx(mid.cost_usd)
+    import litellm
+
+    prompt_cost, completion_cost = litellm.cost_per_token(model=f"bedrock/{MID}", prompt_tokens=mid.usage.input_tokens,
+                                                          completion_tokens=mid.usage.output_tokens)
+    assert Decimal(str(prompt_cost + completion_cost)) == pytest.approx(mid.cost_usd)
+    # The response says what the routing spent, as the proxy's does: every attempt's tokens, the routed cost.
+    assert response.usage.prompt_tokens == cheap.usage.input_tokens + mid.usage.input_tokens
+    assert response.usage.completion_tokens == cheap.usage.output_tokens + mid.usage.output_tokens
+    assert Decimal(str(response._hidden_params["response_cost"])) == pytest.approx(result.cost_usd)
+    with pytest.raises(ValueError, match="stream=True is not supported here"):
+        await tiered.acompletion([{"role": "user", "content": "hi"}], stream=True)
 
 
 def test_sync_completion_serves_the_cheap_tier_when_it_passes(llm_router):
