@@ -78,8 +78,11 @@ class TieredRouterProvider(CustomLLM):
         return source
 
     def _request(self, model: str, messages: list, optional_params: Mapping[str, Any] | None,
-                 litellm_params: Mapping[str, Any] | None) -> tuple[Any, Any, RouteRequest, dict]:
+                 litellm_params: Mapping[str, Any] | None, timeout: Any = None) -> tuple[Any, Any, RouteRequest, dict]:
         params = dict(optional_params or {})
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+            # the client's (or the deployment's) timeout, which LiteLLM hands over apart: each tier call's
+            params.setdefault("timeout", float(timeout))
         for name in ("drop_params", "additional_drop_params"):  # LiteLLM hands these over apart; each tier needs them
             value = (litellm_params or {}).get(name)
             if value is not None and name not in params:
@@ -130,7 +133,8 @@ class TieredRouterProvider(CustomLLM):
 
     async def acompletion(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                           litellm_params: dict | None = None, logging_obj: Any = None, **kwargs: Any) -> Any:
-        router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params)
+        router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params,
+                                                           kwargs.get("timeout"))
         if is_health_probe(metadata):
             return await probe(router, backend, request)
         try:
@@ -147,7 +151,8 @@ class TieredRouterProvider(CustomLLM):
     async def astreaming(self, model: str, messages: list, *args: Any, optional_params: dict | None = None,
                          litellm_params: dict | None = None, logging_obj: Any = None,
                          **kwargs: Any) -> AsyncIterator[dict]:
-        router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params)
+        router, backend, request, metadata = self._request(model, messages, optional_params, litellm_params,
+                                                           kwargs.get("timeout"))
         routed = router.astream(request, backend)
         _attach(logging_obj, routed.result)  # live: the headers are built after the first chunk
         # The routing record comes on a last chunk of empty text, which LiteLLM's Messages

@@ -531,6 +531,18 @@ def test_a_tier_call_past_its_timeout_is_retried_once_and_the_answer_carries_the
     assert [(a["tier"], a["outcome"]) for a in row["attempts"]] == [("cheap", "served")]
 
 
+def test_the_clients_timeout_limits_each_tier_call_on_both_paths(setup, ops, emulator, rows_for):
+    """``timeout`` in the request (LiteLLM hands it to a provider apart from the other
+    parameters): a tier call past it is given up and made again, as a direct call's is,
+    instead of waiting for the slow reply."""
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=4)
+    response, headers = ask(ops, "say hello slowly", model="tiered-fast", extra_body={"timeout": 1.5})
+    assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]  # the slow call was given up
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["tier"] == "cheap"
+
+
 def test_a_broken_router_yaml_is_a_500_that_names_it_and_other_models_still_route(setup, ops, emulator):
     """An operator's broken router YAML: that model answers 500 with the file's error (not
     a LiteLLM bug report), calls no tier, and the proxy's other tiered models route."""
