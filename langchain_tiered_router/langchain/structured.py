@@ -18,6 +18,7 @@ disagree.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -162,7 +163,7 @@ def native_output(schema: Any) -> tuple[dict[str, Any], Gate, Any]:
         gate: Gate = PydanticGate(schema, source="text", name="structured_output")
         parser: Any = PydanticOutputParser(pydantic_object=schema)
     elif isinstance(schema, dict):
-        json_schema = typing.cast(dict, _copy(schema))
+        json_schema = copy.deepcopy(schema)
         name = str(schema.get("title", schema.get("name", "output_schema")))
         description = str(schema.get("description", name))
         gate = JsonSchemaGate(json_schema, name="structured_output", strict_keywords=False)
@@ -173,14 +174,6 @@ def native_output(schema: Any) -> tuple[dict[str, Any], Gate, Any]:
     config = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
         "schema": json.dumps(json_schema, ensure_ascii=False), "name": name, "description": description}}}}
     return config, gate, parser
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _closed_objects(schema: Any) -> None:
