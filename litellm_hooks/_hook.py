@@ -4,7 +4,8 @@ Routing happens here for a chat request to a tiered model (unless it is marked
 ``tiered_router_one_pass: false``): the pre-call step starts the route and hands its
 first attempt to the proxy's own call, the post-call steps give that call's response,
 stream (the streaming iterator) or error back to the route (``_one_pass.py``,
-``_stream_handoff.py``). The models switched off are routed by the ``tiered_router``
+``_stream_handoff.py``); the response and stream steps run first of the proxy's
+callbacks (``_ResponseSide``), the pre-call step last. The models switched off are routed by the ``tiered_router``
 provider (``_provider.py``).
 
 A provider can add no plain response header of its own (LiteLLM prefixes provider
@@ -94,7 +95,7 @@ class _ResponseSide(CustomLogger):
     last, after the other pre-call checks): the served answer replaces the first tier's
     before any other callback's post-call step reads it (an output guardrail masks what
     the client gets, not a gate-failed answer), and a streamed route is the stream the
-    other callbacks wrap. The hook's own post-call steps then find nothing left to do."""
+    other callbacks wrap. Put there by the hook when it starts its first one-pass route."""
 
     def __init__(self, hook: "TieredRouterHook"):
         super().__init__()
