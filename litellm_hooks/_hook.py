@@ -29,6 +29,7 @@ from langchain_tiered_router.core.errors import ConfigError
 from ._convert import client_content_error
 from ._one_pass import OnePassRoutes
 from ._provider import attached_route
+from ._request import asks_a_tier
 from ._response import routing_headers
 from ._settings import deployments, proxy_llm_router, tiered_config_source
 
@@ -59,6 +60,8 @@ class TieredRouterHook(CustomLogger):
         llm_router = proxy_llm_router()
         source = routes.target(llm_router, data.get("model"))
         if source is None:
+            if asks_a_tier(data) and _routed_model(data):
+                _skip_cache_lookup(data)
             return None
         _first_in_callbacks(self._response_side)
         return await routes.start(data, source, llm_router)
@@ -113,6 +116,14 @@ class _ResponseSide(CustomLogger):
         if one_pass is None or not one_pass.routes_stream(request_data):
             return response
         return one_pass.stream(request_data, response)
+
+
+def _skip_cache_lookup(data: dict) -> None:
+    """A request that asks for a tier must reach the router, which checks who may ask and
+    calls that tier: on the provider's path LiteLLM's response cache would answer it
+    with another request's routed answer (one pass caches each tier call on its own)."""
+    cache = data.get("cache")
+    data["cache"] = {**(cache if isinstance(cache, dict) else {}), "no-cache": True}
 
 
 def _first_in_callbacks(side: CustomLogger) -> None:

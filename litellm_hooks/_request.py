@@ -24,7 +24,7 @@ from langchain_tiered_router.core.tool_calls import tool_schemas
 from ._backend import ChatPayload
 from ._convert import messages_text
 
-__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "BadChatRequest", "caller_principals", "check_chat_request",
+__all__ = ["SESSION_HEADERS", "TIER_HEADERS", "BadChatRequest", "asks_a_tier", "caller_principals", "check_chat_request",
            "route_request_from_call", "route_request_from_messages"]
 
 SESSION_HEADERS = ("x-session-id", "x-tiered-router-session")
@@ -108,6 +108,17 @@ def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: M
                         requested_tier=tier, caller=_display(principals), principals=principals,
                         gates=response_format_gates(body), tools=tool_schemas(body.get("tools")),
                         metadata={"integration": "litellm", **dict(metadata or {})})
+
+
+def asks_a_tier(data: Mapping[str, Any]) -> bool:
+    """Whether a proxy request names a tier (the ``x-tiered-router-tier`` header, or
+    ``tier`` in the client's metadata), read as ``route_request_from_call`` reads it."""
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    client_meta = metadata.get("requester_metadata")
+    client_meta = client_meta if isinstance(client_meta, Mapping) else metadata
+    headers = _headers(metadata)
+    return any(headers.get(h) for h in TIER_HEADERS) or bool(client_meta.get("tier"))
 
 
 def route_request_from_call(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],

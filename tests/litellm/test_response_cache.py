@@ -108,3 +108,16 @@ def test_a_streamed_request_pays_for_what_the_cache_did_not_answer(proxy, emulat
     assert [(a["tier"], a["cache_hit"]) for a in again["attempts"]] == [("cheap", False), ("mid", True)]
     cheap, mid = again["attempts"]
     assert Decimal(mid["cost_usd"]) == 0 and Decimal(again["cost_usd"]) == Decimal(cheap["cost_usd"]) > 0
+
+
+def test_a_tier_request_is_never_answered_from_the_cache(proxy, emulator) -> None:
+    """A request that names a tier reaches the router, which checks who may ask (here no
+    one: the router YAML allows no tier requests): the provider's path used to hand it
+    another request's cached routed answer, 200, the access check skipped."""
+    _send(proxy, "cache-tier-1")  # the answer is in the cache now
+    emulator.clear_requests()
+    response = httpx.post(f"{proxy['url']}/v1/chat/completions", timeout=60,
+                          headers={"Authorization": "Bearer sk-ops", "x-tiered-router-tier": "frontier"},
+                          json={"model": "tiered", "messages": [{"role": "user", "content": "the cached invoice"}]})
+    assert response.status_code == 403 and "tier_not_allowed" in response.text, response.text
+    assert emulator.requests == []
