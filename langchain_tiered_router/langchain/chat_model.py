@@ -34,7 +34,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError,
 from ..core.config import RouterConfig, load_config
 from ..core.engine import Router
 from ..core.errors import ConfigError
-from ..core.gates import Gate, response_format_gates
+from ..core.gates import response_format_gates
 from ..core.build import build_router
 from ..core.tiers import Tier
 from ..core.tool_calls import tool_schemas

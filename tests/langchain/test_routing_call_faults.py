@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_SCHEMA, MID, cost, tokens
+from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_SCHEMA, cost, tokens
 
 LLM_CASCADE = {"kind": "cascade", "classifier": {"kind": "llm"}}
 

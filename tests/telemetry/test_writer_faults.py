@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from langchain_tiered_router.analysis.report import load_records
-from langchain_tiered_router.core.telemetry import MemorySink, Recorder, SqliteSink
+from langchain_tiered_router.core.telemetry import MemorySink, Recorder
 from langchain_tiered_router.core.telemetry.recorder import flush_all
 from langchain_tiered_router.core.telemetry.writer import BackgroundSink, Store
 from langchain_tiered_router.core.testing import ScriptedBackend
