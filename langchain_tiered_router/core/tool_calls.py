@@ -25,7 +25,7 @@ from .gates import Gate, GateState
 from .json_schema import describe_error, schema_validator
 from .types import GateVerdict, TierAnswer
 
-__all__ = ["TurnKind", "TURN_KINDS", "turn_kind", "tool_schemas", "ToolCallGate"]
+__all__ = ["TurnKind", "TURN_KINDS", "turn_kind", "tool_schemas", "ToolCallGate", "ForcedToolGate", "forced_tool"]
 
 log = logging.getLogger("langchain_tiered_router")
 
@@ -143,3 +143,47 @@ class ToolCallGate(Gate):
                 return self._verdict(False, f"tool call {i} ({name}): {reason}",
                                      detail=f"tool call {i} ({name}): {detail}")
         return self._verdict(True, f"{len(calls)} tool call{'s' if len(calls) != 1 else ''} valid")
+
+
+class ForcedToolGate(Gate):
+    """The caller forced a tool call (``tool_choice`` "any" or a tool's name): a text
+    answer fails, and so does a call of another tool than the named one. A tier whose
+    model cannot force tools is still asked (it may call the tool anyway); when it
+    answers in text, the request escalates to a tier that can force it, as the caller's
+    chain expects a tool call and never a text."""
+
+    bounded = True
+    name = "tool_choice"
+
+    def __init__(self, tool: str | None = None):
+        self.tool = tool
+
+    def judge(self, state: GateState) -> GateVerdict:
+        calls = state.answer.tool_calls
+        if not calls:
+            wanted = f"a call of {self.tool}" if self.tool else "a tool call"
+            return self._verdict(False, f"tool_choice requires {wanted}; the answer is text")
+        if self.tool is not None and not any(c.get("name") == self.tool for c in calls):
+            return self._verdict(False, f"tool_choice requires a call of {self.tool[:100]}; the answer calls "
+                                        f"{', '.join(str(c.get('name'))[:100] for c in calls)[:300]}")
+        return self._verdict(True)
+
+
+def forced_tool(choice: Any) -> tuple[bool, str | None]:
+    """(whether ``tool_choice`` forces a tool call, the tool it names if any), for the
+    shapes callers send: "any" / "required", a tool's name, Converse's ``{"any": {}}`` /
+    ``{"tool": {"name": ...}}``, OpenAI's ``{"type": "function", "function": {"name": ...}}``."""
+    if isinstance(choice, str):
+        if choice in ("auto", "none", ""):
+            return False, None
+        return (True, None) if choice in ("any", "required") else (True, choice)
+    if isinstance(choice, Mapping):
+        if "any" in choice:
+            return True, None
+        tool = choice.get("tool")
+        if isinstance(tool, Mapping) and isinstance(tool.get("name"), str):
+            return True, tool["name"]
+        function = choice.get("function")
+        if choice.get("type") == "function" and isinstance(function, Mapping) and isinstance(function.get("name"), str):
+            return True, function["name"]
+    return False, None

@@ -37,7 +37,7 @@ from ..core.errors import ConfigError
 from ..core.gates import response_format_gates
 from ..core.build import build_router
 from ..core.tiers import Tier
-from ..core.tool_calls import tool_schemas
+from ..core.tool_calls import ForcedToolGate, forced_tool, tool_schemas
 from ..core.types import RouteRequest, RoutingResult
 from . import failed_runs
 from ._convert import request_text
@@ -317,12 +317,17 @@ class TieredChatBedrock(BaseChatModel):
         model = kwargs.pop("model", None)
         if model:
             requested = self._tier_for_model(model)
+        forced: list[Any] = []
+        if not structured and kwargs.get("tools") and kwargs.get("tool_choice"):
+            # a tier that cannot force the call is asked without tool_choice: its text escalates
+            forces, tool = forced_tool(kwargs["tool_choice"])
+            forced = [ForcedToolGate(tool)] if forces else []
         request = RouteRequest(
             text=request_text(messages), payload=messages,
             session_id=call_session(kwargs.pop("session_id", None), metadata),
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
             # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
-            gates=structured + formats, tool_gates=structured,
+            gates=structured + formats + forced, tool_gates=structured + forced,
             tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured)),
             metadata={"integration": "langchain"})
         failed_runs.mark(request, run_id)

@@ -36,7 +36,7 @@ from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate
 from ..core.json_answer import unstringify_args
 from ..core.types import GateVerdict
 
-__all__ = ["StructuredToolGate", "schema_gate", "structured_parser", "judged_tools", "native_output"]
+__all__ = ["StructuredToolGate", "ParsedTextGate", "schema_gate", "structured_parser", "judged_tools", "native_output"]
 
 
 class StructuredToolGate(Gate):
@@ -58,6 +58,30 @@ class StructuredToolGate(Gate):
             if fixed is not args:
                 answer = dataclasses.replace(state.answer, tool_calls=[{**calls[0], "args": fixed}, *calls[1:]])
                 state = dataclasses.replace(state, answer=answer)
+        return self.inner.judge(state)
+
+
+class ParsedTextGate(Gate):
+    """The answer's text must be what ``parser`` reads (the whole text as JSON, or a
+    fenced block), then ``inner`` judges it. The schema gates find a JSON value inside
+    prose; LangChain's JSON parsers do not, so without this check an answer the user's
+    parser rejects would be served instead of escalated."""
+
+    def __init__(self, inner: Gate, parser: Any):
+        self.inner = inner
+        self.parser = parser
+        self.name = inner.name
+        self.bounded = inner.bounded
+
+    def judge(self, state: GateState) -> GateVerdict:
+        from langchain_core.exceptions import OutputParserException
+
+        try:
+            self.parser.parse(state.answer.text)
+        except OutputParserException as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return GateVerdict(False, "the answer's text is not the JSON the structured output's parser reads",
+                               gate=self.name, detail=first[:300])
         return self.inner.judge(state)
 
 
@@ -166,10 +190,11 @@ def native_output(schema: Any) -> tuple[dict[str, Any], Gate, Any]:
         json_schema = copy.deepcopy(schema)
         name = str(schema.get("title", schema.get("name", "output_schema")))
         description = str(schema.get("description", name))
-        gate = JsonSchemaGate(json_schema, name="structured_output", strict_keywords=False)
+        gate = JsonSchemaGate(json_schema, source="text", name="structured_output", strict_keywords=False)
         parser = JsonOutputParser()
     else:  # as ChatBedrockConverse: a TypedDict or a function has no schema Bedrock takes here
         raise ValueError(f"Unsupported schema type: {type(schema)}. Expected a Pydantic model class or a dict.")
+    gate = ParsedTextGate(gate, parser)
     _closed_objects(json_schema)
     config = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
         "schema": json.dumps(json_schema, ensure_ascii=False), "name": name, "description": description}}}}

@@ -75,6 +75,10 @@ def _script() -> dict:
     # method="json_schema": the answer's text is the JSON; cheap's does not parse as a Person
     rules[CHEAP].append({"match": "^native person:", "answer": '{"name": "Bob", "age": "forty-two"}'})
     rules[MID].append({"match": "^native person:", "answer": '{"name": "Bob", "age": 42}'})
+    # valid JSON inside prose (the schema gates would find it; LangChain's parsers do not), a tool call, no text
+    rules[CHEAP].append({"match": "^prose person:", "answer": 'Sure: {"name": "Bob", "age": 42} hope that helps'})
+    rules[CHEAP].append({"match": "^called person:", "tool_use": {"name": "Person", "input": {"name": "Bob", "age": 42}}})
+    rules[MID] += [{"match": f"^{kind} person:", "answer": '{"name": "Bob", "age": 42}'} for kind in ("prose", "called")]
     return {"models": {m: {"rules": r, "default": "plain text"} for m, r in rules.items()}}
 
 
@@ -142,6 +146,25 @@ def test_method_json_schema_sends_bedrocks_own_output_config_and_judges_the_text
         _routed(emulator).with_structured_output(Contact, method="json_schema")  # as plain refuses a TypedDict
 
 
+@pytest.mark.skipif(not hasattr(ChatBedrockConverse, "_with_structured_output_json_schema"),
+                    reason="this langchain-aws has no method='json_schema'")
+@pytest.mark.parametrize("schema", [Person, Person.model_json_schema()], ids=["pydantic", "dict"])
+@pytest.mark.parametrize("prompt", ["prose person: Bob", "called person: Bob"], ids=["json-in-prose", "tool-call"])
+def test_method_json_schema_escalates_a_text_the_users_parser_would_refuse(emulator, schema, prompt) -> None:
+    """The gate reads the text as the parser does: JSON inside prose, or a tool call with
+    no text, is not served to a parser that raises on it (invoke) or yields nothing (stream)."""
+    expected = {"name": "Bob", "age": 42}
+    out = _routed(emulator).with_structured_output(schema, method="json_schema", include_raw=True).invoke(prompt)
+    parsed = out["parsed"].model_dump() if isinstance(out["parsed"], Person) else out["parsed"]
+    assert parsed == expected and out["parsing_error"] is None
+    routing = out["raw"].response_metadata["routing"]
+    assert [(a["tier"], a["gate_passed"]) for a in routing["attempts"]] == [("cheap", False), ("mid", True)]
+    assert "parser" in routing["attempts"][0]["gate_reason"]
+    streamed = list(_routed(emulator).with_structured_output(schema, method="json_schema").stream(prompt))
+    last = streamed[-1] if streamed else None  # a dict schema streams partial dicts, then the whole one
+    assert (last if isinstance(last, dict) else last.model_dump()) == expected
+
+
 def test_a_tier_that_cannot_name_a_tool_is_forced_with_any_as_plain_does(emulator) -> None:
     tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
     sent = len(emulator.requests)
@@ -163,6 +186,28 @@ def test_with_several_tools_a_named_choice_is_not_widened_to_any(emulator) -> No
     with pytest.warns(RuntimeWarning, match="without tool_choice"):
         _routed(emulator, tiers=tiers).bind_tools([Person, Order], tool_choice="Person").invoke("person: Bob is 42")
     assert "toolChoice" not in emulator.requests[sent].body["toolConfig"]
+
+
+@pytest.mark.parametrize("prompt, cheap_answered", [("hello there", "the answer is text"), ("the order, please", "the answer calls Order")])
+def test_a_forced_tool_choice_the_cheap_tier_could_not_force_escalates_its_other_answer(emulator, prompt,
+                                                                                        cheap_answered) -> None:
+    """The caller forced a call of Person; the cheap tier, asked without tool_choice (it
+    cannot name a tool), answers in text or calls another tool: that escalates to a tier
+    that can force it, as the caller's chain expects the call (plain on that tier: a call)."""
+    tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = _routed(emulator, tiers=tiers).bind_tools([Person, Order], tool_choice="Person").invoke(prompt)
+    plain = _plain(emulator, FRONTIER).bind_tools([Person, Order], tool_choice="Person").invoke(prompt)
+    assert [c["name"] for c in out.tool_calls] == [c["name"] for c in plain.tool_calls] == ["Person"]
+    routing = out.response_metadata["routing"]
+    first = routing["attempts"][0]
+    assert (first["tier"], first["gate"], first["gate_passed"]) == ("cheap", "tool_choice", False)
+    assert cheap_answered in first["gate_reason"]
+    assert (routing["tier"], routing["flagged"]) == ("frontier", False)
+    # "auto" forces nothing: the cheap tier's text is served
+    auto = _routed(emulator, tiers=tiers).bind_tools([Person, Order], tool_choice="auto").invoke("hello there")
+    assert auto.response_metadata["routing"]["tier"] == "cheap" and not auto.tool_calls
 
 
 def test_a_stop_string_is_the_callers_error_not_one_stop_per_character(emulator) -> None:
