@@ -438,10 +438,16 @@ class Router:
         return result
 
     def _set_baseline_cost(self, result: RoutingResult) -> None:
-        source = result.served or next((a for a in reversed(result.attempts) if a.answer is not None), None)
+        """What the baseline tier costs on this request: its own call's usage when the
+        request called it and it answered (priced, even if its answer failed a gate or a
+        cache answered it), else the request's input and the served answer's output."""
+        baseline = self.ladder.baseline
+        own = next((a for a in reversed(result.attempts) if a.tier == baseline.name and a.answer is not None
+                    and not a.usage_estimated), None)
+        source = own or result.served or next((a for a in reversed(result.attempts) if a.answer is not None), None)
         if source is None:
             return
-        result.baseline_cost_usd = self.ladder.baseline.cost(source.usage)
+        result.baseline_cost_usd = baseline.cost(source.usage)
 
     def _exhausted_error(self, result: RoutingResult) -> LadderExhaustedError:
         errors: list[Exception] = []

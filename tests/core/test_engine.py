@@ -46,6 +46,20 @@ def test_json_escalation_cheap_mid_frontier_pays_every_attempt(base_config):
     assert records == [result]
 
 
+def test_the_baseline_tier_called_on_the_way_up_is_its_own_counterfactual(base_config):
+    """With ``baseline: mid``, mid's own answer (failed, 11 output tokens) prices the
+    counterfactual, not mid's rates on the frontier answer's 30 tokens."""
+    backend = ScriptedBackend({"cheap": answer("no json"), "mid": answer("Total is 12", out=11),
+                               "frontier": answer('{"total": 12.5}', out=30)})
+    result = router({**base_config, "baseline": "mid"}).route(RouteRequest("Extract the invoice total"), backend)
+    assert result.tier == "frontier" and result.attempts[1].outcome == "gate_failed"
+    assert result.baseline_cost_usd == PRO.cost(Usage(100, 11)) == result.attempts[1].cost_usd
+    # a baseline tier that was not called (cheap served): the served answer's tokens, as before
+    served = router({**base_config, "baseline": "mid"}).route(RouteRequest("x"),
+                                                              ScriptedBackend({"cheap": answer('{"total": 3}')}))
+    assert served.baseline_cost_usd == PRO.cost(Usage(100, 20))
+
+
 def test_cheap_answer_that_passes_is_served_and_saves(base_config):
     backend = ScriptedBackend({"cheap": answer('{"total": 3}')})
     result = router(base_config).route(RouteRequest("x"), backend)
