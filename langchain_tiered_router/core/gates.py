@@ -447,8 +447,11 @@ def response_format_gates(params: Mapping[str, Any]) -> list[Gate]:
     """A caller asking for ``response_format: {type: json_schema}`` (OpenAI's shape, which
     LangChain's agents and ``ChatBedrockConverse`` take too) gets that schema as a gate of
     the request's text answers: one that does not match it escalates. (An answer that
-    calls a tool is judged against the tool's schema instead.)"""
+    calls a tool is judged against the tool's schema instead.) ``{type: json_object}``
+    (JSON mode) asks for a JSON object, of any shape."""
     fmt = params.get("response_format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_object":  # JSON mode: any JSON object
+        return [JsonSchemaGate({"type": "object"}, name="response_format", strict_keywords=False)]
     if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
         return []
     spec = fmt.get("json_schema") or fmt.get("jsonSchema") or {}

@@ -99,12 +99,15 @@ def test_tiers_must_be_router_model_groups(llm_router):
     assert info.value.path == "tiers[1].name" and "middle" in str(info.value)
 
 
-async def test_response_format_schema_is_a_gate_for_that_request(llm_router, emulator):
+@pytest.mark.parametrize("response_format", [
+    {"type": "json_schema", "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA}},
+    {"type": "json_object"},  # JSON mode: cheap's prose is no JSON object
+], ids=["json_schema", "json_object"])
+async def test_response_format_schema_is_a_gate_for_that_request(llm_router, emulator, response_format):
     config = {**CONFIG, "gates": []}  # no configured gate: the client's schema is the only one
     emulator.clear_requests()
     response = await TieredLiteLLMRouter(llm_router, config, telemetry=False).acompletion(
-        [{"role": "user", "content": "extract the invoice total"}],
-        response_format={"type": "json_schema", "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA}})
+        [{"role": "user", "content": "extract the invoice total"}], response_format=response_format)
     assert response.tiered_router["tier"] == "mid"
     assert response.tiered_router["attempts"][0]["gate_reason"]
     assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
