@@ -114,6 +114,25 @@ def coin_flips(n: int, seed: int, cheap: float, frontier: float) -> list[EvalIte
         "frontier": Outcome(float(rng.random() < frontier), "frontier answer", 40, 30)}) for i in range(n)]
 
 
+def test_a_model_that_would_not_route_as_its_cross_fitted_decisions_were_certified_is_not_shipped():
+    """Nothing tells when the cheap tier (right 90 % of the time) is wrong, yet the fold
+    heads' chance differences let a cascade certify 20 % savings cross-fitted; the heads
+    it would ship (their mean) escalate nearly every request and lose money, on the
+    calibration requests as on held-out ones. Refused; the held-out run does not lose."""
+    items = coin_flips(600, 7, cheap=0.9, frontier=1.0)
+    order = np.random.default_rng(7).permutation(len(items))
+    cal, test = [items[i] for i in order[:300]], [items[i] for i in order[300:]]
+    ladder = ladder_with_ratio(10.0)
+    calibration = calibrate(cal, ladder, 0.9, spec=FeatureSpec(tokens=False, embedding=False))
+    cascade = next(c for c in calibration.candidates if c.name == "cascade")
+    assert cascade.chosen is not None and cascade.savings_lb_all > 0  # certified cross-fitted...
+    refused = [n for n in calibration.notes if n.startswith("cascade: not shipped")]
+    assert len(refused) == 1 and "cheaper at" in refused[0]  # ...but not what the shipped heads do
+    assert calibration.chosen.name != "cascade"
+    result = evaluate(calibration, test, ladder, curves=False)
+    assert result["savings"] >= 0 and result["parity"] >= 0.89
+
+
 def test_auto_puts_everything_on_a_cheaper_tier_that_holds_parity_on_its_own(tmp_path):
     # per item the tiers disagree a third of the time, so every mix of them is a noisy bet
     # whose bound fails long before the end of a strategy's sequence; the cheap tier alone,

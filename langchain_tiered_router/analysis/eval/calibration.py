@@ -28,7 +28,7 @@ from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_and_se, 
 from .data import EvalDataError, EvalItem
 from .metrics import LadderTable, summarize_run
 from .strategies import RecordedSignals, ScoreStrategy, SplitStrategy, Strategy, strategies_for
-from .training import Heads, Predictions, TrainingData, crossfit, select_c
+from .training import Heads, Predictions, TrainingData, crossfit, predict, select_c
 
 __all__ = ["Calibration", "Candidate", "calibrate", "ladder_table", "AUTO", "POLICIES", "SPARE", "guarantee_text",
            "expected_savings", "split_delta"]
@@ -238,6 +238,30 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
     return model
 
 
+def _routes_otherwise(cand: Candidate, shipped: Predictions, table: LadderTable, signals: RecordedSignals,
+                      target_parity: float, bound: str) -> str | None:
+    """Why the model ``calibrate`` would ship for ``cand`` is not the one certified, or None.
+
+    The operating point is certified on cross-fitted decisions (each request judged by
+    fold heads that never saw it); the shipped heads are the fold heads' mean. Where the
+    heads carry little signal the fold heads disagree mostly by chance (their intercepts
+    move with each fold's labels), and their mean sits in a narrow band: the certified
+    threshold then sends all or nothing of it to a cheaper tier. So the shipped heads are
+    replayed on the calibration requests at the chosen point, and must pass the same two
+    tests there: its parity test and a savings bound above zero. A check that can only
+    refuse: the promise stays the cross-fitted one."""
+    served, cost = cand.strategy.simulate(shipped, table, signals, cand.param)
+    run = summarize_run(table, served, cost)
+    savings, se = savings_and_se(cost, table.c_base)
+    losses = (target_parity * table.q_base - table.served_quality(served))[None, :]
+    if savings - z_of(cand.delta) * se > 0 and reject(losses, cand.delta, bound, high=max(target_parity, 1e-9))[0]:
+        return None
+    return (f"{cand.name}: not shipped: the model it would ship (the fold heads averaged) does not route the "
+            f"calibration requests as its cross-fitted decisions were certified: {run['savings']:.1%} cheaper at "
+            f"{run['parity']:.1%} parity there (certified {cand.cal.get('savings', float('nan')):.1%} at "
+            f"{cand.cal.get('parity', float('nan')):.1%})")
+
+
 def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *, policy: str = "auto",
               delta: float = 0.05, bound: str = "auto", spec: FeatureSpec | None = None,
               max_escalations: int | None = None, c: dict[str, float] | float | None = None,
@@ -312,6 +336,13 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         candidates.append(cand)
     viable = [cand for cand in candidates if cand.chosen is not None and cand.name != "baseline"
               and cand.savings_lb_all > 0]
+    if preds is not None and any(cand.strategy.learned for cand in viable):
+        shipped = predict(heads, data, np.arange(data.n), ladder, cost_scale)
+        for cand in [cand for cand in viable if cand.strategy.learned]:
+            why = _routes_otherwise(cand, shipped, table, signals, target_parity, bound)
+            if why is not None:
+                viable.remove(cand)
+                notes.append(why)
     baseline = next(cand for cand in candidates if cand.name == "baseline")
     best = max(viable, key=lambda cand: cand.savings_lb) if viable else baseline
     if not viable:
