@@ -6,6 +6,7 @@ once, with its key path.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 from . import config as C
@@ -17,6 +18,8 @@ from .gates import (AllOf, AnyOf, ConfidenceGate, Gate, JsonSchemaGate, Pydantic
 from .pinning import MemoryPinStore, PinStore, RedisPinStore
 from .policies import CascadePolicy, ClassifierPolicy, ConfidencePolicy, Policy
 from .tiers import Ladder
+
+log = logging.getLogger("langchain_tiered_router")
 
 __all__ = ["build_router", "build_gate", "build_gates", "build_policy", "build_classifier", "build_pin_store"]
 
@@ -133,6 +136,9 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
     """
     config = C.load_config(config)
     ladder = Ladder.from_config(config)
+    for dear, cheaper in ladder.out_of_order()[:1]:
+        log.warning("tier %r costs more per token than %r, listed after it: requests escalate in the order the "
+                    "tiers are listed, so list them cheapest first", dear.name, cheaper.name)
     gates = build_gates(config.gates, ladder)
     tier_gates = {t.name: build_gates(t.gates, ladder, f"tiers[{i}].gates")
                   for i, t in enumerate(config.tiers) if t.gates is not None}

@@ -60,6 +60,16 @@ class Ladder(Sequence[Tier]):
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
+    def out_of_order(self) -> list[tuple[Tier, Tier]]:
+        """Pairs (a tier, a tier listed after it) where the first costs more per token, in
+        and out: escalation climbs the ladder in the order listed, so such a ladder
+        escalates to a cheaper model and saves against nothing."""
+        priced = [t for t in self._tiers if t.price is not None and t.price.known]
+        return [(a, b) for i, a in enumerate(priced) for b in priced[i + 1:]
+                if a.price.input_per_mtok >= b.price.input_per_mtok  # type: ignore[union-attr, operator]
+                and a.price.output_per_mtok >= b.price.output_per_mtok  # type: ignore[union-attr, operator]
+                and a.price != b.price]
+
     @property
     def names(self) -> list[str]:
         return [t.name for t in self._tiers]

@@ -70,6 +70,19 @@ def test_unimportable_rule_is_a_config_error(base_config):
     assert info.value.path == "gates[0].function"
 
 
+@pytest.mark.parametrize("source, raised", [("raise RuntimeError('no credentials at import')\n", "RuntimeError"),
+                                            ("def check(:\n", "SyntaxError")], ids=["raises", "syntax-error"])
+def test_a_gate_module_that_fails_to_import_is_a_config_error(base_config, tmp_path, monkeypatch, source, raised):
+    """Not the module's own exception out of the constructor: a config mistake names its key."""
+    (tmp_path / "broken_gate_module.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for kind, key in (("rule", "function"), ("pydantic", "model")):
+        base_config["gates"] = [{"kind": kind, key: "broken_gate_module:check"}]
+        with pytest.raises(ConfigError) as info:
+            build_router(base_config, telemetry=False)
+        assert info.value.path == f"gates[0].{key}" and raised in str(info.value)
+
+
 def test_missing_and_broken_files(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.yaml")
@@ -94,3 +107,17 @@ def test_runtime_defaults_are_the_config_models_defaults(base_config):
     assert vars(built.policy.gate) == vars(in_code)
     assert in_code.sentinels == ConfidenceGateConfig(kind="confidence").sentinels
     assert built.retry == RetryConfig()
+
+
+def test_a_ladder_not_listed_cheapest_first_is_warned_about(base_config, caplog):
+    """Escalation climbs the tiers in the order listed: Sonnet before Nova Micro escalates
+    to the cheaper model, and the default baseline is then the cheapest one."""
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        build_router(base_config, telemetry=False)
+    assert not [r for r in caplog.records if "cheapest first" in r.getMessage()]
+    base_config["tiers"] = [base_config["tiers"][2], base_config["tiers"][0]]  # frontier, then cheap
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        build_router(base_config, telemetry=False)
+    (warning,) = [r.getMessage() for r in caplog.records if "cheapest first" in r.getMessage()]
+    assert f"tier {base_config['tiers'][0]['name']!r} costs more per token than " \
+           f"{base_config['tiers'][1]['name']!r}" in warning
