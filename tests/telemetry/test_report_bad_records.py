@@ -100,6 +100,9 @@ def _without(record: dict, key: str) -> str:
     (lambda r: _with(r, baseline_cost_usd="-0.01"), "baseline_cost_usd is '-0.01', below zero"),
     (lambda r: _with(r, attempts=None), "attempts is null, not a list of objects"),
     (lambda r: _with(r, ts="yesterday"), "ts is 'yesterday', not a finite number of seconds"),
+    # parity reads a shadow score as a quality: 5 printed "500.0 % quality parity"
+    (lambda r: _with(r, shadow_score=5), "shadow_score is 5, outside 0..1: a comparator scores 0..1, or null"),
+    (lambda r: _with(r, shadow_score=-0.5), "shadow_score is -0.5, outside 0..1: a comparator scores 0..1, or null"),
 ])
 def test_a_damaged_sqlite_row_is_skipped_counted_and_named(db, tmp_path, damaged, reason):
     intact = tmp_path / "intact.db"

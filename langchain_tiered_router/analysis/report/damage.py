@@ -76,8 +76,10 @@ def _check_fields(data: dict[str, Any]) -> None:
     for name in ("escalated", "flagged"):
         if data[name] not in (True, False):  # 0 and 1 pass too
             raise DamagedRecord(f"{name} is {_shown(data[name])}, not true or false")
-    if data.get("shadow_score") is not None and not _finite_real(data["shadow_score"]):
-        raise DamagedRecord(f"shadow_score is {_shown(data['shadow_score'])}, not a finite number or null")
+    if data.get("shadow_score") is not None:  # a comparator's score is in 0..1 (parity reads it as a quality)
+        problem = score_problem(data["shadow_score"])
+        if problem is not None:
+            raise DamagedRecord(f"shadow_score is {problem}: a comparator scores 0..1, or null")
     for name in (*_COSTS, "savings_usd"):
         _check_money(data.get(name), name, may_be_negative=name == "savings_usd")
     for key in ("attempts", "aux_calls"):

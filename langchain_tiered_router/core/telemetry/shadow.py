@@ -93,7 +93,10 @@ class ShadowSampler:
                 costs.append(tier.cost(reply.usage))
                 return reply
 
-            record.shadow_score = float(self.comparator.score(served_text, answer.text, request.text, judge))
+            score = float(self.comparator.score(served_text, answer.text, request.text, judge))
+            if not 0.0 <= score <= 1.0:  # parity reads it as a quality: 5 would be 500 % parity
+                raise ValueError(f"comparator {self.comparator.name!r} scored {score!r}, outside 0..1")
+            record.shadow_score = score
             record.shadow_status = "done"
             if self.store_text:
                 record.shadow_answer_text = answer.text
