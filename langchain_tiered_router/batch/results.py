@@ -9,12 +9,12 @@ renamed, so a reader never sees half of it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..core.text_lines import json_text
 from .cascade import Cascade
 from .state import RecordState, RunState
 from .telemetry import baseline_costs, request_id_for
@@ -74,7 +74,7 @@ def write_results(run: RunState, cascade: Cascade, path: str | Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as fh:
             for record in sorted(run.records, key=lambda r: r.index):
-                fh.write(json.dumps(result_row(run, record, cascade), ensure_ascii=False) + "\n")
+                fh.write(json_text(result_row(run, record, cascade)) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any, Iterable, Iterator
 
+from ..core.text_lines import json_text
 from .errors import BatchSettingsError
 
 __all__ = ["parse_s3_uri", "S3Store"]
@@ -36,7 +37,7 @@ class S3Store:
 
     def put_lines(self, uri: str, rows: Iterable[dict[str, Any]]) -> int:
         bucket, key = parse_s3_uri(uri, path="s3")
-        lines = [json.dumps(row, ensure_ascii=False) for row in rows]
+        lines = [json_text(row) for row in rows]
         self.client.put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode("utf-8"),
                                ContentType="application/jsonl")
         return len(lines)

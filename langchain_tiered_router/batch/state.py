@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..core.text_lines import json_text
 from .errors import BatchStateError
 
 __all__ = ["AttemptState", "AuxState", "RecordState", "JobState", "RunState", "STATE_VERSION"]
@@ -169,7 +170,7 @@ class RunState:
         """Write atomically: a temporary file in the same folder, fsynced, then renamed over."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        text = json_text(self.to_dict(), separators=(",", ":"))
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

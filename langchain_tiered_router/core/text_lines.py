@@ -9,8 +9,10 @@ UTF-8 is named with its line, so each reader can say which file and line to fix.
 from __future__ import annotations
 
 import codecs
+import json
+from typing import Any
 
-__all__ = ["NotUtf8", "utf8_lines"]
+__all__ = ["NotUtf8", "utf8_lines", "json_text"]
 
 
 class NotUtf8(ValueError):
@@ -30,3 +32,15 @@ def utf8_lines(data: bytes) -> list[str]:
         raise NotUtf8(body.count(b"\n", 0, exc.start) + 1, body[exc.start]) from None
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and not lines[-1] else lines
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """JSON for a UTF-8 file: non-ASCII text kept as it is, unless the value holds a lone
+    surrogate (``"\\ud800"`` is valid JSON a reader hands over, and no UTF-8): then every
+    non-ASCII character is escaped, which reads back exactly."""
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, **kwargs)
+    return text

@@ -130,3 +130,17 @@ def test_a_self_grade_gate_calls_its_grader_on_demand_and_prices_it(tmp_path, s3
                                                            call["output_tokens"])
     routed = sum(Decimal(line["cost_usd"]) for line in lines)
     assert routed == summary.cost_usd == 120 * call_cost("cheap") + sum(Decimal(str(c["cost_usd"])) for c in aux)
+
+
+def test_a_record_holding_a_lone_surrogate_is_served_and_its_state_saved(tmp_path, s3_url, bucket):
+    """Valid JSON (``"\\ud800"``) no UTF-8 can hold: saving the run's state and results
+    raised a bare ``UnicodeEncodeError``; they are written escaped and read back exactly."""
+    records, replay = write_workload(tmp_path, n=3)
+    odd = "Summarise: \ud800 end"
+    with open(records, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"id": "odd", "prompt": odd}) + "\n")
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        summary = run_batch(router_config(emu.url, s3_url, tmp_path), records, tmp_path / "out.jsonl", bucket=bucket)
+    results = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
+    assert set(results) == {"doc-001", "doc-002", "doc-003", "odd"} and summary.failed == 0
+    assert results["odd"]["tier"] is not None

@@ -91,6 +91,24 @@ def test_a_rerun_asks_only_what_is_missing_and_keeps_one_line_per_prompt(gsm8k, 
     assert third.exit_code == 0 and "nothing to ask" in third.output and emulator.requests == []
 
 
+def test_a_prompt_holding_a_lone_surrogate_is_written_and_read_back_exactly(gsm8k, emulator, tmp_path):
+    """Valid JSON (``"\\ud800"``) that no UTF-8 can hold: it was asked and paid for, then the
+    write failed, and every rerun paid for it again. Written escaped, read back as it was."""
+    prompts, out = tmp_path / "prompts.jsonl", tmp_path / "outcomes.jsonl"
+    rows = [{"id": "odd", "prompt": "what is 2 + 2? \ud800", "gold": "4"}, {"id": "plain", "prompt": "caf\u00e9: 3 + 4?",
+                                                                          "gold": "7"}]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    first = collect("--prompts", str(prompts), "--out", str(out), "--endpoint-url", emulator.url)
+    assert first.exit_code == 0, first.output
+    records = {r["id"]: r for r in read_jsonl(out)}
+    assert records["odd"]["prompt"] == rows[0]["prompt"] and set(records["odd"]["outcomes"]) == {"cheap", "frontier"}
+    assert any(line.startswith('{"id": "plain"') and "café" in line  # the other lines keep their text as it is
+               for line in out.read_text(encoding="utf-8").splitlines())
+    emulator.clear_requests()
+    again = collect("--prompts", str(prompts), "--out", str(out), "--endpoint-url", emulator.url)
+    assert again.exit_code == 0 and "nothing to ask" in again.output and emulator.requests == []
+
+
 def test_max_usd_stops_cleanly_and_a_rerun_finishes_without_asking_twice(gsm8k, emulator, tmp_path):
     prompts, out = write_prompts(gsm8k[:30], tmp_path / "prompts.jsonl"), tmp_path / "outcomes.jsonl"
     emulator.clear_requests()

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
+from ...core.text_lines import json_text
 from .decoding import utf8_lines
 from .errors import OutcomesFileError
 
@@ -125,7 +126,7 @@ class OutcomesFile:
     def append(self, record: dict[str, Any]) -> None:
         """Write one complete item durably (a kill after this returns does not lose it)."""
         key = str(record["id"])
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = json_text(record) + "\n"
         if key in self.records:
             if self._extra is None:
                 self._extra = open(self.pending, "a", encoding="utf-8")
@@ -157,10 +158,10 @@ class OutcomesFile:
             for old in order:
                 key = str(old["id"])
                 seen.add(key)
-                fh.write(json.dumps(self.records[key], ensure_ascii=False) + "\n")
+                fh.write(json_text(self.records[key]) + "\n")
             for key, record in self.records.items():
                 if key not in seen:
-                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    fh.write(json_text(record) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

@@ -79,7 +79,7 @@ def _content(value: Any, where: str) -> str:
 
 def _digest(messages: Sequence[tuple[str, str]], system: str | None) -> str:
     canonical = json.dumps([system, list(messages)], ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _item(raw: Any, where: str) -> PromptItem:
