@@ -534,9 +534,20 @@ def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:
     """The proxy's response as ``tier``'s answer; a reply the core cannot read is that
     attempt's error (the engine treats it as any malformed one)."""
     try:
-        return answer_from_response(response, tier=tier.name, model_id=tier.model_id)
+        answer = answer_from_response(response, tier=tier.name, model_id=tier.model_id)
     except TierCallError as exc:
         return exc
+    answer.retried = _retries_made(response)
+    return answer
+
+
+def _retries_made(response: Any) -> int:
+    """How often LiteLLM's router retried the proxy's call before this response (its
+    ``x-litellm-attempted-retries``): the attempt's retries, as the engine counts its own."""
+    hidden = getattr(response, "_hidden_params", None)
+    headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    count = headers.get("x-litellm-attempted-retries") if isinstance(headers, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and 0 < count < 1_000 else 0
 
 
 def _fallback_tiers(router: Any, inner: LiteLLMRouterBackend, tier: Tier, attempt: RouteRequest,

@@ -314,6 +314,9 @@ class Router:
                     call.in_flight = False
                     self._record_call(tier, True)
                     attempt.answer, attempt.cache_hit = answer, answer.cache_hit
+                    if answer.retried:  # retried below the engine (its kinds unknown here)
+                        attempt.retries += answer.retried
+                        attempt.retried_on += ["unknown"] * answer.retried
                     self._bill(attempt, tier, [*spent, answer])
                     attempt.emitted = call.emitted
                 return attempt

@@ -72,6 +72,7 @@ class TierAnswer:
     chunks: list[Any] | None = field(default=None, repr=False)  # a streamed answer's chunks, replayed if served
     usage_estimated: bool = False  # the tier reported no usage (a stream cut short): counts are estimates
     cache_hit: bool = False  # answered by a response cache in front of the model (LiteLLM's): nothing billed
+    retried: int = 0  # failed calls the integration itself retried before this answer (LiteLLM's router)
 
 
 # (purpose, tier name, prompt or the whole request) -> answer; priced by the engine
