@@ -395,12 +395,28 @@ class TieredChatBedrock(BaseChatModel):
             backend.detach()
         yield final_chunk(routed.result, last)
 
+    @staticmethod
+    def _routing_kwargs(run_manager: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` with the tier and the caller the run's metadata names
+        (``requested_tier``, ``caller``) as ``tier=`` and ``caller=``: LangChain's LLM cache
+        keys on the kwargs, not the metadata, so a cached cheap answer was served to a
+        request for another tier, and an allowed caller's answer to one the access rules
+        refuse. The kwargs mean the same to the router; ones given win."""
+        metadata = getattr(run_manager, "metadata", None) or {}
+        extra = {}
+        if "tier" not in kwargs and metadata.get("requested_tier"):
+            extra["tier"] = metadata["requested_tier"]
+        if "caller" not in kwargs and metadata.get("caller"):
+            extra["caller"] = metadata["caller"]
+        return {**kwargs, **extra} if extra else kwargs
+
     def _generate_with_cache(self, messages: list[BaseMessage], stop: list[str] | None = None,
                              run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
         # LangChain calls ``_stream`` without the run manager: hand it over by context.
         token = ATTEMPT_RUNS.set(self._runs(run_manager) if run_manager else None)
         try:
-            return super()._generate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+            return super()._generate_with_cache(messages, stop=stop, run_manager=run_manager,
+                                                **self._routing_kwargs(run_manager, kwargs))
         finally:
             ATTEMPT_RUNS.reset(token)
 
@@ -487,7 +503,8 @@ class TieredChatBedrock(BaseChatModel):
                                     ) -> ChatResult:
         token = ATTEMPT_RUNS.set(self._runs(run_manager) if run_manager else None)
         try:
-            return await super()._agenerate_with_cache(messages, stop=stop, run_manager=run_manager, **kwargs)
+            return await super()._agenerate_with_cache(messages, stop=stop, run_manager=run_manager,
+                                                       **self._routing_kwargs(run_manager, kwargs))
         finally:
             ATTEMPT_RUNS.reset(token)
 

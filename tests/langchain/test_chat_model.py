@@ -355,6 +355,36 @@ def test_the_llm_cache_keys_on_the_whole_routing_config(emulator) -> None:
         set_llm_cache(None)
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["invoke", "ainvoke"])
+def test_the_llm_cache_keys_on_the_tier_and_caller_named_in_metadata(emulator, asynchronous) -> None:
+    """``requested_tier`` and ``caller`` in the run's metadata route the request as
+    ``tier=`` and ``caller=`` do, so they key the cache as those do: a cached cheap answer
+    is not served to a request for the frontier, nor an allowed caller's frontier answer
+    to a caller the access rules refuse."""
+    import asyncio
+
+    from langchain_core.caches import InMemoryCache
+
+    from langchain_tiered_router.core.errors import TierNotAllowedError
+
+    llm = TieredChatBedrock(config=config(emulator.url, access={"allow_tier_request": ["team:ops"]}),
+                            telemetry=False, cache=InMemoryCache())
+
+    def ask(prompt: str, **kwargs):
+        return asyncio.run(llm.ainvoke(prompt, **kwargs)) if asynchronous else llm.invoke(prompt, **kwargs)
+
+    ops = {"metadata": {"caller": ["team:ops"]}}
+    assert ask("hello there").response_metadata["routing"]["tier"] == "cheap"
+    sent = len(emulator.requests)
+    up = ask("hello there", config={"metadata": {"requested_tier": "frontier", "caller": ["team:ops"]}})
+    assert up.response_metadata["routing"]["tier"] == "frontier" and len(emulator.requests) == sent + 1
+    assert ask("secret question", tier="frontier", config=ops).response_metadata["routing"]["tier"] == "frontier"
+    with pytest.raises(TierNotAllowedError):
+        ask("secret question", tier="frontier")  # anonymous: refused, not the cached answer
+    cached = ask("secret question", tier="frontier", config=ops)  # the allowed caller still hits it
+    assert cached.response_metadata["routing"]["tier"] == "frontier" and len(emulator.requests) == sent + 2
+
+
 def test_a_tool_choice_bedrock_cannot_take_is_the_callers_error_on_every_tier(routed, emulator) -> None:
     from langchain_core.tools import tool
 
