@@ -21,6 +21,7 @@ certifies is the parity this code serves.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from .features import FeatureRow, FeatureSpec, answer_row, bounded_view, prompt_
 from .pricing import estimate_tokens
 from .tiers import Ladder
 
-__all__ = ["LinearHead", "HeadStack", "RoutingModel", "STRATEGIES", "per_token_rates", "predicted_cost"]
+__all__ = ["LinearHead", "HeadStack", "RoutingModel", "STRATEGIES", "per_token_rates", "predicted_cost", "fold_of"]
 
 log = logging.getLogger("langchain_tiered_router")
 
@@ -72,6 +73,14 @@ def _costs_at_least(rate: Sequence[float] | None, base: Sequence[float] | None) 
             and float(rate[1]) >= float(base[1])
     except (TypeError, ValueError, IndexError):
         return False
+
+
+def fold_of(view: str, folds: int) -> int:
+    """The cross-fitting fold of a prompt's bounded view (``features.bounded_view``): the
+    calibration puts each request in this fold, and at run time the request is judged by
+    the heads of the member fitted without that fold (``RoutingModel.members``)."""
+    digest = hashlib.sha256(view.encode("utf-8", "surrogatepass")).hexdigest()
+    return int(digest[:8], 16) % folds
 
 
 def predicted_cost(rate: tuple[float, float] | None, tokens_in: int, tokens_out: float | None,
@@ -176,10 +185,24 @@ class RoutingModel:
     split_at: float | None = None  # strategy "split": the operating point along split_path
     max_escalations: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # The cross-fitted members, one per fold, each with its own heads (and no members):
+    # a request is judged by the member fitted without its fold (``fold_of``), so the
+    # decisions served are distributed as the cross-fitted ones the calibration certified.
+    # (The fold heads' mean, served to every request, sat in a narrow band where the heads
+    # carried little signal: the certified threshold sent all or none of it to a tier.)
+    # Empty: the model's own heads judge every request.
+    members: list["RoutingModel"] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown routing strategy {self.strategy!r}; expected one of {', '.join(STRATEGIES)}")
+
+    def member_for(self, prompt: str) -> "RoutingModel":
+        """The model whose heads judge ``prompt``: its fold's member, else this one."""
+        members = self.members
+        if not members:
+            return self
+        return members[fold_of(bounded_view(prompt, self.spec.head_chars, self.spec.tail_chars), len(members))]
 
     # -- checks against the ladder it runs on ----------------------------------------
 
@@ -288,9 +311,13 @@ class RoutingModel:
 
     def predicted_costs(self, prompt: str, row: FeatureRow, ladder: Ladder) -> list[float]:
         """Each tier's expected cost for this prompt, in units of ``cost_scale``."""
+        if self.members:
+            return self.member_for(prompt).predicted_costs(prompt, row, ladder)
         return self._costs(prompt, self._prompt_predictions(row, ladder)[1], ladder)
 
     def start_values(self, prompt: str, ladder: Ladder) -> tuple[list[float], list[float]]:
+        if self.members:
+            return self.member_for(prompt).start_values(prompt, ladder)
         q, out = self._prompt_predictions(self.prompt_features(prompt), ladder)
         return q, self._costs(prompt, out, ladder)
 
@@ -316,6 +343,8 @@ class RoutingModel:
         the interpreter's and numpy's code has left the CPU's caches and every call costs
         several times what it costs in a loop."""
         lam = self.lam if lam is None else lam
+        if self.members:
+            return self.member_for(prompt).choose_start(prompt, ladder, lam)
         plan = self.__dict__.get("_start_plan_of")
         if plan is None or plan[0] is not ladder:
             plan = self._start_plan(ladder)
@@ -335,6 +364,9 @@ class RoutingModel:
     def escalation_values(self, tier: str, prompt: str, answer: str, *, logprobs: Sequence[float] | None = None,
                           previous: str | None = None, ladder: Ladder) -> tuple[float, float, float]:
         """(quality if served here, quality one tier up, cost of the tier up)."""
+        if self.members:
+            return self.member_for(prompt).escalation_values(tier, prompt, answer, logprobs=logprobs,
+                                                             previous=previous, ladder=ladder)
         above = ladder.above(ladder[tier])
         if above is None or tier not in self.stay:
             return 1.0, 0.0, math.inf

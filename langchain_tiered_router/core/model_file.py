@@ -8,6 +8,7 @@ problem: a crafted 1 KB file declaring a 2^34-element array is refused, not allo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -30,24 +31,28 @@ _MAX_ELEMENTS = 1 << 24  # 16 M floats per array: far above any real head
 _MAX_HEADER = 1 << 20
 _MAX_ARRAY_BYTES = 64 << 20  # what one array may declare
 _MAX_TOTAL_BYTES = 128 << 20  # what the whole file may declare: a real model is a few MB
-_MAX_HEADS = 256
-_MEMBER = re.compile(r"^(header|h\d{1,3}_(sparse|dense|mean|scale))\.npy$")
+_MAX_HEADS = 1024
+_MAX_MEMBERS = 32  # cross-fitting folds (calibrate uses 10)
+_MEMBER = re.compile(r"^(header|h\d{1,4}_(sparse|dense|mean|scale))\.npy$")
 
 
 def save_routing_model(model: RoutingModel, path: str | Path) -> Path:
     path = Path(path)
     heads, arrays = [], {}
-    for role in _ROLES:
-        for tier, head in getattr(model, role).items():
-            key = f"h{len(heads)}"
-            heads.append({"role": role, "tier": tier, "link": head.link, "bias": head.bias})
-            for part in ("sparse", "dense", "mean", "scale"):
-                arrays[f"{key}_{part}"] = np.asarray(getattr(head, part), dtype=np.float32)
+    for member, holder in [(None, model), *enumerate(model.members)]:
+        for role in _ROLES:
+            for tier, head in getattr(holder, role).items():
+                key = f"h{len(heads)}"
+                heads.append({"role": role, "tier": tier, "link": head.link, "bias": head.bias,
+                              **({} if member is None else {"member": member})})
+                for part in ("sparse", "dense", "mean", "scale"):
+                    arrays[f"{key}_{part}"] = np.asarray(getattr(head, part), dtype=np.float32)
     header = {"format": FORMAT, "strategy": model.strategy, "tiers": model.tiers, "baseline": model.baseline,
               "spec": model.spec.to_dict(), "lam": model.lam, "cost_scale": model.cost_scale,
               "start_tier": model.start_tier, "threshold": model.threshold,
               "split_path": model.split_path, "split_at": model.split_at,
-              "max_escalations": model.max_escalations, "heads": heads, "meta": model.meta}
+              "max_escalations": model.max_escalations, "heads": heads, "meta": model.meta,
+              "members": len(model.members)}
     if model.spec.embedding or model.spec.tokens:
         header["embedding"] = {"name": load_embedding().name, "fingerprint": load_embedding().fingerprint}
     with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a bare name
@@ -128,6 +133,9 @@ def _check_header(header: Any, path: Path) -> None:
     if escalations is not None and (isinstance(escalations, bool) or not isinstance(escalations, int)
                                     or not 0 <= escalations <= 100):
         raise ConfigError(f"{path}: header field 'max_escalations' must be a whole number from 0 to 100")
+    members = header.get("members", 0)
+    if isinstance(members, bool) or not isinstance(members, int) or not 0 <= members <= _MAX_MEMBERS:
+        raise ConfigError(f"{path}: header field 'members' must be a whole number from 0 to {_MAX_MEMBERS}")
     if not isinstance(header.get("meta") or {}, dict):
         raise ConfigError(f"{path}: header field 'meta' must be a mapping")
     if header.get("embedding") is not None and not isinstance(header["embedding"], dict):
@@ -177,9 +185,13 @@ def load_routing_model(path: str | Path) -> RoutingModel:
                          max_escalations=header.get("max_escalations"), meta=header.get("meta") or {})
     if model.cost_scale <= 0:
         raise ConfigError(f"{path}: cost_scale must be positive")
+    model.members = [dataclasses.replace(model, quality={}, out_tokens={}, stay={}, up={}, members=[])
+                     for _ in range(header.get("members", 0))]
     for i, meta in enumerate(heads_meta):
-        role, tier, link = meta.get("role"), meta.get("tier"), meta.get("link")
-        if role not in _ROLES or tier not in tiers or link not in ("logistic", "log1p"):
+        role, tier, link, member = meta.get("role"), meta.get("tier"), meta.get("link"), meta.get("member")
+        if role not in _ROLES or tier not in tiers or link not in ("logistic", "log1p") or not (
+                member is None or (isinstance(member, int) and not isinstance(member, bool)
+                                   and 0 <= member < len(model.members))):
             raise ConfigError(f"{path}: head {i} is malformed ({meta!r:.200})")
         parts = {}
         for part in ("sparse", "dense", "mean", "scale"):
@@ -195,9 +207,11 @@ def load_routing_model(path: str | Path) -> RoutingModel:
         if width not in (0, spec.dense_width(with_answer=role in ("stay", "up"))):
             raise ConfigError(f"{path}: head {i} expects {width} dense features; this feature spec gives "
                               f"{spec.dense_width(with_answer=role in ('stay', 'up'))}")
-        getattr(model, role)[tier] = LinearHead(parts["sparse"], parts["dense"], parts["mean"], parts["scale"],
-                                                _float(meta, "bias", path) or 0.0, link)
-    _check_complete(model, path)
+        holder = model if member is None else model.members[member]
+        getattr(holder, role)[tier] = LinearHead(parts["sparse"], parts["dense"], parts["mean"], parts["scale"],
+                                                 _float(meta, "bias", path) or 0.0, link)
+    for holder in (model, *model.members):
+        _check_complete(holder, path)
     return model
 
 

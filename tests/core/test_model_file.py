@@ -27,8 +27,8 @@ DIMS = 16
 MEMORY_BOUND = 64 << 20  # a refused file never gets near what it declares
 
 
-def _head(link: str = "logistic") -> LinearHead:
-    return LinearHead(np.linspace(-1, 1, DIMS), np.zeros(0), np.zeros(0), np.zeros(0), 0.1, link)
+def _head(link: str = "logistic", bias: float = 0.1) -> LinearHead:
+    return LinearHead(np.linspace(-1, 1, DIMS), np.zeros(0), np.zeros(0), np.zeros(0), bias, link)
 
 
 @pytest.fixture
@@ -37,6 +37,9 @@ def good(tmp_path: Path) -> Path:
     model = RoutingModel("classifier", ["cheap", "mid"], "mid", spec, lam=0.5, cost_scale=1e-4,
                          quality={"cheap": _head(), "mid": _head()},
                          out_tokens={"cheap": _head("log1p"), "mid": _head("log1p")})
+    model.members = [RoutingModel("classifier", ["cheap", "mid"], "mid", spec, lam=0.5, cost_scale=1e-4,
+                                  quality={"cheap": _head(bias=b), "mid": _head()},
+                                  out_tokens={"cheap": _head("log1p"), "mid": _head("log1p")}) for b in (-3.0, 3.0)]
     return save_routing_model(model, tmp_path / "good.npz")
 
 
@@ -140,6 +143,12 @@ CRAFTED: dict[str, Callable[[Path, Path], Path]] = {
     "a split point that is NaN": lambda g, o: _rewrite(g, o, lambda h: {**h, "strategy": "split", "split_at": "NaN",
                                                                         "split_path": ["mid", "cheap"]}),
     "a missing quality head": lambda g, o: _rewrite(g, o, lambda h: {**h, "heads": h["heads"][1:]}),
+    "a head of a member past the members": lambda g, o: _rewrite(g, o, _set("heads.0.member", 2)),
+    "a member index that is a string": lambda g, o: _rewrite(g, o, _set("heads.4.member", "0")),
+    "members a string": lambda g, o: _rewrite(g, o, _set("members", "2")),
+    "members past the limit": lambda g, o: _rewrite(g, o, _set("members", 10_000)),
+    "a member without its quality head": lambda g, o: _rewrite(g, o, lambda h: {
+        **h, "heads": [x for x in h["heads"] if not (x.get("member") == 1 and x["role"] == "quality")]}),
     "not a zip at all": lambda g, o: (o.write_bytes(b"PK\x03\x04 not really"), o)[1],
     "an empty file": lambda g, o: (o.write_bytes(b""), o)[1],
 }
@@ -157,6 +166,22 @@ def test_the_good_file_loads_and_routes(good):
     router = build_router({"tiers": LADDER, "policy": {"kind": "auto", "path": str(good)},
                            "telemetry": {"sinks": []}})
     assert router.route(RouteRequest("hello"), ScriptedBackend({"*": "hi"})).tier in ("cheap", "mid")
+
+
+def test_each_request_is_judged_by_its_folds_member(good):
+    """The members round-trip, and a prompt's fold picks the one that judges it (the
+    cheap tier's quality bias -3 in one, +3 in the other: the start tier follows)."""
+    model = load_routing_model(good)
+    assert len(model.members) == 2 and [m.quality["cheap"].bias for m in model.members] == [-3.0, 3.0]
+    from langchain_tiered_router.core.tiers import Ladder
+    from langchain_tiered_router.core.config import load_config
+    ladder = Ladder.from_config(load_config({"tiers": LADDER, "telemetry": {"sinks": []}}))
+    prompts = [f"question {i}" for i in range(40)]
+    chosen = {p: model.choose_start(p, ladder)[2] for p in prompts}
+    for p in prompts:
+        member = model.member_for(p)
+        assert any(member is m for m in model.members) and chosen[p] == member.choose_start(p, ladder)[2]
+    assert {model.member_for(p) is model.members[0] for p in prompts} == {True, False}  # both serve
 
 
 @pytest.mark.parametrize("name", list(CRAFTED))

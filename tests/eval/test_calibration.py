@@ -17,9 +17,9 @@ from langchain_tiered_router.analysis.eval.calibration import (SPARE, Candidate,
                                                                 split_delta)
 from langchain_tiered_router.analysis.eval.data import EvalItem, Outcome, split_by_hash
 from langchain_tiered_router.analysis.eval.harness import evaluate, evaluate_config
-from langchain_tiered_router.analysis.eval.metrics import LadderTable
+from langchain_tiered_router.analysis.eval.metrics import LadderTable, summarize_run
 from langchain_tiered_router.analysis.eval.strategies import ClassifierStrategy, RecordedSignals, Strategy, start_breaks
-from langchain_tiered_router.analysis.eval.training import TrainingData, crossfit
+from langchain_tiered_router.analysis.eval.training import TrainingData, crossfit, predict
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.core import RouteRequest
 from langchain_tiered_router.core.build import build_router
@@ -114,21 +114,26 @@ def coin_flips(n: int, seed: int, cheap: float, frontier: float) -> list[EvalIte
         "frontier": Outcome(float(rng.random() < frontier), "frontier answer", 40, 30)}) for i in range(n)]
 
 
-def test_a_model_that_would_not_route_as_its_cross_fitted_decisions_were_certified_is_not_shipped():
+def test_the_shipped_model_routes_the_calibration_requests_as_certified():
     """Nothing tells when the cheap tier (right 90 % of the time) is wrong, yet the fold
-    heads' chance differences let a cascade certify 20 % savings cross-fitted; the heads
-    it would ship (their mean) escalate nearly every request and lose money, on the
-    calibration requests as on held-out ones. Refused; the held-out run does not lose."""
+    heads' chance differences let a cascade certify savings cross-fitted. Their mean,
+    shipped before, sat in a narrow band and escalated nearly every held-out request
+    (-5.4 %). Each request is now judged by its fold's member: on the calibration
+    requests that is the certified run itself, and the held-out half does not lose."""
     items = coin_flips(600, 7, cheap=0.9, frontier=1.0)
     order = np.random.default_rng(7).permutation(len(items))
     cal, test = [items[i] for i in order[:300]], [items[i] for i in order[300:]]
     ladder = ladder_with_ratio(10.0)
-    calibration = calibrate(cal, ladder, 0.9, spec=FeatureSpec(tokens=False, embedding=False))
-    cascade = next(c for c in calibration.candidates if c.name == "cascade")
-    assert cascade.chosen is not None and cascade.savings_lb_all > 0  # certified cross-fitted...
-    refused = [n for n in calibration.notes if n.startswith("cascade: not shipped")]
-    assert len(refused) == 1 and "cheaper at" in refused[0]  # ...but not what the shipped heads do
-    assert calibration.chosen.name != "cascade"
+    spec = FeatureSpec(tokens=False, embedding=False)
+    calibration = calibrate(cal, ladder, 0.9, spec=spec)
+    assert len(calibration.heads.members) == calibration.folds == len(calibration.model.members)
+    data = TrainingData.build(cal, ladder.names, spec, with_answers=True)
+    table, signals = ladder_table(cal, ladder), RecordedSignals.read(cal, ladder.names)
+    shipped = predict(calibration.heads, data, np.arange(len(cal)), ladder, calibration.cost_scale)
+    for cand in calibration.candidates:
+        if cand.chosen is not None and cand.strategy.learned:
+            replayed = summarize_run(table, *cand.strategy.simulate(shipped, table, signals, cand.param))
+            assert replayed == cand.cal, cand.name
     result = evaluate(calibration, test, ladder, curves=False)
     assert result["savings"] >= 0 and result["parity"] >= 0.89
 
@@ -212,14 +217,18 @@ def test_the_calibrated_file_routes_live_traffic_as_the_harness_replayed_it(tmp_
     assert through_engine["savings"] == pytest.approx(simulated["savings"], abs=1e-9)
     assert through_engine["parity"] == pytest.approx(simulated["parity"], abs=1e-9)
 
+    # each request judged by the member fitted without its fold, as the harness replayed it
+    assert len(model.members) == calibration.folds
     router = build_router(config, telemetry=False)
     backend = ScriptedBackend({"cheap": lambda req: "the answer is 3 maybe, not sure" if "integral" in req.text
                                else "the answer is 4", "frontier": "frontier answer"})
-    easy = router.route(RouteRequest("question 2 about the capital of item 5"), backend)
-    hard = router.route(RouteRequest("question 1 about the integral of item 3"), backend)
-    assert easy.tier == "cheap" and hard.tier == "frontier"
-    assert easy.policy == f"auto:{model.strategy}"
-    assert hard.start_reason.startswith(("trained:", "auto:"))
+    served = {"easy": [], "hard": []}
+    for item in test[:80]:
+        result = router.route(RouteRequest(item.prompt), backend)
+        served["hard" if any(t in item.prompt for t in TOPICS_HARD) else "easy"].append(result.tier)
+        assert result.policy == f"auto:{model.strategy}" and result.start_reason.startswith(("trained:", "auto:"))
+    assert served["easy"].count("cheap") > 0.8 * len(served["easy"])  # the topics were learned
+    assert served["hard"].count("frontier") > 0.8 * len(served["hard"])
 
 
 def test_progress_moves_with_every_step_of_the_work():

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -141,7 +142,8 @@ def guarantee_text(target: float, delta: float, bound: str, tested: int, favouri
         split = f"Bonferroni over {tested} strategies tried"
     return (f"with probability >= {1 - delta:.0%} over the calibration sample, expected parity on traffic like it "
             f"is >= {target:.2f} (Learn-then-Test: {how}, fixed sequence over each strategy's operating points, "
-            f"{split}; decisions cross-fitted over {folds} folds, the shipped model averages the fold models)")
+            f"{split}; decisions cross-fitted over {folds} folds, and each request served by the fold heads "
+            "fitted without its fold, as certified)")
 
 
 def expected_savings(strategy: Strategy, params: np.ndarray, preds: Predictions, table: LadderTable,
@@ -232,9 +234,13 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
         model.split_at = candidate.param
         return model
     model.lam = float(candidate.param or 0.0)
-    model.quality, model.out_tokens = dict(heads.quality), dict(heads.out_tokens)
-    if s.name in ("cascade", "blend"):
-        model.stay, model.up = dict(heads.stay), dict(heads.up)
+    for holder, source in [(model, heads), *((None, m) for m in heads.members)]:
+        if holder is None:
+            holder = dataclasses.replace(model, members=[])
+            model.members.append(holder)
+        holder.quality, holder.out_tokens = dict(source.quality), dict(source.out_tokens)
+        if s.name in ("cascade", "blend"):
+            holder.stay, holder.up = dict(source.stay), dict(source.up)
     return model
 
 
@@ -243,20 +249,21 @@ def _routes_otherwise(cand: Candidate, shipped: Predictions, table: LadderTable,
     """Why the model ``calibrate`` would ship for ``cand`` is not the one certified, or None.
 
     The operating point is certified on cross-fitted decisions (each request judged by
-    fold heads that never saw it); the shipped heads are the fold heads' mean. Where the
-    heads carry little signal the fold heads disagree mostly by chance (their intercepts
-    move with each fold's labels), and their mean sits in a narrow band: the certified
-    threshold then sends all or nothing of it to a cheaper tier. So the shipped heads are
-    replayed on the calibration requests at the chosen point, and must pass the same two
-    tests there: its parity test and a savings bound above zero. A check that can only
-    refuse: the promise stays the cross-fitted one."""
+    fold heads that never saw it). The shipped model judges each request by its fold's
+    member, which on the calibration requests are those very decisions; where the
+    prompts do not fill every fold it ships the fold heads' mean, which, where the heads
+    carry little signal, sits in a narrow band the certified threshold sends all or none
+    of to a cheaper tier. So the shipped heads are replayed on the calibration requests
+    at the chosen point, and must pass the same two tests there: its parity test and a
+    savings bound above zero. A check that can only refuse: the promise stays the
+    cross-fitted one."""
     served, cost = cand.strategy.simulate(shipped, table, signals, cand.param)
     run = summarize_run(table, served, cost)
     savings, se = savings_and_se(cost, table.c_base)
     losses = (target_parity * table.q_base - table.served_quality(served))[None, :]
     if savings - z_of(cand.delta) * se > 0 and reject(losses, cand.delta, bound, high=max(target_parity, 1e-9))[0]:
         return None
-    return (f"{cand.name}: not shipped: the model it would ship (the fold heads averaged) does not route the "
+    return (f"{cand.name}: not shipped: the model it would ship (the fold heads' mean) does not route the "
             f"calibration requests as its cross-fitted decisions were certified: {run['savings']:.1%} cheaper at "
             f"{run['parity']:.1%} parity there (certified {cand.cal.get('savings', float('nan')):.1%} at "
             f"{cand.cal.get('parity', float('nan')):.1%})")

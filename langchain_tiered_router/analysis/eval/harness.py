@@ -1,6 +1,6 @@
 """Measure a calibrated router on test items it never saw, with the fixed metric.
 
-The shipped model (the averaged fold heads) predicts on the test items; each strategy
+The shipped model (each request judged by the fold heads fitted without its fold) predicts on the test items; each strategy
 replays its calibrated operating point there. Beside the headline ("X % cheaper at Y %
 parity") the result says how much of the oracle's headroom over a random mix the router
 recovered, so a user sees at once whether routing works on their data.

@@ -4,23 +4,26 @@ Heads are linear (logistic for a quality, ridge on log tokens for an answer leng
 over ``core.features``. Training needs scikit-learn (the ``ml`` extra); the model it
 produces runs with numpy alone.
 
-Cross-fitting: the calibration data is cut into folds (by sha256 of the prompt); each
-item gets predictions from heads that never saw it, and the shipped heads are the mean
-of the fold heads, so the decisions the calibration certifies and the decisions the
-shipped model makes sit on one scale.
+Cross-fitting: the calibration data is cut into folds (by sha256 of the prompt's
+bounded view, ``learned.fold_of``); each item gets predictions from heads that never saw
+it, and the shipped model keeps the fold heads as its members: a request is judged by
+the member of its fold, so the decisions it serves are distributed as the cross-fitted
+decisions the calibration certified. (The fold heads' mean, served before, sat in a
+narrow band where the heads carried little signal, and a threshold certified on the
+cross-fitted spread sent all or none of it to a tier.) Where the prompts do not fill
+every fold, the mean judges every request.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ...core.features import FeatureSpec, answer_row, prompt_row
-from ...core.learned import LinearHead, per_token_rates, predicted_cost
+from ...core.features import FeatureSpec, answer_row, bounded_view, prompt_row
+from ...core.learned import LinearHead, fold_of, per_token_rates, predicted_cost
 from ...core.pricing import estimate_tokens
 from ...core.tiers import Ladder
 from .data import EvalItem
@@ -31,9 +34,14 @@ __all__ = ["Matrix", "TrainingData", "Heads", "Predictions", "crossfit", "folds_
 C_GRID = (0.03, 0.3, 3.0)
 
 
-def folds_of(items: Sequence[EvalItem], k: int) -> np.ndarray:
-    """Stable fold numbers from sha256 of the prompt (the same split on every run)."""
-    return np.array([int(hashlib.sha256(i.prompt.encode()).hexdigest()[:8], 16) % k for i in items])
+def folds_of(items: Sequence[EvalItem], k: int, spec: FeatureSpec | None = None) -> np.ndarray:
+    """Stable fold numbers from sha256 of the prompt's bounded view (the same split on
+    every run): ``learned.fold_of``, which picks the member that judges a request at run time."""
+    return _folds_of_texts([i.prompt for i in items], k, spec or FeatureSpec())
+
+
+def _folds_of_texts(prompts: Sequence[str], k: int, spec: FeatureSpec) -> np.ndarray:
+    return np.array([fold_of(bounded_view(p, spec.head_chars, spec.tail_chars), k) for p in prompts], dtype=int)
 
 
 def _sklearn():
@@ -221,6 +229,9 @@ class Heads:
     out_tokens: dict[str, LinearHead] = field(default_factory=dict)
     stay: dict[str, LinearHead] = field(default_factory=dict)
     up: dict[str, LinearHead] = field(default_factory=dict)
+    # the fold heads, fold f's fitted without fold f: each request is judged by its fold's
+    # (``folds_of``), as at run time (``RoutingModel.members``); empty: these heads judge all
+    members: list["Heads"] = field(default_factory=list)
 
     @staticmethod
     def mean(all_heads: Sequence["Heads"]) -> "Heads":
@@ -303,6 +314,12 @@ def predicted_costs(out_tokens: np.ndarray, prompts: Sequence[str], ladder: Ladd
 
 
 def predict(heads: Heads, data: TrainingData, idx: np.ndarray, ladder: Ladder, cost_scale: float) -> Predictions:
+    """What ``heads`` predict for items ``idx``; with members, each item by its fold's member."""
+    if heads.members:
+        folds = _folds_of_texts([data.prompt_texts[i] for i in idx], len(heads.members), data.spec)
+        parts = [(np.flatnonzero(folds == f), predict(member, data, idx[folds == f], ladder, cost_scale))
+                 for f, member in enumerate(heads.members) if np.any(folds == f)]
+        return Predictions.place(parts, len(idx))
     prompts = data.prompts.take(idx)
     quality = np.stack([_linear(heads.quality[t], prompts) for t in data.tiers], axis=1)
     tokens = np.stack([_linear(heads.out_tokens[t], prompts) for t in data.tiers], axis=1)
@@ -373,10 +390,11 @@ def select_c(data: TrainingData, *, folds: int = 3,
 def crossfit(data: TrainingData, items: Sequence[EvalItem], ladder: Ladder, cost_scale: float, c: dict[str, float], *,
              cascade: bool, k: int = 10, progress: Callable[[str], None] = lambda _: None
              ) -> tuple[Predictions, Heads]:
-    """Out-of-fold predictions for every item, and the averaged heads to ship."""
+    """Out-of-fold predictions for every item, and the heads to ship (their members the fold heads)."""
     if len(items) < 2:
         raise ValueError(f"calibration needs at least 2 requests, got {len(items)}")
-    folds = folds_of(items, k)
+    folds = folds_of(items, k, data.spec)
+    by_hash = np.unique(folds).size == k  # every fold holds requests: each has a member at run time
     if np.unique(folds).size < 2:  # every prompt alike: folds by position, or nothing is held out
         folds = np.arange(len(items)) % k
     parts, fold_heads = [], []
@@ -388,4 +406,7 @@ def crossfit(data: TrainingData, items: Sequence[EvalItem], ladder: Ladder, cost
         heads = fit_heads(data, train, c, cascade=cascade)
         fold_heads.append(heads)
         parts.append((held, predict(heads, data, held, ladder, cost_scale)))
-    return Predictions.place(parts, data.n), Heads.mean(fold_heads)
+    shipped = Heads.mean(fold_heads)
+    if by_hash:  # else (few or alike prompts) the mean judges every request, as it always did
+        shipped.members = fold_heads
+    return Predictions.place(parts, data.n), shipped
