@@ -197,6 +197,20 @@ class RoutingModel:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown routing strategy {self.strategy!r}; expected one of {', '.join(STRATEGIES)}")
 
+    def warm(self, ladder: Ladder) -> None:
+        """Make what every member's decisions need (their heads stacked for this ladder)
+        now, not on the first request each member judges: ten members built one by one
+        cost the first requests milliseconds each."""
+        names = tuple(ladder.names)
+        for holder in self.members or [self]:
+            if holder.quality or holder.out_tokens:
+                holder._prompt_plan(names)
+            if holder.uses_classifier:
+                holder._start_plan(ladder)
+            for tier in holder.stay:
+                if tier in holder.up:
+                    holder._stack(("answer", tier), [holder.stay[tier], holder.up[tier]])
+
     def member_for(self, prompt: str) -> "RoutingModel":
         """The model whose heads judge ``prompt``: its fold's member, else this one."""
         members = self.members

@@ -156,6 +156,7 @@ class LearnedPolicy(Policy):
         model = load_routing_model(path)
         model.check_ladder(ladder)
         model.check_certified_for(ladder)
+        model.warm(ladder)
         certified = model.max_escalations
         if certified is not None:
             top = len(ladder) - 1
