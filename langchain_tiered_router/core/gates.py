@@ -440,6 +440,9 @@ def import_object(ref: str, *, path: str = "") -> Any:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot import {ref!r}: {exc}", path=path) from None
+    except Exception as exc:  # noqa: BLE001 - the module itself failed: a SyntaxError, a raise at import
+        raise ConfigError(f"cannot import {ref!r}: importing {module_name} raised {type(exc).__name__}: {exc}",
+                          path=path) from exc
     return obj
 
 
