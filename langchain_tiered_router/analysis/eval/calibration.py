@@ -343,7 +343,8 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
         candidates.append(cand)
     viable = [cand for cand in candidates if cand.chosen is not None and cand.name != "baseline"
               and cand.savings_lb_all > 0]
-    if preds is not None and any(cand.strategy.learned for cand in viable):
+    if preds is not None and not heads.members and any(cand.strategy.learned for cand in viable):
+        # (with members, the shipped decisions on these requests are the certified ones)
         shipped = predict(heads, data, np.arange(data.n), ladder, cost_scale)
         for cand in [cand for cand in viable if cand.strategy.learned]:
             why = _routes_otherwise(cand, shipped, table, signals, target_parity, bound)
