@@ -234,13 +234,17 @@ def _strategy_model(candidate: Candidate, heads: Heads, ladder: Ladder, spec: Fe
         model.split_at = candidate.param
         return model
     model.lam = float(candidate.param or 0.0)
-    for holder, source in [(model, heads), *((None, m) for m in heads.members)]:
-        if holder is None:
-            holder = dataclasses.replace(model, members=[])
-            model.members.append(holder)
-        holder.quality, holder.out_tokens = dict(source.quality), dict(source.out_tokens)
-        if s.name in ("cascade", "blend"):
-            holder.stay, holder.up = dict(source.stay), dict(source.up)
+    cascade = s.name in ("cascade", "blend")
+    _take_heads(model, heads, cascade)
+    model.members = [_take_heads(dataclasses.replace(model, members=[]), member, cascade) for member in heads.members]
+    return model
+
+
+def _take_heads(model: RoutingModel, heads: Heads, cascade: bool) -> RoutingModel:
+    """``model`` with the prompt heads of ``heads`` (and the answer heads, for a cascade)."""
+    model.quality, model.out_tokens = dict(heads.quality), dict(heads.out_tokens)
+    if cascade:
+        model.stay, model.up = dict(heads.stay), dict(heads.up)
     return model
 
 
