@@ -54,6 +54,7 @@ def checked_outputs(json_out: Path | None, plot: Path | None) -> Path | None:
         return None
     from ..analysis.report.plot import png_path
 
+    check_writable(plot, "--plot")  # a folder is refused as given, not written beside as FOLDER.png
     plot = png_path(plot)
     check_writable(plot, "--plot")
     return plot

@@ -130,6 +130,10 @@ def test_report_refuses_a_folder_before_reading(telemetry, tmp_path):
     line = _one_line_error(runner.invoke(app, ["report", "--db", str(telemetry()), "--json-out",
                                                str(tmp_path / "out.json")]))
     assert "is a directory" in line
+    # a folder given to --plot is refused as given, not written beside it as FOLDER.png
+    (tmp_path / "plots").mkdir()
+    line = _one_line_error(runner.invoke(app, ["report", "--db", str(telemetry()), "--plot", str(tmp_path / "plots")]))
+    assert "is a directory" in line and not (tmp_path / "plots.png").exists()
 
 
 def test_drift_table_fits_80_columns_in_words(telemetry):
