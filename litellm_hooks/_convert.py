@@ -17,6 +17,7 @@ from langchain_tiered_router.core.backends import context_window_message, parse_
 from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
+           "retries_made",
            "usage_from_litellm", "transport_error_from_litellm", "client_content_error"]
 
 
@@ -91,6 +92,15 @@ def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnsw
         # LiteLLM's response cache answered (``litellm_settings.cache``): it bills nothing
         cache_hit=(getattr(response, "_hidden_params", None) or {}).get("cache_hit") is True,
     )
+
+
+def retries_made(response: Any) -> int:
+    """How often LiteLLM's router retried a call before this response or stream (its
+    ``x-litellm-attempted-retries``): the attempt's retries, as the engine counts its own."""
+    hidden = getattr(response, "_hidden_params", None)
+    headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
+    count = headers.get("x-litellm-attempted-retries") if isinstance(headers, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and 0 < count < 1_000 else 0
 
 
 def _delta(chunk: Any) -> Any:

@@ -55,7 +55,7 @@ from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
-from ._convert import answer_from_response
+from ._convert import answer_from_response, retries_made
 from ._provider import misconfigured
 from ._settings import deployments, tiered_config_source
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
@@ -537,17 +537,8 @@ def _answer_or_error(response: Any, tier: Tier) -> TierAnswer | TierCallError:
         answer = answer_from_response(response, tier=tier.name, model_id=tier.model_id)
     except TierCallError as exc:
         return exc
-    answer.retried = _retries_made(response)
+    answer.retried = retries_made(response)
     return answer
-
-
-def _retries_made(response: Any) -> int:
-    """How often LiteLLM's router retried the proxy's call before this response (its
-    ``x-litellm-attempted-retries``): the attempt's retries, as the engine counts its own."""
-    hidden = getattr(response, "_hidden_params", None)
-    headers = hidden.get("additional_headers") if isinstance(hidden, dict) else None
-    count = headers.get("x-litellm-attempted-retries") if isinstance(headers, dict) else None
-    return count if isinstance(count, int) and not isinstance(count, bool) and 0 < count < 1_000 else 0
 
 
 def _fallback_tiers(router: Any, inner: LiteLLMRouterBackend, tier: Tier, attempt: RouteRequest,

@@ -23,7 +23,7 @@ from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import routed_usage
 from ._backend import stream_answer
-from ._convert import chunk_has_output, transport_error_from_litellm
+from ._convert import chunk_has_output, retries_made, transport_error_from_litellm
 
 __all__ = ["ProxyStream", "HandoffStream", "client_chunks", "usage_chunk", "log_failure", "wants_usage",
            "delivered_error"]
@@ -141,10 +141,12 @@ class HandoffStream(TierStream):
     def __init__(self, backend: Any, tier: Tier, request: RouteRequest, live: bool):
         self.backend, self.tier, self.request, self.live = backend, tier, request, live
         self._inner: TierStream | None = None
+        self._handed: ProxyStream | None = None
 
     async def achunks(self) -> AsyncIterator[Any]:
         handed = await self.backend.handed(self.tier, self.request)
         if isinstance(handed, ProxyStream):
+            self._handed = handed
             async for chunk in handed.chunks():
                 yield chunk
             return
@@ -161,7 +163,10 @@ class HandoffStream(TierStream):
     def answer(self, chunks: list[Any], *, complete: bool = True) -> TierAnswer:
         if self._inner is not None:
             return self._inner.answer(chunks, complete=complete)
-        return stream_answer(chunks, self.tier, self.request, complete=complete)
+        answer = stream_answer(chunks, self.tier, self.request, complete=complete)
+        if self._handed is not None:  # the proxy's own call, which LiteLLM's router may have retried
+            answer.retried = retries_made(self._handed.response)
+        return answer
 
 
 def _same_stream(template: ModelResponseStream | None) -> dict[str, Any]:

@@ -415,6 +415,13 @@ def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(
     assert once["metadata"]["proxy_path"] == "one_pass"
     assert once["attempts"][0]["retries"] == 1  # LiteLLM's retry, counted as the engine counts its own
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP]
+    emulator.inject("throttle", model_id=CHEAP, times=1)  # the same, streamed
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-fast", stream=True, messages=[{"role": "user", "content": "stream hello once throttled"}])
+    assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    once = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    assert once["metadata"]["proxy_path"] == "one_pass" and once["attempts"][0]["outcome"] == "served"
+    assert once["attempts"][0]["retries"] == 1
 
     emulator.clear_requests()
     emulator.inject("throttle", model_id=CHEAP, times=2)
