@@ -78,6 +78,20 @@ class TieredChatBedrock(BaseChatModel):
     """Default output cap of every tier; a tier's own ``max_tokens`` wins."""
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Default stop sequences of every tier."""
+    # ``ChatBedrockConverse``'s own request settings, taken where it took them: each is
+    # every tier's default (a tier's ``model_kwargs`` of the same name wins), and is sent
+    # on every tier call, as ``.bind()`` and per-call kwargs are.
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    system: list[str | dict[str, Any]] | None = None
+    guardrail_config: dict[str, Any] | None = Field(default=None, alias="guardrails")
+    additional_model_request_fields: dict[str, Any] | None = None
+    additional_model_response_field_paths: list[str] | None = None
+    performance_config: dict[str, Any] | None = None
+    request_metadata: dict[str, str] | None = None
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    output_config: dict[str, Any] | None = None
+    guard_last_turn_only: bool | None = None
     timeout: float | None = Field(default=None, gt=0)
     """Read timeout (seconds) of the shared client, when it is made here (default: the
     config's ``transport.timeout_s``; a tier's ``timeout_s`` gets a client of its own)."""
@@ -86,6 +100,11 @@ class TieredChatBedrock(BaseChatModel):
     (``config.retry``) and records each retry; botocore retrying too would hide them."""
     api_key: SecretStr | None = Field(default=None, alias="bedrock_api_key")
     """A Bedrock API key (bearer token) instead of AWS credentials."""
+    credentials_profile_name: str | None = Field(default=None, exclude=True)
+    """An AWS profile for the clients made here (default: boto3's credential chain)."""
+    aws_access_key_id: SecretStr | None = Field(default=None, exclude=True)
+    aws_secret_access_key: SecretStr | None = Field(default=None, exclude=True)
+    aws_session_token: SecretStr | None = Field(default=None, exclude=True)
     telemetry: bool = True
     """Record each request to the config's telemetry sinks."""
     streaming: bool | None = None
@@ -180,9 +199,15 @@ class TieredChatBedrock(BaseChatModel):
                 client = create_aws_client(service, region_name=self.config.region_name,
                                            endpoint_url=self.config.endpoint_url,
                                            config=BotocoreConfig(**settings, parameter_validation=validate),
-                                           api_key=self.api_key)
-            except (ValueError, TypeError) as exc:  # botocore's own check of the region or the URL
-                raise ConfigError(f"cannot make the {service} client: {exc}", path="endpoint_url") from None
+                                           api_key=self.api_key,
+                                           credentials_profile_name=self.credentials_profile_name,
+                                           aws_access_key_id=self.aws_access_key_id,
+                                           aws_secret_access_key=self.aws_secret_access_key,
+                                           aws_session_token=self.aws_session_token)
+            except (ValueError, TypeError) as exc:  # botocore's own check of the region or the URL, or the profile
+                key = "credentials_profile_name" if self.credentials_profile_name and "profile" in str(exc) \
+                    else "endpoint_url"
+                raise ConfigError(f"cannot make the {service} client: {exc}", path=key) from None
             if validate or check_params_on_failure(client):
                 break
         return client
@@ -190,9 +215,7 @@ class TieredChatBedrock(BaseChatModel):
     def _tier_model(self, index: int, tier: Tier, client: Any = None) -> Any:
         from langchain_aws import ChatBedrockConverse
 
-        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens,
-                                  "stop_sequences": self.stop}
-        params = {k: v for k, v in params.items() if v is not None}
+        params = self._tier_defaults()
         params.update(tier.params)  # the tier's own settings win
         if tier.provider:
             params["provider"] = tier.provider
@@ -205,6 +228,8 @@ class TieredChatBedrock(BaseChatModel):
             key = ".".join(str(p) for p in err["loc"])
             if not key:  # a check of the whole model: the only one that names a key is the provider's
                 key = "provider" if "provider" in str(err["msg"]).lower() else "model_id"
+            if key in _CONVERSE_SETTINGS and key not in tier.params:  # this model's own setting
+                raise ConfigError(f"{err['msg']} (ChatBedrockConverse of tier {tier.name!r})", path=key) from None
             own = key in ("provider", "max_tokens", "temperature", "model", "model_id")
             raise ConfigError(err["msg"], path=f"tiers[{index}].{key}" if own else f"tiers[{index}].model_kwargs.{key}"
                               ) from None
@@ -219,6 +244,12 @@ class TieredChatBedrock(BaseChatModel):
             raise ConfigError(f"langchain-aws could not ask Bedrock which model this application inference profile "
                               f"runs ({type(exc).__name__}: {str(exc)[:200]}); set model_kwargs: {{base_model_id: "
                               f"<the profile's model id>}} to skip that call", path=f"tiers[{index}].model_id") from None
+
+    def _tier_defaults(self) -> dict[str, Any]:
+        """The settings every tier's ``ChatBedrockConverse`` gets from this model (set ones only)."""
+        params = {"temperature": self.temperature, "max_tokens": self.max_tokens, "stop_sequences": self.stop,
+                  **{name: getattr(self, name) for name in _CONVERSE_SETTINGS}}
+        return {k: v for k, v in params.items() if v is not None}
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> "TieredChatBedrock":
         """pydantic copies fields without validating them, so the tier models would keep the
@@ -268,8 +299,7 @@ class TieredChatBedrock(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         # every setting of this model that changes an answer: LangChain's cache keys on these
-        return {**self.built.identity, "temperature": self.temperature, "max_tokens": self.max_tokens,
-                "stop_sequences": self.stop}
+        return {**self.built.identity, **self._tier_defaults()}
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         """LangChain's own result (``asdict()``, then ``stop`` and the call's kwargs),
@@ -609,7 +639,12 @@ class _Pool:
 
 
 # the fields the clients made by the model are built from
-_CLIENT_SETTINGS = frozenset({"config", "timeout", "max_retries", "api_key"})
+_CLIENT_SETTINGS = frozenset({"config", "timeout", "max_retries", "api_key", "credentials_profile_name",
+                              "aws_access_key_id", "aws_secret_access_key", "aws_session_token"})
+# ``ChatBedrockConverse``'s request settings this model passes to every tier as it is
+_CONVERSE_SETTINGS = ("top_p", "system", "guardrail_config", "additional_model_request_fields",
+                      "additional_model_response_field_paths", "performance_config", "request_metadata",
+                      "reasoning_effort", "service_tier", "output_config", "guard_last_turn_only")
 # what a copy takes over from the model it copies though the caller did not set it
 _REUSED = frozenset({"client", "bedrock_client", "built"})
 

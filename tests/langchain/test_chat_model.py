@@ -408,3 +408,36 @@ def test_a_tool_choice_bedrock_cannot_take_is_the_callers_error_on_every_tier(ro
 def test_a_config_of_the_wrong_type_is_a_config_error(bad) -> None:
     with pytest.raises(ConfigError, match="a RouterConfig, a dict or the path of a YAML file"):
         TieredChatBedrock(config=bad)
+
+
+def test_converse_settings_given_to_the_model_reach_every_tier(emulator) -> None:
+    """``ChatBedrockConverse``'s own constructor settings (a guardrail, request fields,
+    ``top_p``, a system prompt, request metadata) are taken where it took them, and sent
+    on every tier call; a tier's own ``model_kwargs`` of the same name wins."""
+    settings = config(emulator.url, gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}])
+    settings["tiers"][2]["model_kwargs"] = {"request_metadata": {"team": "top"}}
+    llm = TieredChatBedrock(config=settings, telemetry=False, guardrails={"guardrailIdentifier": "g1",
+                                                                         "guardrailVersion": "1"},
+                            top_p=0.5, system=["Answer briefly."], request_metadata={"team": "ops"},
+                            additional_model_request_fields={"top_k": 5}, performance_config={"latency": "optimized"})
+    emulator.clear_requests()
+    assert llm.invoke(INVOICE).response_metadata["routing"]["tier"] == "frontier"
+    sent = [r.body for r in emulator.requests]
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID, FRONTIER]
+    for body in sent:
+        assert body["guardrailConfig"] == {"guardrailIdentifier": "g1", "guardrailVersion": "1"}
+        assert body["inferenceConfig"]["topP"] == 0.5 and body["system"] == [{"text": "Answer briefly."}]
+        assert body["additionalModelRequestFields"] == {"top_k": 5}
+        assert body["performanceConfig"] == {"latency": "optimized"}
+    assert [b["requestMetadata"] for b in sent] == [{"team": "ops"}, {"team": "ops"}, {"team": "top"}]
+    # they key LangChain's cache, as every setting that changes an answer does
+    assert llm._identifying_params["top_p"] == 0.5
+    with pytest.raises(ConfigError) as bad:
+        TieredChatBedrock(config=config(emulator.url), telemetry=False, service_tier="fastest")
+    assert bad.value.path == "service_tier"
+    with pytest.raises(ConfigError) as bad:  # the clients made here take plain's credential settings too
+        TieredChatBedrock(config=config(emulator.url), telemetry=False, credentials_profile_name="no-such-profile")
+    assert bad.value.path == "credentials_profile_name" and "no-such-profile" in str(bad.value)
+    keyed = TieredChatBedrock(config=config(emulator.url), telemetry=False, aws_access_key_id="AKIDTIERED",
+                              aws_secret_access_key="not-shown")
+    assert keyed.client._request_signer._credentials.access_key == "AKIDTIERED" and "not-shown" not in repr(keyed)
