@@ -33,7 +33,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError,
 
 from ..core.config import RouterConfig, load_config
 from ..core.engine import Router
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, LadderExhaustedError
 from ..core.gates import response_format_gates
 from ..core.build import build_router
 from ..core.tiers import Tier
@@ -47,6 +47,7 @@ from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
+from .errors import as_langchain_error
 from .structured import judged_tools, native_output, schema_gate, structured_parser
 
 __all__ = ["TieredChatBedrock"]
@@ -405,6 +406,8 @@ class TieredChatBedrock(BaseChatModel):
         backend = self._backend(stop, call_kwargs, runs)
         try:
             result = self.built.router.route(request, backend)
+        except LadderExhaustedError as exc:
+            raise as_langchain_error(exc) from exc.__cause__
         finally:
             backend.detach()
         return ChatResult(generations=[self._routed_generation(result)])
@@ -420,6 +423,8 @@ class TieredChatBedrock(BaseChatModel):
             for chunk in routed:
                 last = as_chunk(chunk)
                 yield last
+        except LadderExhaustedError as exc:
+            raise as_langchain_error(exc) from exc.__cause__
         finally:
             routed.close()
             backend.detach()
@@ -507,6 +512,8 @@ class TieredChatBedrock(BaseChatModel):
         backend = self._backend(stop, call_kwargs, runs)
         try:
             result = await self.built.router.aroute(request, backend)
+        except LadderExhaustedError as exc:
+            raise as_langchain_error(exc) from exc.__cause__
         finally:
             backend.detach()
         return ChatResult(generations=[self._routed_generation(result)])
@@ -523,6 +530,8 @@ class TieredChatBedrock(BaseChatModel):
             async for chunk in routed:
                 last = as_chunk(chunk)
                 yield last
+        except LadderExhaustedError as exc:
+            raise as_langchain_error(exc) from exc.__cause__
         finally:
             await routed.aclose()
             backend.detach()

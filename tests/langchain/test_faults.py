@@ -157,6 +157,48 @@ def test_a_refusal_not_configured_to_escalate_raises_with_the_tier(routed, emula
     assert isinstance(error, ModelLimitError) and error.kind == "context_window" and error.tier == "cheap"
 
 
+def test_a_prompt_over_every_window_is_langchains_context_overflow(routed, emulator) -> None:
+    """A ladder that ended on a prompt over its last tier's context window raises an error
+    that is LangChain's ``ContextOverflowError`` too (as ``ChatBedrockConverse``'s is), so
+    LangChain's own handling (``SummarizationMiddleware`` shortens the history and tries
+    again; ``with_fallbacks`` on that type) works on the routed model; on every path."""
+    from langchain_core.exceptions import ContextOverflowError
+    from langchain_core.runnables import RunnableLambda
+
+    llm = routed()
+
+    def over_every_window() -> None:
+        for model_id in (CHEAP, MID, FRONTIER):
+            emulator.inject("context_window", model_id=model_id, times=1)
+
+    async def ainvoke() -> None:
+        await llm.ainvoke("a very long prompt")
+
+    async def astream() -> None:
+        async for _ in llm.astream("a very long prompt"):
+            pass
+
+    for path in (lambda: llm.invoke("a very long prompt"), lambda: list(llm.stream("a very long prompt")),
+                 lambda: asyncio.run(ainvoke()), lambda: asyncio.run(astream())):
+        over_every_window()
+        with pytest.raises(ContextOverflowError) as info:
+            path()
+        assert isinstance(info.value, LadderExhaustedError)
+        assert [e.kind for e in info.value.exceptions] == ["context_window"] * 3
+        assert [a.error_kind for a in routed.last.attempts] == ["context_window"] * 3  # recorded
+    over_every_window()
+    shorter = RunnableLambda(lambda _: "the history, shortened").pipe(llm)
+    answer = llm.with_fallbacks([shorter], exceptions_to_handle=(ContextOverflowError,)).invoke("a very long prompt")
+    assert answer.response_metadata["routing"]["tier"] == "cheap"
+    # a ladder that ended on anything else is not an overflow
+    emulator.inject("context_window", model_id=CHEAP, times=1)
+    emulator.inject("access_denied", model_id=MID, times=1)
+    emulator.inject("access_denied", model_id=FRONTIER, times=1)
+    with pytest.raises(LadderExhaustedError) as info:
+        llm.invoke("a very long prompt")
+    assert not isinstance(info.value, ContextOverflowError)
+
+
 def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) -> None:
     """The emulator holds every cheap call until a hundred are waiting at once (or 120 s
     pass): the first answer comes after the hundredth request only if all hundred are in
