@@ -94,6 +94,11 @@ def _raised_reading_the_request(exc: BaseException) -> bool:
     return False
 
 
+# The call's settings that routing's own calls (which carry the user's request) keep:
+# a guardrail, request metadata (attribution), latency and service tier.
+ASK_KWARGS = frozenset({"guardrail_config", "guardrails", "request_metadata", "performance_config", "service_tier"})
+
+
 class LangChainBackend(Backend):
     """Answers one routed request: its messages, stop words and bound kwargs (tools).
     ``runs`` opens the attempt runs."""
@@ -221,7 +226,9 @@ class LangChainBackend(Backend):
     def _generate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
         model = self.models[tier.name]
         try:
-            generation = model._generate(messages, stop=self.stop, **kwargs).generations[0]
+            # ``stop`` in ``kwargs``: routing's own call (``ask``), which the caller's stop words would cut
+            generation = model._generate(messages, **kwargs).generations[0] if "stop" in kwargs else \
+                model._generate(messages, stop=self.stop, **kwargs).generations[0]
             return to_answer(generation.message, tier.model_id, raw=generation)
         except Exception as exc:
             mapped = map_error(exc, tier)
@@ -234,7 +241,8 @@ class LangChainBackend(Backend):
             return await _run_in(self.executor, self._generate, tier, messages, kwargs)
         model = self.models[tier.name]
         try:
-            generation = (await model._agenerate(messages, stop=self.stop, **kwargs)).generations[0]
+            generation = (await model._agenerate(messages, **kwargs)).generations[0] if "stop" in kwargs else \
+                (await model._agenerate(messages, stop=self.stop, **kwargs)).generations[0]
             return to_answer(generation.message, tier.model_id, raw=generation)
         except Exception as exc:
             mapped = map_error(exc, tier)
@@ -292,11 +300,16 @@ class LangChainBackend(Backend):
         return ConverseTierStream(self, tier, request)
 
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
-        """Routing's own one-turn call (LLM classifier, self-grade): no tools, no stop words."""
-        return self._generate(tier, [HumanMessage(prompt)], {})
+        """Routing's own one-turn call (LLM classifier, self-grade): no tools, no stop words,
+        but the call's guardrail and request settings (``ASK_KWARGS``): the prompt carries
+        the user's request, and a guardrail bound to the call must see it there too."""
+        return self._generate(tier, [HumanMessage(prompt)], self._ask_kwargs())
 
     async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
-        return await self._agenerate(tier, [HumanMessage(prompt)], {})
+        return await self._agenerate(tier, [HumanMessage(prompt)], self._ask_kwargs())
+
+    def _ask_kwargs(self) -> dict[str, Any]:
+        return {"stop": None, **{k: v for k, v in self.kwargs.items() if k in ASK_KWARGS}}
 
     def detach(self) -> None:
         """Stop opening runs: calls made after the request (shadow samples) have no parent."""

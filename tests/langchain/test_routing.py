@@ -322,6 +322,24 @@ def test_self_grade_gate_calls_are_priced_as_aux_calls(routed) -> None:
     assert result.cost_usd == sum(a.cost_usd for a in result.attempts) + sum(c.cost_usd for c in aux)
 
 
+def test_routings_own_calls_keep_the_calls_guardrail(routed, emulator) -> None:
+    """The classifier's and the self-grade's calls carry the user's request: a guardrail
+    (and request metadata) bound to the call is sent on them too, not only on tier calls;
+    tools and stop words are not."""
+    guardrail = {"guardrailIdentifier": "pii", "guardrailVersion": "1"}
+    llm = routed(policy={"kind": "cascade", "classifier": {"kind": "llm"}},
+                 gates=[{"kind": "self_grade", "threshold": 7}])
+    emulator.clear_requests()
+    llm.bind(guardrail_config=guardrail, request_metadata={"team": "ops"}, stop=["END"]).invoke("hello")
+    purposes = [c.purpose for c in routed.last.aux_calls]
+    assert purposes.count("classifier") == 1 and purposes.count("self_grade") >= 1
+    assert len(emulator.requests) == len(routed.last.aux_calls) + len(routed.last.attempts)
+    for request in emulator.requests:
+        assert request.body["guardrailConfig"] == guardrail and request.body["requestMetadata"] == {"team": "ops"}
+    assert sum("stopSequences" in r.body.get("inferenceConfig", {}) for r in emulator.requests) == \
+        len(routed.last.attempts)  # the tier calls only
+
+
 def test_llm_classifier_asks_the_cheap_tier(routed) -> None:
     llm = routed(policy={"kind": "cascade", "classifier": {"kind": "llm"}})
     routing = llm.invoke("a hard question").response_metadata["routing"]
