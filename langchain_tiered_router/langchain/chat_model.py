@@ -323,6 +323,17 @@ class TieredChatBedrock(BaseChatModel):
             params["ls_stop"] = stop or self.stop
         return params
 
+    def get_num_tokens_from_messages(self, messages: list[BaseMessage], tools: Sequence | None = None) -> int:
+        """Counted by a tier's ``ChatBedrockConverse``: the first tier whose model Bedrock's
+        CountTokens API supports (an exact count, one call), else the cheapest tier's
+        (LangChain's estimate, as plain ``ChatBedrockConverse`` gives on that model).
+        ``trim_messages(token_counter=llm)`` and the summarisation middleware count so."""
+        from langchain_aws.utils import count_tokens_api_supported_for_model
+
+        models = list(self._models.values())
+        exact = next((m for m in models if count_tokens_api_supported_for_model(m._get_base_model())), None)
+        return (exact or models[0]).get_num_tokens_from_messages(messages, tools=tools)
+
     # -- requests ------------------------------------------------------------------------
 
     def _tier_for_model(self, model: str) -> str:

@@ -441,3 +441,21 @@ def test_converse_settings_given_to_the_model_reach_every_tier(emulator) -> None
     keyed = TieredChatBedrock(config=config(emulator.url), telemetry=False, aws_access_key_id="AKIDTIERED",
                               aws_secret_access_key="not-shown")
     assert keyed.client._request_signer._credentials.access_key == "AKIDTIERED" and "not-shown" not in repr(keyed)
+
+
+def test_tokens_are_counted_as_a_tier_counts_them(routed, emulator) -> None:
+    """``get_num_tokens_from_messages`` (``trim_messages(token_counter=llm)``) asks the
+    first tier Bedrock's CountTokens API supports, as plain ``ChatBedrockConverse`` on it
+    does: not LangChain's GPT-2 estimate, which needs ``transformers``."""
+    from langchain_aws import ChatBedrockConverse
+    from langchain_core.messages import HumanMessage, SystemMessage, trim_messages
+
+    messages = [SystemMessage("Be brief."), HumanMessage("How many tokens is this question?")]
+    plain = ChatBedrockConverse(model=FRONTIER, endpoint_url=emulator.url, region_name="us-east-1")
+    emulator.clear_requests()
+    counted = routed().get_num_tokens_from_messages(messages)
+    assert counted == plain.get_num_tokens_from_messages(messages) > 0
+    assert [(r.operation, r.model_id) for r in emulator.requests] == [("CountTokens", FRONTIER)] * 2
+    kept = trim_messages(messages, max_tokens=2 * counted, token_counter=routed(), strategy="last",
+                         include_system=True)
+    assert kept == messages and emulator.requests[-1].operation == "CountTokens"
