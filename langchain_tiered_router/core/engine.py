@@ -100,6 +100,11 @@ class _Choose:
     request: RouteRequest
 
 
+# Stop reasons that mean a guardrail, not the model, wrote the answer (Bedrock's
+# Converse; LiteLLM's OpenAI-shaped ``content_filter``).
+GUARDRAIL_STOPS = frozenset({"guardrail_intervened", "content_filter"})
+
+
 class Router:
     """Routes requests up a tier ladder. Framework-free; integrations pass a ``Backend``."""
 
@@ -393,7 +398,12 @@ class Router:
                 break
             attempt.turn = turn_kind(attempt.answer)
             gate = self.gates_for(tier, request, attempt.turn)
-            if gate is None:
+            if attempt.answer.stop_reason in GUARDRAIL_STOPS:
+                # A Bedrock guardrail answered in the model's place: the same guardrail
+                # answers on every tier, so escalating would pay each tier for its message.
+                attempt.verdict = GateVerdict(True, "a guardrail intervened: its answer is served as given",
+                                              "guardrail")
+            elif gate is None:
                 attempt.verdict = GateVerdict(True, "no gate (streamed through)" if attempt.emitted else "no gate", "")
             else:
                 previous = [(self.ladder[a.tier].index, a.answer) for a in result.attempts[:-1] if a.answer is not None]

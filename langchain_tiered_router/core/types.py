@@ -166,6 +166,8 @@ class Attempt:
             "error": _bounded(self.error),
             "error_kind": self.error_kind,
             "gate_error": gate_error,
+            # why the model stopped (``end_turn``, ``max_tokens``, ``guardrail_intervened``...)
+            "stop_reason": self.answer.stop_reason if self.answer is not None else None,
         }
 
 

@@ -10,6 +10,10 @@ model_not_ready        HTTP 429 ``ModelNotReadyException``
 model_timeout          HTTP 408 ``ModelTimeoutException``
 context_window         HTTP 400 ``ValidationException`` "Input is too long for requested model."
 access_denied          HTTP 403 ``AccessDeniedException`` (a model not enabled for the account)
+guardrail              HTTP 200: a guardrail's answer in the model's place, as Bedrock
+                       gives a request its guardrail blocks: the blocked ``message``
+                       (default Bedrock's), ``stopReason: guardrail_intervened``, no output
+                       tokens
 slow                   the normal reply, after ``seconds`` (default 2.0): a read timeout
 hold                   the normal reply, once ``calls`` (default 2) calls are held by this
                        fault, or after ``seconds`` (default 30): proves calls are in flight
@@ -53,7 +57,7 @@ from ._errors import FaultSpecError
 __all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
 FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
-                    "context_window", "access_denied",
+                    "context_window", "access_denied", "guardrail",
                     "slow", "hold", "malformed", "stream_cut", "stream_error", "stream_stall",
                     "job_failed", "job_partial", "record_error"]
 
@@ -70,6 +74,7 @@ ERROR_CODES: dict[str, str] = {
 _PARAMS: dict[str, dict[str, Any]] = {
     **{kind: {"message": None} for kind in ERROR_CODES},
     "throttle": {"message": None, "retry_after": None},
+    "guardrail": {"message": "Sorry, the model cannot answer this question."},
     "slow": {"seconds": 2.0},
     "hold": {"calls": 2, "seconds": 30.0},
     "malformed": {"mode": "invalid_json"},

@@ -9,6 +9,7 @@ sends can make it raise: failures become a ``ValidationException`` reply. Paths 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import threading
@@ -139,6 +140,11 @@ class BedrockService:
             raise WireError(code, fault.params.get("message") or _DEFAULT_MESSAGES[code],
                             headers={"Retry-After": str(after)} if after is not None else None)
         answer = self.responder.answer(conv, chosen)
+        if fault is not None and fault.kind == "guardrail":  # the guardrail answers in the model's place
+            answer = dataclasses.replace(answer, text=fault.params["message"], tool_call=None,
+                                         stop_reason="guardrail_intervened", stop_sequence=None,
+                                         usage=dataclasses.replace(answer.usage, output_tokens=0))
+            fault = None
         latency_ms = max(1, int((time.monotonic() - started) * 1000))
         reply = self._reply(operation, model_id, answer, latency_ms)
         model = self.script.models.get(chosen.model_id)

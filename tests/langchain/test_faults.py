@@ -199,6 +199,36 @@ def test_a_prompt_over_every_window_is_langchains_context_overflow(routed, emula
     assert not isinstance(info.value, ContextOverflowError)
 
 
+def test_a_guardrails_answer_is_served_as_given_not_escalated(routed, emulator) -> None:
+    """A Bedrock guardrail that blocks a request answers in the model's place, and would on
+    every tier: its message is served (as ``ChatBedrockConverse`` returns it) after one
+    call, not judged by the gates and escalated through the ladder; the record says why
+    the model stopped, on every attempt."""
+    llm = routed(gates=[{"kind": "json_schema", "schema": {"type": "object", "required": ["total"]}}])
+    for path in (lambda: llm.invoke("my SSN is 123-45-6789"),
+                 lambda: _joined(llm.stream("my SSN is 123-45-6789"))):
+        emulator.clear_requests()
+        emulator.inject("guardrail", model_id=CHEAP, times=1)
+        message = path()
+        assert message.text == "Sorry, the model cannot answer this question."
+        assert [r.model_id for r in emulator.requests] == [CHEAP]
+        routing = message.response_metadata["routing"]
+        assert not routing["flagged"] and not routing["escalated"]
+        (attempt,) = routing["attempts"]
+        assert (attempt["outcome"], attempt["gate"], attempt["stop_reason"]) == (
+            "served", "guardrail", "guardrail_intervened")
+    emulator.clear_requests()
+    routing = llm.invoke("the invoice total, as JSON").response_metadata["routing"]  # no guardrail: gated
+    assert [a["stop_reason"] for a in routing["attempts"]] == ["end_turn"] * len(routing["attempts"])
+
+
+def _joined(chunks):
+    total = None
+    for chunk in chunks:
+        total = chunk if total is None else total + chunk
+    return total
+
+
 def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) -> None:
     """The emulator holds every cheap call until a hundred are waiting at once (or 120 s
     pass): the first answer comes after the hundredth request only if all hundred are in
