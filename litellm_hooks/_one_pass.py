@@ -317,10 +317,14 @@ class OnePassRoutes:
             raise
 
     def deployment_headers(self, data: Any, result: RoutingResult) -> dict[str, str]:
-        """The served deployment's ``x-litellm-model-*`` headers of a streamed one-pass
-        request (``{}``: another request, or the proxy's call is the one streaming)."""
+        """A streamed one-pass request's ``x-litellm-model-group`` (the model the client
+        called, not the first tier's group the proxy's call was made on) and the served
+        deployment's ``x-litellm-model-*`` when another tier than the first serves it
+        (``{}``: another request)."""
         pending = self._mine(data)
-        return _served_deployment(pending, result) if pending is not None else {}
+        if pending is None:
+            return {}
+        return {**_served_deployment(pending, result), "x-litellm-model-group": pending.model}
 
     def routes_stream(self, data: Any) -> bool:
         """Whether ``data`` is a streamed request this routes in one pass."""
@@ -459,10 +463,11 @@ def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj
         response.choices = served.choices
         response.model = getattr(served, "model", response.model)
     mark_routed(response, result, publish_route(result, pending.metadata, pending.model))
-    served_by = _served_deployment(pending, result)
-    if served_by:  # read after this hook, they override what LiteLLM knew of the proxy's call
-        hidden = response._hidden_params
-        hidden["additional_headers"] = {**(hidden.get("additional_headers") or {}), **served_by}
+    # read after this hook, they override what LiteLLM knew of the proxy's call (of the
+    # first tier's group): the model the client called, the deployment that served
+    served_by = {**_served_deployment(pending, result), "x-litellm-model-group": pending.model}
+    hidden = response._hidden_params
+    hidden["additional_headers"] = {**(hidden.get("additional_headers") or {}), **served_by}
     bill_on_logging_object(logging_obj, result)
     return response
 

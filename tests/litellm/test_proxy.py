@@ -88,6 +88,7 @@ def test_cascade_escalates_past_invalid_json(setup, ops, emulator, rows_for):
     assert headers["x-tiered-router-tier"] == "mid"
     assert headers["x-tiered-router-escalated"] == "true"
     assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    assert headers["x-litellm-model-group"] == "tiered"  # the model called (one-pass: not the first tier's group)
     assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
     routing = response.model_extra["tiered_router"]
     assert routing["tier"] == "mid" and routing["quality_escalations"] == 1
@@ -345,6 +346,7 @@ def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator, rows_for):
         stream_options={"include_usage": True})
     assert raw.headers["x-tiered-router-tier"] == "mid"
     assert raw.headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    assert raw.headers["x-litellm-model-group"] == "tiered"
     chunks = list(raw.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert json.loads(text) == {"total": 12}
