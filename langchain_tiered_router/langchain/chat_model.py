@@ -122,6 +122,7 @@ class TieredChatBedrock(BaseChatModel):
 
     _router: Router = PrivateAttr()
     _models: dict[str, Any] = PrivateAttr()
+    _defaults: dict[str, Any] = PrivateAttr()  # ``_tier_defaults()``, as the tier models were built with
     _own_clients: bool = PrivateAttr(default=False)
 
     # -- building ------------------------------------------------------------------------
@@ -156,6 +157,7 @@ class TieredChatBedrock(BaseChatModel):
         if self.bedrock_client is None:
             self.bedrock_client = self._make_client("bedrock")
         self._router = built.router
+        self._defaults = self._tier_defaults()
         clients: dict[float, Any] = {}
         self._models = {tier.name: self._tier_model(i, tier, self._tier_client(tier, clients) if own_client else None)
                         for i, tier in enumerate(self._router.ladder)}
@@ -216,7 +218,7 @@ class TieredChatBedrock(BaseChatModel):
     def _tier_model(self, index: int, tier: Tier, client: Any = None) -> Any:
         from langchain_aws import ChatBedrockConverse
 
-        params = self._tier_defaults()
+        params = dict(self._defaults)
         params.update(tier.params)  # the tier's own settings win
         if tier.provider:
             params["provider"] = tier.provider
@@ -300,7 +302,7 @@ class TieredChatBedrock(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         # every setting of this model that changes an answer: LangChain's cache keys on these
-        return {**self.built.identity, **self._tier_defaults()}
+        return {**self.built.identity, **self._defaults}
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         """LangChain's own result (``asdict()``, then ``stop`` and the call's kwargs),
