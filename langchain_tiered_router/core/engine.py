@@ -53,6 +53,19 @@ _NOTHING = Decimal(0)
 _FAILED_CALLS = frozenset(("transport_error", "malformed"))
 
 
+def _passed_over_outage(result: RoutingResult) -> bool:
+    """Whether the served tier was reached past a tier that failed to answer (a failed
+    call, an open circuit, the deadline): such a request does not move its session's pin,
+    or one short outage would keep the conversation on a dearer tier for good."""
+    served = result.served
+    for attempt in result.attempts:
+        if attempt is served:
+            return False
+        if attempt.outcome in _FAILED_CALLS or attempt.outcome == "skipped":
+            return True
+    return False
+
+
 class _ConsumerClosed(RuntimeError):
     """Thrown into the loop when the caller stops reading a stream: the attempt and the
     route are recorded, then the close goes on."""
@@ -247,6 +260,12 @@ class Router:
         tier, requested = pin
         if requested and not may_request(self.allow_tier_request, request.principals):
             return None
+        if self.breaker is not None and self.breaker.state(tier) == "open":
+            # the pinned tier is down: the policy starts the request (a pin keeps a prompt
+            # cache warm; it must not turn one tier's outage into the session's)
+            log.info("request %s: session %s is pinned to tier %s, whose circuit is open; the policy starts it",
+                     request.request_id, request.session_id, tier)
+            return None
         result.start_requested = requested
         return TierChoice(tier, f"pinned by session {request.session_id}")
 
@@ -440,7 +459,8 @@ class Router:
             else:
                 result.error = result.error or last.error or (last.verdict.reason if last.verdict else "failed")
         self._set_baseline_cost(result)
-        if result.served is not None and self.pin_store is not None and request.session_id:
+        if result.served is not None and self.pin_store is not None and request.session_id \
+                and not _passed_over_outage(result):
             try:
                 key, pin = pin_key(request.session_id, request.principals), encode_pin(result.served.tier,
                                                                                        result.start_requested)

@@ -321,6 +321,26 @@ def test_session_pinning_keeps_a_conversation_on_its_tier(base_config):
     assert r.route(RouteRequest("other", session_id="s2"), backend).tier == "cheap"
 
 
+def test_a_request_served_past_an_outage_does_not_move_its_sessions_pin(base_config):
+    """A tier that failed to answer (throttled, its circuit open) sends the request up the
+    ladder; its session's pin stays where it was, or one short outage would keep the
+    conversation on a dearer tier for good. A gate failure moves it, as before."""
+    from langchain_tiered_router.core.errors import TransportError
+
+    base_config["retry"] = {"max_retries": 0}
+    r = router(base_config)
+    down = TransportError("throttled", tier="mid", model_id="m", kind="throttled")
+    backend = ScriptedBackend({"cheap": answer("no json"), "mid": [down, answer('{"total": 1}')],
+                               "frontier": answer('{"total": 2}')})
+    first = r.route(RouteRequest("turn 1", session_id="s1"), backend)
+    assert [(a.tier, a.outcome) for a in first.attempts] == [
+        ("cheap", "gate_failed"), ("mid", "transport_error"), ("frontier", "served")]
+    second = r.route(RouteRequest("turn 2", session_id="s1"), backend)  # mid is back
+    assert second.start_reason != "pinned by session s1" and second.tier == "mid"  # a gate failure: pinned
+    third = r.route(RouteRequest("turn 3", session_id="s1"), backend)
+    assert (third.start_tier, third.start_reason, third.tier) == ("mid", "pinned by session s1", "mid")
+
+
 def test_requested_tier_needs_permission(base_config):
     base_config["access"] = {"allow_tier_request": ["team:team-a"], "on_forbidden": "reject"}
     records: list = []

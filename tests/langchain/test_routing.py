@@ -248,6 +248,21 @@ def test_session_pinning_keeps_a_conversation_on_one_tier(routed) -> None:
     assert other["start_tier"] == "cheap"
 
 
+def test_a_session_pinned_to_a_tier_that_is_down_is_started_by_the_policy(routed, emulator) -> None:
+    """A session pinned to a tier whose circuit is open is not held to it (every turn
+    would be skipped there and fail): the policy starts the turn, as for any request,
+    and the conversation goes on; the pin is kept for when the tier is back."""
+    llm = routed(access={"allow_tier_request": ["*"]}, circuit={"failures": 1, "cooldown_s": 60},
+                 retry={"max_retries": 0, "on_exhausted": "raise"})
+    assert llm.invoke("hello", tier="frontier", session_id="s-1").response_metadata["routing"]["tier"] == "frontier"
+    emulator.inject("throttle", model_id=FRONTIER, times=1)
+    with pytest.raises(LadderExhaustedError):  # frontier's circuit opens
+        llm.invoke("hello", tier="frontier")
+    routing = llm.invoke("hello", session_id="s-1").response_metadata["routing"]
+    assert (routing["start_tier"], routing["tier"]) == ("cheap", "cheap")
+    assert routing["start_reason"] != "pinned by session s-1"
+
+
 def test_requested_tier_and_model_override(routed) -> None:
     with pytest.raises(TierNotAllowedError):
         routed().invoke("hello", tier="mid")  # the config's access list is empty by default
