@@ -135,7 +135,8 @@ class LangChainBackend(Backend):
             try:
                 kwargs["tool_choice"] = model._resolve_tool_choice(choice)
             except ValueError as exc:
-                if len(kwargs["tools"]) == 1 and "any" in (model.supports_tool_choice_values or ()):
+                tools = [t for t in kwargs["tools"] if not (isinstance(t, dict) and "cachePoint" in t)]
+                if len(tools) == 1 and "any" in (model.supports_tool_choice_values or ()):
                     # one tool bound: "any" forces the same call (what ChatBedrockConverse's
                     # structured output sends to such a model)
                     kwargs["tool_choice"] = model._resolve_tool_choice("any")

@@ -591,6 +591,11 @@ class TieredChatBedrock(BaseChatModel):
         ``tool_choice`` (``"auto"``, ``"any"``, a tool name) is resolved per tier at call
         time, against what that tier's model supports.
         """
+        system = [t for t in tools if _is_system_tool(t)]
+        if system:  # sent as toolConfig, not tools; Nova models only: a ladder's other tiers refuse them
+            raise ValueError(f"Bedrock system tools ({', '.join(map(_system_tool_name, system))}) are not routed: "
+                             "they run on Nova models only, and a tiered model sends its tools to every tier; "
+                             "bind them on a ChatBedrockConverse of a Nova model")
         formatted = [t if isinstance(t, dict) and ("toolSpec" in t or "cachePoint" in t)
                      else convert_to_openai_tool(t, strict=strict) for t in tools]
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
@@ -658,6 +663,24 @@ class _Pool:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="tiered-router-bedrock")
         return self._executor
+
+
+_SYSTEM_TOOL_NAMES = ("nova_grounding", "nova_code_interpreter")
+
+
+def _is_system_tool(tool: Any) -> bool:
+    """A Bedrock system tool as langchain-aws's ``bind_tools`` takes one: a name, a
+    ``NovaSystemTool``, or a ``systemTool`` entry."""
+    return (isinstance(tool, str) and tool in _SYSTEM_TOOL_NAMES) or type(tool).__name__ == "NovaSystemTool" \
+        or (isinstance(tool, dict) and "systemTool" in tool)
+
+
+def _system_tool_name(tool: Any) -> str:
+    if isinstance(tool, str):
+        return tool
+    if isinstance(tool, dict):
+        return str((tool.get("systemTool") or {}).get("name", "systemTool"))
+    return str(getattr(tool, "name", type(tool).__name__))
 
 
 # the fields the clients made by the model are built from

@@ -180,6 +180,31 @@ def test_a_tier_that_cannot_name_a_tool_is_forced_with_any_as_plain_does(emulato
     assert [r.body["toolConfig"]["toolChoice"] for r in emulator.requests[sent + 1:]] == [{"any": {}}]
 
 
+def test_a_cache_point_after_the_one_tool_does_not_count_as_a_second_tool(emulator) -> None:
+    """One tool and a ``cachePoint`` marker after it: still one tool, so a tier that cannot
+    name it is forced with "any", as with the tool alone (the marker counted as a tool, and
+    the tier was asked without tool_choice)."""
+    tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
+    sent = len(emulator.requests)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        message = _routed(emulator, tiers=tiers).bind_tools(
+            [Person, {"cachePoint": {"type": "default"}}], tool_choice="Person").invoke("person: Bob is 42")
+    assert [c["name"] for c in message.tool_calls] == ["Person"]
+    assert emulator.requests[sent].body["toolConfig"]["toolChoice"] == {"any": {}}
+    assert emulator.requests[sent].body["toolConfig"]["tools"][-1] == {"cachePoint": {"type": "default"}}
+
+
+def test_bedrock_system_tools_are_refused_in_words(emulator) -> None:
+    """Nova's system tools run on Nova models only, and a tiered model sends its tools to
+    every tier: binding one says so, before any call (it was LangChain's "Unsupported
+    function")."""
+    llm = _routed(emulator)
+    for tool in ("nova_grounding", {"systemTool": {"name": "nova_code_interpreter"}}):
+        with pytest.raises(ValueError, match="system tools .* are not routed"):
+            llm.bind_tools([Person, tool])
+
+
 def test_with_several_tools_a_named_choice_is_not_widened_to_any(emulator) -> None:
     tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
     sent = len(emulator.requests)
