@@ -299,8 +299,11 @@ class BatchRunner:
             for uri in self.s3.keys(folder, ".jsonl.out"):
                 for row in self.s3.read_lines(uri):
                     rows[str(row.get("recordId"))] = row
-        except Exception as exc:  # noqa: BLE001 - output that cannot be read is output not there
-            if _error_code(exc) not in ("NoSuchBucket", "NoSuchKey", "AccessDenied", "404"):
+        except Exception as exc:  # noqa: BLE001 - a job that ended without output may have left none there
+            # A job that completed wrote its output: not reading it is not "no output", or
+            # every record would be resubmitted (paid again) and end failed at $0.
+            if _error_code(exc) not in ("NoSuchBucket", "NoSuchKey", "AccessDenied", "404") \
+                    or info.status in ("Completed", "PartiallyCompleted"):
                 raise BatchJobError(f"cannot read the job's output ({type(exc).__name__}: {exc}); the run is "
                                     f"saved: tiered-router batch resume --state {self.state_path}",
                                     job=job.name, tier=job.tier) from exc

@@ -59,6 +59,36 @@ def test_a_failed_job_is_resubmitted_and_not_billed(tmp_path, workload, s3_url, 
     assert _telemetry_rows(tmp_path) == 500
 
 
+def test_a_completed_jobs_output_that_cannot_be_read_stops_the_run_not_pays_again(tmp_path, workload, s3_url,
+                                                                                   bucket):
+    """Credentials that may write the jobs' inputs but not list their outputs: a completed
+    job's records are not "unprocessed" (resubmitted, paid again, ended failed at $0): the
+    run stops with the error, saved, and resumes once the output can be read."""
+    from botocore.exceptions import ClientError
+
+    from langchain_tiered_router.batch import BatchClients, BatchJobError
+    from langchain_tiered_router.batch.settings import resolve_settings
+    from langchain_tiered_router.core.config import load_config
+
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        config = load_config(router_config(emu.url, s3_url, tmp_path))
+        denied = BatchClients.from_config(config, resolve_settings(config, bucket=bucket))
+
+        def deny(**_):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                               "ResponseMetadata": {"HTTPStatusCode": 403}}, "ListObjectsV2")
+
+        denied.s3.meta.events.register("before-call.s3.ListObjectsV2", deny)
+        with pytest.raises(BatchJobError, match="cannot read the job's output .*AccessDenied.*batch resume"):
+            run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket, clients=denied)
+        assert [j.model_id for j in emu.jobs.list(ascending=True)] == [CHEAP] * 3  # the first tier's jobs only
+        summary = run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)  # the output readable again
+        assert [j.model_id for j in emu.jobs.list(ascending=True)] == [CHEAP] * 3 + [MID]  # none paid twice
+    assert (summary.served, summary.failed, summary.cost_usd) == (500, 0, ROUTED)
+    assert _telemetry_rows(tmp_path) == 500
+
+
 def test_a_job_that_keeps_failing_escalates_its_records(tmp_path, workload, s3_url, bucket):
     records, replay = workload
     with _emulator(replay, s3_url) as emu:
