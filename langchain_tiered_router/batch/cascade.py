@@ -21,7 +21,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from ..core.engine import Router
+from ..core.backends import context_window_message
+from ..core.engine import GUARDRAIL_STOPS, Router
 from ..core.gate_budget import judge_within
 from ..core.gates import GateState, safe_judge
 from ..core.tiers import Tier
@@ -46,6 +47,17 @@ def error_kind_for_code(code: int) -> str | None:
         return "timeout"
     if code >= 500:
         return "server_error"
+    return None
+
+
+def limit_kind_for(code: int, message: str) -> str | None:
+    """The model-limit kind (``retry.escalate_on``) of a record's 4xx error, as a live
+    call's refusal is read (``core.backends.classify_model_limit``): over this model's
+    context window, the model not enabled here, another validation error; else ``None``."""
+    if code in (403, 404):
+        return "model_unavailable"
+    if code == 400:
+        return "context_window" if context_window_message(message) else "validation"
     return None
 
 
@@ -100,7 +112,10 @@ class Cascade:
         attempt.cost_usd = _money(self.pricing.cost(tier, u, mode))
         request = self.request(record, request_id)
         gate = self.router.gates_for(tier, request, turn_kind(answer))
-        if gate is None:
+        if answer.stop_reason in GUARDRAIL_STOPS:  # a guardrail answered: the same on every tier (as live)
+            attempt.gate_passed, attempt.gate = True, "guardrail"
+            attempt.gate_reason = "a guardrail intervened: its answer is served as given"
+        elif gate is None:
             attempt.gate_passed, attempt.gate_reason, attempt.gate = True, "no gate", ""
         else:
             previous = [(self.ladder[a.tier].index, TierAnswer(a.text, tool_calls=list(a.tool_calls)))
@@ -117,18 +132,24 @@ class Cascade:
         self._climb(record, tier, now)
 
     def failed(self, record: RecordState, *, kind: str | None, error: str, mode: str, job: str | None,
-               now: float, label: str | None = None) -> None:
+               now: float, label: str | None = None, limit: str | None = None) -> None:
         """A call that did not answer: ``kind`` is its transport kind, ``None`` for a refused request.
 
         A refused request (a 4xx other than 408/429) ends the record, as an ``error``
-        attempt ends a live route; a transport error is retried on the same tier, then
-        escalates or ends by ``retry.on_exhausted``.
+        attempt ends a live route, unless it is a model limit (``limit``) that
+        ``retry.escalate_on`` names: a larger tier may take it, so it escalates, as live;
+        a transport error is retried on the same tier, then escalates or ends by
+        ``retry.on_exhausted``.
         """
         tier = self.ladder[record.tier or ""]
-        if kind is None:  # escalating would not mend a request the model refused
+        if kind is None:  # escalating would not mend a request the model refused, but another model may take
             attempt = self._attempt(record, tier, "error", mode, job, now)
-            attempt.error, attempt.error_kind = error, label or "error"
-            self.finish(record, now)
+            attempt.error, attempt.error_kind = error, limit or label or "error"
+            above = self.ladder.above(tier)
+            if limit is not None and limit in self.router.retry.escalate_on and above is not None:
+                self._wait(record, above, now)
+            else:
+                self.finish(record, now)
             return
         retry = self.router.retry
         if kind in retry.retry_on and record.retries < retry.max_retries:
@@ -141,10 +162,19 @@ class Cascade:
         self._after_transport_error(record, tier, now)
 
     def malformed(self, record: RecordState, message: str, *, mode: str, job: str | None, now: float) -> None:
+        """An unreadable reply: retried on the same tier as a transport error is (the
+        tier is up; its reply was garbled), then escalated or ended by
+        ``retry.on_exhausted``, as live; not a quality escalation."""
         tier = self.ladder[record.tier or ""]
+        retry = self.router.retry
+        if "malformed" in retry.retry_on and record.retries < retry.max_retries:
+            record.retries += 1
+            record.retried_on.append("malformed")
+            self._wait(record, tier, now, keep_retries=True)
+            return
         attempt = self._attempt(record, tier, "malformed", mode, job, now)
         attempt.error, attempt.error_kind = message, "malformed"
-        self._climb(record, tier, now)
+        self._after_transport_error(record, tier, now)
 
     def unprocessed(self, record: RecordState, *, stopped: bool, message: str, job: str, now: float) -> None:
         """The record's job ended without processing it."""

@@ -30,10 +30,10 @@ from typing import Any, Callable
 from ..core.build import build_router
 from ..core.config import BatchConfig, RouterConfig, load_config
 from ..core.engine import Router
-from ..core.errors import (GateFailed, LadderExhaustedError, MalformedReplyError, TierCallError,
+from ..core.errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
                            TransportError)
 from ..core.pinning import MemoryPinStore
-from .cascade import Cascade, error_kind_for_code
+from .cascade import Cascade, error_kind_for_code, limit_kind_for
 from .errors import BatchExhaustedError, BatchJobError, BatchSettingsError, BatchStateError
 from .formats import model_input, parse_output
 from .inputs import file_digest, read_records
@@ -230,7 +230,8 @@ class BatchRunner:
             self.cascade.malformed(record, str(exc), mode="on_demand", job=None, now=now)
         else:
             self.cascade.failed(record, kind=None, error=f"{type(exc).__name__}: {exc}", mode="on_demand",
-                                job=None, now=now, label=type(getattr(exc, "cause", None) or exc).__name__)
+                                job=None, now=now, label=type(getattr(exc, "cause", None) or exc).__name__,
+                                limit=exc.kind if isinstance(exc, ModelLimitError) else None)
 
     # -- jobs --------------------------------------------------------------------------------
     def _submit(self, open_jobs: list[JobState]) -> bool:
@@ -333,9 +334,10 @@ class BatchRunner:
                     code = int(error.get("errorCode") or 500)
                 except (TypeError, ValueError):
                     code = 500
-                self.cascade.failed(record, kind=error_kind_for_code(code),
-                                    error=f"{code}: {error.get('errorMessage') or 'record failed'}",
-                                    mode="batch", job=job.name, now=now, label=f"http_{code}")
+                message = str(error.get("errorMessage") or "record failed")
+                self.cascade.failed(record, kind=error_kind_for_code(code), error=f"{code}: {message}",
+                                    mode="batch", job=job.name, now=now, label=f"http_{code}",
+                                    limit=limit_kind_for(code, message))
         job.status, job.message, job.ended_at = "ingested", info.message, now
         self._save()
         log.info("job %s ended %s; %d of %d records in its output", job.name, info.status,

@@ -70,11 +70,25 @@ class BatchClients:
         return cls(
             bedrock=boto3.client("bedrock", region_name=region, config=retries,
                                  endpoint_url=settings.endpoint_url or config.endpoint_url),
+            # one attempt per call: the runner retries by ``retry`` (and counts each), as live;
+            # botocore retrying underneath multiplied the calls and ignored the backoff cap
             runtime=boto3.client("bedrock-runtime", region_name=region, endpoint_url=config.endpoint_url,
-                                 config=Config(retries={"mode": "standard",
-                                                        "max_attempts": 1 + config.retry.max_retries})),
+                                 config=Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                               **_timeouts(config))),
             s3=boto3.client("s3", region_name=region, endpoint_url=settings.s3_endpoint_url, config=s3_config),
         )
+
+
+def _timeouts(config: RouterConfig) -> dict[str, float]:
+    """The transport's read and connect timeouts, for the on-demand calls' client (the
+    longest tier's ``timeout_s`` where a tier sets its own: one client serves them all)."""
+    read = max([t.timeout_s for t in config.tiers if t.timeout_s is not None] + [config.transport.timeout_s or 0])
+    out: dict[str, float] = {}
+    if read:
+        out["read_timeout"] = read
+    if config.transport.connect_timeout_s is not None:
+        out["connect_timeout"] = config.transport.connect_timeout_s
+    return out
 
 
 def check_formats(config: RouterConfig, settings: BatchConfig) -> None:

@@ -60,10 +60,14 @@ def _attempt(a: AttemptState) -> Attempt:
 def baseline_costs(pricing: BatchPricing, record: RecordState) -> tuple[Decimal | None, Decimal | None]:
     """The baseline tier's cost on this record, at batch and at on-demand rate.
 
-    As live: the served answer's tokens (or the last answer's, when none was served).
+    As live (``Router._set_baseline_cost``): the baseline tier's own answer when the record
+    called it (its gate verdict aside), else the served answer's tokens (or the last
+    answer's, when none was served).
     """
     answered = [a for a in record.attempts if a.answered]
-    source = record.attempts[record.served] if record.served is not None else (answered[-1] if answered else None)
+    own = next((a for a in reversed(answered) if a.tier == pricing.ladder.baseline.name), None)
+    source = own or (record.attempts[record.served] if record.served is not None
+                     else (answered[-1] if answered else None))
     if source is None:
         return None, None
     return pricing.baseline_costs(_usage(source))

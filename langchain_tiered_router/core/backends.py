@@ -117,10 +117,14 @@ _SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "Mode
 
 def tier_call_error(exc: BaseException, tier: Tier) -> TierCallError:
     """A failed boto call of ``tier`` as the core's error: a ``TransportError`` when it is
-    one (retried, then escalated), else a ``TierCallError`` (the attempt failed)."""
+    one (retried, then escalated), a ``ModelLimitError`` for a refusal another model may
+    not give (``retry.escalate_on``), else a ``TierCallError`` (the attempt failed)."""
     transport = classify_transport_error(exc, tier=tier.name, model_id=tier.model_id)
     if transport is not None:
         return transport
+    limit = classify_model_limit(exc, tier=tier.name, model_id=tier.model_id)
+    if limit is not None:  # over this model's window, not enabled here: another tier may take it
+        return limit
     return TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
 
 

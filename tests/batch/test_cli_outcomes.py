@@ -78,11 +78,16 @@ def test_some_failed_records_exit_4_and_count_the_records_sharing_the_first_reas
         result = _run(config, records, bucket, tmp_path / "out.jsonl", "--json")
     assert result.exit_code == 4, result.output
     summary = json.loads(result.stdout)  # stdout stays JSON; the reason goes to stderr too
-    assert (summary["served"], summary["failed"]) == (255, 45)
+    # the 15 over cheap's context window escalate (retry.escalate_on), as live; the 30 refused end failed
+    assert (summary["served"], summary["failed"]) == (270, 30)
     assert summary["first_failure"] == {"id": "doc-005", "error": "400: Malformed input request", "shared_by": 30}
     assert _error_line(result, 4).startswith(
-        "45 of 300 records failed; first failure: record doc-005: 400: Malformed input request "
-        "(30 of the 45 failed records share this reason;")
+        "30 of 300 records failed; first failure: record doc-005: 400: Malformed input request "
+        "(30 of the 30 failed records share this reason;")
+    too_long = [r for r in read_jsonl(tmp_path / "out.jsonl")
+                if "Input is too long" in (r["attempts"][0]["error"] or "")]
+    assert len(too_long) == 15 and {r["status"] for r in too_long} == {"served"}
+    assert all(r["attempts"][1]["tier"] == "mid" for r in too_long)  # then gated as any other
 
 
 def test_flagged_answers_count_as_served_and_exit_0(tmp_path, s3_url, bucket):

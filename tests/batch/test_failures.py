@@ -238,3 +238,35 @@ def test_on_exhausted_raise_raises_after_writing_everything(tmp_path, workload, 
                                        "--input", str(records), "--bucket", bucket, "--out",
                                        str(tmp_path / "out.jsonl")])
     assert cli.exit_code == 4 and "25 of 500 records found no acceptable answer" in cli.stderr
+
+
+def test_an_on_demand_record_is_judged_as_a_live_request_is(tmp_path, s3_url, bucket):
+    """What a live route does, batch does on its on-demand path: a malformed reply is
+    retried on its tier (not a quality step: with ``max_escalations: 0`` it is still
+    served); a guardrail's answer is served after one call, not gated up the ladder; and a
+    throttled call is made as often as ``retry.max_retries`` says (botocore no longer
+    retried beneath: 6 calls for one retry)."""
+    records, replay = write_workload(tmp_path, n=1)  # below the job minimum: on-demand
+    data = router_config("", s3_url, tmp_path)
+    data["policy"]["max_escalations"] = 0
+    with _emulator(replay, s3_url) as emu:
+        data["endpoint_url"] = emu.url
+        emu.inject("malformed", model_id=CHEAP, times=1, mode="missing_output")
+        run_batch(data, records, tmp_path / "out.jsonl", bucket=bucket)
+        assert len(emu.calls_for(CHEAP)) == 2
+        (result,) = read_jsonl(tmp_path / "out.jsonl")
+        assert (result["status"], result["tier"]) == ("served", "cheap")
+        assert [(a["tier"], a["outcome"], a["retries"]) for a in result["attempts"]] == [("cheap", "served", 1)]
+
+        emu.inject("guardrail", model_id=None, times=None)
+        run_batch(data, records, tmp_path / "guarded.jsonl", bucket=bucket)
+        (result,) = read_jsonl(tmp_path / "guarded.jsonl")
+        assert result["answer"] == "Sorry, the model cannot answer this question."
+        assert [(a["tier"], a["outcome"]) for a in result["attempts"]] == [("cheap", "served")]
+        emu.clear_faults()
+
+        emu.inject("throttle", model_id=CHEAP, times=None)
+        calls = len(emu.calls_for(CHEAP))
+        run_batch(data, records, tmp_path / "throttled.jsonl", bucket=bucket)
+        assert len(emu.calls_for(CHEAP)) - calls == 2  # 1 + retry.max_retries, as live
+        emu.clear_faults()
