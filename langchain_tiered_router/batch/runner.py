@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from ..core.build import build_router
 from ..core.config import BatchConfig, RouterConfig, load_config
@@ -72,6 +72,7 @@ class BatchRunner:
         self.s3 = S3Store(self.clients.s3)
         self._sleep = sleep
         self._started = time.perf_counter()
+        self._lock: IO[bytes] | None = None  # the run's lock (``_lock_run``), held from start or resume to the end
 
     # -- making and finding runs ----------------------------------------------------------
     @classmethod
@@ -82,6 +83,18 @@ class BatchRunner:
         config = load_config(config)
         settings = resolve_settings(config, bucket=bucket, role_arn=role_arn, **overrides)
         state_path = Path(state_path or f"{out_path}.state.json")
+        lock = _lock_run(state_path)
+        try:
+            runner = cls._start(config, settings, input_path, out_path, state_path, clients)
+        except BaseException:
+            lock.close()
+            raise
+        runner._lock = lock
+        return runner
+
+    @classmethod
+    def _start(cls, config: RouterConfig, settings: BatchConfig, input_path: str | Path, out_path: str | Path,
+               state_path: Path, clients: BatchClients | None) -> "BatchRunner":
         if state_path.exists():
             state = RunState.load(state_path)
             digest = file_digest(input_path)
@@ -103,9 +116,10 @@ class BatchRunner:
         run_id = secrets.token_hex(6)
         folder = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         state = RunState(run_id=run_id, created_at=time.time(), config_digest=config_digest(config),
-                         config=config.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-                         input_path=str(input_path), input_digest=file_digest(input_path),
-                         prefix=f"s3://{bucket_name}/{folder}{run_id}/", out_path=str(out_path),
+                         config=_with_absolute_sinks(config.model_dump(mode="json", by_alias=True,
+                                                                       exclude_defaults=True)),
+                         input_path=str(Path(input_path).resolve()), input_digest=file_digest(input_path),
+                         prefix=f"s3://{bucket_name}/{folder}{run_id}/", out_path=str(Path(out_path).resolve()),
                          role_arn=settings.role_arn, records=records)
         runner = cls(config, state, state_path, settings, clients=clients)
         runner._choose_starts()
@@ -115,6 +129,18 @@ class BatchRunner:
     def resume(cls, state_path: str | Path, *, config: Any = None, clients: BatchClients | None = None,
                **overrides: Any) -> "BatchRunner":
         """The run in ``state_path``, with its own config unless ``config`` (same routing) is given."""
+        lock = _lock_run(Path(state_path))
+        try:
+            runner = cls._resume(state_path, config, clients, **overrides)
+        except BaseException:
+            lock.close()
+            raise
+        runner._lock = lock
+        return runner
+
+    @classmethod
+    def _resume(cls, state_path: str | Path, config: Any, clients: BatchClients | None,
+                **overrides: Any) -> "BatchRunner":
         state = RunState.load(state_path)
         saved = RouterConfig.from_dict(state.config, source=str(state_path))
         if config is not None:
@@ -129,18 +155,27 @@ class BatchRunner:
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> BatchSummary:
-        self._emit_finished()
-        while True:
-            open_jobs = [j for j in self.state.jobs if j.status != "ingested"]
-            if not open_jobs:
-                if self._next_wave():
-                    continue
-                break
-            moved = self._submit(open_jobs)
-            moved = self._poll(open_jobs) or moved
-            if not moved:
-                self._sleep(self.settings.poll_interval_s)
-        return self._finalize()
+        try:
+            self._emit_finished()
+            while True:
+                open_jobs = [j for j in self.state.jobs if j.status != "ingested"]
+                if not open_jobs:
+                    if self._next_wave():
+                        continue
+                    break
+                moved = self._submit(open_jobs)
+                moved = self._poll(open_jobs) or moved
+                if not moved:
+                    self._sleep(self.settings.poll_interval_s)
+            return self._finalize()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Let another process take the run (``run`` does at its end)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def summary(self) -> BatchSummary:
         summary = summarize_run(self.state, state_path=self.state_path, ladder_order=self.router.ladder.names,
@@ -388,3 +423,32 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def _lock_run(state_path: Path) -> IO[bytes]:
+    """An exclusive lock on the run's state (a ``.lock`` file beside it, as the state
+    file is replaced on every save): a second process on the same run would make every
+    on-demand call again and write every telemetry record twice."""
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{state_path}.lock", "ab")
+    try:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except ImportError:  # pragma: no cover - no flock on this platform: one run at a time is on the user
+        pass
+    except OSError:
+        handle.close()
+        raise BatchStateError(f"{state_path} is being run by another process; wait for it, or stop it "
+                              "(tiered-router batch stop) before resuming") from None
+    return handle
+
+
+def _with_absolute_sinks(config: dict[str, Any]) -> dict[str, Any]:
+    """The saved config with its sinks' relative paths made absolute: a run resumed from
+    another folder writes its telemetry where the run began."""
+    for sink in (config.get("telemetry") or {}).get("sinks") or []:
+        path = sink.get("path") if isinstance(sink, dict) else None
+        if isinstance(path, str) and "://" not in path and not Path(path).is_absolute():
+            sink["path"] = str(Path(path).resolve())
+    return config

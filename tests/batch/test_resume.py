@@ -103,3 +103,37 @@ def test_run_again_on_a_finished_state_changes_nothing_and_another_input_is_refu
                                            "--bucket", bucket, "--out", str(tmp_path / "out.jsonl")])
     assert refused.exit_code == 2 and "another input or router config" in refused.stderr
     assert len(read_jsonl(tmp_path / "telemetry.jsonl")) == 120
+
+
+def test_one_process_per_run_and_a_resume_from_elsewhere_writes_where_the_run_began(tmp_path, s3_url, bucket,
+                                                                                    monkeypatch):
+    """A second process on a run that is going refuses in one line (it would make every
+    on-demand call again and write every telemetry record twice), and a run begun with
+    relative paths, resumed from another folder, writes its results and telemetry where
+    it began (they were written relative to the folder it was resumed from)."""
+    from langchain_tiered_router.batch import run_batch
+    from langchain_tiered_router.batch.runner import BatchRunner
+
+    began, elsewhere = tmp_path / "began", tmp_path / "elsewhere"
+    began.mkdir()
+    elsewhere.mkdir()
+    records, replay = write_workload(began, n=120)
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        data = router_config(emu.url, s3_url, Path("."))  # telemetry.db and telemetry.jsonl, relative
+        monkeypatch.chdir(began)
+        first = BatchRunner.start(data, "records.jsonl", "out.jsonl", bucket=bucket)  # the run is held
+        refused = CliRunner().invoke(app, ["batch", "resume", "--state", str(began / "out.jsonl.state.json")])
+        assert refused.exit_code == 2 and "is being run by another process" in refused.stderr
+        try:
+            run_batch(data, "records.jsonl", "out.jsonl", bucket=bucket)
+            raise AssertionError("a second runner on the same run was let in")
+        except Exception as exc:  # noqa: BLE001
+            assert "is being run by another process" in str(exc)
+        first.close()  # the first process lets go without running
+        monkeypatch.chdir(elsewhere)
+        resumed = CliRunner().invoke(app, ["batch", "resume", "--state", str(began / "out.jsonl.state.json")])
+        assert resumed.exit_code == 0, resumed.output
+    assert len(read_jsonl(began / "out.jsonl")) == 120 and not (elsewhere / "out.jsonl").exists()
+    with sqlite3.connect(began / "telemetry.db") as db:
+        assert db.execute("SELECT count(DISTINCT request_id) FROM routing_records").fetchone()[0] == 120
+    assert not (elsewhere / "telemetry.db").exists()

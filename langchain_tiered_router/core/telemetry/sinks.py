@@ -107,7 +107,7 @@ class JsonlSink(Sink):
     """One JSON object per line, appended under a lock; money as strings."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # opened on the first write: the file named now, not after a chdir
         self._lock = threading.Lock()
         self._fh: Any = None
 

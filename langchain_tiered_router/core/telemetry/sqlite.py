@@ -124,7 +124,7 @@ class SqliteStore(Store):
     """One SQLite file, opened on first insert (and again after a failure)."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # connected on the first write: the file named now, not after a chdir
         self.synchronous = synchronous
         self.description = f"database {self.path}"
         self._conn: sqlite3.Connection | None = None
@@ -187,7 +187,7 @@ class SqliteSink(BackgroundSink):
         key = str(Path(path).resolve())
         with _shared_lock:
             sink = _shared.get(key)
-            if sink is None:
-                sink = cls(path, **kwargs)
+            if sink is None:  # opened by its writer thread later: the file resolved now, not after a chdir
+                sink = cls(key, **kwargs)
                 _shared[key] = sink
         return sink
