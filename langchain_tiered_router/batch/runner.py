@@ -30,6 +30,7 @@ from typing import IO, Any, Callable
 from ..core.build import build_router
 from ..core.config import BatchConfig, RouterConfig, load_config
 from ..core.engine import Router
+from ..core.backends import classify_model_limit
 from ..core.errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
                            TransportError)
 from ..core.pinning import MemoryPinStore
@@ -280,13 +281,35 @@ class BatchRunner:
             try:
                 self._create(job)
             except BatchJobError as exc:
-                if exc.__cause__ is not None and _error_code(exc.__cause__) in RETRYABLE_CREATE_ERRORS:
+                cause = exc.__cause__
+                if cause is not None and _error_code(cause) in RETRYABLE_CREATE_ERRORS:
                     log.warning("%s; trying again at the next poll", exc)
                     break
-                raise
+                tier = self.router.ladder[job.tier]
+                limit = classify_model_limit(cause, tier=tier.name, model_id=tier.model_id) if cause else None
+                if limit is None or limit.kind not in self.router.retry.escalate_on:
+                    raise
+                self._refused(job, limit)  # this model is not to be had here: its records go up, as live
+                moved = True
+                continue
             running += 1
             moved = True
         return moved
+
+    def _refused(self, job: JobState, limit: ModelLimitError) -> None:
+        """Bedrock refused to create ``job`` for its model (``retry.escalate_on``: not
+        enabled here): each of its records fails on that tier with the refusal and
+        escalates, as a live call refused so does; no call was made, so nothing is billed."""
+        now = time.time()
+        log.warning("job %s refused for tier %s (%s); its records escalate", job.name, job.tier, limit)
+        for rid in job.records:
+            record = self.state.record(rid)
+            if record.status == "in_job" and record.job == job.name:
+                self.cascade.failed(record, kind=None, error=str(limit)[:500], mode="none", job=job.name, now=now,
+                                    limit=limit.kind)
+        job.status, job.bedrock_status, job.message, job.ended_at = "ingested", "Refused", str(limit)[:500], now
+        self._save()
+        self._emit_finished()
 
     def _create(self, job: JobState) -> None:
         tier = self.router.ladder[job.tier]

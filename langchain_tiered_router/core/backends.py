@@ -183,6 +183,12 @@ _CONTEXT_WINDOW = re.compile(r"too long|too many (input )?tokens|context (length
                              re.I)
 
 
+# Bedrock's 400s about the model, not the request: another tier's model may take it
+_MODEL_REFUSED = re.compile(r"model identifier is invalid|with on-demand throughput isn.?t supported|"
+                            r"model .{0,80}(is not|isn.?t) (supported|available|enabled)|"
+                            r"does(n.?t| not) support (batch|this operation)", re.I)
+
+
 def context_window_message(message: str) -> bool:
     """Whether an error message says the prompt is over the model's context window."""
     return bool(_CONTEXT_WINDOW.search(message))
@@ -200,7 +206,9 @@ def classify_model_limit(exc: BaseException, *, tier: str, model_id: str) -> Mod
     if code in _UNAVAILABLE_CODES or name in _UNAVAILABLE_CODES:
         kind = "model_unavailable"
     elif code == "ValidationException" or name == "ValidationException":
-        kind = "context_window" if context_window_message(str(exc)) else "validation"
+        message = str(exc)
+        kind = "context_window" if context_window_message(message) else \
+            "model_unavailable" if _MODEL_REFUSED.search(message) else "validation"
     else:
         return None
     return ModelLimitError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc)

@@ -270,3 +270,24 @@ def test_an_on_demand_record_is_judged_as_a_live_request_is(tmp_path, s3_url, bu
         run_batch(data, records, tmp_path / "throttled.jsonl", bucket=bucket)
         assert len(emu.calls_for(CHEAP)) - calls == 2  # 1 + retry.max_retries, as live
         emu.clear_faults()
+
+
+def test_a_tier_whose_jobs_bedrock_refuses_is_passed_over_as_live(tmp_path, workload, s3_url, bucket):
+    """Bedrock refuses to create a job for a tier's model (an id it does not know, a model
+    not enabled here: ``retry.escalate_on: model_unavailable``): its records escalate past
+    it, as a live call so refused does, instead of the run stopping at that job on every
+    resume; nothing was called, so nothing is billed for that tier."""
+    records, replay = workload
+    strict = script(replay)
+    strict["strict"] = True
+    with BedrockEmulator(strict, s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        data = router_config(emu.url, s3_url, tmp_path)
+        data["tiers"][1]["model_id"] = "amazon.nova-lite-v1:0"  # not one this account has (strict emulator)
+        summary = run_batch(data, records, tmp_path / "out.jsonl", bucket=bucket)
+        assert "amazon.nova-lite-v1:0" not in {j.model_id for j in emu.jobs.list(ascending=True)}
+    assert (summary.served, summary.failed) == (500, 0)
+    passed_over = [r for r in _results(tmp_path).values() if any(a["tier"] == "mid" for a in r["attempts"])]
+    assert passed_over and all(r["tier"] == "frontier" for r in passed_over)
+    assert all("model identifier is invalid" in a["error"] and a["cost_usd"] == "0"
+               for r in passed_over for a in r["attempts"] if a["tier"] == "mid")
+    assert _telemetry_rows(tmp_path) == 500
