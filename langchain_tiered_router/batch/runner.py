@@ -157,6 +157,7 @@ class BatchRunner:
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> BatchSummary:
         try:
+            self._choose_starts()  # a run killed while its records were being started: the rest
             self._emit_finished()
             while True:
                 open_jobs = [j for j in self.state.jobs if j.status != "ingested"]
@@ -188,14 +189,32 @@ class BatchRunner:
         self.state.save(self.state_path)
 
     def _choose_starts(self) -> None:
-        now = time.time()
-        for record in self.state.records:
+        """Each record's start tier, by the policy. A policy that asks a model (the LLM
+        classifier) makes one call per record: they run ``START_CALLS`` at a time, and the
+        state is saved every ``START_SAVE_S`` seconds, so a run killed meanwhile resumes
+        with the records not yet started (``run``) instead of paying every call again."""
+        todo = [r for r in self.state.records if r.status == "waiting" and (not r.start_tier or r.tier is None)]
+        if not todo:
+            return
+        saved = time.monotonic()
+
+        def start(record: RecordState) -> None:
+            now = time.time()
             try:
                 self.cascade.start(record, request_id_for(self.state, record), now)
             except Exception as exc:  # noqa: BLE001 - a classifier that fails starts the record cheap
                 record.start_tier = self.router.ladder.cheapest.name
                 record.start_reason = f"start policy failed ({type(exc).__name__}: {exc}); cheapest tier"
                 record.tier, record.status, record.since = record.start_tier, "waiting", now
+
+        # a few calls ahead at a time: a run stopped here (Ctrl-C) waits for those only
+        step = START_CALLS * 4
+        with cf.ThreadPoolExecutor(max_workers=START_CALLS, thread_name_prefix="tiered-router-start") as pool:
+            for at in range(0, len(todo), step):
+                list(pool.map(start, todo[at:at + step]))
+                if time.monotonic() - saved >= START_SAVE_S:
+                    self._save()
+                    saved = time.monotonic()
         self._save()
 
     # -- waves -----------------------------------------------------------------------------
@@ -446,6 +465,10 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+START_CALLS = 8  # start decisions made at once (each an LLM classifier's call, for that policy)
+START_SAVE_S = 30.0  # how often the state is saved while records are being started
 
 
 def _lock_run(state_path: Path) -> IO[bytes]:

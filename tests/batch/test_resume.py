@@ -137,3 +137,38 @@ def test_one_process_per_run_and_a_resume_from_elsewhere_writes_where_the_run_be
     with sqlite3.connect(began / "telemetry.db") as db:
         assert db.execute("SELECT count(DISTINCT request_id) FROM routing_records").fetchone()[0] == 120
     assert not (elsewhere / "telemetry.db").exists()
+
+
+def test_a_run_stopped_while_its_records_are_started_resumes_with_the_rest(tmp_path, s3_url, bucket, monkeypatch):
+    """An LLM classifier makes one call per record before any job: those calls run a few
+    at a time and the state is saved as they go, so a run stopped meanwhile (Ctrl-C
+    here, on the 50th record) resumes with the records not yet started instead of paying
+    every classifier call again (it kept nothing)."""
+    from langchain_tiered_router.batch import resume_batch, run_batch
+    from langchain_tiered_router.batch import runner as batch_runner
+    from langchain_tiered_router.batch.cascade import Cascade
+
+    monkeypatch.setattr(batch_runner, "START_SAVE_S", 0.0)
+    records, replay = write_workload(tmp_path, n=120)
+    started, start = [], Cascade.start
+
+    def stopped_at_the_50th(self, record, request_id, now):
+        started.append(record.id)
+        if len(started) == 50:
+            raise KeyboardInterrupt
+        return start(self, record, request_id, now)
+
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        data = router_config(emu.url, s3_url, tmp_path)
+        data["policy"] = {"kind": "classifier", "classifier": {"kind": "llm"}, "max_escalations": 2}
+        monkeypatch.setattr(Cascade, "start", stopped_at_the_50th)
+        try:
+            run_batch(data, records, tmp_path / "out.jsonl", bucket=bucket)
+            raise AssertionError("not stopped")
+        except KeyboardInterrupt:
+            pass
+        monkeypatch.setattr(Cascade, "start", start)
+        summary = resume_batch(tmp_path / "out.jsonl.state.json")
+        asked = [r for r in emu.requests if "Decide which model tier" in json.dumps(r.body)]
+    assert (summary.served, summary.failed) == (120, 0)
+    assert 120 <= len(asked) <= 120 + 32  # at most the calls in flight when it stopped, made again
