@@ -68,9 +68,34 @@ def _params(tier: Tier) -> tuple[int, float | None]:
     return int(tier.params.get("max_tokens") or DEFAULT_MAX_TOKENS), tier.params.get("temperature")
 
 
+def _sampling(tier: Tier) -> tuple[float | None, list[str] | None]:
+    """The tier's ``top_p`` and stop sequences (``model_kwargs``), as a live call sends them."""
+    stop = tier.params.get("stop_sequences", tier.params.get("stop"))
+    return tier.params.get("top_p"), (list(stop) if isinstance(stop, (list, tuple)) and stop else None)
+
+
+# the tier settings a batch record carries; any other a live call would send is named at the start
+SENT_PARAMS = frozenset({"max_tokens", "temperature", "top_p", "stop_sequences", "stop"})
+SENT_CONVERSE_PARAMS = SENT_PARAMS | {"additional_model_request_fields"}
+# settings of the client or of LangChain's model, not of the request body
+_NOT_REQUEST_PARAMS = frozenset({"provider", "base_model_id", "base_model", "supports_tool_choice_values",
+                                 "region_name", "endpoint_url", "credentials_profile_name", "streaming",
+                                 "disable_streaming", "timeout", "max_retries", "config", "default_headers",
+                                 "guard_last_turn_only", "output_version"})
+
+
+def unsent_params(tier: Tier, invocation_type: str) -> list[str]:
+    """The tier's ``model_kwargs`` a live call sends that a batch record does not."""
+    sent = SENT_CONVERSE_PARAMS if invocation_type == "Converse" else SENT_PARAMS
+    if invocation_type != "Converse" and family_of(tier.model_id) == "meta":
+        sent = sent - {"stop_sequences", "stop"}  # Llama's InvokeModel body takes no stop sequences
+    return sorted(k for k in tier.params if k not in sent and k not in _NOT_REQUEST_PARAMS)
+
+
 def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel") -> dict[str, Any]:
     """The ``modelInput`` of one record for ``tier``'s model."""
     max_tokens, temperature = _params(tier)
+    top_p, stop = _sampling(tier)
     if invocation_type == "Converse":
         body: dict[str, Any] = {"messages": [{"role": r, "content": [{"text": c}]} for r, c in prompt.messages],
                                 "inferenceConfig": {"maxTokens": max_tokens}}
@@ -78,6 +103,13 @@ def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel"
             body["system"] = [{"text": prompt.system}]
         if temperature is not None:
             body["inferenceConfig"]["temperature"] = temperature
+        if top_p is not None:
+            body["inferenceConfig"]["topP"] = top_p
+        if stop:
+            body["inferenceConfig"]["stopSequences"] = stop
+        extra = tier.params.get("additional_model_request_fields")
+        if isinstance(extra, dict) and extra:
+            body["additionalModelRequestFields"] = extra
         return body
     family = family_of(tier.model_id)
     if family == "anthropic":
@@ -87,6 +119,10 @@ def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel"
             body["system"] = prompt.system
         if temperature is not None:
             body["temperature"] = temperature
+        if top_p is not None:
+            body["top_p"] = top_p
+        if stop:
+            body["stop_sequences"] = stop
         return body
     if family == "nova":
         body = {"schemaVersion": "messages-v1",
@@ -96,6 +132,10 @@ def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel"
             body["system"] = [{"text": prompt.system}]
         if temperature is not None:
             body["inferenceConfig"]["temperature"] = temperature
+        if top_p is not None:
+            body["inferenceConfig"]["top_p"] = top_p
+        if stop:
+            body["inferenceConfig"]["stopSequences"] = stop
         return body
     if family == "meta":
         parts = ["<|begin_of_text|>"]
@@ -120,12 +160,20 @@ def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel"
         config: dict[str, Any] = {"maxTokenCount": max_tokens}
         if temperature is not None:
             config["temperature"] = temperature
+        if top_p is not None:
+            config["topP"] = top_p
+        if stop:
+            config["stopSequences"] = stop
         return {"inputText": text, "textGenerationConfig": config}
     else:
         raise ValueError(f"no batch record format for model id {tier.model_id!r}; "
                          "set batch.invocation_type: Converse")
     if temperature is not None:
         body["temperature"] = temperature
+    if top_p is not None:
+        body["top_p"] = top_p
+    if stop and family == "mistral":
+        body["stop"] = stop
     return body
 
 

@@ -36,7 +36,7 @@ from ..core.errors import (GateFailed, LadderExhaustedError, MalformedReplyError
 from ..core.pinning import MemoryPinStore
 from .cascade import Cascade, error_kind_for_code, limit_kind_for
 from .errors import BatchExhaustedError, BatchJobError, BatchSettingsError, BatchStateError
-from .formats import model_input, parse_output
+from .formats import model_input, parse_output, unsent_params
 from .inputs import file_digest, read_records
 from .jobs import RETRYABLE_CREATE_ERRORS, JobControl, JobInfo
 from .on_demand import OnDemandBackend
@@ -66,6 +66,11 @@ class BatchRunner:
         self.settings = settings
         self.clients = clients or BatchClients.from_config(config, settings)
         self.router = router or build_router(config, pin_store=MemoryPinStore())
+        for tier in self.router.ladder:
+            unsent = unsent_params(tier, settings.invocation_type)
+            if unsent:
+                log.warning("tier %s: model_kwargs %s are sent on live calls but not in batch records",
+                            tier.name, ", ".join(unsent))
         self.backend = OnDemandBackend(self.clients.runtime, settings.invocation_type)
         self.pricing = BatchPricing(config, self.router.ladder, settings.discount)
         self.cascade = Cascade(self.router, self.pricing, self.backend, max_resubmits=settings.max_resubmits)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from langchain_tiered_router.batch import run_batch
-from langchain_tiered_router.batch.formats import Prompt, model_input
+from langchain_tiered_router.batch.formats import Prompt, model_input, unsent_params
 from langchain_tiered_router.batch.on_demand import OnDemandBackend
 from langchain_tiered_router.batch.planning import job_name, split_sizes
 from langchain_tiered_router.batch.pricing import BatchPricing
@@ -67,10 +67,14 @@ def test_each_family_record_reads_back_from_the_emulator(model_id, invocation):
     prompt_ = Prompt((("user", "my invoice"), ("assistant", "Which one?"), ("user", "the March one")), "Be brief.")
     with BedrockEmulator({"models": {model_id: {"rules": [{"match": "^the March one$", "answer": "Paid."}]}}}) as emu:
         backend = OnDemandBackend(emu.client(retries={"max_attempts": 0}), invocation)
-        tier = Tier("t", model_id, None, params={"max_tokens": 64})
+        # the tier's sampling settings are sent as a live call sends them (they were dropped)
+        tier = Tier("t", model_id, None, params={"max_tokens": 64, "top_p": 0.9, "stop_sequences": ["END"]})
         answer = backend.call(tier, RouteRequest(text=prompt_.text, payload=prompt_))
         (request,) = emu.requests
     assert answer.text == "Paid." and answer.usage.input_tokens > 0 and answer.usage.output_tokens == 2
+    sent = json.dumps(request.body)
+    assert ("0.9" in sent) and (("END" in sent) == ("llama" not in model_id))
+    assert unsent_params(tier, invocation) == ([] if "llama" not in model_id else ["stop_sequences"])
     if invocation == "InvokeModel":  # the on-demand call sends the very body a batch record carries
         assert (request.operation, request.body) == ("InvokeModel", model_input(tier, prompt_, invocation))
     else:
