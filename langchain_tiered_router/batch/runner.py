@@ -109,6 +109,7 @@ class BatchRunner:
                     f"{state_path} holds run {state.run_id} of another input or router config; "
                     "pass another --state path, or delete it to start over")
             log.info("resuming batch run %s from %s", state.run_id, state_path)
+            _move_to_bucket(state, settings.bucket)
             return cls(config, state, state_path, settings, clients=clients)
         if not settings.bucket:
             raise BatchSettingsError("a batch run needs an S3 bucket (--bucket s3://bucket/prefix)",
@@ -470,6 +471,27 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def _move_to_bucket(state: RunState, bucket: str | None) -> None:
+    """A run whose jobs were never created (a bucket that does not exist, one it may not
+    write) takes the bucket given now; once Bedrock has a job, its files stay where they
+    are, and another bucket is refused in words."""
+    if not bucket:
+        return
+    name, prefix = parse_s3_uri(bucket)
+    moved = f"s3://{name}/{prefix.strip('/') + '/' if prefix.strip('/') else ''}{state.run_id}/"
+    if moved == state.prefix:
+        return
+    if any(job.arn for job in state.jobs):
+        raise BatchSettingsError(f"run {state.run_id} keeps its jobs' files in {state.prefix}, where Bedrock "
+                                 f"has them; resume it without --bucket (or with that bucket)", path="batch.bucket")
+    old = state.prefix
+    state.prefix = moved
+    for job in state.jobs:  # planned, not created: their files go to the new place
+        job.input_uri = f"{moved}input/{job.name}.jsonl"
+        job.output_uri = f"{moved}output/"
+    log.info("run %s: no job was created yet, so its files move from %s to %s", state.run_id, old, moved)
 
 
 START_CALLS = 8  # start decisions made at once (each an LLM classifier's call, for that policy)

@@ -291,3 +291,20 @@ def test_a_tier_whose_jobs_bedrock_refuses_is_passed_over_as_live(tmp_path, work
     assert all("model identifier is invalid" in a["error"] and a["cost_usd"] == "0"
                for r in passed_over for a in r["attempts"] if a["tier"] == "mid")
     assert _telemetry_rows(tmp_path) == 500
+
+
+def test_a_run_begun_on_a_bucket_that_does_not_exist_takes_the_right_one(tmp_path, s3_url, bucket):
+    """The first job could not be written (no such bucket): run again with the right
+    ``--bucket`` and the run, none of whose jobs Bedrock has, moves there (the state kept
+    the first bucket for good, and every rerun failed the same way)."""
+    from langchain_tiered_router.batch import BatchJobError
+
+    records, replay = write_workload(tmp_path, n=120)
+    with _emulator(replay, s3_url) as emu:
+        data = router_config(emu.url, s3_url, tmp_path)
+        with pytest.raises(BatchJobError, match="NoSuchBucket"):
+            run_batch(data, records, tmp_path / "out.jsonl", bucket="s3://no-such-bucket-here/runs")
+        summary = run_batch(data, records, tmp_path / "out.jsonl", bucket=bucket)
+        (job,) = emu.jobs.list()
+    assert (summary.served, summary.failed) == (120, 0)
+    assert job.input_uri.startswith(f"{bucket.rstrip('/')}/") and "no-such-bucket" not in job.input_uri
