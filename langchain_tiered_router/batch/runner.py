@@ -108,6 +108,9 @@ class BatchRunner:
                 raise BatchStateError(
                     f"{state_path} holds run {state.run_id} of another input or router config; "
                     "pass another --state path, or delete it to start over")
+            if Path(out_path).resolve() != Path(state.out_path).resolve():
+                raise BatchStateError(f"{state_path} holds run {state.run_id}, which writes its results to "
+                                      f"{state.out_path}, not {out_path}; give that --out (or another --state)")
             log.info("resuming batch run %s from %s", state.run_id, state_path)
             _move_to_bucket(state, settings.bucket)
             return cls(config, state, state_path, settings, clients=clients)

@@ -63,7 +63,7 @@ def _progress(verbose: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _finish(call: Any, as_json: bool, verbose: bool = False) -> None:
+def _finish(call: Any, as_json: bool, verbose: bool = False, state: Path | None = None) -> None:
     from ..batch import BatchExhaustedError
 
     with one_line_errors(), _progress(verbose):
@@ -72,6 +72,12 @@ def _finish(call: Any, as_json: bool, verbose: bool = False) -> None:
         except BatchExhaustedError as exc:
             _print(exc.run, as_json)
             raise fail(str(exc.message), code=FAILED_EXIT_CODE) from None
+        except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or SIGTERM (the telemetry drain's exit)
+            if state is not None and (isinstance(exc, KeyboardInterrupt) or exc.code in (130, 143)):
+                print(f"stopped; the run is saved: tiered-router batch resume --state {state} finishes it "
+                      f"(its jobs at Bedrock go on meanwhile; tiered-router batch stop --state {state} stops "
+                      "them)", file=sys.stderr)
+            raise
     _print(summary, as_json)
     if summary.failed:
         raise fail(f"{summary.failed} of {summary.records} records failed; {summary.failure_line()}",
@@ -106,7 +112,7 @@ def run(
     with one_line_errors():
         _check_outputs(out, state)
     _finish(lambda: run_batch(config, input_path, out, bucket=bucket, role_arn=role_arn, state_path=state,
-                              poll_interval_s=poll_interval), as_json, verbose)
+                              poll_interval_s=poll_interval), as_json, verbose, state or Path(f"{out}.state.json"))
 
 
 @batch_app.command("resume", help=f"{_RESUME_HELP} {_EXIT_CODES}", short_help=_RESUME_HELP)
@@ -124,7 +130,7 @@ def resume(
         raise fail(f"no state file at {state}")
     with one_line_errors():
         _check_outputs(Path(RunState.load(state).out_path), state)
-    _finish(lambda: resume_batch(state, config=config, poll_interval_s=poll_interval), as_json, verbose)
+    _finish(lambda: resume_batch(state, config=config, poll_interval_s=poll_interval), as_json, verbose, state)
 
 
 @batch_app.command("status")

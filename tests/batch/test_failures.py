@@ -304,6 +304,9 @@ def test_a_run_begun_on_a_bucket_that_does_not_exist_takes_the_right_one(tmp_pat
         data = router_config(emu.url, s3_url, tmp_path)
         with pytest.raises(BatchJobError, match="NoSuchBucket"):
             run_batch(data, records, tmp_path / "out.jsonl", bucket="s3://no-such-bucket-here/runs")
+        with pytest.raises(Exception, match="writes its results to .*out.jsonl, not .*elsewhere.jsonl"):
+            run_batch(data, records, tmp_path / "elsewhere.jsonl", bucket=bucket,
+                      state_path=tmp_path / "out.jsonl.state.json")  # another --out for that run: said, not ignored
         summary = run_batch(data, records, tmp_path / "out.jsonl", bucket=bucket)
         (job,) = emu.jobs.list()
     assert (summary.served, summary.failed) == (120, 0)

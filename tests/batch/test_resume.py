@@ -172,3 +172,33 @@ def test_a_run_stopped_while_its_records_are_started_resumes_with_the_rest(tmp_p
         asked = [r for r in emu.requests if "Decide which model tier" in json.dumps(r.body)]
     assert (summary.served, summary.failed) == (120, 0)
     assert 120 <= len(asked) <= 120 + 32  # at most the calls in flight when it stopped, made again
+
+
+def test_a_runner_stopped_by_a_signal_says_how_to_finish_the_run(tmp_path, s3_url, bucket):
+    """Ctrl-C or SIGTERM while jobs run: the runner says the run is saved, how to resume
+    it, and that its jobs go on at Bedrock (it exited with nothing on stderr)."""
+    from .workload import CHEAP
+
+    records, replay = write_workload(tmp_path, n=120)
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        emu.jobs.hold(CHEAP)
+        config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            state_path = tmp_path / f"{sig.name}.state.json"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
+                 "--input", str(records), "--bucket", bucket, "--out", str(tmp_path / f"{sig.name}.jsonl"),
+                 "--state", str(state_path)],
+                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            try:
+                _wait_for(proc, state_path, lambda s: any(j["status"] == "submitted" for j in s["jobs"]),
+                          "a job was submitted")
+                proc.send_signal(sig)
+                _, stderr = proc.communicate(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+            assert proc.returncode != 0
+            assert f"batch resume --state {state_path}" in stderr and "batch stop" in stderr, stderr
+        emu.jobs.release(CHEAP)
