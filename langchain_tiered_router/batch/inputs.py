@@ -48,6 +48,8 @@ def _messages(raw: dict[str, Any], where: dict[str, Any]) -> list[list[str]]:
                     or not isinstance(message.get("content"), str):
                 raise BatchInputError(f"messages[{i}] must be {{'role': 'user'|'assistant', 'content': str}}",
                                       **where)
+            if not message["content"].strip():  # Bedrock refuses a blank text block, as a blank prompt is refused here
+                raise BatchInputError(f"messages[{i}].content is blank", **where)
             out.append([message["role"], message["content"]])
         if out[0][0] != "user":
             raise BatchInputError("the first message must be the user's", **where)

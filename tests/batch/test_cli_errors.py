@@ -62,7 +62,9 @@ def test_bad_records_file(setup):
             ('{"id": null, "prompt": "x"}\n', "bad.jsonl:1: 'id' must be a non-empty string or an integer"),
             ('{"id": {"k": 1}, "prompt": "x"}\n', "bad.jsonl:1: 'id' must be a non-empty string or an integer"),
             ('{"id": "a", "prompt": "x", "messages": [{"role": "user", "content": "y"}]}\n',
-             "bad.jsonl:1: a record has 'prompt' or 'messages', not both")):
+             "bad.jsonl:1: a record has 'prompt' or 'messages', not both"),
+            ('{"id": "a", "messages": [{"role": "user", "content": "  "}]}\n',  # as a blank prompt is refused
+             "bad.jsonl:1: messages[0].content is blank")):
         bad.write_text(lines)
         assert says in _one_line(_run(config, bad, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
 
