@@ -89,9 +89,15 @@ class BatchRunner:
         config = load_config(config)
         settings = resolve_settings(config, bucket=bucket, role_arn=role_arn, **overrides)
         state_path = Path(state_path or f"{out_path}.state.json")
+        return cls._locked(state_path, lambda: cls._start(config, settings, input_path, out_path, state_path,
+                                                          clients))
+
+    @classmethod
+    def _locked(cls, state_path: Path, make: Callable[[], "BatchRunner"]) -> "BatchRunner":
+        """``make()``'s runner, holding the run's lock (``_lock_run``) from before it reads the state."""
         lock = _lock_run(state_path)
         try:
-            runner = cls._start(config, settings, input_path, out_path, state_path, clients)
+            runner = make()
         except BaseException:
             lock.close()
             raise
@@ -139,14 +145,7 @@ class BatchRunner:
     def resume(cls, state_path: str | Path, *, config: Any = None, clients: BatchClients | None = None,
                **overrides: Any) -> "BatchRunner":
         """The run in ``state_path``, with its own config unless ``config`` (same routing) is given."""
-        lock = _lock_run(Path(state_path))
-        try:
-            runner = cls._resume(state_path, config, clients, **overrides)
-        except BaseException:
-            lock.close()
-            raise
-        runner._lock = lock
-        return runner
+        return cls._locked(Path(state_path), lambda: cls._resume(state_path, config, clients, **overrides))
 
     @classmethod
     def _resume(cls, state_path: str | Path, config: Any, clients: BatchClients | None,
