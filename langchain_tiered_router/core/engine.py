@@ -113,6 +113,8 @@ class _Choose:
     request: RouteRequest
 
 
+PINNED_REASON = "pinned by session"  # a start reason: the session's pin chose the tier
+
 # Stop reasons that mean a guardrail, not the model, wrote the answer (Bedrock's
 # Converse; LiteLLM's OpenAI-shaped ``content_filter``).
 GUARDRAIL_STOPS = frozenset({"guardrail_intervened", "content_filter"})
@@ -267,7 +269,7 @@ class Router:
                      request.request_id, request.session_id, tier)
             return None
         result.start_requested = requested
-        return TierChoice(tier, f"pinned by session {request.session_id}")
+        return TierChoice(tier, f"{PINNED_REASON} {request.session_id}")
 
     def _may_request(self, request: RouteRequest) -> bool:
         if may_request(self.allow_tier_request, request.principals):
@@ -396,6 +398,7 @@ class Router:
                ) -> Generator[Any, Any, RoutingResult]:
         tier = yield from self._choose_start(request, result)
         quality_steps = 0
+        pinned = tier if result.start_reason.startswith(PINNED_REASON) else None
         while True:
             attempt = yield from self._attempt(tier, request, result, streaming)
             above = self.ladder.above(tier)
@@ -414,6 +417,15 @@ class Router:
                 if attempt.outcome == "error" and attempt.error_kind in self.retry.escalate_on and above:
                     tier = above  # a larger model may take what this one refused
                     continue
+                if pinned is not None and (attempt.outcome in _FAILED_CALLS or attempt.outcome == "skipped") \
+                        and self.retry.on_exhausted == "escalate":
+                    # the session's tier and every one above it failed to answer: the policy
+                    # starts the request below them, as it would without the pin (once)
+                    choice = yield _Choose(request)
+                    below, pinned = self.ladder[choice.tier], None
+                    if below.index < self.ladder[result.start_tier].index:
+                        tier = below
+                        continue
                 break
             attempt.turn = turn_kind(attempt.answer)
             gate = self.gates_for(tier, request, attempt.turn)

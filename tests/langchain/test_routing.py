@@ -263,6 +263,21 @@ def test_a_session_pinned_to_a_tier_that_is_down_is_started_by_the_policy(routed
     assert routing["start_reason"] != "pinned by session s-1"
 
 
+def test_a_session_whose_pinned_tier_fails_is_served_below_it(routed, emulator) -> None:
+    """The pinned tier (the top one) throttled past its retries, before its circuit
+    opens: the policy starts the request below it, as without the pin, instead of the
+    turn failing; the pin stays, so the next turn is back on it."""
+    llm = routed(access={"allow_tier_request": ["*"]}, retry={"max_retries": 1, "backoff_s": 0})
+    assert llm.invoke("hello", tier="frontier", session_id="s-2").response_metadata["routing"]["tier"] == "frontier"
+    emulator.inject("throttle", model_id=FRONTIER, times=2)
+    routing = llm.invoke("hello", session_id="s-2").response_metadata["routing"]
+    assert [(a["tier"], a["outcome"]) for a in routing["attempts"]] == [
+        ("frontier", "transport_error"), ("cheap", "served")]
+    assert routing["start_reason"] == "pinned by session s-2" and not routing["flagged"]
+    again = llm.invoke("hello", session_id="s-2").response_metadata["routing"]
+    assert (again["start_reason"], again["tier"]) == ("pinned by session s-2", "frontier")
+
+
 def test_requested_tier_and_model_override(routed) -> None:
     with pytest.raises(TierNotAllowedError):
         routed().invoke("hello", tier="mid")  # the config's access list is empty by default
