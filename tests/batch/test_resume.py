@@ -26,6 +26,13 @@ def _state(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _signals_as_a_terminal_gives_them() -> None:
+    """A child started from a shell's background job inherits SIGINT ignored (a CI runner
+    may start the tests so): the runner gets Ctrl-C as a user at a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _wait_for(proc: subprocess.Popen, path: Path, ready, what: str) -> dict:
     deadline = time.monotonic() + 120
     while True:
@@ -190,7 +197,7 @@ def test_a_runner_stopped_by_a_signal_says_how_to_finish_the_run(tmp_path, s3_ur
                  "--input", str(records), "--bucket", bucket, "--out", str(tmp_path / f"{sig.name}.jsonl"),
                  "--state", str(state_path)],
                 cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True)
+                stderr=subprocess.PIPE, text=True, preexec_fn=_signals_as_a_terminal_gives_them)
             try:
                 _wait_for(proc, state_path, lambda s: any(j["status"] == "submitted" for j in s["jobs"]),
                           "a job was submitted")
