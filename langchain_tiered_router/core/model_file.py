@@ -13,6 +13,7 @@ import json
 import math
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,9 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                     out[name] = np.lib.format.read_array(fh, allow_pickle=False)
     except ConfigError:
         raise
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError, TypeError) as exc:
-        raise ConfigError(f"cannot load routing model {path}: {str(exc)[:200]}") from None
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, TypeError, NotImplementedError, zlib.error) as exc:
+        # a damaged member (a cut download, bit rot) fails in zlib; another compression in zipfile
+        raise ConfigError(f"cannot load routing model {path}: {type(exc).__name__}: {str(exc)[:200]}") from None
     return out
 
 

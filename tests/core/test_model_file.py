@@ -150,8 +150,34 @@ CRAFTED: dict[str, Callable[[Path, Path], Path]] = {
     "a member without its quality head": lambda g, o: _rewrite(g, o, lambda h: {
         **h, "heads": [x for x in h["heads"] if not (x.get("member") == 1 and x["role"] == "quality")]}),
     "not a zip at all": lambda g, o: (o.write_bytes(b"PK\x03\x04 not really"), o)[1],
+    "a damaged compressed member (a cut download, bit rot)": lambda g, o: _damaged(g, o),
+    "a member in a compression zipfile cannot read": lambda g, o: _damaged(g, o, method=99),
     "an empty file": lambda g, o: (o.write_bytes(b""), o)[1],
 }
+
+
+def _damaged(good: Path, out: Path, method: int | None = None) -> Path:
+    """``good`` written compressed, then its largest member's data flipped in four bytes
+    (zlib fails before the CRC is reached), or its compression method set to ``method``."""
+    arrays = _arrays(good)
+    np.savez_compressed(out, **arrays)
+    data = bytearray(out.read_bytes())
+    with zipfile.ZipFile(out) as archive:
+        info = max(archive.infolist(), key=lambda i: i.compress_size)
+    at = info.header_offset
+    if method is not None:  # in the local header and in the member's central directory entry
+        data[at + 8:at + 10] = method.to_bytes(2, "little")
+        entry = int.from_bytes(data[data.rfind(b"PK\x05\x06") + 16:][:4], "little")
+        while int.from_bytes(data[entry + 42:entry + 46], "little") != at:
+            entry += 46 + sum(int.from_bytes(data[entry + i:entry + i + 2], "little") for i in (28, 30, 32))
+        data[entry + 10:entry + 12] = method.to_bytes(2, "little")
+    else:
+        start = at + 30 + int.from_bytes(data[at + 26:at + 28], "little") + int.from_bytes(data[at + 28:at + 30],
+                                                                                            "little")
+        for k in range(4):
+            data[start + k] ^= 0xA5
+    out.write_bytes(bytes(data))
+    return out
 
 
 def _npy(array: np.ndarray) -> bytes:
