@@ -80,7 +80,7 @@ def build_gates(cfgs: Sequence[Any], ladder: Ladder, path: str = "gates") -> lis
     return [build_gate(g, ladder, f"{path}[{i}]") for i, g in enumerate(cfgs)]
 
 
-def build_classifier(cfg: C.ClassifierConfig) -> Classifier:
+def build_classifier(cfg: C.ClassifierConfig, ladder: Ladder | None = None) -> Classifier:
     if cfg.kind == "rules":
         return RulesClassifier([Rule(r.tier, r.keywords, r.min_chars, r.max_chars) for r in cfg.rules],
                                cfg.default_tier)
@@ -88,7 +88,11 @@ def build_classifier(cfg: C.ClassifierConfig) -> Classifier:
         assert cfg.path is not None
         classifier = TrainedClassifier(cfg.path, cfg.threshold)
         try:
-            classifier.model  # loaded now: a missing or unusable file fails here, not on every request
+            # loaded (and checked against the ladder) now: a missing or unusable file, or one
+            # trained for other tiers, fails here, not on every request
+            model = classifier.model
+            if ladder is not None:
+                model.check_ladder(ladder)
         except ConfigError as exc:
             raise ConfigError(str(exc), path="policy.classifier.path") from None
         return classifier
@@ -106,7 +110,7 @@ def build_policy(cfg: C.PolicyConfig, ladder: Ladder | None = None) -> Policy:
             return LearnedPolicy.from_file(cfg.path, ladder, asked)
         except ConfigError as exc:
             raise ConfigError(str(exc), path="policy.path") from None
-    classifier = build_classifier(cfg.classifier) if cfg.classifier else None
+    classifier = build_classifier(cfg.classifier, ladder) if cfg.classifier else None
     if cfg.kind == "classifier":
         if classifier is None:
             raise ConfigError("a classifier policy needs 'classifier'", path="policy.classifier")

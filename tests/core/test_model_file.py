@@ -239,3 +239,14 @@ def test_a_crafted_file_in_a_config_is_a_config_error_naming_the_key(good, tmp_p
     with pytest.raises(ConfigError) as info:
         build_router(config)
     assert info.value.path == path and "hash_dims" in str(info.value)
+
+
+def test_a_trained_classifier_for_other_tiers_is_refused_when_the_router_is_built(good):
+    """A classifier file trained for another ladder fails when the router is built (as a
+    verifier gate's does), not on every request of a deployment that started fine."""
+    other = [{"name": "cheap", "model_id": LADDER[0]["model_id"]}, {"name": "top", "model_id": LADDER[1]["model_id"]}]
+    config = {"tiers": other, "telemetry": {"sinks": []},
+              "policy": {"kind": "classifier", "classifier": {"kind": "trained", "path": str(good)}}}
+    with pytest.raises(ConfigError) as info:
+        build_router(config)
+    assert info.value.path == "policy.classifier.path" and "trained for tiers cheap, mid" in str(info.value)
