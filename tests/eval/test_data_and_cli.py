@@ -95,6 +95,11 @@ def test_a_conversation_is_routed_on_what_the_integrations_read_and_billed_on_ev
     (item,) = load_outcomes(write_jsonl(tmp_path / "d.jsonl", [row]), ["cheap", "frontier"])
     assert item.prompt == request_text(turns) == "Please give the final answer now."
     assert item.outcomes["cheap"].input_tokens == tokens_of("\n".join(t for _, t in turns))
+    # the shape collect writes, 'prompt' beside 'messages': billed on every turn too (it was the prompt's alone)
+    (both,) = load_outcomes(write_jsonl(tmp_path / "b.jsonl", [{**row, "prompt": item.prompt}]), ["cheap", "frontier"])
+    assert (both.prompt, both.outcomes["cheap"].input_tokens) == (item.prompt, item.outcomes["cheap"].input_tokens)
+    with pytest.raises(EvalDataError, match="b.jsonl:1: both 'prompt' and 'messages', and the prompt is not the last"):
+        load_outcomes(write_jsonl(tmp_path / "b.jsonl", [{**row, "prompt": "another question"}]), ["cheap", "frontier"])
 
 
 def tokens_of(text: str) -> int:

@@ -224,7 +224,11 @@ def _item(line: str, number: int, where: str, tiers: Sequence[str] | None, label
     billed = prompt
     if messages:
         asked, whole = _prompt_of(messages, where)  # checks the list even beside a 'prompt'
-        prompt, billed = (asked, whole) if prompt is None else (prompt, prompt)
+        if prompt is not None and prompt != asked:
+            # routed on the prompt here but on the last user turn when served: refused, as collect does
+            raise EvalDataError(f"{where}: both 'prompt' and 'messages', and the prompt is not the last user "
+                                "message (what the router reads); keep one (a line collect wrote has both, the same)")
+        prompt, billed = asked, whole  # every turn is billed: missing token counts are estimated from all
     if prompt is None:
         raise EvalDataError(f"{where}: missing 'prompt'")
     if not isinstance(prompt, str):
