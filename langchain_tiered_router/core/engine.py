@@ -66,6 +66,15 @@ def _passed_over_outage(result: RoutingResult) -> bool:
     return False
 
 
+def _circuit_open(breaker: Any, tier: str) -> bool:
+    """Whether ``tier``'s circuit is open; a breaker that cannot say (its Redis is down) is
+    read as closed, as its ``allow`` reads an outage: the request goes on."""
+    try:
+        return breaker.state(tier) == "open"
+    except Exception:  # noqa: BLE001 - the breaker's store is down: not a reason to fail the request
+        return False
+
+
 class _ConsumerClosed(RuntimeError):
     """Thrown into the loop when the caller stops reading a stream: the attempt and the
     route are recorded, then the close goes on."""
@@ -262,7 +271,7 @@ class Router:
         tier, requested = pin
         if requested and not may_request(self.allow_tier_request, request.principals):
             return None
-        if self.breaker is not None and self.breaker.state(tier) == "open":
+        if self.breaker is not None and _circuit_open(self.breaker, tier):
             # the pinned tier is down: the policy starts the request (a pin keeps a prompt
             # cache warm; it must not turn one tier's outage into the session's)
             log.info("request %s: session %s is pinned to tier %s, whose circuit is open; the policy starts it",

@@ -341,6 +341,28 @@ def test_a_request_served_past_an_outage_does_not_move_its_sessions_pin(base_con
     assert (third.start_tier, third.start_reason, third.tier) == ("mid", "pinned by session s1", "mid")
 
 
+def test_a_pinned_session_goes_on_when_the_breakers_store_is_down(base_config):
+    """Reading whether a pinned tier's circuit is open fails (its Redis is down): read as
+    closed, as the breaker's own ``allow`` reads an outage; the request is served."""
+    r = router(base_config)
+    backend = ScriptedBackend({"cheap": answer("no json"), "mid": answer('{"total": 1}'), "frontier": answer("x")})
+    assert r.route(RouteRequest("turn 1", session_id="s1"), backend).tier == "mid"
+
+    class Down:
+        def allow(self, tier):
+            return True
+
+        def record(self, tier, ok):
+            pass
+
+        def state(self, tier):
+            raise ConnectionError("redis is down")
+
+    r.breaker = Down()
+    second = r.route(RouteRequest("turn 2", session_id="s1"), backend)
+    assert (second.start_reason, second.tier) == ("pinned by session s1", "mid")
+
+
 def test_requested_tier_needs_permission(base_config):
     base_config["access"] = {"allow_tier_request": ["team:team-a"], "on_forbidden": "reject"}
     records: list = []
