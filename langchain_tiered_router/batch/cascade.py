@@ -21,8 +21,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from ..core.backends import context_window_message
-from ..core.engine import GUARDRAIL_STOPS, Router
+from ..core.engine import Router, guardrail_verdict
 from ..core.gate_budget import judge_within
 from ..core.gates import GateState, safe_judge
 from ..core.tiers import Tier
@@ -47,17 +46,6 @@ def error_kind_for_code(code: int) -> str | None:
         return "timeout"
     if code >= 500:
         return "server_error"
-    return None
-
-
-def limit_kind_for(code: int, message: str) -> str | None:
-    """The model-limit kind (``retry.escalate_on``) of a record's 4xx error, as a live
-    call's refusal is read (``core.backends.classify_model_limit``): over this model's
-    context window, the model not enabled here, another validation error; else ``None``."""
-    if code in (403, 404):
-        return "model_unavailable"
-    if code == 400:
-        return "context_window" if context_window_message(message) else "validation"
     return None
 
 
@@ -112,9 +100,9 @@ class Cascade:
         attempt.cost_usd = _money(self.pricing.cost(tier, u, mode))
         request = self.request(record, request_id)
         gate = self.router.gates_for(tier, request, turn_kind(answer))
-        if answer.stop_reason in GUARDRAIL_STOPS:  # a guardrail answered: the same on every tier (as live)
-            attempt.gate_passed, attempt.gate = True, "guardrail"
-            attempt.gate_reason = "a guardrail intervened: its answer is served as given"
+        guarded = guardrail_verdict(answer)
+        if guarded is not None:
+            attempt.gate_passed, attempt.gate_reason, attempt.gate = guarded.passed, guarded.reason, guarded.gate
         elif gate is None:
             attempt.gate_passed, attempt.gate_reason, attempt.gate = True, "no gate", ""
         else:

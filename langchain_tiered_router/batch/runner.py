@@ -30,11 +30,11 @@ from typing import IO, Any, Callable
 from ..core.build import build_router
 from ..core.config import BatchConfig, RouterConfig, load_config
 from ..core.engine import Router
-from ..core.backends import classify_model_limit
+from ..core.backends import classify_model_limit, model_limit_kind
 from ..core.errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
                            TransportError)
 from ..core.pinning import MemoryPinStore
-from .cascade import Cascade, error_kind_for_code, limit_kind_for
+from .cascade import Cascade, error_kind_for_code
 from .errors import BatchExhaustedError, BatchJobError, BatchSettingsError, BatchStateError
 from .formats import model_input, parse_output, unsent_params
 from .inputs import file_digest, read_records
@@ -422,7 +422,7 @@ class BatchRunner:
                 message = str(error.get("errorMessage") or "record failed")
                 self.cascade.failed(record, kind=error_kind_for_code(code), error=f"{code}: {message}",
                                     mode="batch", job=job.name, now=now, label=f"http_{code}",
-                                    limit=limit_kind_for(code, message))
+                                    limit=model_limit_kind(message, status=code))
         job.status, job.message, job.ended_at = "ingested", info.message, now
         self._save()
         log.info("job %s ended %s; %d of %d records in its output", job.name, info.status,

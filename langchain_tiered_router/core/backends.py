@@ -28,7 +28,7 @@ from .tiers import Tier
 from .types import RouteRequest, TierAnswer
 
 __all__ = ["Backend", "TierStream", "WholeAnswerStream", "estimated_answer", "classify_transport_error",
-           "tier_call_error", "classify_model_limit", "context_window_message", "parse_retry_after"]
+           "tier_call_error", "classify_model_limit", "model_limit_kind", "context_window_message", "parse_retry_after"]
 
 
 class TierStream(ABC):
@@ -197,18 +197,25 @@ def context_window_message(message: str) -> bool:
 _UNAVAILABLE_CODES = {"AccessDeniedException", "ResourceNotFoundException"}
 
 
+def model_limit_kind(message: str, *, code: str = "", status: int | None = None) -> str | None:
+    """The ``retry.escalate_on`` kind of a refusal this model gives and another may not, by
+    Bedrock's error code (a live call) or HTTP status (a batch record's error): over its
+    context window, the model not to be had here, another validation error; else None."""
+    if code in _UNAVAILABLE_CODES or status in (403, 404):
+        return "model_unavailable"
+    if code == "ValidationException" or status == 400:
+        return "context_window" if context_window_message(message) else \
+            "model_unavailable" if _MODEL_REFUSED.search(message) else "validation"
+    return None
+
+
 def classify_model_limit(exc: BaseException, *, tier: str, model_id: str) -> ModelLimitError | None:
-    """A 4xx that this model gives and another model may not (over its context window,
-    not enabled here, another validation error) as a ``ModelLimitError``, else None."""
+    """A 4xx that this model gives and another model may not (``model_limit_kind``) as a
+    ``ModelLimitError``, else None."""
     response = getattr(exc, "response", None)
     code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
     name = type(exc).__name__
-    if code in _UNAVAILABLE_CODES or name in _UNAVAILABLE_CODES:
-        kind = "model_unavailable"
-    elif code == "ValidationException" or name == "ValidationException":
-        message = str(exc)
-        kind = "context_window" if context_window_message(message) else \
-            "model_unavailable" if _MODEL_REFUSED.search(message) else "validation"
-    else:
+    kind = model_limit_kind(str(exc), code=code) or model_limit_kind(str(exc), code=name)
+    if kind is None:
         return None
     return ModelLimitError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc)

@@ -129,6 +129,15 @@ PINNED_REASON = "pinned by session"  # a start reason: the session's pin chose t
 GUARDRAIL_STOPS = frozenset({"guardrail_intervened", "content_filter"})
 
 
+def guardrail_verdict(answer: TierAnswer) -> GateVerdict | None:
+    """The verdict on an answer a Bedrock guardrail wrote in the model's place: served as
+    given, since the same guardrail answers on every tier and escalating would pay each
+    tier for its message (live and batch alike); None for a model's own answer."""
+    if answer.stop_reason not in GUARDRAIL_STOPS:
+        return None
+    return GateVerdict(True, "a guardrail intervened: its answer is served as given", "guardrail")
+
+
 class Router:
     """Routes requests up a tier ladder. Framework-free; integrations pass a ``Backend``."""
 
@@ -438,11 +447,9 @@ class Router:
                 break
             attempt.turn = turn_kind(attempt.answer)
             gate = self.gates_for(tier, request, attempt.turn)
-            if attempt.answer.stop_reason in GUARDRAIL_STOPS:
-                # A Bedrock guardrail answered in the model's place: the same guardrail
-                # answers on every tier, so escalating would pay each tier for its message.
-                attempt.verdict = GateVerdict(True, "a guardrail intervened: its answer is served as given",
-                                              "guardrail")
+            guarded = guardrail_verdict(attempt.answer)
+            if guarded is not None:
+                attempt.verdict = guarded
             elif gate is None:
                 attempt.verdict = GateVerdict(True, "no gate (streamed through)" if attempt.emitted else "no gate", "")
             else:
