@@ -12,6 +12,10 @@ from ..core.errors import RouterError
 
 __all__ = ["about", "fail", "one_line_errors"]
 
+# what the package's own ImportError for a missing extra says (``training needs
+# scikit-learn: pip install 'langchain-tiered-router[ml]'``)
+_EXTRA_HINT = "pip install 'langchain-tiered-router["
+
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
     message = " ".join(message.split())  # one line, even for a YAML parser's multi-line message
@@ -21,11 +25,16 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
-    """Turn expected errors (bad config, missing file, bad data) into a one-line exit 2."""
+    """Turn expected errors (bad config, missing file, bad data, an extra not installed)
+    into a one-line exit 2."""
     try:
         yield
     except (RouterError, OSError, ValueError) as exc:
         raise fail(str(exc) or type(exc).__name__) from None
+    except ImportError as exc:  # an extra not installed, named with its install line; else a bug
+        if _EXTRA_HINT not in str(exc):
+            raise
+        raise fail(str(exc)) from None
     except Exception as exc:
         # AWS said no, or could not be asked (no credentials, no endpoint): botocore's
         # errors, matched by module so that no command imports botocore to say so

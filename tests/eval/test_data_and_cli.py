@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,20 @@ def test_eval_cli_on_a_gsm8k_slice_writes_every_field(gsm8k_slice, tmp_path):
     assert f"wrote the JSON to {out}" in result.stdout and f"wrote the plot to {plot}" in result.stdout
     assert "tokens: token counts missing from the data were estimated as ceil(characters / 4)" in \
         " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("command", ["eval", "calibrate"])
+def test_training_without_the_ml_extra_says_which_extra_in_one_line(command, gsm8k_slice, tmp_path, monkeypatch):
+    # as on a machine without scikit-learn: importing it fails
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
+    args = (["--split", "0.5"] if command == "eval" else ["--out", str(tmp_path / "m.npz")])
+    result = CliRunner().invoke(app, [command, "--config", str(ROUTER), "--data", str(gsm8k_slice),
+                                      "--format", "routellm", *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "tiered-router: error: training needs scikit-learn: pip install 'langchain-tiered-router[ml]'"]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_eval_cli_needs_separate_calibration_data(gsm8k_slice):
