@@ -44,6 +44,7 @@ from ._convert import request_text
 from ._param_check import check_params_on_failure
 from ._profile import ladder_profile
 from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
+from ._serial import LC_NAMESPACE, LC_SECRETS, dumped_config
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
@@ -335,6 +336,39 @@ class TieredChatBedrock(BaseChatModel):
         models = list(self._models.values())
         exact = next((m for m in models if count_tokens_api_supported_for_model(m._get_base_model())), None)
         return (exact or models[0]).get_num_tokens_from_messages(messages, tools=tools)
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        """The LLM cache's key as LangChain makes it for a model it does not serialise:
+        what the answers depend on (``_identifying_params``: the routing config but for
+        its telemetry, this model's settings) and the call's kwargs. Its key for a
+        serialisable one is the whole dump, which names where telemetry goes: models that
+        differ only there would not share cached answers."""
+        return str(sorted({**self._get_invocation_params(stop=stop, **kwargs), **kwargs}.items()))
+
+    # -- LangChain serialisation (``_serial``) -------------------------------------------
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return list(LC_NAMESPACE)
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return dict(LC_SECRETS)
+
+    def to_json(self) -> Any:
+        """A constructor entry, the router config inline (``_serial.dumped_config``). A
+        config value it must not or cannot carry (a credential, an object) is a
+        ``not_implemented`` entry there, which ``loads`` refuses as it refuses any value
+        LangChain could not serialise; not an error here, since LangChain dumps the model
+        itself on its first call."""
+        serialized = super().to_json()
+        if serialized["type"] == "constructor":  # always: the class is serialisable
+            serialized["kwargs"]["config"] = dumped_config(self.config)
+        return serialized
 
     # -- requests ------------------------------------------------------------------------
 

@@ -8,9 +8,11 @@ emulator reads no media, and those tests download samples from the internet).
 ``model_override_value`` is the mid tier's model id: ``model=`` asks for that tier
 (the config allows every caller to request tiers). Skipped by the suites themselves:
 ``test_stream_time`` (needs the suite's VCR set-up), ``test_json_mode`` (no JSON mode:
-every structured-output method uses tool calling), ``test_init_from_env`` (settings
-come from the router config, not the environment) and ``test_serdes`` (not
-LangChain-serializable). No xfails.
+every structured-output method uses tool calling) and ``test_init_from_env`` (settings
+come from the router config, not the environment). One xfail: ``test_serdes`` dumps the
+model (the dump is its snapshot) and loads it with ``allowed_objects="all"``, which admits
+the classes of LangChain's own mapping only, and no package outside LangChain is in it
+(``test_serialisation.py`` loads it as a user does, naming the class).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class TestTieredChatBedrockUnit(ChatModelUnitTests):
     @property
     def model_override_value(self) -> str:
         return MID
+
+    @pytest.mark.xfail(reason="loads with allowed_objects='all', which admits only the classes of LangChain's "
+                       "own mapping", raises=ValueError, strict=True)
+    def test_serdes(self, model: TieredChatBedrock, snapshot: Any) -> None:
+        super().test_serdes(model, snapshot)
 
 
 @pytest.fixture(scope="module")
