@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -238,6 +239,8 @@ def test_on_exhausted_raise_raises_after_writing_everything(tmp_path, workload, 
                                        "--input", str(records), "--bucket", bucket, "--out",
                                        str(tmp_path / "out.jsonl")])
     assert cli.exit_code == 4 and "25 of 500 records found no acceptable answer" in cli.stderr
+    # and names the first of them, as a run with failed records does
+    assert re.search(r"; first: record doc-\d+: \S", cli.stderr), cli.stderr
 
 
 def test_an_on_demand_record_is_judged_as_a_live_request_is(tmp_path, s3_url, bucket):
