@@ -1,19 +1,24 @@
 """The router's errors as LangChain code reads them.
 
-LangChain's own handling keys on its exception types: ``SummarizationMiddleware`` (and
-any caller) catches ``ContextOverflowError`` to shorten the history and try once more,
-and its retry rules skip that type. A ladder that ended because the prompt was over the
-context window raises an error that is both the router's ``LadderExhaustedError`` and
-LangChain's ``ContextOverflowError``, as ``ChatBedrockConverse`` raises a
-``ClientError`` that is both."""
+Code written for ``ChatBedrockConverse`` keys on the exception types it raises: botocore's
+(``except ClientError``, ``e.response["Error"]["Code"]``, a client's modeled
+``ThrottlingException``, ``EndpointConnectionError``), in ``with_retry`` and
+``with_fallbacks`` as much as in ``except``; and LangChain's own handling keys on its
+types: ``SummarizationMiddleware`` catches ``ContextOverflowError`` to shorten the history
+and try once more. A ladder that ended on such an error raises an error that is both the
+router's ``LadderExhaustedError`` (every attempt, the result) and the type the last tier
+call raised, carrying that error's fields (``response``, ``operation_name``), as
+``ChatBedrockConverse`` raises a ``ClientError`` that is a ``ContextOverflowError`` too."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import threading
+from typing import Any, Sequence
 
+from botocore.exceptions import BotoCoreError, ClientError
 from langchain_core.exceptions import ContextOverflowError
 
-from ..core.errors import LadderExhaustedError
+from ..core.errors import GateFailed, LadderExhaustedError
 
 __all__ = ["LadderContextOverflowError", "as_langchain_error"]
 
@@ -25,13 +30,65 @@ class LadderContextOverflowError(LadderExhaustedError, ContextOverflowError):
         return LadderContextOverflowError(self.message, excs, self.result)
 
 
+class _AsCause:
+    """Mixed into a ladder error that is also its last tier call's error type: ``derive``
+    (``except*`` splitting it) keeps both, and the cause's fields."""
+
+    def derive(self, excs: Sequence[Exception]) -> Any:
+        out = type(self)(self.message, excs, self.result)  # type: ignore[attr-defined,call-arg]
+        out.__dict__.update({k: v for k, v in self.__dict__.items() if k != "result"})
+        return out
+
+
+_TYPES: dict[tuple[type, bool], type | None] = {}
+_TYPES_LOCK = threading.Lock()
+
+
+def _ladder_type(cause: type, overflow: bool) -> type | None:
+    """The ladder error type that is also ``cause`` (made once per type), or ``None``
+    when no class can be both (a cause laid out as an ``OSError`` is not an
+    ``ExceptionGroup``'s layout)."""
+    key = (cause, overflow)
+    with _TYPES_LOCK:
+        if key not in _TYPES:
+            base = LadderContextOverflowError if overflow else LadderExhaustedError
+            try:
+                _TYPES[key] = type(f"Ladder{cause.__name__}", (_AsCause, base, cause),
+                                   {"__module__": __name__, "__doc__": f"The ladder ended on a {cause.__name__}."})
+            except TypeError:
+                _TYPES[key] = None
+        return _TYPES[key]
+
+
+def _aws_cause(exc: LadderExhaustedError) -> BaseException | None:
+    """botocore's error behind the tier call that ended the ladder (langchain-aws's
+    ``BedrockContextOverflowError`` is one); ``None`` when a gate's verdict ended it or the
+    last failure was not botocore's (a reply that did not parse)."""
+    for error in reversed(exc.exceptions):
+        if isinstance(error, GateFailed):
+            return None
+        cause = getattr(error, "cause", None)
+        if cause is None:  # a tier passed over (its circuit open): the call before it ended the ladder
+            continue
+        return cause if isinstance(cause, (ClientError, BotoCoreError)) else None
+    return None
+
+
 def as_langchain_error(exc: LadderExhaustedError) -> LadderExhaustedError:
-    """``exc``, or the same error as a ``ContextOverflowError`` when the last tier called
-    refused the prompt as over its context window."""
+    """``exc`` as the type the last tier call raised (botocore's, with its fields) and as
+    a ``ContextOverflowError`` when that call refused the prompt as over its context
+    window; ``exc`` itself when neither applies."""
+    if type(exc) is not LadderExhaustedError:  # already one of these
+        return exc
     attempts = getattr(exc.result, "attempts", None) or []
     called = [a for a in attempts if a.outcome != "skipped"]
-    if isinstance(exc, ContextOverflowError) or not called or called[-1].error_kind != "context_window":
+    overflow = bool(called) and called[-1].error_kind == "context_window"
+    cause = _aws_cause(exc)
+    kind = _ladder_type(type(cause), overflow) if cause is not None else None
+    if kind is None and not overflow:
         return exc
-    overflow = LadderContextOverflowError(exc.message, exc.exceptions, exc.result)
-    overflow.__traceback__, overflow.__cause__ = exc.__traceback__, exc.__cause__
-    return overflow
+    out = (kind or LadderContextOverflowError)(exc.message, exc.exceptions, exc.result)
+    if kind is not None:
+        out.__dict__.update({k: v for k, v in vars(cause).items() if k != "result"})
+    out.__traceback__, out.__cause__ = exc.__traceback__, exc.__cause__
+    return out

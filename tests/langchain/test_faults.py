@@ -13,6 +13,7 @@ import pytest
 from langchain_tiered_router import TieredChatBedrock
 from langchain_tiered_router.core.config import RetryConfig
 from langchain_tiered_router.core.errors import LadderExhaustedError, ModelLimitError
+from langchain_tiered_router.langchain.errors import LadderContextOverflowError
 
 from .scripts import CHEAP, FRONTIER, MID, config
 
@@ -197,6 +198,63 @@ def test_a_prompt_over_every_window_is_langchains_context_overflow(routed, emula
     with pytest.raises(LadderExhaustedError) as info:
         llm.invoke("a very long prompt")
     assert not isinstance(info.value, ContextOverflowError)
+
+
+@pytest.mark.parametrize("fault", ["throttle", "access_denied", "context_window"])
+def test_a_ladder_ended_by_bedrock_raises_what_plain_bedrock_raises_too(routed, emulator, fault) -> None:
+    """Code written for ``ChatBedrockConverse`` catches botocore's types (``ClientError``)
+    and reads ``e.response``: a ladder whose last tier call Bedrock refused raises an error
+    of the type that call raised (the tier client's modeled ``ThrottlingException``, as
+    plain raises on the same refusal), carrying its fields, and still the router's
+    ``LadderExhaustedError``; so
+    ``with_retry`` / ``with_fallbacks`` keyed on that type work on the routed model."""
+    from botocore.exceptions import ClientError
+    from langchain_aws import ChatBedrockConverse
+
+    plain = ChatBedrockConverse(model=FRONTIER, endpoint_url=emulator.url, region_name="us-east-1",
+                                max_retries=0 if fault == "throttle" else None)
+    emulator.inject(fault, model_id=FRONTIER, times=1)
+    with pytest.raises(ClientError) as plain_error:
+        plain.invoke("a prompt")
+    llm = routed(retry={"max_retries": 0, "escalate_on": ["context_window", "model_unavailable"]})
+    for model_id in (CHEAP, MID, FRONTIER):
+        emulator.inject(fault, model_id=model_id, times=1)
+    with pytest.raises(ClientError) as info:
+        llm.invoke("a prompt")
+    error = info.value
+    assert isinstance(error, LadderExhaustedError) and len(error.exceptions) == 3
+    # the modeled class (ThrottlingException...) of the tier's client: botocore makes one per session
+    assert type(error).__bases__[-1].__name__ == type(plain_error.value).__name__
+    assert type(error).__name__ == f"Ladder{type(plain_error.value).__name__}"
+    assert error.response["Error"]["Code"] == plain_error.value.response["Error"]["Code"]
+    assert error.operation_name == plain_error.value.operation_name == "Converse"
+    assert error.exceptions[-1].cause.response == error.response  # the last tier call's own
+    assert routed.last.attempts[-1].tier == "frontier"
+    assert isinstance(error, LadderContextOverflowError) == (fault == "context_window")
+    # except* on botocore's type takes the whole group, as it is one
+    caught = None
+    try:
+        raise error
+    except* ClientError as group:
+        caught = group
+    assert caught is error
+    # LangChain's own handling keyed on botocore's type reaches the routed model
+    for model_id in (CHEAP, MID, FRONTIER):
+        emulator.inject(fault, model_id=model_id, times=1)
+    answer = llm.with_fallbacks([llm], exceptions_to_handle=(ClientError,)).invoke("a prompt")
+    assert answer.response_metadata["routing"]["tier"] == "cheap"
+
+
+def test_a_ladder_ended_by_a_gate_is_no_botocore_error(routed, emulator) -> None:
+    from botocore.exceptions import ClientError
+
+    emulator.inject("throttle", model_id=CHEAP, times=1)
+    llm = routed(retry={"max_retries": 0}, on_exhausted="raise",
+                 gates=[{"kind": "regex", "pattern": "^never$"}])
+    with pytest.raises(LadderExhaustedError) as info:
+        llm.invoke("a prompt")
+    assert not isinstance(info.value, ClientError)
+    assert type(info.value) is LadderExhaustedError
 
 
 def test_a_guardrails_answer_is_served_as_given_not_escalated(routed, emulator) -> None:
