@@ -33,14 +33,28 @@ __all__ = ["routed_usage", "routing_decision", "publish_route", "mark_routed", "
 
 def routed_usage(result: RoutingResult) -> litellm.Usage:
     """Every attempt's and routing call's tokens, in LiteLLM's convention (cached tokens
-    are part of ``prompt_tokens``)."""
+    are part of ``prompt_tokens``), with the detail objects a deployment's usage has
+    (OpenAI clients read ``completion_tokens_details.reasoning_tokens``): reasoning tokens
+    as the attempts' replies counted them (0 where none did), the rest text."""
     total = result.total_usage
     prompt = total.input_tokens + total.cache_read_tokens + total.cache_write_tokens
+    reasoning = min(total.output_tokens, sum(_reasoning_tokens(a.answer.raw) for a in result.attempts
+                                              if a.answer is not None))
     return litellm.Usage(prompt_tokens=prompt, completion_tokens=total.output_tokens,
                          total_tokens=prompt + total.output_tokens,
-                         prompt_tokens_details={"cached_tokens": total.cache_read_tokens},
+                         prompt_tokens_details={"cached_tokens": total.cache_read_tokens,
+                                                "text_tokens": total.input_tokens},
+                         completion_tokens_details={"reasoning_tokens": reasoning,
+                                                    "text_tokens": total.output_tokens - reasoning},
                          cache_read_input_tokens=total.cache_read_tokens,
                          cache_creation_input_tokens=total.cache_write_tokens)
+
+
+def _reasoning_tokens(raw: Any) -> int:
+    """The reasoning tokens a LiteLLM reply's usage reports; 0 when it reports none."""
+    details = getattr(getattr(raw, "usage", None), "completion_tokens_details", None)
+    value = getattr(details, "reasoning_tokens", None)
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def routing_decision(result: RoutingResult, proxy_model: str | None) -> dict[str, Any]:

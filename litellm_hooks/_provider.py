@@ -317,5 +317,7 @@ def finish_chunk(result: RoutingResult, summary: dict[str, Any]) -> dict:
     return {"text": "", "is_finished": True, "finish_reason": (answer.stop_reason if answer else None) or "stop",
             "index": 0, "tool_use": None,
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                      "total_tokens": usage.total_tokens},
+                      "total_tokens": usage.total_tokens,
+                      "prompt_tokens_details": usage.prompt_tokens_details.model_dump(exclude_none=True),
+                      "completion_tokens_details": usage.completion_tokens_details.model_dump(exclude_none=True)},
             "provider_specific_fields": {"tiered_router": summary}}

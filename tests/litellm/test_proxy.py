@@ -171,6 +171,10 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
     assert payload["prompt_tokens"] == sum(a["input_tokens"] for a in attempts) > attempts[-1]["input_tokens"]
     assert payload["completion_tokens"] == sum(a["output_tokens"] for a in attempts)
     assert response.usage.completion_tokens == payload["completion_tokens"]
+    # the detail objects OpenAI clients read, as a deployment's usage has them (the emulator's models do not reason)
+    assert response.usage.completion_tokens_details.reasoning_tokens == 0
+    assert response.usage.completion_tokens_details.text_tokens == response.usage.completion_tokens
+    assert response.usage.prompt_tokens_details.text_tokens == response.usage.prompt_tokens
     assert payload["routing_decision"] == {"router_model_name": "tiered", "escalated": True, "tier": "mid",
                                            "tier_label": "mid", "routed_model": MID,
                                            "signals": ["cheap:gate_failed", "mid:served"]}
@@ -359,6 +363,8 @@ def test_gated_stream_is_buffered_then_replayed(setup, ops, emulator, rows_for):
     assert row["metadata"].get("proxy_path") == ("one_pass" if one_pass else None)
     assert chunks[-1].usage.prompt_tokens == row["input_tokens"] > row["attempts"][-1]["input_tokens"]
     assert chunks[-1].usage.completion_tokens == row["output_tokens"] > row["attempts"][-1]["output_tokens"]
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == 0
+    assert chunks[-1].usage.completion_tokens_details.text_tokens == row["output_tokens"]
     (payload,) = _payloads(setup, row["request_id"])
     assert (payload["event"], payload["key_alias"], payload["team_id"]) == ("success", "ops-key", "ops-team")
     assert payload["model_group"] == "tiered" and _same_money(payload["response_cost"], row["cost_usd"])
