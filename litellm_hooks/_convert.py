@@ -18,7 +18,8 @@ from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
            "retries_made",
-           "usage_from_litellm", "transport_error_from_litellm", "client_content_error"]
+           "usage_from_litellm", "transport_error_from_litellm", "client_content_error", "says_tier_unwell",
+           "failure_kind"]
 
 
 def content_text(content: Any) -> str:
@@ -166,6 +167,19 @@ _MALFORMED_HINTS = ("json", "decode", "parse", "unexpected", "malformed", "inval
 # ``retry.escalate_on`` (LiteLLM has context-window fallbacks for the same reason).
 _LIMITS = {"ContextWindowExceededError": "context_window", "NotFoundError": "model_unavailable",
            "PermissionDeniedError": "model_unavailable"}
+
+
+def says_tier_unwell(exception_type: Any) -> bool:
+    """Whether a failure LiteLLM names by its exception type (its record of each failed try,
+    ``previous_models``) says the tier is unwell: throttled, down, slow or unreachable,
+    what counts against the tier's circuit. A client's error (a parameter the model does
+    not take, a bad request) or a model limit says nothing of it."""
+    return isinstance(exception_type, str) and (exception_type in _KINDS or exception_type == "BadGatewayError")
+
+
+def failure_kind(exception_type: Any) -> str | None:
+    """The core's transport kind of a failure LiteLLM names by its exception type."""
+    return _KINDS.get(exception_type) if isinstance(exception_type, str) else None
 
 
 def _retry_after(exc: BaseException) -> float | None:

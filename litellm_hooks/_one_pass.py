@@ -55,7 +55,7 @@ from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
-from ._convert import answer_from_response, retries_made
+from ._convert import answer_from_response, failure_kind, retries_made, says_tier_unwell
 from ._provider import misconfigured
 from ._settings import deployments, tiered_config_source
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
@@ -148,6 +148,7 @@ class _Pending:
         self.task, self.backend, self.tier, self.metadata, self.model = task, backend, tier, metadata, model
         self.llm_router, self.fallbacks = llm_router, fallbacks  # the tiers above, as LiteLLM fallbacks
         self.tries = tries  # LiteLLM's calls of a group before it falls over: 1 + the call's num_retries
+        self.caller_timeout = False  # the caller shortened the call's timeout: its timeouts are the caller's
         self.routed: AsyncRoutedStream | None = None
         self.chunks: AsyncIterator[Any] | None = None
         self.client_usage = False  # the client asked for the usage chunk
@@ -234,6 +235,7 @@ class OnePassRoutes:
         for name, value in call.items():  # the tier's defaults; the client's own parameters win
             if name in ("model", "timeout") or name not in data:
                 data[name] = value
+        caller_timeout = _shortened_timeout(data, tier.timeout_s)  # what the call is now given
         # The router YAML's retries, made by LiteLLM's router for the proxy's call.
         data.setdefault("num_retries", router.retry.max_retries)
         fallbacks = _fallback_tiers(router, inner, tier, attempt, call, data, llm_router)
@@ -241,6 +243,7 @@ class OnePassRoutes:
             data["fallbacks"] = [inner.group(t) for t in fallbacks]
         pending = _Pending(task, backend, tier, metadata, model, llm_router, fallbacks,
                            tries=1 + _int(data.get("num_retries")))
+        pending.caller_timeout = caller_timeout
         self._pending[call_id] = pending
         if streamed:
             pending.routed, pending.chunks = routed, chunks
@@ -396,8 +399,8 @@ class OnePassRoutes:
             return False
         self._pending.pop(data.get("litellm_call_id"), None)
         mapped = delivered_error(error, pending.tier)  # the client has it: no retry, no escalation
-        if isinstance(mapped, TransportError):
-            mapped.calls = pending.tries  # LiteLLM's tries of the first tier, for the circuit breaker
+        if isinstance(mapped, TransportError):  # LiteLLM's tries of the first tier, for the circuit breaker
+            mapped.calls = 0 if mapped.kind == "timeout" and pending.caller_timeout else pending.tries
         pending.backend.answered_with_error = True
         if not pending.backend.answer.done():
             pending.backend.answer.set_exception(mapped)
@@ -516,12 +519,44 @@ def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
         error = TransportError(f"LiteLLM's router failed over from group {backend.inner.group(tier)!r} to "
                                f"{backend.inner.group(after)!r} after its retries (its failure log has the error)",
                                tier=tier.name, model_id=tier.model_id, kind="failed_over")
-        error.calls = pending.tries  # LiteLLM's tries of that group, for the circuit breaker
+        error.calls = _unwell_tries(pending, backend.inner.group(tier))  # for the circuit breaker
         if tier is pending.tier:
             backend.answer.set_exception(error)
         else:
             backend.outcomes[tier.name] = error
     backend.outcomes[served.name] = response if isinstance(response, ProxyStream) else _answer_or_error(response, served)
+
+
+def _unwell_tries(pending: _Pending, group: str) -> int:
+    """How many of LiteLLM's tries of ``group`` count against its tier's circuit: those
+    whose failure says the tier is unwell, by LiteLLM's record of each failed try
+    (``previous_models`` in the request's metadata). LiteLLM's router falls back on a
+    client's error too (a parameter the first tier's model does not take) and on a timeout
+    the caller shortened: counted, a few such requests from one caller would send every
+    caller of the router YAML up the ladder. Without the records, every try counts."""
+    records = [r for r in pending.metadata.get("previous_models") or () if isinstance(r, Mapping)]
+    if not records:
+        return pending.tries
+
+    def unwell(record: Mapping[str, Any]) -> bool:
+        kind = record.get("exception_type")
+        return says_tier_unwell(kind) and not (pending.caller_timeout and failure_kind(kind) == "timeout")
+
+    mine = [r for r in records if r.get("model_group") == group]
+    if not mine:  # a fallback's own failures are not in the request's records: read as the request's
+        return pending.tries if any(unwell(r) for r in records) else 0
+    return min(sum(1 for r in mine if unwell(r)), pending.tries)  # LiteLLM records the last failure once more
+
+
+def _shortened_timeout(data: Mapping[str, Any], tier_timeout: float | None) -> bool:
+    """Whether the call's timeout (the caller's ``timeout`` or ``x-litellm-timeout``, which
+    LiteLLM puts there, cut to the tier's own) is below the tier's own timeout: its
+    timeouts are then the caller's doing."""
+    try:
+        seconds = float(data.get("timeout"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return seconds > 0 and (tier_timeout is None or seconds < tier_timeout)
 
 
 def _fallback_is_the_route(response: Any) -> None:

@@ -322,7 +322,7 @@ class Router:
                     answer = yield call
                 except TransportError as exc:
                     call.in_flight = False
-                    for _ in range(max(1, exc.calls)):  # a backend that retried by itself made several
+                    for _ in range(exc.calls):  # a backend that retried by itself made several (or none the tier's)
                         self._record_call(tier, False)
                     call.emitted = call.emitted or exc.delivered
                     delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)

@@ -88,7 +88,8 @@ class TransportError(TierCallError):
     retries by itself gave the tier up and called the next one (LiteLLM's fallbacks on
     the proxy's own call), so no retry policy lists it: the engine escalates.
     ``calls``: how many failed calls of the tier it stands for (such a backend's tries),
-    each counted by the circuit breaker as one of the engine's own would be.
+    each counted by the circuit breaker as one of the engine's own would be; 0 when none
+    of them says the tier is unwell (the caller's own error or timeout).
     """
 
     calls = 1

@@ -51,12 +51,14 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     broken = router_yaml(work / "broken.yaml", policy={"kind": "cascde"})  # an operator's typo
     timed = router_yaml(work / "timed.yaml", transport={"timeout_s": 1}, telemetry={"sinks": sinks[:1]})
     checked = router_yaml(work / "checked.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
+    shared = router_yaml(work / "shared.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
     # an operator's loop: a tier that is itself a tiered model
     looped = router_yaml(work / "looped.yaml", tiers=[{"name": "cheap", "model_id": CHEAP},
                                                       {"name": "tiered", "model_id": MID}])
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
                                          "tiered-deadline": deadline, "tiered-broken": broken,
-                                         "tiered-timed": timed, "tiered-checked": checked, "tiered-looped": looped},
+                                         "tiered-timed": timed, "tiered-checked": checked, "tiered-looped": looped,
+                                         "tiered-shared": shared},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -498,6 +500,34 @@ def test_a_request_no_tier_can_answer_is_a_400_before_any_call(setup, ops, emula
         assert f'"error": "{code}"' in detail and message in detail
     assert emulator.requests == []
     response, headers = ask(ops, "say hello after bad requests", model="tiered-checked")
+    assert headers["x-tiered-router-attempts"] == "cheap:served"  # the circuit stayed closed
+
+
+def test_one_callers_own_errors_do_not_open_the_circuits_every_caller_shares(setup, ops, emulator, rows_for):
+    """One-pass, LiteLLM's router falls back on a client's error too (a parameter the first
+    tier's model does not take: ``reasoning_effort`` on Nova Micro) and on a timeout the
+    caller shortened (``x-litellm-timeout``). Those failures are the caller's: counted
+    against the circuits every caller of the router YAML shares, a few such requests sent
+    everyone's traffic up the ladder. A throttled tier still counts (the fleet tests)."""
+    if setup["mode"] != "one_pass":
+        pytest.skip("the provider's path calls each tier itself")
+    for i in range(4):  # more than the circuit's failure threshold
+        reply = httpx.post(f"{setup['url']}/v1/chat/completions", timeout=60,
+                           json={"model": "tiered-shared", "reasoning_effort": "low",
+                                 "messages": [{"role": "user", "content": f"think hard {i}"}]},
+                           headers={"Authorization": "Bearer sk-ops"})
+        assert reply.headers["x-tiered-router-attempts"].startswith("cheap:transport_error"), reply.text
+    emulator.inject("slow", model_id=CHEAP, times=None, seconds=2.0)
+    try:
+        for i in range(4):
+            reply = httpx.post(f"{setup['url']}/v1/chat/completions", timeout=60,
+                               json={"model": "tiered-shared", "messages": [{"role": "user", "content": f"quick {i}"}]},
+                               headers={"Authorization": "Bearer sk-ops", "x-litellm-timeout": "0.5"})
+            row = rows_for(setup["jsonl"], reply.headers["x-tiered-router-request-id"])
+            assert row["attempts"][0]["error_kind"] == "failed_over", row["attempts"]
+    finally:
+        emulator.clear_faults()
+    response, headers = ask(ops, "say hello after them", model="tiered-shared")
     assert headers["x-tiered-router-attempts"] == "cheap:served"  # the circuit stayed closed
 
 
