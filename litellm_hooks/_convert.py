@@ -18,8 +18,7 @@ from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
            "retries_made",
-           "usage_from_litellm", "transport_error_from_litellm", "client_content_error", "says_tier_unwell",
-           "failure_kind"]
+           "usage_from_litellm", "transport_error_from_litellm", "client_content_error", "failure_kind"]
 
 
 def content_text(content: Any) -> str:
@@ -154,6 +153,7 @@ _KINDS = {
     "APITimeoutError": "timeout",
     "ServiceUnavailableError": "server_error",
     "InternalServerError": "server_error",
+    "BadGatewayError": "server_error",
     "APIConnectionError": "connection",
     "MidStreamFallbackError": "stream_cut",
 }
@@ -169,16 +169,11 @@ _LIMITS = {"ContextWindowExceededError": "context_window", "NotFoundError": "mod
            "PermissionDeniedError": "model_unavailable"}
 
 
-def says_tier_unwell(exception_type: Any) -> bool:
-    """Whether a failure LiteLLM names by its exception type (its record of each failed try,
-    ``previous_models``) says the tier is unwell: throttled, down, slow or unreachable,
-    what counts against the tier's circuit. A client's error (a parameter the model does
-    not take, a bad request) or a model limit says nothing of it."""
-    return isinstance(exception_type, str) and (exception_type in _KINDS or exception_type == "BadGatewayError")
-
-
 def failure_kind(exception_type: Any) -> str | None:
-    """The core's transport kind of a failure LiteLLM names by its exception type."""
+    """The core's transport kind of a failure LiteLLM names by its exception type (its
+    record of each failed try, ``previous_models``): one that says the tier is unwell
+    (throttled, down, slow, unreachable); ``None`` for a client's error (a parameter the
+    model does not take, a bad request) or a model limit, which say nothing of it."""
     return _KINDS.get(exception_type) if isinstance(exception_type, str) else None
 
 

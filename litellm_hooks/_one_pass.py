@@ -55,7 +55,7 @@ from langchain_tiered_router.core.tiers import Tier
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
-from ._convert import answer_from_response, failure_kind, retries_made, says_tier_unwell
+from ._convert import answer_from_response, failure_kind, retries_made
 from ._provider import misconfigured
 from ._settings import deployments, tiered_config_source
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
@@ -539,8 +539,8 @@ def _unwell_tries(pending: _Pending, group: str) -> int:
         return pending.tries
 
     def unwell(record: Mapping[str, Any]) -> bool:
-        kind = record.get("exception_type")
-        return says_tier_unwell(kind) and not (pending.caller_timeout and failure_kind(kind) == "timeout")
+        kind = failure_kind(record.get("exception_type"))
+        return kind is not None and not (pending.caller_timeout and kind == "timeout")
 
     mine = [r for r in records if r.get("model_group") == group]
     if not mine:  # a fallback's own failures are not in the request's records: read as the request's
