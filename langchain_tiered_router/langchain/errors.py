@@ -12,7 +12,7 @@ call raised, carrying that error's fields (``response``, ``operation_name``), as
 
 from __future__ import annotations
 
-import threading
+import functools
 from typing import Any, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -40,24 +40,17 @@ class _AsCause:
         return out
 
 
-_TYPES: dict[tuple[type, bool], type | None] = {}
-_TYPES_LOCK = threading.Lock()
-
-
+@functools.lru_cache(maxsize=64)  # botocore makes its modeled classes per client: a bounded cache
 def _ladder_type(cause: type, overflow: bool) -> type | None:
     """The ladder error type that is also ``cause`` (made once per type), or ``None``
     when no class can be both (a cause laid out as an ``OSError`` is not an
     ``ExceptionGroup``'s layout)."""
-    key = (cause, overflow)
-    with _TYPES_LOCK:
-        if key not in _TYPES:
-            base = LadderContextOverflowError if overflow else LadderExhaustedError
-            try:
-                _TYPES[key] = type(f"Ladder{cause.__name__}", (_AsCause, base, cause),
-                                   {"__module__": __name__, "__doc__": f"The ladder ended on a {cause.__name__}."})
-            except TypeError:
-                _TYPES[key] = None
-        return _TYPES[key]
+    base = LadderContextOverflowError if overflow else LadderExhaustedError
+    try:
+        return type(f"Ladder{cause.__name__}", (_AsCause, base, cause),
+                    {"__module__": __name__, "__doc__": f"The ladder ended on a {cause.__name__}."})
+    except TypeError:
+        return None
 
 
 def _aws_cause(exc: LadderExhaustedError) -> BaseException | None:
