@@ -19,6 +19,7 @@ and that event carries everything the routing spent:
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import litellm
@@ -28,7 +29,8 @@ from langchain_tiered_router.core import RoutingResult
 
 from ._response import routing_summary
 
-__all__ = ["routed_usage", "routing_decision", "publish_route", "mark_routed", "bill_on_logging_object"]
+__all__ = ["routed_usage", "routing_decision", "publish_route", "mark_routed", "bill_on_logging_object",
+           "cost_breakdown"]
 
 
 def routed_usage(result: RoutingResult) -> litellm.Usage:
@@ -111,4 +113,32 @@ def bill_on_logging_object(logging_obj: Any, result: RoutingResult) -> None:
         return
     amount = float(cost)
     logging_obj.record_partial_usage_for_failure(routed_usage(result), amount)
-    logging_obj.record_finalized_cost(finalize_cost(amount, None))
+    logging_obj.record_finalized_cost(finalize_cost(amount, cost_breakdown(result)))
+
+
+def cost_breakdown(result: RoutingResult) -> dict[str, Any] | None:
+    """LiteLLM's ``CostBreakdown`` of the routed cost: every attempt's and routing call's
+    input, output and cache costs at the ladder's prices, summed (LiteLLM's
+    ``x-litellm-response-cost-input``/``-output`` headers and the spend log's
+    ``cost_breakdown`` read it). ``None`` when a call's tier or price is not the
+    ladder's, or the parts do not add up to the routed cost: no breakdown beats a
+    wrong one."""
+    ladder, cost = result.ladder, result.cost_usd
+    if ladder is None or cost is None:
+        return None
+    totals = dict.fromkeys(("input", "output", "cache_read", "cache_write"), Decimal(0))
+    for call in (*result.attempts, *result.aux_calls):
+        if not call.cost_usd:
+            continue  # a failed call, which Bedrock does not bill
+        tier = ladder[call.tier] if call.tier in ladder else None
+        parts = tier.price.parts(call.usage) if tier is not None and tier.price is not None else None
+        if parts is None:
+            return None
+        for key, value in parts.items():
+            totals[key] += value
+    if abs(sum(totals.values()) - cost) > Decimal("1e-12"):
+        return None
+    return {"input_cost": float(totals["input"]), "output_cost": float(totals["output"]),
+            "cache_read_cost": float(totals["cache_read"]), "cache_creation_cost": float(totals["cache_write"]),
+            "total_cost": float(cost), "original_cost": float(cost), "discount_amount": 0.0,
+            "margin_total_amount": 0.0, "margin_percent": 0.0}

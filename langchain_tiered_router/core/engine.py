@@ -252,7 +252,7 @@ class Router:
         base = self.ladder.baseline
         return RoutingResult(request_id=request.request_id, policy=self.policy.name, baseline_tier=base.name,
                              baseline_model_id=base.model_id, start_tier="", start_reason="",
-                             session_id=request.session_id, request=request)
+                             session_id=request.session_id, request=request, ladder=self.ladder)
 
     def _choose_start(self, request: RouteRequest, result: RoutingResult) -> Generator[Any, Any, Tier]:
         choice: TierChoice | None

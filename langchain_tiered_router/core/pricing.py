@@ -88,6 +88,19 @@ class Price:
             total += usage.cache_write_tokens * write
         return total / MTOK
 
+    def parts(self, usage: Usage) -> dict[str, Decimal] | None:
+        """``cost``, split: input, output, cache read and cache write (which sum to it),
+        for a gateway's cost breakdown; ``None`` when a needed rate is unknown."""
+        if not self.known:
+            return None
+        assert self.input_per_mtok is not None and self.output_per_mtok is not None
+        read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
+        write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
+        return {"input": usage.input_tokens * self.input_per_mtok / MTOK,
+                "output": usage.output_tokens * self.output_per_mtok / MTOK,
+                "cache_read": usage.cache_read_tokens * read / MTOK,
+                "cache_write": usage.cache_write_tokens * write / MTOK}
+
 
 _SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "bedrock_prices.json"
 

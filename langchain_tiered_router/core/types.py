@@ -222,6 +222,8 @@ class RoutingResult:
     closed: bool = field(default=False, compare=False, repr=False)  # ended: its record is being written
     # routing calls under way (``Router._ask_fns``): key -> (purpose, tier, prompt, started)
     aux_in_flight: dict = field(default_factory=dict, compare=False, repr=False)
+    # the ladder it was routed on: the prices its calls were billed at (``core.Ladder``)
+    ladder: Any = field(default=None, compare=False, repr=False)
 
     @property
     def gate_errors(self) -> int:

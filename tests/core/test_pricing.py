@@ -101,3 +101,18 @@ def test_the_router_prices_its_tiers_in_its_region():
     price = config.price_of(config.tiers[1])
     assert price.input_per_mtok == Decimal(str(entry["input_cost_per_token"])) * 1_000_000
     assert price.input_per_mtok != lookup_price("amazon.nova-pro-v1:0").input_per_mtok
+
+
+def test_a_calls_cost_splits_into_parts_that_add_up_to_it():
+    """A gateway's cost breakdown (LiteLLM's input/output/cache headers) is these parts:
+    they must sum to the billed cost exactly, the cache rates falling back as ``cost`` does."""
+    with_cache = Price(Decimal("0.8"), Decimal("4"), Decimal("0.08"), Decimal("1"))
+    without = Price(Decimal("3"), Decimal("15"))
+    for price in (with_cache, without):
+        for usage in (Usage(0, 0), Usage(1200, 35), Usage(7, 3, cache_read_tokens=500, cache_write_tokens=64)):
+            parts = price.parts(usage)
+            assert sum(parts.values()) == price.cost(usage)
+    parts = without.parts(Usage(10, 2, cache_read_tokens=100))
+    assert parts == {"input": Decimal("0.00003"), "output": Decimal("0.00003"), "cache_read": Decimal("0.0003"),
+                     "cache_write": Decimal(0)}
+    assert Price(None, Decimal("1")).parts(Usage(1, 1)) is None

@@ -17,6 +17,7 @@ def _line(event: str, kwargs, payload) -> dict:
     call_metadata = ((kwargs.get("litellm_params") or {}).get("metadata") or {})
     return {"event": event, "model_group": payload.get("model_group"), "model": payload.get("model"),
             "response_cost": payload.get("response_cost"), "cost_finalized": payload.get("cost_finalized"),
+            "cost_breakdown": payload.get("cost_breakdown"),
             "prompt_tokens": payload.get("prompt_tokens"), "completion_tokens": payload.get("completion_tokens"),
             "key_alias": metadata.get("user_api_key_alias"), "team_id": metadata.get("user_api_key_team_id"),
             "user_id": metadata.get("user_api_key_user_id"), "routing_decision": metadata.get("routing_decision"),

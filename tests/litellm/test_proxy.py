@@ -170,6 +170,17 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
         assert MID in streamed.headers["x-litellm-model-name"]
         assert streamed.headers["x-litellm-model-id"] == headers["x-litellm-model-id"]
     attempts = routing["attempts"]
+    # LiteLLM's cost breakdown (its headers, the spend log's): every attempt's tokens at its tier's price
+    prices = {a["model_id"]: lookup_price(a["model_id"]) for a in attempts}
+    spent_in = sum(a["input_tokens"] * prices[a["model_id"]].input_per_mtok for a in attempts) / 10 ** 6
+    spent_out = sum(a["output_tokens"] * prices[a["model_id"]].output_per_mtok for a in attempts) / 10 ** 6
+    assert spent_in + spent_out == Decimal(routing["cost_usd"])
+    for logged, exact in ((headers["x-litellm-response-cost-input"], spent_in),
+                          (headers["x-litellm-response-cost-output"], spent_out),
+                          (payload["cost_breakdown"]["input_cost"], spent_in),
+                          (payload["cost_breakdown"]["output_cost"], spent_out)):
+        assert Decimal(str(logged)) == pytest.approx(exact, rel=1e-9), (logged, exact)
+    assert Decimal(headers["x-litellm-response-cost-original"]) == pytest.approx(Decimal(routing["cost_usd"]))
     assert payload["prompt_tokens"] == sum(a["input_tokens"] for a in attempts) > attempts[-1]["input_tokens"]
     assert payload["completion_tokens"] == sum(a["output_tokens"] for a in attempts)
     assert response.usage.completion_tokens == payload["completion_tokens"]
@@ -199,6 +210,9 @@ def test_an_exhausted_ladder_still_charges_the_caller(setup, ops):
     assert _same_money(payload["response_cost"], routing["cost_usd"])
     assert payload["prompt_tokens"] == sum(a["input_tokens"] for a in routing["attempts"])
     assert payload["routing_decision"]["signals"] == ["cheap:gate_failed", "mid:gate_failed", "frontier:gate_failed"]
+    parts = payload["cost_breakdown"]
+    assert parts["input_cost"] > 0 and parts["output_cost"] > 0
+    assert Decimal(str(parts["input_cost"] + parts["output_cost"])) == pytest.approx(Decimal(routing["cost_usd"]))
 
 
 def test_a_streamed_request_whose_ladder_is_exhausted_is_an_error_billed_to_the_caller(setup, ops):
