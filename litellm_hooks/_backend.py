@@ -79,8 +79,9 @@ class LiteLLMRouterBackend(Backend):
     group where they differ. Tier parameters from the router YAML (``max_tokens``,
     ``temperature``, ``model_kwargs``) are defaults the client's own parameters
     override. ``log_tier_calls=False`` marks every call ``no-log``: on the proxy the
-    routed request is the one LiteLLM's callbacks and spend log see (its router still
-    picks the deployment and retries).
+    routed request is the one LiteLLM's callbacks and spend log see. LiteLLM's router
+    picks each call's deployment (skipping those cooling down); the engine's retry
+    policy retries it, so a call asks the router for no retries of its own.
     """
 
     def __init__(self, router: Any | Callable[[], Any], groups: Mapping[str, str] | None = None, *,
@@ -120,6 +121,9 @@ class LiteLLMRouterBackend(Backend):
                                                 "role": request.metadata.get("call_role", "attempt")}}
         if not self.log_tier_calls:
             kwargs["no-log"] = True
+        # the router YAML's retry policy retries a tier call; LiteLLM's router retrying it
+        # too (its num_retries) would multiply the tries, unless a tier's params ask for it
+        kwargs.setdefault("num_retries", 0)
         return {"model": self.group(tier), "messages": messages, **kwargs}
 
     def _error(self, exc: Exception, tier: Tier) -> Exception:

@@ -27,10 +27,10 @@ from litellm.integrations.custom_logger import CustomLogger
 from langchain_tiered_router.core.errors import ConfigError
 
 from ._convert import client_content_error
-from ._one_pass import OnePassRoutes
+from ._one_pass import OnePassRoutes, provider_path
 from ._provider import attached_route
 from ._request import asks_a_tier
-from ._response import routing_headers
+from ._response import HEADER_PREFIX, routing_headers
 from ._settings import deployments, proxy_llm_router, tiered_config_source
 
 __all__ = ["TieredRouterHook", "runs_after_the_other_pre_call_checks"]
@@ -44,6 +44,7 @@ class TieredRouterHook(CustomLogger):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self._one_pass: OnePassRoutes | None = None
+        self._routed_models: dict[tuple[int, str], bool] = {}
         self._response_side = _ResponseSide(self)
 
     def _routes(self) -> OnePassRoutes:
@@ -60,11 +61,23 @@ class TieredRouterHook(CustomLogger):
         llm_router = proxy_llm_router()
         source = routes.target(llm_router, data.get("model"))
         if source is None:
-            if asks_a_tier(data) and _routed_model(data):
-                _skip_cache_lookup(data)
+            if self._routed(llm_router, data.get("model")):
+                provider_path(data)
+                if asks_a_tier(data):
+                    _skip_cache_lookup(data)
             return None
         _first_in_callbacks(self._response_side)
         return await routes.start(data, source, llm_router)
+
+    def _routed(self, llm_router: Any, model: Any) -> bool:
+        """Whether ``model`` is a tiered model (the provider serves it), once per model."""
+        if llm_router is None or not isinstance(model, str):
+            return False
+        key = (id(llm_router), model)
+        known = self._routed_models.get(key)
+        if known is None:
+            known = self._routed_models[key] = _routed_model({"model": model})
+        return known
 
     async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
@@ -72,6 +85,7 @@ class TieredRouterHook(CustomLogger):
         routed request that LiteLLM could not fetch is the client's 400, not the 500 LiteLLM
         makes of it (it is neither retried, escalated nor held against the tier)."""
         one_pass = self._one_pass.fail(request_data, original_exception) if self._one_pass is not None else False
+        _plain_route_headers(original_exception)
         message = client_content_error(original_exception)
         if message is None or not (one_pass or _routed_model(request_data)):
             return None
@@ -116,6 +130,21 @@ class _ResponseSide(CustomLogger):
         if one_pass is None or not one_pass.routes_stream(request_data):
             return response
         return one_pass.stream(request_data, response)
+
+
+def _plain_route_headers(exc: Exception) -> None:
+    """The provider's error for a refused route carries the ``x-tiered-router-*`` headers
+    (and ``x-should-retry``), which LiteLLM hands the client prefixed ``llm_provider-``
+    as any provider's; its error response takes an error's own ``headers`` as they are,
+    so they are set there (read after this hook)."""
+    carried = getattr(exc, "litellm_response_headers", None)
+    if getattr(exc, "headers", None) or not carried:
+        return
+    try:
+        if any(str(name).lower().startswith(HEADER_PREFIX) for name in carried):
+            exc.headers = dict(carried)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # an error type that takes no attribute, headers of another shape
+        return
 
 
 def _skip_cache_lookup(data: dict) -> None:

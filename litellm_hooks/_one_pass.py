@@ -61,7 +61,7 @@ from ._settings import deployments, tiered_config_source
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
                               wants_usage)
 
-__all__ = ["ONE_PASS_PARAM", "OnePassRoutes"]
+__all__ = ["ONE_PASS_PARAM", "OnePassRoutes", "provider_path"]
 
 log = logging.getLogger("litellm_hooks")
 
@@ -190,9 +190,9 @@ class OnePassRoutes:
         """Start the route; rewrite ``data`` into the proxy's call of the first tier."""
         logging_obj, call_id = data.get("litellm_logging_obj"), data.get("litellm_call_id")
         if logging_obj is None or not call_id:  # no way to find the route at the response: the provider's path
-            return data
+            return provider_path(data)
         if call_id in self._pending:  # a client's x-litellm-call-id, reused while its first request runs:
-            return data  # this one takes the provider's path, never the other's route (``_mine``)
+            return provider_path(data)  # this one takes the provider's path, never the other's route (``_mine``)
         self._pending[call_id] = _RESERVED  # from here: the route below awaits before it is kept
         try:
             return await self._start(data, source, llm_router, logging_obj, call_id)
@@ -206,7 +206,7 @@ class OnePassRoutes:
         except ConfigError as exc:
             raise misconfigured(exc, str(data.get("model"))) from None
         if _needs_the_provider(router, data, llm_router):
-            return data
+            return provider_path(data)
         model = str(data.get("model"))
         metadata = data.get("metadata")
         metadata = metadata if isinstance(metadata, dict) else data.setdefault("metadata", {})
@@ -431,6 +431,15 @@ class OnePassRoutes:
 def _finished_in_background(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.debug("one-pass route ended with %r", task.exception())
+
+
+def provider_path(data: dict) -> dict:
+    """``data`` marked for the provider's path: LiteLLM's router calls the tiered model
+    once. The route retries and escalates its tier calls itself; LiteLLM retrying the
+    routed call (its ``num_retries``, when the proxy's ``router_settings`` leave it on)
+    would run the whole ladder again, and pay it, after each failure."""
+    data["num_retries"] = 0
+    return data
 
 
 def _needs_the_provider(router: Any, data: Mapping[str, Any], llm_router: Any = None) -> bool:

@@ -36,7 +36,7 @@ from litellm.llms.custom_llm import CustomLLMError
 
 from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
                                           TierNotAllowedError)
-from langchain_tiered_router.core.errors import TierCallError, UnknownTierRequestError
+from langchain_tiered_router.core.errors import GateFailed, TierCallError, UnknownTierRequestError
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route, routed_usage
@@ -275,9 +275,41 @@ def _http_error(exc: Exception) -> CustomLLMError:
         return CustomLLMError(status_code=400, message=json.dumps(detail))
     assert isinstance(exc, LadderExhaustedError)
     attempts = record_from_result(exc.result).attempts if exc.result is not None else []
-    detail = {"error": "ladder_exhausted", "message": str(exc), "attempts": attempts,
+    status, ended_on = ending_status(exc)
+    detail = {"error": "ladder_exhausted", "message": str(exc), "ended_on": ended_on, "attempts": attempts,
               "request_id": exc.result.request_id if exc.result is not None else None}
-    return CustomLLMError(status_code=502, message=json.dumps(detail))
+    return CustomLLMError(status_code=status, message=json.dumps(detail))
+
+
+# The status a plain deployment answers the upstream failure with (LiteLLM's mapping of
+# Bedrock's errors), by the core's kind of the tier call that ended the ladder.
+_UPSTREAM_STATUS = {"throttled": 429, "timeout": 408, "deadline": 408, "context_window": 400}
+
+
+def ending_status(exc: LadderExhaustedError) -> tuple[int, str]:
+    """(HTTP status, what ended the ladder) for an exhausted ladder: the status a plain
+    deployment gives the last tier call's failure, so clients back off on a throttle
+    (429), give up on a prompt over the context window (400) and retry a timeout (408)
+    or an upstream 5xx as they would there; 503 when every tier left was passed over
+    with its circuit open; 502 when no tier's answer passed a gate (``gate_failed``:
+    plain would have served it) or the last failure has no such status (a reply that
+    did not parse, a model not available, a connection refused)."""
+    passed_over = False
+    for error in reversed(exc.exceptions):
+        if isinstance(error, GateFailed):
+            return 502, "gate_failed"
+        if not isinstance(error, TierCallError):
+            continue
+        kind = getattr(error, "kind", None) or "malformed"
+        if kind == "circuit_open" and error.cause is None:
+            passed_over = True  # a tier passed over: the call before it ended the ladder
+            continue
+        status = _UPSTREAM_STATUS.get(kind)
+        upstream = getattr(error.cause, "status_code", None)
+        if status is None and kind == "server_error":
+            status = upstream if isinstance(upstream, int) and 500 <= upstream <= 599 else 503
+        return status or 502, kind
+    return (503, "circuit_open") if passed_over else (502, "unknown")
 
 
 def _generic(text: str = "", tool_use: dict | None = None) -> dict:

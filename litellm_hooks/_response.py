@@ -12,7 +12,7 @@ from langchain_tiered_router.core import RoutingResult
 from langchain_tiered_router.core.telemetry.record import routing_dict
 from langchain_tiered_router.core.types import money
 
-__all__ = ["routing_headers", "routing_summary", "HEADER_PREFIX"]
+__all__ = ["gates_refused", "routing_headers", "routing_summary", "HEADER_PREFIX"]
 
 HEADER_PREFIX = "x-tiered-router-"
 
@@ -20,6 +20,14 @@ HEADER_PREFIX = "x-tiered-router-"
 def routing_summary(result: RoutingResult) -> dict[str, Any]:
     """The routing record, as put in the response and LiteLLM's logging metadata."""
     return routing_dict(result)
+
+
+def gates_refused(result: RoutingResult) -> bool:
+    """A route that ended unserved because no tier's answer passed its gates (under
+    ``on_exhausted: raise``): a retry of the same request pays the ladder again."""
+    called = [a for a in result.attempts if a.outcome != "skipped"]
+    return result.served is None and result.current_tier is None and bool(called) and \
+        called[-1].outcome == "gate_failed"
 
 
 def routing_headers(result: RoutingResult) -> dict[str, str]:
@@ -43,5 +51,9 @@ def routing_headers(result: RoutingResult) -> dict[str, str]:
         headers[f"{HEADER_PREFIX}baseline-cost-usd"] = money(result.baseline_cost_usd) or "unknown"
     if result.served is not None and result.model_id:
         headers[f"{HEADER_PREFIX}model-id"] = result.model_id
+    if gates_refused(result):
+        # OpenAI's and Anthropic's SDKs retry a 5xx twice by default, each retry paying
+        # the whole ladder again; this header (theirs) tells them not to
+        headers["x-should-retry"] = "false"
     # Header values must be latin-1; reasons can hold anything.
     return {k: v.encode("latin-1", "replace").decode("latin-1") for k, v in headers.items() if v}

@@ -52,13 +52,15 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     timed = router_yaml(work / "timed.yaml", transport={"timeout_s": 1}, telemetry={"sinks": sinks[:1]})
     checked = router_yaml(work / "checked.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
     shared = router_yaml(work / "shared.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
+    # its circuits and its records: one test's own
+    ended = router_yaml(work / "ended.yaml", telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "ended.jsonl")}]})
     # an operator's loop: a tier that is itself a tiered model
     looped = router_yaml(work / "looped.yaml", tiers=[{"name": "cheap", "model_id": CHEAP},
                                                       {"name": "tiered", "model_id": MID}])
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
                                          "tiered-deadline": deadline, "tiered-broken": broken,
                                          "tiered-timed": timed, "tiered-checked": checked, "tiered-looped": looped,
-                                         "tiered-shared": shared},
+                                         "tiered-shared": shared, "tiered-ended": ended},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -322,11 +324,35 @@ def test_exhausted_ladder_is_an_error_response_under_raise(setup, ops):
         ask(ops, "an impossible invoice", model="tiered-strict")
     assert info.value.status_code == 502
     body = json.dumps(info.value.body)
-    assert "ladder_exhausted" in body and "frontier" in body
+    assert "ladder_exhausted" in body and "frontier" in body and "gate_failed" in body
     headers = info.value.response.headers
-    if setup["mode"] == "one_pass":  # as a streamed one's; LiteLLM wraps the provider's error, headers lost
-        assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:gate_failed,frontier:gate_failed"
-        assert headers["x-tiered-router-cost-usd"] == str(Decimal(headers["x-litellm-response-cost"]))
+    assert headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:gate_failed,frontier:gate_failed"
+    assert headers["x-tiered-router-cost-usd"] == str(Decimal(headers["x-litellm-response-cost"]))
+    # the SDKs retry a 5xx twice by default, each retry paying the ladder again: not this one
+    assert headers["x-should-retry"] == "false"
+
+
+def test_a_ladder_that_ends_on_an_upstream_error_answers_with_that_errors_status(setup, ops, emulator):
+    """The status is the one a plain deployment gives the error that ended the ladder, so
+    clients treat it as they would there: every tier throttled is a 429 (an SDK backs off
+    and tries again), a prompt over the context window a 400 (nobody retries it). On the
+    provider's path the body names the ladder and what ended it; one-pass, LiteLLM's
+    router failed the first call over to the tiers above and answers with its own error."""
+    for fault, status, ended_on in (("throttle", 429, "throttled"), ("context_window", 400, "context_window")):
+        emulator.clear_requests()
+        emulator.inject(fault, times=None)
+        try:
+            with pytest.raises(openai.APIStatusError) as info:
+                ask(ops, f"say hi despite {fault}", model="tiered-ended")
+        finally:
+            emulator.clear_faults()
+        assert info.value.status_code == status, (fault, info.value)
+        assert "x-should-retry" not in info.value.response.headers
+        if fault == "throttle":
+            assert {r.model_id for r in emulator.requests} == {CHEAP, MID, FRONTIER}  # every tier was tried
+        if setup["mode"] == "provider":
+            body = json.dumps(info.value.body)
+            assert "ladder_exhausted" in body and f'\\"ended_on\\": \\"{ended_on}\\"' in body, body
 
 
 def test_classifier_stream_goes_straight_through(setup, ops, emulator, rows_for):
@@ -785,7 +811,7 @@ def test_a_passed_through_stream_on_throttled_tiers_retries_escalates_and_writes
                                                                                             rows_for):
     """Every tier throttled on a stream that would pass straight through: each tier is
     retried, then escalated, and the request still writes its one record. On the
-    provider's path the client gets a 502 naming every attempt; one-pass, the proxy's own
+    provider's path the client gets a 429 naming every attempt; one-pass, the proxy's own
     call (retried, then failed over to the tiers above by LiteLLM's router) answers the
     client with its 429, and the route records that one attempt."""
     emulator.clear_requests()
@@ -795,10 +821,8 @@ def test_a_passed_through_stream_on_throttled_tiers_retries_escalates_and_writes
         ops.chat.completions.create(model="tiered-fast", messages=[{"role": "user", "content": "say hi"}],
                                     stream=True)
     one_pass = setup["mode"] == "one_pass"
-    if one_pass:
-        assert info.value.status_code == 429
-    else:
-        assert info.value.status_code == 502 and "ladder_exhausted" in str(info.value)
+    assert info.value.status_code == 429  # a plain deployment's throttle, whatever the path
+    assert one_pass or "ladder_exhausted" in str(info.value)
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID, MID, FRONTIER, FRONTIER]
     emulator.clear_faults()
     deadline = time.monotonic() + 10

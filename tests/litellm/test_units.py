@@ -110,6 +110,72 @@ def test_a_prompt_over_the_context_window_is_a_model_limit_that_escalates():
         assert isinstance(mapped, ModelLimitError) and mapped.kind == "context_window" and mapped.tier == "cheap"
 
 
+def test_an_exhausted_ladder_answers_with_the_status_of_what_ended_it():
+    """The status a plain deployment gives the last tier call's failure (a tier passed
+    over with its circuit open is not that call); gates, unreadable replies and tiers
+    not available are the gateway's 502."""
+    from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError, ModelLimitError
+    from litellm_hooks._provider import ending_status
+
+    def ended(*errors: Exception) -> tuple[int, str]:
+        return ending_status(LadderExhaustedError("exhausted", list(errors)))
+
+    def upstream(exc: Exception, tier: str = "mid") -> Exception:
+        return transport_error_from_litellm(exc, tier=tier, model_id="m")
+
+    throttled = upstream(litellm.RateLimitError(message="slow down", model="m", llm_provider="bedrock"))
+    down = upstream(litellm.ServiceUnavailableError(message="down", model="m", llm_provider="bedrock"))
+    broken = upstream(litellm.InternalServerError(message="boom", model="m", llm_provider="bedrock"))
+    skipped = TransportError("skipped: the circuit is open", tier="frontier", model_id="m", kind="circuit_open")
+    assert ended(GateFailed("no JSON", tier="cheap", model_id="m"), throttled) == (429, "throttled")
+    assert ended(throttled, skipped) == (429, "throttled")  # the call before the passed-over tier
+    assert ended(skipped, skipped) == (503, "circuit_open")
+    assert ended(throttled, down) == (503, "server_error") and ended(broken) == (500, "server_error")
+    assert ended(TransportError("slow", tier="cheap", model_id="m", kind="timeout")) == (408, "timeout")
+    assert ended(TransportError("late", tier="mid", model_id="m", kind="deadline")) == (408, "deadline")
+    assert ended(ModelLimitError("long", tier="mid", model_id="m", kind="context_window")) == (400, "context_window")
+    assert ended(ModelLimitError("gone", tier="mid", model_id="m", kind="model_unavailable")) == \
+        (502, "model_unavailable")
+    assert ended(throttled, GateFailed("no JSON", tier="frontier", model_id="m")) == (502, "gate_failed")
+    assert ended(MalformedReplyError("not JSON", tier="mid", model_id="m")) == (502, "malformed")
+
+
+def test_the_cost_breakdown_litellm_gets_is_every_calls_parts_or_none():
+    """Input and output cost summed over every billed call at its tier's price (a failed
+    call is not billed); no breakdown when a call's price is not the ladder's."""
+    from decimal import Decimal
+
+    from langchain_tiered_router.core.pricing import Price, Usage
+    from langchain_tiered_router.core.tiers import Ladder, Tier
+    from langchain_tiered_router.core.types import Attempt, AuxCall, RoutingResult
+    from litellm_hooks._accounting import cost_breakdown
+
+    cheap, top = Price(Decimal("1"), Decimal("2")), Price(Decimal("10"), Decimal("20"))
+    ladder = Ladder([Tier("cheap", "m1", cheap), Tier("top", "m2", top)])
+
+    def attempt(tier: str, price: Price, usage: Usage, cost: Decimal | None = None) -> Attempt:
+        return Attempt(tier=tier, model_id="m", usage=usage, cost_usd=price.cost(usage) if cost is None else cost)
+
+    result = RoutingResult(request_id="r", policy="cascade", baseline_tier="top", baseline_model_id="m2",
+                           start_tier="cheap", start_reason="", ladder=ladder,
+                           attempts=[attempt("cheap", cheap, Usage(1000, 100)),
+                                     attempt("top", top, Usage(0, 0), Decimal(0)),  # throttled: not billed
+                                     attempt("top", top, Usage(1000, 100, cache_read_tokens=500))])
+    result.aux_calls.append(AuxCall("self_grade", "cheap", "m1", Usage(200, 5), cheap.cost(Usage(200, 5)), 1.0))
+    parts = cost_breakdown(result)
+    assert parts["input_cost"] == pytest.approx((1000 * 1 + 1000 * 10 + 200 * 1) / 1e6)
+    assert parts["output_cost"] == pytest.approx((100 * 2 + 100 * 20 + 5 * 2) / 1e6)
+    assert parts["cache_read_cost"] == pytest.approx(500 * 10 / 1e6)
+    assert parts["total_cost"] == float(result.cost_usd) == parts["original_cost"]
+    result.aux_calls.append(AuxCall("judge", "elsewhere", "m9", Usage(10, 1), Decimal("0.01"), 1.0))
+    assert cost_breakdown(result) is None  # a price the ladder does not hold
+    result.aux_calls.pop()
+    result.attempts[0].cost_usd += Decimal("0.5")  # billed at another price than the tier's
+    assert cost_breakdown(result) is None
+    result.ladder = None
+    assert cost_breakdown(result) is None
+
+
 def test_an_unreadable_reply_is_malformed():
     exc = litellm.APIConnectionError(message="Unable to parse JSON response", llm_provider="bedrock", model="m",
                                      request=httpx.Request("POST", "http://x"))
