@@ -319,10 +319,15 @@ def test_a_streamed_tool_call_reaches_the_client_whole(setup, ops, emulator, row
     assert (attempt["turn"], attempt["outcome"]) == ("tool_call", "served")
 
 
-def test_exhausted_ladder_is_an_error_response_under_raise(setup, ops):
+def test_exhausted_ladder_is_an_error_response_under_raise(setup, emulator):
+    """A 502 the SDKs do not retry: with their default two retries, the client pays the
+    ladder once (three tier calls), not three times."""
+    client = openai.OpenAI(base_url=setup["url"], api_key="sk-ops", timeout=60)  # the SDK's default retries
+    emulator.clear_requests()
     with pytest.raises(openai.APIStatusError) as info:
-        ask(ops, "an impossible invoice", model="tiered-strict")
+        ask(client, "an impossible invoice", model="tiered-strict")
     assert info.value.status_code == 502
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID, FRONTIER]
     body = json.dumps(info.value.body)
     assert "ladder_exhausted" in body and "frontier" in body and "gate_failed" in body
     headers = info.value.response.headers
