@@ -84,8 +84,14 @@ class TieredRouterHook(CustomLogger):
         """A one-pass request's error is its first attempt's outcome; an image URL of a
         routed request that LiteLLM could not fetch is the client's 400, not the 500 LiteLLM
         makes of it (it is neither retried, escalated nor held against the tier)."""
-        one_pass = self._one_pass.fail(request_data, original_exception) if self._one_pass is not None else False
-        _plain_route_headers(original_exception)
+        pending = self._one_pass.fail(request_data, original_exception) if self._one_pass is not None else None
+        one_pass = pending is not None
+        if pending is not None:  # the error is LiteLLM's, after its fallbacks: the route's headers join it
+            result = await OnePassRoutes.ended(pending)
+            if result is not None:
+                _add_route_headers(original_exception, routing_headers(result))
+        else:
+            _plain_route_headers(original_exception)
         message = client_content_error(original_exception)
         if message is None or not (one_pass or _routed_model(request_data)):
             return None
@@ -145,6 +151,31 @@ def _plain_route_headers(exc: Exception) -> None:
             exc.headers = dict(carried)  # type: ignore[attr-defined]
     except (AttributeError, TypeError):  # an error type that takes no attribute, headers of another shape
         return
+
+
+def _add_route_headers(exc: Exception, routing: dict[str, str]) -> None:
+    """The route's ``x-tiered-router-*`` headers on an error of LiteLLM's own (a first tier
+    call that failed after LiteLLM's retries and fallbacks), beside the headers LiteLLM
+    gives it from the provider's reply (``llm_provider-*``, rate limits)."""
+    own = getattr(exc, "headers", None)
+    try:
+        if isinstance(own, dict):
+            own.update(routing)
+            return
+        carried = getattr(exc, "litellm_response_headers", None)
+        exc.headers = {**(_provider_headers(carried) if carried else {}), **routing}  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):  # an error type that takes no attribute, headers of another shape
+        return
+
+
+def _provider_headers(carried: Any) -> dict[str, str]:
+    """The headers LiteLLM's error response makes of a provider's reply headers (it reads
+    an error's own ``headers`` instead, once set)."""
+    try:
+        from litellm.litellm_core_utils.llm_response_utils.get_headers import get_response_headers
+    except ImportError:  # a LiteLLM that keeps it elsewhere: the route's headers alone
+        return {}
+    return get_response_headers(dict(carried))
 
 
 def _skip_cache_lookup(data: dict) -> None:

@@ -391,12 +391,13 @@ class OnePassRoutes:
             publish_route(result, pending.extra_metadata, pending.model)
         bill_on_logging_object(logging_obj, result)
 
-    def fail(self, data: dict, error: BaseException) -> bool:
+    def fail(self, data: dict, error: BaseException) -> _Pending | None:
         """The proxy's call of the first tier failed and its error goes to the client: the
-        engine records it as that attempt's outcome and stops. False: not a one-pass request."""
+        engine records it as that attempt's outcome and stops. Returns the request's route;
+        ``None``: not a one-pass request."""
         pending = self._mine(data)
         if pending is None:
-            return False
+            return None
         self._pending.pop(data.get("litellm_call_id"), None)
         mapped = delivered_error(error, pending.tier)  # the client has it: no retry, no escalation
         if isinstance(mapped, TransportError):  # LiteLLM's tries of the first tier, for the circuit breaker
@@ -405,7 +406,22 @@ class OnePassRoutes:
         if not pending.backend.answer.done():
             pending.backend.answer.set_exception(mapped)
         self._keep(pending.task)
-        return True
+        return pending
+
+    @staticmethod
+    async def ended(pending: _Pending, wait_s: float = 1.0) -> RoutingResult | None:
+        """The routing of a request ``fail`` ended: the route stops at the delivered error
+        (no tier is called), so its result is complete within moments; ``None`` if it is
+        not within ``wait_s``."""
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(pending.task), wait_s)
+        except asyncio.TimeoutError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - the route's own error carries its result
+            outcome = getattr(exc, "result", None)
+        if pending.routed is not None:
+            outcome = pending.routed.result
+        return outcome if isinstance(outcome, RoutingResult) else None
 
     def _forget(self, call_id: str, pending: _Pending) -> None:
         if self._pending.get(call_id) is pending:  # not a later request that reused the id

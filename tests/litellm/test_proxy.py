@@ -352,7 +352,11 @@ def test_a_ladder_that_ends_on_an_upstream_error_answers_with_that_errors_status
         finally:
             emulator.clear_faults()
         assert info.value.status_code == status, (fault, info.value)
-        assert "x-should-retry" not in info.value.response.headers
+        headers = info.value.response.headers
+        assert "x-should-retry" not in headers
+        # the route's headers, on LiteLLM's own error too (one-pass: the first call's, after its fallbacks)
+        assert re.fullmatch(r"[0-9a-f]{32}", headers["x-tiered-router-request-id"])
+        assert headers["x-tiered-router-attempts"].startswith("cheap:"), dict(headers)
         if fault == "throttle":
             assert {r.model_id for r in emulator.requests} == {CHEAP, MID, FRONTIER}  # every tier was tried
         if setup["mode"] == "provider":
