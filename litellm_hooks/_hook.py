@@ -83,7 +83,8 @@ class TieredRouterHook(CustomLogger):
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
         """A one-pass request's error is its first attempt's outcome; an image URL of a
         routed request that LiteLLM could not fetch is the client's 400, not the 500 LiteLLM
-        makes of it (it is neither retried, escalated nor held against the tier)."""
+        makes of it (it is neither retried, escalated nor held against the tier). The error
+        the client gets carries the route's ``x-tiered-router-*`` headers, plain."""
         pending = self._one_pass.fail(request_data, original_exception) if self._one_pass is not None else None
         one_pass = pending is not None
         if pending is not None:  # the error is LiteLLM's, after its fallbacks: the route's headers join it
