@@ -36,7 +36,8 @@ from litellm.llms.custom_llm import CustomLLMError
 
 from langchain_tiered_router.core import (ConfigError, LadderExhaustedError, RouteRequest, RoutingResult, TierAnswer,
                                           TierNotAllowedError)
-from langchain_tiered_router.core.errors import GateFailed, TierCallError, UnknownTierRequestError
+from langchain_tiered_router.core.errors import (GateFailed, MalformedReplyError, TierCallError,
+                                                  UnknownTierRequestError)
 from langchain_tiered_router.core.telemetry.record import record_from_result
 
 from ._accounting import bill_on_logging_object, mark_routed, publish_route, routed_usage
@@ -283,13 +284,14 @@ def _http_error(exc: Exception) -> CustomLLMError:
 
 # The status a plain deployment answers the upstream failure with (LiteLLM's mapping of
 # Bedrock's errors), by the core's kind of the tier call that ended the ladder.
-_UPSTREAM_STATUS = {"throttled": 429, "timeout": 408, "deadline": 408, "context_window": 400}
+_UPSTREAM_STATUS = {"throttled": 429, "timeout": 408, "deadline": 408, "context_window": 400, "validation": 400}
 
 
 def ending_status(exc: LadderExhaustedError) -> tuple[int, str]:
     """(HTTP status, what ended the ladder) for an exhausted ladder: the status a plain
     deployment gives the last tier call's failure, so clients back off on a throttle
-    (429), give up on a prompt over the context window (400) and retry a timeout (408)
+    (429), give up on a prompt over the context window or one the model refused (400)
+    and retry a timeout (408)
     or an upstream 5xx as they would there; 503 when every tier left was passed over
     with its circuit open; 502 when no tier's answer passed a gate (``gate_failed``:
     plain would have served it) or the last failure has no such status (a reply that
@@ -300,7 +302,7 @@ def ending_status(exc: LadderExhaustedError) -> tuple[int, str]:
             return 502, "gate_failed"
         if not isinstance(error, TierCallError):
             continue
-        kind = getattr(error, "kind", None) or "malformed"
+        kind = getattr(error, "kind", None) or ("malformed" if isinstance(error, MalformedReplyError) else "error")
         if kind == "circuit_open" and error.cause is None:
             passed_over = True  # a tier passed over: the call before it ended the ladder
             continue

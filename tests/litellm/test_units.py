@@ -114,7 +114,7 @@ def test_an_exhausted_ladder_answers_with_the_status_of_what_ended_it():
     """The status a plain deployment gives the last tier call's failure (a tier passed
     over with its circuit open is not that call); gates, unreadable replies and tiers
     not available are the gateway's 502."""
-    from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError, ModelLimitError
+    from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError, ModelLimitError, TierCallError
     from litellm_hooks._provider import ending_status
 
     def ended(*errors: Exception) -> tuple[int, str]:
@@ -138,6 +138,8 @@ def test_an_exhausted_ladder_answers_with_the_status_of_what_ended_it():
         (502, "model_unavailable")
     assert ended(throttled, GateFailed("no JSON", tier="frontier", model_id="m")) == (502, "gate_failed")
     assert ended(MalformedReplyError("not JSON", tier="mid", model_id="m")) == (502, "malformed")
+    assert ended(ModelLimitError("bad", tier="mid", model_id="m", kind="validation")) == (400, "validation")
+    assert ended(TierCallError("a gate raised", tier="mid", model_id="m")) == (502, "error")
 
 
 def test_the_cost_breakdown_litellm_gets_is_every_calls_parts_or_none():
