@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator, Mapping
@@ -126,6 +127,9 @@ class TieredRouterProvider(CustomLLM):
             bill_on_logging_object(logging_obj, result)
             # the error response's x-tiered-router-* headers: LiteLLM sends an error's own headers
             error.headers = routing_headers(result)  # type: ignore[attr-defined]
+        wait = ending_retry_after(exc) if isinstance(exc, LadderExhaustedError) else None
+        if wait is not None:  # the tier's own wait (Bedrock's Retry-After), for the client's backoff
+            error.headers = {**(getattr(error, "headers", None) or {}), "retry-after": str(math.ceil(wait))}
         return error
 
     @staticmethod
@@ -287,31 +291,49 @@ def _http_error(exc: Exception) -> CustomLLMError:
 _UPSTREAM_STATUS = {"throttled": 429, "timeout": 408, "deadline": 408, "context_window": 400, "validation": 400}
 
 
+def _ending_error(exc: LadderExhaustedError) -> tuple[Exception | None, bool]:
+    """(the failure that ended the ladder, whether a tier after it was passed over with its
+    circuit open): a tier passed over is not a call, the call before it ended the ladder."""
+    passed_over = False
+    for error in reversed(exc.exceptions):
+        if isinstance(error, GateFailed):
+            return error, passed_over
+        if not isinstance(error, TierCallError):
+            continue
+        if getattr(error, "kind", None) == "circuit_open" and error.cause is None:
+            passed_over = True
+            continue
+        return error, passed_over
+    return None, passed_over
+
+
 def ending_status(exc: LadderExhaustedError) -> tuple[int, str]:
     """(HTTP status, what ended the ladder) for an exhausted ladder: the status a plain
     deployment gives the last tier call's failure, so clients back off on a throttle
     (429), give up on a prompt over the context window or one the model refused (400)
-    and retry a timeout (408)
-    or an upstream 5xx as they would there; 503 when every tier left was passed over
-    with its circuit open; 502 when no tier's answer passed a gate (``gate_failed``:
-    plain would have served it) or the last failure has no such status (a reply that
-    did not parse, a model not available, a connection refused)."""
-    passed_over = False
-    for error in reversed(exc.exceptions):
-        if isinstance(error, GateFailed):
-            return 502, "gate_failed"
-        if not isinstance(error, TierCallError):
-            continue
-        kind = getattr(error, "kind", None) or ("malformed" if isinstance(error, MalformedReplyError) else "error")
-        if kind == "circuit_open" and error.cause is None:
-            passed_over = True  # a tier passed over: the call before it ended the ladder
-            continue
-        status = _UPSTREAM_STATUS.get(kind)
-        upstream = getattr(error.cause, "status_code", None)
-        if status is None and kind == "server_error":
-            status = upstream if isinstance(upstream, int) and 500 <= upstream <= 599 else 503
-        return status or 502, kind
-    return (503, "circuit_open") if passed_over else (502, "unknown")
+    and retry a timeout (408) or an upstream 5xx as they would there; 503 when every
+    tier left was passed over with its circuit open; 502 when no tier's answer passed a
+    gate (``gate_failed``: plain would have served it) or the last failure has no such
+    status (a reply that did not parse, a model not available, a connection refused)."""
+    error, passed_over = _ending_error(exc)
+    if error is None:
+        return (503, "circuit_open") if passed_over else (502, "unknown")
+    if isinstance(error, GateFailed):
+        return 502, "gate_failed"
+    kind = getattr(error, "kind", None) or ("malformed" if isinstance(error, MalformedReplyError) else "error")
+    status = _UPSTREAM_STATUS.get(kind)
+    upstream = getattr(getattr(error, "cause", None), "status_code", None)
+    if status is None and kind == "server_error":
+        status = upstream if isinstance(upstream, int) and 500 <= upstream <= 599 else 503
+    return status or 502, kind
+
+
+def ending_retry_after(exc: LadderExhaustedError) -> float | None:
+    """The ``Retry-After`` (seconds) the throttled tier call that ended the ladder was
+    given, for the client's 429; ``None`` when it was given none."""
+    error, _ = _ending_error(exc)
+    wait = getattr(error, "retry_after_s", None) if getattr(error, "kind", None) == "throttled" else None
+    return wait if isinstance(wait, (int, float)) and wait > 0 else None
 
 
 def _generic(text: str = "", tool_use: dict | None = None) -> dict:

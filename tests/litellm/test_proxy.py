@@ -345,7 +345,7 @@ def test_a_ladder_that_ends_on_an_upstream_error_answers_with_that_errors_status
     router failed the first call over to the tiers above and answers with its own error."""
     for fault, status, ended_on in (("throttle", 429, "throttled"), ("context_window", 400, "context_window")):
         emulator.clear_requests()
-        emulator.inject(fault, times=None)
+        emulator.inject(fault, times=None, **({"retry_after": 2} if fault == "throttle" else {}))
         try:
             with pytest.raises(openai.APIStatusError) as info:
                 ask(ops, f"say hi despite {fault}", model="tiered-ended")
@@ -359,7 +359,8 @@ def test_a_ladder_that_ends_on_an_upstream_error_answers_with_that_errors_status
         assert headers["x-tiered-router-attempts"].startswith("cheap:"), dict(headers)
         if fault == "throttle":
             assert {r.model_id for r in emulator.requests} == {CHEAP, MID, FRONTIER}  # every tier was tried
-        if setup["mode"] == "provider":
+        if setup["mode"] == "provider":  # one-pass, LiteLLM's own 429 (as a plain deployment's)
+            assert headers.get("retry-after") == ("2" if fault == "throttle" else None)  # Bedrock's, passed on
             body = json.dumps(info.value.body)
             assert "ladder_exhausted" in body and f'\\"ended_on\\": \\"{ended_on}\\"' in body, body
 

@@ -115,7 +115,7 @@ def test_an_exhausted_ladder_answers_with_the_status_of_what_ended_it():
     over with its circuit open is not that call); gates, unreadable replies and tiers
     not available are the gateway's 502."""
     from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError, ModelLimitError, TierCallError
-    from litellm_hooks._provider import ending_status
+    from litellm_hooks._provider import ending_retry_after, ending_status
 
     def ended(*errors: Exception) -> tuple[int, str]:
         return ending_status(LadderExhaustedError("exhausted", list(errors)))
@@ -140,6 +140,10 @@ def test_an_exhausted_ladder_answers_with_the_status_of_what_ended_it():
     assert ended(MalformedReplyError("not JSON", tier="mid", model_id="m")) == (502, "malformed")
     assert ended(ModelLimitError("bad", tier="mid", model_id="m", kind="validation")) == (400, "validation")
     assert ended(TierCallError("a gate raised", tier="mid", model_id="m")) == (502, "error")
+    # the throttled call's Retry-After, for the client's 429
+    waited = TransportError("slow down", tier="frontier", model_id="m", kind="throttled", retry_after_s=2.5)
+    assert ending_retry_after(LadderExhaustedError("x", [throttled, waited, skipped])) == 2.5
+    assert ending_retry_after(LadderExhaustedError("x", [waited, GateFailed("no", tier="top", model_id="m")])) is None
 
 
 def test_the_cost_breakdown_litellm_gets_is_every_calls_parts_or_none():
