@@ -37,6 +37,8 @@ __all__ = ["TieredRouterHook", "runs_after_the_other_pre_call_checks"]
 
 log = logging.getLogger("litellm_hooks")
 
+_MODELS_CACHED = 1024  # model names whose kind is remembered (a proxy serves far fewer)
+
 
 class TieredRouterHook(CustomLogger):
     """Register as ``litellm_settings.callbacks: litellm_hooks.proxy_handler_instance``."""
@@ -76,6 +78,8 @@ class TieredRouterHook(CustomLogger):
         key = (id(llm_router), model)
         known = self._routed_models.get(key)
         if known is None:
+            if len(self._routed_models) >= _MODELS_CACHED:  # clients may send any name: bounded
+                self._routed_models.clear()
             known = self._routed_models[key] = _routed_model({"model": model})
         return known
 

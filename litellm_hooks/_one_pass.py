@@ -158,6 +158,7 @@ class _Pending:
 
 
 _RESERVED = object()  # a call id whose route is being started
+_MODELS_CACHED = 1024  # model names whose route is remembered (a proxy serves far fewer)
 
 
 class OnePassRoutes:
@@ -183,6 +184,8 @@ class OnePassRoutes:
             return None
         key = (id(llm_router), model)
         if key not in self._targets:
+            if len(self._targets) >= _MODELS_CACHED:  # clients may send any name: bounded
+                self._targets.clear()
             self._targets[key] = _one_pass_source(llm_router, model)
         return self._targets[key]
 

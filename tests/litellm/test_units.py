@@ -481,3 +481,21 @@ def test_a_tier_that_falls_back_to_a_tiered_model_by_any_list_is_refused():
                      {"content_policy_fallbacks": [{"cheap": ["tiered"]}]}):
         with pytest.raises(ConfigError, match="falls back to tiered, which is a tiered model"):
             check_tiers_against(config, router(**settings))
+
+
+def test_what_the_hook_remembers_of_model_names_is_bounded():
+    """Clients may send any model name, each remembered as routed or not (and one-pass or
+    not): a stream of made-up names must not grow the proxy's memory without end."""
+    from litellm_hooks._hook import TieredRouterHook
+    from litellm_hooks._one_pass import OnePassRoutes
+
+    class Router:  # a LiteLLM router serving no model of these names
+        @staticmethod
+        def get_model_list(model_name: str) -> list:
+            return []
+
+    hook, routes, router = TieredRouterHook(), OnePassRoutes(provider=None), Router()
+    for i in range(5000):
+        assert hook._routed(router, f"made-up-{i}") is False
+        assert routes.target(router, f"made-up-{i}") is None
+    assert 0 < len(hook._routed_models) <= 1024 and 0 < len(routes._targets) <= 1024
