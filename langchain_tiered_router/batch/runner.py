@@ -264,25 +264,37 @@ class BatchRunner:
         return True
 
     def _on_demand(self, tier_name: str, records: list[RecordState]) -> None:
-        """Call the tier live for a group too small for a job, and judge the answers at once."""
+        """Call the tier live for a group too small for a job, and judge each answer as it
+        comes. The state is saved as answers come, as often as costs at most a tenth of the
+        time (a large run's state takes seconds to write), so a runner killed meanwhile
+        resumes without calling again the records whose answers were saved: only the calls
+        in flight at the kill, and any answered since the last save, are made (and paid) twice."""
         tier = self.router.ladder[tier_name]
-        requests = [self.cascade.request(r, request_id_for(self.state, r)) for r in records]
+        requests = {r.record_id: self.cascade.request(r, request_id_for(self.state, r)) for r in records}
+        saved, save_s, unsaved = time.monotonic(), 0.0, False
         with cf.ThreadPoolExecutor(max_workers=min(8, len(records))) as pool:
-            futures = [pool.submit(self.backend.call, tier, request) for request in requests]
-            outcomes = []
-            for future in futures:
-                try:
-                    outcomes.append(future.result())
-                except Exception as exc:  # noqa: BLE001 - judged below, like a batch error line
-                    outcomes.append(exc)
-        now = time.time()
-        for record, request, outcome in zip(records, requests, outcomes):
-            if isinstance(outcome, BaseException):
-                self._call_failed(record, outcome, now)
-            else:
-                self.cascade.answered(record, outcome, mode="on_demand", job=None, request_id=request.request_id,
-                                      now=now)
-        self.state.on_demand[tier_name] = self.state.on_demand.get(tier_name, 0) + len(records)
+            futures = {pool.submit(self.backend.call, tier, requests[r.record_id]): r for r in records}
+            pending = set(futures)
+            while pending:
+                # answers held back from a save are saved when the time share allows, even if none follows
+                wait_s = max(0.0, saved + SAVE_TIME_SHARE * save_s - time.monotonic()) if unsaved else None
+                done, pending = cf.wait(pending, timeout=wait_s, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    record, now = futures[future], time.time()
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # noqa: BLE001 - judged here, like a batch error line
+                        self._call_failed(record, exc, now)
+                    else:
+                        self.cascade.answered(record, outcome, mode="on_demand", job=None,
+                                              request_id=requests[record.record_id].request_id, now=now)
+                    self.state.on_demand[tier_name] = self.state.on_demand.get(tier_name, 0) + 1
+                    unsaved = True
+                if unsaved and time.monotonic() - saved >= SAVE_TIME_SHARE * save_s:
+                    began = time.monotonic()
+                    self._save()
+                    saved = time.monotonic()
+                    save_s, unsaved = saved - began, False
         self._save()
         self._emit_finished()
 
@@ -498,6 +510,7 @@ def _move_to_bucket(state: RunState, bucket: str | None) -> None:
 
 START_CALLS = 8  # start decisions made at once (each an LLM classifier's call, for that policy)
 START_SAVE_S = 30.0  # how often the state is saved while records are being started
+SAVE_TIME_SHARE = 10  # on-demand answers: saved when the last save took at most 1/10 of the time since
 
 
 def _lock_run(state_path: Path) -> IO[bytes]:

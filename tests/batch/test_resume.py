@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.emulator import BedrockEmulator
 
-from .workload import MID, read_jsonl, router_config, script, write_config, write_workload
+from .workload import FRONTIER, MID, read_jsonl, router_config, script, write_config, write_workload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,6 +91,46 @@ def test_a_killed_runner_resumes_without_resubmitting_or_double_counting(tmp_pat
     with sqlite3.connect(tmp_path / "telemetry.db") as db:
         assert db.execute("SELECT count(*) FROM routing_records").fetchone()[0] == 500
     assert sum(Decimal(r["cost_usd"]) for r in results) == Decimal("0.19475")
+
+
+def test_a_runner_killed_during_on_demand_calls_makes_only_those_in_flight_again(tmp_path, s3_url, bucket):
+    """The 25 records below the frontier's job minimum go on-demand (8 at a time, 1 s
+    each). A runner killed after some came back resumes with their saved answers: it calls
+    only the records it has no answer for (all 25 again, before)."""
+    records, replay = write_workload(tmp_path)
+    state_path, out = tmp_path / "run.state.json", tmp_path / "out.jsonl"
+    slow = script(replay)
+    slow["models"][FRONTIER]["latency_s"] = 1.0
+    with BedrockEmulator(slow, s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
+             "--input", str(records), "--bucket", bucket, "--out", str(out), "--state", str(state_path)],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, preexec_fn=_signals_as_a_terminal_gives_them)
+        try:
+            before = _wait_for(proc, state_path, lambda s: s["on_demand"].get("frontier", 0) >= 8,
+                               "the first 8 on-demand answers were saved")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        answered = before["on_demand"]["frontier"]
+        assert 8 <= answered < 25
+        made = len([r for r in emu.requests if r.model_id == FRONTIER])
+        resumed = CliRunner().invoke(app, ["batch", "resume", "--state", str(state_path), "--json"])
+        assert resumed.exit_code == 0, resumed.output
+        calls = [r for r in emu.requests if r.model_id == FRONTIER]
+
+    summary = json.loads(resumed.stdout)
+    assert summary["served_by_tier"] == {"cheap": 375, "mid": 100, "frontier": 25}
+    assert summary["on_demand_by_tier"] == {"frontier": 25}
+    assert len(calls) - made == 25 - answered  # the resumed runner called only the records without an answer
+    assert made - answered <= 8 + 1  # those in flight at the kill (and one answered just before it)
+    assert Decimal(summary["cost_usd"]) == Decimal("0.19475")
+    lines = read_jsonl(tmp_path / "telemetry.jsonl")
+    assert len({line["request_id"] for line in lines}) == 500
 
 
 def test_run_again_on_a_finished_state_changes_nothing_and_another_input_is_refused(tmp_path, s3_url, bucket):
