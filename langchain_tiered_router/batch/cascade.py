@@ -226,8 +226,10 @@ class Cascade:
             if answered and self.router.on_exhausted == "flag":
                 served = record.attempts[answered[-1]]
                 record.served, record.flagged = answered[-1], True
-                record.flag_reason = (f"no tier passed the gates; serving {served.tier}'s answer "
-                                      f"({served.gate_reason or ''})")
+                reason = served.gate_reason or ""
+                if not last.answered:  # the ladder ended on a failed call or job, not on a gate (as live)
+                    reason = f"{reason}; then tier {last.tier} failed: {last.error or last.outcome}"
+                record.flag_reason = f"no tier passed the gates; serving {served.tier}'s answer ({reason})"
             else:
                 record.error = last.error or last.gate_reason or "failed"
         record.status, record.tier, record.job, record.finished_at = "done", None, None, now

@@ -71,8 +71,7 @@ def _finish(call: Any, as_json: bool, verbose: bool = False, state: Path | None 
             summary = call()
         except BatchExhaustedError as exc:
             _print(exc.run, as_json)
-            first = exc.run.first_failure if exc.run is not None else None
-            why = f"; first: record {first.id}: {first.error}" if first is not None else ""
+            why = f"; {exc.run.failure_line()}" if exc.run is not None and exc.run.first_failure is not None else ""
             raise fail(f"{exc.message}{why}", code=FAILED_EXIT_CODE) from None
         except (KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C, or SIGTERM (the telemetry drain's exit)
             if state is not None and (isinstance(exc, KeyboardInterrupt) or exc.code in (130, 143)):

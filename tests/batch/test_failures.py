@@ -18,7 +18,7 @@ from langchain_tiered_router.cli import app
 from langchain_tiered_router.core.errors import GateFailed, LadderExhaustedError
 from langchain_tiered_router.emulator import BedrockEmulator
 
-from .workload import CHEAP, MID, call_cost, read_jsonl, router_config, script, write_config, write_workload
+from .workload import CHEAP, FRONTIER, MID, call_cost, read_jsonl, router_config, script, write_config, write_workload
 
 ROUTED = Decimal("0.19475")  # the undisturbed run: see test_run.test_costs_at_batch_prices_checked_by_hand
 
@@ -219,6 +219,23 @@ def test_on_exhausted_flag_serves_the_strongest_answer_marked(tmp_path, workload
     assert (summary.flagged, summary.served) == (25, 500)
 
 
+def test_a_flagged_answer_names_the_failed_job_that_ended_its_ladder(tmp_path, workload, s3_url, bucket):
+    """The frontier's job fails: its records are served mid's gate-failed answer, flagged,
+    and the reason says the frontier failed, as a live route's does (it said no tier
+    passed the gates, as if the frontier had answered)."""
+    records, replay = workload
+    with _emulator(replay, s3_url) as emu:
+        emu.inject("job_failed", model_id=FRONTIER, times=None)
+        config = router_config(emu.url, s3_url, tmp_path, min_records_per_job=10, max_resubmits=0)
+        summary = run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)
+    assert summary.jobs_by_tier.get("frontier") == 1 and (summary.flagged, summary.failed) == (25, 0)
+    row = _results(tmp_path)["doc-020"]
+    assert (row["status"], row["tier"]) == ("flagged", "mid")
+    assert [a["outcome"] for a in row["attempts"]] == ["gate_failed", "gate_failed", "transport_error"]
+    assert re.fullmatch(r"no tier passed the gates; serving mid's answer \(.+; then tier frontier failed: job "
+                        r"\S+ ended without this record: .+\)", row["flag_reason"]), row["flag_reason"]
+
+
 def test_on_exhausted_raise_raises_after_writing_everything(tmp_path, workload, s3_url, bucket):
     records, replay = workload
     with _emulator(replay, s3_url) as emu:
@@ -240,7 +257,8 @@ def test_on_exhausted_raise_raises_after_writing_everything(tmp_path, workload, 
                                        str(tmp_path / "out.jsonl")])
     assert cli.exit_code == 4 and "25 of 500 records found no acceptable answer" in cli.stderr
     # and names the first of them, as a run with failed records does
-    assert re.search(r"; first: record doc-\d+: \S", cli.stderr), cli.stderr
+    assert re.search(r"; first failure: record doc-\d+: \S.*\(\d+ of the 25 failed records share this reason",
+                     cli.stderr), cli.stderr
 
 
 def test_an_on_demand_record_is_judged_as_a_live_request_is(tmp_path, s3_url, bucket):
