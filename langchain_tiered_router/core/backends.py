@@ -89,6 +89,13 @@ class Backend(ABC):
     # too, which would give up on an attempt the backend is still making, and make it again.
     times_its_calls: bool = False
 
+    def sent_last_call(self) -> bool:
+        """Whether the request's last tier call reached the model. A backend that queues
+        calls on a pool says False for one that was cancelled (the caller, the deadline)
+        before it started: it was never sent, so it is neither billed nor counted against
+        the tier's circuit."""
+        return True
+
     @abstractmethod
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         """Answer ``request`` with ``tier``'s model."""

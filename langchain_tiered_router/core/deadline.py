@@ -37,7 +37,15 @@ def call_timeout(tier: Tier, request: RouteRequest) -> float | None:
     return min(limits) if limits else None
 
 
-def deadline_error(tier: Tier, request: RouteRequest, limit: float | None) -> TransportError:
+def deadline_error(tier: Tier, request: RouteRequest, limit: float | None, *, sent: bool = True) -> TransportError:
+    """The timeout of a call to ``tier``. ``sent=False``: the call was still queued (on a
+    worker pool) when its time ran out, so it never reached the tier: not the tier's doing,
+    it does not count against the tier's circuit."""
     left = time_left(request)
     why = "the request's deadline passed" if left is not None and left <= 0.001 else f"no answer within {limit:.3g}s"
-    return TransportError(f"timeout: {why}", tier=tier.name, model_id=tier.model_id, kind="timeout")
+    if not sent:
+        why += " before a worker thread was free to send the call (transport.max_concurrency)"
+    error = TransportError(f"timeout: {why}", tier=tier.name, model_id=tier.model_id, kind="timeout")
+    if not sent:
+        error.calls = 0
+    return error

@@ -775,7 +775,7 @@ class Router:
                                 async with asyncio.timeout(limit):
                                     value = await backend.acall(effect.tier, effect.request)
                             except TimeoutError:
-                                raise deadline_error(effect.tier, effect.request, limit) from None
+                                raise _timed_out(effect, backend, limit) from None
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
                     gate, state = effect.gate, effect.state
@@ -789,6 +789,8 @@ class Router:
                     await self._asleep(effect.seconds)
             except (GeneratorExit, asyncio.CancelledError) as exc:
                 interrupted = exc
+                if isinstance(effect, _Call) and not backend.sent_last_call():
+                    effect.in_flight = False  # cancelled before it left the backend's queue: not billed
                 error = _ConsumerClosed(f"stream closed by the consumer ({type(exc).__name__})"
                                         if isinstance(exc, asyncio.CancelledError) else "stream closed by the consumer")
             except Exception as exc:  # noqa: BLE001
@@ -813,7 +815,7 @@ class Router:
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise deadline_error(call.tier, call.request, limit) from None
+                    raise _timed_out(call, backend, limit) from None
                 chunks.append(chunk)
                 if call.live:
                     for item in self._pass(call, stream, chunk, held):
@@ -891,6 +893,12 @@ class Router:
 
 
 _AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
+
+
+def _timed_out(call: _Call, backend: Backend, limit: float | None) -> TransportError:
+    """The timeout of an async call the engine timed; one the backend had not sent yet
+    (queued on its pool) is not the tier's doing, and does not count against its circuit."""
+    return deadline_error(call.tier, call.request, limit, sent=backend.sent_last_call())
 
 
 def _aux_started(result: RoutingResult, purpose: str, tier: Tier, prompt: str | RouteRequest,

@@ -17,7 +17,7 @@ import concurrent.futures as cf
 import contextvars
 import json
 import warnings
-from typing import Any, AsyncIterator, Iterator, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
@@ -118,6 +118,14 @@ class LangChainBackend(Backend):
         # The async paths run the blocking botocore calls here (sized by
         # transport.max_concurrency), not in LangChain's default executor.
         self.executor = executor
+        self._sent = True  # the last tier call left the pool (``sent_last_call``)
+
+    def sent_last_call(self) -> bool:
+        return self._sent
+
+    def _unsent(self) -> None:
+        """The tier call was cancelled while still queued on the pool: it never ran."""
+        self._sent = False
 
     # -- per-tier kwargs ---------------------------------------------------------------
 
@@ -161,6 +169,8 @@ class LangChainBackend(Backend):
         ``timed``: held to the request's deadline here (the async driver times its reads
         itself, and reads this on the pool, where a wait on the pool could starve it)."""
         model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
+        if timed:
+            self._sent = True
         if not self.can_stream(tier, kwargs):
             yield message_chunk(as_ai_message(self._generate(tier, self._messages(request), kwargs)))
             return
@@ -182,7 +192,9 @@ class LangChainBackend(Backend):
         async one is: each chunk before that is read on the pool and waited for at most
         the call's time left (a read still blocked then is abandoned, as a sync call is)."""
         context = contextvars.copy_context()
-        for chunk in iter(lambda: self._next_within(source, context, tier, request), _END):
+        first = [True]
+        for chunk in iter(lambda: self._next_within(source, context, tier, request, first), _END):
+            first[0] = False
             yield chunk
             if has_output(chunk):
                 break
@@ -191,17 +203,28 @@ class LangChainBackend(Backend):
         yield from source
 
     def _next_within(self, source: Iterator[ChatGenerationChunk], context: contextvars.Context, tier: Tier,
-                     request: RouteRequest) -> Any:
+                     request: RouteRequest, first: list[bool]) -> Any:
         limit = call_timeout(tier, request)
         future = self.executor.submit(context.run, next, source, _END)
         try:
             return future.result(timeout=limit)
         except cf.TimeoutError:
-            raise deadline_error(tier, request, limit) from None
+            raise self._timed_out(future, tier, request, limit, opens_call=first[0]) from None
+
+    def _timed_out(self, future: cf.Future, tier: Tier, request: RouteRequest, limit: float | None, *,
+                   opens_call: bool = True) -> TransportError:
+        """The deadline's timeout of a sync call run on the pool. A call still queued there
+        is cancelled, so it is never sent after its request ended: not the tier's doing, it
+        does not count against its circuit."""
+        if future.cancel() and opens_call:
+            self._unsent()
+        return deadline_error(tier, request, limit, sent=self._sent)
 
     async def astream_tier(self, tier: Tier, request: RouteRequest) -> AsyncIterator[ChatGenerationChunk]:
+        self._sent = True
         if self.executor is not None:
-            async for chunk in _iterate_in(self.executor, self.stream_tier(tier, request, timed=False)):
+            async for chunk in _iterate_in(self.executor, self.stream_tier(tier, request, timed=False),
+                                           unsent=self._unsent):
                 yield chunk
             return
         model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
@@ -237,9 +260,10 @@ class LangChainBackend(Backend):
                 raise
             raise mapped from exc
 
-    async def _agenerate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any]) -> TierAnswer:
+    async def _agenerate(self, tier: Tier, messages: list[BaseMessage], kwargs: dict[str, Any], *,
+                         unsent: Callable[[], None] | None = None) -> TierAnswer:
         if self.executor is not None:
-            return await _run_in(self.executor, self._generate, tier, messages, kwargs)
+            return await _run_in(self.executor, self._generate, tier, messages, kwargs, unsent=unsent)
         model = self.models[tier.name]
         try:
             generation = (await model._agenerate(messages, **kwargs)).generations[0] if "stop" in kwargs else \
@@ -262,7 +286,7 @@ class LangChainBackend(Backend):
         try:
             return future.result(timeout=limit)
         except cf.TimeoutError:
-            raise deadline_error(tier, request, limit) from None
+            raise self._timed_out(future, tier, request, limit) from None
 
     # -- the Backend interface -----------------------------------------------------------
 
@@ -272,6 +296,7 @@ class LangChainBackend(Backend):
 
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        self._sent = True
         runs = self.runs
         run = runs.start(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None else None
         try:
@@ -284,11 +309,12 @@ class LangChainBackend(Backend):
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        self._sent = True
         runs = self.runs
         run = (await runs.astart(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None
                else None)
         try:
-            answer = await self._agenerate(tier, messages, kwargs)
+            answer = await self._agenerate(tier, messages, kwargs, unsent=self._unsent)
         except BaseException as exc:
             await _maybe_await(end_run(run, error=exc))
             raise
@@ -382,31 +408,46 @@ def _prompt_text(messages: list[BaseMessage]) -> str:
     return "\n".join(m.text for m in messages)
 
 
-async def _run_in(executor: cf.Executor, fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` on ``executor``, in a copy of the caller's context (callbacks, runs)."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, contextvars.copy_context().run, fn, *args)
+async def _run_in(executor: cf.Executor, fn: Any, *args: Any, unsent: Callable[[], None] | None = None) -> Any:
+    """``fn(*args)`` on ``executor``, in a copy of the caller's context (callbacks, runs).
+    Cancelled while still queued there, it never runs, and ``unsent`` is told."""
+    future = executor.submit(contextvars.copy_context().run, fn, *args)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        if future.cancel() and unsent is not None:
+            unsent()
+        raise
 
 
 _DONE = object()
 
 
-async def _iterate_in(executor: cf.Executor, iterator: Iterator[Any]) -> AsyncIterator[Any]:
-    """A blocking iterator read on ``executor``, one ``next`` at a time."""
-    loop = asyncio.get_running_loop()
+async def _iterate_in(executor: cf.Executor, iterator: Iterator[Any], *,
+                      unsent: Callable[[], None] | None = None) -> AsyncIterator[Any]:
+    """A blocking iterator read on ``executor``, one ``next`` at a time; ``unsent`` is told
+    when the first read, which sends the call, is cancelled while still queued."""
     context = contextvars.copy_context()
-    pending: asyncio.Future | None = None
+    read: cf.Future | None = None  # the read on the pool, while one is not done with
+    first = True
     try:
         while True:
-            pending = loop.run_in_executor(executor, context.run, next, iterator, _DONE)
-            item = await pending
-            pending = None
+            read = executor.submit(context.run, next, iterator, _DONE)
+            try:
+                item = await asyncio.wrap_future(read)
+            except asyncio.CancelledError:
+                if read.cancel():  # still queued: it never runs
+                    read = None
+                    if first and unsent is not None:
+                        unsent()
+                raise
+            read, first = None, False
             if item is _DONE:
                 return
             yield item
     finally:
-        if pending is not None and not pending.done():  # abandoned mid-read: close it when the read ends
-            pending.add_done_callback(lambda _: _close_quietly(iterator))
+        if read is not None and not read.done():  # abandoned mid-read: close it when the read ends
+            read.add_done_callback(lambda _: _close_quietly(iterator))
         else:
             _close_quietly(iterator)
 

@@ -60,9 +60,9 @@ def _aws_cause(exc: LadderExhaustedError) -> BaseException | None:
     for error in reversed(exc.exceptions):
         if isinstance(error, GateFailed):
             return None
-        cause = getattr(error, "cause", None)
-        if cause is None:  # a tier passed over (its circuit open): the call before it ended the ladder
+        if getattr(error, "kind", None) == "circuit_open":  # a tier passed over: the call before it ended the ladder
             continue
+        cause = getattr(error, "cause", None)  # None: a timeout the router timed, the deadline, a reply unread
         return cause if isinstance(cause, (ClientError, BotoCoreError)) else None
     return None
 

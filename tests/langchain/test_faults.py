@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
@@ -120,6 +121,76 @@ def test_a_deadline_with_one_worker_thread_still_streams_async(routed, emulator)
 
     assert asyncio.run(read()) == "I am the cheap model."
     assert routed.last.served.tier == "cheap" and routed.last.latency_ms < 4000
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke"])
+def test_calls_queued_past_their_deadline_are_never_sent_nor_count_against_the_tier(routed, emulator, path) -> None:
+    """Eight callers, two worker threads (``max_concurrency: 2``), a cheap tier that
+    answers in 1.2 s and a 2 s deadline: four calls go out, the others' requests end at
+    the deadline while their calls wait for a thread. Those calls are never sent (a sync
+    call waiting there went to Bedrock after its request had ended), are not billed, and
+    do not count against the cheap tier's circuit, which answered every call it got: the
+    next request is served by cheap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}], retry={"max_retries": 0},
+                 transport={"deadline_s": 2.0, "max_concurrency": 2}, circuit={"failures": 3, "cooldown_s": 60})
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=8, seconds=1.2)
+
+    def one(i: int) -> str:
+        try:
+            llm.invoke(f"hello {i}")
+            return "served"
+        except LadderExhaustedError:
+            return "timeout"
+
+    async def many() -> list[str]:
+        async def one_async(i: int) -> str:
+            try:
+                await llm.ainvoke(f"hello {i}")
+                return "served"
+            except LadderExhaustedError:
+                return "timeout"
+        return list(await asyncio.gather(*(one_async(i) for i in range(8))))
+
+    if path == "invoke":
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(one, range(8)))
+    else:
+        outcomes = asyncio.run(many())
+    time.sleep(1.5)  # a call sent late would have reached the emulator by now
+    sent = _calls(emulator, CHEAP)
+    results = [r for r in routed.results if r.request.text.startswith("hello ")]
+    timeouts = [r.attempts[0] for r in results if r.attempts[0].error_kind == "timeout"]
+    unsent = [a for a in timeouts if "before a worker thread was free to send the call" in a.error]
+    assert outcomes.count("served") == 2 and sent == 4 and len(timeouts) == 6 and len(unsent) == 4
+    assert all(a.cost_usd == 0 and not a.usage_estimated for a in timeouts)
+    after = _routing(llm.invoke("after the burst"))
+    assert [(a["tier"], a["outcome"]) for a in after["attempts"]] == [("cheap", "served")]
+
+
+def test_a_call_cancelled_while_queued_is_not_billed(routed, emulator) -> None:
+    """``asyncio.wait_for`` gives up on six ``ainvoke`` calls, two of which Bedrock has
+    (billed on the prompt's estimated input tokens, as it runs on there), four still
+    waiting for a worker thread: those are never sent, and cost nothing."""
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}], transport={"max_concurrency": 2})
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=6, seconds=1.0)
+
+    async def many() -> None:
+        async def one(i: int) -> None:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(llm.ainvoke(f"queued {i}"), 0.5)
+        await asyncio.gather(*(one(i) for i in range(6)))
+
+    asyncio.run(many())
+    time.sleep(1.5)
+    attempts = [r.attempts[0] for r in routed.results if r.request.text.startswith("queued ")]
+    assert len(attempts) == 6 and _calls(emulator, CHEAP) == 2
+    assert sorted(a.usage_estimated for a in attempts) == [False] * 4 + [True] * 2
+    assert all(a.cost_usd == 0 for a in attempts if not a.usage_estimated)
+    assert all(a.cost_usd > 0 and a.usage.input_tokens > 0 for a in attempts if a.usage_estimated)
 
 
 def test_retry_after_is_honoured_and_a_long_one_escalates(routed, emulator) -> None:
@@ -243,6 +314,25 @@ def test_a_ladder_ended_by_bedrock_raises_what_plain_bedrock_raises_too(routed, 
         emulator.inject(fault, model_id=model_id, times=1)
     answer = llm.with_fallbacks([llm], exceptions_to_handle=(ClientError,)).invoke("a prompt")
     assert answer.response_metadata["routing"]["tier"] == "cheap"
+
+
+@pytest.mark.parametrize("first", ["throttle", "server_error"])
+def test_a_ladder_a_timeout_ended_is_no_botocore_error_whatever_failed_before(routed, emulator, first) -> None:
+    """Throttled (or a 500), then the retry times out: the last tier call's error is the
+    router's timeout, not botocore's, so the ladder's error is the plain
+    ``LadderExhaustedError`` (it was the earlier throttle's type, so code keyed on
+    ``ThrottlingException`` read a timeout as a 429)."""
+    from botocore.exceptions import ClientError
+
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}], on_exhausted="raise",
+                 retry={"max_retries": 1, "backoff_s": 0}, transport={"deadline_s": 30, "timeout_s": 0.5})
+    emulator.inject(first, model_id=CHEAP, times=1)
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=2)
+    with pytest.raises(LadderExhaustedError) as info:
+        llm.invoke("a prompt")
+    assert not isinstance(info.value, ClientError) and type(info.value) is LadderExhaustedError
+    assert routed.last.attempts[-1].error_kind == "timeout" and routed.last.attempts[-1].retried_on == [
+        {"throttle": "throttled", "server_error": "server_error"}[first]]
 
 
 def test_a_ladder_ended_by_a_gate_is_no_botocore_error(routed, emulator) -> None:
