@@ -49,7 +49,7 @@ def print_prize(prize: Any, console: Any = None) -> None:
                   f"served by {mix}")
     console.print(f"a perfect classifier after its own cost: {_cheaper(prize.classifier_savings)} "
                   f"(assumed: {prize.classifier.assumption}; ${prize.classifier.total_usd:,.4f} in all)")
-    console.print(f"a perfect cascade (cheapest first, a perfect check stops at the first answer as good as the "
+    console.print(f"a perfect cascade (in ladder order, a perfect check stops at the first answer as good as the "
                   f"baseline's, every call paid): {_cheaper(prize.cascade_savings)}")
     unreached = ", ".join(_pct(p) for p in prize.random_unreached)
     console.print("a random mix of tiers, for comparison: " + ", ".join(

@@ -23,6 +23,7 @@ def _load(config_path: Path, data: Path, fmt: str):
 
     config = load_config(config_path)
     ladder = Ladder.from_config(config)
+    ladder.warn_if_out_of_order()
     if not data.exists():
         raise FileNotFoundError(f"no such data file: {data}")
     items = load_eval_data(data, fmt, ladder.names, cheap_tier=ladder.cheapest.name,

@@ -26,6 +26,7 @@ def load_shadow_items(config_path: Path, db: Path, since: Optional[str], save_da
 
     config = load_config(config_path)
     ladder = Ladder.from_config(config)
+    ladder.warn_if_out_of_order()
     records, _ = load_records(db, since=parse_since(since) if since else None)
     labels = shadow_labels(records, ladder)
     if not labels.items:

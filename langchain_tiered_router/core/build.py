@@ -140,9 +140,7 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
     """
     config = C.load_config(config)
     ladder = Ladder.from_config(config)
-    for dear, cheaper in ladder.out_of_order()[:1]:
-        log.warning("tier %r costs more per token than %r, listed after it: requests escalate in the order the "
-                    "tiers are listed, so list them cheapest first", dear.name, cheaper.name)
+    ladder.warn_if_out_of_order()
     gates = build_gates(config.gates, ladder)
     tier_gates = {t.name: build_gates(t.gates, ladder, f"tiers[{i}].gates")
                   for i, t in enumerate(config.tiers) if t.gates is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator, Sequence
@@ -9,6 +10,8 @@ from typing import Any, Iterator, Sequence
 from .config import RouterConfig, TierConfig
 from .errors import UnknownTierError
 from .pricing import Price, Usage
+
+log = logging.getLogger("langchain_tiered_router")
 
 __all__ = ["Tier", "Ladder"]
 
@@ -69,6 +72,13 @@ class Ladder(Sequence[Tier]):
                 if a.price.input_per_mtok >= b.price.input_per_mtok  # type: ignore[union-attr, operator]
                 and a.price.output_per_mtok >= b.price.output_per_mtok  # type: ignore[union-attr, operator]
                 and a.price != b.price]
+
+    def warn_if_out_of_order(self) -> None:
+        """Say so when a tier costs more per token than one listed after it: routing, the
+        estimate's cascade and eval all climb the ladder in the order listed."""
+        for dear, cheaper in self.out_of_order()[:1]:
+            log.warning("tier %r costs more per token than %r, listed after it: requests escalate in the order the "
+                        "tiers are listed, so list them cheapest first", dear.name, cheaper.name)
 
     @property
     def names(self) -> list[str]:

@@ -234,6 +234,25 @@ def test_routellm_data_refuses_a_three_tier_router_and_an_empty_file(tmp_path, g
         assert result.exit_code == 2 and "here both are 'cheap'" in result.stderr, result.output
 
 
+def test_eval_warns_of_a_ladder_not_listed_cheapest_first(tmp_path, caplog):
+    """eval, calibrate and estimate climb the ladder in the order listed, as routing does:
+    a tier listed above a cheaper one is said, as ``build_router`` says it."""
+    config = tmp_path / "router.yaml"
+    config.write_text("tiers:\n"
+                      "  - {name: cheap, model_id: m-dear, provider: openai, price: {input_per_mtok: 20, output_per_mtok: 60}}\n"
+                      "  - {name: frontier, model_id: m-cheap, provider: openai, price: {input_per_mtok: 10, output_per_mtok: 30}}\n")
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        result = _eval(tmp_path, _two_tier_rows(60), _two_tier_rows(30, 100), "--policy", "classifier", "--json",
+                       config=config)
+    assert result.exit_code == 0, result.output
+    assert "tier 'cheap' costs more per token than 'frontier', listed after it" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        assert _eval(tmp_path, _two_tier_rows(60), _two_tier_rows(30, 100), "--policy", "classifier", "--json"
+                     ).exit_code == 0
+    assert "costs more per token" not in caplog.text
+
+
 def test_cli_reports_a_missing_outcome_in_one_line(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [GOOD, {"id": "b", "prompt": "x", "outcomes": {"cheap": {"correct": 1 == 1}}}])
     result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(path), "--split", "0.5"])

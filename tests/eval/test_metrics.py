@@ -58,6 +58,9 @@ def test_random_mix_and_oracle_over_three_tiers():
     assert oracle.cost == 1 + 3 + 1 + 3 and oracle.quality == 0.75
     assert headroom_recovered(0.5, 0.25, 0.75) == pytest.approx(0.5)
     assert headroom_recovered(0.5, 0.8, 0.75) is None  # no headroom: nothing to recover
+    # a fraction of a point between them is no headroom either (it read -313.6 % for 91.2 / 92.1 / 92.4 %)
+    assert headroom_recovered(0.912, 0.921, 0.924) is None
+    assert headroom_recovered(0.912, 0.90, 0.92) == pytest.approx(0.6)
 
 
 def test_the_oracle_takes_the_cheapest_tier_on_each_requests_own_cost():

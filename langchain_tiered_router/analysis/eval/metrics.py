@@ -138,10 +138,16 @@ def oracle_point(table: LadderTable) -> Point:
     return point_of(table, served, table.c[np.arange(table.n), served])
 
 
+# Below one point of savings between the random mix and the oracle there is no headroom
+# to share: a ratio over it reads -300 % for a router a point from both.
+MIN_HEADROOM = 0.01
+
+
 def headroom_recovered(savings: float, random_savings: float, oracle_savings: float) -> float | None:
-    """The share of the oracle's extra savings (over the random mix) that a router found."""
+    """The share of the oracle's extra savings (over the random mix) that a router found;
+    None when the oracle saves less than a point more than the random mix."""
     room = oracle_savings - random_savings
-    return None if room <= 1e-9 else float((savings - random_savings) / room)
+    return None if room < MIN_HEADROOM else float((savings - random_savings) / room)
 
 
 def pgr(table: LadderTable, quality: float) -> float:
