@@ -21,6 +21,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
@@ -855,7 +856,30 @@ class Router:
 
     def astream(self, request: RouteRequest, backend: Backend) -> "AsyncRoutedStream":
         result = self._new_result(request)
-        return AsyncRoutedStream(result, self._astreamed(request, backend, result))
+        chunks = self._astreamed(request, backend, result)
+        # a stream left open on an event loop closed without ``shutdown_asyncgens`` is never
+        # closed: its record is written when it is collected
+        weakref.finalize(chunks, self._close_abandoned, result, request, backend, time.perf_counter()).atexit = False
+        return AsyncRoutedStream(result, chunks)
+
+    def _close_abandoned(self, result: RoutingResult, request: RouteRequest, backend: Backend,
+                         started: float) -> None:
+        """The record of a stream collected unclosed, once it had begun routing: the call it
+        had in flight runs on at Bedrock and is billed on the prompt's estimated input
+        tokens, as a cancelled one is."""
+        if result.closed or not (result.attempts or result.current_tier):
+            return
+        why = "RuntimeError: stream abandoned: collected unclosed after its event loop closed"
+        if result.current_tier is not None:
+            tier = self.ladder[result.current_tier]
+            attempt = Attempt(tier=tier.name, model_id=tier.model_id, outcome="error", error=why,
+                              error_kind="RuntimeError")
+            self._bill(attempt, tier, [TierAnswer("", Usage(input_tokens=estimate_tokens(request.text)),
+                                                  tier.model_id, usage_estimated=True)])
+            result.attempts.append(attempt)
+            result.current_tier = None
+        result.error = result.error or why
+        self._close(result, request, backend, started)
 
     async def _astreamed(self, request: RouteRequest, backend: Backend, result: RoutingResult) -> AsyncIterator[Any]:
         lifecycle = self._alifecycle(request, backend, result, streaming=True)

@@ -193,6 +193,33 @@ def test_a_call_cancelled_while_queued_is_not_billed(routed, emulator) -> None:
     assert all(a.cost_usd > 0 and a.usage.input_tokens > 0 for a in attempts if a.usage_estimated)
 
 
+def test_a_stream_left_open_on_a_loop_closed_without_shutting_it_down_is_still_recorded(routed, emulator) -> None:
+    """An ``astream`` read to its first chunk and left open, on an event loop closed
+    without ``shutdown_asyncgens`` (a framework's own loop): the stream can never run its
+    ``finally``, and its request had no record. It is written when the stream is
+    collected, its call in flight billed on estimated input tokens, as a cancelled one."""
+    import gc
+
+    llm = routed(gates=[])
+    kept: list = []
+
+    async def first_chunk() -> None:
+        stream = llm.astream("left open")
+        await stream.__anext__()
+        kept.append(stream)
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(first_chunk())
+    loop.close()
+    kept.clear()
+    gc.collect()
+    results = [r for r in routed.results if r.request.text == "left open"]
+    assert len(results) == 1
+    attempt = results[0].attempts[-1]
+    assert (attempt.tier, attempt.outcome, attempt.usage_estimated) == ("cheap", "error", True)
+    assert attempt.cost_usd > 0 and "abandoned" in results[0].error
+
+
 def test_retry_after_is_honoured_and_a_long_one_escalates(routed, emulator) -> None:
     llm = routed(retry={"max_retries": 2, "backoff_s": 0, "max_backoff_s": 1.0})
     emulator.inject("throttle", model_id=CHEAP, times=1, retry_after=0.3)
