@@ -275,7 +275,11 @@ class Router:
         counts only while the caller may still request tiers."""
         if self.pin_store is None or not request.session_id:
             return None
-        pin = decode_pin(self.pin_store.get(pin_key(request.session_id, request.principals)))
+        try:
+            pin = decode_pin(self.pin_store.get(pin_key(request.session_id, request.principals)))
+        except Exception:  # noqa: BLE001 - a pin store outage must not fail the request: the policy starts it
+            log.exception("session pin store failed")
+            return None
         if pin is None or pin[0] not in self.ladder:
             return None
         tier, requested = pin

@@ -9,10 +9,14 @@ across proxy replicas.
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+
+log = logging.getLogger("langchain_tiered_router")
 
 __all__ = ["PinStore", "MemoryPinStore", "RedisPinStore", "encode_pin", "decode_pin"]
 
@@ -76,24 +80,55 @@ class MemoryPinStore(PinStore):
 
 
 class RedisPinStore(PinStore):
-    """Pins in Redis (``SET key tier EX ttl``), shared by every replica."""
+    """Pins in Redis (``SET key tier EX ttl``), shared by every replica.
 
-    def __init__(self, url: str, ttl_s: float = 3600, key_prefix: str = "tiered-router:pin:", client=None):
+    A Redis outage never fails or stalls requests: a read that fails is no pin (the
+    policy starts the request), a write that fails is dropped, both logged; each call
+    waits at most ``timeout_s``, and after a failure Redis is left alone for
+    ``retry_s``, so a frozen server costs one request a timeout now and then, not
+    every request."""
+
+    def __init__(self, url: str, ttl_s: float = 3600, key_prefix: str = "tiered-router:pin:", client=None, *,
+                 timeout_s: float = 0.5, retry_s: float = 5.0, clock=time.monotonic):
         if client is None:
             try:
                 import redis
             except ImportError as exc:  # pragma: no cover - depends on the extra
                 raise ImportError("RedisPinStore needs redis: pip install 'langchain-tiered-router[redis]'") from exc
-            client = redis.Redis.from_url(url, decode_responses=True)
+            client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
+                                          socket_connect_timeout=timeout_s)
         self.client = client
         self.ttl_s = int(max(1, ttl_s))
         self.key_prefix = key_prefix
+        self.retry_s = retry_s
+        self._clock = clock
+        self._down_until = 0.0
+        self._warned = -math.inf
 
     def get(self, session_id: str) -> str | None:
-        value = self.client.get(self.key_prefix + session_id)
+        if self._clock() < self._down_until:
+            return None
+        try:
+            value = self.client.get(self.key_prefix + session_id)
+        except Exception as exc:  # noqa: BLE001 - an outage is no pin, never a failed request
+            self._outage(exc)
+            return None
         if isinstance(value, bytes):
             value = value.decode()
         return value
 
     def set(self, session_id: str, tier: str) -> None:
-        self.client.set(self.key_prefix + session_id, tier, ex=self.ttl_s)
+        if self._clock() < self._down_until:
+            return
+        try:
+            self.client.set(self.key_prefix + session_id, tier, ex=self.ttl_s)
+        except Exception as exc:  # noqa: BLE001
+            self._outage(exc)
+
+    def _outage(self, exc: Exception) -> None:
+        now = self._clock()
+        self._down_until = now + self.retry_s
+        if now - self._warned > 30:
+            self._warned = now
+            log.warning("session pin store unavailable (%s): requests start by the policy, unpinned, and the store "
+                        "is tried again in %gs", exc, self.retry_s)

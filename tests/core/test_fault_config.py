@@ -63,6 +63,40 @@ def test_a_redis_outage_never_fails_a_request(caplog):
     assert any("circuit breaker store unavailable" in r.getMessage() for r in caplog.records)
 
 
+def test_a_pin_store_outage_never_fails_or_stalls_a_request(caplog):
+    """Session pins in a Redis that is down (nobody listens) or frozen (it accepts and never
+    answers, as a stopped process does): requests with a session id are served, started
+    by the policy, and it is logged; a frozen store costs one request its socket timeout,
+    then is left alone for ``retry_s`` (every request raised, or hung, before)."""
+    import socket
+    import time
+
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import RouteRequest
+
+    with socket.socket() as down:  # a port nobody listens on
+        down.bind(("127.0.0.1", 0))
+        down_port = down.getsockname()[1]
+    frozen = socket.socket()
+    frozen.bind(("127.0.0.1", 0))
+    frozen.listen(16)  # connections are accepted by the kernel, never read
+    try:
+        for port in (down_port, frozen.getsockname()[1]):
+            router = build_router({"tiers": TIERS, "pinning": {"backend": "redis",
+                                                               "redis_url": f"redis://127.0.0.1:{port}/0"}},
+                                  telemetry=False)
+            caplog.clear()
+            began = time.monotonic()
+            with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+                results = [router.route(RouteRequest(f"hello {i}", session_id="s-1"), ScriptedBackend({"*": "ok"}))
+                           for i in range(5)]
+            assert [r.tier for r in results] == ["cheap"] * 5
+            assert time.monotonic() - began < 2.5  # one socket timeout (0.5 s), not one per request
+            assert any("session pin store unavailable" in r.getMessage() for r in caplog.records)
+    finally:
+        frozen.close()
+
+
 @pytest.mark.parametrize("code, kind", [("throttlingException", "throttled"), ("ThrottlingException", "throttled"),
                                         ("modelStreamErrorException", "server_error"),
                                         ("internalServerException", "server_error")])
