@@ -91,3 +91,33 @@ def test_kill_9_with_durable_loses_no_acknowledged_record(tmp_path):
     assert sink.failed == 0
     sink.close()
     assert not any(p.name.startswith("seg-") for p in journal.iterdir())
+
+
+def test_a_replica_starting_on_the_same_durable_file_takes_nothing_from_a_live_one(tmp_path):
+    """Replicas share one SQLite file and its journal folder. A replica that starts (here a
+    sink in this process, which writes one record and closes) must leave the running
+    one's open segment alone: it replayed and deleted it, the running one went on
+    acknowledging records into the deleted file, and a ``kill -9`` then lost them."""
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.telemetry.record import record_from_result
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import RouteRequest
+
+    proc, db, log = _start(tmp_path, "threads", durable=True)
+    other = SqliteSink(db, durable=True)
+    tiers = [{"name": "cheap", "model_id": "x.cheap", "price": {"input_per_mtok": 1, "output_per_mtok": 2}}]
+    router = build_router({"tiers": tiers, "pinning": {"enabled": False}}, telemetry=False)
+    result = router.route(RouteRequest(text="hi", request_id="from-the-other-replica"), ScriptedBackend({"*": "ok"}))
+    other.write(record_from_result(result))
+    assert other.flush(timeout=60)
+    other.close()
+    time.sleep(0.3)  # the running replica acknowledges more meanwhile
+    proc.kill()
+    proc.wait(timeout=30)
+    _, done = _log(log)
+    sink = SqliteSink(db, durable=True)  # the next process replays what the killed one left
+    assert sink.flush(timeout=60)
+    sink.close()
+    rows = _rows(db)
+    assert "from-the-other-replica" in rows
+    assert set(done) <= rows, f"{len(set(done) - rows)} acknowledged records lost"

@@ -3,11 +3,17 @@
 ``append`` returns once the record's line is on disk (``fsync``). Callers arriving while
 one fsync runs are committed together by the next one (group commit), so a fsync costs
 one wait per batch of concurrent requests, not one per request. The journal is a folder
-of segment files (``seg-<n>.jsonl``); a segment is closed when it passes
+of segment files (``seg-<n>-<process tag>.jsonl``); a segment is closed when it passes
 ``segment_bytes``, and the sink's writer deletes a closed segment once every record in
 it is in the database. What a killed process left behind is replayed when the next one
 starts writing (inserting twice keeps a record once). A line torn by a crash was never
 acknowledged and is skipped.
+
+Several processes may share one folder (replicas writing one SQLite file): each writes
+segments of its own and holds an exclusive ``flock`` on the one it has open, and a
+process replays only segments nobody holds. (A replica starting took a live replica's
+open segment for a dead one's, replayed and deleted it, and what the live one then
+acknowledged went into a deleted file.)
 """
 
 from __future__ import annotations
@@ -15,14 +21,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import threading
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: one process per folder
+    fcntl = None  # type: ignore[assignment]
 
 from .record import RoutingRecord
 
 __all__ = ["Journal"]
 
-_SEGMENT = re.compile(r"^seg-(\d+)\.jsonl$")
+_SEGMENT = re.compile(r"^seg-(\d+)(?:-[0-9a-f]+)?\.jsonl$")  # without a tag: written by an older release
 
 
 class Journal:
@@ -36,6 +48,7 @@ class Journal:
         self._synced = 0  # every ticket up to here is on disk
         self._syncing = False
         self._fh = None
+        self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"  # this process's segments
         self._closed: list[Path] = sorted(self._existing(), key=self._number)  # left by an earlier process
         self._number_next = (self._number(self._closed[-1]) + 1) if self._closed else 1
         self._current: Path | None = None
@@ -47,7 +60,8 @@ class Journal:
         return int(match.group(1)) if match else 0
 
     def _existing(self) -> list[Path]:
-        return [p for p in self.directory.iterdir() if _SEGMENT.match(p.name)]
+        """Segments no live process is writing: its owner ended, or it was closed."""
+        return [p for p in self.directory.iterdir() if _SEGMENT.match(p.name) and not _held(p)]
 
     # -- appending: group commit ----------------------------------------------------
 
@@ -82,9 +96,11 @@ class Journal:
     def _write(self, batch: list[bytes]) -> None:
         fh = self._fh
         if fh is None:
-            self._current = self.directory / f"seg-{self._number_next:08d}.jsonl"
+            self._current = self.directory / f"seg-{self._number_next:08d}-{self._tag}.jsonl"
             self._number_next += 1
             fh = self._fh = open(self._current, "ab")
+            if fcntl is not None:  # held while open: no other process replays it meanwhile
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         fh.write(b"".join(batch))
         fh.flush()
         os.fsync(fh.fileno())
@@ -134,3 +150,20 @@ class Journal:
             if segment in self._closed:
                 self._closed.remove(segment)
         segment.unlink(missing_ok=True)
+
+
+def _held(segment: Path) -> bool:
+    """Whether another process holds ``segment`` open for writing (its ``flock``)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(segment, os.O_RDONLY)
+    except FileNotFoundError:
+        return True  # gone meanwhile: nothing to replay
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the lock it may have taken
+    return False
