@@ -49,6 +49,37 @@ def test_postgres_holds_the_same_records_and_gives_the_same_report_as_sqlite(
     assert text.exit_code == 0 and "cheaper" in text.output
 
 
+def test_a_table_an_older_writer_made_gets_the_columns_it_lacks(make_router, priced_config, postgres_dsn):
+    """As the SQLite store does: a ``routing_records`` table without the shadow columns
+    (an older release's, or made by hand) gets them, and no record is lost (every insert
+    failed with ``UndefinedColumn``); one that lacks a column every record needs is said."""
+    import psycopg
+
+    from langchain_tiered_router.core.errors import TelemetryError
+    from langchain_tiered_router.core.telemetry.postgres import ensure_schema
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE routing_records (request_id TEXT PRIMARY KEY, ts DOUBLE PRECISION NOT NULL,"
+                     " session_id TEXT, integration TEXT, policy TEXT, tier TEXT, model_id TEXT, escalated INTEGER,"
+                     " flagged INTEGER, error TEXT, input_tokens BIGINT, output_tokens BIGINT, cost_usd TEXT,"
+                     " baseline_tier TEXT, baseline_cost_usd TEXT, savings_usd TEXT, latency_ms DOUBLE PRECISION,"
+                     " record TEXT NOT NULL)")
+    priced_config["telemetry"] = {"sinks": [{"kind": "postgres", "dsn": postgres_dsn}]}
+    router = make_router(priced_config)
+    for i in range(5):
+        router.route(RouteRequest(text=str(i + 1), request_id=f"r{i}"), _backend())
+    assert flush_all()
+    assert router.observers[0].sinks.sinks[0].failed == 0
+    assert sorted(r.request_id for r in load_records(postgres_dsn)[0]) == [f"r{i}" for i in range(5)]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA foreign_one")
+        conn.execute("SET search_path TO foreign_one")
+        conn.execute("CREATE TABLE routing_records (request_id TEXT PRIMARY KEY, note TEXT)")
+        with pytest.raises(TelemetryError, match="has no column ts, which every record needs"):
+            ensure_schema(conn)
+
+
 def test_a_duplicate_request_id_is_kept_once(make_router, priced_config, postgres_dsn):
     memory = MemorySink()
     make_router(priced_config, observers=[Recorder([memory])]).route(RouteRequest(text="1", request_id="same"),

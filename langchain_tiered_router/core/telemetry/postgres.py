@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError, TelemetryError
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
-from .schema import COLUMNS, schema_sql
+from .schema import COLUMNS, column_declarations, schema_sql
 from .sqlite import record_row
 from .writer import BackgroundSink, Store, StoreUnavailable
 
@@ -55,14 +55,32 @@ def psycopg_module() -> Any:
 
 
 def ensure_schema(conn: Any) -> None:
-    """Create the tables once; two replicas starting together may race, which is harmless."""
+    """Create the tables once; two replicas starting together may race, which is harmless.
+    A ``routing_records`` table made by an older writer (or by hand) gets the columns it
+    lacks, as the SQLite store's does: every insert names every column."""
     psycopg = psycopg_module()
     try:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(727274)")  # one creator at a time
+            _add_missing_columns(conn)  # before the schema's index, which reads a column
             conn.execute(POSTGRES_SCHEMA)
     except psycopg.errors.UniqueViolation:  # pragma: no cover - the lock makes this rare
         pass
+
+
+def _add_missing_columns(conn: Any) -> None:
+    have = {row[0] for row in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'routing_records'")}
+    if not have:
+        return  # no table yet: the schema makes it whole
+    for name, declaration in column_declarations(real="DOUBLE PRECISION", bigint="BIGINT").items():
+        if name in have:
+            continue
+        if "NOT NULL" in declaration or "PRIMARY KEY" in declaration:
+            raise TelemetryError(f"the table routing_records has no column {name}, which every record needs: it is "
+                                 "not a tiered-router telemetry table (use another database or schema)")
+        conn.execute(f"ALTER TABLE routing_records ADD COLUMN IF NOT EXISTS {declaration}")
 
 
 class PostgresStore(Store):
