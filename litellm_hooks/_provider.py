@@ -262,8 +262,11 @@ def misconfigured(exc: ConfigError, model: str) -> CustomLLMError:
     """A tiered model whose router YAML cannot be loaded: the operator's error, a 500
     that names it (LiteLLM reports an error without a status as a bug of its own)."""
     log.error("tiered model %s is misconfigured: %s", model, exc)
-    detail = {"error": "router_misconfigured", "model": model, "message": str(exc)[:1000]}
-    if exc.source:  # LiteLLM redacts absolute paths from what the client gets: the file's name survives
+    message = str(exc)
+    if exc.source:  # the client gets the file's name, not the proxy's folders (LiteLLM redacts those on some
+        message = message.replace(exc.source, Path(exc.source).name)  # routes only: /v1/messages passed them)
+    detail = {"error": "router_misconfigured", "model": model, "message": message[:1000]}
+    if exc.source:
         detail["config_file"] = Path(exc.source).name
         detail["key"] = exc.path or None
         detail["hint"] = "the router YAML of litellm_params.tiered_router_config; the proxy's log names its path"
