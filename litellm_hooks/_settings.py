@@ -133,6 +133,40 @@ def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:
                             tier.name, tier.model_id, model, tier.model_id)
 
 
+def warn_if_unpriced(source: str, router: Router, llm_router: Any) -> None:
+    """LiteLLM holds a budget reservation for a request (``max_budget`` on a key, team or
+    user) only at a price it knows, and it cannot price ``tiered_router/...``: say so for
+    each tiered group of ``source`` whose ``model_info`` sets no per-token price, with
+    the price that covers the worst case (every tier of the ladder called)."""
+    groups = [g for g in model_names(llm_router)
+              if any(_source_of(d) == source and not _priced(d) for d in deployments(llm_router, g))]
+    if not groups:
+        return
+    prices = [t.price for t in router.ladder if t.price is not None and t.price.known]
+    worst = ""
+    if len(prices) == len(router.ladder):
+        per_in = sum(p.input_per_mtok for p in prices) / 1_000_000  # type: ignore[misc]
+        per_out = sum(p.output_per_mtok for p in prices) / 1_000_000  # type: ignore[misc]
+        worst = (f" (every tier called: model_info: {{input_cost_per_token: {format(per_in, 'f')}, "
+                 f"output_cost_per_token: {format(per_out, 'f')}}})")
+    log.warning("model %s sets no per-token price in its model_info, so LiteLLM holds no budget reservation for its "
+                "requests: concurrent requests of a key, team or user near its max_budget are not held back "
+                "(the routed cost is still charged after each). Set the ladder's worst case%s",
+                ", ".join(sorted(groups)), worst)
+
+
+def _source_of(deployment: Mapping[str, Any]) -> str | None:
+    try:
+        return tiered_config_source(deployment.get("litellm_params"))
+    except ConfigError:
+        return None
+
+
+def _priced(deployment: Mapping[str, Any]) -> bool:
+    info = deployment.get("model_info") or {}
+    return info.get("input_cost_per_token") is not None and info.get("output_cost_per_token") is not None
+
+
 class RouterSet:
     """One core ``Router`` and one backend per router YAML, built once and shared.
 
@@ -157,6 +191,7 @@ class RouterSet:
             llm_router = self._get_llm_router()
             if llm_router is not None and source not in self._checked:
                 check_tiers_against(self._configs[source], llm_router)
+                warn_if_unpriced(source, built[0], llm_router)
                 self._checked.add(source)
             return built
 

@@ -483,6 +483,57 @@ def test_a_tier_that_falls_back_to_a_tiered_model_by_any_list_is_refused():
             check_tiers_against(config, router(**settings))
 
 
+def test_a_tiered_model_litellm_cannot_price_is_said_with_the_price_that_holds_its_budget(tmp_path, caplog):
+    """LiteLLM reserves a request's worst-case cost against the caller's ``max_budget``
+    only at a price it knows, and it cannot price ``tiered_router/...``: the hook names
+    each tiered model with no per-token price in its ``model_info``, with the price of
+    its ladder's worst case (every tier called), and is quiet about one that has it."""
+    from types import SimpleNamespace
+
+    from langchain_tiered_router.core.build import build_router
+    from litellm_hooks._settings import warn_if_unpriced
+
+    source = tmp_path / "router.yaml"
+    source.write_text(yaml.safe_dump({"tiers": [
+        {"name": "cheap", "model_id": "a", "price": {"input_per_mtok": 0.035, "output_per_mtok": 0.14}},
+        {"name": "frontier", "model_id": "b", "price": {"input_per_mtok": 3, "output_per_mtok": 15}}],
+        "telemetry": {"sinks": []}}))
+    router = build_router(str(source), telemetry=False)
+
+    def proxy(model_info: dict) -> SimpleNamespace:
+        model_list = [{"model_name": "cheap", "litellm_params": {"model": "bedrock/converse/a"}},
+                      {"model_name": "tiered", "litellm_params": {"model": "tiered_router/tiered",
+                                                                   "tiered_router_config": str(source)},
+                       "model_info": model_info}]
+        return SimpleNamespace(get_model_names=lambda: [d["model_name"] for d in model_list],
+                               get_model_list=lambda model_name: [d for d in model_list
+                                                                  if d["model_name"] == model_name])
+
+    with caplog.at_level("WARNING", logger="litellm_hooks"):
+        warn_if_unpriced(str(source), router, proxy({"mode": "chat"}))
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "model tiered sets no per-token price" in warning and "holds no budget reservation" in warning
+    assert "input_cost_per_token: 0.000003035, output_cost_per_token: 0.00001514" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="litellm_hooks"):
+        warn_if_unpriced(str(source), router, proxy({"input_cost_per_token": 3.035e-6,
+                                                     "output_cost_per_token": 1.514e-5}))
+    assert not caplog.records
+
+
+def test_a_misconfigured_router_yaml_names_its_file_not_the_proxys_folders():
+    """The client's error names the router YAML's file and the key; the proxy's folders
+    stay in its log (LiteLLM redacts paths on /chat/completions, not on /v1/messages,
+    where the client read /srv/.../typo.yaml)."""
+    from langchain_tiered_router.core import ConfigError
+    from litellm_hooks._provider import misconfigured
+
+    error = misconfigured(ConfigError("unknown key", path="retri", source="/srv/secret-folder/typo.yaml"), "tiered")
+    detail = json.loads(error.message)
+    assert detail["message"] == "typo.yaml: retri: unknown key" and detail["config_file"] == "typo.yaml"
+    assert "/srv" not in error.message
+
+
 def test_what_the_hook_remembers_of_model_names_is_bounded():
     """Clients may send any model name, each remembered as routed or not (and one-pass or
     not): a stream of made-up names must not grow the proxy's memory without end."""
