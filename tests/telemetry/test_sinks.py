@@ -197,6 +197,33 @@ def test_otel_spans_follow_the_genai_conventions(make_router, priced_config):
     assert parent.start_time <= min(c.start_time for c in children)
 
 
+def test_otel_and_logging_write_money_as_the_record_does(make_router, priced_config, caplog):
+    """A cost below a millionth of a dollar (cheap tiers bill such requests) is the decimal
+    string every other form of the record holds, ``0.00000007``, in the span and in the
+    log line too (they wrote ``7E-8``, which most tools read as text or a float)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from langchain_tiered_router.core.telemetry.otel import OTelSink
+
+    priced_config["tiers"][0]["price"] = {"input_per_mtok": 0.035, "output_per_mtok": 0.035}
+    exporter, provider, memory = InMemorySpanExporter(), TracerProvider(), MemorySink()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    logged = build_sinks([type("C", (), {"kind": "logging", "logger": "my.money", "level": "INFO"})()])
+    router = make_router(priced_config, observers=[Recorder([OTelSink(tracer_provider=provider), memory]),
+                                                   Recorder(logged)])
+    with caplog.at_level(logging.INFO, logger="my.money"):
+        router.route(RouteRequest(text="1", request_id="tiny"), _backend())  # served by cheap
+    record = memory.records[0].to_json_dict()
+    assert record["cost_usd"] == "0.00000007"
+    (span,) = exporter.get_finished_spans()[-1:]
+    assert span.attributes["tiered_router.cost_usd"] == record["cost_usd"]
+    assert span.attributes["tiered_router.baseline_cost_usd"] == record["baseline_cost_usd"]
+    (entry,) = [r for r in caplog.records if r.name == "my.money"]
+    assert f"cost_usd={record['cost_usd']} " in entry.getMessage()
+
+
 def test_sink_config_errors_name_the_key():
     from langchain_tiered_router.core.config import RouterConfig
     from langchain_tiered_router.core.errors import ConfigError

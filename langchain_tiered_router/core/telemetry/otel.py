@@ -9,9 +9,11 @@ The SDK is optional: ``pip install 'langchain-tiered-router[otel]'``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from ..errors import ConfigError
+from ..types import money
 from .record import RoutingRecord
 from .sinks import Sink
 
@@ -30,12 +32,14 @@ def _trace_api():
 
 
 def _clean(attrs: dict[str, Any]) -> dict[str, Any]:
-    """OTel attributes cannot be None or Decimal."""
+    """OTel attributes cannot be None or Decimal: money is the decimal string every other
+    form of the record holds (``0.00000063``, never ``6.3E-7``)."""
     out = {}
     for key, value in attrs.items():
         if value is None:
             continue
-        out[key] = value if isinstance(value, (str, bool, int, float)) else str(value)
+        out[key] = money(value) if isinstance(value, Decimal) else (
+            value if isinstance(value, (str, bool, int, float)) else str(value))
     return out
 
 

@@ -92,7 +92,7 @@ class RoutingRecord:
         out = dict(self.__dict__)  # the fields, in order (a plain dataclass: no slots)
         for key in MONEY_FIELDS:
             if out[key] is not None:
-                out[key] = str(out[key])
+                out[key] = money(out[key])  # 0.00000007, as the sinks write it, never 7E-8
         return out
 
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError
+from ..types import money
 from .record import PendingRecord, RoutingRecord, logged_json, record_json
 
 __all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
@@ -143,6 +144,6 @@ class LoggingSink(Sink):
             self.level,
             "routed %s tier=%s model=%s escalated=%s flagged=%s cost_usd=%s baseline_cost_usd=%s shadow_score=%s",
             record.request_id, record.tier, record.model_id, record.escalated, record.flagged,
-            record.cost_usd, record.baseline_cost_usd, record.shadow_score,
+            money(record.cost_usd), money(record.baseline_cost_usd), record.shadow_score,
             extra={"routing_record": record.to_json_dict()},
         )
