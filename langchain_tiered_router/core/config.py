@@ -376,6 +376,20 @@ class SinkConfig(_Strict):
     durable: bool = False
     journal_dir: NonBlank | None = None
 
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> "SinkConfig":
+        """A key another kind of sink reads is a mistake, said (a postgres DSN given as a
+        sqlite ``path`` made a local file named after it)."""
+        if self.kind == "sqlite" and self.path and self.path.startswith(("postgresql://", "postgres://")):
+            raise ValueError("path is a PostgreSQL DSN: write kind: postgres, dsn: ...")
+        if self.path is not None and self.kind not in ("sqlite", "jsonl"):
+            raise ValueError(f"path is read by the sqlite and jsonl sinks, not by {self.kind}"
+                             + ("; the postgres sink takes dsn" if self.kind == "postgres" else ""))
+        if self.dsn is not None and self.kind != "postgres":
+            raise ValueError(f"dsn is read by the postgres sink, not by {self.kind}"
+                             + ("; the sqlite sink takes path" if self.kind == "sqlite" else ""))
+        return self
+
 
 class ComparatorConfig(_Strict):
     """How a shadow answer of the baseline tier is compared with the served one."""

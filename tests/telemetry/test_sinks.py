@@ -237,3 +237,11 @@ def test_sink_config_errors_name_the_key():
     sinks[0].level = "LOUD"  # set in code, past validation: the sink builder still names the key
     with pytest.raises(ConfigError, match=r"telemetry\.sinks\[0\]\.level"):
         build_sinks(sinks)
+    # a key of another kind of sink is refused, not ignored (a DSN as a sqlite path made a local file)
+    for sink, said in (({"kind": "sqlite", "path": "postgresql://tr@db:5432/app"}, "path is a PostgreSQL DSN"),
+                       ({"kind": "postgres", "dsn": "postgresql://tr@db/app", "path": "x.db"},
+                        "path is read by the sqlite and jsonl sinks, not by postgres"),
+                       ({"kind": "sqlite", "dsn": "postgresql://tr@db/app"}, "dsn is read by the postgres sink")):
+        config["telemetry"]["sinks"] = [sink]
+        with pytest.raises(ConfigError, match=rf"telemetry\.sinks\[0\]: {said}"):
+            RouterConfig.from_dict(config)
