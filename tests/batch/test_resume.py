@@ -33,6 +33,15 @@ def _signals_as_a_terminal_gives_them() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _run_in_a_process(config: Path, records: Path, bucket: str, out: Path, state: Path) -> subprocess.Popen:
+    """``tiered-router batch run`` in a process of its own, for the test to kill."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
+         "--input", str(records), "--bucket", bucket, "--out", str(out), "--state", str(state)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=_signals_as_a_terminal_gives_them)
+
+
 def _wait_for(proc: subprocess.Popen, path: Path, ready, what: str) -> dict:
     deadline = time.monotonic() + 120
     while True:
@@ -51,11 +60,7 @@ def test_a_killed_runner_resumes_without_resubmitting_or_double_counting(tmp_pat
     with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
         emu.jobs.hold(MID)  # the mid job runs until released: the runner dies while it waits
         config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
-             "--input", str(records), "--bucket", bucket, "--out", str(out), "--state", str(state_path)],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+        proc = _run_in_a_process(config, records, bucket, out, state_path)
         try:
             before = _wait_for(proc, state_path,
                                lambda s: any(j["tier"] == "mid" and j["status"] == "submitted" for j in s["jobs"]),
@@ -103,11 +108,7 @@ def test_a_runner_killed_during_on_demand_calls_makes_only_those_in_flight_again
     slow["models"][FRONTIER]["latency_s"] = 1.0
     with BedrockEmulator(slow, s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
         config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
-             "--input", str(records), "--bucket", bucket, "--out", str(out), "--state", str(state_path)],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, preexec_fn=_signals_as_a_terminal_gives_them)
+        proc = _run_in_a_process(config, records, bucket, out, state_path)
         try:
             before = _wait_for(proc, state_path, lambda s: s["on_demand"].get("frontier", 0) >= 8,
                                "the first 8 on-demand answers were saved")

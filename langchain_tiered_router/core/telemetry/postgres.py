@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import ConfigError, TelemetryError
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
-from .schema import COLUMNS, column_declarations, schema_sql
+from .schema import COLUMNS, missing_columns, schema_sql
 from .sqlite import record_row
 from .writer import BackgroundSink, Store, StoreUnavailable
 
@@ -72,14 +72,11 @@ def _add_missing_columns(conn: Any) -> None:
     have = {row[0] for row in conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
         "AND table_name = 'routing_records'")}
-    if not have:
-        return  # no table yet: the schema makes it whole
-    for name, declaration in column_declarations(real="DOUBLE PRECISION", bigint="BIGINT").items():
-        if name in have:
-            continue
-        if "NOT NULL" in declaration or "PRIMARY KEY" in declaration:
-            raise TelemetryError(f"the table routing_records has no column {name}, which every record needs: it is "
-                                 "not a tiered-router telemetry table (use another database or schema)")
+    try:
+        missing = missing_columns(have, real="DOUBLE PRECISION", bigint="BIGINT")
+    except ValueError as exc:
+        raise TelemetryError(f"{exc} (use another database or schema)") from None
+    for declaration in missing:
         conn.execute(f"ALTER TABLE routing_records ADD COLUMN IF NOT EXISTS {declaration}")
 
 

@@ -5,7 +5,7 @@ Only the numeric types differ between the databases, so they are filled in per s
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "schema_sql", "column_declarations"]
+__all__ = ["COLUMNS", "schema_sql", "column_declarations", "missing_columns"]
 
 _TEMPLATE = """
 CREATE TABLE IF NOT EXISTS routing_records (
@@ -57,3 +57,20 @@ def column_declarations(*, real: str, bigint: str) -> dict[str, str]:
     body = schema_sql(real=real, bigint=bigint).split("routing_records (", 1)[1].split(");", 1)[0]
     lines = (line.strip().rstrip(",") for line in body.splitlines())
     return {line.split()[0]: line for line in lines if line}
+
+
+def missing_columns(have: set[str], *, real: str, bigint: str) -> list[str]:
+    """The declarations of the columns a ``routing_records`` table with columns ``have``
+    lacks, to add (none when there is no table: the schema makes it whole). A missing
+    column every record needs means it is no telemetry table: ``ValueError``, saying so."""
+    if not have:
+        return []
+    out = []
+    for name, declaration in column_declarations(real=real, bigint=bigint).items():
+        if name in have:
+            continue
+        if "NOT NULL" in declaration or "PRIMARY KEY" in declaration:
+            raise ValueError(f"the table routing_records has no column {name}, which every record needs: it is not "
+                             "a tiered-router telemetry table")
+        out.append(declaration)
+    return out

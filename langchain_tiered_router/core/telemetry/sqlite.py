@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
-from .schema import COLUMNS, column_declarations, schema_sql
+from .schema import COLUMNS, missing_columns, schema_sql
 from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
 
 __all__ = ["SqliteSink", "SqliteStore", "SCHEMA", "COLUMNS", "connect", "record_row"]
@@ -94,14 +94,11 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
     lacks, so no record is lost to "no column named ..."; one that lacks a required column
     is no telemetry table, said once as the store's error."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(routing_records)")}
-    if not have:
-        return  # no table yet: the schema makes it whole
-    for name, declaration in column_declarations(real="REAL", bigint="INTEGER").items():
-        if name in have:
-            continue
-        if "NOT NULL" in declaration or "PRIMARY KEY" in declaration:
-            raise sqlite3.DatabaseError(f"the table routing_records has no column {name}, which every record needs: "
-                                        "it is not a tiered-router telemetry table (use another database file)")
+    try:
+        missing = missing_columns(have, real="REAL", bigint="INTEGER")
+    except ValueError as exc:
+        raise sqlite3.DatabaseError(f"{exc} (use another database file)") from None
+    for declaration in missing:
         conn.execute(f"ALTER TABLE routing_records ADD COLUMN {declaration}")
 
 
