@@ -33,13 +33,23 @@ def _signals_as_a_terminal_gives_them() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _run_in_a_process(config: Path, records: Path, bucket: str, out: Path, state: Path) -> subprocess.Popen:
-    """``tiered-router batch run`` in a process of its own, for the test to kill."""
-    return subprocess.Popen(
+def _killed_once(config: Path, records: Path, bucket: str, out: Path, state: Path, ready, what: str) -> dict:
+    """``tiered-router batch run`` in a process of its own, sent SIGKILL once its state
+    file shows ``ready``; the state it was killed at."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "langchain_tiered_router.cli", "batch", "run", "--config", str(config),
          "--input", str(records), "--bucket", bucket, "--out", str(out), "--state", str(state)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, preexec_fn=_signals_as_a_terminal_gives_them)
+    try:
+        before = _wait_for(proc, state, ready, what)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    return before
 
 
 def _wait_for(proc: subprocess.Popen, path: Path, ready, what: str) -> dict:
@@ -60,17 +70,9 @@ def test_a_killed_runner_resumes_without_resubmitting_or_double_counting(tmp_pat
     with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
         emu.jobs.hold(MID)  # the mid job runs until released: the runner dies while it waits
         config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
-        proc = _run_in_a_process(config, records, bucket, out, state_path)
-        try:
-            before = _wait_for(proc, state_path,
-                               lambda s: any(j["tier"] == "mid" and j["status"] == "submitted" for j in s["jobs"]),
-                               "the mid job was submitted")
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == -signal.SIGKILL
+        before = _killed_once(config, records, bucket, out, state_path,
+                              lambda s: any(j["tier"] == "mid" and j["status"] == "submitted" for j in s["jobs"]),
+                              "the mid job was submitted")
         # killed mid-run: the cheap wave is judged and recorded, the mid job runs, nothing is written out
         done = [r for r in before["records"] if r["status"] == "done"]
         assert len(done) == 375 and all(r["recorded"] for r in done) and not out.exists()
@@ -99,24 +101,17 @@ def test_a_killed_runner_resumes_without_resubmitting_or_double_counting(tmp_pat
 
 
 def test_a_runner_killed_during_on_demand_calls_makes_only_those_in_flight_again(tmp_path, s3_url, bucket):
-    """The 25 records below the frontier's job minimum go on-demand (8 at a time, 1 s
+    """The 25 records below the frontier's job minimum go on-demand (8 at a time, 2 s
     each). A runner killed after some came back resumes with their saved answers: it calls
     only the records it has no answer for (all 25 again, before)."""
     records, replay = write_workload(tmp_path)
     state_path, out = tmp_path / "run.state.json", tmp_path / "out.jsonl"
     slow = script(replay)
-    slow["models"][FRONTIER]["latency_s"] = 1.0
+    slow["models"][FRONTIER]["latency_s"] = 2.0  # four rounds of 8: the kill lands well before the last
     with BedrockEmulator(slow, s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
         config = write_config(tmp_path / "router.yaml", router_config(emu.url, s3_url, tmp_path))
-        proc = _run_in_a_process(config, records, bucket, out, state_path)
-        try:
-            before = _wait_for(proc, state_path, lambda s: s["on_demand"].get("frontier", 0) >= 8,
-                               "the first 8 on-demand answers were saved")
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        before = _killed_once(config, records, bucket, out, state_path,
+                              lambda s: s["on_demand"].get("frontier", 0) >= 8, "the first 8 on-demand answers were saved")
         answered = before["on_demand"]["frontier"]
         assert 8 <= answered < 25
         made = len([r for r in emu.requests if r.model_id == FRONTIER])
