@@ -103,17 +103,19 @@ def test_a_replica_starting_on_the_same_durable_file_takes_nothing_from_a_live_o
     from langchain_tiered_router.core.testing import ScriptedBackend
     from langchain_tiered_router.core.types import RouteRequest
 
-    proc, db, log = _start(tmp_path, "threads", durable=True)
-    other = SqliteSink(db, durable=True)
     tiers = [{"name": "cheap", "model_id": "x.cheap", "price": {"input_per_mtok": 1, "output_per_mtok": 2}}]
     router = build_router({"tiers": tiers, "pinning": {"enabled": False}}, telemetry=False)
     result = router.route(RouteRequest(text="hi", request_id="from-the-other-replica"), ScriptedBackend({"*": "ok"}))
-    other.write(record_from_result(result))
-    assert other.flush(timeout=60)
-    other.close()
-    time.sleep(0.3)  # the running replica acknowledges more meanwhile
-    proc.kill()
-    proc.wait(timeout=30)
+    proc, db, log = _start(tmp_path, "threads", durable=True)
+    try:
+        other = SqliteSink(db, durable=True)
+        other.write(record_from_result(result))
+        assert other.flush(timeout=60)
+        other.close()
+        time.sleep(0.3)  # the running replica acknowledges more meanwhile
+    finally:
+        proc.kill()  # a child left running would route requests until the machine stops
+        proc.wait(timeout=30)
     _, done = _log(log)
     sink = SqliteSink(db, durable=True)  # the next process replays what the killed one left
     assert sink.flush(timeout=60)
