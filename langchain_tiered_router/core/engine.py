@@ -860,18 +860,21 @@ class Router:
 
     def astream(self, request: RouteRequest, backend: Backend) -> "AsyncRoutedStream":
         result = self._new_result(request)
-        chunks = self._astreamed(request, backend, result)
+        loop: list[asyncio.AbstractEventLoop] = []  # the loop it is read on, once it is
+        chunks = self._astreamed(request, backend, result, loop)
         # a stream left open on an event loop closed without ``shutdown_asyncgens`` is never
         # closed: its record is written when it is collected
-        weakref.finalize(chunks, self._close_abandoned, result, request, backend, time.perf_counter()).atexit = False
+        weakref.finalize(chunks, self._close_abandoned, result, request, backend, time.perf_counter(),
+                         loop).atexit = False
         return AsyncRoutedStream(result, chunks)
 
-    def _close_abandoned(self, result: RoutingResult, request: RouteRequest, backend: Backend,
-                         started: float) -> None:
-        """The record of a stream collected unclosed, once it had begun routing: the call it
-        had in flight runs on at Bedrock and is billed on the prompt's estimated input
-        tokens, as a cancelled one is."""
-        if result.closed or not (result.attempts or result.current_tier):
+    def _close_abandoned(self, result: RoutingResult, request: RouteRequest, backend: Backend, started: float,
+                         loop: list[asyncio.AbstractEventLoop]) -> None:
+        """The record of a stream collected unclosed, once it had begun routing, on a loop
+        that is closed (a loop still open closes the stream itself, later: its ``finally``
+        writes the record): the call it had in flight runs on at Bedrock and is billed on
+        the prompt's estimated input tokens, as a cancelled one is."""
+        if result.closed or not (result.attempts or result.current_tier) or (loop and not loop[0].is_closed()):
             return
         why = "RuntimeError: stream abandoned: collected unclosed after its event loop closed"
         if result.current_tier is not None:
@@ -885,7 +888,9 @@ class Router:
         result.error = result.error or why
         self._close(result, request, backend, started)
 
-    async def _astreamed(self, request: RouteRequest, backend: Backend, result: RoutingResult) -> AsyncIterator[Any]:
+    async def _astreamed(self, request: RouteRequest, backend: Backend, result: RoutingResult,
+                         loop: list[asyncio.AbstractEventLoop]) -> AsyncIterator[Any]:
+        loop.append(asyncio.get_running_loop())
         lifecycle = self._alifecycle(request, backend, result, streaming=True)
         try:
             async for chunk in lifecycle:

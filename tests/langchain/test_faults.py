@@ -220,6 +220,29 @@ def test_a_stream_left_open_on_a_loop_closed_without_shutting_it_down_is_still_r
     assert attempt.cost_usd > 0 and "abandoned" in results[0].error
 
 
+def test_a_stream_collected_in_a_cycle_while_its_loop_runs_is_recorded_once(routed, emulator) -> None:
+    """The same stream collected by the cycle collector while its loop still runs: the
+    loop closes it (its own record, no "abandoned" one written before it)."""
+    import gc
+
+    llm = routed(gates=[])
+
+    async def drop_in_a_cycle() -> None:
+        stream = llm.astream("dropped in a cycle")
+        await stream.__anext__()
+        holder: dict = {"stream": stream}
+        holder["self"] = holder  # only the cycle collector frees it
+        del stream, holder
+        gc.collect()
+        for _ in range(50):  # the loop runs the stream's close
+            await asyncio.sleep(0.02)
+
+    asyncio.run(drop_in_a_cycle())
+    gc.collect()
+    results = [r for r in routed.results if r.request.text == "dropped in a cycle"]
+    assert len(results) == 1 and "abandoned" not in (results[0].error or "")
+
+
 def test_retry_after_is_honoured_and_a_long_one_escalates(routed, emulator) -> None:
     llm = routed(retry={"max_retries": 2, "backoff_s": 0, "max_backoff_s": 1.0})
     emulator.inject("throttle", model_id=CHEAP, times=1, retry_after=0.3)
