@@ -20,6 +20,7 @@ import yaml
 
 from langchain_tiered_router.core import ConfigError, Router, RouterConfig, load_config
 from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.pricing import MTOK
 
 from ._backend import LiteLLMRouterBackend
 
@@ -145,8 +146,8 @@ def warn_if_unpriced(source: str, router: Router, llm_router: Any) -> None:
     prices = [t.price for t in router.ladder if t.price is not None and t.price.known]
     worst = ""
     if len(prices) == len(router.ladder):
-        per_in = sum(p.input_per_mtok for p in prices) / 1_000_000  # type: ignore[misc]
-        per_out = sum(p.output_per_mtok for p in prices) / 1_000_000  # type: ignore[misc]
+        per_in = sum(p.input_per_mtok for p in prices) / MTOK  # type: ignore[misc]
+        per_out = sum(p.output_per_mtok for p in prices) / MTOK  # type: ignore[misc]
         worst = (f" (every tier called: model_info: {{input_cost_per_token: {format(per_in, 'f')}, "
                  f"output_cost_per_token: {format(per_out, 'f')}}})")
     log.warning("model %s sets no per-token price in its model_info, so LiteLLM holds no budget reservation for its "
