@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Sequence
 
 from ..core.pricing import Usage
+from ..core.telemetry.writer import waiting_for_room
 from ..core.types import Attempt, AuxCall, GateVerdict, RoutingResult, TierAnswer
 from .cascade import Cascade
 from .pricing import BatchPricing
@@ -112,16 +113,17 @@ def emit(run: RunState, records: Sequence[RecordState], cascade: Cascade) -> int
     """
     router = cascade.router
     sent = 0
-    for record in records:
-        result = routing_result(run, record, cascade)
-        request = cascade.request(record, result.request_id)
-        request.metadata.update({k: v for k, v in _metadata(run, record, cascade).items() if v is not None})
-        for observer in router.observers:
-            try:
-                observer(result, request, cascade.backend)
-            except Exception:  # noqa: BLE001 - telemetry never fails a run
-                log.exception("routing observer %r failed on batch record %s", observer, record.id)
-        sent += 1
+    with waiting_for_room():  # a job's records at once: a full sink queue makes the run wait, not drop them
+        for record in records:
+            result = routing_result(run, record, cascade)
+            request = cascade.request(record, result.request_id)
+            request.metadata.update({k: v for k, v in _metadata(run, record, cascade).items() if v is not None})
+            for observer in router.observers:
+                try:
+                    observer(result, request, cascade.backend)
+                except Exception:  # noqa: BLE001 - telemetry never fails a run
+                    log.exception("routing observer %r failed on batch record %s", observer, record.id)
+            sent += 1
     for observer in router.observers:
         flush = getattr(observer, "flush", None)
         if callable(flush):

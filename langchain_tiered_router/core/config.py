@@ -354,9 +354,9 @@ class PinningConfig(_Strict):
 class SinkConfig(_Strict):
     """One telemetry destination.
 
-    ``sqlite`` and ``postgres`` write from a background thread through a bounded queue
-    (``queue_size``): a full queue drops the record and counts it, never blocking a
-    request. ``durable: true`` writes each record to a write-ahead journal first
+    Every kind writes from a background thread through a bounded queue (``queue_size``):
+    a full queue drops the record and counts it, never blocking a request. For ``sqlite``
+    and ``postgres``, ``durable: true`` writes each record to a write-ahead journal first
     (``journal_dir``; default ``<path>.journal`` for SQLite) and returns once it is on
     disk (group commit): no acknowledged record is lost, even to ``kill -9``.
     """
@@ -385,6 +385,8 @@ class SinkConfig(_Strict):
         if self.path is not None and self.kind not in ("sqlite", "jsonl"):
             raise ValueError(f"path is read by the sqlite and jsonl sinks, not by {self.kind}"
                              + ("; the postgres sink takes dsn" if self.kind == "postgres" else ""))
+        if (self.durable or self.journal_dir is not None) and self.kind not in ("sqlite", "postgres"):
+            raise ValueError(f"durable and journal_dir are read by the sqlite and postgres sinks, not by {self.kind}")
         if self.dsn is not None and self.kind != "postgres":
             raise ValueError(f"dsn is read by the postgres sink, not by {self.kind}"
                              + ("; the sqlite sink takes path" if self.kind == "sqlite" else ""))

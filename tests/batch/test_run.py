@@ -30,7 +30,10 @@ def run(tmp_path_factory, s3_url):
                  config=Config(s3={"addressing_style": "path"})).create_bucket(Bucket="five-hundred")
     records, replay = write_workload(folder)
     with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
-        config = write_config(folder / "router.yaml", router_config(emu.url, s3_url, folder))
+        settings = router_config(emu.url, s3_url, folder)
+        for sink in settings["telemetry"]["sinks"]:  # a job's records arrive at once: they must wait, not drop
+            sink["queue_size"] = 20
+        config = write_config(folder / "router.yaml", settings)
         result = runner.invoke(app, ["batch", "run", "--config", str(config), "--input", str(records),
                                      "--bucket", "s3://five-hundred/nightly", "--out", str(folder / "out.jsonl"),
                                      "--json"])

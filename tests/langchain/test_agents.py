@@ -30,6 +30,7 @@ from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel
 
 from langchain_tiered_router.core.errors import ConfigError
+from langchain_tiered_router.core.telemetry.recorder import flush_all
 from langchain_tiered_router.emulator import BedrockEmulator
 from langchain_tiered_router.langchain import TieredChatBedrock
 
@@ -77,6 +78,7 @@ def _model(emulator: BedrockEmulator, telemetry: Path, *, streaming: bool = Fals
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
+    flush_all()  # the JSONL sink writes from its own thread
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 

@@ -169,6 +169,18 @@ def complete_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.split("\n")[:-1] if line.strip()]
 
 
+def settled_jsonl(path: Path, quiet_s: float = 0.3, timeout_s: float = 10) -> list[dict[str, Any]]:
+    """The JSON lines once none has been added for ``quiet_s``: sinks write from their own
+    thread (after a 50 ms linger), so a request's record lands a little after its response."""
+    rows, since, deadline = complete_jsonl(path), time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = complete_jsonl(path)
+        if len(now) != len(rows):
+            rows, since = now, time.monotonic()
+    return rows
+
+
 def read_jsonl(path: Path, expected: int, timeout_s: float = 10) -> list[dict[str, Any]]:
     """The telemetry rows, waiting until at least ``expected`` are there."""
     deadline = time.monotonic() + timeout_s

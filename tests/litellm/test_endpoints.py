@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from ._proc import litellm_proxy
-from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, complete_jsonl, proxy_config, router_yaml
+from .conftest import CHEAP, FRONTIER, INVOICE_SCHEMA, MID, complete_jsonl, proxy_config, router_yaml, settled_jsonl
 
 pytestmark = pytest.mark.proxy
 
@@ -233,7 +233,7 @@ def _health(proxy: dict) -> dict[str, Any]:
 def test_a_health_check_asks_the_cheapest_tier_once_and_is_not_traffic(proxy, emulator) -> None:
     """``/health`` (and LiteLLM's background checks) call the model with a one-word
     prompt: routed, it would fail the JSON gate on every tier and pay for all three."""
-    before = len(complete_jsonl(proxy["records"]))
+    before = len(settled_jsonl(proxy["records"]))  # the earlier tests' records all landed
     emulator.clear_requests()
     body = _health(proxy)
     assert body["healthy_count"] == 1 and body["unhealthy_count"] == 0

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from ._proc import litellm_proxy
-from .conftest import CHEAP, INVOICE_SCHEMA, MID, complete_jsonl, proxy_config, router_yaml
+from .conftest import CHEAP, INVOICE_SCHEMA, MID, complete_jsonl, proxy_config, router_yaml, settled_jsonl
 
 pytestmark = pytest.mark.proxy
 
@@ -68,7 +68,7 @@ def test_a_repeated_request_answered_by_the_cache_costs_nothing(proxy, emulator)
     assert Decimal(str(first_event["response_cost"])) == routed.quantize(Decimal(str(first_event["response_cost"])))
     assert cached_event["response_cost"] == 0 and cached_event["key_alias"] == "ops-key"
 
-    rows = {r["session_id"]: r for r in complete_jsonl(proxy["records"])}
+    rows = {r["session_id"]: r for r in settled_jsonl(proxy["records"])}
     if proxy["mode"] == "one_pass":  # routed again, over cached answers: each priced at 0
         row = rows["cache-2"]
         assert [(a["tier"], a["outcome"], a["cache_hit"]) for a in row["attempts"]] == [

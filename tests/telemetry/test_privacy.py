@@ -154,6 +154,7 @@ def test_with_store_text_the_detail_is_recorded_bounded(emulator, tmp_path, span
     provider, exporter = spans
     llm = model(emulator, tmp_path, GATES["schema-huge"][1], store_text=True, on_exhausted="flag", provider=provider)
     served = llm.invoke("case-huge: extract the invoice total")
+    flush_all()
     rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     reason = rows[-1]["attempts"][0]["gate_reason"]
     assert reason.startswith(f"schema violation at total: '{SECRET}xxx") and len(reason) <= 2_000

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from langchain_tiered_router.analysis.report import load_records
+from langchain_tiered_router.core.config import SinkConfig
 from langchain_tiered_router.core.telemetry import JsonlSink, MemorySink, Recorder, Sink, SqliteSink, build_sinks
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
@@ -148,10 +149,11 @@ def test_jsonl_sink_round_trips_exact_money(make_router, priced_config, tmp_path
 
 
 def test_logging_sink_uses_the_configured_logger_and_level(make_router, priced_config, caplog):
-    sinks = build_sinks([type("C", (), {"kind": "logging", "logger": "my.audit", "level": "WARNING"})()])
+    sinks = build_sinks([SinkConfig(kind="logging", logger="my.audit", level="WARNING")])
     router = make_router(priced_config, observers=[Recorder(sinks)])
     with caplog.at_level(logging.WARNING, logger="my.audit"):
         router.route(RouteRequest(text="1", request_id="logged-1"), _backend())
+        assert sinks.flush(10)  # written from the sink's own thread
     (entry,) = [r for r in caplog.records if r.name == "my.audit"]
     assert entry.levelno == logging.WARNING and "logged-1" in entry.getMessage()
     assert entry.routing_record["request_id"] == "logged-1"
@@ -197,6 +199,69 @@ def test_otel_spans_follow_the_genai_conventions(make_router, priced_config):
     assert parent.start_time <= min(c.start_time for c in children)
 
 
+def test_configured_inline_sinks_write_off_the_request_path_in_the_requests_context(make_router, priced_config,
+                                                                                     tmp_path):
+    """A configured JSONL, logging or OTel sink costs a request one enqueue: the span is
+    made and exported (``SimpleSpanProcessor`` exports inside ``span.end()``) on the
+    writer's thread, not the request's, and still nests under the request's current span."""
+    import threading
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from langchain_tiered_router.core.telemetry.offload import OffloadedSink
+    from langchain_tiered_router.core.telemetry.otel import OTelSink
+
+    class ThreadNoting(InMemorySpanExporter):
+        def export(self, spans):  # type: ignore[no-untyped-def]
+            if any(span.name.startswith("chat ") for span in spans):  # the router's, not the app's
+                exported_on.add(threading.get_ident())
+            return super().export(spans)
+
+    exported_on: set[int] = set()
+    exporter, provider = ThreadNoting(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    configured = build_sinks([SinkConfig(kind="jsonl", path=str(tmp_path / "r.jsonl")),
+                              SinkConfig(kind="logging"), SinkConfig(kind="otel")])
+    assert all(isinstance(s, OffloadedSink) for s in configured.sinks)
+    otel = OffloadedSink(OTelSink(tracer_provider=provider), "OpenTelemetry")
+    router = make_router(priced_config, observers=[Recorder([otel, *configured.sinks])])
+    with provider.get_tracer("app").start_as_current_span("app request") as app:
+        router.route(RouteRequest(text="0", request_id="esc"), _backend())
+    assert otel.flush(10) and configured.flush(10)
+    assert exported_on and threading.get_ident() not in exported_on
+    (routed,) = [s for s in exporter.get_finished_spans() if s.attributes.get("tiered_router.request_id") == "esc"]
+    assert routed.parent is not None and routed.parent.span_id == app.get_span_context().span_id
+    assert routed.context.trace_id == app.get_span_context().trace_id
+    assert trace.get_current_span() is trace.INVALID_SPAN  # the writer's context never leaked into ours
+    (line,) = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert json.loads(line)["request_id"] == "esc"
+
+
+def test_a_record_an_offloaded_sink_refuses_is_counted_once_and_the_others_written_once(make_router,
+                                                                                        priced_config):
+    from langchain_tiered_router.core.telemetry.offload import OffloadedSink
+    from langchain_tiered_router.core.telemetry.record import RoutingRecord
+
+    class Picky(MemorySink):
+        def write(self, record: RoutingRecord) -> None:
+            if record.request_id == "bad":
+                raise ValueError("refused")
+            super().write(record)
+
+    inner = Picky()
+    sink = OffloadedSink(inner, "picky", linger_s=0.2)  # one batch: the refusal must not repeat the rest
+    router = make_router(priced_config, observers=[Recorder([sink])])
+    for request_id in ["a", "b", "bad", "c", "d"]:
+        router.route(RouteRequest(text="1", request_id=request_id), _backend())
+    assert sink.flush(10)
+    assert [r.request_id for r in inner.records] == ["a", "b", "c", "d"]
+    assert (sink.written, sink.failed, sink.dropped) == (4, 1, 0)
+    sink.close()
+
+
 def test_otel_and_logging_write_money_as_the_record_does(make_router, priced_config, caplog):
     """A cost below a millionth of a dollar (cheap tiers bill such requests) is the decimal
     string every other form of the record holds, ``0.00000007``, in the span and in the
@@ -210,11 +275,12 @@ def test_otel_and_logging_write_money_as_the_record_does(make_router, priced_con
     priced_config["tiers"][0]["price"] = {"input_per_mtok": 0.035, "output_per_mtok": 0.035}
     exporter, provider, memory = InMemorySpanExporter(), TracerProvider(), MemorySink()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    logged = build_sinks([type("C", (), {"kind": "logging", "logger": "my.money", "level": "INFO"})()])
+    logged = build_sinks([SinkConfig(kind="logging", logger="my.money", level="INFO")])
     router = make_router(priced_config, observers=[Recorder([OTelSink(tracer_provider=provider), memory]),
                                                    Recorder(logged)])
     with caplog.at_level(logging.INFO, logger="my.money"):
         router.route(RouteRequest(text="1", request_id="tiny"), _backend())  # served by cheap
+        assert logged.flush(10)
     record = memory.records[0].to_json_dict()
     assert record["cost_usd"] == "0.00000007"
     (span,) = exporter.get_finished_spans()[-1:]
@@ -241,7 +307,9 @@ def test_sink_config_errors_name_the_key():
     for sink, said in (({"kind": "sqlite", "path": "postgresql://tr@db:5432/app"}, "path is a PostgreSQL DSN"),
                        ({"kind": "postgres", "dsn": "postgresql://tr@db/app", "path": "x.db"},
                         "path is read by the sqlite and jsonl sinks, not by postgres"),
-                       ({"kind": "sqlite", "dsn": "postgresql://tr@db/app"}, "dsn is read by the postgres sink")):
+                       ({"kind": "sqlite", "dsn": "postgresql://tr@db/app"}, "dsn is read by the postgres sink"),
+                       ({"kind": "jsonl", "path": "r.jsonl", "durable": True},
+                        "durable and journal_dir are read by the sqlite and postgres sinks, not by jsonl")):
         config["telemetry"]["sinks"] = [sink]
         with pytest.raises(ConfigError, match=rf"telemetry\.sinks\[0\]: {said}"):
             RouterConfig.from_dict(config)

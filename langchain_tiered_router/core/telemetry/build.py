@@ -1,7 +1,8 @@
 """Sinks from the config's ``telemetry.sinks``: the one place sink kinds become objects.
 
 Apart from ``sinks.py`` so that the sinks built here (SQLite, PostgreSQL, OpenTelemetry) can import
-the ``Sink`` base without an import cycle.
+the ``Sink`` base without an import cycle. Every configured sink writes from a background
+thread: the request path pays one enqueue per sink.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..errors import ConfigError
+from .offload import OffloadedSink
 from .sinks import JsonlSink, LoggingSink, Sink, SinkSet
 
 __all__ = ["build_sink", "build_sinks"]
@@ -29,14 +31,19 @@ def build_sink(cfg: Any) -> Sink:
                                    linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s,
                                    durable=cfg.durable, journal_dir=cfg.journal_dir)
     if cfg.kind == "jsonl":
-        return JsonlSink(cfg.path)
-    if cfg.kind == "otel":
+        sink: Sink = JsonlSink(cfg.path)
+        description = f"JSONL file {sink.path}"
+    elif cfg.kind == "otel":
         from .otel import OTelSink  # the OpenTelemetry SDK is optional: loaded when configured
 
-        return OTelSink()
-    if cfg.kind == "logging":
-        return LoggingSink(cfg.logger, cfg.level)
-    raise ConfigError(f"unknown sink kind {cfg.kind!r}", path="telemetry.sinks")
+        sink, description = OTelSink(), "OpenTelemetry"
+    elif cfg.kind == "logging":
+        sink, description = LoggingSink(cfg.logger, cfg.level), f"logger {cfg.logger}"
+    else:
+        raise ConfigError(f"unknown sink kind {cfg.kind!r}", path="telemetry.sinks")
+    # off the request path, like the database sinks (``offload``)
+    return OffloadedSink(sink, description, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s,
+                         linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s)
 
 
 def build_sinks(cfgs: Iterable[Any]) -> SinkSet:

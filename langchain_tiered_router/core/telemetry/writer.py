@@ -28,26 +28,55 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
+import contextvars
 import itertools
 import logging
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built, logged_json, record_json
 from .shutdown import watch_signals
 from .sinks import Sink
 
-__all__ = ["Store", "StoreUnavailable", "BackgroundSink", "record_json", "clean_text"]
+__all__ = ["Store", "StoreUnavailable", "PartialWrite", "BackgroundSink", "waiting_for_room", "record_json",
+           "clean_text"]
 
 log = logging.getLogger("langchain_tiered_router.telemetry")
 
 
+# Set (``waiting_for_room``) where a caller may wait for a full queue rather than drop:
+# a batch run's records, never a live request's.
+WAIT_FOR_ROOM: contextvars.ContextVar[bool] = contextvars.ContextVar("tiered_router_wait_for_room", default=False)
+
+
+@contextlib.contextmanager
+def waiting_for_room() -> Iterator[None]:
+    """Within it, a write to a full queue waits (up to a minute) for the writer to make
+    room instead of dropping the record: back-pressure for a batch, which can wait."""
+    token = WAIT_FOR_ROOM.set(True)
+    try:
+        yield
+    finally:
+        WAIT_FOR_ROOM.reset(token)
+
+
 class StoreUnavailable(Exception):
     """The store cannot be opened or reached right now: the whole batch is retried later."""
+
+
+class PartialWrite(Exception):
+    """A store that writes record by record wrote ``written`` of a batch and not ``lost``
+    (each with why): the writer counts both and retries none (a retry would repeat the
+    written ones)."""
+
+    def __init__(self, written: int, lost: list[tuple[Any, str]]):
+        super().__init__(f"{len(lost)} records not written")
+        self.written, self.lost = written, lost
 
 
 class Store(ABC):
@@ -168,7 +197,7 @@ class BackgroundSink(Sink):
             self._write_now([record])
             return
         self._ensure_thread()
-        if len(self._queue) >= self.queue_size:
+        if len(self._queue) >= self.queue_size and not (WAIT_FOR_ROOM.get() and self._wait_for_room()):
             self._drop(record)
             return
         seq = next(self._seq)
@@ -179,6 +208,19 @@ class BackgroundSink(Sink):
             self._urgent.set()
         if self._draining:
             self._wait_handled(seq, 5.0)
+
+    def _wait_for_room(self, timeout: float = 60.0) -> bool:
+        """Wait (inside ``waiting_for_room``) until the writer has made room in the queue."""
+        deadline = time.monotonic() + timeout
+        self._urgent.set()
+        self._wake.set()
+        with self._handled_cond:
+            while len(self._queue) >= self.queue_size and self._thread is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._handled_cond.wait(min(left, 0.1))
+        return len(self._queue) < self.queue_size
 
     def _drop(self, record: RoutingRecord | PendingRecord) -> None:
         if self.journal is not None:
@@ -332,6 +374,9 @@ class BackgroundSink(Sink):
             try:
                 self.written += self.store.insert(records)
                 return [], False
+            except PartialWrite as exc:
+                self.written += exc.written
+                return exc.lost, False
             except StoreUnavailable as exc:
                 if time.monotonic() + pause > deadline or self._closed:
                     return [(r, f"{self.store.description} unavailable: {exc}") for r in records], True
