@@ -19,6 +19,7 @@ from langchain_core.output_parsers import JsonOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from langchain_tiered_router import TieredChatBedrock
+from langchain_tiered_router.core.telemetry import flush_all
 from langchain_tiered_router.testing import BedrockEmulator
 
 CHEAP, MID, FRONTIER = ("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0",
@@ -69,6 +70,7 @@ def _run(telemetry: Path, kept: bool) -> dict:
         summary["easy_tier"] = easy.response_metadata["routing"]["tier"]
         summary["easy_cost_usd"] = easy.response_metadata["routing"]["cost_usd"]
         summary["easy_baseline_cost_usd"] = easy.response_metadata["routing"]["baseline_cost_usd"]
+    flush_all()  # sinks write from their own thread: wait until both records are in the file
     rows = [json.loads(line) for line in telemetry.read_text().splitlines()]
     summary["telemetry"] = {"path": str(telemetry) if kept else None, "tiers": [r["tier"] for r in rows],
                             "cost_usd": [r["cost_usd"] for r in rows]}
