@@ -302,8 +302,9 @@ class TieredChatBedrock(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        # every setting of this model that changes an answer: LangChain's cache keys on these
-        return {**self.built.identity, **self._defaults}
+        # every setting of this model that changes an answer: LangChain's cache keys on these.
+        # Asked on every call: the private attribute read straight (pydantic's ``__getattr__``)
+        return {**self.built.identity, **self.__pydantic_private__["_defaults"]}  # type: ignore[index]
 
     def _get_invocation_params(self, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
         """LangChain's own result (``asdict()``, then ``stop`` and the call's kwargs),
