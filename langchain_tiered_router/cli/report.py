@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
                 raise fail(f"bad --alpha {alpha:g}: give a significance level between 0 and 1, such as 0.01")
             plot = checked_outputs(json_out, plot)
             start = parse_since(since) if since else None
-            contents = read_store(db if _is_dsn(db) else Path(db), since=start)
+            contents = read_store(db if _is_dsn(db) else Path(db), since=start, slim=True)
             records, labels = contents.records, contents.labels
             if not records and contents.unreadable.count:
                 n = contents.unreadable.count

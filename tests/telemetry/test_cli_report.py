@@ -118,3 +118,28 @@ def test_a_sqlite_file_without_records_and_bad_options(tmp_path, db):
         runner.invoke(app, ["report", "--db", str(db), "--drift-window", "often"]))
     assert "the folder" in _one_line_failure(  # checked before the records are read
         runner.invoke(app, ["report", "--db", str(db), "--plot", str(tmp_path / "no" / "dir" / "x.png")]))
+
+
+def test_the_report_reads_slim_records_with_the_same_numbers_in_a_fraction_of_the_memory(db):
+    """The report keeps only what it reads of each record (``ReportRecord``): a store of
+    millions of requests fits in memory, and every number is the one full records give."""
+    import tracemalloc
+
+    from langchain_tiered_router.analysis.report import check_drift, summarize
+    from langchain_tiered_router.analysis.report.store import read_store
+
+    write_labels(db, [Label(f"r{i:02d}", 1.0 if i % 5 else 0.0, 1.0) for i in range(0, 40, 2)])
+
+    def held(slim: bool):
+        tracemalloc.start()
+        try:
+            contents = read_store(db, slim=slim)
+            return contents, tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+
+    (full, full_bytes), (slim, slim_bytes) = held(False), held(True)
+    assert [r.request_id for r in slim.records] == [r.request_id for r in full.records]
+    assert summarize(slim.records, slim.labels).to_dict() == summarize(full.records, full.labels).to_dict()
+    assert check_drift(slim.records, "10").to_dict() == check_drift(full.records, "10").to_dict()
+    assert slim_bytes < full_bytes / 4, (slim_bytes, full_bytes)
