@@ -60,6 +60,9 @@ class BatchSummary:
     baseline_cost_on_demand_usd: Decimal | None
     seconds: float | None = None
     unpriced: int = 0
+    # billed already for records still in progress (their earlier tiers' answers): not in
+    # ``cost_usd``, which covers finished records, the ones the savings compare
+    in_progress_cost_usd: Decimal | None = Decimal(0)
     first_failure: FirstFailure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -88,7 +91,8 @@ class BatchSummary:
             "cost_usd": money(self.cost_usd), "baseline_cost_usd": money(self.baseline_cost_usd),
             "baseline_cost_on_demand_usd": money(self.baseline_cost_on_demand_usd),
             "savings_pct": pct(self.savings_pct), "savings_vs_on_demand_pct": pct(self.savings_vs_on_demand_pct),
-            "unpriced": self.unpriced, "seconds": self.seconds,
+            "unpriced": self.unpriced, "in_progress_cost_usd": money(self.in_progress_cost_usd),
+            "seconds": self.seconds,
             "first_failure": self.first_failure.to_dict() if self.first_failure else None, **self.extra,
         }
 
@@ -114,6 +118,9 @@ class BatchSummary:
         ]
         if self.first_failure is not None:
             lines.append(self.failure_line())
+        if self.pending:
+            lines.append(f"billed so far for the {self.pending} records in progress: {money(self.in_progress_cost_usd)} "
+                         "(in no figure below until they finish)")
         return lines + [
             f"served by tier: {served}",
             f"jobs by tier: {jobs}; records sent on-demand (below the job minimum): {demand}",
@@ -179,6 +186,11 @@ def summarize_run(state: RunState, *, state_path: str | Path = "", ladder_order:
         cost = _add(cost, record_cost)
         base = _add(base, b)
         base_od = _add(base_od, b_od)
+    in_progress: Decimal | None = Decimal(0)
+    for r in state.records:
+        if r.status != "done":  # the answers its earlier tiers gave, billed already (None: one unpriced)
+            for value in [a.cost_usd for a in r.attempts] + [x.cost_usd for x in r.aux]:
+                in_progress = _add(in_progress, value)
     return BatchSummary(
         run_id=state.run_id, state_path=str(state_path), out_path=state.out_path, finished=state.finished,
         records=len(state.records), served=len(served), flagged=sum(r.flagged for r in done),
@@ -188,4 +200,4 @@ def summarize_run(state: RunState, *, state_path: str | Path = "", ladder_order:
         job_states=dict(Counter(j.bedrock_status or j.status for j in state.jobs)),
         on_demand_by_tier={t: state.on_demand.get(t, 0) for t in order if state.on_demand.get(t)},
         cost_usd=cost, baseline_cost_usd=base, baseline_cost_on_demand_usd=base_od, unpriced=unpriced,
-        first_failure=_first_failure([r for r in done if r.served is None]))
+        in_progress_cost_usd=in_progress, first_failure=_first_failure([r for r in done if r.served is None]))

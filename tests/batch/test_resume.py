@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.emulator import BedrockEmulator
 
-from .workload import FRONTIER, MID, read_jsonl, router_config, script, write_config, write_workload
+from .workload import FRONTIER, MID, call_cost, read_jsonl, router_config, script, write_config, write_workload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,6 +79,15 @@ def test_a_killed_runner_resumes_without_resubmitting_or_double_counting(tmp_pat
         assert len(read_jsonl(tmp_path / "telemetry.jsonl")) == 375
         mid_job = next(j for j in before["jobs"] if j["tier"] == "mid")
         assert emu.jobs.get(mid_job["arn"]).status == "InProgress"
+        # what status says meanwhile: the finished records' cost, and apart, the cheap answers
+        # already billed for the 125 records still climbing (they were in no figure)
+        status = CliRunner().invoke(app, ["batch", "status", "--state", str(state_path), "--json"])
+        assert status.exit_code == 0, status.output
+        midway = json.loads(status.stdout)
+        assert midway["pending"] == 125 and Decimal(midway["cost_usd"]) == 375 * call_cost("cheap")
+        assert Decimal(midway["in_progress_cost_usd"]) == 125 * call_cost("cheap")
+        text = CliRunner().invoke(app, ["batch", "status", "--state", str(state_path)]).output
+        assert "billed so far for the 125 records in progress: $" in text
 
         emu.jobs.release(MID)
         resumed = CliRunner().invoke(app, ["batch", "resume", "--state", str(state_path), "--json"])
