@@ -32,7 +32,10 @@ def proxy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                           telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "records.jsonl")}]})
     ungated = router_yaml(work / "ungated.yaml",  # no gate of its own: only a client's schema judges
                           telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "records.jsonl")}]})
-    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-ungated": ungated},
+    strict = router_yaml(work / "strict.yaml", gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}],
+                         on_exhausted="raise",
+                         telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "records.jsonl")}]})
+    config = proxy_config(emulator.url, {"tiered": cascade, "tiered-ungated": ungated, "tiered-strict": strict},
                           callbacks=("tests.litellm.payload_logger.instance",),
                           one_pass=None if request.param == "one_pass" else False, master_key="sk-ops",
                           custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
@@ -134,6 +137,23 @@ def test_anthropic_messages_streamed(proxy) -> None:
     text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
     assert text == ANSWER
     _billed_once(proxy, "ep-messages-s")
+
+
+def test_anthropic_messages_exhausted_ladder_is_a_502_after_one_climb(proxy, emulator) -> None:
+    """The status /chat/completions gives, the ladder climbed once. (LiteLLM builds this
+    endpoint's error response from its own headers alone: no ``x-tiered-router-*`` and no
+    ``x-should-retry`` reach the client there; the README says so.)"""
+    emulator.clear_requests()
+    response = httpx.post(f"{proxy['url']}/v1/messages", timeout=60,
+                          headers={"x-api-key": "sk-ops", "anthropic-version": "2023-06-01",
+                                   "x-session-id": "ep-messages-exhausted"},
+                          json={"model": "tiered-strict", "max_tokens": 50,
+                                "messages": [{"role": "user", "content": "an impossible invoice"}]})
+    assert response.status_code == 502, response.text
+    assert response.json()["type"] == "error"
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID, FRONTIER]
+    (row,) = [r for r in settled_jsonl(proxy["records"]) if r["session_id"] == "ep-messages-exhausted"]
+    assert row["tier"] is None and [a["outcome"] for a in row["attempts"]] == ["gate_failed"] * 3
 
 
 def test_a_bad_key_is_refused_before_any_tier_is_called(proxy, emulator) -> None:
