@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import threading
+from typing import Any
 from pathlib import Path
 
 try:
@@ -33,6 +34,9 @@ except ImportError:  # pragma: no cover - not POSIX: one process per folder
 from .record import RoutingRecord
 
 __all__ = ["Journal"]
+
+# segment files a forked child inherited open: kept, never written nor closed
+_FORKED_AWAY: list[Any] = []
 
 _SEGMENT = re.compile(r"^seg-(\d+)(?:-[0-9a-f]+)?\.jsonl$")  # without a tag: written by an older release
 
@@ -116,6 +120,18 @@ class Journal:
             assert self._current is not None
             self._closed.append(self._current)
             self._current = None
+
+    def after_fork(self) -> None:
+        """In a forked child: segments of its own. The parent's open segment stays the
+        parent's (its lock is the parent's too: only this copy of the file is let go),
+        and so do the closed ones the parent will replay."""
+        if self._fh is not None:  # nothing buffered in it: every append is flushed
+            _FORKED_AWAY.append(self._fh)
+        self._cond = threading.Condition()
+        self._pending, self._syncing, self._fh, self._current = [], False, None, None
+        self._next, self._synced = 1, 0
+        self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"
+        self._closed = []
 
     def rotate(self) -> None:
         """Close the current segment (waiting for a running fsync), so it can be replayed."""

@@ -67,6 +67,11 @@ class SinkStore(Store):
     def close(self) -> None:
         self.sink.close()
 
+    def after_fork(self) -> None:
+        reset = getattr(self.sink, "after_fork", None)
+        if callable(reset):
+            reset()
+
 
 class OffloadedSink(BackgroundSink):
     """``sink`` behind a writer thread; the request's context travels with each record."""

@@ -119,6 +119,15 @@ class PostgresStore(Store):
             except Exception:  # noqa: BLE001 - closing a broken connection
                 pass
 
+    def after_fork(self) -> None:
+        if self._conn is not None:  # the parent's socket: closing it here would end the parent's session
+            _FORKED_AWAY.append(self._conn)
+            self._conn = None
+
+
+# connections a forked child inherited: kept, never used nor closed
+_FORKED_AWAY: list[Any] = []
+
 
 def _dsn(dsn: str | None) -> str:
     dsn = dsn or os.environ.get(DSN_ENV)

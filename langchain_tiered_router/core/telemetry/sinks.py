@@ -127,6 +127,18 @@ class JsonlSink(Sink):
                 self._fh.close()
                 self._fh = None
 
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own (the parent's writer may have held this
+        one) and a file object of its own; the parent's is kept, never closed here."""
+        self._lock = threading.Lock()
+        if self._fh is not None:
+            _FORKED_AWAY.append(self._fh)
+            self._fh = None
+
+
+# file objects a forked child inherited: kept, never written nor closed
+_FORKED_AWAY: list[Any] = []
+
 
 class LoggingSink(Sink):
     """One log line per request, on the configured logger and level (no handler installed)."""

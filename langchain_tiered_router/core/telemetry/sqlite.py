@@ -161,6 +161,15 @@ class SqliteStore(Store):
             finally:
                 self._conn = None
 
+    def after_fork(self) -> None:
+        if self._conn is not None:  # SQLite's rule: a connection never crosses a fork, not even to be closed
+            _FORKED_AWAY.append(self._conn)
+            self._conn = None
+
+
+# connections a forked child inherited: kept, never used nor closed
+_FORKED_AWAY: list[sqlite3.Connection] = []
+
 
 _shared: "weakref.WeakValueDictionary[str, SqliteSink]" = weakref.WeakValueDictionary()
 _shared_lock = threading.Lock()

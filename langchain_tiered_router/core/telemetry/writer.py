@@ -32,6 +32,8 @@ import contextlib
 import contextvars
 import itertools
 import logging
+import os
+import sys
 import threading
 import time
 import weakref
@@ -96,6 +98,10 @@ class Store(ABC):
     def close(self) -> None:
         """Release the connection (the writer may open it again)."""
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's connection without closing it (closing
+        it here would act on the parent's); the child's writer opens its own."""
+
 
 def clean_text(value: Any) -> Any:
     """A string every database accepts: lone surrogates and NUL replaced (U+FFFD). The
@@ -129,6 +135,55 @@ _atexit_registered = False
 
 def open_sinks() -> list["BackgroundSink"]:
     return list(_sinks)
+
+
+# How long a fork waits for a writer to finish its transaction (see ``_before_fork``).
+FORK_WAIT_S = 2.0
+_held_for_fork: list["BackgroundSink"] = []
+
+
+def _before_fork() -> None:
+    """Fork between two of each writer's transactions: a store connection the child
+    inherits in the middle of one leaves SQLite's per-process lock table saying a write
+    is under way, and every write of the child's own connection then waits on it (the
+    child's records stayed in its journal, "database is locked")."""
+    _registry_lock.acquire()
+    for sink in list(_sinks):
+        if sink._store_lock.acquire(timeout=FORK_WAIT_S):  # a store that is down: fork anyway
+            _held_for_fork.append(sink)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop()._store_lock.release()
+    _registry_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a pre-forking server's worker, a ``multiprocessing`` process) has
+    no writer thread, and its locks may have been held by the parent's: each sink starts
+    afresh there, or every record the child makes would wait in a queue nobody reads."""
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    _held_for_fork.clear()
+    for sink in list(_sinks):
+        sink._after_fork()
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:  # its children end in os._exit, after its finalizers but not atexit's
+        util.register_after_fork(_close_at_multiprocessing_exit, _finalize_in_multiprocessing_child)
+
+
+def _close_at_multiprocessing_exit() -> None:
+    """Drain the sinks when a ``multiprocessing`` child ends: it skips ``atexit``."""
+    _close_all()
+
+
+def _finalize_in_multiprocessing_child(_: Any) -> None:
+    """Run by ``multiprocessing`` in its child, after it cleared the parent's finalizers."""
+    sys.modules["multiprocessing.util"].Finalize(None, _close_at_multiprocessing_exit, exitpriority=0)
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 def _close_all() -> None:
@@ -267,6 +322,20 @@ class BackgroundSink(Sink):
             self._replay_journal(final=True)
         with self._store_lock:
             self.store.close()
+
+    def _after_fork(self) -> None:
+        """In a forked child: new locks and events, no writer thread yet (the next record
+        starts one), an empty queue (what the parent had queued is the parent's to write:
+        written here too it would be written twice), the store and journal on their own."""
+        self._lock, self._store_lock = threading.Lock(), threading.Lock()
+        self._wake, self._urgent = threading.Event(), threading.Event()
+        self._handled_cond = threading.Condition()
+        self._queue = collections.deque()
+        self._thread = None
+        self._draining = False
+        self.store.after_fork()
+        if self.journal is not None:
+            self.journal.after_fork()
 
     def begin_drain(self) -> _Marker:
         """On a shutdown signal: from now on every write waits for its commit; returns a
