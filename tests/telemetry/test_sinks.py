@@ -313,3 +313,26 @@ def test_sink_config_errors_name_the_key():
         config["telemetry"]["sinks"] = [sink]
         with pytest.raises(ConfigError, match=rf"telemetry\.sinks\[0\]: {said}"):
             RouterConfig.from_dict(config)
+
+
+def test_routers_built_per_call_share_one_writer_per_destination_and_flush_all_reaches_it(priced_config, tmp_path):
+    """A router built for each call (what LangChain's configurable fields do with a
+    config field) and let go at once: ``flush_all`` still reaches its records (it walked
+    only the recorders still referenced: 0 of 5 rows), and the process keeps one writer
+    per destination, not a thread per router."""
+    import gc
+    import threading
+
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.telemetry import flush_all
+
+    path = tmp_path / "per-call.jsonl"
+    priced_config["telemetry"] = {"sinks": [{"kind": "jsonl", "path": str(path)}]}
+    for i in range(20):
+        build_router(priced_config).route(RouteRequest(text="1", request_id=f"call-{i}"), _backend())
+    gc.collect()
+    assert flush_all(10)
+    assert sorted(json.loads(line)["request_id"] for line in path.read_text().splitlines()) == \
+        sorted(f"call-{i}" for i in range(20))
+    writers = [t for t in threading.enumerate() if t.name == f"tiered-router-writer:JSONL file {path.resolve()}"]
+    assert len(writers) == 1

@@ -7,6 +7,9 @@ thread: the request path pays one enqueue per sink.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError
@@ -31,19 +34,40 @@ def build_sink(cfg: Any) -> Sink:
                                    linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s,
                                    durable=cfg.durable, journal_dir=cfg.journal_dir)
     if cfg.kind == "jsonl":
-        sink: Sink = JsonlSink(cfg.path)
-        description = f"JSONL file {sink.path}"
+        key: tuple = ("jsonl", str(Path(cfg.path).resolve()))
     elif cfg.kind == "otel":
-        from .otel import OTelSink  # the OpenTelemetry SDK is optional: loaded when configured
-
-        sink, description = OTelSink(), "OpenTelemetry"
+        key = ("otel",)
     elif cfg.kind == "logging":
-        sink, description = LoggingSink(cfg.logger, cfg.level), f"logger {cfg.logger}"
+        LoggingSink(cfg.logger, cfg.level)  # its errors now, not on the writer thread
+        key = ("logging", cfg.logger, str(cfg.level).upper())
     else:
         raise ConfigError(f"unknown sink kind {cfg.kind!r}", path="telemetry.sinks")
-    # off the request path, like the database sinks (``offload``)
-    return OffloadedSink(sink, description, batch_size=cfg.batch_size, flush_interval_s=cfg.flush_interval_s,
-                         linger_s=cfg.linger_s, queue_size=cfg.queue_size, retry_s=cfg.retry_s)
+    # Off the request path, like the database sinks (``offload``), and one writer per
+    # destination in a process, as ``SqliteSink.shared``: a router built per call (a model
+    # LangChain rebuilds from configurable fields) would otherwise leave a thread per call.
+    with _shared_lock:
+        sink = _shared.get(key)
+        if sink is None:
+            inner, description = _inline_sink(cfg)
+            sink = _shared[key] = OffloadedSink(inner, description, batch_size=cfg.batch_size,
+                                                flush_interval_s=cfg.flush_interval_s, linger_s=cfg.linger_s,
+                                                queue_size=cfg.queue_size, retry_s=cfg.retry_s)
+    return sink
+
+
+_shared: "weakref.WeakValueDictionary[tuple, OffloadedSink]" = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def _inline_sink(cfg: Any) -> tuple[Sink, str]:
+    if cfg.kind == "jsonl":
+        jsonl = JsonlSink(cfg.path)
+        return jsonl, f"JSONL file {jsonl.path}"
+    if cfg.kind == "otel":
+        from .otel import OTelSink  # the OpenTelemetry SDK is optional: loaded when configured
+
+        return OTelSink(), "OpenTelemetry"
+    return LoggingSink(cfg.logger, cfg.level), f"logger {cfg.logger}"
 
 
 def build_sinks(cfgs: Iterable[Any]) -> SinkSet:

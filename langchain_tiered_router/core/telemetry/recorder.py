@@ -3,12 +3,12 @@
 The engine calls it after every request, success or failure. It never raises into
 the request (the engine also guards it) and never waits on a sink or a shadow call.
 Recorders still open at interpreter exit are closed (shadows finished, sinks
-drained) by an ``atexit`` hook registered when the first recorder is made.
+drained) at exit (``shutdown.at_exit``), from a hook registered when the first recorder is made.
 """
 
 from __future__ import annotations
 
-import atexit
+import contextvars
 import threading
 import time
 import weakref
@@ -20,6 +20,8 @@ from .comparators import build_comparator
 from .record import PendingRecord, RoutingRecord, record_from_result
 from .shadow import ShadowSampler
 from .build import build_sinks
+from .shutdown import at_exit
+from .writer import open_sinks
 from .sinks import Sink, SinkSet
 
 __all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all"]
@@ -41,6 +43,10 @@ def flush_all(timeout: float | None = 60) -> bool:
     ok = True
     for recorder in list(_recorders):
         ok = recorder.flush(_left(deadline)) and ok
+    # and the sinks of recorders no longer referenced (a model built per call, LangChain's
+    # configurable fields): their writers still hold queued records
+    for sink in open_sinks():
+        ok = sink.flush(_left(deadline)) and ok
     return ok
 
 
@@ -60,13 +66,16 @@ class Recorder:
         with _lock:
             _recorders.add(self)
             if not _atexit_registered:
-                atexit.register(_close_all)  # runs before the SQLite writers' hook (LIFO)
+                at_exit(_close_all)  # runs before the writers' hook, registered before it (LIFO)
                 _atexit_registered = True
 
     def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
         if self.shadow is not None and self.shadow.wants(result):
             record = record_from_result(result, request, store_text=self.store_text)
-            self.shadow.submit(record, result, request, backend, self.write)
+            # written when the shadow call ends, on its thread: in this request's context
+            # still (a span's parent, a logging filter's context variable)
+            context = contextvars.copy_context()
+            self.shadow.submit(record, result, request, backend, lambda done: context.run(self.write, done))
         elif self.sinks.defers:  # background writers only: they build the record on their thread
             self.sinks.write_pending(PendingRecord(result, request, self.store_text))
         else:

@@ -25,6 +25,7 @@ signal on:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -32,9 +33,25 @@ import threading
 import time
 from typing import Any, Callable, Iterable
 
-__all__ = ["watch_signals", "DRAIN_S"]
+__all__ = ["watch_signals", "at_exit", "DRAIN_S"]
 
 log = logging.getLogger("langchain_tiered_router.telemetry")
+
+
+def at_exit(func: Callable[[], None]) -> None:
+    """Run ``func`` at interpreter exit before the ``atexit`` handlers, where the
+    standard library runs its own executors' shutdown. ``atexit`` runs its handlers
+    last in, first out: a tracer provider or log handler set up after the first router
+    was shut down (OpenTelemetry's SDK registers its shutdown there) before our drain
+    wrote to it, and its spans were lost. Plain ``atexit`` where that hook is missing."""
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(func)
+            return
+        except RuntimeError:  # the interpreter is already shutting down
+            pass
+    atexit.register(func)
 
 DRAIN_S = 5.0
 _SIGNALS = (signal.SIGTERM,)

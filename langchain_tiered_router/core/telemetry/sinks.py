@@ -8,6 +8,7 @@ replayed from the log) and carries on with the other sinks.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -105,7 +106,8 @@ class MemorySink(Sink):
 
 
 class JsonlSink(Sink):
-    """One JSON object per line, appended under a lock; money as strings."""
+    """One JSON object per line, appended under a lock; money as strings. A file renamed
+    or deleted under it (log rotation) is started again at its path."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path).absolute()  # opened on the first write: the file named now, not after a chdir
@@ -115,11 +117,24 @@ class JsonlSink(Sink):
     def write(self, record: RoutingRecord) -> None:
         line = record_json(record)  # any text, a lone surrogate included, as valid UTF-8 JSON
         with self._lock:
+            if self._fh is not None and self._moved():
+                self._fh.close()  # rotated (renamed) or deleted: the next line starts the file again
+                self._fh = None
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(self.path, "a", encoding="utf-8")
             self._fh.write(line + "\n")
             self._fh.flush()
+
+    def _moved(self) -> bool:
+        """Whether the open file is no longer the one at ``path`` (logrotate renamed it, or
+        it was deleted), as ``logging.handlers.WatchedFileHandler`` checks."""
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        opened = os.fstat(self._fh.fileno())
+        return (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino)
 
     def close(self, timeout: float | None = None) -> None:
         with self._lock:

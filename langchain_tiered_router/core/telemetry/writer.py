@@ -26,7 +26,6 @@ one linger and one commit (``durable: true`` loses none).
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import contextvars
@@ -42,13 +41,43 @@ from typing import Any, Iterator, Sequence
 
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built, logged_json, record_json
-from .shutdown import watch_signals
+from .shutdown import at_exit, watch_signals
 from .sinks import Sink
 
 __all__ = ["Store", "StoreUnavailable", "PartialWrite", "BackgroundSink", "waiting_for_room", "record_json",
            "clean_text"]
 
-log = logging.getLogger("langchain_tiered_router.telemetry")
+class _SafeLog:
+    """The writer's log. A handler that raises (a bug in it; the logging sink's own
+    logger, whose handler just refused a record) must end neither the writer thread nor
+    a request that writes inline: what it could not say is lost, never the writer."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        return self.logger.isEnabledFor(level)
+
+    def _say(self, method: str, msg: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            getattr(self.logger, method)(msg, *args, **kwargs)
+        except Exception:  # noqa: BLE001 - see the class docstring
+            pass
+
+    def debug(self, msg: str, *args: Any) -> None:
+        self._say("debug", msg, *args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self._say("warning", msg, *args)
+
+    def error(self, msg: str, *args: Any) -> None:
+        self._say("error", msg, *args)
+
+    def exception(self, msg: str, *args: Any) -> None:
+        self._say("exception", msg, *args)
+
+
+log = _SafeLog(logging.getLogger("langchain_tiered_router.telemetry"))
 
 
 # Set (``waiting_for_room``) where a caller may wait for a full queue rather than drop:
@@ -219,6 +248,7 @@ class BackgroundSink(Sink):
         self._lock = threading.Lock()
         self._store_lock = threading.Lock()  # the writer thread, or a write after close
         self._closed = False
+        self._stopping: threading.Thread | None = None  # the writer close() is stopping
         self._draining = False  # after SIGTERM / SIGINT: each write waits for its commit
         self._seq = itertools.count(1)
         self._handled = 0  # the highest sequence number the writer is done with
@@ -229,7 +259,7 @@ class BackgroundSink(Sink):
         with _registry_lock:
             _sinks.add(self)
             if not _atexit_registered:
-                atexit.register(_close_all)
+                at_exit(_close_all)
                 _atexit_registered = True
         watch_signals(open_sinks)
 
@@ -249,6 +279,14 @@ class BackgroundSink(Sink):
             record = built(record)
             self.journal.append(record_json(record))  # acknowledged once on disk (group commit)
         if self._closed:
+            stopping = self._stopping
+            if stopping is not None and stopping.is_alive():
+                # The writer is stopping: this record is written here, and the queue left to
+                # it (taking the queue would take its stop marker too: it never stopped), and
+                # not queued behind the marker (under load the writer's last batch grew as
+                # fast as it wrote: close never ended).
+                self._commit([record])
+                return
             self._write_now([record])
             return
         self._ensure_thread()
@@ -306,6 +344,7 @@ class BackgroundSink(Sink):
         """Write what is queued, stop the writer; later writes are written inline."""
         with self._lock:
             thread, self._thread = self._thread, None
+            self._stopping = thread
             self._closed = True
         if thread is not None:
             marker = _Marker(stop=True)
@@ -343,6 +382,10 @@ class BackgroundSink(Sink):
         lock, so a signal handler may call it."""
         self._draining = True
         marker = _Marker()
+        thread = self._thread
+        if thread is None or not thread.is_alive():  # no writer: nothing queued (later writes start one, or go inline)
+            marker.done = True
+            return marker
         self._queue.append(marker)
         return marker
 
@@ -378,17 +421,20 @@ class BackgroundSink(Sink):
                 self._urgent.wait(min(self.linger_s, self.flush_interval_s))
             self._urgent.clear()
             records, markers, stop = self._take()
-            seqs = [seq for seq, _ in records]
-            if records:
-                self._commit([r for _, r in records])
-            if self.journal is not None and not stop and self.journal.closed_segments():
-                self._replay_journal()
-            if seqs:
-                with self._handled_cond:
-                    self._handled = max(self._handled, seqs[-1])
-                    self._handled_cond.notify_all()
-            for marker in markers:
-                marker.finish()
+            try:
+                if records:
+                    self._commit([r for _, r in records])
+                if self.journal is not None and not stop and self.journal.closed_segments():
+                    self._replay_journal()
+            except Exception:  # noqa: BLE001 - the writer never dies (``_commit`` already catches its own)
+                log.exception("telemetry writer for %s hit an unexpected error", self.store.description)
+            finally:
+                if records:
+                    with self._handled_cond:
+                        self._handled = max(self._handled, records[-1][0])
+                        self._handled_cond.notify_all()
+                for marker in markers:
+                    marker.finish()
             if stop:
                 return
 
