@@ -218,7 +218,11 @@ def estimate_prize(items: Sequence[EvalItem], ladder: Ladder, *, classifier: str
     oracle_cost = table.c[rows, served]
     low, high = _bootstrap(oracle_cost, table.c_base, resamples, seed)
     cls = classifier_cost(classifier, items, ladder, llm_tier)
-    cascade_cost = np.array([table.c[i, : served[i] + 1].sum() for i in range(table.n)])
+    # the cascade climbs the ladder in its order and stops at the first tier as good as the
+    # baseline (not at the oracle's pick, the cheapest such tier: one listed before it may
+    # cost more on this request, and the cascade pays it)
+    first_good = np.argmax(table.q >= base_q[:, None] - 1e-12, axis=1)  # the baseline always is
+    cascade_cost = np.cumsum(table.c, axis=1)[rows, first_good]
     base_quality = float(base_q.mean())  # above 0: ``ladder_table`` refuses a baseline that scores 0 everywhere
     random_reached, random_unreached, random_max = _random_mix(table, [1.0, target_parity])
     return Prize(

@@ -132,3 +132,26 @@ def test_estimate_needs_every_tier_per_request(files, tmp_path):
                                                                         "frontier": {"correct": True}}}) + "\n")
     result = run("--data", str(data), "--config", str(config))
     assert result.exit_code == 2 and "item 'x' has no outcome for tier 'mid'" in result.output
+
+
+def test_the_perfect_cascade_stops_at_the_first_good_tier_in_ladder_order(tmp_path):
+    """Both tiers right on both requests; cheap writes 10 and then 2,000 tokens, frontier
+    50 (100 in each): the oracle serves the second request from frontier (cheaper there),
+    but a cascade stops at cheap, whatever it cost. It was priced along the oracle's
+    pick: cheap, then frontier too, "23.7 % MORE expensive" for 26.3 % cheaper."""
+    config = tmp_path / "router.yaml"
+    config.write_text(yaml.safe_dump({"tiers": [
+        {"name": "cheap", "model_id": "t.cheap", "price": {"input_per_mtok": 1, "output_per_mtok": 1}},
+        {"name": "frontier", "model_id": "t.frontier", "price": {"input_per_mtok": 10, "output_per_mtok": 10}}],
+        "telemetry": {"sinks": []}}))
+    data = tmp_path / "outcomes.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}", "outcomes": {
+        "cheap": {"correct": True, "response": "r", "input_tokens": 100, "output_tokens": out},
+        "frontier": {"correct": True, "response": "r", "input_tokens": 100, "output_tokens": 50}}}) + "\n"
+        for i, out in enumerate((10, 2000))))
+    result = run("--data", str(data), "--config", str(config), "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    cascade, base = (110 + 2100) * 1e-6, 2 * 150 * 10e-6
+    assert out["perfect_cascade"]["savings"] == pytest.approx(1 - cascade / base)  # 26.3 %
+    assert out["oracle"]["savings"] == pytest.approx(1 - (110e-6 + 1500e-6) / base)

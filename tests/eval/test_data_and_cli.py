@@ -53,6 +53,8 @@ def test_recorded_outcomes_and_token_estimates(tmp_path):
     ('{"prompt": "a\\ud800b", "outcomes": {}}', "d.jsonl:2: text holds a lone UTF-16 surrogate (\\ud800)"),
     ('{"prompt": "x", "outcomes": {"cheap": {"correct": true, "output_tokens": 1' + "0" * 400 + '}}}',
      "d.jsonl:2: outcome 'cheap' output_tokens 1000"),  # an int past any float: no OverflowError
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"correct": True, "output_tokens": 10 ** 15}}}),
+     "d.jsonl:2: outcome 'cheap' output_tokens 1000000000000000 is above 1,000,000,000,000 tokens"),
     ('{"prompt": ' + "[" * 100_000 + "]" * 100_000 + ', "outcomes": {}}', "d.jsonl:2: not JSON (nested too deeply)"),
     (json.dumps({"prompt": 5, "outcomes": {}}), "d.jsonl:2: 'prompt' is int, not text"),
 ])

@@ -99,9 +99,11 @@ def _score(value: Any, where: str, tier: str) -> float:
 def _tokens(value: Any, where: str, tier: str, key: str) -> int:
     """A recorded token count: a whole number >= 0 (1e3 and 120.0 are read as such)."""
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
-            or (isinstance(value, float) and (not math.isfinite(value) or value != int(value)))
-            or value > MAX_TOKENS):
+            or (isinstance(value, float) and (not math.isfinite(value) or value != int(value)))):
         raise EvalDataError(f"{where}: outcome {tier!r} {key} {value!r} is not a whole number >= 0")
+    if value > MAX_TOKENS:
+        raise EvalDataError(f"{where}: outcome {tier!r} {key} {value!r} is above {MAX_TOKENS:,} tokens "
+                            "(a typo or an overflow, not a recording)")
     return int(value)
 
 
