@@ -21,7 +21,7 @@ __all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence"]
 # through combinations of optional parts.
 _RATING = re.compile(
     r"confidence(?P<gap>[^\d\n]{0,40}?)(?:\([^()\n]{0,24}\)(?P<after>[^\d\n]{0,24}?))?"
-    r"(?P<value>\d{1,3}(?:[.,]\d+)?|\.\d+)"
+    r"(?P<value>\d{1,3}(?:[.,]\d+)?|\.\d+)(?P<exponent>[eE][-+]?\d{1,3}\b)?"
     r"\s{0,4}(?:(?P<percent>%)|(?:/|out\s{1,4}of)\s{0,4}(?P<scale>\d{1,3})\b)?",
     re.IGNORECASE)
 # what may stand between: spaces and Markdown (``**Confidence:** 0.3``, ``Confidence:
@@ -42,7 +42,7 @@ def self_rating(text: str) -> float | None:
             m = found
     if m is None:
         return None
-    value = float(m.group("value").replace(",", "."))
+    value = float(m.group("value").replace(",", ".") + (m.group("exponent") or ""))  # "1e-9": about 0, not 1
     scale = int(m.group("scale")) if m.group("scale") else None
     if m.group("percent"):
         value /= 100

@@ -600,8 +600,18 @@ class Router:
                             raise
                         retries += 1
                         await self._asleep(delay)
-            finally:
+            except asyncio.CancelledError:
+                # Cancelled mid-call (a gate's budget ran out): Bedrock still bills the call,
+                # which stays in flight for ``_close`` to bill as unfinished, as ``ask``'s
+                # thread does when its budget runs out.
+                if answer is None:
+                    raise
                 self._aux_ended(result, key, purpose, tier, answer, started, retries)
+                raise
+            except BaseException:
+                self._aux_ended(result, key, purpose, tier, answer, started, retries)
+                raise
+            self._aux_ended(result, key, purpose, tier, answer, started, retries)
             return answer
 
         return ask, aask

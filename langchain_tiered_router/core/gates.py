@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import numbers
 import re
 import threading
 import traceback
@@ -136,6 +137,15 @@ def _checked(gate: Gate, verdict: Any) -> GateVerdict:
     if not isinstance(verdict, GateVerdict):
         kind = type(verdict).__name__
         return GateVerdict(False, f"gate returned a {kind}, not a verdict", gate.name, error=f"returned {kind}")
+    # a verdict built by hand: ``passed="no"`` is truthy, a reason of None has no length
+    wrong = next((f"{name} {type(value).__name__}" for name, value, ok in (
+        ("passed", verdict.passed, isinstance(verdict.passed, bool)),
+        ("reason", verdict.reason, isinstance(verdict.reason, str)),
+        ("detail", verdict.detail, verdict.detail is None or isinstance(verdict.detail, str)),
+        ("score", verdict.score, verdict.score is None or isinstance(verdict.score, numbers.Real)
+         and not isinstance(verdict.score, bool))) if not ok), None)
+    if wrong is not None:
+        return GateVerdict(False, f"gate returned a verdict with {wrong}", gate.name, error=f"verdict {wrong}")
     if len(verdict.reason) > MAX_REASON_CHARS or (verdict.detail and len(verdict.detail) > MAX_DETAIL_CHARS):
         verdict.reason = _bounded(verdict.reason, MAX_REASON_CHARS) or ""
         verdict.detail = _bounded(verdict.detail, MAX_DETAIL_CHARS)

@@ -152,6 +152,9 @@ def schema_validator(schema: Any, *, strict_keywords: bool = True, path: str = "
     that is invalid, names an unknown keyword (with ``strict_keywords``) or a pattern RE2 cannot run."""
     if not isinstance(schema, dict):
         raise ConfigError(f"a JSON schema must be a mapping, got {type(schema).__name__}", path=path)
+    if "$schema" in schema and not isinstance(schema["$schema"], str):  # jsonschema reads it as a URI
+        raise ConfigError(f"$schema must be the URI of a JSON Schema draft, got {type(schema['$schema']).__name__}",
+                          path=f"{path}.$schema")
     try:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)

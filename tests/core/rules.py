@@ -19,3 +19,21 @@ def says_no(question: str, answer: str):
     return "no"  # truthy, but not a judgement
 
 
+
+
+def verdict_says_no(question: str, answer: str):
+    from langchain_tiered_router.core.types import GateVerdict
+
+    return GateVerdict(passed="no", reason="rejected")  # truthy, but not a bool
+
+
+def verdict_without_reason(question: str, answer: str):
+    from langchain_tiered_router.core.types import GateVerdict
+
+    return GateVerdict(False, reason=None)  # type: ignore[arg-type]
+
+
+def verdict_with_numeric_detail(question: str, answer: str):
+    from langchain_tiered_router.core.types import GateVerdict
+
+    return GateVerdict(True, reason="fine", detail=3)  # type: ignore[arg-type]

@@ -125,6 +125,55 @@ def test_a_rule_that_does_not_return_a_judgement_fails(base_config, function):
     assert result.attempts[0].verdict.reason == "rule returned a str; expected a bool, (bool, reason) or a GateVerdict"
 
 
+@pytest.mark.parametrize("function, wrong", [("verdict_says_no", "passed str"),
+                                             ("verdict_without_reason", "reason NoneType"),
+                                             ("verdict_with_numeric_detail", "detail int")])
+async def test_a_hand_built_verdict_of_the_wrong_types_fails_its_gate(base_config, function, wrong):
+    """``GateVerdict(passed="no")`` passed the answer (a truthy string); a reason of None
+    or a numeric detail raised ``TypeError`` out of ``route`` and ``aroute``."""
+    r = router(base_config, [{"kind": "rule", "function": f"tests.core.rules:{function}"}])
+    for result in (r.route(RouteRequest("q"), ScriptedBackend({"*": answer("a")})),
+                   await r.aroute(RouteRequest("q"), ScriptedBackend({"*": answer("a")}))):
+        assert result.flagged and result.gate_errors == 3
+        assert result.attempts[0].verdict.reason == f"gate returned a verdict with {wrong}"
+
+
+def test_a_json_schema_whose_dollar_schema_is_not_a_uri_is_a_config_error(base_config):
+    from langchain_tiered_router.core.errors import ConfigError
+
+    for value in (5, True, ["x"], {"a": 1}):
+        with pytest.raises(ConfigError, match=r"gates\[0\]\.schema\.\$schema: \$schema must be the URI"):
+            router(base_config, [{"kind": "json_schema", "schema": {"$schema": value, "type": "object"}}])
+
+
+async def test_an_async_grader_cut_off_by_its_gates_budget_is_billed_as_unfinished(base_config):
+    """``route`` billed it (its thread still ran when the request ended); ``aroute``
+    cancelled it and dropped it from the record, though Bedrock bills the call."""
+    import time as clock
+
+    def reply(request):
+        if "SCORE:" in request.text:
+            clock.sleep(1.0)  # past the gate's 0.3 s
+            return answer("9")
+        return answer("an answer")
+
+    r = router(base_config, [{"kind": "self_grade", "threshold": 7}], gate_timeout_s=0.3)
+    result = await r.aroute(RouteRequest("q"), ScriptedBackend({"*": reply}))
+    graders = [c for c in result.aux_calls if c.purpose == "self_grade"]
+    assert len(graders) == 3 and all(c.unfinished for c in graders)
+    assert all(c.cost_usd > 0 for c in graders)
+    assert result.cost_usd == sum(a.cost_usd for a in result.attempts) + sum(c.cost_usd for c in result.aux_calls)
+
+
+@pytest.mark.parametrize("text, rating", [("Confidence: 1e-9", 1e-9), ("Confidence: 1.5e-3", 0.0015),
+                                          ("Confidence: 2E-1", 0.2), ("Confidence: 0.8e", 0.8)])
+def test_a_self_rating_in_exponent_notation_is_read_whole(text, rating):
+    """"1e-9" was read as 1 (its mantissa, rescaled): a near-zero rating passed the gate."""
+    from langchain_tiered_router.core.confidence import self_rating
+
+    assert self_rating(text) == pytest.approx(rating)
+
+
 @pytest.mark.parametrize("text, passes", [
     ('{"a": ' * 100 + "1" + "}" * 100, True),  # 100 levels: the limit
     ('{"a": ' * 101 + "1" + "}" * 101, False),
