@@ -132,7 +132,9 @@ def test_a_runner_killed_during_on_demand_calls_makes_only_those_in_flight_again
     assert summary["served_by_tier"] == {"cheap": 375, "mid": 100, "frontier": 25}
     assert summary["on_demand_by_tier"] == {"frontier": 25}
     assert len(calls) - made == 25 - answered  # the resumed runner called only the records without an answer
-    assert made - answered <= 8 + 1  # those in flight at the kill (and one answered just before it)
+    # made twice: those in flight at the kill, and answers back since the last save (a save
+    # waits until the last took at most a tenth of the time: on a loaded machine, a round)
+    assert made - answered <= 8 + 8
     assert Decimal(summary["cost_usd"]) == Decimal("0.19475")
     lines = read_jsonl(tmp_path / "telemetry.jsonl")
     assert len({line["request_id"] for line in lines}) == 500
