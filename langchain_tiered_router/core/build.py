@@ -7,6 +7,7 @@ once, with its key path.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Sequence
 
 from . import config as C
@@ -138,7 +139,16 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
     ``observers`` replaces the telemetry built from ``config.telemetry``; pass
     ``telemetry=False`` for none.
     """
+    source = str(config) if isinstance(config, (str, Path)) else None
     config = C.load_config(config)
+    try:
+        return _build_router(config, observers, pin_store, telemetry, kwargs)
+    except ConfigError as exc:  # raised past validation (a gate's import, a model file): name the file too
+        raise (exc.in_file(source) if source else exc) from exc.__cause__
+
+
+def _build_router(config: Any, observers: Sequence[Observer] | None, pin_store: PinStore | None, telemetry: bool,
+                  kwargs: dict[str, Any]) -> Router:
     ladder = Ladder.from_config(config)
     ladder.warn_if_out_of_order()
     gates = build_gates(config.gates, ladder)

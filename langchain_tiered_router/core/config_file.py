@@ -201,6 +201,10 @@ def check_config_data(data: Any, *, source: str | None = None) -> None:
         total = 1
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for k, v in items:
+            if isinstance(value, dict) and not isinstance(k, str):  # pydantic says "[1]: Keys should be strings"
+                raise ConfigError(f"the key {k!r} is not a name (YAML reads on, off, yes and no as booleans and "
+                                  "bare numbers as numbers): quote the key as written, 'on'",
+                                  path=path or "(top level)", source=source)
             here = f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else str(k))
             total += size_of(v, here, depth + 1)
             if total > MAX_NODES:

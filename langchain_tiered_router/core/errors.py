@@ -51,9 +51,19 @@ class ConfigError(RouterError):
     def __init__(self, message: str, *, path: str = "", source: str | None = None):
         self.path = path
         self.source = source
+        self.detail = message
         where = f"{source}: " if source else ""
         at = f"{path}: " if path else ""
         super().__init__(f"{where}{at}{message}")
+
+
+    def in_file(self, source: str) -> "ConfigError":
+        """The same error, naming the config file it came from (when it names none)."""
+        if self.source is not None or type(self).__init__ is not ConfigError.__init__:
+            return self
+        error = type(self)(self.detail, path=self.path, source=source)
+        error.__cause__ = self.__cause__
+        return error
 
 
 class UnknownTierError(ConfigError):

@@ -121,3 +121,18 @@ def test_a_ladder_not_listed_cheapest_first_is_warned_about(base_config, caplog)
     (warning,) = [r.getMessage() for r in caplog.records if "cheapest first" in r.getMessage()]
     assert f"tier {base_config['tiers'][0]['name']!r} costs more per token than " \
            f"{base_config['tiers'][1]['name']!r}" in warning
+
+
+def test_a_yaml_file_names_itself_in_every_error_and_a_key_yaml_read_as_a_boolean_is_named(base_config, tmp_path):
+    """Errors past validation (a gate's import) named no file, as validation errors do;
+    YAML's ``on:`` is the key True, which pydantic reported as "[1]: Keys should be strings"."""
+    bad_import = tmp_path / "gates.yaml"
+    bad_import.write_text(yaml.safe_dump({**base_config, "gates": [{"kind": "pydantic", "model": "nope:X"}]}))
+    with pytest.raises(ConfigError) as info:
+        build_router(str(bad_import))
+    assert str(info.value).startswith(f"{bad_import}: gates[0].model: cannot import 'nope:X'")
+    assert info.value.source == str(bad_import) and info.value.path == "gates[0].model"
+    boolean_key = tmp_path / "on.yaml"
+    boolean_key.write_text(yaml.safe_dump(base_config) + "on: 2\n")
+    with pytest.raises(ConfigError, match=r"on\.yaml: \(top level\): the key True is not a name \(YAML reads on"):
+        build_router(str(boolean_key))
