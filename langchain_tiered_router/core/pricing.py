@@ -151,7 +151,7 @@ def _candidates(model_id: str, region: str | None = None) -> list[str]:
     """The cost map's names for a Bedrock model id, most specific first: the region's own
     entry (``bedrock/<region>/<id>``; an ARN's region is its own), the id as given, an
     ARN's resource name (an inference profile's ``us.`` id is priced as that profile),
-    then the id without its profile prefix."""
+    then the id without its profile prefix: the region's entry for it, then its own."""
     bare = model_id.split("/")[-1]
     if model_id.startswith("arn:"):
         region = model_id.split(":")[3] or region
@@ -159,9 +159,9 @@ def _candidates(model_id: str, region: str | None = None) -> list[str]:
     names += [model_id, f"bedrock/{model_id}", f"bedrock/converse/{model_id}", bare, f"bedrock/{bare}"]
     for prefix in _PROFILE_PREFIXES:
         if bare.startswith(prefix):
-            names.append(bare[len(prefix):])
-            if region:
+            if region:  # the region's own price for the model before its commercial one
                 names.append(f"bedrock/{region}/{bare[len(prefix):]}")
+            names.append(bare[len(prefix):])
     return list(dict.fromkeys(names))
 
 

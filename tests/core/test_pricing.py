@@ -84,6 +84,24 @@ def test_a_region_with_its_own_price_is_priced_at_it():
     assert lookup_price(SONNET, TABLE).input_per_mtok == Decimal("3")
 
 
+def test_a_profile_prefixed_id_without_an_entry_of_its_own_is_priced_at_its_regions_price():
+    """``us-gov.`` / ``apac.`` ids were priced at the model's commercial price, found before
+    the region's own entry for it (GovCloud's Haiku 4.5: $1 where the region's is $1.2)."""
+    table, checked = load_cost_map(), 0
+    for model, region in (("anthropic.claude-haiku-4-5-20251001-v1:0", "us-gov-west-1"),
+                          ("amazon.nova-pro-v1:0", "us-gov-west-1"), ("deepseek.v3.2", "ap-northeast-1")):
+        own = table.get(f"bedrock/{region}/{model}")
+        if own is None:  # a cost map without it: nothing to check here
+            continue
+        prefix = "us-gov." if region.startswith("us-gov") else "apac."
+        assert f"{prefix}{model}" not in table
+        price = lookup_price(f"{prefix}{model}", table, region=region)
+        assert price.input_per_mtok == Decimal(str(own["input_cost_per_token"])) * 1_000_000, (model, price)
+        assert price.source == f"litellm:bedrock/{region}/{model}"
+        checked += 1
+    assert checked >= 2  # the pinned LiteLLM's map lists these regions' prices
+
+
 def test_models_that_do_not_chat_have_no_tier_price_and_bedrocks_entry_comes_first():
     assert lookup_price("cohere.rerank-v3-5:0", TABLE) is None  # a reranker priced at 0 is no tier
     assert lookup_price("gpt-4o", TABLE).input_per_mtok == Decimal("2.5")  # recorded outcomes of other providers
