@@ -155,3 +155,26 @@ def test_the_perfect_cascade_stops_at_the_first_good_tier_in_ladder_order(tmp_pa
     cascade, base = (110 + 2100) * 1e-6, 2 * 150 * 10e-6
     assert out["perfect_cascade"]["savings"] == pytest.approx(1 - cascade / base)  # 26.3 %
     assert out["oracle"]["savings"] == pytest.approx(1 - (110e-6 + 1500e-6) / base)
+
+
+def test_cache_tokens_recorded_in_outcomes_are_priced_at_the_cache_rates(tmp_path):
+    """``collect`` records ``cache_read_tokens``/``cache_write_tokens``; ``eval``,
+    ``estimate`` and ``calibrate`` priced input and output only."""
+    config = tmp_path / "router.yaml"
+    config.write_text(yaml.safe_dump({"tiers": [
+        {"name": "cheap", "model_id": "t.cheap", "price": {"input_per_mtok": 1, "output_per_mtok": 2,
+                                                           "cache_read_per_mtok": 0.1, "cache_write_per_mtok": 1.25}},
+        {"name": "frontier", "model_id": "t.frontier", "price": {"input_per_mtok": 10, "output_per_mtok": 20,
+                                                                 "cache_read_per_mtok": 1,
+                                                                 "cache_write_per_mtok": 12.5}}],
+        "telemetry": {"sinks": []}}))
+    data = tmp_path / "outcomes.jsonl"
+    usage = {"input_tokens": 1000, "output_tokens": 100, "cache_read_tokens": 4000, "cache_write_tokens": 200}
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}", "outcomes": {
+        "cheap": {"correct": i % 2 == 0, "response": "r", **usage},
+        "frontier": {"correct": True, "response": "r", **usage}}}) + "\n" for i in range(4)))
+    out = json.loads(run("--data", str(data), "--config", str(config), "--json").output)
+    frontier = (1000 * 10 + 100 * 20 + 4000 * 1 + 200 * 12.5) / 1e6
+    cheap = (1000 * 1 + 100 * 2 + 4000 * 0.1 + 200 * 1.25) / 1e6
+    assert out["baseline_cost_usd"] == pytest.approx(4 * frontier)
+    assert out["tiers"][0]["cost_vs_baseline"] == pytest.approx(cheap / frontier)

@@ -23,7 +23,6 @@ import numpy as np
 
 from ...core.features import FeatureSpec
 from ...core.learned import RoutingModel, per_token_rates
-from ...core.pricing import Usage
 from ...core.tiers import Ladder
 from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_and_se, z_of
 from .data import EvalDataError, EvalItem
@@ -61,7 +60,7 @@ def ladder_table(items: Sequence[EvalItem], ladder: Ladder) -> LadderTable:
     for k, tier in enumerate(ladder):
         for n, item in enumerate(items):
             o = item.outcomes[tier.name]
-            cost = tier.cost(Usage(o.input_tokens, o.output_tokens))
+            cost = tier.cost(o.usage)
             if cost is None:
                 raise ValueError(f"tier {tier.name!r} has no price; set price: in the router config")
             c[n, k] = float(cost)

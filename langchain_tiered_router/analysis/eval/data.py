@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 
 from ...core.conversation import request_text
 from ...core.errors import RouterError
-from ...core.pricing import estimate_tokens
+from ...core.pricing import Usage, estimate_tokens
 from ...core.text_lines import NotUtf8, utf8_lines
 
 __all__ = ["EvalDataError", "Outcome", "EvalItem", "distinct_rows", "load_outcomes", "load_routellm", "load_mt_bench", "load_eval_data",
@@ -56,6 +56,13 @@ class Outcome:
     output_tokens: int = 0
     estimated_tokens: bool = False
     output_unknown: bool = False  # neither output_tokens nor the answer: costed at MMLU_OUTPUT_TOKENS
+    cache_read_tokens: int = 0  # prompt caching, billed at the cache rates (``collect`` records them)
+    cache_write_tokens: int = 0
+
+    @property
+    def usage(self) -> Usage:
+        """What the call was billed on."""
+        return Usage(self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
 
 
 @dataclass
@@ -68,7 +75,8 @@ class EvalItem:
 
 def _row_key(item: EvalItem) -> str:
     """The request and what every tier did with it; not the row's id."""
-    outcomes = sorted((t, o.score, o.response, o.input_tokens, o.output_tokens) for t, o in item.outcomes.items())
+    outcomes = sorted((t, o.score, o.response, o.input_tokens, o.output_tokens, o.cache_read_tokens,
+                       o.cache_write_tokens) for t, o in item.outcomes.items())
     return json.dumps([item.prompt, item.messages, outcomes], sort_keys=True, default=str)
 
 
@@ -133,7 +141,9 @@ def _outcome(raw: Any, prompt: str, where: str, tier: str, labelled: bool) -> Ou
         input_tokens=_tokens(inp, where, tier, "input_tokens") if inp is not None else estimate_tokens(prompt),
         output_tokens=(_tokens(out, where, tier, "output_tokens") if out is not None
                        else estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS),
-        estimated_tokens=inp is None or out is None, output_unknown=out is None and not response)
+        estimated_tokens=inp is None or out is None, output_unknown=out is None and not response,
+        **{key: _tokens(raw[key], where, tier, key) for key in ("cache_read_tokens", "cache_write_tokens")
+           if raw.get(key) is not None})
 
 
 def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, labelled: bool = True) -> list[EvalItem]:

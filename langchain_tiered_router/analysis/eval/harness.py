@@ -15,7 +15,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...core.config import RouterConfig
-from ...core.pricing import Usage
 from ...core.tiers import Ladder
 from .calibration import Calibration, Candidate, ladder_table
 from .data import EvalItem
@@ -168,7 +167,7 @@ def evaluate_config(config: RouterConfig, items: Sequence[EvalItem]) -> dict[str
         b = item.outcomes[base.name]
         base_q.append(b.score)
         costs.append(float(result.cost_usd or Decimal(0)))
-        base_costs.append(float(base.cost(Usage(b.input_tokens, b.output_tokens)) or Decimal(0)))
+        base_costs.append(float(base.cost(b.usage) or Decimal(0)))
     sq, bq = np.array(served_q), np.array(base_q)
     lo, hi = bootstrap_parity_ci(sq, bq)
     share = {t: served.count(t) / len(served) for t in router.ladder.names}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ...core.backends import Backend
 from ...core.errors import TierCallError
-from ...core.pricing import Usage
 from ...core.tiers import Tier
 from ...core.types import RouteRequest, TierAnswer
 from .data import EvalItem
@@ -24,4 +23,4 @@ class ReplayBackend(Backend):
         if outcome is None:
             raise TierCallError(f"item {item.id!r} has no recorded outcome for this tier", tier=tier.name,
                                 model_id=tier.model_id)
-        return TierAnswer(outcome.response or "", Usage(outcome.input_tokens, outcome.output_tokens), tier.model_id)
+        return TierAnswer(outcome.response or "", outcome.usage, tier.model_id)
