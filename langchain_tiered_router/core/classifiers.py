@@ -159,9 +159,11 @@ class TrainedClassifier(Classifier):
             from .model_file import load_routing_model
 
             model = load_routing_model(self.path)
-            if not model.quality:
-                raise ConfigError(f"{self.path} holds a {model.strategy} model, which cannot pick a start tier; "
-                                  "use it with policy: {kind: auto, path: ...}")
+            if not model.quality or not model.uses_classifier:
+                # a cascade's file has prompt heads too, but its operating point (lambda) was
+                # certified for escalations, not for start decisions
+                raise ConfigError(f"{self.path} holds a {model.strategy} model, which was not calibrated to pick a "
+                                  "start tier; use it with policy: {kind: auto, path: ...}")
             self._model = model
         return self._model
 

@@ -171,6 +171,12 @@ class StaticEmbedding:
         return int(self.table.shape[0])
 
     def token_ids(self, text: str) -> np.ndarray:
+        try:
+            return self._token_ids(text)
+        except UnicodeEncodeError:  # a lone surrogate (text cut inside a UTF-16 pair): read as U+FFFD
+            return self._token_ids("".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text))
+
+    def _token_ids(self, text: str) -> np.ndarray:
         if self.pieces is not None:
             return self.pieces.id_array(text)
         ids = self.tokenizer.encode(text, add_special_tokens=False).ids  # type: ignore[attr-defined]

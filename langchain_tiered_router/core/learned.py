@@ -75,6 +75,26 @@ def _costs_at_least(rate: Sequence[float] | None, base: Sequence[float] | None) 
         return False
 
 
+def _certified_rates(stored: Any, now: list[tuple[float, float] | None]) -> list[tuple[float, float] | None]:
+    """The per-token rates a routing model decides with: those it was calibrated at, where
+    its file holds them. Its operating point (lambda) was certified at those prices: weighed
+    at new ones, its decisions move away from the point certified (a baseline priced three
+    times higher sent 84 % of GSM8K to the cheap tier, not 53 %, at 86 % parity against a
+    95 % promise). ``check_certified_for`` warns that the prices moved. A tier the file
+    priced no way (or not readably) takes today's."""
+    if not isinstance(stored, list) or len(stored) != len(now):
+        return now
+    rates: list[tuple[float, float] | None] = []
+    for then, today in zip(stored, now):
+        try:
+            pair = (float(then[0]), float(then[1]))
+        except (TypeError, ValueError, IndexError, KeyError):
+            rates.append(today)
+            continue
+        rates.append(pair if all(math.isfinite(v) and v >= 0 for v in pair) else today)
+    return rates
+
+
 def fold_of(view: str, folds: int) -> int:
     """The cross-fitting fold of a prompt's bounded view (``features.bounded_view``): the
     calibration puts each request in this fold, and at run time the request is judged by
@@ -252,7 +272,8 @@ class RoutingModel:
                                   "again at these prices")
         if moved:
             log.warning("tiers %s are priced otherwise than when the routing model was calibrated: its decisions "
-                        "weigh the old prices, and its promise was certified at them; calibrate again",
+                        "weigh the prices it was calibrated at (its promise was certified at them), and costs are "
+                        "billed at today's; calibrate again",
                         ", ".join(moved))
 
     @property
@@ -313,7 +334,8 @@ class RoutingModel:
         ladder does not change; a router asks with the same one every request)."""
         cached = self.__dict__.get("_ladder_view_of")
         if cached is None or cached[0] is not ladder:
-            cached = self.__dict__["_ladder_view_of"] = (ladder, (tuple(ladder.names), per_token_rates(ladder)))
+            rates = _certified_rates(self.meta.get("rates"), per_token_rates(ladder))
+            cached = self.__dict__["_ladder_view_of"] = (ladder, (tuple(ladder.names), rates))
         return cached[1]
 
     def _rates(self, ladder: Ladder) -> list[tuple[float, float] | None]:
