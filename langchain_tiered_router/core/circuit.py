@@ -15,6 +15,7 @@ all. A Redis outage never fails a request: the breaker lets calls through and lo
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -113,7 +114,8 @@ class RedisCircuitBreaker(CircuitBreaker):
     half-open probe's lock)."""
 
     def __init__(self, url: str, failures: int = 5, cooldown_s: float = 30.0,
-                 key_prefix: str = "tiered-router:circuit:", client: Any = None):
+                 key_prefix: str = "tiered-router:circuit:", client: Any = None, *, retry_s: float = 5.0,
+                 clock: Any = time.monotonic):
         super().__init__(failures, cooldown_s)
         if client is None:
             try:
@@ -126,24 +128,33 @@ class RedisCircuitBreaker(CircuitBreaker):
             client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._redis = client
         self.prefix = key_prefix
-        self._seen_failures: set[str] = set()  # tiers whose counter may be non-zero: a success resets it
-        self._last_error = 0.0
+        self.retry_s = retry_s
+        self._clock = clock
+        self._down_until = -math.inf  # after a failure Redis is left alone for ``retry_s``
+        self._last_error = -math.inf
 
     def _key(self, tier: str, part: str) -> str:
         return f"{self.prefix}{tier}:{part}"
 
     def _outage(self, exc: Exception) -> None:
-        now = time.monotonic()
+        """Calls go through, and Redis is left alone for ``retry_s``: a frozen server cost
+        every tier call of every request its socket timeout (0.5 s), not one now and then."""
+        now = self._clock()
+        self._down_until = now + self.retry_s
         if now - self._last_error > 30:
             self._last_error = now
-            log.warning("circuit breaker store unavailable (%s); calls go through", exc)
+            log.warning("circuit breaker store unavailable (%s); calls go through, the store is tried again "
+                        "in %gs", exc, self.retry_s)
+
+    def _resting(self) -> bool:
+        return self._clock() < self._down_until
 
     def allow(self, tier: str) -> bool:
+        if self._resting():
+            return True
         try:
             is_open, failures = self._redis.mget(self._key(tier, "open"), self._key(tier, "failures"))
             count = int(failures or 0)
-            if count:
-                self._seen_failures.add(tier)
             if count < self.failures:
                 return True
             if is_open:
@@ -155,13 +166,14 @@ class RedisCircuitBreaker(CircuitBreaker):
             return True
 
     def record(self, tier: str, ok: bool) -> None:
+        if self._resting():
+            return
         try:
             if ok:
-                if tier in self._seen_failures:
-                    self._seen_failures.discard(tier)
-                    self._redis.delete(self._key(tier, "failures"), self._key(tier, "probe"))
+                # any replica's success ends the run of failures: a reset skipped when this
+                # replica had seen no failure let fail (A), ok (B), fail (A) open the circuit
+                self._redis.delete(self._key(tier, "failures"), self._key(tier, "probe"))
                 return
-            self._seen_failures.add(tier)
             pipe = self._redis.pipeline()
             pipe.incr(self._key(tier, "failures"))
             pipe.pexpire(self._key(tier, "failures"), int(self.cooldown_s * 10_000))  # stale counts fade

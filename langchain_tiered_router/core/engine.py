@@ -36,7 +36,7 @@ from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, Mode
                      TierNotAllowedError, TransportError, UnknownTierRequestError)
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
-from .pinning import PinStore, decode_pin, encode_pin
+from .pinning import PinStore, PinStoreUnavailable, decode_pin, encode_pin
 from .policies import Policy
 from .pricing import Usage, estimate_tokens, lookup_price
 from .tiers import Ladder, Tier
@@ -277,8 +277,12 @@ class Router:
             return None
         try:
             pin = decode_pin(self.pin_store.get(pin_key(request.session_id, request.principals)))
+        except PinStoreUnavailable:  # logged by the store, once in a while
+            result.pin_kept = True
+            return None
         except Exception:  # noqa: BLE001 - a pin store outage must not fail the request: the policy starts it
             log.exception("session pin store failed")
+            result.pin_kept = True
             return None
         if pin is None or pin[0] not in self.ladder:
             return None
@@ -290,6 +294,7 @@ class Router:
             # cache warm; it must not turn one tier's outage into the session's)
             log.info("request %s: session %s is pinned to tier %s, whose circuit is open; the policy starts it",
                      request.request_id, request.session_id, tier)
+            result.pin_kept = True  # for when the tier is back
             return None
         result.start_requested = requested
         return TierChoice(tier, f"{PINNED_REASON} {request.session_id}")
@@ -493,12 +498,14 @@ class Router:
                 result.error = result.error or last.error or (last.verdict.reason if last.verdict else "failed")
         self._set_baseline_cost(result)
         if result.served is not None and self.pin_store is not None and request.session_id \
-                and not _passed_over_outage(result):
+                and not result.pin_kept and not _passed_over_outage(result):
             try:
                 key, pin = pin_key(request.session_id, request.principals), encode_pin(result.served.tier,
                                                                                        result.start_requested)
                 if self.pin_store.get(key) != pin:
                     self.pin_store.set(key, pin)
+            except PinStoreUnavailable:
+                pass  # logged by the store
             except Exception:  # noqa: BLE001 - a pin store outage must not fail the request
                 log.exception("session pin store failed")
         return result

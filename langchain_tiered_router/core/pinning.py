@@ -79,11 +79,17 @@ class MemoryPinStore(PinStore):
         return len(self._pins)
 
 
+class PinStoreUnavailable(Exception):
+    """The pin store cannot say now (down, or left alone after a failure): the request
+    starts by the policy and leaves the session's pin as it is. Logged by the store."""
+
+
 class RedisPinStore(PinStore):
     """Pins in Redis (``SET key tier EX ttl``), shared by every replica.
 
     A Redis outage never fails or stalls requests: a read that fails is no pin (the
-    policy starts the request), a write that fails is dropped, both logged; each call
+    policy starts the request, and the pin is not replaced), a write that fails is
+    dropped, both logged; each call
     waits at most ``timeout_s``, and after a failure Redis is left alone for
     ``retry_s``, so a frozen server costs one request a timeout now and then, not
     every request."""
@@ -106,13 +112,15 @@ class RedisPinStore(PinStore):
         self._warned = -math.inf
 
     def get(self, session_id: str) -> str | None:
+        """The session's pin; ``PinStoreUnavailable`` when Redis cannot say (the engine then
+        starts the request by the policy and leaves the pin as it is)."""
         if self._clock() < self._down_until:
-            return None
+            raise PinStoreUnavailable("left alone after a failure")
         try:
             value = self.client.get(self.key_prefix + session_id)
         except Exception as exc:  # noqa: BLE001 - an outage is no pin, never a failed request
             self._outage(exc)
-            return None
+            raise PinStoreUnavailable(str(exc)) from None
         if isinstance(value, bytes):
             value = value.decode()
         return value

@@ -218,6 +218,9 @@ class RoutingResult:
     error: str | None = None  # set when the request ended without an answer
     request: RouteRequest | None = field(default=None, repr=False, compare=False)
     start_requested: bool = field(default=False, compare=False)  # the start tier was the caller's request
+    # the session's pin was passed over (its tier's circuit open) or could not be read (the
+    # store down): the request must not replace it
+    pin_kept: bool = field(default=False, compare=False)
     current_tier: str | None = field(default=None, compare=False)  # the tier being called right now
     closed: bool = field(default=False, compare=False, repr=False)  # ended: its record is being written
     # routing calls under way (``Router._ask_fns``): key -> (purpose, tier, prompt, started)

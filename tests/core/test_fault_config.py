@@ -109,3 +109,141 @@ def test_an_exception_event_inside_a_stream_is_classified_by_its_code(code, kind
         response = {"Error": {"Code": code, "Message": "m"}}
 
     assert classify_transport_error(EventStreamError(), tier="cheap", model_id="m").kind == kind
+
+
+def test_a_request_started_while_the_pin_store_was_down_leaves_the_pin_as_it_is():
+    """Started unpinned in a Redis blip, a request that ended after the store was back
+    wrote its own tier over the session's pin (top -> cheap: the conversation left the
+    tier it was on, and its prompt cache, for good)."""
+    from langchain_tiered_router.core.access import pin_key
+    from langchain_tiered_router.core.pinning import RedisPinStore, decode_pin, encode_pin
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import RouteRequest
+
+    now = [0.0]
+
+    class Blinking:  # a Redis client that is down until the tier call below brings it back
+        down = True
+        data: dict[str, str] = {}
+
+        def get(self, key):
+            if self.down:
+                raise ConnectionError("Redis is loading the dataset in memory")
+            return self.data.get(key)
+
+        def set(self, key, value, ex=None):
+            self.data[key] = value
+
+    client = Blinking()
+    key = pin_key("s-1", ())
+    client.data["tiered-router:pin:" + key] = encode_pin("top", False)
+    store = RedisPinStore("redis://unused", client=client, clock=lambda: now[0])
+
+    def answer(request):
+        client.down, now[0] = False, now[0] + 10  # back, and past the store's retry_s
+        return "ok"
+
+    router = build_router({"tiers": TIERS, "telemetry": {"sinks": []}}, pin_store=store)
+    result = router.route(RouteRequest("hello", session_id="s-1"), ScriptedBackend({"*": answer}))
+    assert result.tier == "cheap" and result.start_reason != "pinned by session s-1"
+    assert decode_pin(store.get(key)) == ("top", False)
+    again = router.route(RouteRequest("hello", session_id="s-1"), ScriptedBackend({"*": "ok"}))
+    assert (again.start_tier, again.start_reason) == ("top", "pinned by session s-1")
+
+
+class _FakeRedis:
+    """The few Redis commands the circuit breaker sends, in a dict (the fleet test runs a
+    real server; these pin down two orderings of replicas' calls exactly)."""
+
+    def __init__(self):
+        self.data: dict[str, str] = {}
+        self.calls = 0
+
+    def mget(self, *keys):
+        self.calls += 1
+        return [self.data.get(k) for k in keys]
+
+    def set(self, key, value, nx=False, px=None):
+        self.calls += 1
+        if nx and key in self.data:
+            return None
+        self.data[key] = value
+        return True
+
+    def delete(self, *keys):
+        self.calls += 1
+        for key in keys:
+            self.data.pop(key, None)
+
+    def pipeline(self):
+        fake, ops = self, []
+
+        class Pipe:
+            def incr(self, key):
+                ops.append(("incr", key))
+
+            def pexpire(self, key, ms):
+                ops.append(("noop", key))
+
+            def set(self, key, value, px=None):
+                ops.append(("set", key, value))
+
+            def delete(self, key):
+                ops.append(("delete", key))
+
+            def execute(self):
+                fake.calls += 1
+                out = []
+                for op in ops:
+                    if op[0] == "incr":
+                        fake.data[op[1]] = str(int(fake.data.get(op[1], 0)) + 1)
+                        out.append(int(fake.data[op[1]]))
+                    elif op[0] == "set":
+                        fake.data[op[1]] = op[2]
+                        out.append(True)
+                    elif op[0] == "delete":
+                        fake.data.pop(op[1], None)
+                        out.append(1)
+                    else:
+                        out.append(True)
+                return out
+
+        return Pipe()
+
+
+def test_another_replicas_success_between_two_failures_keeps_the_redis_circuit_closed():
+    """fail (A), ok (B: its call was let through before A's failure), fail (A): two
+    failures but not in a row. A success reset the count only on a replica that had seen a
+    failure itself, so this opened the circuit fleet-wide (the memory breaker stays closed)."""
+    from langchain_tiered_router.core.circuit import RedisCircuitBreaker
+
+    redis = _FakeRedis()
+    a, b = (RedisCircuitBreaker("redis://unused", failures=2, cooldown_s=60, client=redis) for _ in range(2))
+    assert b.allow("cheap") and a.allow("cheap")
+    a.record("cheap", False)
+    b.record("cheap", True)
+    assert a.allow("cheap")
+    a.record("cheap", False)
+    assert a.state("cheap") == "closed" and b.allow("cheap")
+
+
+def test_a_frozen_redis_circuit_store_is_left_alone_after_a_timeout():
+    """Every tier call of every request waited the socket timeout (0.5 s) on a frozen
+    server; now one call does, and the store is tried again after ``retry_s``."""
+    from langchain_tiered_router.core.circuit import RedisCircuitBreaker
+
+    now = [0.0]
+
+    class Frozen(_FakeRedis):
+        def mget(self, *keys):
+            self.calls += 1
+            raise TimeoutError("Timeout reading from socket")
+
+    redis = Frozen()
+    breaker = RedisCircuitBreaker("redis://unused", failures=2, client=redis, retry_s=5, clock=lambda: now[0])
+    for _ in range(10):  # calls go through, one of them pays the timeout
+        assert breaker.allow("cheap")
+        breaker.record("cheap", True)
+    assert redis.calls == 1
+    now[0] = 6.0
+    assert breaker.allow("cheap") and redis.calls == 2  # tried again after retry_s

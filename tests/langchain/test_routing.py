@@ -261,6 +261,11 @@ def test_a_session_pinned_to_a_tier_that_is_down_is_started_by_the_policy(routed
     routing = llm.invoke("hello", session_id="s-1").response_metadata["routing"]
     assert (routing["start_tier"], routing["tier"]) == ("cheap", "cheap")
     assert routing["start_reason"] != "pinned by session s-1"
+    # the turn served by cheap left the pin alone (it moved the session to cheap for good)
+    from langchain_tiered_router.core.access import pin_key
+    from langchain_tiered_router.core.pinning import decode_pin
+
+    assert decode_pin(llm.built.router.pin_store.get(pin_key("s-1", ()))) == ("frontier", True)
 
 
 def test_a_session_whose_pinned_tier_fails_is_served_below_it(routed, emulator) -> None:
