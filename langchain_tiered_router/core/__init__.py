@@ -11,7 +11,7 @@ from .errors import (ConfigError, GateFailed, LadderExhaustedError, MalformedRep
                      TierCallError, TierNotAllowedError, TransportError, UnknownTierError)
 from .gates import (AllOf, AnyOf, ConfidenceGate, Gate, GateState, JsonSchemaGate, PydanticGate, RegexGate, RuleGate,
                     SelfGradeGate)
-from .pinning import MemoryPinStore, PinStore, RedisPinStore
+from .pinning import MemoryPinStore, PinStore, PinStoreUnavailable, RedisPinStore
 from .policies import CascadePolicy, ClassifierPolicy, ConfidencePolicy, Policy
 from .conversation import request_text
 from .pricing import Price, Usage, estimate_tokens, lookup_price
@@ -25,7 +25,7 @@ __all__ = [
     "TierCallError", "TierNotAllowedError", "TransportError", "UnknownTierError",
     "AllOf", "AnyOf", "ConfidenceGate", "Gate", "GateState", "JsonSchemaGate", "PydanticGate", "RegexGate",
     "RuleGate", "SelfGradeGate",
-    "MemoryPinStore", "PinStore", "RedisPinStore",
+    "MemoryPinStore", "PinStore", "PinStoreUnavailable", "RedisPinStore",
     "CascadePolicy", "ClassifierPolicy", "ConfidencePolicy", "Policy",
     "Price", "Usage", "estimate_tokens", "lookup_price", "request_text", "Ladder", "Tier",
     "Attempt", "AuxCall", "GateVerdict", "RouteRequest", "RoutingResult", "TierAnswer",

@@ -190,8 +190,15 @@ class RedisCircuitBreaker(CircuitBreaker):
             self._outage(exc)
 
     def state(self, tier: str) -> str:
-        is_open, failures, probe = self._redis.mget(self._key(tier, "open"), self._key(tier, "failures"),
-                                                    self._key(tier, "probe"))
+        """"closed" while Redis is left alone or cannot answer (calls go through)."""
+        if self._resting():
+            return "closed"
+        try:
+            is_open, failures, probe = self._redis.mget(self._key(tier, "open"), self._key(tier, "failures"),
+                                                        self._key(tier, "probe"))
+        except Exception as exc:  # noqa: BLE001 - the breaker never fails a request
+            self._outage(exc)
+            return "closed"
         if int(failures or 0) < self.failures:
             return "closed"
         return "open" if (is_open or probe) else "half_open"

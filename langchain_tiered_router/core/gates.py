@@ -139,13 +139,15 @@ def _checked(gate: Gate, verdict: Any) -> GateVerdict:
         return GateVerdict(False, f"gate returned a {kind}, not a verdict", gate.name, error=f"returned {kind}")
     # a verdict built by hand: ``passed="no"`` is truthy, a reason of None has no length
     wrong = next((f"{name} {type(value).__name__}" for name, value, ok in (
-        ("passed", verdict.passed, isinstance(verdict.passed, bool)),
+        ("passed", verdict.passed, _is_bool(verdict.passed)),  # numpy's bool too (a similarity's comparison)
         ("reason", verdict.reason, isinstance(verdict.reason, str)),
         ("detail", verdict.detail, verdict.detail is None or isinstance(verdict.detail, str)),
-        ("score", verdict.score, verdict.score is None or isinstance(verdict.score, numbers.Real)
-         and not isinstance(verdict.score, bool))) if not ok), None)
+        ("score", verdict.score, verdict.score is None or isinstance(verdict.score, numbers.Number)
+         and not isinstance(verdict.score, (bool, complex)))) if not ok), None)
     if wrong is not None:
         return GateVerdict(False, f"gate returned a verdict with {wrong}", gate.name, error=f"verdict {wrong}")
+    if not isinstance(verdict.passed, bool):
+        verdict.passed = bool(verdict.passed)  # recorded as JSON's true/false
     if len(verdict.reason) > MAX_REASON_CHARS or (verdict.detail and len(verdict.detail) > MAX_DETAIL_CHARS):
         verdict.reason = _bounded(verdict.reason, MAX_REASON_CHARS) or ""
         verdict.detail = _bounded(verdict.detail, MAX_DETAIL_CHARS)

@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 log = logging.getLogger("langchain_tiered_router")
 
-__all__ = ["PinStore", "MemoryPinStore", "RedisPinStore", "encode_pin", "decode_pin"]
+__all__ = ["PinStore", "PinStoreUnavailable", "MemoryPinStore", "RedisPinStore", "encode_pin", "decode_pin"]
 
 _REQUESTED = ";requested"
 
@@ -39,7 +39,8 @@ def decode_pin(value: str | None) -> tuple[str, bool] | None:
 class PinStore(ABC):
     @abstractmethod
     def get(self, session_id: str) -> str | None:
-        ...
+        """The session's pin, None for none; ``PinStoreUnavailable`` when the store cannot
+        say now (the engine then starts the request unpinned and leaves the pin as it is)."""
 
     @abstractmethod
     def set(self, session_id: str, tier: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -136,6 +137,22 @@ async def test_a_hand_built_verdict_of_the_wrong_types_fails_its_gate(base_confi
                    await r.aroute(RouteRequest("q"), ScriptedBackend({"*": answer("a")}))):
         assert result.flagged and result.gate_errors == 3
         assert result.attempts[0].verdict.reason == f"gate returned a verdict with {wrong}"
+
+
+def test_a_verdict_with_numpys_bool_and_a_decimal_score_is_a_verdict(base_config):
+    """A similarity gate's ``np.float64(sim) >= 0.8`` is numpy's bool: the type check
+    above failed every such answer."""
+    import numpy as np
+
+    from langchain_tiered_router.core.gates import Gate, _checked
+    from langchain_tiered_router.core.types import GateVerdict
+
+    class Similarity(Gate):
+        def judge(self, state):  # pragma: no cover - not called: _checked judges the verdict alone
+            raise AssertionError
+
+    verdict = _checked(Similarity(), GateVerdict(np.float64(0.9) >= 0.8, "similar enough", score=Decimal("0.9")))
+    assert verdict.passed is True and verdict.error is None
 
 
 def test_a_json_schema_whose_dollar_schema_is_not_a_uri_is_a_config_error(base_config):

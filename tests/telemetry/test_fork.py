@@ -93,3 +93,30 @@ def test_a_forked_child_writes_its_own_records_and_never_the_parents_queued_ones
     expected = sorted(["parent-warm-0"] + [f"parent-{i}" for i in range(200)] + [f"child-{i}" for i in range(5)])
     rows, lines = _stored(tmp_path)
     assert rows == expected and lines == expected  # JSONL appends: a record written twice would show
+
+
+def test_a_fork_while_another_thread_builds_a_sink_leaves_the_child_able_to_build_sinks(tmp_path):
+    """The child inherited the sink registry's lock held by a thread that is not there:
+    every sink it built afterwards waited for ever."""
+    _run(tmp_path, """
+        import threading
+        from langchain_tiered_router.core.telemetry import build as sink_build, sqlite as sqlite_sinks
+        from langchain_tiered_router.core.config import SinkConfig
+
+        sink_build._shared_lock.acquire()  # as a thread inside build_sink holds it
+        sqlite_sinks._shared_lock.acquire()
+        pid = os.fork()
+        if pid == 0:
+            done = threading.Event()
+            def build():
+                sink_build.build_sinks([SinkConfig(kind="jsonl", path=f"{folder}/child.jsonl"),
+                                        SinkConfig(kind="sqlite", path=f"{folder}/child.db")])
+                done.set()
+            threading.Thread(target=build, daemon=True).start()
+            os._exit(0 if done.wait(10) else 4)
+        sink_build._shared_lock.release()
+        sqlite_sinks._shared_lock.release()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        route("parent", 1)
+    """, durable=False)

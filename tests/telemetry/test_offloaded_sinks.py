@@ -181,3 +181,31 @@ for i in range(20):
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 0, run.stderr
     assert sorted(out.read_text().split()) == sorted(f"span-{i}" for i in range(20))
+
+
+def test_two_routers_closing_one_shared_sink_stop_its_writer_and_a_new_router_gets_a_live_one(priced_config,
+                                                                                           tmp_path):
+    """The second close took the queue with the first's stop marker in it: the writer
+    never stopped and the first close waited its whole timeout. A router built after the
+    shared sink was closed got the closed one (its records written inline)."""
+    path = tmp_path / "shared.jsonl"
+    (sink,) = build_sinks([SinkConfig(kind="jsonl", path=str(path))]).sinks
+    for i in range(300):
+        sink.write(_record(priced_config, f"r{i}"))
+    writer = sink._thread
+    closers = [threading.Thread(target=sink.close, kwargs={"timeout": 30}) for _ in range(2)]
+    for t in closers:
+        t.start()
+    for t in closers:
+        t.join()
+    assert not writer.is_alive() and len(_lines(path)) == 300
+    (again,) = build_sinks([SinkConfig(kind="jsonl", path=str(path))]).sinks
+    assert again is not sink and not again.closed
+
+
+def _record(priced_config, request_id: str):
+    from langchain_tiered_router.core.telemetry import record_from_result
+
+    priced_config["telemetry"] = {"sinks": []}
+    result = build_router(priced_config).route(RouteRequest(text="q", request_id=request_id), _backend())
+    return record_from_result(result)

@@ -7,6 +7,7 @@ thread: the request path pays one enqueue per sink.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from pathlib import Path
@@ -47,7 +48,7 @@ def build_sink(cfg: Any) -> Sink:
     # LangChain rebuilds from configurable fields) would otherwise leave a thread per call.
     with _shared_lock:
         sink = _shared.get(key)
-        if sink is None:
+        if sink is None or sink.closed:  # closed by a router that was done with it: a new one for this router
             inner, description = _inline_sink(cfg)
             sink = _shared[key] = OffloadedSink(inner, description, batch_size=cfg.batch_size,
                                                 flush_interval_s=cfg.flush_interval_s, linger_s=cfg.linger_s,
@@ -57,6 +58,16 @@ def build_sink(cfg: Any) -> Sink:
 
 _shared: "weakref.WeakValueDictionary[tuple, OffloadedSink]" = weakref.WeakValueDictionary()
 _shared_lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A fork while another thread builds a sink leaves this lock held in the child, by
+    a thread that is not there: every later build there would wait for ever."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def _inline_sink(cfg: Any) -> tuple[Sink, str]:

@@ -12,6 +12,7 @@ write-ahead journal beside the file (``<file>.journal/``) and commits with
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 import threading
 import weakref
@@ -175,6 +176,16 @@ _shared: "weakref.WeakValueDictionary[str, SqliteSink]" = weakref.WeakValueDicti
 _shared_lock = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    """A fork while another thread makes a sink leaves this lock held in the child, by a
+    thread that is not there: every later sink there would wait for ever."""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 class SqliteSink(BackgroundSink):
     """Batched, thread-safe SQLite writer. A duplicate request id is kept once."""
 
@@ -193,7 +204,7 @@ class SqliteSink(BackgroundSink):
         key = str(Path(path).resolve())
         with _shared_lock:
             sink = _shared.get(key)
-            if sink is None:  # opened by its writer thread later: the file resolved now, not after a chdir
+            if sink is None or sink.closed:  # opened by its writer thread later: the file resolved now, not after a chdir
                 sink = cls(key, **kwargs)
                 _shared[key] = sink
         return sink

@@ -266,6 +266,11 @@ class BackgroundSink(Sink):
     # -- the request side -------------------------------------------------------------
 
     @property
+    def closed(self) -> bool:
+        """Closed: a later write is written inline (``close``)."""
+        return self._closed
+
+    @property
     def defers(self) -> bool:  # type: ignore[override]
         """Without a journal the writer thread may build the record; a journal must hold
         it on disk before the request goes on."""
@@ -344,8 +349,15 @@ class BackgroundSink(Sink):
         """Write what is queued, stop the writer; later writes are written inline."""
         with self._lock:
             thread, self._thread = self._thread, None
-            self._stopping = thread
+            stopping = self._stopping
+            if thread is not None:
+                self._stopping = thread
             self._closed = True
+        if thread is None and stopping is not None and stopping.is_alive():
+            # another close is stopping the writer (a sink shared by two routers): wait for
+            # it; sweeping the queue here would take its stop marker, and the writer would never stop
+            stopping.join(timeout)
+            return
         if thread is not None:
             marker = _Marker(stop=True)
             self._queue.append(marker)
