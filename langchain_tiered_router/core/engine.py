@@ -611,9 +611,6 @@ class Router:
                 # Cancelled mid-call (a gate's budget ran out): Bedrock still bills the call,
                 # which stays in flight for ``_close`` to bill as unfinished, as ``ask``'s
                 # thread does when its budget runs out.
-                if answer is None:
-                    raise
-                self._aux_ended(result, key, purpose, tier, answer, started, retries)
                 raise
             except BaseException:
                 self._aux_ended(result, key, purpose, tier, answer, started, retries)

@@ -7,13 +7,12 @@ thread: the request path pays one enqueue per sink.
 
 from __future__ import annotations
 
-import os
-import threading
 import weakref
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import ConfigError
+from .forks import ForkSafeLock
 from .offload import OffloadedSink
 from .sinks import JsonlSink, LoggingSink, Sink, SinkSet
 
@@ -57,17 +56,7 @@ def build_sink(cfg: Any) -> Sink:
 
 
 _shared: "weakref.WeakValueDictionary[tuple, OffloadedSink]" = weakref.WeakValueDictionary()
-_shared_lock = threading.Lock()
-
-
-def _new_lock_in_child() -> None:
-    """A fork while another thread builds a sink leaves this lock held in the child, by
-    a thread that is not there: every later build there would wait for ever."""
-    global _shared_lock
-    _shared_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_lock_in_child)
+_shared_lock = ForkSafeLock()  # a fork while another thread builds a sink: the child builds its own
 
 
 def _inline_sink(cfg: Any) -> tuple[Sink, str]:

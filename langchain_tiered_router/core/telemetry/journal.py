@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 import threading
-from typing import Any
 from pathlib import Path
 
 try:
@@ -31,12 +30,11 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: one process per folder
     fcntl = None  # type: ignore[assignment]
 
+from .forks import set_aside
 from .record import RoutingRecord
 
 __all__ = ["Journal"]
 
-# segment files a forked child inherited open: kept, never written nor closed
-_FORKED_AWAY: list[Any] = []
 
 _SEGMENT = re.compile(r"^seg-(\d+)(?:-[0-9a-f]+)?\.jsonl$")  # without a tag: written by an older release
 
@@ -126,7 +124,7 @@ class Journal:
         parent's (its lock is the parent's too: only this copy of the file is let go),
         and so do the closed ones the parent will replay."""
         if self._fh is not None:  # nothing buffered in it: every append is flushed
-            _FORKED_AWAY.append(self._fh)
+            set_aside(self._fh)
         self._cond = threading.Condition()
         self._pending, self._syncing, self._fh, self._current = [], False, None, None
         self._next, self._synced = 1, 0

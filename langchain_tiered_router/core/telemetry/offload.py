@@ -68,9 +68,7 @@ class SinkStore(Store):
         self.sink.close()
 
     def after_fork(self) -> None:
-        reset = getattr(self.sink, "after_fork", None)
-        if callable(reset):
-            reset()
+        self.sink.after_fork()
 
 
 class OffloadedSink(BackgroundSink):

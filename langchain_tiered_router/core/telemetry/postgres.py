@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, TelemetryError
+from .forks import set_aside
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, missing_columns, schema_sql
@@ -121,12 +122,8 @@ class PostgresStore(Store):
 
     def after_fork(self) -> None:
         if self._conn is not None:  # the parent's socket: closing it here would end the parent's session
-            _FORKED_AWAY.append(self._conn)
+            set_aside(self._conn)
             self._conn = None
-
-
-# connections a forked child inherited: kept, never used nor closed
-_FORKED_AWAY: list[Any] = []
 
 
 def _dsn(dsn: str | None) -> str:

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError
 from ..types import money
+from .forks import set_aside
 from .record import PendingRecord, RoutingRecord, logged_json, record_json
 
 __all__ = ["Sink", "SinkSet", "JsonlSink", "LoggingSink", "MemorySink"]
@@ -44,6 +45,10 @@ class Sink(ABC):
 
     def close(self, timeout: float | None = None) -> None:
         self.flush(timeout)
+
+    def after_fork(self) -> None:
+        """In a forked child, for a sink a writer thread runs (``offload``): let go of what
+        is the parent's (``forks``). Nothing to do for most."""
 
 
 class SinkSet(Sink):
@@ -147,12 +152,8 @@ class JsonlSink(Sink):
         one) and a file object of its own; the parent's is kept, never closed here."""
         self._lock = threading.Lock()
         if self._fh is not None:
-            _FORKED_AWAY.append(self._fh)
+            set_aside(self._fh)
             self._fh = None
-
-
-# file objects a forked child inherited: kept, never written nor closed
-_FORKED_AWAY: list[Any] = []
 
 
 class LoggingSink(Sink):

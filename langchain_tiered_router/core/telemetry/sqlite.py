@@ -12,14 +12,13 @@ write-ahead journal beside the file (``<file>.journal/``) and commits with
 from __future__ import annotations
 
 import functools
-import os
 import sqlite3
-import threading
 import weakref
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
+from .forks import ForkSafeLock, set_aside
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, missing_columns, schema_sql
@@ -163,27 +162,13 @@ class SqliteStore(Store):
                 self._conn = None
 
     def after_fork(self) -> None:
-        if self._conn is not None:  # SQLite's rule: a connection never crosses a fork, not even to be closed
-            _FORKED_AWAY.append(self._conn)
+        if self._conn is not None:
+            set_aside(self._conn)
             self._conn = None
 
 
-# connections a forked child inherited: kept, never used nor closed
-_FORKED_AWAY: list[sqlite3.Connection] = []
-
-
 _shared: "weakref.WeakValueDictionary[str, SqliteSink]" = weakref.WeakValueDictionary()
-_shared_lock = threading.Lock()
-
-
-def _new_lock_in_child() -> None:
-    """A fork while another thread makes a sink leaves this lock held in the child, by a
-    thread that is not there: every later sink there would wait for ever."""
-    global _shared_lock
-    _shared_lock = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_new_lock_in_child)
+_shared_lock = ForkSafeLock()  # a fork while another thread makes a sink: the child makes its own
 
 
 class SqliteSink(BackgroundSink):

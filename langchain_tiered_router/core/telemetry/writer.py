@@ -199,17 +199,13 @@ def _after_fork_in_child() -> None:
         sink._after_fork()
     util = sys.modules.get("multiprocessing.util")
     if util is not None:  # its children end in os._exit, after its finalizers but not atexit's
-        util.register_after_fork(_close_at_multiprocessing_exit, _finalize_in_multiprocessing_child)
-
-
-def _close_at_multiprocessing_exit() -> None:
-    """Drain the sinks when a ``multiprocessing`` child ends: it skips ``atexit``."""
-    _close_all()
+        util.register_after_fork(_close_all, _finalize_in_multiprocessing_child)
 
 
 def _finalize_in_multiprocessing_child(_: Any) -> None:
-    """Run by ``multiprocessing`` in its child, after it cleared the parent's finalizers."""
-    sys.modules["multiprocessing.util"].Finalize(None, _close_at_multiprocessing_exit, exitpriority=0)
+    """Run by ``multiprocessing`` in its child, after it cleared the parent's finalizers:
+    the sinks drained when the child ends."""
+    sys.modules["multiprocessing.util"].Finalize(None, _close_all, exitpriority=0)
 
 
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
