@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -17,6 +18,8 @@ from typing import Any, Iterator
 import httpx
 import yaml
 
+from ._forkserver import ForkServer
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -31,6 +34,32 @@ def free_port() -> int:
 
 
 _RUNNING: list["_Proxy"] = []  # the proxies of the tests now running
+
+
+def _base_env() -> dict[str, str]:
+    """Every proxy's environment before a test's own variables."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network: use the bundled cost map
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_OFFLINE_MODE": "true",  # nor any catalog or header config LiteLLM fetches itself
+        "PYTHONFAULTHANDLER": "1",  # a crash prints every thread's Python stack to the log
+    }
+
+
+_SERVER: list[ForkServer] = []
+
+
+def _fork_server() -> ForkServer | None:
+    """The fork server proxies start from (``_forkserver``); None with
+    ``TIERED_TESTS_PROXY_FORK=0``: each proxy a process of its own, as users start it."""
+    if os.environ.get("TIERED_TESTS_PROXY_FORK", "1") == "0":
+        return None
+    if not _SERVER:
+        _SERVER.append(ForkServer(_base_env()))
+        atexit.register(_SERVER[0].close)
+    return _SERVER[0]
 
 
 @dataclass
@@ -121,25 +150,22 @@ class _Proxy:
             self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.workdir = workdir
         self.log_path = workdir / f"proxy_{self.port}.log"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network: use the bundled cost map
-            "LITELLM_TELEMETRY": "False",
-            "LITELLM_OFFLINE_MODE": "true",  # nor any catalog or header config LiteLLM fetches itself
-            "PYTHONFAULTHANDLER": "1",  # a crash prints every thread's Python stack to the log
-            **(env or {}),
-        }
+        self.env = {**_base_env(), **(env or {})}
         self.info: dict[str, Any] = {}
         self.crash_recorded = False
         self._launch("wb")
 
     def _launch(self, mode: str) -> None:
         self.started = time.perf_counter()
+        args = ["--config", str(self.config_path), "--host", "127.0.0.1", "--port", str(self.port),
+                "--num_workers", "1"]
+        server = _fork_server()
+        if server is not None:
+            self.proc = server.spawn(args, self.env, str(self.workdir), str(self.log_path), append=mode == "ab")
+            return
         with open(self.log_path, mode) as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "litellm.proxy.proxy_cli", "--config", str(self.config_path),
-                 "--host", "127.0.0.1", "--port", str(self.port), "--num_workers", "1"],
+                [sys.executable, "-m", "litellm.proxy.proxy_cli", *args],
                 cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def restart(self, timeout_s: float) -> None:
