@@ -16,6 +16,8 @@ gate runs: ``core.gate_budget``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib
 import json
 import logging
@@ -203,13 +205,21 @@ class AnyOf(Gate):
         self.bounded = all(g.bounded for g in self.gates)
 
     def _fold(self, verdicts: Iterable[GateVerdict]) -> GateVerdict:
-        reasons, details = [], []
+        """The first passing verdict, else one listing every failure; either way carrying
+        the errors of the gates judged before it (a member that raised is a broken gate,
+        counted in ``gate_errors``, whichever member decided)."""
+        reasons, details, errors = [], [], []
         for verdict in verdicts:
             if verdict.passed:
+                if errors and not verdict.error:
+                    return dataclasses.replace(verdict, error="; ".join(errors))
                 return verdict
+            if verdict.error:
+                errors.append(f"{verdict.gate}: {verdict.error}")
             reasons.append(f"{verdict.gate}: {verdict.reason}")
             details.append(f"{verdict.gate}: {verdict.detail or verdict.reason}")
-        return self._verdict(False, "; ".join(reasons), detail="; ".join(details))
+        verdict = self._verdict(False, "; ".join(reasons), detail="; ".join(details))
+        return dataclasses.replace(verdict, error="; ".join(errors)) if errors else verdict
 
     def judge(self, state: GateState) -> GateVerdict:
         return self._fold(safe_judge(g, state) for g in self.gates)

@@ -206,3 +206,19 @@ def test_json_nested_deeper_than_the_limit_fails_the_gate_and_brackets_in_string
     assert verdict is not None and verdict.passed is passes, verdict
     if not passes:
         assert "nested deeper than 100 levels" in f"{verdict.reason} {verdict.detail}", verdict
+
+
+async def test_a_gate_that_raises_inside_any_is_counted_whichever_member_decides(base_config):
+    """``kind: any`` built a new verdict that dropped its members' errors: a rule that
+    raised beside a regex was in the reason but not in ``gate_errors`` (0 where the same
+    rule alone or inside ``all`` counts one per attempt)."""
+    raising = {"kind": "rule", "function": "tests.core.rules:explode_on_cheap"}  # raises on cheap's answer
+    script = {"cheap": answer("cheap answer"), "mid": answer("mid answer"), "frontier": answer("top answer")}
+    for other, served in (("^never$", "mid"), ("answer", "cheap")):  # the regex fails / passes everywhere
+        r = router(base_config, [{"kind": "any", "gates": [raising, {"kind": "regex", "pattern": other}]}])
+        for result in (r.route(RouteRequest("q"), ScriptedBackend(script)),
+                       await r.aroute(RouteRequest("q"), ScriptedBackend(script))):
+            assert result.served.tier == served
+            assert result.attempts[0].verdict.error == "rule:explode_on_cheap: RuntimeError"
+            assert result.gate_errors == 1
+            assert result.attempts[-1].verdict.error is None or served == "cheap"
