@@ -275,6 +275,19 @@ class PolicyConfig(_Strict):
     start_tier: str | None = None
     confidence: ConfidenceGateConfig | None = None
 
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> "PolicyConfig":
+        """A key this kind of policy never reads is a mistake, said: a ``confidence``
+        section left under a cascade silently turned off escalation on doubt."""
+        reads = {"cascade": {"classifier", "start_tier"}, "classifier": {"classifier"},
+                 "confidence": {"classifier", "start_tier", "confidence"}, "auto": {"path"}}[self.kind]
+        for key in ("path", "classifier", "start_tier", "confidence"):
+            if getattr(self, key) is not None and key not in reads:
+                hint = {"confidence": "; to escalate on doubt in this policy, add a gate: {kind: confidence, ...}",
+                        "path": "; a trained classifier's file goes in policy.classifier.path"}.get(key, "")
+                raise ValueError(f"{key} is not read by a {self.kind} policy{hint}")
+        return self
+
 
 class RetryConfig(_Strict):
     """What a failed call does: a transport error (throttled, 5xx, timeout, cut stream)

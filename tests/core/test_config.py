@@ -136,3 +136,21 @@ def test_a_yaml_file_names_itself_in_every_error_and_a_key_yaml_read_as_a_boolea
     boolean_key.write_text(yaml.safe_dump(base_config) + "on: 2\n")
     with pytest.raises(ConfigError, match=r"on\.yaml: \(top level\): the key True is not a name \(YAML reads on"):
         build_router(str(boolean_key))
+
+
+@pytest.mark.parametrize("policy, key", [
+    ({"kind": "cascade", "confidence": {"kind": "confidence", "threshold": 0.9}}, "confidence"),
+    ({"kind": "classifier", "start_tier": "frontier",
+      "classifier": {"kind": "rules", "rules": [{"tier": "frontier", "keywords": ["prove"]}]}}, "start_tier"),
+    ({"kind": "auto", "path": "model.npz", "start_tier": "mid"}, "start_tier"),
+    ({"kind": "cascade", "path": "model.npz"}, "path"),
+])
+def test_a_policy_key_its_kind_never_reads_is_an_error(base_config, policy, key):
+    """A ``confidence`` section under a cascade loaded and did nothing: a cheap answer
+    saying "Confidence: 0.1" was served; a classifier's ``start_tier`` was ignored."""
+    base_config["policy"] = policy
+    with pytest.raises(ConfigError, match=rf"policy: {key} is not read by a {policy['kind']} policy"):
+        RouterConfig.from_dict(base_config)
+    del policy[key]
+    if policy["kind"] != "auto":
+        build_router(RouterConfig.from_dict(base_config), telemetry=False)  # the same without it is fine
