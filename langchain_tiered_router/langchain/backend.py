@@ -164,10 +164,13 @@ class LangChainBackend(Backend):
         disabled = self.models[tier.name].disable_streaming
         return not (disabled is True or (disabled == "tool_calling" and kwargs.get("tools")))
 
-    def stream_tier(self, tier: Tier, request: RouteRequest, *, timed: bool = True) -> Iterator[ChatGenerationChunk]:
+    def stream_tier(self, tier: Tier, request: RouteRequest, *, timed: bool = True,
+                    live: bool = True) -> Iterator[ChatGenerationChunk]:
         """The tier's ConverseStream chunks, errors mapped; no run is opened here.
         ``timed``: held to the request's deadline here (the async driver times its reads
-        itself, and reads this on the pool, where a wait on the pool could starve it)."""
+        itself, and reads this on the pool, where a wait on the pool could starve it);
+        ``live``: its output goes on to the caller as it comes, so the deadline holds only
+        until the first output (a stream held for a gate is held to it throughout)."""
         model, kwargs = self.models[tier.name], self.tier_kwargs(tier)
         if timed:
             self._sent = True
@@ -176,7 +179,7 @@ class LangChainBackend(Backend):
             return
         source = model._stream(self._messages(request), stop=self.stop, **kwargs)
         if timed and request.deadline is not None and self.executor is not None:
-            source = self._within_deadline(source, tier, request)
+            source = self._within_deadline(source, tier, request, live)
         try:
             for chunk in source:
                 yield strip_model_name(chunk)
@@ -186,17 +189,18 @@ class LangChainBackend(Backend):
                 raise
             raise mapped from exc
 
-    def _within_deadline(self, source: Iterator[ChatGenerationChunk], tier: Tier, request: RouteRequest
-                         ) -> Iterator[ChatGenerationChunk]:
-        """A sync stream held to the request's deadline until its first output, as the
-        async one is: each chunk before that is read on the pool and waited for at most
-        the call's time left (a read still blocked then is abandoned, as a sync call is)."""
+    def _within_deadline(self, source: Iterator[ChatGenerationChunk], tier: Tier, request: RouteRequest,
+                         live: bool) -> Iterator[ChatGenerationChunk]:
+        """A sync stream held to the request's deadline until its output reaches the
+        caller, as the async one is: each chunk before that is read on the pool and waited
+        for at most the call's time left (a read still blocked then is abandoned, as a sync
+        call is). A stream held for a gate reaches the caller only once judged: every read."""
         context = contextvars.copy_context()
         first = [True]
         for chunk in iter(lambda: self._next_within(source, context, tier, request, first), _END):
             first[0] = False
             yield chunk
-            if has_output(chunk):
+            if live and has_output(chunk):
                 break
         else:
             return
@@ -324,7 +328,7 @@ class LangChainBackend(Backend):
     def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> "ConverseTierStream":
         """Every attempt of a streamed request goes through ConverseStream (live or
         buffered for a gate), so a cut stream is a transport error either way."""
-        return ConverseTierStream(self, tier, request)
+        return ConverseTierStream(self, tier, request, live)
 
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
         """Routing's own one-turn call (LLM classifier, self-grade): no tools, no stop words,
@@ -346,8 +350,8 @@ class LangChainBackend(Backend):
 class ConverseTierStream(TierStream):
     """One attempt's ConverseStream chunks, inside its attempt run."""
 
-    def __init__(self, backend: LangChainBackend, tier: Tier, request: RouteRequest):
-        self.backend, self.tier, self.request = backend, tier, request
+    def __init__(self, backend: LangChainBackend, tier: Tier, request: RouteRequest, live: bool = True):
+        self.backend, self.tier, self.request, self.live = backend, tier, request, live
 
     def _run_args(self) -> tuple[Any, dict[str, Any], list[BaseMessage]]:
         backend = self.backend
@@ -358,7 +362,7 @@ class ConverseTierStream(TierStream):
         run = runs.start(self.tier, *self._run_args()) if runs and runs.manager is not None else None
         got: list[ChatGenerationChunk] = []
         try:
-            for chunk in self.backend.stream_tier(self.tier, self.request):
+            for chunk in self.backend.stream_tier(self.tier, self.request, live=self.live):
                 got.append(chunk)
                 yield chunk
             answer = self.answer(got)

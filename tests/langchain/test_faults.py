@@ -111,6 +111,27 @@ def test_a_request_deadline_bounds_retries_and_escalation(routed, emulator, path
     assert info.value.result.latency_ms < 4000  # five seconds a call without the deadline
 
 
+@pytest.mark.parametrize("path", ["stream", "astream"])
+def test_a_gated_stream_is_held_to_the_deadline_after_its_first_text(routed, emulator, path) -> None:
+    """A stream a gate holds back has shown the caller nothing: it stays within the
+    deadline after its first text too. The sync stream stopped timing its reads at the
+    first text delta, and a tier that stalled there kept the request 4 s past a 1 s deadline."""
+    llm = routed(gates=[{"kind": "regex", "pattern": "never matches"}], transport={"deadline_s": 1.0},
+                 retry={"max_retries": 0, "backoff_s": 0})
+    emulator.inject("stream_stall", model_id=CHEAP, times=1, after_events=2, seconds=4)  # after a text delta
+    with pytest.raises(LadderExhaustedError) as info:
+        if path == "stream":
+            list(llm.stream("hello"))
+        else:
+            async def read() -> None:
+                async for _ in llm.astream("hello"):
+                    pass
+            asyncio.run(read())
+    first = info.value.result.attempts[0]
+    assert (first.tier, first.outcome, first.error_kind) == ("cheap", "transport_error", "timeout")
+    assert info.value.result.latency_ms < 3000  # 4 s at the stall before
+
+
 def test_a_deadline_with_one_worker_thread_still_streams_async(routed, emulator) -> None:
     """The async stream reads the tier on the worker pool and times its reads itself: it
     must not also wait on the pool for each chunk (with one worker, that wait starved)."""
