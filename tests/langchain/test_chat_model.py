@@ -404,6 +404,25 @@ def test_a_tool_choice_bedrock_cannot_take_is_the_callers_error_on_every_tier(ro
     assert forced.response_metadata["routing"]["tier"] == "cheap"
 
 
+def test_bind_tools_strict_reaches_a_bedrock_tool_spec_as_on_plain_converse(routed, emulator) -> None:
+    """``strict=True`` was dropped for raw ``toolSpec`` dicts (kept only for pydantic
+    classes and functions): Bedrock got a spec without ``strict`` and its schema unclosed.
+    Sent now as ``ChatBedrockConverse.bind_tools`` sends it; without ``strict``, as given."""
+    from langchain_aws import ChatBedrockConverse
+
+    spec = {"toolSpec": {"name": "raw_tool", "description": "raw",
+                         "inputSchema": {"json": {"type": "object", "properties": {"x": {"type": "string"}}}}}}
+    sent = []
+    for strict in (True, None):
+        plain = ChatBedrockConverse(model=CHEAP, endpoint_url=emulator.url, region_name="us-east-1")
+        for llm in (plain, routed()):
+            llm.bind_tools([spec], strict=strict).invoke("hello")
+            sent.append(emulator.requests[-1].body["toolConfig"]["tools"][0]["toolSpec"])
+    assert sent[0] == sent[1] and sent[1]["strict"] is True
+    assert sent[1]["inputSchema"]["json"]["additionalProperties"] is False
+    assert sent[3] == spec["toolSpec"]  # not strict: the spec as given
+
+
 @pytest.mark.parametrize("bad", [None, 42, [1, 2], b"router.yaml"])
 def test_a_config_of_the_wrong_type_is_a_config_error(bad) -> None:
     with pytest.raises(ConfigError, match="a RouterConfig, a dict or the path of a YAML file"):

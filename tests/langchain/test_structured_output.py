@@ -266,3 +266,24 @@ def test_arguments_sent_as_json_strings_are_decoded_only_where_the_schema_wants_
     assert unstringify_args(args, properties) == expected
     unchanged = {"items": [1], "name": "x"}
     assert unstringify_args(unchanged, properties) is unchanged
+
+
+def test_a_ladder_that_cannot_be_forced_to_call_the_tool_raises_as_plain_does(emulator) -> None:
+    """Claude 4 models thinking cannot be forced to call a tool: each answered in text,
+    failed the schema gate, and the flagged answer parsed to ``None``, silently. Plain
+    ``ChatBedrockConverse`` raises ``OutputParserException`` there; so does the ladder now
+    (and ``include_raw`` carries it as the parsing error)."""
+    from langchain_core.exceptions import OutputParserException
+
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    ladder = [{"name": "sonnet", "model_id": "global.anthropic.claude-sonnet-4-5-20250929-v1:0"},
+              {"name": "opus", "model_id": "us.anthropic.claude-opus-4-1-20250805-v1:0"}]
+    llm = TieredChatBedrock(config={**config(emulator.url), "tiers": ladder, "on_exhausted": "flag"},
+                            additional_model_request_fields=thinking, max_tokens=2000, telemetry=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each tier is called without a forced tool, and says so
+        with pytest.raises(OutputParserException, match="calls no tool"):
+            llm.with_structured_output(Person).invoke("Tell me about Grace")
+        raw = llm.with_structured_output(Person, include_raw=True).invoke("Tell me about Grace")
+    assert raw["parsed"] is None and isinstance(raw["parsing_error"], OutputParserException)
+    assert raw["raw"].response_metadata["routing"]["flagged"] is True
