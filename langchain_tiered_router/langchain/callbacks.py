@@ -29,6 +29,7 @@ from ..core.telemetry.record import RoutingRecord, record_from_result
 from ..core.telemetry.build import build_sinks
 from ..core.telemetry.sinks import Sink, SinkSet
 from . import failed_runs
+from ._convert import request_text
 
 __all__ = ["TieredRouterCallbackHandler"]
 
@@ -78,8 +79,9 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        prompt = "\n".join(_message_text(m) for m in (messages[0] if messages else []))
-        self._start(run_id, prompt, metadata)
+        # what the router's own record keeps: the text classifiers and gates read (the last
+        # user turn), not every message of the conversation
+        self._start(run_id, request_text(messages[0]) if messages else "", metadata)
 
     def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], *, run_id: UUID,
                      metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:

@@ -50,8 +50,8 @@ def _model(priced_config, on_exhausted="flag") -> _RoutedChat:
 def test_handler_in_a_chain_writes_the_routing_record(priced_config):
     sink = MemorySink()
     handler = TieredRouterCallbackHandler(sink, store_text=True)
-    chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | _model(priced_config) | RunnableLambda(
-        lambda m: m.content)
+    chain = ChatPromptTemplate.from_messages([("system", "Be terse."), ("human", "{q}")]) | _model(
+        priced_config) | RunnableLambda(lambda m: m.content)
     assert chain.invoke({"q": "easy one"}, config={"callbacks": [handler], "metadata": {"team": "a"}}) == "ok"
     assert chain.invoke({"q": "hard one"}, config={"callbacks": [handler]}) == "ok"
     easy, hard = sink.records
@@ -59,6 +59,7 @@ def test_handler_in_a_chain_writes_the_routing_record(priced_config):
     assert (hard.tier, hard.escalated, [a["tier"] for a in hard.attempts]) == ("frontier", True,
                                                                                ["cheap", "mid", "frontier"])
     assert hard.cost_usd is not None and hard.baseline_model_id == "test.frontier-v1"
+    # the last user turn, as the router's own record keeps it (it held the system prompt too)
     assert easy.prompt_text == "easy one" and easy.answer_text == "ok"
     assert easy.metadata.get("team") == "a"
     assert handler._runs == {}  # nothing left behind per run
