@@ -48,8 +48,9 @@ def _where(live: bool, endpoint_url: Optional[str], emulator_script: Optional[Pa
     """(endpoint URL or None for Bedrock, a description, sign with placeholder keys?)."""
     _check_where(live, endpoint_url, emulator_script, config_endpoint)
     if live:
-        import boto3
+        from ..analysis.collect.bedrock import import_boto3
 
+        boto3 = import_boto3()
         if boto3.Session().get_credentials() is None:
             raise ValueError("--live needs AWS credentials (none found in the environment, config files or "
                              "instance role)")
@@ -62,8 +63,9 @@ def _where(live: bool, endpoint_url: Optional[str], emulator_script: Optional[Pa
             yield emulator.url, f"the local Bedrock emulator ({emulator_script.name}) at {emulator.url}", True
         return
     url = endpoint_url or config_endpoint
-    import boto3
+    from ..analysis.collect.bedrock import import_boto3
 
+    boto3 = import_boto3()
     yield url, f"the endpoint {url}", boto3.Session().get_credentials() is None
 
 

@@ -73,9 +73,9 @@ Invoke = Callable[[str], dict]
 @contextlib.contextmanager
 def _invoker(config: RouterConfig) -> Iterator[Invoke]:
     """A function prompt -> routing metadata, through ``TieredChatBedrock``."""
-    from langchain_core.messages import HumanMessage
+    from ..langchain import TieredChatBedrock  # first: without the extra, its ImportError names it
 
-    from ..langchain import TieredChatBedrock
+    from langchain_core.messages import HumanMessage
 
     model = TieredChatBedrock(config=config)
 

@@ -228,3 +228,17 @@ def test_an_unreachable_endpoint_fails_each_prompt_and_writes_nothing(tmp_path):
     assert result.exit_code == 4, result.output
     assert "1 prompts failed" in result.output and "a: [cheap / " in result.output
     assert (tmp_path / "o.jsonl").read_text() == ""
+
+
+def test_collect_without_boto3_says_which_extra_in_one_line(tmp_path, monkeypatch):
+    """``collect`` needs boto3, which the ``ml``/``plot`` extras do not bring: it was a
+    ``ModuleNotFoundError`` traceback and exit 1."""
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as on a machine without it: importing it fails
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "a", "prompt": "x"}) + "\n")
+    result = collect("--prompts", str(prompts), "--out", str(tmp_path / "o.jsonl"),
+                     "--endpoint-url", "http://127.0.0.1:9")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "tiered-router: error: collect calls Bedrock through boto3: pip install 'langchain-tiered-router[batch]' "
+        "(or [langchain], which brings it too)"]

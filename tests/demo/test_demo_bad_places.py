@@ -79,3 +79,18 @@ def test_append_to_a_telemetry_db_adds_to_it(tmp_path):
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM routing_records").fetchone() == (6,)
     conn.close()
+
+
+def test_the_demo_without_the_langchain_extra_says_so_in_one_line(tmp_path):
+    """It was a ``ModuleNotFoundError: langchain_core`` traceback and exit 1."""
+    import subprocess
+    import sys
+
+    run = ("import sys; sys.modules['langchain_core'] = None\n"
+           "from langchain_tiered_router.cli import app\n"
+           f"app(['demo', '--limit', '2', '--db', {str(tmp_path / 'd.db')!r}])")
+    done = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "tiered-router: error: TieredChatBedrock needs the 'langchain' extra: "
+        "pip install 'langchain-tiered-router[langchain]'"]

@@ -19,17 +19,27 @@ from ...core.tiers import Tier
 from ...core.types import RouteRequest, TierAnswer
 from .prompts import PromptItem
 
-__all__ = ["ConverseBackend", "runtime_client", "converse_body"]
+__all__ = ["ConverseBackend", "runtime_client", "converse_body", "import_boto3"]
 
 _INFERENCE_KEYS = {"max_tokens": ("maxTokens", int), "temperature": ("temperature", float),
                    "top_p": ("topP", float)}
+
+
+def import_boto3() -> Any:
+    """boto3, or an ``ImportError`` naming the extra that brings it (the CLI says it in one line)."""
+    try:
+        import boto3
+    except ImportError as exc:
+        raise ImportError("collect calls Bedrock through boto3: pip install 'langchain-tiered-router[batch]' "
+                          "(or [langchain], which brings it too)") from exc
+    return boto3
 
 
 def runtime_client(*, region: str, endpoint_url: str | None, max_connections: int, max_attempts: int = 5,
                    placeholder_credentials: bool = False) -> Any:
     """A boto3 ``bedrock-runtime`` client; ``placeholder_credentials`` signs with dummy keys
     (an emulator ignores signatures; they are sent nowhere but ``endpoint_url``)."""
-    import boto3
+    boto3 = import_boto3()
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": max_attempts},
