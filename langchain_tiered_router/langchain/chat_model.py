@@ -26,9 +26,7 @@ from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManager
 from langchain_core.language_models import BaseChatModel, LanguageModelInput, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.exceptions import OutputParserException
-from langchain_core.runnables import (Runnable, RunnableConfig, RunnableLambda, RunnableMap, RunnablePassthrough,
-                                      ensure_config)
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableMap, RunnablePassthrough, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
@@ -670,7 +668,7 @@ class TieredChatBedrock(BaseChatModel):
         llm = self.bind_tools([schema], tool_choice=name, strict=strict,
                               ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
                               **{GATES_KWARG: [schema_gate(schema, tool)]})
-        parser: Runnable = RunnableLambda(_tool_call_of(name)) | structured_parser(schema, tool)
+        parser: Runnable = structured_parser(schema, tool)
         if include_raw:
             parser_assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | parser, parsing_error=lambda _: None)
             parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
@@ -701,23 +699,6 @@ class _Pool:
 
 
 _SYSTEM_TOOL_NAMES = ("nova_grounding", "nova_code_interpreter")
-
-
-def _tool_call_of(name: str) -> Callable[[AIMessage], AIMessage]:
-    """The served message, or ``OutputParserException`` when it calls no tool: a tier that
-    cannot be forced to call it (a Claude model thinking, DeepSeek reasoning) answered in
-    text on every tier and the ladder served it flagged. ``ChatBedrockConverse`` raises
-    the same there; the parser alone returned None."""
-
-    def check(message: AIMessage) -> AIMessage:
-        if not getattr(message, "tool_calls", None):
-            routing = (getattr(message, "response_metadata", None) or {}).get("routing") or {}
-            raise OutputParserException(
-                f"the answer calls no tool (structured output needs a call of {name!r}): served by "
-                f"{routing.get('tier', '?')}{', flagged: ' + str(routing.get('flag_reason')) if routing.get('flagged') else ''}")
-        return message
-
-    return check
 
 
 def _formatted_tool(tool: Any, strict: bool | None) -> Any:

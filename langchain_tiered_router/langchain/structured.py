@@ -25,6 +25,7 @@ import types
 import typing
 from typing import Any, Iterable, Mapping, Sequence
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -74,8 +75,6 @@ class ParsedTextGate(Gate):
         self.bounded = inner.bounded
 
     def judge(self, state: GateState) -> GateVerdict:
-        from langchain_core.exceptions import OutputParserException
-
         try:
             self.parser.parse(state.answer.text)
         except OutputParserException as exc:
@@ -148,11 +147,25 @@ def _unstringified(result: list[Generation], properties: Mapping[str, Any] | Non
 
 
 class _Unstringifying(BaseModel):
-    """A tools parser that reads array and object arguments sent as JSON strings."""
+    """A tools parser that reads array and object arguments sent as JSON strings.
+
+    Its final parse of an answer that calls no tool raises ``OutputParserException``: a
+    tier that cannot be forced to call it (a Claude model thinking, DeepSeek reasoning)
+    answered in text on every tier and the ladder served it flagged; the parser alone
+    returned None. ``ChatBedrockConverse`` raises the same there. Partial parses (a
+    stream) are untouched."""
 
     schema_properties: dict[str, Any] | None = None
+    tool_name: str = ""
 
     def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        if not partial:
+            message = getattr(result[0], "message", None) if result else None
+            if message is not None and not getattr(message, "tool_calls", None):
+                routing = (getattr(message, "response_metadata", None) or {}).get("routing") or {}
+                flagged = f", flagged: {routing.get('flag_reason')}" if routing.get("flagged") else ""
+                raise OutputParserException(f"the answer calls no tool (structured output needs a call of "
+                                            f"{self.tool_name!r}): served by {routing.get('tier', '?')}{flagged}")
         return super().parse_result(_unstringified(result, self.schema_properties), partial=partial)  # type: ignore[misc]
 
 
@@ -166,11 +179,12 @@ class _UnstringifyingJsonOutputKeyToolsParser(_Unstringifying, JsonOutputKeyTool
 
 def structured_parser(schema: Any, tool: Mapping[str, Any]) -> Any:
     """The parser of the forced tool call's arguments: the pydantic object, else the dict."""
-    properties = _parameters(tool).get("properties") or None
+    properties, name = _parameters(tool).get("properties") or None, tool["function"]["name"]
     if isinstance(schema, type) and is_basemodel_subclass(schema):
-        return _UnstringifyingPydanticToolsParser(tools=[schema], first_tool_only=True, schema_properties=properties)
-    return _UnstringifyingJsonOutputKeyToolsParser(key_name=tool["function"]["name"], first_tool_only=True,
-                                                   schema_properties=properties)
+        return _UnstringifyingPydanticToolsParser(tools=[schema], first_tool_only=True, schema_properties=properties,
+                                                  tool_name=name)
+    return _UnstringifyingJsonOutputKeyToolsParser(key_name=name, first_tool_only=True, schema_properties=properties,
+                                                   tool_name=name)
 
 
 # -- method="json_schema": Bedrock's own structured output (outputConfig.textFormat) ------

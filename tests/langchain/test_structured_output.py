@@ -111,6 +111,8 @@ def test_an_answer_the_parser_accepts_is_served_by_the_cheap_tier_as_plain_parse
     assert [a["gate_passed"] for a in routing["attempts"]] == [True]
     streamed = list(_routed(emulator).with_structured_output(schema).stream(prompt))
     assert streamed[-1] == expected
+    # the partial objects too (a dict grows key by key), as plain streams them
+    assert streamed == list(_plain(emulator).with_structured_output(schema).stream(prompt))
 
 
 @pytest.mark.parametrize("schema, prompt, reason", [
