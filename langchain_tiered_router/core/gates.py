@@ -182,18 +182,32 @@ class AllOf(Gate):
         self.bounded = all(g.bounded for g in self.gates)
 
     def judge(self, state: GateState) -> GateVerdict:
+        passed: list[GateVerdict] = []
         for gate in self.gates:
             verdict = safe_judge(gate, state)
             if not verdict.passed:
-                return verdict
-        return self._verdict(True, "all passed")
+                return _with_errors(verdict, passed)
+            passed.append(verdict)
+        return _with_errors(self._verdict(True, "all passed"), passed)
 
     async def ajudge(self, state: GateState) -> GateVerdict:
+        passed: list[GateVerdict] = []
         for gate in self.gates:
             verdict = await safe_ajudge(gate, state)
             if not verdict.passed:
-                return verdict
-        return self._verdict(True, "all passed")
+                return _with_errors(verdict, passed)
+            passed.append(verdict)
+        return _with_errors(self._verdict(True, "all passed"), passed)
+
+
+def _with_errors(verdict: GateVerdict, before: Sequence[GateVerdict]) -> GateVerdict:
+    """``verdict`` carrying the errors of the verdicts judged before it (a ``kind: any``
+    that passed although a member raised): a broken gate is counted in ``gate_errors``
+    however gates are combined."""
+    errors = [v.error for v in before if v.error]
+    if not errors:
+        return verdict
+    return dataclasses.replace(verdict, error="; ".join([*errors, *([verdict.error] if verdict.error else [])]))
 
 
 class AnyOf(Gate):

@@ -211,11 +211,14 @@ def test_json_nested_deeper_than_the_limit_fails_the_gate_and_brackets_in_string
 async def test_a_gate_that_raises_inside_any_is_counted_whichever_member_decides(base_config):
     """``kind: any`` built a new verdict that dropped its members' errors: a rule that
     raised beside a regex was in the reason but not in ``gate_errors`` (0 where the same
-    rule alone or inside ``all`` counts one per attempt)."""
+    rule alone or inside ``all`` counts one per attempt), and ``all`` dropped the error of
+    a member that passed (any list of two gates is judged as one ``all``)."""
     raising = {"kind": "rule", "function": "tests.core.rules:explode_on_cheap"}  # raises on cheap's answer
     script = {"cheap": answer("cheap answer"), "mid": answer("mid answer"), "frontier": answer("top answer")}
-    for other, served in (("^never$", "mid"), ("answer", "cheap")):  # the regex fails / passes everywhere
-        r = router(base_config, [{"kind": "any", "gates": [raising, {"kind": "regex", "pattern": other}]}])
+    beside = {"kind": "regex", "pattern": "answer"}  # a second gate: the engine judges both inside an ``all``
+    for other, served, also in (("^never$", "mid", []), ("answer", "cheap", []), ("answer", "cheap", [beside])):
+        any_of = {"kind": "any", "gates": [raising, {"kind": "regex", "pattern": other}]}  # fails / passes everywhere
+        r = router(base_config, [any_of, *also])
         for result in (r.route(RouteRequest("q"), ScriptedBackend(script)),
                        await r.aroute(RouteRequest("q"), ScriptedBackend(script))):
             assert result.served.tier == served
