@@ -47,6 +47,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch LiteLLM's cost map
+# proxies as users start them, each a process of its own (the tests fork them from one
+# that has imported LiteLLM, which would make the first start pay for every later one)
+os.environ.setdefault("TIERED_TESTS_PROXY_FORK", "0")
 # the emulator takes any credentials; a real AWS profile must never be used by a benchmark
 os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
 

@@ -29,6 +29,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# proxies as users start them, each a process of its own (the tests fork them from one
+# that has imported LiteLLM, which would make the first start pay for every later one)
+os.environ.setdefault("TIERED_TESTS_PROXY_FORK", "0")
 
 FAULTS = (("throttle", {}), ("server_error", {}), ("stream_cut", {"after_events": 2}), ("malformed", {}),
           ("stream_stall", {"after_events": 2, "seconds": 0.3}))

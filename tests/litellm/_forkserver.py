@@ -17,8 +17,10 @@ and a signal still reaches the child's process group.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,17 +29,18 @@ from typing import Any
 
 # The server: reads one JSON command per line on stdin, answers one JSON line on stdout.
 SERVER = r'''
-import json, os, sys
+import json, os, signal, sys, time
 import litellm.proxy.proxy_server  # noqa: F401  (the import every child would repeat)
 from litellm.proxy.proxy_cli import run_server
 
 answer = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing a library prints corrupts the answers
-status = {}
+status, children = {}, set()
 
 
-def child(cmd):
+def child(cmd, ready):
     os.setsid()
+    os.close(ready)  # the server answers once the child leads its own process group
     os.chdir(cmd["cwd"])
     os.environ.clear()
     os.environ.update(cmd["env"])
@@ -53,44 +56,100 @@ def child(cmd):
     run_server.main(args=cmd["args"], prog_name="litellm")  # raises SystemExit: the normal exit path
 
 
+def reap(pid, flags):
+    try:
+        done, code = os.waitpid(pid, flags)
+    except ChildProcessError:  # not a child of ours (any more): its status is unknown
+        status.setdefault(pid, -signal.SIGKILL)
+        children.discard(pid)
+        return
+    if done:
+        status[pid] = -os.WTERMSIG(code) if os.WIFSIGNALED(code) else os.WEXITSTATUS(code)
+        children.discard(pid)
+
+
 for line in sys.stdin:
     cmd = json.loads(line)
+    reply = {"id": cmd["id"]}
     if cmd["op"] == "spawn":
+        read_end, ready = os.pipe()
         pid = os.fork()
         if pid == 0:
-            del line, cmd["op"]
-            child(cmd)
+            os.close(read_end)
+            del line
+            child(cmd, ready)
             sys.exit(0)
-        answer.write(json.dumps({"pid": pid}) + "\n")
+        os.close(ready)
+        os.read(read_end, 1)  # end of file: the child has called setsid (or died)
+        os.close(read_end)
+        status.pop(pid, None)  # a pid the system reused: not an earlier child's exit
+        children.add(pid)
+        reply["pid"] = pid
     elif cmd["op"] == "poll":
         pid = cmd["pid"]
         if pid not in status:
-            done, code = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status[pid] = -os.WTERMSIG(code) if os.WIFSIGNALED(code) else os.WEXITSTATUS(code)
-        answer.write(json.dumps({"code": status.get(pid)}) + "\n")
+            reap(pid, os.WNOHANG)
+        reply["code"] = status.get(pid)
+    answer.write(json.dumps(reply) + "\n")
+
+# the tests' process has gone (or closed us): no proxy it started outlives it
+for pid in list(children):
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        pass
+deadline = time.monotonic() + 10
+while children and time.monotonic() < deadline:
+    for pid in list(children):
+        reap(pid, os.WNOHANG)
+    time.sleep(0.05)
+for pid in list(children):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 '''
 
 
+class ServerGone(RuntimeError):
+    """The fork server has exited: proxies start as processes of their own from here."""
+
+
 class ForkServer:
-    """One server per test process, started at the first proxy."""
+    """One server per test process, started at the first proxy. Its children are
+    stopped when it sees the end of its input: when the tests' process exits, however."""
 
     def __init__(self, env: dict[str, str]):
         self._lock = threading.Lock()
+        self._ids = itertools.count()
         self._proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env, stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
 
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
     def _ask(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Send ``cmd``, return its answer. Each carries an id: an answer left unread by a
+        call interrupted while it waited (Ctrl-C during a start) is skipped, not taken
+        for the next call's."""
         with self._lock:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"the proxies' fork server exited with {self._proc.returncode}")
+            if not self.alive:
+                raise ServerGone(f"the proxies' fork server exited with {self._proc.returncode}")
             assert self._proc.stdin is not None and self._proc.stdout is not None
-            self._proc.stdin.write(json.dumps(cmd) + "\n")
-            self._proc.stdin.flush()
-            line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the proxies' fork server exited with {self._proc.wait()}")
-        return json.loads(line)
+            cmd = {**cmd, "id": next(self._ids)}
+            try:
+                self._proc.stdin.write(json.dumps(cmd) + "\n")
+                self._proc.stdin.flush()
+                while True:
+                    line = self._proc.stdout.readline()
+                    if not line:
+                        raise ServerGone(f"the proxies' fork server exited with {self._proc.wait()}")
+                    reply = json.loads(line)
+                    if reply.get("id") == cmd["id"]:
+                        return reply
+            except BrokenPipeError:
+                raise ServerGone(f"the proxies' fork server exited with {self._proc.wait()}") from None
 
     def spawn(self, args: list[str], env: dict[str, str], cwd: str, log: str, append: bool) -> "ForkedProcess":
         reply = self._ask({"op": "spawn", "args": args, "env": env, "cwd": cwd, "log": log, "append": append})
@@ -117,7 +176,13 @@ class ForkedProcess:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.returncode = self._server.status(self.pid)
+            try:
+                self.returncode = self._server.status(self.pid)
+            except ServerGone:  # its exit status went with the server: alive, or gone for an unknown reason
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    self.returncode = -signal.SIGKILL
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -133,11 +198,7 @@ class ForkedProcess:
             os.kill(self.pid, signum)
 
     def terminate(self) -> None:
-        import signal
-
         self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        import signal
-
         self.send_signal(signal.SIGKILL)

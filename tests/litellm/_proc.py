@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import httpx
 import yaml
 
-from ._forkserver import ForkServer
+from ._forkserver import ForkServer, ServerGone
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def _fork_server() -> ForkServer | None:
     if not _SERVER:
         _SERVER.append(ForkServer(_base_env()))
         atexit.register(_SERVER[0].close)
-    return _SERVER[0]
+    return _SERVER[0] if _SERVER[0].alive else None  # gone: each proxy a process of its own
 
 
 @dataclass
@@ -161,8 +161,11 @@ class _Proxy:
                 "--num_workers", "1"]
         server = _fork_server()
         if server is not None:
-            self.proc = server.spawn(args, self.env, str(self.workdir), str(self.log_path), append=mode == "ab")
-            return
+            try:
+                self.proc = server.spawn(args, self.env, str(self.workdir), str(self.log_path), append=mode == "ab")
+                return
+            except ServerGone:
+                pass
         with open(self.log_path, mode) as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "litellm.proxy.proxy_cli", *args],
