@@ -10,6 +10,8 @@ offline: the emulator's batch control plane and moto's S3 server.
 
 from __future__ import annotations
 
+import importlib
+
 from pathlib import Path
 from typing import Optional
 
@@ -22,8 +24,9 @@ from .outputs import emit_json
 __all__ = ["register"]
 
 def _check_credentials() -> None:
-    import boto3
+    from ..analysis.collect.bedrock import import_boto3
 
+    boto3 = import_boto3()
     if boto3.Session().get_credentials() is None:
         raise fail("--live needs AWS credentials (none found in the environment, config files or instance role)")
 
@@ -84,10 +87,12 @@ def register(app: typer.Typer) -> None:
 
         if live and batch:
             raise fail("--batch runs offline; against real Bedrock use tiered-router batch run")
-        if live:
-            _check_credentials()
         console = wide_console(stderr=as_json)
         with one_line_errors():
+            if live:
+                _check_credentials()
+            if not batch:  # routed through TieredChatBedrock: without its extra, said before the db is touched
+                importlib.import_module("langchain_tiered_router.langchain")
             check_writable(json_out, "--json-out")
             earlier = prepare_db(db, append)
             source = replay or bundled_workload_path()

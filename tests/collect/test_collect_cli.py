@@ -240,5 +240,5 @@ def test_collect_without_boto3_says_which_extra_in_one_line(tmp_path, monkeypatc
                      "--endpoint-url", "http://127.0.0.1:9")
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().splitlines() == [
-        "tiered-router: error: collect calls Bedrock through boto3: pip install 'langchain-tiered-router[batch]' "
+        "tiered-router: error: calling Bedrock needs boto3: pip install 'langchain-tiered-router[batch]' "
         "(or [langchain], which brings it too)"]

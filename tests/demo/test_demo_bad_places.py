@@ -82,15 +82,20 @@ def test_append_to_a_telemetry_db_adds_to_it(tmp_path):
 
 
 def test_the_demo_without_the_langchain_extra_says_so_in_one_line(tmp_path):
-    """It was a ``ModuleNotFoundError: langchain_core`` traceback and exit 1."""
+    """It was a ``ModuleNotFoundError: langchain_core`` traceback and exit 1, after it had
+    emptied the database of the run before."""
     import subprocess
     import sys
 
+    db = tmp_path / "d.db"
+    assert runner.invoke(app, ["demo", "--limit", "2", "--db", str(db)]).exit_code == 0
+    rows = sqlite3.connect(db).execute("select count(*) from routing_records").fetchone()[0]
     run = ("import sys; sys.modules['langchain_core'] = None\n"
            "from langchain_tiered_router.cli import app\n"
-           f"app(['demo', '--limit', '2', '--db', {str(tmp_path / 'd.db')!r}])")
+           f"app(['demo', '--limit', '2', '--db', {str(db)!r}])")
     done = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
+    assert rows == 2 and sqlite3.connect(db).execute("select count(*) from routing_records").fetchone()[0] == rows
     assert done.stderr.strip().splitlines() == [
         "tiered-router: error: TieredChatBedrock needs the 'langchain' extra: "
         "pip install 'langchain-tiered-router[langchain]'"]

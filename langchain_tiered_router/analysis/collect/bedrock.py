@@ -30,7 +30,7 @@ def import_boto3() -> Any:
     try:
         import boto3
     except ImportError as exc:
-        raise ImportError("collect calls Bedrock through boto3: pip install 'langchain-tiered-router[batch]' "
+        raise ImportError("calling Bedrock needs boto3: pip install 'langchain-tiered-router[batch]' "
                           "(or [langchain], which brings it too)") from exc
     return boto3
 
