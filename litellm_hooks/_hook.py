@@ -83,6 +83,15 @@ class TieredRouterHook(CustomLogger):
             known = self._routed_models[key] = _routed_model({"model": model})
         return known
 
+    async def log_failure_fallback_event(self, original_model_group: str, kwargs: dict,
+                                         original_exception: Exception) -> None:
+        """LiteLLM's router tried one of a one-pass request's fallback tiers and it failed."""
+        if self._one_pass is not None:
+            try:
+                self._one_pass.fallback_failed(kwargs)
+            except Exception:  # noqa: BLE001 - bookkeeping for the record: never the request's failure
+                log.exception("could not note a failed fallback")
+
     async def async_post_call_failure_hook(self, request_data: dict, original_exception: Exception,
                                            user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
         """A one-pass request's error is its first attempt's outcome; an image URL of a

@@ -98,7 +98,8 @@ class HandoffBackend(Backend):
 
     async def handed(self, tier: Tier, request: RouteRequest) -> TierAnswer | ProxyStream | None:
         """What the proxy's call got for ``tier`` (``None``: call it through ``inner``)."""
-        if self.answered_with_error:  # the engine stops at a delivered error; nothing is called after it
+        if self.answered_with_error and tier.name not in self.outcomes:
+            # the engine stops at a delivered error; nothing is called after it
             error = TierCallError("not called: the proxy answered the client with the first attempt's error",
                                   tier=tier.name, model_id=tier.model_id)
             error.delivered = True
@@ -155,6 +156,7 @@ class _Pending:
         self.proxy: ProxyStream | None = None  # the proxy's stream of the first tier, once handed over
         self.extra_metadata: dict | None = None  # a fallback's call logs from its own copy of the metadata
         self.logging_obj: Any = None  # the logging object LiteLLM logs the stream on
+        self.fallbacks_failed: list[str] = []  # the fallback groups LiteLLM tried that failed, in order
 
 
 _RESERVED = object()  # a call id whose route is being started
@@ -406,10 +408,30 @@ class OnePassRoutes:
         if isinstance(mapped, TransportError):  # LiteLLM's tries of the first tier, for the circuit breaker
             mapped.calls = 0 if mapped.kind == "timeout" and pending.caller_timeout else pending.tries
         pending.backend.answered_with_error = True
-        if not pending.backend.answer.done():
+        tried = [t for t in pending.fallbacks if pending.backend.inner.group(t) in pending.fallbacks_failed]
+        if tried and isinstance(mapped, TransportError) and not pending.backend.answer.done():
+            # LiteLLM fell back through tiers above, each failed as a tier fails (not on the
+            # client's own error, such as an image URL it cannot fetch), and the last one's
+            # error is the client's
+            _failed_over(pending, tried[-1], None)
+            last = delivered_error(error, tried[-1])
+            if isinstance(last, TransportError):
+                last.calls = _unwell_tries(pending, pending.backend.inner.group(tried[-1]))
+            pending.backend.outcomes[tried[-1].name] = last
+        elif not pending.backend.answer.done():
             pending.backend.answer.set_exception(mapped)
         self._keep(pending.task)
         return pending
+
+    def fallback_failed(self, kwargs: Mapping[str, Any]) -> None:
+        """LiteLLM's router tried a fallback group of a one-pass request and it failed
+        (``CustomLogger.log_failure_fallback_event``): if the whole chain fails, the route's
+        record shows every tier called, not the first alone."""
+        pending = self._pending.get(kwargs.get("litellm_call_id"))  # the fallback's kwargs hold a copy of the metadata
+        group = kwargs.get("model")
+        if isinstance(pending, _Pending) and isinstance(group, str) and \
+                any(pending.backend.inner.group(t) == group for t in pending.fallbacks):
+            pending.fallbacks_failed.append(group)
 
     @staticmethod
     async def ended(pending: _Pending, wait_s: float = 1.0) -> RoutingResult | None:
@@ -543,7 +565,7 @@ def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
     read as the engine asks."""
     backend = pending.backend
     passed = [pending.tier, *(t for t in pending.fallbacks if t.index < served.index)]
-    for tier, after in zip(passed, passed[1:] + [served]):
+    for tier, after in zip(passed, [*passed[1:], served]):
         error = TransportError(f"LiteLLM's router failed over from group {backend.inner.group(tier)!r} to "
                                f"{backend.inner.group(after)!r} after its retries (its failure log has the error)",
                                tier=tier.name, model_id=tier.model_id, kind="failed_over")
@@ -552,7 +574,9 @@ def _failed_over(pending: _Pending, served: Tier, response: Any) -> None:
             backend.answer.set_exception(error)
         else:
             backend.outcomes[tier.name] = error
-    backend.outcomes[served.name] = response if isinstance(response, ProxyStream) else _answer_or_error(response, served)
+    if response is not None:  # None: ``served`` failed too, its outcome is set by the caller
+        backend.outcomes[served.name] = response if isinstance(response, ProxyStream) else \
+            _answer_or_error(response, served)
 
 
 def _unwell_tries(pending: _Pending, group: str) -> int:
