@@ -39,11 +39,15 @@ def _session_value(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def call_session(explicit: Any, metadata: Mapping[str, Any]) -> Any:
-    """The session of the current call (see the module's docstring for the order)."""
+def call_session(explicit: Any, metadata: Mapping[str, Any]) -> str | None:
+    """The session of the current call (see the module's docstring for the order), as
+    text whichever way it came: a UUID given as ``session_id=`` reached the record as an
+    object, which a SQLite sink could not store (the row was dropped) and ``json.dumps``
+    of the routing metadata refused."""
     for value in (explicit, metadata.get("session_id")):
-        if value:
-            return value
+        session = _session_value(value)
+        if session is not None:
+            return session
     config = RUN_CONFIG.get() or var_child_runnable_config.get() or {}
     configurable = config.get("configurable") or {}
     for key in CONFIGURABLE_SESSION_KEYS:

@@ -245,6 +245,28 @@ def test_session_precedence(emulator, tmp_path, kwargs, config, expected) -> Non
     assert message.response_metadata["routing"]["session_id"] == expected
 
 
+def test_a_uuid_session_given_as_an_argument_or_in_metadata_is_stored_as_text(emulator, tmp_path) -> None:
+    """A UUID as ``session_id=`` or ``metadata.session_id`` pinned but reached the record as
+    an object: the SQLite sink could not bind it and dropped the row (1 of 3 stored), and
+    ``json.dumps`` of the routing metadata failed. ``configurable`` already made it text;
+    all three ways do now, and a value that names nothing (a dict, blanks) is no session."""
+    import sqlite3
+    import uuid
+
+    db = tmp_path / "t.db"
+    llm = TieredChatBedrock(config=config(emulator.url, gates=[], telemetry={
+        "sinks": [{"kind": "sqlite", "path": str(db)}]}))
+    sid = uuid.uuid4()
+    messages = [llm.invoke("hello", {"metadata": {"session_id": sid}}), llm.invoke("hello", session_id=sid),
+                llm.invoke("hello", {"configurable": {"session_id": sid}}),
+                llm.invoke("hello", {"metadata": {"session_id": {"a": 1}}}), llm.invoke("hello", session_id="   ")]
+    assert [m.response_metadata["routing"]["session_id"] for m in messages] == [str(sid)] * 3 + [None, None]
+    json.dumps([m.response_metadata["routing"] for m in messages])
+    flush_all()
+    rows = sqlite3.connect(db).execute("select session_id from routing_records").fetchall()
+    assert sorted(rows, key=str) == sorted([(str(sid),)] * 3 + [(None,)] * 2, key=str)
+
+
 async def test_async_agent_reads_the_thread_too(emulator, tmp_path) -> None:
     telemetry = tmp_path / "routing.jsonl"
     agent = create_react_agent(_model(emulator, telemetry), [get_weather], checkpointer=MemorySaver())

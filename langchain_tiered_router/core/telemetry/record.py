@@ -179,10 +179,11 @@ def _record_fields(result: RoutingResult, request: RouteRequest | None, integrat
     if as_json:
         cost, baseline, savings = money(cost), money(baseline), money(savings)
     answer = served.answer if (store_text and served is not None) else None
+    session = result.session_id
     return {  # every field of RoutingRecord, in its order: ``routing_dict`` hands this dict out
         "request_id": result.request_id,
         "ts": result.started_at,
-        "session_id": result.session_id,
+        "session_id": session if session is None or isinstance(session, str) else str(session),  # a UUID: text
         "policy": result.policy,
         "integration": integration or str(meta.get("integration") or "core"),
         "start_tier": result.start_tier,
