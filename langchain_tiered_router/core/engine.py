@@ -502,8 +502,7 @@ class Router:
             try:
                 key, pin = pin_key(request.session_id, request.principals), encode_pin(result.served.tier,
                                                                                        result.start_requested)
-                if self.pin_store.get(key) != pin:
-                    self.pin_store.set(key, pin)
+                self.pin_store.set(key, pin)  # also when unchanged: a pin lasts ttl_s from the session's last use
             except PinStoreUnavailable:
                 pass  # logged by the store
             except Exception:  # noqa: BLE001 - a pin store outage must not fail the request

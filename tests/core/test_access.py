@@ -120,3 +120,21 @@ def test_a_forbidden_caller_learns_nothing_about_the_ladder(base_config):
     with pytest.raises(TierNotAllowedError):
         router(base_config).route(RouteRequest("x", requested_tier="ultra", principals=("team:app",)),
                                   ScriptedBackend({"*": answer("{}")}))
+
+
+def test_a_pin_lasts_ttl_from_the_sessions_last_use(base_config):
+    """The TTL counted from when the pin was set and an unchanged pin was never written
+    again: a conversation still going after ``ttl_s`` fell back to the cheap tier (and its
+    warm cache) mid-conversation."""
+    now = [0.0]
+    pins = MemoryPinStore(ttl_s=10, clock=lambda: now[0])
+    r = router(base_config, pins)
+    backend = ScriptedBackend({"cheap": answer("no json"), "mid": answer('{"total": 1}')})
+    assert r.route(RouteRequest("turn 1", session_id="s"), backend).tier == "mid"
+    backend.script["cheap"] = answer('{"total": 2}')  # cheap would serve now: only the pin keeps mid
+    for t in (6.0, 12.0, 18.0):  # each within ttl_s of the last request, all past 10 s from the first
+        now[0] = t
+        turn = r.route(RouteRequest(f"turn at {t}", session_id="s"), backend)
+        assert turn.start_reason == "pinned by session s" and turn.tier == "mid"
+    now[0] = 28.5  # idle longer than ttl_s: the pin has expired
+    assert r.route(RouteRequest("later", session_id="s"), backend).start_tier == "cheap"
