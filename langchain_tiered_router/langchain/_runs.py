@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from langchain_core.callbacks import (AsyncCallbackManager, AsyncCallbackManagerForLLMRun, CallbackManager)
+from langchain_core.callbacks.manager import ahandle_event
 from langchain_core.messages import AIMessage, BaseMessage, get_buffer_string
 from langchain_core.outputs import ChatGeneration, LLMResult
 
@@ -91,9 +92,19 @@ class AttemptRuns:
             return self.start(tier, model, kwargs, messages)
         if self.manager is None:
             return None
-        args, options = self._start_args(tier, model, messages, kwargs or {})
-        runs = await self._child(tier, model, kwargs or {}).on_llm_start(*args, **options)
-        return runs[0]
+        (serialized, prompts), options = self._start_args(tier, model, messages, kwargs or {})
+        child = self._child(tier, model, kwargs or {})
+        run_id = options.pop("run_id")
+        # Not ``AsyncCallbackManager.on_llm_start``: when any handler runs inline (LangGraph's
+        # message streamer, LangSmith's tracer) it sends the start to those alone, and every
+        # other handler got the attempt's end without its start. ``ahandle_event`` runs the
+        # inline ones first, in order, then the others.
+        await ahandle_event(child.handlers, "on_llm_start", "ignore_llm", serialized, prompts, run_id=run_id,
+                            parent_run_id=child.parent_run_id, tags=child.tags, metadata=child.metadata, **options)
+        return AsyncCallbackManagerForLLMRun(
+            run_id=run_id, handlers=child.handlers, inheritable_handlers=child.inheritable_handlers,
+            parent_run_id=child.parent_run_id, tags=child.tags, inheritable_tags=child.inheritable_tags,
+            metadata=child.metadata, inheritable_metadata=child.inheritable_metadata)
 
 
 def _attempt_result(answer: TierAnswer) -> LLMResult:

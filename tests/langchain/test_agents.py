@@ -371,3 +371,32 @@ def test_summarization_middleware_sizes_its_trigger_from_the_ladders_profile(tmp
     assert summary_calls and {c.model_id for c in summary_calls} == {CHEAP}
     records = _records(telemetry)  # one per model call, the summary calls included
     assert len(records) == len(calls) and {r["session_id"] for r in records} == {"summarized"}
+
+
+async def test_every_handler_sees_each_attempt_start_while_langgraph_streams_messages(emulator, tmp_path) -> None:
+    """LangGraph's ``stream_mode="messages"`` adds an inline handler; langchain-core's async
+    ``on_llm_start`` then starts runs on inline handlers alone, so a plain handler got each
+    ``tier:*`` attempt's end without its start (the sync path and other modes were fine)."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Runs(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.started: dict[Any, str] = {}
+            self.ended: set[Any] = set()
+
+        def on_chat_model_start(self, serialized, messages, *, run_id, **kwargs) -> None:
+            self.started[run_id] = "model"
+
+        def on_llm_start(self, serialized, prompts, *, run_id, **kwargs) -> None:
+            self.started[run_id] = kwargs.get("name") or "llm"
+
+        def on_llm_end(self, response, *, run_id, **kwargs) -> None:
+            self.ended.add(run_id)
+
+    agent = create_react_agent(_model(emulator, tmp_path / "routing.jsonl", gates=[]), [get_weather])
+    for mode in ("messages", "updates"):
+        runs = Runs()
+        async for _ in agent.astream({"messages": [HumanMessage("hi")]}, {"callbacks": [runs]}, stream_mode=mode):
+            pass
+        assert runs.ended <= set(runs.started), mode  # no end without its start
+        assert "tier:cheap" in runs.started.values(), mode
