@@ -88,22 +88,27 @@ def test_a_per_tier_timeout_cuts_a_slow_tier(routed, emulator) -> None:
     assert routing["attempts"][0]["latency_ms"] < 3000  # cut at its timeout, not after the slow reply
 
 
+def _ask(llm, path: str) -> None:
+    """``hello`` through one of the four ways in, read to its end."""
+    if path == "invoke":
+        llm.invoke("hello")
+    elif path == "ainvoke":
+        asyncio.run(llm.ainvoke("hello"))
+    elif path == "stream":
+        list(llm.stream("hello"))
+    else:
+        async def read() -> None:
+            async for _ in llm.astream("hello"):
+                pass
+        asyncio.run(read())
+
+
 @pytest.mark.parametrize("path", ["invoke", "ainvoke", "stream", "astream"])
 def test_a_request_deadline_bounds_retries_and_escalation(routed, emulator, path) -> None:
     llm = routed(transport={"deadline_s": 0.5}, retry={"max_retries": 2, "backoff_s": 0})
     emulator.inject("slow", times=None, seconds=5)  # every tier slower than the whole budget
     with pytest.raises(LadderExhaustedError) as info:
-        if path == "invoke":
-            llm.invoke("hello")
-        elif path == "ainvoke":
-            asyncio.run(llm.ainvoke("hello"))
-        elif path == "stream":  # a sync stream waits for its first output within the time left too
-            list(llm.stream("hello"))
-        else:
-            async def read() -> None:
-                async for _ in llm.astream("hello"):
-                    pass
-            asyncio.run(read())
+        _ask(llm, path)  # a sync stream waits for its first output within the time left too
     attempts = info.value.result.attempts
     assert (attempts[0].tier, attempts[0].outcome, attempts[0].error_kind) == ("cheap", "transport_error", "timeout")
     assert attempts[0].retries == 0  # no retry fits in what is left
@@ -120,13 +125,7 @@ def test_a_gated_stream_is_held_to_the_deadline_after_its_first_text(routed, emu
                  retry={"max_retries": 0, "backoff_s": 0})
     emulator.inject("stream_stall", model_id=CHEAP, times=1, after_events=2, seconds=4)  # after a text delta
     with pytest.raises(LadderExhaustedError) as info:
-        if path == "stream":
-            list(llm.stream("hello"))
-        else:
-            async def read() -> None:
-                async for _ in llm.astream("hello"):
-                    pass
-            asyncio.run(read())
+        _ask(llm, path)
     first = info.value.result.attempts[0]
     assert (first.tier, first.outcome, first.error_kind) == ("cheap", "transport_error", "timeout")
     assert info.value.result.latency_ms < 3000  # 4 s at the stall before
