@@ -46,10 +46,10 @@ def _check_where(live: bool, endpoint_url: Optional[str], emulator_script: Optio
 def _where(live: bool, endpoint_url: Optional[str], emulator_script: Optional[Path],
            config_endpoint: Optional[str]) -> Iterator[tuple[Optional[str], str, bool]]:
     """(endpoint URL or None for Bedrock, a description, sign with placeholder keys?)."""
+    from ..analysis.collect.bedrock import import_boto3
+
     _check_where(live, endpoint_url, emulator_script, config_endpoint)
     if live:
-        from ..analysis.collect.bedrock import import_boto3
-
         boto3 = import_boto3()
         if boto3.Session().get_credentials() is None:
             raise ValueError("--live needs AWS credentials (none found in the environment, config files or "
@@ -63,8 +63,6 @@ def _where(live: bool, endpoint_url: Optional[str], emulator_script: Optional[Pa
             yield emulator.url, f"the local Bedrock emulator ({emulator_script.name}) at {emulator.url}", True
         return
     url = endpoint_url or config_endpoint
-    from ..analysis.collect.bedrock import import_boto3
-
     boto3 = import_boto3()
     yield url, f"the endpoint {url}", boto3.Session().get_credentials() is None
 

@@ -11,7 +11,6 @@ offline: the emulator's batch control plane and moto's S3 server.
 from __future__ import annotations
 
 import importlib
-
 from pathlib import Path
 from typing import Optional
 

@@ -17,7 +17,6 @@ gate runs: ``core.gate_budget``.
 from __future__ import annotations
 
 import dataclasses
-
 import importlib
 import json
 import logging
