@@ -163,7 +163,7 @@ class ForkServer:
             assert self._proc.stdin is not None
             self._proc.stdin.close()
             try:
-                self._proc.wait(timeout=10)
+                self._proc.wait(timeout=15)  # past the 10 s it gives its children to stop
             except subprocess.TimeoutExpired:
                 self._proc.kill()
 
