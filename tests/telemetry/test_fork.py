@@ -120,3 +120,42 @@ def test_a_fork_while_another_thread_builds_a_sink_leaves_the_child_able_to_buil
         assert os.waitstatus_to_exitcode(status) == 0, status
         route("parent", 1)
     """, durable=False)
+
+
+def test_a_fork_during_a_long_sqlite_write_waits_for_it_and_the_child_writes_its_records(tmp_path):
+    """Forked while the parent's writer was inside a SQLite transaction that outlasted the
+    fork's 2 s wait (a contended or slow disk): the child inherited SQLite's lock table
+    saying a write was under way, waited out its 30 s busy timeout and lost every record,
+    "database is locked". The fork now waits for a local file's transaction to end."""
+    _run(tmp_path, """
+        import threading, time
+        from langchain_tiered_router.core.telemetry import sqlite as sqlite_sinks
+
+        parent, inside = os.getpid(), threading.Event()
+        real_insert = sqlite_sinks.SqliteStore.insert
+
+        def slow_insert(self, records):  # the parent's first write holds its transaction 2.5 s
+            if os.getpid() == parent and not inside.is_set():
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                inside.set()
+                time.sleep(2.5)
+                conn.execute("COMMIT")
+            return real_insert(self, records)
+
+        sqlite_sinks.SqliteStore.insert = slow_insert
+
+        def work(k):
+            route(f"child{k}", 5)
+
+        if __name__ == "__main__":
+            route("parent", 1)
+            assert inside.wait(10)
+            child = mp.get_context("fork").Process(target=work, args=(0,))
+            child.start()
+            child.join(60)
+            assert child.exitcode == 0, child.exitcode
+    """, durable=False)
+    expected = sorted(["parent-0"] + [f"child0-{i}" for i in range(5)])
+    rows, lines = _stored(tmp_path)
+    assert rows == expected and lines == expected

@@ -120,6 +120,11 @@ def record_row(record: RoutingRecord) -> tuple[Any, ...]:
 class SqliteStore(Store):
     """One SQLite file, opened on first insert (and again after a failure)."""
 
+    # A process forked inside this writer's transaction can never write the file: SQLite's
+    # lock table, copied into it, says the transaction is still going on. A transaction on
+    # a local file ends within the busy wait (30 s), so a fork waits for it that long.
+    fork_wait_s = 60.0
+
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
         self.path = Path(path).absolute()  # connected on the first write: the file named now, not after a chdir
         self.synchronous = synchronous

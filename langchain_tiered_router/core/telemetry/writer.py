@@ -114,6 +114,9 @@ class Store(ABC):
     """Where a background writer puts records; used from the writer thread only."""
 
     description: str = "store"
+    # How long a fork waits for this store's writer to end its transaction (``_before_fork``):
+    # long enough for a healthy store, short enough that one that is down does not hang a fork.
+    fork_wait_s: float = 2.0
 
     @abstractmethod
     def insert(self, records: Sequence[RoutingRecord | PendingRecord]) -> int:
@@ -166,8 +169,6 @@ def open_sinks() -> list["BackgroundSink"]:
     return list(_sinks)
 
 
-# How long a fork waits for a writer to finish its transaction (see ``_before_fork``).
-FORK_WAIT_S = 2.0
 _held_for_fork: list["BackgroundSink"] = []
 
 
@@ -175,11 +176,17 @@ def _before_fork() -> None:
     """Fork between two of each writer's transactions: a store connection the child
     inherits in the middle of one leaves SQLite's per-process lock table saying a write
     is under way, and every write of the child's own connection then waits on it (the
-    child's records stayed in its journal, "database is locked")."""
+    child's records stayed in its journal, "database is locked"). Each store says how
+    long that wait may be (``Store.fork_wait_s``); past it, a store that is down, the
+    fork goes ahead."""
     _registry_lock.acquire()
     for sink in list(_sinks):
-        if sink._store_lock.acquire(timeout=FORK_WAIT_S):  # a store that is down: fork anyway
+        if sink._store_lock.acquire(timeout=sink.store.fork_wait_s):
             _held_for_fork.append(sink)
+        else:
+            log.warning("forking while the telemetry writer for %s is still inside a write (waited %ss): "
+                        "the new process may be unable to write there", sink.store.description,
+                        sink.store.fork_wait_s)
 
 
 def _after_fork_in_parent() -> None:
@@ -478,8 +485,7 @@ class BackgroundSink(Sink):
         (a bug) fails its batch, which is then written one record at a time, so it alone is
         counted and logged."""
         try:
-            with self._store_lock:
-                lost, _ = self._insert(records)
+            lost, _ = self._insert(records)
         except Exception as exc:  # noqa: BLE001 - the writer must survive anything
             log.exception("telemetry writer for %s hit an unexpected error", self.store.description)
             lost = [(r, f"{type(exc).__name__}: {exc}") for r in records]
@@ -490,16 +496,22 @@ class BackgroundSink(Sink):
         self._give_up(lost)
 
     def _insert(self, records: list[RoutingRecord]) -> tuple[list[tuple[RoutingRecord, str]], bool]:
-        """Insert with retries; returns (records not written, with why; whether the store was down)."""
+        """Insert with retries; returns (records not written, with why; whether the store was down).
+
+        The store is held for each attempt, not across the pauses between them: a fork
+        waits for the store (``_before_fork``), and a store that is down would hold it for
+        the whole ``retry_s``."""
         deadline = time.monotonic() + self.retry_s
         pause = 0.05
         while True:
             try:
-                self.written += self.store.insert(records)
+                with self._store_lock:
+                    try:
+                        self.written += self.store.insert(records)
+                    except PartialWrite as exc:
+                        self.written += exc.written
+                        return exc.lost, False
                 return [], False
-            except PartialWrite as exc:
-                self.written += exc.written
-                return exc.lost, False
             except StoreUnavailable as exc:
                 if time.monotonic() + pause > deadline or self._closed:
                     return [(r, f"{self.store.description} unavailable: {exc}") for r in records], True
@@ -567,8 +579,7 @@ class BackgroundSink(Sink):
             lost: list[tuple[RoutingRecord, str]] = []
             for start in range(0, len(records), self.batch_size):
                 try:
-                    with self._store_lock:
-                        more, unavailable = self._insert(records[start:start + self.batch_size])
+                    more, unavailable = self._insert(records[start:start + self.batch_size])
                 except Exception:  # noqa: BLE001
                     log.exception("replaying telemetry journal %s failed; kept for later", segment)
                     return
