@@ -78,8 +78,10 @@ def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
     recovered = result.get("headroom_recovered")
     oracle = "the one-call oracle (each request on the cheapest tier that scores as well as the baseline)"
     if recovered is None:
-        console.print(f"headroom: {oracle} saves less than a point more than a random mix of tiers at this parity "
-                      f"({pct(result['oracle_savings'])} vs {pct(result['random_savings'])}); it keeps every "
+        below = result["oracle_savings"] < result["random_savings"]
+        console.print(f"headroom: {oracle} saves {'less than' if below else 'less than a point more than'} a random "
+                      f"mix of tiers at this parity ({pct(result['oracle_savings'])} vs "
+                      f"{pct(result['random_savings'])}); it keeps every "
                       "request's own score, so at a parity below 100 % it is no ceiling: compare the router with "
                       "the random mix")
     else:

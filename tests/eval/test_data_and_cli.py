@@ -380,3 +380,19 @@ def test_mt_bench_items_are_graded_per_question_and_turn(shared_data):
     second = next(i for i in items if i.id.endswith(":2"))
     first = next(i for i in items if i.id == second.id[:-1] + "1")
     assert second.prompt.startswith(first.prompt) and len(second.prompt) > len(first.prompt)
+
+
+@pytest.mark.parametrize("oracle, phrase", [(0.848, "saves less than a random mix"),
+                                            (0.945, "saves less than a point more than a random mix")])
+def test_the_headroom_line_says_when_the_oracle_saves_less_than_a_random_mix(capsys, oracle, phrase):
+    """Two tiers that score alike: a random mix at parity 0.95 saves 94.1 %, the one-call
+    oracle 84.8 %. The line read "saves less than a point more than a random mix"."""
+    from langchain_tiered_router.cli.eval_output import print_result
+
+    print_result({"policy": "cascade", "n": 361, "savings": 0.57, "parity": 1.061, "quality": 0.55,
+                  "baseline_quality": 0.52, "parity_ci": {"low": 1.02, "high": 1.10, "method": "paired bootstrap"},
+                  "random_savings": 0.941, "oracle_savings": oracle, "headroom_recovered": None,
+                  "tier_share": {"cheap": 0.6, "frontier": 0.4}})
+    out = " ".join(capsys.readouterr().out.split())
+    assert "headroom: the one-call oracle" in out and phrase in out
+    assert f"({100 * oracle:.1f} % vs 94.1 %)" in out
