@@ -96,6 +96,12 @@ class Backend(ABC):
         the tier's circuit."""
         return True
 
+    def answer_cut_off(self) -> TierAnswer | None:
+        """The answer of the request's last ``acall`` when the caller's cancel reached the
+        backend after the answer came (a callback still running on it): the engine bills
+        it as it came, not as a call cut off. None for a backend that cannot tell."""
+        return None
+
     @abstractmethod
     def call(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         """Answer ``request`` with ``tier``'s model."""
@@ -165,8 +171,11 @@ def classify_transport_error(exc: BaseException, *, tier: str, model_id: str) ->
     else:
         return None
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) if isinstance(response, dict) else {}
-    return TransportError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc,
-                          retry_after_s=parse_retry_after((headers or {}).get("retry-after")))
+    error = TransportError(f"{name}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc,
+                           retry_after_s=parse_retry_after((headers or {}).get("retry-after")))
+    if name in {"ConnectTimeoutError", "ConnectTimeout"}:  # no connection: the request was never sent
+        error.reached_tier = False
+    return error
 
 
 def parse_retry_after(value: object) -> float | None:

@@ -47,5 +47,5 @@ def deadline_error(tier: Tier, request: RouteRequest, limit: float | None, *, se
         why += " before a worker thread was free to send the call (transport.max_concurrency)"
     error = TransportError(f"timeout: {why}", tier=tier.name, model_id=tier.model_id, kind="timeout")
     if not sent:
-        error.calls = 0
+        error.calls, error.reached_tier = 0, False
     return error

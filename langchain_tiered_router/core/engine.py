@@ -332,6 +332,8 @@ class Router:
                     answer = yield call
                 except TransportError as exc:
                     call.in_flight = False
+                    if exc.kind == "timeout" and exc.reached_tier and call.partial is None:
+                        call.partial = _abandoned(tier, request)  # Bedrock answers it anyway, and bills it
                     for _ in range(exc.calls):  # a backend that retried by itself made several (or none the tier's)
                         self._record_call(tier, False)
                     call.emitted = call.emitted or exc.delivered
@@ -380,10 +382,7 @@ class Router:
             if call is not None:  # a consumer that left mid-stream: what was produced is billed
                 if call.in_flight and call.partial is None and (isinstance(exc, _ConsumerClosed)
                                                                 or not isinstance(exc, Exception)):
-                    # a call cut off while Bedrock had it (a cancelled ainvoke): it runs on and is
-                    # billed, so the record bills its prompt's estimated input tokens
-                    call.partial = TierAnswer("", Usage(input_tokens=estimate_tokens(request.text)), tier.model_id,
-                                              usage_estimated=True)
+                    call.partial = _abandoned(tier, request)  # a cancelled ainvoke: it runs on
                 self._charge_partial(attempt, tier, call, spent)
             raise
         finally:
@@ -793,6 +792,7 @@ class Router:
                                 async with asyncio.timeout(limit):
                                     value = await backend.acall(effect.tier, effect.request)
                             except TimeoutError:
+                                effect.partial = backend.answer_cut_off()  # its callbacks ran past the time
                                 raise _timed_out(effect, backend, limit) from None
                 elif isinstance(effect, _Judge):
                     effect.state.ask, effect.state.aask = ask, aask
@@ -807,8 +807,11 @@ class Router:
                     await self._asleep(effect.seconds)
             except (GeneratorExit, asyncio.CancelledError) as exc:
                 interrupted = exc
-                if isinstance(effect, _Call) and not backend.sent_last_call():
-                    effect.in_flight = False  # cancelled before it left the backend's queue: not billed
+                if isinstance(effect, _Call):
+                    if not backend.sent_last_call():
+                        effect.in_flight = False  # cancelled before it left the backend's queue: not billed
+                    elif not effect.stream and effect.partial is None:
+                        effect.partial = backend.answer_cut_off()  # it came: billed as it came
                 error = _ConsumerClosed(f"stream closed by the consumer ({type(exc).__name__})"
                                         if isinstance(exc, asyncio.CancelledError) else "stream closed by the consumer")
             except Exception as exc:  # noqa: BLE001
@@ -939,6 +942,13 @@ class Router:
 
 
 _AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
+
+
+def _abandoned(tier: Tier, request: RouteRequest) -> TierAnswer:
+    """What a call cut off while Bedrock had it is billed for (a cancelled ``ainvoke``, a
+    timeout): Bedrock runs it on and bills it, and its usage never arrives, so the record
+    bills the prompt's estimated input tokens, marked estimated."""
+    return TierAnswer("", Usage(input_tokens=estimate_tokens(request.text)), tier.model_id, usage_estimated=True)
 
 
 def _timed_out(call: _Call, backend: Backend, limit: float | None) -> TransportError:

@@ -103,6 +103,9 @@ class TransportError(TierCallError):
     """
 
     calls = 1
+    # ``False``: the call never reached the tier (still queued, or its connection never
+    # opened), so a ``timeout`` costs nothing; one that did runs on at Bedrock and is billed.
+    reached_tier = True
 
     def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "other",
                  cause: BaseException | None = None, retry_after_s: float | None = None):

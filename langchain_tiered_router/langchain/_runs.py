@@ -99,12 +99,18 @@ class AttemptRuns:
         # message streamer, LangSmith's tracer) it sends the start to those alone, and every
         # other handler got the attempt's end without its start. ``ahandle_event`` runs the
         # inline ones first, in order, then the others.
-        await ahandle_event(child.handlers, "on_llm_start", "ignore_llm", serialized, prompts, run_id=run_id,
-                            parent_run_id=child.parent_run_id, tags=child.tags, metadata=child.metadata, **options)
-        return AsyncCallbackManagerForLLMRun(
+        run = AsyncCallbackManagerForLLMRun(
             run_id=run_id, handlers=child.handlers, inheritable_handlers=child.inheritable_handlers,
             parent_run_id=child.parent_run_id, tags=child.tags, inheritable_tags=child.inheritable_tags,
             metadata=child.metadata, inheritable_metadata=child.inheritable_metadata)
+        try:
+            await ahandle_event(child.handlers, "on_llm_start", "ignore_llm", serialized, prompts, run_id=run_id,
+                                parent_run_id=child.parent_run_id, tags=child.tags, metadata=child.metadata,
+                                **options)
+        except BaseException as exc:  # cancelled while a handler awaited: the handlers it reached see it end
+            await run.on_llm_error(exc)
+            raise
+        return run
 
 
 def _attempt_result(answer: TierAnswer) -> LLMResult:

@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures as cf
 import contextvars
 import json
+import time
 import warnings
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
@@ -119,6 +120,7 @@ class LangChainBackend(Backend):
         # transport.max_concurrency), not in LangChain's default executor.
         self.executor = executor
         self._sent = True  # the last tier call left the pool (``sent_last_call``)
+        self._answered: TierAnswer | None = None  # ``answer_cut_off``
 
     def sent_last_call(self) -> bool:
         return self._sent
@@ -313,17 +315,33 @@ class LangChainBackend(Backend):
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
         messages, kwargs = self._messages(request), self.tier_kwargs(tier)
+        runs, run = self.runs, None
+        self._answered = None
+        if runs and runs.manager is not None:
+            self._sent = False  # cancelled while its run starts (a slow callback): never sent, never billed
+            run = await runs.astart(tier, *self._run_args(tier, kwargs), messages)
         self._sent = True
-        runs = self.runs
-        run = (await runs.astart(tier, *self._run_args(tier, kwargs), messages) if runs and runs.manager is not None
-               else None)
+        limit, started = call_timeout(tier, request), time.monotonic()
         try:
             answer = await self._agenerate(tier, messages, kwargs, unsent=self._unsent)
         except BaseException as exc:
-            await _maybe_await(end_run(run, error=exc))
+            await _maybe_await(end_run(run, error=self._as_reported(exc, tier, request, limit, started)))
             raise
+        self._answered = answer  # cancelled while its run ends: the answer came, and is billed as it is
         await _maybe_await(end_run(run, answer))
         return answer
+
+    def answer_cut_off(self) -> TierAnswer | None:
+        return self._answered
+
+    def _as_reported(self, exc: BaseException, tier: Tier, request: RouteRequest, limit: float | None,
+                     started: float) -> BaseException:
+        """What the attempt run's callbacks are told: the engine's timer cancels a call
+        that outlived its timeout, and that is the timeout (a ``TransportError``, as the
+        sync path reports it), not a caller's cancel."""
+        if isinstance(exc, asyncio.CancelledError) and limit is not None and time.monotonic() - started >= limit:
+            return deadline_error(tier, request, limit, sent=self._sent)
+        return exc
 
     def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> "ConverseTierStream":
         """Every attempt of a streamed request goes through ConverseStream (live or
@@ -372,8 +390,10 @@ class ConverseTierStream(TierStream):
         end_run(run, answer)
 
     async def achunks(self) -> AsyncIterator[ChatGenerationChunk]:
-        runs = self.backend.runs
-        run = await runs.astart(self.tier, *self._run_args()) if runs and runs.manager is not None else None
+        runs, run = self.backend.runs, None
+        if runs and runs.manager is not None:
+            self.backend._sent = False  # cancelled while its run starts: never sent (``acall``)
+            run = await runs.astart(self.tier, *self._run_args())
         got: list[ChatGenerationChunk] = []
         try:
             async for chunk in self.backend.astream_tier(self.tier, self.request):

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
+from langchain_core.callbacks import AsyncCallbackHandler
 
 from .scripts import CHEAP, FRONTIER, INVOICE, INVOICE_SCHEMA, cost, tokens
 
@@ -149,6 +151,100 @@ def test_a_call_cancelled_while_bedrock_has_it_is_billed_on_its_prompt(routed, e
     assert attempt.usage.input_tokens == tokens("hello there, a question") and attempt.usage.output_tokens == 0
     assert attempt.cost_usd == cost(CHEAP, attempt.usage.input_tokens, 0) > 0 and result.cost_usd == attempt.cost_usd
     time.sleep(1.0)  # the slow reply lands on a call nobody reads any more
+
+
+@pytest.mark.parametrize("path, transport", [("invoke", {"deadline_s": 0.3}), ("ainvoke", {"deadline_s": 0.3}),
+                                             ("ainvoke", {"timeout_s": 0.3})])
+def test_a_call_abandoned_at_its_timeout_is_billed_on_its_prompt_as_a_cancelled_one_is(routed, emulator, path,
+                                                                                        transport) -> None:
+    """The request's deadline or the tier's timeout leaves the call running at Bedrock,
+    which answers and bills it: it was priced at $0, where a caller's own cancel of the
+    same call bills the prompt's estimated input tokens."""
+    from langchain_tiered_router.core.errors import LadderExhaustedError
+
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}], on_exhausted="raise", retry={"max_retries": 0},
+                 transport=transport)
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=1.0)
+    prompt = "hello there, a question"
+    with pytest.raises(LadderExhaustedError):
+        llm.invoke(prompt) if path == "invoke" else asyncio.run(llm.ainvoke(prompt))
+    (attempt,) = routed.last.attempts
+    assert [r.model_id for r in emulator.requests] == [CHEAP]  # Bedrock had it
+    assert (attempt.outcome, attempt.error_kind) == ("transport_error", "timeout") and attempt.usage_estimated
+    assert attempt.usage.input_tokens == tokens(prompt) and attempt.usage.output_tokens == 0
+    assert attempt.cost_usd == cost(CHEAP, tokens(prompt), 0) > 0 and routed.last.cost_usd == attempt.cost_usd
+    time.sleep(1.0)  # the slow reply lands on a call nobody reads any more
+
+
+class _SlowAttemptRuns(AsyncCallbackHandler):
+    """Awaits in one event of every attempt run (a tracer sending it over the network)
+    and notes what each attempt run was told."""
+
+    def __init__(self, slow_in: str) -> None:
+        self.slow_in, self.events = slow_in, []
+
+    async def _note(self, event: str, parent_run_id: Any, detail: str = "") -> None:
+        if parent_run_id is not None:  # an attempt run, not the request's own
+            self.events.append((event, detail))
+            if event == self.slow_in:
+                await asyncio.sleep(1.0)
+
+    async def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, **kwargs) -> None:
+        await self._note("start", parent_run_id)
+
+    async def on_llm_end(self, response, *, run_id, parent_run_id=None, **kwargs) -> None:
+        await self._note("end", parent_run_id)
+
+    async def on_llm_error(self, error, *, run_id, parent_run_id=None, **kwargs) -> None:
+        await self._note("error", parent_run_id, type(error).__name__)
+
+
+def test_a_call_cancelled_while_its_attempt_run_starts_is_never_sent_nor_billed(routed, emulator) -> None:
+    """Cancelled while a callback awaited in the attempt run's start: no call was made, yet
+    the record billed the prompt as a call Bedrock had, and the run never ended."""
+    handler = _SlowAttemptRuns("start")
+    emulator.clear_requests()
+
+    async def give_up() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(routed().ainvoke("hello", config={"callbacks": [handler]}), 0.3)
+
+    asyncio.run(give_up())
+    (attempt,) = routed.last.attempts
+    assert emulator.requests == [] and attempt.cost_usd == 0 and not attempt.usage_estimated
+    assert handler.events == [("start", ""), ("error", "CancelledError")]
+
+
+def test_a_call_cancelled_while_its_attempt_run_ends_is_billed_as_it_answered(routed, emulator) -> None:
+    """Cancelled while a callback awaited in the attempt run's end: the answer and its
+    usage had come, yet the record billed the prompt's estimated input tokens only."""
+    handler = _SlowAttemptRuns("end")
+
+    async def give_up() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(routed().ainvoke("hello", config={"callbacks": [handler]}), 0.3)
+
+    asyncio.run(give_up())
+    (attempt,) = routed.last.attempts
+    assert not attempt.usage_estimated and attempt.usage.output_tokens > 0
+    assert attempt.cost_usd == cost(CHEAP, attempt.usage.input_tokens, attempt.usage.output_tokens)
+    assert routed.last.served is None  # the caller left: nothing served
+
+
+def test_an_async_call_past_its_timeout_tells_its_attempt_run_it_timed_out(routed, emulator) -> None:
+    """The engine's timer cancels the call; the attempt run was told ``CancelledError``
+    (a tracer shows a user's cancel), where the sync path says ``TransportError``."""
+    from langchain_tiered_router.core.errors import LadderExhaustedError
+
+    handler = _SlowAttemptRuns("")
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}], on_exhausted="raise", retry={"max_retries": 0},
+                 transport={"deadline_s": 0.3})
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=1.0)
+    with pytest.raises(LadderExhaustedError):
+        asyncio.run(llm.ainvoke("hello", config={"callbacks": [handler]}))
+    assert handler.events == [("start", ""), ("error", "TransportError")]
+    time.sleep(1.0)
 
 
 def test_messages_langchain_aws_cannot_send_are_the_callers_error_not_a_bad_reply(routed, emulator) -> None:
