@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any, Iterable, Iterator
 
-from ..core.text_lines import json_text
+from ..core.text_lines import json_text, utf8_lines
 from .errors import BatchSettingsError
 
 __all__ = ["parse_s3_uri", "S3Store"]
@@ -52,8 +52,9 @@ class S3Store:
     def read_lines(self, uri: str) -> Iterator[dict[str, Any]]:
         """The JSON objects of one JSONL object; a line that is not one is skipped as unreadable."""
         bucket, key = parse_s3_uri(uri, path="s3")
-        text = self.client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-        for line in text.splitlines():
+        # lines end at "\n" only: an answer may hold U+2028 or U+0085 raw, and
+        # ``str.splitlines`` cut its record in two (both halves unreadable: the record lost)
+        for line in utf8_lines(self.client.get_object(Bucket=bucket, Key=key)["Body"].read()):
             if line.strip():
                 try:
                     row = json.loads(line)

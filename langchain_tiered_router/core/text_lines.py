@@ -37,10 +37,16 @@ def utf8_lines(data: bytes) -> list[str]:
 def json_text(value: Any, **kwargs: Any) -> str:
     """JSON for a UTF-8 file: non-ASCII text kept as it is, unless the value holds a lone
     surrogate (``"\\ud800"`` is valid JSON a reader hands over, and no UTF-8): then every
-    non-ASCII character is escaped, which reads back exactly."""
+    non-ASCII character is escaped, which reads back exactly. U+2028, U+2029 and U+0085
+    are escaped always: a reader that splits lines with ``str.splitlines`` (another
+    service's) would cut the record there. They occur only inside strings, where an
+    escape means the same character."""
     text = json.dumps(value, ensure_ascii=False, **kwargs)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, ensure_ascii=True, **kwargs)
-    return text
+    return text.translate(_LINE_BREAKS_ESCAPED)
+
+
+_LINE_BREAKS_ESCAPED = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}

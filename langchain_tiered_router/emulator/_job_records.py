@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..core.text_lines import utf8_lines
 from ._answer import Responder
 from ._conversation import parse_converse_request
 from ._converse_shapes import converse_body
@@ -121,14 +122,13 @@ class JobProcessor:
             raise LookupError(f"No .jsonl input files were found at {uri}.")
         files = []
         for k in sorted(keys):
-            text = s3.get_object(Bucket=bucket, Key=k)["Body"].read().decode("utf-8")
-            files.append(_InputFile(k, self._parse_lines(k, text)))
+            files.append(_InputFile(k, self._parse_lines(k, s3.get_object(Bucket=bucket, Key=k)["Body"].read())))
         return files
 
     @staticmethod
-    def _parse_lines(key: str, text: str) -> list[dict[str, Any]]:
+    def _parse_lines(key: str, data: bytes) -> list[dict[str, Any]]:
         lines = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(utf8_lines(data), start=1):  # "\n" only, as JSONL readers do
             if not line.strip():
                 continue
             try:

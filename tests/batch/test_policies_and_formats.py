@@ -148,3 +148,26 @@ def test_a_record_holding_a_lone_surrogate_is_served_and_its_state_saved(tmp_pat
     results = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
     assert set(results) == {"doc-001", "doc-002", "doc-003", "odd"} and summary.failed == 0
     assert results["odd"]["tier"] is not None
+
+
+def test_answers_and_prompts_holding_unicode_line_separators_are_read_back(tmp_path, s3_url, bucket):
+    """A job's output lines split with ``str.splitlines``: an answer holding U+2028 or
+    U+0085 (raw, as valid JSON may carry them) cut its record in two, the job read "0 of
+    120 records", was paid for again twice, and every record escalated."""
+    records, replay = write_workload(tmp_path, n=120)
+    rows = [json.loads(line) for line in replay.read_text().splitlines()]
+    with open(replay, "w") as fh:  # cheap answers "<n>\u2028(checked\x85)"
+        for row in rows:
+            row["outcomes"]["cheap"]["response"] += "\u2028(checked\x85)"
+            fh.write(json.dumps(row) + "\n")
+    with open(records, "a") as fh:  # and one prompt carries a separator too
+        fh.write(json.dumps({"id": "doc-121", "prompt": "Q121: say\u2028hello"}) + "\n")
+    with BedrockEmulator(script(replay), s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        config = router_config(emu.url, s3_url, tmp_path)
+        config["gates"] = [{"kind": "regex", "pattern": "^\\d+\u2028\\(checked\x85\\)$"}]
+        summary = run_batch(config, records, tmp_path / "out.jsonl", bucket=bucket)
+        cheap_jobs = [job for job in emu.jobs.list() if job.model_id == CHEAP]
+    assert len(cheap_jobs) == 1 and cheap_jobs[0].result.total == 121  # read once, not paid for again
+    assert summary.served_by_tier["cheap"] == 90  # every fourth cheap answer is "about <n>"
+    results = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
+    assert results["doc-001"]["answer"] == "2\u2028(checked\x85)"

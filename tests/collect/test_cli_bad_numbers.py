@@ -103,14 +103,16 @@ def test_an_output_to_resume_that_is_not_utf8_is_refused_untouched(tmp_path, pro
 
 
 def test_a_line_separator_inside_a_prompt_survives_a_resume(tmp_path, emulator):
-    """JSON written with ensure_ascii=False keeps U+2028 raw; it does not end a line."""
+    """A U+2028 read raw from the prompts does not end a line, and the outcomes file
+    escapes it (another service's reader may split lines with ``str.splitlines``)."""
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(json.dumps({"id": "a", "prompt": "one\u2028two\x85three", "gold": "4"},
                                   ensure_ascii=False) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     first = collect("--prompts", str(prompts), "--out", str(out), "--endpoint-url", emulator.url)
     assert first.exit_code == 0, first.output
-    assert "\u2028" in out.read_text(encoding="utf-8")
+    written = out.read_text(encoding="utf-8")
+    assert "\u2028" not in written and "\\u2028" in written and written.count("\n") == 1
     again = collect("--prompts", str(prompts), "--out", str(out), "--endpoint-url", emulator.url)
     assert again.exit_code == 0, again.output
     assert "1 already complete" in again.stdout and "nothing to ask" in again.stdout
