@@ -21,7 +21,7 @@ from typing import Any, Iterator, Optional
 import typer
 
 from .errors import fail, one_line_errors
-from .outputs import check_writable
+from .outputs import check_distinct, check_writable
 
 __all__ = ["register", "FAILED_EXIT_CODE", "EXHAUSTED_EXIT_CODE"]
 
@@ -85,11 +85,15 @@ def _finish(call: Any, as_json: bool, verbose: bool = False, state: Path | None 
                    code=FAILED_EXIT_CODE)
 
 
-def _check_outputs(out: Path, state: Optional[Path]) -> None:
-    """The results file and the state file can be written: checked before any job is made,
-    not after every record is served and paid for."""
+def _check_outputs(out: Path, state: Optional[Path], inputs: dict[str, Path]) -> None:
+    """The results file and the state file can be written, and overwrite neither each
+    other nor the records or the config: checked before any job is made, not after every
+    record is served and paid for."""
     check_writable(out, "--out")
-    check_writable(state or Path(f"{out}.state.json"), "--state" if state else "the state file")
+    state_flag = "--state" if state else "the state file"
+    state = state or Path(f"{out}.state.json")
+    check_writable(state, state_flag)
+    check_distinct({"--out": out, state_flag: state}, inputs)
 
 
 _RUN_HELP = "Route every record through batch jobs (resumes the run if its state file exists)."
@@ -111,7 +115,7 @@ def run(
     from ..batch import run_batch
 
     with one_line_errors():
-        _check_outputs(out, state)
+        _check_outputs(out, state, {"--input": input_path, "--config": config})
     _finish(lambda: run_batch(config, input_path, out, bucket=bucket, role_arn=role_arn, state_path=state,
                               poll_interval_s=poll_interval), as_json, verbose, state or Path(f"{out}.state.json"))
 
@@ -130,7 +134,9 @@ def resume(
     if not state.exists():
         raise fail(f"no state file at {state}")
     with one_line_errors():
-        _check_outputs(Path(RunState.load(state).out_path), state)
+        saved = RunState.load(state)
+        _check_outputs(Path(saved.out_path), state, {"the run's records": saved.input_path,
+                                                     "--config": config})
     _finish(lambda: resume_batch(state, config=config, poll_interval_s=poll_interval), as_json, verbose, state)
 
 

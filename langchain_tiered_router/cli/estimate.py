@@ -88,7 +88,7 @@ def estimate_command(
                 classifier_usd(classifier)  # a bad amount fails before the data is read
             except ValueError as exc:
                 raise ValueError(f"--classifier: {exc}") from None
-        plot = checked_outputs(json_out, plot)
+        plot = checked_outputs(json_out, plot, {"--data": data, "--config": config})
         cfg, ladder, items = _load(config, data, fmt)
         llm_tier = cfg.policy.classifier.llm_tier if cfg.policy.classifier else None
         with about(str(data)):

@@ -115,7 +115,7 @@ def eval_command(
         as_json, json_out = False, legacy_json
     policy = _ALIASES.get(policy, policy)
     with one_line_errors():
-        plot = checked_outputs(json_out, plot)
+        plot = checked_outputs(json_out, plot, {"--data": data, "--calibrate-on": calibrate_on, "--config": config})
         spec = _spec(features)
         cfg, ladder, items = _load(config, data, fmt)
         estimated = any(o.estimated_tokens for i in items for o in i.outcomes.values())
@@ -215,11 +215,13 @@ def calibrate_command(
                    "or split")
     if bound not in _BOUNDS:
         raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
-    from .outputs import check_writable
+    from .outputs import check_distinct, check_writable
 
     with one_line_errors():
         check_writable(out, "--out")
         check_writable(save_data, "--save-data")
+        check_distinct({"--out": out, "--save-data": save_data}, {"--data": data, "--from-db": from_db,
+                                                                   "--config": config})
         spec = _spec(features)
         if from_db is not None:
             if data is not None:

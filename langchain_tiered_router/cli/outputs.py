@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_writable", "checked_outputs", "emit_json", "said_written", "console", "UNTTY_WIDTH"]
+__all__ = ["check_writable", "check_distinct", "checked_outputs", "emit_json", "said_written", "console", "UNTTY_WIDTH"]
 
 # rich sizes tables to 80 columns when it writes to no terminal (a CI log, a file), and
 # cuts the numbers of wide ones to "0.…"; $COLUMNS still wins
@@ -46,17 +46,40 @@ def check_writable(path: Path | None, flag: str) -> None:
         raise ValueError(f"{flag} {path}: the folder {parent} is not writable")
 
 
-def checked_outputs(json_out: Path | None, plot: Path | None) -> Path | None:
-    """Check ``--json-out`` and ``--plot`` before the work; returns the plot's real file
-    name (``.png`` added to a name without a suffix)."""
-    check_writable(json_out, "--json-out")
-    if plot is None:
-        return None
-    from ..analysis.report.plot import png_path
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b) or a.resolve() == b.resolve()
+    except OSError:
+        return False
 
-    check_writable(plot, "--plot")  # a folder is refused as given, not written beside as FOLDER.png
-    plot = png_path(plot)
-    check_writable(plot, "--plot")
+
+def check_distinct(outputs: dict[str, Path | None], inputs: dict[str, Any]) -> None:
+    """An output that names an input, or another output, would overwrite it (a report's
+    JSON written over the telemetry it read, the results over the records): refused
+    before the work. ``inputs`` that are not local paths (a database URL) are skipped."""
+    named = [(flag, Path(p)) for flag, p in outputs.items() if p is not None]
+    read = [(flag, Path(p)) for flag, p in inputs.items() if isinstance(p, (str, Path)) and "://" not in str(p)]
+    for i, (flag, path) in enumerate(named):
+        for other, source in read + named[:i]:
+            if _same_file(path, source):
+                raise ValueError(f"{flag} {path} is the file {other} names; writing it would overwrite "
+                                 f"{'what this command reads' if (other, source) in read else 'the other'}: "
+                                 "give another file")
+
+
+def checked_outputs(json_out: Path | None, plot: Path | None, inputs: dict[str, Any] | None = None
+                    ) -> Path | None:
+    """Check ``--json-out`` and ``--plot`` before the work, against each other and the
+    command's ``inputs``; returns the plot's real file name (``.png`` added to a name
+    without a suffix)."""
+    check_writable(json_out, "--json-out")
+    if plot is not None:
+        from ..analysis.report.plot import png_path
+
+        check_writable(plot, "--plot")  # a folder is refused as given, not written beside as FOLDER.png
+        plot = png_path(plot)
+        check_writable(plot, "--plot")
+    check_distinct({"--json-out": json_out, "--plot": plot}, inputs or {})
     return plot
 
 

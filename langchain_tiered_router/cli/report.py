@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
         with one_line_errors():
             if not 0 < alpha < 1:  # NaN fails this too
                 raise fail(f"bad --alpha {alpha:g}: give a significance level between 0 and 1, such as 0.01")
-            plot = checked_outputs(json_out, plot)
+            plot = checked_outputs(json_out, plot, {"--db": db})
             start = parse_since(since) if since else None
             contents = read_store(db if _is_dsn(db) else Path(db), since=start, slim=True)
             records, labels = contents.records, contents.labels

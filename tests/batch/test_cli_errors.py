@@ -118,3 +118,15 @@ def test_an_aws_error_is_one_line_and_any_other_error_is_not_hidden(capsys):
         assert line.startswith("tiered-router: error: AWS: ") and "\n" not in line
     with pytest.raises(KeyError), one_line_errors():
         raise KeyError("a bug")
+
+
+@pytest.mark.parametrize("out, state", [("records", None), ("config", None), ("out", "out"), ("out", "records")])
+def test_an_output_naming_an_input_or_the_other_output_is_refused_before_any_job(setup, out, state):
+    """``--out`` the records file replaced the records with the results; ``--state`` the
+    results file left only the state. Refused now, before a job is made, nothing written."""
+    tmp_path, records, config = setup
+    files = {"records": records, "config": config, "out": tmp_path / "out.jsonl"}
+    before = {name: path.read_bytes() for name, path in files.items() if path.exists()}
+    line = _one_line(_run(config, records, files[out], *(["--state", str(files[state])] if state else [])))
+    assert "would overwrite" in line
+    assert {name: path.read_bytes() for name, path in files.items() if path.exists()} == before
