@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Mapping
 
 from langchain_tiered_router.core import Backend, RouteRequest, RoutingResult, TierAnswer, TierStream
@@ -496,12 +497,24 @@ def _needs_the_provider(router: Any, data: Mapping[str, Any], llm_router: Any = 
 
 
 def _one_pass_source(llm_router: Any, model: str) -> str | None:
-    """The router YAML of a tiered model that routes one-pass (the default), else ``None``."""
+    """The router YAML of a tiered model that routes one-pass (the default), else ``None``.
+
+    A model name whose tiered deployments name different router YAMLs takes the
+    provider's path, where LiteLLM balances between them as between any deployments:
+    one-pass would route every request with the first one's."""
+    sources = []
     for deployment in deployments(llm_router, model):
         params = deployment.get("litellm_params") or {}
         if isinstance(params, Mapping) and not _switched_off(params.get(ONE_PASS_PARAM, True)):
-            return tiered_config_source(params)
-    return None
+            source = tiered_config_source(params)
+            if source is not None and source not in sources:
+                sources.append(source)
+    if len(sources) > 1:
+        log.warning("model %r has tiered deployments with different router configs (%s): it routes through "
+                    "the provider, which LiteLLM balances between them; give each config its own model_name "
+                    "to choose one", model, ", ".join(Path(s).name for s in sources))
+        return None
+    return sources[0] if sources else None
 
 
 def _switched_off(value: Any) -> bool:

@@ -31,6 +31,7 @@ log = logging.getLogger("litellm_hooks")
 
 PROVIDER = "tiered_router"
 CONFIG_ENV = "TIERED_ROUTER_CONFIG"
+ENV_REFERENCE = "os.environ/"  # how a LiteLLM config names an environment variable
 
 
 def tiered_config_source(litellm_params: Mapping[str, Any] | None) -> str | None:
@@ -43,6 +44,13 @@ def tiered_config_source(litellm_params: Mapping[str, Any] | None) -> str | None
     if not source:
         raise ConfigError(f"model {model!r} needs litellm_params.tiered_router_config or ${CONFIG_ENV}",
                           path="litellm_params.tiered_router_config")
+    source = str(source)
+    if source.startswith(ENV_REFERENCE):  # LiteLLM's reference to a variable, as read from the config file
+        name = source[len(ENV_REFERENCE):]
+        if not os.environ.get(name):
+            raise ConfigError(f"model {model!r}: tiered_router_config is {source}, and ${name} is not set",
+                              path="litellm_params.tiered_router_config")
+        source = os.environ[name]
     return str(_resolve(Path(source).expanduser()))
 
 
@@ -255,7 +263,8 @@ def _proxy_tiered_sources() -> list[str]:
     for deployment in config.get("model_list") or []:
         try:
             source = tiered_config_source((deployment or {}).get("litellm_params"))
-        except ConfigError:
+        except ConfigError as exc:  # its requests will say so too; the operator reads it at start
+            log.warning("model %r cannot route: %s", (deployment or {}).get("model_name"), exc)
             continue
         if source and source not in sources:
             sources.append(source)

@@ -273,6 +273,50 @@ def test_one_pass_is_the_default_and_false_switches_it_off():
     assert _one_pass_source(SimpleNamespace(get_model_list=lambda model_name: plain), "cheap") is None
 
 
+def test_a_model_with_tiered_deployments_of_different_configs_takes_the_providers_path(caplog):
+    """One model name, two tiered deployments with different router YAMLs: one-pass
+    routed every request with the first one's, while the provider's path (``/v1/messages``)
+    balanced between them, so one prompt met different gates by endpoint."""
+    from types import SimpleNamespace
+
+    from litellm_hooks._one_pass import _one_pass_source
+
+    def group(*configs):
+        model = [{"model_name": "tiered", "litellm_params": {"model": "tiered_router/tiered",
+                                                             "tiered_router_config": c}} for c in configs]
+        return _one_pass_source(SimpleNamespace(get_model_list=lambda model_name: model), "tiered")
+
+    assert group("/r.yaml", "/r.yaml") == "/r.yaml" and not caplog.records  # replicas of one config
+    with caplog.at_level("WARNING", logger="litellm_hooks"):
+        assert group("/cascade.yaml", "/json.yaml") is None
+    assert "different router configs (cascade.yaml, json.yaml)" in caplog.text
+
+
+def test_a_router_config_named_by_an_environment_variable_is_read_from_it(monkeypatch, tmp_path, caplog):
+    """``tiered_router_config: os.environ/ROUTER_YAML``, LiteLLM's way to name a variable:
+    at start the hook read it as a file of that name ("not built at startup: no such
+    file"); unset, the request's error said the key was missing. Read, or named."""
+    from langchain_tiered_router.core import ConfigError
+    from litellm_hooks._settings import _proxy_tiered_sources, tiered_config_source
+
+    params = {"model": "tiered_router/tiered", "tiered_router_config": "os.environ/ROUTER_YAML"}
+    monkeypatch.setenv("ROUTER_YAML", str(tmp_path / "router.yaml"))
+    assert tiered_config_source(params) == str(tmp_path / "router.yaml")
+    monkeypatch.delenv("ROUTER_YAML")
+    with pytest.raises(ConfigError, match=r"tiered_router_config is os.environ/ROUTER_YAML, and \$ROUTER_YAML is "
+                                          r"not set"):
+        tiered_config_source(params)
+    # at start, a tiered model that cannot route is said in the proxy's log
+    from litellm.proxy import proxy_server
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"model_list": [{"model_name": "tiered", "litellm_params": params}]}))
+    monkeypatch.setattr(proxy_server, "user_config_file_path", str(config), raising=False)
+    with caplog.at_level("WARNING", logger="litellm_hooks"):
+        assert _proxy_tiered_sources() == []
+    assert "model 'tiered' cannot route" in caplog.text and "$ROUTER_YAML is not set" in caplog.text
+
+
 def _one_pass_routes(tmp_path):
     """One-pass routes over a real ``litellm.Router`` whose two tier groups answer with
     LiteLLM's mock responses, and a logging object that keeps what it is billed."""
