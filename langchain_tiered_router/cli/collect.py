@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -88,9 +89,16 @@ def _read_items(prompts: Optional[Path], from_db: Optional[Path], sample: Option
         items = read_prompts(prompts)
         source = str(prompts)
     else:
-        from ..analysis.report.store import load_records
+        from ..analysis.report.store import read_store
 
-        records, _ = load_records(from_db)
+        # read as the report reads: a damaged row is skipped with a warning, not the whole DB refused
+        contents = read_store(from_db)
+        records = contents.records
+        if not records and contents.unreadable.count:
+            raise PromptsError(f"no readable routing record in {from_db}: {contents.unreadable.count} unreadable; "
+                               f"the first: {contents.unreadable.first}")
+        for line in contents.warnings():
+            print(f"tiered-router: warning: {line}", file=sys.stderr)
         found = prompts_from_records(records)
         if not found.items:
             raise PromptsError(f"no record in {from_db} holds its prompt text ({len(records)} records): turn on "
@@ -228,11 +236,13 @@ def _print_plan(plan: Any, grader: Any, n_items: int, source: str, out: Path, no
     if plan.added_reference:
         print(f"note: {grader.reference_tier} is asked for {plan.added_reference} prompts without a gold answer, "
               "to judge the other tiers against")
+    capped = (f", or the tier's max_tokens when lower ({', '.join(f'{t} {n}' for t, n in plan.capped.items())})"
+              if plan.capped else "")
     upper = (f"; at most {_usd(plan.upper_usd)} if every answer reaches its tier's max_tokens"
              if plan.upper_usd is not None else "; no upper bound: a tier without max_tokens may answer at any length")
     print(f"estimated cost: {_usd(plan.estimate_usd)} for {plan.calls} answers "
           f"({', '.join(f'{t} {n}' for t, n in plan.by_tier.items())}: {plan.input_tokens:,} input tokens counted as "
-          f"ceil(characters / 4), {plan.assume_output_tokens} output tokens assumed per answer) and "
+          f"ceil(characters / 4), {plan.assume_output_tokens} output tokens assumed per answer{capped}) and "
           f"{plan.judge_calls} judge calls{upper}" + (f"; --max-usd {_usd(cap)}" if cap is not None else ""))
 
 
@@ -245,8 +255,14 @@ def _print_result(result: Any, out: Path, written: int, cap: Optional[Decimal]) 
         for failure in result.failures[:5]:
             print(f"  {failure}")
     if result.stopped_at_cap:
+        # the cap counts this run's spend: the same command goes on, unless one prompt alone is over it
+        nxt = result.next_estimate_usd
+        advice = (f"the next prompt alone is estimated at {_usd(nxt)}: run again with a --max-usd above that to go on"
+                  if nxt is not None and cap is not None and nxt > cap else
+                  "--max-usd counts each run's own spend: run the same command again to go on (it asks only "
+                  "what is missing)")
         print(f"stopped at --max-usd {_usd(cap)}: spent {_usd(result.spent_usd)}; {result.not_started} prompts not "
-              "started; run again with a higher --max-usd to go on")
+              f"started; {advice}")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from .demo_db import DEFAULT_DB, mark_db, prepare_db
+from .demo_db import DEFAULT_DB, claim_db, mark_db, prepare_db
 from .errors import fail, one_line_errors
 from .outputs import emit_json
 
@@ -35,6 +35,7 @@ def _batch_demo(items, base, db: Path, source: Path, replayed: bool, as_json: bo
     from ..demo.batch import run_batch_demo
     from .report import render
 
+    claim_db(db)
     run = run_batch_demo(items, base, db=db)
     mark_db(db)
     out = run.summary.to_dict()
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
-        from .outputs import check_writable
+        from .outputs import check_distinct, check_writable
 
         from ..core.config import RouterConfig
         from ..demo.runner import bundled_config_path, replay_config_path, run_demo
@@ -93,6 +94,7 @@ def register(app: typer.Typer) -> None:
             if not batch:  # routed through TieredChatBedrock: without its extra, said before the db is touched
                 importlib.import_module("langchain_tiered_router.langchain")
             check_writable(json_out, "--json-out")
+            check_distinct({"--json-out": json_out}, {"--db": db, "--replay": replay})
             earlier = prepare_db(db, append)
             source = replay or bundled_workload_path()
             items = load_items(source)
@@ -121,6 +123,7 @@ def register(app: typer.Typer) -> None:
                 def advanced(n: int) -> None:
                     progress.update(task, completed=n, description="routing")
 
+                claim_db(db)
                 run = run_demo(items, base, db=db, live=live, on_progress=advanced)
             mark_db(db)
         out = run.summary.to_dict()
@@ -129,7 +132,8 @@ def register(app: typer.Typer) -> None:
             emit_json(out, as_json=True, json_out=json_out)
         else:
             where = "real Amazon Bedrock" if live else "the local Bedrock emulator"
-            answers = ("recorded real model answers" if replay else
+            # --live asks the models themselves: neither the workload's script nor a replay answers
+            answers = ("the models' own answers" if live else "recorded real model answers" if replay else
                        "scripted answers (the bundled workload: not real model outputs)")
             if replay is not None and replay.suffix.lower() == ".csv":
                 answers += " (prompts RouteLLM lists as contaminated left out)"

@@ -1,12 +1,16 @@
 """The demo's telemetry database: checked before the run, started afresh unless
-``--append``, and marked as the demo's own so that a re-run may empty it."""
+``--append``, and marked as the demo's own so that a re-run may empty it.
+
+The mark (a table) is the only sign: a file with the default name is not the demo's
+for its name. It is made as the run starts, so a run stopped midway leaves a DB its
+re-run may empty; a telemetry DB the demo only added to (``--append``) is not marked."""
 
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
 
-__all__ = ["DEFAULT_DB", "prepare_db", "mark_db"]
+__all__ = ["DEFAULT_DB", "prepare_db", "claim_db", "mark_db"]
 
 DEFAULT_DB = Path("tiered_router_demo.db")
 _MARK = "tiered_router_demo_runs"  # a table the demo adds, so a re-run knows the DB is its own
@@ -47,9 +51,9 @@ def _check_writable(db: Path) -> None:
 
 def prepare_db(db: Path, append: bool) -> str | None:
     """Check ``--db`` before routing; start it afresh unless ``--append``. Returns what
-    was done to an earlier DB, to be said. Only a DB an earlier demo wrote (or one with
-    the default name) is emptied; ``--append`` adds only to a telemetry database (or an
-    empty one); any other existing file is refused, never touched."""
+    was done to an earlier DB, to be said. Only a DB an earlier demo wrote (its mark, not
+    its name) is emptied; ``--append`` adds only to a telemetry database (or an empty
+    one); any other existing file is refused, never touched."""
     if db.is_dir():
         raise ValueError(f"--db {db} is a directory; give a file name")
     if not db.parent.exists():
@@ -68,10 +72,10 @@ def prepare_db(db: Path, append: bool) -> str | None:
             raise ValueError(f"--db {db} is an SQLite database without telemetry (no routing_records table); "
                              "--append adds to a telemetry database an earlier run wrote: give one, or a new file")
         return f"added to the records already in {db} (--append); the report below counts this run only"
-    if not ((tables is not None and _MARK in tables) or db.name == DEFAULT_DB.name):
+    if tables is None or _MARK not in tables:
         raise ValueError(f"--db {db} exists and was not written by the demo; give a new file, or --append to "
                          "add this run to it")
-    _empty(db)
+    _empty(db)  # its rows: the mark stays
     return f"emptied the earlier {db} first (--append adds to it instead)"
 
 
@@ -89,10 +93,23 @@ def _empty(db: Path) -> None:
         raise ValueError(f"--db {db} exists and is not a telemetry database ({exc}); give another path") from None
 
 
+def claim_db(db: Path) -> None:
+    """Just before routing: a DB the demo is about to create is marked as its own now, not
+    when the run ends. Made by the telemetry writer's ``connect`` (its page size and WAL
+    apply to a new file only)."""
+    if db.exists():  # emptied by ``prepare_db`` (the mark kept), or added to (not the demo's)
+        return
+    from ..core.telemetry.sqlite import connect
+
+    with contextlib.closing(connect(db)) as conn, conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_MARK} (finished_at REAL NOT NULL)")
+
+
 def mark_db(db: Path) -> None:
+    """Note a finished run in a DB the demo claimed; one it only added to stays unmarked."""
     import sqlite3
     import time
 
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {_MARK} (finished_at REAL NOT NULL)")
-        conn.execute(f"INSERT INTO {_MARK} VALUES (?)", (time.time(),))
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_MARK,)).fetchone():
+            conn.execute(f"INSERT INTO {_MARK} VALUES (?)", (time.time(),))

@@ -104,3 +104,30 @@ def test_records_without_text_or_too_few_or_a_longer_ladder_are_refused(gsm8k, t
                                       str(tmp_path / "o.jsonl"), "--endpoint-url", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert f"no record in {no_text} holds its prompt text (20 records)" in " ".join(result.output.split())
+
+
+def test_collect_from_db_skips_a_damaged_row_with_a_warning_as_the_report_does(gsm8k, tmp_path):
+    """One damaged row refused the whole DB, which ``report`` reads with a warning."""
+    import sqlite3
+
+    db = shadow_db(gsm8k[:10], tmp_path / "t.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE routing_records SET record = '{not json' WHERE request_id = 'gsm8k-3'")
+        rowid = conn.execute("SELECT rowid FROM routing_records WHERE request_id = 'gsm8k-3'").fetchone()[0]
+    conn.close()
+    result = CliRunner().invoke(app, ["collect", "--config", str(WALKTHROUGH), "--from-db", str(db), "--out",
+                                      str(tmp_path / "o.jsonl"), "--endpoint-url", "http://127.0.0.1:9", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"collect: 9 prompts from {db}; 0 already complete" in result.stdout
+    assert "for 18 answers (cheap 9, frontier 9" in result.stdout
+    warning = f"skipped 1 unreadable record of 10 read from {db} (left out of every number); the first: {db}: rowid " \
+              f"{rowid}, request_id 'gsm8k-3': not JSON"
+    assert result.stderr.startswith(f"tiered-router: warning: {warning}")
+    report = CliRunner().invoke(app, ["report", "--db", str(db)])
+    assert report.exit_code == 0 and f"tiered-router: warning: {warning}" in report.stderr  # the same words
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE routing_records SET record = '{not json'")
+    conn.close()
+    nothing = CliRunner().invoke(app, ["collect", "--config", str(WALKTHROUGH), "--from-db", str(db), "--out",
+                                       str(tmp_path / "o.jsonl"), "--endpoint-url", "http://127.0.0.1:9", "--dry-run"])
+    assert nothing.exit_code == 2 and f"no readable routing record in {db}: 10 unreadable" in nothing.stderr

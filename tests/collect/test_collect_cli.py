@@ -127,6 +127,29 @@ def test_max_usd_stops_cleanly_and_a_rerun_finishes_without_asking_twice(gsm8k, 
     assert len(read_jsonl(out)) == 30
 
 
+def test_max_usd_with_prompts_in_flight_stops_where_one_at_a_time_stops(gsm8k, emulator, tmp_path):
+    """Estimates at max_tokens (never below the real cost): the run may start a prompt only
+    when what was spent plus the prompts in flight leaves room for it. It stopped for good the
+    first time the reservations of 4 prompts in flight filled the cap (3 prompts of the 12 that
+    one at a time collects), though their real cost was a fraction of it."""
+    prompts = write_prompts(gsm8k[:30], tmp_path / "prompts.jsonl")
+    collected = {}
+    for concurrency in ("1", "4"):
+        out = tmp_path / f"c{concurrency}.jsonl"
+        run = collect("--prompts", str(prompts), "--out", str(out), "--endpoint-url", emulator.url,
+                      "--max-usd", "0.05", "--assume-output-tokens", "1024", "--concurrency", concurrency)
+        assert run.exit_code == 3, run.output
+        done = read_jsonl(out)
+        spent = sum(Decimal(o["cost_usd"]) for r in done for o in r["outcomes"].values())
+        assert spent <= Decimal("0.05")
+        assert f"spent ${float(spent):,.4f}; {30 - len(done)} prompts not started" in run.output
+        # the cap is per run: the same command goes on, a higher cap is not needed
+        assert "run the same command again to go on" in run.output and "higher --max-usd" not in run.output
+        collected[concurrency] = len(done)
+    assert 5 < collected["1"] < 30
+    assert collected["4"] == collected["1"]
+
+
 def test_a_killed_run_loses_only_prompts_in_flight(gsm8k, tmp_path):
     rows = gsm8k[:24]
     prompts, out = write_prompts(rows, tmp_path / "prompts.jsonl"), tmp_path / "outcomes.jsonl"
@@ -200,6 +223,22 @@ def test_dry_run_prints_the_plan_and_sends_nothing(gsm8k, emulator, tmp_path):
     assert result.exit_code == 0 and "dry run: nothing sent" in result.output
     assert "100 output tokens assumed per answer" in result.output
     assert emulator.requests == [] and not (tmp_path / "o.jsonl").exists()
+
+
+def test_assumed_output_tokens_are_capped_at_max_tokens_so_the_estimate_stays_under_its_bound(gsm8k, tmp_path):
+    """Both tiers answer at most 1024 tokens (max_tokens): assuming 2000 made the estimate
+    ($0.6 here) larger than the "at most" bound printed beside it."""
+    rows = gsm8k[:10]
+    prompts = write_prompts(rows, tmp_path / "prompts.jsonl")
+    result = collect("--prompts", str(prompts), "--out", str(tmp_path / "o.jsonl"), "--endpoint-url",
+                     "http://127.0.0.1:9", "--dry-run", "--assume-output-tokens", "2000")
+    assert result.exit_code == 0, result.output
+    expected = sum(PRICES[t].cost(Usage(tokens(row.prompt), 1024)) for row in rows for t in ("cheap", "frontier"))
+    # gold answers: no judge calls, so the estimate is every answer at max_tokens, the bound itself
+    assert f"estimated cost: ${float(expected):,.4f} for 20 answers" in result.output
+    assert f"at most ${float(expected):,.4f} if every answer reaches" in result.output
+    assert ("2000 output tokens assumed per answer, or the tier's max_tokens when lower (cheap 1024, frontier 1024)"
+            in result.output)
 
 
 @pytest.mark.parametrize("lines, args, message", [

@@ -143,6 +143,29 @@ def test_live_without_credentials_fails_with_one_line(monkeypatch, tmp_path):
     assert "--live needs AWS credentials" in _one_line(runner.invoke(app, ["demo", "--live"]))
 
 
+def test_live_says_it_serves_the_models_own_answers(monkeypatch, tmp_path):
+    """Real Bedrock, as boto3 sees it (its endpoint moved to an emulator that answers as no
+    script of the workload does): the run said it served the workload's scripted answers."""
+    import yaml
+
+    from langchain_tiered_router.emulator import BedrockEmulator
+
+    ids = ["amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0", "anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    script = tmp_path / "bedrock.yaml"
+    script.write_text(yaml.safe_dump({"models": {i: {"default": f"a live answer from {i}"} for i in ids}}))
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    with BedrockEmulator(script) as bedrock:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock.url)
+        result = runner.invoke(app, ["demo", "--live", "--limit", "3", "--db", str(tmp_path / "live.db")])
+        asked = {i: len(bedrock.calls_for(i)) for i in ids}
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "against real Amazon Bedrock, serving the models' own answers, in" in text
+    assert "scripted" not in text and "not real model outputs" not in text
+    assert asked[ids[0]] >= 3  # every request went to Bedrock, cheapest tier first
+
+
 @pytest.mark.parametrize("question, answer, passed", [
     ("Extract ... as JSON with keys name, city, age", '{"name": "A", "city": "B", "age": 3}', True),
     ("Extract ... as JSON with keys name, city, age", '{"name": "A", "city": "B", "age": "3"}', False),

@@ -99,3 +99,75 @@ def test_the_demo_without_the_langchain_extra_says_so_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "tiered-router: error: TieredChatBedrock needs the 'langchain' extra: "
         "pip install 'langchain-tiered-router[langchain]'"]
+
+
+def _foreign_telemetry(db: Path) -> int:
+    """A telemetry DB another program's router wrote (no demo run ever touched it); its row count."""
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.telemetry import Recorder, SqliteSink
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import RouteRequest
+
+    recorder = Recorder([SqliteSink(db)])
+    router = build_router({"tiers": [{"name": "only", "model_id": "test.only-v1",
+                                      "price": {"input_per_mtok": 1, "output_per_mtok": 2}}],
+                           "pinning": {"enabled": False}, "telemetry": {"sinks": []}}, observers=[recorder])
+    for i in range(4):
+        router.route(RouteRequest(text=f"q{i}", request_id=f"prod-{i}"), ScriptedBackend({}))
+    recorder.close()
+    return _rows(db)
+
+
+def _rows(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM routing_records").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_a_telemetry_db_the_demo_did_not_write_is_not_emptied_for_its_default_name(tmp_path, monkeypatch):
+    """The default name was an exception: ``tiered_router_demo.db`` was emptied whoever wrote it."""
+    monkeypatch.chdir(tmp_path)
+    db = Path("tiered_router_demo.db")
+    assert _foreign_telemetry(db) == 4
+    before = db.read_bytes()
+    assert "tiered_router_demo.db exists and was not written by the demo" in _refused([])
+    assert _rows(db) == 4 and db.read_bytes() == before
+    # --append adds to it, and does not make it the demo's: a plain run still refuses it
+    appended = runner.invoke(app, ["demo", "--limit", "3", "--append"])
+    assert appended.exit_code == 0, appended.output
+    assert _rows(db) == 7
+    assert "was not written by the demo" in _refused([])
+    assert _rows(db) == 7
+
+
+def test_the_demo_reruns_on_its_own_db_even_after_a_run_that_stopped_midway(tmp_path, monkeypatch):
+    import langchain_tiered_router.demo.runner as demo_runner
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # the default DB, started afresh each run
+        result = runner.invoke(app, ["demo", "--limit", "3"])
+        assert result.exit_code == 0, result.output
+        assert _rows(tmp_path / "tiered_router_demo.db") == 3
+    assert "emptied the earlier tiered_router_demo.db first" in " ".join(result.output.split())
+
+    real = demo_runner.run_demo
+
+    def stopped(*args, on_progress, **kwargs):
+        def progress(n: int) -> None:
+            if n == 2:
+                raise RuntimeError("the machine went down")
+
+        return real(*args, on_progress=progress, **kwargs)
+
+    monkeypatch.setattr(demo_runner, "run_demo", stopped)
+    db = tmp_path / "mine.db"
+    assert runner.invoke(app, ["demo", "--limit", "3", "--db", str(db)]).exit_code == 1
+    flush_all()  # the stopped run's telemetry writer, still in this process, finishes its rows
+    assert _rows(db) == 2  # what was routed before the run stopped; the DB is the demo's already
+    monkeypatch.setattr(demo_runner, "run_demo", real)
+    again = runner.invoke(app, ["demo", "--limit", "3", "--db", str(db)])
+    assert again.exit_code == 0, again.output
+    assert _rows(db) == 3 and f"emptied the earlier {db} first" in " ".join(again.output.split())

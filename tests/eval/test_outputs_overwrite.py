@@ -35,3 +35,13 @@ def test_an_output_naming_an_input_is_refused_and_the_input_kept(tmp_path, comma
     line = " ".join(result.stderr.split())
     assert f"{output_flag} {files[names]} is the file {names} names" in line and "would overwrite" in line
     assert all(path.read_text() == "what the command reads\n" for path in files.values())
+
+
+def test_the_demos_json_naming_its_database_is_refused_before_the_database_is_touched(tmp_path):
+    """``demo --db j.db --json-out j.db`` left a file that was half JSON, half SQLite."""
+    db = tmp_path / "j.db"
+    db.write_bytes(b"an earlier file")
+    result = runner.invoke(app, ["demo", "--db", str(db), "--json-out", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "is the file --db names" in " ".join(result.stderr.split())
+    assert db.read_bytes() == b"an earlier file"

@@ -3,8 +3,10 @@
 For each prompt: the tiers still missing from the output file (a rerun asks only those),
 plus the reference tier when the prompt has no gold answer and the reference's answer
 is not there yet. The cost estimate counts input tokens as ceil(characters / 4) and
-assumes ``assume_output_tokens`` per answer; judge calls are estimated the same way.
-The upper bound uses each tier's ``max_tokens`` (none when a tier sets no cap).
+assumes ``assume_output_tokens`` per answer, but never more than the tier's
+``max_tokens`` (no answer is longer, and the estimate must not pass the upper bound);
+judge calls are estimated the same way. The upper bound uses each tier's
+``max_tokens`` (none when a tier sets no cap).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Plan:
     upper_usd: Decimal | None  # every answer at its tier's max_tokens; None when a tier has no cap
     added_reference: int = 0  # prompts without gold whose reference tier is asked though not in --tiers
     by_tier: dict[str, int] = field(default_factory=dict)
+    capped: dict[str, int] = field(default_factory=dict)  # tiers whose max_tokens is below the assumption
 
     @property
     def gold(self) -> int:
@@ -75,6 +78,16 @@ def make_plan(items: Sequence[PromptItem], done: Mapping[str, dict[str, Any]], l
     estimate, upper = Decimal(0), Decimal(0)
     has_upper = all(t.params.get("max_tokens") for t in ladder)
     by_tier: dict[str, int] = {}
+    capped: dict[str, int] = {}
+    longest = max(int(t.params["max_tokens"]) for t in ladder) if has_upper else 0
+
+    def assumed(tier: Tier) -> int:
+        cap = tier.params.get("max_tokens")
+        if cap and int(cap) < assume_output_tokens:
+            capped[tier.name] = int(cap)
+            return int(cap)
+        return assume_output_tokens
+
     for item in items:
         existing = done.get(item.id)
         have = set((existing or {}).get("outcomes", {}))
@@ -99,15 +112,15 @@ def make_plan(items: Sequence[PromptItem], done: Mapping[str, dict[str, Any]], l
         tokens_in = tokens_of(item.chars)
         cost = Decimal(0)
         for tier in ask:
-            cost += _cost(tier, Usage(tokens_in, assume_output_tokens))
+            cost += _cost(tier, Usage(tokens_in, assumed(tier)))
             if has_upper:
                 upper += _cost(tier, Usage(tokens_in, int(tier.params["max_tokens"])))
             by_tier[tier.name] = by_tier.get(tier.name, 0) + 1
         n_judge = grader.judge_calls_for(item, grade)
-        judge_in = tokens_of(grader.judge_prompt_chars(item, 4 * assume_output_tokens))
+        judged = min(assume_output_tokens, longest) if has_upper else assume_output_tokens
+        judge_in = tokens_of(grader.judge_prompt_chars(item, 4 * judged))
         cost += n_judge * _cost(grader.judge_tier, Usage(judge_in, JUDGE_OUTPUT_TOKENS))
         if has_upper and n_judge:
-            longest = max(int(t.params["max_tokens"]) for t in ladder)
             judge_upper = tokens_of(grader.judge_prompt_chars(item, 4 * longest))
             upper += n_judge * _cost(grader.judge_tier, Usage(judge_upper, JUDGE_OUTPUT_TOKENS))
         jobs.append(Job(item, ask, grade, existing, cost, n_judge, tuple(ladder.names)))
@@ -116,4 +129,4 @@ def make_plan(items: Sequence[PromptItem], done: Mapping[str, dict[str, Any]], l
         input_tokens += tokens_in * len(ask)
         estimate += cost
     return Plan(jobs, complete, calls, judge_calls, input_tokens, assume_output_tokens, estimate,
-                upper if has_upper else None, added, by_tier)
+                upper if has_upper else None, added, by_tier, capped)

@@ -4,8 +4,11 @@ At most ``concurrency`` prompts are in flight (each asks its tiers one after ano
 then grades). Items are written by the calling thread as they finish, so the file is
 written by one writer. With ``max_usd``, a prompt is started only while what was spent
 plus the estimates of the prompts in flight plus its own estimate stays within the cap;
-answers longer than assumed can take the total past the cap by at most what was in
-flight. A prompt whose call fails is reported and not written: the next run asks it again.
+when it does not fit, the run waits for prompts in flight (their real cost is known when
+they finish) and stops only when it does not fit with none in flight. Answers longer than
+assumed can take the total past the cap by at most what was in flight. The cap counts
+this run's spend only. A prompt whose call fails is reported and not written: the next
+run asks it again.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class CollectResult:
     failures: list[str] = field(default_factory=list)
     stopped_at_cap: bool = False
     not_started: int = 0  # prompts left for a later run (stopped at the cap)
+    next_estimate_usd: Decimal | None = None  # the estimate of the first prompt not started
 
     @property
     def spent_usd(self) -> Decimal:
@@ -130,15 +134,16 @@ def run_plan(plan: Plan, backend: Backend, grader: Grader, out: OutcomesFile, *,
     pool = cf.ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="tiered-router-collect")
     try:
         while queue or in_flight:
-            while queue and len(in_flight) < concurrency and not result.stopped_at_cap:
+            while queue and len(in_flight) < concurrency:
                 job = queue[0]
                 if max_usd is not None and result.spent_usd + reserved + job.estimate_usd > max_usd:
-                    result.stopped_at_cap = True
-                    break
+                    break  # wait: a prompt in flight may cost less than its estimate and make room
                 queue.pop(0)
                 reserved += job.estimate_usd
                 in_flight[pool.submit(_work, job, backend, grader)] = job
-            if not in_flight:
+            if not in_flight:  # the next prompt does not fit with what was really spent
+                result.stopped_at_cap = bool(queue)
+                result.next_estimate_usd = queue[0].estimate_usd if queue else None
                 break
             finished, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
             for future in finished:

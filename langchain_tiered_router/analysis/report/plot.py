@@ -54,7 +54,9 @@ def plot_report(records: Sequence[RoutingRecord], summary: Summary, path: str | 
         ys_actual.append(actual)
         ys_base.append(baseline)
         ys_shadow.append(actual + shadow)
-    left.plot(xs, ys_base, label=f"baseline ({priced[-1].baseline_tier if priced else '?'}) on every request")
+    # each request's own baseline: a store can hold ladders with different ones
+    baselines = ", ".join(sorted({str(r.baseline_tier) for r in priced})) or "?"
+    left.plot(xs, ys_base, label=f"baseline ({baselines}) on every request")
     left.plot(xs, ys_actual, label="routed (all attempts and routing calls)")
     if shadow > 0:
         left.plot(xs, ys_shadow, ls="--", color="tab:green",

@@ -69,10 +69,11 @@ class StoreContents:
     bad_labels: Skipped = field(default_factory=Skipped)
     repeated: Skipped = field(default_factory=Skipped)
     rows_read: int = 0  # records examined: rows in the window (a database), non-blank lines (JSONL)
+    notes: list[str] = field(default_factory=list)  # how the store was read, when it matters to the numbers
 
     def warnings(self) -> list[str]:
         """One line per kind of row left out, naming the first of them."""
-        out = []
+        out = list(self.notes)
         if self.unreadable.count:
             n = self.unreadable.count
             out.append(f"skipped {n} unreadable record{'s' if n > 1 else ''} of {self.rows_read} read from "
@@ -140,14 +141,40 @@ def _read_postgres(dsn: str, since: float | None, slim: bool) -> StoreContents:
     return contents
 
 
+def _open_read_only(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """A read-only connection, and a warning when it had to be ``immutable``.
+
+    Reading a WAL database needs its ``-shm`` (and ``-wal``) beside it: in a read-only
+    folder (a mount, a copy kept for audit) SQLite cannot make them and refuses the file
+    ("unable to open database file"). ``immutable=1`` reads the database file alone; what
+    a ``-wal`` file still holds (a writer that did not close) is then not read, said."""
+    uri = path.resolve().as_uri()
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn, None
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_CANTOPEN:
+            raise
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30)
+    wal = path.with_name(path.name + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    return conn, (f"read {path} as it is on disk, its folder taking no -shm file: the {size:,} bytes of "
+                  f"{wal.name} (records not yet copied into it) are not read" if size else None)
+
+
 def _read_sqlite(path: Path, since: float | None, slim: bool) -> StoreContents:
     contents = StoreContents(str(path), [], {})
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        conn, note = _open_read_only(path)
+        if note is not None:
+            contents.notes.append(note)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if "routing_records" not in tables:
-                raise TelemetryError(f"{path} is a SQLite file without a routing_records table")
+                raise TelemetryError(f"{path} is a SQLite file without a routing_records table"
+                                     + (f" ({note})" if note else ""))
             rows = conn.execute("SELECT rowid, request_id, record FROM routing_records WHERE ts >= ? "
                                 "ORDER BY ts, request_id",
                                 (since if since is not None else float("-inf"),))

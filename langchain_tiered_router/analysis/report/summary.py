@@ -191,15 +191,17 @@ def _labels_parity(records: Sequence[RoutingRecord], labels: dict[str, Label]) -
 def _shadow_parity(records: Sequence[RoutingRecord]) -> Parity | None:
     """Parity from shadows of the served requests, over every request: one left without an
     answer before its ladder reached the baseline tier (the baseline might have answered
-    it) counts as quality 0; one whose baseline tier failed too counts for neither side."""
+    it) counts as quality 0; one whose baseline tier failed too counts for neither side.
+    Each request is judged against its own ``baseline_tier``: one store can hold ladders
+    with different baselines (a config changed, two services on one DB)."""
     served = [r for r in records if r.tier is not None]
     scores = [float(r.shadow_score) for r in served if r.shadowed]
     if not served or not scores:
         return None
-    baseline_tier = served[-1].baseline_tier
-    lost = sum(1 for r in records if r.tier is None and not any(a.get("tier") == baseline_tier for a in r.attempts))
+    lost = sum(1 for r in records
+               if r.tier is None and not any(a.get("tier") == r.baseline_tier for a in r.attempts))
     share = len(served) / (len(served) + lost)
-    lower = sum(1 for r in served if r.tier != baseline_tier) / len(served)
+    lower = sum(1 for r in served if r.tier != r.baseline_tier) / len(served)
     agreement = sum(scores) / len(scores)
     if all(s in (0.0, 1.0) for s in scores):
         a_low, a_high = wilson(sum(scores), len(scores))
