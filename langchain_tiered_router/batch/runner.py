@@ -79,6 +79,7 @@ class BatchRunner:
         self._sleep = sleep
         self._started = time.perf_counter()
         self._lock: IO[bytes] | None = None  # the run's lock (``_lock_run``), held from start or resume to the end
+        self._saved_at, self._save_s = time.monotonic(), 0.0  # the last save: when, and how long it took
 
     # -- making and finding runs ----------------------------------------------------------
     @classmethod
@@ -194,7 +195,18 @@ class BatchRunner:
         return summary
 
     def _save(self) -> None:
+        began = time.monotonic()
         self.state.save(self.state_path)
+        self._saved_at = time.monotonic()
+        self._save_s = self._saved_at - began
+
+    def _save_when_due(self) -> None:
+        """Save while judging a job's records, when the time since the last save is at least
+        ``SAVE_TIME_SHARE`` times what that save took (and ``INGEST_SAVE_MIN_S``): a gate
+        that calls a model (a self-grade) makes a job's records slow to judge, and a runner
+        killed before the job's end would make (and pay) every one of those calls again."""
+        if time.monotonic() - self._saved_at >= max(INGEST_SAVE_MIN_S, SAVE_TIME_SHARE * self._save_s):
+            self._save()
 
     def _choose_starts(self) -> None:
         """Each record's start tier, by the policy. A policy that asks a model (the LLM
@@ -435,6 +447,7 @@ class BatchRunner:
                 self.cascade.failed(record, kind=error_kind_for_code(code), error=f"{code}: {message}",
                                     mode="batch", job=job.name, now=now, label=f"http_{code}",
                                     limit=model_limit_kind(message, status=code))
+            self._save_when_due()  # a resume judges only the records still "in_job"
         job.status, job.message, job.ended_at = "ingested", info.message, now
         self._save()
         log.info("job %s ended %s; %d of %d records in its output", job.name, info.status,
@@ -511,6 +524,7 @@ def _move_to_bucket(state: RunState, bucket: str | None) -> None:
 START_CALLS = 8  # start decisions made at once (each an LLM classifier's call, for that policy)
 START_SAVE_S = 30.0  # how often the state is saved while records are being started
 SAVE_TIME_SHARE = 10  # on-demand answers: saved when the last save took at most 1/10 of the time since
+INGEST_SAVE_MIN_S = 1.0  # a job's records judged fast (no gate calls a model) cost no save of their own
 
 
 def _lock_run(state_path: Path) -> IO[bytes]:

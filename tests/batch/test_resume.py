@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from langchain_tiered_router.cli import app
 from langchain_tiered_router.emulator import BedrockEmulator
 
-from .workload import FRONTIER, MID, call_cost, read_jsonl, router_config, script, write_config, write_workload
+from .workload import CHEAP, FRONTIER, MID, call_cost, read_jsonl, router_config, script, write_config, write_workload
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,6 +138,34 @@ def test_a_runner_killed_during_on_demand_calls_makes_only_those_in_flight_again
     assert Decimal(summary["cost_usd"]) == Decimal("0.19475")
     lines = read_jsonl(tmp_path / "telemetry.jsonl")
     assert len({line["request_id"] for line in lines}) == 500
+
+
+def test_a_runner_killed_while_a_self_grade_judges_a_job_grades_again_only_what_was_not_saved(tmp_path, s3_url,
+                                                                                              bucket):
+    """A job's records are judged one by one as the job ends; a self-grade gate makes a
+    model call for each (0.1 s here). The state was saved only once the whole job was
+    judged, so a runner killed halfway made every grader call of the job again."""
+    records, replay = write_workload(tmp_path, n=120)  # one cheap job of 120 records
+    slow = script(replay)
+    slow["models"][CHEAP]["rules"] = [{"match": "strict grader", "answer": "8"}]
+    slow["models"][CHEAP]["latency_s"] = 0.1  # the live grader calls, not the job's records
+    state_path, out = tmp_path / "run.state.json", tmp_path / "out.jsonl"
+    with BedrockEmulator(slow, s3_endpoint_url=s3_url, job_step_s=0.01) as emu:
+        config = router_config(emu.url, s3_url, tmp_path)
+        config["gates"] = [{"kind": "self_grade", "grader_tier": "cheap", "threshold": 7}]
+        config = write_config(tmp_path / "router.yaml", config)
+
+        def graded() -> int:
+            return sum(r.operation == "InvokeModel" for r in emu.requests)
+
+        _killed_once(config, records, bucket, out, state_path, lambda _: graded() >= 60, "60 grader calls")
+        resumed = CliRunner().invoke(app, ["batch", "resume", "--state", str(state_path), "--json"])
+        assert resumed.exit_code == 0, resumed.output
+        calls = graded()
+    assert json.loads(resumed.stdout)["served_by_tier"] == {"cheap": 120}
+    # graded twice: those judged since the last save (one at least every INGEST_SAVE_MIN_S
+    # = 1 s, ten calls here; more on a loaded machine), not the 60 graded before the kill
+    assert calls - 120 <= 30, calls
 
 
 def test_run_again_on_a_finished_state_changes_nothing_and_another_input_is_refused(tmp_path, s3_url, bucket):
