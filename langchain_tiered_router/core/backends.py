@@ -96,6 +96,11 @@ class Backend(ABC):
         the tier's circuit."""
         return True
 
+    def in_background(self) -> "Backend":
+        """This backend for calls made apart from the request, on another thread (a shadow
+        sample): with none of the request's own attachments (its callbacks' runs)."""
+        return self
+
     def answer_cut_off(self) -> TierAnswer | None:
         """The answer of the request's last ``acall`` when the caller's cancel reached the
         backend after the answer came (a callback still running on it): the engine bills

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextvars
+import copy
 import json
 import time
 import warnings
@@ -361,8 +362,15 @@ class LangChainBackend(Backend):
         return {"stop": None, **{k: v for k, v in self.kwargs.items() if k in ASK_KWARGS}}
 
     def detach(self) -> None:
-        """Stop opening runs: calls made after the request (shadow samples) have no parent."""
+        """Stop opening runs: calls made after the request have no parent."""
         self.runs = None
+
+    def in_background(self) -> "LangChainBackend":
+        """A copy with no runs: a shadow sample, started inside ``route`` before the request's
+        ``detach``, opened its calls under the caller's run (its callbacks saw the baseline's)."""
+        twin = copy.copy(self)
+        twin.runs = None
+        return twin
 
 
 class ConverseTierStream(TierStream):

@@ -478,3 +478,32 @@ def test_tokens_are_counted_as_a_tier_counts_them(routed, emulator) -> None:
     kept = trim_messages(messages, max_tokens=2 * counted, token_counter=routed(), strategy="last",
                          include_system=True)
     assert kept == messages and emulator.requests[-1].operation == "CountTokens"
+
+
+def test_a_shadow_sample_is_no_run_of_the_callers(emulator, tmp_path, monkeypatch) -> None:
+    """The shadow starts inside the request; its baseline call opened an attempt run under
+    the caller's run when it began before the request let go of its callbacks (4 of 200
+    requests here), so a usage tracer charged the request the baseline's call too. Here
+    the request lingers after starting its shadow, as on a loaded machine."""
+    import time
+
+    from langchain_tiered_router.core.telemetry import flush_all
+    from langchain_tiered_router.core.telemetry.shadow import ShadowSampler
+
+    submit = ShadowSampler.submit
+
+    def lingering(self, *args, **kwargs):
+        submit(self, *args, **kwargs)
+        time.sleep(0.3)  # the shadow's call begins before this request detaches its runs
+
+    monkeypatch.setattr(ShadowSampler, "submit", lingering)
+    sink = tmp_path / "t.jsonl"
+    llm = TieredChatBedrock(config=config(emulator.url, telemetry={
+        "sinks": [{"kind": "jsonl", "path": str(sink)}], "shadow": {"fraction": 1.0}}))
+    recorder = Recorder()
+    llm.invoke("hello", config={"callbacks": [recorder]})
+    assert flush_all(10)
+    (row,) = [yaml.safe_load(line) for line in sink.read_text().splitlines()]
+    assert row["shadow_status"] == "done"  # the baseline was asked, apart
+    assert recorder.attempts() == [("tier:cheap", "cheap", CHEAP)]
+    assert len(recorder.runs) == 2 and len(recorder.ended) == 2

@@ -77,6 +77,54 @@ def test_the_user_never_waits_for_the_shadow(make_router, priced_config):
     assert [(r.request_id, r.shadow_status) for r in memory.records] == [("fast", "done")]
 
 
+def test_a_flush_returns_once_the_shadowed_record_is_with_the_sinks(make_router, priced_config):
+    """A shadow left the pending set before its record reached the sinks: a flush that
+    found none pending returned True with the record not yet written (README: read the
+    results after ``flush_all()``)."""
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+    real_write = memory.write
+
+    def slow_write(record):  # a sink that takes its time (a journal's fsync, a busy queue)
+        time.sleep(0.3)
+        real_write(record)
+
+    def tiers(tier, request):
+        if tier == "frontier":
+            time.sleep(0.1)  # the shadow's call
+        return answer("ok", 5, 5)
+
+    memory.write = slow_write
+    router.route(RouteRequest(text="q", request_id="r1"), FnBackend(tiers))
+    time.sleep(0.2)  # the shadow call is done by now; its record is being written
+    assert recorder.flush(5)
+    assert [r.request_id for r in memory.records] == ["r1"]
+
+
+def test_tool_calls_are_compared_on_their_arguments_not_their_empty_text(make_router, priced_config):
+    """An agent's step (or structured output) is a tool call with no text: two calls of a
+    tool with different arguments scored 1.0 with ``exact`` ("" == "")."""
+    from langchain_tiered_router.core.pricing import Usage
+    from langchain_tiered_router.core.types import TierAnswer
+
+    priced_config["gates"] = []
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+
+    def call(name, **args):
+        return TierAnswer("", Usage(5, 5), tool_calls=[{"name": name, "args": args, "id": "t1"}])
+
+    def tiers(tier, request):
+        if tier != "frontier":
+            return call("get_weather", city="Paris")
+        return {"same": call("get_weather", city="Paris"), "other city": call("get_weather", city="London"),
+                "other tool": call("get_time", city="Paris")}[request.text]
+
+    for text in ("same", "other city", "other tool"):
+        router.route(RouteRequest(text=text, request_id=text), FnBackend(tiers))
+    recorder.flush()
+    assert {r.request_id: r.shadow_score for r in memory.records} == {"same": 1.0, "other city": 0.0,
+                                                                      "other tool": 0.0}
+
+
 def test_a_full_pool_skips_the_sample_but_keeps_the_record(make_router, priced_config):
     router, recorder, memory = _router_with_shadow(make_router, priced_config, max_in_flight=1)
     recorder.shadow._slots = threading.BoundedSemaphore(1)  # no backlog

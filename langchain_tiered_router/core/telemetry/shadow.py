@@ -11,6 +11,7 @@ it is a cost of measurement, not of serving.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
 import random
 import threading
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 from ..backends import Backend
 from ..tiers import Ladder, Tier
+from ..pricing import Usage
 from ..types import RouteRequest, RoutingResult, TierAnswer, sum_costs
 from .comparators import Comparator
 from .record import RoutingRecord
@@ -67,16 +69,17 @@ class ShadowSampler:
             record.shadow_status = "skipped_busy"
             done(record)
             return
-        served_text = result.answer.text if result.answer else ""
+        served = result.answer if result.answer is not None else TierAnswer("", Usage(), "")
         with self._pool_lock:
             if self._pool is None:
                 self._pool = cf.ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="tiered-router-shadow")
-            future = self._pool.submit(self._run, record, served_text, request, backend)
+            # the request's backend, no longer its callbacks': the shadow is no part of the caller's run
+            future = self._pool.submit(self._run, record, served, request, backend.in_background())
             self._pending[future] = (record, done)
             self.submitted += 1
         future.add_done_callback(self._finished)
 
-    def _run(self, record: RoutingRecord, served_text: str, request: RouteRequest, backend: Backend) -> None:
+    def _run(self, record: RoutingRecord, served: TierAnswer, request: RouteRequest, backend: Backend) -> None:
         costs: list[Any] = []
         record.shadow_comparator = self.comparator.name
         try:
@@ -93,7 +96,10 @@ class ShadowSampler:
                 costs.append(tier.cost(reply.usage))
                 return reply
 
-            score = float(self.comparator.score(served_text, answer.text, request.text, judge))
+            if _call_names(served) != _call_names(answer):  # another tool called, or text against a call
+                score = 0.0
+            else:
+                score = float(self.comparator.score(_compared(served), _compared(answer), request.text, judge))
             if not 0.0 <= score <= 1.0:  # parity reads it as a quality: 5 would be 500 % parity
                 raise ValueError(f"comparator {self.comparator.name!r} scored {score!r}, outside 0..1")
             record.shadow_score = score
@@ -108,11 +114,15 @@ class ShadowSampler:
 
     def _finished(self, future: cf.Future) -> None:
         with self._pool_lock:
-            record, done = self._pending.pop(future)
+            record, done = self._pending[future]
         self._slots.release()
         if future.cancelled():
             record.shadow_status = "cancelled"
-        done(record)
+        try:
+            done(record)
+        finally:  # pending until its record is with the sinks: a flush that finds none left may read it
+            with self._pool_lock:
+                del self._pending[future]
 
     def flush(self, timeout: float | None = 60) -> bool:
         """Wait for the shadows in flight; True when none is left."""
@@ -123,7 +133,9 @@ class ShadowSampler:
             if not pending:
                 return True
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            cf.wait(pending, timeout=left)
+            finished, _ = cf.wait(pending, timeout=left)
+            if len(finished) == len(pending):
+                time.sleep(0.001)  # called, scored: their records are on the way to the sinks (``_finished``)
             if deadline is not None and time.monotonic() >= deadline:
                 with self._pool_lock:
                     return not self._pending
@@ -136,3 +148,20 @@ class ShadowSampler:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _call_names(answer: TierAnswer) -> list[str]:
+    return [str(call.get("name")) for call in answer.tool_calls]
+
+
+def _compared(answer: TierAnswer) -> str:
+    """What a comparator reads of an answer: its text, or for a tool call (an agent's
+    step, structured output) its arguments as JSON (several calls: each with its name).
+    Compared on their empty text, two calls of a tool with different arguments agreed."""
+    calls = answer.tool_calls
+    if not calls:
+        return answer.text
+    if len(calls) == 1:
+        return json.dumps(calls[0].get("args", {}), sort_keys=True, default=str)
+    return json.dumps([{"name": c.get("name"), "args": c.get("args", {})} for c in calls], sort_keys=True,
+                      default=str)
