@@ -1,10 +1,12 @@
 """A process that routes requests until it is stopped, for the shutdown tests.
 
-    python shutdown_child.py DB_PATH LOG_PATH threads|asyncio [durable]
+    python shutdown_child.py DB_PATH LOG_PATH threads|asyncio [durable] [shadow]
 
 Before each request it appends ``started <id>`` to LOG_PATH, after it ``done <id>
 <monotonic seconds>`` (one ``os.write`` on an O_APPEND file: lines never interleave).
 It prints ``ready`` once 200 requests are done, then runs until a signal stops it.
+With ``shadow`` half the requests served below the top tier are shadow-sampled, and
+each shadow call takes 30 s: their records wait for it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import sys
 import threading
 import time
 
+from langchain_tiered_router.core.backends import Backend
 from langchain_tiered_router.core.build import build_router
+from langchain_tiered_router.core.pricing import Usage
 from langchain_tiered_router.core.testing import ScriptedBackend
-from langchain_tiered_router.core.types import RouteRequest
+from langchain_tiered_router.core.types import RouteRequest, TierAnswer
 
 
 def main() -> None:
@@ -26,19 +30,27 @@ def main() -> None:
     # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     db, log_path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    durable = len(sys.argv) > 4 and sys.argv[4] == "durable"
+    durable, shadow = "durable" in sys.argv[4:], "shadow" in sys.argv[4:]
     config = {"tiers": [{"name": "cheap", "model_id": "x.cheap", "price": {"input_per_mtok": 1, "output_per_mtok": 2}},
                         {"name": "top", "model_id": "x.top", "price": {"input_per_mtok": 5, "output_per_mtok": 9}}],
               "gates": [{"kind": "regex", "pattern": "ok"}], "pinning": {"enabled": False},
               "telemetry": {"sinks": [{"kind": "sqlite", "path": db, "durable": durable,
-                                       "flush_interval_s": 0.5}]}}
+                                       "flush_interval_s": 0.5}],
+                            **({"shadow": {"fraction": 0.5, "seed": 1}} if shadow else {})}}
     router = build_router(config)
 
     def answer(request: RouteRequest) -> str:
+        if "shadow_of" in request.metadata:
+            time.sleep(30)  # a shadow call still running when the process is killed
+            return "ok"
         time.sleep(0.002)
         return "ok" if int(request.request_id.rsplit("-", 1)[1]) % 3 else "no"
 
-    backend = ScriptedBackend({"*": answer})
+    class Answers(Backend):  # no lock around the answers (ScriptedBackend's would queue them behind a shadow)
+        def call(self, tier, request):
+            return TierAnswer(answer(request), Usage(5, 5))
+
+    backend = Answers() if shadow else ScriptedBackend({"*": answer})
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     counter = iter(range(10**9))
     done = [0]

@@ -91,6 +91,40 @@ def test_a_duplicate_request_id_is_kept_once(make_router, priced_config, postgre
     assert [r.request_id for r in load_records(postgres_dsn)[0]] == ["same"] and sink.written == 1
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_provisional_record_gives_way_to_its_final_form_and_nothing_else_does(
+        make_router, priced_config, postgres_dsn, tmp_path, store):
+    """A shadow-sampled request's record is journaled "pending" until its shadow ends
+    (a crash meanwhile keeps it so); its final form replaces it in the store, whichever
+    is inserted first. Any other repeat of a request id is kept once, as it came first."""
+    import dataclasses
+
+    memory = MemorySink()
+    router = make_router(priced_config, observers=[Recorder([memory])])
+    for rid in ("final-first", "pending-first", "repeat"):
+        router.route(RouteRequest(text="1", request_id=rid), _backend())
+    done = {r.request_id: dataclasses.replace(r, shadow_status="done", shadow_score=1.0) for r in memory.records}
+    pending = {rid: dataclasses.replace(r, shadow_status="pending", shadow_score=None) for rid, r in done.items()}
+
+    def sink():
+        return (SqliteSink(tmp_path / "t.db", durable=True) if store == "sqlite" else
+                PostgresSink(postgres_dsn, durable=True, journal_dir=tmp_path / "journal"))
+
+    first = sink()
+    first.write(done["final-first"])
+    first.write_provisional(pending["pending-first"])  # a crash now: replayed as it is
+    first.write(done["repeat"])
+    first.close()
+    second = sink()
+    second.write_provisional(pending["final-first"])  # no effect: the final form is there
+    second.write(done["pending-first"])  # replaces the provisional one
+    second.write(dataclasses.replace(done["repeat"], shadow_score=0.0))  # a repeat: the first kept
+    second.close()
+    rows = {r.request_id: (r.shadow_status, r.shadow_score)
+            for r in load_records(tmp_path / "t.db" if store == "sqlite" else postgres_dsn)[0]}
+    assert rows == {"final-first": ("done", 1.0), "pending-first": ("done", 1.0), "repeat": ("done", 1.0)}
+
+
 def test_durable_records_wait_in_the_journal_while_the_database_is_missing(
         make_router, priced_config, postgres_server_dsn, tmp_path):
     import psycopg

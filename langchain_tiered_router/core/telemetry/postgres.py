@@ -22,7 +22,7 @@ from ..errors import ConfigError, TelemetryError
 from .forks import set_aside
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
-from .schema import COLUMNS, missing_columns, schema_sql
+from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
 from .sqlite import record_row
 from .writer import BackgroundSink, Store, StoreUnavailable
 
@@ -34,7 +34,7 @@ DSN_ENV = "TIERED_ROUTER_POSTGRES_DSN"
 POSTGRES_SCHEMA = schema_sql(real="DOUBLE PRECISION", bigint="BIGINT")
 
 _INSERT = (f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)}) "
-           "ON CONFLICT (request_id) DO NOTHING")
+           f"{ON_CONFLICT}")
 
 
 def is_postgres_dsn(text: str) -> bool:

@@ -9,6 +9,7 @@ drained) at exit (``shutdown.at_exit``), from a hook registered when the first r
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import threading
 import time
 import weakref
@@ -18,6 +19,7 @@ from ..backends import Backend
 from ..types import RouteRequest, RoutingResult
 from .comparators import build_comparator
 from .record import PendingRecord, RoutingRecord, record_from_result
+from .schema import PROVISIONAL_SHADOW as PROVISIONAL
 from .shadow import ShadowSampler
 from .build import build_sinks
 from .shutdown import at_exit
@@ -72,6 +74,8 @@ class Recorder:
     def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
         if self.shadow is not None and self.shadow.wants(result):
             record = record_from_result(result, request, store_text=self.store_text)
+            if self.sinks.durable:  # the record waits for its shadow: a journal holds it meanwhile
+                self.sinks.write_provisional(dataclasses.replace(record, shadow_status=PROVISIONAL))
             # written when the shadow call ends, on its thread: in this request's context
             # still (a span's parent, a logging filter's context variable)
             context = contextvars.copy_context()

@@ -5,7 +5,7 @@ Only the numeric types differ between the databases, so they are filled in per s
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "schema_sql", "column_declarations", "missing_columns"]
+__all__ = ["COLUMNS", "ON_CONFLICT", "PROVISIONAL_SHADOW", "schema_sql", "column_declarations", "missing_columns"]
 
 _TEMPLATE = """
 CREATE TABLE IF NOT EXISTS routing_records (
@@ -44,6 +44,16 @@ COLUMNS = ("request_id", "ts", "session_id", "integration", "policy", "tier", "m
            "flagged", "error", "input_tokens", "output_tokens", "cost_usd", "baseline_tier",
            "baseline_cost_usd", "savings_usd", "latency_ms", "shadow_status", "shadow_score",
            "shadow_cost_usd", "record")
+
+
+# A shadow-sampled request's record is written when its shadow call ends; a durable sink
+# keeps it meanwhile with this ``shadow_status`` (``Sink.write_provisional``), and a crash
+# before the end leaves it so. Its final form replaces it in the store (``ON_CONFLICT``);
+# any other row of a request id is kept as it was, once.
+PROVISIONAL_SHADOW = "pending"
+ON_CONFLICT = ("ON CONFLICT (request_id) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "request_id")
+               + f" WHERE routing_records.shadow_status = '{PROVISIONAL_SHADOW}'")
 
 
 def schema_sql(*, real: str, bigint: str) -> str:

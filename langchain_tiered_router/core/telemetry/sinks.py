@@ -39,6 +39,17 @@ class Sink(ABC):
     def write_pending(self, pending: PendingRecord) -> None:
         self.write(pending.build())
 
+    def write_provisional(self, record: RoutingRecord) -> None:
+        """A record whose final form comes later (a shadow-sampled request's, written when
+        its shadow call ends; ``shadow_status`` "pending"). A sink that promises no
+        acknowledged record is lost (a journal) keeps it, so a crash in between loses
+        nothing, and lets the final form take its place; the others wait for that."""
+
+    @property
+    def durable(self) -> bool:
+        """Whether this sink keeps provisional records (``write_provisional``)."""
+        return False
+
     def flush(self, timeout: float | None = None) -> bool:
         """Make every record written so far durable; False when ``timeout`` ran out first."""
         return True
@@ -67,6 +78,19 @@ class SinkSet(Sink):
 
     def write_pending(self, pending: PendingRecord) -> None:
         self._fan_out("write_pending", pending)
+
+    def write_provisional(self, record: RoutingRecord) -> None:
+        for sink in self.sinks:
+            if sink.durable:
+                try:
+                    sink.write_provisional(record)
+                except Exception:  # noqa: BLE001 - its final form follows; never the request's failure
+                    self.failures += 1
+                    log.exception("telemetry sink %s could not hold a provisional record", type(sink).__name__)
+
+    @property
+    def durable(self) -> bool:
+        return any(sink.durable for sink in self.sinks)
 
     def _fan_out(self, method: str, record: RoutingRecord | PendingRecord) -> None:
         for sink in self.sinks:

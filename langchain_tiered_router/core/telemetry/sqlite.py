@@ -21,15 +21,13 @@ from typing import Any, Sequence
 from .forks import ForkSafeLock, set_aside
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built
-from .schema import COLUMNS, missing_columns, schema_sql
+from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
 from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
 
 __all__ = ["SqliteSink", "SqliteStore", "SCHEMA", "COLUMNS", "connect", "record_row"]
 
 SCHEMA = schema_sql(real="REAL", bigint="INTEGER")
 
-_INSERT = (f"INSERT OR IGNORE INTO routing_records ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' for _ in COLUMNS)})")
 
 
 # Many rows per statement: ``executemany`` releases and takes back the GIL once per row,
@@ -53,7 +51,7 @@ def _statement_sizes(n: int) -> list[int]:
 @functools.lru_cache(maxsize=len(_STATEMENT_SIZES))
 def _insert_many(n: int) -> str:
     one = f"({', '.join('?' for _ in COLUMNS)})"
-    return f"INSERT OR IGNORE INTO routing_records ({', '.join(COLUMNS)}) VALUES {', '.join([one] * n)}"
+    return f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES {', '.join([one] * n)} {ON_CONFLICT}"
 
 
 # A record's row is about 1.6 KB (its JSON): a 4 KB page holds two, so most inserts

@@ -282,6 +282,16 @@ class BackgroundSink(Sink):
     def write_pending(self, pending: PendingRecord) -> None:
         self.write(pending)  # type: ignore[arg-type]
 
+    @property
+    def durable(self) -> bool:  # type: ignore[override]
+        return self.journal is not None
+
+    def write_provisional(self, record: RoutingRecord) -> None:
+        """Into the journal only: a crash before the final form replays it (the store keeps
+        it, "pending"); the final form, written later, takes its place in the store."""
+        if self.journal is not None:
+            self.journal.append(record_json(record))
+
     def write(self, record: RoutingRecord | PendingRecord) -> None:  # type: ignore[override]
         if self.journal is not None:
             record = built(record)
