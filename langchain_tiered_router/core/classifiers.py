@@ -59,8 +59,7 @@ class Rule:
                                                           compare=False)
 
     def __post_init__(self) -> None:
-        self._each = [(original, w, re.compile(rf"\b{re.escape(w)}\b"))
-                      for original, w in ((k, k.lower()) for k in self.keywords)]
+        self._each = [(original, w, token_pattern(w)) for original, w in ((k, k.casefold()) for k in self.keywords)]
 
     def matches(self, text: str) -> str | None:
         return self._match(len(text), _Lowered(text))
@@ -89,7 +88,7 @@ class _Lowered:
     @property
     def view(self) -> str:
         if self._view is None:
-            self._view = _keyword_view(self.text).lower()
+            self._view = _keyword_view(self.text).casefold()  # "STRASSE" finds "straße"
         return self._view
 
 
@@ -97,8 +96,28 @@ class _Lowered:
 _CANDIDATES = 16
 
 
+def token_pattern(word: str) -> re.Pattern[str]:
+    """``word`` as a whole token: not inside a longer word ("prove" not in "improve"), with
+    the boundary only at an end that is a letter or digit of a script written with
+    spaces. ``\\b`` on both ends never matched ``C++``, ``.NET`` or ``why?`` (no word
+    boundary after a ``+`` that a space follows), nor a Chinese or Japanese keyword in
+    unspaced text."""
+    left = r"(?<!\w)" if _spaced_word_char(word[:1]) else ""
+    right = r"(?!\w)" if _spaced_word_char(word[-1:]) else ""
+    return re.compile(left + re.escape(word) + right)
+
+
+def _spaced_word_char(ch: str) -> bool:
+    """A letter or digit of a script that separates words with spaces (not CJK)."""
+    if not ch or not (ch.isalnum() or ch == "_"):
+        return False
+    code = ord(ch)
+    return not (0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF66 <= code <= 0xFF9F
+                or code >= 0x20000)
+
+
 def _found(view: str, word: str, pattern: re.Pattern[str]) -> bool:
-    """Whether ``pattern`` (``word`` between word boundaries) occurs in ``view``.
+    """Whether ``pattern`` (``word`` as a whole token, ``token_pattern``) occurs in ``view``.
 
     A regex match can only start where the literal ``word`` does, so ``str.find`` (tens
     of times faster than a regex scan of the same text) finds the candidates and the
@@ -207,8 +226,17 @@ class LLMClassifier(Classifier):
 
     @staticmethod
     def parse(text: str, ladder: Ladder, default_tier: str | None = None) -> TierChoice:
-        lowered = text.lower()
-        hits = [(lowered.find(name.lower()), name) for name in ladder.names if name.lower() in lowered]
+        """The tier the reply names: the whole reply, else the last tier name in it as a
+        whole word (a model reasons first and concludes: "Not cheap. This needs frontier").
+        Names inside words no longer count ("pyramid" is not "mid", "cheapest" not "cheap")."""
+        said = text.strip().strip("`'\".*:!- \n").casefold()
+        for name in ladder.names:
+            if said == name.casefold():
+                return TierChoice(name, f"llm: said {name!r}")
+        folded = text.casefold()
+        hits = [(match.start(), name) for name in ladder.names
+                for match in token_pattern(name.casefold()).finditer(folded)]
         if not hits:
             return TierChoice(default_tier or ladder.cheapest.name, f"llm: unreadable label {text[:40]!r}")
-        return TierChoice(min(hits)[1], f"llm: said {min(hits)[1]!r}")
+        name = max(hits)[1]
+        return TierChoice(name, f"llm: said {name!r}")

@@ -544,18 +544,27 @@ class Router:
     # -- routing's own calls: priced, recorded, retried like tier calls ---------------------
 
     def _aux_ended(self, result: RoutingResult, key: object, purpose: str, tier: Tier, answer: TierAnswer | None,
-                   started: float, retries: int) -> None:
+                   started: float, retries: int, cut: int = 0) -> None:
         """A routing call ended: into the record with what it cost, unless its request had
-        already ended (``_close`` billed it as unfinished; the record must not change)."""
+        already ended (``_close`` billed it as unfinished; the record must not change).
+        ``cut``: its tries given up on at a timeout while Bedrock had them, billed on the
+        prompt's estimated input tokens as an attempt's are (output unknown: unfinished)."""
         with _AUX_LOCK:
-            if result.aux_in_flight.pop(key, None) is None:
+            entry = result.aux_in_flight.pop(key, None)
+            if entry is None:
                 log.debug("routing call %s on tier %s ended after request %s; billed in its record as unfinished",
                           purpose, tier.name, result.request_id)
                 return
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if cut:
+                prompt = entry[2]
+                usage = Usage(input_tokens=cut * estimate_tokens(prompt.text if isinstance(prompt, RouteRequest)
+                                                                 else prompt))
+                result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, usage, tier.cost(usage),
+                                                elapsed_ms, retries, unfinished=True))
             if answer is not None:
                 result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
-                                                self._price(tier, answer), (time.perf_counter() - started) * 1000,
-                                                retries))
+                                                self._price(tier, answer), elapsed_ms, retries))
 
     def _aux_retry_delay(self, exc: TierCallError, retries: int, tier: Tier, result: RoutingResult) -> float | None:
         """A routing call is retried as a tier call is (``_retry_delay``: the kinds in
@@ -570,7 +579,7 @@ class Router:
         """``ask``/``aask`` for classifiers and graders: the same retry policy as a tier call."""
 
         def ask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
-            tier, started, retries = self.ladder[tier_name], time.perf_counter(), 0
+            tier, started, retries, cut = self.ladder[tier_name], time.perf_counter(), 0, 0
             key = _aux_started(result, purpose, tier, prompt, started)
             answer = None
             try:
@@ -580,17 +589,18 @@ class Router:
                                   else backend.ask(tier, prompt))
                         break
                     except TierCallError as exc:
+                        cut += _cut_off_at_tier(exc)
                         delay = self._aux_retry_delay(exc, retries, tier, result)
                         if delay is None:
                             raise
                         retries += 1
                         self._sleep(delay)
             finally:
-                self._aux_ended(result, key, purpose, tier, answer, started, retries)
+                self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
             return answer
 
         async def aask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
-            tier, started, retries = self.ladder[tier_name], time.perf_counter(), 0
+            tier, started, retries, cut = self.ladder[tier_name], time.perf_counter(), 0, 0
             key = _aux_started(result, purpose, tier, prompt, started)
             answer = None
             try:
@@ -600,6 +610,7 @@ class Router:
                                   else await backend.aask(tier, prompt))
                         break
                     except TierCallError as exc:
+                        cut += _cut_off_at_tier(exc)
                         delay = self._aux_retry_delay(exc, retries, tier, result)
                         if delay is None:
                             raise
@@ -611,9 +622,9 @@ class Router:
                 # thread does when its budget runs out.
                 raise
             except BaseException:
-                self._aux_ended(result, key, purpose, tier, answer, started, retries)
+                self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
                 raise
-            self._aux_ended(result, key, purpose, tier, answer, started, retries)
+            self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
             return answer
 
         return ask, aask
@@ -955,6 +966,11 @@ def _timed_out(call: _Call, backend: Backend, limit: float | None) -> TransportE
     """The timeout of an async call the engine timed; one the backend had not sent yet
     (queued on its pool) is not the tier's doing, and does not count against its circuit."""
     return deadline_error(call.tier, call.request, limit, sent=backend.sent_last_call())
+
+
+def _cut_off_at_tier(exc: TierCallError) -> int:
+    """1 for a try given up on at a timeout while Bedrock had it (it runs on, billed)."""
+    return int(isinstance(exc, TransportError) and exc.kind == "timeout" and exc.reached_tier)
 
 
 def _aux_started(result: RoutingResult, purpose: str, tier: Tier, prompt: str | RouteRequest,

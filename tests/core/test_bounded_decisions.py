@@ -129,12 +129,41 @@ def test_a_keyword_found_only_inside_other_words_first_is_still_found_as_a_word(
         "rules[0]: keyword 'prove'")
 
 
-def test_keyword_matches_are_the_whole_word_regexes_on_texts_made_to_break_them():
+def test_keyword_matches_are_the_whole_token_regexes_on_texts_made_to_break_them():
+    """The candidate search (``str.find``, then the pattern at each) finds exactly what one
+    regex scan of the whole view finds."""
+    from langchain_tiered_router.core.classifiers import token_pattern
+
     rng = random.Random(5)
-    alphabet = "ab .-+_\n\tAB9é"
+    alphabet = "ab .-+_\n\tAB9é證"
     for _ in range(3000):
         keywords = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 3))]
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300)))
         expected = next((f"keyword {w!r}" for w in keywords
-                         if re.search(rf"\b{re.escape(w.lower())}\b", text.lower())), None)
+                         if token_pattern(w.casefold()).search(text.casefold())), None)
         assert Rule("frontier", keywords=keywords).matches(text) == expected, (keywords, text)
+
+
+@pytest.mark.parametrize("keyword, text", [("C++", "Write some C++ code please"), ("C#", "port it to C# now"),
+                                           (".NET", "an ASP.NET app"), ("why?", "but why? tell me"),
+                                           ("證明", "請證明這個定理"), ("straße", "DIE STRASSE ENTLANG")])
+def test_a_keyword_that_ends_in_a_symbol_or_is_cjk_or_folds_matches(keyword, text):
+    """``\\b`` around a keyword never matched ``C++`` before a space, ``.NET`` after a
+    letter, or a Chinese keyword in unspaced text, and ``lower()`` left "STRASSE" apart
+    from "straße"; the config said nothing and the rule never fired."""
+    assert Rule("frontier", keywords=[keyword]).matches(text) == f"keyword {keyword!r}"
+    assert Rule("frontier", keywords=["prove"]).matches("improve it") is None  # still a whole token
+
+
+@pytest.mark.parametrize("reply, tier", [
+    ("I'd pick the top of the pyramid: frontier", "frontier"),  # "pyramid" named mid
+    ("The cheapest tier will not do; use mid.", "mid"),  # "cheapest" named cheap
+    ("Not cheap. This needs frontier.", "frontier"),  # the first name mentioned won
+    (" `MID`. ", "mid"), ("cheap", "cheap"),
+])
+def test_the_llm_classifier_reads_the_tier_its_reply_concludes_with(reply, tier):
+    from langchain_tiered_router.core.classifiers import LLMClassifier
+
+    choice = LLMClassifier.parse(reply, _ladder())
+    assert (choice.tier, choice.reason) == (tier, f"llm: said {tier!r}")
+    assert LLMClassifier.parse("no idea", _ladder(), "mid").tier == "mid"  # unreadable: the default tier

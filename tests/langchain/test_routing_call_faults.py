@@ -177,6 +177,26 @@ def test_a_call_abandoned_at_its_timeout_is_billed_on_its_prompt_as_a_cancelled_
     time.sleep(1.0)  # the slow reply lands on a call nobody reads any more
 
 
+@pytest.mark.parametrize("path", ["invoke", "ainvoke"])
+def test_a_classifier_call_given_up_at_its_timeout_is_billed_on_its_prompt(routed, emulator, path) -> None:
+    """The LLM classifier's call timed out (Bedrock ran it on) and left no trace in the
+    record: no routing call, $0, where a tier attempt cut off the same way is billed on
+    its prompt's estimated input tokens."""
+    from langchain_tiered_router.core.classifiers import _LLM_PROMPT
+
+    llm = routed(policy={"kind": "classifier", "classifier": {"kind": "llm"}}, retry={"max_retries": 0},
+                 transport={"timeout_s": 0.3})
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=1.0)  # the classifier's call, on cheap
+    routing = _routing(llm.invoke("hello") if path == "invoke" else asyncio.run(llm.ainvoke("hello")))
+    assert routing["start_reason"].startswith("llm: classifier call failed (timeout)")
+    (call,) = routing["aux_calls"]
+    asked = _LLM_PROMPT.format(tiers="cheap, mid, frontier", request="hello")
+    assert (call["purpose"], call["tier"], call.get("unfinished")) == ("classifier", "cheap", True)
+    assert call["input_tokens"] == tokens(asked) and call["output_tokens"] == 0
+    assert call["cost_usd"] == str(cost(CHEAP, tokens(asked), 0).normalize())
+    time.sleep(1.0)  # the slow reply lands on a call nobody reads any more
+
+
 class _SlowAttemptRuns(AsyncCallbackHandler):
     """Awaits in one event of every attempt run (a tracer sending it over the network)
     and notes what each attempt run was told."""
