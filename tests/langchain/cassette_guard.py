@@ -27,6 +27,7 @@ PATTERNS = [
                                  r"(?!000000000000)\d{12}", re.IGNORECASE),  # an ARN's account id, URL-encoded or not
 ]
 _B64 = re.compile(r"^[A-Za-z0-9+/=\s]{16,}$")
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")  # base64 inside other text (a stream chunk's "bytes")
 
 
 def _texts(value: Any) -> Iterator[str]:
@@ -38,15 +39,26 @@ def _texts(value: Any) -> Iterator[str]:
         for item in value:
             yield from _texts(item)
     elif isinstance(value, bytes):
-        yield value.decode("utf-8", errors="replace")
+        yield from _decoded(value.decode("utf-8", errors="replace"))
         yield value.decode("latin-1")
     elif isinstance(value, str):
-        yield value
-        if _B64.match(value):
-            try:
-                yield base64.b64decode(value, validate=False).decode("utf-8", errors="replace")
-            except (binascii.Error, ValueError):
-                pass
+        yield from _decoded(value)
+
+
+def _decoded(text: str, depth: int = 0) -> Iterator[str]:
+    """``text``, and what its base64 decodes to: the whole of it, and each base64 run
+    inside it (a JSON stream chunk's ``bytes``, a body inside a body), a few levels deep."""
+    yield text
+    if depth >= 3:
+        return
+    runs = [text] if _B64.match(text) else []
+    runs += _B64_RUN.findall(text)
+    for run in runs:
+        try:
+            inner = base64.b64decode(run + "=" * (-len(run.strip()) % 4), validate=False).decode("utf-8", errors="replace")
+        except (binascii.Error, ValueError):
+            continue
+        yield from _decoded(inner, depth + 1)
 
 
 def leaks_in(path: Path) -> list[str]:

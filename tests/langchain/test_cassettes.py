@@ -16,10 +16,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any, Iterator
 
 import pytest
 import vcr
+import yaml
 
 from langchain_tiered_router.core import LadderExhaustedError
 from langchain_tiered_router.emulator import BedrockEmulator
@@ -43,17 +45,23 @@ CASSETTES = REPO / "cassettes" / "langchain" / ("real_bedrock" if REAL else "")
 NOWHERE = "http://127.0.0.1:9"  # replay: nothing listens here; vcrpy answers
 
 SECRET_HEADERS = ["authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
-                  "amz-sdk-invocation-id", "amz-sdk-request", "x-amzn-bedrock-api-key", "cookie"]
+                  "amz-sdk-invocation-id", "amz-sdk-request", "x-amzn-bedrock-api-key", "cookie",
+                  "x-amz-sso_bearer_token"]
 
 
 # an ARN's account id (a tier's inference profile in the path, URL-encoded): 000000000000 in
 # every cassette, and in every request matched against one (vcrpy scrubs both alike)
 _ACCOUNT = re.compile(r"(arn(?:%3A|:)aws[a-z-]*(?:%3A|:)[a-z0-9-]+(?:%3A|:)[a-z0-9-]*(?:%3A|:))\d{12}", re.IGNORECASE)
+_ACCOUNT_BYTES = re.compile(_ACCOUNT.pattern.encode(), re.IGNORECASE)
 
 
 def _scrub_request(request: Any) -> Any:
     """Drop credential-bearing headers whatever their case, str or bytes, and the
-    account id of any ARN in the URL."""
+    account id of any ARN in the URL. Only Bedrock runtime calls (``/model/...``) are
+    recorded: a profile's credential fetch (STS for an assumed role, SSO's portal) is
+    dropped, whose reply holds working temporary credentials."""
+    if not urlparse(request.uri).path.startswith("/model/"):
+        return None  # vcrpy records nothing for it
     for name in list(request.headers):
         key = name.decode() if isinstance(name, bytes) else str(name)
         if key.lower() in SECRET_HEADERS:
@@ -63,10 +71,18 @@ def _scrub_request(request: Any) -> Any:
 
 
 def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    """Drop cookies; a JSON body's ARN account ids (a prompt router's trace names the
+    inference profile it used) become 000000000000, the same length, so its
+    Content-Length holds. An event-stream body is left whole (its frames carry CRCs):
+    ``test_no_cassette_leaks`` refuses one that names an account."""
     headers = response.get("headers") or {}
     for name in list(headers):
         if str(name).lower() in ("set-cookie",):
             del headers[name]
+    body = response.get("body") or {}
+    kind = " ".join(str(v) for k, vs in headers.items() if str(k).lower() == "content-type" for v in vs)
+    if "json" in kind and isinstance(body.get("string"), bytes):
+        body["string"] = _ACCOUNT_BYTES.sub(rb"\g<1>000000000000", body["string"])
     return response
 
 
@@ -98,8 +114,13 @@ def model(endpoint: str | None, **overrides: Any) -> TieredChatBedrock:
 
         if not REAL_PROFILE:
             pytest.fail("recording from real Bedrock needs TIERED_ROUTER_AWS_PROFILE (an AWS profile name)")
-        client = boto3.Session(profile_name=REAL_PROFILE, region_name=cfg.get("region_name", "us-east-1")).client(
-            "bedrock-runtime")
+        session = boto3.Session(profile_name=REAL_PROFILE, region_name=cfg.get("region_name", "us-east-1"))
+        # an assumed role's or SSO's credentials are fetched now, not inside the cassette
+        credentials = session.get_credentials()
+        if credentials is None:
+            pytest.fail(f"the AWS profile {REAL_PROFILE!r} gives no credentials")
+        credentials.get_frozen_credentials()
+        client = session.client("bedrock-runtime")
     return TieredChatBedrock(config=cfg, telemetry=False, client=client)
 
 
@@ -179,3 +200,55 @@ def test_an_arns_account_id_is_scrubbed_from_a_recording_and_it_still_replays(tm
     assert cassette.all_played and replayed.content == recorded.content
     (tmp_path / "leaky.yaml").write_text(text.replace("000000000000", "123456789012"))
     assert any("arn" in leak for leak in leaks_in(tmp_path / "leaky.yaml"))  # the guard sees one
+
+
+def test_an_assumed_roles_credential_fetch_is_never_recorded(tmp_path, monkeypatch) -> None:
+    """Recording with an assume-role profile: botocore fetches the role's credentials at
+    the first signed call, inside the cassette, and vcrpy wrote that STS exchange, whose
+    reply holds working temporary credentials (and the account id). Only Bedrock runtime
+    calls are recorded now."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    sts = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    sts.start()
+    host, port = sts.get_host_and_port()
+    (tmp_path / "credentials").write_text("[base]\naws_access_key_id = AKIAZ7QWEXAMPLEKEY12\n"
+                                          "aws_secret_access_key = a-source-secret-that-must-stay-home\n")
+    (tmp_path / "config").write_text("[profile recorder]\nrole_arn = arn:aws:iam::123456789012:role/recorder\n"
+                                     "source_profile = base\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://{host}:{port}")
+    try:
+        with BedrockEmulator(SCRIPT) as emu:
+            client = boto3.Session(profile_name="recorder").client("bedrock-runtime", endpoint_url=emu.url)
+            llm = TieredChatBedrock(config=config(emu.url), telemetry=False, client=client)
+            with recorder(tmp_path, mode="all").use_cassette("assumed.yaml"):
+                llm.invoke("hello")
+            role_key = client._request_signer._credentials.get_frozen_credentials().access_key
+    finally:
+        sts.stop()
+    cassette = tmp_path / "assumed.yaml"
+    assert role_key.startswith("ASIA") and role_key not in cassette.read_text()
+    recorded = yaml.safe_load(cassette.read_text())["interactions"]
+    assert [urlparse(i["request"]["uri"]).path for i in recorded] == [f"/model/{CHEAP.replace(':', '%3A')}/converse"]
+    assert leaks_in(cassette) == []
+
+
+def test_a_json_replys_account_id_is_scrubbed_and_the_guard_reads_base64_inside_text(tmp_path) -> None:
+    """A prompt router's trace names the inference profile it used, account id included:
+    scrubbed from a JSON reply (same length: Content-Length holds). And the guard finds
+    a key in base64 inside other text (a stream chunk's ``bytes``), which it missed."""
+    import base64
+    import json
+
+    arn = b"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-lite-v1:0"
+    body = b'{"trace": {"promptRouter": {"invokedModelId": "' + arn + b'"}}}'
+    response = {"headers": {"Content-Type": ["application/json"]}, "body": {"string": body}}
+    scrubbed = _scrub_response(response)["body"]["string"]
+    assert b"123456789012" not in scrubbed and len(scrubbed) == len(body)
+    chunk = base64.b64encode(json.dumps({"completion": "key AKIAZ7QWEXAMPLEKEY12"}).encode()).decode()
+    leaky = tmp_path / "chunk.yaml"
+    leaky.write_text(yaml.dump({"interactions": [{"response": {"body": {"string": json.dumps({"bytes": chunk})}}}]}))
+    assert leaks_in(leaky)
