@@ -130,7 +130,8 @@ class Backend(ABC):
 _THROTTLE_CODES = {"ThrottlingException", "TooManyRequestsException", "ServiceQuotaExceededException",
                    "Throttling", "RequestLimitExceeded"}
 _SERVER_CODES = {"InternalServerException", "ServiceUnavailableException", "ModelNotReadyException",
-                 "ModelTimeoutException", "InternalFailure", "ServiceUnavailable", "ModelStreamErrorException"}
+                 "ModelTimeoutException", "InternalFailure", "ServiceUnavailable", "ModelStreamErrorException",
+                 "ModelErrorException"}  # 424: the model failed on the request; another try or tier may not
 
 
 def tier_call_error(exc: BaseException, tier: Tier) -> TierCallError:

@@ -8,6 +8,7 @@ server_error           HTTP 500 ``InternalServerException``
 service_unavailable    HTTP 503 ``ServiceUnavailableException``
 model_not_ready        HTTP 429 ``ModelNotReadyException``
 model_timeout          HTTP 408 ``ModelTimeoutException``
+model_error            HTTP 424 ``ModelErrorException`` (the model failed while processing)
 context_window         HTTP 400 ``ValidationException`` "Input is too long for requested model."
 access_denied          HTTP 403 ``AccessDeniedException`` (a model not enabled for the account)
 guardrail              HTTP 200: a guardrail's answer in the model's place, as Bedrock
@@ -57,7 +58,7 @@ from ._errors import FaultSpecError
 __all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
 FaultKind = Literal["throttle", "server_error", "service_unavailable", "model_not_ready", "model_timeout",
-                    "context_window", "access_denied", "guardrail",
+                    "model_error", "context_window", "access_denied", "guardrail",
                     "slow", "hold", "malformed", "stream_cut", "stream_error", "stream_stall",
                     "job_failed", "job_partial", "record_error"]
 
@@ -67,6 +68,7 @@ ERROR_CODES: dict[str, str] = {
     "service_unavailable": "ServiceUnavailableException",
     "model_not_ready": "ModelNotReadyException",
     "model_timeout": "ModelTimeoutException",
+    "model_error": "ModelErrorException",
     "context_window": "ValidationException",
     "access_denied": "AccessDeniedException",
 }

@@ -49,6 +49,7 @@ _DEFAULT_MESSAGES = {
     "ServiceUnavailableException": "Bedrock is unable to process your request.",
     "ModelNotReadyException": "Model is not ready to serve inference requests.",
     "ModelTimeoutException": "Model has timed out in processing the request. Try your request again.",
+    "ModelErrorException": "The model encountered an error processing the request.",
     "modelStreamErrorException": "The model stream failed while generating the response.",
     "ValidationException": "Input is too long for requested model.",
     "AccessDeniedException": "You don't have access to the model with the specified model ID.",

@@ -22,6 +22,7 @@ MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
     ("service_unavailable", "ServiceUnavailableException", 503),
     ("model_not_ready", "ModelNotReadyException", 429),
     ("model_timeout", "ModelTimeoutException", 408),
+    ("model_error", "ModelErrorException", 424),
 ])
 def test_error_faults(emulator: BedrockEmulator, client: Any, fault: str, code: str, status: int) -> None:
     emulator.inject(fault, model_id=CHEAP)

@@ -78,6 +78,23 @@ def test_a_failed_probe_opens_the_circuit_again(routed, emulator) -> None:
     assert probe["attempts"][0]["outcome"] == "transport_error" and after["attempts"][0]["outcome"] == "skipped"
 
 
+def test_a_model_error_is_retried_then_escalated_not_the_whole_request_failed(routed, emulator) -> None:
+    """Bedrock's ``ModelErrorException`` (HTTP 424: the model failed on the request) ended
+    the whole request with a ``TierCallError``, neither retried nor escalated, where a 500
+    is both."""
+    emulator.inject("model_error", model_id=CHEAP, times=1)
+    once = _routing(routed().invoke("hello"))
+    assert [(a["tier"], a["outcome"], a["retried_on"]) for a in once["attempts"]] == [
+        ("cheap", "served", ["server_error"])]
+    emulator.inject("model_error", model_id=CHEAP, times=None)
+    try:
+        always = _routing(routed().invoke("hello"))
+    finally:
+        emulator.clear_faults()
+    assert [(a["tier"], a["outcome"], a["error_kind"]) for a in always["attempts"]] == [
+        ("cheap", "transport_error", "server_error"), ("mid", "served", None)]
+
+
 def test_a_per_tier_timeout_cuts_a_slow_tier(routed, emulator) -> None:
     llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP, "timeout_s": 0.3}, {"name": "mid", "model_id": MID},
                         {"name": "frontier", "model_id": FRONTIER}], retry={"max_retries": 0})
