@@ -53,10 +53,15 @@ def self_rating(text: str) -> float | None:
     return max(0.0, min(1.0, value))
 
 
+# code the answer quotes: a sentinel there is the code's (a program that prints "I don't
+# know", a constant named "[[ESCALATE]]"), not the model abstaining
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+
+
 def sentinel(text: str, sentinels: Iterable[str]) -> float | None:
     """0 when the answer abstains with one of the sentinels (case and the apostrophe's
-    form aside), else ``None``."""
-    lowered = text.translate(_APOSTROPHES).casefold()
+    form aside), else ``None``. Code blocks and inline code are not read."""
+    lowered = _CODE.sub(" ", text).translate(_APOSTROPHES).casefold()
     return 0.0 if any(s.translate(_APOSTROPHES).casefold() in lowered for s in sentinels if s) else None
 
 

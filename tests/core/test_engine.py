@@ -272,6 +272,22 @@ def test_an_abstention_is_found_whatever_apostrophe_the_model_wrote(text):
     assert sentinel("I know.", ["I don't know"]) is None
 
 
+def test_a_sentinel_inside_the_answers_code_is_no_abstention(base_config):
+    """An answer that is code holding the sentinel (a constant "[[ESCALATE]]", a program
+    that prints "I don't know") read as the model abstaining: it climbed every tier and
+    paid all three. Code blocks and inline code are not read for sentinels."""
+    from langchain_tiered_router.core.confidence import sentinel
+
+    code = 'Here it is:\n```python\nSENTINEL = "[[ESCALATE]]"\nprint("I don\'t know")\n```'
+    sentinels = ["[[ESCALATE]]", "I don't know"]
+    assert sentinel(code, sentinels) is None and sentinel("Mark it with `[[ESCALATE]]`.", sentinels) is None
+    assert sentinel(code + "\nI don't know if it runs.", sentinels) == 0.0  # prose after the code still counts
+    base_config["gates"] = []
+    base_config["policy"] = {"kind": "confidence", "confidence": {"kind": "confidence", "threshold": 0.6}}
+    backend = ScriptedBackend({"cheap": answer(code), "mid": answer("mid"), "frontier": answer("frontier")})
+    assert router(base_config).route(RouteRequest("q"), backend).tier == "cheap"
+
+
 def test_malformed_replies_escalate_or_raise_by_retry_on_exhausted_and_count_as_failed_calls(base_config):
     """Like a transport error: retried, then ``retry.on_exhausted``; not a quality step
     (``max_escalations`` does not stop it, nor is it a quality escalation)."""
