@@ -502,13 +502,19 @@ def _one_pass_source(llm_router: Any, model: str) -> str | None:
     A model name whose tiered deployments name different router YAMLs takes the
     provider's path, where LiteLLM balances between them as between any deployments:
     one-pass would route every request with the first one's."""
-    sources = []
+    sources, refused = [], None
     for deployment in deployments(llm_router, model):
         params = deployment.get("litellm_params") or {}
         if isinstance(params, Mapping) and not _switched_off(params.get(ONE_PASS_PARAM, True)):
-            source = tiered_config_source(params)
+            try:
+                source = tiered_config_source(params)
+            except ConfigError as exc:  # this deployment cannot route (said at start); the others may
+                refused = refused or exc
+                continue
             if source is not None and source not in sources:
                 sources.append(source)
+    if not sources and refused is not None:
+        raise refused
     if len(sources) > 1:
         log.warning("model %r has tiered deployments with different router configs (%s): it routes through "
                     "the provider, which LiteLLM balances between them; give each config its own model_name "

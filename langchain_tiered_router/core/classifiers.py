@@ -96,24 +96,28 @@ class _Lowered:
 _CANDIDATES = 16
 
 
+# Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, CJK, kana,
+# half-width katakana, and the CJK planes. Their letters bound no word.
+_UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u9fff\uf900-\ufaff\uff66-\uff9f"
+             "\U00020000-\U0003ffff")
+_UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
+_SPACED_WORD = f"[^\\W{_UNSPACED}]"  # a letter, digit or _ of a spaced script
+
+
 def token_pattern(word: str) -> re.Pattern[str]:
-    """``word`` as a whole token: not inside a longer word ("prove" not in "improve"), with
-    the boundary only at an end that is a letter or digit of a script written with
-    spaces. ``\\b`` on both ends never matched ``C++``, ``.NET`` or ``why?`` (no word
-    boundary after a ``+`` that a space follows), nor a Chinese or Japanese keyword in
-    unspaced text."""
-    left = r"(?<!\w)" if _spaced_word_char(word[:1]) else ""
-    right = r"(?!\w)" if _spaced_word_char(word[-1:]) else ""
+    """``word`` as a whole token: not inside a longer word ("prove" not in "improve").
+    Only a letter or digit of a script written with spaces makes a boundary, on either
+    side: ``\\b`` on both ends never matched ``C++``, ``.NET`` or ``why?`` (no word
+    boundary after a ``+`` that a space follows), a Chinese keyword in unspaced text, nor
+    "python" in "用Python写"."""
+    left = f"(?<!{_SPACED_WORD})" if _spaced_word_char(word[:1]) else ""
+    right = f"(?!{_SPACED_WORD})" if _spaced_word_char(word[-1:]) else ""
     return re.compile(left + re.escape(word) + right)
 
 
 def _spaced_word_char(ch: str) -> bool:
-    """A letter or digit of a script that separates words with spaces (not CJK)."""
-    if not ch or not (ch.isalnum() or ch == "_"):
-        return False
-    code = ord(ch)
-    return not (0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF66 <= code <= 0xFF9F
-                or code >= 0x20000)
+    """A letter, digit or ``_`` of a script that separates words with spaces."""
+    return bool(ch) and (ch.isalnum() or ch == "_") and not _UNSPACED_CHAR.match(ch)
 
 
 def _found(view: str, word: str, pattern: re.Pattern[str]) -> bool:
@@ -226,17 +230,19 @@ class LLMClassifier(Classifier):
 
     @staticmethod
     def parse(text: str, ladder: Ladder, default_tier: str | None = None) -> TierChoice:
-        """The tier the reply names: the whole reply, else the last tier name in it as a
-        whole word (a model reasons first and concludes: "Not cheap. This needs frontier").
-        Names inside words no longer count ("pyramid" is not "mid", "cheapest" not "cheap")."""
-        said = text.strip().strip("`'\".*:!- \n").casefold()
-        for name in ladder.names:
-            if said == name.casefold():
-                return TierChoice(name, f"llm: said {name!r}")
+        """The tier the reply names, as whole words ("pyramid" is not "mid", "cheapest" not
+        "cheap", "large" not the end of "x-large"): the name it opens with (the prompt asks
+        for the name alone: "mid (cheap is too weak)"), else the last it names (a model
+        that reasons first concludes: "Not cheap. This needs frontier")."""
         folded = text.casefold()
-        hits = [(match.start(), name) for name in ladder.names
-                for match in token_pattern(name.casefold()).finditer(folded)]
+        spans = [(m.start(), m.end(), name) for name in ladder.names
+                 for m in token_pattern(name.casefold()).finditer(folded)]
+        # a name inside another's span is part of that name
+        hits = sorted((a, b, n) for a, b, n in spans
+                      if not any(a2 <= a and b <= b2 and (a2, b2) != (a, b) for a2, b2, _ in spans))
         if not hits:
             return TierChoice(default_tier or ladder.cheapest.name, f"llm: unreadable label {text[:40]!r}")
-        name = max(hits)[1]
+        first = hits[0]
+        opening = not folded[:first[0]].strip(" \t\n`'\"*:.-([")
+        name = first[2] if opening else hits[-1][2]
         return TierChoice(name, f"llm: said {name!r}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..core.errors import TelemetryError
+from ..core.text_lines import utf8_lines
 
 __all__ = ["Outcome", "Item", "load_items", "recorded_items", "routellm_items", "write_items",
            "bundled_workload_path"]
@@ -95,7 +96,7 @@ def _outcome(o: Any) -> Outcome:
 def _kinds(path: Path) -> dict[str, tuple[str, str]]:
     """The generator's ``kind`` and ``difficulty`` per id (fields the harness does not read)."""
     out = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(utf8_lines(path.read_bytes()), start=1):
         if line.strip():
             raw = json.loads(line)
             out[str(raw.get("id", number))] = (str(raw.get("kind", "")), str(raw.get("difficulty", "")))

@@ -318,11 +318,11 @@ class LangChainBackend(Backend):
         messages, kwargs = self._messages(request), self.tier_kwargs(tier)
         runs, run = self.runs, None
         self._answered = None
+        limit, started = call_timeout(tier, request), time.monotonic()  # the engine's timer covers the run's start
         if runs and runs.manager is not None:
             self._sent = False  # cancelled while its run starts (a slow callback): never sent, never billed
             run = await runs.astart(tier, *self._run_args(tier, kwargs), messages)
         self._sent = True
-        limit, started = call_timeout(tier, request), time.monotonic()
         try:
             answer = await self._agenerate(tier, messages, kwargs, unsent=self._unsent)
         except BaseException as exc:
@@ -400,7 +400,7 @@ class ConverseTierStream(TierStream):
     async def achunks(self) -> AsyncIterator[ChatGenerationChunk]:
         runs, run = self.backend.runs, None
         if runs and runs.manager is not None:
-            self.backend._sent = False  # cancelled while its run starts: never sent (``acall``)
+            self.backend._unsent()  # cancelled while its run starts: never sent (``acall``)
             run = await runs.astart(self.tier, *self._run_args())
         got: list[ChatGenerationChunk] = []
         try:

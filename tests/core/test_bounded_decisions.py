@@ -146,7 +146,8 @@ def test_keyword_matches_are_the_whole_token_regexes_on_texts_made_to_break_them
 
 @pytest.mark.parametrize("keyword, text", [("C++", "Write some C++ code please"), ("C#", "port it to C# now"),
                                            (".NET", "an ASP.NET app"), ("why?", "but why? tell me"),
-                                           ("證明", "請證明這個定理"), ("straße", "DIE STRASSE ENTLANG")])
+                                           ("證明", "請證明這個定理"), ("straße", "DIE STRASSE ENTLANG"),
+                                           ("python", "用Python写一个爬虫"), ("พิสูจน์", "ช่วยพิสูจน์ทฤษฎีนี้")])
 def test_a_keyword_that_ends_in_a_symbol_or_is_cjk_or_folds_matches(keyword, text):
     """``\\b`` around a keyword never matched ``C++`` before a space, ``.NET`` after a
     letter, or a Chinese keyword in unspaced text, and ``lower()`` left "STRASSE" apart
@@ -160,6 +161,8 @@ def test_a_keyword_that_ends_in_a_symbol_or_is_cjk_or_folds_matches(keyword, tex
     ("The cheapest tier will not do; use mid.", "mid"),  # "cheapest" named cheap
     ("Not cheap. This needs frontier.", "frontier"),  # the first name mentioned won
     (" `MID`. ", "mid"), ("cheap", "cheap"),
+    ("mid (cheap is too weak; frontier would be overkill)", "mid"),  # the name it opens with
+    ("frontier, not cheap", "frontier"),
 ])
 def test_the_llm_classifier_reads_the_tier_its_reply_concludes_with(reply, tier):
     from langchain_tiered_router.core.classifiers import LLMClassifier
@@ -167,3 +170,14 @@ def test_the_llm_classifier_reads_the_tier_its_reply_concludes_with(reply, tier)
     choice = LLMClassifier.parse(reply, _ladder())
     assert (choice.tier, choice.reason) == (tier, f"llm: said {tier!r}")
     assert LLMClassifier.parse("no idea", _ladder(), "mid").tier == "mid"  # unreadable: the default tier
+
+
+def test_a_tier_name_inside_another_is_part_of_it():
+    """Tiers "large" and "x-large": "I'd pick x-large." read "large" (it starts later)."""
+    from langchain_tiered_router.core.classifiers import LLMClassifier
+
+    ladder = Ladder.from_config(load_config({"tiers": [{"name": "large", "model_id": "amazon.nova-micro-v1:0"},
+                                                       {"name": "x-large", "model_id": "amazon.nova-pro-v1:0"}],
+                                             "telemetry": {"sinks": []}}))
+    assert LLMClassifier.parse("I'd pick x-large.", ladder).tier == "x-large"
+    assert LLMClassifier.parse("large will do", ladder).tier == "large"

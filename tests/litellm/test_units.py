@@ -287,6 +287,7 @@ def test_a_model_with_tiered_deployments_of_different_configs_takes_the_provider
         return _one_pass_source(SimpleNamespace(get_model_list=lambda model_name: model), "tiered")
 
     assert group("/r.yaml", "/r.yaml") == "/r.yaml" and not caplog.records  # replicas of one config
+    assert group("/r.yaml", "os.environ/UNSET_ROUTER_YAML") == "/r.yaml"  # one that cannot route fails no other
     with caplog.at_level("WARNING", logger="litellm_hooks"):
         assert group("/cascade.yaml", "/json.yaml") is None
     assert "different router configs (cascade.yaml, json.yaml)" in caplog.text

@@ -97,6 +97,34 @@ def test_a_table_an_older_writer_made_gets_the_columns_it_lacks_and_a_foreign_on
         connect(foreign)
 
 
+@pytest.mark.parametrize("repeats", [False, True], ids=["no repeats", "repeated ids"])
+def test_a_table_whose_request_id_is_no_key_still_takes_records(make_router, priced_config, tmp_path, repeats):
+    """A table made by hand with ``request_id`` as a plain column: ``ON CONFLICT
+    (request_id)`` refused every insert ("does not match any PRIMARY KEY or UNIQUE
+    constraint"), and every record was logged as lost. The writer makes the unique index
+    it needs; where repeated ids forbid it, it adds rows as before."""
+    from langchain_tiered_router.analysis.report import load_records
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+    from langchain_tiered_router.core.telemetry.schema import column_declarations
+
+    db = tmp_path / "hand.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE routing_records (" + ", ".join(
+            d.replace(" PRIMARY KEY", "") for d in column_declarations(real="REAL", bigint="INTEGER").values()) + ")")
+        if repeats:
+            row = ("old", 1.0) + (None,) * 18 + ('{"request_id": "old", "ts": 1.0}',)
+            conn.executemany(f"INSERT INTO routing_records VALUES ({', '.join('?' * len(row))})", [row, row])
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": str(db)}]
+    router = make_router(priced_config)
+    for i in range(5):
+        router.route(RouteRequest(text=f"ok {i}", request_id=f"r{i}"), ScriptedBackend({"*": "ok"}))
+    assert flush_all(30)
+    with sqlite3.connect(db) as conn:
+        ids = sorted(r[0] for r in conn.execute("SELECT request_id FROM routing_records"))
+    assert ids == (["old", "old"] if repeats else []) + [f"r{i}" for i in range(5)]
+    assert router.observers[0].sinks.sinks[0].failed == 0
+
+
 def test_the_writer_flushes_at_interpreter_exit(tmp_path):
     """No flush, no close: the atexit hook must drain the queue (interval far too long to fire)."""
     code = f"""

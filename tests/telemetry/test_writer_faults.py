@@ -230,3 +230,24 @@ def test_a_lingering_writer_commits_a_batch_in_one_go_and_a_flush_or_a_full_batc
         assert sorted(_rows(path)) == sorted(first + more)
     finally:
         sink.close(timeout=10)  # a failed assertion must not leave a writer lingering for a minute
+
+
+def test_a_journaled_record_holding_a_unicode_line_separator_is_replayed(make_router, priced_config, tmp_path):
+    """orjson writes U+2028 and U+0085 raw; the journal's reader split lines with
+    ``str.splitlines``, so a stored prompt holding one came back as two "torn" halves and
+    was skipped: an acknowledged record lost on replay."""
+    from langchain_tiered_router.core.telemetry import SqliteSink
+    from langchain_tiered_router.core.telemetry.journal import Journal
+    from langchain_tiered_router.core.telemetry.record import record_from_result, record_json
+
+    priced_config["telemetry"] = {"sinks": [], "store_text": True}
+    result = make_router(priced_config).route(RouteRequest(text="one\u2028two\x85three", request_id="sep"),
+                                              ScriptedBackend({"*": "ok"}))
+    journal = Journal(tmp_path / "s.db.journal")  # as a killed process left it
+    journal.append(record_json(record_from_result(result, store_text=True)))
+    journal.rotate()  # its segment closed, unheld: as a process that died left it
+    sink = SqliteSink(tmp_path / "s.db", durable=True)  # the next process replays it
+    assert sink.flush(timeout=30)
+    sink.close()
+    (record,) = load_records(tmp_path / "s.db")[0]
+    assert record.request_id == "sep" and record.prompt_text == "one\u2028two\x85three" and sink.failed == 0

@@ -258,7 +258,7 @@ def _contaminated(folder: Path) -> set[str]:
     listing = folder / CONTAMINATION_LISTING
     if not listing.exists():
         return set()
-    return {json.loads(line)["eval_prompt"] for line in listing.read_text(encoding="utf-8").splitlines()
+    return {json.loads(line)["eval_prompt"] for line in _text_lines(listing)
             if line.strip()}
 
 
@@ -279,14 +279,14 @@ def load_mt_bench(folder: Path, *, cheap_tier: str = "cheap", frontier_tier: str
     last assistant block. Questions whose first turn is listed as contaminated are dropped.
     """
     questions = {}
-    for line in (folder / "question.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in _text_lines(folder / "question.jsonl"):
         if line.strip():
             q = json.loads(line)
             questions[q["question_id"]] = q
     skip = _contaminated(folder) if drop_contaminated else set()
     models = {ROUTELLM_CHEAP: cheap_tier, ROUTELLM_FRONTIER: frontier_tier}
     grades: dict[tuple[int, int], dict[str, Outcome]] = {}
-    for number, line in enumerate((folder / "judgements.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_text_lines(folder / "judgements.jsonl"), 1):
         if not line.strip():
             continue
         j = json.loads(line)

@@ -150,7 +150,10 @@ class Journal:
             text = segment.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
             return [], []
-        for line in text.splitlines():
+        # lines end at "\n" only: a record's text may hold U+2028 or U+0085 raw (orjson
+        # writes them so), where ``str.splitlines`` cut it into two "torn" halves, both lost
+        for line in text.split("\n"):
+            line = line.removesuffix("\r")
             if not line.strip():
                 continue
             try:

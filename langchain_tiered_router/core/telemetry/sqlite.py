@@ -12,6 +12,7 @@ write-ahead journal beside the file (``<file>.journal/``) and commits with
 from __future__ import annotations
 
 import functools
+import logging
 import sqlite3
 import weakref
 from decimal import Decimal
@@ -25,6 +26,8 @@ from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
 from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
 
 __all__ = ["SqliteSink", "SqliteStore", "SCHEMA", "COLUMNS", "connect", "record_row"]
+
+log = logging.getLogger("langchain_tiered_router.telemetry")
 
 SCHEMA = schema_sql(real="REAL", bigint="INTEGER")
 
@@ -48,10 +51,33 @@ def _statement_sizes(n: int) -> list[int]:
     return sizes
 
 
-@functools.lru_cache(maxsize=len(_STATEMENT_SIZES))
-def _insert_many(n: int) -> str:
+@functools.lru_cache(maxsize=2 * len(_STATEMENT_SIZES))
+def _insert_many(n: int, upsert: bool = True) -> str:
+    """``n`` rows in one statement; ``upsert``: a provisional row gives way (``ON_CONFLICT``),
+    which needs a unique index on ``request_id`` (a table made by hand may have none)."""
     one = f"({', '.join('?' for _ in COLUMNS)})"
+    if not upsert:
+        return f"INSERT OR IGNORE INTO routing_records ({', '.join(COLUMNS)}) VALUES {', '.join([one] * n)}"
     return f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES {', '.join([one] * n)} {ON_CONFLICT}"
+
+
+def unique_request_ids(conn: sqlite3.Connection) -> bool:
+    """Whether ``request_id`` is unique in the table (its primary key, or a unique index),
+    making the index when the table has none and holds no repeated id. A table made by an
+    older writer or by hand may lack it; ``ON CONFLICT (request_id)`` then refused every
+    insert. With repeats it stays as it is, and new rows are added with ``INSERT OR
+    IGNORE`` (said once in the log)."""
+    for _, name, unique, *_ in conn.execute("PRAGMA index_list(routing_records)").fetchall():
+        if unique and [r[2] for r in conn.execute(f"PRAGMA index_info('{name}')")] == ["request_id"]:
+            return True
+    try:
+        with conn:
+            conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS routing_records_request_id ON routing_records (request_id)")
+        return True
+    except sqlite3.IntegrityError:
+        log.warning("routing_records holds repeated request ids and no unique index on them: a shadow-sampled "
+                    "request's provisional row will not give way to its final one")
+        return False
 
 
 # A record's row is about 1.6 KB (its JSON): a 4 KB page holds two, so most inserts
@@ -128,6 +154,7 @@ class SqliteStore(Store):
         self.synchronous = synchronous
         self.description = f"database {self.path}"
         self._conn: sqlite3.Connection | None = None
+        self._upsert = True  # ``unique_request_ids``, read when connected
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -135,6 +162,7 @@ class SqliteStore(Store):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = connect(self.path, synchronous=self.synchronous, checkpoint_pages=2_500,
                                      cache_kib=WRITER_CACHE_KIB)
+                self._upsert = unique_request_ids(self._conn)
             except (sqlite3.Error, OSError) as exc:
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return self._conn
@@ -149,7 +177,7 @@ class SqliteStore(Store):
                 for size in _statement_sizes(len(rows)):
                     part = rows[start:start + size]
                     start += size
-                    conn.execute(_insert_many(size), [value for row in part for value in row])
+                    conn.execute(_insert_many(size, self._upsert), [value for row in part for value in row])
                 return conn.total_changes - before
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "disk I/O" in str(exc) or "readonly" in str(exc):
