@@ -395,6 +395,12 @@ _SCORE = re.compile(r"""^\s*[*"'`]*\s*(?:score\s*[:=]?\s*)?[*"'`]*\s*(10(?:\.0+)
                     r"""(?:/\s*10)?\s*[*"'`]*\s*\.?\s*$""", re.IGNORECASE)
 
 
+def one_score(text: str) -> float | None:
+    """The 0-10 score ``text`` is, as a whole (``_SCORE``), else ``None``."""
+    m = _SCORE.match(text[:200]) if len(text) <= 200 else None
+    return float(m.group(1)) if m else None
+
+
 class SelfGradeGate(Gate):
     """A cheap tier scores the answer 0-10 against the question; passes at >= threshold.
 
@@ -416,11 +422,10 @@ class SelfGradeGate(Gate):
         return self.prompt.format(question=state.question, answer=state.answer.text)
 
     def _score(self, reply: TierAnswer) -> GateVerdict:
-        m = _SCORE.match(reply.text[:200]) if len(reply.text) <= 200 else None
-        if not m:
+        score = one_score(reply.text)
+        if score is None:
             return self._verdict(False, "grader gave no score (the reply must be one number from 0 to 10)",
                                  detail=f"grader replied {reply.text[:200]!r}")
-        score = float(m.group(1))
         passed = score >= self.threshold
         return self._verdict(passed, f"grade {score:g} {'>=' if passed else '<'} {self.threshold:g}", score)
 

@@ -210,3 +210,21 @@ def test_llm_judge_without_a_score_is_an_error():
     with pytest.raises(ValueError):
         LLMJudgeComparator("mid").score("a", "b", "q", judge=lambda p: TierAnswer(text="looks fine"))
     assert LLMJudgeComparator("mid").score("a", "b", "q", judge=lambda p: TierAnswer(text="SCORE: 3")) == 0.0
+
+
+@pytest.mark.parametrize("reply, score", [
+    ("The candidate matches.\nSCORE: 8", 1.0), ("SCORE: 3", 0.0), ("**9**", 1.0),
+    ("10 reasons this is wrong; score 2", None), ("SCORE: 15", None), ("Step 1 is right. Step 2 too.", None),
+])
+def test_llm_judge_reads_only_a_line_that_is_one_score(reply, score):
+    """The judge's first number anywhere was its score: "10 reasons this is wrong; score 2"
+    and "SCORE: 15" counted as parity. A line that is one score from 0 to 10 is read, as a
+    self-grade's reply must be; anything else is no judgement (the shadow fails, unscored)."""
+    from langchain_tiered_router.core.types import TierAnswer
+
+    judge = LLMJudgeComparator("mid")
+    if score is None:
+        with pytest.raises(ValueError, match="the judge gave no score"):
+            judge.score("a", "b", "q", judge=lambda p: TierAnswer(text=reply))
+    else:
+        assert judge.score("a", "b", "q", judge=lambda p: TierAnswer(text=reply)) == score

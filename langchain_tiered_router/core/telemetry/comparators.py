@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
+from ..gates import one_score
 from ..json_answer import extract_json
 from ..types import TierAnswer
 
@@ -134,10 +135,12 @@ class LLMJudgeComparator(Comparator):
         if judge is None:
             raise ValueError("the llm_judge comparator needs a backend to ask")
         reply = judge(self.prompt.format(question=question, baseline=baseline, served=served)).text
-        match = re.search(r"SCORE:\s*(\d+(?:\.\d+)?)", reply, re.I) or re.search(r"(\d+(?:\.\d+)?)", reply)
-        if match is None:
-            raise ValueError(f"the judge gave no score: {reply[:80]!r}")
-        return float(float(match.group(1)) >= self.threshold)
+        # its last line that is one score from 0 to 10, as a self-grade's reply must be: the
+        # first number anywhere read "10 reasons this is wrong; score 2" and "SCORE: 15" as parity
+        scores = [s for s in (one_score(line) for line in reversed(reply.strip().splitlines())) if s is not None]
+        if not scores:
+            raise ValueError(f"the judge gave no score (a line 'SCORE: <0-10>'): {reply[:80]!r}")
+        return float(scores[0] >= self.threshold)
 
 
 def build_comparator(cfg: Any, default_judge_tier: str) -> Comparator:
