@@ -151,6 +151,33 @@ def test_a_failed_shadow_is_recorded_not_raised(make_router, priced_config):
     assert record.shadow_score is None and record.shadow_cost_usd is None
 
 
+def test_a_shadow_call_given_up_at_its_timeout_is_billed_on_its_prompt(make_router, priced_config):
+    """The baseline's shadow call timed out (Bedrock ran it on): its cost was None, where
+    a tier attempt or a routing call cut off the same way is billed on the prompt's
+    estimated input tokens. A call that never left costs nothing, as before."""
+    from langchain_tiered_router.core.errors import TransportError
+    from langchain_tiered_router.core.pricing import estimate_tokens
+
+    router, recorder, memory = _router_with_shadow(make_router, priced_config)
+    unsent = TransportError("timeout: queued", tier="frontier", model_id="test.frontier-v1", kind="timeout")
+    unsent.reached_tier = False
+
+    def tiers(tier, request):
+        if tier != "frontier":
+            return answer("ok", 5, 5)
+        raise unsent if request.text == "queued" else TransportError(
+            "timeout: no answer within 1s", tier="frontier", model_id="test.frontier-v1", kind="timeout")
+
+    for text in ("a question cut off", "queued"):
+        router.route(RouteRequest(text=text, request_id=text), FnBackend(tiers))
+    recorder.flush()
+    by_id = {r.request_id: r for r in memory.records}
+    cut = by_id["a question cut off"]
+    assert cut.shadow_status == "failed" and cut.shadow_input_tokens == estimate_tokens("a question cut off")
+    assert cut.shadow_cost_usd == cost("frontier", estimate_tokens("a question cut off"), 0) > 0
+    assert by_id["queued"].shadow_cost_usd is None
+
+
 def test_sampling_fraction_is_honoured_and_seeded(make_router, priced_config):
     picks = []
     for _ in range(2):

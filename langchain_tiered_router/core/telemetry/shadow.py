@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from ..backends import Backend
 from ..tiers import Ladder, Tier
-from ..pricing import Usage
+from ..errors import TransportError
+from ..pricing import Usage, estimate_tokens
 from ..types import RouteRequest, RoutingResult, TierAnswer, sum_costs
 from .comparators import Comparator
 from .record import RoutingRecord
@@ -85,7 +86,14 @@ class ShadowSampler:
         try:
             shadow_request = RouteRequest(text=request.text, payload=request.payload, session_id=None,
                                           metadata={**request.metadata, "shadow_of": record.request_id})
-            answer = backend.call(self.baseline, shadow_request)
+            try:
+                answer = backend.call(self.baseline, shadow_request)
+            except TransportError as exc:
+                if exc.kind == "timeout" and exc.reached_tier:  # Bedrock runs it on and bills it, as an attempt's
+                    usage = Usage(input_tokens=estimate_tokens(request.text))
+                    costs.append(self.baseline.cost(usage))
+                    record.shadow_input_tokens = usage.input_tokens
+                raise
             costs.append(self.baseline.cost(answer.usage))
             record.shadow_input_tokens = answer.usage.input_tokens
             record.shadow_output_tokens = answer.usage.output_tokens
