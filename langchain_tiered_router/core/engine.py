@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any, AsyncIterator, Callable, Generator, Iterator, Sequence
 
 from .access import may_request, parse_principal, pin_key
-from .backends import Backend, TierStream
+from .backends import Backend, TierStream, estimated_answer
 from .circuit import CircuitBreaker
 from .classifiers import TierChoice
 from .config import RetryConfig
@@ -332,8 +332,8 @@ class Router:
                     answer = yield call
                 except TransportError as exc:
                     call.in_flight = False
-                    if exc.kind == "timeout" and exc.reached_tier and call.partial is None:
-                        call.partial = _abandoned(tier, request)  # Bedrock answers it anyway, and bills it
+                    if exc.billed_anyway and call.partial is None:
+                        call.partial = estimated_answer("", request.text, tier.model_id)  # its input, estimated
                     for _ in range(exc.calls):  # a backend that retried by itself made several (or none the tier's)
                         self._record_call(tier, False)
                     call.emitted = call.emitted or exc.delivered
@@ -382,7 +382,8 @@ class Router:
             if call is not None:  # a consumer that left mid-stream: what was produced is billed
                 if call.in_flight and call.partial is None and (isinstance(exc, _ConsumerClosed)
                                                                 or not isinstance(exc, Exception)):
-                    call.partial = _abandoned(tier, request)  # a cancelled ainvoke: it runs on
+                    # a cancelled ainvoke: it runs on at Bedrock, billed on its input, estimated
+                    call.partial = estimated_answer("", request.text, tier.model_id)
                 self._charge_partial(attempt, tier, call, spent)
             raise
         finally:
@@ -955,13 +956,6 @@ class Router:
 _AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
 
 
-def _abandoned(tier: Tier, request: RouteRequest) -> TierAnswer:
-    """What a call cut off while Bedrock had it is billed for (a cancelled ``ainvoke``, a
-    timeout): Bedrock runs it on and bills it, and its usage never arrives, so the record
-    bills the prompt's estimated input tokens, marked estimated."""
-    return TierAnswer("", Usage(input_tokens=estimate_tokens(request.text)), tier.model_id, usage_estimated=True)
-
-
 def _timed_out(call: _Call, backend: Backend, limit: float | None) -> TransportError:
     """The timeout of an async call the engine timed; one the backend had not sent yet
     (queued on its pool) is not the tier's doing, and does not count against its circuit."""
@@ -970,7 +964,7 @@ def _timed_out(call: _Call, backend: Backend, limit: float | None) -> TransportE
 
 def _cut_off_at_tier(exc: TierCallError) -> int:
     """1 for a try given up on at a timeout while Bedrock had it (it runs on, billed)."""
-    return int(isinstance(exc, TransportError) and exc.kind == "timeout" and exc.reached_tier)
+    return int(isinstance(exc, TransportError) and exc.billed_anyway)
 
 
 def _aux_started(result: RoutingResult, purpose: str, tier: Tier, prompt: str | RouteRequest,

@@ -107,6 +107,11 @@ class TransportError(TierCallError):
     # opened), so a ``timeout`` costs nothing; one that did runs on at Bedrock and is billed.
     reached_tier = True
 
+    @property
+    def billed_anyway(self) -> bool:
+        """A call given up on at a timeout while Bedrock had it: it runs on and is billed."""
+        return self.kind == "timeout" and self.reached_tier
+
     def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "other",
                  cause: BaseException | None = None, retry_after_s: float | None = None):
         self.kind = kind

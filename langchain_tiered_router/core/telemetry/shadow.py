@@ -18,10 +18,10 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..backends import Backend
+from ..backends import Backend, estimated_answer
 from ..tiers import Ladder, Tier
 from ..errors import TransportError
-from ..pricing import Usage, estimate_tokens
+from ..pricing import Usage
 from ..types import RouteRequest, RoutingResult, TierAnswer, sum_costs
 from .comparators import Comparator
 from .record import RoutingRecord
@@ -89,8 +89,8 @@ class ShadowSampler:
             try:
                 answer = backend.call(self.baseline, shadow_request)
             except TransportError as exc:
-                if exc.kind == "timeout" and exc.reached_tier:  # Bedrock runs it on and bills it, as an attempt's
-                    usage = Usage(input_tokens=estimate_tokens(request.text))
+                if exc.billed_anyway:  # Bedrock runs it on and bills it, as an attempt's
+                    usage = estimated_answer("", request.text, self.baseline.model_id).usage
                     costs.append(self.baseline.cost(usage))
                     record.shadow_input_tokens = usage.input_tokens
                 raise

@@ -80,13 +80,7 @@ class SinkSet(Sink):
         self._fan_out("write_pending", pending)
 
     def write_provisional(self, record: RoutingRecord) -> None:
-        for sink in self.sinks:
-            if sink.durable:
-                try:
-                    sink.write_provisional(record)
-                except Exception:  # noqa: BLE001 - its final form follows; never the request's failure
-                    self.failures += 1
-                    log.exception("telemetry sink %s could not hold a provisional record", type(sink).__name__)
+        self._fan_out("write_provisional", record)  # a no-op on all but durable sinks
 
     @property
     def durable(self) -> bool:
