@@ -250,6 +250,11 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
         if event in str(exc):
             return TransportError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id, kind=kind,
                                   cause=exc)
+    if isinstance(status, int) and status == 424:
+        # Bedrock's ModelErrorException (the model failed on this request), which LiteLLM
+        # maps to a bad request: the tier's failure, retried and escalated as a 5xx is
+        return TransportError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id,
+                              kind="server_error", cause=exc)
     if isinstance(status, int) and status == 400 and context_window_message(str(exc)):
         return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="context_window",
                                cause=exc)

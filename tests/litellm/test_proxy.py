@@ -459,6 +459,25 @@ def test_throttled_tier_is_retried_then_escalated(setup, ops, emulator, rows_for
     assert [r.model_id for r in emulator.requests] == [CHEAP, CHEAP, MID]
 
 
+def test_a_model_error_on_a_tier_escalates_on_both_paths(setup, ops, emulator, rows_for):
+    """Bedrock's ``ModelErrorException`` (HTTP 424: the model failed on this request)
+    reaches LiteLLM as a ``BadRequestError`` with status 424. It is the tier's failure,
+    not the caller's: the route goes on to mid (on one-pass, LiteLLM's fallback does),
+    and the caller is not handed a 400."""
+    emulator.clear_requests()
+    emulator.inject("model_error", model_id=CHEAP, times=None)
+    try:
+        response, headers = ask(ops, "say hello past a model error", model="tiered-fast")
+    finally:
+        emulator.clear_faults()
+    assert response.choices[0].message.content and headers["x-tiered-router-tier"] == "mid"
+    assert headers["x-tiered-router-attempts"] == "cheap:transport_error,mid:served"
+    row = rows_for(setup["jsonl"], headers["x-tiered-router-request-id"])
+    assert row["transport_escalations"] == 1 and row["quality_escalations"] == 0
+    assert row["attempts"][0]["error_kind"] == ("failed_over" if setup["mode"] == "one_pass" else "server_error")
+    assert [r.model_id for r in emulator.requests][-1] == MID
+
+
 def test_one_pass_a_throttled_first_tier_is_retried_then_failed_over_by_litellm(setup, ops, emulator, rows_for):
     """One-pass: the first attempt is the proxy's own call, retried by LiteLLM's router as
     the router YAML says (max_retries 1), with the tiers above as its fallbacks. A cheap

@@ -89,6 +89,15 @@ def test_an_exception_event_inside_a_stream_is_retried_not_the_callers_error():
     assert isinstance(mapped, TransportError) and mapped.kind == "server_error"
 
 
+def test_bedrocks_model_error_is_the_tiers_failure_not_the_callers():
+    # ModelErrorException (HTTP 424) reaches us as LiteLLM's BadRequestError with status 424
+    exc = litellm.BadRequestError(message='BedrockException - {"message": "The model encountered an error"}',
+                                  model="m", llm_provider="bedrock")
+    exc.status_code = 424
+    mapped = transport_error_from_litellm(exc, tier="cheap", model_id="m")
+    assert isinstance(mapped, TransportError) and mapped.kind == "server_error" and mapped.tier == "cheap"
+
+
 def test_an_image_url_litellm_could_not_fetch_is_the_callers_error():
     exc = litellm.APIConnectionError(message="URL targets a blocked address (127.0.0.1). If this is ...\n  File x",
                                      llm_provider="bedrock", model="m", request=httpx.Request("POST", "http://x"))
