@@ -455,6 +455,7 @@ class ConfidenceGate(Gate):
         self.sentinels = list(sentinels)
         self.missing = missing
         self.name = f"confidence:{signal}"
+        self._told_no_logprobs: set[str] = set()  # tiers already warned about (once each)
 
     @classmethod
     def from_config(cls, cfg: ConfidenceGateConfig) -> "ConfidenceGate":
@@ -462,11 +463,24 @@ class ConfidenceGate(Gate):
 
     def judge(self, state: GateState) -> GateVerdict:
         value, source = answer_confidence(state.answer, self.signal, self.sentinels)
+        if value is None and self.signal == "logprobs" and state.answer.logprobs is None:
+            self._warn_no_logprobs(state.tier.name)
         if value is None:
             return self._verdict(self.missing == "pass", f"no confidence signal ({self.missing} when missing)")
         passed = value >= self.threshold
         return self._verdict(passed, f"{source} confidence {value:.2f} {'>=' if passed else '<'} {self.threshold:.2f}",
                              value)
+
+
+    def _warn_no_logprobs(self, tier: str) -> None:
+        """Bedrock's Converse API returns no token logprobs: a gate that reads only them
+        judges every answer 'missing', which looks like a gate that works."""
+        if tier in self._told_no_logprobs:
+            return
+        self._told_no_logprobs.add(tier)
+        log.warning("confidence gate (signal: logprobs): tier %r answered without token logprobs (Bedrock's "
+                    "Converse API returns none), so its answers %s as 'missing'; use signal: self_rating, "
+                    "sentinel or any", tier, "pass" if self.missing == "pass" else "fail")
 
 
 def import_object(ref: str, *, path: str = "") -> Any:

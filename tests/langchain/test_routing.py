@@ -187,6 +187,18 @@ def test_confidence_route_escalates_on_self_rating_and_sentinel(routed) -> None:
     assert sentinel["attempts"][0]["gate_reason"] == "sentinel confidence 0.00 < 0.70"
 
 
+def test_a_logprobs_confidence_gate_on_converse_tiers_says_it_cannot_judge(routed, caplog) -> None:
+    """Bedrock's Converse API returns no token logprobs: a gate reading only them judged
+    every answer 'missing' and passed it, as silently as a gate that works."""
+    llm = routed(policy={"kind": "confidence", "confidence": {"kind": "confidence", "signal": "logprobs"}})
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        first = llm.invoke("What is the capital of France?").response_metadata["routing"]
+        llm.invoke("What is the capital of Spain?")
+    assert first["attempts"][0]["gate_reason"] == "no confidence signal (pass when missing)"
+    told = [r.getMessage() for r in caplog.records if "without token logprobs" in r.getMessage()]
+    assert len(told) == 1 and "'cheap'" in told[0] and "pass as 'missing'" in told[0]
+
+
 @tool
 def get_weather(city: str) -> str:
     """The weather in a city."""
