@@ -13,16 +13,23 @@ Several processes may share one folder (replicas writing one SQLite file): each 
 segments of its own and holds an exclusive ``flock`` on the one it has open, and a
 process replays only segments nobody holds. (A replica starting took a live replica's
 open segment for a dead one's, replayed and deleted it, and what the live one then
-acknowledged went into a deleted file.)
+acknowledged went into a deleted file.) A segment is made under a hidden name and
+renamed once locked, so no process ever sees it unheld while it is live (one starting
+between the open and the lock took it for a dead one's). Each segment names its store
+(``seg-<n>-<tag>.<store>.jsonl``): sinks of different databases may share a folder, and
+each replays only its own (a service's records went into another's database). A live
+process also adopts what a dead peer left, every ``orphan_scan_s``, not only at start.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 
 try:
@@ -33,16 +40,23 @@ except ImportError:  # pragma: no cover - not POSIX: one process per folder
 from .forks import set_aside
 from .record import RoutingRecord
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "journal_scope"]
 
 
-_SEGMENT = re.compile(r"^seg-(\d+)(?:-[0-9a-f]+)?\.jsonl$")  # without a tag: written by an older release
+# seg-<n>[-<process tag>][.<store>].jsonl: without a tag or a store, written by an older release
+_SEGMENT = re.compile(r"^seg-(\d+)(?:-[0-9a-f]+)?(?:\.([0-9a-f]+))?\.jsonl$")
+_MAKING = re.compile(r"^\.seg-.*\.making$")  # a segment being made: renamed once locked
 
 
 class Journal:
-    def __init__(self, directory: str | Path, *, segment_bytes: int = 8 * 1024 * 1024):
+    def __init__(self, directory: str | Path, *, scope: str | None = None, segment_bytes: int = 8 * 1024 * 1024):
+        """``scope``: the store's identity (hex); segments of another scope are never replayed here."""
         self.directory = Path(directory)
+        self.scope = scope
         self.segment_bytes = segment_bytes
+        # how often the writer looks for segments a dead peer left (a replica scaled away
+        # is never restarted to replay them)
+        self.orphan_scan_s = 30.0
         self.directory.mkdir(parents=True, exist_ok=True)
         self._cond = threading.Condition()
         self._pending: list[bytes] = []
@@ -62,8 +76,27 @@ class Journal:
         return int(match.group(1)) if match else 0
 
     def _existing(self) -> list[Path]:
-        """Segments no live process is writing: its owner ended, or it was closed."""
-        return [p for p in self.directory.iterdir() if _SEGMENT.match(p.name) and not _held(p)]
+        """This store's segments no live process is writing: its owner ended, or it was
+        closed. (A segment of no store, an older release's, may be anyone's.)"""
+        found = []
+        for p in self.directory.iterdir():
+            match = _SEGMENT.match(p.name)
+            if match and match.group(2) in (None, self.scope) and not _held(p):
+                found.append(p)
+            elif _MAKING.match(p.name) and _stale(p) and not _held(p):
+                p.unlink(missing_ok=True)  # its maker died before writing anything to it
+        return found
+
+    def adopt_orphans(self) -> int:
+        """Add the segments a dead peer left since this journal opened; how many."""
+        with self._cond:
+            known = set(self._closed)
+            current = self._current
+        found = [p for p in self._existing() if p not in known and p != current]
+        if found:
+            with self._cond:
+                self._closed.extend(p for p in sorted(found, key=self._number) if p not in self._closed)
+        return len(found)
 
     # -- appending: group commit ----------------------------------------------------
 
@@ -98,11 +131,11 @@ class Journal:
     def _write(self, batch: list[bytes]) -> None:
         fh = self._fh
         if fh is None:
-            self._current = self.directory / f"seg-{self._number_next:08d}-{self._tag}.jsonl"
+            name = f"seg-{self._number_next:08d}-{self._tag}" + (f".{self.scope}" if self.scope else "")
             self._number_next += 1
-            fh = self._fh = open(self._current, "ab")
-            if fcntl is not None:  # held while open: no other process replays it meanwhile
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fh = self._make(name)
+            self._current = self.directory / f"{name}.jsonl"
+            self._fh = fh
         fh.write(b"".join(batch))
         fh.flush()
         os.fsync(fh.fileno())
@@ -110,6 +143,22 @@ class Journal:
         self.fsyncs += 1
         if fh.tell() >= self.segment_bytes:
             self._close_current()
+
+    def _make(self, name: str):  # noqa: ANN202 - a binary file
+        """The segment ``name``, open for appending and locked before any other process can
+        see it: made under a hidden name, locked, then renamed (the lock stays with the file)."""
+        if fcntl is None:
+            return open(self.directory / f"{name}.jsonl", "ab")
+        making = self.directory / f".{name}.making"
+        fh = open(making, "ab")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows the name: never blocks
+            os.rename(making, self.directory / f"{name}.jsonl")
+        except BaseException:
+            fh.close()
+            making.unlink(missing_ok=True)
+            raise
+        return fh
 
     def _close_current(self) -> None:
         if self._fh is not None:
@@ -167,6 +216,19 @@ class Journal:
             if segment in self._closed:
                 self._closed.remove(segment)
         segment.unlink(missing_ok=True)
+
+
+def journal_scope(store_identity: str) -> str:
+    """A short, stable name of a store (a resolved path, a DSN) for its segments' names."""
+    return hashlib.sha256(store_identity.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _stale(path: Path, age_s: float = 60.0) -> bool:
+    """Older than ``age_s``: a segment being made is locked and renamed within moments."""
+    try:
+        return time.time() - path.stat().st_mtime > age_s
+    except FileNotFoundError:
+        return False
 
 
 def _held(segment: Path) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from ..errors import ConfigError, TelemetryError
 from .forks import set_aside
-from .journal import Journal
+from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
 from .sqlite import record_row
@@ -148,7 +148,7 @@ class PostgresSink(BackgroundSink):
         self.dsn = _dsn(dsn)
         if durable and not journal_dir:
             raise ConfigError("a durable postgres sink needs 'journal_dir'", path="journal_dir")
-        journal = Journal(journal_dir) if durable else None  # type: ignore[arg-type]
+        journal = Journal(journal_dir, scope=journal_scope(self.dsn)) if durable else None  # type: ignore[arg-type]
         super().__init__(PostgresStore(self.dsn), batch_size=batch_size, flush_interval_s=flush_interval_s,
                          linger_s=linger_s, queue_size=queue_size, retry_s=retry_s, journal=journal)
 

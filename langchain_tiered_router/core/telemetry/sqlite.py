@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .forks import ForkSafeLock, set_aside
-from .journal import Journal
+from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
 from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
@@ -209,7 +209,8 @@ class SqliteSink(BackgroundSink):
                  linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
                  journal_dir: str | Path | None = None):
         self.path = Path(path)
-        journal = Journal(journal_dir or f"{self.path}.journal") if durable else None
+        journal = Journal(journal_dir or f"{self.path}.journal", scope=journal_scope(str(self.path.resolve()))
+                          ) if durable else None
         super().__init__(SqliteStore(self.path, synchronous="FULL" if durable else "NORMAL"),
                          batch_size=batch_size, flush_interval_s=flush_interval_s, linger_s=linger_s,
                          queue_size=queue_size, retry_s=retry_s, journal=journal)

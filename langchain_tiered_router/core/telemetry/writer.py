@@ -438,6 +438,7 @@ class BackgroundSink(Sink):
     def _run(self) -> None:
         if self.journal is not None:
             self._replay_journal()  # what an earlier process acknowledged and did not commit
+        orphans_at = time.monotonic() + (self.journal.orphan_scan_s if self.journal is not None else 0.0)
         while True:
             self._wake.clear()
             if not self._queue:  # a signal handler's marker wakes no one: poll often
@@ -449,6 +450,9 @@ class BackgroundSink(Sink):
             try:
                 if records:
                     self._commit([r for _, r in records])
+                if self.journal is not None and not stop and time.monotonic() >= orphans_at:
+                    orphans_at = time.monotonic() + self.journal.orphan_scan_s
+                    self.journal.adopt_orphans()  # what a dead peer left (a replica scaled away)
                 if self.journal is not None and not stop and self.journal.closed_segments():
                     self._replay_journal()
             except Exception:  # noqa: BLE001 - the writer never dies (``_commit`` already catches its own)
