@@ -122,13 +122,15 @@ def build_policy(cfg: C.PolicyConfig, ladder: Ladder | None = None) -> Policy:
     return CascadePolicy(cfg.max_escalations, classifier, cfg.start_tier)
 
 
-def build_pin_store(cfg: C.PinningConfig) -> PinStore | None:
+def build_pin_store(cfg: C.PinningConfig, ladder: Ladder | None = None) -> PinStore | None:
+    """``ladder``: the pins' tiers; a shared store keeps each ladder's pins apart."""
     if not cfg.enabled:
         return None
     if cfg.backend == "redis":
         if not cfg.redis_url:
             raise ConfigError("a redis pin store needs 'redis_url'", path="pinning.redis_url")
-        return RedisPinStore(cfg.redis_url, cfg.ttl_s, cfg.key_prefix)
+        return RedisPinStore(cfg.redis_url, cfg.ttl_s, cfg.key_prefix,
+                             ladder_id=ladder.fingerprint() if ladder is not None else "")
     return MemoryPinStore(cfg.max_sessions, cfg.ttl_s)
 
 
@@ -166,12 +168,13 @@ def _build_router(config: Any, observers: Sequence[Observer] | None, pin_store: 
     if "breaker" not in kwargs:
         from .circuit import build_circuit_breaker
 
-        kwargs["breaker"] = build_circuit_breaker(config.circuit)
+        kwargs["breaker"] = build_circuit_breaker(config.circuit,
+                                                  {t.name: f"{t.model_id}@{config.region_name}" for t in ladder})
     return Router(
         ladder, build_policy(config.policy, ladder), gates, tier_gates=tier_gates, tool_gates=tool_gates, tier_tool_gates=tier_tool_gates,
         on_exhausted=config.on_exhausted,
         retry=config.retry, deadline_s=config.transport.deadline_s,
-        pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning),
+        pin_store=pin_store if pin_store is not None else build_pin_store(config.pinning, ladder),
         observers=observers,
         allow_tier_request=config.access.allow_tier_request or (),
         on_forbidden=config.access.on_forbidden, gate_timeout_s=config.gate_timeout_s, **kwargs,

@@ -20,7 +20,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 __all__ = ["CircuitBreaker", "MemoryCircuitBreaker", "RedisCircuitBreaker", "build_circuit_breaker"]
 
@@ -109,14 +109,20 @@ class MemoryCircuitBreaker(CircuitBreaker):
 
 
 class RedisCircuitBreaker(CircuitBreaker):
-    """The breaker's state in Redis: ``<prefix><tier>:failures`` (a counter),
-    ``<prefix><tier>:open`` (set for the cooldown) and ``<prefix><tier>:probe`` (the
-    half-open probe's lock)."""
+    """The breaker's state in Redis: ``<prefix><model>:failures`` (a counter),
+    ``<prefix><model>:open`` (set for the cooldown) and ``<prefix><model>:probe`` (the
+    half-open probe's lock).
+
+    ``<model>`` is what the tier calls (``endpoints``: tier name -> model id and region),
+    so two ladders on one Redis share a circuit exactly when they call the same model:
+    keyed by tier name, a throttled ``cheap`` of one ladder opened another ladder's
+    healthy ``cheap`` (a tier name absent from ``endpoints`` is its own key)."""
 
     def __init__(self, url: str, failures: int = 5, cooldown_s: float = 30.0,
                  key_prefix: str = "tiered-router:circuit:", client: Any = None, *, retry_s: float = 5.0,
-                 clock: Any = time.monotonic):
+                 clock: Any = time.monotonic, endpoints: Mapping[str, str] | None = None):
         super().__init__(failures, cooldown_s)
+        self._endpoints = dict(endpoints or {})
         if client is None:
             try:
                 import redis
@@ -134,7 +140,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         self._last_error = -math.inf
 
     def _key(self, tier: str, part: str) -> str:
-        return f"{self.prefix}{tier}:{part}"
+        return f"{self.prefix}{self._endpoints.get(tier, tier)}:{part}"
 
     def _outage(self, exc: Exception) -> None:
         """Calls go through, and Redis is left alone for ``retry_s``: a frozen server cost
@@ -204,10 +210,11 @@ class RedisCircuitBreaker(CircuitBreaker):
         return "open" if (is_open or probe) else "half_open"
 
 
-def build_circuit_breaker(cfg: Any) -> CircuitBreaker | None:
-    """The breaker for a ``CircuitConfig`` (None when disabled)."""
+def build_circuit_breaker(cfg: Any, endpoints: Mapping[str, str] | None = None) -> CircuitBreaker | None:
+    """The breaker for a ``CircuitConfig`` (None when disabled); ``endpoints``: each tier's
+    model id and region, which a shared (Redis) breaker keys its state by."""
     if not cfg.enabled:
         return None
     if cfg.backend == "redis":
-        return RedisCircuitBreaker(cfg.redis_url, cfg.failures, cfg.cooldown_s, cfg.key_prefix)
+        return RedisCircuitBreaker(cfg.redis_url, cfg.failures, cfg.cooldown_s, cfg.key_prefix, endpoints=endpoints)
     return MemoryCircuitBreaker(cfg.failures, cfg.cooldown_s)

@@ -86,7 +86,7 @@ class PinStoreUnavailable(Exception):
 
 
 class RedisPinStore(PinStore):
-    """Pins in Redis (``SET key tier EX ttl``), shared by every replica.
+    """Pins in Redis (``SET key tier PX ttl``), shared by every replica.
 
     A Redis outage never fails or stalls requests: a read that fails is no pin (the
     policy starts the request, and the pin is not replaced), a write that fails is
@@ -96,7 +96,10 @@ class RedisPinStore(PinStore):
     every request."""
 
     def __init__(self, url: str, ttl_s: float = 3600, key_prefix: str = "tiered-router:pin:", client=None, *,
-                 timeout_s: float = 0.5, retry_s: float = 5.0, clock=time.monotonic):
+                 timeout_s: float = 0.5, retry_s: float = 5.0, clock=time.monotonic, ladder_id: str = ""):
+        """``ladder_id``: which ladder the pins name tiers of (``ladder_fingerprint``); pins
+        of another ladder sharing the Redis are not read (a session pinned to one model's
+        ``frontier`` was served by another model's ``frontier``)."""
         if client is None:
             try:
                 import redis
@@ -105,8 +108,8 @@ class RedisPinStore(PinStore):
             client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
                                           socket_connect_timeout=timeout_s)
         self.client = client
-        self.ttl_s = int(max(1, ttl_s))
-        self.key_prefix = key_prefix
+        self.ttl_ms = max(1, round(ttl_s * 1000))  # PX: a TTL of 1.9 s or 0.3 s as given, not whole seconds
+        self.key_prefix = f"{key_prefix}{ladder_id}:" if ladder_id else key_prefix
         self.retry_s = retry_s
         self._clock = clock
         self._down_until = 0.0
@@ -130,7 +133,7 @@ class RedisPinStore(PinStore):
         if self._clock() < self._down_until:
             return
         try:
-            self.client.set(self.key_prefix + session_id, tier, ex=self.ttl_s)
+            self.client.set(self.key_prefix + session_id, tier, px=self.ttl_ms)
         except Exception as exc:  # noqa: BLE001
             self._outage(exc)
 

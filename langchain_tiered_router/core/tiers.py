@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,6 +41,12 @@ class Ladder(Sequence[Tier]):
                        for i, t in enumerate(tiers)]
         self._by_name = {t.name: t for t in self._tiers}
         self.baseline = self[baseline] if baseline else self._tiers[-1]
+
+    def fingerprint(self) -> str:
+        """A short name of which model each tier calls: state shared by several ladders
+        (session pins in Redis) is kept apart by it."""
+        text = "\n".join(f"{t.name}\t{t.model_id}" for t in self._tiers)
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     @classmethod
     def from_config(cls, config: RouterConfig) -> "Ladder":

@@ -131,7 +131,7 @@ def test_a_request_started_while_the_pin_store_was_down_leaves_the_pin_as_it_is(
                 raise ConnectionError("Redis is loading the dataset in memory")
             return self.data.get(key)
 
-        def set(self, key, value, ex=None):
+        def set(self, key, value, ex=None, px=None):
             self.data[key] = value
 
     client = Blinking()
