@@ -13,7 +13,7 @@ import json
 from typing import Any, Iterable, Mapping
 
 from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage, request_text
-from langchain_tiered_router.core.backends import context_window_message, parse_retry_after
+from langchain_tiered_router.core.backends import context_window_message, parse_retry_after, unsupported_input_message
 from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
@@ -257,5 +257,8 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
                               kind="server_error", cause=exc)
     if isinstance(status, int) and status == 400 and context_window_message(str(exc)):
         return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="context_window",
+                               cause=exc)
+    if isinstance(status, int) and status == 400 and unsupported_input_message(str(exc)):
+        return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="unsupported_input",
                                cause=exc)
     return None

@@ -211,6 +211,18 @@ _MODEL_REFUSED = re.compile(r"model identifier is invalid|with on-demand through
                             r"does(n.?t| not) support (batch|this operation)", re.I)
 
 
+# Bedrock's 400s about what this model cannot read (an image or a document block, tools,
+# a system prompt), where a more capable tier can: e.g. "This model doesn't support the
+# image content block that you provided", "This model doesn't support tool use."
+_UNSUPPORTED_INPUT = re.compile(r"model does(n.?t| not) support (the )?(image|document|video|audio|tool|system|"
+                                r"[\w.]{0,40} (content block|field|messages?))", re.I)
+
+
+def unsupported_input_message(message: str) -> bool:
+    """Whether an error message says this model cannot take part of the request's input."""
+    return bool(_UNSUPPORTED_INPUT.search(message))
+
+
 def context_window_message(message: str) -> bool:
     """Whether an error message says the prompt is over the model's context window."""
     return bool(_CONTEXT_WINDOW.search(message))
@@ -222,12 +234,14 @@ _UNAVAILABLE_CODES = {"AccessDeniedException", "ResourceNotFoundException"}
 def model_limit_kind(message: str, *, code: str = "", status: int | None = None) -> str | None:
     """The ``retry.escalate_on`` kind of a refusal this model gives and another may not, by
     Bedrock's error code (a live call) or HTTP status (a batch record's error): over its
-    context window, the model not to be had here, another validation error; else None."""
+    context window, the model not to be had here, input it cannot read (an image, tools),
+    another validation error; else None."""
     if code in _UNAVAILABLE_CODES or status in (403, 404):
         return "model_unavailable"
     if code == "ValidationException" or status == 400:
         return "context_window" if context_window_message(message) else \
-            "model_unavailable" if _MODEL_REFUSED.search(message) else "validation"
+            "model_unavailable" if _MODEL_REFUSED.search(message) else \
+            "unsupported_input" if unsupported_input_message(message) else "validation"
     return None
 
 

@@ -295,8 +295,8 @@ class RetryConfig(_Strict):
     exponential backoff and full jitter (a server's ``Retry-After`` is honoured, and a
     wait longer than ``max_backoff_s`` or the request's deadline escalates instead),
     then ``on_exhausted``. An error in ``escalate_on`` (the prompt is over this model's
-    context window, the model is not enabled here) is not retried: a larger tier may
-    take the request, so it escalates."""
+    context window, the model is not enabled here, it cannot read an image or take tools)
+    is not retried: a larger tier may take the request, so it escalates."""
 
     max_retries: int = Field(2, ge=0, le=10)
     backoff_s: float = Field(0.2, ge=0, le=60)
@@ -306,8 +306,8 @@ class RetryConfig(_Strict):
                            "other"]] = Field(
         default_factory=lambda: ["throttled", "server_error", "timeout", "stream_cut", "connection", "malformed"])
     on_exhausted: Literal["escalate", "raise"] = "escalate"
-    escalate_on: list[Literal["context_window", "model_unavailable", "validation"]] = Field(
-        default_factory=lambda: ["context_window", "model_unavailable"])
+    escalate_on: list[Literal["context_window", "model_unavailable", "unsupported_input", "validation"]] = Field(
+        default_factory=lambda: ["context_window", "model_unavailable", "unsupported_input"])
 
     def delay(self, retry: int, retry_after: float | None = None, rng: Any = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based): exponential, capped,

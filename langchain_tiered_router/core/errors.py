@@ -126,7 +126,9 @@ class MalformedReplyError(TierCallError):
 class ModelLimitError(TierCallError):
     """This tier's model refused this request, where another model may not: ``kind`` is
     ``context_window`` (the prompt is over its window), ``model_unavailable`` (not
-    enabled for the account or region) or ``validation`` (another 4xx about the input).
+    enabled for the account or region), ``unsupported_input`` (input this model cannot
+    read: an image or document block, tools, a system prompt) or ``validation`` (another
+    4xx about the input).
     ``retry.escalate_on`` says which kinds escalate."""
 
     def __init__(self, message: str, *, tier: str, model_id: str, kind: str = "validation",

@@ -310,6 +310,18 @@ def test_a_model_specific_refusal_escalates_to_a_larger_tier(routed, emulator, f
         ("cheap", "error", kind, 0), ("mid", "served", None, 0)]
 
 
+@pytest.mark.parametrize("message", ["This model doesn't support the image field for user messages. Remove image "
+                                     "and try again.", "This model doesn't support tool use."])
+def test_input_the_cheap_model_cannot_read_escalates_by_default(routed, emulator, message) -> None:
+    """Bedrock's 400 for an image or tools a model cannot take was a plain validation
+    error: the request ended on the first tier, though the tier above reads images (the
+    README's own Nova Micro -> Nova Pro ladder failed every image request)."""
+    emulator.inject("context_window", model_id=CHEAP, times=1, message=message)  # a ValidationException
+    routing = _routing(routed().invoke("describe this picture"))
+    assert [(a["tier"], a["outcome"], a["error_kind"], a["retries"]) for a in routing["attempts"]] == [
+        ("cheap", "error", "unsupported_input", 0), ("mid", "served", None, 0)]
+
+
 def test_a_refusal_not_configured_to_escalate_raises_with_the_tier(routed, emulator) -> None:
     emulator.inject("context_window", model_id=CHEAP, times=1)
     with pytest.raises(LadderExhaustedError) as info:

@@ -98,6 +98,17 @@ def test_bedrocks_model_error_is_the_tiers_failure_not_the_callers():
     assert isinstance(mapped, TransportError) and mapped.kind == "server_error" and mapped.tier == "cheap"
 
 
+def test_input_a_model_cannot_read_is_a_model_limit_that_escalates():
+    from langchain_tiered_router.core.errors import ModelLimitError
+
+    exc = litellm.BadRequestError(message="BedrockException - This model doesn't support tool use.", model="m",
+                                  llm_provider="bedrock")
+    mapped = transport_error_from_litellm(exc, tier="cheap", model_id="m")
+    assert isinstance(mapped, ModelLimitError) and mapped.kind == "unsupported_input"
+    assert transport_error_from_litellm(litellm.BadRequestError(message="temperature must be at most 1", model="m",
+                                                                llm_provider="bedrock"), tier="cheap", model_id="m") is None
+
+
 def test_an_image_url_litellm_could_not_fetch_is_the_callers_error():
     exc = litellm.APIConnectionError(message="URL targets a blocked address (127.0.0.1). If this is ...\n  File x",
                                      llm_provider="bedrock", model="m", request=httpx.Request("POST", "http://x"))
