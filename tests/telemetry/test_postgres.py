@@ -148,3 +148,74 @@ def test_report_names_an_unreachable_database_in_one_line(postgres_server_dsn):
     result = CliRunner().invoke(app, ["report", "--db", dsn])
     assert result.exit_code == 2
     assert "no_such_db" in result.output and "secret" not in result.output
+
+
+def test_a_partitioned_table_without_a_unique_request_id_still_takes_every_record(make_router, priced_config,
+                                                                                   postgres_dsn):
+    """A table partitioned by time (its key ``(request_id, ts)``: a unique key must hold the
+    partition key) refused every insert, ``ON CONFLICT (request_id)`` matching no
+    constraint: all records lost. Rows now go in one by one, a repeated id kept once and a
+    provisional row still giving way to its final form."""
+    import dataclasses
+
+    import psycopg
+
+    from langchain_tiered_router.core.telemetry.postgres import POSTGRES_SCHEMA
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        body = POSTGRES_SCHEMA.split("routing_records (", 1)[1].split(");", 1)[0]
+        body = body.replace("request_id TEXT PRIMARY KEY", "request_id TEXT NOT NULL")
+        conn.execute(f"CREATE TABLE routing_records ({body}, PRIMARY KEY (request_id, ts)) PARTITION BY RANGE (ts)")
+        conn.execute("CREATE TABLE routing_records_all PARTITION OF routing_records DEFAULT")
+    memory = MemorySink()
+    router = make_router(priced_config, observers=[Recorder([memory])])
+    for rid in ("a", "b", "c"):
+        router.route(RouteRequest(text="1", request_id=rid), _backend())
+    a, b, c = memory.records
+    sink = PostgresSink(postgres_dsn)
+    sink.write(a)
+    sink.write(dataclasses.replace(a, ts=a.ts + 1))  # a repeat, another partition key: kept once
+    sink.write_provisional(dataclasses.replace(b, shadow_status="pending"))
+    sink.write(dataclasses.replace(b, shadow_status="done", shadow_score=1.0))
+    sink.write(c)
+    sink.close()
+    rows = {r.request_id: r.shadow_status for r in load_records(postgres_dsn)[0]}
+    assert rows == {"a": None, "b": "done", "c": None} and sink.failed == 0
+
+
+def test_a_server_that_stops_answering_does_not_hold_the_writer(make_router, priced_config, postgres_dsn):
+    """A server that stops answering on an open connection (its backend frozen: the kernel
+    keeps the socket, as in a failover without a reset) held the writer inside ``insert``
+    until it came back: the queue filled and dropped records, ``flush`` timed out and
+    ``retry_s`` was never applied. The insert's connection is now shut after
+    ``insert_timeout_s``: the store is unavailable, retried for ``retry_s``, then the
+    records are counted as failed, and the writer goes on."""
+    import os
+    import signal
+
+    memory = MemorySink()
+    router = make_router(priced_config, observers=[Recorder([memory])])
+    for i in range(6):
+        router.route(RouteRequest(text=str(i), request_id=f"f{i}"), _backend())
+    sink = PostgresSink(postgres_dsn, retry_s=1.0)
+    sink.store.insert_timeout_s = 1.0
+    sink.write(memory.records[0])
+    assert sink.flush(timeout=30) and sink.written == 1
+    backend_pid = sink.store._conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    os.kill(backend_pid, signal.SIGSTOP)
+    try:
+        for record in memory.records[1:]:
+            sink.write(record)
+        assert sink.flush(timeout=60)  # handled: not stuck behind the frozen connection
+        assert sink.failed == 5 and sink.written == 1
+    finally:
+        os.kill(backend_pid, signal.SIGCONT)
+    sink.write(dataclasses_replace_id(memory.records[1], "after"))
+    sink.close()
+    assert {r.request_id for r in load_records(postgres_dsn)[0]} == {"f0", "after"}
+
+
+def dataclasses_replace_id(record, request_id):
+    import dataclasses
+
+    return dataclasses.replace(record, request_id=request_id)

@@ -11,8 +11,10 @@ journal). Needs psycopg 3: ``pip install 'langchain-tiered-router[postgres]'``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+import socket
 import threading
 import weakref
 from pathlib import Path
@@ -22,7 +24,7 @@ from ..errors import ConfigError, TelemetryError
 from .forks import set_aside
 from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
-from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
+from .schema import COLUMNS, ON_CONFLICT, PROVISIONAL_SHADOW, missing_columns, schema_sql
 from .sqlite import record_row
 from .writer import BackgroundSink, Store, StoreUnavailable
 
@@ -30,6 +32,8 @@ __all__ = ["PostgresSink", "PostgresStore", "POSTGRES_SCHEMA", "DSN_ENV", "is_po
            "redact_dsn", "load_postgres", "write_postgres_labels"]
 
 DSN_ENV = "TIERED_ROUTER_POSTGRES_DSN"
+
+log = logging.getLogger("langchain_tiered_router")
 
 POSTGRES_SCHEMA = schema_sql(real="DOUBLE PRECISION", bigint="BIGINT")
 
@@ -81,36 +85,110 @@ def _add_missing_columns(conn: Any) -> None:
         conn.execute(f"ALTER TABLE routing_records ADD COLUMN IF NOT EXISTS {declaration}")
 
 
+_UNIQUE_ON_REQUEST_ID = """
+SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+WHERE i.indrelid = 'routing_records'::regclass AND i.indisunique AND i.indnatts = 1 AND a.attname = 'request_id'
+"""
+_STATUS_OF = "SELECT shadow_status FROM routing_records WHERE request_id = %s LIMIT 1"
+_PLAIN_INSERT = f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
+_REPLACE_PENDING = (f"UPDATE routing_records SET {', '.join(f'{c} = %s' for c in COLUMNS[1:])} "
+                    f"WHERE request_id = %s AND shadow_status = '{PROVISIONAL_SHADOW}'")
+# libpq's TCP settings: a server gone without a word (a failover, a partition) is noticed
+# in about half a minute, not after the kernel's TCP timeout of minutes
+_TCP = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+        "tcp_user_timeout": 30_000}
+
+
+def unique_request_ids(conn: Any, psycopg: Any) -> bool:
+    """Whether ``request_id`` alone is unique in the table, making the index when the
+    table has none and allows one. A table made by hand, or partitioned (whose unique
+    keys must hold the partition key), may lack it: ``ON CONFLICT (request_id)`` then
+    refused every insert. Without it rows go in one by one, a repeated id kept once."""
+    if conn.execute(_UNIQUE_ON_REQUEST_ID).fetchone():
+        return True
+    try:
+        with conn.transaction():
+            conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS routing_records_request_id ON routing_records (request_id)")
+        return True
+    except psycopg.Error as exc:
+        log.warning("postgres routing_records has no unique index on request_id alone and cannot get one (%s): rows "
+                    "are inserted one by one, checked for their request id", str(exc).strip().splitlines()[0])
+        return False
+
+
 class PostgresStore(Store):
-    """One connection, opened on first insert and again after the server went away."""
+    """One connection, opened on first insert and again after the server went away.
+
+    An insert that has not come back in ``insert_timeout_s`` (a server that stopped
+    answering on a connection the kernel keeps open: the writer waited for minutes and
+    the queue overflowed) has its connection shut: the store counts as unavailable, the
+    writer retries, and the journal keeps what ``durable`` sinks acknowledged."""
+
+    insert_timeout_s = 15.0
 
     def __init__(self, dsn: str):
         self.dsn = dsn
         self.description = f"postgres {redact_dsn(dsn)}"
         self._conn: Any = None
         self._psycopg = psycopg_module()
+        self._upsert = True  # ``unique_request_ids``, read when connected
 
     def _connection(self) -> Any:
         if self._conn is None or self._conn.closed:
             try:
-                conn = self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+                conn = self._connect()
                 ensure_schema(conn)
+                self._upsert = unique_request_ids(conn, self._psycopg)
             except self._psycopg.OperationalError as exc:
                 raise StoreUnavailable(str(exc).strip()) from exc
             self._conn = conn
         return self._conn
 
+    def _connect(self) -> Any:
+        """Connected with ``_TCP`` where the DSN does not set those itself (a libpq too
+        old to know them connects without)."""
+        given = self._psycopg.conninfo.conninfo_to_dict(self.dsn)
+        tcp = {k: v for k, v in _TCP.items() if k not in given}
+        try:
+            return self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=5, **tcp)
+        except self._psycopg.ProgrammingError as exc:
+            if "invalid connection option" not in str(exc):
+                raise
+            return self._psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+
     def insert(self, records: Sequence[RoutingRecord | PendingRecord]) -> int:
         conn = self._connection()
         rows = [record_row(built(r)) for r in records]  # a pending record lives only until its row is made
+        watchdog = threading.Timer(self.insert_timeout_s, _shut, (conn,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             with conn.transaction():
                 with conn.cursor() as cur:
-                    cur.executemany(_INSERT, rows)
-                    return max(0, cur.rowcount)
+                    if self._upsert:
+                        cur.executemany(_INSERT, rows)
+                        return max(0, cur.rowcount)
+                    return self._insert_checked(cur, rows)
         except self._psycopg.OperationalError as exc:  # the server went away: reconnect, retry
             self.close()
             raise StoreUnavailable(str(exc).strip()) from exc
+        finally:
+            watchdog.cancel()
+
+    @staticmethod
+    def _insert_checked(cur: Any, rows: list[tuple]) -> int:
+        """Without a unique index: each row added unless its request id is there, and a
+        provisional row replaced by its final form."""
+        written = 0
+        for row in rows:
+            status = cur.execute(_STATUS_OF, (row[0],)).fetchone()
+            if status is None:
+                cur.execute(_PLAIN_INSERT, row)
+                written += 1
+            elif status[0] == PROVISIONAL_SHADOW:
+                cur.execute(_REPLACE_PENDING, (*row[1:], row[0]))
+                written += max(0, cur.rowcount)
+        return written
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -124,6 +202,22 @@ class PostgresStore(Store):
         if self._conn is not None:  # the parent's socket: closing it here would end the parent's session
             set_aside(self._conn)
             self._conn = None
+
+
+def _shut(conn: Any) -> None:
+    """Shut a connection's socket under a call blocked on it (the call then fails)."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except (OSError, ValueError, AttributeError):  # closed meanwhile
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+        log.warning("postgres: an insert got no answer in %gs; its connection is shut and the store tried again later",
+                    PostgresStore.insert_timeout_s)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _dsn(dsn: str | None) -> str:
