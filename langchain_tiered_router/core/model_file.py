@@ -180,7 +180,7 @@ def load_routing_model(path: str | Path) -> RoutingModel:
         raise ConfigError(f"{path} was trained with embedding {embedding.get('name')!r} "
                           f"({embedding.get('fingerprint')}), which differs from the installed one; re-run calibrate")
     model = RoutingModel(strategy, tiers, str(header.get("baseline", tiers[-1] if tiers else "")), spec,
-                         lam=_float(header, "lam", path) or 0.0, cost_scale=_float(header, "cost_scale", path) or 1.0,
+                         lam=_float(header, "lam", path) or 0.0, cost_scale=_float(header, "cost_scale", path),
                          start_tier=header.get("start_tier"), threshold=_float(header, "threshold", path, optional=True),
                          split_path=[str(t) for t in header.get("split_path") or []],
                          split_at=_float(header, "split_at", path, optional=True),

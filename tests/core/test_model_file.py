@@ -127,6 +127,7 @@ CRAFTED: dict[str, Callable[[Path, Path], Path]] = {
     "a baseline not among the tiers": lambda g, o: _rewrite(g, o, _set("baseline", "ultra")),
     "NaN lambda": lambda g, o: _rewrite(g, o, _set("lam", "NaN")),
     "a negative cost scale": lambda g, o: _rewrite(g, o, _set("cost_scale", -1)),
+    "a zero cost scale": lambda g, o: _rewrite(g, o, _set("cost_scale", 0)),  # was read as 1.0
     "a string bias": lambda g, o: _rewrite(g, o, _set("heads.0.bias", "x")),
     "an unknown link": lambda g, o: _rewrite(g, o, _set("heads.0.link", "relu")),
     "a head for an unknown tier": lambda g, o: _rewrite(g, o, _set("heads.0.tier", "ultra")),
