@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sqlite3
+from decimal import Decimal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from langchain_tiered_router.core.config import SinkConfig
 from langchain_tiered_router.core.telemetry import JsonlSink, MemorySink, Recorder, Sink, SqliteSink, build_sinks
 from langchain_tiered_router.core.testing import ScriptedBackend
 from langchain_tiered_router.core.types import RouteRequest
+
+from .conftest import answer
 
 REPO = Path(__file__).resolve().parents[2]
 N = 2000
@@ -196,17 +199,31 @@ def test_the_library_installs_no_logging_handler():
     assert out.stdout.strip() == "[] [] []"
 
 
-def test_otel_spans_follow_the_genai_conventions(make_router, priced_config):
+def _otel(make_router, config, **sink):
+    """A router writing spans inline to an in-memory exporter."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from langchain_tiered_router.core.telemetry.otel import OTelSink
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    exporter, provider, memory = InMemorySpanExporter(), TracerProvider(), MemorySink()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    router = make_router(priced_config, observers=[Recorder([OTelSink(tracer_provider=provider)])])
+    router = make_router(config, observers=[Recorder([OTelSink(tracer_provider=provider), memory])])
+    return router, exporter, memory
+
+
+def _request_span(exporter, request_id):
+    (span,) = [s for s in exporter.get_finished_spans() if s.attributes.get("tiered_router.request_id") == request_id]
+    calls = sorted((s for s in exporter.get_finished_spans() if s.parent is not None
+                    and s.parent.span_id == span.context.span_id), key=lambda s: s.start_time)
+    return span, calls
+
+
+def test_otel_spans_follow_the_genai_conventions(make_router, priced_config):
+    from opentelemetry.trace import SpanKind
+
+    router, exporter, _ = _otel(make_router, priced_config)
     router.route(RouteRequest(text="0", request_id="esc"), _backend())  # 0 % 3 == 0: cheap fails, mid serves
     spans = exporter.get_finished_spans()
     parents = [s for s in spans if s.parent is None]
@@ -214,17 +231,130 @@ def test_otel_spans_follow_the_genai_conventions(make_router, priced_config):
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
     a = parent.attributes
-    assert a["gen_ai.system"] == "aws.bedrock" and a["gen_ai.operation.name"] == "chat"
-    assert a["gen_ai.request.model"] == "test.cheap-v1" and a["gen_ai.response.model"] == "test.mid-v1"
+    # the routing is not a model call: its own operation, and no gen_ai.usage.* to count twice
+    assert parent.name == "route cascade" and parent.kind == SpanKind.INTERNAL
+    assert a["gen_ai.operation.name"] == "route" and not [k for k in a if k.startswith("gen_ai.usage.")]
+    assert a["gen_ai.provider.name"] == "aws.bedrock" and a["gen_ai.system"] == "aws.bedrock"
+    assert a["tiered_router.model_id"] == "test.mid-v1"
     assert a["tiered_router.request_id"] == "esc" and a["tiered_router.escalated"] is True
     assert a["tiered_router.tier"] == "mid" and a["tiered_router.baseline_tier"] == "frontier"
-    assert a["gen_ai.usage.input_tokens"] == 2 and a["gen_ai.usage.output_tokens"] == 2
+    assert a["tiered_router.input_tokens"] == 2 and a["tiered_router.output_tokens"] == 2
     assert all(c.parent.span_id == parent.context.span_id for c in children)
-    assert [c.attributes["tiered_router.tier"] for c in sorted(children, key=lambda c: c.start_time)] == \
-        ["cheap", "mid"]
-    assert [c.attributes["tiered_router.gate_passed"] for c in sorted(children, key=lambda c: c.start_time)] == \
-        [False, True]
+    children.sort(key=lambda c: c.start_time)
+    assert [c.name for c in children] == ["chat test.cheap-v1", "chat test.mid-v1"]
+    assert all(c.kind == SpanKind.CLIENT and c.attributes["gen_ai.operation.name"] == "chat"
+               and c.attributes["gen_ai.provider.name"] == "aws.bedrock" for c in children)
+    assert [c.attributes["tiered_router.tier"] for c in children] == ["cheap", "mid"]
+    assert [c.attributes["tiered_router.gate_passed"] for c in children] == [False, True]
     assert parent.start_time <= min(c.start_time for c in children)
+
+
+def test_otel_tokens_are_counted_once_over_the_chat_spans(make_router, priced_config):
+    """Only the spans of real model calls carry ``gen_ai.usage.*``: summed over ``chat``
+    spans they give the request's tokens (the request span was a ``chat`` span too, 2x)."""
+    router, exporter, memory = _otel(make_router, priced_config)
+    router.route(RouteRequest(text="0", request_id="esc"), _backend())
+    record = memory.records[0]
+    chat = [s for s in exporter.get_finished_spans() if s.attributes.get("gen_ai.operation.name") == "chat"]
+    assert sum(s.attributes["gen_ai.usage.input_tokens"] for s in chat) == record.input_tokens == 2
+    assert sum(s.attributes["gen_ai.usage.output_tokens"] for s in chat) == record.output_tokens
+
+
+def test_otel_routing_calls_get_their_own_spans(make_router, priced_config):
+    """A self-grade gate's grader calls (``aux_calls``) are model calls billed in the
+    record: each is a child span, so the children add up to the request's cost and tokens."""
+    from langchain_tiered_router.core.testing import ScriptedBackend
+
+    priced_config["gates"] = [{"kind": "self_grade", "grader_tier": "cheap", "threshold": 7}]
+    def cheap(request):  # the grader scores 3: every answer fails, each graded once
+        return answer("3", 80, 1) if "SCORE" in request.text.upper() else answer("weak", 10, 5)
+
+    backend = ScriptedBackend({"cheap": cheap, "*": answer("strong", 10, 5)})
+    router, exporter, memory = _otel(make_router, priced_config)
+    router.route(RouteRequest(text="q", request_id="graded"), backend)
+    record = memory.records[0]
+    assert len(record.aux_calls) == 3
+    span, calls = _request_span(exporter, "graded")
+    graders = [c for c in calls if c.attributes.get("tiered_router.purpose") == "self_grade"]
+    assert len(graders) == 3 and len(calls) == len(record.attempts) + 3
+    assert all(g.name == "chat test.cheap-v1" and g.attributes["gen_ai.usage.input_tokens"] == 80
+               and g.attributes["tiered_router.tier"] == "cheap" for g in graders)
+    assert sum(Decimal(c.attributes["tiered_router.cost_usd"]) for c in calls) == record.cost_usd
+    assert span.attributes["tiered_router.cost_usd"] == str(record.cost_usd)
+    assert sum(c.attributes["gen_ai.usage.input_tokens"] for c in calls) == record.input_tokens
+    assert sum(c.attributes["gen_ai.usage.output_tokens"] for c in calls) == record.output_tokens
+
+
+def test_otel_input_tokens_include_the_cached_prompt(make_router, priced_config):
+    """``gen_ai.usage.input_tokens`` includes cached tokens (the conventions); the cached
+    part is also given on its own. It was 1 for a prompt of 1,451 tokens, 1,450 cached."""
+    from langchain_tiered_router.core.pricing import Usage
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import TierAnswer
+
+    router, exporter, memory = _otel(make_router, priced_config)
+    read, written = (ScriptedBackend({"*": TierAnswer("ok", Usage(1, 4, 1450, 0))}),
+                     ScriptedBackend({"*": TierAnswer("ok", Usage(3, 4, 0, 1200))}))
+    router.route(RouteRequest(text="q", request_id="cached"), read)
+    (_, (call,)) = _request_span(exporter, "cached")
+    assert call.attributes["gen_ai.usage.input_tokens"] == 1451
+    assert call.attributes["gen_ai.usage.cache_read.input_tokens"] == 1450
+    assert "gen_ai.usage.cache_creation.input_tokens" not in call.attributes
+    assert memory.records[0].cache_read_tokens == 1450
+    router.route(RouteRequest(text="q", request_id="written"), written)
+    (_, (call,)) = _request_span(exporter, "written")
+    assert call.attributes["gen_ai.usage.input_tokens"] == 1203
+    assert call.attributes["gen_ai.usage.cache_creation.input_tokens"] == 1200
+    assert "gen_ai.usage.cache_read.input_tokens" not in call.attributes
+
+
+def test_otel_a_tier_skipped_by_an_open_circuit_is_no_failed_call(make_router, priced_config):
+    """A tier skipped because its circuit is open was never called: an event on the
+    request span, not an ERROR ``chat`` span (which inflated the model's error rate)."""
+    from langchain_tiered_router.core.errors import TransportError
+    from langchain_tiered_router.core.testing import ScriptedBackend
+
+    priced_config.update(circuit={"failures": 1, "cooldown_s": 600}, retry={"max_retries": 0})
+    throttled = TransportError("throttled", tier="cheap", model_id="test.cheap-v1", kind="throttled")
+    backend = ScriptedBackend({"cheap": throttled, "*": "ok"})
+    router, exporter, memory = _otel(make_router, priced_config)
+    router.route(RouteRequest(text="q", request_id="opens"), backend)  # cheap fails: its circuit opens
+    router.route(RouteRequest(text="q", request_id="skips"), backend)
+    assert [a["outcome"] for a in memory.records[1].attempts] == ["skipped", "served"]
+    span, calls = _request_span(exporter, "skips")
+    assert [c.attributes["tiered_router.tier"] for c in calls] == ["mid"]
+    assert not [s for s in exporter.get_finished_spans() if s.attributes.get("tiered_router.outcome") == "skipped"]
+    (event,) = span.events
+    assert event.name == "tiered_router.tier_skipped"
+    assert (event.attributes["tiered_router.tier"],
+            event.attributes["tiered_router.reason"]) == ("cheap", "circuit_open")
+    _, (failed, _) = _request_span(exporter, "opens")  # the call that did fail is a failed chat span
+    assert failed.status.status_code.name == "ERROR" and failed.attributes["error.type"] == "throttled"
+
+
+def test_otel_failed_request_and_response_attributes(make_router, priced_config):
+    """Error spans carry ``error.type``; a failed request's span is not named after the
+    baseline model that never served it; a served call has its finish reason."""
+    from langchain_tiered_router.core.errors import TransportError
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import TierAnswer
+
+    priced_config.update(circuit={"enabled": False}, retry={"max_retries": 0}, on_exhausted="raise")
+    down = TransportError("timed out", tier="any", model_id="any", kind="timeout")
+    router, exporter, memory = _otel(make_router, priced_config)
+    with pytest.raises(Exception):
+        router.route(RouteRequest(text="q", request_id="down"), ScriptedBackend({"*": down}))
+    span, calls = _request_span(exporter, "down")
+    assert memory.records[0].error and span.status.status_code.name == "ERROR"
+    assert "frontier" not in span.name and span.name == "route cascade"
+    assert span.attributes["error.type"] == "timeout"
+    assert len(calls) == 3 and all(c.status.status_code.name == "ERROR" and c.attributes["error.type"] == "timeout"
+                                   for c in calls)
+    router.route(RouteRequest(text="q", request_id="up"),
+                 ScriptedBackend({"*": TierAnswer("ok", stop_reason="end_turn")}))
+    span, (call,) = _request_span(exporter, "up")
+    assert call.attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert "error.type" not in span.attributes and "error.type" not in call.attributes
 
 
 def test_configured_inline_sinks_write_off_the_request_path_in_the_requests_context(make_router, priced_config,
