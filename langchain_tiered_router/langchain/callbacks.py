@@ -12,10 +12,19 @@ A hit of LangChain's LLM cache ends its run with the cached message, routing met
 and all, though nothing was routed: the handler skips a record it has already written
 (by request id) or whose routing began before the run did, so a sink that appends
 (JSONL) does not count the cached request's cost again.
+
+A handler built ``from_config`` runs the config's ``telemetry.shadow`` for the requests
+it records, as the router's own recorder does (``Recorder``): a sampled request's record
+is written when its shadow call ends (a durable sink keeps it as ``pending`` meanwhile),
+and ``flush``/``flush_all()`` wait for the shadows. Its sinks are the process's shared
+writers, which routers use too: ``close`` finishes its shadows and flushes them, and
+leaves them open.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import logging
 import threading
 import time
@@ -27,6 +36,9 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from ..core.telemetry.record import RoutingRecord, record_from_result
 from ..core.telemetry.build import build_sinks
+from ..core.telemetry.recorder import Recorder, ShadowHandoff, build_recorder, shadow_of
+from ..core.telemetry.schema import PROVISIONAL_SHADOW
+from ..core.telemetry.shadow import ShadowSampler
 from ..core.telemetry.sinks import Sink, SinkSet
 from . import failed_runs
 from ._convert import request_text
@@ -53,9 +65,14 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
 
     raise_error = False
 
-    def __init__(self, sinks: Sink | Sequence[Sink], *, store_text: bool = False):
+    def __init__(self, sinks: Sink | Sequence[Sink], *, store_text: bool = False,
+                 shadow: ShadowSampler | None = None, close_sinks: bool = True):
         self.sinks = sinks if isinstance(sinks, SinkSet) else SinkSet([sinks] if isinstance(sinks, Sink) else sinks)
         self.store_text = store_text
+        # the router's own recorder, on these sinks: it finishes the shadows at flush, at
+        # ``flush_all()`` and at exit
+        self._recorder = Recorder(self.sinks, store_text=store_text, shadow=shadow)
+        self._close_sinks = close_sinks  # False for shared writers (``from_config``): routers write to them too
         self._runs: dict[UUID, dict[str, Any]] = {}
         self._written: OrderedDict[str, None] = OrderedDict()  # request ids, the latest WRITTEN_IDS
         self._lock = threading.Lock()
@@ -63,11 +80,15 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
 
     @classmethod
     def from_config(cls, config: Any) -> "TieredRouterCallbackHandler":
-        """Sinks and ``store_text`` from a router config's ``telemetry`` section (dict, path or object)."""
+        """Sinks, ``store_text`` and the shadow sampler from a router config's ``telemetry``
+        section (dict, path or object)."""
         from ..core.config import load_config
+        from ..core.tiers import Ladder
 
-        tel = load_config(config).telemetry
-        return cls(build_sinks(tel.sinks), store_text=tel.store_text)
+        cfg = load_config(config)
+        tel = cfg.telemetry
+        shadow = build_recorder(cfg, Ladder.from_config(cfg), sinks=[]).shadow if tel.shadow.fraction > 0 else None
+        return cls(build_sinks(tel.sinks), store_text=tel.store_text, shadow=shadow, close_sinks=False)
 
     # -- start: remember what on_llm_end will not be told ----------------------------
 
@@ -76,6 +97,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._runs[run_id] = {"ts": time.time(), "prompt": prompt if self.store_text else None,
                                   "metadata": scalars}
+        failed_runs.expect(run_id)
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], *, run_id: UUID,
                             metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -92,7 +114,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         with self._lock:
             start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
-        failed_runs.take(run_id)  # its record is in the message: the kept result is not needed
+        routed = failed_runs.take_routed(run_id)  # the record is in the message; the request, for a shadow
         try:
             for generations in response.generations:
                 for generation in generations:
@@ -102,7 +124,7 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
                     if not meta or self._replayed(meta, start):
                         continue
                     answer = _message_text(message) if (self.store_text and message is not None) else None
-                    self.sinks.write(self._record(meta, start, answer))
+                    self._write(self._record(meta, start, answer), routed)
         except Exception:  # noqa: BLE001 - telemetry never fails the chain
             log.exception("recording routed generation of run %s failed", run_id)
 
@@ -111,18 +133,39 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
             start = self._runs.pop(run_id, None) or {"ts": None, "prompt": None, "metadata": {}}
         carried = getattr(error, "result", None)  # LadderExhaustedError carries the routing result
 
-        def write(result: Any) -> None:
+        def write(result: Any, routed: failed_runs.Routed | None) -> None:
             try:
-                self.sinks.write(self._record(record_from_result(result).to_json_dict(), start, None))
+                self._write(self._record(record_from_result(result).to_json_dict(), start, None), routed)
             except Exception:  # noqa: BLE001
                 log.exception("recording failed routed run %s failed", run_id)
 
         # a consumer that left, a caller's error: the router kept the result, or hands it
-        # over as its route closes
-        kept = failed_runs.take(run_id, then=None if carried is not None else write)
-        result = carried or kept
+        # over as its route closes (a run it never routed, e.g. a ``tier:<name>`` attempt
+        # run, gets nothing and leaves no waiter)
+        kept = failed_runs.take_routed(run_id, then=None if carried is not None else
+                                       (lambda routed: write(routed.result, routed)))
+        result = carried if carried is not None else (kept.result if kept is not None else None)
         if result is not None and hasattr(result, "attempts"):
-            write(result)
+            write(result, kept)
+
+    def _write(self, record: RoutingRecord, routed: failed_runs.Routed | None) -> None:
+        """Write ``record``, or, for a request the shadow samples, as the router's recorder
+        does: pending in a durable sink, then whole when its shadow call ends."""
+        taken = shadow_of(routed.request) if routed is not None else None
+        if taken is not None:  # the model's own recorder shadows it: its outcome, once
+            if self.sinks.durable:
+                self.sinks.write_provisional(dataclasses.replace(record, shadow_status=PROVISIONAL_SHADOW))
+            taken.then(lambda scored: self.sinks.write(ShadowHandoff.merged(record, scored)))
+            return
+        shadow = self._recorder.shadow
+        if shadow is None or routed is None or not shadow.wants(routed.result):
+            self.sinks.write(record)
+            return
+        if self.sinks.durable:
+            self.sinks.write_provisional(dataclasses.replace(record, shadow_status=PROVISIONAL_SHADOW))
+        context = contextvars.copy_context()
+        shadow.submit(record, routed.result, routed.request, routed.backend,
+                      lambda done: context.run(self._recorder.write, done))
 
     def _replayed(self, meta: dict[str, Any], start: dict[str, Any]) -> bool:
         """True for a cached generation: its request was written already, or routed
@@ -149,8 +192,17 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         record.metadata = {**record.metadata, **start["metadata"]}
         return record
 
-    def flush(self) -> None:
-        self.sinks.flush()
+    def flush(self, timeout: float | None = 60) -> bool:
+        """Finish the shadow calls, then drain the sinks; False when ``timeout`` ran out."""
+        return self._recorder.flush(timeout)
 
-    def close(self) -> None:
-        self.sinks.close()
+    def close(self, timeout: float | None = 60) -> None:
+        """Finish the shadow calls and flush the sinks. Sinks from ``from_config`` are the
+        process's shared writers, which routers write to as well: flushed, left open.
+        Sinks handed to the constructor are closed."""
+        if self._close_sinks:
+            self._recorder.close(timeout)
+            return
+        if self._recorder.shadow is not None:
+            self._recorder.shadow.close(timeout)
+        self.sinks.flush(timeout)

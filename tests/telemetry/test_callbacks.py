@@ -187,3 +187,111 @@ def test_an_llm_cache_hit_writes_no_second_record(priced_config, monkeypatch):
         assert [r.tier for r in elsewhere.records] == ["cheap"]  # a routed request is still written
     finally:
         set_llm_cache(None)
+
+
+# -- the handler and telemetry.shadow, left streams, close ----------------------------------
+
+_SHADOW_SCRIPT = {"models": {"test.cheap-v1": {"default": "ok cheap"}, "test.mid-v1": {"default": "ok mid"},
+                             "test.frontier-v1": {"default": "ok frontier"}}}
+
+
+def _shadow_rows(db) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT integration, tier, shadow_status, shadow_score IS NOT NULL, "
+                            "shadow_cost_usd IS NOT NULL FROM routing_records ORDER BY ts").fetchall()
+
+
+@pytest.mark.parametrize("model_telemetry", [True, False], ids=["model-records-too", "handler-records"])
+def test_the_handlers_record_of_a_shadow_sampled_request_carries_the_shadow(priced_config, tmp_path,
+                                                                              model_telemetry):
+    """The model's own telemetry and the handler on one SQLite file, or (the README's setup)
+    the model's telemetry off and the handler recording: each row has its shadow score and
+    cost. Before, the handler's row, written at the run's end, won over the router's
+    scored one (model-records-too), or no shadow ran at all (handler-records)."""
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    db = tmp_path / "shadow.db"
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(db)}], "shadow": {"fraction": 1.0}}
+    with BedrockEmulator(_SHADOW_SCRIPT) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config, telemetry=model_telemetry)
+        handler = TieredRouterCallbackHandler.from_config(priced_config)
+        chain = ChatPromptTemplate.from_template("say {x}") | model
+        for i in range(3):
+            chain.invoke({"x": f"hi {i}"}, config={"callbacks": [handler]})
+        assert flush_all()
+        # one shadow call per request, however many record it (both did, each billing one)
+        assert [r.model_id for r in emu.requests].count("test.frontier-v1") == 3
+    assert _shadow_rows(db) == [("langchain", "cheap", "done", True, True)] * 3
+
+
+def test_many_async_streams_left_at_once_are_each_recorded_and_leave_nothing_waiting(priced_config):
+    """Each left stream also ends its ``tier:<name>`` attempt run with an error; the handler
+    left a waiter for each of those, never served, and past 256 of them the real waiters
+    and results were dropped: 400 left streams gave 128-200 records."""
+    import asyncio
+
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock, failed_runs
+
+    script = {"models": {"test.cheap-v1": {"default": "ok, a long enough answer to stream in several chunks"}}}
+    n = 300
+    with BedrockEmulator(script) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config, telemetry=False)
+        sink = MemorySink()
+        handler = TieredRouterCallbackHandler(sink)
+        routed: list[str] = []
+        model._router.add_observer(lambda result, request, backend: routed.append(result.request_id))
+        chain = ChatPromptTemplate.from_template("say {x}") | model
+
+        async def leave(i: int) -> None:
+            async for _ in chain.astream({"x": f"long answer {i}"}, config={"callbacks": [handler]}):
+                break
+
+        async def main() -> None:
+            await asyncio.gather(*[leave(i) for i in range(n)])
+
+        asyncio.run(main())
+    assert len(routed) == n
+    assert sorted(r.request_id for r in sink.records) == sorted(routed)
+    assert failed_runs._waiting == {} and not failed_runs._results  # nothing left behind
+
+
+def test_closing_a_handler_from_config_leaves_the_routers_writers_running(priced_config, tmp_path):
+    """``from_config`` hands the handler the process's shared writers, which the router
+    writes to too: closing the handler closed them, and from then on every request wrote
+    its records inline (a slow span exporter on the request path)."""
+    import logging
+    import threading
+
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    name = f"tiered.test.close.{tmp_path.name}"
+    priced_config["telemetry"]["sinks"] = [{"kind": "logging", "logger": name, "level": "INFO"}]
+    threads: list[str] = []
+
+    class Threads(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            threads.append(record.threadName)
+
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.addHandler(Threads())
+    with BedrockEmulator(_SHADOW_SCRIPT) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config)
+        model.invoke("before")
+        handler = TieredRouterCallbackHandler.from_config(priced_config)
+        model.invoke("with the handler", config={"callbacks": [handler]})
+        handler.close()
+        model.invoke("after")
+        assert flush_all()
+    caller = threading.current_thread().name
+    assert len(threads) == 4 and caller not in threads  # every record written on the writer's thread

@@ -26,7 +26,44 @@ from .shutdown import at_exit
 from .writer import open_sinks
 from .sinks import Sink, SinkSet
 
-__all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all"]
+__all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all", "ShadowHandoff", "shadow_of"]
+
+_SHADOW = "_tiered_router_shadow"  # on the request object, outside its fields: never recorded
+SHADOW_FIELDS = tuple(f.name for f in dataclasses.fields(RoutingRecord) if f.name.startswith("shadow_"))
+
+
+class ShadowHandoff:
+    """The outcome of a request's shadow call, for others who record the same request
+    (LangChain's callback handler): one shadow call, however many record it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: RoutingRecord | None = None
+        self._then: list[Any] = []
+
+    def finish(self, record: RoutingRecord) -> None:
+        with self._lock:
+            self._done, then, self._then = record, self._then, []
+        for callback in then:
+            callback(record)
+
+    def then(self, callback: Any) -> None:
+        """``callback(record)`` once the shadow call has ended (at once if it has)."""
+        with self._lock:
+            if self._done is None:
+                self._then.append(callback)
+                return
+        callback(self._done)
+
+    @staticmethod
+    def merged(record: RoutingRecord, shadowed: RoutingRecord) -> RoutingRecord:
+        """``record`` with the shadow fields of ``shadowed``."""
+        return dataclasses.replace(record, **{f: getattr(shadowed, f) for f in SHADOW_FIELDS})
+
+
+def shadow_of(request: RouteRequest) -> ShadowHandoff | None:
+    """The request's shadow call, when a recorder sampled it."""
+    return request.__dict__.get(_SHADOW)
 
 _recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
 _lock = threading.Lock()
@@ -79,7 +116,13 @@ class Recorder:
             # written when the shadow call ends, on its thread: in this request's context
             # still (a span's parent, a logging filter's context variable)
             context = contextvars.copy_context()
-            self.shadow.submit(record, result, request, backend, lambda done: context.run(self.write, done))
+            handoff = request.__dict__[_SHADOW] = ShadowHandoff()
+
+            def done(scored: RoutingRecord) -> None:
+                context.run(self.write, scored)
+                handoff.finish(scored)
+
+            self.shadow.submit(record, result, request, backend, done)
         elif self.sinks.defers:  # background writers only: they build the record on their thread
             self.sinks.write_pending(PendingRecord(result, request, self.store_text))
         else:
