@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from langchain_tiered_router.core import MalformedReplyError, TierAnswer, TransportError, Usage, request_text
 from langchain_tiered_router.core.backends import context_window_message, parse_retry_after, unsupported_input_message
+from langchain_tiered_router.core.conversation import blocks_text
 from langchain_tiered_router.core.errors import ModelLimitError
 
 __all__ = ["messages_text", "content_text", "answer_from_response", "answer_from_chunks", "chunk_has_output",
@@ -27,7 +28,7 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI content parts
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+        return blocks_text(content)
     return str(content)
 
 

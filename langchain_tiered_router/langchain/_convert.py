@@ -22,7 +22,7 @@ __all__ = ["request_text", "usage_of", "served_model_id", "to_answer", "merge_ch
 
 def _text(message: BaseMessage) -> str:
     content = message.content
-    return content if isinstance(content, str) else message.text  # ``.text`` joins content blocks
+    return content if isinstance(content, str) else conversation.blocks_text(content)
 
 
 def _role(message: BaseMessage) -> str:

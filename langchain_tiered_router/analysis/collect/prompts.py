@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ...core.conversation import blocks_text
 from .decoding import utf8_lines
 from .errors import PromptsError
 
@@ -73,7 +74,7 @@ def _content(value: Any, where: str) -> str:
                 parts.append(block["text"])
             else:
                 raise PromptsError(f"{where}: a content block without text ({json.dumps(block)[:60]})")
-        return "".join(parts)
+        return blocks_text(parts)  # one line per block, as every integration reads it
     raise PromptsError(f"{where}: message content must be a string or a list of text blocks")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ...core.conversation import request_text
+from ...core.conversation import blocks_text, request_text
 from ...core.errors import RouterError
 from ...core.pricing import Usage, estimate_tokens
 from ...core.text_lines import NotUtf8, utf8_lines
@@ -188,7 +188,7 @@ def _turns_of(messages: Any, where: str) -> list[tuple[str, str]]:
     for m in messages:
         content = m.get("content", "")
         if isinstance(content, list):  # content blocks: [{"text": ...}] or [{"type": "text", "text": ...}]
-            text = "\n".join(str(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+            text = blocks_text(content)
         else:
             text = str(content)
         turns.append((str(m.get("role")), text))
