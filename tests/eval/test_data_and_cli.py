@@ -373,6 +373,28 @@ def test_confidence_policy_calibrates_a_threshold_on_the_answers_own_doubt(tmp_p
     assert data["savings"] == pytest.approx(1 - (10 * cheap_cost + 5 * frontier_cost) / (10 * frontier_cost))
 
 
+def test_calibrate_and_eval_say_the_configs_gates_are_not_in_their_figures(tmp_path):
+    """A config with gates was calibrated as if it had none: the figures were the
+    gateless router's, and served with the gate the router escalated more (an outside
+    run: 36.1 % certified, 32.1 % served), with nothing said."""
+    import yaml
+
+    config = yaml.safe_load(ROUTER.read_text())
+    config["gates"] = [{"kind": "regex", "pattern": "\\d"}]
+    gated = tmp_path / "gated.yaml"
+    gated.write_text(yaml.safe_dump(config))
+    rows = [{"id": str(i), "prompt": f"q{i}", "outcomes": {
+        "cheap": {"correct": True, "response": "42. Confidence: 0.9", "input_tokens": 100, "output_tokens": 10},
+        "frontier": {"correct": True, "response": "42", "input_tokens": 100, "output_tokens": 10}}} for i in range(40)]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    for args in (["calibrate", "--out", str(tmp_path / "m.npz")], ["eval", "--split", "0.5"]):
+        for path, said in ((gated, True), (ROUTER, False)):
+            result = CliRunner().invoke(app, [*args, "--config", str(path), "--data", str(data), "--policy",
+                                              "confidence", "--bound", "clt"])
+            assert result.exit_code == 0, result.output
+            assert ("gate are not in these figures" in " ".join(result.output.split())) == said, result.output
+
+
 def test_mt_bench_items_are_graded_per_question_and_turn(shared_data):
     items = load_routellm(shared_data / "routellm" / "mt_bench")
     assert len(items) == 144  # 80 questions less 8 contaminated, two turns each
