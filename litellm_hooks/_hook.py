@@ -124,6 +124,7 @@ class TieredRouterHook(CustomLogger):
         headers = routing_headers(result)
         if self._one_pass is not None and isinstance(data, dict) and data.get("stream"):
             headers.update(self._one_pass.deployment_headers(data, result))  # LiteLLM's named the first tier's
+            _no_first_call_cost(logging_obj)
         return headers
 
 
@@ -150,6 +151,16 @@ class _ResponseSide(CustomLogger):
         if one_pass is None or not one_pass.routes_stream(request_data):
             return response
         return one_pass.stream(request_data, response)
+
+
+def _no_first_call_cost(logging_obj: Any) -> None:
+    """A streamed one-pass route's headers go out before its served stream has ended, so
+    its cost is not known yet; LiteLLM would send the cost breakdown of the proxy's own
+    call (the first tier's, at the cost map's prices) as the response's. It is dropped
+    here, before the headers are built; the routed cost is billed as the stream ends."""
+    if logging_obj is not None and getattr(logging_obj, "finalized_cost", None) is None \
+            and getattr(logging_obj, "cost_breakdown", None) is not None:
+        logging_obj.cost_breakdown = None
 
 
 def _plain_route_headers(exc: Exception) -> None:

@@ -54,13 +54,20 @@ def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     shared = router_yaml(work / "shared.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
     # its circuits and its records: one test's own
     ended = router_yaml(work / "ended.yaml", telemetry={"sinks": [{"kind": "jsonl", "path": str(work / "ended.jsonl")}]})
+    # a gate on the cheap tier only: an escalated stream's served tier streams straight through
+    first_gated = router_yaml(work / "first_gated.yaml",
+                              tiers=[{"name": "cheap", "model_id": CHEAP, "gates": JSON_GATE},
+                                     {"name": "mid", "model_id": MID}, {"name": "frontier", "model_id": FRONTIER}],
+                              telemetry={"sinks": sinks[:1]})
+    faulty = router_yaml(work / "faulty.yaml", telemetry={"sinks": sinks[:1]})  # its circuits: one test's own
     # an operator's loop: a tier that is itself a tiered model
     looped = router_yaml(work / "looped.yaml", tiers=[{"name": "cheap", "model_id": CHEAP},
                                                       {"name": "tiered", "model_id": MID}])
     config = proxy_config(emulator.url, {"tiered": cascade, "tiered-fast": fast, "tiered-strict": strict,
                                          "tiered-deadline": deadline, "tiered-broken": broken,
                                          "tiered-timed": timed, "tiered-checked": checked, "tiered-looped": looped,
-                                         "tiered-shared": shared, "tiered-ended": ended},
+                                         "tiered-shared": shared, "tiered-ended": ended,
+                                         "tiered-first-gated": first_gated, "tiered-faulty": faulty},
                           callbacks=("tests.litellm.payload_logger.instance",), one_pass=None if request.param == "one_pass" else False,
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
     payloads = work / "payloads.jsonl"
@@ -150,7 +157,7 @@ def test_routing_fields_reach_litellm_logging_and_spend(setup, ops):
     assert _same_money(payload["response_cost"], routing["cost_usd"])
 
 
-def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_caller(setup, ops):
+def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_caller(setup, ops, rows_for):
     """One logged event per request, on the calling key and team: the routed cost (the
     gate-failed attempt included), every attempt's tokens, LiteLLM's routing_decision; the
     tier calls themselves are not logged again."""
@@ -169,6 +176,9 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
             model="tiered", stream=True, messages=[{"role": "user", "content": "extract the invoice total"}])
         list(streamed.parse())
         assert streamed.headers["x-tiered-router-tier"] == "mid"
+        # the gate judged mid's whole answer before the first chunk: the route's cost is known
+        assert Decimal(streamed.headers["x-litellm-response-cost-original"]) == pytest.approx(
+            Decimal(rows_for(setup["jsonl"], streamed.headers["x-tiered-router-request-id"])["cost_usd"]))
         assert MID in streamed.headers["x-litellm-model-name"]
         assert streamed.headers["x-litellm-model-id"] == headers["x-litellm-model-id"]
     attempts = routing["attempts"]
@@ -195,6 +205,23 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
                                            "signals": ["cheap:gate_failed", "mid:served"]}
     time.sleep(0.5)  # a second event, or a tier call's, would be written by now
     assert len(_payloads(setup, request_id)) == 1 and _tier_call_events(setup, request_id) == []
+
+
+def test_an_escalated_stream_sends_no_cost_header_before_its_cost_is_known(setup, ops, rows_for):
+    """One-pass, a stream whose served tier streams straight through sends its headers
+    before that stream ends: LiteLLM sent the cost breakdown of its own call, the first
+    tier's (about 30 times low in an outside run), as the response's. No cost header now;
+    the routed cost is in the record and the spend log."""
+    if setup["mode"] != "one_pass":
+        pytest.skip("the provider's path streams through LiteLLM's own stream wrapper")
+    raw = ops.chat.completions.with_raw_response.create(
+        model="tiered-first-gated", stream=True, messages=[{"role": "user", "content": "extract the invoice total"}])
+    list(raw.parse())
+    assert raw.headers["x-tiered-router-escalated"] == "true"
+    sent = {h: v for h, v in raw.headers.items() if h.startswith("x-litellm-response-cost")}
+    row = rows_for(setup["jsonl"], raw.headers["x-tiered-router-request-id"])
+    assert [a["tier"] for a in row["attempts"]] == ["cheap", "mid"] and Decimal(row["cost_usd"]) > 0
+    assert sent == {}, sent
 
 
 def test_an_exhausted_ladder_still_charges_the_caller(setup, ops):
@@ -467,7 +494,7 @@ def test_a_model_error_on_a_tier_escalates_on_both_paths(setup, ops, emulator, r
     emulator.clear_requests()
     emulator.inject("model_error", model_id=CHEAP, times=None)
     try:
-        response, headers = ask(ops, "say hello past a model error", model="tiered-fast")
+        response, headers = ask(ops, "say hello past a model error", model="tiered-faulty")
     finally:
         emulator.clear_faults()
     assert response.choices[0].message.content and headers["x-tiered-router-tier"] == "mid"
