@@ -148,6 +148,7 @@ class TieredChatBedrock(BaseChatModel):
     def _build(self) -> "TieredChatBedrock":
         # Runs again when LangChain rebuilds the model from its fields
         # (``configurable_fields``): the clients are fields, so they are reused.
+        self._price_in_the_clients_region()
         built = previous = self.built if isinstance(self.built, _Built) else None
         if not (built is not None and built.config is self.config and built.telemetry == self.telemetry):
             self.built = built = _Built.of(self.config, self.telemetry)
@@ -168,6 +169,19 @@ class TieredChatBedrock(BaseChatModel):
             self.profile = derived  # type: ignore[assignment]
         built.derived["profile"] = derived
         return self
+
+    def _price_in_the_clients_region(self) -> None:
+        """A caller's client calls Bedrock in its own region, and the tiers are priced there
+        (a GovCloud client was billed at us-east-1's prices, silently): a config that names
+        no region takes the client's; one that names another is a ``ConfigError``."""
+        region = getattr(getattr(self.client, "meta", None), "region_name", None)
+        if not isinstance(region, str) or not region or region == self.config.region_name:
+            return
+        if "region_name" in self.config.model_fields_set:
+            raise ConfigError(f"the client calls Bedrock in {region}, but the config prices the tiers for "
+                              f"{self.config.region_name}: set region_name to the client's region, or pass a "
+                              "client of the config's", path="region_name")
+        self.config = self.config.model_copy(update={"region_name": region})  # (the region is all prices read)
 
     def _tier_client(self, tier: Tier, clients: dict[float, Any]) -> Any:
         """The shared client, or one with the tier's own read timeout (one per timeout)."""

@@ -507,3 +507,20 @@ def test_a_shadow_sample_is_no_run_of_the_callers(emulator, tmp_path, monkeypatc
     assert row["shadow_status"] == "done"  # the baseline was asked, apart
     assert recorder.attempts() == [("tier:cheap", "cheap", CHEAP)]
     assert len(recorder.runs) == 2 and len(recorder.ended) == 2
+
+
+def test_a_callers_client_in_another_region_prices_the_tiers_there(emulator) -> None:
+    """A boto3 client made for GovCloud was signed for it while the tiers were priced at
+    the config's default us-east-1 (Nova Micro $0.035 for $0.042, silently). A config that
+    names no region takes the client's; one that names another is refused."""
+    import boto3
+
+    from langchain_tiered_router.core.pricing import lookup_price
+
+    client = boto3.client("bedrock-runtime", region_name="us-gov-west-1", endpoint_url=emulator.url,
+                          aws_access_key_id="x", aws_secret_access_key="y")
+    llm = TieredChatBedrock(config=config(emulator.url), client=client)
+    assert llm.config.region_name == "us-gov-west-1"
+    assert llm._router.ladder["cheap"].price == lookup_price(CHEAP, region="us-gov-west-1") != lookup_price(CHEAP)
+    with pytest.raises(ConfigError, match="region_name: the client calls Bedrock in us-gov-west-1"):
+        TieredChatBedrock(config={**config(emulator.url), "region_name": "us-east-1"}, client=client)
