@@ -3,7 +3,9 @@
 Bedrock bills batch inference at about half the on-demand rate. LiteLLM's cost map
 lists that rate for many Bedrock models (``input_cost_per_token_batches`` ...);
 for the others, and for tiers whose price the config overrides, the batch price is
-the on-demand price times ``1 - batch.discount`` (0.5 by default). Records that go
+the on-demand price times ``1 - batch.discount`` (0.5 by default). The batch rate is
+read from the entry that prices the tier on demand: a region's or a profile's own entry
+without one (GovCloud's, ``eu.``) discounts its own price, not the base model's batch rate. Records that go
 on-demand (a remainder below Bedrock's job minimum, a self-grade or classifier
 call) pay the on-demand price. Unknown stays ``None``, never 0.
 """

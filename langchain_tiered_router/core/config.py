@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .access import parse_principal
 from .config_file import check_config_data, read_config_file
 from .errors import ConfigError, PricingError, UnknownTierError
-from .pricing import Price, lookup_price
+from .pricing import Price, lookup_price, override_price
 from .templates import check_template
 
 __all__ = [
@@ -570,7 +570,17 @@ class RouterConfig(_Strict):
         return self.baseline or self.tiers[-1].name
 
     def price_of(self, tier: TierConfig) -> Price | None:
-        return tier.price.to_price() if tier.price else lookup_price(tier.model_id, region=self.region_name)
+        """The tier's ``price:`` override (its missing cache rates at the cost map's ratios),
+        else the cost map's price in ``region_name``. An application inference profile ARN
+        (an opaque id the map cannot know) is priced as the ``model_kwargs.base_model_id``
+        it names, in the ARN's own region."""
+        model_id, region = tier.model_id, self.region_name
+        base = tier.model_kwargs.get("base_model_id") or tier.model_kwargs.get("base_model")  # langchain-aws's alias
+        if ":application-inference-profile/" in model_id and isinstance(base, str) and base:
+            model_id, region = base, model_id.split(":")[3] or region
+        if tier.price:
+            return override_price(tier.price.to_price(), model_id, region)
+        return lookup_price(model_id, region=region)
 
     def check(self, *, source: str | None = None) -> None:
         """Reject references to tiers that do not exist and tiers with no price."""
@@ -612,9 +622,11 @@ class RouterConfig(_Strict):
         need(self.telemetry.shadow.comparator.judge_tier, "telemetry.shadow.comparator.judge_tier")
         for i, tier in enumerate(self.tiers):
             if self.price_of(tier) is None:
+                app = ":application-inference-profile/" in tier.model_id
                 raise PricingError(
                     f"no price for model id {tier.model_id!r} in LiteLLM's cost map; "
-                    "add price: {input_per_mtok: ..., output_per_mtok: ...}",
+                    "add price: {input_per_mtok: ..., output_per_mtok: ...}"
+                    + (" (or model_kwargs: {base_model_id: <the profile's model id>})" if app else ""),
                     path=f"tiers[{i}].model_id", source=source)
         for i, sink in enumerate(self.telemetry.sinks):
             if sink.kind in ("sqlite", "jsonl") and not sink.path:

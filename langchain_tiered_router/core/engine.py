@@ -417,7 +417,11 @@ class Router:
         if answer.cache_hit:  # the model was not called: its tokens are the cached reply's, not billed
             return _NOTHING
         if answer.model_id and answer.model_id != tier.model_id:
-            price = lookup_price(answer.model_id)  # a prompt router answered with another model
+            # a prompt router answered with another model: Bedrock bills that model's price
+            # where the router runs (an ARN's region). The tier's price: (a router ARN has
+            # no price in the map, so loading needs one) stands where that model's is unknown.
+            region = (tier.model_id.split(":")[3] or None) if tier.model_id.startswith("arn:") else None
+            price = lookup_price(answer.model_id, region=region)
             if price is not None:
                 return price.cost(answer.usage)
         return tier.cost(answer.usage)

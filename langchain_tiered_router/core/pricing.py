@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -21,13 +22,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "estimate_tokens",
-           "litellm_cost_map_path", "MTOK"]
+__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "override_price",
+           "estimate_tokens", "litellm_cost_map_path", "MTOK"]
+
+log = logging.getLogger("langchain_tiered_router")
 
 MTOK = Decimal(1_000_000)
 _COST_MAP_FILE = "model_prices_and_context_window_backup.json"
 # Bedrock ids come with a region / inference-profile prefix that the map may not list.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+# Global profiles cost what the base model costs (the map's global. entries say so); the
+# geographic ones (us., eu., apac. ...) of some models cost about 10 % more.
+_NO_PREMIUM_PREFIXES = ("global.",)
+_warned: set[tuple[str, ...]] = set()  # (kind, model id ...) already warned about: once each per process
+
+
+def _warn_once(key: tuple[str, ...], message: str, *args: object) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message, *args)
 
 
 def estimate_tokens(text: str) -> int:
@@ -165,28 +178,66 @@ def _candidates(model_id: str, region: str | None = None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _on_demand_entry(table: Mapping[str, dict], model_id: str,
+                     region: str | None) -> tuple[int, str, dict] | None:
+    """(rank among ``_entries``, name, entry) of the entry that prices ``model_id`` on demand."""
+    for rank, (name, entry) in enumerate(_entries(table, model_id, region)):
+        if entry.get("input_cost_per_token") is not None:
+            return rank, name, entry
+    return None
+
+
+def _profile_fallback(model_id: str, region: str | None, name: str) -> bool:
+    """Whether ``name`` is the base model's entry standing in for a geographic profile id
+    (``apac.x`` priced at ``x``) that the map does not list."""
+    bare = model_id.split("/")[-1]
+    for prefix in _PROFILE_PREFIXES:
+        if bare.startswith(prefix):
+            base = bare[len(prefix):]
+            return prefix not in _NO_PREMIUM_PREFIXES and name in (base, f"bedrock/{region}/{base}")
+    return False
+
+
 def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None, *,
                  region: str | None = None) -> Price | None:
     """The cost map's price for a Bedrock model id (in ``region``: its own price where the
-    map lists one), or ``None`` when it has none."""
+    map lists one), or ``None`` when it has none.
+
+    A geographic profile id the map does not list (``apac.<model>``) is priced at the base
+    model's entry, and a warning says so once: Bedrock may charge such a profile a premium
+    (the ``us.``/``eu.`` entries of some models are 10 % dearer) that this price misses."""
     table = load_cost_map() if cost_map is None else cost_map
-    for name, entry in _entries(table, model_id, region):
-        if entry.get("input_cost_per_token") is not None:
-            return Price(
-                input_per_mtok=_per_mtok(entry, "input_cost_per_token"),
-                output_per_mtok=_per_mtok(entry, "output_cost_per_token"),
-                cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost"),
-                cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost"),
-                source=f"litellm:{name}",
-            )
-    return None
+    found = _on_demand_entry(table, model_id, region)
+    if found is None:
+        return None
+    _, name, entry = found
+    if _profile_fallback(model_id, region, name):
+        _warn_once(("profile", model_id, name),
+                   "no cost-map entry for inference profile %r: priced at the base model's entry 'litellm:%s'; "
+                   "a regional-profile premium Bedrock may charge is missing (us./eu. profiles of some models "
+                   "cost 10%% more): set the tier's price: to price it exactly", model_id, name)
+    return Price(
+        input_per_mtok=_per_mtok(entry, "input_cost_per_token"),
+        output_per_mtok=_per_mtok(entry, "output_cost_per_token"),
+        cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost"),
+        cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost"),
+        source=f"litellm:{name}",
+    )
 
 
 def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None, *,
                        region: str | None = None) -> Price | None:
-    """The cost map's batch-inference price (``*_batches`` keys), or ``None`` when it has none."""
+    """The cost map's batch-inference price (``*_batches`` keys), or ``None`` when it has none.
+
+    Only the entry that prices ``model_id`` on demand (or a more specific one) may give it:
+    a region's or a profile's own entry without batch rates has no batch price here (the
+    caller discounts its on-demand price), never the commercial base model's batch rate."""
     table = load_cost_map() if cost_map is None else cost_map
-    for name, entry in _entries(table, model_id, region):
+    on_demand = _on_demand_entry(table, model_id, region)
+    last = on_demand[0] if on_demand is not None else None
+    for rank, (name, entry) in enumerate(_entries(table, model_id, region)):
+        if last is not None and rank > last:
+            break
         if entry.get("input_cost_per_token_batches") is not None \
                 and entry.get("output_cost_per_token_batches") is not None:
             return Price(
@@ -197,3 +248,38 @@ def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None
                 source=f"litellm-batch:{name}",
             )
     return None
+
+
+def override_price(override: Price, model_id: str, region: str | None = None,
+                   cost_map: Mapping[str, dict] | None = None) -> Price:
+    """A tier's ``price:`` override, its missing cache rates filled at the cost map's ratios
+    for ``model_id`` (cache read = the override's input rate x the map's read / input rate;
+    the same for writes). A rate the override gives is kept as given. A model the map does
+    not price keeps them unknown, so ``Price.cost`` bills cache tokens at the input rate,
+    and a warning says so once."""
+    if override.cache_read_per_mtok is not None and override.cache_write_per_mtok is not None:
+        return override
+    table = load_cost_map() if cost_map is None else cost_map
+    found = _on_demand_entry(table, model_id, region)
+    if found is None:
+        _warn_once(("cache", model_id),
+                   "tier price override for %r gives no cache rates and the cost map does not price the model: "
+                   "cache reads and writes will be priced at the input rate (add cache_read_per_mtok and "
+                   "cache_write_per_mtok to price: to price them exactly)", model_id)
+        return override
+    _, name, entry = found
+    listed_input = _per_mtok(entry, "input_cost_per_token")
+    assert override.input_per_mtok is not None
+
+    def scaled(given: Decimal | None, key: str) -> Decimal | None:
+        listed = _per_mtok(entry, key)
+        if given is not None or listed is None or not listed_input:
+            return given
+        return (override.input_per_mtok * listed / listed_input).normalize()
+
+    read = scaled(override.cache_read_per_mtok, "cache_read_input_token_cost")
+    write = scaled(override.cache_write_per_mtok, "cache_creation_input_token_cost")
+    if (read, write) == (override.cache_read_per_mtok, override.cache_write_per_mtok):
+        return override
+    return Price(override.input_per_mtok, override.output_per_mtok, read, write,
+                 source=f"{override.source} (cache rates at litellm:{name}'s ratios)")

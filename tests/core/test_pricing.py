@@ -134,3 +134,121 @@ def test_a_calls_cost_splits_into_parts_that_add_up_to_it():
     assert parts == {"input": Decimal("0.00003"), "output": Decimal("0.00003"), "cache_read": Decimal("0.0003"),
                      "cache_write": Decimal(0)}
     assert Price(None, Decimal("1")).parts(Usage(1, 1)) is None
+
+
+# ---- batch prices, overrides, prompt routers, profile fallbacks ---------------------
+
+GOV_SONNET_TABLE = {  # a base entry with batch rates, a region's own entry without
+    SONNET: {**TABLE[SONNET], "input_cost_per_token_batches": 1.5e-06, "output_cost_per_token_batches": 7.5e-06},
+    f"bedrock/us-gov-west-1/{SONNET}": TABLE[f"bedrock/us-gov-west-1/{SONNET}"],
+}
+
+
+def test_a_batch_price_comes_from_the_entry_that_prices_the_tier_on_demand():
+    """GovCloud's Sonnet was billed on demand at its own $3.6 but in batch at the commercial
+    entry's $1.5: the region's entry has no batch rate, so there is no batch price to look up
+    (the caller discounts the on-demand price), never a less specific entry's."""
+    from langchain_tiered_router.core.pricing import lookup_batch_price
+
+    assert lookup_batch_price(SONNET, GOV_SONNET_TABLE, region="us-gov-west-1") is None
+    assert lookup_batch_price(SONNET, GOV_SONNET_TABLE, region="us-east-1").input_per_mtok == Decimal("1.5")
+
+
+def test_batch_pricing_discounts_the_regional_and_profile_on_demand_price():
+    from langchain_tiered_router.batch.pricing import BatchPricing
+    from langchain_tiered_router.core.config import RouterConfig
+    from langchain_tiered_router.core.tiers import Ladder
+
+    for region, model_id in (("us-gov-west-1", SONNET), ("eu-west-1", "eu.amazon.nova-micro-v1:0")):
+        config = RouterConfig.model_validate({"tiers": [{"name": "t", "model_id": model_id}], "region_name": region})
+        ladder = Ladder.from_config(config)
+        on_demand, batch = ladder[0].price, BatchPricing(config, ladder).batch_price("t")
+        assert batch.input_per_mtok == on_demand.input_per_mtok / 2, (region, model_id, batch)
+        assert batch.output_per_mtok == on_demand.output_per_mtok / 2, (region, model_id, batch)
+
+
+ROUTER_ARN = "arn:aws:bedrock:us-east-1:123456789012:prompt-router/negotiated"
+
+
+def test_a_prompt_router_bills_the_routed_model_and_its_override_stands_for_unknown_ones():
+    """Bedrock bills a prompt router's answer at the model it routed to. A router ARN has no
+    price in the map, so the tier needs a ``price:`` to load; that price stands only for a
+    routed model the map does not know."""
+    from langchain_tiered_router.core import RouteRequest, TierAnswer
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.testing import ScriptedBackend
+
+    config = {"tiers": [{"name": "routed", "model_id": ROUTER_ARN, "provider": "amazon",
+                         "price": {"input_per_mtok": 0.4, "output_per_mtok": 1.6}}], "telemetry": {"sinks": []}}
+    router = build_router(config, observers=[])
+    for model_id, expected in (("amazon.nova-pro-v1:0", lookup_price("amazon.nova-pro-v1:0").cost(Usage(1000, 100))),
+                               ("vendor.unknown-model-v9:0", (1000 * Decimal("0.4") + 100 * Decimal("1.6")) / 10 ** 6)):
+        reply = TierAnswer(text="OK", usage=Usage(1000, 100), model_id=model_id)
+        result = router.route(RouteRequest("hello"), ScriptedBackend({"routed": reply}))
+        assert result.attempts[0].cost_usd == expected, model_id
+
+
+def test_a_prompt_router_without_an_override_prices_the_routed_model_in_the_routers_region():
+    from langchain_tiered_router.core import TierAnswer
+    from langchain_tiered_router.core.engine import Router
+    from langchain_tiered_router.core.tiers import Tier
+
+    gov_router = "arn:aws:bedrock:us-gov-west-1:123456789012:prompt-router/mapped"
+    tier = Tier("routed", gov_router, Price(Decimal("9"), Decimal("9"), source="litellm:" + gov_router))
+    reply = TierAnswer(text="OK", usage=Usage(1000, 100), model_id="amazon.nova-pro-v1:0")
+    gov = lookup_price("amazon.nova-pro-v1:0", region="us-gov-west-1")
+    assert gov != lookup_price("amazon.nova-pro-v1:0")  # the pinned map lists GovCloud's own price
+    assert Router._price(None, tier, reply) == gov.cost(reply.usage)  # _price reads nothing of the router
+
+
+def test_an_override_without_cache_rates_takes_the_cost_maps_cache_ratios():
+    from langchain_tiered_router.core.config import RouterConfig
+
+    listed = lookup_price(SONNET)
+    config = RouterConfig.model_validate({"tiers": [
+        {"name": "f", "model_id": SONNET, "price": {"input_per_mtok": 2.0, "output_per_mtok": 10.0}},
+        {"name": "g", "model_id": SONNET, "price": {"input_per_mtok": 2.0, "output_per_mtok": 10.0,
+                                                      "cache_read_per_mtok": 0.5}}]})
+    price = config.price_of(config.tiers[0])
+    assert (price.input_per_mtok, price.output_per_mtok) == (Decimal(2), Decimal(10))
+    assert price.cache_read_per_mtok == 2 * listed.cache_read_per_mtok / listed.input_per_mtok == Decimal("0.2")
+    assert price.cache_write_per_mtok == 2 * listed.cache_write_per_mtok / listed.input_per_mtok == Decimal("2.5")
+    given = config.price_of(config.tiers[1])  # a rate the override gives is used as given
+    assert given.cache_read_per_mtok == Decimal("0.5") and given.cache_write_per_mtok == Decimal("2.5")
+
+
+def test_an_override_of_an_unmapped_model_without_cache_rates_warns_once_at_load(caplog):
+    from langchain_tiered_router.core.config import load_config
+
+    tiers = [{"name": "own", "model_id": "acme.private-model-v7", "price": {"input_per_mtok": 1, "output_per_mtok": 2}}]
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        config = load_config({"tiers": tiers, "telemetry": {"sinks": []}})
+        load_config({"tiers": tiers, "telemetry": {"sinks": []}})
+    warned = [r.getMessage() for r in caplog.records if "acme.private-model-v7" in r.getMessage()]
+    assert len(warned) == 1 and "cache" in warned[0] and "input rate" in warned[0]
+    price = config.price_of(config.tiers[0])
+    assert price.cache_read_per_mtok is None and price.cost(Usage(0, 0, cache_read_tokens=10**6)) == Decimal(1)
+
+
+def test_a_profile_id_priced_at_its_base_models_entry_warns_once(caplog):
+    table = {SONNET: TABLE[SONNET], f"us.{SONNET}": TABLE[f"us.{SONNET}"], f"global.{SONNET}": TABLE[SONNET]}
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        assert lookup_price(f"apac.{SONNET}", table).input_per_mtok == Decimal(3)  # still priced
+        lookup_price(f"apac.{SONNET}", table)
+        lookup_price(f"us.{SONNET}", table)  # its own entry: nothing to say
+        lookup_price(f"global.{SONNET}", table)  # its own entry
+    warned = [r.getMessage() for r in caplog.records if SONNET in r.getMessage()]
+    assert len(warned) == 1, warned
+    assert f"apac.{SONNET}" in warned[0] and f"litellm:{SONNET}" in warned[0]
+    assert "premium" in warned[0] and "price:" in warned[0]
+
+
+def test_an_application_inference_profile_is_priced_from_its_base_model_id():
+    from langchain_tiered_router.core.config import load_config
+
+    app = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+    haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    config = load_config({"tiers": [{"name": "a", "model_id": app, "provider": "anthropic",
+                                     "model_kwargs": {"base_model_id": haiku}}], "telemetry": {"sinks": []}})
+    price = config.price_of(config.tiers[0])
+    assert price is not None and price.input_per_mtok == lookup_price(haiku, region="us-east-1").input_per_mtok
