@@ -6,10 +6,11 @@ model family's own InvokeModel body and ``modelOutput`` its response body; with
 for small remainders sends the very same bodies to InvokeModel / Converse, so a
 record reads back the same way whichever path served it.
 
-Families: ``anthropic.*`` (Messages API), ``amazon.nova*``, ``meta.*`` (Llama 3
-template), ``mistral.*`` ([INST] template), ``amazon.titan-text*``. Mistral's body
-carries no token counts: they are estimated (ceil(characters / 4)) unless the
-on-demand reply's headers give them.
+Families: ``anthropic.*`` (Messages API), ``amazon.nova*``, ``meta.llama4*`` (Llama 4
+template), ``meta.*`` (Llama 3 template), Mistral Large 2 (24.07) and Pixtral Large (a
+chat completion: ``messages`` in, ``choices`` out), ``mistral.*`` ([INST] template),
+``amazon.titan-text*``. Mistral's bodies carry no token counts: they are estimated
+(ceil(characters / 4)) unless the on-demand reply's headers give them.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ class Prompt:
 def family_of(model_id: str) -> str:
     base = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
     base = _PROFILE.sub("", base)
-    for prefix, family in (("anthropic.", "anthropic"), ("amazon.nova", "nova"), ("meta.", "meta"),
-                           ("mistral.", "mistral"), ("amazon.titan-text", "titan")):
+    for prefix, family in (("anthropic.", "anthropic"), ("amazon.nova", "nova"), ("meta.llama4", "llama4"),
+                           ("meta.", "meta"), ("mistral.mistral-large-2407", "mistral_chat"),
+                           ("mistral.pixtral-large", "mistral_chat"), ("mistral.", "mistral"),
+                           ("amazon.titan-text", "titan")):
         if base.startswith(prefix):
             return family
     return "other"
@@ -87,8 +90,8 @@ _NOT_REQUEST_PARAMS = frozenset({"provider", "base_model_id", "base_model", "sup
 def unsent_params(tier: Tier, invocation_type: str) -> list[str]:
     """The tier's ``model_kwargs`` a live call sends that a batch record does not."""
     sent = SENT_CONVERSE_PARAMS if invocation_type == "Converse" else SENT_PARAMS
-    if invocation_type != "Converse" and family_of(tier.model_id) == "meta":
-        sent = sent - {"stop_sequences", "stop"}  # Llama's InvokeModel body takes no stop sequences
+    if invocation_type != "Converse" and family_of(tier.model_id) in ("meta", "llama4", "mistral_chat"):
+        sent = sent - {"stop_sequences", "stop"}  # these InvokeModel bodies take no stop sequences
     return sorted(k for k in tier.params if k not in sent and k not in _NOT_REQUEST_PARAMS)
 
 
@@ -137,7 +140,24 @@ def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel"
         if stop:
             body["inferenceConfig"]["stopSequences"] = stop
         return body
-    if family == "meta":
+    if family == "mistral_chat":  # Mistral Large 2 (24.07), Pixtral Large: a chat completion body
+        messages = ([{"role": "system", "content": prompt.system}] if prompt.system else []) + \
+            [{"role": r, "content": c} for r, c in prompt.messages]
+        body = {"messages": messages, "max_tokens": max_tokens}
+        if temperature is not None:
+            body["temperature"] = temperature
+        if top_p is not None:
+            body["top_p"] = top_p
+        return body
+    if family == "llama4":  # Llama 4's own template (its header and end-of-turn tokens differ from Llama 3's)
+        parts = ["<|begin_of_text|>"]
+        if prompt.system:
+            parts.append(f"<|header_start|>system<|header_end|>\n\n{prompt.system}<|eot|>")
+        for role, content in prompt.messages:
+            parts.append(f"<|header_start|>{role}<|header_end|>\n\n{content}<|eot|>")
+        parts.append("<|header_start|>assistant<|header_end|>\n\n")
+        body = {"prompt": "".join(parts), "max_gen_len": max_tokens}
+    elif family == "meta":
         parts = ["<|begin_of_text|>"]
         if prompt.system:
             parts.append(f"<|start_header_id|>system<|end_header_id|>\n\n{prompt.system}<|eot_id|>")
@@ -216,7 +236,7 @@ def parse_output(tier: Tier, output: Any, prompt: Prompt, invocation_type: str =
                           int(u.get("cacheReadInputTokens") or u.get("cacheReadInputTokenCount") or 0),
                           int(u.get("cacheWriteInputTokens") or u.get("cacheWriteInputTokenCount") or 0))
             stop = output.get("stopReason")
-        elif family == "meta":
+        elif family in ("meta", "llama4"):
             text = str(output["generation"])
             usage = Usage(int(output["prompt_token_count"]), int(output["generation_token_count"]))
             stop = output.get("stop_reason")
@@ -224,6 +244,14 @@ def parse_output(tier: Tier, output: Any, prompt: Prompt, invocation_type: str =
             first = output["outputs"][0]
             text, stop = str(first["text"]), first.get("stop_reason")
             usage = Usage(*(token_counts or (estimate_tokens(" " * prompt.chars), estimate_tokens(text))))
+        elif family == "mistral_chat":
+            first = output["choices"][0]
+            content = first["message"]["content"]
+            text = content if isinstance(content, str) else _blocks(content)[0]
+            stop = first.get("stop_reason") or first.get("finish_reason")
+            u = output.get("usage") or {}
+            counted = (int(u["prompt_tokens"]), int(u["completion_tokens"])) if "prompt_tokens" in u else None
+            usage = Usage(*(counted or token_counts or (estimate_tokens(" " * prompt.chars), estimate_tokens(text))))
         elif family == "titan":
             first = output["results"][0]
             text, stop = str(first["outputText"]), first.get("completionReason")

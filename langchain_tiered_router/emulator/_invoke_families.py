@@ -3,7 +3,10 @@
 - ``amazon.nova*``: Converse-like ``messages``/``system``/``inferenceConfig`` in,
   ``output.message.content`` + ``stopReason`` + ``usage`` out; streams Converse-like
   events (``contentBlockDelta`` ...) as chunks.
+- Mistral Large 2 (24.07), Pixtral Large: ``messages`` in, ``choices: [{message,
+  stop_reason}]`` out (a chat completion).
 - ``mistral.*``: ``prompt`` in, ``outputs: [{text, stop_reason}]`` out.
+- ``meta.llama4*``: as ``meta.*``, with Llama 4's template.
 - ``meta.*``: ``prompt`` in, ``generation``, ``prompt_token_count``,
   ``generation_token_count``, ``stop_reason`` out.
 - ``amazon.titan-text*``: ``inputText`` in, ``results: [{outputText, ...}]`` out.
@@ -30,6 +33,7 @@ __all__ = ["family_for"]
 
 _USER_TURN_PATTERNS = (
     re.compile(r"<\|start_header_id\|>user<\|end_header_id\|>\s*(.*?)\s*<\|eot_id\|>", re.S),
+    re.compile(r"<\|header_start\|>user<\|header_end\|>\s*(.*?)\s*<\|eot\|>", re.S),  # Llama 4
     re.compile(r"\[INST\]\s*(?:<<SYS>>.*?<</SYS>>\s*)?(.*?)\s*\[/INST\]", re.S),
     re.compile(r"Human:\s*(.*?)\s*(?=\n\nAssistant:|$)", re.S),
     re.compile(r"User:\s*(.*?)\s*(?=\nBot:|$)", re.S),  # Titan's conversation format
@@ -107,6 +111,40 @@ class Mistral:
         return chunks
 
 
+class MistralChat:
+    name = "mistral_chat"
+
+    def parse(self, body: dict[str, Any]) -> Conversation:
+        messages = require(body, "messages")
+        if not isinstance(messages, list) or not messages:
+            raise WireError.validation("Malformed input request: messages must be a non-empty array.")
+        builder = ConversationBuilder()
+        for message in messages:
+            if not isinstance(message, dict) or not isinstance(message.get("content"), str):
+                raise WireError.validation("Malformed input request: each message needs a role and a string content.")
+            role = str(message.get("role"))
+            if role == "system":
+                builder.count(message["content"])
+                continue
+            builder.text(builder.turn("assistant" if role == "assistant" else "user"), message["content"])
+        conv = builder.build()
+        conv.max_tokens = int(body["max_tokens"]) if body.get("max_tokens") else None
+        return conv
+
+    def render(self, answer: Answer, latency_ms: int) -> dict[str, Any]:
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": _answer_text(answer)},
+                             "stop_reason": _text_stop(answer)}]}
+
+    def stream(self, answer: Answer, latency_ms: int) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = [{"choices": [{"index": 0, "message": {"role": "assistant", "content": piece},
+                                                      "stop_reason": None}]}
+                                        for piece in split_text(_answer_text(answer))]
+        chunks.append({"choices": [{"index": 0, "message": {"role": "assistant", "content": ""},
+                                    "stop_reason": _text_stop(answer)}],
+                       "amazon-bedrock-invocationMetrics": invocation_metrics(answer, latency_ms)})
+        return chunks
+
+
 class Meta:
     name = "meta"
 
@@ -159,7 +197,8 @@ class Titan:
 
 
 _FAMILIES: dict[str, InvokeFamily] = {
-    "anthropic": AnthropicMessages(), "nova": Nova(), "mistral": Mistral(), "meta": Meta(), "titan": Titan(),
+    "anthropic": AnthropicMessages(), "nova": Nova(), "mistral": Mistral(), "mistral_chat": MistralChat(),
+    "meta": Meta(), "llama4": Meta(), "titan": Titan(),
 }
 
 

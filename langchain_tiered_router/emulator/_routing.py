@@ -35,10 +35,12 @@ def base_model_id(model_id: str) -> str:
 
 
 def family_of(model_id: str) -> str:
-    """The InvokeModel body family: anthropic, nova, mistral, meta, titan, or other."""
+    """The InvokeModel body family: anthropic, nova, mistral_chat, mistral, llama4, meta, titan, or other."""
     base = base_model_id(model_id)
     for prefix, family in (("anthropic.", "anthropic"), ("amazon.nova", "nova"),
-                           ("mistral.", "mistral"), ("meta.", "meta"), ("amazon.titan-text", "titan")):
+                           ("mistral.mistral-large-2407", "mistral_chat"), ("mistral.pixtral-large", "mistral_chat"),
+                           ("mistral.", "mistral"), ("meta.llama4", "llama4"), ("meta.", "meta"),
+                           ("amazon.titan-text", "titan")):
         if base.startswith(prefix):
             return family
     return "other"

@@ -62,6 +62,9 @@ def test_converse_records(tmp_path, s3_url, bucket, s3):
     ("anthropic.claude-3-haiku-20240307-v1:0", "InvokeModel"), ("amazon.nova-micro-v1:0", "InvokeModel"),
     ("meta.llama3-8b-instruct-v1:0", "InvokeModel"), ("mistral.mistral-7b-instruct-v0:2", "InvokeModel"),
     ("amazon.titan-text-express-v1", "InvokeModel"), ("anthropic.claude-3-haiku-20240307-v1:0", "Converse"),
+    # a chat completion body (it was the [INST] prompt, and Bedrock's reply was unreadable: no 'outputs')
+    ("mistral.mistral-large-2407-v1:0", "InvokeModel"), ("us.mistral.pixtral-large-2502-v1:0", "InvokeModel"),
+    ("us.meta.llama4-maverick-17b-instruct-v1:0", "InvokeModel"),  # Llama 4's template, not Llama 3's
 ])
 def test_each_family_record_reads_back_from_the_emulator(model_id, invocation):
     prompt_ = Prompt((("user", "my invoice"), ("assistant", "Which one?"), ("user", "the March one")), "Be brief.")
@@ -73,8 +76,13 @@ def test_each_family_record_reads_back_from_the_emulator(model_id, invocation):
         (request,) = emu.requests
     assert answer.text == "Paid." and answer.usage.input_tokens > 0 and answer.usage.output_tokens == 2
     sent = json.dumps(request.body)
-    assert ("0.9" in sent) and (("END" in sent) == ("llama" not in model_id))
-    assert unsent_params(tier, invocation) == ([] if "llama" not in model_id else ["stop_sequences"])
+    no_stop = "llama" in model_id or "large" in model_id  # bodies that take no stop sequences
+    assert ("0.9" in sent) and (("END" in sent) == (not no_stop))
+    assert unsent_params(tier, invocation) == (["stop_sequences"] if no_stop else [])
+    if "large" in model_id:
+        assert request.body["messages"][0] == {"role": "system", "content": "Be brief."}
+    if "llama4" in model_id:
+        assert "<|header_start|>user<|header_end|>" in request.body["prompt"] and "start_header_id" not in sent
     if invocation == "InvokeModel":  # the on-demand call sends the very body a batch record carries
         assert (request.operation, request.body) == ("InvokeModel", model_input(tier, prompt_, invocation))
     else:
