@@ -233,3 +233,9 @@ def _check_complete(model: RoutingModel, path: Path) -> None:
     if model.strategy == "split" and (len(model.split_path) < 2 or model.split_at is None
                                       or not 0 <= model.split_at <= len(model.split_path) - 1):
         raise ConfigError(f"{path}: strategy 'split' needs a path of two or more tiers and a point along it")
+    if model.strategy == "split" and (model.split_path[0] != model.baseline or any(
+            model.tiers.index(a) <= model.tiers.index(b) for a, b in zip(model.split_path, model.split_path[1:]))):
+        # calibrate writes the baseline, then cheaper tiers down the ladder: another order (a
+        # hand edit) moved the certified share of traffic onto tiers it was never measured on
+        raise ConfigError(f"{path}: a split path starts at the baseline ({model.baseline}) and goes down the "
+                          f"ladder; got {' > '.join(model.split_path)}")

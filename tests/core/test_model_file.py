@@ -139,6 +139,9 @@ CRAFTED: dict[str, Callable[[Path, Path], Path]] = {
     "a split path that is a string": lambda g, o: _rewrite(g, o, _set("split_path", "mid")),
     "a split with no point": lambda g, o: _rewrite(g, o, lambda h: {**h, "strategy": "split",
                                                                      "split_path": ["mid", "cheap"]}),
+    # reversed by hand: the certified share of traffic went to the cheap tier instead (94.5 %)
+    "a split path up the ladder": lambda g, o: _rewrite(g, o, lambda h: {**h, "strategy": "split", "split_at": 0.5,
+                                                                         "split_path": ["cheap", "mid"]}),
     "a split point past its path": lambda g, o: _rewrite(g, o, lambda h: {**h, "strategy": "split", "split_at": 3,
                                                                           "split_path": ["mid", "cheap"]}),
     "a split point that is NaN": lambda g, o: _rewrite(g, o, lambda h: {**h, "strategy": "split", "split_at": "NaN",
