@@ -36,7 +36,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 
 from ..core.telemetry.record import RoutingRecord, record_from_result
 from ..core.telemetry.build import build_sinks
-from ..core.telemetry.recorder import Recorder, ShadowHandoff, build_recorder, shadow_of
+from ..core.telemetry.recorder import NOT_SAMPLED, Recorder, ShadowHandoff, build_recorder, shadow_of
 from ..core.telemetry.schema import PROVISIONAL_SHADOW
 from ..core.telemetry.shadow import ShadowSampler
 from ..core.telemetry.sinks import Sink, SinkSet
@@ -73,6 +73,8 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         # ``flush_all()`` and at exit
         self._recorder = Recorder(self.sinks, store_text=store_text, shadow=shadow)
         self._close_sinks = close_sinks  # False for shared writers (``from_config``): routers write to them too
+        self._handoffs = threading.Condition()  # records waiting for the model's shadow call
+        self._waiting = 0
         self._runs: dict[UUID, dict[str, Any]] = {}
         self._written: OrderedDict[str, None] = OrderedDict()  # request ids, the latest WRITTEN_IDS
         self._lock = threading.Lock()
@@ -152,10 +154,24 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         """Write ``record``, or, for a request the shadow samples, as the router's recorder
         does: pending in a durable sink, then whole when its shadow call ends."""
         taken = shadow_of(routed.request) if routed is not None else None
-        if taken is not None:  # the model's own recorder shadows it: its outcome, once
+        if taken == NOT_SAMPLED:  # the model's own recorder drew and left it unshadowed: so is this record
+            self.sinks.write(record)
+            return
+        if isinstance(taken, ShadowHandoff):  # the model's own recorder shadows it: its outcome, once
             if self.sinks.durable:
                 self.sinks.write_provisional(dataclasses.replace(record, shadow_status=PROVISIONAL_SHADOW))
-            taken.then(lambda scored: self.sinks.write(ShadowHandoff.merged(record, scored)))
+            with self._handoffs:
+                self._waiting += 1
+
+            def scored(done: RoutingRecord) -> None:
+                try:
+                    self.sinks.write(ShadowHandoff.merged(record, done))
+                finally:
+                    with self._handoffs:
+                        self._waiting -= 1
+                        self._handoffs.notify_all()
+
+            taken.then(scored)
             return
         shadow = self._recorder.shadow
         if shadow is None or routed is None or not shadow.wants(routed.result):
@@ -192,14 +208,23 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         record.metadata = {**record.metadata, **start["metadata"]}
         return record
 
+    def _wait_for_handoffs(self, timeout: float | None) -> bool:
+        """Wait until the records waiting for the model's shadow calls are written."""
+        with self._handoffs:
+            return self._handoffs.wait_for(lambda: self._waiting == 0, timeout)
+
     def flush(self, timeout: float | None = 60) -> bool:
-        """Finish the shadow calls, then drain the sinks; False when ``timeout`` ran out."""
-        return self._recorder.flush(timeout)
+        """Finish the shadow calls (the model's too, for the records that wait on them),
+        then drain the sinks; False when ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waited = self._wait_for_handoffs(timeout)
+        return self._recorder.flush(None if deadline is None else max(0.0, deadline - time.monotonic())) and waited
 
     def close(self, timeout: float | None = 60) -> None:
         """Finish the shadow calls and flush the sinks. Sinks from ``from_config`` are the
         process's shared writers, which routers write to as well: flushed, left open.
         Sinks handed to the constructor are closed."""
+        self._wait_for_handoffs(timeout)
         if self._close_sinks:
             self._recorder.close(timeout)
             return

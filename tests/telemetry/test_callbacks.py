@@ -229,6 +229,31 @@ def test_the_handlers_record_of_a_shadow_sampled_request_carries_the_shadow(pric
     assert _shadow_rows(db) == [("langchain", "cheap", "done", True, True)] * 3
 
 
+def test_with_the_model_and_the_handler_recording_a_request_is_shadowed_on_one_draw(priced_config, tmp_path):
+    """At a fraction below 1 the handler drew again for requests the model's recorder had
+    not sampled: about 2f - f^2 of them were shadowed, and the extra calls' scored rows
+    lost to the model's unshadowed ones (27 baseline calls for 18 scored rows). One draw,
+    the model's, decides; every shadow call paid ends in a scored row."""
+    from langchain_tiered_router.core.telemetry.recorder import flush_all
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock
+
+    db = tmp_path / "shadow.db"
+    priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(db)}], "shadow": {"fraction": 0.3}}
+    with BedrockEmulator(_SHADOW_SCRIPT) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config)
+        handler = TieredRouterCallbackHandler.from_config(priced_config)
+        chain = ChatPromptTemplate.from_template("say {x}") | model
+        for i in range(60):
+            chain.invoke({"x": f"hi {i}"}, config={"callbacks": [handler]})
+        assert handler.flush() and flush_all()
+        shadow_calls = [r.model_id for r in emu.requests].count("test.frontier-v1")
+    rows = _shadow_rows(db)
+    assert len(rows) == 60 and 0 < shadow_calls < 60
+    assert sum(status == "done" for _, _, status, _, _ in rows) == shadow_calls
+
+
 def test_many_async_streams_left_at_once_are_each_recorded_and_leave_nothing_waiting(priced_config):
     """Each left stream also ends its ``tier:<name>`` attempt run with an error; the handler
     left a waiter for each of those, never served, and past 256 of them the real waiters

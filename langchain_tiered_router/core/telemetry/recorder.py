@@ -26,7 +26,8 @@ from .shutdown import at_exit
 from .writer import open_sinks
 from .sinks import Sink, SinkSet
 
-__all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all", "ShadowHandoff", "shadow_of"]
+__all__ = ["Recorder", "build_recorder", "build_recorder_observers", "flush_all", "ShadowHandoff", "shadow_of",
+           "NOT_SAMPLED"]
 
 _SHADOW = "_tiered_router_shadow"  # on the request object, outside its fields: never recorded
 SHADOW_FIELDS = tuple(f.name for f in dataclasses.fields(RoutingRecord) if f.name.startswith("shadow_"))
@@ -61,8 +62,13 @@ class ShadowHandoff:
         return dataclasses.replace(record, **{f: getattr(shadowed, f) for f in SHADOW_FIELDS})
 
 
-def shadow_of(request: RouteRequest) -> ShadowHandoff | None:
-    """The request's shadow call, when a recorder sampled it."""
+NOT_SAMPLED = "not sampled"  # a recorder drew for the request and left it unshadowed
+
+
+def shadow_of(request: RouteRequest) -> ShadowHandoff | str | None:
+    """The request's shadow call when a recorder sampled it, ``NOT_SAMPLED`` when one drew
+    and did not, None when no recorder with a shadow sampler saw it: whoever else records
+    the request follows that draw (a second draw paid for shadows whose rows were lost)."""
     return request.__dict__.get(_SHADOW)
 
 _recorders: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
@@ -109,7 +115,10 @@ class Recorder:
                 _atexit_registered = True
 
     def __call__(self, result: RoutingResult, request: RouteRequest, backend: Backend) -> None:
-        if self.shadow is not None and self.shadow.wants(result):
+        sampled = self.shadow is not None and self.shadow.wants(result)
+        if self.shadow is not None and not sampled:
+            request.__dict__[_SHADOW] = NOT_SAMPLED
+        if sampled:
             record = record_from_result(result, request, store_text=self.store_text)
             if self.sinks.durable:  # the record waits for its shadow: a journal holds it meanwhile
                 self.sinks.write_provisional(dataclasses.replace(record, shadow_status=PROVISIONAL))
