@@ -214,8 +214,10 @@ _MODEL_REFUSED = re.compile(r"model identifier is invalid|with on-demand through
 # Bedrock's 400s about what this model cannot read (an image or a document block, tools,
 # a system prompt), where a more capable tier can: e.g. "This model doesn't support the
 # image content block that you provided", "This model doesn't support tool use."
-_UNSUPPORTED_INPUT = re.compile(r"model does(n.?t| not) support (the )?(image|document|video|audio|tool|system|"
-                                r"[\w.]{0,40} (content block|field|messages?))", re.I)
+# Content kinds only: a parameter it does not take ("... the topK field", "the stopSequences
+# field") is the config's mistake, a validation error to fix, never a reason to pay a dearer tier.
+_UNSUPPORTED_INPUT = re.compile(r"model does(n.?t| not) support (the )?((image|document|video|audio)\b|tool use\b|"
+                                r"tools\b|tool calling\b|system (messages?|prompts?)\b)", re.I)
 
 
 def unsupported_input_message(message: str) -> bool:

@@ -107,6 +107,11 @@ def test_input_a_model_cannot_read_is_a_model_limit_that_escalates():
     assert isinstance(mapped, ModelLimitError) and mapped.kind == "unsupported_input"
     assert transport_error_from_litellm(litellm.BadRequestError(message="temperature must be at most 1", model="m",
                                                                 llm_provider="bedrock"), tier="cheap", model_id="m") is None
+    # a parameter the model does not take is the config's mistake: no dearer tier is paid for it
+    for parameter in ("the topK field", "the stopSequences field", "the toolChoice field"):
+        exc = litellm.BadRequestError(message=f"BedrockException - This model doesn't support {parameter}.",
+                                      model="m", llm_provider="bedrock")
+        assert transport_error_from_litellm(exc, tier="cheap", model_id="m") is None, parameter
 
 
 def test_an_image_url_litellm_could_not_fetch_is_the_callers_error():
