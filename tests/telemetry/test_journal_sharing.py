@@ -37,6 +37,7 @@ def _dead_process_left(directory: Path, db: Path, lines: list[str]) -> None:
     for line in lines:
         journal.append(line)
     journal.rotate()
+    journal._owner.close()  # the process ends: the OS lets its owner lock go
 
 
 def test_a_process_starting_while_a_segment_is_made_never_takes_it(tmp_path, monkeypatch):
@@ -58,7 +59,7 @@ def test_a_process_starting_while_a_segment_is_made_never_takes_it(tmp_path, mon
                                                                  LOCK_NB=real.LOCK_NB))
     live.append('{"request_id": "r1"}')
     assert started == [[]]
-    (segment,) = [p for p in tmp_path.iterdir()]
+    (segment,) = [p for p in tmp_path.iterdir() if p.name.startswith("seg-")]
     assert segment.name.startswith("seg-") and segment.name.endswith(".ab.jsonl")
     assert journal_module._held(segment) and segment.read_text() == '{"request_id": "r1"}\n'
 
@@ -97,3 +98,34 @@ def test_a_live_writer_adopts_what_a_dead_peer_left(make_router, priced_config, 
         time.sleep(0.1)
     live.close()
     assert _rows(db) == {"live", "peer1", "peer2"}
+
+
+def test_a_live_peers_closed_segment_is_left_to_it(tmp_path):
+    """A segment a live process has closed (rotated, or kept while its store is down) is
+    unheld until that process replays it; the orphan scan took it for a dead peer's, and
+    both replayed and deleted it."""
+    live = Journal(tmp_path, scope="ab")
+    live.append('{"request_id": "r1"}')
+    live.rotate()
+    other = Journal(tmp_path, scope="ab")
+    assert other.closed_segments() == [] and other.adopt_orphans() == 0
+    live._owner.close()  # the live one dies
+    assert other.adopt_orphans() == 1 and [p.name for p in other.closed_segments()] == [
+        p.name for p in live.closed_segments()]
+
+
+def test_replicas_of_one_postgres_database_share_a_journal_scope_whatever_their_dsn_says(tmp_path):
+    """The scope hashed the whole DSN: replicas with another password, application_name or
+    parameter order never replayed each other's segments, and the file names held a hash
+    of the password (a guess could be checked against them offline)."""
+    from langchain_tiered_router.core.telemetry.postgres import PostgresSink
+
+    dsns = ["postgresql://router:pw1@db.internal:5432/telemetry?application_name=pod-a",
+            "postgresql://router:rotated@db.internal/telemetry", "postgresql://other@db.internal:5432/telemetry"]
+    sinks = [PostgresSink(dsn, durable=True, journal_dir=tmp_path / str(i)) for i, dsn in enumerate(dsns)]
+    assert len({sink.journal.scope for sink in sinks}) == 1
+    another = PostgresSink("postgresql://router:pw1@db.internal:5432/other", durable=True, journal_dir=tmp_path / "x")
+    assert another.journal.scope != sinks[0].journal.scope
+    assert journal_scope("postgresql://router:pw1@db.internal:5432/telemetry") != sinks[0].journal.scope
+    for sink in [*sinks, another]:
+        sink.close(timeout=1)

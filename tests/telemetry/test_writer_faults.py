@@ -246,6 +246,7 @@ def test_a_journaled_record_holding_a_unicode_line_separator_is_replayed(make_ro
     journal = Journal(tmp_path / "s.db.journal")  # as a killed process left it
     journal.append(record_json(record_from_result(result, store_text=True)))
     journal.rotate()  # its segment closed, unheld: as a process that died left it
+    journal._owner.close()  # the process ends: the OS lets its owner lock go
     sink = SqliteSink(tmp_path / "s.db", durable=True)  # the next process replays it
     assert sink.flush(timeout=30)
     sink.close()

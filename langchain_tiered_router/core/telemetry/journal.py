@@ -44,8 +44,9 @@ __all__ = ["Journal", "journal_scope"]
 
 
 # seg-<n>[-<process tag>][.<store>].jsonl: without a tag or a store, written by an older release
-_SEGMENT = re.compile(r"^seg-(\d+)(?:-[0-9a-f]+)?(?:\.([0-9a-f]+))?\.jsonl$")
-_MAKING = re.compile(r"^\.seg-.*\.making$")  # a segment being made: renamed once locked
+_SEGMENT = re.compile(r"^seg-(\d+)(?:-([0-9a-f]+))?(?:\.([0-9a-f]+))?\.jsonl$")
+_MAKING = re.compile(r"^\.(seg|owner)-.*\.making$")  # a segment or an owner lock being made: renamed once locked
+_OWNER = re.compile(r"^\.owner-([0-9a-f]+)\.lock$")  # held while its process lives
 
 
 class Journal:
@@ -65,6 +66,7 @@ class Journal:
         self._syncing = False
         self._fh = None
         self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"  # this process's segments
+        self._owner = self._hold_owner()
         self._closed: list[Path] = sorted(self._existing(), key=self._number)  # left by an earlier process
         self._number_next = (self._number(self._closed[-1]) + 1) if self._closed else 1
         self._current: Path | None = None
@@ -78,14 +80,25 @@ class Journal:
     def _existing(self) -> list[Path]:
         """This store's segments no live process is writing: its owner ended, or it was
         closed. (A segment of no store, an older release's, may be anyone's.)"""
+        names = list(self.directory.iterdir())
+        live = {m.group(1) for m in map(_OWNER.match, (p.name for p in names)) if m}
+        live = {tag for tag in live if tag == self._tag or _held(self.directory / f".owner-{tag}.lock")}
         found = []
-        for p in self.directory.iterdir():
+        for p in names:
             match = _SEGMENT.match(p.name)
-            if match and match.group(2) in (None, self.scope) and not _held(p):
+            # a live process's segments are its own to replay, its closed ones too (they
+            # are unheld from closing until replayed: taking them replayed them twice)
+            if match and match.group(3) in (None, self.scope) and match.group(2) not in live and not _held(p):
                 found.append(p)
             elif _MAKING.match(p.name) and _stale(p) and not _held(p):
                 p.unlink(missing_ok=True)  # its maker died before writing anything to it
+            elif (owner := _OWNER.match(p.name)) and owner.group(1) not in live:
+                p.unlink(missing_ok=True)  # a process that ended: its segments are anyone's now
         return found
+
+    def _hold_owner(self):  # noqa: ANN202 - a binary file, or None without flock
+        """This process's owner lock, held while it lives: its segments are not adopted."""
+        return self._locked_new(f"owner-{self._tag}", ".lock") if fcntl is not None else None
 
     def adopt_orphans(self) -> int:
         """Add the segments a dead peer left since this journal opened; how many."""
@@ -146,14 +159,20 @@ class Journal:
 
     def _make(self, name: str):  # noqa: ANN202 - a binary file
         """The segment ``name``, open for appending and locked before any other process can
-        see it: made under a hidden name, locked, then renamed (the lock stays with the file)."""
+        see it."""
         if fcntl is None:
             return open(self.directory / f"{name}.jsonl", "ab")
+        return self._locked_new(name, ".jsonl")
+
+    def _locked_new(self, name: str, suffix: str):  # noqa: ANN202 - a binary file
+        """A new file ``name + suffix``, made under a hidden name, locked, then renamed (the
+        lock stays with the file): nobody ever sees it unheld."""
         making = self.directory / f".{name}.making"
         fh = open(making, "ab")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows the name: never blocks
-            os.rename(making, self.directory / f"{name}.jsonl")
+            final = self.directory / (f".{name}{suffix}" if suffix == ".lock" else f"{name}{suffix}")
+            os.rename(making, final)
         except BaseException:
             fh.close()
             making.unlink(missing_ok=True)
@@ -178,6 +197,9 @@ class Journal:
         self._pending, self._syncing, self._fh, self._current = [], False, None, None
         self._next, self._synced = 1, 0
         self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"
+        if self._owner is not None:  # the parent's owner lock: its copy let go here (the parent holds it on)
+            self._owner.close()
+        self._owner = self._hold_owner()
         self._closed = []
 
     def rotate(self) -> None:

@@ -204,6 +204,17 @@ class PostgresStore(Store):
             self._conn = None
 
 
+def _database_of(dsn: str) -> str:
+    """Which database a DSN names (host, port, database): replicas whose DSNs differ in a
+    password, an ``application_name`` or the order of parameters write one store, and
+    replay each other's journals (and no password goes into a file name's hash)."""
+    try:
+        info = psycopg_module().conninfo.conninfo_to_dict(dsn)
+    except Exception:  # noqa: BLE001 - the DSN is refused when the store connects
+        return redact_dsn(dsn)
+    return f"postgres://{info.get('host') or ''}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
+
+
 def _shut(conn: Any) -> None:
     """Shut a connection's socket under a call blocked on it (the call then fails)."""
     try:
@@ -242,7 +253,7 @@ class PostgresSink(BackgroundSink):
         self.dsn = _dsn(dsn)
         if durable and not journal_dir:
             raise ConfigError("a durable postgres sink needs 'journal_dir'", path="journal_dir")
-        journal = Journal(journal_dir, scope=journal_scope(self.dsn)) if durable else None  # type: ignore[arg-type]
+        journal = Journal(journal_dir, scope=journal_scope(_database_of(self.dsn))) if durable else None  # type: ignore[arg-type]
         super().__init__(PostgresStore(self.dsn), batch_size=batch_size, flush_interval_s=flush_interval_s,
                          linger_s=linger_s, queue_size=queue_size, retry_s=retry_s, journal=journal)
 
