@@ -32,8 +32,10 @@ def _record_lines(make_router, priced_config, ids: list[str]) -> list[str]:
 
 
 def _dead_process_left(directory: Path, db: Path, lines: list[str]) -> None:
-    """A journal as a killed process of ``db``'s sink left it: appended, closed, unheld."""
-    journal = Journal(directory, scope=journal_scope(str(db.resolve())))
+    """A journal as a killed process of ``db``'s sink left it: appended, closed, unheld
+    (segments in the database's own default folder name no store; in a shared one, theirs)."""
+    default = directory == Path(f"{db}.journal")
+    journal = Journal(directory, scope=None if default else journal_scope(str(db.resolve())))
     for line in lines:
         journal.append(line)
     journal.rotate()
@@ -129,3 +131,19 @@ def test_replicas_of_one_postgres_database_share_a_journal_scope_whatever_their_
     assert journal_scope("postgresql://router:pw1@db.internal:5432/telemetry") != sinks[0].journal.scope
     for sink in [*sinks, another]:
         sink.close(timeout=1)
+
+
+def test_a_database_restored_elsewhere_replays_the_journal_beside_it(make_router, priced_config, tmp_path):
+    """Its default journal folder named the database's absolute path in every segment: a
+    database and journal moved together (a restore, another mount) left the records in the
+    journal for good, silently."""
+    import shutil
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    _dead_process_left(old / "s.db.journal", old / "s.db", _record_lines(make_router, priced_config, ["m1", "m2"]))
+    shutil.move(str(old), str(new))
+    sink = SqliteSink(new / "s.db", durable=True)
+    assert sink.flush(timeout=30)
+    sink.close()
+    assert _rows(new / "s.db") == {"m1", "m2"}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -41,6 +42,8 @@ from .forks import set_aside
 from .record import RoutingRecord
 
 __all__ = ["Journal", "journal_scope"]
+
+log = logging.getLogger("langchain_tiered_router")
 
 
 # seg-<n>[-<process tag>][.<store>].jsonl: without a tag or a store, written by an older release
@@ -68,6 +71,7 @@ class Journal:
         self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"  # this process's segments
         self._owner = self._hold_owner()
         self._closed: list[Path] = sorted(self._existing(), key=self._number)  # left by an earlier process
+        self._say_what_is_not_ours()
         self._number_next = (self._number(self._closed[-1]) + 1) if self._closed else 1
         self._current: Path | None = None
         self.appended = self.fsyncs = 0
@@ -99,6 +103,24 @@ class Journal:
     def _hold_owner(self):  # noqa: ANN202 - a binary file, or None without flock
         """This process's owner lock, held while it lives: its segments are not adopted."""
         return self._locked_new(f"owner-{self._tag}", ".lock") if fcntl is not None else None
+
+    def _say_what_is_not_ours(self) -> None:
+        """Segments of another store are left for it, and an older release's (which name no
+        store) are replayed here: with several stores on one folder, either may be wrong,
+        so say so rather than leave records unwritten or write them quietly."""
+        if self.scope is None:
+            return
+        foreign = [p.name for p in self.directory.iterdir()
+                   if (m := _SEGMENT.match(p.name)) and m.group(3) not in (None, self.scope)]
+        older = [p.name for p in self._closed if (m := _SEGMENT.match(p.name)) and m.group(3) is None]
+        if foreign:
+            log.warning("telemetry journal %s: %d segment(s) of another database (%s...) are left for the sink "
+                        "of that database; a database moved or renamed since leaves its own here: start its sink "
+                        "with the old path or DSN once to replay them", self.directory, len(foreign), foreign[0])
+        if older:
+            log.warning("telemetry journal %s: %d segment(s) written by an older release, which name no database, "
+                        "are replayed into this one (%s...); if several databases shared this folder, some of "
+                        "their records may belong to another", self.directory, len(older), older[0])
 
     def adopt_orphans(self) -> int:
         """Add the segments a dead peer left since this journal opened; how many."""

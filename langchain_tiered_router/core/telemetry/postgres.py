@@ -89,7 +89,8 @@ _UNIQUE_ON_REQUEST_ID = """
 SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 WHERE i.indrelid = 'routing_records'::regclass AND i.indisunique AND i.indnatts = 1 AND a.attname = 'request_id'
 """
-_STATUS_OF = "SELECT shadow_status FROM routing_records WHERE request_id = %s LIMIT 1"
+_STATUS_OF_MANY = "SELECT request_id, shadow_status FROM routing_records WHERE request_id = ANY(%s)"
+_SHADOW_STATUS = COLUMNS.index("shadow_status")
 _PLAIN_INSERT = f"INSERT INTO routing_records ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
 _REPLACE_PENDING = (f"UPDATE routing_records SET {', '.join(f'{c} = %s' for c in COLUMNS[1:])} "
                     f"WHERE request_id = %s AND shadow_status = '{PROVISIONAL_SHADOW}'")
@@ -177,18 +178,28 @@ class PostgresStore(Store):
 
     @staticmethod
     def _insert_checked(cur: Any, rows: list[tuple]) -> int:
-        """Without a unique index: each row added unless its request id is there, and a
-        provisional row replaced by its final form."""
-        written = 0
+        """Without a unique index: a batch's rows added unless their request id is there, a
+        provisional row replaced by its final form; in three statements per batch (one
+        query, then the inserts and updates pipelined), under a lock that makes the check
+        and the insert one step across replicas."""
+        cur.execute("SELECT pg_advisory_xact_lock(727275)")  # held to the transaction's end
+        ids = list({row[0] for row in rows})
+        status = dict(cur.execute(_STATUS_OF_MANY, (ids,)).fetchall())
+        inserts, updates = [], []
         for row in rows:
-            status = cur.execute(_STATUS_OF, (row[0],)).fetchone()
-            if status is None:
-                cur.execute(_PLAIN_INSERT, row)
-                written += 1
-            elif status[0] == PROVISIONAL_SHADOW:
-                cur.execute(_REPLACE_PENDING, (*row[1:], row[0]))
-                written += max(0, cur.rowcount)
-        return written
+            rid = row[0]
+            if rid not in status:
+                inserts.append(row)
+            elif status[rid] == PROVISIONAL_SHADOW:
+                updates.append((*row[1:], rid))
+            else:
+                continue
+            status[rid] = row[_SHADOW_STATUS]
+        if inserts:
+            cur.executemany(_PLAIN_INSERT, inserts)
+        if updates:
+            cur.executemany(_REPLACE_PENDING, updates)
+        return len(inserts) + len(updates)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -209,8 +209,10 @@ class SqliteSink(BackgroundSink):
                  linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0, durable: bool = False,
                  journal_dir: str | Path | None = None):
         self.path = Path(path)
-        journal = Journal(journal_dir or f"{self.path}.journal", scope=journal_scope(str(self.path.resolve()))
-                          ) if durable else None
+        # the default folder is this database's alone, and moves with it: its segments name no
+        # store (a scope there stranded a journal whose database was restored elsewhere)
+        journal = Journal(journal_dir or f"{self.path}.journal",
+                          scope=journal_scope(str(self.path.resolve())) if journal_dir else None) if durable else None
         super().__init__(SqliteStore(self.path, synchronous="FULL" if durable else "NORMAL"),
                          batch_size=batch_size, flush_interval_s=flush_interval_s, linger_s=linger_s,
                          queue_size=queue_size, retry_s=retry_s, journal=journal)
