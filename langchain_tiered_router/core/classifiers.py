@@ -241,7 +241,10 @@ class LLMClassifier(Classifier):
         hits = sorted((a, b, n) for a, b, n in spans
                       if not any(a2 <= a and b <= b2 and (a2, b2) != (a, b) for a2, b2, _ in spans))
         if not hits:
-            return TierChoice(default_tier or ladder.cheapest.name, f"llm: unreadable label {text[:40]!r}")
+            # the reason is recorded whatever store_text says: no word of the reply, which
+            # tends to restate the request
+            return TierChoice(default_tier or ladder.cheapest.name,
+                              f"llm: unreadable label (a {len(text)}-character reply naming no tier)")
         first = hits[0]
         opening = not folded[:first[0]].strip(" \t\n`'\"*:.-([")
         name = first[2] if opening else hits[-1][2]

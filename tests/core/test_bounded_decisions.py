@@ -170,6 +170,9 @@ def test_the_llm_classifier_reads_the_tier_its_reply_concludes_with(reply, tier)
     choice = LLMClassifier.parse(reply, _ladder())
     assert (choice.tier, choice.reason) == (tier, f"llm: said {tier!r}")
     assert LLMClassifier.parse("no idea", _ladder(), "mid").tier == "mid"  # unreadable: the default tier
+    # the reason is recorded whatever store_text says: no word of a reply restating the request
+    secret = LLMClassifier.parse("The user's medical question about PATIENT-42", _ladder()).reason
+    assert "PATIENT" not in secret and secret.startswith("llm: unreadable label")
 
 
 def test_a_tier_name_inside_another_is_part_of_it():

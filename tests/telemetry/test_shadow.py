@@ -251,7 +251,8 @@ def test_llm_judge_reads_only_a_line_that_is_one_score(reply, score):
 
     judge = LLMJudgeComparator("mid")
     if score is None:
-        with pytest.raises(ValueError, match="the judge gave no score"):
+        with pytest.raises(ValueError, match="the judge gave no score") as info:
             judge.score("a", "b", "q", judge=lambda p: TierAnswer(text=reply))
+        assert reply not in str(info.value)  # none of it: a judge's reply quotes the answers it compares
     else:
         assert judge.score("a", "b", "q", judge=lambda p: TierAnswer(text=reply)) == score

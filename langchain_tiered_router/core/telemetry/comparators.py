@@ -139,7 +139,9 @@ class LLMJudgeComparator(Comparator):
         # first number anywhere read "10 reasons this is wrong; score 2" and "SCORE: 15" as parity
         scores = [s for s in (one_score(line) for line in reversed(reply.strip().splitlines())) if s is not None]
         if not scores:
-            raise ValueError(f"the judge gave no score (a line 'SCORE: <0-10>'): {reply[:80]!r}")
+            # no word of the reply: it quotes the answers it compares, and shadow_error is
+            # recorded and logged whatever store_text says
+            raise ValueError(f"the judge gave no score (a line 'SCORE: <0-10>') in its {len(reply)}-character reply")
         return float(scores[0] >= self.threshold)
 
 
