@@ -79,7 +79,7 @@ def _tiers(text: Optional[str], names: list[str]) -> list[str]:
     return [t for t in names if t in wanted]
 
 
-def _read_items(prompts: Optional[Path], from_db: Optional[Path], sample: Optional[int]):
+def _read_items(prompts: Optional[Path], from_db: Optional[str], sample: Optional[int]):
     from ..analysis.collect import PromptsError, prompts_from_records, read_prompts, sample_prompts
 
     if (prompts is None) == (from_db is None):
@@ -91,19 +91,22 @@ def _read_items(prompts: Optional[Path], from_db: Optional[Path], sample: Option
     else:
         from ..analysis.report.store import read_store
 
+        from ..core.redact import redact_secrets
+
+        shown = redact_secrets(from_db)  # a DSN's password is never printed
         # read as the report reads: a damaged row is skipped with a warning, not the whole DB refused
-        contents = read_store(from_db)
+        contents = read_store(from_db if "://" in from_db else Path(from_db))
         records = contents.records
         if not records and contents.unreadable.count:
-            raise PromptsError(f"no readable routing record in {from_db}: {contents.unreadable.count} unreadable; "
+            raise PromptsError(f"no readable routing record in {shown}: {contents.unreadable.count} unreadable; "
                                f"the first: {contents.unreadable.first}")
         for line in contents.warnings():
             print(f"tiered-router: warning: {line}", file=sys.stderr)
         found = prompts_from_records(records)
         if not found.items:
-            raise PromptsError(f"no record in {from_db} holds its prompt text ({len(records)} records): turn on "
+            raise PromptsError(f"no record in {shown} holds its prompt text ({len(records)} records): turn on "
                                "telemetry.store_text: true in the router config to collect from traffic")
-        items, source = found.items, str(from_db)
+        items, source = found.items, shown
         if found.without_text:
             notes.append(f"{found.without_text} records without stored text skipped (telemetry.store_text was off)")
         if found.duplicates:
@@ -117,7 +120,7 @@ def _read_items(prompts: Optional[Path], from_db: Optional[Path], sample: Option
 def collect_command(
     config: Path = typer.Option(..., "--config", help="Router YAML (tiers, prices, comparator)."),
     prompts: Optional[Path] = typer.Option(None, "--prompts", help="JSONL of prompts or messages, optional gold."),
-    from_db: Optional[Path] = typer.Option(None, "--from-db", help="A telemetry DB whose records stored their text."),
+    from_db: Optional[str] = typer.Option(None, "--from-db", help="A telemetry DB (a file, or postgresql://...) whose records stored their text."),
     out: Path = typer.Option(Path("outcomes.jsonl"), "--out", help="Recorded-outcomes JSONL to write (resumed)."),
     tiers: Optional[str] = typer.Option(None, "--tiers", help="Comma list of tiers to ask (default: all)."),
     live: bool = typer.Option(False, "--live", help="Ask Amazon Bedrock with your AWS credentials."),

@@ -202,8 +202,9 @@ def _note_overlap(result: dict, cal: list, test: list) -> None:
 def calibrate_command(
     config: Path = typer.Option(..., "--config", help="Router YAML (tiers, prices)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Calibration data: recorded-outcomes JSONL or RouteLLM."),
-    from_db: Optional[Path] = typer.Option(None, "--from-db",
-                                           help="Calibrate on the shadow-sampled records of a telemetry DB instead."),
+    from_db: Optional[str] = typer.Option(None, "--from-db",
+                                          help="Calibrate on the shadow-sampled records of a telemetry DB (a file, or "
+                                               "postgresql://...) instead."),
     since: Optional[str] = typer.Option(None, "--since", help="With --from-db: only records after (24h, 7d, a date)."),
     save_data: Optional[Path] = typer.Option(None, "--save-data",
                                              help="With --from-db: also write the labelled records as JSONL."),
@@ -229,6 +230,7 @@ def calibrate_command(
                    "or split")
     if bound not in _BOUNDS:
         raise fail(f"unknown bound {bound!r}; choose auto, clt or wsr")
+    from ..core.redact import redact_secrets
     from .outputs import check_distinct, check_writable
 
     with one_line_errors():
@@ -251,7 +253,7 @@ def calibrate_command(
             cfg, ladder, items = _load(config, data, fmt)
         items, repeated = distinct_rows(items)
         bar, update = _progress_bar()
-        with bar, about(str(from_db if from_db is not None else data)):
+        with bar, about(redact_secrets(str(from_db)) if from_db is not None else str(data)):
             cal = calibrate(items, ladder, target_parity, policy=policy, delta=delta, bound=bound, spec=spec,
                             max_escalations=cfg.policy.max_escalations, progress=update)
         _note_repeated(cal, repeated, len(items), items)

@@ -43,9 +43,9 @@ def _is_dsn(db: str) -> bool:
 
 def _shown(db: str) -> str:
     """The store as printed: a DSN without its password."""
-    import re
+    from ..core.redact import redact_secrets
 
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", db) if _is_dsn(db) else db
+    return redact_secrets(db) if _is_dsn(db) else db
 
 
 def _money(value: Any) -> str:

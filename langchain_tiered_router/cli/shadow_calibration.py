@@ -15,7 +15,7 @@ __all__ = ["load_shadow_items", "MIN_LABELLED"]
 MIN_LABELLED = 40  # below this, 10 folds of cross-fitting leave too few per fold to fit anything
 
 
-def load_shadow_items(config_path: Path, db: Path, since: Optional[str], save_data: Optional[Path]
+def load_shadow_items(config_path: Path, db: str | Path, since: Optional[str], save_data: Optional[Path]
                       ) -> tuple[Any, Any, list[Any]]:
     from ..analysis.eval.data import EvalDataError
     from ..analysis.shadow_labels import CANNOT_TELL, LABEL_MEANING, shadow_labels, write_outcomes
@@ -27,7 +27,11 @@ def load_shadow_items(config_path: Path, db: Path, since: Optional[str], save_da
     config = load_config(config_path)
     ladder = Ladder.from_config(config)
     ladder.warn_if_out_of_order()
-    records, _ = load_records(db, since=parse_since(since) if since else None)
+    from ..core.redact import redact_secrets
+
+    source = db if "://" in str(db) else Path(db)  # a DSN as given (a Path mangled it), else a file
+    records, _ = load_records(source, since=parse_since(since) if since else None)
+    db = redact_secrets(str(db))  # as printed below: no DSN password
     labels = shadow_labels(records, ladder)
     if not labels.items:
         why = (f"{labels.shadowed} were shadow-sampled but stored no text: set telemetry.store_text: true"

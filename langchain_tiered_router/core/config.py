@@ -22,6 +22,7 @@ from .access import parse_principal
 from .config_file import check_config_data, read_config_file
 from .errors import ConfigError, PricingError, UnknownTierError
 from .pricing import Price, lookup_price, override_price
+from .redact import redact_secrets
 from .templates import check_template
 
 __all__ = [
@@ -741,7 +742,7 @@ def _message(err: dict[str, Any]) -> str:
         close = difflib.get_close_matches(key, _keys_at(tuple(err["loc"])), n=1)
         return f"unknown key {key[:80]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "string_pattern_mismatch":
-        return f"{msg} (got {str(err.get('input'))[:80]!r})"
+        return f"{msg} (got {redact_secrets(str(err.get('input')))[:80]!r})"  # a URL's password: never shown
     if kind == "finite_number":
         return "must be a finite number (not NaN or infinity)"
     return msg.removeprefix("Value error, ")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import socket
 import threading
 import weakref
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, TelemetryError
+from ..redact import redact_secrets
 from .forks import set_aside
 from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
@@ -47,7 +47,7 @@ def is_postgres_dsn(text: str) -> bool:
 
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password, for logs and errors."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", dsn)
+    return redact_secrets(dsn)
 
 
 def psycopg_module() -> Any:

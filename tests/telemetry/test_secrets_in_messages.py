@@ -1,0 +1,52 @@
+"""Passwords in a DSN or a URL never reach an error, a log line or the CLI's output, in
+the forms people write them."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from langchain_tiered_router.cli import app
+from langchain_tiered_router.core.errors import ConfigError
+from langchain_tiered_router.core.redact import redact_secrets
+from langchain_tiered_router.core.telemetry.postgres import redact_dsn
+
+SECRET = "PWSECRET7"
+
+
+@pytest.mark.parametrize("dsn", [
+    f"postgresql://u:{SECRET}@h:5432/db", f"postgresql://:{SECRET}@h/db",  # an empty user left it shown
+    f"postgresql://u@h/db?password={SECRET}", f"postgresql://u@h/db?sslmode=require&password={SECRET}",
+    f"postgresql://u:p@{SECRET}@h/db",  # a raw "@" in the password left its tail shown
+    f"host=h dbname=db password={SECRET}",
+])
+def test_every_form_of_a_dsn_password_is_hidden(dsn):
+    assert SECRET not in redact_dsn(dsn) and SECRET not in redact_secrets(dsn)
+    assert "h" in redact_dsn(dsn)
+
+
+def test_a_config_url_of_the_wrong_form_is_named_without_its_password():
+    """The pattern error quoted the value: a redis_url with another scheme printed its
+    password in the proxy's log and in every traceback."""
+    from langchain_tiered_router.core.config import RouterConfig
+
+    with pytest.raises(ConfigError) as info:
+        RouterConfig.from_dict({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"}],
+                                "circuit": {"backend": "redis", "redis_url": f"valkey://:{SECRET}@127.0.0.1:6379/0"}})
+    assert "redis_url" in str(info.value) and SECRET not in str(info.value) and "***" in str(info.value)
+
+
+@pytest.mark.parametrize("command", [["calibrate", "--config", "examples/eval/routellm_router.yaml", "--out", "m.npz"],
+                                     ["collect", "--config", "examples/eval/routellm_router.yaml", "--out", "o.jsonl",
+                                      "--endpoint-url", "http://127.0.0.1:1"]])
+def test_from_db_takes_a_postgres_dsn_and_never_prints_its_password(command, tmp_path, monkeypatch):
+    """``--from-db`` was a path: a DSN became "postgresql:/u:PW@..." (unreadable) and the
+    error printed it, password and all."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    args = [a if not a.startswith("examples/") else str(repo / a) for a in command]
+    result = CliRunner().invoke(app, [*args, "--from-db", f"postgresql://u:{SECRET}@127.0.0.1:1/db"])
+    assert result.exit_code != 0 and SECRET not in result.output, result.output
+    assert "postgresql://u:***@127.0.0.1:1/db" in result.output, result.output
