@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from decimal import Decimal
 from typing import Any, Iterator
 
@@ -42,7 +43,8 @@ def test_streams_under_injected_faults_each_write_one_record_and_bill_served_one
     malformed or stalled with probability 0.05 each, a tenth of the clients leaving after
     their first line."""
     rng = random.Random(11)
-    plan = [(f"faults-{proxy['mode']}-{i}", rng.choice(["tiered", "tiered-fast"]), rng.choice(PROMPTS),
+    run = uuid.uuid4().hex[:8]  # sessions of this run only: a rerun after a proxy crash reads no row of the first
+    plan = [(f"faults-{proxy['mode']}-{run}-{i}", rng.choice(["tiered", "tiered-fast"]), rng.choice(PROMPTS),
              rng.random() < 0.5, rng.random() < 0.1) for i in range(120)]
 
     seen: dict[str, str] = {}  # per session: what its client met, for a failure's message
