@@ -68,7 +68,7 @@ class TieredChatBedrock(BaseChatModel):
     session pins are scoped to as well.
     """
 
-    config: RouterConfig
+    config: RouterConfig = Field(repr=False)  # it may hold keys, DSN and Redis passwords: printing a chain showed them
     """The router config: a ``RouterConfig``, a dict, or a path to a YAML file."""
     client: Any = Field(default=None, exclude=True)
     """A boto3 ``bedrock-runtime`` client shared by every tier (made from the config if unset)."""

@@ -50,3 +50,20 @@ def test_from_db_takes_a_postgres_dsn_and_never_prints_its_password(command, tmp
     result = CliRunner().invoke(app, [*args, "--from-db", f"postgresql://u:{SECRET}@127.0.0.1:1/db"])
     assert result.exit_code != 0 and SECRET not in result.output, result.output
     assert "postgresql://u:***@127.0.0.1:1/db" in result.output, result.output
+
+
+def test_printing_a_chain_shows_no_secret_from_the_routers_config():
+    """``repr`` of the model printed its config: a tier's aws_secret_access_key, a Redis
+    URL's password, a PostgreSQL DSN's (``print(chain)``, notebooks, error logs)."""
+    from langchain_core.prompts import ChatPromptTemplate
+
+    from langchain_tiered_router import TieredChatBedrock
+
+    config = {"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0",
+                         "model_kwargs": {"aws_secret_access_key": SECRET}},
+                        {"name": "top", "model_id": "amazon.nova-pro-v1:0"}],
+              "pinning": {"backend": "redis", "redis_url": f"redis://:{SECRET}@127.0.0.1:1/0"},
+              "telemetry": {"sinks": []}, "endpoint_url": "http://127.0.0.1:1"}
+    llm = TieredChatBedrock(config=config, aws_access_key_id="x", aws_secret_access_key="y")
+    chain = ChatPromptTemplate.from_template("{q}") | llm
+    assert SECRET not in repr(llm) and SECRET not in str(chain) and SECRET not in repr(chain)
