@@ -21,7 +21,7 @@ from ._accounting import mark_routed
 from ._backend import LiteLLMRouterBackend
 from ._request import route_request_from_messages
 from ._response import routing_summary
-from ._settings import check_tiers_against
+from ._settings import check_tiers_against, deployments_region
 
 __all__ = ["TieredLiteLLMRouter"]
 
@@ -34,6 +34,9 @@ class TieredLiteLLMRouter:
         self.config = load_config(config)
         if not groups:
             check_tiers_against(self.config, router)
+            region = deployments_region(self.config, router)
+            if region is not None:  # priced where the deployments call Bedrock
+                self.config = self.config.model_copy(update={"region_name": region})
         self.llm_router = router
         self.router: Router = build_router(self.config, observers=observers, telemetry=telemetry)
         self.backend = LiteLLMRouterBackend(router, groups)

@@ -25,7 +25,7 @@ from langchain_tiered_router.core.pricing import MTOK
 from ._backend import LiteLLMRouterBackend
 
 __all__ = ["PROVIDER", "CONFIG_ENV", "tiered_config_source", "provider_config_source",
-           "RouterSet", "check_tiers_against", "model_names", "deployments", "proxy_llm_router"]
+           "RouterSet", "check_tiers_against", "deployments_region", "model_names", "deployments", "proxy_llm_router"]
 
 log = logging.getLogger("litellm_hooks")
 
@@ -142,6 +142,26 @@ def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:
                             tier.name, tier.model_id, model, tier.model_id)
 
 
+def deployments_region(config: RouterConfig, llm_router: Any) -> str | None:
+    """The region the tiers' deployments call Bedrock in (``aws_region_name``) when the
+    router YAML names none and they all name another: the tiers are priced there (a
+    GovCloud deployment was billed at us-east-1's prices, silently). A YAML that names
+    another region is a ``ConfigError``; deployments in several regions are warned about."""
+    regions = {str(r) for t in config.tiers for d in deployments(llm_router, t.name)
+               if (r := (d.get("litellm_params") or {}).get("aws_region_name"))}
+    if not regions or regions == {config.region_name}:
+        return None
+    if len(regions) > 1:
+        log.warning("the tiers' deployments call Bedrock in %s; the router YAML prices every tier in %s (set "
+                    "price: on the tiers that cost otherwise)", ", ".join(sorted(regions)), config.region_name)
+        return None
+    (region,) = regions
+    if "region_name" in config.model_fields_set:
+        raise ConfigError(f"the tiers' deployments call Bedrock in {region} (aws_region_name), but the router YAML "
+                          f"prices them in {config.region_name}: set region_name: {region}", path="region_name")
+    return region
+
+
 def warn_if_unpriced(source: str, router: Router, llm_router: Any) -> None:
     """LiteLLM holds a budget reservation for a request (``max_budget`` on a key, team or
     user) only at a price it knows, and it cannot price ``tiered_router/...``: say so for
@@ -200,12 +220,15 @@ class RouterSet:
             llm_router = self._get_llm_router()
             if llm_router is not None and source not in self._checked:
                 check_tiers_against(self._configs[source], llm_router)
+                region = deployments_region(self._configs[source], llm_router)
+                if region is not None:  # priced where the deployments call Bedrock: built again before any request
+                    built = self._build(source, self._configs[source].model_copy(update={"region_name": region}))
                 warn_if_unpriced(source, built[0], llm_router)
                 self._checked.add(source)
             return built
 
-    def _build(self, source: str) -> tuple[Router, LiteLLMRouterBackend]:
-        config = load_config(source)
+    def _build(self, source: str, config: RouterConfig | None = None) -> tuple[Router, LiteLLMRouterBackend]:
+        config = config if config is not None else load_config(source)
         router = build_router(config, observers=self._observers)
         warm(router)
         self._configs[source] = config

@@ -99,6 +99,21 @@ def test_tiers_must_be_router_model_groups(llm_router):
     assert info.value.path == "tiers[1].name" and "middle" in str(info.value)
 
 
+def test_tiers_are_priced_where_their_deployments_call_bedrock(emulator):
+    """Deployments calling GovCloud (``aws_region_name``) were billed at the router YAML's
+    default us-east-1 prices, silently. A YAML that names no region takes theirs; one that
+    names another is refused; the same check runs on the proxy."""
+    gov = [{**d, "litellm_params": {**d["litellm_params"], "aws_region_name": "us-gov-west-1"}}
+           for d in tier_deployments(emulator.url)]
+    llm_router = litellm.Router(model_list=gov, num_retries=0)
+    tiered = TieredLiteLLMRouter(llm_router, CONFIG, telemetry=False)
+    assert tiered.config.region_name == "us-gov-west-1"
+    assert tiered.router.ladder["cheap"].price == lookup_price(CHEAP, region="us-gov-west-1") != lookup_price(CHEAP)
+    with pytest.raises(ConfigError) as info:
+        TieredLiteLLMRouter(llm_router, {**CONFIG, "region_name": "us-east-1"}, telemetry=False)
+    assert info.value.path == "region_name" and "us-gov-west-1" in str(info.value)
+
+
 @pytest.mark.parametrize("response_format", [
     {"type": "json_schema", "json_schema": {"name": "invoice", "schema": INVOICE_SCHEMA}},
     {"type": "json_object"},  # JSON mode: cheap's prose is no JSON object
