@@ -494,3 +494,17 @@ def test_routers_built_per_call_share_one_writer_per_destination_and_flush_all_r
         sorted(f"call-{i}" for i in range(20))
     writers = [t for t in threading.enumerate() if t.name == f"tiered-router-writer:JSONL file {path.resolve()}"]
     assert len(writers) == 1
+
+
+def test_otel_an_answer_from_a_response_cache_is_no_model_call(make_router, priced_config):
+    """A cache hit got a ``chat`` span with the cached reply's tokens: summed over chat
+    spans, tokens no model spent. It is an event on the request span now."""
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import TierAnswer
+    from langchain_tiered_router.core.pricing import Usage
+
+    router, exporter, memory = _otel(make_router, priced_config)
+    cached = TierAnswer("ok", Usage(10, 5), "test.cheap-v1", cache_hit=True)
+    router.route(RouteRequest(text="q", request_id="cached"), ScriptedBackend({"*": cached}))
+    span, calls = _request_span(exporter, "cached")
+    assert calls == [] and [e.name for e in span.events] == ["tiered_router.cache_hit"]

@@ -214,6 +214,11 @@ class OTelSink(Sink):
         for call in before:
             call_span(_aux_attributes(call), call.get("latency_ms"), None)
         for attempt in record.attempts:
+            if attempt.get("cache_hit"):  # answered from a response cache: no model call, no tokens spent
+                span.add_event("tiered_router.cache_hit", timestamp=at, attributes=_clean({
+                    "tiered_router.tier": attempt.get("tier"), "tiered_router.model_id": attempt.get("model_id"),
+                    "tiered_router.outcome": attempt.get("outcome")}))
+                continue
             if attempt.get("outcome") == "skipped":  # never called: not a model call, let alone a failed one
                 span.add_event("tiered_router.tier_skipped", timestamp=at, attributes=_clean({
                     "tiered_router.tier": attempt.get("tier"), "tiered_router.model_id": attempt.get("model_id"),
