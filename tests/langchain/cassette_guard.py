@@ -21,7 +21,8 @@ PATTERNS = [
     re.compile(r"AWS4-HMAC-SHA256\s+Credential=", re.IGNORECASE),
     re.compile(r"Credential=[A-Z0-9]{16,}/", re.IGNORECASE),
     re.compile(r"x-amz-security-token", re.IGNORECASE),
-    re.compile(r"^authorization$", re.IGNORECASE),
+    re.compile(r"^(proxy-)?authorization$|^x-api-key$", re.IGNORECASE),
+    re.compile(r"\bABSK[A-Za-z0-9+/=]{20,}|bedrock-api-key-[A-Za-z0-9+/=]{20,}"),  # Bedrock API keys, long- and short-term
     *[re.compile(re.escape(secret)) for secret in FAKE_SECRETS],
     ACCOUNT_IN_ARN := re.compile(r"arn(?:%3A|:)aws[a-z-]*(?:%3A|:)[a-z0-9-]+(?:%3A|:)[a-z0-9-]*(?:%3A|:)"
                                  r"(?!000000000000)\d{12}", re.IGNORECASE),  # an ARN's account id, URL-encoded or not

@@ -46,7 +46,7 @@ NOWHERE = "http://127.0.0.1:9"  # replay: nothing listens here; vcrpy answers
 
 SECRET_HEADERS = ["authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
                   "amz-sdk-invocation-id", "amz-sdk-request", "x-amzn-bedrock-api-key", "cookie",
-                  "x-amz-sso_bearer_token"]
+                  "x-amz-sso_bearer_token", "x-api-key", "proxy-authorization"]
 
 
 # an ARN's account id (a tier's inference profile in the path, URL-encoded): 000000000000 in
@@ -177,6 +177,12 @@ def test_leak_guard_sees_base64_headers(tmp_path) -> None:
     path = tmp_path / "leaky.yaml"
     path.write_text(yaml.dump(leaked))
     assert "!!binary" in path.read_text() and "AKIA" not in path.read_text()  # a grep would miss it
+    assert len(leaks_in(path)) >= 3
+    # a Bedrock API key, in a query string or a header the filter list did not name
+    api_key = {"interactions": [{"request": {"uri": "https://bedrock-runtime.us-east-1.amazonaws.com/x?key=ABSK"
+                                             + "QmVkcm9ja0FQSUtleS1leGFtcGxlLWtleQ==", "body": None,
+                                             "headers": {"X-Api-Key": [b"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3M="]}}}]}
+    path.write_text(yaml.dump(api_key))
     assert len(leaks_in(path)) >= 3
 
 
