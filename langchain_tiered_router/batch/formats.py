@@ -28,6 +28,9 @@ from ..core.types import TierAnswer
 __all__ = ["Prompt", "family_of", "model_input", "parse_output", "supports", "DEFAULT_MAX_TOKENS"]
 
 DEFAULT_MAX_TOKENS = 1024
+# a turn's opening, its role's close and its end, in each Llama template
+_LLAMA_TURNS = {"meta": ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+                "llama4": ("<|header_start|>", "<|header_end|>", "<|eot|>")}
 _PROFILE = re.compile(r"^(us|eu|apac|us-gov|global|jp|au|ca)\.")
 
 
@@ -149,21 +152,12 @@ def model_input(tier: Tier, prompt: Prompt, invocation_type: str = "InvokeModel"
         if top_p is not None:
             body["top_p"] = top_p
         return body
-    if family == "llama4":  # Llama 4's own template (its header and end-of-turn tokens differ from Llama 3's)
+    if family in _LLAMA_TURNS:  # Llama 3's template, or Llama 4's (its header and end-of-turn tokens differ)
+        start, end, eot = _LLAMA_TURNS[family]
         parts = ["<|begin_of_text|>"]
-        if prompt.system:
-            parts.append(f"<|header_start|>system<|header_end|>\n\n{prompt.system}<|eot|>")
-        for role, content in prompt.messages:
-            parts.append(f"<|header_start|>{role}<|header_end|>\n\n{content}<|eot|>")
-        parts.append("<|header_start|>assistant<|header_end|>\n\n")
-        body = {"prompt": "".join(parts), "max_gen_len": max_tokens}
-    elif family == "meta":
-        parts = ["<|begin_of_text|>"]
-        if prompt.system:
-            parts.append(f"<|start_header_id|>system<|end_header_id|>\n\n{prompt.system}<|eot_id|>")
-        for role, content in prompt.messages:
-            parts.append(f"<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>")
-        parts.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
+        turns = ([("system", prompt.system)] if prompt.system else []) + list(prompt.messages)
+        parts += [f"{start}{role}{end}\n\n{content}{eot}" for role, content in turns]
+        parts.append(f"{start}assistant{end}\n\n")
         body = {"prompt": "".join(parts), "max_gen_len": max_tokens}
     elif family == "mistral":
         text = "<s>"

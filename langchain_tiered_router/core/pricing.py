@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 __all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "override_price",
            "estimate_tokens", "litellm_cost_map_path", "MTOK"]
@@ -216,13 +216,7 @@ def lookup_price(model_id: str, cost_map: Mapping[str, dict] | None = None, *,
                    "no cost-map entry for inference profile %r: priced at the base model's entry 'litellm:%s'; "
                    "a regional-profile premium Bedrock may charge is missing (us./eu. profiles of some models "
                    "cost 10%% more): set the tier's price: to price it exactly", model_id, name)
-    return Price(
-        input_per_mtok=_per_mtok(entry, "input_cost_per_token"),
-        output_per_mtok=_per_mtok(entry, "output_cost_per_token"),
-        cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost"),
-        cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost"),
-        source=f"litellm:{name}",
-    )
+    return _entry_price(entry, "", f"litellm:{name}")
 
 
 def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None, *,
@@ -240,14 +234,19 @@ def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None
             break
         if entry.get("input_cost_per_token_batches") is not None \
                 and entry.get("output_cost_per_token_batches") is not None:
-            return Price(
-                input_per_mtok=_per_mtok(entry, "input_cost_per_token_batches"),
-                output_per_mtok=_per_mtok(entry, "output_cost_per_token_batches"),
-                cache_read_per_mtok=_per_mtok(entry, "cache_read_input_token_cost_batches"),
-                cache_write_per_mtok=_per_mtok(entry, "cache_creation_input_token_cost_batches"),
-                source=f"litellm-batch:{name}",
-            )
+            return _entry_price(entry, "_batches", f"litellm-batch:{name}")
     return None
+
+
+def _entry_price(entry: Mapping[str, Any], suffix: str, source: str) -> Price:
+    """A cost-map entry's rates (``suffix`` "_batches": its batch rates) per million tokens."""
+    return Price(
+        input_per_mtok=_per_mtok(entry, f"input_cost_per_token{suffix}"),
+        output_per_mtok=_per_mtok(entry, f"output_cost_per_token{suffix}"),
+        cache_read_per_mtok=_per_mtok(entry, f"cache_read_input_token_cost{suffix}"),
+        cache_write_per_mtok=_per_mtok(entry, f"cache_creation_input_token_cost{suffix}"),
+        source=source,
+    )
 
 
 def override_price(override: Price, model_id: str, region: str | None = None,
