@@ -147,3 +147,27 @@ def test_a_database_restored_elsewhere_replays_the_journal_beside_it(make_router
     assert sink.flush(timeout=30)
     sink.close()
     assert _rows(new / "s.db") == {"m1", "m2"}
+
+
+def test_a_replayed_segment_holding_a_provisional_record_and_its_final_form_writes_it_once(
+        make_router, priced_config, tmp_path):
+    """A shadow-sampled request journals a provisional copy, then its final form; a process
+    killed before committing left both, and the replay inserted the provisional row, then
+    replaced it: ``written`` counted the request twice."""
+    import dataclasses
+    import json
+
+    from langchain_tiered_router.core.telemetry.record import RoutingRecord
+
+    (line,) = _record_lines(make_router, priced_config, ["shadowed"])
+    final = RoutingRecord.from_json_dict(json.loads(line))
+    pending = dataclasses.replace(final, shadow_status="pending")
+    done = dataclasses.replace(final, shadow_status="done", shadow_score=1.0)
+    db = tmp_path / "s.db"
+    _dead_process_left(Path(f"{db}.journal"), db, [record_json(pending), record_json(done)])
+    sink = SqliteSink(db, durable=True)
+    assert sink.flush(timeout=30)
+    sink.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT request_id, shadow_status FROM routing_records").fetchall() == [("shadowed", "done")]
+    assert sink.written == 1

@@ -41,6 +41,7 @@ from typing import Any, Iterator, Sequence
 
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built, logged_json, record_json
+from .schema import PROVISIONAL_SHADOW
 from .shutdown import at_exit, watch_signals
 from .sinks import Sink
 
@@ -588,6 +589,7 @@ class BackgroundSink(Sink):
             self.journal.rotate()
         for segment in self.journal.closed_segments():
             records, bad = self.journal.read(segment)
+            records = _without_superseded(records)
             for line in bad:
                 log.error("telemetry journal %s: a torn line (never acknowledged) skipped: %r", segment, line[:200])
             lost: list[tuple[RoutingRecord, str]] = []
@@ -604,3 +606,11 @@ class BackgroundSink(Sink):
                 lost += more
             self._give_up(lost)
             self.journal.remove(segment)
+
+
+def _without_superseded(records: list[RoutingRecord]) -> list[RoutingRecord]:
+    """A segment's records without the provisional ones whose final form it also holds
+    (a shadow-sampled request journals both): each request goes to the store once, and
+    ``written`` counts it once."""
+    final = {r.request_id for r in records if r.shadow_status != PROVISIONAL_SHADOW}
+    return [r for r in records if r.shadow_status != PROVISIONAL_SHADOW or r.request_id not in final]
