@@ -39,6 +39,7 @@ from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, PinStoreUnavailable, decode_pin, encode_pin
 from .policies import Policy
 from .pricing import Usage, estimate_tokens, lookup_price
+from .redact import redact_secrets
 from .tiers import Ladder, Tier
 from .tool_calls import TURN_KINDS, ToolCallGate, TurnKind, turn_kind
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
@@ -86,7 +87,7 @@ def _error_text(exc: BaseException) -> str:
         # its message, when there is one, names a cancel scope and a task by memory address
         return "CancelledError: the caller cancelled the request"
     name = "RuntimeError" if isinstance(exc, _ConsumerClosed) else type(exc).__name__
-    return f"{name}: {exc}"
+    return redact_secrets(f"{name}: {exc}")  # recorded and logged: a URL's password in a provider's message is not
 
 
 def _error_kind(exc: BaseException) -> str:
@@ -342,7 +343,7 @@ class Router:
                         self._note_retry(attempt, exc, exc.kind)
                         yield _Sleep(delay)
                         continue
-                    attempt.outcome, attempt.error, attempt.error_kind = "transport_error", str(exc), exc.kind
+                    attempt.outcome, attempt.error, attempt.error_kind = "transport_error", redact_secrets(str(exc)), exc.kind
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call, spent)
                 except MalformedReplyError as exc:
@@ -354,7 +355,7 @@ class Router:
                         self._note_retry(attempt, exc, "malformed")
                         yield _Sleep(delay)
                         continue
-                    attempt.outcome, attempt.error, attempt.error_kind = "malformed", str(exc), "malformed"
+                    attempt.outcome, attempt.error, attempt.error_kind = "malformed", redact_secrets(str(exc)), "malformed"
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call, spent)
                 except TierCallError as exc:  # a tier call failed in a way no retry mends
@@ -362,7 +363,7 @@ class Router:
                     call.emitted = call.emitted or exc.delivered
                     self._record_call(tier, True)
                     cause = exc.cause or exc
-                    attempt.outcome, attempt.error = "error", str(exc)
+                    attempt.outcome, attempt.error = "error", redact_secrets(str(exc))
                     attempt.error_kind = exc.kind if isinstance(exc, ModelLimitError) else type(cause).__name__
                     attempt.exception = exc
                     self._charge_partial(attempt, tier, call, spent)

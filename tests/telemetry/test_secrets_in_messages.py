@@ -67,3 +67,20 @@ def test_printing_a_chain_shows_no_secret_from_the_routers_config():
     llm = TieredChatBedrock(config=config, aws_access_key_id="x", aws_secret_access_key="y")
     chain = ChatPromptTemplate.from_template("{q}") | llm
     assert SECRET not in repr(llm) and SECRET not in str(chain) and SECRET not in repr(chain)
+
+
+def test_a_failed_calls_error_is_recorded_without_a_password_its_message_held():
+    """A provider's or a client library's error can name the URL it called, credentials
+    and all; the attempt's error text went into every sink and the log as it was."""
+    from langchain_tiered_router.core.build import build_router
+    from langchain_tiered_router.core.errors import TransportError
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import RouteRequest
+
+    failed = TransportError(f"cannot reach http://router:{SECRET}@proxy.internal:8080/model", tier="cheap",
+                            model_id="amazon.nova-micro-v1:0", kind="connection")
+    router = build_router({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+                                     {"name": "top", "model_id": "amazon.nova-pro-v1:0"}],
+                           "retry": {"max_retries": 0}, "telemetry": {"sinks": []}}, observers=[])
+    result = router.route(RouteRequest("q"), ScriptedBackend({"cheap": failed, "top": "ok"}))
+    assert result.attempts[0].error and SECRET not in result.attempts[0].error and "***" in result.attempts[0].error
