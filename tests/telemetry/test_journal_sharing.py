@@ -171,3 +171,51 @@ def test_a_replayed_segment_holding_a_provisional_record_and_its_final_form_writ
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT request_id, shadow_status FROM routing_records").fetchall() == [("shadowed", "done")]
     assert sink.written == 1
+
+
+def test_a_forked_child_does_not_keep_its_parents_segment_locked(tmp_path):
+    """The child kept its copy of the parent's open segment, and with it the lock: a killed
+    parent's acknowledged records waited, unreplayed, for the child to end (a pre-fork
+    worker's whole life)."""
+    import os
+
+    parent = Journal(tmp_path, scope="ab")
+    parent.append('{"request_id": "before-fork"}')
+    ready, told = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: takes journals of its own, then lives on for a while
+        try:
+            parent.after_fork()
+            os.write(told, b"x")
+            time.sleep(3)
+        finally:
+            os._exit(0)
+    os.read(ready, 1)  # the child has forked its journal
+    os.close(ready)
+    os.close(told)
+    try:
+        parent._fh.close()  # the parent dies: the OS closes its descriptors
+        parent._owner.close()
+        assert [p.name for p in Journal(tmp_path, scope="ab").closed_segments()] == [parent._current.name]
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_postgres_databases_named_by_libpq_environment_have_scopes_of_their_own(tmp_path, monkeypatch):
+    """Where the DSN names no database, libpq takes PGDATABASE (or a service's): two
+    services with one DSN and PGDATABASE prod and staging shared a scope, and the staging
+    sink replayed prod's records into staging."""
+    from langchain_tiered_router.core.telemetry.postgres import PostgresSink
+
+    scopes = []
+    for database in ("prod", "staging"):
+        monkeypatch.setenv("PGDATABASE", database)
+        sink = PostgresSink("postgresql://postgres@127.0.0.1:5432", durable=True, journal_dir=tmp_path / database)
+        scopes.append(sink.journal.scope)
+        sink.close(timeout=1)
+    monkeypatch.delenv("PGDATABASE")
+    for service in ("prod", "staging"):
+        sink = PostgresSink(f"postgresql:///?service={service}", durable=True, journal_dir=tmp_path / service)
+        scopes.append(sink.journal.scope)
+        sink.close(timeout=1)
+    assert len(set(scopes)) == 4

@@ -211,9 +211,18 @@ class Journal:
 
     def after_fork(self) -> None:
         """In a forked child: segments of its own. The parent's open segment stays the
-        parent's (its lock is the parent's too: only this copy of the file is let go),
-        and so do the closed ones the parent will replay."""
-        if self._fh is not None:  # nothing buffered in it: every append is flushed
+        parent's (its lock is the parent's: this copy of the file is let go), and so do the
+        closed ones the parent will replay."""
+        if self._fh is not None:
+            # this copy lets the parent's segment go: its descriptor now names /dev/null (a
+            # child holding it kept the segment locked, so a killed parent's acknowledged
+            # records waited for the child to end); the file object is kept untouched, since
+            # a fork during an append may have left bytes in its buffer
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self._fh.fileno())
+            finally:
+                os.close(null)
             set_aside(self._fh)
         self._cond = threading.Condition()
         self._pending, self._syncing, self._fh, self._current = [], False, None, None

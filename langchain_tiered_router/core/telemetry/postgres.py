@@ -223,7 +223,13 @@ def _database_of(dsn: str) -> str:
         info = psycopg_module().conninfo.conninfo_to_dict(dsn)
     except Exception:  # noqa: BLE001 - the DSN is refused when the store connects
         return redact_dsn(dsn)
-    return f"postgres://{info.get('host') or ''}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user') or ''}"
+    env = os.environ  # what libpq fills in where the DSN is silent (PGDATABASE=prod vs staging)
+    host = info.get("host") or env.get("PGHOST") or ""
+    port = info.get("port") or env.get("PGPORT") or 5432
+    user = info.get("user") or env.get("PGUSER") or ""
+    dbname = info.get("dbname") or env.get("PGDATABASE") or user
+    service = info.get("service") or env.get("PGSERVICE") or ""
+    return f"postgres://{host}:{port}/{dbname}?service={service}"
 
 
 def _shut(conn: Any) -> None:
