@@ -8,7 +8,7 @@ handler's ``on_llm_error``. The handler also takes the request and backend of a 
 ended with its message, to run its shadow call (``telemetry.shadow``).
 
 Kept only for runs a handler said it records (``expect``), until it takes them. A
-waiter (``take(then=...)``) is registered only for a run whose route is open (``mark``
+waiter (``take_routed(then=...)``) is registered only for a run whose route is open (``mark``
 seen, its result not yet): its result is sure to come, when the route closes. The
 limits below only guard against runs whose end never comes; they are never reached by
 runs that end.
@@ -23,7 +23,7 @@ from uuid import UUID
 
 from ..core.types import RouteRequest, RoutingResult
 
-__all__ = ["Routed", "expect", "listen", "mark", "observe", "take", "take_routed", "KEPT"]
+__all__ = ["Routed", "expect", "listen", "mark", "observe", "take_routed", "KEPT"]
 
 KEPT = 65_536  # run ids remembered per kind: a leak guard for runs whose end never comes
 _RUN_ID = "_lc_run_id"  # on the request object, outside its fields: never recorded
@@ -104,8 +104,3 @@ def take_routed(run_id: UUID, then: Callable[[Routed], None] | None = None) -> R
             _waiting[run_id] = then
         return routed
 
-
-def take(run_id: UUID, then: Callable[[RoutingResult], None] | None = None) -> RoutingResult | None:
-    """The kept result of ``run_id`` (``take_routed``, its result only)."""
-    routed = take_routed(run_id, None if then is None else (lambda r: then(r.result)))
-    return None if routed is None else routed.result

@@ -102,7 +102,7 @@ class Journal:
 
     def _hold_owner(self):  # noqa: ANN202 - a binary file, or None without flock
         """This process's owner lock, held while it lives: its segments are not adopted."""
-        return self._locked_new(f"owner-{self._tag}", ".lock") if fcntl is not None else None
+        return self._locked_new(f".owner-{self._tag}.lock") if fcntl is not None else None
 
     def _say_what_is_not_ours(self) -> None:
         """Segments of another store are left for it, and an older release's (which name no
@@ -184,17 +184,16 @@ class Journal:
         see it."""
         if fcntl is None:
             return open(self.directory / f"{name}.jsonl", "ab")
-        return self._locked_new(name, ".jsonl")
+        return self._locked_new(f"{name}.jsonl")
 
-    def _locked_new(self, name: str, suffix: str):  # noqa: ANN202 - a binary file
-        """A new file ``name + suffix``, made under a hidden name, locked, then renamed (the
-        lock stays with the file): nobody ever sees it unheld."""
-        making = self.directory / f".{name}.making"
+    def _locked_new(self, name: str):  # noqa: ANN202 - a binary file
+        """A new file ``name``, made under a hidden name, locked, then renamed (the lock
+        stays with the file): nobody ever sees it unheld."""
+        making = self.directory / f".{name.lstrip('.')}.making"
         fh = open(making, "ab")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows the name: never blocks
-            final = self.directory / (f".{name}{suffix}" if suffix == ".lock" else f"{name}{suffix}")
-            os.rename(making, final)
+            os.rename(making, self.directory / name)
         except BaseException:
             fh.close()
             making.unlink(missing_ok=True)
