@@ -275,6 +275,10 @@ def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
             out[name] = interleaved({"tiered": lambda: tiered.invoke(PROMPT), "plain": lambda: plain.invoke(PROMPT)},
                                     rounds, per_round)
             out[name]["served_by"] = tiered.invoke(PROMPT).response_metadata["routing"]["model_id"]
+        prompts = recorded_prompts(data)
+        for name in ("rules_classifier", "trained_classifier"):
+            cfg = {"telemetry": {"sinks": []}, **variants[name], "endpoint_url": url}
+            out[f"{name}_varied"] = varied_prompts_row(plain, TieredChatBedrock(config=cfg), prompts, rounds, per_round)
         out["sqlite_linger"] = linger_row(url, Path(tmp), rounds, per_round)
         first = TieredChatBedrock(config={"telemetry": {"sinks": []}, "tiers": LADDER, "gates": JSON_GATE,
                                           "endpoint_url": url})
@@ -286,6 +290,24 @@ def langchain_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
                                              "endpoint_url": url}), recorded_prompts(data), quick)
         flush_all()
     return out
+
+
+def varied_prompts_row(plain: Any, tiered: Any, prompts: list[str], rounds: int, per_round: int) -> dict[str, Any]:
+    """A classifier row as traffic meets it: every call a different recorded prompt (the
+    fixed-prompt rows decide from the prompt-features cache after their first call),
+    both sides given the same prompts in the same order."""
+    warmup = 30
+    picked = random.Random(11).sample(prompts, warmup + rounds * per_round)
+    for prompt in picked[:warmup]:  # the classifier meets its first words, both clients their first calls
+        tiered.invoke(prompt)
+        plain.invoke(prompt)
+    sides = {"tiered": iter(picked[warmup:]), "plain": iter(picked[warmup:])}
+    row = interleaved({"tiered": lambda: tiered.invoke(next(sides["tiered"])),
+                       "plain": lambda: plain.invoke(next(sides["plain"]))}, rounds, per_round)
+    timed = picked[warmup:]
+    row.update({"prompts": len(timed), "mean_prompt_chars": round(statistics.mean(map(len, timed))),
+                "max_prompt_chars": max(map(len, timed))})
+    return row
 
 
 def linger_row(url: str, tmp: Path, rounds: int, per_round: int) -> dict[str, Any]:
@@ -351,7 +373,17 @@ def decision_in_requests_row(plain: Any, tiered: Any, prompts: list[str], quick:
     picked = random.Random(7).sample(prompts, n)
     classifier = tiered.built.router.policy.classifier
     ladder = tiered.built.router.ladder
-    rows = classifier.model.__dict__.setdefault("_rows", {})  # the prompt-features cache, cleared before each
+    # the prompt-features caches, cleared before each decision: the model's and its fold
+    # members' (a member decides a prompt of its fold)
+    caches = [m.__dict__.setdefault("_rows", {}) for m in (classifier.model, *classifier.model.members)]
+
+    class _Rows:
+        @staticmethod
+        def clear() -> None:
+            for cache in caches:
+                cache.clear()
+
+    rows = _Rows()
     TrainedClassifier.classify = timed  # type: ignore[method-assign]
     try:
         for prompt in picked:  # first pass: many words not seen before
@@ -868,6 +900,8 @@ def markdown(results: dict[str, Any]) -> str:
                   "cascade_json_gate_telemetry_sqlite": "the same, telemetry on (SQLite sink)",
                   "rules_classifier": "the same with a classifier policy: rules",
                   "trained_classifier": "the same with a classifier policy: trained",
+                  "rules_classifier_varied": "the rules row, every call a different recorded prompt",
+                  "trained_classifier_varied": "the trained row, every call a different recorded prompt",
                   "cascade_json_gate_validate_params": "the first row with `transport.validate_params: true` "
                                                        "(botocore checks each tier call's parameters, as plain's "
                                                        "client does; by default the router's clients leave that "
@@ -876,6 +910,9 @@ def markdown(results: dict[str, Any]) -> str:
             r = lc.get(key)
             if r is None:
                 continue
+            if "prompts" in r:
+                label += (f" ({r['prompts']:,} prompts of GSM8K, MT-Bench and MMLU, mean {r['mean_prompt_chars']:,} "
+                          f"chars, longest {r['max_prompt_chars']:,})")
             spread = r.get("ratio_cpu_quartiles")
             middle = f" (rounds' middle half {spread[0]:.3f}-{spread[1]:.3f}x)" if spread else ""
             rows.append(f"| {label} | {r['ms_cpu']['tiered']:.3f} ms CPU, {r['ms_wall']['tiered']:.3f} ms wall: "
