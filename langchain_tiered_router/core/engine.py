@@ -31,7 +31,7 @@ from .backends import Backend, TierStream, estimated_answer
 from .circuit import CircuitBreaker
 from .classifiers import TierChoice
 from .config import RetryConfig
-from .deadline import call_timeout, deadline_error, stamp_deadline, time_left
+from .deadline import call_clock, call_timeout, deadline_error, stamp_deadline, time_left
 from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
                      TierNotAllowedError, TransportError, UnknownTierRequestError)
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
@@ -806,8 +806,9 @@ class Router:
                             value = await backend.acall(effect.tier, effect.request)
                         else:
                             try:
-                                async with asyncio.timeout(limit):
-                                    value = await backend.acall(effect.tier, effect.request)
+                                async with asyncio.timeout(limit) as timer:
+                                    with call_clock(timer, effect.tier, effect.request):
+                                        value = await backend.acall(effect.tier, effect.request)
                             except TimeoutError:
                                 effect.partial = backend.answer_cut_off()  # its callbacks ran past the time
                                 raise _timed_out(effect, backend, limit) from None
@@ -848,8 +849,9 @@ class Router:
                     if limit is None:
                         chunk = await source.__anext__()
                     else:
-                        async with asyncio.timeout(limit):
-                            chunk = await source.__anext__()
+                        async with asyncio.timeout(limit) as timer:
+                            with call_clock(timer, call.tier, call.request):
+                                chunk = await source.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError:

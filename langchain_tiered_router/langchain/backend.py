@@ -17,6 +17,7 @@ import concurrent.futures as cf
 import contextvars
 import copy
 import json
+import threading
 import time
 import warnings
 from typing import Any, AsyncIterator, Callable, Iterator, Mapping
@@ -25,7 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
-from ..core.deadline import call_timeout, deadline_error
+from ..core.deadline import CALL_CLOCK, call_timeout, deadline_error, time_left
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
@@ -211,12 +212,22 @@ class LangChainBackend(Backend):
 
     def _next_within(self, source: Iterator[ChatGenerationChunk], context: contextvars.Context, tier: Tier,
                      request: RouteRequest, first: list[bool]) -> Any:
+        return self._on_pool(tier, request, context.run, next, source, _END, opens_call=first[0])
+
+    def _on_pool(self, tier: Tier, request: RouteRequest, fn: Any, *args: Any, opens_call: bool = True) -> Any:
+        """``fn(*args)`` on the pool, waited for as the async driver waits: while it is
+        queued for a worker, until the request's deadline; from when a worker starts it,
+        for its call timeout (the tier's, cut to the deadline). The wait for a worker is
+        not the tier's time (``core.deadline.CallClock``)."""
+        started = threading.Event()
+        future = self.executor.submit(_signalled, started.set, fn, *args)
+        left = time_left(request)
+        started.wait(None if left is None else max(0.0, left))
         limit = call_timeout(tier, request)
-        future = self.executor.submit(context.run, next, source, _END)
         try:
             return future.result(timeout=limit)
         except cf.TimeoutError:
-            raise self._timed_out(future, tier, request, limit, opens_call=first[0]) from None
+            raise self._timed_out(future, tier, request, limit, opens_call=opens_call) from None
 
     def _timed_out(self, future: cf.Future, tier: Tier, request: RouteRequest, limit: float | None, *,
                    opens_call: bool = True) -> TransportError:
@@ -288,12 +299,7 @@ class LangChainBackend(Backend):
         abandoned (left to finish at the tier's read timeout) when the time is up."""
         if request.deadline is None or self.executor is None:
             return self._generate(tier, messages, kwargs)
-        limit = call_timeout(tier, request)
-        future = self.executor.submit(contextvars.copy_context().run, self._generate, tier, messages, kwargs)
-        try:
-            return future.result(timeout=limit)
-        except cf.TimeoutError:
-            raise self._timed_out(future, tier, request, limit) from None
+        return self._on_pool(tier, request, contextvars.copy_context().run, self._generate, tier, messages, kwargs)
 
     # -- the Backend interface -----------------------------------------------------------
 
@@ -340,7 +346,10 @@ class LangChainBackend(Backend):
         """What the attempt run's callbacks are told: the engine's timer cancels a call
         that outlived its timeout, and that is the timeout (a ``TransportError``, as the
         sync path reports it), not a caller's cancel."""
-        if isinstance(exc, asyncio.CancelledError) and limit is not None and time.monotonic() - started >= limit:
+        if not isinstance(exc, asyncio.CancelledError) or limit is None:
+            return exc
+        clock = CALL_CLOCK.get()
+        if clock.expired() if clock is not None else time.monotonic() - started >= limit:
             return deadline_error(tier, request, limit, sent=self._sent)
         return exc
 
@@ -443,7 +452,7 @@ def _prompt_text(messages: list[BaseMessage]) -> str:
 async def _run_in(executor: cf.Executor, fn: Any, *args: Any, unsent: Callable[[], None] | None = None) -> Any:
     """``fn(*args)`` on ``executor``, in a copy of the caller's context (callbacks, runs).
     Cancelled while still queued there, it never runs, and ``unsent`` is told."""
-    future = executor.submit(contextvars.copy_context().run, fn, *args)
+    future = _submit(executor, contextvars.copy_context().run, fn, *args)
     try:
         return await asyncio.wrap_future(future)
     except asyncio.CancelledError:
@@ -455,6 +464,21 @@ async def _run_in(executor: cf.Executor, fn: Any, *args: Any, unsent: Callable[[
 _DONE = object()
 
 
+def _submit(executor: cf.Executor, fn: Any, *args: Any) -> cf.Future:
+    """``executor.submit(fn, *args)``, telling the engine's timer of this call (if it runs
+    under one) that it waits for a worker, then when a worker starts it."""
+    clock = CALL_CLOCK.get()
+    if clock is None:
+        return executor.submit(fn, *args)
+    clock.queued()
+    return executor.submit(_signalled, clock.started, fn, *args)
+
+
+def _signalled(started: Callable[[], None], fn: Any, *args: Any) -> Any:
+    started()
+    return fn(*args)
+
+
 async def _iterate_in(executor: cf.Executor, iterator: Iterator[Any], *,
                       unsent: Callable[[], None] | None = None) -> AsyncIterator[Any]:
     """A blocking iterator read on ``executor``, one ``next`` at a time; ``unsent`` is told
@@ -464,7 +488,7 @@ async def _iterate_in(executor: cf.Executor, iterator: Iterator[Any], *,
     first = True
     try:
         while True:
-            read = executor.submit(context.run, next, iterator, _DONE)
+            read = _submit(executor, context.run, next, iterator, _DONE)
             try:
                 item = await asyncio.wrap_future(read)
             except asyncio.CancelledError:

@@ -209,6 +209,41 @@ def test_calls_queued_past_their_deadline_are_never_sent_nor_count_against_the_t
     assert [(a["tier"], a["outcome"]) for a in after["attempts"]] == [("cheap", "served")]
 
 
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "astream"])
+def test_waiting_for_a_worker_thread_is_not_the_calls_time(routed, emulator, path) -> None:
+    """Eight callers, two worker threads, a cheap tier that answers every call in 0.6 s
+    and a call timeout of 1.5 s: the last calls wait about 1.8 s for a thread, yet each
+    answers well within its own timeout once sent. ``timeout_s`` is one call's time at
+    the tier, so all eight are served by cheap, each sent once: counting the wait as the
+    call's time gave up on calls Bedrock was answering, sent them again and escalated
+    them. The sync path takes the pool once the request has a deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    transport = {"max_concurrency": 2, "timeout_s": 1.5, **({"deadline_s": 60.0} if path == "invoke" else {})}
+    llm = routed(retry={"max_retries": 1}, transport=transport)
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=8, seconds=0.6)
+
+    async def many() -> list[str]:
+        async def one(i: int) -> str:
+            if path == "astream":
+                return "".join([c.text async for c in llm.astream(f"queued {i}")])
+            return (await llm.ainvoke(f"queued {i}")).text
+        return list(await asyncio.gather(*(one(i) for i in range(8))))
+
+    if path == "invoke":
+        with ThreadPoolExecutor(8) as pool:
+            texts = list(pool.map(lambda i: llm.invoke(f"queued {i}").text, range(8)))
+    else:
+        texts = asyncio.run(many())
+    assert texts == ["I am the cheap model."] * 8
+    results = [r for r in routed.results if r.request.text.startswith("queued ")]
+    assert len(results) == 8 and _calls(emulator, CHEAP) == 8 and _calls(emulator, MID) == 0
+    assert all([(a.tier, a.outcome, a.retries) for a in r.attempts] == [("cheap", "served", 0)] for r in results)
+    # the queue was real: the slowest request waited for a thread beyond the call timeout
+    assert max(r.latency_ms for r in results) > 1500
+
+
 def test_a_call_cancelled_while_queued_is_not_billed(routed, emulator) -> None:
     """``asyncio.wait_for`` gives up on six ``ainvoke`` calls, two of which Bedrock has
     (billed on the prompt's estimated input tokens, as it runs on there), four still
