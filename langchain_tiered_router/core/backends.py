@@ -22,6 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, AsyncIterator, Iterator
 
+from .deadline import for_a_worker
 from .errors import ModelLimitError, TierCallError, TransportError
 from .pricing import Usage, estimate_tokens
 from .tiers import Tier
@@ -112,7 +113,8 @@ class Backend(ABC):
         """Answer ``request`` with ``tier``'s model."""
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        return await asyncio.to_thread(self.call, tier, request)
+        # the wait for one of the loop's worker threads is not the call's time (``CallClock``)
+        return await asyncio.to_thread(for_a_worker(self.call), tier, request)
 
     def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> TierStream:
         """The tier's answer as a stream. ``live``: its chunks go to the caller as they

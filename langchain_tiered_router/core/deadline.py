@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 import contextvars
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import TransportError
 from .tiers import Tier
 from .types import RouteRequest
 
-__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error", "CallClock", "CALL_CLOCK", "call_clock"]
+__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error", "CallClock", "CALL_CLOCK", "call_clock",
+           "for_a_worker"]
 
 
 def stamp_deadline(request: RouteRequest, deadline_s: float | None) -> None:
@@ -113,3 +114,19 @@ def call_clock(timer: asyncio.Timeout, tier: Tier, request: RouteRequest) -> Ite
         yield clock
     finally:
         CALL_CLOCK.reset(token)
+
+
+def for_a_worker(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, about to be queued on a worker pool, under the clock of the call it makes
+    (if the engine times one): the clock learns now that the call waits, and when a
+    worker starts it."""
+    clock = CALL_CLOCK.get()
+    if clock is None:
+        return fn
+    clock.queued()
+
+    def started_then(*args: Any, **kwargs: Any) -> Any:
+        clock.started()
+        return fn(*args, **kwargs)
+
+    return started_then

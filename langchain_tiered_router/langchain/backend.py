@@ -26,7 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
-from ..core.deadline import CALL_CLOCK, call_timeout, deadline_error, time_left
+from ..core.deadline import CALL_CLOCK, call_timeout, deadline_error, for_a_worker, time_left
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
@@ -467,11 +467,7 @@ _DONE = object()
 def _submit(executor: cf.Executor, fn: Any, *args: Any) -> cf.Future:
     """``executor.submit(fn, *args)``, telling the engine's timer of this call (if it runs
     under one) that it waits for a worker, then when a worker starts it."""
-    clock = CALL_CLOCK.get()
-    if clock is None:
-        return executor.submit(fn, *args)
-    clock.queued()
-    return executor.submit(_signalled, clock.started, fn, *args)
+    return executor.submit(for_a_worker(fn), *args)
 
 
 def _signalled(started: Callable[[], None], fn: Any, *args: Any) -> Any:

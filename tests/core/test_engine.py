@@ -575,3 +575,32 @@ def test_the_engine_times_calls_unless_the_backend_times_its_own(own):
         with pytest.raises(LadderExhaustedError) as info:
             asyncio.run(r.aroute(RouteRequest(text="hi"), backend))
         assert info.value.exceptions[0].kind == "timeout" and backend.calls == []  # given up while asleep
+
+
+def test_a_call_waiting_for_a_worker_thread_is_timed_from_when_it_starts():
+    """A backend whose ``call`` blocks runs it on the loop's worker threads (``acall``'s
+    default): eight requests on two threads, each call 0.3 s against a tier timeout of
+    0.5 s. The later calls wait up to 0.9 s for a thread, which is not the tier's time:
+    every request is served by cheap, each call made once."""
+    import concurrent.futures
+    import time
+
+    class Blocking(ScriptedBackend):
+        def call(self, tier, request):
+            time.sleep(0.3)
+            return super().call(tier, request)
+
+    tiers = [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0", "timeout_s": 0.5},
+             {"name": "top", "model_id": "amazon.nova-pro-v1:0"}]
+    r = build_router({"tiers": tiers, "retry": {"max_retries": 1, "backoff_s": 0}}, telemetry=False)
+    backend = Blocking({"*": "fine"})
+
+    async def many():
+        asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(2))
+        return await asyncio.gather(*(r.aroute(RouteRequest(text=f"q{i}"), backend) for i in range(8)))
+
+    started = time.monotonic()
+    results = asyncio.run(many())
+    assert time.monotonic() - started > 1.1  # four waves of two: the queue was real
+    assert [res.served.tier for res in results] == ["cheap"] * 8
+    assert sorted(backend.calls) == sorted(("cheap", f"q{i}") for i in range(8))
