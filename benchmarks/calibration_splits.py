@@ -106,9 +106,13 @@ def main() -> None:
     parser.add_argument("--delta", type=float, default=0.05)
     parser.add_argument("--no-bonferroni", action="store_true")
     parser.add_argument("--policy", default="auto", help="the policy calibrated on each split (default: auto)")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "calibration_splits",
-                        help="writes OUT.json and OUT.md")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="writes OUT.json and OUT.md (default: results/calibration_splits, and "
+                             "results/calibration_splits_<policy> for another policy than auto)")
     args = parser.parse_args()
+    if args.out is None:  # another policy's splits never overwrite auto's
+        args.out = HERE / "results" / ("calibration_splits" if args.policy == "auto"
+                                       else f"calibration_splits_{args.policy}")
     names = set(args.datasets.split(",")) if args.datasets else None
     results = run(names, args.splits, args.target_parity, args.bound, args.delta, not args.no_bonferroni,
                   args.policy)

@@ -10,6 +10,7 @@ prices from. Nothing is typed by hand.
 
 from __future__ import annotations
 
+import argparse
 import json
 from importlib.metadata import version
 from pathlib import Path
@@ -22,6 +23,9 @@ OUT = Path(__file__).resolve().parents[1] / "langchain_tiered_router" / "data" /
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help=f"where to write the snapshot (default: {OUT})")
+    out = parser.parse_args().out
     source = litellm_cost_map_path()
     if source is None:
         raise SystemExit("LiteLLM is not installed: nothing to refresh from")
@@ -32,8 +36,8 @@ def main() -> None:
                and entry.get("input_cost_per_token") is not None}
     snapshot = {"_source": f"litellm {version('litellm')} {source.name}, Bedrock entries, price fields only",
                 **bedrock}
-    OUT.write_text(json.dumps(snapshot, indent=0, sort_keys=False) + "\n", encoding="utf-8")
-    print(f"{len(bedrock)} Bedrock prices -> {OUT}")
+    out.write_text(json.dumps(snapshot, indent=0, sort_keys=False) + "\n", encoding="utf-8")
+    print(f"{len(bedrock)} Bedrock prices -> {out}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Iterator
 
@@ -29,6 +30,13 @@ def one_line_errors() -> Iterator[None]:
     into a one-line exit 2."""
     try:
         yield
+    except BrokenPipeError:
+        # the reader left (``| head``): no error line, and nothing more written at exit
+        # (stdout is pointed at /dev/null so the interpreter's last flush is quiet); exit
+        # 1, as Python's documentation and rich's console do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(1) from None
     except (RouterError, OSError, ValueError) as exc:
         raise fail(str(exc) or type(exc).__name__) from None
     except ImportError as exc:  # an extra not installed, named with its install line; else a bug

@@ -125,6 +125,22 @@ def test_report_names_the_png_it_wrote_and_the_json_file(telemetry, tmp_path):
     assert json.loads(out.read_text())["requests"] == 40
 
 
+@pytest.mark.parametrize("args", [["--json"], []])
+def test_report_into_a_pipe_whose_reader_left_ends_quietly(telemetry, args):
+    """``tiered-router report --json | head``: a reader that leaves early is no error of
+    the report's: no error line, exit 1 (as Python and rich's console exit there)."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader left before anything was written
+    proc = subprocess.run([sys.executable, "-m", "langchain_tiered_router.cli", "report", "--db", str(telemetry()),
+                           *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert (proc.returncode, proc.stderr) == (1, "")
+
+
 def test_report_refuses_a_folder_before_reading(telemetry, tmp_path):
     (tmp_path / "out.json").mkdir()
     line = _one_line_error(runner.invoke(app, ["report", "--db", str(telemetry()), "--json-out",
