@@ -55,7 +55,8 @@ def usage_from_litellm(usage: Any) -> Usage:
     details = _get(usage, "prompt_tokens_details")
     read = int(_get(usage, "cache_read_input_tokens", 0) or _get(details, "cached_tokens", 0) or 0)
     write = int(_get(usage, "cache_creation_input_tokens", 0) or _get(details, "cache_creation_tokens", 0) or 0)
-    return Usage(max(0, prompt - read - write), completion, read, write)
+    hour = int(_get(_get(details, "cache_creation_token_details"), "ephemeral_1h_input_tokens", 0) or 0)
+    return Usage(max(0, prompt - read - write), completion, read, write, min(hour, write))
 
 
 def _tool_calls(message: Any) -> list[dict[str, Any]]:

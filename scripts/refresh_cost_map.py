@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from importlib.metadata import version
 from pathlib import Path
 
 from langchain_tiered_router.core.pricing import litellm_cost_map_path
 
 FIELDS = ("input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
-          "cache_creation_input_token_cost", "litellm_provider", "mode")
+          "cache_creation_input_token_cost", "cache_creation_input_token_cost_above_1hr", "litellm_provider", "mode")
+# the long-context rates (``input_cost_per_token_above_200k_tokens``...) and batch rates
+RATE_PATTERN = re.compile(r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
+                          r"cache_creation_input_token_cost)(_above_1hr)?(_above_\d+k?_tokens)?(_batches)?$")
 OUT = Path(__file__).resolve().parents[1] / "langchain_tiered_router" / "data" / "bedrock_prices.json"
 
 
@@ -30,7 +34,7 @@ def main() -> None:
     if source is None:
         raise SystemExit("LiteLLM is not installed: nothing to refresh from")
     entries = json.loads(source.read_text(encoding="utf-8"))
-    bedrock = {name: {k: entry[k] for k in FIELDS if entry.get(k) is not None}
+    bedrock = {name: {k: v for k, v in entry.items() if v is not None and (k in FIELDS or RATE_PATTERN.match(k))}
                for name, entry in sorted(entries.items())
                if isinstance(entry, dict) and str(entry.get("litellm_provider", "")).startswith("bedrock")
                and entry.get("input_cost_per_token") is not None}

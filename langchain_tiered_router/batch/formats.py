@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import MalformedReplyError
-from ..core.pricing import Usage
+from ..core.pricing import Usage, hour_cache_writes
 from ..core.testing import estimate_tokens
 from ..core.tiers import Tier
 from ..core.types import TierAnswer
@@ -220,15 +220,18 @@ def parse_output(tier: Tier, output: Any, prompt: Prompt, invocation_type: str =
         if family == "anthropic":
             text, calls = _blocks(output["content"])
             u = output["usage"]
+            creation = u.get("cache_creation")  # the Messages API's writes per ttl
             usage = Usage(int(u["input_tokens"]), int(u["output_tokens"]),
-                          int(u.get("cache_read_input_tokens") or 0), int(u.get("cache_creation_input_tokens") or 0))
+                          int(u.get("cache_read_input_tokens") or 0), int(u.get("cache_creation_input_tokens") or 0),
+                          int(creation.get("ephemeral_1h_input_tokens") or 0) if isinstance(creation, dict) else 0)
             stop = output.get("stop_reason")
         elif family in ("nova", "converse"):
             text, calls = _blocks(output["output"]["message"]["content"])
             u = output["usage"]
             usage = Usage(int(u["inputTokens"]), int(u["outputTokens"]),
                           int(u.get("cacheReadInputTokens") or u.get("cacheReadInputTokenCount") or 0),
-                          int(u.get("cacheWriteInputTokens") or u.get("cacheWriteInputTokenCount") or 0))
+                          int(u.get("cacheWriteInputTokens") or u.get("cacheWriteInputTokenCount") or 0),
+                          hour_cache_writes(u))
             stop = output.get("stopReason")
         elif family in ("meta", "llama4"):
             text = str(output["generation"])

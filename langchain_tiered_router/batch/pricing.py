@@ -29,7 +29,9 @@ def discounted(price: Price, discount: Decimal) -> Price:
         return None if rate is None else (rate * factor).normalize()
 
     return Price(cut(price.input_per_mtok), cut(price.output_per_mtok), cut(price.cache_read_per_mtok),
-                 cut(price.cache_write_per_mtok), source=f"{price.source} x {factor.normalize()}")
+                 cut(price.cache_write_per_mtok), source=f"{price.source} x {factor.normalize()}",
+                 cache_write_1h_per_mtok=cut(price.cache_write_1h_per_mtok),
+                 above=tuple((threshold, discounted(longer, discount)) for threshold, longer in price.above))
 
 
 class BatchPricing:

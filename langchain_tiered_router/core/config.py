@@ -68,10 +68,12 @@ class PriceOverride(_Strict):
     output_per_mtok: Decimal = Field(ge=0, le=MAX_PRICE)
     cache_read_per_mtok: Decimal | None = Field(None, ge=0, le=MAX_PRICE)
     cache_write_per_mtok: Decimal | None = Field(None, ge=0, le=MAX_PRICE)
+    cache_write_1h_per_mtok: Decimal | None = Field(None, ge=0, le=MAX_PRICE)  # a cache point with ttl: 1h
 
     def to_price(self) -> Price:
         return Price(self.input_per_mtok, self.output_per_mtok,
-                     self.cache_read_per_mtok, self.cache_write_per_mtok, source="override")
+                     self.cache_read_per_mtok, self.cache_write_per_mtok, source="override",
+                     cache_write_1h_per_mtok=self.cache_write_1h_per_mtok)
 
 
 # ---- gates -------------------------------------------------------------------------

@@ -11,18 +11,20 @@ Bedrock entries (``data/bedrock_prices.json``, written by
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["Price", "Usage", "load_cost_map", "lookup_price", "lookup_batch_price", "override_price",
+__all__ = ["Price", "Usage", "hour_cache_writes", "load_cost_map", "lookup_price", "lookup_batch_price", "override_price",
            "estimate_tokens", "litellm_cost_map_path", "MTOK"]
 
 log = logging.getLogger("langchain_tiered_router")
@@ -57,6 +59,9 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # of ``cache_write_tokens``, those written to an hour-long cache (a cache point's
+    # ``ttl: 1h``), which Bedrock bills at their own, higher rate
+    cache_write_1h_tokens: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -64,7 +69,22 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every token of the prompt, cached or not: what a long-context rate is keyed on."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+def hour_cache_writes(usage: Mapping[str, Any]) -> int:
+    """Of a Converse ``usage`` block's cache writes, those to an hour-long cache: Bedrock
+    lists the writes per ttl in ``cacheDetails`` when a cache point names one."""
+    details = usage.get("cacheDetails")
+    if not isinstance(details, list):
+        return 0
+    return sum(int(d.get("inputTokens") or 0) for d in details if isinstance(d, dict) and d.get("ttl") == "1h")
 
 
 @dataclass(frozen=True)
@@ -76,10 +96,25 @@ class Price:
     cache_read_per_mtok: Decimal | None = None
     cache_write_per_mtok: Decimal | None = None
     source: str = "override"
+    cache_write_1h_per_mtok: Decimal | None = None  # an hour-long cache's writes; unknown: the write rate
+    # Long-context rates, (prompt tokens, the price of a call whose prompt has more), in
+    # ascending order: a call past the threshold pays those rates for every token (Claude's
+    # prompts above 200k tokens cost twice the input rate and 1.5 times the output rate)
+    above: tuple[tuple[int, "Price"], ...] = ()
 
     @property
     def known(self) -> bool:
         return self.input_per_mtok is not None and self.output_per_mtok is not None
+
+    def for_usage(self, usage: Usage) -> "Price":
+        """The price a call of this usage pays: a long-context one past its threshold."""
+        price = self
+        if self.above:
+            prompt = usage.prompt_tokens
+            for threshold, longer in self.above:
+                if prompt > threshold:
+                    price = longer
+        return price
 
     def cost(self, usage: Usage) -> Decimal | None:
         """Cost of one call; ``None`` when a needed rate is unknown.
@@ -87,32 +122,43 @@ class Price:
         Cache reads and writes fall back to the input rate when the map has no
         cache rate (Bedrock bills them at most at that rate for models without one).
         """
-        if not self.known:
+        price = self.for_usage(usage) if self.above else self
+        if not price.known:
             return None
-        assert self.input_per_mtok is not None and self.output_per_mtok is not None
-        total = usage.input_tokens * self.input_per_mtok + usage.output_tokens * self.output_per_mtok
+        assert price.input_per_mtok is not None and price.output_per_mtok is not None
+        total = usage.input_tokens * price.input_per_mtok + usage.output_tokens * price.output_per_mtok
         # most calls read and write no cache: two Decimal products saved (a zero total
         # still adds them, for the same exponent as ever)
         if usage.cache_read_tokens or not total:
-            read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
-            total += usage.cache_read_tokens * read
+            total += usage.cache_read_tokens * price._read_rate()
         if usage.cache_write_tokens or not total:
-            write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
-            total += usage.cache_write_tokens * write
+            total += price._write_cost(usage)
         return total / MTOK
 
     def parts(self, usage: Usage) -> dict[str, Decimal] | None:
         """``cost``, split: input, output, cache read and cache write (which sum to it),
         for a gateway's cost breakdown; ``None`` when a needed rate is unknown."""
-        if not self.known:
+        price = self.for_usage(usage)
+        if not price.known:
             return None
-        assert self.input_per_mtok is not None and self.output_per_mtok is not None
-        read = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
+        assert price.input_per_mtok is not None and price.output_per_mtok is not None
+        return {"input": usage.input_tokens * price.input_per_mtok / MTOK,
+                "output": usage.output_tokens * price.output_per_mtok / MTOK,
+                "cache_read": usage.cache_read_tokens * price._read_rate() / MTOK,
+                "cache_write": price._write_cost(usage) / MTOK}
+
+    def _read_rate(self) -> Decimal:
+        return self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok  # type: ignore[return-value]
+
+    def _write_cost(self, usage: Usage) -> Decimal:
+        """Cache writes, per million: the hour-long ones at their rate (else the write rate)."""
         write = self.cache_write_per_mtok if self.cache_write_per_mtok is not None else self.input_per_mtok
-        return {"input": usage.input_tokens * self.input_per_mtok / MTOK,
-                "output": usage.output_tokens * self.output_per_mtok / MTOK,
-                "cache_read": usage.cache_read_tokens * read / MTOK,
-                "cache_write": usage.cache_write_tokens * write / MTOK}
+        assert write is not None
+        hour = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
+        if not hour:
+            return usage.cache_write_tokens * write
+        hour_rate = self.cache_write_1h_per_mtok if self.cache_write_1h_per_mtok is not None else write
+        return (usage.cache_write_tokens - hour) * write + hour * hour_rate
 
 
 _SNAPSHOT = Path(__file__).resolve().parent.parent / "data" / "bedrock_prices.json"
@@ -239,14 +285,47 @@ def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None
 
 
 def _entry_price(entry: Mapping[str, Any], suffix: str, source: str) -> Price:
-    """A cost-map entry's rates (``suffix`` "_batches": its batch rates) per million tokens."""
-    return Price(
+    """A cost-map entry's rates (``suffix`` "_batches": its batch rates) per million tokens,
+    with its long-context rates (``*_above_200k_tokens``) for on-demand calls."""
+    base = Price(
         input_per_mtok=_per_mtok(entry, f"input_cost_per_token{suffix}"),
         output_per_mtok=_per_mtok(entry, f"output_cost_per_token{suffix}"),
         cache_read_per_mtok=_per_mtok(entry, f"cache_read_input_token_cost{suffix}"),
         cache_write_per_mtok=_per_mtok(entry, f"cache_creation_input_token_cost{suffix}"),
         source=source,
+        cache_write_1h_per_mtok=None if suffix else _per_mtok(entry, "cache_creation_input_token_cost_above_1hr"),
     )
+    if suffix:
+        return base
+    above = []
+    for key in entry:
+        match = _ABOVE.match(key)
+        if match is None or entry[key] is None:
+            continue
+        size = match.group(1)
+        threshold = int(size[:-1]) * 1000 if size.endswith("k") else int(size)
+
+        def rate(name: str, fallback: Decimal | None) -> Decimal | None:
+            # as LiteLLM prices it: a rate the entry does not give above the threshold is its base rate
+            given = _per_mtok(entry, f"{name}_above_{size}_tokens")
+            return given if given is not None else fallback
+
+        write = rate("cache_creation_input_token_cost", base.cache_write_per_mtok)
+        hour = _per_mtok(entry, f"cache_creation_input_token_cost_above_1hr_above_{size}_tokens")
+        above.append((threshold, Price(rate("input_cost_per_token", base.input_per_mtok),
+                                       rate("output_cost_per_token", base.output_per_mtok),
+                                       rate("cache_read_input_token_cost", base.cache_read_per_mtok), write,
+                                       source=f"{source} above {size} prompt tokens",
+                                       cache_write_1h_per_mtok=hour if hour is not None else
+                                       base.cache_write_1h_per_mtok)))
+    if not above:
+        return base
+    return dataclasses.replace(base, above=tuple(sorted(above, key=lambda item: item[0])))
+
+
+# an on-demand long-context input rate: ``input_cost_per_token_above_200k_tokens`` (not a
+# service tier's ``..._priority`` or a batch's ``..._batches``)
+_ABOVE = re.compile(r"^input_cost_per_token_above_(\d+k?)_tokens$")
 
 
 def override_price(override: Price, model_id: str, region: str | None = None,
@@ -278,7 +357,10 @@ def override_price(override: Price, model_id: str, region: str | None = None,
 
     read = scaled(override.cache_read_per_mtok, "cache_read_input_token_cost")
     write = scaled(override.cache_write_per_mtok, "cache_creation_input_token_cost")
-    if (read, write) == (override.cache_read_per_mtok, override.cache_write_per_mtok):
+    hour = scaled(override.cache_write_1h_per_mtok, "cache_creation_input_token_cost_above_1hr")
+    if (read, write, hour) == (override.cache_read_per_mtok, override.cache_write_per_mtok,
+                               override.cache_write_1h_per_mtok):
         return override
-    return Price(override.input_per_mtok, override.output_per_mtok, read, write,
-                 source=f"{override.source} (cache rates at litellm:{name}'s ratios)")
+    return dataclasses.replace(override, cache_read_per_mtok=read, cache_write_per_mtok=write,
+                               cache_write_1h_per_mtok=hour,
+                               source=f"{override.source} (cache rates at litellm:{name}'s ratios)")

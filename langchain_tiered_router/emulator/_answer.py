@@ -41,6 +41,7 @@ class Usage:
     output_tokens: int
     cache_read: int | None = None  # None: the request had no cache point
     cache_write: int | None = None
+    cache_ttl: str | None = None  # the cache point's ttl: the writes are reported per ttl (``cacheDetails``)
 
     @property
     def total_tokens(self) -> int:
@@ -168,12 +169,12 @@ class Responder:
             input_tokens = int(recorded.input_tokens)
         if call is not None:
             output = estimate_tokens(call.name + json.dumps(call.input, ensure_ascii=False))
-            usage = Usage(input_tokens, output, cache_read, cache_write)
+            usage = Usage(input_tokens, output, cache_read, cache_write, conv.cache_ttl)
             return Answer(None, call, "tool_use", usage, route.model_id, route.router_arn)
         full = text or ""
         cut, reason, sequence = _cut(full, conv)
         output = estimate_tokens(cut)
         if recorded is not None and recorded.output_tokens is not None and cut == full:
             output = int(recorded.output_tokens)
-        usage = Usage(input_tokens, output, cache_read, cache_write)
+        usage = Usage(input_tokens, output, cache_read, cache_write, conv.cache_ttl)
         return Answer(cut, None, reason, usage, route.model_id, route.router_arn, sequence)

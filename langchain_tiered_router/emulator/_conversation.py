@@ -77,6 +77,7 @@ class Conversation:
     output_schema: dict[str, Any] | None = None
     input_chars: int = 0
     cached_prefix: str | None = None  # None: the request had no cache point
+    cache_ttl: str | None = None  # the last cache point's ``ttl`` ("5m", "1h"), when it gave one
 
     @property
     def last_turn(self) -> Turn | None:
@@ -112,8 +113,13 @@ class ConversationBuilder:
     def count(self, text: str) -> None:
         self._pieces.append(text)
 
-    def cache_point(self) -> None:
+    def cache_point(self, point: Any = None) -> None:
         self._cache_at = len(self._pieces)
+        ttl = point.get("ttl") if isinstance(point, dict) else None
+        if ttl is not None:
+            if ttl not in ("5m", "1h"):
+                raise WireError.validation(f"Invalid cachePoint ttl {ttl!r}: use 5m or 1h.")
+            self.conversation.cache_ttl = ttl
 
     def turn(self, role: str) -> Turn:
         if role not in ("user", "assistant"):
@@ -191,7 +197,7 @@ def _converse_blocks(builder: ConversationBuilder, turn: Turn, content: Any, whe
                                                  _tool_result_text(res.get("content")),
                                                  res.get("status") == "error"))
         elif "cachePoint" in block:
-            builder.cache_point()
+            builder.cache_point(block["cachePoint"])
         elif "guardContent" in block:
             builder.text(turn, str(block["guardContent"].get("text", {}).get("text", "")))
         # image, document, video, audio, reasoningContent: accepted, not counted.
@@ -203,7 +209,7 @@ def parse_tool_config(builder: ConversationBuilder, tool_config: Any) -> None:
         return
     for tool in tool_config.get("tools") or []:
         if "cachePoint" in tool:
-            builder.cache_point()
+            builder.cache_point(tool["cachePoint"])
         elif "toolSpec" in tool:
             spec = tool["toolSpec"]
             schema = (spec.get("inputSchema") or {}).get("json") or {}
@@ -236,7 +242,7 @@ def parse_converse_request(body: dict[str, Any], *, max_tokens_keys: tuple[str, 
             builder.count(str(block["text"]))
             builder.conversation.system += ("\n" if builder.conversation.system else "") + str(block["text"])
         elif isinstance(block, dict) and "cachePoint" in block:
-            builder.cache_point()
+            builder.cache_point(block["cachePoint"])
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise WireError.validation("The messages field is required and must be a list.")

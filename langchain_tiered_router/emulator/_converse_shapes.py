@@ -34,6 +34,8 @@ def usage_dict(usage: Usage) -> dict[str, int]:
     if usage.cache_read is not None:
         out["cacheReadInputTokens"] = usage.cache_read
         out["cacheWriteInputTokens"] = usage.cache_write or 0
+        if usage.cache_ttl is not None and usage.cache_write:  # the writes per ttl, as Bedrock reports them
+            out["cacheDetails"] = [{"inputTokens": usage.cache_write, "ttl": usage.cache_ttl}]
     return out
 
 

@@ -51,9 +51,12 @@ def usage_of(message: AIMessage) -> Usage:
         return Usage()
     details = meta.get("input_token_details") or {}
     read = int(details.get("cache_read") or 0)
-    write = int(details.get("cache_creation") or 0)
+    # with a cache point's ttl, langchain-aws reports the writes per ttl and
+    # ``cache_creation`` as 0
+    hour = int(details.get("ephemeral_1h_input_tokens") or 0)
+    write = max(int(details.get("cache_creation") or 0), int(details.get("ephemeral_5m_input_tokens") or 0) + hour)
     return Usage(max(0, int(meta.get("input_tokens", 0)) - read - write), int(meta.get("output_tokens", 0)),
-                 read, write)
+                 read, write, hour)
 
 
 def served_model_id(message: AIMessage, default: str) -> str:

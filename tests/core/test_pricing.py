@@ -252,3 +252,61 @@ def test_an_application_inference_profile_is_priced_from_its_base_model_id():
                                      "model_kwargs": {"base_model_id": haiku}}], "telemetry": {"sinks": []}})
     price = config.price_of(config.tiers[0])
     assert price is not None and price.input_per_mtok == lookup_price(haiku, region="us-east-1").input_per_mtok
+
+
+def test_a_prompt_past_200k_tokens_pays_the_long_context_rates_for_every_token():
+    """Claude Sonnet 4.5 on Bedrock: a prompt above 200k tokens (cached ones included) is
+    billed at twice the input and 1.5 times the output rate, as LiteLLM prices it; at
+    200k exactly, the normal rates."""
+    import litellm
+
+    price = lookup_price("anthropic.claude-sonnet-4-5-20250929-v1:0")
+    long = Usage(249_750, 19)
+    assert price.cost(long) == Decimal("1.4989275")
+    in_cost, out_cost = litellm.cost_per_token(model="bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0",
+                                               prompt_tokens=249_750, completion_tokens=19)
+    assert abs(float(price.cost(long)) - (in_cost + out_cost)) < 1e-9
+    assert price.cost(Usage(200_000, 10)) == (200_000 * 3 + 10 * 15) / Decimal(1_000_000)
+    # the threshold counts cached prompt tokens too: 150k read from the cache + 60k new
+    mixed = Usage(60_000, 100, cache_read_tokens=150_000)
+    assert price.cost(mixed) == (60_000 * 6 + 100 * Decimal("22.5") + 150_000 * Decimal("0.6")) / Decimal(1_000_000)
+    assert sum(price.parts(mixed).values()) == price.cost(mixed)
+    # a profile's own long-context rates (10 % dearer), and a model without any: one rate
+    profile = lookup_price("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert profile.cost(long) == (249_750 * Decimal("6.6") + 19 * Decimal("24.75")) / Decimal(1_000_000)
+    assert lookup_price("amazon.nova-pro-v1:0").above == ()
+
+
+def test_hour_long_cache_writes_pay_their_own_rate():
+    price = lookup_price("anthropic.claude-sonnet-4-5-20250929-v1:0")
+    five_minutes = Usage(10, 20, cache_write_tokens=2000)
+    an_hour = Usage(10, 20, cache_write_tokens=2000, cache_write_1h_tokens=2000)
+    assert price.cost(five_minutes) == Decimal("0.00783")
+    assert price.cost(an_hour) == Decimal("0.01233")  # 2,000 x $6 instead of $3.75 per million
+    assert sum(price.parts(an_hour).values()) == price.cost(an_hour)
+    # an override without the rate takes the cost map's ratio; one that gives it keeps it
+    from langchain_tiered_router.core.pricing import override_price
+    half = override_price(Price(Decimal("1.5"), Decimal("7.5")), "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert half.cache_write_1h_per_mtok == Decimal("3")
+    given = override_price(Price(Decimal("1.5"), Decimal("7.5"), Decimal("0.15"), Decimal("1.875"),
+                                 cache_write_1h_per_mtok=Decimal("4")), "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert given.cost(an_hour) == (10 * Decimal("1.5") + 20 * Decimal("7.5") + 2000 * 4) / Decimal(1_000_000)
+
+
+def test_the_bundled_snapshot_prices_long_prompts_and_hour_long_writes_as_the_cost_map_does(monkeypatch):
+    """An install without LiteLLM prices from the snapshot: the same rates."""
+    from pathlib import Path
+
+    from langchain_tiered_router.core import pricing
+
+    with_map = lookup_price("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    snapshot = Path(pricing.__file__).resolve().parent.parent / "data" / "bedrock_prices.json"
+    monkeypatch.setenv("TIERED_ROUTER_COST_MAP", str(snapshot))
+    pricing.load_cost_map.cache_clear()
+    try:
+        from_snapshot = lookup_price("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    finally:
+        monkeypatch.delenv("TIERED_ROUTER_COST_MAP")
+        pricing.load_cost_map.cache_clear()
+    usage = Usage(240_000, 500, cache_write_tokens=3000, cache_write_1h_tokens=1000)
+    assert from_snapshot.cost(usage) == with_map.cost(usage) and from_snapshot.above

@@ -453,3 +453,31 @@ def test_read_timeout_of_the_shared_client_is_a_timeout_error(emulator) -> None:
     routing = llm.invoke("hello").response_metadata["routing"]
     assert [(a["tier"], a["outcome"], a["error_kind"]) for a in routing["attempts"]] == [
         ("cheap", "transport_error", "timeout"), ("mid", "served", None)]
+
+
+def test_an_hour_long_cache_point_is_billed_at_its_write_rate(routed, emulator) -> None:
+    """``cache_control={"ttl": "1h"}`` (langchain-aws's cache points): Bedrock reports the
+    writes per ttl (``cacheDetails``) and langchain-aws then gives ``cache_creation`` as 0
+    and the writes as ``ephemeral_1h_input_tokens``. They are cache writes, billed at the
+    hour-long rate (Sonnet 4.5: $6 per million, not the 5-minute $3.75 nor the input $3);
+    the next call reads them."""
+    from langchain_core.messages import SystemMessage
+
+    from langchain_tiered_router.core.pricing import Usage, lookup_price
+
+    llm = routed(tiers=[{"name": "frontier", "model_id": FRONTIER}])
+    emulator.clear_requests()
+    messages = [SystemMessage("You answer questions about invoices. " * 300), HumanMessage("hello")]
+    first = llm.invoke(messages, cache_control={"ttl": "1h"}).response_metadata["routing"]
+    sent = emulator.requests[0].body
+    assert {"cachePoint": {"type": "default", "ttl": "1h"}} in sent["system"]
+    (attempt,) = first["attempts"]
+    written = attempt["cache_write_tokens"]
+    assert written > 2000 and attempt["cache_read_tokens"] == 0
+    usage = Usage(attempt["input_tokens"], attempt["output_tokens"], 0, written, written)
+    price = lookup_price(FRONTIER)
+    assert Decimal(attempt["cost_usd"]) == price.cost(usage)
+    assert Decimal(attempt["cost_usd"]) > price.cost(Usage(attempt["input_tokens"], attempt["output_tokens"], 0,
+                                                           written))
+    second = llm.invoke(messages, cache_control={"ttl": "1h"}).response_metadata["routing"]["attempts"][0]
+    assert (second["cache_read_tokens"], second["cache_write_tokens"]) == (written, 0)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core.backends import Backend, tier_call_error
 from ...core.errors import MalformedReplyError
-from ...core.pricing import Usage
+from ...core.pricing import Usage, hour_cache_writes
 from ...core.tiers import Tier
 from ...core.types import RouteRequest, TierAnswer
 from .prompts import PromptItem
@@ -93,5 +93,5 @@ class ConverseBackend(Backend):
         usage = reply.get("usage") or {}
         return TierAnswer(text, Usage(int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0),
                                       int(usage.get("cacheReadInputTokens") or 0),
-                                      int(usage.get("cacheWriteInputTokens") or 0)),
+                                      int(usage.get("cacheWriteInputTokens") or 0), hour_cache_writes(usage)),
                           model_id=tier.model_id, stop_reason=reply.get("stopReason"))
