@@ -517,11 +517,16 @@ class Router:
     def _set_baseline_cost(self, result: RoutingResult) -> None:
         """What the baseline tier costs on this request: its own call's usage when the
         request called it and it answered (priced, even if its answer failed a gate or a
-        cache answered it), else the request's input and the served answer's output."""
+        cache answered it), else the request's input and the served answer's output. A
+        request nothing answered but that was billed (a stream cut after its output) is
+        priced on its last billed attempt's usage, so its spend is set against a baseline
+        in the report, not left out of it."""
         baseline = self.ladder.baseline
         own = next((a for a in reversed(result.attempts) if a.tier == baseline.name and a.answer is not None
                     and not a.usage_estimated), None)
         source = own or result.served or next((a for a in reversed(result.attempts) if a.answer is not None), None)
+        if source is None:
+            source = next((a for a in reversed(result.attempts) if a.cost_usd and a.usage != _NO_USAGE), None)
         if source is None:
             return
         result.baseline_cost_usd = baseline.cost(source.usage)
@@ -960,6 +965,7 @@ class Router:
         self.observers.append(observer)
 
 
+_NO_USAGE = Usage()
 _AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
 
 

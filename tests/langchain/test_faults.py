@@ -546,3 +546,27 @@ def test_a_hundred_concurrent_ainvoke_calls_are_all_in_flight(emulator, caplog) 
     # every request reached Bedrock before the first answer came back (a retried one twice)
     assert len(seen_before_first_answer) == 1 and seen_before_first_answer[0] >= 100, failed_attempts[:5]
     assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_a_billed_request_nothing_answered_has_a_baseline_cost_and_counts_in_the_report(routed, emulator) -> None:
+    """A stream cut after its output, nothing left to try: Bedrock bills what it sent. Its
+    record has a baseline cost (the baseline tier on the same usage), so the report sets
+    its spend against a baseline (before, it was left out of the routed cost and counted
+    as unpriced)."""
+    from langchain_tiered_router.analysis.report import summarize
+    from langchain_tiered_router.core.telemetry.record import record_from_result
+
+    llm = routed(tiers=[{"name": "cheap", "model_id": CHEAP}, {"name": "frontier", "model_id": FRONTIER}],
+                 retry={"max_retries": 0, "on_exhausted": "raise"}, policy={"kind": "cascade", "max_escalations": 0})
+    llm.invoke("hello one")
+    emulator.inject("stream_cut", model_id=CHEAP, times=1, after_events=3)
+    with pytest.raises(LadderExhaustedError):
+        list(llm.stream("hello there friend, tell me a long story"))
+    failed = routed.last
+    (attempt,) = failed.attempts
+    assert failed.served is None and attempt.cost_usd > 0 and attempt.usage_estimated
+    frontier = llm.router.ladder["frontier"]
+    assert failed.baseline_cost_usd == frontier.cost(attempt.usage)
+    summary = summarize([record_from_result(r) for r in routed.results])
+    assert (summary.priced, summary.unpriced) == (2, 0)
+    assert summary.actual_cost_usd == sum(r.attempts[0].cost_usd for r in routed.results)
