@@ -108,8 +108,10 @@ def _fallback_targets(llm_router: Any, group: str) -> set[str]:
     (the group's own entries and the ``"*"`` ones every group takes) and its
     ``default_fallbacks``."""
     targets: set[str] = set()
+    # LiteLLM keeps them in the router's settings (reading them off the router is deprecated)
+    settings = llm_router.settings() if callable(getattr(llm_router, "settings", None)) else llm_router
     for kind in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
-        for entry in getattr(llm_router, kind, None) or ():
+        for entry in getattr(settings, kind, None) or ():
             for key in (group, "*"):
                 if isinstance(entry, Mapping) and isinstance(entry.get(key), (list, tuple)):
                     targets.update(str(t) for t in entry[key])

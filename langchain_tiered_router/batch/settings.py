@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..core.config import BatchConfig, RouterConfig
+from ..core.optional import import_boto3
 from .errors import BatchSettingsError
 from .formats import supports
 
@@ -60,7 +61,7 @@ class BatchClients:
 
     @classmethod
     def from_config(cls, config: RouterConfig, settings: BatchConfig) -> "BatchClients":
-        import boto3
+        boto3 = import_boto3()
         from botocore.config import Config
 
         retries = Config(retries={"mode": "standard", "max_attempts": 5})

@@ -47,7 +47,7 @@ def _check_where(live: bool, endpoint_url: Optional[str], emulator_script: Optio
 def _where(live: bool, endpoint_url: Optional[str], emulator_script: Optional[Path],
            config_endpoint: Optional[str]) -> Iterator[tuple[Optional[str], str, bool]]:
     """(endpoint URL or None for Bedrock, a description, sign with placeholder keys?)."""
-    from ..analysis.collect.bedrock import import_boto3
+    from ..core.optional import import_boto3
 
     _check_where(live, endpoint_url, emulator_script, config_endpoint)
     if live:

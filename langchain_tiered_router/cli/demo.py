@@ -23,7 +23,7 @@ from .outputs import emit_json
 __all__ = ["register"]
 
 def _check_credentials() -> None:
-    from ..analysis.collect.bedrock import import_boto3
+    from ..core.optional import import_boto3
 
     boto3 = import_boto3()
     if boto3.Session().get_credentials() is None:

@@ -74,7 +74,12 @@ def checked_outputs(json_out: Path | None, plot: Path | None, inputs: dict[str, 
     without a suffix)."""
     check_writable(json_out, "--json-out")
     if plot is not None:
+        import importlib.util
+
         from ..analysis.report.plot import png_path
+
+        if importlib.util.find_spec("matplotlib") is None:  # said now, not after the work
+            raise ValueError("--plot needs matplotlib: pip install 'langchain-tiered-router[plot]'")
 
         check_writable(plot, "--plot")  # a folder is refused as given, not written beside as FOLDER.png
         plot = png_path(plot)

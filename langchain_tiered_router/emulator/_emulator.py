@@ -130,7 +130,9 @@ class BedrockEmulator:
 
         Keyword arguments go to ``botocore.config.Config`` (``read_timeout``, ``retries``...).
         """
-        import boto3
+        from ..core.optional import import_boto3
+
+        boto3 = import_boto3()
         from botocore.config import Config
 
         return boto3.client("bedrock-runtime", endpoint_url=self.url, region_name=self.region,

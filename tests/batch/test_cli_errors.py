@@ -130,3 +130,14 @@ def test_an_output_naming_an_input_or_the_other_output_is_refused_before_any_job
     line = _one_line(_run(config, records, files[out], *(["--state", str(files[state])] if state else [])))
     assert "would overwrite" in line
     assert {name: path.read_bytes() for name, path in files.items() if path.exists()} == before
+
+
+def test_a_batch_run_without_boto3_names_the_extra(setup, monkeypatch):
+    """``batch run`` on an install without boto3 (no extra): the one-line error with the
+    install line, not a traceback."""
+    import sys
+
+    folder, records, config = setup
+    monkeypatch.setitem(sys.modules, "boto3", None)  # ``import boto3`` raises ImportError
+    line = _one_line(_run(config, records, folder / "o.jsonl", "--bucket", "s3://bkt/x"))
+    assert "calling Bedrock needs boto3: pip install 'langchain-tiered-router[batch]'" in line

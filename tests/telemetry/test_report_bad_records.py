@@ -271,3 +271,19 @@ def test_help_says_what_happens_to_damaged_records():
     text = " ".join(runner.invoke(app, ["report", "--help"]).stdout.split())
     assert "damaged record" in text and "skipped" in text and "records_unreadable" in text
     assert "refuses (exit 2)" in text
+
+
+@pytest.mark.parametrize("command", ["report", "eval"])
+def test_a_plot_without_matplotlib_is_refused_before_the_work(tmp_path, monkeypatch, command):
+    """``--plot`` on an install without the plot extra: said first, with the install line,
+    not after the evaluation ran (the store and data do not even exist here)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    missing = str(tmp_path / "missing.jsonl")
+    args = ["report", "--db", missing] if command == "report" else \
+        ["eval", "--config", "examples/eval/routellm_router.yaml", "--data", missing]
+    result = runner.invoke(app, [*args, "--plot", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == ("tiered-router: error: --plot needs matplotlib: pip install "
+                                     "'langchain-tiered-router[plot]'")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ...core.backends import Backend, tier_call_error
 from ...core.errors import MalformedReplyError
+from ...core.optional import import_boto3
 from ...core.pricing import Usage, hour_cache_writes
 from ...core.tiers import Tier
 from ...core.types import RouteRequest, TierAnswer
@@ -23,16 +24,6 @@ __all__ = ["ConverseBackend", "runtime_client", "converse_body", "import_boto3"]
 
 _INFERENCE_KEYS = {"max_tokens": ("maxTokens", int), "temperature": ("temperature", float),
                    "top_p": ("topP", float)}
-
-
-def import_boto3() -> Any:
-    """boto3, or an ``ImportError`` naming the extra that brings it (the CLI says it in one line)."""
-    try:
-        import boto3
-    except ImportError as exc:
-        raise ImportError("calling Bedrock needs boto3: pip install 'langchain-tiered-router[batch]' "
-                          "(or [langchain], which brings it too)") from exc
-    return boto3
 
 
 def runtime_client(*, region: str, endpoint_url: str | None, max_connections: int, max_attempts: int = 5,
