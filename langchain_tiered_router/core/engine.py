@@ -106,6 +106,7 @@ class _Call:
     emitted: bool = False  # set by the driver: output of this call reached the caller
     partial: TierAnswer | None = None  # set by the driver when a stream broke after output
     in_flight: bool = False  # handed to the backend and not yet answered or failed
+    consumer_s: float = 0.0  # time its live chunks spent with the caller: not the tier's latency
 
 
 @dataclass
@@ -318,6 +319,7 @@ class Router:
         started = time.perf_counter()
         result.current_tier = tier.name
         call: _Call | None = None
+        consumer_s = 0.0  # of the tries before ``call``
         try:
             blocked = self._blocked(tier, request)
             if blocked is not None:
@@ -327,6 +329,7 @@ class Router:
             while True:
                 if call is not None and call.partial is not None:
                     spent.append(call.partial)
+                consumer_s += call.consumer_s if call is not None else 0.0
                 call = _Call(tier, request, stream=streaming, live=live)
                 try:
                     call.in_flight = True
@@ -388,7 +391,9 @@ class Router:
                 self._charge_partial(attempt, tier, call, spent)
             raise
         finally:
-            attempt.latency_ms = (time.perf_counter() - started) * 1000
+            # the tier's time: a live stream's chunks waiting on a slow reader are not
+            consumer_s += call.consumer_s if call is not None else 0.0
+            attempt.latency_ms = (time.perf_counter() - started - consumer_s) * 1000
             result.attempts.append(attempt)
             result.current_tier = None
 
@@ -682,7 +687,9 @@ class Router:
                 chunks.append(chunk)
                 if call.live:
                     for out in self._pass(call, stream, chunk, held):
+                        handed = time.perf_counter()
                         yield out
+                        call.consumer_s += time.perf_counter() - handed
                 if not call.emitted and (left := time_left(call.request)) is not None and left <= 0:
                     raise deadline_error(call.tier, call.request, None)
             return self._answer(stream, chunks)
@@ -864,7 +871,9 @@ class Router:
                 chunks.append(chunk)
                 if call.live:
                     for item in self._pass(call, stream, chunk, held):
+                        handed = time.perf_counter()
                         yield item
+                        call.consumer_s += time.perf_counter() - handed
             out.append(self._answer(stream, chunks))
         except TierCallError:
             call.partial = self._partial(call, stream, chunks)
