@@ -16,13 +16,15 @@ the end, or for what was sent so far when the stream broke.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
+import functools
 import re
 import time
 from abc import ABC, abstractmethod
 from typing import Any, AsyncIterator, Iterator
 
-from .deadline import for_a_worker
+from .clocks import submit_timed
 from .errors import ModelLimitError, TierCallError, TransportError
 from .pricing import Usage, estimate_tokens
 from .tiers import Tier
@@ -113,8 +115,13 @@ class Backend(ABC):
         """Answer ``request`` with ``tier``'s model."""
 
     async def acall(self, tier: Tier, request: RouteRequest) -> TierAnswer:
-        # the wait for one of the loop's worker threads is not the call's time (``CallClock``)
-        return await asyncio.to_thread(for_a_worker(self.call), tier, request)
+        # ``asyncio.to_thread``, its wait for one of the loop's threads not the call's time (``core.clocks``)
+        loop, context = asyncio.get_running_loop(), contextvars.copy_context()
+
+        def on_a_thread(fn: Any, *args: Any) -> Any:
+            return loop.run_in_executor(None, functools.partial(context.run, fn, *args))
+
+        return await submit_timed(on_a_thread, self.call, tier, request)
 
     def stream(self, tier: Tier, request: RouteRequest, *, live: bool) -> TierStream:
         """The tier's answer as a stream. ``live``: its chunks go to the caller as they

@@ -220,13 +220,29 @@ class LLMClassifier(Classifier):
             raise RuntimeError("the LLM classifier needs the engine's ask function")
         tier = self.tier or ladder.cheapest.name
         try:
-            reply = ask("classifier", tier, self.prompt.format(tiers=", ".join(ladder.names), request=request.text))
+            reply = ask("classifier", tier, self._prompt(request, ladder))
         except TierCallError as exc:  # retried as a tier call is; the request goes on without a label
-            start, kind = self.default_tier or ladder.cheapest.name, getattr(exc, "kind", type(exc).__name__)
-            log.warning("the LLM classifier's call on tier %s failed (%s); request %s starts at %s",
-                        tier, kind, request.request_id, start)
-            return TierChoice(start, f"llm: classifier call failed ({kind}): {str(exc)[:120]}")
+            return self._without_label(request, ladder, tier, exc)
         return self.parse(reply.text, ladder, self.default_tier)
+
+    async def aclassify(self, request, ladder, aask) -> TierChoice:
+        """``classify`` on an event loop: the call made with ``aask`` (the backend's own
+        pool, its tier's timeout and the request's deadline)."""
+        tier = self.tier or ladder.cheapest.name
+        try:
+            reply = await aask("classifier", tier, self._prompt(request, ladder))
+        except TierCallError as exc:
+            return self._without_label(request, ladder, tier, exc)
+        return self.parse(reply.text, ladder, self.default_tier)
+
+    def _prompt(self, request, ladder) -> str:
+        return self.prompt.format(tiers=", ".join(ladder.names), request=request.text)
+
+    def _without_label(self, request, ladder, tier: str, exc: TierCallError) -> TierChoice:
+        start, kind = self.default_tier or ladder.cheapest.name, getattr(exc, "kind", type(exc).__name__)
+        log.warning("the LLM classifier's call on tier %s failed (%s); request %s starts at %s",
+                    tier, kind, request.request_id, start)
+        return TierChoice(start, f"llm: classifier call failed ({kind}): {str(exc)[:120]}")
 
     @staticmethod
     def parse(text: str, ladder: Ladder, default_tier: str | None = None) -> TierChoice:

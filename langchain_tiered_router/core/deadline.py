@@ -7,26 +7,18 @@ to what is left. Async calls are abandoned at that timeout by the engine; a sync
 is bounded by the backend (botocore's read timeout, LiteLLM's ``timeout``, or a wait
 on a worker thread).
 
-A backend that queues its calls on a worker pool tells the engine's timer when a call
-waits there and when a worker starts it (``CallClock``): the tier's timeout is one
-call's time at the tier, so it runs from the start; while the call waits for a free
-worker only the request's deadline runs.
+The time a call waits for a worker thread is not its time (``core.clocks``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import time
-from typing import Any, Callable, Iterator
 
 from .errors import TransportError
 from .tiers import Tier
 from .types import RouteRequest
 
-__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error", "CallClock", "CALL_CLOCK", "call_clock",
-           "for_a_worker"]
+__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error"]
 
 
 def stamp_deadline(request: RouteRequest, deadline_s: float | None) -> None:
@@ -66,73 +58,3 @@ def deadline_error(tier: Tier, request: RouteRequest, limit: float | None, *, se
         error.calls = 0
     return error
 
-
-class CallClock:
-    """The engine's timer of one async tier call (an ``asyncio.Timeout`` set to its
-    ``call_timeout``), moved by a backend that queues the call on a worker pool: while
-    the call waits for a worker only the request's deadline runs (``queued``, on the
-    event loop), and its own timeout starts when a worker starts it (``started``, from
-    the worker's thread). Counting the wait as the call's time gave up on calls Bedrock
-    was still answering, sent them again and escalated them, once more requests were in
-    flight than ``transport.max_concurrency``."""
-
-    def __init__(self, timer: asyncio.Timeout, tier: Tier, request: RouteRequest):
-        self.timer, self.tier, self.request = timer, tier, request
-        self.loop = asyncio.get_running_loop()
-
-    def expired(self) -> bool:
-        return self.timer.expired()
-
-    def queued(self) -> None:
-        """The call waits for a worker: only the deadline runs (on the event loop)."""
-        left = time_left(self.request)
-        self._reschedule(None if left is None else max(left, 0.0))
-
-    def started(self) -> None:
-        """A worker started the call (from any thread): its own timeout runs from now."""
-        try:
-            self.loop.call_soon_threadsafe(self._start)
-        except RuntimeError:  # the loop closed meanwhile: nobody waits for this call
-            pass
-
-    def _start(self) -> None:
-        self._reschedule(call_timeout(self.tier, self.request))
-
-    def _reschedule(self, limit: float | None) -> None:
-        if self.timer.expired():
-            return
-        try:
-            self.timer.reschedule(None if limit is None else self.loop.time() + limit)
-        except RuntimeError:  # the timed block has ended (the call came back first)
-            pass
-
-
-CALL_CLOCK: contextvars.ContextVar[CallClock | None] = contextvars.ContextVar("tiered_router_call_clock",
-                                                                              default=None)
-
-
-@contextlib.contextmanager
-def call_clock(timer: asyncio.Timeout, tier: Tier, request: RouteRequest) -> Iterator[CallClock]:
-    """``CallClock`` of the call awaited inside, for its backend to move (``CALL_CLOCK``)."""
-    clock = CallClock(timer, tier, request)
-    token = CALL_CLOCK.set(clock)
-    try:
-        yield clock
-    finally:
-        CALL_CLOCK.reset(token)
-
-
-def for_a_worker(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn``, about to be queued on a worker pool, under the clock of the call it makes
-    (if the engine times one): the clock learns now that the call waits, and when a
-    worker starts it."""
-    clock = CALL_CLOCK.get()
-    if clock is None:
-        return fn
-    clock.queued()
-
-    def started_then(*args: Any, **kwargs: Any) -> Any:
-        clock.started()
-        return fn(*args, **kwargs)
-
-    return started_then

@@ -31,7 +31,8 @@ from .backends import Backend, TierStream, estimated_answer
 from .circuit import CircuitBreaker
 from .classifiers import TierChoice
 from .config import RetryConfig
-from .deadline import call_clock, call_timeout, deadline_error, stamp_deadline, time_left
+from .clocks import call_clock
+from .deadline import call_timeout, deadline_error, stamp_deadline, time_left
 from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
                      TierNotAllowedError, TransportError, UnknownTierRequestError)
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
@@ -622,8 +623,7 @@ class Router:
             try:
                 while True:
                     try:
-                        answer = (await backend.acall(tier, prompt) if isinstance(prompt, RouteRequest)
-                                  else await backend.aask(tier, prompt))
+                        answer = await self._timed_aux(backend, tier, prompt, result.request)
                         break
                     except TierCallError as exc:
                         cut += _cut_off_at_tier(exc)
@@ -635,7 +635,11 @@ class Router:
             except asyncio.CancelledError:
                 # Cancelled mid-call (a gate's budget ran out): Bedrock still bills the call,
                 # which stays in flight for ``_close`` to bill as unfinished, as ``ask``'s
-                # thread does when its budget runs out.
+                # thread does when its budget runs out; one still waiting for a worker
+                # thread was never sent, and costs nothing.
+                if not backend.sent_last_call():
+                    with _AUX_LOCK:
+                        result.aux_in_flight.pop(key, None)
                 raise
             except BaseException:
                 self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
@@ -644,6 +648,24 @@ class Router:
             return answer
 
         return ask, aask
+
+    @staticmethod
+    async def _timed_aux(backend: Backend, tier: Tier, prompt: str | RouteRequest,
+                         request: RouteRequest | None) -> TierAnswer:
+        """One routing call, timed as a tier call is: the tier's timeout from when it is
+        sent, within the request's deadline (a classifier's or a grader's call that
+        outlives the deadline is given up, and the request goes on without it)."""
+        timed = request if request is not None else RouteRequest(text="")
+        limit = None if backend.times_its_calls else call_timeout(tier, timed)
+        call = backend.acall(tier, prompt) if isinstance(prompt, RouteRequest) else backend.aask(tier, prompt)
+        if limit is None:
+            return await call
+        try:
+            async with asyncio.timeout(limit) as timer:
+                with call_clock(timer, tier, timed):
+                    return await call
+        except TimeoutError:
+            raise deadline_error(tier, timed, limit, sent=backend.sent_last_call()) from None
 
     # -- drivers: sync ------------------------------------------------------------------
 
@@ -829,10 +851,7 @@ class Router:
                     gate, state = effect.gate, effect.state
                     value = await ajudge_within(lambda: safe_ajudge(gate, state), gate, self.gate_timeout_s)
                 elif isinstance(effect, _Choose):
-                    if self.policy.calls_model_to_start:
-                        value = await asyncio.to_thread(self.policy.choose_start, effect.request, self.ladder, ask)
-                    else:
-                        value = self.policy.choose_start(effect.request, self.ladder, ask)
+                    value = await self.policy.achoose_start(effect.request, self.ladder, ask, aask)
                 elif isinstance(effect, _Sleep):
                     await self._asleep(effect.seconds)
             except (GeneratorExit, asyncio.CancelledError) as exc:

@@ -28,6 +28,7 @@ import queue
 import threading
 from typing import Any, Callable
 
+from .clocks import budget_clock
 from .types import GateVerdict
 
 __all__ = ["judge_within", "ajudge_within", "run_in_pool", "gate_pool", "POOL_SIZE", "DEFAULT_TIMEOUT_S"]
@@ -123,8 +124,9 @@ async def ajudge_within(ajudge: Callable[[], Any], gate: Any, timeout_s: float |
     # ready as the caller is cancelled, losing the cancellation (a task cancelled at
     # shutdown then routed on forever); ``asyncio.timeout`` runs the gate in this task.
     try:
-        async with asyncio.timeout(timeout_s):
-            return await ajudge()
+        async with asyncio.timeout(timeout_s) as timer:
+            with budget_clock(timer, timeout_s):  # a grader's wait for a worker thread is not its time
+                return await ajudge()
     except TimeoutError:
         return _timed_out(gate, timeout_s)
 

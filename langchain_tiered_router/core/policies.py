@@ -8,11 +8,13 @@ its starting rung, so a classifier serves the bulk and gates catch the borderlin
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+
 from .classifiers import Classifier, TierChoice
 from .gates import ConfidenceGate, Gate
 from .tiers import Ladder, Tier
-from .types import AskFn, RouteRequest
+from .types import AAskFn, AskFn, RouteRequest
 
 __all__ = ["Policy", "CascadePolicy", "ClassifierPolicy", "ConfidencePolicy"]
 
@@ -28,6 +30,14 @@ class Policy(ABC):
     @abstractmethod
     def choose_start(self, request: RouteRequest, ladder: Ladder, ask: AskFn | None) -> TierChoice:
         ...
+
+    async def achoose_start(self, request: RouteRequest, ladder: Ladder, ask: AskFn | None,
+                            aask: AAskFn | None) -> TierChoice:
+        """``choose_start`` on an event loop: a model call made with ``aask``, else the sync
+        choice on a thread when it calls a model, inline when it does not."""
+        if self.calls_model_to_start:
+            return await asyncio.to_thread(self.choose_start, request, ladder, ask)
+        return self.choose_start(request, ladder, ask)
 
     def extra_gates(self, tier: Tier | None = None) -> list[Gate]:
         """Gates the policy brings for answers of ``tier``."""
@@ -52,6 +62,12 @@ class _StartsWithClassifier(Policy):
         tier = self.start_tier or ladder.cheapest.name
         return TierChoice(tier, "cascade: start at the cheapest tier" if tier == ladder.cheapest.name
                           else f"configured start tier {tier!r}")
+
+    async def achoose_start(self, request, ladder, ask=None, aask=None) -> TierChoice:
+        aclassify = getattr(self.classifier, "aclassify", None)
+        if aclassify is not None and aask is not None:  # its call on the backend's own pool, timed
+            return await aclassify(request, ladder, aask)
+        return await super().achoose_start(request, ladder, ask, aask)
 
     @property
     def calls_model_to_start(self) -> bool:

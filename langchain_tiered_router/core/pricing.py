@@ -24,8 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["Price", "Usage", "hour_cache_writes", "load_cost_map", "lookup_price", "lookup_batch_price", "override_price",
-           "estimate_tokens", "litellm_cost_map_path", "MTOK"]
+__all__ = ["Price", "Usage", "hour_cache_writes", "load_cost_map", "lookup_price", "lookup_batch_price",
+           "override_price", "estimate_tokens", "litellm_cost_map_path", "MTOK"]
 
 log = logging.getLogger("langchain_tiered_router")
 
@@ -148,7 +148,9 @@ class Price:
                 "cache_write": price._write_cost(usage) / MTOK}
 
     def _read_rate(self) -> Decimal:
-        return self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok  # type: ignore[return-value]
+        rate = self.cache_read_per_mtok if self.cache_read_per_mtok is not None else self.input_per_mtok
+        assert rate is not None
+        return rate
 
     def _write_cost(self, usage: Usage) -> Decimal:
         """Cache writes, per million: the hour-long ones at their rate (else the write rate)."""

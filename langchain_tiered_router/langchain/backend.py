@@ -26,7 +26,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
-from ..core.deadline import CALL_CLOCK, call_timeout, deadline_error, for_a_worker, time_left
+from ..core.clocks import current_call_clock, submit_timed
+from ..core.deadline import call_timeout, deadline_error, time_left
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
@@ -348,7 +349,7 @@ class LangChainBackend(Backend):
         sync path reports it), not a caller's cancel."""
         if not isinstance(exc, asyncio.CancelledError) or limit is None:
             return exc
-        clock = CALL_CLOCK.get()
+        clock = current_call_clock()
         if clock.expired() if clock is not None else time.monotonic() - started >= limit:
             return deadline_error(tier, request, limit, sent=self._sent)
         return exc
@@ -365,7 +366,8 @@ class LangChainBackend(Backend):
         return self._generate(tier, [HumanMessage(prompt)], self._ask_kwargs())
 
     async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
-        return await self._agenerate(tier, [HumanMessage(prompt)], self._ask_kwargs())
+        self._sent = True
+        return await self._agenerate(tier, [HumanMessage(prompt)], self._ask_kwargs(), unsent=self._unsent)
 
     def _ask_kwargs(self) -> dict[str, Any]:
         return {"stop": None, **{k: v for k, v in self.kwargs.items() if k in ASK_KWARGS}}
@@ -465,9 +467,9 @@ _DONE = object()
 
 
 def _submit(executor: cf.Executor, fn: Any, *args: Any) -> cf.Future:
-    """``executor.submit(fn, *args)``, telling the engine's timer of this call (if it runs
-    under one) that it waits for a worker, then when a worker starts it."""
-    return executor.submit(for_a_worker(fn), *args)
+    """``executor.submit(fn, *args)``, the timers of the call (``core.clocks``) told when it
+    waits for a worker and when one starts it."""
+    return submit_timed(executor.submit, fn, *args)
 
 
 def _signalled(started: Callable[[], None], fn: Any, *args: Any) -> Any:

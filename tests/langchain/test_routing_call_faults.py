@@ -280,3 +280,61 @@ def test_messages_langchain_aws_cannot_send_are_the_callers_error_not_a_bad_repl
     assert emulator.requests == []
     (attempt,) = routed.last.attempts
     assert attempt.outcome == "error" and attempt.error_kind == "KeyError" and attempt.retries == 0
+
+
+GRADED = [{"kind": "self_grade", "grader_tier": "cheap", "prompt": "Q: {question}\nA: {answer}\nSCORE:"}]
+
+
+def test_a_grader_waiting_for_a_worker_thread_is_not_charged_to_the_gate_budget(routed, emulator) -> None:
+    """Twelve ``ainvoke`` on two worker threads, every call 0.3 s, a 1 s gate budget: the
+    graders wait for a thread longer than the budget, yet each answer is judged (the wait
+    is the pool's, not the gate's) and served on cheap, one grader call each, all sent."""
+    llm = routed(transport={"max_concurrency": 2, "timeout_s": 20}, gate_timeout_s=1.0, gates=GRADED,
+                 retry={"max_retries": 0})
+    emulator.clear_requests()
+    emulator.inject("slow", model_id=CHEAP, times=24, seconds=0.3)
+
+    async def many() -> list:
+        return await asyncio.gather(*(llm.ainvoke(f"hello there {i}") for i in range(12)))
+
+    started = time.perf_counter()
+    messages = asyncio.run(many())
+    assert time.perf_counter() - started > 3.0  # 24 calls of 0.3 s on two threads: the queue was real
+    routings = [_routing(m) for m in messages]
+    assert all([(a["tier"], a["outcome"]) for a in r["attempts"]] == [("cheap", "served")] for r in routings)
+    assert all(r["attempts"][0]["gate_reason"].startswith("grade") for r in routings)
+    assert sum(len(r["aux_calls"]) for r in routings) == 12 and sum(r.model_id == CHEAP for r in emulator.requests) == 24
+
+
+def test_an_llm_classifier_call_on_ainvoke_honours_the_deadline(routed, emulator) -> None:
+    """A classifier call that would take 3 s, a 1 s deadline: ``ainvoke`` gives the call
+    up at the deadline (billed on its prompt, as Bedrock had it) rather than waiting it out."""
+    from langchain_tiered_router.core.errors import LadderExhaustedError
+
+    llm = routed(policy={"kind": "classifier", "classifier": {"kind": "llm"}}, transport={"deadline_s": 1.0},
+                 retry={"max_retries": 0})
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=3.0)
+    started = time.perf_counter()
+    with pytest.raises(LadderExhaustedError):
+        asyncio.run(llm.ainvoke("hello"))
+    assert time.perf_counter() - started < 2.0
+    result = routed.last
+    assert result.start_reason.startswith("llm: classifier call failed (timeout)")
+    (aux,) = result.aux_calls
+    assert aux.purpose == "classifier" and aux.unfinished and aux.cost_usd > 0
+
+
+def test_llm_classifier_calls_of_ainvoke_run_on_the_models_own_pool(routed, emulator) -> None:
+    """Thirty ``ainvoke`` at once with an LLM classifier and ``max_concurrency: 32``: the
+    classifier calls run on that pool (asyncio's default executor has 6 threads on 2
+    cores, where they queued and ate a 2.5 s deadline)."""
+    llm = routed(policy={"kind": "classifier", "classifier": {"kind": "llm"}},
+                 transport={"max_concurrency": 32, "deadline_s": 2.5}, retry={"max_retries": 0})
+    emulator.inject("slow", model_id=CHEAP, times=60, seconds=0.5)
+
+    async def many() -> list:
+        return await asyncio.gather(*(llm.ainvoke(f"hello there {i}") for i in range(30)), return_exceptions=True)
+
+    outcomes = asyncio.run(many())
+    assert not [o for o in outcomes if isinstance(o, BaseException)]
+    assert all(_routing(m)["start_reason"].startswith("llm: said") for m in outcomes)
