@@ -192,10 +192,19 @@ def decision_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
     rules = build_classifier(ClassifierConfig(kind="rules", rules=RULES))
     n = 60 if quick else 200
     out: dict[str, Any] = {}
+    caches = [m.__dict__.setdefault("_rows", {}) for m in (trained.model, *trained.model.members)]
+
+    def decided_anew(r: Any) -> Any:
+        """A decision as a new prompt meets it: the prompt-features caches (the model's and
+        its fold members') cleared, so a repeated text is not a cache lookup."""
+        for cache in caches:
+            cache.clear()
+        return trained.classify(r, ladder)
+
     for length in LENGTHS:
         texts = [RouteRequest(text=t) for t in texts_of(corpus, length, n)]
         for name, new, old in (
-                ("trained", lambda r: trained.classify(r, ladder), None),
+                ("trained", decided_anew, None),
                 ("rules", lambda r: rules.classify(r, ladder), lambda r: unbounded_rules_classify(RULES, r.text))):
             new(texts[0])  # loads the model file and the embedding
             it = iter(texts)
