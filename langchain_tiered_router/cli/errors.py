@@ -30,7 +30,9 @@ def one_line_errors() -> Iterator[None]:
     into a one-line exit 2."""
     try:
         yield
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # another pipe or socket broke: an error like any other
+            raise fail(str(exc) or type(exc).__name__) from None
         # the reader left (``| head``): no error line, and nothing more written at exit
         # (stdout is pointed at /dev/null so the interpreter's last flush is quiet); exit
         # 1, as Python's documentation and rich's console do
@@ -60,3 +62,15 @@ def about(source: str) -> Iterator[None]:
         yield
     except EvalDataError as exc:
         raise EvalDataError(f"{source}: {exc}") from None
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone: its pipe polls as broken (``POLLERR``)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture), no poll
+        return True

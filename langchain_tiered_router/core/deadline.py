@@ -44,17 +44,11 @@ def deadline_error(tier: Tier, request: RouteRequest, limit: float | None, *, se
     worker pool) when its time ran out, so it never reached the tier: not the tier's doing,
     it does not count against the tier's circuit."""
     left = time_left(request)
-    passed = left is not None and left <= 0.001
-    why = "the request's deadline passed" if passed else f"no answer within {limit:.3g}s"
+    why = "the request's deadline passed" if left is not None and left <= 0.001 else f"no answer within {limit:.3g}s"
     if not sent:
         why += " before a worker thread was free to send the call (transport.max_concurrency)"
     error = TransportError(f"timeout: {why}", tier=tier.name, model_id=tier.model_id, kind="timeout")
     if not sent:
         error.calls, error.reached_tier = 0, False
-    elif passed and (tier.timeout_s is None or limit is None or limit < tier.timeout_s - 0.001):
-        # cut short by the request's deadline before the tier's own timeout ran out: the
-        # tier may have been answering in time, so it does not count against its circuit
-        # (it is billed: Bedrock had the call)
-        error.calls = 0
     return error
 

@@ -638,8 +638,11 @@ class Router:
                 # thread does when its budget runs out; one still waiting for a worker
                 # thread was never sent, and costs nothing.
                 if not backend.sent_last_call():
-                    with _AUX_LOCK:
-                        result.aux_in_flight.pop(key, None)
+                    if cut:  # its earlier tries Bedrock had are billed, unfinished
+                        self._aux_ended(result, key, purpose, tier, None, started, retries, cut)
+                    else:
+                        with _AUX_LOCK:
+                            result.aux_in_flight.pop(key, None)
                 raise
             except BaseException:
                 self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 
-from .classifiers import Classifier, TierChoice
+from .classifiers import Classifier, LLMClassifier, TierChoice
 from .gates import ConfidenceGate, Gate
 from .tiers import Ladder, Tier
 from .types import AAskFn, AskFn, RouteRequest
@@ -64,9 +64,12 @@ class _StartsWithClassifier(Policy):
                           else f"configured start tier {tier!r}")
 
     async def achoose_start(self, request, ladder, ask=None, aask=None) -> TierChoice:
-        aclassify = getattr(self.classifier, "aclassify", None)
-        if aclassify is not None and aask is not None:  # its call on the backend's own pool, timed
-            return await aclassify(request, ladder, aask)
+        # the LLM classifier's call made with ``aask`` (the backend's own pool, timed), unless
+        # a subclass decides otherwise (its ``choose_start`` or ``classify`` runs as on the sync path)
+        if aask is not None and type(self).choose_start is _StartsWithClassifier.choose_start \
+                and isinstance(self.classifier, LLMClassifier) \
+                and type(self.classifier).classify is LLMClassifier.classify:
+            return await self.classifier.aclassify(request, ladder, aask)
         return await super().achoose_start(request, ladder, ask, aask)
 
     @property

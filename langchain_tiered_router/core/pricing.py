@@ -282,8 +282,27 @@ def lookup_batch_price(model_id: str, cost_map: Mapping[str, dict] | None = None
             break
         if entry.get("input_cost_per_token_batches") is not None \
                 and entry.get("output_cost_per_token_batches") is not None:
-            return _entry_price(entry, "_batches", f"litellm-batch:{name}")
+            return _with_long_context(_entry_price(entry, "_batches", f"litellm-batch:{name}"),
+                                      _entry_price(entry, "", f"litellm:{name}"))
     return None
+
+
+def _with_long_context(batch: Price, on_demand: Price) -> Price:
+    """A batch price with the on-demand long-context rates at the batch/on-demand input
+    ratio (the map gives few long-context batch rates; a long prompt costs more in a job too)."""
+    if not on_demand.above or not on_demand.input_per_mtok or batch.input_per_mtok is None:
+        return batch
+    factor = batch.input_per_mtok / on_demand.input_per_mtok
+
+    def cut(rate: Decimal | None) -> Decimal | None:
+        return None if rate is None else (rate * factor).normalize()
+
+    above = tuple((threshold, dataclasses.replace(
+        longer, input_per_mtok=cut(longer.input_per_mtok), output_per_mtok=cut(longer.output_per_mtok),
+        cache_read_per_mtok=cut(longer.cache_read_per_mtok), cache_write_per_mtok=cut(longer.cache_write_per_mtok),
+        cache_write_1h_per_mtok=cut(longer.cache_write_1h_per_mtok), source=f"{longer.source} x {factor.normalize()}"))
+        for threshold, longer in on_demand.above)
+    return dataclasses.replace(batch, above=above)
 
 
 def _entry_price(entry: Mapping[str, Any], suffix: str, source: str) -> Price:
@@ -337,7 +356,8 @@ def override_price(override: Price, model_id: str, region: str | None = None,
     the same for writes). A rate the override gives is kept as given. A model the map does
     not price keeps them unknown, so ``Price.cost`` bills cache tokens at the input rate,
     and a warning says so once."""
-    if override.cache_read_per_mtok is not None and override.cache_write_per_mtok is not None:
+    if override.cache_read_per_mtok is not None and override.cache_write_per_mtok is not None \
+            and override.cache_write_1h_per_mtok is not None:
         return override
     table = load_cost_map() if cost_map is None else cost_map
     found = _on_demand_entry(table, model_id, region)

@@ -604,3 +604,26 @@ def test_a_call_waiting_for_a_worker_thread_is_timed_from_when_it_starts():
     assert time.monotonic() - started > 1.1  # four waves of two: the queue was real
     assert [res.served.tier for res in results] == ["cheap"] * 8
     assert sorted(backend.calls) == sorted(("cheap", f"q{i}") for i in range(8))
+
+
+def test_a_policy_subclass_decides_on_the_async_path_as_on_the_sync_one():
+    """A cascade whose subclass picks the start tier before its LLM classifier: ``aroute``
+    runs that ``choose_start`` too (the async shortcut to the classifier's own call is
+    for the policy as shipped)."""
+    from langchain_tiered_router.core.classifiers import LLMClassifier, TierChoice
+    from langchain_tiered_router.core.policies import CascadePolicy
+
+    class RulesFirst(CascadePolicy):
+        def choose_start(self, request, ladder, ask=None):
+            if "urgent" in request.text:
+                return TierChoice("top", "rule: urgent")
+            return super().choose_start(request, ladder, ask)
+
+    tiers = [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
+             {"name": "top", "model_id": "amazon.nova-pro-v1:0"}]
+    r = build_router({"tiers": tiers}, telemetry=False)
+    r.policy = RulesFirst(classifier=LLMClassifier())
+    backend = ScriptedBackend({"cheap": "cheap", "top": "top"})
+    result = asyncio.run(r.aroute(RouteRequest(text="urgent: the server is down"), backend))
+    assert (result.start_tier, result.start_reason) == ("top", "rule: urgent")
+    assert backend.calls == [("top", "urgent: the server is down")]

@@ -288,6 +288,9 @@ def test_hour_long_cache_writes_pay_their_own_rate():
     from langchain_tiered_router.core.pricing import override_price
     half = override_price(Price(Decimal("1.5"), Decimal("7.5")), "anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert half.cache_write_1h_per_mtok == Decimal("3")
+    both = override_price(Price(Decimal("3"), Decimal("15"), Decimal("0.3"), Decimal("3.75")),
+                          "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert both.cache_write_1h_per_mtok == Decimal("6")  # read and write given, the hour-long rate not
     given = override_price(Price(Decimal("1.5"), Decimal("7.5"), Decimal("0.15"), Decimal("1.875"),
                                  cache_write_1h_per_mtok=Decimal("4")), "anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert given.cost(an_hour) == (10 * Decimal("1.5") + 20 * Decimal("7.5") + 2000 * 4) / Decimal(1_000_000)
@@ -310,3 +313,14 @@ def test_the_bundled_snapshot_prices_long_prompts_and_hour_long_writes_as_the_co
         pricing.load_cost_map.cache_clear()
     usage = Usage(240_000, 500, cache_write_tokens=3000, cache_write_1h_tokens=1000)
     assert from_snapshot.cost(usage) == with_map.cost(usage) and from_snapshot.above
+
+
+def test_a_batch_price_keeps_the_long_context_rates_at_the_batch_ratio():
+    """Sonnet 4.5's batch rates are half its on-demand ones; a job's prompt above 200k
+    tokens pays half the long-context rates (not the normal batch rates)."""
+    from langchain_tiered_router.core.pricing import lookup_batch_price
+
+    batch = lookup_batch_price("anthropic.claude-sonnet-4-5-20250929-v1:0")
+    long = Usage(300_000, 1000)
+    assert batch.cost(long) == lookup_price("anthropic.claude-sonnet-4-5-20250929-v1:0").cost(long) / 2
+    assert batch.cost(Usage(1000, 10)) == (1000 * Decimal("1.5") + 10 * Decimal("7.5")) / Decimal(1_000_000)
