@@ -23,15 +23,7 @@ __all__ = ["BatchPricing", "discounted"]
 
 def discounted(price: Price, discount: Decimal) -> Price:
     """``price`` with every known rate times ``1 - discount``."""
-    factor = Decimal(1) - discount
-
-    def cut(rate: Decimal | None) -> Decimal | None:
-        return None if rate is None else (rate * factor).normalize()
-
-    return Price(cut(price.input_per_mtok), cut(price.output_per_mtok), cut(price.cache_read_per_mtok),
-                 cut(price.cache_write_per_mtok), source=f"{price.source} x {factor.normalize()}",
-                 cache_write_1h_per_mtok=cut(price.cache_write_1h_per_mtok),
-                 above=tuple((threshold, discounted(longer, discount)) for threshold, longer in price.above))
+    return price.scaled(Decimal(1) - discount)
 
 
 class BatchPricing:

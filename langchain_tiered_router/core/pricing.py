@@ -106,6 +106,16 @@ class Price:
     def known(self) -> bool:
         return self.input_per_mtok is not None and self.output_per_mtok is not None
 
+    def scaled(self, factor: Decimal) -> "Price":
+        """Every known rate, long-context ones included, times ``factor`` (a batch discount)."""
+        def times(rate: Decimal | None) -> Decimal | None:
+            return None if rate is None else (rate * factor).normalize()
+
+        return Price(times(self.input_per_mtok), times(self.output_per_mtok), times(self.cache_read_per_mtok),
+                     times(self.cache_write_per_mtok), source=f"{self.source} x {factor.normalize()}",
+                     cache_write_1h_per_mtok=times(self.cache_write_1h_per_mtok),
+                     above=tuple((threshold, longer.scaled(factor)) for threshold, longer in self.above))
+
     def for_usage(self, usage: Usage) -> "Price":
         """The price a call of this usage pays: a long-context one past its threshold."""
         price = self
@@ -293,16 +303,8 @@ def _with_long_context(batch: Price, on_demand: Price) -> Price:
     if not on_demand.above or not on_demand.input_per_mtok or batch.input_per_mtok is None:
         return batch
     factor = batch.input_per_mtok / on_demand.input_per_mtok
-
-    def cut(rate: Decimal | None) -> Decimal | None:
-        return None if rate is None else (rate * factor).normalize()
-
-    above = tuple((threshold, dataclasses.replace(
-        longer, input_per_mtok=cut(longer.input_per_mtok), output_per_mtok=cut(longer.output_per_mtok),
-        cache_read_per_mtok=cut(longer.cache_read_per_mtok), cache_write_per_mtok=cut(longer.cache_write_per_mtok),
-        cache_write_1h_per_mtok=cut(longer.cache_write_1h_per_mtok), source=f"{longer.source} x {factor.normalize()}"))
-        for threshold, longer in on_demand.above)
-    return dataclasses.replace(batch, above=above)
+    return dataclasses.replace(batch, above=tuple((threshold, longer.scaled(factor))
+                                                  for threshold, longer in on_demand.above))
 
 
 def _entry_price(entry: Mapping[str, Any], suffix: str, source: str) -> Price:

@@ -219,7 +219,7 @@ class LangChainBackend(Backend):
         """``fn(*args)`` on the pool, waited for as the async driver waits: while it is
         queued for a worker, until the request's deadline; from when a worker starts it,
         for its call timeout (the tier's, cut to the deadline). The wait for a worker is
-        not the tier's time (``core.deadline.CallClock``)."""
+        not the tier's time (``core.clocks``)."""
         started = threading.Event()
         future = self.executor.submit(_signalled, started.set, fn, *args)
         left = time_left(request)
