@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from langchain_tiered_router.core import Backend, ConfigError, RouteRequest, TierAnswer, TierStream
 from langchain_tiered_router.core.backends import estimated_answer
-from langchain_tiered_router.core.deadline import call_timeout
+from langchain_tiered_router.core.deadline import call_timeout, routing_request
 from langchain_tiered_router.core.errors import TransportError
 from langchain_tiered_router.core.tiers import Tier
 
@@ -148,7 +148,9 @@ class LiteLLMRouterBackend(Backend):
         return LiteLLMTierStream(self, tier, request) if live else super().stream(tier, request, live=live)
 
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
-        return self.call(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"}))
+        timed = routing_request()  # its timeout is cut to the deadline of the request it is made for
+        return self.call(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"},
+                                            deadline=None if timed is None else timed.deadline))
 
     async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
         return await self.acall(tier, RouteRequest(text=prompt, metadata={"call_role": "routing"}))

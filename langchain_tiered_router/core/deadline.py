@@ -8,17 +8,24 @@ is bounded by the backend (botocore's read timeout, LiteLLM's ``timeout``, or a 
 on a worker thread).
 
 The time a call waits for a worker thread is not its time (``core.clocks``).
+
+Routing's own sync calls (an LLM classifier's, a grader's) are made with a prompt, not
+the request; ``routing_call_for`` tells a backend that times its own calls whose
+deadline such a call runs within.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import time
+from typing import Iterator
 
 from .errors import TransportError
 from .tiers import Tier
 from .types import RouteRequest
 
-__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error"]
+__all__ = ["stamp_deadline", "time_left", "call_timeout", "deadline_error", "routing_call_for", "routing_request"]
 
 
 def stamp_deadline(request: RouteRequest, deadline_s: float | None) -> None:
@@ -52,3 +59,23 @@ def deadline_error(tier: Tier, request: RouteRequest, limit: float | None, *, se
         error.calls, error.reached_tier = 0, False
     return error
 
+
+
+_ROUTING_FOR: contextvars.ContextVar[RouteRequest | None] = contextvars.ContextVar("tiered_router_routing_for",
+                                                                                  default=None)
+
+
+@contextlib.contextmanager
+def routing_call_for(request: RouteRequest | None) -> Iterator[None]:
+    """Within this block, routing's own calls (``Backend.ask``) are made for ``request``:
+    its deadline bounds them as it bounds its tier calls."""
+    token = _ROUTING_FOR.set(request)
+    try:
+        yield
+    finally:
+        _ROUTING_FOR.reset(token)
+
+
+def routing_request() -> RouteRequest | None:
+    """The request a routing call in progress is made for (None outside ``routing_call_for``)."""
+    return _ROUTING_FOR.get()

@@ -32,7 +32,7 @@ from .circuit import CircuitBreaker
 from .classifiers import TierChoice
 from .config import RetryConfig
 from .clocks import call_clock
-from .deadline import call_timeout, deadline_error, stamp_deadline, time_left
+from .deadline import call_timeout, deadline_error, routing_call_for, stamp_deadline, time_left
 from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, ModelLimitError, TierCallError,
                      TierNotAllowedError, TransportError, UnknownTierRequestError)
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
@@ -602,8 +602,11 @@ class Router:
             try:
                 while True:
                     try:
-                        answer = (backend.call(tier, prompt) if isinstance(prompt, RouteRequest)
-                                  else backend.ask(tier, prompt))
+                        if isinstance(prompt, RouteRequest):
+                            answer = backend.call(tier, prompt)
+                        else:
+                            with routing_call_for(result.request):  # the request's deadline bounds it
+                                answer = backend.ask(tier, prompt)
                         break
                     except TierCallError as exc:
                         cut += _cut_off_at_tier(exc)

@@ -27,7 +27,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk
 
 from ..core.backends import Backend, TierStream, classify_model_limit, classify_transport_error, estimated_answer
 from ..core.clocks import current_call_clock, submit_timed
-from ..core.deadline import call_timeout, deadline_error, time_left
+from ..core.deadline import call_timeout, deadline_error, routing_request, time_left
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
@@ -362,8 +362,13 @@ class LangChainBackend(Backend):
     def ask(self, tier: Tier, prompt: str) -> TierAnswer:
         """Routing's own one-turn call (LLM classifier, self-grade): no tools, no stop words,
         but the call's guardrail and request settings (``ASK_KWARGS``): the prompt carries
-        the user's request, and a guardrail bound to the call must see it there too."""
-        return self._generate(tier, [HumanMessage(prompt)], self._ask_kwargs())
+        the user's request, and a guardrail bound to the call must see it there too.
+        Held to the deadline of the request it is made for, as that request's calls are."""
+        self._sent = True
+        timed = routing_request()
+        if timed is None:
+            return self._generate(tier, [HumanMessage(prompt)], self._ask_kwargs())
+        return self._call_within_deadline(tier, timed, [HumanMessage(prompt)], self._ask_kwargs())
 
     async def aask(self, tier: Tier, prompt: str) -> TierAnswer:
         self._sent = True

@@ -324,6 +324,40 @@ def test_an_llm_classifier_call_on_ainvoke_honours_the_deadline(routed, emulator
     assert aux.purpose == "classifier" and aux.unfinished and aux.cost_usd > 0
 
 
+def test_an_llm_classifier_call_on_invoke_honours_the_deadline(routed, emulator) -> None:
+    """The same on a sync ``invoke``: the classifier's call runs on the pool and is given
+    up at the deadline (before, it ran its 3 s out, and the request with it)."""
+    from langchain_tiered_router.core.errors import LadderExhaustedError
+
+    llm = routed(policy={"kind": "classifier", "classifier": {"kind": "llm"}}, transport={"deadline_s": 1.0},
+                 retry={"max_retries": 0})
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=3.0)
+    started = time.perf_counter()
+    with pytest.raises(LadderExhaustedError):
+        llm.invoke("hello")
+    assert time.perf_counter() - started < 2.0
+    result = routed.last
+    assert result.start_reason.startswith("llm: classifier call failed (timeout)")
+    (aux,) = result.aux_calls
+    assert aux.purpose == "classifier" and aux.unfinished and aux.cost_usd > 0
+
+
+def test_a_grader_call_on_invoke_honours_the_deadline(routed, emulator) -> None:
+    """A sync grader that would take 3 s, a 1 s deadline and a longer gate budget: the
+    grade is given up at the deadline, not at the gate's budget or the read timeout."""
+    llm = routed(policy={"kind": "cascade", "start_tier": "mid"}, gates=GRADED, gate_timeout_s=10.0,
+                 transport={"deadline_s": 1.0}, retry={"max_retries": 0})
+    emulator.inject("slow", model_id=CHEAP, times=1, seconds=3.0)  # mid answers, cheap grades
+    started = time.perf_counter()
+    try:
+        llm.invoke("hello")
+    except Exception:  # noqa: BLE001 - what the request does past its deadline is not this test's
+        pass
+    assert time.perf_counter() - started < 2.0
+    (aux,) = routed.last.aux_calls
+    assert aux.purpose == "self_grade" and aux.unfinished and aux.cost_usd > 0
+
+
 def test_llm_classifier_calls_of_ainvoke_run_on_the_models_own_pool(routed, emulator) -> None:
     """Thirty ``ainvoke`` at once with an LLM classifier and ``max_concurrency: 32``: the
     classifier calls run on that pool (asyncio's default executor has 6 threads on 2

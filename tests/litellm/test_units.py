@@ -620,3 +620,28 @@ def test_what_the_hook_remembers_of_model_names_is_bounded():
         assert hook._routed(router, f"made-up-{i}") is False
         assert routes.target(router, f"made-up-{i}") is None
     assert 0 < len(hook._routed_models) <= 1024 and 0 < len(routes._targets) <= 1024
+
+
+def test_a_sync_routing_call_gets_its_requests_deadline_as_its_timeout():
+    """A sync classifier's or grader's call through LiteLLM is made with a prompt, not the
+    request: its ``timeout`` is still cut to the time its request has left."""
+    import time
+    from types import SimpleNamespace
+
+    from langchain_tiered_router.core import RouteRequest
+    from langchain_tiered_router.core.deadline import routing_call_for
+    from litellm_hooks._backend import LiteLLMRouterBackend
+
+    sent: list[dict] = []
+
+    def completion(**kwargs):
+        sent.append(kwargs)
+        raise RuntimeError("no model here")
+
+    backend = LiteLLMRouterBackend(SimpleNamespace(completion=completion, acompletion=None))
+    tier = SimpleNamespace(name="cheap", model_id="amazon.nova-micro-v1:0", params={}, timeout_s=60.0)
+    with pytest.raises(RuntimeError):
+        backend.ask(tier, "grade this")  # outside a request: the tier's own timeout
+    with routing_call_for(RouteRequest(text="hi", deadline=time.monotonic() + 2.0)), pytest.raises(RuntimeError):
+        backend.ask(tier, "grade this")
+    assert sent[0]["timeout"] == 60.0 and 0 < sent[1]["timeout"] <= 2.0
