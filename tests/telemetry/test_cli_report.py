@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -112,6 +113,13 @@ def test_since_filters_records(db):
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, make_bad, message):
     assert message in _one_line_failure(runner.invoke(app, ["report", "--db", str(make_bad(tmp_path))]))
+
+
+def test_a_postgres_dsn_without_psycopg_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
+    line = _one_line_failure(runner.invoke(app, ["report", "--db", "postgresql://tr@127.0.0.1:1/app"]))
+    assert line == ("tiered-router: error: a postgresql:// database needs psycopg 3: "
+                    "pip install 'langchain-tiered-router[postgres]'")
 
 
 def test_a_sqlite_file_without_records_and_bad_options(tmp_path, db):

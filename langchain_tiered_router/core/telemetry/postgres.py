@@ -50,12 +50,15 @@ def redact_dsn(dsn: str) -> str:
     return redact_secrets(dsn)
 
 
-def psycopg_module() -> Any:
+def psycopg_module(path: str = "kind") -> Any:
+    """psycopg, or a ``ConfigError`` at ``path``: a sink's ``kind``; "" where a command
+    was given a DSN (``report --db``), which has no config key to name."""
     try:
         import psycopg
     except ImportError:
-        raise ConfigError("the postgres sink needs psycopg 3: pip install 'langchain-tiered-router[postgres]'",
-                          path="kind") from None
+        what = "the postgres sink" if path else "a postgresql:// database"
+        raise ConfigError(f"{what} needs psycopg 3: pip install 'langchain-tiered-router[postgres]'",
+                          path=path) from None
     return psycopg
 
 
@@ -288,7 +291,7 @@ class PostgresSink(BackgroundSink):
 
 def load_postgres(dsn: str, since: float | None) -> tuple[list[str], list[tuple]]:
     """Record JSON texts and label rows from the database at ``dsn`` (for the report)."""
-    psycopg = psycopg_module()
+    psycopg = psycopg_module(path="")
     try:
         with psycopg.connect(dsn, connect_timeout=10) as conn:
             tables = {r[0] for r in conn.execute(
@@ -306,7 +309,7 @@ def load_postgres(dsn: str, since: float | None) -> tuple[list[str], list[tuple]
 
 def write_postgres_labels(dsn: str, rows: list[tuple]) -> None:
     """Store label rows (request id, served score, baseline score, source), replacing earlier ones."""
-    psycopg = psycopg_module()
+    psycopg = psycopg_module(path="")
     try:
         with psycopg.connect(dsn, connect_timeout=10) as conn:
             ensure_schema(conn)
