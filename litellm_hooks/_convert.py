@@ -227,19 +227,19 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
         return None
     if isinstance(exc, UnicodeDecodeError) or any(h in str(exc) for h in _UNREADABLE_HINTS):
         # a reply whose text is not text (LiteLLM calls it a bad request): malformed, like bad JSON
-        return MalformedReplyError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id)
+        return MalformedReplyError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id)
     for cls in type(exc).__mro__:
         limit = _LIMITS.get(cls.__name__)
         if limit is not None:
-            return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind=limit,
+            return ModelLimitError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id, kind=limit,
                                    cause=exc)
         kind = _KINDS.get(cls.__name__)
         if kind is None:
             continue
-        if kind == "connection" and any(h in str(exc).lower() for h in _MALFORMED_HINTS):
+        if kind == "connection" and (any(h in str(exc).lower() for h in _MALFORMED_HINTS) or _unreadable_reply(exc)):
             # LiteLLM reports a reply it could not read as a connection error.
-            return MalformedReplyError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id)
-        return TransportError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind=kind, cause=exc,
+            return MalformedReplyError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id)
+        return TransportError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id, kind=kind, cause=exc,
                               retry_after_s=_retry_after(exc))
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status == 429:
@@ -250,17 +250,42 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
     for event, kind in _STREAM_EVENT_ERRORS.items():
         # an exception event inside a ConverseStream: LiteLLM calls it a bad request (424)
         if event in str(exc):
-            return TransportError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id, kind=kind,
+            return TransportError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id, kind=kind,
                                   cause=exc)
     if isinstance(status, int) and status == 424:
         # Bedrock's ModelErrorException (the model failed on this request), which LiteLLM
         # maps to a bad request: the tier's failure, retried and escalated as a 5xx is
-        return TransportError(f"{type(exc).__name__}: {str(exc)[:300]}", tier=tier, model_id=model_id,
+        return TransportError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id,
                               kind="server_error", cause=exc)
     if isinstance(status, int) and status == 400 and context_window_message(str(exc)):
-        return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="context_window",
+        return ModelLimitError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id, kind="context_window",
                                cause=exc)
     if isinstance(status, int) and status == 400 and unsupported_input_message(str(exc)):
-        return ModelLimitError(f"{type(exc).__name__}: {exc}", tier=tier, model_id=model_id, kind="unsupported_input",
+        return ModelLimitError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id, kind="unsupported_input",
                                cause=exc)
     return None
+
+
+def _said(exc: BaseException, limit: int = 300) -> str:
+    """What ``exc`` says, without the Python traceback LiteLLM appends to some of its
+    messages (it filled the record's error and the client's message), cut to ``limit``."""
+    return str(exc).split("\nTraceback (most recent call last)", 1)[0].strip()[:limit]
+
+
+# Python's errors of reading a reply's fields: LiteLLM raises them from its response
+# parsing, chained under an APIConnectionError, when Bedrock's reply lacks a field
+_READING_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+_NETWORK_MODULES = ("httpx", "httpcore", "ssl", "aiohttp", "botocore", "urllib3")
+
+
+def _unreadable_reply(exc: BaseException) -> bool:
+    """Whether LiteLLM's connection error is its failure to read a reply that came: a
+    KeyError (say) in the chain below it, and nothing from the network (an OSError, an
+    httpx error) there."""
+    found, current, depth = False, exc.__cause__ or exc.__context__, 0
+    while current is not None and depth < 16:
+        if isinstance(current, OSError) or type(current).__module__.split(".")[0] in _NETWORK_MODULES:
+            return False
+        found = found or isinstance(current, _READING_ERRORS)
+        current, depth = current.__cause__ or current.__context__, depth + 1
+    return found

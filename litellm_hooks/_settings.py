@@ -40,6 +40,11 @@ def tiered_config_source(litellm_params: Mapping[str, Any] | None) -> str | None
     model = str(params.get("model") or "")
     if not model.startswith(PROVIDER + "/"):
         return None
+    if "tiered_router_config" in params and not params["tiered_router_config"]:
+        # LiteLLM reads ``os.environ/NAME`` of an unset NAME as empty: falling back to
+        # $TIERED_ROUTER_CONFIG would route this model by another model's YAML
+        raise ConfigError(f"model {model!r}: tiered_router_config is empty (an os.environ/ variable that is not "
+                          "set?)", path="litellm_params.tiered_router_config")
     source = params.get("tiered_router_config") or os.environ.get(CONFIG_ENV)
     if not source:
         raise ConfigError(f"model {model!r} needs litellm_params.tiered_router_config or ${CONFIG_ENV}",

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from ..core.bedrock_ids import check_bedrock_ids
 from ..core.build import build_router
 from ..core.config import BatchConfig, RouterConfig, load_config
 from ..core.engine import Router
@@ -88,6 +89,8 @@ class BatchRunner:
               clients: BatchClients | None = None, **overrides: Any) -> "BatchRunner":
         """A new run, or the unfinished one the state file holds for the same input and config."""
         config = load_config(config)
+        if clients is None:  # Bedrock would refuse every record's job
+            check_bedrock_ids((tier.model_id for tier in config.tiers), endpoint_url=config.endpoint_url)
         settings = resolve_settings(config, bucket=bucket, role_arn=role_arn, **overrides)
         state_path = Path(state_path or f"{out_path}.state.json")
         return cls._locked(state_path, lambda: cls._start(config, settings, input_path, out_path, state_path,

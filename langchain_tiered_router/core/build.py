@@ -6,6 +6,7 @@ once, with its key path.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,6 +35,19 @@ def build_gate(cfg: Any, ladder: Ladder, path: str = "gates") -> Gate:
         raise ConfigError(str(exc).split(": ", 1)[-1], path=f"{path}.{exc.path}" if exc.path else path) from None
 
 
+def _takes_question_and_answer(fn: Any) -> bool:
+    """Whether ``fn(question, answer)`` binds (a callable whose signature Python cannot
+    read, some builtins' and classes', is taken on trust): one that cannot failed every
+    request's gate on every tier, paying the whole ladder each time."""
+    try:
+        inspect.signature(fn).bind("question", "answer")
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True
+
+
 def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
     if isinstance(cfg, C.JsonSchemaGateConfig):
         return JsonSchemaGate(cfg.json_schema, source=cfg.source)
@@ -48,6 +62,9 @@ def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
         fn = import_object(cfg.function, path="function")
         if not callable(fn):
             raise ConfigError(f"{cfg.function!r} is not callable", path="function")
+        if not _takes_question_and_answer(fn):
+            raise ConfigError(f"{cfg.function!r} cannot be called as fn(question, answer): a rule gate calls it "
+                              "with the request's text and the answer's", path="function")
         return RuleGate(fn)
     if isinstance(cfg, C.SelfGradeGateConfig):
         return SelfGradeGate(cfg.grader_tier or ladder.cheapest.name, threshold=cfg.threshold, prompt=cfg.prompt)

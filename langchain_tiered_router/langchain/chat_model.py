@@ -31,6 +31,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
+from ..core.bedrock_ids import check_bedrock_ids
 from ..core.config import RouterConfig, load_config
 from ..core.engine import Router
 from ..core.errors import ConfigError, LadderExhaustedError
@@ -151,6 +152,8 @@ class TieredChatBedrock(BaseChatModel):
         self._price_in_the_clients_region()
         built = previous = self.built if isinstance(self.built, _Built) else None
         if not (built is not None and built.config is self.config and built.telemetry == self.telemetry):
+            if self.client is None:  # an id Bedrock cannot serve fails every call, escalated past in silence
+                check_bedrock_ids((tier.model_id for tier in self.config.tiers), endpoint_url=self.config.endpoint_url)
             self.built = built = _Built.of(self.config, self.telemetry)
         own_client = self.client is None
         self._own_clients = own_client

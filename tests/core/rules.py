@@ -37,3 +37,11 @@ def verdict_with_numeric_detail(question: str, answer: str):
     from langchain_tiered_router.core.types import GateVerdict
 
     return GateVerdict(True, reason="fine", detail=3)  # type: ignore[arg-type]
+
+
+def judges_the_answer_alone(answer: str):
+    return "ok" in answer
+
+
+def judges_with_options(question: str, answer: str, *, strict: bool = False, **context):
+    return bool(answer)

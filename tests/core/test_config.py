@@ -70,6 +70,19 @@ def test_unimportable_rule_is_a_config_error(base_config):
     assert info.value.path == "gates[0].function"
 
 
+@pytest.mark.parametrize("function", ["tests.core.rules:judges_the_answer_alone", "builtins:len"])
+def test_a_rule_that_cannot_take_question_and_answer_is_a_config_error(base_config, function):
+    """Built, it failed every request's gate on every tier (a TypeError each time), and
+    every request paid the whole ladder to be served flagged."""
+    base_config["gates"] = [{"kind": "rule", "function": function}]
+    with pytest.raises(ConfigError, match=r"cannot be called as fn\(question, answer\)") as info:
+        build_router(base_config, telemetry=False)
+    assert info.value.path == "gates[0].function"
+    for fine in ("tests.core.rules:judges_with_options", "tests.core.rules:says_no"):
+        base_config["gates"] = [{"kind": "rule", "function": fine}]
+        build_router(base_config, telemetry=False)
+
+
 @pytest.mark.parametrize("source, raised", [("raise RuntimeError('no credentials at import')\n", "RuntimeError"),
                                             ("def check(:\n", "SyntaxError")], ids=["raises", "syntax-error"])
 def test_a_gate_module_that_fails_to_import_is_a_config_error(base_config, tmp_path, monkeypatch, source, raised):

@@ -409,3 +409,26 @@ def test_arn_tiers_langchain_aws_cannot_build_are_config_errors_naming_the_tier(
         assert info.value.path == path
     config["tiers"][0]["model_kwargs"] = {"base_model_id": "amazon.nova-micro-v1:0"}  # no lookup: it builds
     TieredChatBedrock(config=config)
+
+
+@pytest.mark.parametrize("model_id, says", [
+    ("gpt-4o-mini", "is not a Bedrock model id"),  # the cost map prices it: the config alone accepts it
+    ("openai/gpt-4o", "is not a Bedrock model id"),
+    ("bedrock/amazon.nova-micro-v1:0", "LiteLLM's spelling: Bedrock's id is 'amazon.nova-micro-v1:0'"),
+    ("bedrock/converse/us.amazon.nova-micro-v1:0", "Bedrock's id is 'us.amazon.nova-micro-v1:0'"),
+])
+def test_a_model_id_bedrock_cannot_serve_is_refused_at_construction(model_id, says, tmp_path) -> None:
+    """Such a tier failed every request as ``model_unavailable`` and the ladder went on past
+    it: it never served, and nothing said why. ``batch run`` refuses it before any job."""
+    from langchain_tiered_router.batch.runner import BatchRunner
+
+    config = {"tiers": [{"name": "cheap", "model_id": model_id}, {"name": "top", "model_id": "amazon.nova-pro-v1:0"}],
+              "telemetry": {"sinks": []}}
+    RouterConfig.from_dict(config)  # the core prices any model the cost map knows (the eval harness replays them)
+    with pytest.raises(ConfigError, match=says) as info:
+        TieredChatBedrock(config=config)
+    assert info.value.path == "tiers[0].model_id"
+    (tmp_path / "in.jsonl").write_text('{"recordId": "1", "text": "hi"}\n')
+    with pytest.raises(ConfigError, match=says):
+        BatchRunner.start(config, tmp_path / "in.jsonl", tmp_path / "out.jsonl", bucket="s3://b/p")
+    assert not list(tmp_path.glob("out.jsonl*"))  # refused before its state or lock file

@@ -139,3 +139,16 @@ async def test_a_reply_that_is_not_utf8_escalates(llm_router, emulator):
     cheap = response.tiered_router["attempts"][0]
     assert cheap["outcome"] == "malformed" and "decode" in cheap["error"]
     assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+
+
+async def test_a_reply_without_its_output_is_malformed_and_its_error_has_no_traceback(llm_router, emulator):
+    """LiteLLM reports a reply it cannot read (a KeyError on ``output``) as a connection
+    error, with its Python traceback in the message: it is the tier's malformed reply,
+    and the record's error says so in one line."""
+    emulator.clear_requests()
+    emulator.inject("malformed", model_id=CHEAP, mode="missing_output")
+    response = await TieredLiteLLMRouter(llm_router, {**CONFIG, "gates": []}, telemetry=False).acompletion(
+        [{"role": "user", "content": "hello"}])
+    assert response.tiered_router["tier"] == "mid"
+    cheap = response.tiered_router["attempts"][0]
+    assert cheap["outcome"] == "malformed" and "Traceback" not in cheap["error"] and len(cheap["error"]) < 400

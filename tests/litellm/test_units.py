@@ -341,6 +341,12 @@ def test_a_router_config_named_by_an_environment_variable_is_read_from_it(monkey
     with caplog.at_level("WARNING", logger="litellm_hooks"):
         assert _proxy_tiered_sources() == []
     assert "model 'tiered' cannot route" in caplog.text and "$ROUTER_YAML is not set" in caplog.text
+    # at a call, LiteLLM has read the unset variable as empty: not $TIERED_ROUTER_CONFIG's YAML instead
+    monkeypatch.setenv("TIERED_ROUTER_CONFIG", str(tmp_path / "another_models_router.yaml"))
+    for empty in (None, ""):
+        with pytest.raises(ConfigError, match=r"tiered_router_config is empty \(an os.environ/ variable"):
+            tiered_config_source({**params, "tiered_router_config": empty})
+    assert tiered_config_source({"model": "tiered_router/tiered"}) == str(tmp_path / "another_models_router.yaml")
 
 
 def _one_pass_routes(tmp_path):

@@ -508,3 +508,28 @@ def test_otel_an_answer_from_a_response_cache_is_no_model_call(make_router, pric
     router.route(RouteRequest(text="q", request_id="cached"), ScriptedBackend({"*": cached}))
     span, calls = _request_span(exporter, "cached")
     assert calls == [] and [e.name for e in span.events] == ["tiered_router.cache_hit"]
+
+
+def test_a_sink_path_that_can_never_be_written_is_refused_when_the_router_is_built(priced_config, tmp_path):
+    """Under a regular file, or a file that is not SQLite: before, the router was built and
+    served, and every record went to the error log after the writer's retries, never to
+    the file. A database only missing its folders is made, as before."""
+    from langchain_tiered_router.core import ConfigError
+    from langchain_tiered_router.core.build import build_router
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a folder\n")
+    not_sqlite = tmp_path / "notes.db"
+    not_sqlite.write_text("meeting notes\n" * 200)
+    for sink, says in (({"kind": "sqlite", "path": str(plain / "t.db")}, "cannot keep the database"),
+                       ({"kind": "sqlite", "path": str(not_sqlite)}, "file is not a database"),
+                       ({"kind": "jsonl", "path": str(plain / "t.jsonl")}, "cannot append to")):
+        priced_config["telemetry"]["sinks"] = [sink]
+        with pytest.raises(ConfigError, match=says) as info:
+            build_router(priced_config)
+        assert info.value.path == "telemetry.sinks[0].path"
+    assert not_sqlite.read_text().startswith("meeting notes")  # left as it was
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": str(tmp_path / "new" / "dir" / "t.db")},
+                                           {"kind": "jsonl", "path": str(tmp_path / "new" / "r.jsonl")}]
+    build_router(priced_config)
+    assert (tmp_path / "new" / "dir" / "t.db").exists() and (tmp_path / "new" / "r.jsonl").exists()

@@ -82,14 +82,15 @@ def test_a_record_the_store_refuses_is_counted_and_logged_and_the_rest_are_writt
 def test_a_path_that_is_no_database_counts_and_logs_every_record_and_flush_keeps_its_timeout(
         make_router, priced_config, tmp_path, caplog, bad):
     path = tmp_path / "store"
-    if bad == "not_sqlite":
-        path.write_bytes(b"this is not a database file" * 100)
     priced_config["telemetry"] = {"sinks": [{"kind": "sqlite", "path": str(path), "retry_s": 1}]}
     router = make_router(priced_config)
-    if bad == "directory":  # a folder there when the config is read is a ConfigError; one made after, not
-        if path.exists():
-            path.unlink()
+    # either there when the router is built is a ConfigError (test_sinks); put there after, not
+    if path.exists():
+        path.unlink()
+    if bad == "directory":
         path.mkdir()
+    else:
+        path.write_bytes(b"this is not a database file" * 100)
     with caplog.at_level(logging.ERROR, logger="langchain_tiered_router.telemetry"):
         for i in range(5):
             router.route(RouteRequest(text=str(i), request_id=f"r{i}"), ScriptedBackend({"*": "ok"}))
@@ -252,3 +253,24 @@ def test_a_journaled_record_holding_a_unicode_line_separator_is_replayed(make_ro
     sink.close()
     (record,) = load_records(tmp_path / "s.db")[0]
     assert record.request_id == "sep" and record.prompt_text == "one\u2028two\x85three" and sink.failed == 0
+
+
+def test_flush_all_does_not_call_a_flushed_sink_late_when_another_ate_its_time(make_router, priced_config, caplog):
+    """A stuck store takes all of ``flush_all``'s time; a sink whose records are all
+    committed is not then reported as one that "did not flush within 0.0s"."""
+    stuck, picky = _Stuck(), _Picky()
+    slow, healthy = BackgroundSink(stuck, batch_size=1), BackgroundSink(picky)
+    backend = ScriptedBackend({"*": "ok"})
+    routers = [make_router(priced_config, observers=[Recorder([sink])]) for sink in (slow, healthy)]
+    try:
+        routers[0].route(RouteRequest(text="a"), backend)
+        routers[1].route(RouteRequest(text="b", request_id="b"), backend)
+        assert healthy.flush(timeout=10) and picky.rows == ["b"]
+        with caplog.at_level(logging.ERROR, logger="langchain_tiered_router"):
+            assert not flush_all(timeout=0.3)  # the stuck one did not flush
+        said = [r.getMessage() for r in caplog.records if "did not flush" in r.getMessage()]
+        assert said and all("stuck store" in line for line in said)
+    finally:
+        stuck.release.set()
+        slow.close()
+        healthy.close()

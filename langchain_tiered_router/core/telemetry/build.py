@@ -62,6 +62,7 @@ _shared_lock = ForkSafeLock()  # a fork while another thread builds a sink: the 
 def _inline_sink(cfg: Any) -> tuple[Sink, str]:
     if cfg.kind == "jsonl":
         jsonl = JsonlSink(cfg.path)
+        jsonl.probe()
         return jsonl, f"JSONL file {jsonl.path}"
     if cfg.kind == "otel":
         from .otel import OTelSink  # the OpenTelemetry SDK is optional: loaded when configured

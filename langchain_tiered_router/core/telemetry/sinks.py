@@ -137,6 +137,16 @@ class JsonlSink(Sink):
         self._lock = threading.Lock()
         self._fh: Any = None
 
+    def probe(self) -> None:
+        """Open the file for appending now: a path that can never be written is the
+        config's error, not every record lost on the writer thread."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"cannot append to {self.path}: {type(exc).__name__}: {exc}", path="path") from None
+
     def write(self, record: RoutingRecord) -> None:
         line = record_json(record)  # any text, a lone surrogate included, as valid UTF-8 JSON
         with self._lock:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import ConfigError
 from .forks import ForkSafeLock, set_aside
 from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
@@ -167,6 +168,19 @@ class SqliteStore(Store):
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return self._conn
 
+    def probe(self) -> None:
+        """Open the file now, in the caller's thread: a path that can never hold the
+        database (under a regular file, in a place that cannot be written, a file that is
+        not SQLite) is the config's error, not every record lost on the writer thread.
+        A file that is only busy (locked) is left to the writer, which waits and retries."""
+        try:
+            self._connection()
+        except StoreUnavailable as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return
+            raise ConfigError(f"cannot keep the database at {self.path}: {exc}", path="path") from None
+        self.close()  # the writer connects on its first write, to the file at the path then
+
     def insert(self, records: Sequence[RoutingRecord | PendingRecord]) -> int:
         conn = self._connection()
         rows = [record_row(built(r)) for r in records]  # a pending record lives only until its row is made
@@ -223,7 +237,8 @@ class SqliteSink(BackgroundSink):
         key = str(Path(path).resolve())
         with _shared_lock:
             sink = _shared.get(key)
-            if sink is None or sink.closed:  # opened by its writer thread later: the file resolved now, not after a chdir
+            if sink is None or sink.closed:  # the file resolved now, not after a chdir
                 sink = cls(key, **kwargs)
+                sink.store.probe()
                 _shared[key] = sink
         return sink

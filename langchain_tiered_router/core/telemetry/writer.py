@@ -256,6 +256,7 @@ class BackgroundSink(Sink):
         self._draining = False  # after SIGTERM / SIGINT: each write waits for its commit
         self._seq = itertools.count(1)
         self._handled = 0  # the highest sequence number the writer is done with
+        self._issued = 0  # the highest sequence number queued
         self._handled_cond = threading.Condition()
         self._last_drop_warning = 0.0
         self._replayed = False
@@ -312,7 +313,7 @@ class BackgroundSink(Sink):
         if len(self._queue) >= self.queue_size and not (WAIT_FOR_ROOM.get() and self._wait_for_room()):
             self._drop(record)
             return
-        seq = next(self._seq)
+        seq = self._issued = next(self._seq)
         self._queue.append((seq, record))
         if not self._wake.is_set():
             self._wake.set()
@@ -350,6 +351,10 @@ class BackgroundSink(Sink):
         """Wait until every record written so far is committed (or refused); False on timeout."""
         if self._thread is None:
             return self._replay_journal_now() if self.journal is not None else True
+        if self._handled >= self._issued:
+            # every record queued so far is committed (or refused): nothing to wait for, and
+            # no timeout to miss (``flush_all`` may have none left for this sink)
+            return True
         marker = _Marker()
         self._queue.append(marker)
         self._urgent.set()
