@@ -8,9 +8,12 @@ keys forbidden, and reported as ``ConfigError`` naming the key path
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import random
+import types
+import typing
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -35,6 +38,37 @@ __all__ = [
 class _Strict(BaseModel):
     # NaN and infinity are never a setting; a number's range is on its field.
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, data: Any) -> Any:
+        """``max_tokens: yes`` is YAML's True, which pydantic reads as 1 (every answer cut to
+        one token). A bool is never a number's setting, so one given for a number is read as
+        the word it was written as, which the number's field refuses at its own key. (A
+        number written as a string, as an environment variable gives it, is still read.)"""
+        if not isinstance(data, dict):
+            return data
+        numbers = _number_fields(cls)
+        bools = [key for key, value in data.items() if isinstance(value, bool) and key in numbers]
+        if not bools:
+            return data
+        return {**data, **{key: str(data[key]).lower() for key in bools}}
+
+
+@functools.lru_cache(maxsize=None)
+def _number_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of ``model``'s fields that hold a number, not a bool."""
+    return frozenset(name for field_name, field in model.model_fields.items() if _numeric(field.annotation)
+                     for name in (field_name, field.alias) if name)
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether a field's type is int or float (perhaps optional)."""
+    if annotation in (int, float):
+        return True
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and bool(args) and all(
+        a in (int, float) for a in args)
 
 
 # Names that go into headers, pin keys and metrics: letters, digits and ". _ - @ : / +"
@@ -745,6 +779,8 @@ def _message(err: dict[str, Any]) -> str:
         return f"unknown key {key[:80]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "string_pattern_mismatch":
         return f"{msg} (got {redact_secrets(str(err.get('input')))[:80]!r})"  # a URL's password: never shown
+    if kind in ("int_parsing", "float_parsing"):
+        return f"{msg} (got {redact_secrets(str(err.get('input')))[:80]!r})"
     if kind == "finite_number":
         return "must be a finite number (not NaN or infinity)"
     return msg.removeprefix("Value error, ")

@@ -167,3 +167,20 @@ def test_a_policy_key_its_kind_never_reads_is_an_error(base_config, policy, key)
     del policy[key]
     if policy["kind"] != "auto":
         build_router(RouterConfig.from_dict(base_config), telemetry=False)  # the same without it is fine
+
+
+@pytest.mark.parametrize("where, key, value", [("tier", "max_tokens", True), ("tier", "temperature", False),
+                                               ("retry", "max_retries", True), ("top", "gate_timeout_s", True)])
+def test_a_bool_for_a_number_is_a_config_error_at_its_key(base_config, where, key, value):
+    """YAML's ``yes`` is True, which pydantic read as 1: ``max_tokens: yes`` cut every
+    answer to one token. A number written as a string (from an environment variable) is
+    still read."""
+    target = {"tier": base_config["tiers"][0], "top": base_config}.get(where)
+    if target is None:
+        target = base_config.setdefault(where, {})
+    target[key] = value
+    with pytest.raises(ConfigError, match=r"(integer|number).*\(got '(true|false)'\)") as info:
+        RouterConfig.from_dict(base_config)
+    assert info.value.path == {"tier": f"tiers[0].{key}", "retry": f"retry.{key}", "top": key}[where]
+    target[key] = "2"
+    RouterConfig.from_dict(base_config)
