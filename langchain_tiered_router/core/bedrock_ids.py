@@ -12,9 +12,8 @@ calls Bedrock refuses, at construction, ids no Bedrock model has the shape of:
   profile, a prompt router, a Marketplace endpoint).
 
 LiteLLM's spelling (``bedrock/``, ``bedrock/converse/...``) is named, with the id to use.
-Only a router that calls AWS's own endpoint is held to this: one given an ``endpoint_url``
-(a gateway, the emulator the replay demo serves recorded models from) or a client of
-the caller's calls what that serves.
+Only a router that calls AWS's own endpoint is held to this: another ``endpoint_url`` (a
+gateway, the emulator the replay demo serves recorded models from) serves what it serves.
 """
 
 from __future__ import annotations
@@ -51,8 +50,8 @@ def bedrock_id_problem(model_id: str) -> str | None:
 def check_bedrock_ids(model_ids: Iterable[str], *, endpoint_url: str | None = None,
                       source: str | None = None) -> None:
     """A ``ConfigError`` at ``tiers[i].model_id`` for the first id Bedrock cannot serve;
-    none with an ``endpoint_url`` (another server decides what it serves)."""
-    if endpoint_url:
+    none when ``endpoint_url`` is not AWS's (that server decides what it serves)."""
+    if endpoint_url and ".amazonaws.com" not in endpoint_url and ".api.aws" not in endpoint_url:
         return
     for i, model_id in enumerate(model_ids):
         problem = bedrock_id_problem(model_id)

@@ -152,8 +152,11 @@ class TieredChatBedrock(BaseChatModel):
         self._price_in_the_clients_region()
         built = previous = self.built if isinstance(self.built, _Built) else None
         if not (built is not None and built.config is self.config and built.telemetry == self.telemetry):
-            if self.client is None:  # an id Bedrock cannot serve fails every call, escalated past in silence
-                check_bedrock_ids((tier.model_id for tier in self.config.tiers), endpoint_url=self.config.endpoint_url)
+            # an id Bedrock cannot serve fails every call, escalated past in silence
+            endpoint = getattr(getattr(self.client, "meta", None), "endpoint_url", None) if self.client is not None \
+                else self.config.endpoint_url
+            check_bedrock_ids((tier.model_id for tier in self.config.tiers),
+                              endpoint_url=endpoint if isinstance(endpoint, str) else None)
             self.built = built = _Built.of(self.config, self.telemetry)
         own_client = self.client is None
         self._own_clients = own_client
