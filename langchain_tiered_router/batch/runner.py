@@ -90,7 +90,7 @@ class BatchRunner:
         """A new run, or the unfinished one the state file holds for the same input and config."""
         config = load_config(config)
         check_bedrock_ids((tier.model_id for tier in config.tiers),  # Bedrock would refuse every record's job
-                          endpoint_url=config.endpoint_url)
+                          endpoint_url=config.endpoint_url, source=config._source)
         settings = resolve_settings(config, bucket=bucket, role_arn=role_arn, **overrides)
         state_path = Path(state_path or f"{out_path}.state.json")
         return cls._locked(state_path, lambda: cls._start(config, settings, input_path, out_path, state_path,

@@ -160,6 +160,7 @@ def build_router(config: Any, *, observers: Sequence[Observer] | None = None, pi
     """
     source = str(config) if isinstance(config, (str, Path)) else None
     config = C.load_config(config)
+    source = source or config._source
     try:
         return _build_router(config, observers, pin_store, telemetry, kwargs)
     except ConfigError as exc:  # raised past validation (a gate's import, a model file): name the file too

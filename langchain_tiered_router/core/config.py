@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 from .access import parse_principal
 from .config_file import check_config_data, read_config_file
@@ -518,6 +519,15 @@ class BatchConfig(_Strict):
 class RouterConfig(_Strict):
     """The whole router: ladder, policy, gates, terminal behaviour, transport, telemetry."""
 
+    # the YAML file it was read from: an error found when the router is built names it too
+    _source: str | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal settings are equal configs, whichever file (if any) they were read from."""
+        if not isinstance(other, RouterConfig):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
     tiers: list[TierConfig] = Field(min_length=1)
     baseline: str | None = None
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
@@ -569,6 +579,7 @@ class RouterConfig(_Strict):
         nesting and aliases (``core.config_file``)."""
         config = cls.from_dict(read_config_file(path), source=str(path))
         config._model_files_beside(Path(path).parent)
+        config._source = str(path)
         return config
 
     def _model_files_beside(self, folder: Path) -> None:

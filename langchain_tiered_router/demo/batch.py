@@ -82,7 +82,9 @@ def _config(base: RouterConfig, db: Path, emulator_url: str, s3_url: str) -> Rou
     batch.setdefault("role_arn", _ROLE)
     batch.setdefault("poll_interval_s", 0.05)
     batch["s3_endpoint_url"] = s3_url
-    return RouterConfig.from_dict(data)
+    config = RouterConfig.from_dict(data)
+    config._source = base._source
+    return config
 
 
 def _labels(results: Path, items: Sequence[Item], baseline: str) -> Iterator[Label]:

@@ -57,7 +57,9 @@ def demo_config(base: RouterConfig, db: Path, endpoint_url: str | None) -> Route
     telemetry = data.setdefault("telemetry", {})
     others = [s for s in telemetry.get("sinks", []) if s.get("kind") != "sqlite"]
     telemetry["sinks"] = [{"kind": "sqlite", "path": str(db)}] + others
-    return RouterConfig.from_dict(data)
+    config = RouterConfig.from_dict(data)
+    config._source = base._source  # an error found when the router is built names the user's file
+    return config
 
 
 def emulator_script(config: RouterConfig, replay_file: Path) -> dict[str, Any]:

@@ -156,7 +156,7 @@ class TieredChatBedrock(BaseChatModel):
             endpoint = getattr(getattr(self.client, "meta", None), "endpoint_url", None) if self.client is not None \
                 else self.config.endpoint_url
             check_bedrock_ids((tier.model_id for tier in self.config.tiers),
-                              endpoint_url=endpoint if isinstance(endpoint, str) else None)
+                              endpoint_url=endpoint if isinstance(endpoint, str) else None, source=self.config._source)
             self.built = built = _Built.of(self.config, self.telemetry)
         own_client = self.client is None
         self._own_clients = own_client

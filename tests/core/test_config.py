@@ -184,3 +184,20 @@ def test_a_bool_for_a_number_is_a_config_error_at_its_key(base_config, where, ke
     assert info.value.path == {"tier": f"tiers[0].{key}", "retry": f"retry.{key}", "top": key}[where]
     target[key] = "2"
     RouterConfig.from_dict(base_config)
+
+
+def test_an_error_found_when_the_router_is_built_names_the_file_the_config_came_from(base_config, tmp_path):
+    """A gate that cannot be imported is found past validation: the error named the key
+    but not the file, when the config was read first and built later (the demo, a model)."""
+    import yaml
+
+    base_config["gates"] = [{"kind": "rule", "function": "no_such_module:check"}]
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump(base_config))
+    config = RouterConfig.from_yaml(path)
+    with pytest.raises(ConfigError) as info:
+        build_router(config, telemetry=False)
+    assert str(info.value).startswith(f"{path}: gates[0].function: cannot import")
+    copied = config.model_copy()
+    with pytest.raises(ConfigError, match=rf"^{path}: "):
+        build_router(copied, telemetry=False)
