@@ -935,11 +935,14 @@ class Router:
     def astream(self, request: RouteRequest, backend: Backend) -> "AsyncRoutedStream":
         result = self._new_result(request)
         loop: list[asyncio.AbstractEventLoop] = []  # the loop it is read on, once it is
-        chunks = self._astreamed(request, backend, result, loop)
+        watch: list[weakref.finalize] = []
+        chunks = self._astreamed(request, backend, result, loop, watch)
         # a stream left open on an event loop closed without ``shutdown_asyncgens`` is never
         # closed: its record is written when it is collected
-        weakref.finalize(chunks, self._close_abandoned, result, request, backend, time.perf_counter(),
-                         loop).atexit = False
+        finalizer = weakref.finalize(chunks, self._close_abandoned, result, request, backend, time.perf_counter(),
+                                     loop)
+        finalizer.atexit = False
+        watch.append(finalizer)
         return AsyncRoutedStream(result, chunks)
 
     def _close_abandoned(self, result: RoutingResult, request: RouteRequest, backend: Backend, started: float,
@@ -963,14 +966,22 @@ class Router:
         self._close(result, request, backend, started)
 
     async def _astreamed(self, request: RouteRequest, backend: Backend, result: RoutingResult,
-                         loop: list[asyncio.AbstractEventLoop]) -> AsyncIterator[Any]:
+                         loop: list[asyncio.AbstractEventLoop], watch: list[weakref.finalize]) -> AsyncIterator[Any]:
         loop.append(asyncio.get_running_loop())
         lifecycle = self._alifecycle(request, backend, result, streaming=True)
         try:
             async for chunk in lifecycle:
                 yield chunk
         finally:
-            await lifecycle.aclose()  # type: ignore[attr-defined]
+            try:
+                await lifecycle.aclose()  # type: ignore[attr-defined]
+            finally:
+                # closed here, its record written: nothing for the watch on its collection to
+                # do. Left registered, the watch held the result, whose stored exception's
+                # traceback reached the frames holding this stream: never collected, a
+                # cancelled ``astream`` kept its whole request alive
+                for finalizer in watch:
+                    finalizer.detach()
         self._outcome(result)
         for chunk in self._replay(result):
             yield chunk

@@ -587,3 +587,36 @@ def test_a_slow_reader_of_a_live_stream_is_not_the_tiers_latency(routed, emulato
     (attempt,) = routed.last.attempts
     assert attempt.emitted and took > 0.4
     assert attempt.latency_ms < 0.5 * took * 1000
+
+
+def test_astream_tasks_cancelled_mid_stream_leave_no_request_behind(emulator) -> None:
+    """Each cancelled ``astream`` kept its whole request alive (its result, messages, the
+    chain of generators and frames; about 30 KB each, for the life of the process): the
+    watch for a stream collected unclosed held the result, and the result's stored error
+    reached back to the stream. Every request is still recorded, and then let go."""
+    import gc
+    import weakref
+
+    llm = TieredChatBedrock(config=config(emulator.url), telemetry=False)
+    recorded: list[weakref.ref] = []
+    llm.router.add_observer(lambda result, request, backend: recorded.append(weakref.ref(result)))
+    emulator.inject("stream_stall", model_id=CHEAP, times=None, after_events=2, seconds=0.3)
+
+    async def cancel_half() -> None:
+        async def read(i: int) -> None:
+            async for _ in llm.astream(f"hello {i}"):
+                pass
+
+        tasks = [asyncio.create_task(read(i)) for i in range(20)]
+        await asyncio.sleep(0.1)  # every stream is stalled mid-answer
+        for task in tasks[::2]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(cancel_half())
+    finally:
+        emulator.clear_faults()
+    gc.collect()
+    assert len(recorded) == 20  # every request recorded, the cancelled ones too
+    assert [ref for ref in recorded if ref() is not None] == []

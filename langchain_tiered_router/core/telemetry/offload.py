@@ -17,7 +17,7 @@ import contextvars
 from typing import Any, Sequence
 
 from .record import PendingRecord, RoutingRecord, built
-from .sinks import Sink
+from .sinks import JsonlSink, Sink
 from .writer import BackgroundSink, PartialWrite, Store
 
 __all__ = ["OffloadedSink", "SinkStore"]
@@ -46,6 +46,7 @@ class SinkStore(Store):
     def __init__(self, sink: Sink, description: str):
         self.sink = sink
         self.description = description
+        self.reopens = isinstance(sink, JsonlSink)  # its next line opens the file again
 
     def insert(self, records: Sequence[Any]) -> int:
         written, lost = 0, []

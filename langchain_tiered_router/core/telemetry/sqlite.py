@@ -145,6 +145,8 @@ def record_row(record: RoutingRecord) -> tuple[Any, ...]:
 class SqliteStore(Store):
     """One SQLite file, opened on first insert (and again after a failure)."""
 
+    reopens = True
+
     # A process forked inside this writer's transaction can never write the file: SQLite's
     # lock table, copied into it, says the transaction is still going on. A transaction on
     # a local file ends within the busy wait (30 s), so a fork waits for it that long.

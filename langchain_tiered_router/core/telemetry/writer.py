@@ -128,6 +128,10 @@ class Store(ABC):
         exception means the batch failed, and the writer tries its records one by one.
         """
 
+    # Whether ``close`` only lets go of what the next ``insert`` opens again (a database
+    # connection, a file): then an idle writer closes the store as it ends (``idle_exit_s``).
+    reopens: bool = False
+
     def close(self) -> None:
         """Release the connection (the writer may open it again)."""
 
@@ -234,6 +238,11 @@ class BackgroundSink(Sink):
     the store refused, each logged with its JSON), ``dropped`` (queue full, no journal).
     """
 
+    # A writer with nothing to write for this long ends (the next record starts another),
+    # closing a store that reopens: a destination a process has stopped writing to (a router
+    # per tenant, let go) kept a thread, its wake-ups and its open files for good.
+    idle_exit_s: float = 30.0
+
     def __init__(self, store: Store, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
                  linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0,
                  journal: Journal | None = None):
@@ -315,6 +324,8 @@ class BackgroundSink(Sink):
             return
         seq = self._issued = next(self._seq)
         self._queue.append((seq, record))
+        if self._thread is None:  # the writer ended idle between ``_ensure_thread`` and the append
+            self._ensure_thread()
         if not self._wake.is_set():
             self._wake.set()
         if len(self._queue) >= self.batch_size and not self._urgent.is_set():
@@ -445,10 +456,15 @@ class BackgroundSink(Sink):
         if self.journal is not None:
             self._replay_journal()  # what an earlier process acknowledged and did not commit
         orphans_at = time.monotonic() + (self.journal.orphan_scan_s if self.journal is not None else 0.0)
+        active_at = time.monotonic()
         while True:
             self._wake.clear()
             if not self._queue:  # a signal handler's marker wakes no one: poll often
                 self._wake.wait(min(self.flush_interval_s, 0.1))
+                if not self._queue and time.monotonic() - active_at >= self.idle_exit_s and self._end_idle():
+                    return
+            else:
+                active_at = time.monotonic()
             if self._queue and self.linger_s > 0 and not self._draining:
                 self._urgent.wait(min(self.linger_s, self.flush_interval_s))
             self._urgent.clear()
@@ -472,6 +488,20 @@ class BackgroundSink(Sink):
                     marker.finish()
             if stop:
                 return
+
+    def _end_idle(self) -> bool:
+        """End this writer, idle (not with a journal: it scans for what peers left); False
+        when a record came in the meantime. A write that finds no writer starts one."""
+        if self.journal is not None:
+            return False
+        with self._lock:
+            if self._queue or self._thread is not threading.current_thread():
+                return False
+            self._thread = None
+        if self.store.reopens:
+            with self._store_lock:
+                self.store.close()
+        return True
 
     def _take(self) -> tuple[list[tuple[int, RoutingRecord]], list[_Marker], bool]:
         records: list[tuple[int, RoutingRecord]] = []
