@@ -26,6 +26,7 @@ import typing
 from typing import Any, Iterable, Mapping, Sequence
 
 from langchain_core.exceptions import OutputParserException
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.output_parsers.openai_tools import JsonOutputKeyToolsParser, PydanticToolsParser
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -193,19 +194,17 @@ def native_output(schema: Any) -> tuple[dict[str, Any], Gate, Any]:
     """(the ``output_config`` langchain-aws sends, the gate that judges the text answer,
     the parser) for ``with_structured_output(method="json_schema")``: Bedrock constrains
     the answer's text to the schema; a tier whose text still does not parse escalates."""
-    from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
-
     if isinstance(schema, type) and is_basemodel_subclass(schema):
         json_schema, name = schema.model_json_schema(), schema.__name__
         description = schema.__doc__ or name
         gate: Gate = PydanticGate(schema, source="text", name="structured_output")
-        parser: Any = PydanticOutputParser(pydantic_object=schema)
+        parser: Any = _RoutedPydanticOutputParser(pydantic_object=schema)
     elif isinstance(schema, dict):
         json_schema = copy.deepcopy(schema)
         name = str(schema.get("title", schema.get("name", "output_schema")))
         description = str(schema.get("description", name))
         gate = JsonSchemaGate(json_schema, source="text", name="structured_output", strict_keywords=False)
-        parser = JsonOutputParser()
+        parser = _RoutedJsonOutputParser()
     else:  # as ChatBedrockConverse: a TypedDict or a function has no schema Bedrock takes here
         raise ValueError(f"Unsupported schema type: {type(schema)}. Expected a Pydantic model class or a dict.")
     gate = ParsedTextGate(gate, parser)
@@ -213,6 +212,33 @@ def native_output(schema: Any) -> tuple[dict[str, Any], Gate, Any]:
     config = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
         "schema": json.dumps(json_schema, ensure_ascii=False), "name": name, "description": description}}}}
     return config, gate, parser
+
+
+class _SaysTheRoute:
+    """A parser whose failure on a routed answer says which tier served it and whether
+    it was flagged: with ``on_exhausted: flag`` an answer no tier could give as JSON is
+    served flagged, and the parser's error alone ("Invalid json output") hid that."""
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        try:
+            return super().parse_result(result, partial=partial)  # type: ignore[misc]
+        except OutputParserException as exc:
+            message = getattr(result[0], "message", None) if result and not partial else None
+            routing = (getattr(message, "response_metadata", None) or {}).get("routing") or {}
+            if not routing:
+                raise
+            flagged = f", flagged: {routing.get('flag_reason')}" if routing.get("flagged") else ""
+            said = str(exc).split("\nFor troubleshooting", 1)[0].rstrip()  # LangChain adds its link again
+            raise OutputParserException(f"{said} (served by {routing.get('tier', '?')}{flagged})",
+                                        llm_output=exc.llm_output) from exc
+
+
+class _RoutedJsonOutputParser(_SaysTheRoute, JsonOutputParser):
+    pass
+
+
+class _RoutedPydanticOutputParser(_SaysTheRoute, PydanticOutputParser):
+    pass
 
 
 def _closed_objects(schema: Any) -> None:

@@ -167,6 +167,20 @@ def test_method_json_schema_escalates_a_text_the_users_parser_would_refuse(emula
     assert (last if isinstance(last, dict) else last.model_dump()) == expected
 
 
+@pytest.mark.skipif(not hasattr(ChatBedrockConverse, "_with_structured_output_json_schema"),
+                    reason="this langchain-aws has no method='json_schema'")
+@pytest.mark.parametrize("schema", [Person, Person.model_json_schema()], ids=["pydantic", "dict"])
+def test_method_json_schema_says_an_answer_no_tier_gave_as_json_was_served_flagged(emulator, schema) -> None:
+    """Every tier answered prose (``on_exhausted: flag``): the parser's error says which
+    tier served it and why it was flagged, as the tool-calling method's does; it said
+    only "Invalid json output"."""
+    from langchain_core.exceptions import OutputParserException
+
+    tiers = [{"name": "cheap", "model_id": CHEAP}, {"name": "again", "model_id": CHEAP}]  # prose on both
+    with pytest.raises(OutputParserException, match=r"hope that helps \(served by again, flagged: .+\)"):
+        _routed(emulator, tiers=tiers).with_structured_output(schema, method="json_schema").invoke("prose person: Bob")
+
+
 def test_a_tier_that_cannot_name_a_tool_is_forced_with_any_as_plain_does(emulator) -> None:
     tiers = [{"name": "cheap", "model_id": MISTRAL}, {"name": "frontier", "model_id": FRONTIER}]
     sent = len(emulator.requests)
