@@ -676,6 +676,7 @@ class RouterConfig(_Strict):
                     "add price: {input_per_mtok: ..., output_per_mtok: ...}"
                     + (" (or model_kwargs: {base_model_id: <the profile's model id>})" if app else ""),
                     path=f"tiers[{i}].model_id", source=source)
+        files: dict[Path, tuple[int, str]] = {}
         for i, sink in enumerate(self.telemetry.sinks):
             if sink.kind in ("sqlite", "jsonl") and not sink.path:
                 raise ConfigError(f"a {sink.kind} sink needs 'path'", path=f"telemetry.sinks[{i}].path", source=source)
@@ -683,6 +684,13 @@ class RouterConfig(_Strict):
                 raise ConfigError(f"{sink.path} is a folder: a {sink.kind} sink writes one file (say "
                                   f"{Path(sink.path) / ('tiered_router.db' if sink.kind == 'sqlite' else 'records.jsonl')})",
                                   path=f"telemetry.sinks[{i}].path", source=source)
+            if sink.kind in ("sqlite", "jsonl") and sink.path and sink.path != ":memory:":
+                where = Path(sink.path).expanduser().absolute()
+                other = files.setdefault(where, (i, sink.kind))
+                if other[1] != sink.kind:  # one file written as a database and as lines: both broken
+                    raise ConfigError(f"{sink.path} is also telemetry.sinks[{other[0]}]'s file, a {other[1]} "
+                                      f"sink's: a {sink.kind} sink needs a file of its own",
+                                      path=f"telemetry.sinks[{i}].path", source=source)
             if sink.kind == "postgres" and sink.durable and not sink.journal_dir:
                 raise ConfigError("a durable postgres sink needs 'journal_dir' (a local folder)",
                                   path=f"telemetry.sinks[{i}].journal_dir", source=source)

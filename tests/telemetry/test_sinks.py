@@ -533,3 +533,18 @@ def test_a_sink_path_that_can_never_be_written_is_refused_when_the_router_is_bui
                                            {"kind": "jsonl", "path": str(tmp_path / "new" / "r.jsonl")}]
     build_router(priced_config)
     assert (tmp_path / "new" / "dir" / "t.db").exists() and (tmp_path / "new" / "r.jsonl").exists()
+
+
+
+def test_a_sqlite_and_a_jsonl_sink_on_one_file_is_a_config_error(priced_config, tmp_path):
+    """Lines appended to a database (or a database made of a JSONL file): the JSONL lines
+    went missing in silence. Two sinks of one kind on one file share one writer, as before."""
+    from langchain_tiered_router.core import ConfigError, RouterConfig
+
+    path = str(tmp_path / "t.db")
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": path}, {"kind": "jsonl", "path": path}]
+    with pytest.raises(ConfigError, match=r"also telemetry\.sinks\[0\]'s file, a sqlite sink's") as info:
+        RouterConfig.from_dict(priced_config)
+    assert info.value.path == "telemetry.sinks[1].path"
+    priced_config["telemetry"]["sinks"] = [{"kind": "sqlite", "path": path}, {"kind": "sqlite", "path": path}]
+    RouterConfig.from_dict(priced_config)
