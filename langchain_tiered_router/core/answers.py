@@ -17,8 +17,9 @@ __all__ = ["final_answer", "agree", "normalise_answer"]
 _JSON_QUOTED = re.compile(r'"answer"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _JSON_BARE = re.compile(r'"answer"\s*:\s*([^,}\n"][^,}\n]*)')
 _HASHES = re.compile(r"####\s*(.+)")
-_SAID = re.compile(r"(?:final answer|answer)\s*(?:is|:)\s*(.+)", re.IGNORECASE)
+_SAID = re.compile(r"(?:final answer|answer)\s*(?:is\b\s*:?|:)\s*(.+)", re.IGNORECASE)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_CLAUSE = re.compile(r"\.\s|\.$|;|\n| because | since | so ")
 _FRAC = re.compile(r"\\[dt]frac")
 _MAX_CHARS = 60_000  # the end of a reply holds its answer; a looping reply is cut here
 
@@ -59,8 +60,7 @@ def final_answer(text: str | None) -> str | None:
         hits = pattern.findall(text)
         if hits:
             value = hits[-1][:80]
-            numbers = _NUMBER.findall(value)
-            return normalise_answer(numbers[0] if numbers and pattern is _SAID else value)
+            return normalise_answer(_said_value(value) if pattern is _SAID else value)
     numbers = _NUMBER.findall(text)
     if numbers:
         return normalise_answer(numbers[-1])
@@ -68,7 +68,27 @@ def final_answer(text: str | None) -> str | None:
     return normalise_answer(lines[-1][:80]) if lines else None
 
 
+def _said_value(value: str) -> str:
+    """What an "Answer: ..." line says: its one number ("18 dollars" is 18), or, when its
+    first clause holds several ("1/2", "(2, 3)", "x = 2, y = 3", "3:30"), that clause
+    whole: its first number alone made 1/2 and 1/3 the same answer."""
+    clause = _CLAUSE.split(value, maxsplit=1)[0]
+    numbers = _NUMBER.findall(clause)
+    if len(numbers) > 1 and len(clause) <= 40:
+        return clause
+    found = numbers or _NUMBER.findall(value)
+    return found[0] if found else value
+
+
 def agree(a: str | None, b: str | None) -> bool:
-    """Both replies have a final answer and it is the same."""
+    """Both replies state a final answer (explicitly, or as a number) and it is the same.
+    Two replies with neither (two refusals, two "I don't know") do not agree: there is no
+    answer to agree on."""
     fa, fb = final_answer(a), final_answer(b)
-    return fa is not None and fa == fb
+    return fa is not None and fa == fb and _states_an_answer(a) and _states_an_answer(b)
+
+
+def _states_an_answer(text: str | None) -> bool:
+    text = (text or "")[-_MAX_CHARS:]
+    return bool(_NUMBER.search(text) or _JSON_QUOTED.search(text) or _JSON_BARE.search(text) or "\\boxed{" in text
+                or _HASHES.search(text) or _SAID.search(text))

@@ -20,7 +20,7 @@ __all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence"]
 # lazy run per occurrence, so no answer, however written, makes the search backtrack
 # through combinations of optional parts.
 _RATING = re.compile(
-    r"confidence(?P<gap>[^\d\n]{0,40}?)(?:\([^()\n]{0,24}\)(?P<after>[^\d\n]{0,24}?))?"
+    r"(?<![^\W_])(?<![^\W_]_)confidence(?P<gap>[^\d\n]{0,40}?)(?:\([^()\n]{0,24}\)(?P<after>[^\d\n]{0,24}?))?"
     r"(?P<value>\d{1,3}(?:[.,]\d+)?|\.\d+)(?P<exponent>[eE][-+]?\d{1,3}\b)?"
     r"\s{0,4}(?:(?P<percent>%)|(?:/|out\s{1,4}of)\s{0,4}(?P<scale>\d{1,3})\b)?",
     re.IGNORECASE)
@@ -33,29 +33,42 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u20
 
 
 def self_rating(text: str) -> float | None:
-    """The last self-rating in the text, scaled to [0, 1]: "0.4", "40%", "4/5", "7 out of
-    10", "0,4" (a decimal comma); a bare number above 1 is read out of 10 (or of 100 above 10)."""
-    m = None
-    for found in _RATING.finditer(text):
+    """The answer's self-rating, scaled to [0, 1]: "0.4", "40%", "4/5", "7 out of 10",
+    "0,4" (a decimal comma); a bare number above 1 is read out of 10 (or of 100 above 10).
+
+    A fenced code block is not read (``confidence = 0.95`` in a snippet is the code's),
+    nor a word that only ends in "confidence" (``min_confidence=0.9``). With several ratings the lowest counts: a rating the answer
+    quotes or restates ("the format Confidence: 10/10") never raises its own. A rating
+    past its scale (11/10, 150 %, 999) is no rating."""
+    values = []
+    for found in _RATING.finditer(_FENCED.sub(" ", text)):
         gap, after = found.group("gap"), found.group("after")
         if _GAP.fullmatch(gap) and (after is None or _GAP.fullmatch(after)):
-            m = found
-    if m is None:
-        return None
+            value = _scaled(found)
+            if value is not None:
+                values.append(value)
+    return min(values) if values else None
+
+
+def _scaled(m: re.Match[str]) -> float | None:
     value = float(m.group("value").replace(",", ".") + (m.group("exponent") or ""))  # "1e-9": about 0, not 1
     scale = int(m.group("scale")) if m.group("scale") else None
     if m.group("percent"):
         value /= 100
-    elif scale:
+    elif scale is not None:
+        if scale == 0:
+            return None
         value /= scale
     elif value > 1:
         value = value / 10 if value <= 10 else value / 100
-    return max(0.0, min(1.0, value))
+    return value if 0.0 <= value <= 1.0 else None
 
 
 # code the answer quotes: a sentinel there is the code's (a program that prints "I don't
 # know", a constant named "[[ESCALATE]]"), not the model abstaining
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+# a rating may sit in inline code ("Confidence: `0.3`"); a fenced block is a program's
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
 def sentinel(text: str, sentinels: Iterable[str]) -> float | None:
@@ -66,10 +79,14 @@ def sentinel(text: str, sentinels: Iterable[str]) -> float | None:
 
 
 def logprob_confidence(logprobs: Sequence[float] | None) -> float | None:
-    """exp(mean logprob): the geometric-mean probability of the answer's tokens."""
-    if not logprobs:
+    """exp(mean logprob): the geometric-mean probability of the answer's tokens. A value
+    that is no log-probability (NaN, infinite, above 0) is left out: a NaN spread through
+    a trained verifier's sum and passed every answer."""
+    usable = [min(0.0, lp) for lp in logprobs or () if isinstance(lp, (int, float)) and math.isfinite(lp)
+              and lp <= 1e-6]
+    if not usable:
         return None
-    return math.exp(sum(logprobs) / len(logprobs))
+    return math.exp(sum(usable) / len(usable))
 
 
 def answer_confidence(answer: TierAnswer, signal: str = "any",

@@ -24,7 +24,12 @@ MAX_DEPTH = 100
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _OPENER = re.compile(r"[{\[]")
-_DECODER = json.JSONDecoder()
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are Python's JSON, not JSON: ``{"total": NaN}`` passed ``type: number``."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 class _TooDeep(ValueError):
@@ -46,7 +51,7 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> Any:
 
 def _decode(text: str, start: int = 0, whole: bool = False) -> Any:
     try:
-        value = json.loads(text) if whole else _DECODER.raw_decode(text, start)[0]
+        value = _DECODER.decode(text) if whole else _DECODER.raw_decode(text, start)[0]
     except RecursionError:
         raise _TooDeep("JSON nested too deeply to read") from None
     if len(text) - start <= MAX_DEPTH or text.count("{", start) + text.count("[", start) <= MAX_DEPTH:
