@@ -31,7 +31,7 @@ SCRIPT: dict[str, Any] = {
         CHEAP: {
             "rules": [
                 # routing's own calls on the cheap tier: the self-grade and the LLM classifier
-                {"match": "ANSWER:\\nI am the cheap", "answer": "3"},
+                {"match": "ANSWER:\\n<data-[0-9a-f]+>\\nI am the cheap", "answer": "3"},
                 {"match": "SCORE:$", "answer": "9"},
                 {"match": "hard question[\\s\\S]*TIER:$", "answer": "mid"},
                 {"match": "TIER:$", "answer": "cheap"},
