@@ -190,7 +190,8 @@ def test_a_killed_run_loses_only_prompts_in_flight(gsm8k, tmp_path):
 def test_prompts_without_gold_are_judged_against_the_top_tier_and_the_judge_is_priced(tmp_path):
     script = {"models": {
         CHEAP_ID: {"rules": [{"match": "apples", "answer": "7"}, {"match": "pears", "answer": "4"}]},
-        FRONTIER_ID: {"rules": [{"match": "Reference answer: 7\nCandidate answer: 7\n", "answer": "SCORE: 9"},
+        FRONTIER_ID: {"rules": [{"match": "Reference answer:\n<(data-[0-9a-f]+)>\n7\n</\\1>\nCandidate answer:\n<\\1>\n7\n</\\1>",
+                                 "answer": "SCORE: 9"},
                                 {"match": "Reply with one line: SCORE", "answer": "SCORE: 2"},
                                 {"match": "apples|pears", "answer": "7"}]}}}
     (tmp_path / "emu.yaml").write_text(yaml.safe_dump(script))
