@@ -320,3 +320,36 @@ def build_router_for(sink):
     return build_router({"tiers": [{"name": "cheap", "model_id": "amazon.nova-micro-v1:0"},
                                    {"name": "top", "model_id": "amazon.nova-pro-v1:0"}], "telemetry": {"sinks": []}},
                         observers=[Recorder([sink])])
+
+
+def test_a_shadow_backlog_leaves_the_sinks_a_quarter_of_the_recorders_time():
+    """Slow baseline calls queued for shadow scoring took all of ``close``'s 60 s; the
+    sinks got 0 s and reported that they "did not stop within 0.0s"."""
+    class Backlog:  # shadow calls that take whatever time they are given
+        given: list = []
+
+        def flush(self, timeout=None):
+            self.given.append(timeout)
+            time.sleep(timeout)
+            return False
+
+        close = flush
+
+    class Timed(MemorySink):
+        def __init__(self):
+            super().__init__()
+            self.given: list = []
+
+        def flush(self, timeout=None):
+            self.given.append(timeout)
+            return True
+
+        def close(self, timeout=None):
+            self.given.append(timeout)
+
+    sink, shadow = Timed(), Backlog()
+    recorder = Recorder([sink], shadow=shadow)
+    recorder.flush(timeout=0.4)
+    recorder.close(timeout=0.4)
+    assert shadow.given == [pytest.approx(0.3), pytest.approx(0.3)]
+    assert all(0.05 < t <= 0.1 for t in sink.given)
