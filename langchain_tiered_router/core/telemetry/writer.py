@@ -362,9 +362,10 @@ class BackgroundSink(Sink):
         """Wait until every record written so far is committed (or refused); False on timeout."""
         if self._thread is None:
             return self._replay_journal_now() if self.journal is not None else True
-        if self._handled >= self._issued:
+        if self.journal is None and self._handled >= self._issued:
             # every record queued so far is committed (or refused): nothing to wait for, and
-            # no timeout to miss (``flush_all`` may have none left for this sink)
+            # no timeout to miss (``flush_all`` may have none left for this sink). A journal's
+            # records may still wait in it for a replay, which the marker's pass tries.
             return True
         marker = _Marker()
         self._queue.append(marker)
