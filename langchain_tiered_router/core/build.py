@@ -43,8 +43,8 @@ def _takes_question_and_answer(fn: Any) -> bool:
         inspect.signature(fn).bind("question", "answer")
     except TypeError:
         return False
-    except ValueError:
-        return True
+    except ValueError:  # no signature to read
+        pass
     return True
 
 

@@ -796,10 +796,8 @@ def _message(err: dict[str, Any]) -> str:
         key = str(err["loc"][-1]) if err.get("loc") else "?"
         close = difflib.get_close_matches(key, _keys_at(tuple(err["loc"])), n=1)
         return f"unknown key {key[:80]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-    if kind == "string_pattern_mismatch":
+    if kind in ("string_pattern_mismatch", "int_parsing", "float_parsing"):
         return f"{msg} (got {redact_secrets(str(err.get('input')))[:80]!r})"  # a URL's password: never shown
-    if kind in ("int_parsing", "float_parsing"):
-        return f"{msg} (got {redact_secrets(str(err.get('input')))[:80]!r})"
     if kind == "finite_number":
         return "must be a finite number (not NaN or infinity)"
     return msg.removeprefix("Value error, ")

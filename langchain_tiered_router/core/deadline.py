@@ -60,7 +60,6 @@ def deadline_error(tier: Tier, request: RouteRequest, limit: float | None, *, se
     return error
 
 
-
 _ROUTING_FOR: contextvars.ContextVar[RouteRequest | None] = contextvars.ContextVar("tiered_router_routing_for",
                                                                                   default=None)
 
