@@ -46,26 +46,32 @@ def _boxed(text: str) -> str | None:
 
 def final_answer(text: str | None) -> str | None:
     """The reply's final answer, normalised; ``None`` when the reply has none."""
+    return _read(text)[0]
+
+
+def _read(text: str | None) -> tuple[str | None, bool]:
+    """(the final answer, whether the reply states it: an explicit shape or a number, not
+    only its last line, which ``final_answer`` falls back to)."""
     if not text:
-        return None
+        return None, False
     text = text[-_MAX_CHARS:]
     for pattern in (_JSON_QUOTED, _JSON_BARE):
         hits = pattern.findall(text)
         if hits:
-            return normalise_answer(hits[-1])
+            return normalise_answer(hits[-1]), True
     boxed = _boxed(text)
     if boxed is not None:
-        return normalise_answer(boxed)
+        return normalise_answer(boxed), True
     for pattern in (_HASHES, _SAID):
         hits = pattern.findall(text)
         if hits:
             value = hits[-1][:80]
-            return normalise_answer(_said_value(value) if pattern is _SAID else value)
+            return normalise_answer(_said_value(value) if pattern is _SAID else value), True
     numbers = _NUMBER.findall(text)
     if numbers:
-        return normalise_answer(numbers[-1])
+        return normalise_answer(numbers[-1]), True
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return normalise_answer(lines[-1][:80]) if lines else None
+    return (normalise_answer(lines[-1][:80]) if lines else None), False
 
 
 def _said_value(value: str) -> str:
@@ -84,11 +90,5 @@ def agree(a: str | None, b: str | None) -> bool:
     """Both replies state a final answer (explicitly, or as a number) and it is the same.
     Two replies with neither (two refusals, two "I don't know") do not agree: there is no
     answer to agree on."""
-    fa, fb = final_answer(a), final_answer(b)
-    return fa is not None and fa == fb and _states_an_answer(a) and _states_an_answer(b)
-
-
-def _states_an_answer(text: str | None) -> bool:
-    text = (text or "")[-_MAX_CHARS:]
-    return bool(_NUMBER.search(text) or _JSON_QUOTED.search(text) or _JSON_BARE.search(text) or "\\boxed{" in text
-                or _HASHES.search(text) or _SAID.search(text))
+    (fa, stated_a), (fb, stated_b) = _read(a), _read(b)
+    return fa is not None and fa == fb and stated_a and stated_b

@@ -395,6 +395,13 @@ _GRADE_PROMPT = (
     "QUESTION:\n<{tag}>\n{question}\n</{tag}>\n\nANSWER:\n<{tag}>\n{answer}\n</{tag}>\n\nSCORE:"
 )
 GRADE_PLACEHOLDERS = ("question", "answer")
+
+
+def fence_tag(*texts: str) -> str:
+    """The tag a judging prompt fences ``texts`` with: a hash of the texts themselves, so
+    none of them can close the fence (it would have to contain its own hash)."""
+    joined = "\x00".join(texts).encode("utf-8", "surrogatepass")
+    return "data-" + hashlib.sha256(joined).hexdigest()[:12]
 # The whole reply is one score from 0 to 10: "7", "7.5", "Score: 7", "7/10", "**8**".
 # "10 reasons this is wrong; score 2", "-3", "1e9" and "11" are no score.
 _SCORE = re.compile(r"""^\s*[*"'`]*\s*(?:score\s*[:=]?\s*)?[*"'`]*\s*(10(?:\.0+)?|\d(?:\.\d+)?)\s*"""
@@ -426,8 +433,7 @@ class SelfGradeGate(Gate):
 
     def _prompt(self, state: GateState) -> str:
         question, answer = state.question, state.answer.text
-        tag = "data-" + hashlib.sha256(f"{question}\x00{answer}".encode("utf-8", "surrogatepass")).hexdigest()[:12]
-        return self.prompt.format(question=question, answer=answer, tag=tag)  # a template of yours has no {tag}
+        return self.prompt.format(question=question, answer=answer, tag=fence_tag(question, answer))  # a template of yours has no {tag}
 
     def _score(self, reply: TierAnswer) -> GateVerdict:
         score = one_score(reply.text)

@@ -8,13 +8,12 @@ share of fields that agree, a graded score (the report bootstraps its interval).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
 from ..errors import ConfigError
-from ..gates import one_score
+from ..gates import fence_tag, one_score
 from ..json_answer import extract_json
 from ..types import TierAnswer
 
@@ -147,9 +146,8 @@ class LLMJudgeComparator(Comparator):
     def score(self, served: str, baseline: str, question: str = "", judge: Judge | None = None) -> float:
         if judge is None:
             raise ValueError("the llm_judge comparator needs a backend to ask")
-        tag = "data-" + hashlib.sha256(f"{question}\x00{baseline}\x00{served}".encode(
-            "utf-8", "surrogatepass")).hexdigest()[:12]
-        reply = judge(self.prompt.format(question=question, baseline=baseline, served=served, tag=tag)).text
+        reply = judge(self.prompt.format(question=question, baseline=baseline, served=served,
+                                         tag=fence_tag(question, baseline, served))).text
         # its last line that is one score from 0 to 10, as a self-grade's reply must be: the
         # first number anywhere read "10 reasons this is wrong; score 2" and "SCORE: 15" as parity
         scores = [s for s in (one_score(line) for line in reversed(reply.strip().splitlines())) if s is not None]
