@@ -188,7 +188,7 @@ def decision_rows(model_path: Path, data: Path, quick: bool) -> dict[str, Any]:
     prompts = recorded_prompts(data)
     corpus = "\n\n".join(prompts)
     ladder = build_router({"tiers": TWO_TIERS, "telemetry": {"sinks": []}}, telemetry=False).ladder
-    trained = build_classifier(ClassifierConfig(kind="trained", path=str(model_path)))
+    trained = build_classifier(ClassifierConfig(kind="trained", path=str(model_path)), ladder)  # as the engine builds it
     rules = build_classifier(ClassifierConfig(kind="rules", rules=RULES))
     n = 60 if quick else 200
     out: dict[str, Any] = {}

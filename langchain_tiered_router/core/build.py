@@ -82,6 +82,7 @@ def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
             raise ConfigError(f"{cfg.path} holds a {model.strategy} model with no cascade heads; "
                               "calibrate with --policy cascade or blend", path="path")
         model.check_ladder(ladder)
+        model.warm(ladder)
         return LearnedEscalationGate(model, cfg.threshold, name=f"verifier:{cfg.path.rsplit('/', 1)[-1]}")
     if isinstance(cfg, C.ConsistencyGateConfig):
         from .learned_policy import ConsistencyGate
@@ -111,6 +112,7 @@ def build_classifier(cfg: C.ClassifierConfig, ladder: Ladder | None = None) -> C
             model = classifier.model
             if ladder is not None:
                 model.check_ladder(ladder)
+                model.warm(ladder)  # each fold member's plan for this ladder, not on its first request
         except ConfigError as exc:
             raise ConfigError(str(exc), path="policy.classifier.path") from None
         return classifier

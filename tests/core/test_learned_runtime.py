@@ -401,3 +401,18 @@ def test_a_lone_surrogate_in_a_prompt_is_embedded_as_a_replacement_character():
     emb = load_embedding()
     assert emb.token_ids("What is 2+2? \ud800").tolist() == emb.token_ids("What is 2+2? \ufffd").tolist()
     assert emb.embed("caf\udce9 au lait").shape == (emb.dims,)
+
+
+def test_a_trained_classifier_is_ready_for_its_ladder_when_the_router_is_built(tmp_path):
+    """Each fold member built its plan for the ladder on the first request it judged: on a
+    10-member file the first requests each paid about 1 ms more (a 1,000-character
+    decision's first-pass p95 was 1.49 ms, 0.87 ms with the plans made at build)."""
+    model = classifier_model()
+    model.members = [classifier_model() for _ in range(3)]
+    path = save_routing_model(model, tmp_path / "m.npz")
+    router = build_router(config({"kind": "classifier", "classifier": {"kind": "trained", "path": str(path)}}))
+    members = router.policy.classifier.model.members
+    assert len(members) == 3
+    assert all(m.__dict__.get("_start_plan_of", (None,))[0] is router.ladder for m in members)
+    served = router.route(RouteRequest("what is 12 + 30?"), ScriptedBackend({"*": "ok"}))
+    assert served.start_tier in TIERS
