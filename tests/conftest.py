@@ -19,6 +19,10 @@ os.environ.update({
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 })
+# LiteLLM fetches its cost map from GitHub when imported unless told not to; offline it
+# retries in the background for about ten seconds and writes the failures to stderr in
+# the middle of whichever test runs then (a CLI test reading stderr's lines failed on it).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 for _var in ("AWS_PROFILE", "AWS_BEARER_TOKEN_BEDROCK"):
     os.environ.pop(_var, None)
 
