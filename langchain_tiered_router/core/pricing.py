@@ -353,38 +353,65 @@ _ABOVE = re.compile(r"^input_cost_per_token_above_(\d+k?)_tokens$")
 
 def override_price(override: Price, model_id: str, region: str | None = None,
                    cost_map: Mapping[str, dict] | None = None) -> Price:
-    """A tier's ``price:`` override, its missing cache rates filled at the cost map's ratios
-    for ``model_id`` (cache read = the override's input rate x the map's read / input rate;
-    the same for writes). A rate the override gives is kept as given. A model the map does
-    not price keeps them unknown, so ``Price.cost`` bills cache tokens at the input rate,
-    and a warning says so once."""
-    if override.cache_read_per_mtok is not None and override.cache_write_per_mtok is not None \
-            and override.cache_write_1h_per_mtok is not None:
-        return override
+    """A tier's ``price:`` override, completed from the cost map's entry for ``model_id``
+    at that entry's ratios: missing cache rates (cache read = the override's input rate x
+    the map's read / input rate; the same for writes), and the long-context rates of a
+    model the map prices above a prompt length (Claude's prompts above 200k tokens: the
+    override's rates x the map's long / base rates). A rate the override gives is kept as
+    given. A model the map does not price keeps its cache rates unknown, so ``Price.cost``
+    bills cache tokens at the input rate, and a warning says so once."""
+    complete = override.cache_read_per_mtok is not None and override.cache_write_per_mtok is not None \
+        and override.cache_write_1h_per_mtok is not None
     table = load_cost_map() if cost_map is None else cost_map
     found = _on_demand_entry(table, model_id, region)
     if found is None:
-        _warn_once(("cache", model_id),
-                   "tier price override for %r gives no cache rates and the cost map does not price the model: "
-                   "cache reads and writes will be priced at the input rate (add cache_read_per_mtok and "
-                   "cache_write_per_mtok to price: to price them exactly)", model_id)
+        if not complete:
+            _warn_once(("cache", model_id),
+                       "tier price override for %r gives no cache rates and the cost map does not price the model: "
+                       "cache reads and writes will be priced at the input rate (add cache_read_per_mtok and "
+                       "cache_write_per_mtok to price: to price them exactly)", model_id)
         return override
     _, name, entry = found
-    listed_input = _per_mtok(entry, "input_cost_per_token")
+    listed = _entry_price(entry, "", f"litellm:{name}")
+    price = override if complete else _cache_rates_from(override, listed, name)
+    if override.above or not listed.above:
+        return price
+    return dataclasses.replace(price, above=tuple((threshold, _at_ratio(price, listed, longer))
+                                                  for threshold, longer in listed.above),
+                               source=f"{price.source} (long-context rates at litellm:{name}'s ratios)")
+
+
+def _cache_rates_from(override: Price, listed: Price, name: str) -> Price:
+    """``override`` with each cache rate it does not give at ``listed``'s ratio to its input rate."""
     assert override.input_per_mtok is not None
 
-    def scaled(given: Decimal | None, key: str) -> Decimal | None:
-        listed = _per_mtok(entry, key)
-        if given is not None or listed is None or not listed_input:
+    def scaled(given: Decimal | None, rate: Decimal | None) -> Decimal | None:
+        if given is not None or rate is None or not listed.input_per_mtok:
             return given
-        return (override.input_per_mtok * listed / listed_input).normalize()
+        return (override.input_per_mtok * rate / listed.input_per_mtok).normalize()
 
-    read = scaled(override.cache_read_per_mtok, "cache_read_input_token_cost")
-    write = scaled(override.cache_write_per_mtok, "cache_creation_input_token_cost")
-    hour = scaled(override.cache_write_1h_per_mtok, "cache_creation_input_token_cost_above_1hr")
+    read = scaled(override.cache_read_per_mtok, listed.cache_read_per_mtok)
+    write = scaled(override.cache_write_per_mtok, listed.cache_write_per_mtok)
+    hour = scaled(override.cache_write_1h_per_mtok, listed.cache_write_1h_per_mtok)
     if (read, write, hour) == (override.cache_read_per_mtok, override.cache_write_per_mtok,
                                override.cache_write_1h_per_mtok):
         return override
     return dataclasses.replace(override, cache_read_per_mtok=read, cache_write_per_mtok=write,
                                cache_write_1h_per_mtok=hour,
                                source=f"{override.source} (cache rates at litellm:{name}'s ratios)")
+
+
+def _at_ratio(price: Price, listed: Price, longer: Price) -> Price:
+    """``price``'s long-context counterpart: each rate times ``longer``'s / ``listed``'s."""
+    def rate(mine: Decimal | None, base: Decimal | None, long: Decimal | None) -> Decimal | None:
+        if mine is None or not base or long is None:
+            return mine
+        return (mine * long / base).normalize()
+
+    return Price(rate(price.input_per_mtok, listed.input_per_mtok, longer.input_per_mtok),
+                 rate(price.output_per_mtok, listed.output_per_mtok, longer.output_per_mtok),
+                 rate(price.cache_read_per_mtok, listed.cache_read_per_mtok, longer.cache_read_per_mtok),
+                 rate(price.cache_write_per_mtok, listed.cache_write_per_mtok, longer.cache_write_per_mtok),
+                 source=price.source.split(" (")[0] + longer.source.removeprefix(listed.source),  # "override above 200k ..."
+                 cache_write_1h_per_mtok=rate(price.cache_write_1h_per_mtok, listed.cache_write_1h_per_mtok,
+                                              longer.cache_write_1h_per_mtok))

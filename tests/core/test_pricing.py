@@ -217,6 +217,24 @@ def test_an_override_without_cache_rates_takes_the_cost_maps_cache_ratios():
     assert given.cache_read_per_mtok == Decimal("0.5") and given.cache_write_per_mtok == Decimal("2.5")
 
 
+def test_an_override_keeps_the_long_context_rates_at_the_cost_maps_ratios():
+    """A negotiated rate for Sonnet 4.5 dropped its long-context rates: a 300k-token
+    prompt was billed at the base rates, half what Bedrock charges for its input."""
+    from langchain_tiered_router.core.config import RouterConfig
+
+    listed = lookup_price(SONNET)
+    config = RouterConfig.model_validate({"tiers": [
+        {"name": "f", "model_id": SONNET, "price": {"input_per_mtok": 2.7, "output_per_mtok": 13.5}},
+        {"name": "n", "model_id": "amazon.nova-pro-v1:0", "price": {"input_per_mtok": 1, "output_per_mtok": 2}}]})
+    price = config.price_of(config.tiers[0])
+    long, short = Usage(300_000, 1000, cache_read_tokens=2000), Usage(150_000, 1000, cache_read_tokens=2000)
+    assert price.cost(long) == listed.cost(long) * Decimal("0.9")  # every rate 0.9 of the list, long ones too
+    assert price.cost(short) == listed.cost(short) * Decimal("0.9")
+    assert price.cost(long) == (300_000 * Decimal("5.4") + 1000 * Decimal("20.25") + 2000 * Decimal("0.54")) / 10**6
+    assert "long-context rates" in price.source and price.above[0][1].source == "override above 200k prompt tokens"
+    assert config.price_of(config.tiers[1]).above == ()  # a model the map prices at one rate keeps one
+
+
 def test_an_override_of_an_unmapped_model_without_cache_rates_warns_once_at_load(caplog):
     from langchain_tiered_router.core.config import load_config
 
