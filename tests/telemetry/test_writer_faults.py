@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -353,3 +354,53 @@ def test_a_shadow_backlog_leaves_the_sinks_a_quarter_of_the_recorders_time():
     recorder.close(timeout=0.4)
     assert shadow.given == [pytest.approx(0.3), pytest.approx(0.3)]
     assert all(0.05 < t <= 0.1 for t in sink.given)
+
+
+def test_a_durable_sink_inserts_each_record_once_and_replays_only_what_it_did_not_commit(make_router, priced_config,
+                                                                                         tmp_path):
+    """Each closed journal segment was replayed though the writer had committed every record
+    in it: every record inserted twice (a second database write, and a segment read into
+    memory, per 8 MB). A segment whose records were all committed is now deleted unread;
+    one holding a record the store did not take is replayed."""
+    from langchain_tiered_router.core.telemetry import SqliteSink
+    from langchain_tiered_router.core.telemetry.writer import StoreUnavailable
+
+    priced_config["telemetry"] = {"sinks": []}
+    backend = ScriptedBackend({"*": "ok"})
+
+    def journaled(name: str) -> tuple[Any, list[int], threading.Event]:
+        sink = SqliteSink(tmp_path / f"{name}.db", durable=True, linger_s=0, retry_s=0.2)
+        sink.journal.segment_bytes = 4_000  # a segment every few records
+        inserted: list[int] = []
+        insert, down = sink.store.insert, threading.Event()
+
+        def counted(records):
+            if down.is_set():
+                raise StoreUnavailable("scripted outage")
+            inserted.append(len(records))
+            return insert(records)
+
+        sink.store.insert = counted
+        return sink, inserted, down
+
+    sink, inserted, _ = journaled("healthy")
+    router = make_router(priced_config)
+    router.add_observer(Recorder([sink]))
+    ids = [router.route(RouteRequest(text=f"q{i}"), backend).request_id for i in range(60)]
+    sink.close(timeout=30)  # every segment closed and replayed, or let go
+    assert sorted(_rows(tmp_path / "healthy.db")) == sorted(ids)
+    assert sum(inserted) == 60 and not list((tmp_path / "healthy.db.journal").glob("seg-*"))
+
+    sink, inserted, down = journaled("outage")
+    router = make_router(priced_config)
+    router.add_observer(Recorder([sink]))
+    ids = [router.route(RouteRequest(text=f"q{i}"), backend).request_id for i in range(30)]
+    assert sink.flush(timeout=30)
+    down.set()  # these stay in the journal: their segments are replayed
+    ids += [router.route(RouteRequest(text=f"later {i}"), backend).request_id for i in range(20)]
+    time.sleep(0.5)
+    down.clear()
+    ids += [router.route(RouteRequest(text=f"after {i}"), backend).request_id for i in range(30)]
+    sink.close(timeout=30)
+    assert sorted(_rows(tmp_path / "outage.db")) == sorted(ids) and sink.failed == 0
+    assert 80 < sum(inserted) < 2 * 80 and not list((tmp_path / "outage.db.journal").glob("seg-*"))

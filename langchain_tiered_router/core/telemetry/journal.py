@@ -32,6 +32,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Iterable
 
 try:
     import fcntl
@@ -75,6 +76,14 @@ class Journal:
         self._number_next = (self._number(self._closed[-1]) + 1) if self._closed else 1
         self._current: Path | None = None
         self.appended = self.fsyncs = 0
+        # What lets a closed segment of this process go without a replay: the tickets each
+        # segment holds, those not confirmed committed yet (``confirm``), and those that
+        # never will be (``replay``: a provisional record, one the store did not take, one
+        # the queue had no room for). Every segment of another process is replayed.
+        self._unconfirmed: set[int] = set()
+        self._to_replay: set[int] = set()
+        self._tickets: dict[Path, tuple[int, int]] = {}
+        self._segment_first = 0
 
     @staticmethod
     def _number(path: Path) -> int:
@@ -135,12 +144,16 @@ class Journal:
 
     # -- appending: group commit ----------------------------------------------------
 
-    def append(self, line: str) -> None:
-        """Write one JSON line and return once it is on disk."""
+    def append(self, line: str, *, provisional: bool = False) -> int:
+        """Write one JSON line and return once it is on disk; its ticket, for ``confirm``.
+        ``provisional``: a record that only a replay writes."""
         data = line.encode("utf-8") + b"\n"
         with self._cond:
             ticket = self._next
             self._next += 1
+            self._unconfirmed.add(ticket)
+            if provisional:
+                self._to_replay.add(ticket)
             self._pending.append(data)
             while self._synced < ticket:
                 if self._syncing:
@@ -151,7 +164,7 @@ class Journal:
                 last = self._next - 1
                 self._cond.release()
                 try:
-                    self._write(batch)
+                    full = self._write(batch)
                 except BaseException:
                     self._cond.acquire()
                     self._pending[:0] = batch  # not acknowledged: the next leader tries again
@@ -161,11 +174,16 @@ class Journal:
                 self._cond.acquire()
                 self._syncing = False
                 self._synced = last
+                if full is not None:
+                    self._tickets[full] = (self._segment_first, last)
                 self._cond.notify_all()
+        return ticket
 
-    def _write(self, batch: list[bytes]) -> None:
+    def _write(self, batch: list[bytes]) -> Path | None:
+        """Append ``batch`` (the leader's, outside the lock); the segment it filled and closed."""
         fh = self._fh
         if fh is None:
+            self._segment_first = self._synced + 1  # the first ticket it holds (run by the leader: no race)
             name = f"seg-{self._number_next:08d}-{self._tag}" + (f".{self.scope}" if self.scope else "")
             self._number_next += 1
             fh = self._make(name)
@@ -177,7 +195,8 @@ class Journal:
         self.appended += len(batch)
         self.fsyncs += 1
         if fh.tell() >= self.segment_bytes:
-            self._close_current()
+            return self._close_current()
+        return None
 
     def _make(self, name: str):  # noqa: ANN202 - a binary file
         """The segment ``name``, open for appending and locked before any other process can
@@ -200,13 +219,15 @@ class Journal:
             raise
         return fh
 
-    def _close_current(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-            assert self._current is not None
-            self._closed.append(self._current)
-            self._current = None
+    def _close_current(self) -> Path | None:
+        if self._fh is None:
+            return None
+        self._fh.close()
+        self._fh = None
+        closed, self._current = self._current, None
+        assert closed is not None
+        self._closed.append(closed)
+        return closed
 
     def after_fork(self) -> None:
         """In a forked child: segments of its own. The parent's open segment stays the
@@ -226,6 +247,7 @@ class Journal:
         self._cond = threading.Condition()
         self._pending, self._syncing, self._fh, self._current = [], False, None, None
         self._next, self._synced = 1, 0
+        self._unconfirmed, self._to_replay, self._tickets = set(), set(), {}
         self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"
         if self._owner is not None:  # the parent's owner lock: its copy let go here (the parent holds it on)
             self._owner.close()
@@ -237,7 +259,32 @@ class Journal:
         with self._cond:
             while self._syncing:
                 self._cond.wait()
-            self._close_current()
+            closed = self._close_current()
+            if closed is not None:
+                self._tickets[closed] = (self._segment_first, self._synced)
+
+    def confirm(self, tickets: Iterable[int]) -> None:
+        """These records are committed to the store."""
+        with self._cond:
+            self._unconfirmed.difference_update(tickets)
+
+    def replay(self, tickets: Iterable[int]) -> None:
+        """These records are not committed, and only a replay of their segment writes them."""
+        with self._cond:
+            self._to_replay.update(tickets)
+
+    def state(self, segment: Path) -> str:
+        """What a closed segment needs: ``settled`` (this process wrote it and the writer
+        committed every record in it: delete it unread), ``waiting`` (some of its records
+        are still queued for the writer), or ``replay``."""
+        with self._cond:
+            held = self._tickets.get(segment)
+            if held is None:
+                return "replay"
+            first, last = held
+            if any(first <= t <= last for t in self._to_replay):
+                return "replay"
+            return "waiting" if any(first <= t <= last for t in self._unconfirmed) else "settled"
 
     # -- the writer's side ----------------------------------------------------------
 
@@ -267,6 +314,11 @@ class Journal:
         with self._cond:
             if segment in self._closed:
                 self._closed.remove(segment)
+            held = self._tickets.pop(segment, None)
+            if held is not None:  # what was never confirmed there is replayed now
+                first, last = held
+                self._unconfirmed = {t for t in self._unconfirmed if not first <= t <= last}
+                self._to_replay = {t for t in self._to_replay if not first <= t <= last}
         segment.unlink(missing_ok=True)
 
 

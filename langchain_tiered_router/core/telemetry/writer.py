@@ -269,6 +269,9 @@ class BackgroundSink(Sink):
         self._handled_cond = threading.Condition()
         self._last_drop_warning = 0.0
         self._replayed = False
+        # queued record's sequence number -> its journal ticket, confirmed once committed
+        # (a segment whose records are all confirmed is deleted, not inserted again)
+        self._tickets: dict[int, int] = {}
         global _atexit_registered
         with _registry_lock:
             _sinks.add(self)
@@ -301,13 +304,16 @@ class BackgroundSink(Sink):
         """Into the journal only: a crash before the final form replays it (the store keeps
         it, "pending"); the final form, written later, takes its place in the store."""
         if self.journal is not None:
-            self.journal.append(record_json(record))
+            self.journal.append(record_json(record), provisional=True)
 
     def write(self, record: RoutingRecord | PendingRecord) -> None:  # type: ignore[override]
+        ticket = None
         if self.journal is not None:
             record = built(record)
-            self.journal.append(record_json(record))  # acknowledged once on disk (group commit)
+            ticket = self.journal.append(record_json(record))  # acknowledged once on disk (group commit)
         if self._closed:
+            if ticket is not None:  # written here, and by the close's replay
+                self.journal.replay([ticket])  # type: ignore[union-attr]
             stopping = self._stopping
             if stopping is not None and stopping.is_alive():
                 # The writer is stopping: this record is written here, and the queue left to
@@ -320,9 +326,13 @@ class BackgroundSink(Sink):
             return
         self._ensure_thread()
         if len(self._queue) >= self.queue_size and not (WAIT_FOR_ROOM.get() and self._wait_for_room()):
+            if ticket is not None:
+                self.journal.replay([ticket])  # type: ignore[union-attr]
             self._drop(record)
             return
         seq = self._issued = next(self._seq)
+        if ticket is not None:
+            self._tickets[seq] = ticket
         self._queue.append((seq, record))
         if self._thread is None:  # the writer ended idle between ``_ensure_thread`` and the append
             self._ensure_thread()
@@ -413,6 +423,7 @@ class BackgroundSink(Sink):
         self._wake, self._urgent = threading.Event(), threading.Event()
         self._handled_cond = threading.Condition()
         self._queue = collections.deque()
+        self._tickets = {}
         self._thread = None
         self._draining = False
         self.store.after_fork()
@@ -472,7 +483,9 @@ class BackgroundSink(Sink):
             records, markers, stop = self._take()
             try:
                 if records:
-                    self._commit([r for _, r in records])
+                    committed = self._commit([r for _, r in records])
+                    if self.journal is not None:
+                        self._confirm(records, committed)
                 if self.journal is not None and not stop and time.monotonic() >= orphans_at:
                     orphans_at = time.monotonic() + self.journal.orphan_scan_s
                     self.journal.adopt_orphans()  # what a dead peer left (a replica scaled away)
@@ -529,9 +542,19 @@ class BackgroundSink(Sink):
                     records.append(item)
         return records, markers, stop
 
-    def _commit(self, records: list[Any]) -> None:
+    def _confirm(self, records: list[tuple[int, Any]], committed: bool) -> None:
+        """Tell the journal these queued records are committed (not: their segment is
+        replayed, as before)."""
+        assert self.journal is not None
+        tickets = [t for t in (self._tickets.pop(seq, None) for seq, _ in records) if t is not None]
+        if committed:
+            self.journal.confirm(tickets)
+        else:
+            self.journal.replay(tickets)
+
+    def _commit(self, records: list[Any]) -> bool:
         """Insert a batch (records, or pending records the store builds one by one); never
-        raises. With a journal, a batch the store cannot take now stays in the journal and
+        raises; whether every record was written. With a journal, a batch the store cannot take now stays in the journal and
         is replayed from there (not counted as lost). A pending record that cannot be built
         (a bug) fails its batch, which is then written one record at a time, so it alone is
         counted and logged."""
@@ -543,8 +566,9 @@ class BackgroundSink(Sink):
         if lost and self.journal is not None:  # the journal replay writes them, or counts them
             log.warning("telemetry %s: %d records not written now (%s); they stay in the journal %s",
                         self.store.description, len(lost), lost[0][1], self.journal.directory)
-            return
+            return False
         self._give_up(lost)
+        return not lost
 
     def _insert(self, records: list[RoutingRecord]) -> tuple[list[tuple[RoutingRecord, str]], bool]:
         """Insert with retries; returns (records not written, with why; whether the store was down).
@@ -617,13 +641,21 @@ class BackgroundSink(Sink):
     def _replay_journal(self, final: bool = False) -> None:
         """Insert the records of closed journal segments (every segment at start and at
         close), then delete each; a record inserted twice is kept once. A segment the
-        store cannot take now is kept for the next pass."""
+        store cannot take now is kept for the next pass. A segment of this process whose
+        every record the writer committed is deleted unread, and one whose last records are
+        still queued waits for them (at close it is replayed)."""
         assert self.journal is not None
         first = not self._replayed
         self._replayed = True
         if final or first:
             self.journal.rotate()
         for segment in self.journal.closed_segments():
+            state = self.journal.state(segment)
+            if state == "settled":  # this process wrote it and committed all of it
+                self.journal.remove(segment)
+                continue
+            if state == "waiting" and not final:  # its last records are still queued
+                continue
             records, bad = self.journal.read(segment)
             records = _without_superseded(records)
             for line in bad:
