@@ -23,6 +23,7 @@ process also adopts what a dead peer left, every ``orphan_scan_s``, not only at 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -76,13 +77,19 @@ class Journal:
         self._number_next = (self._number(self._closed[-1]) + 1) if self._closed else 1
         self._current: Path | None = None
         self.appended = self.fsyncs = 0
-        # What lets a closed segment of this process go without a replay: the tickets each
-        # segment holds, those not confirmed committed yet (``confirm``), and those that
-        # never will be (``replay``: a provisional record, one the store did not take, one
-        # the queue had no room for). Every segment of another process is replayed.
-        self._unconfirmed: set[int] = set()
-        self._to_replay: set[int] = set()
-        self._tickets: dict[Path, tuple[int, int]] = {}
+        # What lets a closed segment of this process go without a replay (``state``). Each
+        # append has a ticket, to be confirmed committed (``confirm``) or marked as written
+        # by a replay only (``replay``: a provisional record, one the store did not take, one
+        # the queue had no room for). Tickets of the open segment (and of appends not on
+        # disk yet) are held one by one; a closed segment keeps only its ticket range, how
+        # many of them are unconfirmed and whether one needs a replay: memory stays flat
+        # however long the store is down. Every segment of another process is replayed.
+        self._loose: set[int] = set()  # unconfirmed, in no closed segment yet
+        self._loose_replay: set[int] = set()  # in no closed segment yet, written by a replay only
+        self._loose_failed: set[int] = set()  # of those, records the store did not take or had no room for
+        self._segments: dict[Path, list] = {}  # closed: [first ticket, last, unconfirmed, needs replay]
+        self._firsts: list[int] = []  # the closed segments' first tickets, ascending, and their paths
+        self._ordered: list[Path] = []
         self._segment_first = 0
 
     @staticmethod
@@ -151,9 +158,7 @@ class Journal:
         with self._cond:
             ticket = self._next
             self._next += 1
-            self._unconfirmed.add(ticket)
-            if provisional:
-                self._to_replay.add(ticket)
+            (self._loose_replay if provisional else self._loose).add(ticket)
             self._pending.append(data)
             while self._synced < ticket:
                 if self._syncing:
@@ -174,8 +179,8 @@ class Journal:
                 self._cond.acquire()
                 self._syncing = False
                 self._synced = last
-                if full is not None:
-                    self._tickets[full] = (self._segment_first, last)
+                if full is not None:  # published under the lock with its tickets, never before
+                    self._publish(full, self._segment_first, last)
                 self._cond.notify_all()
         return ticket
 
@@ -220,14 +225,39 @@ class Journal:
         return fh
 
     def _close_current(self) -> Path | None:
+        """Close the open segment; its path, for the caller to ``_publish`` under the lock."""
         if self._fh is None:
             return None
         self._fh.close()
         self._fh = None
         closed, self._current = self._current, None
         assert closed is not None
-        self._closed.append(closed)
         return closed
+
+    def _publish(self, segment: Path, first: int, last: int) -> None:
+        """A closed segment of this process, holding tickets ``first``..``last``, joins the
+        ones to replay or let go (under the lock)."""
+        unconfirmed = needs_replay = 0
+        for ticket in range(first, last + 1):
+            if ticket in self._loose:
+                self._loose.discard(ticket)
+                unconfirmed += 1
+            elif ticket in self._loose_replay:
+                self._loose_replay.discard(ticket)
+                self._loose_failed.discard(ticket)
+                needs_replay = 1
+        self._segments[segment] = [first, last, unconfirmed, bool(needs_replay)]
+        at = bisect.bisect(self._firsts, first)
+        self._firsts.insert(at, first)
+        self._ordered.insert(at, segment)
+        self._closed.append(segment)
+
+    def _segment_of(self, ticket: int) -> list | None:
+        at = bisect.bisect(self._firsts, ticket) - 1
+        if at < 0:
+            return None
+        held = self._segments[self._ordered[at]]
+        return held if ticket <= held[1] else None
 
     def after_fork(self) -> None:
         """In a forked child: segments of its own. The parent's open segment stays the
@@ -247,7 +277,8 @@ class Journal:
         self._cond = threading.Condition()
         self._pending, self._syncing, self._fh, self._current = [], False, None, None
         self._next, self._synced = 1, 0
-        self._unconfirmed, self._to_replay, self._tickets = set(), set(), {}
+        self._loose, self._loose_replay, self._loose_failed = set(), set(), set()
+        self._segments, self._firsts, self._ordered = {}, [], []
         self._tag = f"{os.getpid():x}{secrets.token_hex(3)}"
         if self._owner is not None:  # the parent's owner lock: its copy let go here (the parent holds it on)
             self._owner.close()
@@ -261,30 +292,47 @@ class Journal:
                 self._cond.wait()
             closed = self._close_current()
             if closed is not None:
-                self._tickets[closed] = (self._segment_first, self._synced)
+                self._publish(closed, self._segment_first, self._synced)
 
     def confirm(self, tickets: Iterable[int]) -> None:
         """These records are committed to the store."""
         with self._cond:
-            self._unconfirmed.difference_update(tickets)
+            for ticket in tickets:
+                if ticket in self._loose:
+                    self._loose.discard(ticket)
+                elif (held := self._segment_of(ticket)) is not None:
+                    held[2] -= 1
+                # else its segment was replayed already (it held a record to replay): inserted
 
     def replay(self, tickets: Iterable[int]) -> None:
-        """These records are not committed, and only a replay of their segment writes them."""
+        """These records are not committed (the store did not take them, the queue had no
+        room): only a replay of their segment writes them."""
         with self._cond:
-            self._to_replay.update(tickets)
+            for ticket in tickets:
+                if ticket in self._loose:
+                    self._loose.discard(ticket)
+                    self._loose_replay.add(ticket)
+                    self._loose_failed.add(ticket)
+                elif (held := self._segment_of(ticket)) is not None:
+                    held[2] -= 1
+                    held[3] = True
+
+    def holds_failed(self) -> bool:
+        """Whether the open segment holds a record the store did not take or the queue had
+        no room for: once the store answers again, closing it now replays that record
+        (else it waited for the segment to fill, or for the close)."""
+        with self._cond:
+            return any(ticket <= self._synced for ticket in self._loose_failed)
 
     def state(self, segment: Path) -> str:
         """What a closed segment needs: ``settled`` (this process wrote it and the writer
         committed every record in it: delete it unread), ``waiting`` (some of its records
         are still queued for the writer), or ``replay``."""
         with self._cond:
-            held = self._tickets.get(segment)
-            if held is None:
+            held = self._segments.get(segment)
+            if held is None or held[3]:
                 return "replay"
-            first, last = held
-            if any(first <= t <= last for t in self._to_replay):
-                return "replay"
-            return "waiting" if any(first <= t <= last for t in self._unconfirmed) else "settled"
+            return "waiting" if held[2] > 0 else "settled"
 
     # -- the writer's side ----------------------------------------------------------
 
@@ -314,11 +362,9 @@ class Journal:
         with self._cond:
             if segment in self._closed:
                 self._closed.remove(segment)
-            held = self._tickets.pop(segment, None)
-            if held is not None:  # what was never confirmed there is replayed now
-                first, last = held
-                self._unconfirmed = {t for t in self._unconfirmed if not first <= t <= last}
-                self._to_replay = {t for t in self._to_replay if not first <= t <= last}
+            if self._segments.pop(segment, None) is not None:
+                at = self._ordered.index(segment)
+                del self._ordered[at], self._firsts[at]
         segment.unlink(missing_ok=True)
 
 

@@ -486,6 +486,8 @@ class BackgroundSink(Sink):
                     committed = self._commit([r for _, r in records])
                     if self.journal is not None:
                         self._confirm(records, committed)
+                        if committed and self.journal.holds_failed():
+                            self.journal.rotate()  # the store answers again: what it did not take is replayed now
                 if self.journal is not None and not stop and time.monotonic() >= orphans_at:
                     orphans_at = time.monotonic() + self.journal.orphan_scan_s
                     self.journal.adopt_orphans()  # what a dead peer left (a replica scaled away)
