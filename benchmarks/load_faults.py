@@ -1,6 +1,6 @@
 """10,000 routed requests under injected faults, with the requests really in flight.
 
-    python benchmarks/load_faults.py [--requests 10000] [--concurrency 100] [--fault-rate 0.097]
+    python benchmarks/load_faults.py [--requests 10000] [--concurrency 100] [--fault-rate 0.097] [--durable]
 
 ``TieredChatBedrock`` (80 % ``ainvoke``, 20 % ``astream``) at a concurrency limit of 100
 against the Bedrock-wire emulator, which runs in a process of its own and injects a
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--fault-rate", type=float, default=0.097)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--durable", action="store_true", help="the SQLite sink with its write-ahead journal")
     parser.add_argument("--out", default=str(RESULTS / "load_faults"))
     args = parser.parse_args()
     # the emulator ignores credentials; botocore needs some to sign with
@@ -108,7 +109,7 @@ def main() -> None:
         "retry": {"max_retries": 2, "backoff_s": 0.05, "max_backoff_s": 0.5},
         "transport": {"timeout_s": 2.0, "deadline_s": 20, "max_concurrency": args.concurrency},
         "pinning": {"enabled": False},
-        "telemetry": {"sinks": [{"kind": "sqlite", "path": str(db)}]},
+        "telemetry": {"sinks": [{"kind": "sqlite", "path": str(db), "durable": args.durable}]},
     }
     llm = TieredChatBedrock(config=config)
     in_flight = [0, 0]  # now, max
