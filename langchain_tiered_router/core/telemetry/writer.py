@@ -272,6 +272,7 @@ class BackgroundSink(Sink):
         # queued record's sequence number -> its journal ticket, confirmed once committed
         # (a segment whose records are all confirmed is deleted, not inserted again)
         self._tickets: dict[int, int] = {}
+        self._next_early_rotation = 0.0
         global _atexit_registered
         with _registry_lock:
             _sinks.add(self)
@@ -486,8 +487,13 @@ class BackgroundSink(Sink):
                     committed = self._commit([r for _, r in records])
                     if self.journal is not None:
                         self._confirm(records, committed)
-                        if committed and self.journal.holds_failed():
-                            self.journal.rotate()  # the store answers again: what it did not take is replayed now
+                        if committed and time.monotonic() >= self._next_early_rotation and \
+                                self.journal.holds_failed():
+                            # the store answers again: what it did not take (or the full queue
+                            # left in the journal) is replayed now; once a second at most, so a
+                            # queue that stays full does not cut a segment for every batch
+                            self._next_early_rotation = time.monotonic() + 1.0
+                            self.journal.rotate()
                 if self.journal is not None and not stop and time.monotonic() >= orphans_at:
                     orphans_at = time.monotonic() + self.journal.orphan_scan_s
                     self.journal.adopt_orphans()  # what a dead peer left (a replica scaled away)
@@ -556,10 +562,10 @@ class BackgroundSink(Sink):
 
     def _commit(self, records: list[Any]) -> bool:
         """Insert a batch (records, or pending records the store builds one by one); never
-        raises; whether every record was written. With a journal, a batch the store cannot take now stays in the journal and
-        is replayed from there (not counted as lost). A pending record that cannot be built
-        (a bug) fails its batch, which is then written one record at a time, so it alone is
-        counted and logged."""
+        raises; whether every record was written. With a journal, a batch the store cannot
+        take now stays in the journal and is replayed from there (not counted as lost). A
+        pending record that cannot be built (a bug) fails its batch, which is then written
+        one record at a time, so it alone is counted and logged."""
         try:
             lost, _ = self._insert(records)
         except Exception as exc:  # noqa: BLE001 - the writer must survive anything
