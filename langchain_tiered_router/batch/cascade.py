@@ -97,6 +97,7 @@ class Cascade:
         attempt.text, attempt.tool_calls, attempt.stop_reason = answer.text, list(answer.tool_calls), answer.stop_reason
         attempt.input_tokens, attempt.output_tokens = u.input_tokens, u.output_tokens
         attempt.cache_read_tokens, attempt.cache_write_tokens = u.cache_read_tokens, u.cache_write_tokens
+        attempt.cache_write_1h_tokens = u.cache_write_1h_tokens
         attempt.cost_usd = _money(self.pricing.cost(tier, u, mode))
         request = self.request(record, request_id)
         gate = self.router.gates_for(tier, request, turn_kind(answer))

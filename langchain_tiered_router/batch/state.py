@@ -50,6 +50,7 @@ class AttemptState:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # of the writes, those to an hour-long cache (their own rate)
     cost_usd: str | None = "0"
     gate_passed: bool | None = None
     gate_reason: str | None = None

@@ -42,7 +42,7 @@ def _decimal(value: str | None) -> Decimal | None:
 
 
 def _usage(a: AttemptState) -> Usage:
-    return Usage(a.input_tokens, a.output_tokens, a.cache_read_tokens, a.cache_write_tokens)
+    return Usage(a.input_tokens, a.output_tokens, a.cache_read_tokens, a.cache_write_tokens, a.cache_write_1h_tokens)
 
 
 def _attempt(a: AttemptState) -> Attempt:

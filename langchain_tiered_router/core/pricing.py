@@ -412,6 +412,7 @@ def _at_ratio(price: Price, listed: Price, longer: Price) -> Price:
                  rate(price.output_per_mtok, listed.output_per_mtok, longer.output_per_mtok),
                  rate(price.cache_read_per_mtok, listed.cache_read_per_mtok, longer.cache_read_per_mtok),
                  rate(price.cache_write_per_mtok, listed.cache_write_per_mtok, longer.cache_write_per_mtok),
-                 source=price.source.split(" (")[0] + longer.source.removeprefix(listed.source),  # "override above 200k ..."
+                 # "override above 200k prompt tokens"
+                 source=price.source.split(" (")[0] + longer.source.removeprefix(listed.source),
                  cache_write_1h_per_mtok=rate(price.cache_write_1h_per_mtok, listed.cache_write_1h_per_mtok,
                                               longer.cache_write_1h_per_mtok))

@@ -178,3 +178,14 @@ def test_cache_tokens_recorded_in_outcomes_are_priced_at_the_cache_rates(tmp_pat
     cheap = (1000 * 1 + 100 * 2 + 4000 * 0.1 + 200 * 1.25) / 1e6
     assert out["baseline_cost_usd"] == pytest.approx(4 * frontier)
     assert out["tiers"][0]["cost_vs_baseline"] == pytest.approx(cheap / frontier)
+    # writes to an hour-long cache (a cache point's ttl: 1h) pay their own rate: 2x the input
+    # rate where the config says so (they were priced at the five-minute write rate)
+    text = yaml.safe_load(config.read_text())
+    for tier, rate in zip(text["tiers"], (2, 20)):
+        tier["price"]["cache_write_1h_per_mtok"] = rate
+    config.write_text(yaml.safe_dump(text))
+    data.write_text(data.read_text().replace('"cache_write_tokens": 200', '"cache_write_tokens": 200, '
+                                                                         '"cache_write_1h_tokens": 150'))
+    out = json.loads(run("--data", str(data), "--config", str(config), "--json").output)
+    frontier = (1000 * 10 + 100 * 20 + 4000 * 1 + 50 * 12.5 + 150 * 20) / 1e6
+    assert out["baseline_cost_usd"] == pytest.approx(4 * frontier)

@@ -57,6 +57,11 @@ def test_recorded_outcomes_and_token_estimates(tmp_path):
      "d.jsonl:2: outcome 'cheap' output_tokens 1000000000000000 is above 1,000,000,000,000 tokens"),
     ('{"prompt": ' + "[" * 100_000 + "]" * 100_000 + ', "outcomes": {}}', "d.jsonl:2: not JSON (nested too deeply)"),
     (json.dumps({"prompt": 5, "outcomes": {}}), "d.jsonl:2: 'prompt' is int, not text"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"correct": True, "cache_write_tokens": 10,
+                                                "cache_write_1h_tokens": 20}}}),
+     "d.jsonl:2: outcome 'cheap' cache_write_1h_tokens 20 is more than its cache_write_tokens 10"),
+    (json.dumps({**GOOD, "outcomes": {"cheap": {"correct": True, "cache_write_1h_tokens": "x"}}}),
+     "d.jsonl:2: outcome 'cheap' cache_write_1h_tokens 'x' is not a whole number"),
 ])
 def test_bad_lines_name_their_line(tmp_path, line, message):
     path = write_jsonl(tmp_path / "d.jsonl", [GOOD, line])

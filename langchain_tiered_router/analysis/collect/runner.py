@@ -75,6 +75,8 @@ def build_record(job: Job, answers: dict[str, tuple[TierAnswer, Decimal, float]]
         if answer.usage.cache_read_tokens or answer.usage.cache_write_tokens:
             outcomes[tier]["cache_read_tokens"] = answer.usage.cache_read_tokens
             outcomes[tier]["cache_write_tokens"] = answer.usage.cache_write_tokens
+            if answer.usage.cache_write_1h_tokens:
+                outcomes[tier]["cache_write_1h_tokens"] = answer.usage.cache_write_1h_tokens
     for tier, score in scores.items():
         entry = dict(outcomes[tier])
         entry.pop("correct", None)

@@ -58,11 +58,13 @@ class Outcome:
     output_unknown: bool = False  # neither output_tokens nor the answer: costed at MMLU_OUTPUT_TOKENS
     cache_read_tokens: int = 0  # prompt caching, billed at the cache rates (``collect`` records them)
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # of the writes, those to an hour-long cache (their own rate)
 
     @property
     def usage(self) -> Usage:
         """What the call was billed on."""
-        return Usage(self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
+        return Usage(self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens,
+                     self.cache_write_1h_tokens)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class EvalItem:
 def _row_key(item: EvalItem) -> str:
     """The request and what every tier did with it; not the row's id."""
     outcomes = sorted((t, o.score, o.response, o.input_tokens, o.output_tokens, o.cache_read_tokens,
-                       o.cache_write_tokens) for t, o in item.outcomes.items())
+                       o.cache_write_tokens, o.cache_write_1h_tokens) for t, o in item.outcomes.items())
     return json.dumps([item.prompt, item.messages, outcomes], sort_keys=True, default=str)
 
 
@@ -102,6 +104,10 @@ def _score(value: Any, where: str, tier: str) -> float:
     if not 0 <= score <= 1:
         raise EvalDataError(f"{where}: outcome {tier!r} score {score} is outside [0, 1]")
     return score
+
+
+# prompt caching's counts, where an outcome has them; the hour-long writes are a part of the writes
+_CACHE_KEYS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
 
 
 def _tokens(value: Any, where: str, tier: str, key: str) -> int:
@@ -136,14 +142,18 @@ def _outcome(raw: Any, prompt: str, where: str, tier: str, labelled: bool) -> Ou
     else:
         raise EvalDataError(f"{where}: outcome {tier!r} has neither 'correct' (bool) nor 'score'")
     inp, out = raw.get("input_tokens"), raw.get("output_tokens")
+    cache = {key: _tokens(raw[key], where, tier, key) for key in _CACHE_KEYS if raw.get(key) is not None}
+    if cache.get("cache_write_1h_tokens", 0) > cache.get("cache_write_tokens", 0):
+        raise EvalDataError(f"{where}: outcome {tier!r} cache_write_1h_tokens {cache['cache_write_1h_tokens']} is "
+                            f"more than its cache_write_tokens {cache.get('cache_write_tokens', 0)}: the hour-long "
+                            "writes are a part of the writes")
     return Outcome(
         score=score, response=response,
         input_tokens=_tokens(inp, where, tier, "input_tokens") if inp is not None else estimate_tokens(prompt),
         output_tokens=(_tokens(out, where, tier, "output_tokens") if out is not None
                        else estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS),
         estimated_tokens=inp is None or out is None, output_unknown=out is None and not response,
-        **{key: _tokens(raw[key], where, tier, key) for key in ("cache_read_tokens", "cache_write_tokens")
-           if raw.get(key) is not None})
+        **cache)
 
 
 def load_outcomes(path: str | Path, tiers: Sequence[str] | None = None, *, labelled: bool = True) -> list[EvalItem]:
