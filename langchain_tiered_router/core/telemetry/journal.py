@@ -32,6 +32,7 @@ import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -87,7 +88,7 @@ class Journal:
         self._loose: set[int] = set()  # unconfirmed, in no closed segment yet
         self._loose_replay: set[int] = set()  # in no closed segment yet, written by a replay only
         self._loose_failed: set[int] = set()  # of those, records the store did not take or had no room for
-        self._segments: dict[Path, list] = {}  # closed: [first ticket, last, unconfirmed, needs replay]
+        self._segments: dict[Path, _Held] = {}  # this process's closed segments
         self._firsts: list[int] = []  # the closed segments' first tickets, ascending, and their paths
         self._ordered: list[Path] = []
         self._segment_first = 0
@@ -237,27 +238,26 @@ class Journal:
     def _publish(self, segment: Path, first: int, last: int) -> None:
         """A closed segment of this process, holding tickets ``first``..``last``, joins the
         ones to replay or let go (under the lock)."""
-        unconfirmed = needs_replay = 0
+        held = self._segments[segment] = _Held(first, last)
         for ticket in range(first, last + 1):
             if ticket in self._loose:
                 self._loose.discard(ticket)
-                unconfirmed += 1
+                held.unconfirmed += 1
             elif ticket in self._loose_replay:
                 self._loose_replay.discard(ticket)
                 self._loose_failed.discard(ticket)
-                needs_replay = 1
-        self._segments[segment] = [first, last, unconfirmed, bool(needs_replay)]
+                held.replay = True
         at = bisect.bisect(self._firsts, first)
         self._firsts.insert(at, first)
         self._ordered.insert(at, segment)
         self._closed.append(segment)
 
-    def _segment_of(self, ticket: int) -> list | None:
+    def _segment_of(self, ticket: int) -> "_Held | None":
         at = bisect.bisect(self._firsts, ticket) - 1
         if at < 0:
             return None
         held = self._segments[self._ordered[at]]
-        return held if ticket <= held[1] else None
+        return held if ticket <= held.last else None
 
     def after_fork(self) -> None:
         """In a forked child: segments of its own. The parent's open segment stays the
@@ -301,7 +301,7 @@ class Journal:
                 if ticket in self._loose:
                     self._loose.discard(ticket)
                 elif (held := self._segment_of(ticket)) is not None:
-                    held[2] -= 1
+                    held.unconfirmed -= 1
                 # else its segment was replayed already (it held a record to replay): inserted
 
     def replay(self, tickets: Iterable[int]) -> None:
@@ -314,8 +314,8 @@ class Journal:
                     self._loose_replay.add(ticket)
                     self._loose_failed.add(ticket)
                 elif (held := self._segment_of(ticket)) is not None:
-                    held[2] -= 1
-                    held[3] = True
+                    held.unconfirmed -= 1
+                    held.replay = True
 
     def holds_failed(self) -> bool:
         """Whether the open segment holds a record the store did not take or the queue had
@@ -330,9 +330,9 @@ class Journal:
         are still queued for the writer), or ``replay``."""
         with self._cond:
             held = self._segments.get(segment)
-            if held is None or held[3]:
+            if held is None or held.replay:
                 return "replay"
-            return "waiting" if held[2] > 0 else "settled"
+            return "waiting" if held.unconfirmed > 0 else "settled"
 
     # -- the writer's side ----------------------------------------------------------
 
@@ -366,6 +366,17 @@ class Journal:
                 at = self._ordered.index(segment)
                 del self._ordered[at], self._firsts[at]
         segment.unlink(missing_ok=True)
+
+
+@dataclass
+class _Held:
+    """A closed segment of this process: its tickets, how many of them the writer has not
+    confirmed yet, and whether one of them only a replay writes."""
+
+    first: int
+    last: int
+    unconfirmed: int = 0
+    replay: bool = False
 
 
 def journal_scope(store_identity: str) -> str:
