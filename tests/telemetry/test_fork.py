@@ -40,7 +40,7 @@ def _run(tmp_path: Path, body: str, durable: bool) -> None:
     script = tmp_path / "forks.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     out = subprocess.run([sys.executable, str(script), str(tmp_path), "durable" if durable else "plain"],
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
 
 
@@ -70,6 +70,36 @@ def test_multiprocessing_children_records_land_without_a_flush(tmp_path, durable
             assert all(child.exitcode == 0 for child in children)
     """, durable)
     expected = sorted(["parent-0"] + [f"child{k}-{i}" for k in range(3) for i in range(5)])
+    rows, lines = _stored(tmp_path)
+    assert rows == expected and lines == expected
+
+
+def test_a_fork_while_the_writer_closes_a_journal_segment_leaves_the_child_writing(tmp_path):
+    """Forked while the parent's writer was inside ``rotate`` (its journal's lock held, the
+    segment's file just closed): the child's fork handler raised on the closed file before
+    it made the journal's lock afresh, and the child's first record waited for ever on the
+    lock the parent held (a ``multiprocessing`` test hung for its 120 s in CI)."""
+    _run(tmp_path, """
+        from langchain_tiered_router.core.telemetry.writer import open_sinks
+
+        route("parent", 1)
+        flush_all()  # the writer's first pass closed the first segment
+        route("parent-open", 1)  # appended to a new one, open
+        journal = next(s.journal for s in open_sinks() if getattr(s, "journal", None) is not None)
+        with journal._cond:  # as ``rotate`` does: the file closed, not yet let go
+            journal._fh.close()
+            pid = os.fork()
+            if pid == 0:
+                route("child", 5)
+                os._exit(0 if flush_all(10) else 3)
+            closed = journal._close_current()
+            journal._publish(closed, journal._segment_first, journal._synced)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        route("parent-after", 1)
+        flush_all()
+    """, durable=True)
+    expected = sorted(["parent-0", "parent-open-0", "parent-after-0"] + [f"child-{i}" for i in range(5)])
     rows, lines = _stored(tmp_path)
     assert rows == expected and lines == expected
 

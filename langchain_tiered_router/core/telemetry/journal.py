@@ -268,12 +268,7 @@ class Journal:
             # child holding it kept the segment locked, so a killed parent's acknowledged
             # records waited for the child to end); the file object is kept untouched, since
             # a fork during an append may have left bytes in its buffer
-            null = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(null, self._fh.fileno())
-            finally:
-                os.close(null)
-            set_aside(self._fh)
+            self._let_go(self._fh)
         self._cond = threading.Condition()
         self._pending, self._syncing, self._fh, self._current = [], False, None, None
         self._next, self._synced = 1, 0
@@ -284,6 +279,25 @@ class Journal:
             self._owner.close()
         self._owner = self._hold_owner()
         self._closed = []
+
+    @staticmethod
+    def _let_go(fh) -> None:  # noqa: ANN001 - a binary file
+        """Point the inherited descriptor of ``fh`` at /dev/null and keep the object aside.
+        A file the parent's writer was closing as it forked is closed here already (its
+        descriptor gone, or another file's by now): nothing to let go. That case raised
+        inside the fork handler, which then left the parent's held lock in the child: its
+        first append waited for ever."""
+        try:
+            fd = -1 if fh.closed else fh.fileno()
+        except ValueError:  # closed between the two looks
+            fd = -1
+        if fd >= 0:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+        set_aside(fh)
 
     def rotate(self) -> None:
         """Close the current segment (waiting for a running fsync), so it can be replayed."""

@@ -208,7 +208,10 @@ def _after_fork_in_child() -> None:
     _registry_lock = threading.Lock()
     _held_for_fork.clear()
     for sink in list(_sinks):
-        sink._after_fork()
+        try:
+            sink._after_fork()
+        except Exception:  # noqa: BLE001 - the next sinks still start afresh
+            log.exception("telemetry %s could not start afresh in a forked process", sink.store.description)
     util = sys.modules.get("multiprocessing.util")
     if util is not None:  # its children end in os._exit, after its finalizers but not atexit's
         util.register_after_fork(_close_all, _finalize_in_multiprocessing_child)
