@@ -30,6 +30,8 @@ log = logging.getLogger("langchain_tiered_router")
 class CircuitBreaker(ABC):
     """``allow`` before calling a tier, ``record`` after each call."""
 
+    waits_on_network = False  # True: the engine calls it off the event loop (``core.store_calls``)
+
     def __init__(self, failures: int = 5, cooldown_s: float = 30.0):
         self.failures = failures
         self.cooldown_s = cooldown_s
@@ -117,6 +119,8 @@ class RedisCircuitBreaker(CircuitBreaker):
     so two ladders on one Redis share a circuit exactly when they call the same model:
     keyed by tier name, a throttled ``cheap`` of one ladder opened another ladder's
     healthy ``cheap`` (a tier name absent from ``endpoints`` is its own key)."""
+
+    waits_on_network = True
 
     def __init__(self, url: str, failures: int = 5, cooldown_s: float = 30.0,
                  key_prefix: str = "tiered-router:circuit:", client: Any = None, *, retry_s: float = 5.0,

@@ -38,6 +38,7 @@ from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, Mode
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, PinStoreUnavailable, decode_pin, encode_pin
+from .store_calls import call_off_loop, waits_on_network
 from .policies import Policy
 from .pricing import Usage, estimate_tokens, lookup_price
 from .redact import redact_secrets
@@ -67,15 +68,6 @@ def _passed_over_outage(result: RoutingResult) -> bool:
         if attempt.outcome in _FAILED_CALLS or attempt.outcome == "skipped":
             return True
     return False
-
-
-def _circuit_open(breaker: Any, tier: str) -> bool:
-    """Whether ``tier``'s circuit is open; a breaker that cannot say (its Redis is down) is
-    read as closed, as its ``allow`` reads an outage: the request goes on."""
-    try:
-        return breaker.state(tier) == "open"
-    except Exception:  # noqa: BLE001 - the breaker's store is down: not a reason to fail the request
-        return False
 
 
 class _ConsumerClosed(RuntimeError):
@@ -124,6 +116,15 @@ class _Sleep:
 @dataclass
 class _Choose:
     request: RouteRequest
+
+
+@dataclass
+class _Store:
+    """A call to a store that waits on the network (``store_calls``): on an event loop it
+    runs on a worker thread."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
 
 
 PINNED_REASON = "pinned by session"  # a start reason: the session's pin chose the tier
@@ -216,11 +217,11 @@ class Router:
         """True when no gate needs the whole answer, so every tier's stream passes straight through."""
         return not any(self.judges(t, request) for t in self.ladder)
 
-    def _retry_delay(self, exc: TierCallError, retries: int, tier: Tier, request: RouteRequest) -> float | None:
-        """The wait before retrying ``tier`` after ``exc``, or None when it must not be
-        retried: its kind is not retried, the retries are spent, the server asks for a
-        longer wait than ``max_backoff_s`` or the deadline leaves, or the tier's circuit
-        has just opened."""
+    def _backoff(self, exc: TierCallError, retries: int, request: RouteRequest) -> float | None:
+        """The wait before retrying a tier after ``exc``, or None when it must not be
+        retried: its kind is not retried, the retries are spent, or the server asks for a
+        longer wait than ``max_backoff_s`` or the deadline leaves. The tier's circuit is
+        asked after this (``_retry_delay``)."""
         kind = exc.kind if isinstance(exc, TransportError) else "malformed"
         if kind not in self.retry.retry_on or retries >= self.retry.max_retries:
             return None
@@ -231,20 +232,45 @@ class Router:
         left = time_left(request)
         if left is not None and delay >= left:
             return None
-        if self.breaker is not None and not self.breaker.allow(tier.name):
+        return delay
+
+    @staticmethod
+    def _ask_store(store: Any, fn: Callable[..., Any], *args: Any) -> Generator[Any, Any, Any]:
+        """``fn(*args)``, a call to ``store``: yielded as an effect when the store waits on
+        the network (the async driver runs it off the event loop), else called here."""
+        if waits_on_network(store):
+            return (yield _Store(fn, args))
+        return fn(*args)
+
+    def _retry_delay(self, exc: TierCallError, retries: int, tier: Tier, request: RouteRequest
+                     ) -> Generator[Any, Any, float | None]:
+        """``_backoff``'s wait, or None when the tier's circuit has just opened."""
+        delay = self._backoff(exc, retries, request)
+        if delay is not None and self.breaker is not None and \
+                not (yield from self._ask_store(self.breaker, self.breaker.allow, tier.name)):
             return None
         return delay
 
-    def _record_call(self, tier: Tier, ok: bool) -> None:
+    def _record_call(self, tier: Tier, ok: bool) -> Generator[Any, Any, None]:
         if self.breaker is not None:
-            self.breaker.record(tier.name, ok)
+            yield from self._ask_store(self.breaker, self.breaker.record, tier.name, ok)
 
-    def _blocked(self, tier: Tier, request: RouteRequest) -> tuple[str, str] | None:
+    def _circuit_open(self, tier: str) -> Generator[Any, Any, bool]:
+        """Whether ``tier``'s circuit is open; a breaker that cannot say (its Redis is down) is
+        read as closed, as its ``allow`` reads an outage: the request goes on."""
+        try:
+            return (yield from self._ask_store(self.breaker, self.breaker.state, tier)) == "open"
+        except _ConsumerClosed:
+            raise
+        except Exception:  # noqa: BLE001 - the breaker's store is down: not a reason to fail the request
+            return False
+
+    def _blocked(self, tier: Tier, request: RouteRequest) -> Generator[Any, Any, tuple[str, str] | None]:
         """Why ``tier`` is not called at all: the deadline passed, or its circuit is open."""
         left = time_left(request)
         if left is not None and left <= 0:
             return "deadline", f"skipped: the request's deadline ({self.deadline_s}s) passed"
-        if self.breaker is not None and not self.breaker.allow(tier.name):
+        if self.breaker is not None and not (yield from self._ask_store(self.breaker, self.breaker.allow, tier.name)):
             return "circuit_open", (f"skipped: the circuit for tier {tier.name} is open after "
                                     f"{self.breaker.failures} transport failures in a row")
         return None
@@ -266,20 +292,23 @@ class Router:
             choice = TierChoice(self.ladder[request.requested_tier].name, "requested by the caller")
             result.start_requested = True
         else:
-            choice = self._pinned(request, result)
+            choice = yield from self._pinned(request, result)
             if choice is None:
                 choice = yield _Choose(request)
         tier = self.ladder[choice.tier]
         result.start_tier, result.start_reason = tier.name, choice.reason
         return tier
 
-    def _pinned(self, request: RouteRequest, result: RoutingResult) -> TierChoice | None:
+    def _pinned(self, request: RouteRequest, result: RoutingResult) -> Generator[Any, Any, TierChoice | None]:
         """The session's pin for this caller; a pin the caller's own tier request made
         counts only while the caller may still request tiers."""
         if self.pin_store is None or not request.session_id:
             return None
         try:
-            pin = decode_pin(self.pin_store.get(pin_key(request.session_id, request.principals)))
+            pin = decode_pin((yield from self._ask_store(self.pin_store, self.pin_store.get,
+                                                         pin_key(request.session_id, request.principals))))
+        except _ConsumerClosed:
+            raise
         except PinStoreUnavailable:  # logged by the store, once in a while
             result.pin_kept = True
             return None
@@ -292,7 +321,7 @@ class Router:
         tier, requested = pin
         if requested and not may_request(self.allow_tier_request, request.principals):
             return None
-        if self.breaker is not None and _circuit_open(self.breaker, tier):
+        if self.breaker is not None and (yield from self._circuit_open(tier)):
             # the pinned tier is down: the policy starts the request (a pin keeps a prompt
             # cache warm; it must not turn one tier's outage into the session's)
             log.info("request %s: session %s is pinned to tier %s, whose circuit is open; the policy starts it",
@@ -322,7 +351,7 @@ class Router:
         call: _Call | None = None
         consumer_s = 0.0  # of the tries before ``call``
         try:
-            blocked = self._blocked(tier, request)
+            blocked = yield from self._blocked(tier, request)
             if blocked is not None:
                 attempt.outcome, attempt.error_kind, attempt.error = "skipped", blocked[0], blocked[1]
                 return attempt
@@ -340,9 +369,9 @@ class Router:
                     if exc.billed_anyway and call.partial is None:
                         call.partial = estimated_answer("", request.text, tier.model_id)  # its input, estimated
                     for _ in range(exc.calls):  # a backend that retried by itself made several (or none the tier's)
-                        self._record_call(tier, False)
+                        yield from self._record_call(tier, False)
                     call.emitted = call.emitted or exc.delivered
-                    delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
+                    delay = None if call.emitted else (yield from self._retry_delay(exc, attempt.retries, tier, request))
                     if delay is not None:
                         self._note_retry(attempt, exc, exc.kind)
                         yield _Sleep(delay)
@@ -352,9 +381,9 @@ class Router:
                     self._charge_partial(attempt, tier, call, spent)
                 except MalformedReplyError as exc:
                     call.in_flight = False
-                    self._record_call(tier, True)  # the tier is up; its reply was unreadable
+                    yield from self._record_call(tier, True)  # the tier is up; its reply was unreadable
                     call.emitted = call.emitted or exc.delivered
-                    delay = None if call.emitted else self._retry_delay(exc, attempt.retries, tier, request)
+                    delay = None if call.emitted else (yield from self._retry_delay(exc, attempt.retries, tier, request))
                     if delay is not None:
                         self._note_retry(attempt, exc, "malformed")
                         yield _Sleep(delay)
@@ -365,7 +394,7 @@ class Router:
                 except TierCallError as exc:  # a tier call failed in a way no retry mends
                     call.in_flight = False
                     call.emitted = call.emitted or exc.delivered
-                    self._record_call(tier, True)
+                    yield from self._record_call(tier, True)
                     cause = exc.cause or exc
                     attempt.outcome, attempt.error = "error", redact_secrets(str(exc))
                     attempt.error_kind = exc.kind if isinstance(exc, ModelLimitError) else type(cause).__name__
@@ -373,7 +402,7 @@ class Router:
                     self._charge_partial(attempt, tier, call, spent)
                 else:
                     call.in_flight = False
-                    self._record_call(tier, True)
+                    yield from self._record_call(tier, True)
                     attempt.answer, attempt.cache_hit = answer, answer.cache_hit
                     if answer.retried:  # retried below the engine (its kinds unknown here)
                         attempt.retries += answer.retried
@@ -490,9 +519,9 @@ class Router:
                 break
             quality_steps += 1
             tier = above
-        return self._finish(request, result)
+        return (yield from self._finish(request, result))
 
-    def _finish(self, request: RouteRequest, result: RoutingResult) -> RoutingResult:
+    def _finish(self, request: RouteRequest, result: RoutingResult) -> Generator[Any, Any, RoutingResult]:
         if result.served is None:
             answered = [a for a in result.attempts if a.answer is not None]
             last = result.attempts[-1]
@@ -513,7 +542,10 @@ class Router:
             try:
                 key, pin = pin_key(request.session_id, request.principals), encode_pin(result.served.tier,
                                                                                        result.start_requested)
-                self.pin_store.set(key, pin)  # also when unchanged: a pin lasts ttl_s from the session's last use
+                # also when unchanged: a pin lasts ttl_s from the session's last use
+                yield from self._ask_store(self.pin_store, self.pin_store.set, key, pin)
+            except _ConsumerClosed:
+                raise
             except PinStoreUnavailable:
                 pass  # logged by the store
             except Exception:  # noqa: BLE001 - a pin store outage must not fail the request
@@ -583,14 +615,14 @@ class Router:
                 result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
                                                 self._price(tier, answer), elapsed_ms, retries))
 
-    def _aux_retry_delay(self, exc: TierCallError, retries: int, tier: Tier, result: RoutingResult) -> float | None:
-        """A routing call is retried as a tier call is (``_retry_delay``: the kinds in
-        ``retry_on``, ``max_backoff_s``, the deadline, the circuit); never a reply that
+    def _aux_backoff(self, exc: TierCallError, retries: int, result: RoutingResult) -> float | None:
+        """A routing call is retried as a tier call is (``_backoff``: the kinds in
+        ``retry_on``, ``max_backoff_s``, the deadline; then the circuit); never a reply that
         already reached the caller, nor a failure no retry mends."""
         if not isinstance(exc, (TransportError, MalformedReplyError)) or exc.delivered:
             return None
         request = result.request if result.request is not None else RouteRequest(text="")
-        return self._retry_delay(exc, retries, tier, request)
+        return self._backoff(exc, retries, request)
 
     def _ask_fns(self, backend: Backend, result: RoutingResult):
         """``ask``/``aask`` for classifiers and graders: the same retry policy as a tier call."""
@@ -610,8 +642,8 @@ class Router:
                         break
                     except TierCallError as exc:
                         cut += _cut_off_at_tier(exc)
-                        delay = self._aux_retry_delay(exc, retries, tier, result)
-                        if delay is None:
+                        delay = self._aux_backoff(exc, retries, result)
+                        if delay is None or (self.breaker is not None and not self.breaker.allow(tier.name)):
                             raise
                         retries += 1
                         self._sleep(delay)
@@ -630,8 +662,8 @@ class Router:
                         break
                     except TierCallError as exc:
                         cut += _cut_off_at_tier(exc)
-                        delay = self._aux_retry_delay(exc, retries, tier, result)
-                        if delay is None:
+                        delay = self._aux_backoff(exc, retries, result)
+                        if delay is None or (self.breaker is not None and not await self._aallow(tier)):
                             raise
                         retries += 1
                         await self._asleep(delay)
@@ -654,6 +686,13 @@ class Router:
             return answer
 
         return ask, aask
+
+    async def _aallow(self, tier: Tier) -> bool:
+        """The circuit's ``allow`` for a routing call on the event loop."""
+        assert self.breaker is not None
+        if waits_on_network(self.breaker):
+            return bool(await call_off_loop(self.breaker.allow, tier.name))
+        return self.breaker.allow(tier.name)
 
     @staticmethod
     async def _timed_aux(backend: Backend, tier: Tier, prompt: str | RouteRequest,
@@ -700,6 +739,8 @@ class Router:
                     value = self.policy.choose_start(effect.request, self.ladder, ask)
                 elif isinstance(effect, _Sleep):
                     self._sleep(effect.seconds)
+                elif isinstance(effect, _Store):
+                    value = effect.fn(*effect.args)
             except GeneratorExit:
                 error = _ConsumerClosed("stream closed by the consumer")
             except Exception as exc:  # noqa: BLE001 - handed back to the loop, which decides
@@ -860,6 +901,8 @@ class Router:
                     value = await self.policy.achoose_start(effect.request, self.ladder, ask, aask)
                 elif isinstance(effect, _Sleep):
                     await self._asleep(effect.seconds)
+                elif isinstance(effect, _Store):
+                    value = await call_off_loop(effect.fn, *effect.args)
             except (GeneratorExit, asyncio.CancelledError) as exc:
                 interrupted = exc
                 if isinstance(effect, _Call):

@@ -37,6 +37,10 @@ def decode_pin(value: str | None) -> tuple[str, bool] | None:
 
 
 class PinStore(ABC):
+    # True for a store that answers over the network: on an event loop the engine calls
+    # it on a worker thread (``core.store_calls``), so a frozen server stalls no other request
+    waits_on_network = False
+
     @abstractmethod
     def get(self, session_id: str) -> str | None:
         """The session's pin, None for none; ``PinStoreUnavailable`` when the store cannot
@@ -94,6 +98,8 @@ class RedisPinStore(PinStore):
     waits at most ``timeout_s``, and after a failure Redis is left alone for
     ``retry_s``, so a frozen server costs one request a timeout now and then, not
     every request."""
+
+    waits_on_network = True
 
     def __init__(self, url: str, ttl_s: float = 3600, key_prefix: str = "tiered-router:pin:", client=None, *,
                  timeout_s: float = 0.5, retry_s: float = 5.0, clock=time.monotonic, ladder_id: str = ""):

@@ -247,3 +247,49 @@ def test_a_frozen_redis_circuit_store_is_left_alone_after_a_timeout():
     assert breaker.state("cheap") == "closed" and redis.calls == 1  # a pinned request asks this one
     now[0] = 6.0
     assert breaker.allow("cheap") and redis.calls == 2  # tried again after retry_s
+
+
+def test_a_frozen_redis_does_not_stall_the_event_loop():
+    """On an event loop (``aroute``, the LiteLLM proxy, ``ainvoke``) a pin lookup or a
+    circuit check on a frozen Redis held the whole loop for its socket timeout (0.5 s):
+    every other request it served stood still. It now waits on a worker thread: the loop
+    runs on, and the request itself is served as before."""
+    import asyncio
+    import socket
+    import time
+
+    from langchain_tiered_router.core.testing import ScriptedBackend
+    from langchain_tiered_router.core.types import RouteRequest
+
+    frozen = socket.socket()
+    frozen.bind(("127.0.0.1", 0))
+    frozen.listen(16)  # connections are accepted by the kernel, never read
+    url = f"redis://127.0.0.1:{frozen.getsockname()[1]}/0"
+    router = build_router({"tiers": TIERS, "pinning": {"backend": "redis", "redis_url": url},
+                           "circuit": {"backend": "redis", "redis_url": url}}, telemetry=False)
+
+    async def main() -> tuple[float, float, str]:
+        ticks: list[float] = []
+        done = asyncio.Event()
+
+        async def tick() -> None:
+            while not done.is_set():
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0.02)
+        began = time.monotonic()
+        result = await router.aroute(RouteRequest("hello", session_id="s-1"), ScriptedBackend({"*": "ok"}))
+        took = time.monotonic() - began
+        done.set()
+        await ticker
+        return took, max(b - a for a, b in zip(ticks, ticks[1:])), result.tier
+
+    try:
+        took, longest_gap, tier = asyncio.run(main())
+    finally:
+        frozen.close()
+    assert tier == "cheap"
+    assert took >= 0.45  # the request did wait out a socket timeout (0.5 s)...
+    assert longest_gap < 0.3  # ...and the loop ran on meanwhile (before: stood still 0.5 s)

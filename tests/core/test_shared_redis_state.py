@@ -82,3 +82,43 @@ def test_a_redis_pin_lasts_the_ttl_it_was_given(redis_url):
         time.sleep(before or after)
         started = router.route(RouteRequest("q2", session_id="s"), ScriptedBackend({"*": "good"})).start_reason
         assert (started == "pinned by session s") == (before is not None), (ttl, started)
+
+
+def test_on_an_event_loop_pins_and_the_circuit_work_through_redis_from_worker_threads(redis_url):
+    """``aroute`` asks Redis from the store pool's threads (never the loop's): the session
+    is pinned, read back, and a throttled tier's circuit opens across two routers."""
+    import asyncio
+    import threading
+
+    pinning = {"backend": "redis", "redis_url": redis_url, "key_prefix": "t-pin-async:"}
+    circuit = {"failures": 2, "cooldown_s": 60, "backend": "redis", "redis_url": redis_url,
+               "key_prefix": "t-circuit-async:"}
+    gate = [{"kind": "regex", "pattern": "^good"}]
+    router = build_router(_config("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0", pinning=pinning, circuit=circuit,
+                                  gates=gate))
+    other = build_router(_config("amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0", circuit=circuit))
+    threads: set[str] = set()
+    for store, name in ((router.pin_store, "get"), (router.pin_store, "set"), (router.breaker, "allow"),
+                        (router.breaker, "record"), (other.breaker, "allow"), (other.breaker, "record")):
+        real = getattr(store, name)
+
+        def spy(*args, _real=real):
+            threads.add(threading.current_thread().name)
+            return _real(*args)
+        setattr(store, name, spy)
+    throttled = ScriptedBackend({"cheap": TransportError("slow down", tier="cheap", model_id="amazon.nova-micro-v1:0",
+                                                         kind="throttled"), "*": "ok"})
+
+    async def main() -> tuple:
+        first = await router.aroute(RouteRequest("q", session_id="s1"), ScriptedBackend({"cheap": "bad", "*": "good"}))
+        again = await router.aroute(RouteRequest("q2", session_id="s1"), ScriptedBackend({"*": "good"}))
+        for i in range(2):
+            await other.aroute(RouteRequest(f"t {i}"), throttled)
+        skipped = await other.aroute(RouteRequest("t again"), ScriptedBackend({"*": "ok"}))
+        return first, again, skipped, threading.current_thread().name
+
+    first, again, skipped, loop_thread = asyncio.run(main())
+    assert first.tier == "frontier" and again.start_reason == "pinned by session s1" and again.tier == "frontier"
+    assert [(a.tier, a.outcome) for a in skipped.attempts] == [("cheap", "skipped"), ("frontier", "served")]
+    assert threads and loop_thread not in threads
+    assert all(name.startswith("tiered-router-store") for name in threads), threads
