@@ -30,7 +30,7 @@ log = logging.getLogger("langchain_tiered_router")
 class CircuitBreaker(ABC):
     """``allow`` before calling a tier, ``record`` after each call."""
 
-    waits_on_network = False  # True: the engine calls it off the event loop (``core.store_calls``)
+    unwell = False  # True while a networked store fails: the engine calls it off the event loop (``core.store_calls``)
 
     def __init__(self, failures: int = 5, cooldown_s: float = 30.0):
         self.failures = failures
@@ -120,8 +120,6 @@ class RedisCircuitBreaker(CircuitBreaker):
     keyed by tier name, a throttled ``cheap`` of one ladder opened another ladder's
     healthy ``cheap`` (a tier name absent from ``endpoints`` is its own key)."""
 
-    waits_on_network = True
-
     def __init__(self, url: str, failures: int = 5, cooldown_s: float = 30.0,
                  key_prefix: str = "tiered-router:circuit:", client: Any = None, *, retry_s: float = 5.0,
                  clock: Any = time.monotonic, endpoints: Mapping[str, str] | None = None):
@@ -151,6 +149,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         every tier call of every request its socket timeout (0.5 s), not one now and then."""
         now = self._clock()
         self._down_until = now + self.retry_s
+        self.unwell = True
         if now - self._last_error > 30:
             self._last_error = now
             log.warning("circuit breaker store unavailable (%s); calls go through, the store is tried again "
@@ -164,6 +163,7 @@ class RedisCircuitBreaker(CircuitBreaker):
             return True
         try:
             is_open, failures = self._redis.mget(self._key(tier, "open"), self._key(tier, "failures"))
+            self.unwell = False
             count = int(failures or 0)
             if count < self.failures:
                 return True
@@ -183,11 +183,13 @@ class RedisCircuitBreaker(CircuitBreaker):
                 # any replica's success ends the run of failures: a reset skipped when this
                 # replica had seen no failure let fail (A), ok (B), fail (A) open the circuit
                 self._redis.delete(self._key(tier, "failures"), self._key(tier, "probe"))
+                self.unwell = False
                 return
             pipe = self._redis.pipeline()
             pipe.incr(self._key(tier, "failures"))
             pipe.pexpire(self._key(tier, "failures"), int(self.cooldown_s * 10_000))  # stale counts fade
             count = int(pipe.execute()[0])
+            self.unwell = False
             if count >= self.failures:
                 pipe = self._redis.pipeline()
                 pipe.set(self._key(tier, "open"), "1", px=int(self.cooldown_s * 1000))
@@ -206,6 +208,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         try:
             is_open, failures, probe = self._redis.mget(self._key(tier, "open"), self._key(tier, "failures"),
                                                         self._key(tier, "probe"))
+            self.unwell = False
         except Exception as exc:  # noqa: BLE001 - the breaker never fails a request
             self._outage(exc)
             return "closed"

@@ -38,7 +38,7 @@ from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, Mode
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, PinStoreUnavailable, decode_pin, encode_pin
-from .store_calls import call_off_loop, waits_on_network
+from .store_calls import call_off_loop, may_stall
 from .policies import Policy
 from .pricing import Usage, estimate_tokens, lookup_price
 from .redact import redact_secrets
@@ -120,8 +120,8 @@ class _Choose:
 
 @dataclass
 class _Store:
-    """A call to a store that waits on the network (``store_calls``): on an event loop it
-    runs on a worker thread."""
+    """A call to a store that is failing (``store_calls``): on an event loop it runs on a
+    worker thread."""
 
     fn: Callable[..., Any]
     args: tuple[Any, ...]
@@ -236,9 +236,9 @@ class Router:
 
     @staticmethod
     def _ask_store(store: Any, fn: Callable[..., Any], *args: Any) -> Generator[Any, Any, Any]:
-        """``fn(*args)``, a call to ``store``: yielded as an effect when the store waits on
-        the network (the async driver runs it off the event loop), else called here."""
-        if waits_on_network(store):
+        """``fn(*args)``, a call to ``store``: yielded as an effect while the store is failing
+        (the async driver runs it off the event loop), else called here."""
+        if may_stall(store):
             return (yield _Store(fn, args))
         return fn(*args)
 
@@ -690,7 +690,7 @@ class Router:
     async def _aallow(self, tier: Tier) -> bool:
         """The circuit's ``allow`` for a routing call on the event loop."""
         assert self.breaker is not None
-        if waits_on_network(self.breaker):
+        if may_stall(self.breaker):
             return bool(await call_off_loop(self.breaker.allow, tier.name))
         return self.breaker.allow(tier.name)
 

@@ -37,9 +37,10 @@ def decode_pin(value: str | None) -> tuple[str, bool] | None:
 
 
 class PinStore(ABC):
-    # True for a store that answers over the network: on an event loop the engine calls
-    # it on a worker thread (``core.store_calls``), so a frozen server stalls no other request
-    waits_on_network = False
+    # True while a store that answers over the network is failing (from a failed call to
+    # the next answer): on an event loop the engine then calls it on a worker thread
+    # (``core.store_calls``), so a frozen server does not stall every other request
+    unwell = False
 
     @abstractmethod
     def get(self, session_id: str) -> str | None:
@@ -99,8 +100,6 @@ class RedisPinStore(PinStore):
     ``retry_s``, so a frozen server costs one request a timeout now and then, not
     every request."""
 
-    waits_on_network = True
-
     def __init__(self, url: str, ttl_s: float = 3600, key_prefix: str = "tiered-router:pin:", client=None, *,
                  timeout_s: float = 0.5, retry_s: float = 5.0, clock=time.monotonic, ladder_id: str = ""):
         """``ladder_id``: which ladder the pins name tiers of (``ladder_fingerprint``); pins
@@ -128,6 +127,7 @@ class RedisPinStore(PinStore):
             raise PinStoreUnavailable("left alone after a failure")
         try:
             value = self.client.get(self.key_prefix + session_id)
+            self.unwell = False
         except Exception as exc:  # noqa: BLE001 - an outage is no pin, never a failed request
             self._outage(exc)
             raise PinStoreUnavailable(str(exc)) from None
@@ -140,12 +140,14 @@ class RedisPinStore(PinStore):
             return
         try:
             self.client.set(self.key_prefix + session_id, tier, px=self.ttl_ms)
+            self.unwell = False
         except Exception as exc:  # noqa: BLE001
             self._outage(exc)
 
     def _outage(self, exc: Exception) -> None:
         now = self._clock()
         self._down_until = now + self.retry_s
+        self.unwell = True
         if now - self._warned > 30:
             self._warned = now
             log.warning("session pin store unavailable (%s): requests start by the policy, unpinned, and the store "

@@ -1,9 +1,13 @@
 """Calls to a shared store (session pins, the circuit breaker) from the event loop.
 
-A store that answers over the network (Redis) is called on a worker thread of its own
-pool when a request runs on an event loop: a frozen server then stalls the requests
-that wait for it (at most its socket timeout), not every request the loop serves. A
-store in memory is called inline, as before: a thread hop would cost more than it does.
+A store that answers over the network (Redis) and is failing (``unwell``: from a failed
+call to its next answer) is called on a worker thread of its own pool when a request
+runs on an event loop: a frozen server then stalls the requests that wait for it (at
+most its socket timeout), not every request the loop serves. Its first timeout still
+holds the loop once; after it, every retry of the server is off the loop. A healthy
+store is called inline: four thread hops a request (pin, circuit, record, pin) cost
+more than the whole router (1.5 ms against 0.7 ms a request with a local
+Redis: ``benchmarks/redis_store_calls.py``).
 
 The pool is its own, not the loop's default executor: LangChain runs a sync model call
 there, and a pin lookup queued behind a batch of Bedrock calls would wait seconds.
@@ -18,7 +22,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-__all__ = ["waits_on_network", "call_off_loop"]
+__all__ = ["may_stall", "call_off_loop"]
 
 _WORKERS = 4
 _pool: ThreadPoolExecutor | None = None
@@ -26,9 +30,9 @@ _pool_pid = 0
 _pool_lock = threading.Lock()
 
 
-def waits_on_network(store: Any) -> bool:
-    """Whether ``store`` says its calls may wait on the network (``waits_on_network``)."""
-    return bool(getattr(store, "waits_on_network", False))
+def may_stall(store: Any) -> bool:
+    """Whether ``store`` says its next call may wait long (``unwell``)."""
+    return bool(getattr(store, "unwell", False))
 
 
 def _store_pool() -> ThreadPoolExecutor:
