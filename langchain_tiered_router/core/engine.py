@@ -38,10 +38,10 @@ from .errors import (GateFailed, LadderExhaustedError, MalformedReplyError, Mode
 from .gate_budget import DEFAULT_TIMEOUT_S, ajudge_within, judge_within
 from .gates import AllOf, Gate, GateState, safe_ajudge, safe_judge
 from .pinning import PinStore, PinStoreUnavailable, decode_pin, encode_pin
-from .store_calls import call_off_loop, may_stall
 from .policies import Policy
 from .pricing import Usage, estimate_tokens, lookup_price
 from .redact import redact_secrets
+from .store_calls import call_off_loop, may_stall
 from .tiers import Ladder, Tier
 from .tool_calls import TURN_KINDS, ToolCallGate, TurnKind, turn_kind
 from .types import Attempt, AuxCall, GateVerdict, RouteRequest, RoutingResult, TierAnswer
