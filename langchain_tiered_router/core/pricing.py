@@ -386,9 +386,7 @@ def _cache_rates_from(override: Price, listed: Price, name: str) -> Price:
     assert override.input_per_mtok is not None
 
     def scaled(given: Decimal | None, rate: Decimal | None) -> Decimal | None:
-        if given is not None or rate is None or not listed.input_per_mtok:
-            return given
-        return (override.input_per_mtok * rate / listed.input_per_mtok).normalize()
+        return given if given is not None else _scaled(override.input_per_mtok, listed.input_per_mtok, rate)
 
     read = scaled(override.cache_read_per_mtok, listed.cache_read_per_mtok)
     write = scaled(override.cache_write_per_mtok, listed.cache_write_per_mtok)
@@ -401,12 +399,18 @@ def _cache_rates_from(override: Price, listed: Price, name: str) -> Price:
                                source=f"{override.source} (cache rates at litellm:{name}'s ratios)")
 
 
+def _scaled(value: Decimal | None, base: Decimal | None, target: Decimal | None) -> Decimal | None:
+    """``value`` at ``target``'s ratio to ``base``; None when one is unknown (or ``base`` is 0)."""
+    if value is None or not base or target is None:
+        return None
+    return (value * target / base).normalize()
+
+
 def _at_ratio(price: Price, listed: Price, longer: Price) -> Price:
     """``price``'s long-context counterpart: each rate times ``longer``'s / ``listed``'s."""
     def rate(mine: Decimal | None, base: Decimal | None, long: Decimal | None) -> Decimal | None:
-        if mine is None or not base or long is None:
-            return mine
-        return (mine * long / base).normalize()
+        found = _scaled(mine, base, long)
+        return mine if found is None else found
 
     return Price(rate(price.input_per_mtok, listed.input_per_mtok, longer.input_per_mtok),
                  rate(price.output_per_mtok, listed.output_per_mtok, longer.output_per_mtok),
