@@ -10,7 +10,10 @@ valid against that tool's schema. A cheap tier that calls ``get_weather`` with
 Integrations put the bound tools on ``RouteRequest.tools`` with ``tool_schemas``, which
 reads the tool formats they carry: OpenAI's (``{"type": "function", "function": {...}}``,
 what LangChain's ``bind_tools`` and LiteLLM send), Bedrock Converse's ``toolSpec`` and
-Anthropic's ``input_schema``.
+Anthropic's ``input_schema``. An integration that knows how the caller's code will read
+a tool's arguments (LangChain runs a tool's pydantic model, which takes ``"42"`` for an
+``int``) gives that tool a ``readers`` entry instead: a relaxed schema, or an
+``ArgumentCheck``, so an answer that code would accept is not escalated for nothing.
 """
 
 from __future__ import annotations
@@ -18,19 +21,24 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 from .errors import ConfigError
 from .gates import Gate, GateState
 from .json_schema import describe_error, schema_validator
 from .types import GateVerdict, TierAnswer
 
-__all__ = ["TurnKind", "TURN_KINDS", "turn_kind", "tool_schemas", "ToolCallGate", "ForcedToolGate", "forced_tool"]
+__all__ = ["TurnKind", "TURN_KINDS", "turn_kind", "tool_schemas", "ArgumentCheck", "ToolCallGate", "ForcedToolGate",
+           "forced_tool"]
 
 log = logging.getLogger("langchain_tiered_router")
 
 TurnKind = Literal["text", "tool_call"]
 TURN_KINDS: tuple[TurnKind, ...] = ("text", "tool_call")
+
+# A tool's arguments judged as the caller's code reads them: why they fail (a place and
+# a message, never a value), or None when they pass.
+ArgumentCheck = Callable[[dict[str, Any]], "str | None"]
 
 _UNREADABLE = "?"  # the key under which tools whose name could not be read are counted
 
@@ -57,10 +65,12 @@ def _one_tool(tool: Any) -> tuple[str, Any] | None:
     return None
 
 
-def tool_schemas(tools: Iterable[Any] | None, judged_elsewhere: Iterable[str] = ()) -> dict[str, Any]:
+def tool_schemas(tools: Iterable[Any] | None, judged_elsewhere: Iterable[str] = (),
+                 readers: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Tool name -> the JSON schema of its arguments (``None`` when the tool gives none,
     or when it is in ``judged_elsewhere``: a gate of the request judges its arguments as
-    the caller will read them, a structured-output parser's leniency included).
+    the caller will read them, a structured-output parser's leniency included), or its
+    entry in ``readers`` (a schema or an ``ArgumentCheck``) when it has one.
 
     A tool whose format is not known here is counted under ``"?"``: a call naming a tool
     that is not listed is then not failed, since it may be that one."""
@@ -73,7 +83,13 @@ def tool_schemas(tools: Iterable[Any] | None, judged_elsewhere: Iterable[str] = 
         if read is None:
             out[_UNREADABLE] = None
         else:
-            out[read[0]] = read[1] if isinstance(read[1], Mapping) and read[0] not in skip else None
+            name, schema = read
+            if name in skip:
+                out[name] = None
+            elif readers and readers.get(name) is not None:
+                out[name] = readers[name]
+            else:
+                out[name] = schema if isinstance(schema, Mapping) else None
     return out
 
 
@@ -134,6 +150,16 @@ class ToolCallGate(Gate):
             if not isinstance(args, dict):
                 return self._verdict(False, f"tool call {i} ({name}): the arguments are not a JSON object",
                                      detail=f"tool call {i} ({name}): arguments {str(args)[:500]!r}")
+            check = self.tools.get(name)
+            if callable(check):
+                try:
+                    reason = check(args)
+                except Exception as exc:  # noqa: BLE001 - a reader that throws rejects the call, as it would
+                    reason = f"the arguments cannot be read ({type(exc).__name__})"
+                if reason:
+                    return self._verdict(False, f"tool call {i} ({name}): {reason}",
+                                         detail=f"tool call {i} ({name}): {reason}")
+                continue
             validator = self._check(name)
             if validator is None:
                 continue

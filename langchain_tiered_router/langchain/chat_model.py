@@ -51,10 +51,12 @@ from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
 from .errors import as_langchain_error
 from .structured import judged_tools, native_output, schema_gate, structured_parser
+from .tool_readers import tool_readers
 
 __all__ = ["TieredChatBedrock"]
 
 GATES_KWARG = "tiered_gates"  # bound by with_structured_output; never sent to Bedrock
+TOOL_READERS_KWARG = "tiered_tool_readers"  # bound by bind_tools (``tool_readers``); never sent to Bedrock
 
 
 class TieredChatBedrock(BaseChatModel):
@@ -407,6 +409,7 @@ class TieredChatBedrock(BaseChatModel):
                  run_id: Any = None) -> tuple[RouteRequest, dict[str, Any]]:
         kwargs = dict(kwargs)
         structured = list(kwargs.pop(GATES_KWARG, None) or [])
+        readers = kwargs.pop(TOOL_READERS_KWARG, None)
         try:  # a response_format (create_agent's native structured output) judges text answers, as on the proxy
             formats = response_format_gates(kwargs)
         except ConfigError as exc:  # refused at the tier call, so the request is recorded
@@ -427,7 +430,7 @@ class TieredChatBedrock(BaseChatModel):
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
             # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
             gates=structured + formats + forced, tool_gates=structured + forced,
-            tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured)),
+            tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured), readers=readers),
             metadata={"integration": "langchain"})
         failed_runs.mark(request, run_id)
         return request, kwargs
@@ -644,13 +647,19 @@ class TieredChatBedrock(BaseChatModel):
         ``cachePoint`` markers, which cache the tool definitions before them, kept).
 
         ``tool_choice`` (``"auto"``, ``"any"``, a tool name) is resolved per tier at call
-        time, against what that tier's model supports.
+        time, against what that tier's model supports. Each call of a tool is judged as
+        the code that runs it will read it (``tool_readers``): a ``BaseTool``, a
+        function or a pydantic class by its pydantic model, a TypedDict with its
+        ``Optional`` fields nullable.
         """
         system = [t for t in tools if _is_system_tool(t)]
         if system:  # sent as toolConfig, not tools; Nova models only: a ladder's other tiers refuse them
             raise ValueError(f"Bedrock system tools ({', '.join(map(_system_tool_name, system))}) are not routed: "
                              "they run on Nova models only, and a tiered model sends its tools to every tier; "
                              "bind them on a ChatBedrockConverse of a Nova model")
+        readers = tool_readers(tools)
+        if readers:
+            kwargs = {TOOL_READERS_KWARG: readers, **kwargs}
         return self.bind(tools=[_formatted_tool(t, strict) for t in tools], tool_choice=tool_choice, **kwargs)
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,

@@ -21,9 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import types
-import typing
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
@@ -37,6 +35,7 @@ from typing_extensions import is_typeddict
 from ..core.gates import Gate, GateState, JsonSchemaGate, PydanticGate
 from ..core.json_answer import unstringify_args
 from ..core.types import GateVerdict
+from .tool_readers import allow_null, nullable_typeddict_fields
 
 __all__ = ["StructuredToolGate", "ParsedTextGate", "schema_gate", "structured_parser", "judged_tools", "native_output"]
 
@@ -89,25 +88,6 @@ def _parameters(tool: Mapping[str, Any]) -> dict[str, Any]:
     return dict(tool["function"].get("parameters") or {})
 
 
-def _nullable_typeddict_fields(schema: Any) -> set[str]:
-    """The fields of a TypedDict whose annotation admits ``None``."""
-    try:
-        hints = typing.get_type_hints(schema)
-    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: judged as LangChain wrote it
-        return set()
-    unions = (typing.Union, types.UnionType)
-    return {name for name, hint in hints.items()
-            if typing.get_origin(hint) in unions and type(None) in typing.get_args(hint)}
-
-
-def _allow_null(parameters: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
-    properties = dict(parameters.get("properties") or {})
-    for name in fields:
-        if isinstance(properties.get(name), dict):
-            properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
-    return {**parameters, "properties": properties}
-
-
 def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> StructuredToolGate:
     """The gate for a structured-output schema, judged on the first tool call's arguments
     as the parser reads them: pydantic for a pydantic class, else the tool's JSON schema
@@ -120,7 +100,7 @@ def schema_gate(schema: Any, tool: dict[str, Any] | None = None) -> StructuredTo
         inner = PydanticGate(schema, source="tool_args")
     else:
         if is_typeddict(schema):
-            parameters = _allow_null(parameters, _nullable_typeddict_fields(schema))
+            parameters = allow_null(parameters, nullable_typeddict_fields(schema))
         inner = JsonSchemaGate(parameters, source="tool_args", name=f"json_schema:{name}")
     return StructuredToolGate(inner, name, properties)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import copy
 
@@ -28,6 +28,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel
+from typing_extensions import TypedDict
 
 from langchain_tiered_router.core.errors import ConfigError
 from langchain_tiered_router.core.telemetry.recorder import flush_all
@@ -136,10 +137,62 @@ def test_tool_call_with_arguments_off_the_tool_schema_escalates(emulator, tmp_pa
     assert (tool_turn["tier"], tool_turn["flagged"]) == ("mid", False)
     cheap, mid = tool_turn["attempts"]
     assert (cheap["turn"], cheap["outcome"]) == ("tool_call", "gate_failed")
-    assert cheap["gate_reason"] == 'tool call 0 (get_weather): schema violation at city: expected type "string"'
+    # judged as the tool will read it: by its pydantic model (a number is no string there either)
+    assert cheap["gate_reason"] == "tool call 0 (get_weather): schema violation at city: Input should be a valid string"
     assert (mid["turn"], mid["outcome"], mid["gate_reason"]) == ("tool_call", "served", "1 tool call valid")
     assert Decimal(tool_turn["cost_usd"]) == _attempt_cost(cheap) + _attempt_cost(mid)
     assert [r.model_id for r in emulator.requests][:2] == [CHEAP, MID]
+
+
+@tool
+def add_days(n: int) -> str:
+    """Add n days to today."""
+    return f"in {n} days"
+
+
+class Search(TypedDict):
+    """Search the catalogue."""
+
+    q: str
+    limit: Optional[int]
+
+
+class Refund(BaseModel):
+    """Refund an order."""
+
+    order: int
+
+
+def test_tool_calls_are_judged_as_the_code_that_reads_them_will(tmp_path) -> None:
+    """A call the tool or the parser takes is served, not escalated on LangChain's stricter
+    JSON schema: ``"42"`` is an ``int`` to a tool's (and a pydantic class's) pydantic model,
+    and a TypedDict's ``Optional`` field may be ``null`` (its sent schema drops the null).
+    A call neither takes still escalates."""
+    script = {"models": {
+        CHEAP: {"rules": [{"match": "days", "tool_use": {"name": "add_days", "input": {"n": "42"}}},
+                          {"match": "catalogue", "tool_use": {"name": "Search", "input": {"q": "shoes", "limit": None}}},
+                          {"match": "refund", "tool_use": {"name": "Refund", "input": {"order": "A-7"}}}]},
+        MID: {"rules": [{"match": "refund", "tool_use": {"name": "Refund", "input": {"order": 7}}}],
+              "default": "mid"},
+        FRONTIER: {"default": "frontier"}}}
+    with BedrockEmulator(script) as emulator:
+        llm = TieredChatBedrock(config=config(emulator.url), telemetry=False)
+
+        message = llm.bind_tools([add_days]).invoke("add some days")
+        assert add_days.invoke(message.tool_calls[0]).content == "in 42 days"
+        routing = message.response_metadata["routing"]
+        assert (routing["tier"], routing["attempts"][0]["gate_reason"]) == ("cheap", "1 tool call valid")
+
+        message = llm.bind_tools([Search]).invoke("search the catalogue")
+        assert message.tool_calls[0]["args"] == {"q": "shoes", "limit": None}
+        assert message.response_metadata["routing"]["tier"] == "cheap"
+
+        message = llm.bind_tools([Refund]).invoke("refund it")
+        assert message.tool_calls[0]["args"] == {"order": 7}
+        cheap, mid = message.response_metadata["routing"]["attempts"]
+        assert cheap["gate_reason"] == "tool call 0 (Refund): schema violation at order: Input should be a valid " \
+                                       "integer, unable to parse string as an integer"
+        assert (mid["tier"], mid["outcome"]) == ("mid", "served")
 
 
 def test_a_cache_point_after_the_tools_is_sent_as_bound_and_is_no_tool(emulator, tmp_path) -> None:

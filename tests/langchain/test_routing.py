@@ -217,8 +217,8 @@ def test_tools_routed_and_invalid_args_escalate(routed) -> None:
     assert message.tool_calls[0]["name"] == "get_weather" and message.tool_calls[0]["args"] == {"city": "Paris"}
     routing = message.response_metadata["routing"]
     assert [a["tier"] for a in routing["attempts"]] == ["cheap", "mid"]
-    assert routing["attempts"][0]["gate_reason"] == 'tool call 0 (get_weather): schema violation at city: expected ' \
-                                                    'type "string"'
+    assert routing["attempts"][0]["gate_reason"] == "tool call 0 (get_weather): schema violation at city: Input " \
+                                                    "should be a valid string"
     assert [a["turn"] for a in routing["attempts"]] == ["tool_call", "tool_call"]
     follow = llm.invoke([HumanMessage("What's the weather like?"), message, get_weather.invoke(message.tool_calls[0])])
     assert "Sunny in Paris." in follow.text
