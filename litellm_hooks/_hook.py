@@ -64,11 +64,13 @@ class TieredRouterHook(CustomLogger):
         source = routes.target(llm_router, data.get("model"))
         if source is None:
             if self._routed(llm_router, data.get("model")):
+                _stream_as_the_proxy_reads_it(data)
                 provider_path(data)
                 if asks_a_tier(data):
                     _skip_cache_lookup(data)
             return None
         _first_in_callbacks(self._response_side)
+        _stream_as_the_proxy_reads_it(data)
         return await routes.start(data, source, llm_router)
 
     def _routed(self, llm_router: Any, model: Any) -> bool:
@@ -115,14 +117,14 @@ class TieredRouterHook(CustomLogger):
     async def async_post_call_response_headers_hook(self, data: dict, user_api_key_dict: Any, response: Any,
                                                     request_headers: dict | None = None,
                                                     litellm_call_info: dict | None = None) -> dict | None:
-        if self._one_pass is not None and isinstance(data, dict) and data.get("stream"):
+        if self._one_pass is not None and isinstance(data, dict) and data.get("stream") is True:
             await self._one_pass.handoff(data, response)  # a streamed route runs to its first chunk
         logging_obj = data.get("litellm_logging_obj") if isinstance(data, dict) else None
         result = attached_route(logging_obj) or attached_route(getattr(response, "logging_obj", None))
         if result is None:
             return None
         headers = routing_headers(result)
-        if self._one_pass is not None and isinstance(data, dict) and data.get("stream"):
+        if self._one_pass is not None and isinstance(data, dict) and data.get("stream") is True:
             headers.update(self._one_pass.deployment_headers(data, result))  # LiteLLM's named the first tier's
             _no_first_call_cost(logging_obj)
         return headers
@@ -201,6 +203,15 @@ def _provider_headers(carried: Any) -> dict[str, str]:
     except ImportError:  # a LiteLLM that keeps it elsewhere: the route's headers alone
         return {}
     return get_response_headers(dict(carried))
+
+
+def _stream_as_the_proxy_reads_it(data: dict) -> None:
+    """A routed request's ``stream`` as the bool the proxy acts on: it streams only for
+    ``True`` (``"false"``, ``"yes"`` or ``1`` answer whole), while the provider and the
+    route read any truthy value as a stream. Left as sent, a ``"false"`` was routed as a
+    stream the proxy never read, and the client got the first tier's answer unjudged."""
+    if "stream" in data and not isinstance(data["stream"], bool):
+        data["stream"] = False
 
 
 def _skip_cache_lookup(data: dict) -> None:

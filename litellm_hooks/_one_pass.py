@@ -219,7 +219,7 @@ class OnePassRoutes:
         request = self.provider.route_request(data.get("messages") or [], data,
                                               {**metadata, "model_group": metadata.get("model_group") or model})
         request.metadata["proxy_path"] = "one_pass"  # in the record: which path served it
-        streamed = bool(data.get("stream"))
+        streamed = data.get("stream") is True  # what the proxy streams
         backend = HandoffBackend(inner, streamed=streamed)
         routed = chunks = None
         if streamed:

@@ -118,6 +118,22 @@ def test_cascade_escalates_past_invalid_json(setup, ops, emulator, rows_for):
     assert headers["x-tiered-router-cost-usd"] == row["cost_usd"]
 
 
+@pytest.mark.parametrize("stream", ["false", "true", 1, 0])
+def test_a_stream_flag_that_is_not_a_bool_is_routed_as_the_proxy_answers_it(setup, ops, emulator, rows_for, stream):
+    """The proxy streams only for ``stream: true``; any other value is answered whole, and
+    routed so (``"false"`` was routed as a stream nobody read: the client got the cheap
+    tier's answer unjudged, and the route waited 15 minutes)."""
+    emulator.clear_requests()
+    reply = httpx.post(f"{setup['url']}/v1/chat/completions", headers={"Authorization": "Bearer sk-ops"}, timeout=60,
+                       json={"model": "tiered", "stream": stream,
+                             "messages": [{"role": "user", "content": "extract the invoice total"}]})
+    assert reply.status_code == 200, reply.text
+    assert json.loads(reply.json()["choices"][0]["message"]["content"]) == {"total": 12}
+    assert reply.headers["x-tiered-router-attempts"] == "cheap:gate_failed,mid:served"
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+    assert rows_for(setup["jsonl"], reply.headers["x-tiered-router-request-id"])["tier"] == "mid"
+
+
 def _payloads(setup, request_id: str, expected: int = 1) -> list[dict[str, Any]]:
     """LiteLLM's standard logging payloads of the call that served routed request ``request_id``."""
     deadline = time.monotonic() + 10
