@@ -58,7 +58,7 @@ from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
 from ._convert import answer_from_response, failure_kind, retries_made
 from ._provider import misconfigured
-from ._settings import deployments, tiered_config_source
+from ._settings import ONE_PASS_PARAM, check_deployment, deployments, one_pass_switch, tiered_config_source
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
                               wants_usage)
 
@@ -66,7 +66,6 @@ __all__ = ["ONE_PASS_PARAM", "OnePassRoutes", "provider_path"]
 
 log = logging.getLogger("litellm_hooks")
 
-ONE_PASS_PARAM = "tiered_router_one_pass"
 _NO_ANSWER_S = 900.0  # a proxy call neither hook saw end (a path LiteLLM added): the route gives up
 
 
@@ -189,7 +188,10 @@ class OnePassRoutes:
         if key not in self._targets:
             if len(self._targets) >= _MODELS_CACHED:  # clients may send any name: bounded
                 self._targets.clear()
-            self._targets[key] = _one_pass_source(llm_router, model)
+            try:
+                self._targets[key] = _one_pass_source(llm_router, model)
+            except ConfigError as exc:  # the operator's mistake: the documented 500 that names it
+                raise misconfigured(exc, model) from None
         return self._targets[key]
 
     async def start(self, data: dict, source: str, llm_router: Any) -> dict:
@@ -505,14 +507,20 @@ def _one_pass_source(llm_router: Any, model: str) -> str | None:
     sources, refused = [], None
     for deployment in deployments(llm_router, model):
         params = deployment.get("litellm_params") or {}
-        if isinstance(params, Mapping) and not _switched_off(params.get(ONE_PASS_PARAM, True)):
-            try:
-                source = tiered_config_source(params)
-            except ConfigError as exc:  # this deployment cannot route (said at start); the others may
-                refused = refused or exc
+        if not isinstance(params, Mapping):
+            continue
+        try:
+            source = tiered_config_source(params)
+            if source is None:
                 continue
-            if source is not None and source not in sources:
-                sources.append(source)
+            check_deployment(params)
+            if not one_pass_switch(params.get(ONE_PASS_PARAM, True)):
+                continue
+        except ConfigError as exc:  # this deployment cannot route (said at start); the others may
+            refused = refused or exc
+            continue
+        if source not in sources:
+            sources.append(source)
     if not sources and refused is not None:
         raise refused
     if len(sources) > 1:
@@ -521,10 +529,6 @@ def _one_pass_source(llm_router: Any, model: str) -> str | None:
                     "to choose one", model, ", ".join(Path(s).name for s in sources))
         return None
     return sources[0] if sources else None
-
-
-def _switched_off(value: Any) -> bool:
-    return value is False or value == 0 or str(value).strip().lower() in ("false", "0", "no", "off")
 
 
 def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,7 +25,8 @@ from langchain_tiered_router.core.pricing import MTOK
 
 from ._backend import LiteLLMRouterBackend
 
-__all__ = ["PROVIDER", "CONFIG_ENV", "tiered_config_source", "provider_config_source",
+__all__ = ["PROVIDER", "CONFIG_ENV", "ONE_PASS_PARAM", "one_pass_switch", "check_deployment", "tiered_config_source",
+           "provider_config_source",
            "RouterSet", "check_tiers_against", "deployments_region", "model_names", "deployments", "proxy_llm_router"]
 
 log = logging.getLogger("litellm_hooks")
@@ -34,12 +36,52 @@ CONFIG_ENV = "TIERED_ROUTER_CONFIG"
 ENV_REFERENCE = "os.environ/"  # how a LiteLLM config names an environment variable
 
 
+ONE_PASS_PARAM = "tiered_router_one_pass"
+_OWN_PARAMS = ("tiered_router_config", ONE_PASS_PARAM)
+_SWITCHES = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+# ``tiered_router_config`` of each tiered deployment as the proxy's config file writes it,
+# by its ``litellm_params.model`` (read at start): LiteLLM drops an ``os.environ/NAME``
+# whose NAME is not set from the params it hands over, so only the file still says it was set.
+_WRITTEN: dict[str, list[Any]] = {}
+
+
+def one_pass_switch(value: Any, model: str = "") -> bool:
+    """``tiered_router_one_pass`` as a bool; anything else is the operator's mistake,
+    said at start (a ``"maybe"`` was taken as on, without a word)."""
+    if isinstance(value, bool):
+        return value
+    switch = _SWITCHES.get(str(value).strip().lower()) if isinstance(value, (str, int)) else None
+    if switch is None:
+        raise ConfigError(f"model {model!r}: {ONE_PASS_PARAM} is {value!r}; it takes true or false",
+                          path=f"litellm_params.{ONE_PASS_PARAM}")
+    return switch
+
+
+def check_deployment(litellm_params: Mapping[str, Any]) -> None:
+    """A tiered deployment's own settings, as the config file gives them: a misspelt one
+    (``tiered_router_cofig``) routed by ``$TIERED_ROUTER_CONFIG``, or not at all, without
+    a word. Not for a call's parameters, where a client's body may add any key."""
+    model = str(litellm_params.get("model") or "")
+    for key in litellm_params:
+        if isinstance(key, str) and key.startswith("tiered_router") and key not in _OWN_PARAMS:
+            raise ConfigError(f"model {model!r}: unknown setting {key!r} (the router's are "
+                              f"{', '.join(_OWN_PARAMS)})", path=f"litellm_params.{key}")
+    if ONE_PASS_PARAM in litellm_params:
+        one_pass_switch(litellm_params[ONE_PASS_PARAM], model)
+
+
 def tiered_config_source(litellm_params: Mapping[str, Any] | None) -> str | None:
     """The router YAML of a deployment, or ``None`` when it is not a tiered model."""
     params = litellm_params or {}
     model = str(params.get("model") or "")
     if not model.startswith(PROVIDER + "/"):
         return None
+    if "tiered_router_config" not in params:
+        written = _WRITTEN.get(model) or [None]
+        if all(isinstance(w, str) and w.startswith(ENV_REFERENCE) for w in written):
+            # every deployment of it names a variable the proxy found unset: not the env's YAML
+            raise ConfigError(f"model {model!r}: tiered_router_config is {written[0]}, and "
+                              f"${written[0][len(ENV_REFERENCE):]} is not set", path="litellm_params.tiered_router_config")
     if "tiered_router_config" in params and not params["tiered_router_config"]:
         # LiteLLM reads ``os.environ/NAME`` of an unset NAME as empty: falling back to
         # $TIERED_ROUTER_CONFIG would route this model by another model's YAML
@@ -247,7 +289,8 @@ class RouterSet:
         """Build the routers of the proxy's tiered models now, while the proxy loads its
         config (it loads the providers first), so that no request pays for it. A router
         that cannot be built is left to the first request, which reports why."""
-        for source in _proxy_tiered_sources():
+        sources = _proxy_tiered_sources()
+        for source in sources:
             with self._lock:
                 if source in self._routers:
                     continue
@@ -255,6 +298,27 @@ class RouterSet:
                     self._build(source)
                 except Exception as exc:  # noqa: BLE001 - reported again, as the request's error, on first use
                     log.warning("router %s not built at startup: %s", source, exc)
+        if sources:
+            self._check_once_the_proxy_is_up([s for s in sources if s in self._routers])
+
+    def _check_once_the_proxy_is_up(self, sources: list[str], wait_s: float = 300.0) -> None:
+        """Check the built routers' ladders against the proxy's model list as soon as the
+        proxy has made it (after loading the providers), so the start log names a tier
+        that is not a model group or loops back to a tiered model; before, only the first
+        request found it, as a 500. A thread of its own: the proxy's start is not held."""
+        def check() -> None:
+            deadline = time.monotonic() + wait_s
+            while self._get_llm_router() is None:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.1)
+            for source in sources:
+                try:
+                    self.get(source)
+                except Exception as exc:  # noqa: BLE001 - each request reports it again, as its error
+                    log.error("router %s cannot route on this proxy's models (checked at start): %s", source, exc)
+
+        threading.Thread(target=check, name="tiered-router-start-check", daemon=True).start()
 
 
 def warm(router: Router) -> None:
@@ -290,9 +354,16 @@ def _proxy_tiered_sources() -> list[str]:
     except (OSError, yaml.YAMLError):
         return []
     sources = []
+    _WRITTEN.clear()
+    for deployment in config.get("model_list") or []:
+        params = (deployment or {}).get("litellm_params")
+        if isinstance(params, Mapping) and str(params.get("model") or "").startswith(PROVIDER + "/"):
+            _WRITTEN.setdefault(str(params["model"]), []).append(params.get("tiered_router_config"))
     for deployment in config.get("model_list") or []:
         try:
             source = tiered_config_source((deployment or {}).get("litellm_params"))
+            if source is not None:
+                check_deployment(deployment["litellm_params"])
         except ConfigError as exc:  # its requests will say so too; the operator reads it at start
             log.warning("model %r cannot route: %s", (deployment or {}).get("model_name"), exc)
             continue

@@ -719,6 +719,21 @@ def test_a_broken_router_yaml_is_a_500_that_names_it_and_other_models_still_rout
     assert headers["x-tiered-router-tier"] == "cheap"
 
 
+def test_a_ladder_the_proxys_models_break_is_named_in_the_log_at_start(setup):
+    """A tier that is itself a tiered model is found once the proxy has made its model
+    list, not by the first request (this module's tests may not have sent one yet)."""
+    deadline, text = time.monotonic() + 30, ""
+    while time.monotonic() < deadline:
+        text = setup["log"].read_text(errors="replace")
+        found = [line for line in text.splitlines() if "checked at start" in line]
+        if found:
+            break
+        time.sleep(0.2)
+    (line,) = found
+    assert "looped.yaml cannot route on this proxy's models" in line
+    assert "tier 'tiered' is a tiered model (tiered_router/...)" in line
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 def test_a_tier_that_is_itself_a_tiered_model_is_a_500_not_a_loop(setup, ops, emulator, stream):
     """Each call of such a tier would route again, without end (before: the proxy stopped

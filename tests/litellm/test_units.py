@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -323,8 +324,10 @@ def test_a_router_config_named_by_an_environment_variable_is_read_from_it(monkey
     at start the hook read it as a file of that name ("not built at startup: no such
     file"); unset, the request's error said the key was missing. Read, or named."""
     from langchain_tiered_router.core import ConfigError
+    from litellm_hooks import _settings
     from litellm_hooks._settings import _proxy_tiered_sources, tiered_config_source
 
+    monkeypatch.setattr(_settings, "_WRITTEN", {})  # what the config file says, as the proxy's start reads it
     params = {"model": "tiered_router/tiered", "tiered_router_config": "os.environ/ROUTER_YAML"}
     monkeypatch.setenv("ROUTER_YAML", str(tmp_path / "router.yaml"))
     assert tiered_config_source(params) == str(tmp_path / "router.yaml")
@@ -341,12 +344,46 @@ def test_a_router_config_named_by_an_environment_variable_is_read_from_it(monkey
     with caplog.at_level("WARNING", logger="litellm_hooks"):
         assert _proxy_tiered_sources() == []
     assert "model 'tiered' cannot route" in caplog.text and "$ROUTER_YAML is not set" in caplog.text
-    # at a call, LiteLLM has read the unset variable as empty: not $TIERED_ROUTER_CONFIG's YAML instead
+    # at a call, LiteLLM has read the unset variable as empty, or dropped the key: never
+    # $TIERED_ROUTER_CONFIG's YAML instead (the file said which YAML, by a variable)
     monkeypatch.setenv("TIERED_ROUTER_CONFIG", str(tmp_path / "another_models_router.yaml"))
     for empty in (None, ""):
         with pytest.raises(ConfigError, match=r"tiered_router_config is empty \(an os.environ/ variable"):
             tiered_config_source({**params, "tiered_router_config": empty})
-    assert tiered_config_source({"model": "tiered_router/tiered"}) == str(tmp_path / "another_models_router.yaml")
+    with pytest.raises(ConfigError, match=r"tiered_router_config is os.environ/ROUTER_YAML, and \$ROUTER_YAML is "
+                                          r"not set"):
+        tiered_config_source({"model": "tiered_router/tiered"})
+    # a model the file names without the key is routed by $TIERED_ROUTER_CONFIG, as documented
+    assert tiered_config_source({"model": "tiered_router/other"}) == str(tmp_path / "another_models_router.yaml")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"tiered_router_cofig": "router.yaml"}, r"unknown setting 'tiered_router_cofig' \(the router's are "
+                                             r"tiered_router_config, tiered_router_one_pass\)"),
+    ({"tiered_router_config": "router.yaml", "tiered_router_one_pass": "maybe"},
+     r"tiered_router_one_pass is 'maybe'; it takes true or false")])
+def test_a_tiered_deployments_misspelt_or_misvalued_setting_is_said_at_start(monkeypatch, tmp_path, caplog, params,
+                                                                            message):
+    """Before: a misspelt key routed by $TIERED_ROUTER_CONFIG (or answered a bare 500), and
+    ``tiered_router_one_pass: "maybe"`` was taken as on, both without a word at start."""
+    from langchain_tiered_router.core import ConfigError
+    from litellm.proxy import proxy_server
+    from litellm_hooks import _settings
+    from litellm_hooks._settings import _proxy_tiered_sources, check_deployment
+
+    monkeypatch.setattr(_settings, "_WRITTEN", {})
+    monkeypatch.setenv("TIERED_ROUTER_CONFIG", str(tmp_path / "router.yaml"))
+    deployment = {"model": "tiered_router/tiered", **params}
+    with pytest.raises(ConfigError, match=message):
+        check_deployment(deployment)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"model_list": [{"model_name": "tiered", "litellm_params": deployment}]}))
+    monkeypatch.setattr(proxy_server, "user_config_file_path", str(config), raising=False)
+    with caplog.at_level("WARNING", logger="litellm_hooks"):
+        assert _proxy_tiered_sources() == []
+    assert "model 'tiered' cannot route" in caplog.text and re.search(message, caplog.text)
+    check_deployment({"model": "tiered_router/tiered", "tiered_router_config": "r.yaml",
+                      "tiered_router_one_pass": "off"})  # the switch's words and bools pass
 
 
 def _one_pass_routes(tmp_path):
