@@ -672,17 +672,17 @@ class TieredChatBedrock(BaseChatModel):
         the parser reads them (``structured.schema_gate``). ``json_schema``: Bedrock's own
         structured output (``outputConfig.textFormat``, as ChatBedrockConverse sends it),
         judged on the answer's text. ``prompt_prefill`` is not routed (it rewrites the
-        conversation per model): it warns and uses ``function_calling``.
+        conversation per model): it warns and uses ``function_calling``. Other keyword
+        arguments are as on ``ChatBedrockConverse``: bound to the model for
+        ``json_schema`` (``stop=...``), ignored by ``function_calling``.
         """
-        if kwargs:
-            raise ValueError(f"Received unsupported arguments {kwargs}")
+        if method != "function_calling" and strict is not None:
+            warnings.warn(f"The 'strict' parameter only applies to method='function_calling'; it is ignored "
+                          f"for method='{method}'.", stacklevel=2)
         if method == "json_schema":
-            if strict is not None:
-                warnings.warn("The 'strict' parameter only applies to method='function_calling'; it is ignored "
-                              "for method='json_schema'.", stacklevel=2)
             output_config, gate, json_parser = native_output(schema)
             llm = self.bind(output_config=output_config, **{GATES_KWARG: [gate]},
-                            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema})
+                            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema}, **kwargs)
             if include_raw:
                 assign = RunnablePassthrough.assign(parsed=itemgetter("raw") | json_parser,
                                                     parsing_error=lambda _: None)

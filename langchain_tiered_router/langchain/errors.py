@@ -15,10 +15,9 @@ from __future__ import annotations
 import functools
 from typing import Any, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
 from langchain_core.exceptions import ContextOverflowError
 
-from ..core.errors import GateFailed, LadderExhaustedError
+from ..core.errors import GateFailed, LadderExhaustedError, RouterError
 
 __all__ = ["LadderContextOverflowError", "as_langchain_error"]
 
@@ -42,41 +41,50 @@ class _AsCause:
 
 @functools.lru_cache(maxsize=64)  # botocore makes its modeled classes per client: a bounded cache
 def _ladder_type(cause: type, overflow: bool) -> type | None:
-    """The ladder error type that is also ``cause`` (made once per type), or ``None``
-    when no class can be both (a cause laid out as an ``OSError`` is not an
-    ``ExceptionGroup``'s layout)."""
+    """The ladder error type that is also ``cause`` (made once per type), else the
+    nearest of its bases a class can be together with an ``ExceptionGroup`` (a
+    ``UnicodeDecodeError`` has a layout of its own; its ``ValueError`` has not), or
+    ``None`` (a cause laid out as an ``OSError`` all the way up)."""
     base = LadderContextOverflowError if overflow else LadderExhaustedError
-    try:
-        return type(f"Ladder{cause.__name__}", (_AsCause, base, cause),
-                    {"__module__": __name__, "__doc__": f"The ladder ended on a {cause.__name__}."})
-    except TypeError:
-        return None
+    for kind in cause.__mro__:
+        if kind in (Exception, BaseException, object):
+            return None
+        try:
+            return type(f"Ladder{kind.__name__}", (_AsCause, base, kind),
+                        {"__module__": __name__, "__doc__": f"The ladder ended on a {kind.__name__}."})
+        except TypeError:
+            continue
+    return None
 
 
-def _aws_cause(exc: LadderExhaustedError) -> BaseException | None:
-    """botocore's error behind the tier call that ended the ladder (langchain-aws's
-    ``BedrockContextOverflowError`` is one); ``None`` when a gate's verdict ended it or the
-    last failure was not botocore's (a reply that did not parse)."""
+def _call_cause(exc: LadderExhaustedError) -> BaseException | None:
+    """The error the tier call that ended the ladder raised, as ``ChatBedrockConverse``
+    would have raised it: botocore's (langchain-aws's ``BedrockContextOverflowError`` is
+    one), or the one a reply that could not be read raised in langchain-aws or urllib3
+    (a ``ValueError`` for a body without its output, a ``ProtocolError`` for a cut stream).
+    ``None`` when a gate's verdict ended it, or the router itself gave the call up (a
+    timeout it timed, the deadline)."""
     for error in reversed(exc.exceptions):
         if isinstance(error, GateFailed):
             return None
         if getattr(error, "kind", None) == "circuit_open":  # a tier passed over: the call before it ended the ladder
             continue
-        cause = getattr(error, "cause", None)  # None: a timeout the router timed, the deadline, a reply unread
-        return cause if isinstance(cause, (ClientError, BotoCoreError)) else None
+        cause = getattr(error, "cause", None)
+        return cause if isinstance(cause, Exception) and not isinstance(cause, RouterError) else None
     return None
 
 
 def as_langchain_error(exc: LadderExhaustedError) -> LadderExhaustedError:
-    """``exc`` as the type the last tier call raised (botocore's, with its fields) and as
-    a ``ContextOverflowError`` when that call refused the prompt as over its context
-    window; ``exc`` itself when neither applies."""
+    """``exc`` as the type the last tier call raised (botocore's, with its fields; or
+    the reader's, for a reply that could not be read) and as a ``ContextOverflowError``
+    when that call refused the prompt as over its context window; ``exc`` itself when
+    neither applies, or no class can be both (a ``UnicodeDecodeError``'s layout)."""
     if type(exc) is not LadderExhaustedError:  # already one of these
         return exc
     attempts = getattr(exc.result, "attempts", None) or []
     called = [a for a in attempts if a.outcome != "skipped"]
     overflow = bool(called) and called[-1].error_kind == "context_window"
-    cause = _aws_cause(exc)
+    cause = _call_cause(exc)
     kind = _ladder_type(type(cause), overflow) if cause is not None else None
     if kind is None and not overflow:
         return exc

@@ -130,11 +130,14 @@ def _unstringified(result: list[Generation], properties: Mapping[str, Any] | Non
 class _Unstringifying(BaseModel):
     """A tools parser that reads array and object arguments sent as JSON strings.
 
-    Its final parse of an answer that calls no tool raises ``OutputParserException``: a
-    tier that cannot be forced to call it (a Claude model thinking, DeepSeek reasoning)
-    answered in text on every tier and the ladder served it flagged; the parser alone
-    returned None. ``ChatBedrockConverse`` raises the same there. Partial parses (a
-    stream) are untouched."""
+    Its final parse of an answer that calls no tool raises ``OutputParserException``.
+    The ladder escalates such an answer (it fails the schema gate), so one reaches the
+    parser only when every tier answered in text and it was served flagged; typically
+    tiers that cannot be forced to call a tool (a Claude model thinking, DeepSeek
+    reasoning), where ``ChatBedrockConverse`` raises the same. For a model it can force,
+    plain's parser returns None there; the ladder raises, naming the served tier and its
+    flag, rather than hand a flagged miss over as None. Partial parses (a stream) are
+    untouched."""
 
     schema_properties: dict[str, Any] | None = None
     tool_name: str = ""

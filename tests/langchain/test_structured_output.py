@@ -150,6 +150,24 @@ def test_method_json_schema_sends_bedrocks_own_output_config_and_judges_the_text
 
 @pytest.mark.skipif(not hasattr(ChatBedrockConverse, "_with_structured_output_json_schema"),
                     reason="this langchain-aws has no method='json_schema'")
+def test_other_keyword_arguments_are_taken_as_plain_takes_them(emulator) -> None:
+    """``json_schema`` binds them (a stop sequence reaches every tier), ``function_calling``
+    ignores them, and ``strict`` off ``function_calling`` warns, as on ChatBedrockConverse
+    (before: any of them was a ``ValueError``)."""
+    emulator.clear_requests()
+    out = _routed(emulator).with_structured_output(Person, method="json_schema", stop=["STOP"]).invoke(
+        "native person: Bob")
+    assert out == Person(name="Bob", age=42)
+    assert [r.body["inferenceConfig"]["stopSequences"] for r in emulator.requests] == [["STOP"]] * 2
+    assert _routed(emulator).with_structured_output(Person, unknown_option=1).invoke("person: Bob is 42") == \
+        _plain(emulator).with_structured_output(Person, unknown_option=1).invoke("person: Bob is 42")
+    for method in ("json_schema", "json_mode"):
+        with pytest.warns(UserWarning, match=f"ignored for method='{method}'"):
+            _routed(emulator).with_structured_output(Person, method=method, strict=True)
+
+
+@pytest.mark.skipif(not hasattr(ChatBedrockConverse, "_with_structured_output_json_schema"),
+                    reason="this langchain-aws has no method='json_schema'")
 @pytest.mark.parametrize("schema", [Person, Person.model_json_schema()], ids=["pydantic", "dict"])
 @pytest.mark.parametrize("prompt", ["prose person: Bob", "called person: Bob"], ids=["json-in-prose", "tool-call"])
 def test_method_json_schema_escalates_a_text_the_users_parser_would_refuse(emulator, schema, prompt) -> None:

@@ -43,3 +43,25 @@ def test_every_tier_unreadable_is_one_recorded_failure_not_a_crash(routed, emula
         llm.invoke("hello there")
     assert [a.outcome for a in info.value.result.attempts] == ["malformed"] * 3
     assert routed.last is info.value.result  # the record was written
+
+
+@pytest.mark.parametrize("mode, plain_type", [("invalid_utf8", ValueError), ("missing_output", ValueError)])
+def test_a_ladder_that_ends_on_an_unreadable_reply_raises_what_plain_raises(routed, emulator, mode, plain_type):
+    """ChatBedrockConverse raises the reader's own error for such a reply (langchain-aws's
+    ``ValueError`` for a body without its output, a ``UnicodeDecodeError``, a ``ValueError``
+    too): code that catches it catches the ladder's error as well, which still holds every
+    attempt."""
+    from langchain_aws import ChatBedrockConverse
+
+    from langchain_tiered_router.core import LadderExhaustedError
+
+    llm = routed(retry={"max_retries": 0})
+    plain = ChatBedrockConverse(model=CHEAP, endpoint_url=emulator.url, region_name="us-east-1")
+    emulator.inject("malformed", mode=mode, times=4)
+    with pytest.raises(plain_type):
+        plain.invoke("hello there")
+    with pytest.raises(plain_type) as info:
+        llm.invoke("hello there")
+    assert isinstance(info.value, LadderExhaustedError)
+    assert [a.outcome for a in info.value.result.attempts] == ["malformed"] * 3
+    emulator.clear_faults()
