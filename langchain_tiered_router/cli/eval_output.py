@@ -66,10 +66,12 @@ def print_result(result: dict[str, Any], *, stderr: bool = False) -> None:
             cand.add_row(("* " if name == result["policy"] else "  ") + name,
                          f"{c['delta']:.3g}" if c.get("delta") and name != "baseline" else "-",
                          f"{c.get('certified_points', 0)}/{c.get('points', 0)}", pct(cal.get("savings")),
-                         pct(cal.get("savings_lower_bound")) if "savings" in cal else "-",
+                         pct(cal.get("savings_lower_bound_all_points", cal.get("savings_lower_bound")))
+                         if "savings" in cal else "-",
                          pct(cal.get("parity")), pct(c.get("savings")), pct(c.get("parity")))
         cand.caption = ("* chosen; delta: the strategy's share of the promise's delta (the most to the one the "
-                        "predictions expected to save most); bound: lower bound of the calibration savings")
+                        "predictions expected to save most); bound: lower bound of the calibration savings, "
+                        "over all the points kept at once (a strategy ships only above 0)")
         console.print(cand)
     for note in (result.get("calibration") or {}).get("notes", []):
         console.print(f"note: {note}")
@@ -107,7 +109,7 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError:
         raise ValueError("--plot needs matplotlib: pip install 'langchain-tiered-router[plot]'") from None
-    from ..analysis.eval.metrics import oracle_point, random_savings_at
+    from ..analysis.eval.metrics import oracle_point, random_savings_at, target_text
 
     table, curves = result["_table"], result.get("_curves") or {}
     if not curves:
@@ -128,8 +130,8 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
     ax.scatter([1 - result["savings"]], [result["parity"]], color="red", zorder=6,
                label=f"calibrated: {_savings_phrase(result['savings'])} at {pct(result['parity'])} parity")
     target = result["target_parity"]
-    ax.axhline(target, color="black", lw=0.8, ls=":", label=f"target parity {target:.2f}")
-    ax.annotate(f"target parity {target:.2f}", (0.01, target), xycoords=("axes fraction", "data"),
+    ax.axhline(target, color="black", lw=0.8, ls=":", label=f"target parity {target_text(target)}")
+    ax.annotate(f"target parity {target_text(target)}", (0.01, target), xycoords=("axes fraction", "data"),
                 xytext=(0, 3), textcoords="offset points", fontsize=8)
     ax.axvline(1.0, color="black", lw=0.5)
     right = max(1.05, ax.get_xlim()[1])
@@ -141,7 +143,8 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("cost relative to sending every request to the baseline tier (> 1: costs more)")
     ax.set_ylabel("quality parity (quality / baseline quality)")
     chose = ("auto chose " if result.get("candidates") and len(result["candidates"]) > 2 else "") + result["policy"]
-    ax.set_title(f"Routing on {result['n']} held-out requests: {chose}, calibrated for parity >= {target:.2f}\n"
+    ax.set_title(f"Routing on {result['n']} held-out requests: {chose}, calibrated for parity >= "
+                 f"{target_text(target)}\n"
                  "each line: a router's operating points, from all-cheap (left) to all-baseline (x = 1)",
                  fontsize=9)
     ax.legend(loc="lower right", fontsize=7)

@@ -97,7 +97,7 @@ def eval_command(
     """Train and calibrate a router on calibration data, then measure it on test data."""
     import sys
 
-    from ..analysis.eval.calibration import calibrate
+    from ..analysis.eval.calibration import calibrate, ladder_table
     from ..analysis.eval.data import MMLU_OUTPUT_TOKENS, distinct_rows, load_eval_data
     from ..analysis.eval.harness import evaluate, evaluate_config
     from .eval_output import plot_result, print_result, public
@@ -114,6 +114,9 @@ def eval_command(
         print(f"note: --json FILE is now --json-out FILE (writing {legacy_json})", file=sys.stderr)
         as_json, json_out = False, legacy_json
     policy = _ALIASES.get(policy, policy)
+    if policy == "config" and (calibrate_on is not None or split is not None):
+        raise fail("--policy config routes all of --data through the engine as the config says: it calibrates "
+                   "nothing, so --calibrate-on and --split do not apply")
     with one_line_errors():
         plot = checked_outputs(json_out, plot, {"--data": data, "--calibrate-on": calibrate_on, "--config": config})
         spec = _spec(features)
@@ -137,6 +140,8 @@ def eval_command(
                 cal, repeated = distinct_rows(cal)
                 if not cal or not test:
                     raise ValueError("the split left no calibration or no test items")
+                with about(str(data) if calibrate_on is not None else f"{data}, test part"):
+                    ladder_table(test, ladder)  # test data the headline cannot be measured on: said before calibrating
                 with about(str(calibrate_on) if calibrate_on is not None else f"{data}, calibration part"):
                     calibration = calibrate(cal, ladder, target_parity, policy=policy, delta=delta, bound=bound,
                                             spec=spec, max_escalations=cfg.policy.max_escalations,
@@ -220,6 +225,7 @@ def calibrate_command(
     """Train and calibrate routing on your data and write the file a router config points to."""
     from ..analysis.eval.calibration import calibrate
     from ..analysis.eval.data import distinct_rows
+    from ..analysis.eval.metrics import target_text
     from ..core.model_file import save_routing_model
     from ..analysis.report.summary import savings_phrase
     from .eval_output import pct
@@ -260,7 +266,8 @@ def calibrate_command(
         _note_gates(cal, cfg)
         written = save_routing_model(cal.model, out)
     chosen = cal.chosen
-    print(f"calibrated on {len(items)} requests, target parity {target_parity:.2f}: chose {chosen.name}"
+    print(f"calibrated on {len(items)} requests, target parity {target_text(target_parity)}: "
+          f"chose {chosen.name}"
           + (f" (operating point {chosen.param:.4g})" if chosen.param is not None and chosen.name != "baseline" else ""))
     for cand in cal.candidates:
         if cand.name == "baseline":

@@ -177,6 +177,35 @@ def test_eval_refuses_a_split_beside_a_calibration_file(tmp_path):
     assert result.exit_code != 0 and "give --calibrate-on FILE or --split FRACTION, not both" in result.output
 
 
+def test_eval_of_the_config_refuses_calibration_flags_it_would_ignore(tmp_path):
+    """``--policy config`` routes all of --data through the engine: a --calibrate-on or
+    --split beside it was ignored without a word."""
+    result = _eval(tmp_path, _two_tier_rows(60), _two_tier_rows(30, 500), "--policy", "config")
+    assert result.exit_code != 0 and "--calibrate-on and --split do not apply" in result.output
+
+
+def test_test_data_the_headline_cannot_be_measured_on_is_refused_before_calibrating(tmp_path, monkeypatch):
+    from langchain_tiered_router.analysis.eval import calibration
+
+    def never(*args, **kwargs):
+        raise AssertionError("calibrated before the test data was checked")
+
+    monkeypatch.setattr(calibration, "calibrate", never)
+    result = _eval(tmp_path, _two_tier_rows(40), _two_tier_rows(20, 100, frontier_ok=lambda i: False))
+    assert result.exit_code == 2 and "'frontier' scores 0 on every one of these 20 requests" in result.stderr
+
+
+def test_a_turn_whose_content_is_null_has_no_text(tmp_path):
+    """OpenAI writes ``"content": null`` for an assistant turn that only called tools: no
+    text, not the word "None" routed on and billed."""
+    outcomes = {t: {"correct": True, "response": "ok", "output_tokens": 1} for t in ("cheap", "frontier")}
+    row = {"messages": [{"role": "user", "content": "look it up"}, {"role": "assistant", "content": None},
+                        {"role": "user", "content": None}], "outcomes": outcomes}
+    (item,) = load_outcomes(write_jsonl(tmp_path / "d.jsonl", [row]), ["cheap", "frontier"])
+    assert "None" not in item.prompt
+    assert item.outcomes["cheap"].input_tokens == tokens_of("look it up\n\n")
+
+
 def test_a_test_file_that_shares_prompts_with_the_calibration_file_is_said_not_held_out(tmp_path):
     rows = _two_tier_rows(60)
     result = _eval(tmp_path, rows, rows[:20] + _two_tier_rows(10, 500), "--policy", "classifier", "--json")
@@ -193,6 +222,10 @@ def test_data_the_headline_cannot_be_measured_on_is_refused_in_one_line(tmp_path
     free.write_text(ROUTER.read_text().replace("input_per_mtok: 10, output_per_mtok: 30",
                                                "input_per_mtok: 0, output_per_mtok: 0"))
     result = _eval(tmp_path, _two_tier_rows(40), _two_tier_rows(20, 100), config=free)
+    assert result.exit_code == 2
+    # the test data is checked first, before a calibration that may take minutes
+    assert f"{tmp_path / 'test.jsonl'}: the baseline tier 'frontier' costs $0 on this data" in result.stderr
+    result = _eval(tmp_path, _two_tier_rows(40, tokens=0), _two_tier_rows(20, 100))
     assert result.exit_code == 2
     assert f"{tmp_path / 'cal.jsonl'}: the baseline tier 'frontier' costs $0 on this data" in result.stderr
     result = _eval(tmp_path, _two_tier_rows(40), _two_tier_rows(20, 100, tokens=0))

@@ -26,7 +26,7 @@ from ...core.learned import RoutingModel, per_token_rates
 from ...core.tiers import Ladder
 from .bounds import CLT_MIN_N, fixed_sequence, reject, resolve, savings_and_se, z_of
 from .data import EvalDataError, EvalItem
-from .metrics import LadderTable, summarize_run
+from .metrics import LadderTable, summarize_run, target_text
 from .strategies import RecordedSignals, ScoreStrategy, SplitStrategy, Strategy, strategies_for
 from .training import Heads, Predictions, TrainingData, crossfit, predict, select_c
 
@@ -125,9 +125,9 @@ class Calibration:
         if not self.routes:  # nothing statistical is promised: the baseline is the reference itself
             if self.target_parity <= 1:
                 return (f"every request stays on the baseline tier: parity is 1.00 by construction, at or above "
-                        f"the target {self.target_parity:.2f}")
-            return (f"no strategy reached parity {self.target_parity:.2f}; every request stays on the baseline "
-                    "tier (parity 1.00, below the target)")
+                        f"the target {target_text(self.target_parity)}")
+            return (f"no strategy reached parity {target_text(self.target_parity)}; every request stays on the "
+                    "baseline tier (parity 1.00, below the target)")
         return guarantee_text(self.target_parity, self.delta, self.bound, self.tested, self.favourite, self.folds)
 
 
@@ -140,7 +140,8 @@ def guarantee_text(target: float, delta: float, bound: str, tested: int, favouri
     else:
         split = f"Bonferroni over {tested} strategies tried"
     return (f"with probability >= {1 - delta:.0%} over the calibration sample, expected parity on traffic like it "
-            f"is >= {target:.2f} (Learn-then-Test: {how}, fixed sequence over each strategy's operating points, "
+            f"is >= {target_text(target)} (Learn-then-Test: {how}, fixed sequence over each strategy's operating "
+            "points, "
             f"{split}; decisions cross-fitted over {folds} folds, and each request served by the fold heads "
             "fitted without its fold, as certified)")
 
@@ -168,6 +169,8 @@ def expected_savings(strategy: Strategy, params: np.ndarray, preds: Predictions,
 # Operating points replayed and tested together: the sequence stops at its first failure,
 # and memory stays at CHUNK x requests however fine the grid and large the data.
 CHUNK = 64
+# Fewer requests than this moved off the baseline tier: a point no test tells from it.
+MIN_MOVED = 10
 
 
 def certify(cand: Candidate, preds: Predictions | None, table: LadderTable, signals: RecordedSignals,
@@ -183,11 +186,27 @@ def certify(cand: Candidate, preds: Predictions | None, table: LadderTable, sign
     kept: list[tuple[int, float, float]] = []  # (index, savings, its standard error)
     for first in range(0, len(params), CHUNK):
         runs = [s.simulate(preds, table, signals, p) for p in params[first:first + CHUNK]]
-        losses = np.stack([target * table.q_base - table.served_quality(served) for served, _ in runs])
-        passed = fixed_sequence(reject(losses, delta, bound, high=max(target, 1e-9)))
-        kept += [(first + g, *savings_and_se(runs[g][1], table.c_base)) for g in range(passed)]
-        cand.certified = first + passed
-        if passed < len(runs):
+        # Which points are tested is read off the decisions alone (no label), so the
+        # sequence stays fixed in advance: a point that moves a few requests off the
+        # baseline tier (1 to MIN_MOVED - 1) is left out; no test tells it from the
+        # baseline (at target 1 the normal bound needs four gains and no loss), and its
+        # failure stopped the sequence before any point worth shipping.
+        moved = [int((served != table.base).sum()) for served, _ in runs]
+        tested = [g for g, m in enumerate(moved) if m == 0 or m >= MIN_MOVED]
+        if not tested:
+            continue
+        losses = np.stack([target * table.q_base - table.served_quality(runs[g][0]) for g in tested])
+        # A point that serves the baseline tier on every request (a sequence's safe end)
+        # is the baseline there: the sequence goes on past it untested (tested, its loss
+        # at target 1 was 0 for every request, never shown below 0, and the sequence
+        # stopped: at target 1.0 nothing could be certified). Untested, it is not kept:
+        # on other requests the same decision rule may route some elsewhere.
+        baseline = np.array([target <= 1 and moved[g] == 0 for g in tested])
+        passed = fixed_sequence(baseline | reject(losses, delta, bound, high=max(target, 1e-9)))
+        kept += [(first + g, *savings_and_se(runs[g][1], table.c_base)) for j, g in enumerate(tested[:passed])
+                 if not baseline[j]]
+        cand.certified = first + (tested[passed] if passed < len(tested) else len(runs))
+        if passed < len(tested):
             break
     if not kept:
         return
@@ -357,7 +376,7 @@ def calibrate(items: Sequence[EvalItem], ladder: Ladder, target_parity: float, *
     baseline = next(cand for cand in candidates if cand.name == "baseline")
     best = max(viable, key=lambda cand: cand.savings_lb) if viable else baseline
     if not viable:
-        notes.append(f"nothing saves at parity {target_parity:.2f} with confidence on this data: "
+        notes.append(f"nothing saves at parity {target_text(target_parity)} with confidence on this data: "
                      "every request stays on the baseline tier (savings 0 %, parity 100 %)")
         if len(items) < CLT_MIN_N:
             notes.append(f"{len(items)} calibration requests are few for a {1 - delta:.0%} promise (the betting "

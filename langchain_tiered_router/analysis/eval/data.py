@@ -199,6 +199,8 @@ def _turns_of(messages: Any, where: str) -> list[tuple[str, str]]:
         content = m.get("content", "")
         if isinstance(content, list):  # content blocks: [{"text": ...}] or [{"type": "text", "text": ...}]
             text = blocks_text(content)
+        elif content is None:  # an assistant turn that only called tools (OpenAI writes null): no text
+            text = ""
         else:
             text = str(content)
         turns.append((str(m.get("role")), text))

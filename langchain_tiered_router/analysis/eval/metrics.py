@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["LadderTable", "Point", "summarize_run", "random_savings_at", "oracle_point", "headroom_recovered",
-           "pgr", "apgr", "cpt", "curve_auc", "best_savings_at", "bootstrap_parity_ci", "savings", "parity"]
+           "target_text", "pgr", "apgr", "cpt", "curve_auc", "best_savings_at", "bootstrap_parity_ci", "savings", "parity"]
 
 
 def savings(cost: float, baseline_cost: float) -> float:
@@ -122,7 +122,17 @@ def random_savings_at(table: LadderTable, parity: float) -> float:
             elif q[b] > q[a] and q[b] >= target:
                 x = (target - q[a]) / (q[b] - q[a])  # share sent to b
                 best = min(best, (1 - x) * c[a] + x * c[b])
-    return float(1 - best / table.c_base.sum())
+    return _exact(float(1 - best / table.c_base.sum()))
+
+
+def target_text(target: float) -> str:
+    """A parity target as written: two decimals, more where it has them (0.999 is not 1.00)."""
+    return f"{target:.2f}" if abs(target * 100 - round(target * 100)) < 1e-9 else f"{target:.6g}"
+
+
+def _exact(value: float) -> float:
+    """``value`` with the float noise of a ratio of equal sums (-0.0, 6e-16) made 0."""
+    return 0.0 if abs(value) < 1e-12 else value
 
 
 def oracle_served(table: LadderTable) -> np.ndarray:
@@ -147,7 +157,7 @@ def headroom_recovered(savings: float, random_savings: float, oracle_savings: fl
     """The share of the oracle's extra savings (over the random mix) that a router found;
     None when the oracle saves less than a point more than the random mix."""
     room = oracle_savings - random_savings
-    return None if room < MIN_HEADROOM else float((savings - random_savings) / room)
+    return None if room < MIN_HEADROOM else _exact(float((savings - random_savings) / room))
 
 
 def pgr(table: LadderTable, quality: float) -> float:
