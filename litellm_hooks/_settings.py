@@ -81,7 +81,8 @@ def tiered_config_source(litellm_params: Mapping[str, Any] | None) -> str | None
         if all(isinstance(w, str) and w.startswith(ENV_REFERENCE) for w in written):
             # every deployment of it names a variable the proxy found unset: not the env's YAML
             raise ConfigError(f"model {model!r}: tiered_router_config is {written[0]}, and "
-                              f"${written[0][len(ENV_REFERENCE):]} is not set", path="litellm_params.tiered_router_config")
+                              f"${written[0][len(ENV_REFERENCE):]} is not set",
+                              path="litellm_params.tiered_router_config")
     if "tiered_router_config" in params and not params["tiered_router_config"]:
         # LiteLLM reads ``os.environ/NAME`` of an unset NAME as empty: falling back to
         # $TIERED_ROUTER_CONFIG would route this model by another model's YAML
