@@ -58,7 +58,8 @@ from ._accounting import bill_on_logging_object, mark_routed, publish_route
 from ._backend import LiteLLMRouterBackend
 from ._convert import answer_from_response, failure_kind, retries_made
 from ._provider import misconfigured
-from ._settings import ONE_PASS_PARAM, check_deployment, deployments, one_pass_switch, tiered_config_source
+from ._settings import (ONE_PASS_PARAM, PROVIDER, check_deployment, deployments, one_pass_switch,
+                        tiered_config_source)
 from ._stream_handoff import (HandoffStream, ProxyStream, client_chunks, delivered_error, log_failure, usage_chunk,
                               wants_usage)
 
@@ -510,11 +511,11 @@ def _one_pass_source(llm_router: Any, model: str) -> str | None:
         if not isinstance(params, Mapping):
             continue
         try:
-            source = tiered_config_source(params)
-            if source is None:
+            if not str(params.get("model") or "").startswith(PROVIDER + "/"):
                 continue
-            check_deployment(params)
-            if not one_pass_switch(params.get(ONE_PASS_PARAM, True)):
+            check_deployment(params)  # first: a misspelt key explains a missing one
+            source = tiered_config_source(params)
+            if source is None or not one_pass_switch(params.get(ONE_PASS_PARAM, True)):
                 continue
         except ConfigError as exc:  # this deployment cannot route (said at start); the others may
             refused = refused or exc

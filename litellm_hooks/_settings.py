@@ -362,9 +362,10 @@ def _proxy_tiered_sources() -> list[str]:
             _WRITTEN.setdefault(str(params["model"]), []).append(params.get("tiered_router_config"))
     for deployment in config.get("model_list") or []:
         try:
-            source = tiered_config_source((deployment or {}).get("litellm_params"))
-            if source is not None:
-                check_deployment(deployment["litellm_params"])
+            params = (deployment or {}).get("litellm_params")
+            if isinstance(params, Mapping) and str(params.get("model") or "").startswith(PROVIDER + "/"):
+                check_deployment(params)  # first: a misspelt key explains a missing one
+            source = tiered_config_source(params)
         except ConfigError as exc:  # its requests will say so too; the operator reads it at start
             log.warning("model %r cannot route: %s", (deployment or {}).get("model_name"), exc)
             continue
