@@ -51,12 +51,11 @@ from ._streaming import as_chunk, final_chunk, served_metadata
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
 from .errors import as_langchain_error
 from .structured import judged_tools, native_output, schema_gate, structured_parser
-from .tool_readers import tool_readers
+from .tool_readers import readers_of, remember
 
 __all__ = ["TieredChatBedrock"]
 
 GATES_KWARG = "tiered_gates"  # bound by with_structured_output; never sent to Bedrock
-TOOL_READERS_KWARG = "tiered_tool_readers"  # bound by bind_tools (``tool_readers``); never sent to Bedrock
 
 
 class TieredChatBedrock(BaseChatModel):
@@ -409,7 +408,6 @@ class TieredChatBedrock(BaseChatModel):
                  run_id: Any = None) -> tuple[RouteRequest, dict[str, Any]]:
         kwargs = dict(kwargs)
         structured = list(kwargs.pop(GATES_KWARG, None) or [])
-        readers = kwargs.pop(TOOL_READERS_KWARG, None)
         try:  # a response_format (create_agent's native structured output) judges text answers, as on the proxy
             formats = response_format_gates(kwargs)
         except ConfigError as exc:  # refused at the tier call, so the request is recorded
@@ -430,7 +428,8 @@ class TieredChatBedrock(BaseChatModel):
             requested_tier=requested, caller=kwargs.pop("caller", None) or metadata.get("caller"),
             # a structured-output schema judges both kinds: a text answer to a forced tool call fails it
             gates=structured + formats + forced, tool_gates=structured + forced,
-            tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured), readers=readers),
+            tools=tool_schemas(kwargs.get("tools"), judged_elsewhere=judged_tools(structured),
+                               readers=readers_of(kwargs.get("tools"))),
             metadata={"integration": "langchain"})
         failed_runs.mark(request, run_id)
         return request, kwargs
@@ -657,10 +656,9 @@ class TieredChatBedrock(BaseChatModel):
             raise ValueError(f"Bedrock system tools ({', '.join(map(_system_tool_name, system))}) are not routed: "
                              "they run on Nova models only, and a tiered model sends its tools to every tier; "
                              "bind them on a ChatBedrockConverse of a Nova model")
-        readers = tool_readers(tools)
-        if readers:
-            kwargs = {TOOL_READERS_KWARG: readers, **kwargs}
-        return self.bind(tools=[_formatted_tool(t, strict) for t in tools], tool_choice=tool_choice, **kwargs)
+        bound = [_formatted_tool(t, strict) for t in tools]
+        remember(tools, bound)
+        return self.bind(tools=bound, tool_choice=tool_choice, **kwargs)
 
     def with_structured_output(self, schema: dict[str, Any] | type, *, include_raw: bool = False,
                                method: str = "function_calling", strict: bool | None = None,

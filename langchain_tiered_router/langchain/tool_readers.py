@@ -13,13 +13,21 @@ answer failed on that difference escalates for nothing, at a dearer tier's price
   ``null`` unchanged.
 
 Other tools (dicts, Bedrock ``toolSpec``) are judged by the schema they give.
+
+``bind_tools`` keeps each tool's reader beside the tool dict it binds (``remember``), by
+that dict's identity, not among the binding's kwargs: those are serialised with the
+chain (``dumps``), and a function there made every ``bind_tools`` chain unloadable. A
+request finds its tools' readers by the dicts it carries (``readers_of``); a copy (a
+chain loaded from its dump) is judged by the schema sent.
 """
 
 from __future__ import annotations
 
+import threading
 import types
 import typing
-from typing import Any, Callable, Iterable, Mapping
+from collections import OrderedDict
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as as_tool
@@ -27,29 +35,40 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
-__all__ = ["ToolReaders", "tool_readers", "allow_null", "nullable_typeddict_fields"]
+__all__ = ["remember", "readers_of", "allow_null", "nullable_typeddict_fields"]
+
+# id(bound tool dict) -> (that dict, its name, its reader), oldest first; bounded, since an
+# application may bind anew on every call (a reader forgotten: judged by the schema sent)
+_KEPT = 4096
+_READERS: OrderedDict[int, tuple[Any, str, Any]] = OrderedDict()
+_LOCK = threading.Lock()
 
 
-class ToolReaders(dict):
-    """Tool name -> its argument check (``core.tool_calls.ArgumentCheck``) or relaxed
-    schema. Bound beside the tools; its repr names only the tools, so a trace or a cache
-    key does not carry function addresses."""
-
-    def __repr__(self) -> str:
-        return f"ToolReaders({sorted(self)!r})"
-
-
-def tool_readers(tools: Iterable[Any]) -> ToolReaders:
-    """The readers of the tools ``bind_tools`` was given, by the name each is sent under."""
-    out = ToolReaders()
-    for tool in tools:
+def remember(tools: Sequence[Any], bound: Sequence[Any]) -> None:
+    """Keep the reader of each tool ``bind_tools`` was given beside the dict it binds."""
+    for tool, sent in zip(tools, bound):
         try:
             read = _reader(tool)
         except Exception:  # noqa: BLE001 - a tool LangChain cannot read here: judged by the schema sent
             read = None
-        if read is not None:
-            out[read[0]] = read[1]
-    return out
+        if read is None or read[1] is None:
+            continue
+        with _LOCK:
+            _READERS[id(sent)] = (sent, *read)
+            while len(_READERS) > _KEPT:
+                _READERS.popitem(last=False)
+
+
+def readers_of(tools: Any) -> dict[str, Any] | None:
+    """Tool name -> reader, for the bound tool dicts a request carries (``None``: none)."""
+    if not isinstance(tools, (list, tuple)) or not _READERS:
+        return None
+    out = {}
+    for tool in tools:
+        kept = _READERS.get(id(tool))
+        if kept is not None and kept[0] is tool:  # the very dict: an id is reused once its dict is gone
+            out[kept[1]] = kept[2]
+    return out or None
 
 
 def _reader(tool: Any) -> tuple[str, Any] | None:

@@ -20,6 +20,7 @@ import copy
 
 import pytest
 from langchain_core.chat_history import InMemoryChatMessageHistory
+from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain.agents import create_agent
@@ -178,8 +179,11 @@ def test_tool_calls_are_judged_as_the_code_that_reads_them_will(tmp_path) -> Non
     with BedrockEmulator(script) as emulator:
         llm = TieredChatBedrock(config=config(emulator.url), telemetry=False)
 
-        message = llm.bind_tools([add_days]).invoke("add some days")
+        bound = llm.bind_tools([add_days])
+        message = bound.invoke("add some days")
         assert add_days.invoke(message.tool_calls[0]).content == "in 42 days"
+        # the readers are kept out of the binding's kwargs, which a chain's dump writes
+        assert "not_implemented" not in dumps(bound)
         routing = message.response_metadata["routing"]
         assert (routing["tier"], routing["attempts"][0]["gate_reason"]) == ("cheap", "1 tool call valid")
 
