@@ -34,8 +34,6 @@ log = logging.getLogger("litellm_hooks")
 PROVIDER = "tiered_router"
 CONFIG_ENV = "TIERED_ROUTER_CONFIG"
 ENV_REFERENCE = "os.environ/"  # how a LiteLLM config names an environment variable
-
-
 ONE_PASS_PARAM = "tiered_router_one_pass"
 _OWN_PARAMS = ("tiered_router_config", ONE_PASS_PARAM)
 _SWITCHES = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}

@@ -141,8 +141,7 @@ def guarantee_text(target: float, delta: float, bound: str, tested: int, favouri
         split = f"Bonferroni over {tested} strategies tried"
     return (f"with probability >= {1 - delta:.0%} over the calibration sample, expected parity on traffic like it "
             f"is >= {target_text(target)} (Learn-then-Test: {how}, fixed sequence over each strategy's operating "
-            "points, "
-            f"{split}; decisions cross-fitted over {folds} folds, and each request served by the fold heads "
+            f"points, {split}; decisions cross-fitted over {folds} folds, and each request served by the fold heads "
             "fitted without its fold, as certified)")
 
 
