@@ -624,3 +624,18 @@ def test_astream_tasks_cancelled_mid_stream_leave_no_request_behind(emulator) ->
     gc.collect()
     assert len(recorded) == 20  # every request recorded, the cancelled ones too
     assert [ref for ref in recorded if ref() is not None] == []
+
+
+def test_a_ladder_a_botocore_timeout_ended_is_the_nearest_botocore_error_it_can_be() -> None:
+    """botocore's timeouts are ``OSError``s, which no ``ExceptionGroup`` can also be: the
+    ladder's error is their nearest botocore base that it can be, so ``except
+    BotoCoreError`` catches it as it catches plain's timeout."""
+    from botocore.exceptions import BotoCoreError, ConnectTimeoutError, HTTPClientError, ReadTimeoutError
+
+    from langchain_tiered_router.langchain.errors import _ladder_type
+
+    assert issubclass(_ladder_type(ReadTimeoutError, False), HTTPClientError)
+    assert issubclass(_ladder_type(ConnectTimeoutError, False), BotoCoreError)
+    assert issubclass(_ladder_type(UnicodeDecodeError, False), ValueError)
+    assert _ladder_type(TimeoutError, False) is None  # an OSError all the way up
+    assert issubclass(_ladder_type(ReadTimeoutError, False), LadderExhaustedError)
