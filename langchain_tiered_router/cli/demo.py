@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from .demo_db import DEFAULT_DB, claim_db, mark_db, prepare_db
+from .demo_db import DEFAULT_DB, claim_db, mark_db, prepare_db, start_afresh
 from .errors import fail, one_line_errors
 from .outputs import emit_json
 
@@ -75,6 +75,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Offline demo: emulated Bedrock, cascade with gates, SQLite telemetry, savings-at-parity report."""
         from .outputs import console as wide_console
+        from rich.markup import escape
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
 
@@ -112,6 +113,11 @@ def register(app: typer.Typer) -> None:
                 config_path = bundled_config_path()
             base = RouterConfig.from_yaml(config_path)
             if batch:
+                from ..demo.batch import check_batch_demo
+
+                check_batch_demo(items, base)
+            start_afresh(db, append)  # every input read: only now the earlier run's rows go
+            if batch:
                 _batch_demo(items, base, db, source, replay is not None, as_json, json_out, console, earlier)
                 return
             # the first seconds go to starting the emulator and building the router: the spinner
@@ -143,7 +149,7 @@ def register(app: typer.Typer) -> None:
                 console.print(earlier, soft_wrap=True)
             render(run.summary, console=console)
             for failure in run.failures[:5]:
-                console.print(f"[yellow]failed:[/yellow] {failure}")
+                console.print(f"[yellow]failed:[/yellow] {escape(failure)}")  # "[tier / model]" is no style
             console.print(f"again, from the DB: tiered-router report --db {db}", soft_wrap=True)
             if json_out is not None:
                 emit_json(out, as_json=False, json_out=json_out)

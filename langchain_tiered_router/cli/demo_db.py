@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-__all__ = ["DEFAULT_DB", "prepare_db", "claim_db", "mark_db"]
+__all__ = ["DEFAULT_DB", "prepare_db", "start_afresh", "claim_db", "mark_db"]
 
 DEFAULT_DB = Path("tiered_router_demo.db")
 _MARK = "tiered_router_demo_runs"  # a table the demo adds, so a re-run knows the DB is its own
@@ -50,10 +50,11 @@ def _check_writable(db: Path) -> None:
 
 
 def prepare_db(db: Path, append: bool) -> str | None:
-    """Check ``--db`` before routing; start it afresh unless ``--append``. Returns what
-    was done to an earlier DB, to be said. Only a DB an earlier demo wrote (its mark, not
-    its name) is emptied; ``--append`` adds only to a telemetry database (or an empty
-    one); any other existing file is refused, never touched."""
+    """Check ``--db`` before routing, touching nothing. Returns what will be done to an
+    earlier DB, to be said. Only a DB an earlier demo wrote (its mark, not its name) will
+    be emptied (``start_afresh``, once every other input has been read: a mistyped
+    ``--config`` must not cost the last run's rows); ``--append`` adds only to a telemetry
+    database (or an empty one); any other existing file is refused, never touched."""
     if db.is_dir():
         raise ValueError(f"--db {db} is a directory; give a file name")
     if not db.parent.exists():
@@ -75,8 +76,13 @@ def prepare_db(db: Path, append: bool) -> str | None:
     if tables is None or _MARK not in tables:
         raise ValueError(f"--db {db} exists and was not written by the demo; give a new file, or --append to "
                          "add this run to it")
-    _empty(db)  # its rows: the mark stays
     return f"emptied the earlier {db} first (--append adds to it instead)"
+
+
+def start_afresh(db: Path, append: bool) -> None:
+    """Empty the earlier demo DB ``prepare_db`` accepted (its rows: the mark stays)."""
+    if not append and db.exists():
+        _empty(db)
 
 
 def _empty(db: Path) -> None:

@@ -17,7 +17,7 @@ MIN_LABELLED = 40  # below this, 10 folds of cross-fitting leave too few per fol
 
 def load_shadow_items(config_path: Path, db: str | Path, since: Optional[str], save_data: Optional[Path]
                       ) -> tuple[Any, Any, list[Any]]:
-    from ..analysis.eval.data import EvalDataError
+    from ..analysis.eval.data import EvalDataError, distinct_rows
     from ..analysis.shadow_labels import CANNOT_TELL, LABEL_MEANING, shadow_labels, write_outcomes
     from ..core.config import load_config
     from ..analysis.report.store import load_records
@@ -37,9 +37,12 @@ def load_shadow_items(config_path: Path, db: str | Path, since: Optional[str], s
         why = (f"{labels.shadowed} were shadow-sampled but stored no text: set telemetry.store_text: true"
                if labels.shadowed else "none was shadow-sampled: set telemetry.shadow.fraction above 0")
         raise EvalDataError(f"no labelled record in {db} ({labels.records} records read; {why})")
-    if len(labels.items) < MIN_LABELLED:
-        raise EvalDataError(f"only {len(labels.items)} shadow-labelled records in {db}; calibration needs at least "
-                            f"{MIN_LABELLED}: wait for more traffic or raise telemetry.shadow.fraction")
+    distinct = len(distinct_rows(labels.items)[0])  # a repeated request is one piece of evidence, as calibrated
+    if distinct < MIN_LABELLED:
+        repeats = (f" ({len(labels.items)} records; a request repeated with the same outcomes counts once)"
+                   if distinct < len(labels.items) else "")
+        raise EvalDataError(f"only {distinct} distinct shadow-labelled requests in {db}{repeats}; calibration needs "
+                            f"at least {MIN_LABELLED}: wait for more traffic or raise telemetry.shadow.fraction")
     served = ", ".join(f"{tier} {n:,}" for tier, n in labels.served_by.items())
     print(f"labels from {len(labels.items):,} shadow-sampled records of {db} ({labels.records:,} records read"
           + (f"; {labels.without_text} shadowed without stored text skipped" if labels.without_text else "")

@@ -21,10 +21,11 @@ from ..core.config import RouterConfig
 from ..core.errors import ConfigError
 from ..analysis.report import Label, load_records, write_labels
 from ..analysis.report import Summary, summarize
+from ..batch.formats import supports
 from .runner import _fake_credentials, demo_config, emulator_script
 from .workload import Item, write_items
 
-__all__ = ["BatchDemoRun", "run_batch_demo", "batch_config_path", "MOTO_HINT"]
+__all__ = ["BatchDemoRun", "run_batch_demo", "check_batch_demo", "batch_config_path", "MOTO_HINT"]
 
 _DATA = Path(__file__).resolve().parent.parent / "data" / "demo"
 MOTO_HINT = "the batch demo needs moto's S3 server: pip install 'langchain-tiered-router[batch-demo]'"
@@ -78,6 +79,12 @@ def _config(base: RouterConfig, db: Path, emulator_url: str, s3_url: str) -> Rou
     data = demo_config(base, db, emulator_url).model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data.setdefault("telemetry", {})["shadow"] = {"fraction": 0.0}  # parity comes from the recorded labels
     batch = data.setdefault("batch", {})
+    chosen = base.batch is not None and "invocation_type" in base.batch.model_fields_set
+    if not chosen and not all(supports(t.model_id, "InvokeModel") for t in base.tiers):
+        # a tier with no InvokeModel record format (the replay's GPT-4): Converse records
+        # carry every model, and the emulator's jobs answer them; a config that names
+        # its invocation type keeps it
+        batch["invocation_type"] = "Converse"
     batch.setdefault("bucket", "s3://tiered-router-demo/batch")
     batch.setdefault("role_arn", _ROLE)
     batch.setdefault("poll_interval_s", 0.05)
@@ -102,15 +109,26 @@ def _labels(results: Path, items: Sequence[Item], baseline: str) -> Iterator[Lab
                 yield Label(row["request_id"], served.score, base.score, "recorded")
 
 
-def run_batch_demo(items: Sequence[Item], base: RouterConfig, *, db: Path) -> BatchDemoRun:
-    """Route ``items`` as batch jobs against the emulator and moto; report from ``db``."""
-    from ..batch import run_batch
-    from ..emulator import BedrockEmulator
+def check_batch_demo(items: Sequence[Item], base: RouterConfig) -> None:
+    """What would stop the batch demo, found before it starts (and before the CLI empties
+    the earlier run's DB): a workload of other tiers, a tier no batch record carries."""
+    from ..batch.settings import check_formats
 
     missing = sorted({t for item in items for t in item.outcomes} - set(base.tier_names))
     if missing and not any(set(item.outcomes) & set(base.tier_names) for item in items):
         raise ConfigError(f"the workload's tiers ({', '.join(missing)}) are not in the router config "
                           f"({', '.join(base.tier_names)})")
+    config = _config(base, Path("unused.db"), "http://127.0.0.1:1", "http://127.0.0.1:1")
+    assert config.batch is not None
+    check_formats(config, config.batch)
+
+
+def run_batch_demo(items: Sequence[Item], base: RouterConfig, *, db: Path) -> BatchDemoRun:
+    """Route ``items`` as batch jobs against the emulator and moto; report from ``db``."""
+    from ..batch import run_batch
+    from ..emulator import BedrockEmulator
+
+    check_batch_demo(items, base)
     started = time.perf_counter()
     db = Path(db)
     with tempfile.TemporaryDirectory(prefix="tiered-router-batch-demo-") as tmp, _fake_credentials(), \

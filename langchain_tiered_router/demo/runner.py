@@ -50,6 +50,13 @@ class DemoRun:
     failures: list[str] = field(default_factory=list)
 
 
+def _shortened(message: str, head: int = 120, tail: int = 240) -> str:
+    """A failure's message cut to a line or two, its end kept: a ladder's error names each
+    attempt first and the cause (a connection refused, a throttle) last."""
+    message = " ".join(message.split())
+    return message if len(message) <= head + tail + 5 else f"{message[:head]} ... {message[-tail:]}"
+
+
 def demo_config(base: RouterConfig, db: Path, endpoint_url: str | None) -> RouterConfig:
     """The config with the SQLite sink at ``db`` and the endpoint set (None: real Bedrock)."""
     data = base.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -141,7 +148,7 @@ def run_demo(items: Sequence[Item], base: RouterConfig, *, db: Path, live: bool 
                 try:
                     meta = invoke(item.prompt)
                 except Exception as exc:  # noqa: BLE001 - one failed request is reported, the run goes on
-                    failures.append(f"{item.id}: {type(exc).__name__}: {str(exc)[:120]}")
+                    failures.append(f"{item.id}: {type(exc).__name__}: {_shortened(str(exc))}")
                     result = getattr(exc, "result", None)
                     meta = routing_dict(result) if result is not None else None
                 if meta:

@@ -48,6 +48,24 @@ def test_demo_batch_reports_what_it_wrote(tmp_path):
     assert out["escalation_rate"] == json.loads(live.stdout)["escalation_rate"]
 
 
+def test_demo_batch_replays_routellm_answers_with_the_bundled_replay_router(shared_data, tmp_path):
+    """``--replay <RouteLLM CSV> --batch``: GPT-4 has no InvokeModel batch format, so the
+    bundled replay router runs as Converse records; the same tiers serve as live."""
+    csv = shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv"
+    runs = {}
+    for how in (["--batch"], []):
+        db = tmp_path / f"replay{len(runs)}.db"
+        result = CliRunner().invoke(app, ["demo", "--replay", str(csv), *how, "--limit", "40", "--db", str(db),
+                                          "--json"])
+        assert result.exit_code == 0, result.output
+        with sqlite3.connect(db) as conn:
+            runs[bool(how)] = (json.loads(result.stdout), sorted(conn.execute("SELECT tier FROM routing_records")))
+    (batched, batch_tiers), (live, live_tiers) = runs[True], runs[False]
+    assert batched["via"] == "batch" and batched["requests"] == 40 and len(batch_tiers) == 40
+    # the same answers served (batch prices differ: escalations go on demand at full price)
+    assert batch_tiers == live_tiers and batched["parity"]["value"] == live["parity"]["value"]
+
+
 def test_demo_batch_prints_the_report(tmp_path):
     result = CliRunner().invoke(app, ["demo", "--batch", "--limit", "120", "--db", str(tmp_path / "d.db")])
     assert result.exit_code == 0, result.output

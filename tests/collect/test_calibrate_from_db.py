@@ -3,7 +3,6 @@ labels, and the labels are exactly what the records say."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
@@ -30,15 +29,16 @@ def items_of(rows: list[Row]) -> list[EvalItem]:
         "frontier": Outcome(float(r.frontier_correct), r.frontier, 100 + r.n, 80 + r.n)}) for r in rows]
 
 
-def shadow_db(rows: list[Row], db: Path, *, store_text: bool = True) -> Path:
+def shadow_db(rows: list[Row], db: Path, *, store_text: bool = True, unique_ids: bool = False) -> Path:
     """Route ``rows`` through the engine (cheap first, no gate) with every answer shadowed."""
     data = load_config(WALKTHROUGH).model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data["telemetry"] = {"store_text": store_text, "sinks": [{"kind": "sqlite", "path": str(db)}],
                          "shadow": {"fraction": 1.0, "seed": 3, "comparator": {"kind": "numeric"}}}
     router = build_router(RouterConfig.from_dict(data))
     backend = ReplayBackend()
-    for item in items_of(rows):
-        router.route(RouteRequest(item.prompt, payload=item, request_id=item.id), backend)
+    for n, item in enumerate(items_of(rows)):
+        request_id = f"{item.id}-{n}" if unique_ids else item.id
+        router.route(RouteRequest(item.prompt, payload=item, request_id=request_id), backend)
     flush_all()
     return db
 
@@ -88,7 +88,12 @@ def test_records_without_text_or_too_few_or_a_longer_ladder_are_refused(gsm8k, t
     assert "20 were shadow-sampled but stored no text: set telemetry.store_text: true" in result.output
     few = shadow_db(gsm8k[:20], tmp_path / "few.db")
     result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(few), "--out", str(tmp_path / "m.npz"))
-    assert result.exit_code == 2 and "only 20 shadow-labelled records" in result.output
+    assert result.exit_code == 2 and "only 20 distinct shadow-labelled requests" in result.output
+    # the same 20 requests sent twice more are still 20 pieces of evidence, as calibrated
+    repeated = shadow_db(gsm8k[:20] * 3, tmp_path / "repeated.db", unique_ids=True)
+    result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(repeated), "--out", str(tmp_path / "m.npz"))
+    assert result.exit_code == 2, result.output
+    assert "only 20 distinct shadow-labelled requests" in result.output and "(60 records;" in result.output
     three = load_config(WALKTHROUGH).model_dump(mode="json", by_alias=True, exclude_defaults=True)
     three["tiers"].insert(1, {"name": "mid", "model_id": "amazon.nova-pro-v1:0"})
     (tmp_path / "three.yaml").write_text(yaml.safe_dump(three))

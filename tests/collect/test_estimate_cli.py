@@ -189,3 +189,18 @@ def test_cache_tokens_recorded_in_outcomes_are_priced_at_the_cache_rates(tmp_pat
     out = json.loads(run("--data", str(data), "--config", str(config), "--json").output)
     frontier = (1000 * 10 + 100 * 20 + 4000 * 1 + 50 * 12.5 + 150 * 20) / 1e6
     assert out["baseline_cost_usd"] == pytest.approx(4 * frontier)
+
+
+def test_routellm_answers_without_text_are_said_to_be_costed_at_one_token(shared_data):
+    """RouteLLM's MMLU folder keeps no answer text: each answer is costed at one output
+    token, and the output says so, as for a JSONL outcome with neither text nor tokens."""
+    config = Path(__file__).resolve().parents[2] / "examples" / "eval" / "routellm_router.yaml"
+    result = CliRunner().invoke(app, ["estimate", "--config", str(config), "--data",
+                                      str(shared_data / "routellm" / "mmlu"), "--format", "routellm", "--json"])
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert any("have neither a response nor output_tokens: each is costed at one output token" in n for n in notes)
+    gsm8k = CliRunner().invoke(app, ["estimate", "--config", str(config), "--data",
+                                     str(shared_data / "routellm" / "gsm8k" / "gsm8k_responses.csv"), "--format",
+                                     "routellm", "--json"])
+    assert gsm8k.exit_code == 0 and json.loads(gsm8k.stdout)["notes"] == []  # answers there: priced on their text

@@ -171,3 +171,43 @@ def test_the_demo_reruns_on_its_own_db_even_after_a_run_that_stopped_midway(tmp_
     again = runner.invoke(app, ["demo", "--limit", "3", "--db", str(db)])
     assert again.exit_code == 0, again.output
     assert _rows(db) == 3 and f"emptied the earlier {db} first" in " ".join(again.output.split())
+
+
+def test_a_mistyped_config_or_replay_leaves_the_earlier_runs_rows(tmp_path):
+    """The earlier demo DB is emptied only once every input has been read: a broken
+    ``--config``, a missing one or a missing ``--replay`` is refused with the rows kept."""
+    db = tmp_path / "demo.db"
+    first = runner.invoke(app, ["demo", "--limit", "5", "--db", str(db)])
+    assert first.exit_code == 0, first.output
+    rows = lambda: sqlite3.connect(db).execute("SELECT count(*) FROM routing_records").fetchone()[0]  # noqa: E731
+    assert rows() == 5
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("tiers: [\n")
+    assert "not valid YAML" in _refused(["--db", str(db), "--config", str(broken)])
+    assert "cannot read config" in _refused(["--db", str(db), "--config", str(tmp_path / "nope.yaml")])
+    assert "no such file" in _refused(["--db", str(db), "--replay", str(tmp_path / "nope.csv")])
+    assert rows() == 5
+    again = runner.invoke(app, ["demo", "--limit", "3", "--db", str(db)])  # a good run still starts afresh
+    assert again.exit_code == 0 and "emptied the earlier" in again.output and rows() == 3
+
+
+def test_a_failed_requests_line_keeps_its_tier_and_its_cause(tmp_path, monkeypatch):
+    """A ladder's error names each attempt as ``[tier / model]`` and its cause last: the
+    printed line keeps both (not read as a style tag, not cut before the cause)."""
+    from langchain_tiered_router.demo import runner as demo_runner
+
+    cause = ('no tier produced an acceptable answer (cheap -> frontier): [frontier / anthropic.claude-v1:0] '
+             'EndpointConnectionError: Could not connect to the endpoint URL: "https://bedrock-runtime.'
+             'us-east-1.amazonaws.com/model/anthropic.claude-v1%3A0/converse" (2 sub-exceptions)')
+
+    def failing(prompt):
+        raise ConnectionError(cause)
+
+    import contextlib
+
+    monkeypatch.setattr(demo_runner, "_invoker", lambda config: contextlib.nullcontext(failing))
+    result = runner.invoke(app, ["demo", "--limit", "2", "--db", str(tmp_path / "d.db")], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    line = next(l for l in result.stdout.splitlines() if l.startswith("failed:"))
+    assert "[frontier / anthropic.claude-v1:0]" in line and "Could not connect" in line
+    assert line.endswith("(2 sub-exceptions)")

@@ -362,7 +362,8 @@ def load_routellm(path: str | Path, *, cheap_tier: str = "cheap", frontier_tier:
                         response = row.get(f"{model}_response")
                         outcomes[tier] = Outcome(
                             _truth(row[model], f"{file}:{row_no}"), response, estimate_tokens(prompt),
-                            estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS, True)
+                            estimate_tokens(response) if response else MMLU_OUTPUT_TOKENS, True,
+                            output_unknown=not response)  # MMLU's folder keeps no answer text: said
                     items.append(EvalItem(f"{file.stem}:{row_no}", prompt, outcomes))
         except OSError as exc:
             raise EvalDataError(f"cannot read {file}: {exc.strerror or exc}") from None
