@@ -199,6 +199,14 @@ _CLIENT_CONTENT_HINTS = ("Unable to fetch image from URL", "DNS resolution faile
                          "Image URL download is disabled")
 
 
+def _fetch_refused(exc: BaseException) -> bool:
+    """An HTTP error status for a GET: LiteLLM fetching the client's URL (an image that is
+    404, 403...). A model call is a POST (Bedrock's every operation, and every provider's
+    chat), so the tier's own error statuses never match."""
+    request = getattr(exc, "request", None) if type(exc).__name__ == "HTTPStatusError" else None
+    return getattr(request, "method", None) == "GET"
+
+
 def client_content_error(exc: BaseException) -> str | None:
     """LiteLLM's message when ``exc`` (or what it wraps) is a failure to fetch what the
     client's request points at (an image URL), else ``None``."""
@@ -210,7 +218,8 @@ def client_content_error(exc: BaseException) -> str | None:
             continue
         seen.add(id(current))
         text = str(current)
-        if type(current).__name__ in ("ImageFetchError", "SSRFError") or any(h in text for h in _CLIENT_CONTENT_HINTS):
+        if (type(current).__name__ in ("ImageFetchError", "SSRFError") or any(h in text for h in _CLIENT_CONTENT_HINTS)
+                or _fetch_refused(current)):
             return text.strip().splitlines()[0][:300] if text.strip() else type(current).__name__
         wrapped = getattr(current, "original_exception", None)
         todo += [current.__cause__, current.__context__, wrapped if isinstance(wrapped, BaseException) else None]

@@ -493,10 +493,33 @@ def _needs_the_provider(router: Any, data: Mapping[str, Any], llm_router: Any = 
     proxy's call, billed and recorded as the first tier's; the operator's fallbacks for
     the tiered model itself apply to a call of that model, which one pass never makes;
     and LiteLLM's retries and fallbacks of that call know nothing of a request deadline
-    (``transport.deadline_s``)."""
+    (``transport.deadline_s``). A request pointing at content LiteLLM fetches itself (an
+    image or a file by http(s) URL) is fetched again for each try: one that cannot be
+    fetched is the client's error, which LiteLLM's router would retry and fall over
+    through every tier before the 400 (7.5 s on a three-tier ladder, six fetches); the
+    provider makes one attempt and answers it at once."""
     if data.get("fallbacks") or getattr(router, "deadline_s", None) is not None:
         return True
+    if _points_at_urls(data.get("messages")):
+        return True
     return llm_router is not None and _has_own_fallbacks(llm_router, str(data.get("model")), wildcard=False)
+
+
+def _points_at_urls(messages: Any) -> bool:
+    """Whether a content part of ``messages`` is an image or a file given by http(s) URL."""
+    if not isinstance(messages, list):
+        return False
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        for part in content if isinstance(content, list) else ():
+            if not isinstance(part, Mapping) or part.get("type") not in ("image_url", "file"):
+                continue
+            ref = part.get("image_url") if part.get("type") == "image_url" else part.get("file")
+            if isinstance(ref, Mapping):
+                ref = ref.get("url") or ref.get("file_id") or ref.get("file_data")
+            if isinstance(ref, str) and ref.lstrip()[:8].lower().startswith(("http://", "https://")):
+                return True
+    return False
 
 
 def _one_pass_source(llm_router: Any, model: str) -> str | None:

@@ -5,7 +5,9 @@ session pins scoped to the caller, and an unknown tier answered 400 with the lad
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from typing import Any, Iterator
 
 import openai
@@ -21,7 +23,30 @@ KEYS = ("sk-ops", "sk-app", "sk-alias-lookalike", "sk-user-lookalike")
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[str, Any]]:
+def image_host() -> Iterator[dict[str, Any]]:
+    """An image server on loopback that answers every GET 404 and counts them: LiteLLM
+    fetches an image URL itself (here allowed, as ``localhost``, by its SSRF policy)."""
+    hits: list[str] = []
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the handler's name is http.server's
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://localhost:{server.server_address[1]}", "hits": hits}
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory, emulator, image_host) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("proxy-access")
     team = router_yaml(work / "team.yaml", gates=JSON_GATE, telemetry={"sinks": []},
                        access={"allow_tier_request": ["team:ops-team"], "on_forbidden": "reject"})
@@ -32,6 +57,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, emulator) -> Iterator[dict[s
     config = proxy_config(emulator.url, {"tiered": team, "tiered-alias": alias, "tiered-open": anyone},
                           callbacks=("tests.litellm.output_guard.mask",),
                           master_key="sk-ops", custom_auth="tests.litellm.proxy_auth.user_api_key_auth")
+    config["litellm_settings"]["user_url_allowed_hosts"] = ["localhost"]  # the image host; 127.0.0.1 stays blocked
     with litellm_proxy(config, work) as running:
         yield running
 
@@ -170,6 +196,25 @@ def test_an_image_url_litellm_cannot_fetch_is_the_clients_error_not_the_tiers(cl
         assert "content_not_fetched" in body and "blocked address (127.0.0.1)" in body and "File" not in body
     assert emulator.requests == []
     response, headers = ask(clients["sk-app"], "extract the invoice total", model="tiered-open")
+    assert headers["x-tiered-router-attempts"].split(",")[0] == "cheap:gate_failed"  # called, not skipped
+
+
+@pytest.mark.parametrize("model", ["tiered-open", "tiered"])
+def test_an_image_url_that_answers_404_is_the_clients_400_after_one_fetch(clients, emulator, image_host, model):
+    """The image server's 404 to LiteLLM's GET is the client's error: one fetch, a 400
+    naming the URL, never retried nor escalated (it was each tier twice: six fetches and
+    a 500 or a 502 ``ladder_exhausted``), no tier called, and the circuits stay closed."""
+    emulator.clear_requests()
+    image_host["hits"].clear()
+    url = f"{image_host['url']}/missing-{model}.png"
+    image = [{"type": "text", "text": "what is in this picture?"}, {"type": "image_url", "image_url": {"url": url}}]
+    for _ in range(6):  # more than the circuit's 5 failures in a row
+        with pytest.raises(openai.BadRequestError) as info:
+            clients["sk-ops"].chat.completions.create(model=model, messages=[{"role": "user", "content": image}])
+        body = json.dumps(info.value.body)
+        assert "content_not_fetched" in body and "404 Not Found" in body, body
+    assert image_host["hits"] == [f"/missing-{model}.png"] * 6 and emulator.requests == []
+    _, headers = ask(clients["sk-ops"], "extract the invoice total", model=model)
     assert headers["x-tiered-router-attempts"].split(",")[0] == "cheap:gate_failed"  # called, not skipped
 
 
