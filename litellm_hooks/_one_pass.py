@@ -30,8 +30,8 @@ answer as the next attempt's), then judges that answer as any other. The fallbac
 set only where they call what the engine would: not when the operator configured some
 for that group, or a tier above has other parameters than the first. A request with the
 client's own ``fallbacks``, every request of a tiered model the operator configured
-``fallbacks`` for, and every request of a router with a request deadline, takes the
-provider's path (``_needs_the_provider``). An error after all of that is the request's error; the engine records it but
+``fallbacks`` for, every request of a router with a request deadline, and a request whose
+content LiteLLM fetches by URL, takes the provider's path (``_needs_the_provider``). An error after all of that is the request's error; the engine records it but
 neither retries nor escalates, since the proxy has already answered the client; so is
 a streamed call that breaks. From the pre-call step to a post-call step, the route of
 one request is kept under its ``litellm_call_id`` (LiteLLM hands the failure hook no
