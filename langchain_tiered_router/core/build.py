@@ -50,12 +50,12 @@ def _takes_question_and_answer(fn: Any) -> bool:
 
 def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
     if isinstance(cfg, C.JsonSchemaGateConfig):
-        return JsonSchemaGate(cfg.json_schema, source=cfg.source)
+        return JsonSchemaGate(cfg.json_schema, source=cfg.source, embedded=cfg.embedded)
     if isinstance(cfg, C.PydanticGateConfig):
         model = import_object(cfg.model, path="model")
         if not hasattr(model, "model_validate"):
             raise ConfigError(f"{cfg.model!r} is not a pydantic model", path="model")
-        return PydanticGate(model, source=cfg.source)
+        return PydanticGate(model, source=cfg.source, embedded=cfg.embedded)
     if isinstance(cfg, C.RegexGateConfig):
         return RegexGate(cfg.pattern, must_match=cfg.must_match, ignore_case=cfg.ignore_case)
     if isinstance(cfg, C.RuleGateConfig):
@@ -65,6 +65,11 @@ def _build_gate(cfg: Any, ladder: Ladder, path: str) -> Gate:
         if not _takes_question_and_answer(fn):
             raise ConfigError(f"{cfg.function!r} cannot be called as fn(question, answer): a rule gate calls it "
                               "with the request's text and the answer's", path="function")
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None)):
+            # its call returns a coroutine, never a verdict: every answer failed, the whole ladder paid
+            raise ConfigError(f"{cfg.function!r} is async: a rule gate calls it and reads its result (True/False, "
+                              "or (bool, reason)); define it with def (gates run off the event loop, with a time "
+                              "budget, on the async paths too)", path="function")
         return RuleGate(fn)
     if isinstance(cfg, C.SelfGradeGateConfig):
         return SelfGradeGate(cfg.grader_tier or ladder.cheapest.name, threshold=cfg.threshold, prompt=cfg.prompt)

@@ -119,6 +119,9 @@ class JsonSchemaGateConfig(_Strict):
     kind: Literal["json_schema"]
     json_schema: dict[str, Any] = Field(alias="schema")  # checked when the gate is built (core.json_schema)
     source: Literal["auto", "text", "tool_args"] = "auto"
+    # JSON after prose ("Sure! {...}") passes too: only for a reader that finds it there
+    # (off: the text, a fenced block or a value it starts with, as JSON parsers read it)
+    embedded: bool = False
 
 
 class PydanticGateConfig(_Strict):
@@ -127,6 +130,7 @@ class PydanticGateConfig(_Strict):
     kind: Literal["pydantic"]
     model: NonBlank
     source: Literal["auto", "text", "tool_args"] = "auto"
+    embedded: bool = False  # as json_schema's
 
 
 class RegexGateConfig(_Strict):

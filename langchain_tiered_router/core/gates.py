@@ -36,7 +36,7 @@ from .gate_budget import run_in_pool
 from .json_accept import accept_check
 from .json_answer import extract_json, structured_value
 from .json_schema import describe_error, schema_validator
-from .patterns import compile_pattern
+from .patterns import compile_pattern, python_pattern
 from .templates import check_template
 from .tiers import Tier
 from .types import AAskFn, AskFn, AuxCall, GateVerdict, RouteRequest, TierAnswer
@@ -260,8 +260,9 @@ class JsonSchemaGate(Gate):
     bounded = True
 
     def __init__(self, schema: dict[str, Any], *, source: str = "auto", name: str = "json_schema",
-                 strict_keywords: bool = True):
+                 strict_keywords: bool = True, embedded: bool = False):
         self.validator = schema_validator(schema, strict_keywords=strict_keywords)
+        self.embedded = embedded  # JSON after prose passes too (``extract_json``)
         # answers it certainly accepts skip jsonschema; the rest (and any schema it does
         # not model) are jsonschema's to judge and describe
         self.accepts = accept_check(schema)
@@ -270,7 +271,7 @@ class JsonSchemaGate(Gate):
 
     def judge(self, state: GateState) -> GateVerdict:
         try:
-            value = structured_value(state.answer, self.source)
+            value = structured_value(state.answer, self.source, embedded=self.embedded)
         except ValueError as exc:
             return self._verdict(False, str(exc))
         if self.accepts is not None and self.accepts(value):
@@ -285,15 +286,16 @@ class JsonSchemaGate(Gate):
 class PydanticGate(Gate):
     """The answer (or its first tool call's arguments) must parse as a pydantic model."""
 
-    def __init__(self, model: type, *, source: str = "auto", name: str | None = None):
+    def __init__(self, model: type, *, source: str = "auto", name: str | None = None, embedded: bool = False):
         self.model = model
         self.source = source
+        self.embedded = embedded  # JSON after prose passes too (``extract_json``)
         self.name = name or f"pydantic:{model.__name__}"
         self._fields = _field_names(model)
 
     def judge(self, state: GateState) -> GateVerdict:
         try:
-            value = structured_value(state.answer, self.source)
+            value = structured_value(state.answer, self.source, embedded=self.embedded)
         except ValueError as exc:
             return self._verdict(False, str(exc))
         from pydantic import ValidationError
@@ -333,12 +335,13 @@ def _field_names(model: type) -> set[str]:
 class RegexGate(Gate):
     """The answer must match ``pattern`` (or must not, with ``must_match=False``).
 
-    The pattern runs on RE2 (``core.patterns``): linear in the answer, whatever the pattern."""
+    The pattern runs on RE2 (``core.patterns``): linear in the answer, whatever the pattern,
+    and meaning what Python's ``re`` reads in it (``python_pattern``)."""
 
     bounded = True
 
     def __init__(self, pattern: str, *, must_match: bool = True, ignore_case: bool = False, name: str | None = None):
-        self.pattern = compile_pattern(pattern, ignore_case)
+        self.pattern = compile_pattern(python_pattern(pattern), ignore_case)
         self.must_match = must_match
         self.name = name or f"regex:{pattern[:80]}"
 

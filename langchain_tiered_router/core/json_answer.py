@@ -59,8 +59,13 @@ def _decode(text: str, start: int = 0, whole: bool = False) -> Any:
     return check_depth(value)
 
 
-def extract_json(text: str) -> Any:
-    """The JSON value in an answer: the whole text, a fenced block, or the first {...}/[...]."""
+def extract_json(text: str, *, embedded: bool = True) -> Any:
+    """The JSON value in an answer: the whole text, a fenced block, or the first {...}/[...].
+
+    ``embedded=False`` reads it as a JSON parser of a model's answer does (LangChain's
+    ``JsonOutputParser``): the whole text, a fenced block, or a value the text starts
+    with (a note after it ignored), never one after prose: a gate that passed
+    ``Sure! {...}`` served an answer the client's parser then refused."""
     if len(text) > MAX_JSON_CHARS:
         raise ValueError(f"answer of {len(text)} characters is too long to read as JSON (limit {MAX_JSON_CHARS})")
     text = text.strip()
@@ -79,6 +84,21 @@ def extract_json(text: str) -> Any:
             raise
         except ValueError:
             continue
+    if not embedded:
+        if text.startswith("```"):  # a fence never closed (the answer cut short), as the parser reads it
+            text = text[3:]
+            text = (text[4:] if text[:4].lower() == "json" else text).lstrip()
+        if text[:1] not in ("{", "["):
+            if _OPENER.search(text) is None:
+                raise ValueError("no JSON value in the answer")
+            raise ValueError("no JSON at the start of the answer nor in a fenced block (JSON after prose is not "
+                             "what a JSON parser reads)")
+        try:
+            return _decode(text, 0)
+        except _TooDeep:
+            raise
+        except ValueError:
+            raise ValueError("the JSON the answer starts with does not parse") from None
     for n, match in enumerate(_OPENER.finditer(text)):
         if n >= MAX_CANDIDATES:
             break
@@ -91,14 +111,14 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON value in the answer")
 
 
-def structured_value(answer: TierAnswer, source: str = "auto") -> Any:
+def structured_value(answer: TierAnswer, source: str = "auto", *, embedded: bool = True) -> Any:
     """The value a structured gate judges: the first tool call's arguments (``tool_args``,
-    or ``auto`` when the answer has tool calls), else the JSON in the text."""
+    or ``auto`` when the answer has tool calls), else the JSON in the text (``extract_json``)."""
     if source == "tool_args" or (source == "auto" and answer.tool_calls):
         if not answer.tool_calls:
             raise ValueError("the answer has no tool call")
         return check_depth(answer.tool_calls[0].get("args", {}))
-    return extract_json(answer.text)
+    return extract_json(answer.text, embedded=embedded)
 
 
 _DECLARED = {"array": list, "object": dict}

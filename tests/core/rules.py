@@ -45,3 +45,15 @@ def judges_the_answer_alone(answer: str):
 
 def judges_with_options(question: str, answer: str, *, strict: bool = False, **context):
     return bool(answer)
+
+
+async def judged_asynchronously(question: str, answer: str):
+    return True
+
+
+class AsyncCheck:
+    async def __call__(self, question: str, answer: str):
+        return True
+
+
+async_check = AsyncCheck()

@@ -83,6 +83,16 @@ def test_a_rule_that_cannot_take_question_and_answer_is_a_config_error(base_conf
         build_router(base_config, telemetry=False)
 
 
+@pytest.mark.parametrize("function", ["tests.core.rules:judged_asynchronously", "tests.core.rules:async_check"])
+def test_an_async_rule_is_a_config_error(base_config, function):
+    """Built, its call returned a coroutine, never a verdict: every answer failed the gate
+    (a gate error each, and "never awaited" warnings) and every request paid the ladder."""
+    base_config["gates"] = [{"kind": "rule", "function": function}]
+    with pytest.raises(ConfigError, match="is async: a rule gate calls it and reads its result") as info:
+        build_router(base_config, telemetry=False)
+    assert info.value.path == "gates[0].function"
+
+
 @pytest.mark.parametrize("source, raised", [("raise RuntimeError('no credentials at import')\n", "RuntimeError"),
                                             ("def check(:\n", "SyntaxError")], ids=["raises", "syntax-error"])
 def test_a_gate_module_that_fails_to_import_is_a_config_error(base_config, tmp_path, monkeypatch, source, raised):

@@ -200,7 +200,8 @@ def test_a_self_rating_in_exponent_notation_is_read_whole(text, rating):
 ], ids=["100-levels", "101-levels", "150-brackets", "brackets-in-a-string", "after-prose"])
 def test_json_nested_deeper_than_the_limit_fails_the_gate_and_brackets_in_strings_do_not_count(
         base_config, text, passes):
-    result = router(base_config, [{"kind": "json_schema", "schema": {}}]).route(
+    # embedded: JSON after prose is read too, so the "after-prose" value is read and judged
+    result = router(base_config, [{"kind": "json_schema", "schema": {}, "embedded": True}]).route(
         RouteRequest("x"), ScriptedBackend({"*": answer(text)}))
     verdict = result.attempts[0].verdict
     assert verdict is not None and verdict.passed is passes, verdict
@@ -225,3 +226,39 @@ async def test_a_gate_that_raises_inside_any_is_counted_whichever_member_decides
             assert result.attempts[0].verdict.error == "rule:explode_on_cheap: RuntimeError"
             assert result.gate_errors == 1
             assert result.attempts[-1].verdict.error is None or served == "cheap"
+
+
+def test_a_regex_gates_pattern_means_what_pythons_re_reads_in_it():
+    """RE2's \\d \\w \\s are ASCII, its ``$`` is the very end and its ``{,n}`` is text;
+    a regex gate's pattern is Python's: ``café``, ``٤٢`` and an answer ending in a newline
+    failed patterns Python's ``re`` matches, and escalated. Random patterns over the
+    differing pieces, on texts made of the characters they differ on, agree with ``re``."""
+    import random
+    import re
+
+    from langchain_tiered_router.core.errors import ConfigError
+    from langchain_tiered_router.core.gates import RegexGate
+
+    pieces = [r"\w", r"\d", r"\s", r"\W", r"\D", r"\S", "[\\w-]", "[^\\d]", "[]x]", "x", "é", "٤", "-", r"\$",
+              "+", "*", "?", "{,2}", "{1,2}", "^", "$", "(?:a|\\d)", "."]
+    alphabet = ["a", "x", "é", "ß", "٤", "2", "_", "-", " ", "\u00a0", "\n", "$", "]", "日"]
+    rng = random.Random(11)
+    compared = 0
+    for _ in range(600):
+        pattern = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 5)))
+        try:
+            python = re.compile(pattern)
+        except re.error:
+            continue  # not a pattern (a quantifier with nothing before it)
+        try:
+            gate = RegexGate(pattern)
+        except ConfigError:  # what RE2 cannot run (a possessive "+" after a quantifier): refused, as documented
+            continue
+        for _ in range(8):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+            assert (gate.pattern.search(text) is not None) == (python.search(text) is not None), (pattern, text)
+            compared += 1
+    assert compared > 2000
+    for pattern, text in [(r"^\w+$", "café"), (r"^Answer: \d+$", "Answer: 42\n"), (r"^Total: \d+ €$", "Total: ٤٢ €"),
+                          (r"^a{,3}$", "aa")]:
+        assert RegexGate(pattern).pattern.search(text) is not None, pattern

@@ -36,6 +36,7 @@ SCRIPT: dict[str, Any] = {
                 {"match": "hard question[\\s\\S]*TIER:$", "answer": "mid"},
                 {"match": "TIER:$", "answer": "cheap"},
                 {"match": "invoice", "answer": "Sure! The total is twelve fifty."},
+                {"match": "prose-wrapped", "answer": f"Sure! Here are the fields: {INVOICE_JSON}. Ask me more."},
                 {"match": "capital", "answer": "Paris, I think. Confidence: 0.3"},
                 {"match": "weather", "tool_use": {"name": "get_weather", "input": {"city": 7}}},
                 {"match": "Grace", "tool_use": {"name": "Person", "input": {"name": "Grace"}}},
@@ -47,6 +48,7 @@ SCRIPT: dict[str, Any] = {
         MID: {
             "rules": [
                 {"match": "invoice", "answer": '{"total": "twelve fifty", "currency": "EUR"}'},
+                {"match": "prose-wrapped", "answer": f"{INVOICE_JSON}\nHope this helps."},
                 {"match": "capital", "answer": "Paris. Confidence: 0.9"},
                 {"match": "weather", "tool_use": {"name": "get_weather", "input": {"city": "Paris"}}},
                 {"match": "policy", "answer": "Refunds take 90 days."},

@@ -22,7 +22,12 @@ class Invoice(BaseModel):
 
 def test_gate_parser_returns_value_or_raises() -> None:
     parser = GateOutputParser(JsonSchemaGate(INVOICE_SCHEMA))
-    assert parser.parse('Here: {"total": 3, "currency": "USD"}') == {"total": 3, "currency": "USD"}
+    assert parser.parse('{"total": 3, "currency": "USD"}\nHope this helps.') == {"total": 3, "currency": "USD"}
+    # JSON after prose is not what a JSON parser reads: refused unless the gate is told to find it there
+    with pytest.raises(OutputParserException, match="JSON after prose"):
+        parser.parse('Here: {"total": 3, "currency": "USD"}')
+    assert GateOutputParser(JsonSchemaGate(INVOICE_SCHEMA, embedded=True)).parse(
+        'Here: {"total": 3, "currency": "USD"}') == {"total": 3, "currency": "USD"}
     with pytest.raises(OutputParserException, match="schema violation at total"):
         parser.parse('{"total": "three", "currency": "USD"}')
     assert GateOutputParser(PydanticGate(Invoice)).parse('{"total": 3, "currency": "USD"}') == Invoice(
@@ -50,6 +55,20 @@ def test_with_tier_fallbacks_escalates_chain_on_parser_failure(routed, emulator)
     emulator.clear_requests()
     assert chain.invoke({"q": INVOICE}) == {"total": 12.5, "currency": "EUR"}
     assert [r.model_id for r in emulator.requests] == [CHEAP, MID, FRONTIER]
+
+
+def test_a_json_gate_passes_only_what_the_chains_json_parser_reads(routed, emulator) -> None:
+    """``prompt | llm | JsonOutputParser()``: cheap's JSON after prose ("Sure! Here are the
+    fields: {...}") passed the gate, was served, and the parser raised; it escalates, and
+    mid's JSON with a note after it (which the parser reads) is served."""
+    from langchain_core.output_parsers import JsonOutputParser
+
+    llm = routed(gates=[{"kind": "json_schema", "schema": INVOICE_SCHEMA}])
+    chain = PROMPT | llm | JsonOutputParser()
+    assert chain.invoke({"q": "prose-wrapped fields: total 12.50 EUR"}) == {"total": 12.5, "currency": "EUR"}
+    attempts = routed.last.attempts
+    assert [(a.tier, a.outcome) for a in attempts] == [("cheap", "gate_failed"), ("mid", "served")]
+    assert "JSON after prose" in attempts[0].verdict.reason
 
 
 def test_with_tier_fallbacks_raises_the_first_error_when_all_fail(routed) -> None:
