@@ -593,11 +593,13 @@ class Router:
     # -- routing's own calls: priced, recorded, retried like tier calls ---------------------
 
     def _aux_ended(self, result: RoutingResult, key: object, purpose: str, tier: Tier, answer: TierAnswer | None,
-                   started: float, retries: int, cut: int = 0) -> None:
+                   started: float, retries: int, cut: int = 0, failure: BaseException | None = None) -> None:
         """A routing call ended: into the record with what it cost, unless its request had
         already ended (``_close`` billed it as unfinished; the record must not change).
         ``cut``: its tries given up on at a timeout while Bedrock had them, billed on the
-        prompt's estimated input tokens as an attempt's are (output unknown: unfinished)."""
+        prompt's estimated input tokens as an attempt's are (output unknown: unfinished).
+        ``failure``: the error it ended on, recorded with what it cost (nothing, unless cut):
+        a grader whose tier was down left no trace of the call."""
         with _AUX_LOCK:
             entry = result.aux_in_flight.pop(key, None)
             if entry is None:
@@ -614,6 +616,10 @@ class Router:
             if answer is not None:
                 result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
                                                 self._price(tier, answer), elapsed_ms, retries))
+            elif failure is not None and not cut:
+                kind = failure.kind if isinstance(failure, TransportError) else type(failure).__name__
+                result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, Usage(), Decimal(0), elapsed_ms,
+                                                retries, error=redact_secrets(str(failure))[:300], error_kind=kind))
 
     def _aux_backoff(self, exc: TierCallError, retries: int, result: RoutingResult) -> float | None:
         """A routing call is retried as a tier call is (``_backoff``: the kinds in
@@ -630,7 +636,7 @@ class Router:
         def ask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
             tier, started, retries, cut = self.ladder[tier_name], time.perf_counter(), 0, 0
             key = _aux_started(result, purpose, tier, prompt, started)
-            answer = None
+            answer, failure = None, None
             try:
                 while True:
                     try:
@@ -647,8 +653,11 @@ class Router:
                             raise
                         retries += 1
                         self._sleep(delay)
+            except Exception as exc:
+                failure = exc
+                raise
             finally:
-                self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
+                self._aux_ended(result, key, purpose, tier, answer, started, retries, cut, failure)
             return answer
 
         async def aask(purpose: str, tier_name: str, prompt: str | RouteRequest) -> TierAnswer:
@@ -679,8 +688,9 @@ class Router:
                         with _AUX_LOCK:
                             result.aux_in_flight.pop(key, None)
                 raise
-            except BaseException:
-                self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
+            except BaseException as exc:
+                self._aux_ended(result, key, purpose, tier, answer, started, retries, cut,
+                                exc if isinstance(exc, Exception) else None)
                 raise
             self._aux_ended(result, key, purpose, tier, answer, started, retries, cut)
             return answer

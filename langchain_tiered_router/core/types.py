@@ -108,6 +108,9 @@ class AuxCall:
     # still running when its request ended (a grader past its gate's budget): billed on
     # its prompt's estimated input tokens; what it generates is not known then
     unfinished: bool = False
+    # a call that failed (after its retries) and cost nothing: what ended it, as an attempt's
+    error: str | None = None
+    error_kind: str | None = None
 
 
 @dataclass

@@ -456,6 +456,35 @@ def test_a_throttled_grader_is_retried_not_escalated(base_config):
     assert [(c.purpose, c.retries) for c in result.aux_calls] == [("self_grade", 1)]
 
 
+@pytest.mark.parametrize("route", ["route", "aroute"])
+def test_a_grader_call_that_fails_is_in_the_record_with_its_error_and_no_cost(base_config, route):
+    """A self-grade whose tier stayed down failed the gate, and the call left no trace in
+    ``aux_calls`` (its retries neither): it is there, costing nothing, with what ended it."""
+    import asyncio
+
+    from langchain_tiered_router.core.telemetry.record import record_from_result
+
+    base_config["gates"] = [{"kind": "self_grade", "threshold": 7, "grader_tier": "mid"}]
+    base_config["retry"] = {"max_retries": 1, "backoff_s": 0}
+    down = TransportError("ServiceUnavailableException", tier="mid", model_id="m", kind="server_error")
+
+    def mid(req):
+        if "SCORE:" in req.text:
+            raise down
+        return answer("a fine mid answer")
+
+    backend = ScriptedBackend({"cheap": answer("a cheap answer"), "mid": mid, "frontier": answer("frontier")})
+    r = router(base_config)
+    result = r.route(RouteRequest("q"), backend) if route == "route" else asyncio.run(r.aroute(RouteRequest("q"),
+                                                                                               backend))
+    graders = [c for c in result.aux_calls if c.purpose == "self_grade" and c.tier == "mid"]
+    assert graders and all(c.error_kind == "server_error" and c.retries == 1 and c.cost_usd == 0 for c in graders)
+    assert "ServiceUnavailableException" in graders[0].error
+    row = record_from_result(result).aux_calls
+    assert any(c.get("error_kind") == "server_error" and c["cost_usd"] in ("0", "0.0", 0) for c in row), row
+    assert result.cost_usd == sum(a.cost_usd for a in result.attempts) + sum(c.cost_usd for c in result.aux_calls)
+
+
 def test_a_throttled_llm_classifier_is_retried(base_config):
     base_config["gates"] = []
     base_config["policy"] = {"kind": "classifier", "classifier": {"kind": "llm"}}

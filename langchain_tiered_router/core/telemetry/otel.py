@@ -212,7 +212,7 @@ class OTelSink(Sink):
         before = [c for c in record.aux_calls if c.get("purpose") in _BEFORE_ATTEMPTS]
         after = [c for c in record.aux_calls if c.get("purpose") not in _BEFORE_ATTEMPTS]
         for call in before:
-            call_span(_aux_attributes(call), call.get("latency_ms"), None)
+            call_span(_aux_attributes(call), call.get("latency_ms"), call.get("error"))
         for attempt in record.attempts:
             if attempt.get("cache_hit"):  # answered from a response cache: no model call, no tokens spent
                 span.add_event("tiered_router.cache_hit", timestamp=at, attributes=_clean({
@@ -227,5 +227,5 @@ class OTelSink(Sink):
                 continue
             call_span(_attempt_attributes(attempt), attempt.get("latency_ms"), attempt.get("error"))
         for call in after:
-            call_span(_aux_attributes(call), call.get("latency_ms"), None)
+            call_span(_aux_attributes(call), call.get("latency_ms"), call.get("error"))
         span.end(end_time=end if end > start else at)

@@ -168,7 +168,8 @@ def _record_fields(result: RoutingResult, request: RouteRequest | None, integrat
         aux.append({"purpose": c.purpose, "tier": c.tier, "model_id": c.model_id, "input_tokens": usage.input_tokens,
                     "output_tokens": usage.output_tokens, "cost_usd": money(c.cost_usd),
                     "latency_ms": round(c.latency_ms, 3), "retries": c.retries,
-                    **({"unfinished": True} if c.unfinished else {})})
+                    **({"unfinished": True} if c.unfinished else {}),
+                    **({"error": c.error, "error_kind": c.error_kind} if c.error is not None else {})})
     baseline = result.baseline_cost_usd
     savings = None if cost is None or baseline is None else baseline - cost  # result.savings_usd, once
     if attempts:
