@@ -496,8 +496,8 @@ def _needs_the_provider(router: Any, data: Mapping[str, Any], llm_router: Any = 
     (``transport.deadline_s``). A request pointing at content LiteLLM fetches itself (an
     image or a file by http(s) URL) is fetched again for each try: one that cannot be
     fetched is the client's error, which LiteLLM's router would retry and fall over
-    through every tier before the 400 (7.5 s on a three-tier ladder, six fetches); the
-    provider makes one attempt and answers it at once."""
+    through every tier, with its backoff between tries, before the 400 (six fetches on a
+    three-tier ladder retried once); the provider makes one attempt and answers it at once."""
     if data.get("fallbacks") or getattr(router, "deadline_s", None) is not None:
         return True
     if _points_at_urls(data.get("messages")):
