@@ -617,7 +617,9 @@ class Router:
                 result.aux_calls.append(AuxCall(purpose, tier.name, answer.model_id or tier.model_id, answer.usage,
                                                 self._price(tier, answer), elapsed_ms, retries))
             elif failure is not None and not cut:
-                kind = failure.kind if isinstance(failure, TransportError) else type(failure).__name__
+                kind = getattr(failure, "kind", None) if isinstance(failure, TierCallError) else None
+                if not isinstance(kind, str):  # as an attempt's error_kind: throttled, model_unavailable...
+                    kind = "malformed" if isinstance(failure, MalformedReplyError) else type(failure).__name__
                 result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, Usage(), Decimal(0), elapsed_ms,
                                                 retries, error=redact_secrets(str(failure))[:300], error_kind=kind))
 

@@ -34,8 +34,10 @@ def test_a_failed_llm_classifier_call_starts_at_its_default_tier(routed, emulato
         emulator.clear_faults()
     assert routing["start_reason"].startswith(f"llm: classifier call failed ({kind})")
     assert [(a["tier"], a["outcome"]) for a in routing["attempts"]] == [("mid", "served")]
-    assert routing["aux_calls"] == []  # a failed call is not billed
     calls = 2 if fault == "throttle" else 1  # a throttled one was retried (max_retries 1)
+    # the failed call is listed, with what ended it, and not billed
+    assert [(c["purpose"], c["error_kind"], c["retries"], c["input_tokens"], c["cost_usd"])
+            for c in routing["aux_calls"]] == [("classifier", kind, calls - 1, 0, "0")]
     assert sum(r.model_id == CHEAP for r in emulator.requests) == calls
 
 
