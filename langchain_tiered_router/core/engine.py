@@ -619,7 +619,7 @@ class Router:
             elif failure is not None and not cut:
                 kind = getattr(failure, "kind", None) if isinstance(failure, TierCallError) else None
                 if not isinstance(kind, str):  # as an attempt's error_kind: throttled, model_unavailable...
-                    kind = "malformed" if isinstance(failure, MalformedReplyError) else type(failure).__name__
+                    kind = "malformed" if isinstance(failure, MalformedReplyError) else _error_kind(failure)
                 result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, Usage(), Decimal(0), elapsed_ms,
                                                 retries, error=redact_secrets(str(failure))[:300], error_kind=kind))
 

@@ -36,7 +36,7 @@ from .gate_budget import run_in_pool
 from .json_accept import accept_check
 from .json_answer import extract_json, structured_value
 from .json_schema import describe_error, schema_validator
-from .patterns import compile_pattern, python_pattern
+from .patterns import compile_pattern
 from .templates import check_template
 from .tiers import Tier
 from .types import AAskFn, AskFn, AuxCall, GateVerdict, RouteRequest, TierAnswer
@@ -341,7 +341,7 @@ class RegexGate(Gate):
     bounded = True
 
     def __init__(self, pattern: str, *, must_match: bool = True, ignore_case: bool = False, name: str | None = None):
-        self.pattern = compile_pattern(python_pattern(pattern), ignore_case)
+        self.pattern = compile_pattern(pattern, ignore_case, python=True)
         self.must_match = must_match
         self.name = name or f"regex:{pattern[:80]}"
 

@@ -36,14 +36,16 @@ def _options(ignore_case: bool) -> Any:
 
 
 @functools.lru_cache(maxsize=512)
-def compile_pattern(pattern: str, ignore_case: bool = False, *, path: str = "pattern") -> Any:
-    """The RE2 program for ``pattern``; a ``ConfigError`` naming ``path`` when RE2 cannot run it."""
+def compile_pattern(pattern: str, ignore_case: bool = False, *, path: str = "pattern", python: bool = False) -> Any:
+    """The RE2 program for ``pattern``; a ``ConfigError`` naming ``path`` when RE2 cannot run it.
+    ``python``: the pattern is Python's (``python_pattern``); limits and errors speak of it
+    as written, not of its rewriting."""
     if not isinstance(pattern, str):
         raise ConfigError(f"a pattern must be a string, got {type(pattern).__name__}", path=path)
     if len(pattern) > MAX_PATTERN_CHARS:
         raise ConfigError(f"pattern of {len(pattern)} characters; at most {MAX_PATTERN_CHARS}", path=path)
     try:
-        return re2.compile(pattern, _options(ignore_case))
+        return re2.compile(python_pattern(pattern) if python else pattern, _options(ignore_case))
     except re2.error as exc:
         detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ConfigError(f"pattern {pattern[:80]!r} cannot run on RE2, the linear-time engine used for every "

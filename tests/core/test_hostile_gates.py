@@ -259,6 +259,8 @@ def test_a_regex_gates_pattern_means_what_pythons_re_reads_in_it():
             assert (gate.pattern.search(text) is not None) == (python.search(text) is not None), (pattern, text)
             compared += 1
     assert compared > 2000
+    with pytest.raises(ConfigError, match=r"pattern '\\\\d\{1,2\}\+' cannot run on RE2"):
+        RegexGate(r"\d{1,2}+")  # refused as written, not as rewritten for RE2
     for pattern, text in [(r"^\w+$", "café"), (r"^Answer: \d+$", "Answer: 42\n"), (r"^Total: \d+ €$", "Total: ٤٢ €"),
                           (r"^a{,3}$", "aa")]:
         assert RegexGate(pattern).pattern.search(text) is not None, pattern
