@@ -1055,6 +1055,8 @@ class Router:
         result.closed = True
         if result.served is None and result.error is None and result.attempts:
             result.error = result.attempts[-1].error
+        if result.baseline_cost_usd is None:  # a request its caller ended (a stream left, a task
+            self._set_baseline_cost(result)  # cancelled) never reached ``_finish``, but was billed
         for observer in self.observers:
             try:
                 observer(result, request, backend)

@@ -43,7 +43,7 @@ from ..core.telemetry.sinks import Sink, SinkSet
 from . import failed_runs
 from ._convert import request_text
 
-__all__ = ["TieredRouterCallbackHandler"]
+__all__ = ["TieredRouterCallbackHandler", "report_cancelled"]
 
 log = logging.getLogger("langchain_tiered_router.telemetry")
 
@@ -235,3 +235,21 @@ class TieredRouterCallbackHandler(BaseCallbackHandler):
         if self._recorder.shadow is not None:
             self._recorder.shadow.close(timeout)
         self.sinks.flush(timeout)
+
+
+def report_cancelled(run_manager: Any, error: BaseException) -> None:
+    """Hand a cancelled async run to the router's handlers among ``run_manager``'s.
+
+    langchain-core's ``agenerate`` awaits the run inside an ``asyncio.gather`` that the
+    task's cancellation cancels too, so no handler hears ``on_llm_error`` (its streams do
+    report a cancel). The route was billed and closed all the same (a call Bedrock had
+    runs on there): without this the handler never wrote its record. Only this package's
+    handlers are told; the others see what they see with ``ChatBedrockConverse``."""
+    if run_manager is None:
+        return
+    for handler in run_manager.handlers:
+        if isinstance(handler, TieredRouterCallbackHandler):
+            try:
+                handler.on_llm_error(error, run_id=run_manager.run_id, parent_run_id=run_manager.parent_run_id)
+            except Exception:  # noqa: BLE001 - telemetry never fails the chain
+                log.exception("recording cancelled run %s failed", run_manager.run_id)

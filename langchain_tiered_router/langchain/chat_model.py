@@ -9,6 +9,7 @@ attempt and the baseline tier cost.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 import json
@@ -48,6 +49,7 @@ from ._runs import ATTEMPT_RUNS, AttemptRuns, child_manager
 from ._serial import LC_NAMESPACE, LC_SECRETS, dumped_config
 from ._sessions import RUN_CONFIG, call_session
 from ._streaming import as_chunk, final_chunk, served_metadata
+from .callbacks import report_cancelled
 from .backend import REFUSED_KWARG, LangChainBackend, as_ai_message
 from .errors import as_langchain_error
 from .structured import judged_tools, native_output, schema_gate, structured_parser
@@ -584,6 +586,9 @@ class TieredChatBedrock(BaseChatModel):
             result = await self.built.router.aroute(request, backend)
         except LadderExhaustedError as exc:
             raise as_langchain_error(exc) from exc.__cause__
+        except asyncio.CancelledError as exc:  # the route is closed and billed; no on_llm_error comes
+            report_cancelled(run_manager, exc)
+            raise
         finally:
             backend.detach()
         return ChatResult(generations=[self._routed_generation(result)])

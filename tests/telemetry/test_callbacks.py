@@ -162,6 +162,47 @@ def test_runs_that_end_without_a_message_or_a_routing_error_are_recorded_once(pr
     assert len(seen) == 3 and [r.request_id for r in sink.records] == seen
 
 
+def test_a_request_its_caller_ends_is_recorded_with_its_baseline_by_the_handler_too(priced_config):
+    """A cancelled ``ainvoke`` (``asyncio.wait_for`` past a slow tier: Bedrock has the call
+    and bills it) reaches no handler through LangChain: its ``agenerate`` is cancelled with
+    the call, and calls no ``on_llm_error``. The handler wrote nothing, where the model's
+    own recorder wrote the request. And a request its caller ended (that one, a stream
+    left after its first chunk) was billed but had no baseline cost, so the report left
+    its spend out of the savings."""
+    import asyncio
+
+    from langchain_tiered_router.emulator import BedrockEmulator
+    from langchain_tiered_router.langchain import TieredChatBedrock, failed_runs
+
+    script = {"models": {"test.cheap-v1": {"default": "ok, a long enough answer to stream in several chunks"}}}
+    with BedrockEmulator(script) as emu:
+        priced_config["endpoint_url"] = emu.url
+        model = TieredChatBedrock(config=priced_config, telemetry=False)
+        sink = MemorySink()
+        handler = TieredRouterCallbackHandler(sink)
+        seen: list = []
+        model._router.add_observer(lambda result, request, backend: seen.append(result))
+        config = {"callbacks": [handler]}
+
+        async def cancelled() -> None:
+            emu.inject("slow", model_id="test.cheap-v1", times=1, seconds=1.0)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(model.ainvoke("wait for me", config=config), 0.3)
+
+        asyncio.run(cancelled())
+        live = TieredChatBedrock(config={**priced_config, "gates": []}, telemetry=False)  # streams as it comes
+        live._router.add_observer(lambda result, request, backend: seen.append(result))
+        for _ in live.stream("hi", config=config):
+            break
+    assert [r.request_id for r in seen] == [r.request_id for r in sink.records]
+    wait, left = sink.records
+    assert "CancelledError" in wait.error and "closed by the consumer" in left.error
+    for record in (wait, left):
+        assert record.cost_usd > 0 and record.baseline_cost_usd > record.cost_usd  # billed, set against frontier
+        assert record.savings_usd == record.baseline_cost_usd - record.cost_usd
+    assert failed_runs._waiting == {} and not failed_runs._results
+
+
 def test_an_llm_cache_hit_writes_no_second_record(priced_config, monkeypatch):
     """A hit returns the cached message, routing metadata and all, though nothing was
     routed: an appending sink must not count its cost again, whether this handler wrote
