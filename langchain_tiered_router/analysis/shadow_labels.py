@@ -50,6 +50,23 @@ class ShadowLabels:
     served_by: dict[str, int] = field(default_factory=dict)
     comparators: list[str] = field(default_factory=list)
     estimated_baseline_tokens: int = 0  # records from before shadow token counts were recorded
+    # shadowed records left out because they describe another ladder: served on a tier
+    # this one does not name, or by another model than the tier (or baseline) now calls
+    other_tier: dict[str, int] = field(default_factory=dict)
+    other_model: dict[str, int] = field(default_factory=dict)  # "tier: the record's model" -> records
+
+    def left_out(self) -> str:
+        """Why shadowed records were not labels, in a clause each (empty if none was)."""
+        parts = []
+        if self.other_tier:
+            parts.append(f"{sum(self.other_tier.values()):,} served on a tier this config does not have ("
+                         + ", ".join(f"{t} {n:,}" for t, n in sorted(self.other_tier.items())) + ")")
+        if self.other_model:
+            parts.append(f"{sum(self.other_model.values()):,} answered by another model than this config's tiers call ("
+                         + ", ".join(f"{k} {n:,}" for k, n in sorted(self.other_model.items())) + ")")
+        if self.without_text:
+            parts.append(f"{self.without_text:,} stored no text (set telemetry.store_text: true)")
+        return "; ".join(parts)
 
 
 def _served_usage(record: Any) -> tuple[int | None, int | None]:
@@ -76,11 +93,20 @@ def shadow_labels(records: Iterable[Any], ladder: Ladder) -> ShadowLabels:
         if not record.shadowed or record.tier is None or record.tier == baseline:
             continue
         out.shadowed += 1
+        if record.tier != lower:  # served on a tier this ladder does not have (an older config)
+            out.other_tier[record.tier] = out.other_tier.get(record.tier, 0) + 1
+            continue
+        # labels of another model's answers (the tier's model changed since) say nothing of this one's
+        changed = [f"{tier}: {recorded}" for tier, recorded, now in (
+            (lower, record.model_id, ladder[lower].model_id),
+            (baseline, record.baseline_model_id, ladder.baseline.model_id)) if recorded and recorded != now]
+        if changed:
+            for key in changed:
+                out.other_model[key] = out.other_model.get(key, 0) + 1
+            continue
         if not record.prompt_text or record.answer_text is None:
             out.without_text += 1
             continue
-        if record.tier != lower:
-            continue  # served on a tier this ladder does not have (an older config)
         prompt = record.prompt_text
         served_in, served_out = _served_usage(record)
         shadow_text = record.shadow_answer_text or ""

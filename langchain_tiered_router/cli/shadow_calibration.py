@@ -34,9 +34,15 @@ def load_shadow_items(config_path: Path, db: str | Path, since: Optional[str], s
     db = redact_secrets(str(db))  # as printed below: no DSN password
     labels = shadow_labels(records, ladder)
     if not labels.items:
-        why = (f"{labels.shadowed} were shadow-sampled but stored no text: set telemetry.store_text: true"
-               if labels.shadowed else "none was shadow-sampled: set telemetry.shadow.fraction above 0")
-        raise EvalDataError(f"no labelled record in {db} ({labels.records} records read; {why})")
+        if not labels.records:
+            why = (f"--since {since} left none: give an earlier time" if since else
+                   "the store is empty: route traffic with telemetry on first")
+        elif labels.shadowed:
+            why = f"{labels.shadowed:,} were shadow-sampled, and left out: {labels.left_out()}"
+        else:
+            why = "none was shadow-sampled: set telemetry.shadow.fraction above 0"
+        raise EvalDataError(f"no labelled record in {db} ({labels.records:,} records read"
+                            + (f" since {since}" if since else "") + f"; {why})")
     distinct = len(distinct_rows(labels.items)[0])  # a repeated request is one piece of evidence, as calibrated
     if distinct < MIN_LABELLED:
         repeats = (f" ({len(labels.items)} records; a request repeated with the same outcomes counts once)"
@@ -45,7 +51,7 @@ def load_shadow_items(config_path: Path, db: str | Path, since: Optional[str], s
                             f"at least {MIN_LABELLED}: wait for more traffic or raise telemetry.shadow.fraction")
     served = ", ".join(f"{tier} {n:,}" for tier, n in labels.served_by.items())
     print(f"labels from {len(labels.items):,} shadow-sampled records of {db} ({labels.records:,} records read"
-          + (f"; {labels.without_text} shadowed without stored text skipped" if labels.without_text else "")
+          + (f"; shadowed but left out: {labels.left_out()}" if labels.left_out() else "")
           + f"); served by {served}; comparator {', '.join(labels.comparators) or 'unknown'}")
     print(f"  {LABEL_MEANING}")
     print(f"  {CANNOT_TELL}")

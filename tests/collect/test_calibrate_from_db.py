@@ -85,7 +85,7 @@ def test_records_without_text_or_too_few_or_a_longer_ladder_are_refused(gsm8k, t
     no_text = shadow_db(gsm8k[:20], tmp_path / "no_text.db", store_text=False)
     result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(no_text), "--out", str(tmp_path / "m.npz"))
     assert result.exit_code == 2
-    assert "20 were shadow-sampled but stored no text: set telemetry.store_text: true" in result.output
+    assert "20 were shadow-sampled, and left out: 20 stored no text (set telemetry.store_text: true)" in result.output
     few = shadow_db(gsm8k[:20], tmp_path / "few.db")
     result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(few), "--out", str(tmp_path / "m.npz"))
     assert result.exit_code == 2 and "only 20 distinct shadow-labelled requests" in result.output
@@ -109,6 +109,44 @@ def test_records_without_text_or_too_few_or_a_longer_ladder_are_refused(gsm8k, t
                                       str(tmp_path / "o.jsonl"), "--endpoint-url", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert f"no record in {no_text} holds its prompt text (20 records)" in " ".join(result.output.split())
+
+
+def test_labels_of_another_ladder_are_left_out_and_a_refusal_names_its_real_cause(gsm8k, tmp_path):
+    """Records served by another model than the config's tier now calls were labels all the
+    same: a calibration of one model's answers, priced as another's, promised as this router's.
+    And a store with no usable label was refused with the wrong remedy: tiers renamed in
+    the config read as "stored no text", a ``--since`` past every record as "none was
+    shadow-sampled"."""
+    db = shadow_db(gsm8k[:60], tmp_path / "telemetry.db")
+    config = load_config(WALKTHROUGH).model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    cheap_model = config["tiers"][0]["model_id"]
+
+    def with_tiers(name: str, **change: str) -> Path:
+        data = yaml.safe_load(yaml.safe_dump(config))
+        for tier, key in zip(data["tiers"], ("first", "second")):
+            tier.update({k: v for k, v in (("name", change.get(f"{key}_name")),
+                                           ("model_id", change.get(f"{key}_model"))) if v})
+        (tmp_path / name).write_text(yaml.safe_dump(data))
+        return tmp_path / name
+
+    def refused(path: Path, *more: str) -> str:
+        result = calibrate("--config", str(path), "--from-db", str(db), "--out", str(tmp_path / "m.npz"), *more)
+        assert result.exit_code == 2, result.output
+        return " ".join(result.output.split())
+
+    other_model = with_tiers("other_model.yaml", first_model="amazon.nova-micro-v1:0")
+    assert ("60 were shadow-sampled, and left out: 60 answered by another model than this config's tiers call "
+            f"(cheap: {cheap_model} 60)") in refused(other_model)
+    renamed = with_tiers("renamed.yaml", first_name="small", second_name="big")
+    assert "left out: 60 served on a tier this config does not have (cheap 60)" in refused(renamed)
+    assert "stored no text" not in refused(renamed)
+    assert "(0 records read since 2099-01-01; --since 2099-01-01 left none: give an earlier time)" in refused(
+        WALKTHROUGH, "--since", "2099-01-01")
+    assert not (tmp_path / "m.npz").exists()
+    # the config's own ladder still reads every record as a label
+    result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(db), "--out", str(tmp_path / "m.npz"),
+                       "--features", "signals")
+    assert result.exit_code == 0 and "left out" not in result.output
 
 
 def test_collect_from_db_skips_a_damaged_row_with_a_warning_as_the_report_does(gsm8k, tmp_path):
