@@ -64,6 +64,9 @@ class BatchSummary:
     # ``cost_usd``, which covers finished records, the ones the savings compare
     in_progress_cost_usd: Decimal | None = Decimal(0)
     first_failure: FirstFailure | None = None
+    # the config's shadow sampling: on-demand calls to the baseline tier that measure
+    # parity, billed but in no figure here (the report lists them as measurement)
+    shadow_fraction: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,7 +95,7 @@ class BatchSummary:
             "baseline_cost_on_demand_usd": money(self.baseline_cost_on_demand_usd),
             "savings_pct": pct(self.savings_pct), "savings_vs_on_demand_pct": pct(self.savings_vs_on_demand_pct),
             "unpriced": self.unpriced, "in_progress_cost_usd": money(self.in_progress_cost_usd),
-            "seconds": self.seconds,
+            "seconds": self.seconds, "shadow_fraction": self.shadow_fraction,
             "first_failure": self.first_failure.to_dict() if self.first_failure else None, **self.extra,
         }
 
@@ -128,7 +131,9 @@ class BatchSummary:
             f"batch rate ({cheaper(self.savings_pct)}) and {money(self.baseline_cost_on_demand_usd)} at the "
             f"on-demand rate ({cheaper(self.savings_vs_on_demand_pct)}); quality parity not measured by the run "
             "(`tiered-router report` on its telemetry, with labels or shadows)",
-        ]
+        ] + ([f"shadow calls (telemetry.shadow.fraction {self.shadow_fraction:g}: the baseline tier asked again "
+              "on-demand, to measure parity) are billed too and in no figure above: `tiered-router report` "
+              "on the run's telemetry gives their cost"] if self.shadow_fraction else [])
 
     def failure_line(self) -> str:
         """Why records failed, by the first of them; every record's reason is in the results file."""
@@ -200,4 +205,13 @@ def summarize_run(state: RunState, *, state_path: str | Path = "", ladder_order:
         job_states=dict(Counter(j.bedrock_status or j.status for j in state.jobs)),
         on_demand_by_tier={t: state.on_demand.get(t, 0) for t in order if state.on_demand.get(t)},
         cost_usd=cost, baseline_cost_usd=base, baseline_cost_on_demand_usd=base_od, unpriced=unpriced,
-        in_progress_cost_usd=in_progress, first_failure=_first_failure([r for r in done if r.served is None]))
+        in_progress_cost_usd=in_progress, first_failure=_first_failure([r for r in done if r.served is None]),
+        shadow_fraction=_shadow_fraction(state.config))
+
+
+def _shadow_fraction(config: dict[str, Any]) -> float:
+    shadow = (config.get("telemetry") or {}).get("shadow") or {}
+    try:
+        return float(shadow.get("fraction") or 0.0)
+    except (TypeError, ValueError):
+        return 0.0

@@ -8,6 +8,7 @@ marked ``integration: batch``; its metadata carries the run id, the caller's rec
 id, how each attempt was served (``attempt_modes``: batch or on_demand, and
 ``attempt_jobs``), and the baseline cost at the on-demand rate
 (``baseline_cost_on_demand_usd``) beside ``baseline_cost_usd`` at the batch rate.
+A record's time (``ts``) is when it finished; its latency runs from the run's start.
 
 Request ids are ``<run id>-<recordId>``, the same on every resume, so a record sent
 twice (a runner killed after writing telemetry, before saving that it did) is stored
@@ -86,7 +87,10 @@ def routing_result(run: RunState, record: RecordState, cascade: Cascade) -> Rout
         aux_calls=[AuxCall(x.purpose, x.tier, x.model_id, Usage(x.input_tokens, x.output_tokens),
                            _decimal(x.cost_usd), x.latency_ms) for x in record.aux],
         served=attempts[record.served] if record.served is not None else None,
-        flagged=record.flagged, flag_reason=record.flag_reason, session_id=None, started_at=run.created_at,
+        # stamped when it finished (its answer came), not when the run began: a run of hours,
+        # or one resumed days later, is spread over the windows ``report --since`` and the
+        # drift check read as its answers came; the latency is still from the run's start
+        flagged=record.flagged, flag_reason=record.flag_reason, session_id=None, started_at=finished,
         latency_ms=max(0.0, (finished - run.created_at) * 1000), baseline_cost_usd=batch_base,
         error=record.error)
 

@@ -90,6 +90,26 @@ def test_some_failed_records_exit_4_and_count_the_records_sharing_the_first_reas
     assert all(r["attempts"][1]["tier"] == "mid" for r in too_long)  # then gated as any other
 
 
+def test_a_run_with_shadow_sampling_says_its_shadow_calls_are_in_no_figure(tmp_path, s3_url, bucket):
+    """The summary's cost left out the on-demand shadow calls without a word, where they can
+    cost many times the routed records (each asks the baseline tier again)."""
+    records, replay = write_workload(tmp_path, n=12)  # below the job minimum: on-demand calls, quick
+    with _emulator(replay, s3_url) as emu:
+        settings = router_config(emu.url, s3_url, tmp_path)
+        settings["telemetry"]["shadow"] = {"fraction": 1.0, "seed": 1}
+        config = write_config(tmp_path / "router.yaml", settings)
+        result = _run(config, records, bucket, tmp_path / "out.jsonl")
+        as_json = _run(config, records, bucket, tmp_path / "out.jsonl", "--json")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert ("shadow calls (telemetry.shadow.fraction 1: the baseline tier asked again on-demand, to measure "
+            "parity) are billed too and in no figure above: `tiered-router report` on the run's telemetry gives "
+            "their cost") in text
+    assert json.loads(as_json.stdout)["shadow_fraction"] == 1.0
+    report = json.loads(runner.invoke(app, ["report", "--db", str(tmp_path / "telemetry.db"), "--json"]).stdout)
+    assert float(report["shadow_cost_usd"]) > 0  # what the line points at is there
+
+
 def test_flagged_answers_count_as_served_and_exit_0(tmp_path, s3_url, bucket):
     records, replay = write_workload(tmp_path, n=120)
     with _emulator(replay, s3_url) as emu:

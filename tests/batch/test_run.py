@@ -113,6 +113,23 @@ def test_costs_at_batch_prices_checked_by_hand(run):
     assert record["quality_escalations"] == 2 and record["escalated"]
 
 
+def test_each_record_is_stamped_when_it_finished_not_when_the_run_began(run):
+    """Every row had the run's start as its time: a run of hours, or one resumed days
+    later, landed whole in the window of its start for ``report --since`` and the drift
+    check. A record's time is now when its answer came: the records a later wave served
+    are stamped after those the first wave served."""
+    import datetime as dt
+
+    lines = {r["request_id"]: r for r in read_jsonl(run["folder"] / "telemetry.jsonl")}
+    by_tier: dict[str, list[float]] = {}
+    for row in run["results"]:
+        record = lines[row["request_id"]]
+        finished = dt.datetime.fromisoformat(record["metadata"]["finished_at"]).timestamp()
+        assert record["ts"] == pytest.approx(finished, abs=1e-3)
+        by_tier.setdefault(record["tier"], []).append(record["ts"])
+    assert max(by_tier["cheap"]) < min(by_tier["mid"]) and max(by_tier["mid"]) < min(by_tier["frontier"])
+
+
 def test_report_reads_the_batch_run(run):
     result = runner.invoke(app, ["report", "--db", str(run["folder"] / "telemetry.db"), "--json"])
     assert result.exit_code == 0, result.output
