@@ -69,6 +69,13 @@ class ShadowLabels:
         return "; ".join(parts)
 
 
+def _served_tier_model(record: Any) -> str | None:
+    for attempt in reversed(record.attempts or []):
+        if attempt.get("outcome") == "served":
+            return attempt.get("model_id") or record.model_id
+    return record.model_id
+
+
 def _served_usage(record: Any) -> tuple[int | None, int | None]:
     for attempt in reversed(record.attempts or []):
         if attempt.get("outcome") == "served":
@@ -96,9 +103,11 @@ def shadow_labels(records: Iterable[Any], ladder: Ladder) -> ShadowLabels:
         if record.tier != lower:  # served on a tier this ladder does not have (an older config)
             out.other_tier[record.tier] = out.other_tier.get(record.tier, 0) + 1
             continue
-        # labels of another model's answers (the tier's model changed since) say nothing of this one's
+        # labels of another model's answers (the tier's model changed since) say nothing of this
+        # one's; read the tier's configured model from its attempt (``model_id`` is the model
+        # that answered, which a prompt-router tier names apart from its ARN)
         changed = [f"{tier}: {recorded}" for tier, recorded, now in (
-            (lower, record.model_id, ladder[lower].model_id),
+            (lower, _served_tier_model(record), ladder[lower].model_id),
             (baseline, record.baseline_model_id, ladder.baseline.model_id)) if recorded and recorded != now]
         if changed:
             for key in changed:

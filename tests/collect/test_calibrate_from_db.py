@@ -143,10 +143,21 @@ def test_labels_of_another_ladder_are_left_out_and_a_refusal_names_its_real_caus
     assert "(0 records read since 2099-01-01; --since 2099-01-01 left none: give an earlier time)" in refused(
         WALKTHROUGH, "--since", "2099-01-01")
     assert not (tmp_path / "m.npz").exists()
-    # the config's own ladder still reads every record as a label
+    # the config's own ladder still reads every record as a label, also where the model that
+    # answered is not the tier's id (a prompt-router tier records the model it invoked)
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        for rowid, text in conn.execute("SELECT rowid, record FROM routing_records").fetchall():
+            record = json.loads(text)
+            record["model_id"] = "anthropic.claude-3-haiku-20240307-v1:0"
+            conn.execute("UPDATE routing_records SET record = ? WHERE rowid = ?", (json.dumps(record), rowid))
+    conn.close()
     result = calibrate("--config", str(WALKTHROUGH), "--from-db", str(db), "--out", str(tmp_path / "m.npz"),
                        "--features", "signals")
     assert result.exit_code == 0 and "left out" not in result.output
+    assert "labels from 60 shadow-sampled records" in " ".join(result.output.split())
 
 
 def test_collect_from_db_skips_a_damaged_row_with_a_warning_as_the_report_does(gsm8k, tmp_path):
