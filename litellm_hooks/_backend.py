@@ -62,7 +62,9 @@ def forwarded(name: str, value: Any, internal: frozenset[str]) -> bool:
 
 class ChatPayload(dict):
     """``RouteRequest.payload`` for this backend: ``messages`` plus the client's
-    parameters (``temperature``, ``tools``, ``response_format``, a guardrail ...)."""
+    parameters (``temperature``, ``tools``, ``response_format``, a guardrail ...), and for
+    ``TieredLiteLLMRouter`` its caller's ``metadata`` (``call_metadata``), which each tier
+    call hands to LiteLLM's callbacks."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> "ChatPayload":
@@ -117,13 +119,17 @@ class LiteLLMRouterBackend(Backend):
             return {"model": self.group(tier), "messages": messages, **kwargs}
         # Tag the call so LiteLLM's logs and callbacks can join it to the routed request;
         # the caller's key is deliberately absent: the routed request bills it once.
-        kwargs["metadata"] = {"tiered_router": {"request_id": request.request_id, "tier": tier.name,
+        kwargs["metadata"] = {**dict(payload.get("call_metadata") or {}),  # the in-process caller's own
+                              "tiered_router": {"request_id": request.request_id, "tier": tier.name,
                                                 "role": request.metadata.get("call_role", "attempt")}}
         if not self.log_tier_calls:
             kwargs["no-log"] = True
         # the router YAML's retry policy retries a tier call; LiteLLM's router retrying it
         # too (its num_retries) would multiply the tries, unless a tier's params ask for it
         kwargs.setdefault("num_retries", 0)
+        # nor may it answer a tier's call from another model group (its fallbacks): that answer
+        # would be judged and priced as the tier's; the ladder is the fallback here
+        kwargs.setdefault("disable_fallbacks", True)
         return {"model": self.group(tier), "messages": messages, **kwargs}
 
     def _error(self, exc: Exception, tier: Tier) -> Exception:

@@ -12,12 +12,12 @@ call raised, carrying that error's fields (``response``, ``operation_name``), as
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Sequence
+from typing import Sequence
 
 from langchain_core.exceptions import ContextOverflowError
 
-from ..core.errors import GateFailed, LadderExhaustedError, RouterError
+from ..core.error_types import as_cause_type, call_cause, ladder_type
+from ..core.errors import LadderExhaustedError
 
 __all__ = ["LadderContextOverflowError", "as_langchain_error"]
 
@@ -29,49 +29,10 @@ class LadderContextOverflowError(LadderExhaustedError, ContextOverflowError):
         return LadderContextOverflowError(self.message, excs, self.result)
 
 
-class _AsCause:
-    """Mixed into a ladder error that is also its last tier call's error type: ``derive``
-    (``except*`` splitting it) keeps both, and the cause's fields."""
-
-    def derive(self, excs: Sequence[Exception]) -> Any:
-        out = type(self)(self.message, excs, self.result)  # type: ignore[attr-defined,call-arg]
-        out.__dict__.update({k: v for k, v in self.__dict__.items() if k != "result"})
-        return out
-
-
-@functools.lru_cache(maxsize=64)  # botocore makes its modeled classes per client: a bounded cache
 def _ladder_type(cause: type, overflow: bool) -> type | None:
-    """The ladder error type that is also ``cause`` (made once per type), else the
-    nearest of its bases a class can be together with an ``ExceptionGroup`` (a
-    ``UnicodeDecodeError`` has a layout of its own; its ``ValueError`` has not), or
-    ``None`` (a cause laid out as an ``OSError`` all the way up)."""
-    base = LadderContextOverflowError if overflow else LadderExhaustedError
-    for kind in cause.__mro__:
-        if kind in (Exception, BaseException, object):
-            return None
-        try:
-            return type(f"Ladder{kind.__name__}", (_AsCause, base, kind),
-                        {"__module__": __name__, "__doc__": f"The ladder ended on a {kind.__name__}."})
-        except TypeError:
-            continue
-    return None
-
-
-def _call_cause(exc: LadderExhaustedError) -> BaseException | None:
-    """The error the tier call that ended the ladder raised, as ``ChatBedrockConverse``
-    would have raised it: botocore's (langchain-aws's ``BedrockContextOverflowError`` is
-    one), or the one a reply that could not be read raised in langchain-aws or urllib3
-    (a ``ValueError`` for a body without its output, a ``ProtocolError`` for a cut stream).
-    ``None`` when a gate's verdict ended it, or the router itself gave the call up (a
-    timeout it timed, the deadline)."""
-    for error in reversed(exc.exceptions):
-        if isinstance(error, GateFailed):
-            return None
-        if getattr(error, "kind", None) == "circuit_open":  # a tier passed over: the call before it ended the ladder
-            continue
-        cause = getattr(error, "cause", None)
-        return cause if isinstance(cause, Exception) and not isinstance(cause, RouterError) else None
-    return None
+    """The ladder error type that is also ``cause`` (and a ``ContextOverflowError`` for
+    ``overflow``): ``core.error_types.ladder_type``."""
+    return ladder_type(cause, LadderContextOverflowError if overflow else LadderExhaustedError)
 
 
 def as_langchain_error(exc: LadderExhaustedError) -> LadderExhaustedError:
@@ -84,12 +45,13 @@ def as_langchain_error(exc: LadderExhaustedError) -> LadderExhaustedError:
     attempts = getattr(exc.result, "attempts", None) or []
     called = [a for a in attempts if a.outcome != "skipped"]
     overflow = bool(called) and called[-1].error_kind == "context_window"
-    cause = _call_cause(exc)
-    kind = _ladder_type(type(cause), overflow) if cause is not None else None
-    if kind is None and not overflow:
+    cause = call_cause(exc)
+    out = as_cause_type(exc, cause, LadderContextOverflowError if overflow else LadderExhaustedError) \
+        if cause is not None else None
+    if out is not None:
+        return out
+    if not overflow:
         return exc
-    out = (kind or LadderContextOverflowError)(exc.message, exc.exceptions, exc.result)
-    if kind is not None:
-        out.__dict__.update({k: v for k, v in vars(cause).items() if k != "result"})
+    out = LadderContextOverflowError(exc.message, exc.exceptions, exc.result)
     out.__traceback__, out.__cause__ = exc.__traceback__, exc.__cause__
     return out

@@ -152,3 +152,96 @@ async def test_a_reply_without_its_output_is_malformed_and_its_error_has_no_trac
     assert response.tiered_router["tier"] == "mid"
     cheap = response.tiered_router["attempts"][0]
     assert cheap["outcome"] == "malformed" and "Traceback" not in cheap["error"] and len(cheap["error"]) < 400
+
+
+class _Logged(litellm.integrations.custom_logger.CustomLogger):
+    """What LiteLLM's async success callbacks see of each tier call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, float, int, dict]] = []
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        usage = response_obj.usage
+        self.events.append((kwargs["model"], kwargs.get("response_cost") or 0.0,
+                            usage.prompt_tokens + usage.completion_tokens,
+                            kwargs.get("litellm_params", {}).get("metadata") or {}))
+
+
+async def test_litellm_callbacks_see_each_tier_call_once_with_the_callers_metadata(llm_router, emulator):
+    """LiteLLM logs a call after ``acompletion`` returned it: the wrapper changed that very
+    response into the route's (every attempt's tokens, the routed cost), so the served
+    tier's event counted the failed attempts again. And the caller's ``metadata`` (trace
+    names, tags) reached no callback, where a plain router's calls carry it."""
+    import asyncio
+
+    logged = _Logged()
+    litellm.callbacks = [logged]
+    try:
+        response = await TieredLiteLLMRouter(llm_router, CONFIG, telemetry=False).acompletion(
+            [{"role": "user", "content": "extract the invoice total"}],
+            metadata={"trace_name": "checkout", "tags": ["prod"]})
+        request_id = response.tiered_router["request_id"]
+
+        def ours() -> list:  # an earlier test's calls may still be logging
+            return [e for e in logged.events if (e[3].get("tiered_router") or {}).get("request_id") == request_id]
+
+        for _ in range(100):  # LiteLLM logs on its own task
+            if len(ours()) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        litellm.callbacks = []
+    (cheap_model, cheap_cost, cheap_tokens, cheap_meta), (mid_model, mid_cost, mid_tokens, mid_meta) = ours()
+    assert (cheap_model, mid_model) == (f"converse/{CHEAP}", f"converse/{MID}")  # the deployments' models
+    attempts = response.tiered_router["attempts"]
+    assert cheap_tokens == attempts[0]["input_tokens"] + attempts[0]["output_tokens"]
+    assert mid_tokens == attempts[1]["input_tokens"] + attempts[1]["output_tokens"]
+    assert cheap_cost + mid_cost == pytest.approx(response._hidden_params["response_cost"])  # the routed cost, once
+    for meta, tier in ((cheap_meta, "cheap"), (mid_meta, "mid")):
+        assert meta["trace_name"] == "checkout" and meta["tags"] == ["prod"]
+        assert meta["tiered_router"]["tier"] == tier
+
+
+async def test_the_inner_routers_fallbacks_never_answer_for_a_tier(emulator):
+    """A ``litellm.Router`` with ``fallbacks`` answered a throttled cheap call from the
+    frontier group: the record said cheap served it, at cheap's price (about a hundredth
+    of what it cost), and cheap's gates judged frontier's answer. The ladder escalates."""
+    llm_router = litellm.Router(model_list=tier_deployments(emulator.url), num_retries=0,
+                                fallbacks=[{"cheap": ["frontier"]}])
+    emulator.clear_requests()
+    emulator.inject("throttle", model_id=CHEAP, times=1)
+    response = TieredLiteLLMRouter(llm_router, {**CONFIG, "gates": []}, telemetry=False).completion(
+        [{"role": "user", "content": "hello"}])
+    assert [r.model_id for r in emulator.requests] == [CHEAP, MID]
+    assert response.tiered_router["tier"] == "mid" and response.model == MID
+    assert [a["outcome"] for a in response.tiered_router["attempts"]] == ["transport_error", "served"]
+
+
+async def test_errors_are_litellms_types_too(llm_router, emulator):
+    """A ``litellm.Router`` user catches LiteLLM's types; the wrapper raised the router's
+    own only (``LadderExhaustedError``, ``BadChatRequest``, a ``ConfigError`` for a
+    client's schema) and refused a pydantic ``response_format``, which LiteLLM takes."""
+    from pydantic import BaseModel
+
+    tiered = TieredLiteLLMRouter(llm_router, {**CONFIG, "gates": []}, telemetry=False)
+    emulator.inject("throttle", model_id=None, times=3)
+    with pytest.raises(litellm.RateLimitError) as throttled:
+        await tiered.acompletion([{"role": "user", "content": "hello"}])
+    assert isinstance(throttled.value, LadderExhaustedError) and throttled.value.status_code == 429
+    assert [a.tier for a in throttled.value.result.attempts] == ["cheap", "mid", "frontier"]
+    with pytest.raises(litellm.BadRequestError) as refused:
+        await tiered.acompletion([{"role": "wizard", "content": "hello"}])
+    assert isinstance(refused.value, ValueError) and refused.value.status_code == 400
+    with pytest.raises(litellm.BadRequestError):
+        await tiered.acompletion([{"role": "user", "content": "hello"}], response_format={
+            "type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/$defs/missing"}}})
+
+    class Invoice(BaseModel):
+        total: int
+
+    emulator.clear_requests()
+    response = await tiered.acompletion([{"role": "user", "content": "extract the invoice total"}],
+                                        response_format=Invoice)
+    assert response.tiered_router["tier"] == "mid"  # cheap's prose fails the class's schema
+    assert Invoice.model_validate_json(response.choices[0].message.content).total == 12
