@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from .types import TierAnswer
 
-__all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence"]
+__all__ = ["self_rating", "sentinel", "logprob_confidence", "answer_confidence", "DEFAULT_SENTINELS"]
 
 # The word, a short gap, the number. The gap is checked apart (``_GAP``): one bounded,
 # lazy run per occurrence, so no answer, however written, makes the search backtrack
@@ -89,8 +89,14 @@ def logprob_confidence(logprobs: Sequence[float] | None) -> float | None:
     return math.exp(sum(usable) / len(usable))
 
 
+# The abstentions a confidence signal reads by default: the ``confidence`` gate's default
+# ``sentinels``, and the only ones the calibrated confidence strategy and the eval harness
+# read, so a strategy is measured on the signal it will act on.
+DEFAULT_SENTINELS = ("[[ESCALATE]]", "I don't know", "I am not sure")
+
+
 def answer_confidence(answer: TierAnswer, signal: str = "any",
-                      sentinels: Iterable[str] = ("[[ESCALATE]]",)) -> tuple[float | None, str]:
+                      sentinels: Iterable[str] = DEFAULT_SENTINELS) -> tuple[float | None, str]:
     """The answer's confidence by ``signal`` (``any`` takes the lowest found) and its source."""
     found: list[tuple[float, str]] = []
     if signal in ("any", "sentinel"):

@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
                       model_validator)
 
 from .access import parse_principal
+from .confidence import DEFAULT_SENTINELS
 from .config_file import check_config_data, read_config_file
 from .errors import ConfigError, PricingError, UnknownTierError
 from .pricing import Price, lookup_price, override_price
@@ -172,7 +173,7 @@ class ConfidenceGateConfig(_Strict):
     signal: Literal["any", "self_rating", "sentinel", "logprobs"] = "any"
     threshold: float = Field(0.7, ge=0, le=1)
     sentinels: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=lambda: ["[[ESCALATE]]", "I don't know", "I am not sure"])
+        default_factory=lambda: list(DEFAULT_SENTINELS))
     missing: Literal["pass", "fail"] = "pass"
 
     @field_validator("sentinels")

@@ -411,6 +411,28 @@ def test_confidence_policy_calibrates_a_threshold_on_the_answers_own_doubt(tmp_p
     assert data["savings"] == pytest.approx(1 - (10 * cheap_cost + 5 * frontier_cost) / (10 * frontier_cost))
 
 
+def test_the_confidence_strategy_reads_the_abstentions_the_confidence_gate_reads(tmp_path):
+    """The confidence gate's default sentinels are "[[ESCALATE]]", "I don't know" and "I am
+    not sure"; the harness and the calibrated confidence strategy read the first alone, so
+    ``eval`` said no answer abstains on answers saying "I don't know", and a strategy was
+    measured on a signal other than the one the README says it acts on."""
+    def rows(start, n):
+        return [{"id": str(i), "prompt": f"q{i}", "outcomes": {
+            "cheap": {"correct": i % 2 == 0, "response": "42" if i % 2 == 0 else "Honestly, I don't know: 41?",
+                      "input_tokens": 100, "output_tokens": 10},
+            "frontier": {"correct": True, "response": "42", "input_tokens": 100, "output_tokens": 10}}}
+            for i in range(start, start + n)]
+    cal, test = write_jsonl(tmp_path / "cal.jsonl", rows(0, 40)), write_jsonl(tmp_path / "test.jsonl", rows(40, 10))
+    result = CliRunner().invoke(app, ["eval", "--config", str(ROUTER), "--data", str(test), "--calibrate-on",
+                                      str(cal), "--policy", "confidence", "--bound", "clt", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "no answer states a confidence or abstains" not in result.output
+    data = json.loads(result.stdout)
+    # the five abstaining cheap answers escalate; the five plain ones (no signal: they pass) are served
+    assert data["policy"] == "confidence" and data["parity"] == 1.0
+    assert data["tier_share"] == {"cheap": 0.5, "frontier": 0.5}
+
+
 def test_calibrate_and_eval_say_the_configs_gates_are_not_in_their_figures(tmp_path):
     """A config with gates was calibrated as if it had none: the figures were the
     gateless router's, and served with the gate the router escalated more (an outside
