@@ -20,8 +20,10 @@ hold                   the normal reply, once ``calls`` (default 2) calls are he
                        fault, or after ``seconds`` (default 30): proves calls are in flight
                        together
 malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_json"``),
-                       lacks the output (``mode="missing_output"``) or holds bytes that
-                       are not UTF-8 in its text (``mode="invalid_utf8"``); on a stream, a
+                       lacks the output (``mode="missing_output"``), holds bytes that
+                       are not UTF-8 in its text (``mode="invalid_utf8"``) or gives each
+                       tool call's input as a JSON string, not an object
+                       (``mode="tool_input_string"``, Converse); on a stream, a
                        frame with a bad checksum (or, ``invalid_utf8``, a text delta that
                        is not UTF-8, checksums right)
 stream_cut             streams only: the connection closes after ``after_events``
@@ -116,8 +118,9 @@ class Fault:
         if times is not None and times < 1:
             raise FaultSpecError("times must be at least 1 (or None for every call)")
         if kind == "malformed" and params.get("mode", "invalid_json") not in ("invalid_json", "missing_output",
-                                                                              "invalid_utf8"):
-            raise FaultSpecError("malformed mode is 'invalid_json', 'missing_output' or 'invalid_utf8'")
+                                                                              "invalid_utf8", "tool_input_string"):
+            raise FaultSpecError("malformed mode is 'invalid_json', 'missing_output', 'invalid_utf8' or "
+                                 "'tool_input_string'")
         for key in ("unprocessed_every", "every"):
             if key in params and (not isinstance(params[key], int) or params[key] < 1):
                 raise FaultSpecError(f"{key} must be a whole number of at least 1")

@@ -220,6 +220,8 @@ class BedrockService:
         elif fault.kind == "malformed" and reply.frames is not None:
             index = min(1, len(reply.frames) - 1)
             reply.frames = reply.frames[:index] + [corrupt_frame(reply.frames[index])]
+        elif fault.kind == "malformed" and params["mode"] == "tool_input_string":
+            reply.body = _tool_inputs_as_strings(reply.body)
         elif fault.kind == "malformed" and params["mode"] == "missing_output":
             reply.body = _json_bytes({"stopReason": "end_turn"} if operation == "Converse" else {})
         elif fault.kind == "malformed":
@@ -248,3 +250,13 @@ class BedrockService:
             raise WireError.validation("input must hold 'converse' or 'invokeModel'.")
         tokens = max(1, -(-conv.input_chars // 4))
         return Reply(200, {"Content-Type": "application/json"}, _json_bytes({"inputTokens": tokens}))
+
+
+def _tool_inputs_as_strings(body: bytes) -> bytes:
+    """A Converse reply whose every ``toolUse.input`` is its JSON text, not the object:
+    a model that breaks the tool-call contract (seen as a string, or a list, in the wild)."""
+    reply = json.loads(body)
+    for block in ((reply.get("output") or {}).get("message") or {}).get("content") or []:
+        if isinstance(block, dict) and isinstance(block.get("toolUse"), dict):
+            block["toolUse"]["input"] = json.dumps(block["toolUse"].get("input"))
+    return _json_bytes(reply)

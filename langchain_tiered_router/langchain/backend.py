@@ -70,7 +70,8 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
     if _raised_reading_the_request(exc):
         return exc  # the caller's messages could not be turned into a request: their error, on every tier alike
     if (isinstance(exc, (KeyError, json.JSONDecodeError, UnicodeDecodeError)) or type(exc).__name__ in _MALFORMED_NAMES
-            or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))):
+            or (isinstance(exc, ValueError) and str(exc).startswith(_MALFORMED_MESSAGES))
+            or _raised_in(exc, _REPLY_READERS)):
         text = f"{type(exc).__name__}: {exc}"
         if str(exc).startswith("No 'output' key"):  # langchain-aws blames the endpoint; the body was not a reply
             text = ("the reply had no 'output': its body was not a Converse reply (not JSON, cut short, or "
@@ -89,10 +90,21 @@ _REQUEST_BUILDERS = frozenset({"_messages_to_bedrock", "_lc_content_to_bedrock",
                                "_format_openai_video_url"})
 
 
+# and those that turn Bedrock's reply into a LangChain message: an error raised inside
+# them (a toolUse whose input is a string or a list, which the AIMessage's tool call
+# refuses) is the tier's unreadable reply, retried and escalated as one
+_REPLY_READERS = frozenset({"_parse_response", "_parse_stream_event", "_bedrock_to_lc",
+                            "_extract_response_metadata"})
+
+
 def _raised_reading_the_request(exc: BaseException) -> bool:
+    return _raised_in(exc, _REQUEST_BUILDERS)
+
+
+def _raised_in(exc: BaseException, functions: frozenset[str]) -> bool:
     frame = exc.__traceback__
     while frame is not None:
-        if frame.tb_frame.f_code.co_name in _REQUEST_BUILDERS:
+        if frame.tb_frame.f_code.co_name in functions:
             return True
         frame = frame.tb_next
     return False

@@ -65,3 +65,29 @@ def test_a_ladder_that_ends_on_an_unreadable_reply_raises_what_plain_raises(rout
     assert isinstance(info.value, LadderExhaustedError)
     assert [a.outcome for a in info.value.result.attempts] == ["malformed"] * 3
     emulator.clear_faults()
+
+
+@pytest.mark.parametrize("how", ["invoke", "ainvoke"])
+def test_a_tool_call_whose_input_is_no_object_is_a_malformed_reply(routed, emulator, how):
+    """A tier whose ``toolUse.input`` is a JSON string (or a list) makes langchain-aws's
+    ``AIMessage`` refuse the tool call with pydantic's ``ValidationError``: it was raised
+    into the caller after one call, with no retry and no escalation, where the same
+    reply with a ``null`` input escalated. It is the tier's unreadable reply."""
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    llm = routed(gates=[]).bind_tools([get_weather])
+    emulator.clear_requests()
+    tries = 1 + routed(gates=[]).config.retry.max_retries
+    emulator.inject("malformed", model_id=CHEAP, mode="tool_input_string", times=tries)
+    message = llm.invoke("weather in Paris?") if how == "invoke" else asyncio.run(llm.ainvoke("weather in Paris?"))
+    assert message.tool_calls[0]["args"] == {"city": "Paris"}
+    routing = message.response_metadata["routing"]
+    assert routing["tier"] == "mid" and (routing["transport_escalations"], routing["quality_escalations"]) == (1, 0)
+    cheap = routing["attempts"][0]
+    assert (cheap["outcome"], cheap["error_kind"]) == ("malformed", "malformed") and "ValidationError" in cheap["error"]
+    assert [r.model_id for r in emulator.requests] == [CHEAP] * tries + [MID]
