@@ -139,6 +139,41 @@ def test_a_full_queue_drops_and_counts_and_never_blocks_the_request(make_router,
     sink.close()
 
 
+class _StuckEntered(_Stuck):
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+    def insert(self, records):
+        self.entered.set()
+        return super().insert(records)
+
+
+def test_a_writer_that_did_not_stop_is_not_waited_for_again(make_router, priced_config):
+    """A writer stuck in its store (an OpenTelemetry exporter that never returns) held the
+    process's exit for the timeout once per router sharing it, and once more for the exit's
+    pass over every sink: (routers + 1) x 60 s, past any orchestrator's grace period. The
+    first close waits its time and says so; the next ones do not wait again."""
+    store = _StuckEntered()
+    sink = BackgroundSink(store, batch_size=1, linger_s=0)
+    router = make_router(priced_config, observers=[Recorder([sink])])
+    router.route(RouteRequest(text="stuck"), ScriptedBackend({"*": "ok"}))
+    assert store.entered.wait(30)  # the writer is inside the stuck insert
+    sink.close(timeout=0.2)
+    stopping = sink._stopping
+    assert stopping is not None and stopping.is_alive()
+    joins: list[float | None] = []
+    real_join = stopping.join
+    stopping.join = lambda timeout=None: joins.append(timeout)  # type: ignore[method-assign]
+    sink.close(timeout=60)  # another router's close, then the exit's
+    sink.close(timeout=60)
+    assert joins == []
+    stopping.join = real_join  # type: ignore[method-assign]
+    store.release.set()
+    stopping.join(30)
+    assert store.count == 1 and not stopping.is_alive()
+
+
 def _threads_building_records(monkeypatch) -> list[str]:
     """The name of the thread of each record build from now on (wherever it is called from)."""
     import langchain_tiered_router.core.telemetry.record as record_module

@@ -265,6 +265,10 @@ class BackgroundSink(Sink):
         self._store_lock = threading.Lock()  # the writer thread, or a write after close
         self._closed = False
         self._stopping: threading.Thread | None = None  # the writer close() is stopping
+        # a close that waited its whole timeout for a stuck writer (an exporter that never
+        # returns): later closes (each router sharing this writer, then the exit's pass over
+        # every sink) do not wait for it again, or exit took (routers + 1) x the timeout
+        self._gave_up = False
         self._draining = False  # after SIGTERM / SIGINT: each write waits for its commit
         self._seq = itertools.count(1)
         self._handled = 0  # the highest sequence number the writer is done with
@@ -401,7 +405,8 @@ class BackgroundSink(Sink):
         if thread is None and stopping is not None and stopping.is_alive():
             # another close is stopping the writer (a sink shared by two routers): wait for
             # it; sweeping the queue here would take its stop marker, and the writer would never stop
-            stopping.join(timeout)
+            if not self._gave_up:
+                stopping.join(timeout)
             return
         if thread is not None:
             marker = _Marker(stop=True)
@@ -410,6 +415,7 @@ class BackgroundSink(Sink):
             self._wake.set()
             thread.join(timeout)
             if thread.is_alive():
+                self._gave_up = True
                 log.error("telemetry writer for %s did not stop within %ss; %d records still queued",
                           self.store.description, timeout, len(self._queue))
                 return
