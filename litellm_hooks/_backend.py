@@ -60,6 +60,24 @@ def forwarded(name: str, value: Any, internal: frozenset[str]) -> bool:
     return name not in _NOT_FORWARDED and name not in internal and not name.startswith(_INTERNAL_PREFIXES)
 
 
+def litellm_params_of(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A tier's ``model_kwargs`` in LiteLLM's names. One router YAML drives both
+    integrations, and its examples use ``ChatBedrockConverse``'s names: LiteLLM nested
+    ``additional_model_request_fields`` inside Bedrock's ``additionalModelRequestFields``
+    (a request Bedrock refuses) and sent ``stop_sequences`` there too, losing the stop.
+    Its fields go as LiteLLM's own parameters (the unknown ones LiteLLM hands to
+    ``additionalModelRequestFields``), ``stop_sequences`` as ``stop``."""
+    out = dict(params)
+    extra = out.pop("additional_model_request_fields", None)
+    if isinstance(extra, Mapping):
+        out = {**extra, **out}
+    elif extra is not None:
+        out["additional_model_request_fields"] = extra  # not a mapping: LiteLLM's to refuse, as given
+    if "stop_sequences" in out and "stop" not in out:
+        out["stop"] = out.pop("stop_sequences")
+    return out
+
+
 class ChatPayload(dict):
     """``RouteRequest.payload`` for this backend: ``messages`` plus the client's
     parameters (``temperature``, ``tools``, ``response_format``, a guardrail ...), and for
@@ -111,7 +129,7 @@ class LiteLLMRouterBackend(Backend):
         and logging."""
         payload = request.payload if isinstance(request.payload, Mapping) else {}
         messages = payload.get("messages") or [{"role": "user", "content": request.text}]
-        kwargs: dict[str, Any] = {**tier.params, **dict(payload.get("params") or {})}
+        kwargs: dict[str, Any] = {**litellm_params_of(tier.params), **dict(payload.get("params") or {})}
         limit = call_timeout(tier, request)  # the tier's timeout, cut to the request's deadline
         if limit is not None:
             kwargs["timeout"] = min(limit, float(kwargs["timeout"])) if kwargs.get("timeout") else limit

@@ -226,6 +226,9 @@ def client_content_error(exc: BaseException) -> str | None:
     return None
 
 
+_TOOL_PARAMS = ("'tool_choice'", "'parallel_tool_calls'", "'tools'")
+
+
 def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
                                  ) -> TransportError | MalformedReplyError | ModelLimitError | None:
     """The core error for a failed LiteLLM call, or ``None`` when it is the caller's
@@ -234,6 +237,12 @@ def transport_error_from_litellm(exc: BaseException, *, tier: str, model_id: str
     available is a ``ModelLimitError``."""
     if client_content_error(exc) is not None:
         return None
+    if type(exc).__name__ == "UnsupportedParamsError" and any(p in str(exc) for p in _TOOL_PARAMS):
+        # this tier's model takes no tool_choice (Llama, Cohere on Bedrock), which LiteLLM
+        # refuses before any call: the tier's limit, not the caller's mistake, as a model that
+        # cannot take an image is; a tier above that can is asked (LangChain's side drops it)
+        return ModelLimitError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id,
+                               kind="unsupported_input", cause=exc)
     if isinstance(exc, UnicodeDecodeError) or any(h in str(exc) for h in _UNREADABLE_HINTS):
         # a reply whose text is not text (LiteLLM calls it a bad request): malformed, like bad JSON
         return MalformedReplyError(f"{type(exc).__name__}: {_said(exc)}", tier=tier, model_id=model_id)

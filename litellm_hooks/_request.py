@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from langchain_tiered_router.core import RouteRequest
 from langchain_tiered_router.core.access import caller_principals as caller_names
 from langchain_tiered_router.core.gates import response_format_gates
-from langchain_tiered_router.core.tool_calls import tool_schemas
+from langchain_tiered_router.core.tool_calls import ForcedToolGate, forced_tool, tool_schemas
 
 from ._backend import ChatPayload
 from ._convert import messages_text
@@ -104,9 +104,14 @@ def route_request_from_messages(messages: Sequence[Mapping[str, Any]], params: M
     check_chat_request(messages, params or {})
     body = {"messages": list(messages), **dict(params or {})}
     principals = tuple(principals) or caller_names(caller)
+    # a forced tool_choice ("required", a function's name): a text answer fails, as on the
+    # LangChain side; a tier that dropped the parameter (drop_params) answered text and was served
+    forces, tool = forced_tool(body.get("tool_choice")) if body.get("tools") else (False, None)
+    forced = [ForcedToolGate(tool)] if forces else []
     return RouteRequest(text=messages_text(messages), payload=ChatPayload.from_body(body), session_id=session_id,
                         requested_tier=tier, caller=_display(principals), principals=principals,
-                        gates=response_format_gates(body), tools=tool_schemas(body.get("tools")),
+                        gates=response_format_gates(body) + forced, tool_gates=forced,
+                        tools=tool_schemas(body.get("tools")),
                         metadata={"integration": "litellm", **dict(metadata or {})})
 
 

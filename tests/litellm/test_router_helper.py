@@ -245,3 +245,68 @@ async def test_errors_are_litellms_types_too(llm_router, emulator):
                                         response_format=Invoice)
     assert response.tiered_router["tier"] == "mid"  # cheap's prose fails the class's schema
     assert Invoice.model_validate_json(response.choices[0].message.content).total == 12
+
+
+LLAMA = "meta.llama3-1-8b-instruct-v1:0"
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                             "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                            "required": ["city"]}}}]
+
+
+@pytest.mark.parametrize("drop_params", [False, True], ids=["llama-refuses-tool_choice", "drop_params"])
+def test_a_tier_that_cannot_take_tool_choice_is_passed_over_or_judged(drop_params):
+    """A cheap Llama tier (Bedrock takes no ``tool_choice`` from it): LiteLLM refused the
+    parameter before any call with ``UnsupportedParamsError``, taken for the caller's
+    mistake, so every request sending ``tool_choice`` (even ``auto``) failed on that ladder.
+    With ``drop_params`` LiteLLM dropped it silently, and a forced call's text answer was
+    served: nothing judged that the caller forced a tool. Now the refusal is the tier's
+    limit (the ladder goes up), and a forced ``tool_choice`` fails a text answer, as on the
+    LangChain side."""
+    script = {"models": {LLAMA: {"default": "It is sunny in Paris."},
+                         FRONTIER: {"rules": [{"match": "Paris", "tool_use": {"name": "get_weather",
+                                                                              "input": {"city": "Paris"}}}]}}}
+    from langchain_tiered_router.emulator import BedrockEmulator
+
+    from .conftest import deployment
+
+    config = {"tiers": [{"name": "cheap", "model_id": LLAMA}, {"name": "frontier", "model_id": FRONTIER}],
+              "retry": {"max_retries": 0}, "telemetry": {"sinks": []}}
+    with BedrockEmulator(script) as emu:
+        cheap = deployment("cheap", LLAMA, emu.url)
+        cheap["litellm_params"]["drop_params"] = drop_params
+        llm_router = litellm.Router(model_list=[cheap, deployment("frontier", FRONTIER, emu.url)], num_retries=0)
+        tiered = TieredLiteLLMRouter(llm_router, config, telemetry=False)
+        for choice in ("auto", "required", {"type": "function", "function": {"name": "get_weather"}}):
+            emu.clear_requests()
+            response = tiered.completion([{"role": "user", "content": "Paris forecast?"}], tools=WEATHER,
+                                         tool_choice=choice)
+            attempts = response.tiered_router["attempts"]
+            if choice == "auto" and drop_params:  # nothing forced: the cheap text answer is served
+                assert response.tiered_router["tier"] == "cheap"
+                continue
+            assert response.tiered_router["tier"] == "frontier", (choice, attempts)
+            assert [c.function.name for c in response.choices[0].message.tool_calls] == ["get_weather"]
+            if drop_params:  # asked without it, answered text: the forced call's gate failed it
+                assert attempts[0]["outcome"] == "gate_failed" and "tool_choice" in attempts[0]["gate_reason"]
+                assert [r.model_id for r in emu.requests] == [LLAMA, FRONTIER]
+            else:  # refused before any call: passed over, at no cost
+                assert (attempts[0]["outcome"], attempts[0]["error_kind"]) == ("error", "unsupported_input")
+                assert [r.model_id for r in emu.requests] == [FRONTIER]
+
+
+def test_a_tiers_model_kwargs_in_langchains_names_make_the_same_bedrock_request(llm_router, emulator):
+    """One router YAML drives both integrations, and its tiers' ``model_kwargs`` are written
+    in ``ChatBedrockConverse``'s names. Through LiteLLM, ``additional_model_request_fields``
+    was nested inside Bedrock's ``additionalModelRequestFields`` (a request Bedrock refuses
+    as extraneous keys) and ``stop_sequences`` went there too: the stop was lost."""
+    config = copy.deepcopy({**CONFIG, "gates": []})
+    config["tiers"][0]["model_kwargs"] = {"additional_model_request_fields": {"top_k": 5},
+                                          "stop_sequences": ["END"], "top_p": 0.9}
+    emulator.clear_requests()
+    TieredLiteLLMRouter(llm_router, config, telemetry=False).completion([{"role": "user", "content": "hello"}])
+    llm_router.completion(model="cheap", messages=[{"role": "user", "content": "hello"}], top_k=5, stop=["END"],
+                          top_p=0.9)  # the deployment called directly, in LiteLLM's names
+    routed, direct = (r.body for r in emulator.requests)
+    assert routed["inferenceConfig"]["stopSequences"] == ["END"] and routed["inferenceConfig"]["topP"] == 0.9
+    assert routed["additionalModelRequestFields"] == direct["additionalModelRequestFields"]  # Nova's topK, as LiteLLM puts it
+    assert {k: v for k, v in routed.items() if k != "system"} == {k: v for k, v in direct.items() if k != "system"}
