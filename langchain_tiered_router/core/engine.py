@@ -452,15 +452,7 @@ class Router:
     def _price(self, tier: Tier, answer: TierAnswer):
         if answer.cache_hit:  # the model was not called: its tokens are the cached reply's, not billed
             return _NOTHING
-        if answer.model_id and answer.model_id != tier.model_id:
-            # a prompt router answered with another model: Bedrock bills that model's price
-            # where the router runs (an ARN's region). The tier's price: (a router ARN has
-            # no price in the map, so loading needs one) stands where that model's is unknown.
-            region = (tier.model_id.split(":")[3] or None) if tier.model_id.startswith("arn:") else None
-            price = lookup_price(answer.model_id, region=region)
-            if price is not None:
-                return price.cost(answer.usage)
-        return tier.cost(answer.usage)
+        return _call_cost(tier, answer.model_id, answer.usage)
 
     def _steps(self, request: RouteRequest, result: RoutingResult, streaming: bool = False
                ) -> Generator[Any, Any, RoutingResult]:
@@ -567,7 +559,10 @@ class Router:
             source = next((a for a in reversed(result.attempts) if a.cost_usd and a.usage != _NO_USAGE), None)
         if source is None:
             return
-        result.baseline_cost_usd = baseline.cost(source.usage)
+        # its own call at what answered it (a prompt-router baseline bills the model it
+        # invoked, not the placeholder price its ARN needs to load)
+        result.baseline_cost_usd = (_call_cost(baseline, own.answer.model_id, own.usage)
+                                    if own is not None and own.answer is not None else baseline.cost(source.usage))
 
     def _exhausted_error(self, result: RoutingResult) -> LadderExhaustedError:
         errors: list[Exception] = []
@@ -1068,6 +1063,19 @@ class Router:
 
 
 _NO_USAGE = Usage()
+
+
+def _call_cost(tier: Tier, model_id: str | None, usage: Usage):
+    """What Bedrock bills for a call of ``tier`` that ``model_id`` answered. A prompt router
+    answered with another model: Bedrock bills that model's price where the router runs (an
+    ARN's region). The tier's price (a router ARN has no price in the map, so loading needs
+    one) stands where that model's is unknown."""
+    if model_id and model_id != tier.model_id:
+        region = (tier.model_id.split(":")[3] or None) if tier.model_id.startswith("arn:") else None
+        price = lookup_price(model_id, region=region)
+        if price is not None:
+            return price.cost(usage)
+    return tier.cost(usage)
 _AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
 
 

@@ -481,3 +481,35 @@ def test_an_hour_long_cache_point_is_billed_at_its_write_rate(routed, emulator) 
                                                            written))
     second = llm.invoke(messages, cache_control={"ttl": "1h"}).response_metadata["routing"]["attempts"][0]
     assert (second["cache_read_tokens"], second["cache_write_tokens"]) == (written, 0)
+
+
+def test_a_prompt_router_baseline_that_was_called_is_priced_at_the_model_it_invoked():
+    """A Bedrock prompt router as the baseline tier loads only with a placeholder ``price``
+    (its ARN is in no cost map). Its attempt was billed at the model it invoked, but the
+    counterfactual baseline at the placeholder: a routing that cost more than the baseline
+    alone (cheap's failed try, then the router's call) was reported as a saving."""
+    from decimal import Decimal
+
+    from langchain_tiered_router import TieredChatBedrock
+    from langchain_tiered_router.core import lookup_price
+    from langchain_tiered_router.core.pricing import Usage
+    from langchain_tiered_router.emulator import BedrockEmulator
+
+    micro, pro = "amazon.nova-micro-v1:0", "amazon.nova-pro-v1:0"
+    arn = "arn:aws:bedrock:us-east-1:123456789012:prompt-router/abc"
+    script = {"models": {micro: {"rules": [{"match": "hard", "answer": "dunno"}], "default": "42"},
+                         pro: {"default": "42"}},
+              "prompt_routers": {arn: {"models": [micro, pro], "threshold_chars": 5}}}
+    with BedrockEmulator(script) as emu:
+        llm = TieredChatBedrock(config={
+            "tiers": [{"name": "cheap", "model_id": micro},
+                      {"name": "router", "model_id": arn, "provider": "amazon",
+                       "price": {"input_per_mtok": 3, "output_per_mtok": 15}}],
+            "gates": [{"kind": "regex", "pattern": "^42$"}], "endpoint_url": emu.url}, telemetry=False)
+        routing = llm.invoke("hard question that is long").response_metadata["routing"]
+    cheap, router = routing["attempts"]
+    assert router["outcome"] == "served" and routing["model_id"] == pro  # the router invoked Nova Pro
+    billed = lookup_price(pro).cost(Usage(router["input_tokens"], router["output_tokens"]))
+    assert Decimal(str(router["cost_usd"])) == billed  # Nova Pro's rate, not the placeholder's
+    assert Decimal(str(routing["baseline_cost_usd"])) == billed  # the baseline: its own call, as billed
+    assert Decimal(str(routing["savings_usd"])) == -Decimal(str(cheap["cost_usd"]))  # the failed try is what routing added
