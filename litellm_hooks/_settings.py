@@ -190,13 +190,29 @@ def check_tiers_against(config: RouterConfig, llm_router: Any) -> None:
                             tier.name, tier.model_id, model, tier.model_id)
 
 
+def _deployment_region(params: Mapping[str, Any]) -> str | None:
+    """Where LiteLLM calls Bedrock for a deployment, as it decides: its ``aws_region_name``,
+    else the region of a model ARN, else the environment's (``AWS_REGION_NAME``,
+    ``AWS_REGION``, ``AWS_DEFAULT_REGION``): a deployment that names none was priced in
+    us-east-1 while LiteLLM called GovCloud."""
+    region = params.get("aws_region_name")
+    if region:
+        return str(region)
+    model = str(params.get("model") or "")
+    arn = model[model.find("arn:"):] if "arn:" in model else ""
+    if arn.count(":") >= 4 and arn.split(":")[3]:
+        return arn.split(":")[3]
+    return next((os.environ[k] for k in ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION") if os.environ.get(k)),
+                None)
+
+
 def deployments_region(config: RouterConfig, llm_router: Any) -> str | None:
-    """The region the tiers' deployments call Bedrock in (``aws_region_name``) when the
+    """The region the tiers' deployments call Bedrock in (``_deployment_region``) when the
     router YAML names none and they all name another: the tiers are priced there (a
     GovCloud deployment was billed at us-east-1's prices, silently). A YAML that names
     another region is a ``ConfigError``; deployments in several regions are warned about."""
     regions = {str(r) for t in config.tiers for d in deployments(llm_router, t.name)
-               if (r := (d.get("litellm_params") or {}).get("aws_region_name"))}
+               if (r := _deployment_region(d.get("litellm_params") or {}))}
     if not regions or regions == {config.region_name}:
         return None
     if len(regions) > 1:

@@ -310,3 +310,15 @@ def test_a_tiers_model_kwargs_in_langchains_names_make_the_same_bedrock_request(
     assert routed["inferenceConfig"]["stopSequences"] == ["END"] and routed["inferenceConfig"]["topP"] == 0.9
     assert routed["additionalModelRequestFields"] == direct["additionalModelRequestFields"]  # Nova's topK, as LiteLLM puts it
     assert {k: v for k, v in routed.items() if k != "system"} == {k: v for k, v in direct.items() if k != "system"}
+
+
+def test_deployments_that_take_their_region_from_the_environment_are_priced_there(emulator, monkeypatch):
+    """LiteLLM calls a deployment that names no ``aws_region_name`` in the environment's
+    region (``AWS_REGION_NAME``, then ``AWS_REGION``...): a GovCloud process was priced at
+    us-east-1's rates, 17 % low, without a word."""
+    monkeypatch.setenv("AWS_REGION_NAME", "us-gov-west-1")
+    unnamed = [{**d, "litellm_params": {k: v for k, v in d["litellm_params"].items() if k != "aws_region_name"}}
+               for d in tier_deployments(emulator.url)]
+    tiered = TieredLiteLLMRouter(litellm.Router(model_list=unnamed, num_retries=0), CONFIG, telemetry=False)
+    assert tiered.config.region_name == "us-gov-west-1"
+    assert tiered.router.ladder["cheap"].price == lookup_price(CHEAP, region="us-gov-west-1") != lookup_price(CHEAP)
