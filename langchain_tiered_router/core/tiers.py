@@ -78,7 +78,10 @@ class Ladder(Sequence[Tier]):
         return [(a, b) for i, a in enumerate(priced) for b in priced[i + 1:]
                 if a.price.input_per_mtok >= b.price.input_per_mtok  # type: ignore[union-attr, operator]
                 and a.price.output_per_mtok >= b.price.output_per_mtok  # type: ignore[union-attr, operator]
-                and a.price != b.price]
+                # dearer in or out, not in a rate beside them (two models at $3/$15 whose
+                # entries differ in a long-context or 1-hour cache rate cost the same per token)
+                and (a.price.input_per_mtok, a.price.output_per_mtok)  # type: ignore[union-attr]
+                != (b.price.input_per_mtok, b.price.output_per_mtok)]  # type: ignore[union-attr]
 
     def warn_if_out_of_order(self) -> None:
         """Say so when a tier costs more per token than one listed after it: routing, the

@@ -144,6 +144,17 @@ def test_a_ladder_not_listed_cheapest_first_is_warned_about(base_config, caplog)
     (warning,) = [r.getMessage() for r in caplog.records if "cheapest first" in r.getMessage()]
     assert f"tier {base_config['tiers'][0]['name']!r} costs more per token than " \
            f"{base_config['tiers'][1]['name']!r}" in warning
+    # two models at the same rates in and out ($3 / $15), whose cost-map entries differ in a
+    # rate beside them (a long-context or 1-hour cache rate): no tier costs more per token
+    caplog.clear()
+    base_config["tiers"] = [{"name": "c37", "model_id": "us.anthropic.claude-3-7-sonnet-20250219-v1:0"},
+                            {"name": "s45", "model_id": "global.anthropic.claude-sonnet-4-5-20250929-v1:0"}]
+    with caplog.at_level("WARNING", logger="langchain_tiered_router"):
+        ladder = build_router(base_config, telemetry=False).ladder
+    assert ladder["c37"].price != ladder["s45"].price
+    assert (ladder["c37"].price.input_per_mtok, ladder["c37"].price.output_per_mtok) == \
+        (ladder["s45"].price.input_per_mtok, ladder["s45"].price.output_per_mtok)
+    assert not [r for r in caplog.records if "cheapest first" in r.getMessage()]
 
 
 def test_a_yaml_file_names_itself_in_every_error_and_a_key_yaml_read_as_a_boolean_is_named(base_config, tmp_path):
