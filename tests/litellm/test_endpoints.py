@@ -173,7 +173,8 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 def test_anthropic_messages_with_tools_get_a_checked_tool_call(proxy) -> None:
     """A coding agent's turn (Claude Code speaks this API): the tier's tool call comes back
-    as a ``tool_use`` block, judged by the tool-call check, not the JSON gate of text turns."""
+    as a ``tool_use`` block, judged by the tool-call check and the forced choice, not the
+    JSON gate of text turns."""
     response = httpx.post(f"{proxy['url']}/v1/messages", timeout=60,
                           headers={"x-api-key": "sk-ops", "anthropic-version": "2023-06-01",
                                    "x-session-id": "ep-messages-tools"},
@@ -186,7 +187,9 @@ def test_anthropic_messages_with_tools_get_a_checked_tool_call(proxy) -> None:
     assert call["name"] == "get_weather" and isinstance(call["input"]["city"], str)
     assert body["stop_reason"] == "tool_use"
     row, events = _routed(proxy, "ep-messages-tools")
-    assert row["tier"] == "cheap" and [(a["turn"], a["gate"]) for a in row["attempts"]] == [("tool_call", "tool_args")]
+    # the forced choice ({"type": "any"}) is judged too: a text answer would have failed it
+    assert row["tier"] == "cheap" and [(a["turn"], a["gate"]) for a in row["attempts"]] == [
+        ("tool_call", "tool_args & tool_choice")]
     (event,) = events
     logged = Decimal(str(event["response_cost"]))
     assert logged == Decimal(row["cost_usd"]).quantize(logged)
