@@ -69,18 +69,9 @@ class ShadowLabels:
         return "; ".join(parts)
 
 
-def _served_tier_model(record: Any) -> str | None:
-    for attempt in reversed(record.attempts or []):
-        if attempt.get("outcome") == "served":
-            return attempt.get("model_id") or record.model_id
-    return record.model_id
-
-
-def _served_usage(record: Any) -> tuple[int | None, int | None]:
-    for attempt in reversed(record.attempts or []):
-        if attempt.get("outcome") == "served":
-            return attempt.get("input_tokens"), attempt.get("output_tokens")
-    return None, None
+def _served_attempt(record: Any) -> dict[str, Any]:
+    """The record's served attempt (its dict), or an empty one."""
+    return next((a for a in reversed(record.attempts or []) if a.get("outcome") == "served"), {})
 
 
 def shadow_labels(records: Iterable[Any], ladder: Ladder) -> ShadowLabels:
@@ -103,11 +94,12 @@ def shadow_labels(records: Iterable[Any], ladder: Ladder) -> ShadowLabels:
         if record.tier != lower:  # served on a tier this ladder does not have (an older config)
             out.other_tier[record.tier] = out.other_tier.get(record.tier, 0) + 1
             continue
+        served_attempt = _served_attempt(record)
         # labels of another model's answers (the tier's model changed since) say nothing of this
         # one's; read the tier's configured model from its attempt (``model_id`` is the model
         # that answered, which a prompt-router tier names apart from its ARN)
         changed = [f"{tier}: {recorded}" for tier, recorded, now in (
-            (lower, _served_tier_model(record), ladder[lower].model_id),
+            (lower, served_attempt.get("model_id") or record.model_id, ladder[lower].model_id),
             (baseline, record.baseline_model_id, ladder.baseline.model_id)) if recorded and recorded != now]
         if changed:
             for key in changed:
@@ -117,7 +109,7 @@ def shadow_labels(records: Iterable[Any], ladder: Ladder) -> ShadowLabels:
             out.without_text += 1
             continue
         prompt = record.prompt_text
-        served_in, served_out = _served_usage(record)
+        served_in, served_out = served_attempt.get("input_tokens"), served_attempt.get("output_tokens")
         shadow_text = record.shadow_answer_text or ""
         estimated = record.shadow_output_tokens is None
         out.estimated_baseline_tokens += int(estimated)

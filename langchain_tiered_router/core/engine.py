@@ -1076,6 +1076,8 @@ def _call_cost(tier: Tier, model_id: str | None, usage: Usage):
         if price is not None:
             return price.cost(usage)
     return tier.cost(usage)
+
+
 _AUX_LOCK = threading.Lock()  # a routing call's end against its request's (rare: graders, classifiers)
 
 
