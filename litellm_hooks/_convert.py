@@ -76,7 +76,9 @@ def answer_from_response(response: Any, *, tier: str, model_id: str) -> TierAnsw
     """A ``TierAnswer`` whose ``raw`` is the LiteLLM response, served as is if it passes."""
     choices = _get(response, "choices") or []
     if not choices:
-        raise MalformedReplyError("the reply has no choices", tier=tier, model_id=model_id)
+        stated = _get(response, "usage")  # billed all the same
+        raise MalformedReplyError("the reply has no choices", tier=tier, model_id=model_id,
+                                  usage=usage_from_litellm(stated) if stated else None)
     choice = choices[0]
     message = _get(choice, "message")
     logprobs = None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import MalformedReplyError
-from ..core.pricing import Usage, hour_cache_writes
+from ..core.pricing import Usage, converse_usage
 from ..core.testing import estimate_tokens
 from ..core.tiers import Tier
 from ..core.types import TierAnswer
@@ -228,10 +228,10 @@ def parse_output(tier: Tier, output: Any, prompt: Prompt, invocation_type: str =
         elif family in ("nova", "converse"):
             text, calls = _blocks(output["output"]["message"]["content"])
             u = output["usage"]
-            usage = Usage(int(u["inputTokens"]), int(u["outputTokens"]),
-                          int(u.get("cacheReadInputTokens") or u.get("cacheReadInputTokenCount") or 0),
-                          int(u.get("cacheWriteInputTokens") or u.get("cacheWriteInputTokenCount") or 0),
-                          hour_cache_writes(u))
+            missing = {"inputTokens", "outputTokens"} - set(u)
+            if missing:
+                raise KeyError(f"usage has no {', '.join(sorted(missing))}")
+            usage = converse_usage(u)
             stop = output.get("stopReason")
         elif family in ("meta", "llama4"):
             text = str(output["generation"])

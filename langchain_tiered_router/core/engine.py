@@ -382,6 +382,8 @@ class Router:
                 except MalformedReplyError as exc:
                     call.in_flight = False
                     yield from self._record_call(tier, True)  # the tier is up; its reply was unreadable
+                    if exc.usage is not None and call.partial is None:  # but it said what it used: billed
+                        call.partial = TierAnswer(text="", usage=exc.usage, model_id=tier.model_id)
                     call.emitted = call.emitted or exc.delivered
                     delay = None if call.emitted else (yield from self._retry_delay(exc, attempt.retries, tier, request))
                     if delay is not None:
@@ -615,7 +617,9 @@ class Router:
                 kind = getattr(failure, "kind", None) if isinstance(failure, TierCallError) else None
                 if not isinstance(kind, str):  # as an attempt's error_kind: throttled, model_unavailable...
                     kind = "malformed" if isinstance(failure, MalformedReplyError) else _error_kind(failure)
-                result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, Usage(), Decimal(0), elapsed_ms,
+                usage = getattr(failure, "usage", None)  # an unreadable reply's tokens are billed
+                cost = Decimal(0) if usage is None else _call_cost(tier, tier.model_id, usage)
+                result.aux_calls.append(AuxCall(purpose, tier.name, tier.model_id, usage or Usage(), cost, elapsed_ms,
                                                 retries, error=redact_secrets(str(failure))[:300], error_kind=kind))
 
     def _aux_backoff(self, exc: TierCallError, retries: int, result: RoutingResult) -> float | None:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from .pricing import Usage
+
 __all__ = [
     "RouterError",
     "ConfigError",
@@ -120,7 +122,13 @@ class TransportError(TierCallError):
 
 
 class MalformedReplyError(TierCallError):
-    """The tier answered with a body we cannot read."""
+    """The tier answered with a body we cannot read. ``usage``: the tokens the reply
+    said it used, when that part was readable: Bedrock bills them, so the attempt is."""
+
+    def __init__(self, message: str, *, tier: str, model_id: str, cause: BaseException | None = None,
+                 usage: Usage | None = None):
+        self.usage = usage
+        super().__init__(message, tier=tier, model_id=model_id, cause=cause)
 
 
 class ModelLimitError(TierCallError):

@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["Price", "Usage", "hour_cache_writes", "load_cost_map", "lookup_price", "lookup_batch_price",
+__all__ = ["Price", "Usage", "converse_usage", "hour_cache_writes", "load_cost_map", "lookup_price", "lookup_batch_price",
            "override_price", "estimate_tokens", "litellm_cost_map_path", "MTOK"]
 
 log = logging.getLogger("langchain_tiered_router")
@@ -76,6 +76,15 @@ class Usage:
     def prompt_tokens(self) -> int:
         """Every token of the prompt, cached or not: what a long-context rate is keyed on."""
         return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+def converse_usage(usage: Mapping[str, Any]) -> Usage:
+    """A Converse (or Nova) ``usage`` block in the core's counts; batch output spells the
+    cache counts ``...TokenCount``."""
+    return Usage(int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0),
+                 int(usage.get("cacheReadInputTokens") or usage.get("cacheReadInputTokenCount") or 0),
+                 int(usage.get("cacheWriteInputTokens") or usage.get("cacheWriteInputTokenCount") or 0),
+                 hour_cache_writes(usage))
 
 
 def hour_cache_writes(usage: Mapping[str, Any]) -> int:

@@ -7,7 +7,7 @@ the same way: text, tool calls, usage with cache tokens split out, served model 
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import ChatGenerationChunk
@@ -46,7 +46,11 @@ def usage_of(message: AIMessage) -> Usage:
     langchain-aws folds cache tokens into ``input_tokens``; they are priced at
     other rates, so they are taken out again here.
     """
-    meta = message.usage_metadata
+    return usage_from_metadata(message.usage_metadata)
+
+
+def usage_from_metadata(meta: Mapping[str, Any] | None) -> Usage:
+    """``usage_of`` for a LangChain ``UsageMetadata`` dict."""
     if not meta:
         return Usage()
     details = meta.get("input_token_details") or {}

@@ -29,9 +29,10 @@ from ..core.backends import Backend, TierStream, classify_model_limit, classify_
 from ..core.clocks import current_call_clock, submit_timed
 from ..core.deadline import call_timeout, deadline_error, routing_request, time_left
 from ..core.errors import MalformedReplyError, TierCallError, TransportError
+from ..core.pricing import Usage, converse_usage
 from ..core.tiers import Tier
 from ..core.types import RouteRequest, TierAnswer
-from ._convert import merge_chunks, message_chunk, strip_model_name, to_answer
+from ._convert import merge_chunks, message_chunk, strip_model_name, to_answer, usage_from_metadata
 from ._runs import AttemptRuns, end_run
 
 __all__ = ["LangChainBackend", "ConverseTierStream", "map_error", "REFUSED_KWARG"]
@@ -76,7 +77,7 @@ def map_error(exc: BaseException, tier: Tier) -> BaseException:
         if str(exc).startswith("No 'output' key"):  # langchain-aws blames the endpoint; the body was not a reply
             text = ("the reply had no 'output': its body was not a Converse reply (not JSON, cut short, or "
                     f"another API's) [{text[:200]}]")
-        return MalformedReplyError(text, tier=tier.name, model_id=tier.model_id, cause=exc)
+        return MalformedReplyError(text, tier=tier.name, model_id=tier.model_id, cause=exc, usage=_reply_usage(exc))
     if type(exc).__module__.startswith("botocore"):
         # Bedrock refused or the HTTP client failed: the tier call failed, no retry mends it
         return TierCallError(f"{type(exc).__name__}: {exc}", tier=tier.name, model_id=tier.model_id, cause=exc)
@@ -99,6 +100,28 @@ _REPLY_READERS = frozenset({"_parse_response", "_parse_stream_event", "_bedrock_
 
 def _raised_reading_the_request(exc: BaseException) -> bool:
     return _raised_in(exc, _REQUEST_BUILDERS)
+
+
+def _reply_usage(exc: BaseException) -> Usage | None:
+    """The usage of a Converse reply langchain-aws could not read: Bedrock bills those
+    tokens. Read from the reader's frames: the reply (``response``) holds its ``usage``
+    until ``_parse_response`` has turned it into ``usage`` (LangChain's counts)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        names = frame.tb_frame.f_locals if frame.tb_frame.f_code.co_name in _REPLY_HOLDERS else {}
+        read, response = names.get("usage"), names.get("response")
+        try:
+            if isinstance(read, dict) and "input_tokens" in read:
+                return usage_from_metadata(read)
+            if isinstance(response, dict) and isinstance(response.get("usage"), dict):
+                return converse_usage(response["usage"])
+        except (TypeError, ValueError):
+            return None
+        frame = frame.tb_next
+    return None
+
+
+_REPLY_HOLDERS = frozenset({"_generate", "_agenerate", "_parse_response"})
 
 
 def _raised_in(exc: BaseException, functions: frozenset[str]) -> bool:

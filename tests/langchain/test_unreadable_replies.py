@@ -4,8 +4,11 @@ any malformed reply, then the tier escalates, the attempt is recorded as ``malfo
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
+
+from langchain_tiered_router.core.pricing import Usage
 
 from .scripts import CHEAP, MID
 
@@ -91,3 +94,27 @@ def test_a_tool_call_whose_input_is_no_object_is_a_malformed_reply(routed, emula
     cheap = routing["attempts"][0]
     assert (cheap["outcome"], cheap["error_kind"]) == ("malformed", "malformed") and "ValidationError" in cheap["error"]
     assert [r.model_id for r in emulator.requests] == [CHEAP] * tries + [MID]
+
+
+def test_an_unreadable_reply_that_states_its_usage_is_billed(routed, emulator):
+    """Bedrock bills a reply langchain-aws could not read, on the usage the reply states:
+    each try of the tier is priced on it, where the attempt used to cost nothing."""
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    llm = routed(gates=[])
+    tries = 1 + llm.config.retry.max_retries
+    emulator.inject("malformed", model_id=CHEAP, mode="tool_input_string", times=tries)
+    message = llm.bind_tools([get_weather]).invoke("weather in Paris?")
+    cheap, mid = message.response_metadata["routing"]["attempts"]
+    assert cheap["outcome"] == "malformed" and mid["outcome"] == "served"
+    assert cheap["input_tokens"] > 0 and cheap["output_tokens"] > 0
+    price = llm.router.ladder["cheap"].price
+    one_try = Decimal(cheap["cost_usd"]) / tries
+    assert one_try == price.cost(Usage(cheap["input_tokens"] // tries, cheap["output_tokens"] // tries)) > 0
+    assert Decimal(message.response_metadata["routing"]["cost_usd"]) == Decimal(cheap["cost_usd"]) + \
+        Decimal(mid["cost_usd"])

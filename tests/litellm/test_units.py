@@ -214,6 +214,19 @@ def test_an_unreadable_reply_is_malformed():
     assert isinstance(transport_error_from_litellm(exc, tier="mid", model_id="m"), MalformedReplyError)
 
 
+def test_a_reply_without_choices_is_malformed_and_keeps_the_usage_it_was_billed():
+    from litellm_hooks._convert import answer_from_response
+
+    reply = litellm.ModelResponse(choices=[], usage=litellm.Usage(prompt_tokens=30, completion_tokens=7))
+    reply.choices = []
+    with pytest.raises(MalformedReplyError) as info:
+        answer_from_response(reply, tier="cheap", model_id="m")
+    assert (info.value.usage.input_tokens, info.value.usage.output_tokens) == (30, 7)
+    with pytest.raises(MalformedReplyError) as info:
+        answer_from_response({"choices": []}, tier="cheap", model_id="m")
+    assert info.value.usage is None
+
+
 def test_payload_keeps_the_clients_parameters_only():
     body = {"model": "tiered", "messages": [{"role": "user", "content": "x"}], "temperature": 0.2,
             "tools": [{"type": "function"}], "metadata": {"user_api_key": "secret"}, "litellm_call_id": "1",

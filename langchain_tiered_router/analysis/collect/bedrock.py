@@ -15,7 +15,7 @@ from typing import Any
 from ...core.backends import Backend, tier_call_error
 from ...core.errors import MalformedReplyError
 from ...core.optional import import_boto3
-from ...core.pricing import Usage, hour_cache_writes
+from ...core.pricing import Usage, converse_usage
 from ...core.tiers import Tier
 from ...core.types import RouteRequest, TierAnswer
 from .prompts import PromptItem
@@ -75,14 +75,12 @@ class ConverseBackend(Backend):
             reply = self.client.converse(**converse_body(tier, item))
         except Exception as exc:  # noqa: BLE001 - sorted into the core's error kinds
             raise tier_call_error(exc, tier) from exc
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        usage = converse_usage(usage) if isinstance(usage, dict) else None
         try:
             blocks = reply["output"]["message"]["content"]
         except (KeyError, TypeError):
             raise MalformedReplyError("the Converse reply holds no output message", tier=tier.name,
-                                      model_id=tier.model_id) from None
+                                      model_id=tier.model_id, usage=usage) from None
         text = "".join(b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str))
-        usage = reply.get("usage") or {}
-        return TierAnswer(text, Usage(int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0),
-                                      int(usage.get("cacheReadInputTokens") or 0),
-                                      int(usage.get("cacheWriteInputTokens") or 0), hour_cache_writes(usage)),
-                          model_id=tier.model_id, stop_reason=reply.get("stopReason"))
+        return TierAnswer(text, usage or Usage(), model_id=tier.model_id, stop_reason=reply.get("stopReason"))
