@@ -292,6 +292,8 @@ class OnePassRoutes:
         try:
             result = await pending.task
         except Exception as exc:  # noqa: BLE001 - a refused or exhausted route: the provider's error for it
+            if isinstance(getattr(exc, "result", None), RoutingResult):
+                _log_as_routed(pending, exc.result, logging_obj)
             raise self.provider.refusal(exc, pending.metadata, logging_obj, pending.model) from None
         self.provider.attach(logging_obj, result)
         if pending.extra_metadata is not None:
@@ -398,6 +400,7 @@ class OnePassRoutes:
         if pending.extra_metadata is not None:
             pending.extra_metadata["model_group"] = pending.model
             publish_route(result, pending.extra_metadata, pending.model)
+        _log_as_routed(pending, result, logging_obj)
         bill_on_logging_object(logging_obj, result)
 
     def fail(self, data: dict, error: BaseException) -> _Pending | None:
@@ -568,6 +571,7 @@ def _served(response: Any, result: RoutingResult, pending: _Pending, logging_obj
     served_by = {**_served_deployment(pending, result), "x-litellm-model-group": pending.model}
     hidden = response._hidden_params
     hidden["additional_headers"] = {**(hidden.get("additional_headers") or {}), **served_by}
+    _log_as_routed(pending, result, logging_obj)
     bill_on_logging_object(logging_obj, result)
     return response
 
@@ -579,6 +583,35 @@ def _served_deployment(pending: _Pending, result: RoutingResult) -> dict[str, st
     name = result.tier or result.current_tier
     if name is None or name == pending.tier.name:
         return {}
+    deployment, model_id, api_base = _serving_deployment(pending, result, name)
+    params: Mapping[str, Any] = (deployment.get("litellm_params") or {}) if deployment is not None else {}
+    headers = {"x-litellm-model-id": model_id, "x-litellm-model-name": params.get("model"),
+               "x-litellm-model-api-base": str(api_base).split("?")[0] if api_base else None}
+    return {k: str(v) for k, v in headers.items() if v}
+
+
+def _log_as_routed(pending: _Pending, result: RoutingResult, logging_obj: Any) -> None:
+    """LiteLLM logs the request (its spend log keeps the model and deployment id) on the
+    deployment of the proxy's own call, the first tier's: an escalated route is logged on
+    the deployment that served it, one that ended without an answer on the routed model
+    itself (``tiered_router/<model>``, as the provider's path logs every route)."""
+    name = result.tier
+    if name == pending.tier.name:
+        return
+    deployment = _serving_deployment(pending, result, name)[0] if name is not None else None
+    params = (deployment.get("litellm_params") or {}) if deployment is not None else {}
+    model = params.get("model") or f"{PROVIDER}/{pending.model}"
+    for metadata in (pending.metadata, pending.extra_metadata, ProxyStream.logged_metadata(logging_obj)):
+        if metadata is None:
+            continue
+        metadata["deployment"] = model  # what LiteLLM names the logged call's model after
+        if deployment is not None and deployment.get("model_info"):
+            metadata["model_info"] = deployment["model_info"]
+
+
+def _serving_deployment(pending: _Pending, result: RoutingResult, name: str) -> tuple[dict | None, Any, Any]:
+    """The deployment of tier ``name`` that answered (LiteLLM's ``model_id`` on the
+    answer, else the group's only one), with its model id and API base."""
     raw = result.answer.raw if result.answer is not None else None
     hidden = getattr(raw, "_hidden_params", None)
     hidden = hidden if isinstance(hidden, Mapping) else {}
@@ -589,14 +622,10 @@ def _served_deployment(pending: _Pending, result: RoutingResult) -> dict[str, st
         deployment = next((d for d in found if (d.get("model_info") or {}).get("id") == model_id), None)
     else:
         deployment = found[0] if len(found) == 1 else None
-    params: Mapping[str, Any] = {}
     if deployment is not None:
         model_id = model_id or (deployment.get("model_info") or {}).get("id")
-        params = deployment.get("litellm_params") or {}
-        api_base = api_base or params.get("api_base")
-    headers = {"x-litellm-model-id": model_id, "x-litellm-model-name": params.get("model"),
-               "x-litellm-model-api-base": str(api_base).split("?")[0] if api_base else None}
-    return {k: str(v) for k, v in headers.items() if v}
+        api_base = api_base or (deployment.get("litellm_params") or {}).get("api_base")
+    return deployment, model_id, api_base
 
 
 def _int(value: Any) -> int:

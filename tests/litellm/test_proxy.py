@@ -185,7 +185,10 @@ def test_litellm_logs_the_routed_cost_once_with_every_attempts_tokens_on_the_cal
     assert (payload["event"], payload["key_alias"], payload["team_id"]) == ("success", "ops-key", "ops-team")
     assert _same_money(payload["response_cost"], routing["cost_usd"])
     assert _same_money(headers["x-litellm-response-cost"], routing["cost_usd"])
+    # LiteLLM's log (and spend log) names the model that served, never the first tier's that did not
+    assert CHEAP not in payload["model"] and (MID in payload["model"] or payload["model"] == "tiered_router/tiered")
     if setup["mode"] == "one_pass":  # LiteLLM's headers name the deployment that served, not the first call's
+        assert MID in payload["model"]
         assert MID in headers["x-litellm-model-name"] and CHEAP not in headers["x-litellm-model-name"]
         assert headers["x-litellm-model-id"] != _first_tier_call(ops)["x-litellm-model-id"]
         streamed = ops.chat.completions.with_raw_response.create(
@@ -250,6 +253,7 @@ def test_an_exhausted_ladder_still_charges_the_caller(setup, ops):
     (payload,) = _payloads(setup, request_id)
     routing = payload["spend_logs_metadata"]["tiered_router"]
     assert payload["event"] == "failure" and routing["tier"] is None and len(routing["attempts"]) == 3
+    assert payload["model"] == "tiered_router/tiered-strict"  # no tier served it: not the first tier's model
     assert (payload["key_alias"], payload["team_id"], payload["user_id"]) == ("ops-key", "ops-team", "ops-user")
     assert payload["cost_finalized"] is True and Decimal(routing["cost_usd"]) > 0
     assert _same_money(payload["response_cost"], routing["cost_usd"])
@@ -272,6 +276,7 @@ def test_a_streamed_request_whose_ladder_is_exhausted_is_an_error_billed_to_the_
     (payload,) = _payloads(setup, request_id)
     routing = payload["spend_logs_metadata"]["tiered_router"]
     assert payload["event"] == "failure" and routing["tier"] is None and len(routing["attempts"]) == 3
+    assert payload["model"] == "tiered_router/tiered-strict"
     assert (payload["key_alias"], payload["team_id"]) == ("ops-key", "ops-team")
     assert _same_money(payload["response_cost"], routing["cost_usd"]) and Decimal(routing["cost_usd"]) > 0
     time.sleep(0.5)
