@@ -468,6 +468,8 @@ async def test_one_pass_hands_a_fallbacks_answer_to_the_engine_as_the_next_attem
 
 
 def test_example_configs_agree():
+    from decimal import Decimal
+
     proxy = yaml.safe_load((REPO / "examples" / "litellm_config.yaml").read_text())
     names = {m["model_name"] for m in proxy["model_list"]}
     tiered = next(m for m in proxy["model_list"] if m["litellm_params"]["model"].startswith("tiered_router/"))
@@ -476,6 +478,14 @@ def test_example_configs_agree():
     for tier in router.tiers:
         deployment = next(m for m in proxy["model_list"] if m["model_name"] == tier.name)
         assert deployment["litellm_params"]["model"].endswith(tier.model_id)
+    # the price LiteLLM holds against a key's budget: the ladder's worst case, every tier called
+    prices = [router.price_of(tier) for tier in router.tiers]
+    assert Decimal(str(tiered["model_info"]["input_cost_per_token"])) == sum(p.input_per_mtok for p in prices) / 10 ** 6
+    assert Decimal(str(tiered["model_info"]["output_cost_per_token"])) == \
+        sum(p.output_per_mtok for p in prices) / 10 ** 6
+    readme = (REPO / "README.md").read_text()
+    for key in ("input_cost_per_token", "output_cost_per_token"):  # the README's copy of the example
+        assert f"{key}: {format(Decimal(str(tiered['model_info'][key])), 'f')}" in readme
     callback = proxy["litellm_settings"]["callbacks"]
     assert getattr(litellm_hooks, callback.split(".")[-1]) is litellm_hooks.proxy_handler_instance
     (provider,) = proxy["litellm_settings"]["custom_provider_map"]
