@@ -26,7 +26,11 @@ from .learned import STRATEGIES, LinearHead, RoutingModel
 
 __all__ = ["save_routing_model", "load_routing_model", "FORMAT"]
 
-FORMAT = "tiered-router-model/2"
+# /3 adds the cross-fitting members the promise was certified on. A reader of /2 refuses a
+# /3 file (it checks the format), where it would have routed on the full-data heads alone,
+# which no promise covers; /2 files load here as they did.
+FORMAT = "tiered-router-model/3"
+_READABLE = ("tiered-router-model/2", FORMAT)
 _ROLES = ("quality", "out_tokens", "stay", "up")
 _MAX_ELEMENTS = 1 << 24  # 16 M floats per array: far above any real head
 _MAX_HEADER = 1 << 20
@@ -105,8 +109,10 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def _check_header(header: Any, path: Path) -> None:
     """The header's fields have the types and ranges the loader relies on."""
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not a tiered-router model file of format {FORMAT}; re-run tiered-router calibrate")
+    if not isinstance(header, dict) or header.get("format") not in _READABLE:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise ConfigError(f"{path} is not a tiered-router model file this release reads (format {found!r:.60}; it "
+                          f"reads {', '.join(_READABLE)}): re-run tiered-router calibrate with this release")
     tiers, spec, heads = header.get("tiers"), header.get("spec"), header.get("heads")
     if not (isinstance(tiers, list) and 0 < len(tiers) <= 64 and all(isinstance(t, str) and t for t in tiers)
             and len(set(tiers)) == len(tiers)):

@@ -141,6 +141,32 @@ def test_files_that_are_not_models_are_config_errors(tmp_path, make, message):
         load_routing_model(path)
 
 
+def _with_format(path, fmt: str) -> None:
+    """Rewrite a saved model's header to another format, its arrays unchanged."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {k: saved[k] for k in saved.files}
+    header = json.loads(str(arrays.pop("header")))
+    header["format"] = fmt
+    path.write_bytes(_npz(header=np.array(json.dumps(header)), **arrays))
+
+
+def test_a_file_of_the_previous_format_loads_and_one_of_a_later_release_is_refused(tmp_path):
+    """/3 files carry the cross-fitting members; a /2 reader refuses them (it checks the
+    format) rather than route on the full-data heads, which no promise covers. /2 files
+    of earlier releases load and route as before; an unknown format says what to do."""
+    path = save_routing_model(classifier_model(), tmp_path / "model.npz")
+    with np.load(path, allow_pickle=False) as saved:
+        assert json.loads(str(saved["header"]))["format"] == "tiered-router-model/3"
+    prompts = ["1234 5678 90", "write a poem about the sea"]
+    ladder = build_router(config({"kind": "cascade"}), telemetry=False).ladder
+    current = [load_routing_model(path).choose_start(p, ladder)[0] for p in prompts]
+    _with_format(path, "tiered-router-model/2")
+    assert [load_routing_model(path).choose_start(p, ladder)[0] for p in prompts] == current
+    _with_format(path, "tiered-router-model/4")
+    with pytest.raises(ConfigError, match="re-run tiered-router calibrate"):
+        load_routing_model(path)
+
+
 def test_a_crafted_huge_shape_is_refused_before_any_allocation(tmp_path):
     header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
     header["shape"] = (2 ** 34,)
