@@ -155,3 +155,18 @@ def test_a_record_from_response_metadata_matches_the_one_from_the_result(make_ro
                      "output_tokens", "cost_usd", "baseline_cost_usd", "baseline_model_id", "savings_usd"):
             assert getattr(from_meta, name) == getattr(want, name), name
         assert from_meta.to_json_dict() == want.to_json_dict()  # one shape: the same record, whole
+
+
+def test_tiers_a_classifier_sent_requests_to_straight_are_listed_in_ladder_order(make_router, priced_config):
+    """No escalation orders them: the report lists the tiers cheapest first and the
+    baseline last, whatever order the requests came in (it listed mid, cheap, frontier)."""
+    sink = MemorySink()
+    recorder = Recorder([sink])
+    router = make_router({**priced_config, "gates": [], "access": {"allow_tier_request": ["*"]}}, observers=[recorder])
+    backend = ScriptedBackend({name: answer(f"ok {name}", 1000, 500) for name in ("cheap", "mid", "frontier")})
+    for i, tier in enumerate(["mid", "frontier", "cheap", "mid"]):
+        router.route(RouteRequest(text=f"q{i}", request_id=f"req-{i}", requested_tier=tier), backend)
+    recorder.flush()
+    assert [r.tier for r in sink.records] == ["mid", "frontier", "cheap", "mid"]
+    assert not any(r.escalated for r in sink.records)
+    assert [t.tier for t in summarize(sink.records).tiers] == ["cheap", "mid", "frontier"]

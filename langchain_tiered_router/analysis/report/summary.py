@@ -271,13 +271,26 @@ def _savings(actual: Decimal, baseline: Decimal) -> float | None:
 
 
 def _ladder_order(records: Sequence[RoutingRecord]) -> list[str]:
-    """Tier order as seen in attempts (cheap first, as escalation climbs)."""
+    """The ladder's order as the records show it, the config not at hand: the baseline tier
+    last, the others by what a token cost on them (a ladder climbs in price), then as
+    escalations climb, then as first seen. Escalations alone could not order the tiers a
+    classifier or blend sends requests to straight."""
     before: dict[str, set[str]] = defaultdict(set)
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    tokens: dict[str, int] = defaultdict(int)
     names: list[str] = []
+    baselines = {r.baseline_tier for r in records}
     for r in records:
         tiers = [a["tier"] for a in r.attempts]
-        for i, t in enumerate(tiers):
+        for i, (t, attempt) in enumerate(zip(tiers, r.attempts)):
             if t not in names:
                 names.append(t)
             before[t].update(tiers[:i])
-    return sorted(names, key=lambda n: (len(before[n]), names.index(n)))
+            if attempt.get("cost_usd") is not None and not attempt.get("usage_estimated"):
+                cost[t] += Decimal(str(attempt["cost_usd"]))
+                tokens[t] += (attempt.get("input_tokens") or 0) + (attempt.get("output_tokens") or 0)
+
+    def per_token(name: str) -> float:
+        return float(cost[name] / tokens[name]) if tokens[name] and cost[name] > 0 else math.inf
+
+    return sorted(names, key=lambda n: (n in baselines, per_token(n), len(before[n]), names.index(n)))
