@@ -29,7 +29,10 @@ malformed              HTTP 200 whose body is not valid JSON (``mode="invalid_js
 stream_cut             streams only: the connection closes after ``after_events``
                        (default 2) events, before ``messageStop``
 stream_error           streams only: an ``exception`` frame (``exception``, default
-                       ``modelStreamErrorException``) after ``after_events`` (default 1)
+                       ``modelStreamErrorException``) after ``after_events`` (default 1);
+                       ``exception`` must be a member of the stream's union (any other is
+                       refused here); ``modelTimeoutException``, a member of
+                       InvokeModelWithResponseStream's only, leaves ConverseStream calls alone
 stream_stall           streams only: the stream pauses ``seconds`` (default 5.0) after
                        ``after_events`` (default 2) events, then goes on: a client can
                        leave, or time out, mid-stream
@@ -56,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, get_args
 
 from ._errors import FaultSpecError
+from ._wire_errors import STREAM_EXCEPTIONS, stream_member_name
 
 __all__ = ["Fault", "FaultBook", "FaultKind", "ERROR_CODES", "JOB_ONLY"]
 
@@ -121,17 +125,34 @@ class Fault:
                                                                               "invalid_utf8", "tool_input_string"):
             raise FaultSpecError("malformed mode is 'invalid_json', 'missing_output', 'invalid_utf8' or "
                                  "'tool_input_string'")
+        if kind == "stream_error":
+            params = {**params, "exception": _stream_member(str(params.get("exception", "modelStreamErrorException")))}
         for key in ("unprocessed_every", "every"):
             if key in params and (not isinstance(params[key], int) or params[key] < 1):
                 raise FaultSpecError(f"{key} must be a whole number of at least 1")
         return cls(kind, model_id, times, {**_PARAMS[kind], **params}, probability)  # type: ignore[arg-type]
 
-    def applies_to(self, streaming: bool, model_ids: tuple[str, ...], job: bool = False) -> bool:
+    def applies_to(self, streaming: bool, model_ids: tuple[str, ...], job: bool = False,
+                   operation: str | None = None) -> bool:
         if (self.kind in JOB_ONLY) != job:
             return False
         if self.kind in _STREAM_ONLY and not streaming:
             return False
+        if (self.kind == "stream_error" and operation in STREAM_EXCEPTIONS
+                and self.params["exception"] not in STREAM_EXCEPTIONS[operation]):
+            return False  # an exception this operation's stream cannot carry
         return self.model_id is None or self.model_id in model_ids
+
+
+def _stream_member(name: str) -> str:
+    """``name`` as a stream union member (``ThrottlingException`` -> ``throttlingException``),
+    refused unless some stream can carry it: botocore reads any other with an empty error code."""
+    member = stream_member_name(name)
+    if not any(member in members for members in STREAM_EXCEPTIONS.values()):
+        allowed = "; ".join(f"{operation}: {', '.join(members)}" for operation, members in STREAM_EXCEPTIONS.items())
+        raise FaultSpecError(f"stream_error exception {name!r} is not an exception member of any stream; "
+                             f"allowed ({allowed})")
+    return member
 
 
 class FaultBook:
@@ -147,12 +168,12 @@ class FaultBook:
         with self._lock:
             self._pending.append([fault, fault.times])
 
-    def take(self, streaming: bool, *model_ids: str, job: bool = False) -> Fault | None:
+    def take(self, streaming: bool, *model_ids: str, job: bool = False, operation: str | None = None) -> Fault | None:
         """The first pending fault for this call (or, with ``job``, this batch job), counting one use."""
         with self._lock:
             for entry in self._pending:
                 fault, remaining = entry
-                if fault.applies_to(streaming, model_ids, job):
+                if fault.applies_to(streaming, model_ids, job, operation):
                     if fault.probability < 1 and self._rng.random() >= fault.probability:
                         continue
                     self.taken[fault.kind] = self.taken.get(fault.kind, 0) + 1

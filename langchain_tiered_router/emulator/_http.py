@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -55,6 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_GET = do_PUT = do_DELETE = _serve  # type: ignore[assignment]
 
     def _send(self, reply: Reply) -> None:
+        # every Bedrock reply carries a request id, this edge's own errors too (botocore reads it
+        # into ResponseMetadata.RequestId)
+        reply.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)

@@ -26,9 +26,10 @@ from ._converse_shapes import converse_body, converse_stream_events
 from ._eventstream import corrupt_frame, event_frame, exception_frame, reframe_with_invalid_utf8, with_invalid_utf8
 from ._faults import ERROR_CODES, Fault, FaultBook
 from ._invoke_families import family_for
+from ._request_limits import check_converse_request
 from ._routing import body_model_id, route
 from ._script import EmulatorScript
-from ._wire_errors import WireError, stream_member_name
+from ._wire_errors import WireError
 
 __all__ = ["BedrockService", "EmulatorRequest", "Reply", "error_reply"]
 
@@ -43,14 +44,14 @@ _OPERATIONS = {
 }
 _STREAMING = {"ConverseStream", "InvokeModelWithResponseStream"}
 _EVENTSTREAM = "application/vnd.amazon.eventstream"
-_DEFAULT_MESSAGES = {
+_DEFAULT_MESSAGES = {  # by error code; an in-stream member name is the code in camelCase
     "ThrottlingException": "Too many requests, please wait before trying again.",
     "InternalServerException": "The server encountered an internal error while processing the request.",
     "ServiceUnavailableException": "Bedrock is unable to process your request.",
     "ModelNotReadyException": "Model is not ready to serve inference requests.",
     "ModelTimeoutException": "Model has timed out in processing the request. Try your request again.",
     "ModelErrorException": "The model encountered an error processing the request.",
-    "modelStreamErrorException": "The model stream failed while generating the response.",
+    "ModelStreamErrorException": "The model stream failed while generating the response.",
     "ValidationException": "Input is too long for requested model.",
     "AccessDeniedException": "You don't have access to the model with the specified model ID.",
 }
@@ -134,7 +135,7 @@ class BedrockService:
             return self._count_tokens(model_id, parsed)
         conv = self._conversation(operation, model_id, parsed)
         chosen = route(self.script, model_id, conv.last_user_text)
-        fault = self.faults.take(operation in _STREAMING, model_id, chosen.model_id)
+        fault = self.faults.take(operation in _STREAMING, model_id, chosen.model_id, operation=operation)
         if fault is not None and fault.kind in ERROR_CODES:
             code = ERROR_CODES[fault.kind]
             after = fault.params.get("retry_after")
@@ -170,6 +171,7 @@ class BedrockService:
 
     def _conversation(self, operation: str, model_id: str, body: dict[str, Any]) -> Conversation:
         if operation in ("Converse", "ConverseStream"):
+            check_converse_request(body)  # the service model's ranges and patterns, checked first as Bedrock does
             return parse_converse_request(body)
         return family_for(body_model_id(self.script, model_id)).parse(body)
 
@@ -231,8 +233,8 @@ class BedrockService:
         elif fault.kind == "stream_stall" and reply.frames is not None:
             reply.stall = (int(params["after_events"]), float(params["seconds"]))
         elif fault.kind == "stream_error" and reply.frames is not None:
-            member = stream_member_name(str(params["exception"]))
-            message = params.get("message") or _DEFAULT_MESSAGES.get(member, "The stream failed.")
+            member = str(params["exception"])  # a member of this stream's union (checked by Fault.make)
+            message = params.get("message") or _DEFAULT_MESSAGES[member[:1].upper() + member[1:]]
             extra: dict[str, Any] = {}
             if member == "modelStreamErrorException":
                 extra = {"originalStatusCode": 500, "originalMessage": message}

@@ -9,7 +9,7 @@ The status codes below are those of botocore's service model for bedrock-runtime
 
 from __future__ import annotations
 
-__all__ = ["WireError", "STATUS_BY_CODE", "stream_member_name"]
+__all__ = ["WireError", "STATUS_BY_CODE", "STREAM_EXCEPTIONS", "stream_member_name"]
 
 # From botocore/data/bedrock-runtime/2023-09-30/service-2.json ("error": httpStatusCode).
 STATUS_BY_CODE: dict[str, int] = {
@@ -25,6 +25,16 @@ STATUS_BY_CODE: dict[str, int] = {
     "ThrottlingException": 429,
     "ValidationException": 400,
     "UnknownOperationException": 404,
+}
+
+# The exception members of each stream's union (ConverseStreamOutput, ResponseStream) in the
+# same service model: botocore reads any other ``:exception-type`` with an empty error code.
+STREAM_EXCEPTIONS: dict[str, tuple[str, ...]] = {
+    "ConverseStream": ("internalServerException", "modelStreamErrorException", "validationException",
+                       "throttlingException", "serviceUnavailableException"),
+    "InvokeModelWithResponseStream": ("internalServerException", "modelStreamErrorException",
+                                      "validationException", "throttlingException", "modelTimeoutException",
+                                      "serviceUnavailableException"),
 }
 
 
