@@ -188,8 +188,8 @@ def test_a_server_that_stops_answering_does_not_hold_the_writer(make_router, pri
     keeps the socket, as in a failover without a reset) held the writer inside ``insert``
     until it came back: the queue filled and dropped records, ``flush`` timed out and
     ``retry_s`` was never applied. The insert's connection is now shut after
-    ``insert_timeout_s``: the store is unavailable, retried for ``retry_s``, then the
-    records are counted as failed, and the writer goes on."""
+    ``insert_timeout_s``: the store is unavailable and retried for ``retry_s`` from that
+    failure, and the retry's new connection (another backend) writes the records."""
     import os
     import signal
 
@@ -207,15 +207,31 @@ def test_a_server_that_stops_answering_does_not_hold_the_writer(make_router, pri
         for record in memory.records[1:]:
             sink.write(record)
         assert sink.flush(timeout=60)  # handled: not stuck behind the frozen connection
-        assert sink.failed == 5 and sink.written == 1
+        assert sink.failed == 0 and sink.written == 6
     finally:
         os.kill(backend_pid, signal.SIGCONT)
     sink.write(dataclasses_replace_id(memory.records[1], "after"))
     sink.close()
-    assert {r.request_id for r in load_records(postgres_dsn)[0]} == {"f0", "after"}
+    assert {r.request_id for r in load_records(postgres_dsn)[0]} == {f"f{i}" for i in range(6)} | {"after"}
 
 
 def dataclasses_replace_id(record, request_id):
     import dataclasses
 
     return dataclasses.replace(record, request_id=request_id)
+
+
+def test_a_second_config_asking_one_database_for_other_writer_settings_is_refused(make_router, priced_config,
+                                                                                  postgres_dsn, tmp_path):
+    """As for a SQLite file: the process's one writer for the database keeps the first
+    config's settings, so a second config's ``durable: true`` was silently dropped."""
+    from langchain_tiered_router.core.errors import ConfigError
+
+    priced_config["telemetry"] = {"sinks": [{"kind": "postgres", "dsn": postgres_dsn, "queue_size": 500}]}
+    first = make_router(priced_config)
+    assert make_router(priced_config).observers[0].sinks.sinks[0] is first.observers[0].sinks.sinks[0]
+    priced_config["telemetry"] = {"sinks": [{"kind": "postgres", "dsn": postgres_dsn, "queue_size": 500,
+                                             "durable": True, "journal_dir": str(tmp_path / "j")}]}
+    with pytest.raises(ConfigError, match="durable True here, False there") as info:
+        make_router(priced_config)
+    assert info.value.path == "telemetry.sinks[0].durable"

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from .forks import ForkSafeLock
 from .offload import OffloadedSink
 from .sinks import JsonlSink, LoggingSink, Sink, SinkSet
+from .writer import refuse_other_settings
 
 __all__ = ["build_sink", "build_sinks"]
 
@@ -45,13 +46,16 @@ def build_sink(cfg: Any) -> Sink:
     # Off the request path, like the database sinks (``offload``), and one writer per
     # destination in a process, as ``SqliteSink.shared``: a router built per call (a model
     # LangChain rebuilds from configurable fields) would otherwise leave a thread per call.
+    settings = {"batch_size": cfg.batch_size, "flush_interval_s": cfg.flush_interval_s, "linger_s": cfg.linger_s,
+                "queue_size": cfg.queue_size, "retry_s": cfg.retry_s}
     with _shared_lock:
         sink = _shared.get(key)
         if sink is None or sink.closed:  # closed by a router that was done with it: a new one for this router
             inner, description = _inline_sink(cfg)
-            sink = _shared[key] = OffloadedSink(inner, description, batch_size=cfg.batch_size,
-                                                flush_interval_s=cfg.flush_interval_s, linger_s=cfg.linger_s,
-                                                queue_size=cfg.queue_size, retry_s=cfg.retry_s)
+            sink = _shared[key] = OffloadedSink(inner, description, **settings)
+            sink.settings = settings
+        else:  # its settings are the first config's: another's would be silently ignored
+            refuse_other_settings(sink, settings, sink.store.description)
     return sink
 
 
@@ -78,5 +82,5 @@ def build_sinks(cfgs: Iterable[Any]) -> SinkSet:
             sinks.append(build_sink(cfg))
         except ConfigError as exc:
             path = f"telemetry.sinks[{i}].{exc.path}".rstrip(".")
-            raise ConfigError(str(exc).split(": ", 1)[-1], path=path) from None
+            raise ConfigError(exc.detail, path=path) from None
     return SinkSet(sinks)

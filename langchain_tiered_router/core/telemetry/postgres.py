@@ -26,7 +26,7 @@ from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, ON_CONFLICT, PROVISIONAL_SHADOW, missing_columns, schema_sql
 from .sqlite import record_row
-from .writer import BackgroundSink, Store, StoreUnavailable
+from .writer import BackgroundSink, Store, StoreUnavailable, refuse_other_settings, sink_settings
 
 __all__ = ["PostgresSink", "PostgresStore", "POSTGRES_SCHEMA", "DSN_ENV", "is_postgres_dsn", "psycopg_module",
            "redact_dsn", "load_postgres", "write_postgres_labels"]
@@ -279,13 +279,18 @@ class PostgresSink(BackgroundSink):
 
     @classmethod
     def shared(cls, dsn: str | None, **kwargs: Any) -> "PostgresSink":
-        """The process's writer for this database, created on first use."""
+        """The process's writer for this database, created on first use; a ``ConfigError``
+        when it was made with other settings (``refuse_other_settings``)."""
         key = hashlib.sha256(_dsn(dsn).encode()).hexdigest()
+        settings = sink_settings(cls, kwargs)
         with _shared_lock:
             sink = _shared.get(key)
             if sink is None:
                 sink = cls(dsn, **kwargs)
+                sink.settings = settings
                 _shared[key] = sink
+            else:
+                refuse_other_settings(sink, settings, f"the PostgreSQL database {redact_dsn(_dsn(dsn))}")
         return sink
 
 

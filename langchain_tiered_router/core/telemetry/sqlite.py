@@ -3,8 +3,9 @@
 Requests never wait on the disk: ``SqliteSink`` is a ``BackgroundSink`` (bounded queue,
 one writer thread that never dies, group commit; ``writer.py``) in front of a
 ``SqliteStore``. One writer per database file per process (``SqliteSink.shared``), so
-routers that share a file do not fight over its lock; several processes may write one
-file (WAL, a busy wait). A request id is stored once. ``durable: true`` adds a
+routers that share a file do not fight over its lock (a config asking it for other
+settings is refused); several processes may write one file (WAL; a lock held past the
+busy wait is retried for ``retry_s``). A request id is stored once. ``durable: true`` adds a
 write-ahead journal beside the file (``<file>.journal/``) and commits with
 ``synchronous=FULL``.
 """
@@ -24,7 +25,8 @@ from .forks import ForkSafeLock, set_aside
 from .journal import Journal, journal_scope
 from .record import PendingRecord, RoutingRecord, built
 from .schema import COLUMNS, ON_CONFLICT, missing_columns, schema_sql
-from .writer import BackgroundSink, Store, StoreUnavailable, clean_text, record_json
+from .writer import (BackgroundSink, Store, StoreUnavailable, clean_text, record_json, refuse_other_settings,
+                     sink_settings)
 
 __all__ = ["SqliteSink", "SqliteStore", "SCHEMA", "COLUMNS", "connect", "record_row"]
 
@@ -91,13 +93,13 @@ WRITER_CACHE_KIB = 32_768
 
 
 def connect(path: str | Path, *, synchronous: str = "NORMAL", checkpoint_pages: int | None = None,
-            cache_kib: int | None = None) -> sqlite3.Connection:
-    """A connection with the schema in place, WAL on, and a wait on a busy lock.
+            cache_kib: int | None = None, busy_wait_s: float = 30.0) -> sqlite3.Connection:
+    """A connection with the schema in place, WAL on, and a wait on a busy lock (``busy_wait_s``).
 
     ``checkpoint_pages``: how large the WAL grows before this connection copies it into
     the database (SQLite's default, 1000 pages, means a fsync every 4 MB: at thousands of
     rows a second that fsync, not the insert, is most of the writer's time)."""
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=busy_wait_s, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before WAL: it applies to a new file only
         if cache_kib is not None:
@@ -152,22 +154,40 @@ class SqliteStore(Store):
     # a local file ends within the busy wait (30 s), so a fork waits for it that long.
     fork_wait_s = 60.0
 
+    # How long one insert waits for a lock another connection holds (SQLite's busy wait)
+    # before the file counts as unavailable and the writer's retries begin; a retry waits
+    # no longer than what is left of ``retry_s`` (``limit_wait``), and at least
+    # ``min_busy_wait_s``, so a peer's commit under way does not fail the last retry.
+    busy_wait_s = 30.0
+    min_busy_wait_s = 0.5
+
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL"):
         self.path = Path(path).absolute()  # connected on the first write: the file named now, not after a chdir
         self.synchronous = synchronous
         self.description = f"database {self.path}"
         self._conn: sqlite3.Connection | None = None
         self._upsert = True  # ``unique_request_ids``, read when connected
+        self._wait_s = self.busy_wait_s  # the next insert's busy wait (``limit_wait``)
+        self._conn_wait_s = self._wait_s  # the open connection's
+
+    def limit_wait(self, seconds: float) -> None:
+        # tenths of a second: the first attempt of every batch asks for the same wait, and
+        # the connection is not told again
+        self._wait_s = round(min(self.busy_wait_s, max(self.min_busy_wait_s, seconds)), 1)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._conn = connect(self.path, synchronous=self.synchronous, checkpoint_pages=2_500,
-                                     cache_kib=WRITER_CACHE_KIB)
+                                     cache_kib=WRITER_CACHE_KIB, busy_wait_s=self._wait_s)
+                self._conn_wait_s = self._wait_s
                 self._upsert = unique_request_ids(self._conn)
             except (sqlite3.Error, OSError) as exc:
                 raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        elif self._conn_wait_s != self._wait_s:
+            self._conn.execute(f"PRAGMA busy_timeout={int(self._wait_s * 1000)}")
+            self._conn_wait_s = self._wait_s
         return self._conn
 
     def probe(self) -> None:
@@ -235,12 +255,18 @@ class SqliteSink(BackgroundSink):
 
     @classmethod
     def shared(cls, path: str | Path, **kwargs: Any) -> "SqliteSink":
-        """The process's writer for this file, created on first use."""
+        """The process's writer for this file, created on first use; a ``ConfigError`` when
+        it was made with other settings (``refuse_other_settings``)."""
         key = str(Path(path).resolve())
+        settings = sink_settings(cls, kwargs)
         with _shared_lock:
             sink = _shared.get(key)
             if sink is None or sink.closed:  # the file resolved now, not after a chdir
                 sink = cls(key, **kwargs)
                 sink.store.probe()
+                sink.settings = settings
                 _shared[key] = sink
+            else:
+                refuse_other_settings(sink, settings, f"the SQLite file {key}")
         return sink
+

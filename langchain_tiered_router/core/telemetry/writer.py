@@ -12,9 +12,11 @@ it took then, in the overhead benchmark's A/B). What can go wrong, and what happ
   (``dropped``), its JSON logged at DEBUG, a warning at most every few seconds; the
   request is never blocked. With a journal (``durable: true``) nothing is dropped: the
   record is already on disk and is replayed from there.
-* the store cannot be opened or reached (a directory, not a database, a server down):
-  the batch is retried for ``retry_s``, then each record is counted (``failed``) and
-  logged with its JSON, and the writer goes on with the next batch.
+* the store cannot be opened or reached (a directory, not a database, a server down), or
+  another connection holds it locked past the store's own wait (SQLite's busy wait): the
+  batch is retried for ``retry_s`` from that first failure (a retry waits on a lock no
+  longer than what is left of it), then each record is counted (``failed``) and logged
+  with its JSON (with a journal, kept there), and the writer goes on with the next batch.
 * one record cannot be written (a lone surrogate the database will not encode, a bug):
   it is counted and logged with its JSON; the rest of its batch is written.
 
@@ -29,16 +31,20 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import inspect
 import itertools
 import logging
+import math
 import os
 import sys
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from ..errors import ConfigError
 from .journal import Journal
 from .record import PendingRecord, RoutingRecord, built, logged_json, record_json
 from .schema import PROVISIONAL_SHADOW
@@ -46,7 +52,7 @@ from .shutdown import at_exit, watch_signals
 from .sinks import Sink
 
 __all__ = ["Store", "StoreUnavailable", "PartialWrite", "BackgroundSink", "waiting_for_room", "record_json",
-           "clean_text"]
+           "clean_text", "refuse_other_settings", "sink_settings"]
 
 class _SafeLog:
     """The writer's log. A handler that raises (a bug in it; the logging sink's own
@@ -131,6 +137,11 @@ class Store(ABC):
     # Whether ``close`` only lets go of what the next ``insert`` opens again (a database
     # connection, a file): then an idle writer closes the store as it ends (``idle_exit_s``).
     reopens: bool = False
+
+    def limit_wait(self, seconds: float) -> None:
+        """The longest the next ``insert`` may wait for a store another connection holds
+        (a lock) before it raises ``StoreUnavailable``: what is left of the writer's retry
+        window, ``inf`` before the store first failed. A store that does not wait ignores it."""
 
     def close(self) -> None:
         """Release the connection (the writer may open it again)."""
@@ -245,6 +256,10 @@ class BackgroundSink(Sink):
     # closing a store that reopens: a destination a process has stopped writing to (a router
     # per tenant, let go) kept a thread, its wake-ups and its open files for good.
     idle_exit_s: float = 30.0
+
+    # The options a process's shared writer for a destination was made with (``shared``,
+    # ``build_sink``): a config asking that destination for others is refused.
+    settings: dict[str, Any] | None = None
 
     def __init__(self, store: Store, *, batch_size: int = 2_000, flush_interval_s: float = 0.5,
                  linger_s: float = 0.05, queue_size: int = 10_000, retry_s: float = 10.0,
@@ -590,14 +605,21 @@ class BackgroundSink(Sink):
     def _insert(self, records: list[RoutingRecord]) -> tuple[list[tuple[RoutingRecord, str]], bool]:
         """Insert with retries; returns (records not written, with why; whether the store was down).
 
+        ``retry_s`` counts from the first failure, not the first attempt: that attempt may
+        have spent the store's own wait on a lock (SQLite's busy wait, 30 s), and counted
+        from before it the default 10 s left no retry (records were counted lost seconds
+        before the lock cleared). The last retry is at the deadline, and none waits past
+        it (``Store.limit_wait``).
+
         The store is held for each attempt, not across the pauses between them: a fork
         waits for the store (``_before_fork``), and a store that is down would hold it for
         the whole ``retry_s``."""
-        deadline = time.monotonic() + self.retry_s
+        deadline = math.inf
         pause = 0.05
         while True:
             try:
                 with self._store_lock:
+                    self.store.limit_wait(deadline - time.monotonic())
                     try:
                         self.written += self.store.insert(records)
                     except PartialWrite as exc:
@@ -605,9 +627,11 @@ class BackgroundSink(Sink):
                         return exc.lost, False
                 return [], False
             except StoreUnavailable as exc:
-                if time.monotonic() + pause > deadline or self._closed:
+                now = time.monotonic()
+                deadline = min(deadline, now + self.retry_s)
+                if now >= deadline or self._closed:
                     return [(r, f"{self.store.description} unavailable: {exc}") for r in records], True
-                time.sleep(pause)
+                time.sleep(min(pause, deadline - now))
                 pause = min(2.0, pause * 2)
             except Exception as exc:  # noqa: BLE001 - isolate the record at fault
                 if len(records) == 1:
@@ -699,3 +723,27 @@ def _without_superseded(records: list[RoutingRecord]) -> list[RoutingRecord]:
     ``written`` counts it once."""
     final = {r.request_id for r in records if r.shadow_status != PROVISIONAL_SHADOW}
     return [r for r in records if r.shadow_status != PROVISIONAL_SHADOW or r.request_id not in final]
+
+
+def sink_settings(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A shared sink's writer options with their defaults (its keyword-only parameters);
+    the journal folder resolved, and none without ``durable`` (it is not read then)."""
+    settings = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.kind is p.KEYWORD_ONLY} | kwargs
+    if "journal_dir" in settings:
+        journal_dir = settings["journal_dir"]
+        settings["journal_dir"] = str(Path(journal_dir).resolve()) if journal_dir and settings.get("durable") else None
+    return settings
+
+
+def refuse_other_settings(sink: BackgroundSink, wanted: dict[str, Any], destination: str) -> None:
+    """A process keeps one writer per destination, made with the first config's settings:
+    a second config asking for others (``durable: true``, ``journal_dir``, ``queue_size``...)
+    is refused, or they were silently ignored (no journal, another queue)."""
+    have = sink.settings or {}
+    differ = [key for key in wanted if key in have and have[key] != wanted[key]]
+    if differ:
+        said = "; ".join(f"{key} {wanted[key]!r} here, {have[key]!r} there" for key in differ)
+        raise ConfigError(f"{destination} is already written in this process by a router config with other "
+                          f"settings for it ({said}); one process keeps one writer per destination: give every "
+                          "config the same settings for it, or another destination", path=differ[0])
