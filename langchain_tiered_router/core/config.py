@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr,
                       model_validator)
 
 from .access import parse_principal
+from .bedrock_ids import bedrock_id_problem
 from .confidence import DEFAULT_SENTINELS
 from .config_file import check_config_data, read_config_file
 from .errors import ConfigError, PricingError, UnknownTierError
@@ -95,6 +96,20 @@ def _json_values(value: Any) -> None:
             raise ValueError("numbers must be finite")
         elif not isinstance(node, (str, int, float, bool, type(None))):
             raise ValueError(f"values must be JSON values, got a {type(node).__name__}")
+
+
+def _read_only_by(model: type[BaseModel], value: Any, info: Any, switch: str, readers: tuple[str, ...]) -> None:
+    """A key the section's ``switch`` (its kind, backend or signal) never reads is a mistake,
+    said: it was accepted and silently ignored (a ``redis_url`` without ``backend: redis``
+    kept the state in each process). Called from a field validator, so it runs only for a
+    key the file sets, and the error names that key; a key at its default changes nothing
+    (a full ``model_dump()`` writes every key) and passes."""
+    if value == model.model_fields[info.field_name].get_default(call_default_factory=True):
+        return
+    chosen = info.data.get(switch)
+    if chosen is not None and chosen not in readers:
+        raise ValueError(f"{info.field_name} is read only with {switch} {' or '.join(readers)}; with {switch} "
+                         f"{chosen} it would be ignored (remove it, or set {switch}: {readers[0]})")
 
 
 class PriceOverride(_Strict):
@@ -179,6 +194,7 @@ class ConfidenceGateConfig(_Strict):
     @field_validator("sentinels")
     @classmethod
     def _some_sentinel(cls, value: list[str], info: Any) -> list[str]:
+        _read_only_by(cls, value, info, "signal", ("any", "sentinel"))  # self_rating and logprobs look for no sentinel
         if not value and info.data.get("signal") == "sentinel":
             raise ValueError("signal 'sentinel' needs at least one sentinel")
         return value
@@ -241,6 +257,20 @@ class TierConfig(_Strict):
     timeout_s: float | None = Field(None, gt=0, le=3600)  # this tier's read timeout; default transport.timeout_s
     model_kwargs: dict[str, Any] = Field(default_factory=dict)  # passed to the model as they are
 
+    @field_validator("temperature")
+    @classmethod
+    def _bedrock_temperature(cls, value: float | None, info: Any) -> float | None:
+        """Every way a tier calls a Bedrock model sends its temperature where Bedrock takes 0-1:
+        Converse's ``inferenceConfig.temperature`` (LangChain, LiteLLM's bedrock/converse,
+        collect, batch Converse records) and each InvokeModel body a batch writes (Anthropic,
+        Nova, Llama, Mistral, Titan). Up to 2 stays for a model elsewhere (a LiteLLM model
+        group on OpenAI or Gemini, which take 0-2)."""
+        model_id = info.data.get("model_id")
+        if value is not None and value > 1 and model_id is not None and _on_bedrock(model_id):
+            raise ValueError(f"Bedrock takes a temperature of 0 to 1 (Converse's inferenceConfig.temperature): "
+                             f"every call of this tier would be refused at {value:g}")
+        return value
+
     @field_validator("model_kwargs")
     @classmethod
     def _plain_kwargs(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +278,16 @@ class TierConfig(_Strict):
             if key in value:
                 raise ValueError(f"set {key!r} on the tier itself, where its range is checked")
         _json_values(value)
+        top_p = value.get("top_p")
+        if isinstance(top_p, (int, float)) and not isinstance(top_p, bool) and not 0 <= top_p <= 1:
+            raise ValueError(f"top_p is a probability, 0 to 1 (Bedrock's inferenceConfig.topP, and every other "
+                             f"API's), got {top_p:g}")
         return value
+
+
+def _on_bedrock(model_id: str) -> bool:
+    """Whether ``model_id`` names a Bedrock model (Bedrock's own id or ARN, or LiteLLM's ``bedrock/`` spelling)."""
+    return model_id.startswith("bedrock/") or bedrock_id_problem(model_id) is None
 
 
 class RuleConfig(_Strict):
@@ -296,6 +335,15 @@ class ClassifierConfig(_Strict):
     @classmethod
     def _placeholders(cls, value: str | None) -> str | None:
         return check_template(value, ("tiers", "request"), ("request",)) if value is not None else None
+
+    @field_validator("rules", "default_tier", "path", "threshold", "prompt")
+    @classmethod
+    def _keys_of_its_kind(cls, value: Any, info: Any) -> Any:
+        # llm_tier is not here: `tiered-router estimate --classifier llm` reads it whatever the kind
+        readers = {"rules": ("rules",), "default_tier": ("rules", "llm"), "path": ("trained",),
+                   "threshold": ("trained",), "prompt": ("llm",)}[info.field_name]
+        _read_only_by(cls, value, info, "kind", readers)
+        return value
 
     @model_validator(mode="after")
     def _has_rules(self) -> "ClassifierConfig":
@@ -395,6 +443,12 @@ class CircuitConfig(_Strict):
     redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://\S+$")
     key_prefix: NonBlank = "tiered-router:circuit:"
 
+    @field_validator("redis_url", "key_prefix")
+    @classmethod
+    def _keys_of_its_backend(cls, value: Any, info: Any) -> Any:
+        _read_only_by(cls, value, info, "backend", ("redis",))
+        return value
+
 
 class PinningConfig(_Strict):
     """Keep a conversation on one tier so Bedrock prompt caches stay warm."""
@@ -405,6 +459,12 @@ class PinningConfig(_Strict):
     ttl_s: float = Field(3600, gt=0, le=30 * 86400)
     redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://\S+$")
     key_prefix: str = Field("tiered-router:pin:", max_length=200)
+
+    @field_validator("max_sessions", "redis_url", "key_prefix")
+    @classmethod
+    def _keys_of_its_backend(cls, value: Any, info: Any) -> Any:
+        _read_only_by(cls, value, info, "backend", ("memory",) if info.field_name == "max_sessions" else ("redis",))
+        return value
 
 
 class SinkConfig(_Strict):
@@ -432,6 +492,12 @@ class SinkConfig(_Strict):
     durable: bool = False
     journal_dir: NonBlank | None = None
 
+    @field_validator("logger", "level")
+    @classmethod
+    def _logging_keys(cls, value: Any, info: Any) -> Any:
+        _read_only_by(cls, value, info, "kind", ("logging",))
+        return value
+
     @model_validator(mode="after")
     def _keys_of_its_kind(self) -> "SinkConfig":
         """A key another kind of sink reads is a mistake, said (a postgres DSN given as a
@@ -454,8 +520,15 @@ class ComparatorConfig(_Strict):
 
     kind: Literal["exact", "json_fields", "numeric", "llm_judge"] = "exact"
     fields: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)  # json_fields; default: all
-    tolerance: float = Field(1e-6, ge=0, le=1e12)
+    tolerance: float = Field(1e-6, ge=0, le=1e12)  # numeric
+    # llm_judge; and, whatever the kind, `tiered-router collect`'s judge of prompts without a gold answer
     judge_tier: str | None = None
+
+    @field_validator("fields", "tolerance")
+    @classmethod
+    def _keys_of_its_kind(cls, value: Any, info: Any) -> Any:
+        _read_only_by(cls, value, info, "kind", ("json_fields",) if info.field_name == "fields" else ("numeric",))
+        return value
 
 
 class ShadowConfig(_Strict):
@@ -596,18 +669,31 @@ class RouterConfig(_Strict):
             if Path(value).is_absolute():
                 return value
             there = folder / value
-            return value if (not there.exists() and Path(value).exists()) else str(there)
+            return value if (not there.exists() and Path(value).exists()) else _tidy(str(there))
 
+        self._map_model_files(beside)
+
+    def _map_model_files(self, change: Any) -> None:
+        """Replace each model-file path (the auto policy's, a trained classifier's, each
+        verifier gate's) by ``change(path)``."""
         if self.policy.path:
-            self.policy.path = beside(self.policy.path)
+            self.policy.path = change(self.policy.path)
         if self.policy.classifier is not None and self.policy.classifier.path:
-            self.policy.classifier.path = beside(self.policy.classifier.path)
+            self.policy.classifier.path = change(self.policy.classifier.path)
         for _, gate in _walk_gates(self):
             if isinstance(gate, VerifierGateConfig):
-                gate.path = beside(gate.path)
+                gate.path = change(gate.path)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
-        text = yaml.safe_dump(self.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False)
+        """The config as YAML; written to ``path`` when given. A relative model-file path
+        (relative to the working directory here) is written relative to ``path``'s folder,
+        where ``from_yaml`` looks for it, so the file loads back equal; without ``path``
+        it stays relative to the working directory."""
+        config = self
+        if path is not None:
+            config = self.model_copy(deep=True)
+            config._map_model_files(functools.partial(_relative_to, folder=Path(path).parent))
+        text = yaml.safe_dump(config.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
@@ -699,6 +785,25 @@ class RouterConfig(_Strict):
             if sink.kind == "postgres" and sink.durable and not sink.journal_dir:
                 raise ConfigError("a durable postgres sink needs 'journal_dir' (a local folder)",
                                   path=f"telemetry.sinks[{i}].journal_dir", source=source)
+
+
+def _tidy(path: str) -> str:
+    """``svc/../m.npz`` as ``m.npz`` when both name the same file (through a symlinked
+    folder, ``..`` is not the folder's parent in the path)."""
+    tidy = os.path.normpath(path)
+    return tidy if os.path.realpath(tidy) == os.path.realpath(path) else path
+
+
+def _relative_to(path: str, folder: Path) -> str:
+    """``path`` (absolute, or relative to the working directory) as a file in ``folder``
+    names it: relative to ``folder`` when that names the same file, else absolute."""
+    if os.path.isabs(path):
+        return path
+    try:
+        relative = os.path.relpath(path, folder)
+    except ValueError:  # another drive (Windows)
+        return os.path.abspath(path)
+    return relative if os.path.realpath(folder / relative) == os.path.realpath(path) else os.path.abspath(path)
 
 
 def _walk_gates(config: RouterConfig):

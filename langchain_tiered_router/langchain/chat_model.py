@@ -78,7 +78,7 @@ class TieredChatBedrock(BaseChatModel):
     """A boto3 ``bedrock-runtime`` client shared by every tier (made from the config if unset)."""
     bedrock_client: Any = Field(default=None, exclude=True)
     """A boto3 ``bedrock`` control-plane client, shared likewise (inference-profile lookups)."""
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    temperature: float | None = Field(default=None, ge=0, le=1)  # Converse's range, sent to every tier
     """Default temperature of every tier; a tier's own ``temperature`` wins."""
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     """Default output cap of every tier; a tier's own ``max_tokens`` wins."""

@@ -49,7 +49,9 @@ REQUIRED = {"tiers", "tiers[*].name", "tiers[*].model_id", "policy.classifier.ki
             "gates[*].kind", "gates[1].schema", "gates[3].gates", "gates[3].gates[0].pattern",
             "telemetry.sinks[*].kind", "telemetry.sinks[*].path", "tiers[2].price.input_per_mtok",
             "tiers[2].price.output_per_mtok", "policy.classifier.rules[0].keywords", "policy.classifier.rules[1].min_chars",
-            "gates[3].gates[0].kind", "policy.classifier.rules"}
+            "gates[3].gates[0].kind", "policy.classifier.rules", "telemetry.shadow.comparator.kind"}
+# Where a required key's deletion is reported, when not at the key: a key its default kind never reads.
+REPORTED_AT = {"telemetry.shadow.comparator.kind": "telemetry.shadow.comparator.tolerance"}
 FREE_FORM = ("model_kwargs", ".schema.properties")  # keys there are the user's own names
 
 
@@ -112,7 +114,7 @@ def generated() -> list[Case]:
         required = path in REQUIRED or _wild(path) in REQUIRED
         data = mutate(path, lambda node, key: node.pop(key))
         cases.append(Case(f"delete:{path}", data=data, valid=not required,
-                          paths=(path, _parent(path)) if required else None))
+                          paths=(path, _parent(path), *filter(None, [REPORTED_AT.get(path)])) if required else None))
     # misspelt keys
     for path, _ in keyed:
         *_, last = _split(path)
