@@ -212,6 +212,7 @@ def test_bad_content_length_is_refused(emulator: Any) -> None:
     response = connection.getresponse()
     assert response.status == 400
     assert response.getheader("x-amzn-ErrorType").startswith("ValidationException")
+    assert len(response.getheader("x-amzn-RequestId") or "") == 36  # a uuid, as on every other reply
     connection.close()
 
 

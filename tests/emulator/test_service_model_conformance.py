@@ -1,9 +1,9 @@
 """The emulator against botocore's service model for bedrock-runtime: the request limits Bedrock
-enforces, the in-stream exceptions each stream can carry, and a request id on every reply."""
+enforces and the in-stream exceptions each stream can carry (the HTTP layer's own refusal and
+its request id: test_converse)."""
 
 from __future__ import annotations
 
-import http.client
 from typing import Any
 
 import botocore.session
@@ -183,16 +183,3 @@ def test_a_model_timeout_in_stream_is_for_invoke_streams_only(emulator: BedrockE
     finally:
         emulator.clear_faults()
 
-
-def test_the_http_edges_own_refusal_has_a_request_id(emulator: BedrockEmulator) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
-    try:
-        connection.putrequest("POST", f"/model/{CHEAP}/converse")
-        connection.putheader("Content-Length", "abc")
-        connection.endheaders()
-        response = connection.getresponse()
-        assert response.status == 400
-        assert response.getheader("x-amzn-ErrorType").startswith("ValidationException")
-        assert len(response.getheader("x-amzn-RequestId") or "") == 36  # a uuid, as on every other reply
-    finally:
-        connection.close()
